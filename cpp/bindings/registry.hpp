@@ -1,0 +1,11 @@
+// The table of contents of liqcore._core: one registration function per concept.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace liqcore::bindings {
+
+void register_margin(pybind11::module_& m);
+void register_book(pybind11::module_& m);
+
+}  // namespace liqcore::bindings
