@@ -104,7 +104,9 @@ def _lines(path: PathLike) -> Iterator[tuple[int, bytes]]:
     try:
         magic = raw.read(2)
         raw.seek(0)
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == _GZIP_MAGIC else raw
+        stream: IO[bytes] = raw
+        if magic == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
         lineno = 0
         try:
             for line in stream:
@@ -229,8 +231,8 @@ def _arrays_from_dicts(bids: dict[float, float], asks: dict[float, float]) -> Bo
 def _check_not_crossed(where: str, arrays: BookArrays, detail: str = "") -> None:
     if arrays.bid_px.size and arrays.ask_px.size and not arrays.bid_px[0] < arrays.ask_px[0]:
         raise ValueError(
-            f"{where}: book is crossed: best bid {arrays.bid_px[0]!r} >= best ask "
-            f"{arrays.ask_px[0]!r}{detail}"
+            f"{where}: book is crossed: best bid {float(arrays.bid_px[0])!r} >= best ask "
+            f"{float(arrays.ask_px[0])!r}{detail}"
         )
 
 
@@ -367,12 +369,13 @@ def read_binance_depth_arrays(
     See the module docstring for the sync rules and errors.
     """
     replay = _BinanceReplay(path, strict)
-    lineno = 0
+    last = 0  # the last line replayed
     for lineno, ts, msg in _feed_messages(path):
         if until is not None and ts > until:
             break
         replay.feed(lineno, msg)
-    return replay.arrays(lineno)
+        last = lineno
+    return replay.arrays(last)
 
 
 def read_binance_depth(
@@ -588,7 +591,7 @@ def _sniff(path: PathLike) -> str:
             raise ValueError(
                 f"{os.fspath(path)}: feed file holds neither Binance depth nor Hyperliquid l2Book messages"
             )
-        if s.startswith((b"{", b"\xef\xbb\xbf{")):
+        if s.lstrip(b"\xef\xbb\xbf").startswith((b"{", b"[")):
             return "json"
         return "csv"
     raise ValueError(f"{os.fspath(path)}: empty file")

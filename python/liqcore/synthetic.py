@@ -107,7 +107,8 @@ def _round_sizes(q: F64) -> F64:
     mant = q / 10.0**e
     cands = np.array([1.0, 2.0, 2.5, 5.0, 10.0])
     idx = np.argmin(np.abs(np.log(mant[:, None] / cands[None, :])), axis=1)
-    return cands[idx] * 10.0**e
+    out: F64 = cands[idx] * 10.0**e
+    return out
 
 
 def _side(
