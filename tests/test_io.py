@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
-
 import liqcore
 import liqcore.io as lio
+import numpy as np
+import pytest
 from liqcore.book import Book
 from liqcore.synthetic import synthetic_book_arrays
 
@@ -41,8 +40,17 @@ def write_feed(path: Path, msgs: list[tuple[int, Any]], *, gz: bool = False) -> 
 def diff(big_u: int, u: int, pu: int, b: list[list[str]], a: list[list[str]]) -> dict[str, Any]:
     return {
         "stream": "btcusdt@depth@0ms",
-        "data": {"e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": big_u, "u": u, "pu": pu,
-                 "b": b, "a": a},
+        "data": {
+            "e": "depthUpdate",
+            "E": 1,
+            "T": 1,
+            "s": "BTCUSDT",
+            "U": big_u,
+            "u": u,
+            "pu": pu,
+            "b": b,
+            "a": a,
+        },
     }
 
 
@@ -67,7 +75,10 @@ def binance_msgs() -> list[tuple[int, Any]]:
         (40, TRADE),  # 4
         (50, diff(103, 105, 102, [["99.0", "0"]], [["100.5", "0.700"]])),  # 5: delete + update
         (60, TICKER),  # 6
-        (70, diff(106, 110, 105, [["100.2", "0.300"]], [["102.0", "4.0"], ["103.0", "0.000"]])),  # 7
+        (
+            70,
+            diff(106, 110, 105, [["100.2", "0.300"]], [["102.0", "4.0"], ["103.0", "0.000"]]),
+        ),  # 7
         (80, diff(111, 112, 110, [], [["101.0", "0"]])),  # 8: delete
     ]
 
@@ -90,7 +101,8 @@ def test_binance_replay_full(bfile: Path) -> None:
     a = lio.read_binance_depth_arrays(bfile)
     assert arrays_list(a) == [[100.2, 100.0, 99.5], [0.3, 1.0, 2.5], [100.5, 102.0], [0.7, 4.0]]
     for x in a:
-        assert x.dtype == np.float64 and x.flags.c_contiguous
+        assert x.dtype == np.float64
+        assert x.flags.c_contiguous
     assert isinstance(lio.read_binance_depth(bfile), Book)
 
 
@@ -104,7 +116,10 @@ def test_binance_gzip_same_as_plain(tmp_path: Path, bfile: Path) -> None:
 @pytest.mark.parametrize(
     ("until", "expected"),
     [
-        (30, [[100.0, 99.5, 99.0], [1.0, 2.5, 3.0], [100.5, 101.0], [1.5, 2.5]]),  # snapshot + buffer
+        (
+            30,
+            [[100.0, 99.5, 99.0], [1.0, 2.5, 3.0], [100.5, 101.0], [1.5, 2.5]],
+        ),  # snapshot + buffer
         (55, [[100.0, 99.5], [1.0, 2.5], [100.5, 101.0], [0.7, 2.5]]),
         (70, [[100.2, 100.0, 99.5], [0.3, 1.0, 2.5], [100.5, 101.0, 102.0], [0.7, 2.5, 4.0]]),
         (10**20, [[100.2, 100.0, 99.5], [0.3, 1.0, 2.5], [100.5, 102.0], [0.7, 4.0]]),
@@ -129,7 +144,9 @@ def test_binance_sequence_gap(tmp_path: Path) -> None:
     msgs = binance_msgs()
     msgs[6] = (70, diff(107, 110, 106, [["100.2", "0.300"]], []))  # pu 106 != previous u 105
     f = write_feed(tmp_path / "gap.jsonl", msgs)
-    with pytest.raises(ValueError, match=r"gap\.jsonl:7: sequence gap: pu=106 but the previous diff ended at u=105"):
+    with pytest.raises(
+        ValueError, match=r"gap\.jsonl:7: sequence gap: pu=106 but the previous diff ended at u=105"
+    ):
         lio.read_binance_depth_arrays(f)
     a = lio.read_binance_depth_arrays(f, strict=False)  # keeps going across the gap
     assert a.bid_px.tolist() == [100.2, 100.0, 99.5]
@@ -168,7 +185,8 @@ def test_iter_binance_depth_matches_until(bfile: Path) -> None:
     for t, a in got:
         assert arrays_list(a) == arrays_list(lio.read_binance_depth_arrays(bfile, until=t))
     books = list(lio.iter_binance_depth(bfile, every=1000))
-    assert len(books) == 1 and isinstance(books[0][1], Book)
+    assert len(books) == 1
+    assert isinstance(books[0][1], Book)
     with pytest.raises(ValueError, match="every must be a positive integer"):
         list(lio.iter_binance_depth_arrays(bfile, every=0))
 
@@ -188,13 +206,25 @@ def corrupt(msgs: list[tuple[int, Any]], line: int, new: Any) -> list[tuple[int,
     ("line", "new", "message"),
     [
         (5, '{"stream": "x", "data": {"e": "depthUpdate", "U": 103', r":5: invalid JSON"),
-        (5, diff(103, 105, 102, [["abc", "1"]], []), r":5: b\[0\] price is not a number \(got 'abc'\)"),
+        (
+            5,
+            diff(103, 105, 102, [["abc", "1"]], []),
+            r":5: b\[0\] price is not a number \(got 'abc'\)",
+        ),
         (5, diff(103, 105, 102, [["99", "-1"]], []), r":5: b\[0\] qty must be >= 0 \(got '-1'\)"),
         (5, diff(103, 105, 102, [["nan", "1"]], []), r":5: b\[0\] price must be finite"),
         (5, diff(103, 105, 102, [["0", "1"]], []), r":5: b\[0\] price must be > 0"),
         (5, diff(103, 105, 102, [["99"]], []), r":5: b\[0\] must be a \[price, qty\] pair"),
-        (5, diff(103, 105, 102, [[None, "1"]], []), r":5: b\[0\] price must be a number or a decimal string"),
-        (5, {"data": {"e": "depthUpdate", "U": 103, "pu": 102, "b": [], "a": []}}, r":5: depthUpdate has no field 'u'"),
+        (
+            5,
+            diff(103, 105, 102, [[None, "1"]], []),
+            r":5: b\[0\] price must be a number or a decimal string",
+        ),
+        (
+            5,
+            {"data": {"e": "depthUpdate", "U": 103, "pu": 102, "b": [], "a": []}},
+            r":5: depthUpdate has no field 'u'",
+        ),
         (5, diff(103, 105, 102, [], "oops"), r":5: a must be a list of \[price, qty\] pairs"),
         (3, {"lastUpdateId": 100, "bids": []}, r":3: depth snapshot has no field 'asks'"),
         (3, {"lastUpdateId": "100", "bids": [], "asks": []}, r":3: update id must be an integer"),
@@ -236,7 +266,7 @@ def test_corrupt_gzip_body(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     f = tmp_path / "bin.jsonl"
-    f.write_bytes(b"1 " + json.dumps(SNAP).encode() + b"\n2 {\"a\": \"\xff\xfe\"}\n")
+    f.write_bytes(b"1 " + json.dumps(SNAP).encode() + b'\n2 {"a": "\xff\xfe"}\n')
     with pytest.raises(ValueError, match=r"bin\.jsonl:2: invalid JSON"):
         lio.read_binance_depth_arrays(f)
 
@@ -266,8 +296,13 @@ HL_TRADES = {"channel": "trades", "data": [{"coin": "BTC", "px": "100.5", "sz": 
 
 @pytest.fixture
 def hfile(tmp_path: Path) -> Path:
-    msgs = [(5, {"channel": "subscriptionResponse", "data": {}}), (10, l2(0)), (15, HL_TRADES),
-            (20, l2(1)), (30, l2(2))]
+    msgs = [
+        (5, {"channel": "subscriptionResponse", "data": {}}),
+        (10, l2(0)),
+        (15, HL_TRADES),
+        (20, l2(1)),
+        (30, l2(2)),
+    ]
     return write_feed(tmp_path / "hl.jsonl.gz", msgs, gz=True)
 
 
@@ -275,14 +310,19 @@ def hfile(tmp_path: Path) -> Path:
 def test_hyperliquid_index(hfile: Path, index: int, k: int) -> None:
     a = lio.read_hyperliquid_l2_arrays(hfile, index=index)
     assert arrays_list(a) == [
-        [100.0 - k, 99.0 - k, 98.0 - k], [1.5, 2.5, 3.5], [101.0 - k, 102.0 - k], [2.25, 3.25]
+        [100.0 - k, 99.0 - k, 98.0 - k],
+        [1.5, 2.5, 3.5],
+        [101.0 - k, 102.0 - k],
+        [2.25, 3.25],
     ]
     assert isinstance(lio.read_hyperliquid_l2(hfile, index=index), Book)
 
 
 @pytest.mark.parametrize("index", [3, -4])
 def test_hyperliquid_index_out_of_range(hfile: Path, index: int) -> None:
-    with pytest.raises(ValueError, match=rf"hl\.jsonl\.gz: index {index} out of range: the file has 3 l2Book"):
+    with pytest.raises(
+        ValueError, match=rf"hl\.jsonl\.gz: index {index} out of range: the file has 3 l2Book"
+    ):
         lio.read_hyperliquid_l2(hfile, index=index)
 
 
@@ -299,10 +339,16 @@ def test_hyperliquid_iter(hfile: Path) -> None:
     [
         (lambda m: m["data"]["levels"][0][1].pop("sz"), r":2: bids\[1\] has no field 'sz'"),
         (lambda m: m["data"]["levels"][1][0].update(px="x"), r":2: asks\[0\] px is not a number"),
-        (lambda m: m["data"]["levels"][0][2].update(px="99.0"), r":2: bids\[2\] px must be strictly descending"),
+        (
+            lambda m: m["data"]["levels"][0][2].update(px="99.0"),
+            r":2: bids\[2\] px must be strictly descending",
+        ),
         (lambda m: m["data"]["levels"][0][0].update(sz="0"), r":2: bids\[0\] sz must be > 0"),
         (lambda m: m["data"]["levels"].pop(), r":2: l2Book levels must be a list \[bids, asks\]"),
-        (lambda m: m["data"]["levels"][0][0].update(px="101.0"), r":2: book is crossed: best bid 101\.0"),
+        (
+            lambda m: m["data"]["levels"][0][0].update(px="101.0"),
+            r":2: book is crossed: best bid 101\.0",
+        ),
         (lambda m: m.pop("data"), r":2: l2Book message has no field 'data'"),
     ],
 )
@@ -325,7 +371,9 @@ EXPECTED = [[100.0, 99.5], [1.0, 2.0], [100.5, 101.0], [0.5, 3.0]]
 
 def test_read_json_book_strings_numbers_any_order(tmp_path: Path) -> None:
     f = tmp_path / "b.json"
-    f.write_text(json.dumps({"bids": [[99.5, "2"], ["100.0", 1]], "asks": [["101", 3.0], [100.5, 0.5]]}))
+    f.write_text(
+        json.dumps({"bids": [[99.5, "2"], ["100.0", 1]], "asks": [["101", 3.0], [100.5, 0.5]]})
+    )
     assert arrays_list(lio.read_book_arrays(f)) == EXPECTED
     assert isinstance(lio.read_book(f), Book)
     assert isinstance(liqcore.io.read_book(f), Book)
@@ -333,8 +381,13 @@ def test_read_json_book_strings_numbers_any_order(tmp_path: Path) -> None:
 
 def test_read_json_book_gzipped_without_extension(tmp_path: Path) -> None:
     f = tmp_path / "book"
-    f.write_bytes(gzip.compress(json.dumps({"bids": [["100", "1"], ["99.5", "2"]],
-                                            "asks": [["100.5", ".5"], ["101", "3"]]}).encode()))
+    f.write_bytes(
+        gzip.compress(
+            json.dumps(
+                {"bids": [["100", "1"], ["99.5", "2"]], "asks": [["100.5", ".5"], ["101", "3"]]}
+            ).encode()
+        )
+    )
     assert arrays_list(lio.read_book_arrays(f)) == EXPECTED
 
 
@@ -347,14 +400,20 @@ def test_read_csv_book(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("side,price\nbid,1\n", r"b\.csv:1: CSV header must name the columns side,price,qty \(missing qty"),
+        (
+            "side,price\nbid,1\n",
+            r"b\.csv:1: CSV header must name the columns side,price,qty \(missing qty",
+        ),
         ("side,price,qty\nbuy,1,1\n", r"b\.csv:2: side must be 'bid' or 'ask' \(got 'buy'\)"),
         ("side,price,qty\nbid,1,1\nbid,x,1\n", r"b\.csv:3: price is not a number \(got 'x'\)"),
         ("side,price,qty\nbid,1,-2\n", r"b\.csv:2: qty must be > 0 \(got '-2'\)"),
         ("side,price,qty\nbid,1,0\n", r"b\.csv:2: qty must be > 0 \(got '0'\)"),
         ("side,price,qty\nbid,1\n", r"b\.csv:2: expected 3 columns \(got 2\)"),
         ("side,price,qty\nbid,1,1\nbid,1.0,2\n", r"b\.csv:3: bid price 1\.0 listed twice"),
-        ("side,price,qty\nbid,2,1\nask,1.5,2\n", r"b\.csv:3: book is crossed: best bid 2\.0 >= best ask 1\.5"),
+        (
+            "side,price,qty\nbid,2,1\nask,1.5,2\n",
+            r"b\.csv:3: book is crossed: best bid 2\.0 >= best ask 1\.5",
+        ),
         ("\n\n", r"b\.csv: empty file"),
     ],
 )
@@ -371,11 +430,14 @@ def test_csv_errors(tmp_path: Path, text: str, message: str) -> None:
         ('{"bids": [[1, 1]], "asks": [[2, 1]]', r"b\.json:1: invalid JSON"),
         ('{"bids": [[1, 1]],\n "asks": [[2, 1]],}', r"b\.json:2: invalid JSON"),
         ('{"bids": [[1, 1]]}', r"b\.json:1: book has no field 'asks'"),
-        ('[1, 2]', r"b\.json:1: book must be a JSON object"),
+        ("[1, 2]", r"b\.json:1: book must be a JSON object"),
         ('{"bids": [[1, 1], [1, 2]], "asks": []}', r"b\.json:1: bids lists price 1\.0 twice"),
         ('{"bids": [[1, "a"]], "asks": []}', r"b\.json:1: bids\[0\] qty is not a number"),
         ('{"bids": [[1, 0]], "asks": []}', r"b\.json:1: bids\[0\] qty must be > 0"),
-        ('{"bids": [[1, true]], "asks": []}', r"b\.json:1: bids\[0\] qty must be a number or a decimal string"),
+        (
+            '{"bids": [[1, true]], "asks": []}',
+            r"b\.json:1: bids\[0\] qty must be a number or a decimal string",
+        ),
         ('{"bids": [[2, 1]], "asks": [[2, 1]]}', r"b\.json:1: book is crossed"),
     ],
 )
@@ -387,8 +449,12 @@ def test_json_errors(tmp_path: Path, doc: str, message: str) -> None:
 
 
 def test_read_book_detects_feeds(bfile: Path, hfile: Path) -> None:
-    assert arrays_list(lio.read_book_arrays(bfile)) == arrays_list(lio.read_binance_depth_arrays(bfile))
-    assert arrays_list(lio.read_book_arrays(hfile)) == arrays_list(lio.read_hyperliquid_l2_arrays(hfile))
+    assert arrays_list(lio.read_book_arrays(bfile)) == arrays_list(
+        lio.read_binance_depth_arrays(bfile)
+    )
+    assert arrays_list(lio.read_book_arrays(hfile)) == arrays_list(
+        lio.read_hyperliquid_l2_arrays(hfile)
+    )
 
 
 def test_read_book_unknown_feed(tmp_path: Path) -> None:
@@ -432,7 +498,8 @@ def depth(px: np.ndarray[Any, Any], qty: np.ndarray[Any, Any], mid: float, bps: 
 @needs_data
 def test_real_binance_btcusdt() -> None:
     a = lio.read_binance_depth_arrays(BTC)
-    assert 4_500 <= a.bid_px.size <= 5_500 and 4_000 <= a.ask_px.size <= 5_500
+    assert 4_500 <= a.bid_px.size <= 5_500
+    assert 4_000 <= a.ask_px.size <= 5_500
     mid = (a.bid_px[0] + a.ask_px[0]) / 2
     assert a.ask_px[0] - a.bid_px[0] == pytest.approx(0.1)
     for bps, btc in [(10, 105), (50, 734), (100, 1354), (200, 3320)]:
@@ -446,7 +513,8 @@ def test_real_binance_until_and_detection() -> None:
     with pytest.raises(ValueError, match=r":54: no Binance depth snapshot"):
         lio.read_binance_depth_arrays(BTC, until=snapshot_ts - 1)
     early = lio.read_binance_depth_arrays(BTC, until=snapshot_ts)  # + buffered diffs
-    assert 1000 <= early.bid_px.size <= 1050 and 1000 <= early.ask_px.size <= 1050
+    assert 1000 <= early.bid_px.size <= 1050
+    assert 1000 <= early.ask_px.size <= 1050
     assert lio.read_book_arrays(HL).bid_px.size == 20
 
 
@@ -455,7 +523,8 @@ def test_real_hyperliquid() -> None:
     books = list(lio.iter_hyperliquid_l2_arrays(HL))
     assert len(books) >= 40
     for _, a in books:
-        assert a.bid_px.size == 20 and a.ask_px.size == 20
+        assert a.bid_px.size == 20
+        assert a.ask_px.size == 20
         Book(*a)
     ts = [t for t, _ in books]
     assert ts == sorted(ts)

@@ -13,7 +13,7 @@ __version__: str = _core.__version__
 __all__ = ["__version__"]
 
 # --- io and synthetic books (feed loaders, synthetic_book) ---
-from liqcore import io  # noqa: E402  -- liqcore.io.read_book and friends
-from liqcore.synthetic import synthetic_book  # noqa: E402
+from liqcore import io
+from liqcore.synthetic import synthetic_book
 
 __all__ += ["io", "synthetic_book"]

@@ -5,7 +5,7 @@ format of the hftbacktest example data; see ``../shared/data/README.md`` beside 
 
 * **Binance USD-M depth** (:func:`read_binance_depth`): a REST depth snapshot
   (``{"lastUpdateId": L, "bids": [[px, qty], ...], "asks": [...]}``) and ``depthUpdate`` diffs
-  (``{"stream": ..., "data": {"e": "depthUpdate", "U": ..., "u": ..., "pu": ..., "b": ..., "a": ...}}``
+  (``{"stream": ..., "data": {"e": "depthUpdate", "U": .., "u": .., "pu": .., "b": .., "a": ..}}``
   or the bare ``data`` object). Diffs carry absolute level quantities; ``0`` deletes a level.
   Replay follows Binance's rules for a local USD-M book: diffs with ``u < L`` are dropped (diffs
   recorded before the snapshot line are buffered, as a live client would), the first applied diff
@@ -114,7 +114,8 @@ def _lines(path: PathLike) -> Iterator[tuple[int, bytes]]:
                 yield lineno, line.rstrip(b"\r\n")
         except (EOFError, OSError, zlib.error) as e:
             raise ValueError(
-                f"{_where(path, lineno + 1)}: file is truncated or corrupt ({type(e).__name__}: {e})"
+                f"{_where(path, lineno + 1)}: file is truncated or corrupt "
+                f"({type(e).__name__}: {e})"
             ) from None
     finally:
         raw.close()
@@ -282,12 +283,16 @@ class _BinanceReplay:
         self.last_update_id = self._int(where, _field(where, msg, "lastUpdateId", "depth snapshot"))
         self.bids = {
             p: (q, lineno)
-            for p, q in _pairs(where, _field(where, msg, "bids", "depth snapshot"), "bids", zero_ok=True)
+            for p, q in _pairs(
+                where, _field(where, msg, "bids", "depth snapshot"), "bids", zero_ok=True
+            )
             if q > 0.0
         }
         self.asks = {
             p: (q, lineno)
-            for p, q in _pairs(where, _field(where, msg, "asks", "depth snapshot"), "asks", zero_ok=True)
+            for p, q in _pairs(
+                where, _field(where, msg, "asks", "depth snapshot"), "asks", zero_ok=True
+            )
             if q > 0.0
         }
         self.prev_u = None
@@ -319,7 +324,9 @@ class _BinanceReplay:
                     f"{last}) starts at U={big_u} > lastUpdateId: updates are missing",
                 )
         elif pu != self.prev_u:
-            self._gap(where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}")
+            self._gap(
+                where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}"
+            )
         for p, q in _pairs(where, b, "b", zero_ok=True):
             if q == 0.0:
                 self.bids.pop(p, None)  # deleting an absent level is normal (Binance doc)
@@ -378,9 +385,7 @@ def read_binance_depth_arrays(
     return replay.arrays(last)
 
 
-def read_binance_depth(
-    path: PathLike, *, until: Optional[int] = None, strict: bool = True
-) -> Book:
+def read_binance_depth(path: PathLike, *, until: Optional[int] = None, strict: bool = True) -> Book:
     """:func:`read_binance_depth_arrays` as a :class:`liqcore.Book`."""
     return read_binance_depth_arrays(path, until=until, strict=strict).to_book()
 
@@ -431,7 +436,9 @@ def _hl_side(where: str, levels: Any, name: str, *, bid: bool) -> tuple[F64, F64
     qty = np.empty(len(levels), dtype=np.float64)
     for i, lv in enumerate(levels):
         px[i] = _price(where, f"{name}[{i}] px", _field(where, lv, "px", f"{name}[{i}]"))
-        qty[i] = _qty(where, f"{name}[{i}] sz", _field(where, lv, "sz", f"{name}[{i}]"), zero_ok=False)
+        qty[i] = _qty(
+            where, f"{name}[{i}] sz", _field(where, lv, "sz", f"{name}[{i}]"), zero_ok=False
+        )
         if i and not (px[i] < px[i - 1] if bid else px[i] > px[i - 1]):
             order = "descending" if bid else "ascending"
             raise ValueError(f"{where}: {name}[{i}] px must be strictly {order} (got {px[i]!r})")
@@ -486,7 +493,9 @@ def read_hyperliquid_l2_arrays(path: PathLike, *, index: int = -1) -> BookArrays
         if count >= -index:
             lineno, _, msg = tail[0]
             return _hl_arrays(_where(path, lineno), msg)
-    raise ValueError(f"{os.fspath(path)}: index {index} out of range: the file has {count} l2Book snapshot(s)")
+    raise ValueError(
+        f"{os.fspath(path)}: index {index} out of range: the file has {count} l2Book snapshot(s)"
+    )
 
 
 def read_hyperliquid_l2(path: PathLike, *, index: int = -1) -> Book:
@@ -515,8 +524,12 @@ def _json_book(path: PathLike, text: str) -> BookArrays:
         lineno = getattr(e, "lineno", 1)
         raise ValueError(f"{_where(path, lineno)}: invalid JSON ({e})") from None
     where = _where(path, 1)
-    bids = _levels_dict(where, _pairs(where, _field(where, doc, "bids", "book"), "bids", zero_ok=False), "bids")
-    asks = _levels_dict(where, _pairs(where, _field(where, doc, "asks", "book"), "asks", zero_ok=False), "asks")
+    bids = _levels_dict(
+        where, _pairs(where, _field(where, doc, "bids", "book"), "bids", zero_ok=False), "bids"
+    )
+    asks = _levels_dict(
+        where, _pairs(where, _field(where, doc, "asks", "book"), "asks", zero_ok=False), "asks"
+    )
     arrays = _arrays_from_dicts(bids, asks)
     _check_not_crossed(where, arrays)
     return arrays
@@ -555,7 +568,9 @@ def _csv_book(path: PathLike, text: str) -> BookArrays:
             raise ValueError(f"{where}: {side} price {p!r} listed twice")
         sides[side][p] = q
     if cols is None:
-        raise ValueError(f"{_where(path, max(lineno, 1))}: empty CSV book (no side,price,qty header)")
+        raise ValueError(
+            f"{_where(path, max(lineno, 1))}: empty CSV book (no side,price,qty header)"
+        )
     arrays = _arrays_from_dicts(sides["bid"], sides["ask"])
     _check_not_crossed(_where(path, lineno), arrays)
     return arrays
@@ -573,7 +588,7 @@ def _read_text(path: PathLike) -> str:
 
 def _sniff(path: PathLike) -> str:
     """'binance', 'hyperliquid', 'json' or 'csv' from the content of ``path``."""
-    for lineno, line in _lines(path):
+    for _, line in _lines(path):
         s = line.strip()
         if not s:
             continue
@@ -586,10 +601,13 @@ def _sniff(path: PathLike) -> str:
                 if msg.get("channel") == "l2Book":
                     return "hyperliquid"
                 data = msg.get("data", msg)
-                if "lastUpdateId" in msg or (isinstance(data, dict) and data.get("e") == "depthUpdate"):
+                if "lastUpdateId" in msg or (
+                    isinstance(data, dict) and data.get("e") == "depthUpdate"
+                ):
                     return "binance"
             raise ValueError(
-                f"{os.fspath(path)}: feed file holds neither Binance depth nor Hyperliquid l2Book messages"
+                f"{os.fspath(path)}: feed file holds neither Binance depth nor Hyperliquid "
+                "l2Book messages"
             )
         if s.lstrip(b"\xef\xbb\xbf").startswith((b"{", b"[")):
             return "json"
@@ -651,7 +669,10 @@ def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> No
         elif stem.endswith(".csv"):
             format = "csv"
         else:
-            raise ValueError(f"format must be 'json' or 'csv' when the file name {os.fspath(path)!r} does not tell")
+            raise ValueError(
+                f"format must be 'json' or 'csv' when the file name {os.fspath(path)!r} "
+                "does not tell"
+            )
     if format not in ("json", "csv"):
         raise ValueError(f"format must be one of 'json', 'csv' (got {format!r})")
     bids = [[float(p), float(q)] for p, q in zip(arrays.bid_px, arrays.bid_qty)]

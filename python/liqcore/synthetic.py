@@ -34,7 +34,9 @@ Grid: prices are integer multiples of ``tick``. Default tick: the power of ten a
 there are 60 to 600 ticks per bps. Quantities are whole multiples of a lot, the power of ten at
 or below ``100 / mid`` (0.001 BTC at 60,000, 0.01 at 3,000), each level at least one lot.
 The spread is one tick by default (``spread_bps`` rounds to a whole number of ticks, at least
-one); best bid and best ask straddle ``mid``, so the book's mid is within one tick of ``mid``.
+one); best bid < ``mid`` <= best ask and the book's mid is within half a tick of ``mid``
+(59,999.9 / 60,000.0 at the defaults). ``depth_scale`` multiplies every quantity before the
+rounding to lots, so round sizes stay round only at ``depth_scale=1``.
 
 Determinism: everything is drawn from ``numpy.random.Generator(PCG64(seed))`` in a fixed order,
 so a seed gives the same bits on every run.
@@ -65,8 +67,25 @@ _LEVELS = np.array(
 )
 # Cumulative notional (quote currency, sum of qty * px) within each knot.
 _NOTIONAL = 1e3 * np.array(
-    [0, 635, 967, 2241, 6485, 17560, 30390, 45123, 64400, 83097, 165863, 202724, 226347, 246649,
-     374139, 416105, 493251],
+    [
+        0,
+        635,
+        967,
+        2241,
+        6485,
+        17560,
+        30390,
+        45123,
+        64400,
+        83097,
+        165863,
+        202724,
+        226347,
+        246649,
+        374139,
+        416105,
+        493251,
+    ],
     dtype=np.float64,
 )
 
@@ -112,7 +131,7 @@ def _round_sizes(q: F64) -> F64:
 
 
 def _side(
-    rng: np.random.Generator, n: int, mid: float, tick: float, lot: float, depth_scale: float
+    rng: np.random.Generator, n: int, mid: float, tick: float, lot: float
 ) -> tuple[npt.NDArray[np.int64], F64, npt.NDArray[np.bool_]]:
     """Tick offsets from the best price (0, strictly increasing), notionals, and which levels
     take a round size."""
@@ -161,8 +180,6 @@ def _side(
     if carry > 0.0:  # nothing beyond: the last non-dust level takes the rest
         last = np.flatnonzero(~dust)
         notional[last[-1] if last.size else n - 1] += carry
-    # Round sizes are snapped after scaling so that they stay round.
-    notional *= depth_scale
     return k, notional, rnd
 
 
@@ -188,20 +205,22 @@ def synthetic_book_arrays(
         raise ValueError(f"seed must be a non-negative int (got {seed!r})")
     spread_ticks = 1
     if spread_bps is not None:
-        if isinstance(spread_bps, bool) or not isinstance(spread_bps, (int, float, np.integer, np.floating)):
+        if isinstance(spread_bps, bool) or not isinstance(
+            spread_bps, (int, float, np.integer, np.floating)
+        ):
             raise TypeError(f"spread_bps must be a real number (got {type(spread_bps).__name__})")
         if not (math.isfinite(spread_bps) and spread_bps >= 0.0):
             raise ValueError(f"spread_bps must be finite and >= 0 (got {spread_bps!r})")
         spread_ticks = max(1, round(float(spread_bps) * mid / 1e4 / tick))
     lot = _pow10_at_or_below(100.0 / mid)
 
-    best_bid = math.floor(mid / tick - spread_ticks / 2.0)
+    best_bid = math.floor(round(mid / tick - spread_ticks / 2.0, 6))  # 60000 / 0.1 is inexact
     if best_bid < 1:
         raise ValueError(f"tick {tick!r} is too coarse for mid {mid!r}: no bid price below mid")
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     out: list[F64] = []
     for side in ("bid", "ask"):
-        k, notional, rnd = _side(rng, n, mid, tick, lot, depth_scale)
+        k, notional, rnd = _side(rng, n, mid, tick, lot)
         if side == "bid":
             units = best_bid - k
             if units[-1] < 1:
@@ -212,7 +231,8 @@ def synthetic_book_arrays(
             units = best_bid + spread_ticks + k
         px = _scaled(units, tick)
         q = notional / px
-        q[rnd] = _round_sizes(np.maximum(q[rnd], lot))
+        q[rnd] = _round_sizes(np.maximum(q[rnd], lot))  # after the segment scaling: stay round
+        q *= depth_scale
         lots = np.maximum(np.rint(q / lot), 1.0).astype(np.int64)
         out += [px, _scaled(lots, lot)]
     return BookArrays(out[0], out[1], out[2], out[3])
