@@ -107,15 +107,28 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   check_length("taken", taken.size(), n, "capacity");
   check_amount(amount);
 
+  // Weights are relative: divide by the largest so that only ratios matter and products
+  // with capacity neither overflow nor underflow for weights of any scale.
+  double w_max = 0.0;
+  if (weighted) {
+    bool ok_w = true;
+    for (double w : weights) {
+      ok_w &= nonneg_finite(w);
+      w_max = std::max(w_max, w);
+    }
+    if (!ok_w) throw_first_bad("weights", weights, nonneg_finite, "finite and >= 0");
+  }
+  auto weight = [&](std::size_t i) { return !weighted ? 1.0 : (w_max > 0.0 ? weights[i] / w_max : 0.0); };
+
   // One validating pass: totals of what can be given and of the slope, smallest breakpoint.
   Sum max_total, slope_total;
-  bool ok_cap = true, ok_caps = true, ok_w = true;
+  bool ok_cap = true, ok_caps = true;
   double t_min = std::numeric_limits<double>::infinity();
   for (std::size_t i = 0; i < n; ++i) {
-    const double q = capacity[i], f = caps[i], w = weighted ? weights[i] : 1.0;
+    const double q = capacity[i], f = caps[i];
     ok_cap &= nonneg_finite(q);
     ok_caps &= unit_fraction(f);
-    ok_w &= nonneg_finite(w);
+    const double w = weight(i);
     if (w > 0.0) {
       max_total.add(f * q);
       slope_total.add(w * q);
@@ -124,21 +137,19 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   }
   if (!ok_cap) throw_first_bad("capacity", capacity, nonneg_finite, "finite and >= 0");
   if (!ok_caps) throw_first_bad("caps", caps, unit_fraction, "in [0, 1]");
-  if (!ok_w) throw_first_bad("weights", weights, nonneg_finite, "finite and >= 0");
   const double max_give = max_total.value(), slope = slope_total.value();
-  if (!std::isfinite(max_give) || !std::isfinite(slope))
-    throw InvalidArgument(weighted ? "weights" : "capacity", -1, "products with capacity overflow a double");
+  if (!std::isfinite(slope)) throw InvalidArgument("capacity", -1, "sum overflows a double");
 
   auto fill = [&](double eta) {
     for (std::size_t i = 0; i < n; ++i) {
-      const double w = weighted ? weights[i] : 1.0;
+      const double w = weight(i);
       taken[i] = w > 0.0 ? std::min(eta * w, caps[i]) * capacity[i] : 0.0;
     }
   };
-  if (amount <= 0.0 || slope <= 0.0) return fill(0.0);
+  if (amount <= 0.0 || max_give <= 0.0) return fill(0.0);
   if (amount >= max_give) {  // everyone at their cap; the rest is uncovered
     for (std::size_t i = 0; i < n; ++i) {
-      const double w = weighted ? weights[i] : 1.0;
+      const double w = weight(i);
       taken[i] = w > 0.0 ? caps[i] * capacity[i] : 0.0;
     }
     return;
@@ -149,9 +160,9 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   std::vector<std::size_t> order;
   order.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
-    if ((weighted ? weights[i] : 1.0) > 0.0 && capacity[i] > 0.0) order.push_back(i);
+    if (weight(i) > 0.0 && capacity[i] > 0.0) order.push_back(i);
   std::vector<double> t(n);
-  for (std::size_t i : order) t[i] = weighted ? caps[i] / weights[i] : caps[i];
+  for (std::size_t i : order) t[i] = caps[i] / weight(i);
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return t[a] < t[b] || (t[a] == t[b] && a < b); });
 
   // slope_after[k] = Σ_{j >= k} w_j·capacity_j in sorted order (suffix sums, compensated).
@@ -161,7 +172,7 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
     Sum s;
     for (std::size_t k = m; k-- > 0;) {
       const std::size_t i = order[k];
-      s.add((weighted ? weights[i] : 1.0) * capacity[i]);
+      s.add(weight(i) * capacity[i]);
       slope_after[k] = s.value();
     }
   }
