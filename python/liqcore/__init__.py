@@ -7,6 +7,7 @@ socialized loss, cascades and stress tests, over NumPy arrays, in a C++ kernel.
 from __future__ import annotations
 
 from liqcore import _core
+from liqcore import adl as adl
 
 __version__: str = _core.__version__
 
@@ -17,3 +18,4 @@ from liqcore import io
 from liqcore.synthetic import synthetic_book
 
 __all__ += ["io", "synthetic_book"]
+__all__ += ["adl"]
