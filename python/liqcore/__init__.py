@@ -7,7 +7,9 @@ socialized loss, cascades and stress tests, over NumPy arrays, in a C++ kernel.
 from __future__ import annotations
 
 from liqcore import _core
+from liqcore.book import Book, Fill, Fills
 
 __version__: str = _core.__version__
 
 __all__ = ["__version__"]
+__all__ += ["Book", "Fill", "Fills"]
