@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from liqcore import _core
 from liqcore import adl as adl
+from liqcore.book import Book, Fill, Fills
 
 __version__: str = _core.__version__
 
@@ -19,3 +20,4 @@ from liqcore.synthetic import synthetic_book
 
 __all__ += ["io", "synthetic_book"]
 __all__ += ["adl"]
+__all__ += ["Book", "Fill", "Fills"]
