@@ -1,0 +1,132 @@
+// Bindings for the liquidation engine (liqcore/liquidation.hpp, liqcore/waterfall.hpp).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "arrays.hpp"
+#include "liqcore/liquidation.hpp"
+#include "locked_book.hpp"
+#include "registry.hpp"
+
+namespace py = pybind11;
+
+namespace liqcore::bindings {
+
+namespace {
+
+using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
+
+std::span<std::uint8_t> mutable_u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
+
+py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
+                         const LockedBook& book,
+                   double mark, const LiquidationPolicy& policy, double fund) {
+  const std::size_t n = static_cast<std::size_t>(size.size());
+  if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
+    throw InvalidArgument("positions", -1, "columns must have the same length");
+  U8Array liquidated(static_cast<py::ssize_t>(n));
+  I64Array sequence = empty_i64(n);
+  F64Array closed = empty_f64(n), book_closed = empty_f64(n), fallback_closed = empty_f64(n), vwap = empty_f64(n),
+           deficit = empty_f64(n), surplus = empty_f64(n), fee = empty_f64(n), draw = empty_f64(n),
+           shortfall = empty_f64(n), adl = empty_f64(n), adl_closed = empty_f64(n);
+  const LiquidationOutputs out{mutable_u8(liquidated), mutable_view(sequence), mutable_view(closed),
+                               mutable_view(book_closed), mutable_view(fallback_closed), mutable_view(vwap),
+                               mutable_view(deficit), mutable_view(surplus), mutable_view(fee), mutable_view(draw),
+                               mutable_view(shortfall), mutable_view(adl), mutable_view(adl_closed)};
+  const PositionColumns pos{view(size), view(entry_price), view(margin)};
+  Book after;
+  LiquidationTotals tot;
+  {
+    py::gil_scoped_release release;
+    auto lock = book.lock_shared();
+    tot = liquidate(pos, book, mark, policy, fund, out, after);
+  }
+  py::dict d;
+  d["liquidated"] = liquidated;
+  d["sequence"] = sequence;
+  d["closed"] = closed;
+  d["book_closed"] = book_closed;
+  d["fallback_closed"] = fallback_closed;
+  d["vwap"] = vwap;
+  d["deficit"] = deficit;
+  d["surplus"] = surplus;
+  d["fee"] = fee;
+  d["insurance_draw"] = draw;
+  d["shortfall"] = shortfall;
+  d["adl"] = adl;
+  d["adl_closed"] = adl_closed;
+  py::dict t;
+  t["liquidated"] = tot.liquidated;
+  t["closed_notional"] = tot.closed_notional;
+  t["fees"] = tot.fees;
+  t["deficit"] = tot.deficit;
+  t["surplus"] = tot.surplus;
+  t["takeover_loss"] = tot.takeover_loss;
+  t["insurance_draw"] = tot.insurance_draw;
+  t["residual"] = tot.residual;
+  t["adl_transfers"] = tot.adl_transfers;
+  t["uncovered"] = tot.uncovered;
+  t["insurance_fund"] = tot.fund_after;
+  d["totals"] = t;
+  const auto amounts = tot.ledger.amounts();
+  F64Array ledger = empty_f64(amounts.size());
+  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
+  d["ledger"] = ledger;
+  d["ledger_balance"] = tot.ledger.balance();
+  d["book"] = py::cast(std::make_unique<LockedBook>(std::move(after)));
+  return d;
+}
+
+}  // namespace
+
+void register_liquidation(py::module_& m) {
+  py::class_<LiquidationPolicy>(m, "LiquidationPolicy")
+      .def(py::init<>())
+      .def_property(
+          "contract", [](const LiquidationPolicy& p) { return static_cast<int>(p.contract.kind); },
+          [](LiquidationPolicy& p, int v) { p.contract.kind = static_cast<Contract>(v); })
+      .def_property(
+          "contract_size", [](const LiquidationPolicy& p) { return p.contract.contract_size; },
+          [](LiquidationPolicy& p, double v) { p.contract.contract_size = v; })
+      .def("set_tiers",
+           [](LiquidationPolicy& p, const F64Array& floors, const F64Array& rates) {
+             p.tiers = Tiers::from_floors(view(floors), view(rates));
+           })
+      .def_property(
+          "order", [](const LiquidationPolicy& p) { return static_cast<int>(p.order); },
+          [](LiquidationPolicy& p, int v) { p.order = static_cast<LiquidationOrder>(v); })
+      .def_property(
+          "sizing", [](const LiquidationPolicy& p) { return static_cast<int>(p.sizing); },
+          [](LiquidationPolicy& p, int v) { p.sizing = static_cast<Sizing>(v); })
+      .def_readwrite("buffer", &LiquidationPolicy::buffer)
+      .def_readwrite("slice_threshold", &LiquidationPolicy::slice_threshold)
+      .def_readwrite("slice_fraction", &LiquidationPolicy::slice_fraction)
+      .def_property(
+          "execution", [](const LiquidationPolicy& p) { return static_cast<int>(p.execution); },
+          [](LiquidationPolicy& p, int v) { p.execution = static_cast<Execution>(v); })
+      .def_readwrite("takeover_fee", &LiquidationPolicy::takeover_fee)
+      .def_readwrite("backstop", &LiquidationPolicy::backstop)
+      .def_property(
+          "limit", [](const LiquidationPolicy& p) { return static_cast<int>(p.limit); },
+          [](LiquidationPolicy& p, int v) { p.limit = static_cast<LimitRule>(v); })
+      .def_readwrite("ba", &LiquidationPolicy::ba)
+      .def_readwrite("smmr", &LiquidationPolicy::smmr)
+      .def_property(
+          "fee", [](const LiquidationPolicy& p) { return static_cast<int>(p.fee); },
+          [](LiquidationPolicy& p, int v) { p.fee = static_cast<FeeRule>(v); })
+      .def_readwrite("fee_cap", &LiquidationPolicy::fee_cap)
+      .def_readwrite("fee_rate", &LiquidationPolicy::fee_rate)
+      .def_readwrite("reserve", &LiquidationPolicy::reserve)
+      .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
+      .def_property(
+          "residual", [](const LiquidationPolicy& p) { return static_cast<int>(p.residual); },
+          [](LiquidationPolicy& p, int v) { p.residual = static_cast<ResidualRule>(v); })
+      .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap);
+
+  m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
+        py::arg("mark"), py::arg("policy"), py::arg("fund"));
+}
+
+}  // namespace liqcore::bindings
