@@ -21,3 +21,10 @@ from liqcore.synthetic import synthetic_book
 __all__ += ["io", "synthetic_book"]
 __all__ += ["adl"]
 __all__ += ["Book", "Fill", "Fills"]
+
+# --- liquidation engine (positions, policy, liquidate) ---
+from liqcore.liquidation import Ledger, LiquidationResult, liquidate
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
