@@ -15,7 +15,7 @@ __version__: str = _core.__version__
 __all__ = ["__version__"]
 
 # --- io and synthetic books (feed loaders, synthetic_book) ---
-from liqcore import io
+from liqcore import io as io
 from liqcore.synthetic import synthetic_book
 
 __all__ += ["io", "synthetic_book"]
