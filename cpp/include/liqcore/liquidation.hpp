@@ -214,14 +214,20 @@ inline std::size_t tier_below(const Tiers& t, double n) noexcept {
 // book level and a maintenance tier, so each piece is solved exactly. Returns Q when no Δ < Q
 // works (the book runs out within the limit first, or the slippage outruns the margin released):
 // the position is then closed in full.
+// Cross margin (rho not NaN): the slice's own equity before its fills is its share of account
+// equity by maintenance margin, rho·(MM(Q) − MM(Q − Δ)) with rho = account equity / TMMR (dYdX),
+// instead of (Δ/Q)·E; the caller passes as E the account equity less (1 + buffer) times the
+// requirement of its other positions, in this position's margin currency.
 inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, double mark, double Q, double E,
-                           double limit) noexcept {
+                           double limit, double rho = std::numeric_limits<double>::quiet_NaN()) noexcept {
   const ContractSpec& c = pol.contract;
   const Tiers& t = pol.tiers;
   const double u = notional(c, 1.0, mark);  // notional per unit at the mark
   const double k1 = 1.0 + pol.buffer;
   const bool capped_rule = pol.fee != FeeRule::surplus;
   const double rate = pol.fee == FeeRule::capped ? pol.fee_cap : pol.fee_rate;
+  const bool by_mm = !std::isnan(rho);
+  const double mm_q = by_mm ? maintenance(c, t, Q, mark) : 0.0;
   double delta = 0.0, G = 0.0, N = 0.0;
   std::size_t lv = cur.level;
   double used = cur.used;
@@ -243,10 +249,11 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
       const double Na = N + dn * (a - delta);
       const double Ta = k1 * (r * u * t.mmr[k] - t.cum[k]);
       const double base_v = E + Ga - Ta, base_m = dg + k1 * u * t.mmr[k];
-      const double Sa = (a / Q) * E + Ga;
+      const double Sa = (by_mm ? rho * (mm_q - (r * u * t.mmr[k] - t.cum[k])) : (a / Q) * E) + Ga;
+      const double share_m = by_mm ? rho * u * t.mmr[k] : E / Q;
       // fee = whole surplus: need base >= 0 and base − S >= 0
       Interval ok = intersect(nonnegative(base_v, base_m, len),
-                              nonnegative(base_v - Sa, k1 * u * t.mmr[k] - E / Q, len));
+                              nonnegative(base_v - Sa, k1 * u * t.mmr[k] - share_m, len));
       double best = ok.empty() ? std::numeric_limits<double>::infinity() : ok.lo;
       if (capped_rule) {  // or the capped fee: base − rate·N >= 0
         const Interval capped = nonnegative(base_v - rate * Na, base_m - rate * dn, len);
