@@ -22,4 +22,5 @@ PYBIND11_MODULE(_core, m) {
   liqcore::bindings::register_book(m);
   liqcore::bindings::register_adl(m);
   liqcore::bindings::register_liquidation(m);
+  liqcore::bindings::register_cross_margin(m);
 }

@@ -1,0 +1,279 @@
+// Bindings for cross margin (liqcore/cross_margin.hpp) and account-wide liquidation
+// (liqcore/account_liquidation.hpp).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "liqcore/account_liquidation.hpp"
+#include "liqcore/cross_margin.hpp"
+#include "locked_book.hpp"
+#include "registry.hpp"
+
+namespace py = pybind11;
+
+namespace liqcore::bindings {
+
+namespace {
+
+using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
+
+struct CrossMarkets {
+  std::vector<Market> markets;
+};
+
+std::span<std::uint8_t> u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
+
+// The arrays of Accounts and Portfolio, as the kernel sees them (the Python layer has checked
+// shapes; values are checked by the kernel).
+struct Inputs {
+  CollateralColumns col;
+  PortfolioColumns pf;
+};
+Inputs inputs(const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
+              const F64Array& size_discount, const I64Array& account, const I64Array& market, const F64Array& size,
+              const F64Array& entry_price) {
+  const std::size_t k = static_cast<std::size_t>(asset_prices.size());
+  if (k == 0 || static_cast<std::size_t>(collateral.size()) % k != 0)
+    throw InvalidArgument("collateral", -1, "must have one column per asset");
+  if (static_cast<std::size_t>(haircuts.size()) != k)
+    throw InvalidArgument("haircuts", -1, "must have one value per asset");
+  if (size_discount.size() != 0 && static_cast<std::size_t>(size_discount.size()) != k)
+    throw InvalidArgument("size_discount", -1, "must have one value per asset");
+  const std::size_t n = static_cast<std::size_t>(size.size());
+  if (static_cast<std::size_t>(account.size()) != n || static_cast<std::size_t>(market.size()) != n ||
+      static_cast<std::size_t>(entry_price.size()) != n)
+    throw InvalidArgument("positions", -1, "columns must have the same length");
+  return Inputs{CollateralColumns{view(collateral), view(asset_prices), view(haircuts), view(size_discount)},
+                PortfolioColumns{view(account), view(market), view(size), view(entry_price)}};
+}
+
+py::dict cross_health(const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
+                      const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
+                      const I64Array& market, const F64Array& size, const F64Array& entry_price) {
+  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const std::size_t A = in.col.accounts();
+  F64Array coll = empty_f64(A), eq = empty_f64(A), mm = empty_f64(A), nt = empty_f64(A), ratio = empty_f64(A),
+           dist = empty_f64(A);
+  U8Array liq(static_cast<py::ssize_t>(A));
+  const HealthOutputs out{mutable_view(coll), mutable_view(eq),    mutable_view(mm), mutable_view(nt),
+                          mutable_view(ratio), mutable_view(dist), u8(liq)};
+  {
+    py::gil_scoped_release release;
+    health(mk.markets, in.col, in.pf, out);
+  }
+  py::dict d;
+  d["collateral"] = coll;
+  d["equity"] = eq;
+  d["maintenance"] = mm;
+  d["notional"] = nt;
+  d["margin_ratio"] = ratio;
+  d["distance"] = dist;
+  d["liquidatable"] = liq;
+  return d;
+}
+
+// Slice rules for a batch of positions (indices into the portfolio); `what` 0: bankruptcy price
+// of closing deltas[j]; 1: fillable price with (ba, smmr).
+F64Array slice_prices(int what, const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
+                      const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
+                      const I64Array& market, const F64Array& size, const F64Array& entry_price,
+                      const I64Array& positions, const F64Array& deltas, double ba, double smmr) {
+  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const std::size_t A = in.col.accounts(), n = static_cast<std::size_t>(size.size());
+  const std::size_t k = static_cast<std::size_t>(positions.size());
+  F64Array out = empty_f64(k);
+  const auto pos = view(positions);
+  const auto dl = view(deltas);
+  auto res = mutable_view(out);
+  {
+    py::gil_scoped_release release;
+    std::vector<double> coll(A), eq(A), mm(A), nt(A), ratio(A), dist(A);
+    std::vector<std::uint8_t> liq(A);
+    health(mk.markets, in.col, in.pf, HealthOutputs{coll, eq, mm, nt, ratio, dist, liq});
+    for (std::size_t j = 0; j < k; ++j) {
+      if (static_cast<std::uint64_t>(pos[j]) >= n)
+        throw InvalidArgument("position", static_cast<std::int64_t>(j),
+                              "is not a position index: 0.." + std::to_string(n) + " (exclusive) (got " +
+                                  std::to_string(pos[j]) + ")");
+      const auto i = static_cast<std::size_t>(pos[j]);
+      const auto a = static_cast<std::size_t>(in.pf.account[i]);
+      const Market& m = mk.markets[static_cast<std::size_t>(in.pf.market[i])];
+      const AccountState st{eq[a], mm[a], nt[a]};
+      const double q = in.pf.size[i];
+      if (what == 0) {
+        const double d = dl[dl.size() == 1 ? 0 : j];
+        if (!(std::isfinite(d) && d != 0.0 && q * d < 0.0 && std::abs(d) <= std::abs(q)))
+          throw InvalidArgument("delta", dl.size() == 1 ? -1 : static_cast<std::int64_t>(j),
+                                "must reduce the position: nonzero, of the opposite sign to its size, and |delta| "
+                                "<= |size| " + describe(d));
+        res[j] = slice_bankruptcy_price(m, q, d, st);
+      } else {
+        res[j] = fillable_price(m, q, st, ba, smmr);
+      }
+    }
+  }
+  return out;
+}
+
+py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books, const F64Array& collateral,
+                                  const F64Array& asset_prices, const F64Array& haircuts,
+                                  const F64Array& size_discount, const I64Array& account, const I64Array& market,
+                                  const F64Array& size, const F64Array& entry_price, const LiquidationPolicy& policy,
+                                  double fund) {
+  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const std::size_t A = in.col.accounts(), n = static_cast<std::size_t>(size.size()), M = mk.markets.size();
+  std::vector<const LockedBook*> locked;
+  for (const py::handle b : books) locked.push_back(&b.cast<const LockedBook&>());
+
+  U8Array liquidated(static_cast<py::ssize_t>(n)), acc_liq(static_cast<py::ssize_t>(A));
+  I64Array sequence = empty_i64(n), acc_seq = empty_i64(A);
+  auto f_n = [&] { return empty_f64(n); };
+  auto f_a = [&] { return empty_f64(A); };
+  auto f_m = [&] { return empty_f64(M); };
+  F64Array closed = f_n(), book_closed = f_n(), fallback_closed = f_n(), vwap = f_n(), bp = f_n(), result = f_n(),
+           deficit = f_n(), fee = f_n(), draw = f_n(), shortfall = f_n(), adl = f_n(), adl_closed = f_n();
+  F64Array a_eq = f_a(), a_mm = f_a(), a_em = f_a(), a_after = f_a(), a_def = f_a(), a_sur = f_a(), a_fee = f_a(),
+           a_draw = f_a(), a_short = f_a(), a_ntl = f_a();
+  F64Array m_ntl = f_m(), m_def = f_m(), m_res = f_m(), m_adl = f_m(), m_unc = f_m();
+  const AccountLiquidationOutputs out{
+      u8(liquidated),       mutable_view(sequence),   mutable_view(closed),   mutable_view(book_closed),
+      mutable_view(fallback_closed), mutable_view(vwap), mutable_view(bp),   mutable_view(result),
+      mutable_view(deficit), mutable_view(fee),       mutable_view(draw),     mutable_view(shortfall),
+      mutable_view(adl),    mutable_view(adl_closed), u8(acc_liq),            mutable_view(acc_seq),
+      mutable_view(a_eq),   mutable_view(a_mm),       mutable_view(a_em),     mutable_view(a_after),
+      mutable_view(a_def),  mutable_view(a_sur),      mutable_view(a_fee),    mutable_view(a_draw),
+      mutable_view(a_short), mutable_view(a_ntl),     mutable_view(m_ntl),    mutable_view(m_def),
+      mutable_view(m_res),  mutable_view(m_adl),      mutable_view(m_unc)};
+  std::vector<Book> after;
+  AccountLiquidationTotals tot;
+  {
+    py::gil_scoped_release release;
+    std::vector<Book> snapshots;  // one consistent copy per market, each lock held alone
+    snapshots.reserve(locked.size());
+    for (const LockedBook* b : locked) {
+      auto lock = b->lock_shared();
+      snapshots.emplace_back(static_cast<const Book&>(*b));
+    }
+    std::vector<const Book*> ptrs;
+    for (const Book& b : snapshots) ptrs.push_back(&b);
+    tot = liquidate_accounts(mk.markets, ptrs, in.col, in.pf, policy, fund, out, after);
+  }
+  py::dict d;
+  d["liquidated"] = liquidated;
+  d["sequence"] = sequence;
+  d["closed"] = closed;
+  d["book_closed"] = book_closed;
+  d["fallback_closed"] = fallback_closed;
+  d["vwap"] = vwap;
+  d["bankruptcy_price"] = bp;
+  d["result"] = result;
+  d["deficit"] = deficit;
+  d["fee"] = fee;
+  d["insurance_draw"] = draw;
+  d["shortfall"] = shortfall;
+  d["adl"] = adl;
+  d["adl_closed"] = adl_closed;
+  py::dict acc;
+  acc["liquidated"] = acc_liq;
+  acc["sequence"] = acc_seq;
+  acc["equity"] = a_eq;
+  acc["maintenance"] = a_mm;
+  acc["equity_market"] = a_em;
+  acc["equity_after"] = a_after;
+  acc["deficit"] = a_def;
+  acc["surplus"] = a_sur;
+  acc["fee"] = a_fee;
+  acc["insurance_draw"] = a_draw;
+  acc["shortfall"] = a_short;
+  acc["closed_notional"] = a_ntl;
+  d["accounts"] = acc;
+  py::dict mkt;
+  mkt["closed_notional"] = m_ntl;
+  mkt["deficit"] = m_def;
+  mkt["residual"] = m_res;
+  mkt["adl_transfers"] = m_adl;
+  mkt["uncovered"] = m_unc;
+  d["markets"] = mkt;
+  py::dict t;
+  t["accounts"] = tot.accounts;
+  t["positions"] = tot.positions;
+  t["closed_notional"] = tot.closed_notional;
+  t["fees"] = tot.fees;
+  t["deficit"] = tot.deficit;
+  t["surplus"] = tot.surplus;
+  t["takeover_loss"] = tot.takeover_loss;
+  t["insurance_draw"] = tot.insurance_draw;
+  t["residual"] = tot.residual;
+  t["adl_transfers"] = tot.adl_transfers;
+  t["uncovered"] = tot.uncovered;
+  t["insurance_fund"] = tot.fund_after;
+  d["totals"] = t;
+  const auto amounts = tot.ledger.amounts();
+  F64Array ledger = empty_f64(amounts.size());
+  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
+  d["ledger"] = ledger;
+  d["ledger_balance"] = tot.ledger.balance();
+  py::list out_books;
+  for (Book& b : after) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
+  d["books"] = out_books;
+  return d;
+}
+
+}  // namespace
+
+void register_cross_margin(py::module_& m) {
+  py::class_<CrossMarkets>(m, "CrossMarkets")
+      .def(py::init([](const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
+                       const py::list& floors, const py::list& rates) {
+             const std::size_t n = static_cast<std::size_t>(marks.size());
+             if (static_cast<std::size_t>(contract.size()) != n || static_cast<std::size_t>(contract_size.size()) != n ||
+                 py::len(floors) != n || py::len(rates) != n)
+               throw InvalidArgument("markets", -1, "columns must have the same length");
+             CrossMarkets mk;
+             mk.markets.resize(n);
+             for (std::size_t j = 0; j < n; ++j) {
+               Market& x = mk.markets[j];
+               x.mark = marks.at(static_cast<py::ssize_t>(j));
+               x.contract.kind = contract.at(static_cast<py::ssize_t>(j)) == 1 ? Contract::inverse : Contract::linear;
+               x.contract.contract_size = contract_size.at(static_cast<py::ssize_t>(j));
+               const auto fl = floors[j].cast<F64Array>();
+               const auto rt = rates[j].cast<F64Array>();
+               x.tiers = Tiers::from_floors(view(fl), view(rt));
+             }
+             check_markets(mk.markets);
+             return mk;
+           }),
+           py::arg("marks"), py::arg("contract"), py::arg("contract_size"), py::arg("floors"), py::arg("rates"))
+      .def_property_readonly("n", [](const CrossMarkets& mk) { return mk.markets.size(); });
+
+  m.def("cross_health", &cross_health, py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"),
+        py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"), py::arg("size"),
+        py::arg("entry_price"));
+  m.def(
+      "slice_bankruptcy_prices",
+      [](const CrossMarkets& mk, const F64Array& c, const F64Array& p, const F64Array& h, const F64Array& sd,
+         const I64Array& a, const I64Array& mkt, const F64Array& q, const F64Array& ep, const I64Array& pos,
+         const F64Array& deltas) { return slice_prices(0, mk, c, p, h, sd, a, mkt, q, ep, pos, deltas, 0.0, 0.0); },
+      py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"),
+      py::arg("account"), py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("positions"),
+      py::arg("deltas"));
+  m.def(
+      "fillable_prices",
+      [](const CrossMarkets& mk, const F64Array& c, const F64Array& p, const F64Array& h, const F64Array& sd,
+         const I64Array& a, const I64Array& mkt, const F64Array& q, const F64Array& ep, const I64Array& pos, double ba,
+         double smmr) {
+        return slice_prices(1, mk, c, p, h, sd, a, mkt, q, ep, pos, empty_f64(0), ba, smmr);
+      },
+      py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"),
+      py::arg("account"), py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("positions"),
+      py::arg("ba"), py::arg("smmr"));
+  m.def("liquidate_accounts", &liquidate_accounts_batch, py::arg("markets"), py::arg("books"), py::arg("collateral"),
+        py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"),
+        py::arg("size"), py::arg("entry_price"), py::arg("policy"), py::arg("fund"));
+}
+
+}  // namespace liqcore::bindings
