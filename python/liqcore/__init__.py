@@ -28,3 +28,18 @@ from liqcore.policy import Policy
 from liqcore.positions import Positions
 
 __all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
+
+# --- cross margin (markets, accounts, health, slice rules, account-wide liquidation) ---
+from liqcore.account_liquidation import AccountLiquidationResult, liquidate_accounts
+from liqcore.cross_margin import (
+    Accounts,
+    Health,
+    Markets,
+    Portfolio,
+    fillable_price,
+    health,
+    slice_bankruptcy_price,
+)
+
+__all__ += ["AccountLiquidationResult", "Accounts", "Health", "Markets", "Portfolio", "fillable_price", "health",
+            "liquidate_accounts", "slice_bankruptcy_price"]

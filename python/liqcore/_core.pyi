@@ -92,3 +92,74 @@ def liquidate(
     policy: LiquidationPolicy,
     fund: float,
 ) -> dict[str, _Any]: ...
+
+# ---- cross margin (bind_cross_margin.cpp) ----
+class CrossMarkets:
+    def __init__(
+        self,
+        marks: _F64,
+        contract: _I64,
+        contract_size: _F64,
+        floors: list[_F64],
+        rates: list[_F64],
+    ) -> None: ...
+    @property
+    def n(self) -> int: ...
+
+# Returns per-account arrays: collateral, equity, maintenance, notional, margin_ratio, distance
+# (float64) and liquidatable (uint8).
+def cross_health(
+    markets: CrossMarkets,
+    collateral: _F64,
+    asset_prices: _F64,
+    haircuts: _F64,
+    size_discount: _F64,
+    account: _I64,
+    market: _I64,
+    size: _F64,
+    entry_price: _F64,
+) -> dict[str, _Any]: ...
+def slice_bankruptcy_prices(
+    markets: CrossMarkets,
+    collateral: _F64,
+    asset_prices: _F64,
+    haircuts: _F64,
+    size_discount: _F64,
+    account: _I64,
+    market: _I64,
+    size: _F64,
+    entry_price: _F64,
+    positions: _I64,
+    deltas: _F64,
+) -> _F64: ...
+def fillable_prices(
+    markets: CrossMarkets,
+    collateral: _F64,
+    asset_prices: _F64,
+    haircuts: _F64,
+    size_discount: _F64,
+    account: _I64,
+    market: _I64,
+    size: _F64,
+    entry_price: _F64,
+    positions: _I64,
+    ba: float,
+    smmr: float,
+) -> _F64: ...
+
+# Returns per-position arrays, "accounts" and "markets" (dicts of arrays), "totals", "ledger",
+# "ledger_balance" and "books" (list of Book, empty for takeover execution).
+def liquidate_accounts(
+    markets: CrossMarkets,
+    books: list[Book],
+    collateral: _F64,
+    asset_prices: _F64,
+    haircuts: _F64,
+    size_discount: _F64,
+    account: _I64,
+    market: _I64,
+    size: _F64,
+    entry_price: _F64,
+    policy: LiquidationPolicy,
+    fund: float,
+) -> dict[str, _Any]: ...

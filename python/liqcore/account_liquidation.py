@@ -1,0 +1,302 @@
+"""Account-wide liquidation across markets (MODEL.md §3, §6): :func:`liquidate_accounts`.
+
+The same :class:`liqcore.Policy` that drives :func:`liqcore.liquidate` drives it (order, sizing,
+execution, limit rule, backstop, fees, fund, residual rule); the policy's margin fields
+(``mmr``, ``tiers``, ``contract``, ``contract_size``) are ignored: each market of
+:class:`liqcore.Markets` carries its own. All money is in quote (inverse markets' coin amounts
+valued at their mark).
+
+Semantics
+---------
+1. **Detection** at the marks: an account is liquidated iff ``TMMR > TNC`` (:func:`liqcore.health`,
+   collateral after haircuts) and it has an open position.
+2. **Order of accounts** (``policy.order``): "underwater" (default): most underwater first,
+   ``(TMMR − TNC)/notional`` descending, or with ``limit="fillable"`` dYdX's
+   ``ABR·SMMR·TMMR/notional``; "largest": gross notional descending; "given": account id order.
+   Ties: larger notional, then lower id. **Within an account**: "underwater": largest
+   maintenance requirement first (then notional, then input order); "largest": notional
+   descending; "given": input order.
+3. **Closes.** Each position closes through its own market's book (a private copy per market;
+   each close consumes the liquidity of the next; longs sell the bids, shorts buy the asks), or
+   by a takeover at ``P·(1 ∓ takeover_fee)``. The limit price (``policy.limit``) and the fallback
+   price use the account's state when the position's close begins (``TNC``, ``TMMR`` of what is
+   still open, after the gains and fees of its earlier closes): "bankruptcy" is the slice
+   bankruptcy price of the whole position (:func:`liqcore.slice_bankruptcy_price`), "fillable"
+   dYdX's fillable price with the policy's ``ba``/``smmr``. What the book does not take is the
+   fallback, closed at that bankruptcy price (at the mark if it does not exist, i.e. is 0 or
+   +inf), taken over by the fund, or by quantity ADL in that market when ``residual="queue"``
+   and the fund cannot cover it. A ``backstop`` account (``TNC < backstop·TMMR``) goes to the
+   fallback whole.
+4. **Sizing.** "full" (default) closes every position of the account. "partial" closes, in
+   order, the least that restores ``TNC ≥ (1 + buffer)·TMMR`` after fees (solved exactly, level
+   by level and tier by tier, as for isolated positions, with the slice's fee on its own equity);
+   positions that cannot restore it alone are closed in full and the next is tried. "slices":
+   positions above ``slice_threshold`` quote notional close ``slice_fraction`` of their size,
+   smaller ones in full, in order, until the account is restored.
+5. **Settlement** at market value (collateral at price, no haircut). An account whose positions
+   are all closed settles at once: ``E_after = E + ΣG`` (``E`` market equity before, ``G_j`` the
+   gain of close ``j`` vs the mark); deficit ``max(0, −E_after)``, surplus ``max(0, E_after)``, fee
+   per ``policy.fee`` on the surplus and the fills' notional. The deficit is attributed to positions
+   by dYdX's slice rule: ``result_j = G_j + E·MM_j/TMMR`` (each position carries its share of
+   account equity; the results sum to ``E_after``), and the deficit is split over the negative
+   results in proportion. An account restored by a partial liquidation keeps its collateral and
+   open positions: each slice pays its fee on its own equity ``result_j = E·ΔMM_j/TMMR + G_j``
+   (a negative one is borne by the account, not the fund).
+6. **Fund and residual**: per account, the fund is credited its fees (and takeover gains), then
+   pays each close's loss (its deficit share and takeover loss) in close order, down to
+   ``policy.reserve``. What it cannot pay is the position's shortfall, which goes to the residual
+   **of that position's market**: allocated per market by ``policy.residual`` among that market's
+   positions of non-liquidated accounts (ADL ranks use each account's collateral split by
+   notional as the position's margin).
+7. **Ledger** (quote, valued at the marks) across accounts, makers, the fund and counterparties,
+   with the rows of :class:`liqcore.Ledger`; they sum to zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from liqcore import _core
+from liqcore._arrays import F64, I64
+from liqcore.book import Book
+from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds, _pandas
+from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.policy import Policy
+
+__all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
+
+_PER_POSITION = (
+    "account", "market", "liquidated", "sequence", "closed", "book_closed", "fallback_closed", "vwap",
+    "bankruptcy_price", "result", "deficit", "fee", "insurance_draw_by_position", "shortfall", "adl", "adl_closed",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class AccountOutcomes:
+    """Per account (length ``len(accounts)``), quote currency.
+
+    liquidated, sequence (rank in the liquidation order, -1 if not liquidated); equity (``TNC``,
+    risk value) and maintenance (``TMMR``) before; equity_market (collateral at price + Σ PnL)
+    before; equity_after (market equity left to the trader after closes, fees and the fund: 0 for
+    a bankrupt account); deficit, surplus, fee, insurance_draw, shortfall; closed_notional (at
+    the marks).
+    """
+
+    liquidated: npt.NDArray[np.bool_]
+    sequence: I64
+    equity: F64
+    maintenance: F64
+    equity_market: F64
+    equity_after: F64
+    deficit: F64
+    surplus: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+    closed_notional: F64
+
+    def to_frame(self) -> Any:
+        pd = _pandas()
+        return pd.DataFrame({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True, eq=False)
+class MarketOutcomes:
+    """Per market: closed_notional, deficit (attributed to its positions), residual (what the
+    fund could not pay for its positions), adl_transfers (covered by its counterparties),
+    uncovered (bad debt left in it)."""
+
+    closed_notional: F64
+    deficit: F64
+    residual: F64
+    adl_transfers: F64
+    uncovered: F64
+
+    def to_frame(self) -> Any:
+        pd = _pandas()
+        return pd.DataFrame({k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True, eq=False)
+class AccountLiquidationResult:
+    """What :func:`liquidate_accounts` did.
+
+    Per position (length ``len(pf)``): account and market ids; liquidated (its account was);
+    sequence (rank in the close order, -1 if not closed); closed (quantity, >= 0), of which
+    book_closed and fallback_closed; vwap (blended close price, NaN if none); bankruptcy_price
+    (the slice bankruptcy price per unit when its close began); result (its slice's equity after
+    its fills, see the module docstring); deficit (its share of its account's deficit), fee,
+    insurance_draw_by_position, shortfall; adl, adl_closed (as an ADL/socialization counterparty:
+    money charged, contracts closed).
+    ``accounts``: :class:`AccountOutcomes`; ``markets``: :class:`MarketOutcomes`.
+    Totals: n_accounts and n_positions liquidated, liquidated_notional, total_deficit,
+    total_surplus, total_fees, takeover_loss, insurance_fund_before / insurance_fund (after),
+    insurance_draw, residual, adl_transfers, uncovered. Also the updated ``books`` (one per
+    market; None for takeover execution), the ``ledger`` and the ``policy``.
+    """
+
+    account: I64
+    market: I64
+    liquidated: npt.NDArray[np.bool_]
+    sequence: I64
+    closed: F64
+    book_closed: F64
+    fallback_closed: F64
+    vwap: F64
+    bankruptcy_price: F64
+    result: F64
+    deficit: F64
+    fee: F64
+    insurance_draw_by_position: F64
+    shortfall: F64
+    adl: F64
+    adl_closed: F64
+    accounts: AccountOutcomes
+    markets: MarketOutcomes
+    n_accounts: int
+    n_positions: int
+    liquidated_notional: float
+    total_deficit: float
+    total_surplus: float
+    total_fees: float
+    takeover_loss: float
+    insurance_fund_before: float
+    insurance_fund: float
+    insurance_draw: float
+    residual: float
+    adl_transfers: float
+    uncovered: float
+    books: Optional[list[Book]]
+    ledger: Ledger
+    policy: Policy
+
+    def __len__(self) -> int:
+        return int(self.closed.shape[0])
+
+    def summary(self) -> dict[str, float]:
+        """Headline figures as a flat dict (counts as ints)."""
+        return {
+            "positions": len(self),
+            "accounts": int(self.accounts.liquidated.shape[0]),
+            "liquidated_accounts": self.n_accounts,
+            "liquidated_positions": self.n_positions,
+            "liquidated_notional": self.liquidated_notional,
+            "deficit": self.total_deficit,
+            "fees": self.total_fees,
+            "takeover_loss": self.takeover_loss,
+            "insurance_fund_before": self.insurance_fund_before,
+            "insurance_fund_after": self.insurance_fund,
+            "insurance_draw": self.insurance_draw,
+            "residual": self.residual,
+            "adl_transfers": self.adl_transfers,
+            "uncovered": self.uncovered,
+            "ledger_balance": self.ledger.balance,
+        }
+
+    def to_frame(self, level: str = "positions") -> Any:
+        """A pandas DataFrame: one row per position (default), per account (``"accounts"``) or per
+        market (``"markets"``)."""
+        if level == "accounts":
+            return self.accounts.to_frame()
+        if level == "markets":
+            return self.markets.to_frame()
+        if level != "positions":
+            raise ValueError(f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})")
+        pd = _pandas()
+        return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
+
+    def __repr__(self) -> str:
+        return (f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
+                f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+                f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
+                f"uncovered={self.uncovered:.6g})")
+
+
+def liquidate_accounts(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+) -> AccountLiquidationResult:
+    """Liquidate every liquidatable account across its markets and settle the losses.
+
+    Parameters
+    ----------
+    pf, acc, mk : Portfolio, Accounts, Markets
+        The positions, the collateral accounts and the markets (marks, margin, books). With
+        ``policy.execution == "book"`` every market needs a book (``Markets(books=...)``); the
+        books are not changed, the result carries the books after the closes.
+    policy : Policy, optional
+        ``Policy()`` by default (full liquidation through the book, no limit, capped fee, no ADL).
+    insurance_fund : float
+        The fund's balance before, in quote (finite, >= 0).
+
+    See the module docstring for the semantics.
+    """
+    _check_kinds(pf, acc, mk)
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    if isinstance(insurance_fund, bool) or not isinstance(insurance_fund, (int, float, np.integer, np.floating)):
+        raise TypeError(f"insurance_fund must be a real number (got {type(insurance_fund).__name__})")
+    fund = float(insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    by_book = policy.execution == "book"
+    if by_book and mk._books is None:
+        raise ValueError("mk has no books: liquidate_accounts with execution='book' needs Markets(books=[...]) "
+                         "(or Policy(execution='takeover'))")
+    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+
+    r = _core.liquidate_accounts(mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund)
+    t, a, m = r["totals"], r["accounts"], r["markets"]
+    ledger = Ledger(entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
+                    amount=r["ledger"], balance=float(r["ledger_balance"]))
+    return AccountLiquidationResult(
+        account=pf._account,
+        market=pf._market,
+        liquidated=r["liquidated"].view(np.bool_),
+        sequence=r["sequence"],
+        closed=r["closed"],
+        book_closed=r["book_closed"],
+        fallback_closed=r["fallback_closed"],
+        vwap=r["vwap"],
+        bankruptcy_price=r["bankruptcy_price"],
+        result=r["result"],
+        deficit=r["deficit"],
+        fee=r["fee"],
+        insurance_draw_by_position=r["insurance_draw"],
+        shortfall=r["shortfall"],
+        adl=r["adl"],
+        adl_closed=r["adl_closed"],
+        accounts=AccountOutcomes(
+            liquidated=a["liquidated"].view(np.bool_), sequence=a["sequence"], equity=a["equity"],
+            maintenance=a["maintenance"], equity_market=a["equity_market"], equity_after=a["equity_after"],
+            deficit=a["deficit"], surplus=a["surplus"], fee=a["fee"], insurance_draw=a["insurance_draw"],
+            shortfall=a["shortfall"], closed_notional=a["closed_notional"]),
+        markets=MarketOutcomes(closed_notional=m["closed_notional"], deficit=m["deficit"], residual=m["residual"],
+                               adl_transfers=m["adl_transfers"], uncovered=m["uncovered"]),
+        n_accounts=int(t["accounts"]),
+        n_positions=int(t["positions"]),
+        liquidated_notional=float(t["closed_notional"]),
+        total_deficit=float(t["deficit"]),
+        total_surplus=float(t["surplus"]),
+        total_fees=float(t["fees"]),
+        takeover_loss=float(t["takeover_loss"]),
+        insurance_fund_before=fund,
+        insurance_fund=float(t["insurance_fund"]),
+        insurance_draw=float(t["insurance_draw"]),
+        residual=float(t["residual"]),
+        adl_transfers=float(t["adl_transfers"]),
+        uncovered=float(t["uncovered"]),
+        books=[Book._wrap(b) for b in r["books"]] if by_book else None,
+        ledger=ledger,
+        policy=policy,
+    )
