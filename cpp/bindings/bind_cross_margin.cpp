@@ -106,7 +106,7 @@ F64Array slice_prices(int what, const CrossMarkets& mk, const F64Array& collater
       const double q = in.pf.size[i];
       if (what == 0) {
         const double d = dl[dl.size() == 1 ? 0 : j];
-        if (!(std::isfinite(d) && d != 0.0 && q * d < 0.0 && std::abs(d) <= std::abs(q)))
+        if (!(std::isfinite(d) && ((q > 0.0 && d < 0.0) || (q < 0.0 && d > 0.0)) && std::abs(d) <= std::abs(q)))
           throw InvalidArgument("delta", dl.size() == 1 ? -1 : static_cast<std::int64_t>(j),
                                 "must reduce the position: nonzero, of the opposite sign to its size, and |delta| "
                                 "<= |size| " + describe(d));

@@ -521,7 +521,7 @@ def slice_bankruptcy_price(pf: Portfolio, acc: Accounts, mk: Markets, position: 
     dd = np.broadcast_to(d, p.shape)
     q = pf._size[p]
     with np.errstate(invalid="ignore"):
-        ok = np.isfinite(dd) & (dd * q < 0) & (np.abs(dd) <= np.abs(q))
+        ok = np.isfinite(dd) & (dd != 0) & (np.sign(dd) == -np.sign(q)) & (np.abs(dd) <= np.abs(q))
     bad = first_bad(ok)
     if bad is not None:
         at = "" if scalar or d.shape[0] == 1 else f"[{bad}]"

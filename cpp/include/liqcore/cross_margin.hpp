@@ -221,10 +221,11 @@ inline bool start_account(const CollateralColumns& col, const HealthOutputs& out
 // Positions sorted by account (the common layout of an exchange dump) are streamed: each
 // account's sums stay in registers and its outputs are written once, when its run ends; the
 // collateral row is read at that moment. The first position out of order switches the rest of
-// the pass to scatter mode (sums added into the output arrays, runs of one account still summed
-// in registers), followed by one finishing pass over the accounts. Either way each account's sums
-// are formed in position order, so the results are the same bits for any layout that keeps each
-// account's positions in the same relative order.
+// the pass to scatter mode (a run of one account is still summed in registers, starting from and
+// stored back to the output arrays), followed by one finishing pass over the accounts. Either way
+// each account's sums are formed by the same additions in position order (collateral first), so
+// the results are the same bits for any layout that keeps each account's positions in the same
+// relative order.
 inline void health(std::span<const Market> markets, const CollateralColumns& col, const PortfolioColumns& pf,
                    const HealthOutputs& out) {
   check_markets(markets);
@@ -239,9 +240,9 @@ inline void health(std::span<const Market> markets, const CollateralColumns& col
   auto flush = [&]() {
     if (cur < 0) return;
     const auto a = static_cast<std::size_t>(cur);
-    out.equity[a] += sp;
-    out.maintenance[a] += sm;
-    out.notional[a] += sn;
+    out.equity[a] = sp;
+    out.maintenance[a] = sm;
+    out.notional[a] = sn;
     if (sorted) detail::finish_account(out, a);
   };
   for (std::size_t i = 0; i < n; ++i) {
@@ -266,7 +267,10 @@ inline void health(std::span<const Market> markets, const CollateralColumns& col
         }
       }
       cur = a;
-      sp = sm = sn = 0.0;
+      const auto ua = static_cast<std::size_t>(a);
+      sp = out.equity[ua];  // the running sums continue from the account's value: the same
+      sm = out.maintenance[ua];  // additions in the same order whatever the layout
+      sn = out.notional[ua];
     }
     sp += v.pnl;
     sm += v.mm;
