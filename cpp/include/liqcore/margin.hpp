@@ -71,10 +71,17 @@ struct Tiers {
     return static_cast<std::size_t>(it - floor.begin()) - 1;
   }
 
-  // MM of a position of this notional: notional·mmr_k − cum_k in the tier holding it.
+  // MM of a position of this notional: notional·mmr_k − cum_k in the tier holding it, computed
+  // as the equal sum of hinges Σ_j (mmr_j − mmr_{j−1})·max(notional − floor_j, 0) (same order
+  // and bits as the array kernels, which vectorize this form without a per-element tier lookup).
   double maintenance(double notional) const noexcept {
-    const std::size_t k = tier_of(notional);
-    return notional * mmr[k] - cum[k];
+    double mm = 0.0;
+    for (std::size_t j = 0; j < floor.size(); ++j) {
+      const double d = mmr[j] - (j > 0 ? mmr[j - 1] : 0.0);
+      const double x = notional - floor[j];
+      mm += d * (x > 0.0 ? x : 0.0);
+    }
+    return mm;
   }
 };
 
@@ -162,14 +169,24 @@ inline double lp_rate(const ContractSpec& c, double q, double ep, double m, doub
   return c.kind == Contract::linear ? lp_linear(q, ep, m, rate, cum) : lp_inverse(q, ep, m, rate, cum, c.contract_size);
 }
 
-inline std::size_t lp_tier(const ContractSpec& c, const Tiers& t, double q, double ep, double m) noexcept {
+// (mmr, cum) of the tier holding the root, accumulated as sums of the tier-to-tier increments
+// over the tiers whose edge test passes (a prefix), so that the array kernels can do the same
+// additions branch-free, in registers, in the same order (same bits as this scalar version).
+struct RateCum {
+  double rate, cum;
+};
+
+inline RateCum lp_tier(const ContractSpec& c, const Tiers& t, double q, double ep, double m) noexcept {
   const double sg = sigma(c, q);
   const double key = sigma_a(c, q, ep, m);
   const double scale = c.kind == Contract::linear ? 1.0 : ep;
-  std::size_t k = 0;
-  for (std::size_t j = 1; j < t.size(); ++j)
-    if (tier_edge(t, j, sg) * scale <= key) k = j;
-  return k;
+  RateCum rc{t.mmr[0], t.cum[0]};
+  for (std::size_t j = 1; j < t.size(); ++j) {
+    const bool in = tier_edge(t, j, sg) * scale <= key;
+    rc.rate += in ? t.mmr[j] - t.mmr[j - 1] : 0.0;
+    rc.cum += in ? t.cum[j] - t.cum[j - 1] : 0.0;
+  }
+  return rc;
 }
 
 }  // namespace detail
@@ -191,8 +208,8 @@ inline double liquidation_price(const ContractSpec& c, const Tiers& t, double q,
                                 bool mm_at_entry) noexcept {
   if (q == 0.0) return std::numeric_limits<double>::quiet_NaN();
   if (mm_at_entry) return detail::lp_rate(c, q, ep, m - maintenance(c, t, q, ep), 0.0, 0.0);
-  const std::size_t k = detail::lp_tier(c, t, q, ep, m);
-  return detail::lp_rate(c, q, ep, m, t.mmr[k], t.cum[k]);
+  const detail::RateCum rc = detail::lp_tier(c, t, q, ep, m);
+  return detail::lp_rate(c, q, ep, m, rc.rate, rc.cum);
 }
 
 // Flat-rate liquidation price (one tier, cum 0): the same bits as Tiers::flat(rate).
@@ -328,23 +345,46 @@ struct TierTable {
   std::size_t size() const noexcept { return floor.size(); }
 };
 
-// rate[i], cum[i] := those of the tier holding notional[i] (last floor <= notional).
-inline void select_by_notional(const TierTable& t, std::size_t len, const double* __restrict notional,
-                               double* __restrict rate, double* __restrict cum) noexcept {
-  for (std::size_t i = 0; i < len; ++i) {
-    rate[i] = t.rate[0];
-    cum[i] = t.cum[0];
+// mm[i] := Tiers::maintenance(notional[i]). Up to 8 tiers the tier loop is unrolled at compile
+// time so the sum stays in registers; beyond that, one pass over the (L1-resident) block per
+// tier. Both add the same terms in the same order.
+template <std::size_t NT>
+inline void maintenance_fixed(const TierTable& t, std::size_t len, const double* __restrict notional,
+                              double* __restrict mm) noexcept {
+  double f[NT], d[NT];
+  for (std::size_t j = 0; j < NT; ++j) {
+    f[j] = t.floor[j];
+    d[j] = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
   }
-  for (std::size_t j = 1; j < t.size(); ++j) {
-    // One select per loop: GCC 12 does not if-convert two selects sharing a test.
-    const double f = t.floor[j], r = t.rate[j], c = t.cum[j];
-    for (std::size_t i = 0; i < len; ++i) {
-      const double r0 = rate[i];
-      rate[i] = f <= notional[i] ? r : r0;
+  for (std::size_t i = 0; i < len; ++i) {
+    double acc = 0.0;
+    for (std::size_t j = 0; j < NT; ++j) {
+      const double x = notional[i] - f[j];
+      acc += d[j] * (x > 0.0 ? x : 0.0);
     }
+    mm[i] = acc;
+  }
+}
+
+inline void maintenance_block(const TierTable& t, std::size_t len, const double* __restrict notional,
+                              double* __restrict mm) noexcept {
+  switch (t.size()) {
+    case 1: return maintenance_fixed<1>(t, len, notional, mm);
+    case 2: return maintenance_fixed<2>(t, len, notional, mm);
+    case 3: return maintenance_fixed<3>(t, len, notional, mm);
+    case 4: return maintenance_fixed<4>(t, len, notional, mm);
+    case 5: return maintenance_fixed<5>(t, len, notional, mm);
+    case 6: return maintenance_fixed<6>(t, len, notional, mm);
+    case 7: return maintenance_fixed<7>(t, len, notional, mm);
+    case 8: return maintenance_fixed<8>(t, len, notional, mm);
+    default: break;
+  }
+  for (std::size_t i = 0; i < len; ++i) mm[i] = 0.0;
+  for (std::size_t j = 0; j < t.size(); ++j) {
+    const double f = t.floor[j], d = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
     for (std::size_t i = 0; i < len; ++i) {
-      const double c0 = cum[i];
-      cum[i] = f <= notional[i] ? c : c0;
+      const double x = notional[i] - f;
+      mm[i] += d * (x > 0.0 ? x : 0.0);
     }
   }
 }
@@ -372,6 +412,29 @@ void dispatch(const ContractSpec& c, F&& f) {
     f(std::integral_constant<Contract, Contract::linear>{});
   else
     f(std::integral_constant<Contract, Contract::inverse>{});
+}
+
+// Liquidation prices of one block with tiers (see lp_tier): one pass over the L1-resident
+// block per tier and per sum, each a single vectorizable select.
+template <Contract K>
+inline void lp_tiers_block(const TierTable& t, std::size_t len, const double* __restrict q,
+                           const double* __restrict ep, const double* __restrict m, double cs,
+                           double* __restrict o) noexcept {
+  const ContractSpec spec{K, cs};
+  double sg[kBlock], key[kBlock], scale[kBlock], rate[kBlock], cum[kBlock];
+  for (std::size_t i = 0; i < len; ++i) {
+    sg[i] = sigma(spec, q[i]);
+    key[i] = sigma_a(spec, q[i], ep[i], m[i]);
+    scale[i] = K == Contract::linear ? 1.0 : ep[i];
+    rate[i] = t.rate[0];
+    cum[i] = t.cum[0];
+  }
+  for (std::size_t j = 1; j < t.size(); ++j) {
+    const double f = t.floor[j], mm = t.mm[j], dr = t.rate[j] - t.rate[j - 1], dc = t.cum[j] - t.cum[j - 1];
+    for (std::size_t i = 0; i < len; ++i) rate[i] += (f + sg[i] * mm) * scale[i] <= key[i] ? dr : 0.0;
+    for (std::size_t i = 0; i < len; ++i) cum[i] += (f + sg[i] * mm) * scale[i] <= key[i] ? dc : 0.0;
+  }
+  for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i], rate[i], cum[i], cs);
 }
 
 }  // namespace detail
@@ -456,7 +519,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     double bad[kBlock];
-    double nb[kBlock], rb[kBlock], cb[kBlock];
+    double nb[kBlock];
     for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
       const std::size_t len = std::min(kBlock, n - i0);
       const double* __restrict q = fq.at(i0);
@@ -467,8 +530,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
         nb[i] = notional_k<K>(q[i], p[i], cs);
       }
       good &= !any_set(bad, len);
-      select_by_notional(tt, len, nb, rb, cb);
-      for (std::size_t i = 0; i < len; ++i) o[i] = nb[i] * rb[i] - cb[i];
+      maintenance_block(tt, len, nb, o);
     }
   });
   if (!good) report_first_bad(args, n);
@@ -568,7 +630,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     double bad[kBlock];
-    double kb[kBlock], sb[kBlock], rb[kBlock], cb[kBlock], mb[kBlock];
+    double kb[kBlock], rb[kBlock];
     for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
       const std::size_t len = std::min(kBlock, n - i0);
       const double* __restrict q = fq.at(i0);
@@ -580,30 +642,11 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
       good &= !any_set(bad, len);
       if (mm_at_entry) {
         for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
-        select_by_notional(tt, len, kb, rb, cb);
-        for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - (kb[i] * rb[i] - cb[i]), 0.0, 0.0, cs);
+        maintenance_block(tt, len, kb, rb);
+        for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
         continue;
       }
-      const ContractSpec spec{K, cs};
-      for (std::size_t i = 0; i < len; ++i) {
-        kb[i] = sigma_a(spec, q[i], ep[i], m[i]);
-        sb[i] = sigma(spec, q[i]);
-        mb[i] = K == Contract::linear ? 1.0 : ep[i];
-        rb[i] = tt.rate[0];
-        cb[i] = tt.cum[0];
-      }
-      for (std::size_t j = 1; j < tt.size(); ++j) {
-        const double f = tt.floor[j], mmj = tt.mm[j], r = tt.rate[j], cj = tt.cum[j];
-        for (std::size_t i = 0; i < len; ++i) {
-          const double r0 = rb[i];
-          rb[i] = (f + sb[i] * mmj) * mb[i] <= kb[i] ? r : r0;
-        }
-        for (std::size_t i = 0; i < len; ++i) {
-          const double c0 = cb[i];
-          cb[i] = (f + sb[i] * mmj) * mb[i] <= kb[i] ? cj : c0;
-        }
-      }
-      for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i], rb[i], cb[i], cs);
+      lp_tiers_block<K>(tt, len, q, ep, m, cs, o);
     }
   });
   if (!good) report_first_bad(args, n);
@@ -664,7 +707,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     double bad[kBlock];
-    double nb[kBlock], rb[kBlock], cb[kBlock];
+    double nb[kBlock], rb[kBlock];
     for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
       const std::size_t len = std::min(kBlock, n - i0);
       const double* __restrict q = fq.at(i0);
@@ -678,9 +721,8 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         nb[i] = notional_k<K>(q[i], p[i], cs);
       }
       good &= !any_set(bad, len);
-      select_by_notional(tt, len, nb, rb, cb);
-      for (std::size_t i = 0; i < len; ++i)
-        o[i] = margin_ratio(nb[i] * rb[i] - cb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+      maintenance_block(tt, len, nb, rb);
+      for (std::size_t i = 0; i < len; ++i) o[i] = margin_ratio(rb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
     }
   });
   if (!good) report_first_bad(args, n);
