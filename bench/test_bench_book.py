@@ -1,6 +1,6 @@
 """Order-book benchmarks: the kernel beside NumPy / pure-Python baselines on the same data.
 
-Run: .venv/bin/python -m pytest bench/test_bench_book.py --benchmark-only --benchmark-group-by=param:n
+Run: .venv/bin/python -m pytest bench/test_bench_book.py --benchmark-only --benchmark-sort=name
 
 The book is the Binance USD-M BTCUSDT book of 2024-08-08 after replaying every depth diff of
 ../shared/data (about 5,000 levels a side); without that folder a synthetic book stands in.
@@ -17,10 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from liqcore import Book
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "binance_usdm_btcusdt_20240808.jsonl.gz"
+DATA = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "binance_usdm_btcusdt_20240808.jsonl.gz"
+)
 if not DATA.exists():
     DATA = Path("/work/shared/data/binance_usdm_btcusdt_20240808.jsonl.gz")
 
@@ -139,7 +144,9 @@ def test_sweep_many_liqcore(benchmark, book, n):
     q = orders(book, n)
     got = book.sweep_many("sell", q)
     want = numpy_sweep_many(*_prefix(book), q)
-    for a, b in zip((got.filled, got.notional, got.vwap, got.worst, got.levels, got.unfilled), want):
+    for a, b in zip(
+        (got.filled, got.notional, got.vwap, got.worst, got.levels, got.unfilled), want
+    ):
         np.testing.assert_array_equal(a, b)
     benchmark(book.sweep_many, "sell", q)
 
@@ -164,7 +171,9 @@ def test_sweep_many_limits_liqcore(benchmark, book, n):
     got = book.sweep_many("sell", q, lim)
     px, cum, cumn = _prefix(book)
     want = numpy_sweep_many(px, cum, cumn, q, np.where(np.isnan(lim), 0.0, lim))
-    for a, b in zip((got.filled, got.notional, got.levels, got.unfilled), (want[0], want[1], want[4], want[5])):
+    for a, b in zip(
+        (got.filled, got.notional, got.levels, got.unfilled), (want[0], want[1], want[4], want[5])
+    ):
         np.testing.assert_array_equal(a, b)
     benchmark(book.sweep_many, "sell", q, lim)
 
@@ -188,7 +197,9 @@ def test_execute_liqcore(benchmark, book, n):
     filled, notional = numpy_execute(*_prefix(book), q)
     np.testing.assert_allclose(got.filled, filled, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got.notional, notional, rtol=1e-6, atol=1e-3)
-    benchmark.pedantic(lambda b: b.execute("sell", q), setup=lambda: ((book.copy(),), {}), rounds=20)
+    benchmark.pedantic(
+        lambda b: b.execute("sell", q), setup=lambda: ((book.copy(),), {}), rounds=20
+    )
 
 
 @pytest.mark.parametrize("n", [10_000, 1_000_000])
@@ -201,7 +212,9 @@ def test_sweep_one_liqcore(benchmark, book):
     q = 0.5 * float(book.bids[1].sum())
     px, qty = book.bids
     f = book.sweep("sell", q)
-    assert (f.filled, f.notional) == pytest.approx(python_walk(px.tolist(), qty.tolist(), q), rel=1e-12)
+    assert (f.filled, f.notional) == pytest.approx(
+        python_walk(px.tolist(), qty.tolist(), q), rel=1e-12
+    )
     benchmark(book.sweep, "sell", q)
 
 

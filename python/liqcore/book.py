@@ -250,10 +250,14 @@ class Book:
             is_bid = np.full(n, side == "bid")
         else:
             if isinstance(side, bytes) or np.ndim(side) == 0:
-                raise TypeError(f"side must be 'bid', 'ask' or a sequence of them (got {type(side).__name__})")
+                raise TypeError(
+                    f"side must be 'bid', 'ask' or a sequence of them (got {type(side).__name__})"
+                )
             s = np.asarray(side)
             if s.dtype.kind not in "UO":
-                raise TypeError(f"side must be 'bid', 'ask' or a sequence of them (got dtype {s.dtype})")
+                raise TypeError(
+                    f"side must be 'bid', 'ask' or a sequence of them (got dtype {s.dtype})"
+                )
             if s.ndim != 1:
                 raise ValueError(f"side must have at most 1 dimension(s) (got shape {s.shape})")
             n = common_length({"side": s, "px": p, "qty": q})
