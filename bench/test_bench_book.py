@@ -10,8 +10,6 @@ liquidations), so some orders overrun the side.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from pathlib import Path
 
@@ -30,33 +28,6 @@ if not DATA.exists():
     DATA = Path("/work/shared/data/binance_usdm_btcusdt_20240808.jsonl.gz")
 
 
-def _replay_binance(path: Path) -> Book:
-    """Snapshot + depth diffs (absolute quantities, 0 deletes), Binance's sequencing rule."""
-    bids: dict[float, float] = {}
-    asks: dict[float, float] = {}
-    last_id = None
-    with gzip.open(path, "rt") as fh:
-        for line in fh:
-            msg = json.loads(line.split(" ", 1)[1])
-            if "lastUpdateId" in msg:
-                last_id = msg["lastUpdateId"]
-                bids = {float(p): float(q) for p, q in msg["bids"]}
-                asks = {float(p): float(q) for p, q in msg["asks"]}
-                continue
-            data = msg.get("data", {})
-            if last_id is None or data.get("e") != "depthUpdate" or data["u"] < last_id:
-                continue
-            for side, levels in ((bids, data["b"]), (asks, data["a"])):
-                for p, q in levels:
-                    if float(q) == 0.0:
-                        side.pop(float(p), None)
-                    else:
-                        side[float(p)] = float(q)
-    bp = np.array(sorted(bids, reverse=True))
-    ap = np.array(sorted(asks))
-    return Book(bp, [bids[p] for p in bp], ap, [asks[p] for p in ap])
-
-
 def _synthetic() -> Book:
     try:
         return Book.synthetic(60_000.0, levels=5000, seed=0)
@@ -70,12 +41,9 @@ def _synthetic() -> Book:
 @pytest.fixture(scope="module")
 def book() -> Book:
     if DATA.exists():
-        try:
-            from liqcore.io import read_binance_depth  # type: ignore[import-not-found]
+        from liqcore.io import read_binance_depth
 
-            return read_binance_depth(DATA)
-        except ImportError:
-            return _replay_binance(DATA)
+        return read_binance_depth(DATA)
     return _synthetic()
 
 
