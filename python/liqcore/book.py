@@ -133,8 +133,8 @@ class Book:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __init__(self, bid_px: Any, bid_qty: Any, ask_px: Any, ask_qty: Any) -> None:
-        bp, bq = asas_f64("bid_px", bid_px), asas_f64("bid_qty", bid_qty)
-        ap, aq = asas_f64("ask_px", ask_px), asas_f64("ask_qty", ask_qty)
+        bp, bq = as_f64("bid_px", bid_px), as_f64("bid_qty", bid_qty)
+        ap, aq = as_f64("ask_px", ask_px), as_f64("ask_qty", ask_qty)
         common_length({"bid_px": bp.reshape(-1), "bid_qty": bq.reshape(-1)})
         common_length({"ask_px": ap.reshape(-1), "ask_qty": aq.reshape(-1)})
         self._b = _core.Book(bp.reshape(-1), bq.reshape(-1), ap.reshape(-1), aq.reshape(-1))
