@@ -20,4 +20,5 @@ PYBIND11_MODULE(_core, m) {
 
   liqcore::bindings::register_margin(m);
   liqcore::bindings::register_book(m);
+  liqcore::bindings::register_adl(m);
 }

@@ -7,6 +7,9 @@ socialized loss, cascades and stress tests, over NumPy arrays, in a C++ kernel.
 from __future__ import annotations
 
 from liqcore import _core
+from liqcore import adl as adl
+from liqcore import io as io
+from liqcore.book import Book, Fill, Fills
 from liqcore.margin import (
     MarginTiers,
     bankruptcy_price,
@@ -15,10 +18,12 @@ from liqcore.margin import (
     maintenance_margin,
     margin_ratio,
 )
+from liqcore.synthetic import synthetic_book
 
 __version__: str = _core.__version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "adl", "io", "synthetic_book"]
+__all__ += ["Book", "Fill", "Fills"]
 __all__ += [
     "MarginTiers",
     "bankruptcy_price",

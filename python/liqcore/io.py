@@ -1,0 +1,691 @@
+"""Order books from files: recorded exchange feeds and plain JSON / CSV books.
+
+Feed files hold one message per line, ``<local timestamp ns> <JSON>``, optionally gzipped (the
+format of the hftbacktest example data; see ``../shared/data/README.md`` beside a clone):
+
+* **Binance USD-M depth** (:func:`read_binance_depth`): a REST depth snapshot
+  (``{"lastUpdateId": L, "bids": [[px, qty], ...], "asks": [...]}``) and ``depthUpdate`` diffs
+  (``{"stream": ..., "data": {"e": "depthUpdate", "U": .., "u": .., "pu": .., "b": .., "a": ..}}``
+  or the bare ``data`` object). Diffs carry absolute level quantities; ``0`` deletes a level.
+  Replay follows Binance's rules for a local USD-M book: diffs with ``u < L`` are dropped (diffs
+  recorded before the snapshot line are buffered, as a live client would), the first applied diff
+  must have ``U <= L <= u``, and each later diff's ``pu`` must equal the previous diff's ``u``.
+  A later snapshot line restarts the replay from it. Trade, bookTicker and other lines are ignored.
+* **Hyperliquid l2Book** (:func:`read_hyperliquid_l2`, :func:`iter_hyperliquid_l2`): full
+  snapshots ``{"channel": "l2Book", "data": {"levels": [[bids...], [asks...]]}}`` with levels
+  ``{"px": ..., "sz": ..., "n": ...}``. Other channels are ignored.
+
+User book files (:func:`read_book`, :func:`write_book`):
+
+* **JSON**: ``{"bids": [[px, qty], ...], "asks": [[px, qty], ...]}``, numbers or decimal strings.
+* **CSV**: a header naming the columns ``side,price,qty`` (any order, case-insensitive), then one
+  level per row with side ``bid`` or ``ask``.
+
+Levels of a JSON/CSV book may come in any order; they are sorted (bids descending, asks
+ascending). A price listed twice on one side is an error. Every file may be gzipped (detected by
+its magic bytes, whatever its name).
+
+Units: prices in quote per base, quantities in base units, exactly as in the file. Prices and
+quantities are parsed to float64 (``float("61800.20")``), so the same price written differently
+(``"61800.2"``) is the same level.
+
+Errors: a missing file raises FileNotFoundError. Anything malformed -- a line that is not
+``<integer> <JSON>``, bad JSON, a missing field, a non-numeric, non-finite or non-positive price,
+a negative quantity, a truncated gzip stream, a sequence gap in a Binance replay, a crossed
+final book -- raises ValueError whose message starts with ``"<path>:<line>:"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io as _stdio
+import json
+import math
+import os
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, NamedTuple, Optional, Union
+
+import numpy as np
+
+from liqcore._arrays import F64, as_f64
+from liqcore.book import Book
+
+__all__ = [
+    "BookArrays",
+    "iter_binance_depth",
+    "iter_binance_depth_arrays",
+    "iter_hyperliquid_l2",
+    "iter_hyperliquid_l2_arrays",
+    "read_binance_depth",
+    "read_binance_depth_arrays",
+    "read_book",
+    "read_book_arrays",
+    "read_hyperliquid_l2",
+    "read_hyperliquid_l2_arrays",
+    "write_book",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class BookArrays(NamedTuple):
+    """The four arrays of an L2 book, best level first (bids descending, asks ascending)."""
+
+    bid_px: F64
+    bid_qty: F64
+    ask_px: F64
+    ask_qty: F64
+
+    def to_book(self) -> Book:
+        """A validated :class:`liqcore.Book` over these arrays."""
+        return Book(self.bid_px, self.bid_qty, self.ask_px, self.ask_qty)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading lines with file/line context
+# --------------------------------------------------------------------------------------------
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _where(path: PathLike, lineno: int) -> str:
+    return f"{os.fspath(path)}:{lineno}"
+
+
+def _lines(path: PathLike) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without the newline) for every line of ``path``.
+
+    A truncated or corrupt gzip stream raises ValueError naming the line where reading stopped.
+    """
+    raw = open(path, "rb")  # noqa: SIM115 -- closed in the finally below
+    try:
+        magic = raw.read(2)
+        raw.seek(0)
+        stream: IO[bytes] = raw
+        if magic == _GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        lineno = 0
+        try:
+            for line in stream:
+                lineno += 1
+                yield lineno, line.rstrip(b"\r\n")
+        except (EOFError, OSError, zlib.error) as e:
+            raise ValueError(
+                f"{_where(path, lineno + 1)}: file is truncated or corrupt "
+                f"({type(e).__name__}: {e})"
+            ) from None
+    finally:
+        raw.close()
+
+
+def _feed_messages(path: PathLike) -> Iterator[tuple[int, int, Any]]:
+    """(line number, local timestamp ns, decoded JSON) for every non-blank line of a feed file."""
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        ts_text, sep, payload = line.partition(b" ")
+        try:
+            ts = int(ts_text)
+        except ValueError:
+            ts = -1
+        if not sep or ts < 0:
+            raise ValueError(
+                f"{_where(path, lineno)}: expected '<local timestamp ns> <JSON>' "
+                f"(got {line[:60]!r})"
+            )
+        try:
+            msg = json.loads(payload)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+            raise ValueError(f"{_where(path, lineno)}: invalid JSON ({e})") from None
+        yield lineno, ts, msg
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing numbers and levels
+# --------------------------------------------------------------------------------------------
+
+
+def _number(where: str, what: str, x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, (str, int, float)):
+        raise ValueError(f"{where}: {what} must be a number or a decimal string (got {x!r})")
+    try:
+        v = float(x)
+    except ValueError:
+        raise ValueError(f"{where}: {what} is not a number (got {x!r})") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: {what} must be finite (got {x!r})")
+    return v
+
+
+def _price(where: str, what: str, x: Any) -> float:
+    v = _number(where, what, x)
+    if v <= 0.0:
+        raise ValueError(f"{where}: {what} must be > 0 (got {x!r})")
+    return v
+
+
+def _qty(where: str, what: str, x: Any, *, zero_ok: bool) -> float:
+    v = _number(where, what, x)
+    if v < 0.0 or (v == 0.0 and not zero_ok):
+        raise ValueError(f"{where}: {what} must be {'>= 0' if zero_ok else '> 0'} (got {x!r})")
+    return v
+
+
+def _field(where: str, obj: Any, key: str, context: str) -> Any:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: {context} must be a JSON object (got {type(obj).__name__})")
+    try:
+        return obj[key]
+    except KeyError:
+        raise ValueError(f"{where}: {context} has no field {key!r}") from None
+
+
+_INF = math.inf
+
+
+def _pairs(where: str, levels: Any, name: str, *, zero_ok: bool) -> list[tuple[float, float]]:
+    """(price, qty) of a JSON list of ``[px, qty]`` pairs, validated.
+
+    Fast path for the common case (decimal strings, all valid); anything else goes through the
+    checking loop, which gives the same result or the error message.
+    """
+    qmin = 0.0 if zero_ok else math.nextafter(0.0, 1.0)
+    try:
+        out = [(float(p), float(q)) for p, q in levels if type(p) is str and type(q) is str]
+        if len(out) == len(levels) and all(0.0 < p < _INF and qmin <= q < _INF for p, q in out):
+            return out
+    except (TypeError, ValueError):
+        pass
+    return list(_checked_pairs(where, levels, name, zero_ok=zero_ok))
+
+
+def _checked_pairs(
+    where: str, levels: Any, name: str, *, zero_ok: bool
+) -> Iterator[tuple[float, float]]:
+    if not isinstance(levels, list):
+        raise ValueError(f"{where}: {name} must be a list of [price, qty] pairs")
+    for i, lv in enumerate(levels):
+        if not isinstance(lv, (list, tuple)) or len(lv) < 2:
+            raise ValueError(f"{where}: {name}[{i}] must be a [price, qty] pair (got {lv!r})")
+        yield (
+            _price(where, f"{name}[{i}] price", lv[0]),
+            _qty(where, f"{name}[{i}] qty", lv[1], zero_ok=zero_ok),
+        )
+
+
+def _side_arrays(levels: dict[float, float], *, bid: bool) -> tuple[F64, F64]:
+    px = np.fromiter(levels.keys(), dtype=np.float64, count=len(levels))
+    qty = np.fromiter(levels.values(), dtype=np.float64, count=len(levels))
+    order = np.argsort(-px if bid else px, kind="stable")
+    return np.ascontiguousarray(px[order]), np.ascontiguousarray(qty[order])
+
+
+def _arrays_from_dicts(bids: dict[float, float], asks: dict[float, float]) -> BookArrays:
+    bp, bq = _side_arrays(bids, bid=True)
+    ap, aq = _side_arrays(asks, bid=False)
+    return BookArrays(bp, bq, ap, aq)
+
+
+def _check_not_crossed(where: str, arrays: BookArrays, detail: str = "") -> None:
+    if arrays.bid_px.size and arrays.ask_px.size and not arrays.bid_px[0] < arrays.ask_px[0]:
+        raise ValueError(
+            f"{where}: book is crossed: best bid {float(arrays.bid_px[0])!r} >= best ask "
+            f"{float(arrays.ask_px[0])!r}{detail}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Binance USD-M depth: snapshot + diffs
+# --------------------------------------------------------------------------------------------
+
+
+class _BinanceReplay:
+    """State of a Binance USD-M local book replay (Binance's documented sync procedure).
+
+    Levels are kept in dicts ``price -> (qty, line that set it)``; the line lets a crossed book
+    name the stale levels.
+    """
+
+    def __init__(self, path: PathLike, strict: bool) -> None:
+        self.path = path
+        self.strict = strict
+        self.bids: dict[float, tuple[float, int]] = {}
+        self.asks: dict[float, tuple[float, int]] = {}
+        self.last_update_id: Optional[int] = None  # of the snapshot in use
+        self.prev_u: Optional[int] = None  # u of the last applied diff; None before the first
+        self.snapshot_line = 0
+        self.pending: list[tuple[int, dict[str, Any]]] = []  # diffs seen before any snapshot
+        self.applied = 0
+
+    def feed(self, lineno: int, msg: Any) -> bool:
+        """Consume one decoded message; True when the book changed."""
+        where = _where(self.path, lineno)
+        if isinstance(msg, dict) and "lastUpdateId" in msg:
+            self._snapshot(lineno, msg)
+            for pl, pmsg in self.pending:
+                self._diff(pl, pmsg)
+            self.pending.clear()
+            return True
+        data = msg.get("data", msg) if isinstance(msg, dict) else None
+        if not (isinstance(data, dict) and data.get("e") == "depthUpdate"):
+            return False  # trades, bookTicker, subscription replies, ...
+        if self.last_update_id is None:
+            _ = _field(where, data, "u", "depthUpdate")  # validate eagerly, apply later
+            self.pending.append((lineno, data))
+            return False
+        return self._diff(lineno, data)
+
+    def _snapshot(self, lineno: int, msg: dict[str, Any]) -> None:
+        where = _where(self.path, lineno)
+        self.last_update_id = self._int(where, _field(where, msg, "lastUpdateId", "depth snapshot"))
+        self.bids = {
+            p: (q, lineno)
+            for p, q in _pairs(
+                where, _field(where, msg, "bids", "depth snapshot"), "bids", zero_ok=True
+            )
+            if q > 0.0
+        }
+        self.asks = {
+            p: (q, lineno)
+            for p, q in _pairs(
+                where, _field(where, msg, "asks", "depth snapshot"), "asks", zero_ok=True
+            )
+            if q > 0.0
+        }
+        self.prev_u = None
+        self.snapshot_line = lineno
+
+    @staticmethod
+    def _int(where: str, x: Any) -> int:
+        if isinstance(x, bool) or not isinstance(x, int):
+            raise ValueError(f"{where}: update id must be an integer (got {x!r})")
+        return x
+
+    def _diff(self, lineno: int, data: dict[str, Any]) -> bool:
+        where = _where(self.path, lineno)
+        big_u = self._int(where, _field(where, data, "U", "depthUpdate"))
+        u = self._int(where, _field(where, data, "u", "depthUpdate"))
+        pu = self._int(where, _field(where, data, "pu", "depthUpdate"))
+        b = _field(where, data, "b", "depthUpdate")
+        a = _field(where, data, "a", "depthUpdate")
+        last = self.last_update_id
+        if last is None:  # feed() buffers diffs until a snapshot arrives
+            raise RuntimeError("diff applied before any snapshot")
+        if u < last:
+            return False  # older than the snapshot: already in it
+        if self.prev_u is None:
+            if big_u > last:
+                self._gap(
+                    where,
+                    f"first diff after the snapshot (line {self.snapshot_line}, lastUpdateId "
+                    f"{last}) starts at U={big_u} > lastUpdateId: updates are missing",
+                )
+        elif pu != self.prev_u:
+            self._gap(
+                where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}"
+            )
+        for p, q in _pairs(where, b, "b", zero_ok=True):
+            if q == 0.0:
+                self.bids.pop(p, None)  # deleting an absent level is normal (Binance doc)
+            else:
+                self.bids[p] = (q, lineno)
+        for p, q in _pairs(where, a, "a", zero_ok=True):
+            if q == 0.0:
+                self.asks.pop(p, None)
+            else:
+                self.asks[p] = (q, lineno)
+        self.prev_u = u
+        self.applied += 1
+        return True
+
+    def _gap(self, where: str, what: str) -> None:
+        if self.strict:
+            raise ValueError(f"{where}: {what} (pass strict=False to replay across gaps)")
+
+    def arrays(self, lineno: int) -> BookArrays:
+        if self.last_update_id is None:
+            raise ValueError(
+                f"{_where(self.path, lineno)}: no Binance depth snapshot (a line with "
+                "'lastUpdateId') at or before this point"
+            )
+        arrays = _arrays_from_dicts(
+            {p: v[0] for p, v in self.bids.items()}, {p: v[0] for p, v in self.asks.items()}
+        )
+        if arrays.bid_px.size and arrays.ask_px.size and not arrays.bid_px[0] < arrays.ask_px[0]:
+            bb, ba = float(arrays.bid_px[0]), float(arrays.ask_px[0])
+            _check_not_crossed(
+                _where(self.path, lineno),
+                arrays,
+                f" after replay (bid {bb!r} set at line {self.bids[bb][1]}, "
+                f"ask {ba!r} set at line {self.asks[ba][1]})",
+            )
+        return arrays
+
+
+def read_binance_depth_arrays(
+    path: PathLike, *, until: Optional[int] = None, strict: bool = True
+) -> BookArrays:
+    """The Binance USD-M book of ``path`` replayed to local time ``until`` (ns, inclusive).
+
+    ``until=None`` replays the whole file. Lines are taken in file order and replay stops at the
+    first line whose local timestamp exceeds ``until``. ``strict=False`` keeps applying diffs
+    across a sequence gap instead of raising (the book may then hold stale levels).
+    See the module docstring for the sync rules and errors.
+    """
+    replay = _BinanceReplay(path, strict)
+    last = 0  # the last line replayed
+    for lineno, ts, msg in _feed_messages(path):
+        if until is not None and ts > until:
+            break
+        replay.feed(lineno, msg)
+        last = lineno
+    return replay.arrays(last)
+
+
+def read_binance_depth(path: PathLike, *, until: Optional[int] = None, strict: bool = True) -> Book:
+    """:func:`read_binance_depth_arrays` as a :class:`liqcore.Book`."""
+    return read_binance_depth_arrays(path, until=until, strict=strict).to_book()
+
+
+def iter_binance_depth_arrays(
+    path: PathLike, *, every: int, strict: bool = True
+) -> Iterator[tuple[int, BookArrays]]:
+    """Books of a Binance depth file every ``every`` ns of local time.
+
+    Yields ``(t, arrays)`` for t = t0 + every, t0 + 2 * every, ... (t0 = the local timestamp of
+    the snapshot line) while the file lasts, then once more for the final state at the last
+    line's timestamp. Each book is the replay up to local time t inclusive, exactly as
+    ``read_binance_depth_arrays(path, until=t)`` would give it.
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
+        raise ValueError(f"every must be a positive integer number of nanoseconds (got {every!r})")
+    replay = _BinanceReplay(path, strict)
+    next_t: Optional[int] = None
+    lineno = last_ts = 0
+    for lineno, ts, msg in _feed_messages(path):
+        while next_t is not None and ts > next_t:
+            yield next_t, replay.arrays(lineno - 1)
+            next_t += every
+        replay.feed(lineno, msg)
+        last_ts = ts
+        if next_t is None and replay.last_update_id is not None:
+            next_t = ts + every
+    yield last_ts, replay.arrays(lineno)
+
+
+def iter_binance_depth(
+    path: PathLike, *, every: int, strict: bool = True
+) -> Iterator[tuple[int, Book]]:
+    """:func:`iter_binance_depth_arrays` as ``(t, Book)`` pairs."""
+    for t, arrays in iter_binance_depth_arrays(path, every=every, strict=strict):
+        yield t, arrays.to_book()
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperliquid l2Book snapshots
+# --------------------------------------------------------------------------------------------
+
+
+def _hl_side(where: str, levels: Any, name: str, *, bid: bool) -> tuple[F64, F64]:
+    if not isinstance(levels, list):
+        raise ValueError(f"{where}: {name} must be a list of levels")
+    px = np.empty(len(levels), dtype=np.float64)
+    qty = np.empty(len(levels), dtype=np.float64)
+    for i, lv in enumerate(levels):
+        px[i] = _price(where, f"{name}[{i}] px", _field(where, lv, "px", f"{name}[{i}]"))
+        qty[i] = _qty(
+            where, f"{name}[{i}] sz", _field(where, lv, "sz", f"{name}[{i}]"), zero_ok=False
+        )
+        if i and not (px[i] < px[i - 1] if bid else px[i] > px[i - 1]):
+            order = "descending" if bid else "ascending"
+            raise ValueError(f"{where}: {name}[{i}] px must be strictly {order} (got {px[i]!r})")
+    return px, qty
+
+
+def _hl_arrays(where: str, msg: dict[str, Any]) -> BookArrays:
+    data = _field(where, msg, "data", "l2Book message")
+    levels = _field(where, data, "levels", "l2Book data")
+    if not isinstance(levels, list) or len(levels) != 2:
+        raise ValueError(f"{where}: l2Book levels must be a list [bids, asks]")
+    bp, bq = _hl_side(where, levels[0], "bids", bid=True)
+    ap, aq = _hl_side(where, levels[1], "asks", bid=False)
+    arrays = BookArrays(bp, bq, ap, aq)
+    _check_not_crossed(where, arrays)
+    return arrays
+
+
+def _hl_messages(path: PathLike) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    for lineno, ts, msg in _feed_messages(path):
+        if isinstance(msg, dict) and msg.get("channel") == "l2Book":
+            yield lineno, ts, msg
+
+
+def iter_hyperliquid_l2_arrays(path: PathLike) -> Iterator[tuple[int, BookArrays]]:
+    """``(local timestamp ns, arrays)`` for every ``l2Book`` snapshot of ``path``, in file order."""
+    for lineno, ts, msg in _hl_messages(path):
+        yield ts, _hl_arrays(_where(path, lineno), msg)
+
+
+def iter_hyperliquid_l2(path: PathLike) -> Iterator[tuple[int, Book]]:
+    """``(local timestamp ns, Book)`` for every ``l2Book`` snapshot of ``path``, in file order."""
+    for ts, arrays in iter_hyperliquid_l2_arrays(path):
+        yield ts, arrays.to_book()
+
+
+def read_hyperliquid_l2_arrays(path: PathLike, *, index: int = -1) -> BookArrays:
+    """The ``index``-th ``l2Book`` snapshot of ``path`` (Python indexing: -1 is the last)."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise TypeError(f"index must be an int (got {type(index).__name__})")
+    count = 0
+    if index >= 0:
+        for lineno, _, msg in _hl_messages(path):
+            if count == index:
+                return _hl_arrays(_where(path, lineno), msg)
+            count += 1
+    else:
+        tail: deque[tuple[int, int, dict[str, Any]]] = deque(maxlen=-index)
+        for item in _hl_messages(path):
+            tail.append(item)
+            count += 1
+        if count >= -index:
+            lineno, _, msg = tail[0]
+            return _hl_arrays(_where(path, lineno), msg)
+    raise ValueError(
+        f"{os.fspath(path)}: index {index} out of range: the file has {count} l2Book snapshot(s)"
+    )
+
+
+def read_hyperliquid_l2(path: PathLike, *, index: int = -1) -> Book:
+    """:func:`read_hyperliquid_l2_arrays` as a :class:`liqcore.Book`."""
+    return read_hyperliquid_l2_arrays(path, index=index).to_book()
+
+
+# --------------------------------------------------------------------------------------------
+# User book files: JSON / CSV / any feed file
+# --------------------------------------------------------------------------------------------
+
+
+def _levels_dict(where: str, pairs: Iterable[tuple[float, float]], name: str) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for p, q in pairs:
+        if p in out:
+            raise ValueError(f"{where}: {name} lists price {p!r} twice")
+        out[p] = q
+    return out
+
+
+def _json_book(path: PathLike, text: str) -> BookArrays:
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        lineno = getattr(e, "lineno", 1)
+        raise ValueError(f"{_where(path, lineno)}: invalid JSON ({e})") from None
+    where = _where(path, 1)
+    bids = _levels_dict(
+        where, _pairs(where, _field(where, doc, "bids", "book"), "bids", zero_ok=False), "bids"
+    )
+    asks = _levels_dict(
+        where, _pairs(where, _field(where, doc, "asks", "book"), "asks", zero_ok=False), "asks"
+    )
+    arrays = _arrays_from_dicts(bids, asks)
+    _check_not_crossed(where, arrays)
+    return arrays
+
+
+_CSV_COLUMNS = ("side", "price", "qty")
+
+
+def _csv_book(path: PathLike, text: str) -> BookArrays:
+    rows = csv.reader(_stdio.StringIO(text))
+    sides: dict[str, dict[float, float]] = {"bid": {}, "ask": {}}
+    cols: Optional[list[int]] = None
+    lineno = 0
+    for lineno, row in enumerate(rows, start=1):
+        where = _where(path, lineno)
+        if not row or all(not c.strip() for c in row):
+            continue
+        if cols is None:
+            header = [c.strip().lower() for c in row]
+            missing = [c for c in _CSV_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(
+                    f"{where}: CSV header must name the columns side,price,qty (missing "
+                    f"{','.join(missing)}; got {','.join(row)!r})"
+                )
+            cols = [header.index(c) for c in _CSV_COLUMNS]
+            continue
+        if len(row) <= max(cols):
+            raise ValueError(f"{where}: expected {max(cols) + 1} columns (got {len(row)})")
+        side = row[cols[0]].strip().lower()
+        if side not in sides:
+            raise ValueError(f"{where}: side must be 'bid' or 'ask' (got {row[cols[0]]!r})")
+        p = _price(where, "price", row[cols[1]].strip())
+        q = _qty(where, "qty", row[cols[2]].strip(), zero_ok=False)
+        if p in sides[side]:
+            raise ValueError(f"{where}: {side} price {p!r} listed twice")
+        sides[side][p] = q
+    if cols is None:
+        raise ValueError(
+            f"{_where(path, max(lineno, 1))}: empty CSV book (no side,price,qty header)"
+        )
+    arrays = _arrays_from_dicts(sides["bid"], sides["ask"])
+    _check_not_crossed(_where(path, lineno), arrays)
+    return arrays
+
+
+def _read_text(path: PathLike) -> str:
+    chunks = [line for _, line in _lines(path)]
+    data = b"\n".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        lineno = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{_where(path, lineno)}: not UTF-8 text ({e.reason})") from None
+
+
+def _sniff(path: PathLike) -> str:
+    """'binance', 'hyperliquid', 'json' or 'csv' from the content of ``path``."""
+    for _, line in _lines(path):
+        s = line.strip()
+        if not s:
+            continue
+        head, sep, payload = s.partition(b" ")
+        if sep and head.isdigit() and payload.lstrip().startswith(b"{"):
+            # a feed file: find the first message that tells which venue
+            for _, _, msg in _feed_messages(path):
+                if not isinstance(msg, dict):
+                    continue
+                if msg.get("channel") == "l2Book":
+                    return "hyperliquid"
+                data = msg.get("data", msg)
+                if "lastUpdateId" in msg or (
+                    isinstance(data, dict) and data.get("e") == "depthUpdate"
+                ):
+                    return "binance"
+            raise ValueError(
+                f"{os.fspath(path)}: feed file holds neither Binance depth nor Hyperliquid "
+                "l2Book messages"
+            )
+        if s.lstrip(b"\xef\xbb\xbf").startswith((b"{", b"[")):
+            return "json"
+        return "csv"
+    raise ValueError(f"{os.fspath(path)}: empty file")
+
+
+def read_book_arrays(path: PathLike) -> BookArrays:
+    """The book in ``path``: JSON, CSV, a Binance depth feed (replayed to its end) or a
+    Hyperliquid l2Book feed (its last snapshot), detected from the content; gzip is transparent.
+    """
+    kind = _sniff(path)
+    if kind == "binance":
+        return read_binance_depth_arrays(path)
+    if kind == "hyperliquid":
+        return read_hyperliquid_l2_arrays(path)
+    text = _read_text(path)
+    return _json_book(path, text) if kind == "json" else _csv_book(path, text)
+
+
+def read_book(path: PathLike) -> Book:
+    """:func:`read_book_arrays` as a :class:`liqcore.Book`."""
+    return read_book_arrays(path).to_book()
+
+
+def _as_arrays(book: Any) -> BookArrays:
+    if isinstance(book, BookArrays):
+        return book
+    if isinstance(book, (tuple, list)) and len(book) == 4:
+        parts = book
+    elif all(hasattr(book, a) for a in BookArrays._fields):
+        parts = [getattr(book, a) for a in BookArrays._fields]
+    else:
+        raise TypeError(
+            "book must be a BookArrays, a (bid_px, bid_qty, ask_px, ask_qty) tuple or an object "
+            f"with those four array attributes (got {type(book).__name__})"
+        )
+    return BookArrays(*(as_f64(n, x) for n, x in zip(BookArrays._fields, parts)))
+
+
+def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> None:
+    """Write ``book`` to ``path`` as JSON or CSV, readable by :func:`read_book`.
+
+    ``book``: a :class:`BookArrays`, a ``(bid_px, bid_qty, ask_px, ask_qty)`` tuple, or an object
+    with those four attributes. ``format``: ``"json"`` or ``"csv"``; by default from the file
+    name (``.json`` / ``.csv``, optionally followed by ``.gz``, which gzips the output). Numbers
+    are written with Python's shortest round-trip repr, so reading back gives the same bits.
+    """
+    arrays = _as_arrays(book)
+    for n, a in zip(BookArrays._fields, arrays):
+        if a.ndim != 1:
+            raise ValueError(f"{n} must be 1-D (got shape {a.shape})")
+    name = os.fspath(path).lower()
+    gz = name.endswith(".gz")
+    stem = name[:-3] if gz else name
+    if format is None:
+        if stem.endswith(".json"):
+            format = "json"
+        elif stem.endswith(".csv"):
+            format = "csv"
+        else:
+            raise ValueError(
+                f"format must be 'json' or 'csv' when the file name {os.fspath(path)!r} "
+                "does not tell"
+            )
+    if format not in ("json", "csv"):
+        raise ValueError(f"format must be one of 'json', 'csv' (got {format!r})")
+    bids = [[float(p), float(q)] for p, q in zip(arrays.bid_px, arrays.bid_qty)]
+    asks = [[float(p), float(q)] for p, q in zip(arrays.ask_px, arrays.ask_qty)]
+    if format == "json":
+        text = json.dumps({"bids": bids, "asks": asks}, separators=(",", ":")) + "\n"
+    else:
+        lines = ["side,price,qty"]
+        lines += [f"bid,{p!r},{q!r}" for p, q in bids]
+        lines += [f"ask,{p!r},{q!r}" for p, q in asks]
+        text = "\n".join(lines) + "\n"
+    data = text.encode()
+    if gz:
+        data = gzip.compress(data, mtime=0)
+    with open(path, "wb") as f:
+        f.write(data)
