@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any, Optional
+from typing import Any
 
+import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import liqcore as lq
 
 # ---- NumPy reference (defines the semantics; written from MODEL.md, not from the kernel) ----
 
@@ -27,14 +26,22 @@ def ref_notional(q: Any, p: Any, inverse: bool, c: float) -> np.ndarray:
     return np.abs(q) * c / p if inverse else np.abs(q) * p
 
 
-def ref_equity(q: Any, ep: Any, m: Any, p: Any, inverse: bool = False, c: float = 1.0) -> np.ndarray:
+def ref_equity(
+    q: Any, ep: Any, m: Any, p: Any, inverse: bool = False, c: float = 1.0
+) -> np.ndarray:
     q, ep, m, p = (np.asarray(x, float) for x in (q, ep, m, p))
     pnl = q * c * (1.0 / ep - 1.0 / p) if inverse else q * (p - ep)
     return m + pnl
 
 
-def ref_mm(q: Any, p: Any, rate: Any = None, tiers: Optional[tuple] = None, inverse: bool = False,
-           c: float = 1.0) -> np.ndarray:
+def ref_mm(
+    q: Any,
+    p: Any,
+    rate: Any = None,
+    tiers: tuple[Any, ...] | None = None,
+    inverse: bool = False,
+    c: float = 1.0,
+) -> np.ndarray:
     n = ref_notional(q, p, inverse, c)
     if tiers is None:
         return n * np.asarray(rate, float)
@@ -43,13 +50,22 @@ def ref_mm(q: Any, p: Any, rate: Any = None, tiers: Optional[tuple] = None, inve
     return n * mmr[k] - cum[k]
 
 
-def ref_lp(q: Any, ep: Any, m: Any, rate: Any = None, tiers: Optional[tuple] = None, inverse: bool = False,
-           c: float = 1.0) -> np.ndarray:
+def ref_lp(
+    q: Any,
+    ep: Any,
+    m: Any,
+    rate: Any = None,
+    tiers: tuple[Any, ...] | None = None,
+    inverse: bool = False,
+    c: float = 1.0,
+) -> np.ndarray:
     """E(P) = MM(P) by bisection on log(P/EP); 0 / +inf when no positive price solves it."""
     q, ep, m = np.broadcast_arrays(*(np.asarray(x, float) for x in (q, ep, m)))
     rate_b = None if rate is None else np.broadcast_to(np.asarray(rate, float), q.shape)
 
-    def f(p: np.ndarray) -> np.ndarray:  # E - MM, increasing in P for a long, decreasing for a short
+    def f(
+        p: np.ndarray,
+    ) -> np.ndarray:  # E - MM, increasing in P for a long, decreasing for a short
         return ref_equity(q, ep, m, p, inverse, c) - ref_mm(q, p, rate_b, tiers, inverse, c)
 
     s = np.sign(q)
@@ -75,8 +91,10 @@ def ref_bp(q: Any, ep: Any, m: Any, inverse: bool = False, c: float = 1.0) -> np
     return ref_lp(q, ep, m, rate=0.0, inverse=inverse, c=c)
 
 
-def close_prices(a: np.ndarray, b: np.ndarray, ep: np.ndarray, inverse: bool, rtol: float = 1e-9) -> None:
-    """Prices agree: relative to the entry price (linear) or in 1/P (inverse, where +inf is 'never')."""
+def close_prices(
+    a: np.ndarray, b: np.ndarray, ep: np.ndarray, inverse: bool, rtol: float = 1e-9
+) -> None:
+    """Prices agree relative to the entry price (linear) or in 1/P (inverse: +inf is 'never')."""
     a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
     ep = np.broadcast_to(ep, a.shape)
     assert np.array_equal(np.isnan(a), np.isnan(b))
@@ -99,8 +117,12 @@ def test_binance_isolated_long_and_short() -> None:
     assert round(lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004), 4) == 9036.1446
     assert round(lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004), 4) == 10956.1753
     # the closed form of MODEL.md §1, to the last bit that matters
-    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(9000 / 0.996, rel=1e-15)
-    assert lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(11000 / 1.004, rel=1e-15)
+    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(
+        9000 / 0.996, rel=1e-15
+    )
+    assert lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(
+        11000 / 1.004, rel=1e-15
+    )
 
 
 def test_binance_tier_table_cum() -> None:
@@ -113,12 +135,16 @@ def test_binance_tier_table_cum() -> None:
 
 def test_binance_tiers_first_tier_matches_flat() -> None:
     t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
-    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, tiers=t) == lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004)
+    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, tiers=t) == lq.liquidation_price(
+        1.0, 10_000.0, 1_000.0, 0.004
+    )
 
 
 def test_bybit_mm_at_entry_and_bankruptcy() -> None:
     # 1 BTC long at 20,000, 50x (margin 400), mmr 0.5%, MM fixed at entry -> 19,700
-    assert lq.liquidation_price(1.0, 20_000.0, 400.0, 0.005, mm_at_entry=True) == pytest.approx(19_700, rel=1e-12)
+    assert lq.liquidation_price(1.0, 20_000.0, 400.0, 0.005, mm_at_entry=True) == pytest.approx(
+        19_700, rel=1e-12
+    )
     # long at 10,000, 50x -> BP 9,800
     assert lq.bankruptcy_price(1.0, 10_000.0, 200.0) == pytest.approx(9_800, rel=1e-12)
     assert lq.bankruptcy_price(-1.0, 10_000.0, 200.0) == pytest.approx(10_200, rel=1e-12)
@@ -130,9 +156,11 @@ def test_inverse_bankruptcy_leverage_form(lev: float, c: float) -> None:
     ep, n = 40_000.0, 1_000.0
     margin = n * c / ep / lev  # coin
     assert lq.bankruptcy_price(n, ep, margin, contract="inverse", contract_size=c) == pytest.approx(
-        ep * lev / (lev + 1), rel=1e-12)
-    assert lq.bankruptcy_price(-n, ep, margin, contract="inverse", contract_size=c) == pytest.approx(
-        ep * lev / (lev - 1), rel=1e-12)
+        ep * lev / (lev + 1), rel=1e-12
+    )
+    assert lq.bankruptcy_price(
+        -n, ep, margin, contract="inverse", contract_size=c
+    ) == pytest.approx(ep * lev / (lev - 1), rel=1e-12)
 
 
 # ---- conventions --------------------------------------------------------------------------------
@@ -146,8 +174,12 @@ def test_never_liquidated_conventions() -> None:
     assert lq.bankruptcy_price(-100.0, 50.0, 2.0, contract="inverse") == np.inf
     assert lq.liquidation_price(-100.0, 50.0, 2.0, 0.01, contract="inverse") == np.inf
     # size 0 -> NaN, for every contract and path
-    for kw in ({}, {"contract": "inverse"}, {"mm_at_entry": True},
-               {"tiers": lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)}):
+    for kw in (
+        {},
+        {"contract": "inverse"},
+        {"mm_at_entry": True},
+        {"tiers": lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)},
+    ):
         assert np.isnan(lq.liquidation_price(0.0, 100.0, 10.0, **kw))
         assert np.isnan(lq.liquidation_price(np.array([0.0, -0.0]), 100.0, 10.0, **kw)).all()
     assert np.isnan(lq.bankruptcy_price(-0.0, 100.0, 10.0, contract="inverse"))
@@ -188,7 +220,9 @@ def test_scalar_and_array_types() -> None:
     assert type(lq.equity(1, 2, 3, 4)) is float
     assert type(lq.liquidation_price(1.0, 2.0, 0.1)) is float
     out = lq.equity([1.0], 2.0, 3.0, 4.0)
-    assert isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (1,)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == np.float64
+    assert out.shape == (1,)
     out = lq.maintenance_margin(np.arange(1, 4), 10.0, [0.1, 0.2, 0.3])
     np.testing.assert_allclose(out, [1.0, 4.0, 9.0])
     assert lq.bankruptcy_price(np.zeros(0), 1.0, 1.0).shape == (0,)
@@ -207,11 +241,13 @@ def test_same_bits_scalar_and_array_across_blocks() -> None:
             arr = lq.liquidation_price(q, ep, m, **lp_kw, **kw)
             one = [lq.liquidation_price(q[i], ep[i], m[i], **lp_kw, **kw) for i in range(0, n, 37)]
             assert np.array_equal(arr[::37], np.array(one))
-            assert np.array_equal(arr[300:700], lq.liquidation_price(q[300:700], ep[300:700], m[300:700],
-                                                                    **lp_kw, **kw))
+            assert np.array_equal(
+                arr[300:700],
+                lq.liquidation_price(q[300:700], ep[300:700], m[300:700], **lp_kw, **kw),
+            )
 
 
-# ---- Hypothesis: kernel == reference on random positions ------------------------------------------
+# ---- Hypothesis: kernel == reference on random positions ----------------------------------------
 
 mags = st.floats(-6, 6)
 
@@ -228,7 +264,15 @@ def positions(draw: Any, n_max: int = 12) -> dict[str, Any]:
     c = draw(st.sampled_from([1.0, 10.0, 100.0]))
     notional = np.abs(q) * c / ep if inverse else np.abs(q) * ep
     m = notional / lev
-    return {"q": q, "ep": ep, "m": m, "mark": mark, "inverse": inverse, "c": c, "notional": notional}
+    return {
+        "q": q,
+        "ep": ep,
+        "m": m,
+        "mark": mark,
+        "inverse": inverse,
+        "c": c,
+        "notional": notional,
+    }
 
 
 @st.composite
@@ -252,15 +296,21 @@ def test_flat_agrees_with_reference(p: dict[str, Any], rate: float) -> None:
     q, ep, m, mark, inv, c = p["q"], p["ep"], p["m"], p["mark"], p["inverse"], p["c"]
     kw = _kw(p)
     e = lq.equity(q, ep, m, mark, **kw)
-    np.testing.assert_allclose(e, ref_equity(q, ep, m, mark, inv, c), rtol=1e-12, atol=1e-12 * float(p["notional"].max()))
+    np.testing.assert_allclose(
+        e, ref_equity(q, ep, m, mark, inv, c), rtol=1e-12, atol=1e-12 * float(p["notional"].max())
+    )
     mm = lq.maintenance_margin(q, mark, rate, **kw)
     np.testing.assert_allclose(mm, ref_mm(q, mark, rate, None, inv, c), rtol=1e-13)
     close_prices(lq.bankruptcy_price(q, ep, m, **kw), ref_bp(q, ep, m, inv, c), ep, inv)
-    close_prices(lq.liquidation_price(q, ep, m, rate, **kw), ref_lp(q, ep, m, rate, None, inv, c), ep, inv)
+    close_prices(
+        lq.liquidation_price(q, ep, m, rate, **kw), ref_lp(q, ep, m, rate, None, inv, c), ep, inv
+    )
     mr = lq.margin_ratio(q, ep, m, mark, rate, **kw)
     e_ref = ref_equity(q, ep, m, mark, inv, c)
     pos = e_ref > 1e-9 * p["notional"]
-    np.testing.assert_allclose(mr[pos], (ref_mm(q, mark, rate, None, inv, c) / e_ref)[pos], rtol=1e-6)
+    np.testing.assert_allclose(
+        mr[pos], (ref_mm(q, mark, rate, None, inv, c) / e_ref)[pos], rtol=1e-6
+    )
     assert (mr[e_ref < -1e-9 * p["notional"]] == np.inf).all()
 
 
@@ -275,11 +325,15 @@ def test_tiers_agree_with_reference(p: dict[str, Any], data: Any) -> None:
     kw = _kw(p)
     mm = lq.maintenance_margin(q, mark, tiers=t, **kw)
     n = ref_notional(q, mark, inv, c)
-    np.testing.assert_allclose(mm, ref_mm(q, mark, None, rt, inv, c), rtol=1e-9, atol=1e-12 * float(n.max()))
+    np.testing.assert_allclose(
+        mm, ref_mm(q, mark, None, rt, inv, c), rtol=1e-9, atol=1e-12 * float(n.max())
+    )
     lp = lq.liquidation_price(q, ep, m, tiers=t, **kw)
     close_prices(lp, ref_lp(q, ep, m, None, rt, inv, c), ep, inv, rtol=1e-8)
     lpe = lq.liquidation_price(q, ep, m, tiers=t, mm_at_entry=True, **kw)
-    close_prices(lpe, ref_bp(q, ep, m - ref_mm(q, ep, None, rt, inv, c), inv, c), ep, inv, rtol=1e-8)
+    close_prices(
+        lpe, ref_bp(q, ep, m - ref_mm(q, ep, None, rt, inv, c), inv, c), ep, inv, rtol=1e-8
+    )
 
 
 # ---- properties ----------------------------------------------------------------------------------
@@ -297,7 +351,11 @@ def test_equity_equals_maintenance_at_lp(p: dict[str, Any], data: Any) -> None:
         ok = np.isfinite(lp) & (lp > 0)
         qq, e0, m0, p0 = q[ok], ep[ok], m[ok], lp[ok]
         gap = lq.equity(qq, e0, m0, p0, **kw) - lq.maintenance_margin(qq, p0, **rate, **kw)
-        scale = m0 + ref_notional(qq, e0, p["inverse"], p["c"]) + ref_notional(qq, p0, p["inverse"], p["c"])
+        scale = (
+            m0
+            + ref_notional(qq, e0, p["inverse"], p["c"])
+            + ref_notional(qq, p0, p["inverse"], p["c"])
+        )
         assert (np.abs(gap) <= 1e-9 * scale).all()
 
 
@@ -312,8 +370,10 @@ def test_lp_between_bankruptcy_and_entry(p: dict[str, Any], rate: float) -> None
     bp = lq.bankruptcy_price(q, ep, m, **kw)[normal]
     e0, long = ep[normal], q[normal] > 0
     tol = 1e-12 * e0
-    assert (lp[long] <= e0[long] + tol[long]).all() and (lp[long] >= bp[long] - tol[long]).all()
-    assert (lp[~long] >= e0[~long] - tol[~long]).all() and (lp[~long] <= bp[~long] * (1 + 1e-12)).all()
+    assert (lp[long] <= e0[long] + tol[long]).all()
+    assert (lp[long] >= bp[long] - tol[long]).all()
+    assert (lp[~long] >= e0[~long] - tol[~long]).all()
+    assert (lp[~long] <= bp[~long] * (1 + 1e-12)).all()
     # MM fixed at entry is the bankruptcy price of the margin above it
     lpe = lq.liquidation_price(q, ep, m, rate, mm_at_entry=True, **kw)[normal]
     bpe = lq.bankruptcy_price(q[normal], e0, (m - mm_entry)[normal], **kw)
@@ -324,7 +384,8 @@ def test_lp_monotone_in_margin() -> None:
     m = np.linspace(10.0, 900.0, 50)
     lp_long = lq.liquidation_price(1.0, 1_000.0, m, 0.01)
     lp_short = lq.liquidation_price(-1.0, 1_000.0, m, 0.01)
-    assert (np.diff(lp_long) < 0).all() and (np.diff(lp_short) > 0).all()
+    assert (np.diff(lp_long) < 0).all()
+    assert (np.diff(lp_short) > 0).all()
 
 
 # ---- MarginTiers ---------------------------------------------------------------------------------
@@ -339,7 +400,9 @@ def test_margin_tiers_api() -> None:
     assert pickle.loads(pickle.dumps(t)) == t
     assert repr(t).startswith("MarginTiers(floors=[0.0, 50000.0")
     assert eval(repr(t), {"MarginTiers": lq.MarginTiers}) == t
-    assert t.tier_of(0.0) == 0 and t.tier_of(50_000.0) == 1 and t.tier_of(49_999.99) == 0
+    assert t.tier_of(0.0) == 0
+    assert t.tier_of(50_000.0) == 1
+    assert t.tier_of(49_999.99) == 0
     np.testing.assert_array_equal(t.tier_of([0.0, 1e6, 2e7]), [0, 3, 4])
     assert t.maintenance(100_000.0) == pytest.approx(100_000 * 0.005 - 50)
     # continuity at every floor
@@ -358,7 +421,13 @@ def test_tiers_maintenance_matches_maintenance_margin() -> None:
 
 # ---- bad inputs ----------------------------------------------------------------------------------
 
-GOOD: dict[str, Any] = {"size": 1.0, "entry_price": 100.0, "margin": 10.0, "mark": 100.0, "mmr": 0.01}
+GOOD: dict[str, Any] = {
+    "size": 1.0,
+    "entry_price": 100.0,
+    "margin": 10.0,
+    "mark": 100.0,
+    "mmr": 0.01,
+}
 FUNCS = {
     "equity": (lq.equity, ["size", "entry_price", "margin", "mark"]),
     "maintenance_margin": (lq.maintenance_margin, ["size", "mark", "mmr"]),
@@ -368,13 +437,27 @@ FUNCS = {
 }
 BAD = {
     "size": [(np.nan, "must be finite"), (np.inf, "must be finite"), (-np.inf, "must be finite")],
-    "entry_price": [(0.0, r"must be finite and > 0"), (-1.0, r"must be finite and > 0"),
-                    (np.nan, r"must be finite and > 0"), (np.inf, r"must be finite and > 0")],
-    "mark": [(0.0, r"must be finite and > 0"), (-5.0, r"must be finite and > 0"), (np.nan, r"must be finite and > 0")],
-    "margin": [(-1.0, r"must be finite and >= 0"), (np.nan, r"must be finite and >= 0"),
-               (np.inf, r"must be finite and >= 0")],
-    "mmr": [(1.0, r"must be finite and >= 0 and < 1"), (-0.01, r"must be finite and >= 0 and < 1"),
-            (np.nan, r"must be finite and >= 0 and < 1")],
+    "entry_price": [
+        (0.0, r"must be finite and > 0"),
+        (-1.0, r"must be finite and > 0"),
+        (np.nan, r"must be finite and > 0"),
+        (np.inf, r"must be finite and > 0"),
+    ],
+    "mark": [
+        (0.0, r"must be finite and > 0"),
+        (-5.0, r"must be finite and > 0"),
+        (np.nan, r"must be finite and > 0"),
+    ],
+    "margin": [
+        (-1.0, r"must be finite and >= 0"),
+        (np.nan, r"must be finite and >= 0"),
+        (np.inf, r"must be finite and >= 0"),
+    ],
+    "mmr": [
+        (1.0, r"must be finite and >= 0 and < 1"),
+        (-0.01, r"must be finite and >= 0 and < 1"),
+        (np.nan, r"must be finite and >= 0 and < 1"),
+    ],
 }
 
 
@@ -425,40 +508,46 @@ def test_bad_values_with_tiers_and_first_argument_first() -> None:
 def test_length_mismatch_names_argument(func: str) -> None:
     args = FUNCS[func][1]
     over = {args[0]: np.full(3, GOOD[args[0]]), args[-1]: np.full(4, GOOD[args[-1]])}
-    with pytest.raises(ValueError, match=rf"^{args[-1]} has length 4, expected 3 \(the length of {args[0]}\)"):
+    with pytest.raises(
+        ValueError, match=rf"^{args[-1]} has length 4, expected 3 \(the length of {args[0]}\)"
+    ):
         _call(func, **over)
 
 
 @pytest.mark.parametrize("func", list(FUNCS))
 def test_wrong_kinds_and_options(func: str) -> None:
-    with pytest.raises(TypeError, match="^size must be a real number"):
+    with pytest.raises(TypeError, match=r"^size must be a real number"):
         _call(func, size="1")
-    with pytest.raises(TypeError, match="^size must be a real number"):
+    with pytest.raises(TypeError, match=r"^size must be a real number"):
         _call(func, size=np.array(["a"]))
-    with pytest.raises(ValueError, match="^size must have at most 1 dimension"):
+    with pytest.raises(ValueError, match=r"^size must have at most 1 dimension"):
         _call(func, size=np.ones((2, 2)))
-    with pytest.raises(ValueError, match=r"^contract must be one of 'linear', 'inverse' \(got 'inv'\)"):
+    with pytest.raises(
+        ValueError, match=r"^contract must be one of 'linear', 'inverse' \(got 'inv'\)"
+    ):
         _call(func, contract="inv")
     for cs, msg in ((0.0, "0"), (-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf")):
-        with pytest.raises(ValueError, match=rf"^contract_size must be finite and > 0 \(got {msg}\)$"):
+        with pytest.raises(
+            ValueError, match=rf"^contract_size must be finite and > 0 \(got {msg}\)$"
+        ):
             _call(func, contract_size=cs)
     for cs in ("1", [1.0], None):
-        with pytest.raises(TypeError, match="^contract_size must be a real number"):
+        with pytest.raises(TypeError, match=r"^contract_size must be a real number"):
             _call(func, contract_size=cs)
 
 
 @pytest.mark.parametrize("func", ["maintenance_margin", "liquidation_price", "margin_ratio"])
 def test_tiers_argument(func: str) -> None:
     t = lq.MarginTiers([0, 10], [0.01, 0.02])
-    with pytest.raises(TypeError, match="^tiers must be a MarginTiers or None"):
+    with pytest.raises(TypeError, match=r"^tiers must be a MarginTiers or None"):
         _call(func, tiers=[[0, 10], [0.01, 0.02]])
-    with pytest.raises(ValueError, match="^pass either mmr or tiers, not both"):
+    with pytest.raises(ValueError, match=r"^pass either mmr or tiers, not both"):
         _call(func, tiers=t, mmr=0.02)
     _call(func, tiers=t, mmr=0.005)  # the default: tiers win
 
 
 def test_mm_at_entry_must_be_bool() -> None:
-    with pytest.raises(TypeError, match="^mm_at_entry must be a bool"):
+    with pytest.raises(TypeError, match=r"^mm_at_entry must be a bool"):
         lq.liquidation_price(1.0, 1.0, 0.1, mm_at_entry="yes")  # type: ignore[arg-type]
 
 
@@ -468,13 +557,33 @@ def test_mm_at_entry_must_be_bool() -> None:
         ([], [], ValueError, r"^floors must have at least one tier$"),
         ([0, 10], [0.01], ValueError, r"^mmr has length 1, expected 2 \(the length of floors\)$"),
         ([1, 10], [0.01, 0.02], ValueError, r"^floors\[0\] must be 0 \(got 1\)$"),
-        ([0, 10, 10], [0.01, 0.02, 0.03], ValueError, r"^floors\[2\] must be strictly increasing \(got 10\)$"),
-        ([0, 10, 5], [0.01, 0.02, 0.03], ValueError, r"^floors\[2\] must be strictly increasing \(got 5\)$"),
+        (
+            [0, 10, 10],
+            [0.01, 0.02, 0.03],
+            ValueError,
+            r"^floors\[2\] must be strictly increasing \(got 10\)$",
+        ),
+        (
+            [0, 10, 5],
+            [0.01, 0.02, 0.03],
+            ValueError,
+            r"^floors\[2\] must be strictly increasing \(got 5\)$",
+        ),
         ([0, np.nan], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got nan\)$"),
         ([0, np.inf], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got inf\)$"),
         ([0, 10], [0.01, 1.0], ValueError, r"^mmr\[1\] must be finite and >= 0 and < 1 \(got 1\)$"),
-        ([0, 10], [-0.01, 0.1], ValueError, r"^mmr\[0\] must be finite and >= 0 and < 1 \(got -0.01\)$"),
-        ([0, 10], [0.01, np.nan], ValueError, r"^mmr\[1\] must be finite and >= 0 and < 1 \(got nan\)$"),
+        (
+            [0, 10],
+            [-0.01, 0.1],
+            ValueError,
+            r"^mmr\[0\] must be finite and >= 0 and < 1 \(got -0.01\)$",
+        ),
+        (
+            [0, 10],
+            [0.01, np.nan],
+            ValueError,
+            r"^mmr\[1\] must be finite and >= 0 and < 1 \(got nan\)$",
+        ),
         (["a"], [0.01], TypeError, r"^floors must be a real number"),
         ([0], {"a": 1}, TypeError, r"^mmr must be a real number"),
         ([[0, 1]], [0.01], ValueError, r"^floors must have at most 1 dimension"),

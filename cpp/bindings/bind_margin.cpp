@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <vector>
 
 #include "arrays.hpp"
 #include "liqcore/margin.hpp"
@@ -26,6 +27,10 @@ std::size_t out_len(std::initializer_list<const F64Array*> xs) {
   return n;
 }
 
+F64Array copy_out(const std::vector<double>& v) {
+  return F64Array(static_cast<py::ssize_t>(v.size()), v.data());
+}
+
 ContractSpec spec(bool inverse, double contract_size) {
   return ContractSpec{inverse ? Contract::inverse : Contract::linear, contract_size};
 }
@@ -38,9 +43,9 @@ void register_margin(py::module_& m) {
              return Tiers::from_floors(view(floors), view(mmr));
            }),
            py::arg("floors"), py::arg("mmr"))
-      .def_property_readonly("floors", [](const Tiers& t) { return F64Array(static_cast<py::ssize_t>(t.size()), t.floor.data()); })
-      .def_property_readonly("mmr", [](const Tiers& t) { return F64Array(static_cast<py::ssize_t>(t.size()), t.mmr.data()); })
-      .def_property_readonly("cum", [](const Tiers& t) { return F64Array(static_cast<py::ssize_t>(t.size()), t.cum.data()); })
+      .def_property_readonly("floors", [](const Tiers& t) { return copy_out(t.floor); })
+      .def_property_readonly("mmr", [](const Tiers& t) { return copy_out(t.mmr); })
+      .def_property_readonly("cum", [](const Tiers& t) { return copy_out(t.cum); })
       .def("__len__", &Tiers::size)
       .def(
           "maintenance",

@@ -23,8 +23,8 @@ liquidation price and a short above it, so ``0`` means "never" for a linear long
 Margin tiers
 ------------
 ``MarginTiers(floors, mmr)``: tier ``k`` applies to positions whose notional at the mark is in
-``[floors[k], floors[k+1])``; its maintenance is ``notional·mmr[k] − cum[k]`` with
-``cum[k] = cum[k−1] + floors[k]·(mmr[k] − mmr[k−1])`` (Binance's "maintenance amount"), which
+``[floors[k], floors[k+1])``; its maintenance is ``notional·mmr[k] - cum[k]`` with
+``cum[k] = cum[k-1] + floors[k]·(mmr[k] - mmr[k-1])`` (Binance's "maintenance amount"), which
 keeps the maintenance margin continuous. The liquidation price is solved in the tier that holds
 the solution, which may differ from the tier of the current notional.
 """
@@ -32,7 +32,7 @@ the solution, which may differ from the tier of the current notional.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -74,7 +74,9 @@ class MarginTiers:
         if f.shape[0] == 0:
             raise ValueError("floors must have at least one tier")
         if r.shape[0] != f.shape[0]:
-            raise ValueError(f"mmr has length {r.shape[0]}, expected {f.shape[0]} (the length of floors)")
+            raise ValueError(
+                f"mmr has length {r.shape[0]}, expected {f.shape[0]} (the length of floors)"
+            )
         for k in range(f.shape[0]):
             v = float(f[k])
             if not math.isfinite(v):
@@ -106,7 +108,7 @@ class MarginTiers:
     def __len__(self) -> int:
         return len(self._t)
 
-    def tier_of(self, notional: Any) -> Union[int, np.ndarray[Any, np.dtype[np.int64]]]:
+    def tier_of(self, notional: Any) -> int | np.ndarray[Any, np.dtype[np.int64]]:
         """Index of the tier holding each notional (``floors[k] <= notional < floors[k+1]``)."""
         a = as_f64("notional", notional)
         _check_scalar_or_array("notional", a, "nonnegative")
@@ -114,7 +116,7 @@ class MarginTiers:
         return int(out[0]) if a.ndim == 0 else out
 
     def maintenance(self, notional: Any) -> Result:
-        """Maintenance margin ``notional·mmr[k] − cum[k]`` of positions of that notional."""
+        """Maintenance margin ``notional·mmr[k] - cum[k]`` of positions of that notional."""
         a = as_f64("notional", notional)
         _check_scalar_or_array("notional", a, "nonnegative")
         out = self._t.maintenance(a.reshape(-1))
@@ -123,7 +125,9 @@ class MarginTiers:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MarginTiers):
             return NotImplemented
-        return bool(np.array_equal(self.floors, other.floors) and np.array_equal(self.mmr, other.mmr))
+        return bool(
+            np.array_equal(self.floors, other.floors) and np.array_equal(self.mmr, other.mmr)
+        )
 
     def __hash__(self) -> int:
         return hash((self.floors.tobytes(), self.mmr.tobytes()))
@@ -137,7 +141,7 @@ class MarginTiers:
 
 # ---- input handling ------------------------------------------------------------------------
 
-_RULES = {
+_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
     "finite": ("must be finite", lambda v: math.isfinite(v)),
     "positive": ("must be finite and > 0", lambda v: math.isfinite(v) and v > 0.0),
     "nonnegative": ("must be finite and >= 0", lambda v: math.isfinite(v) and v >= 0.0),
@@ -180,17 +184,16 @@ def _prepare(args: dict[str, tuple[Any, str]]) -> tuple[list[F64], bool]:
 
 def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
     check_option("contract", contract, _CONTRACTS)
-    if isinstance(contract_size, (str, bytes)) or not np.isscalar(contract_size):
+    if isinstance(contract_size, (bool, np.bool_)) or not isinstance(
+        contract_size, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"contract_size must be a real number (got {type(contract_size).__name__})")
-    try:
-        c = float(contract_size)
-    except (TypeError, ValueError):
-        raise TypeError(f"contract_size must be a real number (got {type(contract_size).__name__})") from None
+    c = float(contract_size)
     _check_scalar("contract_size", c, "positive")
     return contract == "inverse", c
 
 
-def _tiers(tiers: Optional[MarginTiers], mmr: Any) -> Optional[Any]:
+def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
     if tiers is None:
         return None
     if not isinstance(tiers, MarginTiers):
@@ -208,17 +211,27 @@ def _out(out: F64, scalar: bool) -> Result:
 
 
 def equity(
-    size: Any, entry_price: Any, margin: Any, mark: Any, *, contract: str = "linear", contract_size: float = 1.0
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    mark: Any,
+    *,
+    contract: str = "linear",
+    contract_size: float = 1.0,
 ) -> Result:
     """Equity at the mark, ``E = margin + PnL(mark)``.
 
-    Linear ``PnL = size·(mark − entry_price)`` (quote); inverse
-    ``PnL = size·C·(1/entry_price − 1/mark)`` (coin).
+    Linear ``PnL = size·(mark - entry_price)`` (quote); inverse
+    ``PnL = size·C·(1/entry_price - 1/mark)`` (coin).
     """
     inv, cs = _contract(contract, contract_size)
     (q, ep, m, p), scalar = _prepare(
-        {"size": (size, "finite"), "entry_price": (entry_price, "positive"), "margin": (margin, "nonnegative"),
-         "mark": (mark, "positive")}
+        {
+            "size": (size, "finite"),
+            "entry_price": (entry_price, "positive"),
+            "margin": (margin, "nonnegative"),
+            "mark": (mark, "positive"),
+        }
     )
     return _out(_core.equity(q, ep, m, p, inv, cs), scalar)
 
@@ -228,11 +241,11 @@ def maintenance_margin(
     mark: Any,
     mmr: Any = _DEFAULT_MMR,
     *,
-    tiers: Optional[MarginTiers] = None,
+    tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
 ) -> Result:
-    """Maintenance margin at the mark, ``notional·mmr − cum`` (0 for ``size == 0``).
+    """Maintenance margin at the mark, ``notional·mmr - cum`` (0 for ``size == 0``).
 
     ``notional = |size|·mark`` (linear, quote) or ``|size|·C/mark`` (inverse, coin). With
     ``tiers`` the rate and maintenance amount are those of the tier holding the notional;
@@ -249,18 +262,27 @@ def maintenance_margin(
 
 
 def bankruptcy_price(
-    size: Any, entry_price: Any, margin: Any, *, contract: str = "linear", contract_size: float = 1.0
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    *,
+    contract: str = "linear",
+    contract_size: float = 1.0,
 ) -> Result:
     """The mark at which closing the whole position leaves zero equity.
 
-    Linear ``entry_price − margin/size``; inverse ``N·C / (margin + N·C/entry_price)``, i.e.
-    long ``EP·lev/(lev+1)`` and short ``EP·lev/(lev−1)`` with ``lev = |N|·C/EP / margin``.
+    Linear ``entry_price - margin/size``; inverse ``N·C / (margin + N·C/entry_price)``, i.e.
+    long ``EP·lev/(lev+1)`` and short ``EP·lev/(lev-1)`` with ``lev = |N|·C/EP / margin``.
     ``size == 0`` gives NaN; a linear long that no positive price bankrupts gives 0, an inverse
     short that never goes bankrupt (``lev <= 1``) gives ``+inf``.
     """
     inv, cs = _contract(contract, contract_size)
     (q, ep, m), scalar = _prepare(
-        {"size": (size, "finite"), "entry_price": (entry_price, "positive"), "margin": (margin, "nonnegative")}
+        {
+            "size": (size, "finite"),
+            "entry_price": (entry_price, "positive"),
+            "margin": (margin, "nonnegative"),
+        }
     )
     return _out(_core.bankruptcy_price(q, ep, m, inv, cs), scalar)
 
@@ -271,19 +293,19 @@ def liquidation_price(
     margin: Any,
     mmr: Any = _DEFAULT_MMR,
     *,
-    tiers: Optional[MarginTiers] = None,
+    tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
     mm_at_entry: bool = False,
 ) -> Result:
     """The mark at which equity equals maintenance margin, ``E(P) = MM(P)``.
 
-    Linear, one tier: ``(margin + cum − size·EP) / (|size|·mmr − size)`` (Binance). With
+    Linear, one tier: ``(margin + cum - size·EP) / (|size|·mmr - size)`` (Binance). With
     ``tiers`` the solution is taken in the tier whose notional range holds it. Liquidatable
     means ``E < MM``: a long below this price, a short above it.
 
     ``mm_at_entry=True`` (Bybit's convention) fixes MM at its value at the entry price, so the
-    result is the bankruptcy price of ``margin − MM(entry_price)``.
+    result is the bankruptcy price of ``margin - MM(entry_price)``.
 
     ``size == 0`` gives NaN; when no positive price has ``E = MM`` a linear position gets 0 and
     an inverse one ``+inf`` (see the module docstring). ``mmr`` must be left at its default
@@ -294,13 +316,17 @@ def liquidation_price(
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
     spec: dict[str, tuple[Any, str]] = {
-        "size": (size, "finite"), "entry_price": (entry_price, "positive"), "margin": (margin, "nonnegative")
+        "size": (size, "finite"),
+        "entry_price": (entry_price, "positive"),
+        "margin": (margin, "nonnegative"),
     }
     if t is None:
         spec["mmr"] = (mmr, "rate")
     arrs, scalar = _prepare(spec)
     r = arrs[3] if t is None else np.zeros(())
-    return _out(_core.liquidation_price(arrs[0], arrs[1], arrs[2], r, t, bool(mm_at_entry), inv, cs), scalar)
+    return _out(
+        _core.liquidation_price(arrs[0], arrs[1], arrs[2], r, t, bool(mm_at_entry), inv, cs), scalar
+    )
 
 
 def margin_ratio(
@@ -310,7 +336,7 @@ def margin_ratio(
     mark: Any,
     mmr: Any = _DEFAULT_MMR,
     *,
-    tiers: Optional[MarginTiers] = None,
+    tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
 ) -> Result:
@@ -323,7 +349,9 @@ def margin_ratio(
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
     spec: dict[str, tuple[Any, str]] = {
-        "size": (size, "finite"), "entry_price": (entry_price, "positive"), "margin": (margin, "nonnegative"),
+        "size": (size, "finite"),
+        "entry_price": (entry_price, "positive"),
+        "margin": (margin, "nonnegative"),
         "mark": (mark, "positive"),
     }
     if t is None:
