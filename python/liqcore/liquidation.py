@@ -51,6 +51,8 @@ for inverse ones) and valued at the mark price.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -64,7 +66,7 @@ from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
-__all__ = ["Ledger", "LiquidationResult", "liquidate"]
+__all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
 _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
     ("traders", "equity change"),
@@ -130,11 +132,42 @@ class Ledger:
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
 
+_COMPACT = ("closed", "book_closed", "fallback_closed", "vwap", "deficit", "surplus", "fee",
+            "insurance_draw", "shortfall")
+
+
+@dataclass(frozen=True, eq=False)
+class Liquidations:
+    """The liquidations of one call in the order they happened (entry ``k`` is the ``k``-th
+    liquidation, of position ``position[k]``): compact arrays of length ``n_liquidated``.
+    Fields as the per-position arrays of :class:`LiquidationResult`."""
+
+    position: I64
+    closed: F64
+    book_closed: F64
+    fallback_closed: F64
+    vwap: F64
+    deficit: F64
+    surplus: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+    def __len__(self) -> int:
+        return int(self.position.shape[0])
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per liquidation, in liquidation order."""
+        pd = _pandas()
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
 @dataclass(frozen=True, eq=False)
 class LiquidationResult:
-    """What :func:`liquidate` did. Per-position arrays have one entry per input position.
+    """What :func:`liquidate` did.
 
-    Per position
+    Per position (arrays with one entry per input position, built on first access from the
+    compact :attr:`liquidations`)
         liquidated (bool): liquidatable at the mark and processed. sequence (int64): rank in the
         liquidation order, -1 if not liquidated. closed (>= 0): quantity closed; of which
         book_closed (through the book or the takeover liquidator) and fallback_closed (at the
@@ -150,22 +183,12 @@ class LiquidationResult:
         counterparties' money), uncovered (left as bad debt), total_deficit, total_surplus,
         total_fees, takeover_loss (fund's mark-to-market on fallback takeovers; negative is a
         gain), liquidated_notional (notional at the mark of what was closed), n_liquidated.
-    Also: the updated ``book``, the ``ledger``, the ``mark`` and ``policy`` used.
+    Also: :attr:`liquidations` (compact, in liquidation order), the updated ``book``, the
+    ``ledger``, the ``mark`` and ``policy`` used, and the positions' ``account`` ids.
     """
 
     liquidated: npt.NDArray[np.bool_]
-    sequence: I64
-    closed: F64
-    book_closed: F64
-    fallback_closed: F64
-    vwap: F64
-    deficit: F64
-    surplus: F64
-    fee: F64
-    insurance_draw_by_position: F64
-    shortfall: F64
-    adl: F64
-    adl_closed: F64
+    liquidations: Liquidations
     insurance_fund: float
     insurance_fund_before: float
     insurance_draw: float
@@ -183,9 +206,70 @@ class LiquidationResult:
     mark: float
     policy: Policy
     account: Optional[I64] = None
+    _adl: Optional[F64] = None
+    _adl_closed: Optional[F64] = None
 
     def __len__(self) -> int:
-        return int(self.closed.shape[0])
+        return int(self.liquidated.shape[0])
+
+    def _spread(self, values: F64, fill: float = 0.0) -> F64:
+        out = np.full(len(self), fill)
+        out[self.liquidations.position] = values
+        out.flags.writeable = False
+        return out
+
+    @functools.cached_property
+    def sequence(self) -> I64:
+        out = np.full(len(self), -1, dtype=np.int64)
+        out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
+        out.flags.writeable = False
+        return out
+
+    @functools.cached_property
+    def closed(self) -> F64:
+        return self._spread(self.liquidations.closed)
+
+    @functools.cached_property
+    def book_closed(self) -> F64:
+        return self._spread(self.liquidations.book_closed)
+
+    @functools.cached_property
+    def fallback_closed(self) -> F64:
+        return self._spread(self.liquidations.fallback_closed)
+
+    @functools.cached_property
+    def vwap(self) -> F64:
+        return self._spread(self.liquidations.vwap, np.nan)
+
+    @functools.cached_property
+    def deficit(self) -> F64:
+        return self._spread(self.liquidations.deficit)
+
+    @functools.cached_property
+    def surplus(self) -> F64:
+        return self._spread(self.liquidations.surplus)
+
+    @functools.cached_property
+    def fee(self) -> F64:
+        return self._spread(self.liquidations.fee)
+
+    @functools.cached_property
+    def insurance_draw_by_position(self) -> F64:
+        return self._spread(self.liquidations.insurance_draw)
+
+    @functools.cached_property
+    def shortfall(self) -> F64:
+        return self._spread(self.liquidations.shortfall)
+
+    @functools.cached_property
+    def adl(self) -> F64:
+        return self._adl if self._adl is not None and self._adl.shape[0] else np.zeros(len(self))
+
+    @functools.cached_property
+    def adl_closed(self) -> F64:
+        if self._adl_closed is not None and self._adl_closed.shape[0]:
+            return self._adl_closed
+        return np.zeros(len(self))
 
     def summary(self) -> dict[str, float]:
         """Headline figures as a flat dict (counts as ints)."""
@@ -286,18 +370,7 @@ def liquidate(
     )
     return LiquidationResult(
         liquidated=r["liquidated"].view(np.bool_),
-        sequence=r["sequence"],
-        closed=r["closed"],
-        book_closed=r["book_closed"],
-        fallback_closed=r["fallback_closed"],
-        vwap=r["vwap"],
-        deficit=r["deficit"],
-        surplus=r["surplus"],
-        fee=r["fee"],
-        insurance_draw_by_position=r["insurance_draw"],
-        shortfall=r["shortfall"],
-        adl=r["adl"],
-        adl_closed=r["adl_closed"],
+        liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
         insurance_fund=float(t["insurance_fund"]),
         insurance_fund_before=fund,
         insurance_draw=float(t["insurance_draw"]),
@@ -315,4 +388,6 @@ def liquidate(
         mark=p,
         policy=policy,
         account=positions._account,
+        _adl=r["adl"],
+        _adl_closed=r["adl_closed"],
     )
