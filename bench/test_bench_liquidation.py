@@ -1,11 +1,12 @@
 """Liquidation benchmark: liqcore.liquidate beside a vectorized NumPy peer on the same data.
 
-Run: .venv/bin/python -m pytest bench/test_bench_liquidation.py --benchmark-only --benchmark-sort=name
+Run:
+    .venv/bin/python -m pytest bench/test_bench_liquidation.py --benchmark-only
 
 Book: the Binance USD-M BTCUSDT book of 2024-08-08 after replaying every depth diff of
 ../shared/data (about 5,000 levels a side); without that folder a synthetic book stands in.
 Positions: 1e6 isolated linear positions around the mid (half long, half short; notional
-log-normal, median $500; leverage log-normal, median 15x, 2x–100x; entries log-normal around the
+log-normal, median $500; leverage log-normal, median 15x, 2x-100x; entries log-normal around the
 mid, 4% dispersion), so that about 10% are liquidatable at the mark = the book's mid (about
 $100M of notional, half on each side of the book).
 Policy: ``Policy()`` (flat 0.5% maintenance, most underwater first, full closes through the book,
@@ -23,12 +24,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import liqcore as lq
 import numpy as np
 import pytest
 
-import liqcore as lq
-
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "binance_usdm_btcusdt_20240808.jsonl.gz"
+DATA = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "binance_usdm_btcusdt_20240808.jsonl.gz"
+)
 if not DATA.exists():
     DATA = Path("/work/shared/data/binance_usdm_btcusdt_20240808.jsonl.gz")
 
@@ -61,11 +67,12 @@ def market(book: lq.Book) -> tuple[lq.Positions, lq.Book, float]:
     return make_positions(mark), book, mark
 
 
-# ---- the NumPy peer --------------------------------------------------------------------------------
+# ---- the NumPy peer ------------------------------------------------------------------------
 
 
-def numpy_liquidate(q: Any, ep: Any, m: Any, bids: Any, asks: Any, P: float, mmr: float, fee_cap: float,
-                    fund: float) -> dict[str, Any]:
+def numpy_liquidate(
+    q: Any, ep: Any, m: Any, bids: Any, asks: Any, P: float, mmr: float, fee_cap: float, fund: float
+) -> dict[str, Any]:
     E = m + q * (P - ep)
     notional = np.abs(q) * P
     MM = notional * mmr
@@ -114,8 +121,15 @@ def numpy_liquidate(q: Any, ep: Any, m: Any, bids: Any, asks: Any, P: float, mmr
     prev = np.concatenate(([fund], W[:-1]))
     draw = prev + income - W
     return {
-        "order": order, "closed": Q, "vwap": vwap, "deficit": deficit, "surplus": surplus, "fee": fee,
-        "insurance_draw": draw, "shortfall": loss - draw, "fund_after": W[-1] if W.shape[0] else fund,
+        "order": order,
+        "closed": Q,
+        "vwap": vwap,
+        "deficit": deficit,
+        "surplus": surplus,
+        "fee": fee,
+        "insurance_draw": draw,
+        "shortfall": loss - draw,
+        "fund_after": W[-1] if W.shape[0] else fund,
         "consumed": consumed,
     }
 
@@ -125,7 +139,9 @@ def kernel(pos: lq.Positions, book: lq.Book, mark: float) -> lq.LiquidationResul
 
 
 def peer(pos: lq.Positions, book: lq.Book, mark: float) -> dict[str, Any]:
-    return numpy_liquidate(pos.size, pos.entry_price, pos.margin, book.bids, book.asks, mark, 0.005, 0.015, FUND)
+    return numpy_liquidate(
+        pos.size, pos.entry_price, pos.margin, book.bids, book.asks, mark, 0.005, 0.015, FUND
+    )
 
 
 def test_results_agree(market: tuple[lq.Positions, lq.Book, float]) -> None:
@@ -134,7 +150,7 @@ def test_results_agree(market: tuple[lq.Positions, lq.Book, float]) -> None:
     frac = res.n_liquidated / len(pos)
     assert 0.05 < frac < 0.2, frac
     scale = float(np.sum(np.abs(pos.size[res.liquidated]) * mark))
-    tol = dict(rtol=1e-9, atol=1e-12 * scale)
+    tol = {"rtol": 1e-9, "atol": 1e-12 * scale}
     got = res.liquidations
     np.testing.assert_array_equal(got.position, ref["order"])
     np.testing.assert_allclose(got.closed, ref["closed"], **tol)
@@ -143,7 +159,7 @@ def test_results_agree(market: tuple[lq.Positions, lq.Book, float]) -> None:
         np.testing.assert_allclose(getattr(got, name), ref[name], **tol, err_msg=name)
     assert res.insurance_fund == pytest.approx(ref["fund_after"], rel=1e-9, abs=1e-12 * scale)
     assert abs(res.ledger.balance) <= 1e-9 * scale
-    for side, (px, qty) in (("bid", book.bids), ("ask", book.asks)):
+    for side, (_, qty) in (("bid", book.bids), ("ask", book.asks)):
         left = res.book.bids if side == "bid" else res.book.asks
         consumed = ref["consumed"][1.0 if side == "bid" else -1.0]
         assert qty.sum() - left[1].sum() == pytest.approx(consumed, rel=1e-9)

@@ -2,9 +2,9 @@
 
 ``liqcore demo``
     Runs the whole engine on the embedded default market (:mod:`liqcore.demo`): a BTC-like book
-    and 100,000 positions, a −5% shock of the mark (the book moves with it), one liquidation
+    and 100,000 positions, a -5% shock of the mark (the book moves with it), one liquidation
     pass with ADL, and a summary table.
-``liqcore liquidate --positions FILE --book FILE --mark PRICE [--policy FILE|NAME] [--fund X] [--json]``
+``liqcore liquidate --positions FILE --book FILE --mark PRICE [--policy P] [--fund X] [--json]``
     Runs :func:`liqcore.liquidate` on your data: positions as CSV or Parquet with columns
     ``size, entry_price, margin[, account]``; the book as any file :func:`liqcore.io.read_book`
     reads (JSON, CSV, or a Binance / Hyperliquid feed file); the policy as a JSON object of
@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class CliError(Exception):
 # ---- inputs ------------------------------------------------------------------------------------
 
 
-def load_policy(spec: Optional[str], **defaults: Any) -> Policy:
+def load_policy(spec: str | None, **defaults: Any) -> Policy:
     """A preset name, a JSON file of Policy fields, or None (``Policy(**defaults)``)."""
     if spec is None:
         return Policy(**defaults)
@@ -91,8 +91,10 @@ def load_positions(spec: str) -> Positions:
             try:
                 import pandas as pd
             except ImportError:
-                raise CliError("--positions: reading Parquet needs pandas and pyarrow "
-                               "(pip install liqcore[parquet])") from None
+                raise CliError(
+                    "--positions: reading Parquet needs pandas and pyarrow "
+                    "(pip install liqcore[parquet])"
+                ) from None
             try:
                 frame: Any = pd.read_parquet(path)
             except ImportError as e:
@@ -131,6 +133,7 @@ def _positive(name: str) -> Callable[[str], float]:
         if not (math.isfinite(v) and v > 0):
             raise argparse.ArgumentTypeError(f"{name} must be finite and > 0 (got {text})")
         return v
+
     return parse
 
 
@@ -143,6 +146,7 @@ def _nonnegative(name: str) -> Callable[[str], float]:
         if not (math.isfinite(v) and v >= 0):
             raise argparse.ArgumentTypeError(f"{name} must be finite and >= 0 (got {text})")
         return v
+
     return parse
 
 
@@ -153,11 +157,13 @@ def _money(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def summary_rows(res: LiquidationResult, mark_before: Optional[float] = None) -> list[tuple[str, str]]:
+def summary_rows(res: LiquidationResult, mark_before: float | None = None) -> list[tuple[str, str]]:
     s = res.summary()
     rows: list[tuple[str, str]] = []
     if mark_before is not None:
-        rows.append(("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})"))
+        rows.append(
+            ("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})")
+        )
     else:
         rows.append(("mark", f"{res.mark:,.2f}"))
     rows += [
@@ -190,7 +196,12 @@ def print_table(rows: list[tuple[str, str]], title: str, out: Any) -> None:
 
 
 def _json_ready(res: LiquidationResult, **extra: Any) -> dict[str, Any]:
-    return {**extra, "summary": res.summary(), "ledger": res.ledger.to_dict(), "policy": res.policy.to_dict()}
+    return {
+        **extra,
+        "summary": res.summary(),
+        "ledger": res.ledger.to_dict(),
+        "policy": res.policy.to_dict(),
+    }
 
 
 # ---- commands ----------------------------------------------------------------------------------
@@ -211,13 +222,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     res = liquidate(pos, shocked, new_mark, policy, fund)
     t2 = time.perf_counter()
     if args.json:
-        json.dump(_json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1), sys.stdout, indent=2)
+        json.dump(
+            _json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1), sys.stdout, indent=2
+        )
         print()
         return 0
-    title = (f"liqcore demo: {len(pos):,} positions, BTC-like book ({book.n_bids:,} + {book.n_asks:,} levels), "
-             f"shock {shock:+.1%}")
+    title = (
+        f"liqcore demo: {len(pos):,} positions, BTC-like book "
+        f"({book.n_bids:,} + {book.n_asks:,} levels), "
+        f"shock {shock:+.1%}"
+    )
     print_table(summary_rows(res, mark_before=mark), title, sys.stdout)
-    print(f"market built in {t1 - t0:.2f} s, liquidated in {(t2 - t1) * 1e3:.1f} ms", file=sys.stdout)
+    print(
+        f"market built in {t1 - t0:.2f} s, liquidated in {(t2 - t1) * 1e3:.1f} ms", file=sys.stdout
+    )
     return 0
 
 
@@ -233,7 +251,11 @@ def cmd_liquidate(args: argparse.Namespace) -> int:
         json.dump(_json_ready(res), sys.stdout, indent=2)
         print()
     else:
-        print_table(summary_rows(res), f"liqcore liquidate: {args.positions} against {args.book}", sys.stdout)
+        print_table(
+            summary_rows(res),
+            f"liqcore liquidate: {args.positions} against {args.book}",
+            sys.stdout,
+        )
     if args.output:
         try:
             frame = res.to_frame()
@@ -248,31 +270,54 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", help="run the engine on the embedded default market",
-                          description="Shock the embedded default market and liquidate it.")
+    demo = sub.add_parser(
+        "demo",
+        help="run the engine on the embedded default market",
+        description="Shock the embedded default market and liquidate it.",
+    )
     demo.add_argument("--seed", type=int, default=0, help="market seed (default 0)")
-    demo.add_argument("--shock", type=float, default=None, help="relative mark move (default -0.05)")
-    demo.add_argument("--fund", type=_nonnegative("--fund"), default=None,
-                      help="insurance fund before, quote (default 2,000,000)")
-    demo.add_argument("--policy", default=None,
-                      help="preset name or JSON file of Policy fields (default: Policy(residual='queue'))")
+    demo.add_argument(
+        "--shock", type=float, default=None, help="relative mark move (default -0.05)"
+    )
+    demo.add_argument(
+        "--fund",
+        type=_nonnegative("--fund"),
+        default=None,
+        help="insurance fund before, quote (default 2,000,000)",
+    )
+    demo.add_argument(
+        "--policy",
+        default=None,
+        help="preset name or JSON file of Policy fields (default: Policy(residual='queue'))",
+    )
     demo.add_argument("--json", action="store_true", help="print JSON instead of a table")
     demo.set_defaults(func=cmd_demo)
 
-    liq = sub.add_parser("liquidate", help="liquidate your positions against your book",
-                         description="Liquidate positions (CSV/Parquet) against a book file at a mark price.")
-    liq.add_argument("--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]")
-    liq.add_argument("--book", required=True, help="book file (JSON, CSV, Binance or Hyperliquid feed)")
+    liq = sub.add_parser(
+        "liquidate",
+        help="liquidate your positions against your book",
+        description="Liquidate positions (CSV/Parquet) against a book file at a mark price.",
+    )
+    liq.add_argument(
+        "--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]"
+    )
+    liq.add_argument(
+        "--book", required=True, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
+    )
     liq.add_argument("--mark", required=True, type=_positive("--mark"), help="mark price")
     liq.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    liq.add_argument("--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)")
+    liq.add_argument(
+        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
+    )
     liq.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    liq.add_argument("--output", default=None, help="write the per-position results as CSV (needs pandas)")
+    liq.add_argument(
+        "--output", default=None, help="write the per-position results as CSV (needs pandas)"
+    )
     liq.set_defaults(func=cmd_liquidate)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Liquidation of one market's isolated positions against its order book (MODEL.md §1–3).
+"""Liquidation of one market's isolated positions against its order book (MODEL.md §1-3).
 
 :func:`liquidate` answers, for positions, a book and a mark price: who is liquidated, at what
 prices, and who pays the loss. Everything runs in one call into the C++ kernel, GIL released.
@@ -15,20 +15,20 @@ for inverse ones) and valued at the mark price.
    the asks, on a private copy: the input book is not changed; the result has the new book).
 3. **Size** per ``policy.sizing``. Partial sizing solves exactly, level by level of the book
    and tier by tier, for the smallest ``Δ`` with
-   ``h(Δ) = E + G(Δ) − fee(Δ) − (1 + buffer)·MM(Q − Δ) >= 0``, where ``G`` is the fills'
+   ``h(Δ) = E + G(Δ) - fee(Δ) - (1 + buffer)·MM(Q - Δ) >= 0``, where ``G`` is the fills'
    gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. With a
-   takeover at ``P·(1 − f)`` and a flat rate this is Drift's closed form generalised:
-   ``Δ = shortage / (P·((1 + buffer)·mmr − f − fee_rate))``, ``shortage = (1 + buffer)·MM − E``.
+   takeover at ``P·(1 - f)`` and a flat rate this is Drift's closed form generalised:
+   ``Δ = shortage / (P·((1 + buffer)·mmr - f - fee_rate))``, ``shortage = (1 + buffer)·MM - E``.
    When no ``Δ < Q`` works within the book (and limit), the position is closed in full.
 4. **Execution**: through the book under the limit price, or a takeover. Whatever the book does
    not take (limit reached, side empty, a refused fill, or a backstop) is the *fallback*: it
    closes at the bankruptcy price ``BP``, taken over by the insurance fund, or by quantity ADL
    against the opposite-side queue when ``residual == "queue"`` and the fund cannot cover the
-   takeover's mark-to-market loss ``s·U·(BP − P)``.
+   takeover's mark-to-market loss ``s·U·(BP - P)``.
 5. **Trader outcome**: ``V`` is the blended close price over book and fallback fills (a VWAP;
    for inverse contracts the contract-weighted harmonic mean). A full close leaves
-   ``E_after = M + q·(V − EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
-   −E_after)``, ``surplus = max(0, E_after)``. A partial close carries its proportional share of
+   ``E_after = M + q·(V - EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
+   -E_after)``, ``surplus = max(0, E_after)``. A partial close carries its proportional share of
    margin: its surplus is ``max(0, (Δ/Q)·E + G)``; it never draws on the fund (its size keeps the
    rest solvent), and a negative slice equity is borne by the rest of the position. A slice
    (``sizing="slices"``) that the book cannot fill within the limit, or that would leave the
@@ -55,7 +55,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -82,8 +82,19 @@ _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 _PER_POSITION = (
-    "liquidated", "sequence", "closed", "book_closed", "fallback_closed", "vwap", "deficit",
-    "surplus", "fee", "insurance_draw_by_position", "shortfall", "adl", "adl_closed",
+    "liquidated",
+    "sequence",
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
 )
 
 
@@ -91,7 +102,9 @@ def _pandas() -> Any:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_frame() needs pandas: pip install pandas (or liqcore[pandas])") from None
+        raise ImportError(
+            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
+        ) from None
     return pd
 
 
@@ -125,15 +138,28 @@ class Ledger:
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns entity, kind, amount."""
         pd = _pandas()
-        return pd.DataFrame({"entity": list(self.entity), "kind": list(self.kind), "amount": self.amount})
+        return pd.DataFrame(
+            {"entity": list(self.entity), "kind": list(self.kind), "amount": self.amount}
+        )
 
     def __repr__(self) -> str:
-        rows = ", ".join(f"{e}/{k}={a:.6g}" for e, k, a in zip(self.entity, self.kind, self.amount) if a != 0.0)
+        rows = ", ".join(
+            f"{e}/{k}={a:.6g}" for e, k, a in zip(self.entity, self.kind, self.amount) if a != 0.0
+        )
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
 
-_COMPACT = ("closed", "book_closed", "fallback_closed", "vwap", "deficit", "surplus", "fee",
-            "insurance_draw", "shortfall")
+_COMPACT = (
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw",
+    "shortfall",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,9 +231,9 @@ class LiquidationResult:
     ledger: Ledger
     mark: float
     policy: Policy
-    account: Optional[I64] = None
-    _adl: Optional[F64] = None
-    _adl_closed: Optional[F64] = None
+    account: I64 | None = None
+    _adl: F64 | None = None
+    _adl_closed: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.liquidated.shape[0])
@@ -301,14 +327,16 @@ class LiquidationResult:
         return pd.DataFrame(data)
 
     def __repr__(self) -> str:
-        return (f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
-                f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
-                f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-                f"uncovered={self.uncovered:.6g})")
+        return (
+            f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
+            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
+            f"uncovered={self.uncovered:.6g})"
+        )
 
 
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    if isinstance(x, (bool, str, bytes)) or not np.isscalar(x) and np.ndim(x) != 0:
+    if isinstance(x, (bool, str, bytes)) or (not np.isscalar(x) and np.ndim(x) != 0):
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
     try:
         v = float(x)
@@ -316,7 +344,9 @@ def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
     ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
     if not ok:
-        raise ValueError(f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})")
+        raise ValueError(
+            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
+        )
     return v
 
 
@@ -324,7 +354,7 @@ def liquidate(
     positions: Positions,
     book: Book,
     mark: float,
-    policy: Optional[Policy] = None,
+    policy: Policy | None = None,
     insurance_fund: float = 0.0,
 ) -> LiquidationResult:
     """Liquidate the positions that are liquidatable at ``mark`` and settle the losses.
@@ -359,8 +389,15 @@ def liquidate(
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
 
-    r = _core.liquidate(positions._size, positions._entry_price, positions._margin, book._b, p,
-                        policy._to_core(), fund)
+    r = _core.liquidate(
+        positions._size,
+        positions._entry_price,
+        positions._margin,
+        book._b,
+        p,
+        policy._to_core(),
+        fund,
+    )
     t = r["totals"]
     ledger = Ledger(
         entity=tuple(e for e, _ in _LEDGER_ROWS),
