@@ -535,7 +535,21 @@ def test_result_objects() -> None:
     assert set(res.ledger.to_dict()) >= {"traders/equity change", "bad_debt/uncovered"}
     assert "LiquidationResult(" in repr(res)
     assert "Ledger(" in repr(res.ledger)
+    # the compact view, in liquidation order, and the per-position arrays built from it
+    liq = res.liquidations
+    assert isinstance(liq, lq.Liquidations)
+    assert len(liq) == 1
+    assert liq.position.tolist() == [0]
+    assert res.closed.tolist() == [1.0, 0.0]
+    assert res.sequence.tolist() == [0, -1]
+    assert res.vwap[0] == liq.vwap[0]
+    assert np.isnan(res.vwap[1])
+    assert res.adl.tolist() == [0.0, 0.0]
+    assert res.adl_closed.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="read-only"):
+        res.closed[0] = 2.0
     pd = pytest.importorskip("pandas")
+    assert liq.to_frame()["position"].tolist() == [0]
     df = res.to_frame()
     assert isinstance(df, pd.DataFrame)
     assert len(df) == 2

@@ -34,8 +34,8 @@ __all__ += [
 ]
 
 # --- liquidation engine (positions, policy, liquidate) ---
-from liqcore.liquidation import Ledger, LiquidationResult, liquidate
+from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
-__all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
+__all__ += ["Ledger", "LiquidationResult", "Liquidations", "Policy", "Positions", "liquidate"]

@@ -55,7 +55,7 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +96,15 @@ _PER_POSITION = (
     "adl",
     "adl_closed",
 )
+
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+
+
+def _frozen(a: _A) -> _A:
+    """``a``, made read-only (results are values)."""
+    a.flags.writeable = False
+    return a
 
 
 def _pandas() -> Any:
@@ -241,15 +250,13 @@ class LiquidationResult:
     def _spread(self, values: F64, fill: float = 0.0) -> F64:
         out = np.full(len(self), fill)
         out[self.liquidations.position] = values
-        out.flags.writeable = False
-        return out
+        return _frozen(out)
 
     @functools.cached_property
     def sequence(self) -> I64:
         out = np.full(len(self), -1, dtype=np.int64)
         out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
-        out.flags.writeable = False
-        return out
+        return _frozen(out)
 
     @functools.cached_property
     def closed(self) -> F64:
@@ -289,13 +296,15 @@ class LiquidationResult:
 
     @functools.cached_property
     def adl(self) -> F64:
-        return self._adl if self._adl is not None and self._adl.shape[0] else np.zeros(len(self))
+        if self._adl is not None and self._adl.shape[0]:
+            return self._adl
+        return _frozen(np.zeros(len(self)))
 
     @functools.cached_property
     def adl_closed(self) -> F64:
         if self._adl_closed is not None and self._adl_closed.shape[0]:
             return self._adl_closed
-        return np.zeros(len(self))
+        return _frozen(np.zeros(len(self)))
 
     def summary(self) -> dict[str, float]:
         """Headline figures as a flat dict (counts as ints)."""
@@ -398,6 +407,8 @@ def liquidate(
         policy._to_core(),
         fund,
     )
+    for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
+        _frozen(r[k])
     t = r["totals"]
     ledger = Ledger(
         entity=tuple(e for e, _ in _LEDGER_ROWS),
