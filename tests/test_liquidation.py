@@ -606,3 +606,44 @@ def test_bad_inputs() -> None:
         lq.liquidate(pos, None, 100.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"policy must be a liqcore\.Policy"):
         lq.liquidate(pos, book, 100.0, policy={"mmr": 0.1})  # type: ignore[arg-type]
+
+
+def test_kernel_validates_what_it_is_given() -> None:
+    # _core.liquidate checks values in its detection pass (Positions checks them first in the API)
+    from liqcore import _core
+
+    book = make_book([(99.0, 1.0)], [(101.0, 1.0)])
+    pol = lq.Policy()._to_core()
+    ok = np.array([1.0, 1.0])
+    with pytest.raises(ValueError, match=r"size\[1\] must be finite \(got nan\)"):
+        _core.liquidate(np.array([1.0, np.nan]), ok * 100, ok, book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match=r"entry_price\[0\] must be finite and > 0 \(got -1\)"):
+        _core.liquidate(ok, np.array([-1.0, 1.0]), ok, book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match=r"margin\[1\] must be finite and >= 0 \(got -inf\)"):
+        _core.liquidate(ok, ok * 100, np.array([1.0, -np.inf]), book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match="positions columns must have the same length"):
+        _core.liquidate(ok, ok[:1], ok, book._b, 100.0, pol, 0.0)
+
+
+def test_concurrent_calls_agree() -> None:
+    # The kernel runs without the GIL, reading the shared book under its lock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    q = rng.normal(0, 1, n)
+    ep = 100 * rng.uniform(0.95, 1.05, n)
+    pos = lq.Positions(q, ep, np.abs(q) * ep / rng.uniform(2, 50, n))
+    book = lq.synthetic_book(100.0, levels=300, seed=1)
+    want = lq.liquidate(pos, book, 97.0, lq.Policy(residual="pro_rata"), 10.0)
+    with ThreadPoolExecutor(2) as ex:
+        got = list(
+            ex.map(
+                lambda _: lq.liquidate(pos, book, 97.0, lq.Policy(residual="pro_rata"), 10.0),
+                range(4),
+            )
+        )
+    for g in got:
+        assert g.liquidations.closed.tobytes() == want.liquidations.closed.tobytes()
+        assert g.adl.tobytes() == want.adl.tobytes()
+        assert g.insurance_fund == want.insurance_fund
