@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "arrays.hpp"
@@ -15,6 +16,15 @@ namespace py = pybind11;
 namespace liqcore::bindings {
 
 namespace {
+
+// An option index from Python, checked against the number of choices.
+template <class E>
+E option(const char* name, int v, int count) {
+  if (v < 0 || v >= count)
+    throw InvalidArgument(name, -1, "must be an option index in [0, " + std::to_string(count) + ") (got " +
+                                        std::to_string(v) + ")");
+  return static_cast<E>(v);
+}
 
 // A NumPy array that takes over the vector's buffer (no copy).
 template <class T>
@@ -81,7 +91,7 @@ void register_liquidation(py::module_& m) {
       .def(py::init<>())
       .def_property(
           "contract", [](const LiquidationPolicy& p) { return static_cast<int>(p.contract.kind); },
-          [](LiquidationPolicy& p, int v) { p.contract.kind = static_cast<Contract>(v); })
+          [](LiquidationPolicy& p, int v) { p.contract.kind = option<Contract>("contract", v, 2); })
       .def_property(
           "contract_size", [](const LiquidationPolicy& p) { return p.contract.contract_size; },
           [](LiquidationPolicy& p, double v) { p.contract.contract_size = v; })
@@ -91,33 +101,33 @@ void register_liquidation(py::module_& m) {
            })
       .def_property(
           "order", [](const LiquidationPolicy& p) { return static_cast<int>(p.order); },
-          [](LiquidationPolicy& p, int v) { p.order = static_cast<LiquidationOrder>(v); })
+          [](LiquidationPolicy& p, int v) { p.order = option<LiquidationOrder>("order", v, 3); })
       .def_property(
           "sizing", [](const LiquidationPolicy& p) { return static_cast<int>(p.sizing); },
-          [](LiquidationPolicy& p, int v) { p.sizing = static_cast<Sizing>(v); })
+          [](LiquidationPolicy& p, int v) { p.sizing = option<Sizing>("sizing", v, 3); })
       .def_readwrite("buffer", &LiquidationPolicy::buffer)
       .def_readwrite("slice_threshold", &LiquidationPolicy::slice_threshold)
       .def_readwrite("slice_fraction", &LiquidationPolicy::slice_fraction)
       .def_property(
           "execution", [](const LiquidationPolicy& p) { return static_cast<int>(p.execution); },
-          [](LiquidationPolicy& p, int v) { p.execution = static_cast<Execution>(v); })
+          [](LiquidationPolicy& p, int v) { p.execution = option<Execution>("execution", v, 2); })
       .def_readwrite("takeover_fee", &LiquidationPolicy::takeover_fee)
       .def_readwrite("backstop", &LiquidationPolicy::backstop)
       .def_property(
           "limit", [](const LiquidationPolicy& p) { return static_cast<int>(p.limit); },
-          [](LiquidationPolicy& p, int v) { p.limit = static_cast<LimitRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.limit = option<LimitRule>("limit", v, 3); })
       .def_readwrite("ba", &LiquidationPolicy::ba)
       .def_readwrite("smmr", &LiquidationPolicy::smmr)
       .def_property(
           "fee", [](const LiquidationPolicy& p) { return static_cast<int>(p.fee); },
-          [](LiquidationPolicy& p, int v) { p.fee = static_cast<FeeRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.fee = option<FeeRule>("fee", v, 3); })
       .def_readwrite("fee_cap", &LiquidationPolicy::fee_cap)
       .def_readwrite("fee_rate", &LiquidationPolicy::fee_rate)
       .def_readwrite("reserve", &LiquidationPolicy::reserve)
       .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
       .def_property(
           "residual", [](const LiquidationPolicy& p) { return static_cast<int>(p.residual); },
-          [](LiquidationPolicy& p, int v) { p.residual = static_cast<ResidualRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.residual = option<ResidualRule>("residual", v, 6); })
       .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap);
 
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),

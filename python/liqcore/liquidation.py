@@ -16,10 +16,15 @@ for inverse ones) and valued at the mark price.
 3. **Size** per ``policy.sizing``. Partial sizing solves exactly, level by level of the book
    and tier by tier, for the smallest ``Δ`` with
    ``h(Δ) = E + G(Δ) - fee(Δ) - (1 + buffer)·MM(Q - Δ) >= 0``, where ``G`` is the fills'
-   gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. With a
-   takeover at ``P·(1 - f)`` and a flat rate this is Drift's closed form generalised:
-   ``Δ = shortage / (P·((1 + buffer)·mmr - f - fee_rate))``, ``shortage = (1 + buffer)·MM - E``.
-   When no ``Δ < Q`` works within the book (and limit), the position is closed in full.
+   gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. A close
+   of Δ releases ``(1 + buffer)·mmr·P`` of requirement per unit (flat rate) and costs the
+   slippage and the fee per unit; with a takeover at ``P·(1 - f)`` and ``fee="rate"`` (``r``,
+   when the fee is below the slice's surplus) every term is linear and this is Drift's
+   ``base = shortage / (P·(mr_buffered - liq_fee) - P·if_fee)`` with the fee on the fill price:
+   ``Δ = shortage / (P·((1 + buffer)·mmr - f - r·(1 - f)))``, ``shortage = (1 + buffer)·MM - E``
+   (asserted in the tests). Through a book the per-unit cost changes from level to level, so the
+   same equation is solved piece by piece. When no ``Δ < Q`` works within the book (and limit),
+   the position is closed in full.
 4. **Execution**: through the book under the limit price, or a takeover. Whatever the book does
    not take (limit reached, side empty, a refused fill, or a backstop) is the *fallback*: it
    closes at the bankruptcy price ``BP``, taken over by the insurance fund, or by quantity ADL
