@@ -253,3 +253,29 @@ def test_errors(
     import re
 
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_default_market() -> None:
+    import numpy as np
+    from liqcore.demo import default_market, shifted_book
+
+    pos, book, mark, shock = default_market(seed=3, n=5_000)
+    again = default_market(seed=3, n=5_000)
+    assert pos == again[0]
+    assert book == again[1]
+    assert len(pos) == 5_000
+    assert shock == -0.05
+    assert mark == book.mid
+    lev = np.abs(pos.size) * pos.entry_price / pos.margin
+    assert lev.min() >= 2.0 * (1 - 1e-12)
+    assert lev.max() <= 100.0 * (1 + 1e-12)
+    assert 5.0 < float(np.median(lev)) < 15.0
+    equity = pos.margin + pos.size * (mark - pos.entry_price)
+    assert (equity >= 0.005 * np.abs(pos.size) * mark).all()  # healthy before the shock
+    moved = shifted_book(book, 0.9)
+    assert moved.best_bid == book.best_bid * 0.9
+    np.testing.assert_array_equal(moved.bids[1], book.bids[1])
+    with pytest.raises(ValueError, match="factor must be finite and > 0"):
+        shifted_book(book, -1.0)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        default_market(seed=1.5)  # type: ignore[arg-type]
