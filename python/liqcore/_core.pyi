@@ -22,6 +22,7 @@ def adl_rank(
     contract_size: float = 1.0,
 ) -> _npt.NDArray[_np.float64]: ...
 def adl_socialize(size: _npt.NDArray[_np.float64], amount: float) -> _npt.NDArray[_np.float64]: ...
+
 # ---- order book (bind_book.cpp) ----
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,44 @@ class Book(_BookBase):
     def copy(self) -> Book: ...
     def __eq__(self, other: object) -> bool: ...
 
+# ---- margin (bind_margin.cpp) ----
+import numpy as np
+import numpy.typing as npt
+
+class Tiers:
+    def __init__(self, floors: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64]) -> None: ...
+    @property
+    def floors(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def mmr(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def cum(self) -> npt.NDArray[np.float64]: ...
+    def __len__(self) -> int: ...
+    def maintenance(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def tier_of(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]: ...
+
+def equity(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mark: npt.NDArray[np.float64], inverse: bool, contract_size: float,
+) -> npt.NDArray[np.float64]: ...
+def maintenance_margin(
+    size: npt.NDArray[np.float64], mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64],
+    tiers: Tiers | None, inverse: bool, contract_size: float,
+) -> npt.NDArray[np.float64]: ...
+def bankruptcy_price(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    inverse: bool, contract_size: float,
+) -> npt.NDArray[np.float64]: ...
+def liquidation_price(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mmr: npt.NDArray[np.float64], tiers: Tiers | None, mm_at_entry: bool, inverse: bool, contract_size: float,
+) -> npt.NDArray[np.float64]: ...
+def margin_ratio(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64], tiers: Tiers | None, inverse: bool,
+    contract_size: float,
+) -> npt.NDArray[np.float64]: ...
+
 # ---- liquidation engine (bind_liquidation.cpp) ----
 from typing import Any as _Any
 
@@ -81,8 +120,11 @@ class LiquidationPolicy:
     def __init__(self) -> None: ...
     def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...
 
-# Returns per-position arrays ("liquidated" uint8, "sequence" int64, the rest float64),
-# "totals" (dict of floats), "ledger" (float64 amounts), "ledger_balance", "book" (a Book).
+# Returns "liquidated" (uint8, per position), "order" (int64, positions in liquidation order),
+# per-liquidation float64 arrays in that order ("closed", "book_closed", "fallback_closed",
+# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall"), per-position "adl" and
+# "adl_closed" (empty when the residual rule is "none"), "totals" (dict), "ledger" (float64
+# amounts), "ledger_balance" and "book" (the book after the closes).
 def liquidate(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],

@@ -14,7 +14,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -76,20 +78,22 @@ struct PositionColumns {
   std::span<const double> size, entry_price, margin;
 };
 
-// Per-position outputs, allocated by the caller (length n). Entries of positions that are not
-// liquidated are written too: 0, or NaN for vwap, or -1 for sequence.
+// Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
+// positions, so the per-liquidation results are compact: entry k describes the k-th
+// liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
+// `adl_closed` too when the residual rule allocates to counterparties (empty otherwise).
 struct LiquidationOutputs {
-  std::span<std::uint8_t> liquidated;
-  std::span<std::int64_t> sequence;  // rank in the liquidation order, -1 if not liquidated
-  std::span<double> closed;          // quantity closed (>= 0)
-  std::span<double> book_closed;     // of which through the book / the takeover liquidator
-  std::span<double> fallback_closed; // of which taken over at the bankruptcy price
-  std::span<double> vwap;            // blended close price (harmonic for inverse), NaN if none
-  std::span<double> deficit, surplus, fee;
-  std::span<double> insurance_draw;  // paid by the fund for this liquidation
-  std::span<double> shortfall;       // loss the fund could not pay (goes to the residual)
-  std::span<double> adl;             // charge to this position as an ADL/socialization counterparty
-  std::span<double> adl_closed;      // contracts of this position closed by quantity ADL
+  std::vector<std::uint8_t> liquidated;  // per position: 1 if liquidated
+  std::vector<std::int64_t> order;       // positions in liquidation order
+  std::vector<double> closed;            // quantity closed (>= 0)
+  std::vector<double> book_closed;       // of which through the book / the takeover liquidator
+  std::vector<double> fallback_closed;   // of which taken over at the bankruptcy price
+  std::vector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
+  std::vector<double> deficit, surplus, fee;
+  std::vector<double> insurance_draw;    // paid by the fund for this liquidation
+  std::vector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  std::vector<double> adl;               // per position: charge as an ADL/socialization counterparty
+  std::vector<double> adl_closed;        // per position: contracts closed by quantity ADL
 };
 
 struct LiquidationTotals {
@@ -130,14 +134,12 @@ struct Cursor {
 
 // Sums over the fills of one close, for a position of side s and mark P.
 struct FillSums {
-  double filled = 0.0;
   double gain = 0.0;      // trader's equity change vs closing at the mark: Σ pnl(s·x, P → p)
   double fill_notional = 0.0;  // Σ notional(x, p): the fee base
   double vw_num = 0.0;    // linear Σ x·p / Σ x; inverse Σ x / Σ (x/p)
   double vw_den = 0.0;
 
   void add(const ContractSpec& c, double s, double mark, double x, double p) noexcept {
-    filled += x;
     gain += pnl(c, s * x, mark, p);
     fill_notional += notional(c, x, p);
     if (c.kind == Contract::linear) {
@@ -150,11 +152,12 @@ struct FillSums {
   }
 };
 
-// Walks `qty` from the cursor (advancing it) under `limit`. With `allowance` finite, fills
+// Walks `qty` from the cursor (advancing it) under `limit` and returns the quantity left
+// unfilled (exactly 0 when the order filled). With `allowance` finite, fills
 // worse than the bankruptcy price `bp` stop once their net cost to the fund (Σ pnl(s·x, bp → p)
 // below zero) would exceed the allowance: dYdX's refusal of fills the fund cannot cover.
-inline void walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
-                 double allowance, FillSums& acc) noexcept {
+inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
+                   double allowance, FillSums& acc) noexcept {
   double remaining = qty;
   double net = 0.0;  // Σ pnl(s·x, bp → p) of this close so far
   while (remaining > 0.0 && cur.has(cur.level)) {
@@ -183,6 +186,47 @@ inline void walk(Cursor& cur, const ContractSpec& c, double s, double mark, doub
       cur.used += take;
     }
     if (stop) break;
+  }
+  return std::max(remaining, 0.0);
+}
+
+// ---- ordering: a stable LSD radix sort on 64-bit keys -----------------------------------------
+
+struct SortItem {
+  std::uint64_t key;
+  std::size_t k;  // position in the list being sorted
+};
+
+// Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
+inline std::uint64_t descending_bits(double d) noexcept {
+  d += 0.0;  // −0.0 → +0.0, so that equal values get equal keys
+  std::uint64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  b = (b >> 63) ? ~b : (b | (std::uint64_t{1} << 63));  // ascending in d
+  return ~b;
+}
+
+// Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
+// (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
+// mispredicted comparisons.
+inline void radix_sort(std::vector<SortItem>& a) {
+  const std::size_t n = a.size();
+  std::vector<std::array<std::size_t, 256>> hist(8);
+  for (auto& h : hist) h.fill(0);
+  for (const SortItem& x : a)
+    for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
+  std::vector<SortItem> tmp(n);
+  for (int d = 0; d < 8; ++d) {
+    auto& h = hist[static_cast<std::size_t>(d)];
+    if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
+    std::size_t sum = 0;
+    for (auto& c : h) {
+      const std::size_t t = c;
+      c = sum;
+      sum += t;
+    }
+    for (const SortItem& x : a) tmp[h[(x.key >> (8 * d)) & 255]++] = x;
+    a.swap(tmp);
   }
 }
 
@@ -234,7 +278,9 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
   while (delta < Q && cur.has(lv)) {
     const double p = cur.price(lv);
     if (!cur.acceptable(p, limit)) break;
-    const double seg_end = std::min(Q, delta + cur.available(lv, used));
+    const double avail = cur.available(lv, used);
+    const bool whole_level = delta + avail <= Q;  // the level ends before the position does
+    const double seg_end = whole_level ? delta + avail : Q;
     const double dg = pnl(c, s, mark, p);
     const double dn = notional(c, 1.0, p);
     double a = delta;
@@ -268,7 +314,7 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
     const double step = seg_end - delta;
     G += dg * step;
     N += dn * step;
-    if (seg_end - delta == cur.available(lv, used)) {
+    if (whole_level) {  // always progress: to the next level, or to Q
       ++lv;
       used = 0.0;
     } else {
@@ -285,36 +331,33 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
 // fees, the fund (starting at `fund_balance`), quantity ADL and the residual allocation.
 // `book_after` receives the book after the closes; `book` is not changed.
 inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book, double mark,
-                                   const LiquidationPolicy& pol, double fund_balance, const LiquidationOutputs& out,
+                                   const LiquidationPolicy& pol, double fund_balance, LiquidationOutputs& out,
                                    Book& book_after) {
   const std::size_t n = pos.size.size();
   const ContractSpec& c = pol.contract;
   const double nan = std::numeric_limits<double>::quiet_NaN();
 
-  // ---- detection: one vectorizable pass, value checks folded in ----------------------------
-  std::vector<std::size_t> hits;
-  hits.reserve(n / 8 + 16);
+  // ---- detection: one pass, value checks folded in ------------------------------------------
+  out.liquidated.assign(n, 0);
+  std::uint8_t* flag = out.liquidated.data();
   bool bad = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-    bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-    const double e = equity(c, q, ep, m, mark);
-    const double mm = maintenance(c, pol.tiers, q, mark);
-    const bool liq = q != 0.0 && e < mm;
-    out.liquidated[i] = liq ? 1 : 0;
-    out.sequence[i] = -1;
-    out.closed[i] = 0.0;
-    out.book_closed[i] = 0.0;
-    out.fallback_closed[i] = 0.0;
-    out.vwap[i] = nan;
-    out.deficit[i] = 0.0;
-    out.surplus[i] = 0.0;
-    out.fee[i] = 0.0;
-    out.insurance_draw[i] = 0.0;
-    out.shortfall[i] = 0.0;
-    out.adl[i] = 0.0;
-    out.adl_closed[i] = 0.0;
-    if (liq) hits.push_back(i);
+  std::size_t count = 0;
+  auto detect = [&](auto eq_minus_mm) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+      const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
+      flag[i] = static_cast<std::uint8_t>(liq);
+      count += liq;
+    }
+  };
+  if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
+    const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
+    detect([&](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
+  } else {
+    detect([&](double q, double ep, double m) {
+      return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
+    });
   }
   if (bad) {
     for (std::size_t i = 0; i < n; ++i) {
@@ -326,6 +369,16 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
         throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
     }
   }
+  // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
+  // then reads this compact copy instead of jumping around the full columns.
+  struct Hit {
+    std::size_t i;
+    double q, ep, m;
+  };
+  std::vector<Hit> hits;
+  hits.reserve(count);
+  for (std::size_t i = 0; i < n; ++i)
+    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i]});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
   auto fillable_spread = [&](double e, double mm, double nt) {
@@ -334,34 +387,48 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
   };
   if (pol.order != LiquidationOrder::given && hits.size() > 1) {
-    struct Key {
-      double key, notional;
-      std::size_t i;
-    };
-    std::vector<Key> keys(hits.size());
+    std::vector<detail::SortItem> items(hits.size());
+    std::vector<double> nts(hits.size());
     for (std::size_t k = 0; k < hits.size(); ++k) {
-      const std::size_t i = hits[k];
-      const double q = pos.size[i];
+      const double q = hits[k].q;
       const double nt = notional(c, q, mark);
       double key = nt;
       if (pol.order == LiquidationOrder::underwater) {
-        const double e = equity(c, q, pos.entry_price[i], pos.margin[i], mark);
+        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
         const double mm = maintenance(c, pol.tiers, q, mark);
         key = pol.limit == LimitRule::fillable ? fillable_spread(e, mm, nt) : (nt > 0.0 ? (mm - e) / nt : 0.0);
       }
-      keys[k] = {key, nt, i};
+      items[k] = {detail::descending_bits(key), k};
+      nts[k] = nt;
     }
-    std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-      if (a.key != b.key) return a.key > b.key;
-      if (a.notional != b.notional) return a.notional > b.notional;
-      return a.i < b.i;
-    });
-    for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].i;
+    // Key descending, then notional descending, then input order: a total order.
+    detail::radix_sort(items);
+    std::vector<Hit> sorted(hits.size());
+    for (std::size_t a = 0; a < items.size();) {
+      std::size_t b = a + 1;
+      while (b < items.size() && items[b].key == items[a].key) ++b;
+      if (b - a > 1)  // equal keys (rare): larger notional first; the radix sort kept index order
+        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                         [&](const detail::SortItem& x, const detail::SortItem& y) { return nts[x.k] > nts[y.k]; });
+      a = b;
+    }
+    for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+    hits.swap(sorted);
   }
 
   // ---- sequential liquidation ---------------------------------------------------------------
+  if (pol.residual != ResidualRule::none) {
+    out.adl.assign(n, 0.0);
+    out.adl_closed.assign(n, 0.0);
+  }
   Counterparties counterparties(c, pos.size, pos.entry_price, pos.margin, out.liquidated, mark, out.adl,
                                 out.adl_closed);
+  const std::size_t nliq = hits.size();
+  for (auto* v : {&out.closed, &out.book_closed, &out.fallback_closed, &out.vwap, &out.deficit, &out.surplus,
+                  &out.fee, &out.insurance_draw, &out.shortfall})
+    v->resize(nliq);
+  out.order.resize(nliq);
+  for (std::size_t k = 0; k < nliq; ++k) out.order[k] = static_cast<std::int64_t>(hits[k].i);
   const bool quantity_adl = pol.residual == ResidualRule::queue;
   book_after = book;
   detail::Cursor bids, asks;
@@ -381,8 +448,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
-    const std::size_t i = hits[k];
-    const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+    const double q = hits[k].q, ep = hits[k].ep, m = hits[k].m;
     const double s = q > 0.0 ? 1.0 : -1.0;
     const double Q = std::abs(q);
     const double E = equity(c, q, ep, m, mark);
@@ -390,7 +456,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     const double BP = bankruptcy_price(c, q, ep, m);
     detail::Cursor& cur = s > 0.0 ? bids : asks;
 
-    double delta = Q;  // quantity to close
+    double delta = Q;     // quantity to close
+    double fallback = 0.0;  // of which the book does not take
     detail::FillSums fills;
     const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
     if (!backstopped) {
@@ -411,8 +478,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
         const double d = pol.slice_fraction * Q;
         detail::Cursor trial = cur;
         detail::FillSums f;
-        detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f);
-        if (f.filled >= d) {
+        if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
           const double S = (d / Q) * E + f.gain;
           const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
           if (E + f.gain - fee >= 0.0) {
@@ -427,11 +493,12 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
         const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
                                      ? fund.available()
                                      : std::numeric_limits<double>::infinity();
-        detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
+        fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
       }
+    } else {
+      fallback = Q;
     }
-    const double book_filled = std::min(fills.filled, delta);
-    const double fallback = delta - book_filled;
+    const double book_filled = delta - fallback;
     led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
 
     // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
@@ -485,16 +552,15 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
     led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
 
-    out.sequence[i] = static_cast<std::int64_t>(k);
-    out.closed[i] = delta;
-    out.book_closed[i] = book_filled;
-    out.fallback_closed[i] = fallback;
-    out.vwap[i] = vw_den > 0.0 ? vw_num / vw_den : nan;
-    out.deficit[i] = deficit;
-    out.surplus[i] = surplus;
-    out.fee[i] = fee;
-    out.insurance_draw[i] = draw;
-    out.shortfall[i] = shortfall;
+    out.closed[k] = delta;
+    out.book_closed[k] = book_filled;
+    out.fallback_closed[k] = fallback;
+    out.vwap[k] = vw_den > 0.0 ? vw_num / vw_den : nan;
+    out.deficit[k] = deficit;
+    out.surplus[k] = surplus;
+    out.fee[k] = fee;
+    out.insurance_draw[k] = draw;
+    out.shortfall[k] = shortfall;
 
     s_notional.add(notional(c, delta, mark));
     s_fees.add(fee);
