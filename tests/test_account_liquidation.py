@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_cross_margin import ref_health, ref_position_values
 
@@ -185,7 +185,6 @@ def rel_close(a, b, scale):
 # ---- the reference ----------------------------------------------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
 @given(scenarios(), st.sampled_from(["underwater", "largest", "given"]),
        st.sampled_from(["none", "bankruptcy", "fillable"]), st.sampled_from(["book", "takeover"]),
        st.sampled_from(["capped", "surplus", "rate"]), st.floats(0.0, 500.0))
@@ -215,7 +214,6 @@ def test_matches_reference(case, order, limit, execution, fee, fund):
 # ---- an isolated position is an account with one position -------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from(["linear", "inverse"]), policies, st.floats(0.0, 1e3))
 def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy, fund):
     rng = np.random.default_rng(seed)
@@ -229,13 +227,20 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
     # margin in the margin currency; the account holds it in quote (coin valued at the mark)
     margin = rng.uniform(0.0, 40.0, n) / (mark if contract == "inverse" else 1.0)
     mmr = float(rng.uniform(0.01, 0.2))
-    pol = lq.Policy(**{**policy.to_dict(), "mmr": mmr, "contract": contract, "contract_size": 100.0})
+    over = {"mmr": mmr, "contract": contract, "contract_size": 100.0}
+    if contract == "inverse" and policy.order == "underwater" and policy.limit == "fillable":
+        # the key ABR·SMMR·MM/notional of positions with ABR clamped at 1 is SMMR·mmr for all of
+        # them: a tie broken by notional in coin (isolated) vs by rounding noise in quote
+        over["order"] = "largest"
+    pol = lq.Policy(**{**policy.to_dict(), **over})
     iso = lq.liquidate(lq.Positions(size, ep, margin), book, mark, policy=pol, insurance_fund=fund)
     f = mark if contract == "inverse" else 1.0
     mk = lq.Markets([mark], mmr, books=[book], contract=contract, contract_size=100.0)
     acc = lq.Accounts(margin * f, [1.0])
     pf = lq.Portfolio(np.arange(n), np.zeros(n, np.int64), size, ep)
-    cr = lq.liquidate_accounts(pf, acc, mk, policy=pol, insurance_fund=fund * f)
+    # money fields of the policy are in the margin currency for isolated, quote for accounts
+    cpol = lq.Policy(**{**pol.to_dict(), "reserve": pol.reserve * f, "slice_threshold": pol.slice_threshold * f})
+    cr = lq.liquidate_accounts(pf, acc, mk, policy=cpol, insurance_fund=fund * f)
     scale = 1.0 + mark * 1e3
     assert np.array_equal(cr.liquidated, iso.liquidated)
     assert np.array_equal(cr.sequence, iso.sequence)
@@ -255,7 +260,6 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
 # ---- the ledger, the fund and the accounts balance -------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
 @given(scenarios(inverse=True), policies, st.floats(0.0, 1e3))
 def test_ledger_balances(case, policy, fund):
     pf, acc, mk = case
@@ -292,7 +296,6 @@ def test_ledger_balances(case, policy, fund):
 # ---- cross margin nets: deficit <= sum of isolated deficits for the same fills ---------------------
 
 
-@settings(max_examples=150, deadline=None)
 @given(scenarios(max_accounts=3), st.sampled_from(["none", "bankruptcy", "fillable"]), st.data())
 def test_cross_deficit_at_most_isolated_for_same_fills(case, limit, data):
     pf, acc, mk = case
@@ -333,21 +336,21 @@ def test_dydx_account_full_liquidation_by_hand():
     acc = lq.Accounts(collateral=[[10.0]], asset_prices=[1.0])
     pf = lq.Portfolio(account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0])
     r = lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(fee="surplus"), insurance_fund=100.0)
-    # ETH first (MM 30 > 20): 0.05 @ 2,990 + 0.05 @ 2,900 → G = −5.0; BTC: 0.002 @ 49,900 +
-    # 0.002 @ 49,000 → G = −2.2. E_after = 10 − 7.2 = 2.8: surplus, whole to the fund.
+    # ETH first (MM 30 > 20): 0.05 @ 2,990 + 0.05 @ 2,900 → G = −5.5; BTC: 0.002 @ 49,900 +
+    # 0.002 @ 49,000 → G = −2.2. E_after = 10 − 7.7 = 2.3: surplus, whole to the fund.
     assert r.sequence.tolist() == [1, 0]
     assert r.vwap[1] == pytest.approx(2_945.0)
     assert r.vwap[0] == pytest.approx(49_450.0)
-    assert r.accounts.surplus[0] == pytest.approx(2.8)
-    assert r.accounts.fee[0] == pytest.approx(2.8)
-    assert r.insurance_fund == pytest.approx(102.8)
+    assert r.accounts.surplus[0] == pytest.approx(2.3)
+    assert r.accounts.fee[0] == pytest.approx(2.3)
+    assert r.insurance_fund == pytest.approx(102.3)
     assert r.total_deficit == 0.0
     # slice bankruptcy prices when each close began: ETH 3,000 − 10·30/50/0.1 = 2,940; then
-    # BTC with TNC 10 − 5 = 5 and TMMR 20: 50,000 − 5/0.004 = 48,750
+    # BTC with TNC 10 − 5.5 = 4.5 and TMMR 20: 50,000 − 4.5/0.004 = 48,875
     assert r.bankruptcy_price[1] == pytest.approx(2_940.0)
-    assert r.bankruptcy_price[0] == pytest.approx(48_750.0)
-    # slice results: ETH −5 + 10·0.6 = 1, BTC −2.2 + 10·0.4 = 1.8; they sum to E_after
-    assert r.result.tolist() == pytest.approx([1.8, 1.0])
+    assert r.bankruptcy_price[0] == pytest.approx(48_875.0)
+    # slice results: ETH −5.5 + 10·0.6 = 0.5, BTC −2.2 + 10·0.4 = 1.8; they sum to E_after
+    assert r.result.tolist() == pytest.approx([1.8, 0.5])
     # the books were consumed; the input books were not
     assert r.books[1].bids[0].tolist() == [2_900.0] and r.books[1].bids[1].tolist() == pytest.approx([0.95])
     assert eth.bids[0].tolist() == [2_990.0, 2_900.0]
@@ -385,7 +388,6 @@ def test_order_and_consumption_across_accounts():
     assert given.vwap.tolist()[:2] == pytest.approx([99.0, 98.0])
 
 
-@settings(max_examples=100, deadline=None)
 @given(scenarios(max_accounts=4), st.floats(0.0, 0.3), st.sampled_from(["book", "takeover"]))
 def test_partial_restores_the_account(case, buffer, execution):
     pf, acc, mk = case

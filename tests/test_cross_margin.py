@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import liqcore as lq
@@ -185,7 +185,6 @@ def close(a, b, scale):
     return np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale)
 
 
-@settings(max_examples=150, deadline=None)
 @given(books_of_accounts())
 def test_health_matches_reference(case):
     pf, acc, mk = case
@@ -204,7 +203,6 @@ def test_health_matches_reference(case):
     assert np.array_equal(h.margin_ratio, ratio)
 
 
-@settings(max_examples=80, deadline=None)
 @given(books_of_accounts(), st.randoms(use_true_random=False))
 def test_health_same_bits_sorted_or_not(case, rnd):
     # Any layout that keeps each account's positions in the same relative order gives the same
@@ -222,7 +220,6 @@ def test_health_same_bits_sorted_or_not(case, rnd):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
-@settings(max_examples=100, deadline=None)
 @given(books_of_accounts(), st.integers(0, 2), st.floats(0.0, 0.99))
 def test_larger_haircut_never_healthier(case, asset, new_haircut):
     pf, acc, mk = case
@@ -238,7 +235,6 @@ def test_larger_haircut_never_healthier(case, asset, new_haircut):
     assert np.all(b.distance <= a.distance)
 
 
-@settings(max_examples=60, deadline=None)
 @given(books_of_accounts(max_positions=8), st.data())
 def test_slice_bankruptcy_price_reference(case, data):
     pf, acc, mk = case

@@ -272,6 +272,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       if (by_book && pol.limit == LimitRule::fillable) limit = fillable_price(mk, q, st, pol.ba, pol.smmr);
 
       double delta = Q;
+      double fallback = Q;  // of which the book does not take
       detail::FillSums fills;
       if (!backstopped) {
         bool done = false;
@@ -284,8 +285,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
           const double d = pol.slice_fraction * Q;
           detail::Cursor trial = cur;
           detail::FillSums fs;
-          detail::walk(trial, c, s, P, d, limit, fallback_px, inf, fs);
-          if (fs.filled >= d) {
+          if (detail::walk(trial, c, s, P, d, limit, fallback_px, inf, fs) == 0.0) {
             const double d_mm = val[i].mm - mk.mm_quote(s * (Q - d));
             const double S = e_mkt * slice_share(st, d_mm, val[i].notional * d / Q) + f * fs.gain;
             const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f * fs.fill_notional);
@@ -293,6 +293,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
               cur = trial;
               fills = fs;
               delta = d;
+              fallback = 0.0;
               done = true;
             }
           }
@@ -300,11 +301,10 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
         if (!done) {
           const double allowance =
               pol.refuse_uncovered && delta == Q && by_book ? fund.available() / f : inf;
-          detail::walk(cur, c, s, P, delta, limit, fallback_px, allowance, fills);
+          fallback = detail::walk(cur, c, s, P, delta, limit, fallback_px, allowance, fills);
         }
       }
-      const double book_filled = std::min(fills.filled, delta);
-      const double fallback = delta - book_filled;
+      const double book_filled = delta - fallback;
       double gain = fills.gain, vw_num = fills.vw_num, vw_den = fills.vw_den, takeover_cost = 0.0;
       if (fallback > 0.0) {
         gain += pnl(c, s * fallback, P, fallback_px);
