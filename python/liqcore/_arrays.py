@@ -51,7 +51,8 @@ def as_f64(name: str, x: Any, *, ndim: int = 1) -> F64:
     _numeric_or_raise(name, a)
     if a.ndim > ndim:
         raise ValueError(f"{name} must have at most {ndim} dimension(s) (got shape {a.shape})")
-    return np.ascontiguousarray(a, dtype=np.float64)
+    # np.asarray keeps 0-d scalars 0-d (np.ascontiguousarray would make them 1-D).
+    return np.asarray(a, dtype=np.float64, order="C")
 
 
 def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
@@ -67,7 +68,7 @@ def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
         raise TypeError(f"{name} must be an integer or an array of integers (got dtype {a.dtype})")
     if a.ndim > ndim:
         raise ValueError(f"{name} must have at most {ndim} dimension(s) (got shape {a.shape})")
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return np.asarray(a, dtype=np.int64, order="C")
 
 
 def _at(index: int, a: np.ndarray[Any, Any]) -> str:
