@@ -131,7 +131,6 @@ struct Cursor {
 
 // Sums over the fills of one close, for a position of side s and mark P.
 struct FillSums {
-  double filled = 0.0;
   double gain = 0.0;      // trader's equity change vs closing at the mark: Σ pnl(s·x, P → p)
   double fill_notional = 0.0;  // Σ notional(x, p): the fee base
   double vw_num = 0.0;    // linear Σ x·p / Σ x; inverse Σ x / Σ (x/p)
@@ -139,7 +138,6 @@ struct FillSums {
   double last = std::numeric_limits<double>::quiet_NaN();  // price of the last fill
 
   void add(const ContractSpec& c, double s, double mark, double x, double p) noexcept {
-    filled += x;
     last = p;
     gain += pnl(c, s * x, mark, p);
     fill_notional += notional(c, x, p);
@@ -153,11 +151,12 @@ struct FillSums {
   }
 };
 
-// Walks `qty` from the cursor (advancing it) under `limit`. With `allowance` finite, fills
+// Walks `qty` from the cursor (advancing it) under `limit` and returns the quantity left
+// unfilled (exactly 0 when the order filled). With `allowance` finite, fills
 // worse than the bankruptcy price `bp` stop once their net cost to the fund (Σ pnl(s·x, bp → p)
 // below zero) would exceed the allowance: dYdX's refusal of fills the fund cannot cover.
-inline void walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
-                 double allowance, FillSums& acc) noexcept {
+inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
+                   double allowance, FillSums& acc) noexcept {
   double remaining = qty;
   double net = 0.0;  // Σ pnl(s·x, bp → p) of this close so far
   while (remaining > 0.0 && cur.has(cur.level)) {
@@ -187,6 +186,7 @@ inline void walk(Cursor& cur, const ContractSpec& c, double s, double mark, doub
     }
     if (stop) break;
   }
+  return std::max(remaining, 0.0);
 }
 
 // Smallest t in [0, len] with v + m·t >= 0, as an interval [lo, hi]; lo > hi when empty.
@@ -231,7 +231,9 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
   while (delta < Q && cur.has(lv)) {
     const double p = cur.price(lv);
     if (!cur.acceptable(p, limit)) break;
-    const double seg_end = std::min(Q, delta + cur.available(lv, used));
+    const double avail = cur.available(lv, used);
+    const bool whole_level = delta + avail <= Q;  // the level ends before the position does
+    const double seg_end = whole_level ? delta + avail : Q;
     const double dg = pnl(c, s, mark, p);
     const double dn = notional(c, 1.0, p);
     double a = delta;
@@ -264,7 +266,7 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
     const double step = seg_end - delta;
     G += dg * step;
     N += dn * step;
-    if (seg_end - delta == cur.available(lv, used)) {
+    if (whole_level) {  // always progress: to the next level, or to Q
       ++lv;
       used = 0.0;
     } else {
@@ -342,7 +344,8 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   const double E = equity(c, q, ep, m, mark);
   const double MM = maintenance(c, pol.tiers, q, mark);
   const double BP = bankruptcy_price(c, q, ep, m);
-  double delta = Q;  // quantity to close
+  double delta = Q;       // quantity to close
+  double fallback = 0.0;  // of which the book does not take
   detail::FillSums fills;
   const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
   if (!backstopped) {
@@ -363,8 +366,7 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
       const double d = pol.slice_fraction * Q;
       detail::Cursor trial = cur;
       detail::FillSums f;
-      detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f);
-      if (f.filled >= d) {
+      if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
         const double S = (d / Q) * E + f.gain;
         const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
         if (E + f.gain - fee >= 0.0) {
@@ -379,11 +381,12 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
       const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
                                    ? fund.available()
                                    : std::numeric_limits<double>::infinity();
-      detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
+      fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
     }
+  } else {
+    fallback = Q;
   }
-  const double book_filled = std::min(fills.filled, delta);
-  const double fallback = delta - book_filled;
+  const double book_filled = delta - fallback;
   led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
 
   // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
@@ -436,6 +439,7 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   const double shortfall = loss - draw;
   led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
   led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
+
   LiquidationOutcome o;
   o.closed = delta;
   o.book_closed = book_filled;
