@@ -28,3 +28,8 @@ from liqcore.policy import Policy
 from liqcore.positions import Positions
 
 __all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
+
+# --- cascades and stress tests (simulate_cascade, stress_test, buffer_sweep) ---
+from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade
+
+__all__ += ["CascadeResult", "CascadeTrace", "simulate_cascade"]
