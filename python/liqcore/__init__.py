@@ -33,3 +33,6 @@ __all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
 from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade
 
 __all__ += ["CascadeResult", "CascadeTrace", "simulate_cascade"]
+from liqcore.stress import StressResult, buffer_sweep, stress_log_returns, stress_test
+
+__all__ += ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
