@@ -37,27 +37,29 @@ class Contract:
     def notional(self, q: float, p: float) -> float:
         return abs(q) * p if self.linear else abs(q) * self.C / p
 
-    def tier_of(self, n: float) -> int:
-        return bisect.bisect_right(self.floors, n, 1) - 1
-
     def tier_below(self, n: float) -> int:
         return bisect.bisect_left(self.floors, n, 1) - 1
 
     def mm(self, q: float, p: float) -> float:
+        """notional·mmr_k − cum_k, as margin.hpp's equal sum of hinges (same bits)."""
         n = self.notional(q, p)
-        k = self.tier_of(n)
-        return n * self.rates[k] - self.cum[k]
+        mm = 0.0
+        for j in range(len(self.floors)):
+            d = self.rates[j] - (self.rates[j - 1] if j > 0 else 0.0)
+            x = n - self.floors[j]
+            mm += d * (x if x > 0.0 else 0.0)
+        return mm
 
     def bp(self, q: float, ep: float, m: float) -> float:
         if q == 0.0:
             return NAN
-        if self.linear:
-            return max(ep - m / q, 0.0)
-        nc = q * self.C
-        den = m + nc / ep
-        if q > 0:
-            return nc / den if den > 0 else INF
-        return nc / den if den < 0 else INF
+        s = math.copysign(1.0, q)
+        if self.linear:  # (|q|·EP − s·M)/|q|, at least 0
+            num = abs(q) * ep - s * m
+            return (num if num > 0.0 else 0.0) / abs(q)
+        ac = abs(q) * self.C  # |q|·C·EP / (s·M·EP + |q|·C), +inf when never bankrupt
+        num = s * m * ep + ac
+        return ac * ep / num if num > 0.0 else INF
 
 
 @dataclass

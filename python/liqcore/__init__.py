@@ -8,19 +8,30 @@ from __future__ import annotations
 
 from liqcore import _core
 from liqcore import adl as adl
+from liqcore import io as io
 from liqcore.book import Book, Fill, Fills
+from liqcore.margin import (
+    MarginTiers,
+    bankruptcy_price,
+    equity,
+    liquidation_price,
+    maintenance_margin,
+    margin_ratio,
+)
+from liqcore.synthetic import synthetic_book
 
 __version__: str = _core.__version__
 
-__all__ = ["__version__"]
-
-# --- io and synthetic books (feed loaders, synthetic_book) ---
-from liqcore import io
-from liqcore.synthetic import synthetic_book
-
-__all__ += ["io", "synthetic_book"]
-__all__ += ["adl"]
+__all__ = ["__version__", "adl", "io", "synthetic_book"]
 __all__ += ["Book", "Fill", "Fills"]
+__all__ += [
+    "MarginTiers",
+    "bankruptcy_price",
+    "equity",
+    "liquidation_price",
+    "maintenance_margin",
+    "margin_ratio",
+]
 
 # --- liquidation engine (positions, policy, liquidate) ---
 from liqcore.liquidation import Ledger, LiquidationResult, liquidate

@@ -100,18 +100,12 @@ def _side(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     return check_option(name, value, allowed)
 
 
-def _f64(name: str, x: Any, *, ndim: int = 1) -> F64:
-    """:func:`as_f64`, keeping a scalar 0-d (``as_f64`` returns shape (1,) for scalars)."""
-    a = as_f64(name, x, ndim=ndim)
-    return a.reshape(()) if np.ndim(x) == 0 else a
-
-
 def _orders(qtys: Any, limits: Any, qty_name: str, limit_name: str) -> tuple[F64, Optional[F64]]:
     """Orders as 1-D float64 arrays; a scalar stands for the whole batch."""
-    q = _f64(qty_name, qtys)
+    q = as_f64(qty_name, qtys)
     if limits is None:
         return (q.reshape(1) if q.ndim == 0 else q), None
-    lim = _f64(limit_name, limits)
+    lim = as_f64(limit_name, limits)
     n = common_length({qty_name: q, limit_name: lim})
     q = broadcast(n, q) if q.ndim == 0 else q
     return q, (lim.reshape(1) if lim.ndim == 0 else lim)
@@ -209,8 +203,8 @@ class Book:
         which is left unchanged. ``side``: "sell" walks the bids, "buy" the asks. ``limit``:
         worst acceptable price (None/NaN: none). Same result as ``sweep_many`` for one order."""
         s = _side("side", side, _TAKER_SIDES)
-        q = float(_f64("qty", qty, ndim=0))
-        lim = np.nan if limit is None else float(_f64("limit", limit, ndim=0))
+        q = float(as_f64("qty", qty, ndim=0))
+        lim = np.nan if limit is None else float(as_f64("limit", limit, ndim=0))
         return Fill(*self._b.sweep(s, q, lim))
 
     def sweep_many(self, side: str, qtys: Any, limits: Any = None) -> Fills:
@@ -243,17 +237,21 @@ class Book:
         price wins). Atomic: if the result would be crossed, ValueError is raised and the book
         is unchanged, so the bid and ask parts of one diff should go in one call.
         """
-        p, q = _f64("px", px), _f64("qty", qty)
+        p, q = as_f64("px", px), as_f64("qty", qty)
         if isinstance(side, str):
             check_option("side", side, _BOOK_SIDES)
             n = common_length({"px": p, "qty": q})
             is_bid = np.full(n, side == "bid")
         else:
             if isinstance(side, bytes) or np.ndim(side) == 0:
-                raise TypeError(f"side must be 'bid', 'ask' or a sequence of them (got {type(side).__name__})")
+                raise TypeError(
+                    f"side must be 'bid', 'ask' or a sequence of them (got {type(side).__name__})"
+                )
             s = np.asarray(side)
             if s.dtype.kind not in "UO":
-                raise TypeError(f"side must be 'bid', 'ask' or a sequence of them (got dtype {s.dtype})")
+                raise TypeError(
+                    f"side must be 'bid', 'ask' or a sequence of them (got dtype {s.dtype})"
+                )
             if s.ndim != 1:
                 raise ValueError(f"side must have at most 1 dimension(s) (got shape {s.shape})")
             n = common_length({"side": s, "px": p, "qty": q})
@@ -275,7 +273,7 @@ class Book:
 
     def _depth(self, side: str, bps: Any, which: int) -> Union[float, F64]:
         s = _side("side", side, _BOOK_SIDES)
-        b = _f64("bps", bps)
+        b = as_f64("bps", bps)
         out = self._b.depth(s, b.reshape(-1))[which]
         return float(out[0]) if b.ndim == 0 else out
 

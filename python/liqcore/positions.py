@@ -16,11 +16,30 @@ from typing import Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from liqcore._arrays import F64, I64, as_f64, as_i64, broadcast, check_finite, common_length
+from liqcore._arrays import F64, I64, as_f64, as_i64, broadcast, common_length, first_bad
 
 __all__ = ["Positions"]
 
 _COLUMNS = ("size", "entry_price", "margin")
+
+
+def _check(name: str, a: Any, ok: Any, what: str) -> None:
+    """ValueError at the first element of ``a`` where ``ok`` is False."""
+    bad = first_bad(ok)
+    if bad is not None:  # float(): the message shows "nan", not "np.float64(nan)"
+        raise ValueError(f"{name}[{bad}] must be {what} (got {float(a[bad])!r})")
+
+
+def _account(x: Any) -> I64:
+    a = np.asarray(x)
+    if a.dtype.kind == "f" and a.ndim <= 1:
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(a) & (a == np.round(a))
+        bad = first_bad(np.atleast_1d(ok))
+        if bad is not None:
+            raise ValueError(f"account{'' if a.ndim == 0 else f'[{bad}]'} must be a whole number "
+                             f"(got {float(a.reshape(-1)[bad])!r})")
+    return as_i64("account", x)
 
 
 def _readonly(a: Any) -> Any:
@@ -52,15 +71,16 @@ class Positions:
                   zip(cols.items(), (size, entry_price, margin))}
         acc: Optional[I64] = None
         if account is not None:
-            a = as_i64("account", account)
+            a = _account(account)
             shaped["account"] = a.reshape(()) if np.ndim(account) == 0 else a  # type: ignore[assignment]
         n = common_length(shaped)
         q = broadcast(n, shaped["size"])
         ep = broadcast(n, shaped["entry_price"])
         m = broadcast(n, shaped["margin"])
-        check_finite("size", q)
-        check_finite("entry_price", ep, positive=True)
-        check_finite("margin", m, nonnegative=True)
+        with np.errstate(invalid="ignore"):
+            _check("size", q, np.isfinite(q), "finite")
+            _check("entry_price", ep, np.isfinite(ep) & (ep > 0), "finite and > 0")
+            _check("margin", m, np.isfinite(m) & (m >= 0), "finite and >= 0")
         if account is not None:
             a = shaped["account"]  # type: ignore[assignment]
             acc = np.full(n, int(a), dtype=np.int64) if a.ndim == 0 else a

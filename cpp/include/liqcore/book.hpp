@@ -182,7 +182,18 @@ class BookSide {
     const std::uint32_t b = bucket(q);
     std::size_t j = start_[b];
     const std::size_t end = start_[b + 1];
-    while (j < end && cum_qty_[j] < q) ++j;
+    // Branch-free over the first kWindow entries of the bucket (almost every bucket holds fewer).
+    std::size_t c = 0;
+    for (std::size_t t = 0; t < kWindow; ++t) {
+      const std::size_t k = j + t;
+      c += static_cast<std::size_t>((k < end) & (cum_qty_[std::min(k, px_.size())] < q));
+    }
+    j += c;
+    if (c == kWindow && j < end) [[unlikely]]  // a crowded bucket: binary search the rest
+      j = static_cast<std::size_t>(std::partition_point(cum_qty_.begin() + static_cast<std::ptrdiff_t>(j),
+                                                        cum_qty_.begin() + static_cast<std::ptrdiff_t>(end),
+                                                        [q](double c2) { return c2 < q; }) -
+                                   cum_qty_.begin());
     return j;
   }
 
@@ -260,6 +271,8 @@ class BookSide {
   // only bucket b's entries are compared. The linear part resolves the deep book, the
   // logarithmic part (kLogBits mantissa bits per octave) the thin levels near the touch.
   static constexpr int kLogBits = 5;
+  static constexpr std::size_t kWindow = 2;
+  static constexpr std::size_t kLinPerEntry = 4;  // linear buckets per prefix sum
   static constexpr std::uint64_t kMaxLogBuckets = std::uint64_t{48} << kLogBits;  // 48 octaves
 
   static std::uint64_t log_code(double x) noexcept {  // x >= +0: monotone in x
@@ -286,7 +299,7 @@ class BookSide {
       start_.assign({0, static_cast<std::uint32_t>(entries)});
       return;
     }
-    n_lin_ = static_cast<std::uint32_t>(2 * entries);
+    n_lin_ = static_cast<std::uint32_t>(kLinPerEntry * entries);
     inv_width_ = static_cast<double>(n_lin_) / total;
     if (!std::isfinite(inv_width_)) inv_width_ = 0.0;  // subnormal totals: logarithmic part only
     const std::uint64_t top = log_code(total);
