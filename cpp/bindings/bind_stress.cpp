@@ -43,11 +43,10 @@ std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entr
   prm.resilience = resilience;
   prm.mark_rule = static_cast<MarkRule>(mark_rule);
   prm.max_rounds = max_rounds;
-  std::vector<double> q(size.data(), size.data() + n), ep(entry_price.data(), entry_price.data() + n),
-      m(margin.data(), margin.data() + n);
+  const PositionColumns pos{view(size), view(entry_price), view(margin)};
   Book b = book.snapshot();
   py::gil_scoped_release release;
-  return std::make_unique<StressPlan>(std::move(q), std::move(ep), std::move(m), std::move(b), policy, mark, fund, prm);
+  return std::make_unique<StressPlan>(pos, std::move(b), policy, mark, fund, prm);
 }
 
 py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps, double mu,

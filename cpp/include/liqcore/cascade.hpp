@@ -142,9 +142,11 @@ class CascadeEngine {
  public:
   // `book` is the book at the initial mark; prices shift with the mark (scale), quantities are
   // this engine's copy. Keeps references to pos, index, book and pol: they must outlive it.
+  // `rank`: empty, or the input index of each position when the columns hold them permuted
+  // (ties in the liquidation order go to the lower input index).
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
-                const CascadeParams& prm)
-      : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), book_(book), fund_(0.0, pol.reserve),
+                const CascadeParams& prm, std::span<const std::uint32_t> rank = {})
+      : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book), fund_(0.0, pol.reserve),
         size_(pos.size.begin(), pos.size.end()), margin_(pos.margin.begin(), pos.margin.end()),
         status_(pos.size.size(), kOpen), version_(pos.size.size(), 0), loss_(pos.size.size(), 0.0),
         flag_(pos.size.size(), 0) {
@@ -378,9 +380,13 @@ class CascadeEngine {
     const ContractSpec& c = pol_.contract;
     const PositionColumns cols{size_, pos_.entry_price, margin_};
     if (pol_.order == LiquidationOrder::given) {
-      std::sort(hits_.begin(), hits_.end());
+      if (rank_.empty()) {
+        std::sort(hits_.begin(), hits_.end());
+      } else {
+        std::sort(hits_.begin(), hits_.end(), [&](std::size_t a, std::size_t b) { return rank_[a] < rank_[b]; });
+      }
     } else {
-      order_liquidations(cols, hits_, mark, pol_);
+      order_liquidations(cols, hits_, mark, pol_, rank_);
     }
 
     detail::Cursor bids, asks;
@@ -534,6 +540,7 @@ class CascadeEngine {
   const Book& base_;
   const LiquidationPolicy& pol_;
   CascadeParams prm_;
+  std::span<const std::uint32_t> rank_;
 
   Book book_;
   SideState bid_, ask_;

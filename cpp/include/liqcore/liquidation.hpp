@@ -286,13 +286,15 @@ inline double fillable_spread(const LiquidationPolicy& pol, double e, double mm,
 }  // namespace detail
 
 // Sorts `hits` (indices of liquidatable positions) into the policy's liquidation order at `mark`.
+// Ties go to the lower input index, or to the lower rank[i] when `rank` is given (a caller that
+// stores the positions permuted passes their input indices).
 inline void order_liquidations(const PositionColumns& pos, std::vector<std::size_t>& hits, double mark,
-                               const LiquidationPolicy& pol) {
+                               const LiquidationPolicy& pol, std::span<const std::uint32_t> rank = {}) {
   const ContractSpec& c = pol.contract;
   if (pol.order == LiquidationOrder::given || hits.size() < 2) return;
   struct Key {
     double key, notional;
-    std::size_t i;
+    std::size_t tie, i;
   };
   std::vector<Key> keys(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
@@ -306,12 +308,12 @@ inline void order_liquidations(const PositionColumns& pos, std::vector<std::size
       key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
                                              : (nt > 0.0 ? (mm - e) / nt : 0.0);
     }
-    keys[k] = {key, nt, i};
+    keys[k] = {key, nt, rank.empty() ? i : std::size_t{rank[i]}, i};
   }
   std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
     if (a.key != b.key) return a.key > b.key;
     if (a.notional != b.notional) return a.notional > b.notional;
-    return a.i < b.i;
+    return a.tie < b.tie;
   });
   for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].i;
 }
