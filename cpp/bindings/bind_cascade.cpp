@@ -2,7 +2,6 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <vector>
 
@@ -40,13 +39,6 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   CascadeRun run;
   {
     py::gil_scoped_release release;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    for (std::size_t i = 0; i < n; ++i) {
-      out.round[i] = -1;
-      out.vwap[i] = nan;
-      out.closed[i] = out.deficit[i] = out.surplus[i] = out.fee[i] = out.draw[i] = out.shortfall[i] = 0.0;
-      out.adl[i] = out.adl_closed[i] = 0.0;
-    }
     auto lock = book.lock_shared();
     run = simulate_cascade(pos, book, mark, shock, policy, fund, prm, &out);
   }

@@ -39,6 +39,8 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "liqcore/book.hpp"
@@ -65,6 +67,8 @@ struct CascadeIndex {
   std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
   std::vector<double> long_lp, short_lp;     // the LPs in that order
 
+  CascadeIndex() = default;
+
   // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and sorts
   // them. Longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
   // are left out.
@@ -72,14 +76,18 @@ struct CascadeIndex {
     const std::size_t n = pos.size.size();
     if (pos.entry_price.size() != n || pos.margin.size() != n)
       throw InvalidArgument("positions", -1, "columns must have the same length");
-    if (n > std::numeric_limits<std::uint32_t>::max())
-      throw InvalidArgument("positions", -1, "must hold fewer than 2^32 positions");
-    std::vector<double> lp(n);
+    if (n >= std::numeric_limits<std::uint32_t>::max())
+      throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+    using Entry = std::pair<double, std::uint32_t>;
+    std::vector<Entry> up, down;
     bool bad = false;
     for (std::size_t i = 0; i < n; ++i) {
       const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
       bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-      lp[i] = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
+      const double p = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
+      if (!(p > 0.0 && std::isfinite(p))) continue;
+      if (q > 0.0) down.push_back({p, static_cast<std::uint32_t>(i)});
+      if (q < 0.0) up.push_back({p, static_cast<std::uint32_t>(i)});
     }
     if (bad) {
       for (std::size_t i = 0; i < n; ++i) {
@@ -91,22 +99,58 @@ struct CascadeIndex {
           throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
       }
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      const double q = pos.size[i], p = lp[i];
-      if (q > 0.0 && p > 0.0 && std::isfinite(p)) longs.push_back(static_cast<std::uint32_t>(i));
-      if (q < 0.0 && p > 0.0 && std::isfinite(p)) shorts.push_back(static_cast<std::uint32_t>(i));
-    }
-    std::sort(longs.begin(), longs.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return lp[a] > lp[b] || (lp[a] == lp[b] && a < b);
+    std::sort(down.begin(), down.end(), [](const Entry& a, const Entry& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
     });
-    std::sort(shorts.begin(), shorts.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return lp[a] < lp[b] || (lp[a] == lp[b] && a < b);
-    });
-    long_lp.resize(longs.size());
-    short_lp.resize(shorts.size());
-    for (std::size_t k = 0; k < longs.size(); ++k) long_lp[k] = lp[longs[k]];
-    for (std::size_t k = 0; k < shorts.size(); ++k) short_lp[k] = lp[shorts[k]];
+    std::sort(up.begin(), up.end());
+    longs.resize(down.size());
+    long_lp.resize(down.size());
+    for (std::size_t k = 0; k < down.size(); ++k) std::tie(long_lp[k], longs[k]) = down[k];
+    shorts.resize(up.size());
+    short_lp.resize(up.size());
+    for (std::size_t k = 0; k < up.size(); ++k) std::tie(short_lp[k], shorts[k]) = up[k];
   }
+};
+
+// The positions stored in liquidation-price order (longs by LP descending, then shorts by LP
+// ascending, then the rest), so that the liquidations of a round touch neighbouring memory.
+// rank[k] is the input index of stored position k; the engine breaks ties by it, so results
+// are those of the input order (up to the summation order of residual allocations).
+struct SortedPositions {
+  std::vector<double> size, entry_price, margin;
+  std::vector<std::uint32_t> rank;
+  PositionColumns cols;
+  CascadeIndex index;  // over cols: longs are 0, 1, ..., shorts follow
+
+  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) {
+    CascadeIndex input(pos, pol);
+    const std::size_t n = pos.size.size();
+    rank.reserve(n);
+    rank.insert(rank.end(), input.longs.begin(), input.longs.end());
+    rank.insert(rank.end(), input.shorts.begin(), input.shorts.end());
+    std::vector<std::uint8_t> placed(n, 0);
+    for (const std::uint32_t i : rank) placed[i] = 1;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!placed[i]) rank.push_back(static_cast<std::uint32_t>(i));
+    size.resize(n);
+    entry_price.resize(n);
+    margin.resize(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      size[k] = pos.size[rank[k]];
+      entry_price[k] = pos.entry_price[rank[k]];
+      margin[k] = pos.margin[rank[k]];
+    }
+    cols = PositionColumns{size, entry_price, margin};
+    const auto n_long = static_cast<std::uint32_t>(input.longs.size());
+    index.long_lp = std::move(input.long_lp);
+    index.short_lp = std::move(input.short_lp);
+    index.longs.resize(n_long);
+    index.shorts.resize(index.short_lp.size());
+    for (std::uint32_t k = 0; k < index.longs.size(); ++k) index.longs[k] = k;
+    for (std::uint32_t k = 0; k < index.shorts.size(); ++k) index.shorts[k] = n_long + k;
+  }
+  SortedPositions(const SortedPositions&) = delete;
+  SortedPositions& operator=(const SortedPositions&) = delete;
 };
 
 // What one round did.
@@ -180,8 +224,8 @@ class CascadeEngine {
     out_ = nullptr;
   }
 
-  // Records per-position results of the next runs into `out` (length n, filled by the caller
-  // with 0 / NaN / -1 first).
+  // Records per-position results of the next runs into `out` (length n, in the order of the
+  // engine's columns, filled with 0 / NaN (vwap) / -1 (round) first).
   void record(const CascadePositionOutputs* out) noexcept { out_ = out; }
 
   // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
@@ -564,7 +608,7 @@ class CascadeEngine {
   std::vector<std::size_t> hits_;
 };
 
-// A single cascade (see the header comment). `out` per position, may be null.
+// A single cascade (see the header comment). `out`: per-position results (input order), or null.
 struct CascadeRun {
   std::vector<RoundTrace> rounds;
   bool converged = true;
@@ -586,10 +630,17 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  const CascadeIndex index(pos, pol);
-  CascadeEngine eng(pos, index, book, pol, prm);
+  const SortedPositions sorted(pos, pol);
+  const std::size_t n = pos.size.size();
+  // Per-position results in the stored order, scattered to the input order at the end.
+  std::vector<std::int64_t> round(out ? n : 0, -1);
+  std::vector<double> cols[9];
+  for (std::size_t c = 0; c < 9 && out; ++c) cols[c].assign(n, c == 1 ? std::numeric_limits<double>::quiet_NaN() : 0.0);
+  const CascadePositionOutputs local{round, cols[0], cols[1], cols[2], cols[3], cols[4],
+                                     cols[5], cols[6], cols[7], cols[8]};
+  CascadeEngine eng(sorted.cols, sorted.index, book, pol, prm, sorted.rank);
   eng.reset(mark, fund);
-  eng.record(out);
+  eng.record(out ? &local : nullptr);
   CascadeRun run;
   run.initial_mark = mark;
   eng.shift(1.0 + shock);
@@ -600,6 +651,13 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   run.totals = eng.totals();
   run.ledger = eng.ledger();
   run.book = eng.current_book();
+  if (out) {
+    const std::span<double> dst[9] = {out->closed, out->vwap, out->deficit, out->surplus, out->fee,
+                                      out->draw,   out->shortfall, out->adl, out->adl_closed};
+    for (std::size_t k = 0; k < n; ++k) out->round[sorted.rank[k]] = round[k];
+    for (std::size_t c = 0; c < 9; ++c)
+      for (std::size_t k = 0; k < n; ++k) dst[c][sorted.rank[k]] = cols[c][k];
+  }
   return run;
 }
 

@@ -42,17 +42,13 @@ struct StressOutputs {  // one entry per scenario of the call
   std::span<std::uint8_t> converged;  // every step's cascade stopped before max_rounds
 };
 
-// Positions, book and policy copied once, sorted once; scenarios run against it in any order.
-// The positions are stored in liquidation-price order (longs by LP descending, then shorts by
-// LP ascending, then the rest), so that a round's liquidations touch neighbouring memory; ties
-// in the liquidation order still go by input index (rank_), so results are those of the input
-// order, up to the summation order of residual allocations.
+// Positions (stored in liquidation-price order, see SortedPositions), book and policy copied
+// once, sorted once; scenarios run against it in any order, from any number of threads.
 class StressPlan {
  public:
   StressPlan(const PositionColumns& pos, Book book, LiquidationPolicy pol, double mark, double fund,
              CascadeParams prm)
-      : book_(std::move(book)), pol_(std::move(pol)), mark_(mark), fund_(fund), prm_(prm),
-        index_(permuted(pos)) {
+      : pol_(std::move(pol)), sorted_(pos, pol_), book_(std::move(book)), mark_(mark), fund_(fund), prm_(prm) {
     if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
     if (!(std::isfinite(fund) && fund >= 0.0))
       throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
@@ -63,7 +59,7 @@ class StressPlan {
   StressPlan(const StressPlan&) = delete;
   StressPlan& operator=(const StressPlan&) = delete;
 
-  std::size_t positions() const noexcept { return size_.size(); }
+  std::size_t positions() const noexcept { return sorted_.size.size(); }
 
   // Runs scenarios [first, first + count). `factors` is empty (use `model` with `seed`) or holds
   // count × steps move factors (finite, > 0), row-major. threads = 0: all hardware threads.
@@ -80,7 +76,7 @@ class StressPlan {
     std::mutex error_mutex;
     auto work = [&] {
       try {
-        CascadeEngine eng(cols_, index_, book_, pol_, prm_, rank_);
+        CascadeEngine eng(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
         for (std::size_t k; (k = next.fetch_add(1)) < chunks;) {
           const std::size_t end = std::min(count, (k + 1) * kChunk);
           for (std::size_t s = k * kChunk; s < end; ++s) scenario(eng, first + s, s, steps, model, seed, factors, out);
@@ -137,37 +133,11 @@ class StressPlan {
     out.converged[s] = converged ? 1 : 0;
   }
 
-  // Validates and sorts the input, fills the permuted columns; returns the index over them.
-  CascadeIndex permuted(const PositionColumns& pos) {
-    const CascadeIndex input(pos, pol_);
-    const std::size_t n = pos.size.size();
-    std::vector<std::uint8_t> placed(n, 0);
-    rank_.reserve(n);
-    for (const std::uint32_t i : input.longs) rank_.push_back(i);
-    for (const std::uint32_t i : input.shorts) rank_.push_back(i);
-    for (const std::uint32_t i : rank_) placed[i] = 1;
-    for (std::size_t i = 0; i < n; ++i)
-      if (!placed[i]) rank_.push_back(static_cast<std::uint32_t>(i));
-    size_.resize(n);
-    ep_.resize(n);
-    margin_.resize(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      size_[k] = pos.size[rank_[k]];
-      ep_[k] = pos.entry_price[rank_[k]];
-      margin_[k] = pos.margin[rank_[k]];
-    }
-    cols_ = PositionColumns{size_, ep_, margin_};
-    return CascadeIndex(cols_, pol_);
-  }
-
-  std::vector<double> size_, ep_, margin_;
-  std::vector<std::uint32_t> rank_;  // input index of each stored position
-  PositionColumns cols_;
-  Book book_;
   LiquidationPolicy pol_;
+  SortedPositions sorted_;
+  Book book_;
   double mark_, fund_;
   CascadeParams prm_;
-  CascadeIndex index_;
 };
 
 }  // namespace liqcore
