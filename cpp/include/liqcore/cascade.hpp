@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string>
@@ -62,6 +63,37 @@ struct CascadeParams {
   std::int64_t max_rounds = 1000;
 };
 
+namespace detail {
+
+struct KeyIndex {
+  std::uint64_t key;
+  std::uint32_t i;
+};
+
+// Stable LSD radix sort by key, 11 bits per pass; passes whose digit is the same for every
+// entry are skipped (keys of nearby prices share their high bits).
+inline void radix_sort(std::vector<KeyIndex>& v) {
+  constexpr int kBits = 11;
+  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
+  std::vector<KeyIndex> tmp(v.size());
+  std::vector<std::size_t> count(kBuckets);
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const KeyIndex& e : v) ++count[(e.key >> shift) & (kBuckets - 1)];
+    if (v.empty() || count[(v[0].key >> shift) & (kBuckets - 1)] == v.size()) continue;
+    std::size_t sum = 0;
+    for (std::size_t& c : count) {
+      const std::size_t x = c;
+      c = sum;
+      sum += x;
+    }
+    for (const KeyIndex& e : v) tmp[count[(e.key >> shift) & (kBuckets - 1)]++] = e;
+    v.swap(tmp);
+  }
+}
+
+}  // namespace detail
+
 // Positions sorted once by liquidation price; read-only, shared by threads and scenarios.
 struct CascadeIndex {
   std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
@@ -78,16 +110,19 @@ struct CascadeIndex {
       throw InvalidArgument("positions", -1, "columns must have the same length");
     if (n >= std::numeric_limits<std::uint32_t>::max())
       throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
-    using Entry = std::pair<double, std::uint32_t>;
-    std::vector<Entry> up, down;
+    // Sort keys: the bits of a positive double order like the double; longs descending (the
+    // complement), shorts ascending. The radix sort is stable, so ties stay in index order.
+    std::vector<detail::KeyIndex> up, down;
     bool bad = false;
     for (std::size_t i = 0; i < n; ++i) {
       const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
       bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
       const double p = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
       if (!(p > 0.0 && std::isfinite(p))) continue;
-      if (q > 0.0) down.push_back({p, static_cast<std::uint32_t>(i)});
-      if (q < 0.0) up.push_back({p, static_cast<std::uint32_t>(i)});
+      std::uint64_t bits;
+      std::memcpy(&bits, &p, sizeof bits);
+      if (q > 0.0) down.push_back({~bits, static_cast<std::uint32_t>(i)});
+      if (q < 0.0) up.push_back({bits, static_cast<std::uint32_t>(i)});
     }
     if (bad) {
       for (std::size_t i = 0; i < n; ++i) {
@@ -99,16 +134,20 @@ struct CascadeIndex {
           throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
       }
     }
-    std::sort(down.begin(), down.end(), [](const Entry& a, const Entry& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-    std::sort(up.begin(), up.end());
-    longs.resize(down.size());
-    long_lp.resize(down.size());
-    for (std::size_t k = 0; k < down.size(); ++k) std::tie(long_lp[k], longs[k]) = down[k];
-    shorts.resize(up.size());
-    short_lp.resize(up.size());
-    for (std::size_t k = 0; k < up.size(); ++k) std::tie(short_lp[k], shorts[k]) = up[k];
+    detail::radix_sort(down);
+    detail::radix_sort(up);
+    auto unpack = [](const std::vector<detail::KeyIndex>& v, bool complement, std::vector<double>& lp,
+                     std::vector<std::uint32_t>& idx) {
+      lp.resize(v.size());
+      idx.resize(v.size());
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        const std::uint64_t bits = complement ? ~v[k].key : v[k].key;
+        std::memcpy(&lp[k], &bits, sizeof bits);
+        idx[k] = v[k].i;
+      }
+    };
+    unpack(down, true, long_lp, longs);
+    unpack(up, false, short_lp, shorts);
   }
 };
 
@@ -192,8 +231,7 @@ class CascadeEngine {
                 const CascadeParams& prm, std::span<const std::uint32_t> rank = {})
       : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book), fund_(0.0, pol.reserve),
         size_(pos.size.begin(), pos.size.end()), margin_(pos.margin.begin(), pos.margin.end()),
-        status_(pos.size.size(), kOpen), version_(pos.size.size(), 0), loss_(pos.size.size(), 0.0),
-        flag_(pos.size.size(), 0) {
+        status_(pos.size.size(), kOpen), flag_(pos.size.size(), 0) {
     if (pol.residual != ResidualRule::none) {
       adl_charge_.assign(pos.size.size(), 0.0);
       adl_closed_.assign(pos.size.size(), 0.0);
@@ -206,9 +244,9 @@ class CascadeEngine {
       size_[i] = pos_.size[i];
       margin_[i] = pos_.margin[i];
       status_[i] = kOpen;
-      version_[i] = 0;
-      loss_[i] = 0.0;
       flag_[i] = 0;
+      if (!version_.empty()) version_[i] = 0;
+      if (!loss_.empty()) loss_[i] = 0.0;
     }
     touched_.clear();
     long_heap_.clear();
@@ -224,8 +262,8 @@ class CascadeEngine {
     out_ = nullptr;
   }
 
-  // Records per-position results of the next runs into `out` (length n, in the order of the
-  // engine's columns, filled with 0 / NaN (vwap) / -1 (round) first).
+  // Records per-position results of the next runs into `out` (length n, in input order: entry
+  // rank[i] for stored position i; filled with 0 / NaN (vwap) / -1 (round) first).
   void record(const CascadePositionOutputs* out) noexcept { out_ = out; }
 
   // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
@@ -254,9 +292,13 @@ class CascadeEngine {
   const CascadeTotals& totals() const noexcept { return tot_; }
   const Ledger& ledger() const noexcept { return ledger_; }
 
-  // The two largest per-position losses to the fund (deficit + takeover loss) since the reset.
+  // Keeps each position's loss to the fund (deficit + takeover loss) for largest_losses().
+  void track_losses() { loss_.assign(size_.size(), 0.0); }
+
+  // The two largest per-position losses since the reset (0 unless track_losses()).
   std::pair<double, double> largest_losses() const noexcept {
     double a = 0.0, b = 0.0;
+    if (loss_.empty()) return {a, b};
     for (const std::uint32_t i : touched_) {
       const double x = loss_[i];
       if (x > a) {
@@ -374,6 +416,7 @@ class CascadeEngine {
       return;
     }
     status_[i] = kMoved;
+    if (version_.empty()) version_.assign(size_.size(), 0);  // the first move of the run
     ++version_[i];
     const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
     if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
@@ -476,7 +519,7 @@ class CascadeEngine {
       tot_.surplus.add(o.surplus);
       tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
       touch(i);
-      loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
+      if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
       if (out_) record_position(i, o, tot_.rounds + 1);
       if (o.full) {
         move(i, 0.0, 0.0);
@@ -548,8 +591,8 @@ class CascadeEngine {
       const double E = equity(c, q, ep, margin_[j], mark) - charge;
       const double rest = q > 0.0 ? std::max(0.0, q - closed) : std::min(0.0, q + closed);
       if (out_) {
-        out_->adl[j] += charge;
-        out_->adl_closed[j] += closed;
+        out_->adl[input(j)] += charge;
+        out_->adl_closed[input(j)] += closed;
       }
       adl_charge_[j] = 0.0;
       adl_closed_[j] = 0.0;
@@ -557,8 +600,11 @@ class CascadeEngine {
     }
   }
 
-  void record_position(std::uint32_t i, const LiquidationOutcome& o, std::int64_t round) {
+  std::size_t input(std::size_t i) const noexcept { return rank_.empty() ? i : rank_[i]; }
+
+  void record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
     const CascadePositionOutputs& out = *out_;
+    const std::size_t i = input(stored);
     if (out.round[i] < 0) out.round[i] = round;
     // Blended close price over the position's closes (VWAP; harmonic for inverse contracts).
     const double before = out.closed[i];
@@ -597,8 +643,8 @@ class CascadeEngine {
 
   std::vector<double> size_, margin_;
   std::vector<std::uint8_t> status_;
-  std::vector<std::uint32_t> version_;
-  std::vector<double> loss_;
+  std::vector<std::uint32_t> version_;  // allocated at the first move
+  std::vector<double> loss_;            // allocated by track_losses()
   std::vector<std::uint8_t> flag_;  // in touched_
   std::vector<std::uint32_t> touched_;
   std::vector<std::uint8_t> round_flag_;
@@ -631,16 +677,17 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
   const SortedPositions sorted(pos, pol);
-  const std::size_t n = pos.size.size();
-  // Per-position results in the stored order, scattered to the input order at the end.
-  std::vector<std::int64_t> round(out ? n : 0, -1);
-  std::vector<double> cols[9];
-  for (std::size_t c = 0; c < 9 && out; ++c) cols[c].assign(n, c == 1 ? std::numeric_limits<double>::quiet_NaN() : 0.0);
-  const CascadePositionOutputs local{round, cols[0], cols[1], cols[2], cols[3], cols[4],
-                                     cols[5], cols[6], cols[7], cols[8]};
+  if (out) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::fill(out->round.begin(), out->round.end(), -1);
+    std::fill(out->vwap.begin(), out->vwap.end(), nan);
+    for (const std::span<double> col : {out->closed, out->deficit, out->surplus, out->fee, out->draw, out->shortfall,
+                                        out->adl, out->adl_closed})
+      std::fill(col.begin(), col.end(), 0.0);
+  }
   CascadeEngine eng(sorted.cols, sorted.index, book, pol, prm, sorted.rank);
   eng.reset(mark, fund);
-  eng.record(out ? &local : nullptr);
+  eng.record(out);
   CascadeRun run;
   run.initial_mark = mark;
   eng.shift(1.0 + shock);
@@ -651,13 +698,6 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   run.totals = eng.totals();
   run.ledger = eng.ledger();
   run.book = eng.current_book();
-  if (out) {
-    const std::span<double> dst[9] = {out->closed, out->vwap, out->deficit, out->surplus, out->fee,
-                                      out->draw,   out->shortfall, out->adl, out->adl_closed};
-    for (std::size_t k = 0; k < n; ++k) out->round[sorted.rank[k]] = round[k];
-    for (std::size_t c = 0; c < 9; ++c)
-      for (std::size_t k = 0; k < n; ++k) dst[c][sorted.rank[k]] = cols[c][k];
-  }
   return run;
 }
 

@@ -77,6 +77,7 @@ class StressPlan {
     auto work = [&] {
       try {
         CascadeEngine eng(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
+        eng.track_losses();
         for (std::size_t k; (k = next.fetch_add(1)) < chunks;) {
           const std::size_t end = std::min(count, (k + 1) * kChunk);
           for (std::size_t s = k * kChunk; s < end; ++s) scenario(eng, first + s, s, steps, model, seed, factors, out);
