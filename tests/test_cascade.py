@@ -6,18 +6,31 @@ from __future__ import annotations
 import math
 import pickle
 
+import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import liqcore as lq
-
 # ---- the reference ------------------------------------------------------------------------------
 
 
-def reference_cascade(size, entry_price, margin, bids, asks, mark, shock, *, mmr=0.005, fee_cap=0.015,
-                      fund=0.0, resilience=0.0, mark_rule="last", max_rounds=1000):
+def reference_cascade(
+    size,
+    entry_price,
+    margin,
+    bids,
+    asks,
+    mark,
+    shock,
+    *,
+    mmr=0.005,
+    fee_cap=0.015,
+    fund=0.0,
+    resilience=0.0,
+    mark_rule="last",
+    max_rounds=1000,
+):
     """The cascade of liqcore.cascade for linear contracts, a flat mmr, full closes through the
     book without a limit price, the capped fee, no residual allocation, most underwater first.
 
@@ -30,7 +43,10 @@ def reference_cascade(size, entry_price, margin, bids, asks, mark, shock, *, mmr
     qty = {"bid": list(q0["bid"]), "ask": list(q0["ask"])}
     px = {"bid": bid_px, "ask": ask_px}
     # liquidation price, exactly as margin.hpp computes it for one tier with cum = 0
-    lp = [(margin[i] + 0.0 - size[i] * entry_price[i]) / (abs(size[i]) * mmr - size[i]) for i in range(n)]
+    lp = [
+        (margin[i] + 0.0 - size[i] * entry_price[i]) / (abs(size[i]) * mmr - size[i])
+        for i in range(n)
+    ]
     P = mark * f
     marks = [P]
     rnd = [-1] * n
@@ -39,8 +55,15 @@ def reference_cascade(size, entry_price, margin, bids, asks, mark, shock, *, mmr
     fee = [0.0] * n
     done = [False] * n
     for k in range(1, max_rounds + 1):
-        hits = [i for i in range(n) if not done[i] and size[i] != 0.0 and lp[i] > 0.0 and math.isfinite(lp[i])
-                and ((size[i] > 0 and P < lp[i]) or (size[i] < 0 and P > lp[i]))]
+        hits = [
+            i
+            for i in range(n)
+            if not done[i]
+            and size[i] != 0.0
+            and lp[i] > 0.0
+            and math.isfinite(lp[i])
+            and ((size[i] > 0 and lp[i] > P) or (size[i] < 0 and lp[i] < P))
+        ]
         if not hits:
             break
 
@@ -99,7 +122,9 @@ def reference_cascade(size, entry_price, margin, bids, asks, mark, shock, *, mmr
 
 
 def make_book(bids, asks):
-    return lq.Book([p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks])
+    return lq.Book(
+        [p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks]
+    )
 
 
 @st.composite
@@ -133,10 +158,27 @@ def cascades(draw):
 def test_matches_reference(case):
     size, entry, margin, bids, asks, mark, shock, resilience, rule, fund = case
     pos = lq.Positions(size, entry, margin)
-    res = lq.simulate_cascade(pos, make_book(bids, asks), mark, shock, insurance_fund=fund, resilience=resilience,
-                              mark_rule=rule)
+    res = lq.simulate_cascade(
+        pos,
+        make_book(bids, asks),
+        mark,
+        shock,
+        insurance_fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+    )
     marks, rnd, closed, deficit, fee, fund_after = reference_cascade(
-        size, entry, margin, bids, asks, mark, shock, fund=fund, resilience=resilience, mark_rule=rule)
+        size,
+        entry,
+        margin,
+        bids,
+        asks,
+        mark,
+        shock,
+        fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+    )
     np.testing.assert_allclose(res.marks, marks, rtol=1e-12)
     np.testing.assert_array_equal(res.round, rnd)
     np.testing.assert_allclose(res.closed, closed, rtol=1e-12)
@@ -159,10 +201,19 @@ def population(n, mark, seed=1):
     return lq.Positions(size, entry, margin)
 
 
-@pytest.mark.parametrize("policy", [
-    lq.Policy(), lq.Policy.binance(), lq.Policy.dydx(), lq.Policy.hyperliquid(), lq.Policy.drift(),
-    lq.Policy(residual="socialize", limit="bankruptcy"), lq.Policy(order="given", fee="surplus"),
-], ids=["default", "binance", "dydx", "hyperliquid", "drift", "socialize", "given"])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        lq.Policy(),
+        lq.Policy.binance(),
+        lq.Policy.dydx(),
+        lq.Policy.hyperliquid(),
+        lq.Policy.drift(),
+        lq.Policy(residual="socialize", limit="bankruptcy"),
+        lq.Policy(order="given", fee="surplus"),
+    ],
+    ids=["default", "binance", "dydx", "hyperliquid", "drift", "socialize", "given"],
+)
 def test_first_round_is_liquidate_on_the_shifted_book(policy):
     mark, shock = 60_000.0, -0.04
     pos = population(2_000, mark)
@@ -251,7 +302,10 @@ def test_shorts_cascade_upwards():
 
 def test_resilience_dampens_the_cascade():
     pos, book, policy = linear_market(0.75)
-    moves = [lq.simulate_cascade(pos, book, 100.0, -0.01, policy, resilience=r).move for r in (0.0, 0.3, 1.0)]
+    moves = [
+        lq.simulate_cascade(pos, book, 100.0, -0.01, policy, resilience=r).move
+        for r in (0.0, 0.3, 1.0)
+    ]
     assert moves[0] < moves[1] < moves[2] < 0.0
 
 
@@ -287,24 +341,42 @@ def test_max_rounds_stops_early():
 # ---- properties across policies ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", [
-    lq.Policy(), lq.Policy.binance(), lq.Policy.dydx(), lq.Policy.hyperliquid(), lq.Policy.drift(),
-    lq.Policy(sizing="partial", residual="pro_rata"), lq.Policy(residual="socialize"),
-    lq.Policy(contract="inverse", contract_size=100.0, mmr=0.01),
-], ids=["default", "binance", "dydx", "hyperliquid", "drift", "partial", "socialize", "inverse"])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        lq.Policy(),
+        lq.Policy.binance(),
+        lq.Policy.dydx(),
+        lq.Policy.hyperliquid(),
+        lq.Policy.drift(),
+        lq.Policy(sizing="partial", residual="pro_rata"),
+        lq.Policy(residual="socialize"),
+        lq.Policy(contract="inverse", contract_size=100.0, mmr=0.01),
+    ],
+    ids=["default", "binance", "dydx", "hyperliquid", "drift", "partial", "socialize", "inverse"],
+)
 def test_money_is_conserved_and_the_trace_adds_up(policy):
     mark = 60_000.0
     pos = population(5_000, mark, seed=3)
     if policy.contract == "inverse":  # contracts of 100 USD
         pos = lq.Positions(np.round(pos.size * 600.0), pos.entry_price, pos.margin / mark)
-    res = lq.simulate_cascade(pos, lq.Book.synthetic(mark, levels=500), mark, -0.06, policy,
-                              insurance_fund=1e5 if policy.contract == "linear" else 2.0, resilience=0.2)
+    res = lq.simulate_cascade(
+        pos,
+        lq.Book.synthetic(mark, levels=500),
+        mark,
+        -0.06,
+        policy,
+        insurance_fund=1e5 if policy.contract == "linear" else 2.0,
+        resilience=0.2,
+    )
     scale = float(np.sum(np.abs(res.ledger.amount))) + 1.0
     assert abs(res.ledger.balance) <= 1e-9 * scale
     tr = res.trace
     assert res.n_liquidated == int(tr.liquidated.sum()) >= int(res.liquidated.sum())
     assert res.total_deficit == pytest.approx(float(tr.deficit.sum()), rel=1e-12, abs=1e-9 * scale)
-    assert res.insurance_draw == pytest.approx(float(np.sum(res.insurance_draw_by_position)), rel=1e-9, abs=1e-9)
+    assert res.insurance_draw == pytest.approx(
+        float(np.sum(res.insurance_draw_by_position)), rel=1e-9, abs=1e-9
+    )
     np.testing.assert_array_equal(tr.mark, res.marks[1:])
     np.testing.assert_array_equal(tr.mark_before, res.marks[:-1])
     if res.rounds:
@@ -329,7 +401,9 @@ def test_full_closes_liquidate_each_position_once():
 def test_result_views():
     mark = 60_000.0
     pos = population(500, mark)
-    res = lq.simulate_cascade(pos, lq.Book.synthetic(mark, levels=200), mark, -0.05, insurance_fund=1e4)
+    res = lq.simulate_cascade(
+        pos, lq.Book.synthetic(mark, levels=200), mark, -0.05, insurance_fund=1e4
+    )
     s = res.summary()
     assert s["liquidations"] == res.n_liquidated and s["final_mark"] == res.final_mark
     assert len(res) == 500 and "CascadeResult(" in repr(res)
@@ -346,8 +420,13 @@ def test_inputs_pickle_and_are_unchanged():
     before = book.copy()
     res = lq.simulate_cascade(pos, book, mark, -0.05)
     assert book == before
-    again = lq.simulate_cascade(pickle.loads(pickle.dumps(pos)), pickle.loads(pickle.dumps(book)), mark, -0.05,
-                                pickle.loads(pickle.dumps(lq.Policy())))
+    again = lq.simulate_cascade(
+        pickle.loads(pickle.dumps(pos)),
+        pickle.loads(pickle.dumps(book)),
+        mark,
+        -0.05,
+        pickle.loads(pickle.dumps(lq.Policy())),
+    )
     np.testing.assert_array_equal(again.marks, res.marks)
 
 

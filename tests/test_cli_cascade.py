@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from liqcore.cli import _Progress, main
 
 
@@ -14,15 +13,33 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     positions = tmp_path / "positions.csv"
     positions.write_text("size,entry_price,margin\n1.0,100,5\n1.0,100,4\n1.0,100,3\n-1.0,100,20\n")
     book = tmp_path / "book.json"
-    book.write_text(json.dumps({"bids": [[99.0 - 0.5 * k, 1.0] for k in range(20)],
-                                "asks": [[101.0 + 0.5 * k, 1.0] for k in range(20)]}))
+    book.write_text(
+        json.dumps(
+            {
+                "bids": [[99.0 - 0.5 * k, 1.0] for k in range(20)],
+                "asks": [[101.0 + 0.5 * k, 1.0] for k in range(20)],
+            }
+        )
+    )
     return positions, book
 
 
 def test_cascade_json_on_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     positions, book = _files(tmp_path)
-    args = ["cascade", "--positions", str(positions), "--book", str(book), "--mark", "100", "--shock", "-0.03",
-            "--fund", "1", "--json"]
+    args = [
+        "cascade",
+        "--positions",
+        str(positions),
+        "--book",
+        str(book),
+        "--mark",
+        "100",
+        "--shock",
+        "-0.03",
+        "--fund",
+        "1",
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     s = out["summary"]
@@ -41,7 +58,14 @@ def test_cascade_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[st
     png = tmp_path / "cascade.png"
     assert main(["cascade", "--shock", "-0.03", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    for label in ("total move", "rounds", "liquidated notional", "insurance fund after", "round", "fund after"):
+    for label in (
+        "total move",
+        "rounds",
+        "liquidated notional",
+        "insurance fund after",
+        "round",
+        "fund after",
+    ):
         assert label in out, label
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
@@ -49,7 +73,18 @@ def test_cascade_table_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_stress_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     png = tmp_path / "stress.png"
-    args = ["stress", "--scenarios", "12", "--steps", "8", "--seed", "4", "--json", "--plot", str(png)]
+    args = [
+        "stress",
+        "--scenarios",
+        "12",
+        "--steps",
+        "8",
+        "--seed",
+        "4",
+        "--json",
+        "--plot",
+        str(png),
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["scenarios"] == 12 and out["seed"] == 4
@@ -62,14 +97,29 @@ def test_stress_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_stress_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["stress", "--scenarios", "6", "--steps", "5", "--policy", "binance", "--threads", "2"]) == 0
+    assert (
+        main(
+            ["stress", "--scenarios", "6", "--steps", "5", "--policy", "binance", "--threads", "2"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    for label in ("expected deficit", "VaR 0.99", "ES 0.99", "P(D > fund)", "LaR 0.95", "Cover-1", "Cover-2",
-                  "position-scenarios per second"):
+    for label in (
+        "expected deficit",
+        "VaR 0.99",
+        "ES 0.99",
+        "P(D > fund)",
+        "LaR 0.95",
+        "Cover-1",
+        "Cover-2",
+        "position-scenarios per second",
+    ):
         assert label in out, label
 
 
-def test_progress_fallback_without_tqdm(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_fallback_without_tqdm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import builtins
 
     real_import = builtins.__import__

@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import pickle
 
+import liqcore as lq
 import numpy as np
 import pytest
-
-import liqcore as lq
 from liqcore import _core
 from liqcore.stress import SCENARIO_FIELDS, StressResult
 
@@ -39,10 +38,21 @@ def assert_same(a: StressResult, b: StressResult) -> None:
 
 def test_philox_known_answers():
     # Random123 known-answer vectors for philox4x32_10
-    assert _core.philox4x32([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
-    assert _core.philox4x32([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2) == [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]
-    assert _core.philox4x32([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0]) == [
-        0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+    assert _core.philox4x32([0, 0, 0, 0], [0, 0]) == [
+        0x6627E8D5,
+        0xE169C58D,
+        0xBC57AC4C,
+        0x9B00DBD8,
+    ]
+    assert _core.philox4x32([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2) == [
+        0x408F276D,
+        0x41C83B0E,
+        0xA20BC7C6,
+        0x6D5451FD,
+    ]
+    assert _core.philox4x32(
+        [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0]
+    ) == [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
 
 
 def test_streams_are_keyed_by_seed_and_scenario():
@@ -61,7 +71,9 @@ def test_log_returns_follow_the_model():
     assert r.std() == pytest.approx(sigma * math.sqrt(dt), rel=0.02)
     # jumps: compensated so that E[exp(sum of log returns)] = exp(mu·t)
     lam, jm, js = 3.0, -0.05, 0.04
-    r = lq.stress_log_returns(n, steps, horizon, sigma=0.0, jump_intensity=lam, jump_mean=jm, jump_std=js, seed=4)
+    r = lq.stress_log_returns(
+        n, steps, horizon, sigma=0.0, jump_intensity=lam, jump_mean=jm, jump_std=js, seed=4
+    )
     k = math.exp(jm + 0.5 * js**2) - 1.0
     mean = (-lam * k) * dt + lam * dt * jm
     var = lam * dt * (jm**2 + js**2)
@@ -76,21 +88,49 @@ def test_log_returns_follow_the_model():
 
 def test_bit_identical_for_any_thread_count(market):
     pos, book = market
-    runs = [lq.stress_test(pos, book, MARK, insurance_fund=2e5, scenarios=37, steps=20, seed=11, threads=t)
-            for t in (1, 2, 3)]
+    runs = [
+        lq.stress_test(
+            pos, book, MARK, insurance_fund=2e5, scenarios=37, steps=20, seed=11, threads=t
+        )
+        for t in (1, 2, 3)
+    ]
     assert np.any(runs[0].deficit > 0) and np.any(runs[0].liquidations > 0)
     assert_same(runs[0], runs[1])
     assert_same(runs[0], runs[2])
-    assert_same(runs[0], lq.stress_test(pos, book, MARK, insurance_fund=2e5, scenarios=37, steps=20, seed=11))
+    assert_same(
+        runs[0],
+        lq.stress_test(pos, book, MARK, insurance_fund=2e5, scenarios=37, steps=20, seed=11),
+    )
 
 
 def test_bit_identical_for_any_chunking(market):
     pos, book = market
-    whole = lq.stress_test(pos, book, MARK, lq.Policy.binance(), 1e5, scenarios=60, steps=10, seed=2,
-                           resilience=0.3, threads=2)
+    whole = lq.stress_test(
+        pos,
+        book,
+        MARK,
+        lq.Policy.binance(),
+        1e5,
+        scenarios=60,
+        steps=10,
+        seed=2,
+        resilience=0.3,
+        threads=2,
+    )
     seen = []
-    chunked = lq.stress_test(pos, book, MARK, lq.Policy.binance(), 1e5, scenarios=60, steps=10, seed=2,
-                             resilience=0.3, threads=1, progress=lambda done, total: seen.append((done, total)))
+    chunked = lq.stress_test(
+        pos,
+        book,
+        MARK,
+        lq.Policy.binance(),
+        1e5,
+        scenarios=60,
+        steps=10,
+        seed=2,
+        resilience=0.3,
+        threads=1,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert_same(whole, chunked)
     assert seen[-1] == (60, 60) and len(seen) > 1
 
@@ -98,8 +138,12 @@ def test_bit_identical_for_any_chunking(market):
 def test_depletion_never_rises_with_the_fund(market):
     pos, book = market
     funds = [0.0, 1e3, 1e4, 1e5, 1e6, 1e7]
-    runs = [lq.stress_test(pos, book, MARK, insurance_fund=f, scenarios=40, steps=10, seed=5, sigma=0.08)
-            for f in funds]
+    runs = [
+        lq.stress_test(
+            pos, book, MARK, insurance_fund=f, scenarios=40, steps=10, seed=5, sigma=0.08
+        )
+        for f in funds
+    ]
     dep = [r.depletion_probability for r in runs]
     exh = [r.exhaustion_probability for r in runs]
     assert all(a >= b for a, b in zip(dep, dep[1:])) and dep[0] > dep[-1]
@@ -113,12 +157,17 @@ def test_depletion_never_rises_with_the_fund(market):
 # ---- consistency with simulate_cascade and user paths -----------------------------------------------
 
 
-@pytest.mark.parametrize("policy", [lq.Policy(), lq.Policy.binance(), lq.Policy.hyperliquid()],
-                         ids=["default", "binance", "hyperliquid"])
+@pytest.mark.parametrize(
+    "policy",
+    [lq.Policy(), lq.Policy.binance(), lq.Policy.hyperliquid()],
+    ids=["default", "binance", "hyperliquid"],
+)
 def test_one_step_path_is_a_cascade(market, policy):
     pos, book = market
     shocks = np.array([[-0.08], [-0.03], [0.0], [0.05]])
-    st = lq.stress_test(pos, book, MARK, policy, 1e5, paths=shocks, path_type="return", resilience=0.2)
+    st = lq.stress_test(
+        pos, book, MARK, policy, 1e5, paths=shocks, path_type="return", resilience=0.2
+    )
     for s, shock in enumerate(shocks[:, 0]):
         cas = lq.simulate_cascade(pos, book, MARK, float(shock), policy, 1e5, resilience=0.2)
         assert st.final_mark[s] == cas.final_mark
@@ -161,9 +210,13 @@ def result_with(deficit, largest=None, second=None, notional=None, fund=0.0, res
     d = np.asarray(deficit, dtype=np.float64)
     n = d.size
     z = np.zeros(n)
-    cols = {f: z for f in SCENARIO_FIELDS}
-    cols.update(deficit=d, liquidations=np.zeros(n, np.int64), rounds=np.zeros(n, np.int64),
-                converged=np.ones(n, np.bool_))
+    cols = dict.fromkeys(SCENARIO_FIELDS, z)
+    cols.update(
+        deficit=d,
+        liquidations=np.zeros(n, np.int64),
+        rounds=np.zeros(n, np.int64),
+        converged=np.ones(n, np.bool_),
+    )
     if largest is not None:
         cols["largest_loss"] = np.asarray(largest, np.float64)
     if second is not None:
@@ -172,13 +225,21 @@ def result_with(deficit, largest=None, second=None, notional=None, fund=0.0, res
         cols["liquidated_notional"] = np.asarray(notional, np.float64)
     if residual is not None:
         cols["residual"] = np.asarray(residual, np.float64)
-    return StressResult(**cols, insurance_fund_before=fund, mark=1.0, policy=lq.Policy(), seed=0, steps=1)
+    return StressResult(
+        **cols, insurance_fund_before=fund, mark=1.0, policy=lq.Policy(), seed=0, steps=1
+    )
 
 
 def test_statistics_definitions():
     d = np.arange(1.0, 101.0)  # 1..100
-    r = result_with(np.random.default_rng(0).permutation(d), notional=d * 10, fund=60.0,
-                    largest=d / 2, second=d / 4, residual=np.maximum(d - 95.0, 0.0))
+    r = result_with(
+        np.random.default_rng(0).permutation(d),
+        notional=d * 10,
+        fund=60.0,
+        largest=d / 2,
+        second=d / 4,
+        residual=np.maximum(d - 95.0, 0.0),
+    )
     assert r.var(0.95) == 95.0 and r.var(0.99) == 99.0 and r.var(1.0) == 100.0
     assert r.var(0.955) == 96.0
     assert r.expected_shortfall(0.95) == pytest.approx(98.0)  # mean of 96..100
@@ -197,14 +258,22 @@ def test_statistics_definitions():
         assert r.expected_shortfall(q) >= r.var(q)
         x = np.sort(d)  # ES = 1/(1-q) ∫_q^1 VaR_u du, by a fine Riemann sum
         u = np.linspace(q, 1.0, 200_001)[1:]
-        assert r.expected_shortfall(q) == pytest.approx(np.mean(x[np.ceil(u * 100).astype(int) - 1]), rel=1e-4)
+        assert r.expected_shortfall(q) == pytest.approx(
+            np.mean(x[np.ceil(u * 100).astype(int) - 1]), rel=1e-4
+        )
 
 
 def test_depletion_counts_the_reserve():
     r = result_with([0.0, 5.0, 10.0, 20.0], fund=15.0)
     assert r.depletion_probability == 0.25
-    r2 = StressResult(**{f: getattr(r, f) for f in SCENARIO_FIELDS}, insurance_fund_before=15.0, mark=1.0,
-                      policy=lq.Policy(reserve=10.0), seed=0, steps=1)
+    r2 = StressResult(
+        **{f: getattr(r, f) for f in SCENARIO_FIELDS},
+        insurance_fund_before=15.0,
+        mark=1.0,
+        policy=lq.Policy(reserve=10.0),
+        seed=0,
+        steps=1,
+    )
     assert r2.depletion_probability == 0.5  # D > 15 − 10
 
 
@@ -214,7 +283,8 @@ def test_result_views(market):
     assert len(st) == 10 == st.scenarios and "StressResult(" in repr(st)
     assert st.params["horizon"] == 1.0 and st.params["sigma"] == 0.04
     assert np.all(st.deficit == st.insurance_draw + st.residual) or np.allclose(
-        st.deficit, st.insurance_draw + st.residual, rtol=1e-12)
+        st.deficit, st.insurance_draw + st.residual, rtol=1e-12
+    )
     assert np.all(st.min_mark <= st.final_mark) and np.all(st.final_mark <= st.max_mark)
     pd = pytest.importorskip("pandas")
     assert isinstance(st.to_frame(), pd.DataFrame)
@@ -239,11 +309,25 @@ def test_buffer_sweep(market):
     assert len(cols["mmr"]) == 4
     np.testing.assert_array_equal(cols["mmr"], [0.005, 0.005, 0.02, 0.02])
     np.testing.assert_array_equal(cols["buffer"], [0.0, 0.05, 0.0, 0.05])
-    for k in ("expected_deficit", "depletion_probability", "mean_liquidations", "var", "expected_shortfall"):
+    for k in (
+        "expected_deficit",
+        "depletion_probability",
+        "mean_liquidations",
+        "var",
+        "expected_shortfall",
+    ):
         assert np.all(np.isfinite(cols[k]))
     # each point is the stress test of its policy, on the same paths
-    one = lq.stress_test(pos, book, MARK, lq.Policy(sizing="partial", mmr=0.02, buffer=0.05), 1e5, scenarios=8,
-                         steps=5, seed=1)
+    one = lq.stress_test(
+        pos,
+        book,
+        MARK,
+        lq.Policy(sizing="partial", mmr=0.02, buffer=0.05),
+        1e5,
+        scenarios=8,
+        steps=5,
+        seed=1,
+    )
     assert cols["expected_deficit"][3] == one.expected_deficit
     assert cols["mean_liquidations"][3] == float(np.mean(one.liquidations))
     with pytest.raises(ValueError, match="grid has unknown setting"):
@@ -263,8 +347,13 @@ def test_inputs_pickle(market):
     pos, book = market
     pol = lq.Policy.binance()
     a = lq.stress_test(pos, book, MARK, pol, scenarios=6, steps=4)
-    b = lq.stress_test(*(pickle.loads(pickle.dumps(x)) for x in (pos, book)), MARK, pickle.loads(pickle.dumps(pol)),
-                       scenarios=6, steps=4)
+    b = lq.stress_test(
+        *(pickle.loads(pickle.dumps(x)) for x in (pos, book)),
+        MARK,
+        pickle.loads(pickle.dumps(pol)),
+        scenarios=6,
+        steps=4,
+    )
     assert_same(a, b)
 
 

@@ -68,12 +68,31 @@ __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 MARK_RULES = ("last", "mid")
 
 _TRACE_FIELDS = (
-    "round", "mark_before", "mark", "liquidated", "notional", "deficit", "takeover_loss", "fees",
-    "insurance_draw", "residual", "adl_transfers", "insurance_fund",
+    "round",
+    "mark_before",
+    "mark",
+    "liquidated",
+    "notional",
+    "deficit",
+    "takeover_loss",
+    "fees",
+    "insurance_draw",
+    "residual",
+    "adl_transfers",
+    "insurance_fund",
 )
 _PER_POSITION = (
-    "liquidated", "round", "closed", "vwap", "deficit", "surplus", "fee",
-    "insurance_draw_by_position", "shortfall", "adl", "adl_closed",
+    "liquidated",
+    "round",
+    "closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
 )
 
 
@@ -218,10 +237,12 @@ class CascadeResult:
         return _pandas().DataFrame({f: getattr(self, f) for f in _PER_POSITION})
 
     def __repr__(self) -> str:
-        return (f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
-                f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
-                f"liquidations={self.n_liquidated}, deficit={self.total_deficit:.6g}, "
-                f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})")
+        return (
+            f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
+            f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
+            f"liquidations={self.n_liquidated}, deficit={self.total_deficit:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
+        )
 
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
@@ -323,12 +344,25 @@ def simulate_cascade(
     rule = _mark_rule(mark_rule)
     rounds_cap = _count("max_rounds", max_rounds)
 
-    r = _core.simulate_cascade(positions._size, positions._entry_price, positions._margin, book._b, p, s,
-                               policy._to_core(), fund, res, rule, rounds_cap)
+    r = _core.simulate_cascade(
+        positions._size,
+        positions._entry_price,
+        positions._margin,
+        book._b,
+        p,
+        s,
+        policy._to_core(),
+        fund,
+        res,
+        rule,
+        rounds_cap,
+    )
     t, tr = r["totals"], r["trace"]
     n_rounds = int(t["rounds"])
-    trace = CascadeTrace(round=np.arange(1, n_rounds + 1, dtype=np.int64),
-                         **{f: tr[f] for f in _TRACE_FIELDS if f != "round"})
+    trace = CascadeTrace(
+        round=np.arange(1, n_rounds + 1, dtype=np.int64),
+        **{f: tr[f] for f in _TRACE_FIELDS if f != "round"},
+    )
     shocked = float(t["shocked_mark"])
     residual = float(t["residual"])
     transfers = float(t["adl_transfers"])

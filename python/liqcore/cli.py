@@ -438,7 +438,7 @@ class _Progress:
         if not enabled:
             return
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
         except ImportError:
             return
         self.bar = tqdm(total=total, unit="scenario", desc="stress", file=sys.stderr)

@@ -27,9 +27,10 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from liqcore.book import Book
+from liqcore.cascade import _count
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.stress import StressResult, StressSpec, _count, _spec, _threads
+from liqcore.stress import StressResult, StressSpec, _spec, _threads
 
 __all__ = ["stress_test"]
 
@@ -50,7 +51,9 @@ def _plan(token: str, spec: StressSpec) -> Any:
         return plan
 
 
-def _run_chunk(spec: StressSpec, token: str, first: int, count: int, threads: int) -> dict[str, Any]:
+def _run_chunk(
+    spec: StressSpec, token: str, first: int, count: int, threads: int
+) -> dict[str, Any]:
     """One task: scenarios [first, first + count) of the run ``token``."""
     return spec.run(_plan(token, spec), first, count, threads)
 
@@ -59,7 +62,9 @@ def _client(client: Any) -> Any:
     try:
         from distributed import Client, get_client
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError('liqcore.distributed needs dask.distributed: pip install "liqcore[dask]"') from None
+        raise ImportError(
+            'liqcore.distributed needs dask.distributed: pip install "liqcore[dask]"'
+        ) from None
     if client is None:
         return get_client()
     if not isinstance(client, Client):
@@ -101,10 +106,27 @@ def stress_test(
     other arguments are those of :func:`liqcore.stress_test`; the result is bit-identical to it.
     """
     cl = _client(client)
-    spec = _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, steps=steps, mu=mu,
-                 sigma=sigma, jump_intensity=jump_intensity, jump_mean=jump_mean, jump_std=jump_std,
-                 paths=paths, path_type=path_type, resilience=resilience, mark_rule=mark_rule,
-                 max_rounds=max_rounds, seed=seed)
+    spec = _spec(
+        positions,
+        book,
+        mark,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
     size = _count("chunk", chunk, minimum=1)
     th = _threads(threads_per_task)
     tries = _count("retries", retries)
@@ -112,8 +134,17 @@ def stress_test(
     [spec_future] = cl.scatter([spec], broadcast=True, hash=False)
     firsts = list(range(0, spec.scenarios, size))
     futures = [
-        cl.submit(_run_chunk, spec_future, token, first, min(size, spec.scenarios - first), th,
-                  key=f"liqcore-stress-{token}-{k}", pure=False, retries=tries)
+        cl.submit(
+            _run_chunk,
+            spec_future,
+            token,
+            first,
+            min(size, spec.scenarios - first),
+            th,
+            key=f"liqcore-stress-{token}-{k}",
+            pure=False,
+            retries=tries,
+        )
         for k, first in enumerate(firsts)
     ]
     try:

@@ -68,9 +68,20 @@ PATH_TYPES = ("mark", "return", "log_return")
 
 # Per-scenario arrays returned by the kernel, in StressResult field order.
 SCENARIO_FIELDS = (
-    "deficit", "insurance_draw", "residual", "liquidated_notional", "fees", "insurance_fund",
-    "final_mark", "min_mark", "max_mark", "largest_loss", "second_largest_loss", "liquidations",
-    "rounds", "converged",
+    "deficit",
+    "insurance_draw",
+    "residual",
+    "liquidated_notional",
+    "fees",
+    "insurance_fund",
+    "final_mark",
+    "min_mark",
+    "max_mark",
+    "largest_loss",
+    "second_largest_loss",
+    "liquidations",
+    "rounds",
+    "converged",
 )
 
 
@@ -227,7 +238,9 @@ class StressResult:
             "exhaustion_probability": self.exhaustion_probability,
             "lar_0.95": self.lar(0.95),
             "mean_liquidations": float(np.mean(self.liquidations)) if len(self) else math.nan,
-            "mean_liquidated_notional": float(np.mean(self.liquidated_notional)) if len(self) else math.nan,
+            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
+            if len(self)
+            else math.nan,
             "cover1": self.cover1(),
             "cover2": self.cover2(),
             "meets_cover1": bool(fund >= self.cover1()),
@@ -240,9 +253,11 @@ class StressResult:
         return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
 
     def __repr__(self) -> str:
-        return (f"StressResult(scenarios={len(self)}, steps={self.steps}, "
-                f"expected_deficit={self.expected_deficit:.6g}, "
-                f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})")
+        return (
+            f"StressResult(scenarios={len(self)}, steps={self.steps}, "
+            f"expected_deficit={self.expected_deficit:.6g}, "
+            f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
+        )
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -272,8 +287,15 @@ def _finite(name: str, x: Any, *, nonnegative: bool = False, positive: bool = Fa
     return v
 
 
-def _model(horizon: Any, steps: int, mu: Any, sigma: Any, jump_intensity: Any, jump_mean: Any,
-           jump_std: Any) -> _Model:
+def _model(
+    horizon: Any,
+    steps: int,
+    mu: Any,
+    sigma: Any,
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+) -> _Model:
     h = _finite("horizon", horizon, positive=True)
     return _Model(
         mu=_finite("mu", mu),
@@ -303,7 +325,9 @@ def _threads(threads: Any) -> int:
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
     """Move factors (scenarios × steps, C-contiguous) from the user's paths."""
     if not isinstance(path_type, str):
-        raise TypeError(f"path_type must be a str, one of 'mark', 'return', 'log_return' (got {type(path_type).__name__})")
+        raise TypeError(
+            f"path_type must be a str, one of 'mark', 'return', 'log_return' (got {type(path_type).__name__})"
+        )
     check_option("path_type", path_type, PATH_TYPES)
     a = as_f64("paths", paths, ndim=2)
     if a.ndim != 2:
@@ -331,7 +355,9 @@ def _factors(paths: Any, path_type: str, mark: float) -> F64:
     bad = ~(np.isfinite(f) & (f > 0))
     if bad.any():
         s, t = np.unravel_index(int(np.argmax(bad)), a.shape)
-        raise ValueError(f"paths[{s}, {t}] gives a move factor that is not finite and > 0 (got {float(f[s, t])!r})")
+        raise ValueError(
+            f"paths[{s}, {t}] gives a move factor that is not finite and > 0 (got {float(f[s, t])!r})"
+        )
     return np.ascontiguousarray(f, dtype=np.float64)
 
 
@@ -355,32 +381,81 @@ class StressSpec:
 
     def plan(self) -> Any:
         p = self.positions
-        return _core.StressPlan(p._size, p._entry_price, p._margin, self.book._b, self.policy._to_core(),
-                                self.mark, self.insurance_fund, self.resilience, self.mark_rule, self.max_rounds)
+        return _core.StressPlan(
+            p._size,
+            p._entry_price,
+            p._margin,
+            self.book._b,
+            self.policy._to_core(),
+            self.mark,
+            self.insurance_fund,
+            self.resilience,
+            self.mark_rule,
+            self.max_rounds,
+        )
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
-        f = None if self.factors is None else np.ascontiguousarray(self.factors[first:first + count])
+        f = (
+            None
+            if self.factors is None
+            else np.ascontiguousarray(self.factors[first : first + count])
+        )
         return dict(plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads))
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
-        cols = {k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
-                for k in SCENARIO_FIELDS}
+        cols: dict[str, Any] = {
+            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
+            for k in SCENARIO_FIELDS
+        }
         cols["converged"] = cols["converged"].astype(np.bool_)
         m = self.model
-        params = {"horizon": m.dt * self.steps, "mu": m.mu, "sigma": m.sigma,
-                  "jump_intensity": m.jump_intensity, "jump_mean": m.jump_mean, "jump_std": m.jump_std,
-                  "resilience": self.resilience, "mark_rule": ("last", "mid")[self.mark_rule],
-                  "max_rounds": self.max_rounds, "user_paths": self.factors is not None}
-        return StressResult(**cols, insurance_fund_before=self.insurance_fund, mark=self.mark,
-                            policy=self.policy, seed=self.seed, steps=self.steps, params=params)
+        params = {
+            "horizon": m.dt * self.steps,
+            "mu": m.mu,
+            "sigma": m.sigma,
+            "jump_intensity": m.jump_intensity,
+            "jump_mean": m.jump_mean,
+            "jump_std": m.jump_std,
+            "resilience": self.resilience,
+            "mark_rule": ("last", "mid")[self.mark_rule],
+            "max_rounds": self.max_rounds,
+            "user_paths": self.factors is not None,
+        }
+        return StressResult(
+            **cols,
+            insurance_fund_before=self.insurance_fund,
+            mark=self.mark,
+            policy=self.policy,
+            seed=self.seed,
+            steps=self.steps,
+            params=params,
+        )
 
 
-def _spec(positions: Any, book: Any, mark: Any, policy: Any, insurance_fund: Any, scenarios: Any,
-          horizon: Any, *, steps: Any, mu: Any, sigma: Any, jump_intensity: Any, jump_mean: Any,
-          jump_std: Any, paths: Any, path_type: str, resilience: Any, mark_rule: Any, max_rounds: Any,
-          seed: Any) -> StressSpec:
+def _spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    *,
+    steps: Any,
+    mu: Any,
+    sigma: Any,
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+    paths: Any,
+    path_type: str,
+    resilience: Any,
+    mark_rule: Any,
+    max_rounds: Any,
+    seed: Any,
+) -> StressSpec:
     pol = _check_inputs(positions, book, policy)
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
@@ -396,11 +471,19 @@ def _spec(positions: Any, book: Any, mark: Any, policy: Any, insurance_fund: Any
         n_s = _count("scenarios", 10_000 if scenarios is None else scenarios)
         n_t = _count("steps", 100 if steps is None else steps, minimum=1)
     return StressSpec(
-        positions=positions, book=book, mark=p, policy=pol, insurance_fund=fund,
-        resilience=_fraction("resilience", resilience), mark_rule=_mark_rule(mark_rule),
-        max_rounds=_count("max_rounds", max_rounds), scenarios=n_s, steps=n_t,
+        positions=positions,
+        book=book,
+        mark=p,
+        policy=pol,
+        insurance_fund=fund,
+        resilience=_fraction("resilience", resilience),
+        mark_rule=_mark_rule(mark_rule),
+        max_rounds=_count("max_rounds", max_rounds),
+        scenarios=n_s,
+        steps=n_t,
         model=_model(horizon, n_t, mu, sigma, jump_intensity, jump_mean, jump_std),
-        seed=_seed(seed), factors=factors,
+        seed=_seed(seed),
+        factors=factors,
     )
 
 
@@ -460,10 +543,27 @@ def stress_test(
     -------
     StressResult
     """
-    spec = _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, steps=steps, mu=mu,
-                 sigma=sigma, jump_intensity=jump_intensity, jump_mean=jump_mean, jump_std=jump_std,
-                 paths=paths, path_type=path_type, resilience=resilience, mark_rule=mark_rule,
-                 max_rounds=max_rounds, seed=seed)
+    spec = _spec(
+        positions,
+        book,
+        mark,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
     th = _threads(threads)
     plan = spec.plan()
     if progress is None:
@@ -535,11 +635,15 @@ def buffer_sweep(
     DataFrame when pandas is installed, else a dict of NumPy arrays.
     """
     if not isinstance(grid, Mapping):
-        raise TypeError(f"grid must be a mapping of setting names to lists of values (got {type(grid).__name__})")
+        raise TypeError(
+            f"grid must be a mapping of setting names to lists of values (got {type(grid).__name__})"
+        )
     unknown = [k for k in grid if k not in SWEEP_KEYS]
     if unknown:
-        raise ValueError(f"grid has unknown setting(s) {', '.join(map(repr, unknown))}; "
-                         f"settings are {', '.join(map(repr, SWEEP_KEYS))}")
+        raise ValueError(
+            f"grid has unknown setting(s) {', '.join(map(repr, unknown))}; "
+            f"settings are {', '.join(map(repr, SWEEP_KEYS))}"
+        )
     if not grid:
         raise ValueError("grid must name at least one setting")
     base = Policy(sizing="partial") if policy is None else _check_inputs(positions, book, policy)
@@ -557,16 +661,28 @@ def buffer_sweep(
         values.append(vals)
     level = _level("q", q, upper_open=True)
     rows: dict[str, list[float]] = {k: [] for k in keys}
-    stats: dict[str, list[float]] = {s: [] for s in (
-        "expected_deficit", "depletion_probability", "exhaustion_probability", "var",
-        "expected_shortfall", "mean_liquidations", "mean_liquidated_notional", "mean_fees")}
+    stats: dict[str, list[float]] = {
+        s: []
+        for s in (
+            "expected_deficit",
+            "depletion_probability",
+            "exhaustion_probability",
+            "var",
+            "expected_shortfall",
+            "mean_liquidations",
+            "mean_liquidated_notional",
+            "mean_fees",
+        )
+    }
     for point in itertools.product(*values):
         overrides = dict(zip(keys, point))
         try:
             pol = Policy.from_dict({**base.to_dict(), **overrides})
         except ValueError as e:
             raise ValueError(f"grid point {overrides}: {e}") from None
-        st = stress_test(positions, book, mark, pol, insurance_fund, scenarios, horizon, **stress_kwargs)
+        st = stress_test(
+            positions, book, mark, pol, insurance_fund, scenarios, horizon, **stress_kwargs
+        )
         for k in keys:
             rows[k].append(overrides[k])
         stats["expected_deficit"].append(st.expected_deficit)
@@ -579,7 +695,7 @@ def buffer_sweep(
         stats["mean_fees"].append(float(np.mean(st.fees)))
     table = {k: np.asarray(v, dtype=np.float64) for k, v in {**rows, **stats}.items()}
     try:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return table
     return pd.DataFrame(table)
