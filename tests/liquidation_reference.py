@@ -10,11 +10,10 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
-
-import numpy as np
+from typing import Any
 
 import liqcore as lq
+import numpy as np
 
 INF = math.inf
 NAN = math.nan
@@ -41,7 +40,7 @@ class Contract:
         return bisect.bisect_left(self.floors, n, 1) - 1
 
     def mm(self, q: float, p: float) -> float:
-        """notional·mmr_k − cum_k, as margin.hpp's equal sum of hinges (same bits)."""
+        """notional·mmr_k - cum_k, as margin.hpp's equal sum of hinges (same bits)."""
         n = self.notional(q, p)
         mm = 0.0
         for j in range(len(self.floors)):
@@ -54,7 +53,7 @@ class Contract:
         if q == 0.0:
             return NAN
         s = math.copysign(1.0, q)
-        if self.linear:  # (|q|·EP − s·M)/|q|, at least 0
+        if self.linear:  # (|q|·EP - s·M)/|q|, at least 0
             num = abs(q) * ep - s * m
             return (num if num > 0.0 else 0.0) / abs(q)
         ac = abs(q) * self.C  # |q|·C·EP / (s·M·EP + |q|·C), +inf when never bankrupt
@@ -66,7 +65,7 @@ class Contract:
 class Cursor:
     levels: list[tuple[float, float]]
     bid: bool
-    takeover_px: Optional[float] = None
+    takeover_px: float | None = None
     level: int = 0
     used: float = 0.0
 
@@ -83,10 +82,10 @@ class Cursor:
         return math.isnan(limit) or (p >= limit if self.bid else p <= limit)
 
     def remaining_levels(self) -> list[tuple[float, float]]:
-        out = list(self.levels[self.level:])
+        out = list(self.levels[self.level :])
         if out and self.used > 0.0:
             q = out[0][1] - self.used
-            out = out[1:] if not q > 0.0 else [(out[0][0], q)] + out[1:]
+            out = out[1:] if not q > 0.0 else [(out[0][0], q), *out[1:]]
         return out
 
 
@@ -108,8 +107,17 @@ class Sums:
             self.vw_den += x / p
 
 
-def walk(cur: Cursor, c: Contract, s: float, mark: float, qty: float, limit: float, bp: float,
-         allowance: float, acc: Sums) -> float:
+def walk(
+    cur: Cursor,
+    c: Contract,
+    s: float,
+    mark: float,
+    qty: float,
+    limit: float,
+    bp: float,
+    allowance: float,
+    acc: Sums,
+) -> float:
     remaining = qty
     net = 0.0
     while remaining > 0.0 and cur.has(cur.level):
@@ -157,9 +165,17 @@ def _interval(v: float, m: float, length: float) -> tuple[float, float]:
     return (0.0, length) if v >= 0.0 else (INF, -INF)
 
 
-def partial_size(cur: Cursor, pol: lq.Policy, c: Contract, s: float, mark: float, Q: float, E: float,
-                 limit: float) -> float:
-    """Smallest Δ < Q with E + G − fee − (1 + buffer)·MM(Q − Δ) >= 0, else Q (see kernel)."""
+def partial_size(
+    cur: Cursor,
+    pol: lq.Policy,
+    c: Contract,
+    s: float,
+    mark: float,
+    Q: float,
+    E: float,
+    limit: float,
+) -> float:
+    """Smallest Δ < Q with E + G - fee - (1 + buffer)·MM(Q - Δ) >= 0, else Q (see kernel)."""
     u = c.notional(1.0, mark)
     k1 = 1.0 + pol.buffer
     capped_rule = pol.fee != "surplus"
@@ -224,18 +240,37 @@ class RefResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tuple[float, float]],
-                        asks: list[tuple[float, float]], mark: float, pol: lq.Policy,
-                        fund: float) -> RefResult:
+def reference_liquidate(
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    bids: list[tuple[float, float]],
+    asks: list[tuple[float, float]],
+    mark: float,
+    pol: lq.Policy,
+    fund: float,
+) -> RefResult:
     q_ = [float(x) for x in size]
     ep_ = [float(x) for x in entry_price]
     m_ = [float(x) for x in margin]
     n = len(q_)
     c = Contract(pol)
     P = mark
-    out = {name: np.zeros(n) for name in (
-        "closed", "book_closed", "fallback_closed", "deficit", "surplus", "fee", "insurance_draw",
-        "shortfall", "adl", "adl_closed")}
+    out = {
+        name: np.zeros(n)
+        for name in (
+            "closed",
+            "book_closed",
+            "fallback_closed",
+            "deficit",
+            "surplus",
+            "fee",
+            "insurance_draw",
+            "shortfall",
+            "adl",
+            "adl_closed",
+        )
+    }
     out["vwap"] = np.full(n, NAN)
     out["sequence"] = np.full(n, -1, dtype=np.int64)
     liq = [q_[i] != 0.0 and (m_[i] + c.pnl(q_[i], ep_[i], P)) < c.mm(q_[i], P) for i in range(n)]
@@ -247,14 +282,20 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
         return abr * pol.smmr * mm / nt if nt > 0.0 else 0.0
 
     if pol.order != "given":
+
         def key(i: int) -> tuple[float, float, int]:
             nt = c.notional(q_[i], P)
             k = nt
             if pol.order == "underwater":
                 e = m_[i] + c.pnl(q_[i], ep_[i], P)
                 mm = c.mm(q_[i], P)
-                k = fillable_spread(e, mm, nt) if pol.limit == "fillable" else ((mm - e) / nt if nt > 0 else 0.0)
+                k = (
+                    fillable_spread(e, mm, nt)
+                    if pol.limit == "fillable"
+                    else ((mm - e) / nt if nt > 0 else 0.0)
+                )
             return (-k, -nt, i)
+
         hits.sort(key=key)
 
     if pol.execution == "book":
@@ -264,14 +305,26 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
         acur = Cursor([], False, takeover_px=P * (1.0 + pol.takeover_fee))
 
     # counterparties: ADL queue order by liqcore.adl.rank
-    scores = lq.adl.rank(np.array(q_), np.array(ep_), np.array(m_), P, contract=pol.contract,
-                         contract_size=pol.contract_size) if n else np.zeros(0)
+    scores = (
+        lq.adl.rank(
+            np.array(q_),
+            np.array(ep_),
+            np.array(m_),
+            P,
+            contract=pol.contract,
+            contract_size=pol.contract_size,
+        )
+        if n
+        else np.zeros(0)
+    )
 
     def remaining(j: int) -> float:
         return q_[j] - out["adl_closed"][j] if q_[j] > 0 else q_[j] + out["adl_closed"][j]
 
     queues = {
-        s: sorted((j for j in range(n) if not liq[j] and q_[j] * s < 0), key=lambda j: (-scores[j], j))
+        s: sorted(
+            (j for j in range(n) if not liq[j] and q_[j] * s < 0), key=lambda j: (-scores[j], j)
+        )
         for s in (1.0, -1.0)
     }
     nxt = {1.0: 0, -1.0: 0}
@@ -290,12 +343,35 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
                 nxt[s] += 1
         return qty - left
 
-    led: dict[str, list[float]] = {k: [] for k in (
-        "traders", "makers", "liquidators", "fund_fees", "fund_takeover", "fund_deficit", "fund_residual",
-        "adl_takeover", "residual_transfers", "uncovered")}
+    led: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "traders",
+            "makers",
+            "liquidators",
+            "fund_fees",
+            "fund_takeover",
+            "fund_deficit",
+            "fund_residual",
+            "adl_takeover",
+            "residual_transfers",
+            "uncovered",
+        )
+    }
     balance = fund
-    sums: dict[str, list[float]] = {k: [] for k in (
-        "notional", "fees", "deficit", "surplus", "takeover", "draw", "short_long", "short_short")}
+    sums: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "notional",
+            "fees",
+            "deficit",
+            "surplus",
+            "takeover",
+            "draw",
+            "short_long",
+            "short_short",
+        )
+    }
 
     for k, i in enumerate(hits):
         q, ep, m = q_[i], ep_[i], m_[i]
@@ -308,7 +384,7 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
         delta = Q
         fallback = 0.0
         fills = Sums()
-        backstopped = pol.backstop is not None and E < pol.backstop * MM
+        backstopped = pol.backstop is not None and pol.backstop * MM > E
         if not backstopped:
             limit = NAN
             if pol.execution == "book":
@@ -333,8 +409,11 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
                         done = True
             if not done:
                 available = max(0.0, balance - pol.reserve)
-                allowance = (available if pol.refuse_uncovered and delta == Q and pol.execution == "book"
-                             else INF)
+                allowance = (
+                    available
+                    if pol.refuse_uncovered and delta == Q and pol.execution == "book"
+                    else INF
+                )
                 fallback = walk(cur, c, s, P, delta, limit, BP, allowance, fills)
         else:
             fallback = Q
@@ -420,9 +499,20 @@ def reference_liquidate(size: Any, entry_price: Any, margin: Any, bids: list[tup
     return RefResult(out, totals, ledger, new_bids, new_asks)
 
 
-def settle(pol: lq.Policy, c: Contract, q_: list[float], ep_: list[float], m_: list[float], liq: list[bool],
-           P: float, remaining: Any, out: dict[str, np.ndarray], short_long: float, short_short: float,
-           scores: np.ndarray) -> float:
+def settle(
+    pol: lq.Policy,
+    c: Contract,
+    q_: list[float],
+    ep_: list[float],
+    m_: list[float],
+    liq: list[bool],
+    P: float,
+    remaining: Any,
+    out: dict[str, np.ndarray],
+    short_long: float,
+    short_short: float,
+    scores: np.ndarray,
+) -> float:
     n = len(q_)
     if pol.residual == "none":
         return 0.0

@@ -6,20 +6,34 @@ import dataclasses
 import json
 import pickle
 
-import pytest
-
 import liqcore as lq
+import pytest
 
 
 def test_defaults() -> None:
     p = lq.Policy()
-    assert (p.mmr, p.tiers, p.contract, p.order, p.sizing, p.execution, p.limit, p.fee, p.residual) == (
-        0.005, None, "linear", "underwater", "full", "book", "none", "capped", "none")
-    assert p.fee_cap == 0.015 and p.backstop is None and p.ba == 1.0 and p.smmr == 1.5
-    assert p.slice_threshold == 100_000.0 and p.slice_fraction == 0.2
+    assert (
+        p.mmr,
+        p.tiers,
+        p.contract,
+        p.order,
+        p.sizing,
+        p.execution,
+        p.limit,
+        p.fee,
+        p.residual,
+    ) == (0.005, None, "linear", "underwater", "full", "book", "none", "capped", "none")
+    assert p.fee_cap == 0.015
+    assert p.backstop is None
+    assert p.ba == 1.0
+    assert p.smmr == 1.5
+    assert p.slice_threshold == 100_000.0
+    assert p.slice_fraction == 0.2
 
 
-@pytest.mark.parametrize("field", ["order", "sizing", "execution", "limit", "fee", "residual", "contract"])
+@pytest.mark.parametrize(
+    "field", ["order", "sizing", "execution", "limit", "fee", "residual", "contract"]
+)
 def test_unknown_option_names_the_field(field: str) -> None:
     with pytest.raises(ValueError, match=rf"Policy\.{field} must be one of .* \(got 'bogus'\)"):
         lq.Policy(**{field: "bogus"})
@@ -65,11 +79,13 @@ def test_tiers() -> None:
     assert lq.Policy(tiers={"floors": [0, 50_000], "mmr": [0.004, 0.005]}).tiers == pairs
 
     class Tiers:
-        floors = [0.0, 50_000.0]
-        mmr = [0.004, 0.005]
+        floors = (0.0, 50_000.0)
+        mmr = (0.004, 0.005)
 
     assert lq.Policy(tiers=Tiers()).tiers == pairs
-    with pytest.raises(ValueError, match=r"Policy\.tiers\[1\]\.floor must be finite, 0 for the first tier"):
+    with pytest.raises(
+        ValueError, match=r"Policy\.tiers\[1\]\.floor must be finite, 0 for the first tier"
+    ):
         lq.Policy(tiers=[(0, 0.01), (0, 0.02)])
     with pytest.raises(ValueError, match=r"Policy\.tiers\[0\]\.floor"):
         lq.Policy(tiers=[(10, 0.01)])
@@ -94,9 +110,15 @@ def test_tiers_change_detection() -> None:
 
 def test_presets() -> None:
     assert lq.Policy.binance().tiers[0] == (0.0, 0.004)  # type: ignore[index]
-    assert lq.Policy.binance().fee == "surplus" and lq.Policy.bybit().limit == "bankruptcy"
+    assert lq.Policy.binance().fee == "surplus"
+    assert lq.Policy.bybit().limit == "bankruptcy"
     d = lq.Policy.dydx()
-    assert (d.limit, d.fee_cap, d.refuse_uncovered, d.residual) == ("fillable", 0.015, True, "queue")
+    assert (d.limit, d.fee_cap, d.refuse_uncovered, d.residual) == (
+        "fillable",
+        0.015,
+        True,
+        "queue",
+    )
     h = lq.Policy.hyperliquid()
     assert (h.sizing, h.slice_fraction, h.backstop) == ("slices", 0.2, 2.0 / 3.0)
     dr = lq.Policy.drift()

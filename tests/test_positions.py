@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pickle
 
+import liqcore as lq
 import numpy as np
 import pytest
-
-import liqcore as lq
 
 
 def test_columns_and_no_copy() -> None:
@@ -25,7 +24,8 @@ def test_columns_and_no_copy() -> None:
 
 def test_account_ids() -> None:
     pos = lq.Positions([1.0, 2.0], [100.0, 100.0], [1.0, 1.0], account=[5, 6])
-    assert pos.account is not None and pos.account.dtype == np.int64
+    assert pos.account is not None
+    assert pos.account.dtype == np.int64
     assert pos.account.tolist() == [5, 6]
     assert lq.Positions([1.0, 2.0], 100.0, 1.0, account=7).account.tolist() == [7, 7]  # type: ignore[union-attr]
     with pytest.raises(ValueError, match=r"account\[1\] must be a whole number \(got 1.5\)"):
@@ -35,17 +35,34 @@ def test_account_ids() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(size=[1.0, np.nan], entry_price=100.0, margin=1.0), r"size\[1\] must be finite \(got nan\)"),
-        (dict(size=[1.0, 1.0], entry_price=[100.0, 0.0], margin=1.0),
-         r"entry_price\[1\] must be finite and > 0 \(got 0.0\)"),
-        (dict(size=[1.0], entry_price=[np.inf], margin=1.0), r"entry_price\[0\] must be finite and > 0"),
-        (dict(size=[1.0, 1.0], entry_price=100.0, margin=[1.0, -1.0]),
-         r"margin\[1\] must be finite and >= 0 \(got -1.0\)"),
-        (dict(size=[1.0, 2.0], entry_price=[1.0, 2.0, 3.0], margin=1.0),
-         r"entry_price has length 3, expected 2 \(the length of size\)"),
-        (dict(size=[1.0, 2.0], entry_price=100.0, margin=1.0, account=[1, 2, 3]),
-         r"account has length 3, expected 2"),
-        (dict(size=[[1.0]], entry_price=100.0, margin=1.0), r"size must have at most 1 dimension"),
+        (
+            {"size": [1.0, np.nan], "entry_price": 100.0, "margin": 1.0},
+            r"size\[1\] must be finite \(got nan\)",
+        ),
+        (
+            {"size": [1.0, 1.0], "entry_price": [100.0, 0.0], "margin": 1.0},
+            r"entry_price\[1\] must be finite and > 0 \(got 0.0\)",
+        ),
+        (
+            {"size": [1.0], "entry_price": [np.inf], "margin": 1.0},
+            r"entry_price\[0\] must be finite and > 0",
+        ),
+        (
+            {"size": [1.0, 1.0], "entry_price": 100.0, "margin": [1.0, -1.0]},
+            r"margin\[1\] must be finite and >= 0 \(got -1.0\)",
+        ),
+        (
+            {"size": [1.0, 2.0], "entry_price": [1.0, 2.0, 3.0], "margin": 1.0},
+            r"entry_price has length 3, expected 2 \(the length of size\)",
+        ),
+        (
+            {"size": [1.0, 2.0], "entry_price": 100.0, "margin": 1.0, "account": [1, 2, 3]},
+            r"account has length 3, expected 2",
+        ),
+        (
+            {"size": [[1.0]], "entry_price": 100.0, "margin": 1.0},
+            r"size must have at most 1 dimension",
+        ),
     ],
 )
 def test_bad_values(kwargs: dict, match: str) -> None:
@@ -63,7 +80,9 @@ def test_bad_types() -> None:
 
 
 def test_selection() -> None:
-    pos = lq.Positions([1.0, -2.0, 3.0, -4.0], [10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0], account=[0, 1, 2, 3])
+    pos = lq.Positions(
+        [1.0, -2.0, 3.0, -4.0], [10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 3.0, 4.0], account=[0, 1, 2, 3]
+    )
     assert pos[1:3].size.tolist() == [-2.0, 3.0]
     assert pos[-1].entry_price.tolist() == [40.0]
     assert pos[pos.size > 0].account.tolist() == [0, 2]  # type: ignore[union-attr]
@@ -82,9 +101,19 @@ def test_selection() -> None:
 def test_frames_and_pickle() -> None:
     pos = lq.Positions([1.0, -2.0], [10.0, 20.0], [1.0, 2.0], account=[3, 4])
     back = pickle.loads(pickle.dumps(pos))
-    assert back == pos and back is not pos
-    assert lq.Positions.from_frame({"size": [1.0, -2.0], "entry_price": [10.0, 20.0], "margin": [1.0, 2.0],
-                                    "account": [3, 4]}) == pos
+    assert back == pos
+    assert back is not pos
+    assert (
+        lq.Positions.from_frame(
+            {
+                "size": [1.0, -2.0],
+                "entry_price": [10.0, 20.0],
+                "margin": [1.0, 2.0],
+                "account": [3, 4],
+            }
+        )
+        == pos
+    )
     with pytest.raises(ValueError, match="frame is missing column\\(s\\) 'margin'"):
         lq.Positions.from_frame({"size": [1.0], "entry_price": [1.0]})
     with pytest.raises(TypeError, match="frame must be a DataFrame or a mapping"):

@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "arrays.hpp"
@@ -16,26 +17,30 @@ namespace liqcore::bindings {
 
 namespace {
 
-using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
+// An option index from Python, checked against the number of choices.
+template <class E>
+E option(const char* name, int v, int count) {
+  if (v < 0 || v >= count)
+    throw InvalidArgument(name, -1, "must be an option index in [0, " + std::to_string(count) + ") (got " +
+                                        std::to_string(v) + ")");
+  return static_cast<E>(v);
+}
 
-std::span<std::uint8_t> mutable_u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
+// A NumPy array that takes over the vector's buffer (no copy).
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(static_cast<py::ssize_t>(owned->size()), owned->data(), owner);
+}
 
 py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
-                         const LockedBook& book,
-                   double mark, const LiquidationPolicy& policy, double fund) {
+                         const LockedBook& book, double mark, const LiquidationPolicy& policy, double fund) {
   const std::size_t n = static_cast<std::size_t>(size.size());
   if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
-  U8Array liquidated(static_cast<py::ssize_t>(n));
-  I64Array sequence = empty_i64(n);
-  F64Array closed = empty_f64(n), book_closed = empty_f64(n), fallback_closed = empty_f64(n), vwap = empty_f64(n),
-           deficit = empty_f64(n), surplus = empty_f64(n), fee = empty_f64(n), draw = empty_f64(n),
-           shortfall = empty_f64(n), adl = empty_f64(n), adl_closed = empty_f64(n);
-  const LiquidationOutputs out{mutable_u8(liquidated), mutable_view(sequence), mutable_view(closed),
-                               mutable_view(book_closed), mutable_view(fallback_closed), mutable_view(vwap),
-                               mutable_view(deficit), mutable_view(surplus), mutable_view(fee), mutable_view(draw),
-                               mutable_view(shortfall), mutable_view(adl), mutable_view(adl_closed)};
   const PositionColumns pos{view(size), view(entry_price), view(margin)};
+  LiquidationOutputs out;
   Book after;
   LiquidationTotals tot;
   {
@@ -44,19 +49,19 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
     tot = liquidate(pos, book, mark, policy, fund, out, after);
   }
   py::dict d;
-  d["liquidated"] = liquidated;
-  d["sequence"] = sequence;
-  d["closed"] = closed;
-  d["book_closed"] = book_closed;
-  d["fallback_closed"] = fallback_closed;
-  d["vwap"] = vwap;
-  d["deficit"] = deficit;
-  d["surplus"] = surplus;
-  d["fee"] = fee;
-  d["insurance_draw"] = draw;
-  d["shortfall"] = shortfall;
-  d["adl"] = adl;
-  d["adl_closed"] = adl_closed;
+  d["liquidated"] = to_numpy(std::move(out.liquidated));
+  d["order"] = to_numpy(std::move(out.order));
+  d["closed"] = to_numpy(std::move(out.closed));
+  d["book_closed"] = to_numpy(std::move(out.book_closed));
+  d["fallback_closed"] = to_numpy(std::move(out.fallback_closed));
+  d["vwap"] = to_numpy(std::move(out.vwap));
+  d["deficit"] = to_numpy(std::move(out.deficit));
+  d["surplus"] = to_numpy(std::move(out.surplus));
+  d["fee"] = to_numpy(std::move(out.fee));
+  d["insurance_draw"] = to_numpy(std::move(out.insurance_draw));
+  d["shortfall"] = to_numpy(std::move(out.shortfall));
+  d["adl"] = to_numpy(std::move(out.adl));
+  d["adl_closed"] = to_numpy(std::move(out.adl_closed));
   py::dict t;
   t["liquidated"] = tot.liquidated;
   t["closed_notional"] = tot.closed_notional;
@@ -75,7 +80,7 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
   std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
   d["ledger"] = ledger;
   d["ledger_balance"] = tot.ledger.balance();
-  d["book"] = py::cast(std::make_unique<LockedBook>(std::move(after)));
+  d["book"] = py::cast(std::make_unique<LockedBook>(after));
   return d;
 }
 
@@ -86,7 +91,7 @@ void register_liquidation(py::module_& m) {
       .def(py::init<>())
       .def_property(
           "contract", [](const LiquidationPolicy& p) { return static_cast<int>(p.contract.kind); },
-          [](LiquidationPolicy& p, int v) { p.contract.kind = static_cast<Contract>(v); })
+          [](LiquidationPolicy& p, int v) { p.contract.kind = option<Contract>("contract", v, 2); })
       .def_property(
           "contract_size", [](const LiquidationPolicy& p) { return p.contract.contract_size; },
           [](LiquidationPolicy& p, double v) { p.contract.contract_size = v; })
@@ -96,33 +101,33 @@ void register_liquidation(py::module_& m) {
            })
       .def_property(
           "order", [](const LiquidationPolicy& p) { return static_cast<int>(p.order); },
-          [](LiquidationPolicy& p, int v) { p.order = static_cast<LiquidationOrder>(v); })
+          [](LiquidationPolicy& p, int v) { p.order = option<LiquidationOrder>("order", v, 3); })
       .def_property(
           "sizing", [](const LiquidationPolicy& p) { return static_cast<int>(p.sizing); },
-          [](LiquidationPolicy& p, int v) { p.sizing = static_cast<Sizing>(v); })
+          [](LiquidationPolicy& p, int v) { p.sizing = option<Sizing>("sizing", v, 3); })
       .def_readwrite("buffer", &LiquidationPolicy::buffer)
       .def_readwrite("slice_threshold", &LiquidationPolicy::slice_threshold)
       .def_readwrite("slice_fraction", &LiquidationPolicy::slice_fraction)
       .def_property(
           "execution", [](const LiquidationPolicy& p) { return static_cast<int>(p.execution); },
-          [](LiquidationPolicy& p, int v) { p.execution = static_cast<Execution>(v); })
+          [](LiquidationPolicy& p, int v) { p.execution = option<Execution>("execution", v, 2); })
       .def_readwrite("takeover_fee", &LiquidationPolicy::takeover_fee)
       .def_readwrite("backstop", &LiquidationPolicy::backstop)
       .def_property(
           "limit", [](const LiquidationPolicy& p) { return static_cast<int>(p.limit); },
-          [](LiquidationPolicy& p, int v) { p.limit = static_cast<LimitRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.limit = option<LimitRule>("limit", v, 3); })
       .def_readwrite("ba", &LiquidationPolicy::ba)
       .def_readwrite("smmr", &LiquidationPolicy::smmr)
       .def_property(
           "fee", [](const LiquidationPolicy& p) { return static_cast<int>(p.fee); },
-          [](LiquidationPolicy& p, int v) { p.fee = static_cast<FeeRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.fee = option<FeeRule>("fee", v, 3); })
       .def_readwrite("fee_cap", &LiquidationPolicy::fee_cap)
       .def_readwrite("fee_rate", &LiquidationPolicy::fee_rate)
       .def_readwrite("reserve", &LiquidationPolicy::reserve)
       .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
       .def_property(
           "residual", [](const LiquidationPolicy& p) { return static_cast<int>(p.residual); },
-          [](LiquidationPolicy& p, int v) { p.residual = static_cast<ResidualRule>(v); })
+          [](LiquidationPolicy& p, int v) { p.residual = option<ResidualRule>("residual", v, 6); })
       .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap);
 
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),

@@ -34,11 +34,11 @@ __all__ += [
 ]
 
 # --- liquidation engine (positions, policy, liquidate) ---
-from liqcore.liquidation import Ledger, LiquidationResult, liquidate
+from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
-__all__ += ["Ledger", "LiquidationResult", "Policy", "Positions", "liquidate"]
+__all__ += ["Ledger", "LiquidationResult", "Liquidations", "Policy", "Positions", "liquidate"]
 
 # --- cascades and stress tests (simulate_cascade, stress_test, buffer_sweep) ---
 from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade

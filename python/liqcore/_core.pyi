@@ -120,8 +120,11 @@ class LiquidationPolicy:
     def __init__(self) -> None: ...
     def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...
 
-# Returns per-position arrays ("liquidated" uint8, "sequence" int64, the rest float64),
-# "totals" (dict of floats), "ledger" (float64 amounts), "ledger_balance", "book" (a Book).
+# Returns "liquidated" (uint8, per position), "order" (int64, positions in liquidation order),
+# per-liquidation float64 arrays in that order ("closed", "book_closed", "fallback_closed",
+# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall"), per-position "adl" and
+# "adl_closed" (empty when the residual rule is "none"), "totals" (dict), "ledger" (float64
+# amounts), "ledger_balance" and "book" (the book after the closes).
 def liquidate(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],

@@ -2,9 +2,9 @@
 
 ``liqcore demo``
     Runs the whole engine on the embedded default market (:mod:`liqcore.demo`): a BTC-like book
-    and 100,000 positions, a −5% shock of the mark (the book moves with it), one liquidation
+    and 100,000 positions, a -5% shock of the mark (the book moves with it), one liquidation
     pass with ADL, and a summary table.
-``liqcore liquidate --positions FILE --book FILE --mark PRICE [--policy FILE|NAME] [--fund X] [--json]``
+``liqcore liquidate --positions FILE --book FILE --mark PRICE [--policy P] [--fund X] [--json]``
     Runs :func:`liqcore.liquidate` on your data: positions as CSV or Parquet with columns
     ``size, entry_price, margin[, account]``; the book as any file :func:`liqcore.io.read_book`
     reads (JSON, CSV, or a Binance / Hyperliquid feed file); the policy as a JSON object of
@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class CliError(Exception):
 # ---- inputs ------------------------------------------------------------------------------------
 
 
-def load_policy(spec: Optional[str], **defaults: Any) -> Policy:
+def load_policy(spec: str | None, **defaults: Any) -> Policy:
     """A preset name, a JSON file of Policy fields, or None (``Policy(**defaults)``)."""
     if spec is None:
         return Policy(**defaults)
@@ -97,8 +97,10 @@ def load_positions(spec: str) -> Positions:
             try:
                 import pandas as pd
             except ImportError:
-                raise CliError("--positions: reading Parquet needs pandas and pyarrow "
-                               "(pip install liqcore[parquet])") from None
+                raise CliError(
+                    "--positions: reading Parquet needs pandas and pyarrow "
+                    "(pip install liqcore[parquet])"
+                ) from None
             try:
                 frame: Any = pd.read_parquet(path)
             except ImportError as e:
@@ -137,6 +139,7 @@ def _positive(name: str) -> Callable[[str], float]:
         if not (math.isfinite(v) and v > 0):
             raise argparse.ArgumentTypeError(f"{name} must be finite and > 0 (got {text})")
         return v
+
     return parse
 
 
@@ -149,6 +152,7 @@ def _nonnegative(name: str) -> Callable[[str], float]:
         if not (math.isfinite(v) and v >= 0):
             raise argparse.ArgumentTypeError(f"{name} must be finite and >= 0 (got {text})")
         return v
+
     return parse
 
 
@@ -159,11 +163,13 @@ def _money(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def summary_rows(res: LiquidationResult, mark_before: Optional[float] = None) -> list[tuple[str, str]]:
+def summary_rows(res: LiquidationResult, mark_before: float | None = None) -> list[tuple[str, str]]:
     s = res.summary()
     rows: list[tuple[str, str]] = []
     if mark_before is not None:
-        rows.append(("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})"))
+        rows.append(
+            ("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})")
+        )
     else:
         rows.append(("mark", f"{res.mark:,.2f}"))
     rows += [
@@ -196,7 +202,12 @@ def print_table(rows: list[tuple[str, str]], title: str, out: Any) -> None:
 
 
 def _json_ready(res: LiquidationResult, **extra: Any) -> dict[str, Any]:
-    return {**extra, "summary": res.summary(), "ledger": res.ledger.to_dict(), "policy": res.policy.to_dict()}
+    return {
+        **extra,
+        "summary": res.summary(),
+        "ledger": res.ledger.to_dict(),
+        "policy": res.policy.to_dict(),
+    }
 
 
 # ---- commands ----------------------------------------------------------------------------------
@@ -217,13 +228,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     res = liquidate(pos, shocked, new_mark, policy, fund)
     t2 = time.perf_counter()
     if args.json:
-        json.dump(_json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1), sys.stdout, indent=2)
+        json.dump(
+            _json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1), sys.stdout, indent=2
+        )
         print()
         return 0
-    title = (f"liqcore demo: {len(pos):,} positions, BTC-like book ({book.n_bids:,} + {book.n_asks:,} levels), "
-             f"shock {shock:+.1%}")
+    title = (
+        f"liqcore demo: {len(pos):,} positions, BTC-like book "
+        f"({book.n_bids:,} + {book.n_asks:,} levels), "
+        f"shock {shock:+.1%}"
+    )
     print_table(summary_rows(res, mark_before=mark), title, sys.stdout)
-    print(f"market built in {t1 - t0:.2f} s, liquidated in {(t2 - t1) * 1e3:.1f} ms", file=sys.stdout)
+    print(
+        f"market built in {t1 - t0:.2f} s, liquidated in {(t2 - t1) * 1e3:.1f} ms", file=sys.stdout
+    )
     return 0
 
 
@@ -239,7 +257,11 @@ def cmd_liquidate(args: argparse.Namespace) -> int:
         json.dump(_json_ready(res), sys.stdout, indent=2)
         print()
     else:
-        print_table(summary_rows(res), f"liqcore liquidate: {args.positions} against {args.book}", sys.stdout)
+        print_table(
+            summary_rows(res),
+            f"liqcore liquidate: {args.positions} against {args.book}",
+            sys.stdout,
+        )
     if args.output:
         try:
             frame = res.to_frame()
@@ -254,26 +276,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    demo = sub.add_parser("demo", help="run the engine on the embedded default market",
-                          description="Shock the embedded default market and liquidate it.")
+    demo = sub.add_parser(
+        "demo",
+        help="run the engine on the embedded default market",
+        description="Shock the embedded default market and liquidate it.",
+    )
     demo.add_argument("--seed", type=int, default=0, help="market seed (default 0)")
-    demo.add_argument("--shock", type=float, default=None, help="relative mark move (default -0.05)")
-    demo.add_argument("--fund", type=_nonnegative("--fund"), default=None,
-                      help="insurance fund before, quote (default 2,000,000)")
-    demo.add_argument("--policy", default=None,
-                      help="preset name or JSON file of Policy fields (default: Policy(residual='queue'))")
+    demo.add_argument(
+        "--shock", type=float, default=None, help="relative mark move (default -0.05)"
+    )
+    demo.add_argument(
+        "--fund",
+        type=_nonnegative("--fund"),
+        default=None,
+        help="insurance fund before, quote (default 2,000,000)",
+    )
+    demo.add_argument(
+        "--policy",
+        default=None,
+        help="preset name or JSON file of Policy fields (default: Policy(residual='queue'))",
+    )
     demo.add_argument("--json", action="store_true", help="print JSON instead of a table")
     demo.set_defaults(func=cmd_demo)
 
-    liq = sub.add_parser("liquidate", help="liquidate your positions against your book",
-                         description="Liquidate positions (CSV/Parquet) against a book file at a mark price.")
-    liq.add_argument("--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]")
-    liq.add_argument("--book", required=True, help="book file (JSON, CSV, Binance or Hyperliquid feed)")
+    liq = sub.add_parser(
+        "liquidate",
+        help="liquidate your positions against your book",
+        description="Liquidate positions (CSV/Parquet) against a book file at a mark price.",
+    )
+    liq.add_argument(
+        "--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]"
+    )
+    liq.add_argument(
+        "--book", required=True, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
+    )
     liq.add_argument("--mark", required=True, type=_positive("--mark"), help="mark price")
     liq.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    liq.add_argument("--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)")
+    liq.add_argument(
+        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
+    )
     liq.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    liq.add_argument("--output", default=None, help="write the per-position results as CSV (needs pandas)")
+    liq.add_argument(
+        "--output", default=None, help="write the per-position results as CSV (needs pandas)"
+    )
     liq.set_defaults(func=cmd_liquidate)
     _add_cascade_commands(sub)
     return parser
@@ -286,7 +331,9 @@ def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, float
     """(positions, book, mark, default fund): the user's files, or the embedded default market."""
     given = [args.positions is not None, args.book is not None, args.mark is not None]
     if any(given) and not all(given):
-        raise CliError("--positions, --book and --mark go together (or none of them: the embedded market)")
+        raise CliError(
+            "--positions, --book and --mark go together (or none of them: the embedded market)"
+        )
     if all(given):
         return load_positions(args.positions), load_book(args.book), args.mark, 0.0
     from liqcore.demo import DEFAULT_FUND, default_market
@@ -296,19 +343,39 @@ def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, float
 
 
 def _market_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]")
-    p.add_argument("--book", default=None, help="book file (JSON, CSV, Binance or Hyperliquid feed)")
+    p.add_argument(
+        "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
+    )
+    p.add_argument(
+        "--book", default=None, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
+    )
     p.add_argument("--mark", type=_positive("--mark"), default=None, help="mark price")
     p.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    p.add_argument("--fund", type=_nonnegative("--fund"), default=None,
-                   help="insurance fund before (default: 2,000,000 on the embedded market, else 0)")
-    p.add_argument("--resilience", type=_nonnegative("--resilience"), default=0.0,
-                   help="fraction of the missing depth that returns after each round (default 0)")
-    p.add_argument("--mark-rule", choices=("last", "mid"), default="last",
-                   help="the mark after a round: last fill or mid of the book left (default last)")
-    p.add_argument("--max-rounds", type=int, default=1000, help="round limit per cascade (default 1000)")
+    p.add_argument(
+        "--fund",
+        type=_nonnegative("--fund"),
+        default=None,
+        help="insurance fund before (default: 2,000,000 on the embedded market, else 0)",
+    )
+    p.add_argument(
+        "--resilience",
+        type=_nonnegative("--resilience"),
+        default=0.0,
+        help="fraction of the missing depth that returns after each round (default 0)",
+    )
+    p.add_argument(
+        "--mark-rule",
+        choices=("last", "mid"),
+        default="last",
+        help="the mark after a round: last fill or mid of the book left (default last)",
+    )
+    p.add_argument(
+        "--max-rounds", type=int, default=1000, help="round limit per cascade (default 1000)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--plot", default=None, metavar="FILE.png", help="draw the results (needs matplotlib)")
+    p.add_argument(
+        "--plot", default=None, metavar="FILE.png", help="draw the results (needs matplotlib)"
+    )
 
 
 def _pyplot() -> Any:
@@ -330,14 +397,18 @@ def _plot_cascade(res: Any, path: str) -> None:
     ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
     ax1.axhline(res.initial_mark, color="grey", lw=0.6)
     ax1.set_ylabel("mark price")
-    ax1.set_title(f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} in {res.rounds} rounds")
+    ax1.set_title(
+        f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} in {res.rounds} rounds"
+    )
     ax1.legend(loc="best")
     tr = res.trace
     ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
     ax2.set_ylabel("liquidated notional")
     ax2.set_xlabel("round")
     ax3 = ax2.twinx()
-    ax3.plot(tr.round, np.cumsum(tr.deficit), color="tab:blue", marker=".", label="cumulative deficit")
+    ax3.plot(
+        tr.round, np.cumsum(tr.deficit), color="tab:blue", marker=".", label="cumulative deficit"
+    )
     ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
     ax3.set_ylabel("money")
     h1, l1 = ax2.get_legend_handles_labels()
@@ -365,11 +436,15 @@ def _plot_stress(st: Any, q: float, path: str) -> None:
         ax1.axvline(st.insurance_fund_before, color="tab:green", lw=2, label="insurance fund")
     ax1.set_xlabel("deficit per scenario (scenarios with D > 0)")
     ax1.set_ylabel("scenarios")
-    ax1.set_title(f"Deficit distribution: {d.size:,} scenarios, {share:.1%} with a deficit, "
-                  f"P(D > IF) = {st.depletion_probability:.2%}")
+    ax1.set_title(
+        f"Deficit distribution: {d.size:,} scenarios, {share:.1%} with a deficit, "
+        f"P(D > IF) = {st.depletion_probability:.2%}"
+    )
     ax1.legend(loc="best")
     ax2.hist(st.min_mark / st.mark - 1.0, bins=50, color="tab:blue", alpha=0.7, label="lowest mark")
-    ax2.hist(st.max_mark / st.mark - 1.0, bins=50, color="tab:orange", alpha=0.5, label="highest mark")
+    ax2.hist(
+        st.max_mark / st.mark - 1.0, bins=50, color="tab:orange", alpha=0.5, label="highest mark"
+    )
     ax2.set_xlabel("move from the initial mark (cascades included)")
     ax2.set_ylabel("scenarios")
     ax2.legend(loc="best")
@@ -386,26 +461,47 @@ def cmd_cascade(args: argparse.Namespace) -> int:
     fund = default_fund if args.fund is None else args.fund
     t0 = time.perf_counter()
     try:
-        res = simulate_cascade(pos, book, mark, args.shock, policy, fund, args.resilience,
-                               mark_rule=args.mark_rule, max_rounds=args.max_rounds)
+        res = simulate_cascade(
+            pos,
+            book,
+            mark,
+            args.shock,
+            policy,
+            fund,
+            args.resilience,
+            mark_rule=args.mark_rule,
+            max_rounds=args.max_rounds,
+        )
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
     seconds = time.perf_counter() - t0
     if args.plot:
         _plot_cascade(res, args.plot)
     if args.json:
-        out = {"summary": res.summary(), "marks": res.marks.tolist(), "trace": res.trace.to_dict(),
-               "ledger": res.ledger.to_dict(), "policy": res.policy.to_dict(), "seconds": seconds}
+        out = {
+            "summary": res.summary(),
+            "marks": res.marks.tolist(),
+            "trace": res.trace.to_dict(),
+            "ledger": res.ledger.to_dict(),
+            "policy": res.policy.to_dict(),
+            "seconds": seconds,
+        }
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
     s = res.summary()
     rows = [
-        ("mark", f"{mark:,.2f} -> {res.shocked_mark:,.2f} (shock {res.shock:+.2%}) -> {res.final_mark:,.2f}"),
+        (
+            "mark",
+            f"{mark:,.2f} -> {res.shocked_mark:,.2f} (shock {res.shock:+.2%}) -> {res.final_mark:,.2f}",
+        ),
         ("total move", f"{res.move:+.3%} ({res.amplification:.2f}x the shock)"),
         ("rounds", f"{res.rounds}{'' if res.converged else ' (stopped by --max-rounds)'}"),
         ("positions", f"{len(res):,}"),
-        ("liquidated", f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, len(res)):.2%})"),
+        (
+            "liquidated",
+            f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, len(res)):.2%})",
+        ),
         ("liquidated notional", _money(s["liquidated_notional"])),
         ("deficit (bad debt)", _money(s["deficit"])),
         ("fee income", _money(s["fees"])),
@@ -416,14 +512,20 @@ def cmd_cascade(args: argparse.Namespace) -> int:
         ("uncovered", _money(s["uncovered"])),
         ("ledger balance", f"{s['ledger_balance']:.3g}"),
     ]
-    print_table(rows, f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}", sys.stdout)
+    print_table(
+        rows, f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}", sys.stdout
+    )
     tr = res.trace
     if len(tr):
-        print(f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'deficit':>16} {'fund after':>16}")
+        print(
+            f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'deficit':>16} {'fund after':>16}"
+        )
         shown = list(range(min(len(tr), 12))) + ([len(tr) - 1] if len(tr) > 12 else [])
         for k in shown:
-            print(f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} {tr.notional[k]:>18,.2f} "
-                  f"{tr.deficit[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}")
+            print(
+                f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} {tr.notional[k]:>18,.2f} "
+                f"{tr.deficit[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}"
+            )
     print(f"cascade in {seconds * 1e3:.1f} ms")
     return 0
 
@@ -464,14 +566,32 @@ def cmd_stress(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     fund = default_fund if args.fund is None else args.fund
     long_run = len(pos) * args.scenarios * args.steps >= 2e8
-    progress = _Progress(args.scenarios, enabled=long_run and not args.json and not args.no_progress)
+    progress = _Progress(
+        args.scenarios, enabled=long_run and not args.json and not args.no_progress
+    )
     t0 = time.perf_counter()
     try:
-        st = stress_test(pos, book, mark, policy, fund, args.scenarios, args.horizon, steps=args.steps,
-                         mu=args.mu, sigma=args.sigma, jump_intensity=args.jump_intensity,
-                         jump_mean=args.jump_mean, jump_std=args.jump_std, resilience=args.resilience,
-                         mark_rule=args.mark_rule, max_rounds=args.max_rounds, seed=args.seed,
-                         threads=args.threads, progress=progress if progress.enabled else None)
+        st = stress_test(
+            pos,
+            book,
+            mark,
+            policy,
+            fund,
+            args.scenarios,
+            args.horizon,
+            steps=args.steps,
+            mu=args.mu,
+            sigma=args.sigma,
+            jump_intensity=args.jump_intensity,
+            jump_mean=args.jump_mean,
+            jump_std=args.jump_std,
+            resilience=args.resilience,
+            mark_rule=args.mark_rule,
+            max_rounds=args.max_rounds,
+            seed=args.seed,
+            threads=args.threads,
+            progress=progress if progress.enabled else None,
+        )
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
     finally:
@@ -483,15 +603,24 @@ def cmd_stress(args: argparse.Namespace) -> int:
     s = st.summary(q)
     sizes = {f"r/kappa={r:g}": st.fund_size(r, 1.0) for r in (0.01, 0.05)}
     if args.json:
-        out = {"summary": s, "fund_size": sizes, "params": st.params, "policy": policy.to_dict(),
-               "seed": st.seed, "seconds": seconds,
-               "position_scenarios_per_second": len(pos) * len(st) / seconds if seconds > 0 else None}
+        out = {
+            "summary": s,
+            "fund_size": sizes,
+            "params": st.params,
+            "policy": policy.to_dict(),
+            "seed": st.seed,
+            "seconds": seconds,
+            "position_scenarios_per_second": len(pos) * len(st) / seconds if seconds > 0 else None,
+        }
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
     rows = [
-        ("scenarios x steps", f"{len(st):,} x {st.steps} (horizon {args.horizon:g} d, sigma {args.sigma:g}/d, "
-                              f"jumps {args.jump_intensity:g}/d)"),
+        (
+            "scenarios x steps",
+            f"{len(st):,} x {st.steps} (horizon {args.horizon:g} d, sigma {args.sigma:g}/d, "
+            f"jumps {args.jump_intensity:g}/d)",
+        ),
         ("positions", f"{len(pos):,}"),
         ("insurance fund", _money(fund)),
         ("expected deficit", _money(s["expected_deficit"])),
@@ -503,44 +632,80 @@ def cmd_stress(args: argparse.Namespace) -> int:
         ("mean liquidations", f"{s['mean_liquidations']:,.1f}"),
         ("fund size IF* (r/kappa = 1%)", _money(sizes["r/kappa=0.01"])),
         ("fund size IF* (r/kappa = 5%)", _money(sizes["r/kappa=0.05"])),
-        ("Cover-1 (worst scenario)", f"{_money(s['cover1'])} ({'met' if s['meets_cover1'] else 'NOT met'})"),
-        ("Cover-2 (worst scenario)", f"{_money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})"),
+        (
+            "Cover-1 (worst scenario)",
+            f"{_money(s['cover1'])} ({'met' if s['meets_cover1'] else 'NOT met'})",
+        ),
+        (
+            "Cover-2 (worst scenario)",
+            f"{_money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
+        ),
     ]
-    print_table(rows, f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}", sys.stdout)
-    print(f"stress test in {seconds:.2f} s "
-          f"({len(pos) * len(st) / max(seconds, 1e-9):,.0f} position-scenarios per second)")
+    print_table(
+        rows, f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}", sys.stdout
+    )
+    print(
+        f"stress test in {seconds:.2f} s "
+        f"({len(pos) * len(st) / max(seconds, 1e-9):,.0f} position-scenarios per second)"
+    )
     return 0
 
 
 def _add_cascade_commands(sub: Any) -> None:
-    cas = sub.add_parser("cascade", help="play a liquidation cascade after a price shock",
-                         description="Shock the market (the book moves with the mark) and play the cascade.")
+    cas = sub.add_parser(
+        "cascade",
+        help="play a liquidation cascade after a price shock",
+        description="Shock the market (the book moves with the mark) and play the cascade.",
+    )
     _market_arguments(cas)
     cas.add_argument("--seed", type=int, default=0, help="seed of the embedded market (default 0)")
-    cas.add_argument("--shock", type=float, default=-0.05, help="relative mark move (default -0.05)")
+    cas.add_argument(
+        "--shock", type=float, default=-0.05, help="relative mark move (default -0.05)"
+    )
     cas.set_defaults(func=cmd_cascade)
 
-    st = sub.add_parser("stress", help="stress-test the insurance fund over many price paths",
-                        description="Cascades along jump-diffusion price paths; deficit statistics.")
+    st = sub.add_parser(
+        "stress",
+        help="stress-test the insurance fund over many price paths",
+        description="Cascades along jump-diffusion price paths; deficit statistics.",
+    )
     _market_arguments(st)
-    st.add_argument("--market-seed", type=int, default=0, help="seed of the embedded market (default 0)")
+    st.add_argument(
+        "--market-seed", type=int, default=0, help="seed of the embedded market (default 0)"
+    )
     st.add_argument("--seed", type=int, default=0, help="seed of the price paths (default 0)")
     st.add_argument("--scenarios", type=int, default=1_000, help="number of paths (default 1,000)")
     st.add_argument("--steps", type=int, default=100, help="steps per path (default 100)")
-    st.add_argument("--horizon", type=_positive("--horizon"), default=1.0, help="path length, days (default 1)")
+    st.add_argument(
+        "--horizon", type=_positive("--horizon"), default=1.0, help="path length, days (default 1)"
+    )
     st.add_argument("--mu", type=float, default=0.0, help="drift per day (default 0)")
-    st.add_argument("--sigma", type=_nonnegative("--sigma"), default=0.04, help="volatility per day (default 0.04)")
-    st.add_argument("--jump-intensity", type=_nonnegative("--jump-intensity"), default=0.1,
-                    help="expected jumps per day (default 0.1)")
+    st.add_argument(
+        "--sigma",
+        type=_nonnegative("--sigma"),
+        default=0.04,
+        help="volatility per day (default 0.04)",
+    )
+    st.add_argument(
+        "--jump-intensity",
+        type=_nonnegative("--jump-intensity"),
+        default=0.1,
+        help="expected jumps per day (default 0.1)",
+    )
     st.add_argument("--jump-mean", type=float, default=-0.03, help="mean log jump (default -0.03)")
-    st.add_argument("--jump-std", type=_nonnegative("--jump-std"), default=0.05, help="std of log jumps (default 0.05)")
+    st.add_argument(
+        "--jump-std",
+        type=_nonnegative("--jump-std"),
+        default=0.05,
+        help="std of log jumps (default 0.05)",
+    )
     st.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     st.add_argument("--q", type=float, default=0.99, help="VaR / ES level (default 0.99)")
     st.add_argument("--no-progress", action="store_true", help="no progress bar")
     st.set_defaults(func=cmd_stress)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

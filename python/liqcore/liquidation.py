@@ -1,4 +1,4 @@
-"""Liquidation of one market's isolated positions against its order book (MODEL.md §1–3).
+"""Liquidation of one market's isolated positions against its order book (MODEL.md §1-3).
 
 :func:`liquidate` answers, for positions, a book and a mark price: who is liquidated, at what
 prices, and who pays the loss. Everything runs in one call into the C++ kernel, GIL released.
@@ -15,20 +15,25 @@ for inverse ones) and valued at the mark price.
    the asks, on a private copy: the input book is not changed; the result has the new book).
 3. **Size** per ``policy.sizing``. Partial sizing solves exactly, level by level of the book
    and tier by tier, for the smallest ``Δ`` with
-   ``h(Δ) = E + G(Δ) − fee(Δ) − (1 + buffer)·MM(Q − Δ) >= 0``, where ``G`` is the fills'
-   gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. With a
-   takeover at ``P·(1 − f)`` and a flat rate this is Drift's closed form generalised:
-   ``Δ = shortage / (P·((1 + buffer)·mmr − f − fee_rate))``, ``shortage = (1 + buffer)·MM − E``.
-   When no ``Δ < Q`` works within the book (and limit), the position is closed in full.
+   ``h(Δ) = E + G(Δ) - fee(Δ) - (1 + buffer)·MM(Q - Δ) >= 0``, where ``G`` is the fills'
+   gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. A close
+   of Δ releases ``(1 + buffer)·mmr·P`` of requirement per unit (flat rate) and costs the
+   slippage and the fee per unit; with a takeover at ``P·(1 - f)`` and ``fee="rate"`` (``r``,
+   when the fee is below the slice's surplus) every term is linear and this is Drift's
+   ``base = shortage / (P·(mr_buffered - liq_fee) - P·if_fee)`` with the fee on the fill price:
+   ``Δ = shortage / (P·((1 + buffer)·mmr - f - r·(1 - f)))``, ``shortage = (1 + buffer)·MM - E``
+   (asserted in the tests). Through a book the per-unit cost changes from level to level, so the
+   same equation is solved piece by piece. When no ``Δ < Q`` works within the book (and limit),
+   the position is closed in full.
 4. **Execution**: through the book under the limit price, or a takeover. Whatever the book does
    not take (limit reached, side empty, a refused fill, or a backstop) is the *fallback*: it
    closes at the bankruptcy price ``BP``, taken over by the insurance fund, or by quantity ADL
    against the opposite-side queue when ``residual == "queue"`` and the fund cannot cover the
-   takeover's mark-to-market loss ``s·U·(BP − P)``.
+   takeover's mark-to-market loss ``s·U·(BP - P)``.
 5. **Trader outcome**: ``V`` is the blended close price over book and fallback fills (a VWAP;
    for inverse contracts the contract-weighted harmonic mean). A full close leaves
-   ``E_after = M + q·(V − EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
-   −E_after)``, ``surplus = max(0, E_after)``. A partial close carries its proportional share of
+   ``E_after = M + q·(V - EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
+   -E_after)``, ``surplus = max(0, E_after)``. A partial close carries its proportional share of
    margin: its surplus is ``max(0, (Δ/Q)·E + G)``; it never draws on the fund (its size keeps the
    rest solvent), and a negative slice equity is borne by the rest of the position. A slice
    (``sizing="slices"``) that the book cannot fill within the limit, or that would leave the
@@ -51,9 +56,11 @@ for inverse ones) and valued at the mark price.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +71,7 @@ from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
-__all__ = ["Ledger", "LiquidationResult", "liquidate"]
+__all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
 _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
     ("traders", "equity change"),
@@ -80,16 +87,38 @@ _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 _PER_POSITION = (
-    "liquidated", "sequence", "closed", "book_closed", "fallback_closed", "vwap", "deficit",
-    "surplus", "fee", "insurance_draw_by_position", "shortfall", "adl", "adl_closed",
+    "liquidated",
+    "sequence",
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
 )
+
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+
+
+def _frozen(a: _A) -> _A:
+    """``a``, made read-only (results are values)."""
+    a.flags.writeable = False
+    return a
 
 
 def _pandas() -> Any:
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_frame() needs pandas: pip install pandas (or liqcore[pandas])") from None
+        raise ImportError(
+            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
+        ) from None
     return pd
 
 
@@ -123,18 +152,62 @@ class Ledger:
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns entity, kind, amount."""
         pd = _pandas()
-        return pd.DataFrame({"entity": list(self.entity), "kind": list(self.kind), "amount": self.amount})
+        return pd.DataFrame(
+            {"entity": list(self.entity), "kind": list(self.kind), "amount": self.amount}
+        )
 
     def __repr__(self) -> str:
-        rows = ", ".join(f"{e}/{k}={a:.6g}" for e, k, a in zip(self.entity, self.kind, self.amount) if a != 0.0)
+        rows = ", ".join(
+            f"{e}/{k}={a:.6g}" for e, k, a in zip(self.entity, self.kind, self.amount) if a != 0.0
+        )
         return f"Ledger({rows}; balance={self.balance:.3g})"
+
+
+_COMPACT = (
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw",
+    "shortfall",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Liquidations:
+    """The liquidations of one call in the order they happened (entry ``k`` is the ``k``-th
+    liquidation, of position ``position[k]``): compact arrays of length ``n_liquidated``.
+    Fields as the per-position arrays of :class:`LiquidationResult`."""
+
+    position: I64
+    closed: F64
+    book_closed: F64
+    fallback_closed: F64
+    vwap: F64
+    deficit: F64
+    surplus: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+    def __len__(self) -> int:
+        return int(self.position.shape[0])
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per liquidation, in liquidation order."""
+        pd = _pandas()
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True, eq=False)
 class LiquidationResult:
-    """What :func:`liquidate` did. Per-position arrays have one entry per input position.
+    """What :func:`liquidate` did.
 
-    Per position
+    Per position (arrays with one entry per input position, built on first access from the
+    compact :attr:`liquidations`)
         liquidated (bool): liquidatable at the mark and processed. sequence (int64): rank in the
         liquidation order, -1 if not liquidated. closed (>= 0): quantity closed; of which
         book_closed (through the book or the takeover liquidator) and fallback_closed (at the
@@ -150,22 +223,12 @@ class LiquidationResult:
         counterparties' money), uncovered (left as bad debt), total_deficit, total_surplus,
         total_fees, takeover_loss (fund's mark-to-market on fallback takeovers; negative is a
         gain), liquidated_notional (notional at the mark of what was closed), n_liquidated.
-    Also: the updated ``book``, the ``ledger``, the ``mark`` and ``policy`` used.
+    Also: :attr:`liquidations` (compact, in liquidation order), the updated ``book``, the
+    ``ledger``, the ``mark`` and ``policy`` used, and the positions' ``account`` ids.
     """
 
     liquidated: npt.NDArray[np.bool_]
-    sequence: I64
-    closed: F64
-    book_closed: F64
-    fallback_closed: F64
-    vwap: F64
-    deficit: F64
-    surplus: F64
-    fee: F64
-    insurance_draw_by_position: F64
-    shortfall: F64
-    adl: F64
-    adl_closed: F64
+    liquidations: Liquidations
     insurance_fund: float
     insurance_fund_before: float
     insurance_draw: float
@@ -182,10 +245,71 @@ class LiquidationResult:
     ledger: Ledger
     mark: float
     policy: Policy
-    account: Optional[I64] = None
+    account: I64 | None = None
+    _adl: F64 | None = None
+    _adl_closed: F64 | None = None
 
     def __len__(self) -> int:
-        return int(self.closed.shape[0])
+        return int(self.liquidated.shape[0])
+
+    def _spread(self, values: F64, fill: float = 0.0) -> F64:
+        out = np.full(len(self), fill)
+        out[self.liquidations.position] = values
+        return _frozen(out)
+
+    @functools.cached_property
+    def sequence(self) -> I64:
+        out = np.full(len(self), -1, dtype=np.int64)
+        out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
+        return _frozen(out)
+
+    @functools.cached_property
+    def closed(self) -> F64:
+        return self._spread(self.liquidations.closed)
+
+    @functools.cached_property
+    def book_closed(self) -> F64:
+        return self._spread(self.liquidations.book_closed)
+
+    @functools.cached_property
+    def fallback_closed(self) -> F64:
+        return self._spread(self.liquidations.fallback_closed)
+
+    @functools.cached_property
+    def vwap(self) -> F64:
+        return self._spread(self.liquidations.vwap, np.nan)
+
+    @functools.cached_property
+    def deficit(self) -> F64:
+        return self._spread(self.liquidations.deficit)
+
+    @functools.cached_property
+    def surplus(self) -> F64:
+        return self._spread(self.liquidations.surplus)
+
+    @functools.cached_property
+    def fee(self) -> F64:
+        return self._spread(self.liquidations.fee)
+
+    @functools.cached_property
+    def insurance_draw_by_position(self) -> F64:
+        return self._spread(self.liquidations.insurance_draw)
+
+    @functools.cached_property
+    def shortfall(self) -> F64:
+        return self._spread(self.liquidations.shortfall)
+
+    @functools.cached_property
+    def adl(self) -> F64:
+        if self._adl is not None and self._adl.shape[0]:
+            return self._adl
+        return _frozen(np.zeros(len(self)))
+
+    @functools.cached_property
+    def adl_closed(self) -> F64:
+        if self._adl_closed is not None and self._adl_closed.shape[0]:
+            return self._adl_closed
+        return _frozen(np.zeros(len(self)))
 
     def summary(self) -> dict[str, float]:
         """Headline figures as a flat dict (counts as ints)."""
@@ -217,14 +341,16 @@ class LiquidationResult:
         return pd.DataFrame(data)
 
     def __repr__(self) -> str:
-        return (f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
-                f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
-                f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-                f"uncovered={self.uncovered:.6g})")
+        return (
+            f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
+            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
+            f"uncovered={self.uncovered:.6g})"
+        )
 
 
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    if isinstance(x, (bool, str, bytes)) or not np.isscalar(x) and np.ndim(x) != 0:
+    if isinstance(x, (bool, str, bytes)) or (not np.isscalar(x) and np.ndim(x) != 0):
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
     try:
         v = float(x)
@@ -232,7 +358,9 @@ def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
     ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
     if not ok:
-        raise ValueError(f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})")
+        raise ValueError(
+            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
+        )
     return v
 
 
@@ -240,7 +368,7 @@ def liquidate(
     positions: Positions,
     book: Book,
     mark: float,
-    policy: Optional[Policy] = None,
+    policy: Policy | None = None,
     insurance_fund: float = 0.0,
 ) -> LiquidationResult:
     """Liquidate the positions that are liquidatable at ``mark`` and settle the losses.
@@ -275,8 +403,17 @@ def liquidate(
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
 
-    r = _core.liquidate(positions._size, positions._entry_price, positions._margin, book._b, p,
-                        policy._to_core(), fund)
+    r = _core.liquidate(
+        positions._size,
+        positions._entry_price,
+        positions._margin,
+        book._b,
+        p,
+        policy._to_core(),
+        fund,
+    )
+    for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
+        _frozen(r[k])
     t = r["totals"]
     ledger = Ledger(
         entity=tuple(e for e, _ in _LEDGER_ROWS),
@@ -286,18 +423,7 @@ def liquidate(
     )
     return LiquidationResult(
         liquidated=r["liquidated"].view(np.bool_),
-        sequence=r["sequence"],
-        closed=r["closed"],
-        book_closed=r["book_closed"],
-        fallback_closed=r["fallback_closed"],
-        vwap=r["vwap"],
-        deficit=r["deficit"],
-        surplus=r["surplus"],
-        fee=r["fee"],
-        insurance_draw_by_position=r["insurance_draw"],
-        shortfall=r["shortfall"],
-        adl=r["adl"],
-        adl_closed=r["adl_closed"],
+        liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
         insurance_fund=float(t["insurance_fund"]),
         insurance_fund_before=fund,
         insurance_draw=float(t["insurance_draw"]),
@@ -315,4 +441,6 @@ def liquidate(
         mark=p,
         policy=policy,
         account=positions._account,
+        _adl=r["adl"],
+        _adl_closed=r["adl_closed"],
     )

@@ -1,4 +1,4 @@
-"""The liquidation policy: every rule of MODEL.md §1–3 that a venue chooses, as one frozen value.
+"""The liquidation policy: every rule of MODEL.md §1-3 that a venue chooses, as one frozen value.
 
 ``Policy()`` is what a user of a large venue would expect by default: flat maintenance margin of
 0.5%, linear contracts, most underwater first, full liquidation through the book with no limit
@@ -31,7 +31,7 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from liqcore import _core
 
@@ -60,14 +60,18 @@ def _number(name: str, value: Any) -> float:
 
 def _option(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"Policy.{name} must be a str, one of {', '.join(map(repr, allowed))} "
-                        f"(got {type(value).__name__})")
+        raise TypeError(
+            f"Policy.{name} must be a str, one of {', '.join(map(repr, allowed))} "
+            f"(got {type(value).__name__})"
+        )
     if value not in allowed:
-        raise ValueError(f"Policy.{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})")
+        raise ValueError(
+            f"Policy.{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})"
+        )
     return value
 
 
-def _tiers(value: Any) -> Optional[tuple[Tier, ...]]:
+def _tiers(value: Any) -> tuple[Tier, ...] | None:
     """None, an object with ``floors`` and ``mmr`` (liqcore.MarginTiers), a mapping
     ``{"floors": [...], "mmr": [...]}`` or a sequence of (floor, mmr) pairs."""
     if value is None:
@@ -76,8 +80,10 @@ def _tiers(value: Any) -> Optional[tuple[Tier, ...]]:
         floors, rates = list(value.floors), list(value.mmr)
     elif isinstance(value, Mapping):
         if "floors" not in value or "mmr" not in value:
-            raise ValueError("Policy.tiers must have 'floors' and 'mmr' (got keys "
-                             f"{', '.join(map(repr, value))})")
+            raise ValueError(
+                "Policy.tiers must have 'floors' and 'mmr' (got keys "
+                f"{', '.join(map(repr, value))})"
+            )
         floors, rates = list(value["floors"]), list(value["mmr"])
     elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         pairs = list(value)
@@ -86,17 +92,21 @@ def _tiers(value: Any) -> Optional[tuple[Tier, ...]]:
                 raise ValueError(f"Policy.tiers[{k}] must be a (floor, mmr) pair (got {p!r})")
         floors, rates = [p[0] for p in pairs], [p[1] for p in pairs]
     else:
-        raise TypeError("Policy.tiers must be None, a MarginTiers, a mapping with 'floors' and 'mmr', "
-                        f"or a sequence of (floor, mmr) pairs (got {type(value).__name__})")
+        raise TypeError(
+            "Policy.tiers must be None, a MarginTiers, a mapping with 'floors' and 'mmr', "
+            f"or a sequence of (floor, mmr) pairs (got {type(value).__name__})"
+        )
     if not floors:
         raise ValueError("Policy.tiers must have at least one tier")
     if len(floors) != len(rates):
         raise ValueError(f"Policy.tiers has {len(floors)} floors and {len(rates)} rates")
-    out = []
+    out: list[Tier] = []
     for k, (f, r) in enumerate(zip(floors, rates)):
         f, r = _number(f"tiers[{k}].floor", f), _number(f"tiers[{k}].mmr", r)
         if not math.isfinite(f) or (k == 0 and f != 0.0) or (k > 0 and not f > out[-1][0]):
-            raise _fail(f"tiers[{k}].floor", "finite, 0 for the first tier, then strictly increasing", f)
+            raise _fail(
+                f"tiers[{k}].floor", "finite, 0 for the first tier, then strictly increasing", f
+            )
         if not (0.0 <= r < 1.0):
             raise _fail(f"tiers[{k}].mmr", "in [0, 1)", r)
         out.append((f, r))
@@ -105,7 +115,7 @@ def _tiers(value: Any) -> Optional[tuple[Tier, ...]]:
 
 @dataclass(frozen=True)
 class Policy:
-    """How one market liquidates (MODEL.md §1–3). All fields are keyword arguments.
+    """How one market liquidates (MODEL.md §1-3). All fields are keyword arguments.
 
     Margin
         mmr (0.005): flat maintenance-margin rate, used when ``tiers`` is None.
@@ -117,7 +127,7 @@ class Policy:
 
     Ordering (``order``, "underwater")
         "underwater": most underwater first (dYdX): with ``limit="fillable"`` by
-        ``|fillable − P|/P`` descending, otherwise by ``(MM − E)/notional`` descending;
+        ``|fillable - P|/P`` descending, otherwise by ``(MM - E)/notional`` descending;
         "largest": notional descending; "given": input order. Ties: larger notional, then
         input order. The order is total, so results are deterministic.
     Sizing (``sizing``, "full")
@@ -130,14 +140,14 @@ class Policy:
     Execution (``execution``, "book")
         "book": a market order through the book; each liquidation consumes liquidity for the
         next (a long sells into the bids, a short buys the asks). "takeover": a liquidator
-        takes the close at ``P·(1 − takeover_fee)`` (long) or ``P·(1 + takeover_fee)`` (short).
+        takes the close at ``P·(1 - takeover_fee)`` (long) or ``P·(1 + takeover_fee)`` (short).
         takeover_fee (0.01).
         backstop (None): a fraction of MM (Hyperliquid: 2/3); a position with
         ``E < backstop·MM`` is taken over whole by the fund at its bankruptcy price, no book walk.
     Limit price of book liquidations (``limit``, "none")
         "none"; "bankruptcy": never fill worse than the bankruptcy price; "fillable": dYdX's
-        fillable price ``P·(1 − s·ABR·smmr·MM/notional)``, ``ABR = clamp(ba·(1 − E/MM), 0, 1)``
-        (for linear contracts this is ``(PNNV − ABR·SMMR·PMMR)/PS``). ba (1.0), smmr (1.5).
+        fillable price ``P·(1 - s·ABR·smmr·MM/notional)``, ``ABR = clamp(ba·(1 - E/MM), 0, 1)``
+        (for linear contracts this is ``(PNNV - ABR·SMMR·PMMR)/PS``). ba (1.0), smmr (1.5).
         What the book cannot take within the limit goes to the fallback: the fund takes it over
         at the bankruptcy price.
     Fees (``fee``, "capped")
@@ -160,7 +170,7 @@ class Policy:
     """
 
     mmr: float = 0.005
-    tiers: Optional[tuple[Tier, ...]] = None
+    tiers: tuple[Tier, ...] | None = None
     contract: str = "linear"
     contract_size: float = 1.0
     order: str = "underwater"
@@ -170,7 +180,7 @@ class Policy:
     slice_fraction: float = 0.2
     execution: str = "book"
     takeover_fee: float = 0.01
-    backstop: Optional[float] = None
+    backstop: float | None = None
     limit: str = "none"
     ba: float = 1.0
     smmr: float = 1.5
@@ -194,7 +204,10 @@ class Policy:
         set_(self, "residual", _option("residual", self.residual, RESIDUALS))
         set_(self, "tiers", _tiers(self.tiers))
         if not isinstance(self.refuse_uncovered, bool):
-            raise TypeError(f"Policy.refuse_uncovered must be a bool (got {type(self.refuse_uncovered).__name__})")
+            raise TypeError(
+                "Policy.refuse_uncovered must be a bool "
+                f"(got {type(self.refuse_uncovered).__name__})"
+            )
 
         def check(name: str, ok: Any, what: str) -> None:
             v = _number(name, getattr(self, name))
@@ -227,43 +240,93 @@ class Policy:
         """Binance USDⓈ-M: BTCUSDT maintenance tiers of MODEL.md §7, liquidation orders limited
         at the bankruptcy price, the whole remaining margin (surplus) to the insurance fund, ADL
         queue for what the fund cannot cover."""
-        tiers = ((0.0, 0.004), (50_000.0, 0.005), (250_000.0, 0.01), (1_000_000.0, 0.025),
-                 (10_000_000.0, 0.05))
-        return cls(**{"tiers": tiers, "limit": "bankruptcy", "fee": "surplus", "residual": "queue",
-                      **overrides})
+        tiers = (
+            (0.0, 0.004),
+            (50_000.0, 0.005),
+            (250_000.0, 0.01),
+            (1_000_000.0, 0.025),
+            (10_000_000.0, 0.05),
+        )
+        return cls(
+            **{
+                "tiers": tiers,
+                "limit": "bankruptcy",
+                "fee": "surplus",
+                "residual": "queue",
+                **overrides,
+            }
+        )
 
     @classmethod
     def bybit(cls, **overrides: Any) -> Policy:
         """Bybit: flat 0.5% maintenance, close at the bankruptcy price at worst, the surplus to
         the insurance fund, ADL queue."""
-        return cls(**{"mmr": 0.005, "limit": "bankruptcy", "fee": "surplus", "residual": "queue",
-                      **overrides})
+        return cls(
+            **{
+                "mmr": 0.005,
+                "limit": "bankruptcy",
+                "fee": "surplus",
+                "residual": "queue",
+                **overrides,
+            }
+        )
 
     @classmethod
     def dydx(cls, **overrides: Any) -> Policy:
         """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 1.5), fee capped at
         1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue).
         BTC-USD maintenance 3%."""
-        return cls(**{"mmr": 0.03, "order": "underwater", "limit": "fillable", "ba": 1.0, "smmr": 1.5,
-                      "fee": "capped", "fee_cap": 0.015, "refuse_uncovered": True, "residual": "queue",
-                      **overrides})
+        return cls(
+            **{
+                "mmr": 0.03,
+                "order": "underwater",
+                "limit": "fillable",
+                "ba": 1.0,
+                "smmr": 1.5,
+                "fee": "capped",
+                "fee_cap": 0.015,
+                "refuse_uncovered": True,
+                "residual": "queue",
+                **overrides,
+            }
+        )
 
     @classmethod
     def hyperliquid(cls, **overrides: Any) -> Policy:
         """Hyperliquid: 20% slices above $100k notional, the backstop vault below 2/3 of
         maintenance margin, no liquidation fee to the fund, ADL queue. BTC maintenance 1.25%
         (half the initial margin at 40x)."""
-        return cls(**{"mmr": 0.0125, "sizing": "slices", "slice_threshold": 100_000.0,
-                      "slice_fraction": 0.2, "backstop": 2.0 / 3.0, "fee": "rate", "fee_rate": 0.0,
-                      "residual": "queue", **overrides})
+        return cls(
+            **{
+                "mmr": 0.0125,
+                "sizing": "slices",
+                "slice_threshold": 100_000.0,
+                "slice_fraction": 0.2,
+                "backstop": 2.0 / 3.0,
+                "fee": "rate",
+                "fee_rate": 0.0,
+                "residual": "queue",
+                **overrides,
+            }
+        )
 
     @classmethod
     def drift(cls, **overrides: Any) -> Policy:
         """Drift v2: a liquidator takes over at a 1% discount to the oracle, partial liquidation
         to maintenance + 2% buffer, a fixed-rate fee to the insurance fund, socialized loss."""
-        return cls(**{"mmr": 0.03, "execution": "takeover", "takeover_fee": 0.01, "sizing": "partial",
-                      "buffer": 0.02, "fee": "rate", "fee_rate": 0.01, "residual": "socialize",
-                      **overrides})
+        return cls(
+            **{
+                "mmr": 0.03,
+                "execution": "takeover",
+                "takeover_fee": 0.01,
+                "sizing": "partial",
+                "buffer": 0.02,
+                "fee": "rate",
+                "fee_rate": 0.01,
+                "residual": "socialize",
+                **overrides,
+            }
+        )
 
     # ---- serialization -----------------------------------------------------------------------
 
@@ -282,8 +345,10 @@ class Policy:
         known = [f.name for f in dataclasses.fields(cls) if f.init]
         unknown = [k for k in d if k not in known]
         if unknown:
-            raise ValueError(f"unknown Policy field(s) {', '.join(map(repr, unknown))}; "
-                             f"fields are {', '.join(known)}")
+            raise ValueError(
+                f"unknown Policy field(s) {', '.join(map(repr, unknown))}; "
+                f"fields are {', '.join(known)}"
+            )
         return cls(**d)
 
     @classmethod
@@ -310,8 +375,10 @@ class Policy:
         p.contract = CONTRACTS.index(self.contract)
         p.contract_size = self.contract_size
         tiers = self.tiers if self.tiers is not None else ((0.0, self.mmr),)
-        p.set_tiers(np.array([t[0] for t in tiers], dtype=np.float64),
-                    np.array([t[1] for t in tiers], dtype=np.float64))
+        p.set_tiers(
+            np.array([t[0] for t in tiers], dtype=np.float64),
+            np.array([t[1] for t in tiers], dtype=np.float64),
+        )
         p.order = ORDERS.index(self.order)
         p.sizing = SIZINGS.index(self.sizing)
         p.buffer = self.buffer

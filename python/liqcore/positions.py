@@ -11,7 +11,7 @@ collateral assets) group positions by this id.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,8 +37,10 @@ def _account(x: Any) -> I64:
             ok = np.isfinite(a) & (a == np.round(a))
         bad = first_bad(np.atleast_1d(ok))
         if bad is not None:
-            raise ValueError(f"account{'' if a.ndim == 0 else f'[{bad}]'} must be a whole number "
-                             f"(got {float(a.reshape(-1)[bad])!r})")
+            raise ValueError(
+                f"account{'' if a.ndim == 0 else f'[{bad}]'} must be a whole number "
+                f"(got {float(a.reshape(-1)[bad])!r})"
+            )
     return as_i64("account", x)
 
 
@@ -67,9 +69,11 @@ class Positions:
             "entry_price": as_f64("entry_price", entry_price),
             "margin": as_f64("margin", margin),
         }
-        shaped = {k: (v.reshape(()) if np.ndim(x) == 0 else v) for (k, v), x in
-                  zip(cols.items(), (size, entry_price, margin))}
-        acc: Optional[I64] = None
+        shaped = {
+            k: (v.reshape(()) if np.ndim(x) == 0 else v)
+            for (k, v), x in zip(cols.items(), (size, entry_price, margin))
+        }
+        acc: I64 | None = None
         if account is not None:
             a = _account(account)
             shaped["account"] = a.reshape(()) if np.ndim(account) == 0 else a  # type: ignore[assignment]
@@ -87,13 +91,13 @@ class Positions:
         self._size: F64 = q
         self._entry_price: F64 = ep
         self._margin: F64 = m
-        self._account: Optional[I64] = acc
+        self._account: I64 | None = acc
 
     # ---- columns -----------------------------------------------------------------------
 
     @property
     def size(self) -> F64:
-        """Signed size (+ long, − short), base units or contracts; read-only view."""
+        """Signed size (+ long, - short), base units or contracts; read-only view."""
         return _readonly(self._size)  # type: ignore[no-any-return]
 
     @property
@@ -107,7 +111,7 @@ class Positions:
         return _readonly(self._margin)  # type: ignore[no-any-return]
 
     @property
-    def account(self) -> Optional[I64]:
+    def account(self) -> I64 | None:
         """Account id per position (int64), or None; read-only view."""
         return None if self._account is None else _readonly(self._account)
 
@@ -124,7 +128,9 @@ class Positions:
         n = len(self)
         if idx.size and (idx.max() >= n or idx.min() < -n):
             bad = int(np.argmax((idx >= n) | (idx < -n)))
-            raise IndexError(f"indices[{bad}] is out of range for {n} positions (got {int(idx.flat[bad])})")
+            raise IndexError(
+                f"indices[{bad}] is out of range for {n} positions (got {int(idx.flat[bad])})"
+            )
         return self._subset(idx)
 
     def _subset(self, key: Any) -> Positions:
@@ -135,7 +141,7 @@ class Positions:
         out._account = None if self._account is None else np.ascontiguousarray(self._account[key])
         return out
 
-    def __getitem__(self, key: Union[int, slice, npt.ArrayLike]) -> Positions:
+    def __getitem__(self, key: int | slice | npt.ArrayLike) -> Positions:
         """``positions[i]`` (one position), ``positions[a:b]``, a boolean mask or an index array."""
         if isinstance(key, (int, np.integer)):
             n = len(self)
@@ -158,15 +164,21 @@ class Positions:
         """Positions from a pandas DataFrame (or any mapping of columns) with columns
         ``size``, ``entry_price``, ``margin`` and optionally ``account``."""
         if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})")
+            raise TypeError(
+                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
+            )
         names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
         missing = [c for c in _COLUMNS if c not in names]
         if missing:
-            raise ValueError(f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                             f"(has {', '.join(map(repr, names))})")
+            raise ValueError(
+                f"frame is missing column(s) {', '.join(map(repr, missing))} "
+                f"(has {', '.join(map(repr, names))})"
+            )
+
         def col(c: str) -> Any:
             v = frame[c]
             return v.to_numpy() if hasattr(v, "to_numpy") else v
+
         account = col("account") if "account" in names else None
         return cls(col("size"), col("entry_price"), col("margin"), account)
 
@@ -175,15 +187,25 @@ class Positions:
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("Positions.to_frame() needs pandas: pip install pandas (or liqcore[pandas])") from None
-        data: dict[str, Any] = {"size": self._size, "entry_price": self._entry_price, "margin": self._margin}
+            raise ImportError(
+                "Positions.to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
+            ) from None
+        data: dict[str, Any] = {
+            "size": self._size,
+            "entry_price": self._entry_price,
+            "margin": self._margin,
+        }
         if self._account is not None:
             data["account"] = self._account
         return pd.DataFrame(data)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"size": self._size, "entry_price": self._entry_price, "margin": self._margin,
-                "account": self._account}
+        return {
+            "size": self._size,
+            "entry_price": self._entry_price,
+            "margin": self._margin,
+            "account": self._account,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._size = state["size"]
@@ -195,11 +217,16 @@ class Positions:
         if not isinstance(other, Positions):
             return NotImplemented
         same_acc = (self._account is None and other._account is None) or (
-            self._account is not None and other._account is not None
-            and np.array_equal(self._account, other._account))
-        return bool(same_acc and np.array_equal(self._size, other._size)
-                    and np.array_equal(self._entry_price, other._entry_price)
-                    and np.array_equal(self._margin, other._margin))
+            self._account is not None
+            and other._account is not None
+            and np.array_equal(self._account, other._account)
+        )
+        return bool(
+            same_acc
+            and np.array_equal(self._size, other._size)
+            and np.array_equal(self._entry_price, other._entry_price)
+            and np.array_equal(self._margin, other._margin)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

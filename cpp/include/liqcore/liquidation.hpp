@@ -14,7 +14,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -76,20 +78,22 @@ struct PositionColumns {
   std::span<const double> size, entry_price, margin;
 };
 
-// Per-position outputs, allocated by the caller (length n). Entries of positions that are not
-// liquidated are written too: 0, or NaN for vwap, or -1 for sequence.
+// Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
+// positions, so the per-liquidation results are compact: entry k describes the k-th
+// liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
+// `adl_closed` too when the residual rule allocates to counterparties (empty otherwise).
 struct LiquidationOutputs {
-  std::span<std::uint8_t> liquidated;
-  std::span<std::int64_t> sequence;  // rank in the liquidation order, -1 if not liquidated
-  std::span<double> closed;          // quantity closed (>= 0)
-  std::span<double> book_closed;     // of which through the book / the takeover liquidator
-  std::span<double> fallback_closed; // of which taken over at the bankruptcy price
-  std::span<double> vwap;            // blended close price (harmonic for inverse), NaN if none
-  std::span<double> deficit, surplus, fee;
-  std::span<double> insurance_draw;  // paid by the fund for this liquidation
-  std::span<double> shortfall;       // loss the fund could not pay (goes to the residual)
-  std::span<double> adl;             // charge to this position as an ADL/socialization counterparty
-  std::span<double> adl_closed;      // contracts of this position closed by quantity ADL
+  std::vector<std::uint8_t> liquidated;  // per position: 1 if liquidated
+  std::vector<std::int64_t> order;       // positions in liquidation order
+  std::vector<double> closed;            // quantity closed (>= 0)
+  std::vector<double> book_closed;       // of which through the book / the takeover liquidator
+  std::vector<double> fallback_closed;   // of which taken over at the bankruptcy price
+  std::vector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
+  std::vector<double> deficit, surplus, fee;
+  std::vector<double> insurance_draw;    // paid by the fund for this liquidation
+  std::vector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  std::vector<double> adl;               // per position: charge as an ADL/socialization counterparty
+  std::vector<double> adl_closed;        // per position: contracts closed by quantity ADL
 };
 
 struct LiquidationTotals {
@@ -187,6 +191,46 @@ inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, do
     if (stop) break;
   }
   return std::max(remaining, 0.0);
+}
+
+// ---- ordering: a stable LSD radix sort on 64-bit keys -----------------------------------------
+
+struct SortItem {
+  std::uint64_t key;
+  std::size_t k;  // position in the list being sorted
+};
+
+// Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
+inline std::uint64_t descending_bits(double d) noexcept {
+  d += 0.0;  // −0.0 → +0.0, so that equal values get equal keys
+  std::uint64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  b = (b >> 63) ? ~b : (b | (std::uint64_t{1} << 63));  // ascending in d
+  return ~b;
+}
+
+// Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
+// (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
+// mispredicted comparisons.
+inline void radix_sort(std::vector<SortItem>& a) {
+  const std::size_t n = a.size();
+  std::vector<std::array<std::size_t, 256>> hist(8);
+  for (auto& h : hist) h.fill(0);
+  for (const SortItem& x : a)
+    for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
+  std::vector<SortItem> tmp(n);
+  for (int d = 0; d < 8; ++d) {
+    auto& h = hist[static_cast<std::size_t>(d)];
+    if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
+    std::size_t sum = 0;
+    for (auto& c : h) {
+      const std::size_t t = c;
+      c = sum;
+      sum += t;
+    }
+    for (const SortItem& x : a) tmp[h[(x.key >> (8 * d)) & 255]++] = x;
+    a.swap(tmp);
+  }
 }
 
 // Smallest t in [0, len] with v + m·t >= 0, as an interval [lo, hi]; lo > hi when empty.
@@ -464,36 +508,32 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
 // fees, the fund (starting at `fund_balance`), quantity ADL and the residual allocation.
 // `book_after` receives the book after the closes; `book` is not changed.
 inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book, double mark,
-                                   const LiquidationPolicy& pol, double fund_balance, const LiquidationOutputs& out,
+                                   const LiquidationPolicy& pol, double fund_balance, LiquidationOutputs& out,
                                    Book& book_after) {
   const std::size_t n = pos.size.size();
   const ContractSpec& c = pol.contract;
-  const double nan = std::numeric_limits<double>::quiet_NaN();
 
-  // ---- detection: one vectorizable pass, value checks folded in ----------------------------
-  std::vector<std::size_t> hits;
-  hits.reserve(n / 8 + 16);
+  // ---- detection: one pass, value checks folded in ------------------------------------------
+  out.liquidated.assign(n, 0);
+  std::uint8_t* flag = out.liquidated.data();
   bool bad = false;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-    bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-    const double e = equity(c, q, ep, m, mark);
-    const double mm = maintenance(c, pol.tiers, q, mark);
-    const bool liq = q != 0.0 && e < mm;
-    out.liquidated[i] = liq ? 1 : 0;
-    out.sequence[i] = -1;
-    out.closed[i] = 0.0;
-    out.book_closed[i] = 0.0;
-    out.fallback_closed[i] = 0.0;
-    out.vwap[i] = nan;
-    out.deficit[i] = 0.0;
-    out.surplus[i] = 0.0;
-    out.fee[i] = 0.0;
-    out.insurance_draw[i] = 0.0;
-    out.shortfall[i] = 0.0;
-    out.adl[i] = 0.0;
-    out.adl_closed[i] = 0.0;
-    if (liq) hits.push_back(i);
+  std::size_t count = 0;
+  auto detect = [&](auto eq_minus_mm) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+      const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
+      flag[i] = static_cast<std::uint8_t>(liq);
+      count += liq;
+    }
+  };
+  if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
+    const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
+    detect([&](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
+  } else {
+    detect([&](double q, double ep, double m) {
+      return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
+    });
   }
   if (bad) {
     for (std::size_t i = 0; i < n; ++i) {
@@ -505,13 +545,66 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
         throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
     }
   }
+  // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
+  // then reads this compact copy instead of jumping around the full columns.
+  struct Hit {
+    std::size_t i;
+    double q, ep, m;
+  };
+  std::vector<Hit> hits;
+  hits.reserve(count);
+  for (std::size_t i = 0; i < n; ++i)
+    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i]});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
-  order_liquidations(pos, hits, mark, pol);
+  auto fillable_spread = [&](double e, double mm, double nt) {
+    // |fillable − P| / P = ABR·SMMR·MM / notional, ABR = clamp(BA·(1 − E/MM), 0, 1)
+    const double abr = mm > 0.0 ? std::clamp(pol.ba * (1.0 - e / mm), 0.0, 1.0) : 1.0;
+    return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
+  };
+  if (pol.order != LiquidationOrder::given && hits.size() > 1) {
+    std::vector<detail::SortItem> items(hits.size());
+    std::vector<double> nts(hits.size());
+    for (std::size_t k = 0; k < hits.size(); ++k) {
+      const double q = hits[k].q;
+      const double nt = notional(c, q, mark);
+      double key = nt;
+      if (pol.order == LiquidationOrder::underwater) {
+        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
+        const double mm = maintenance(c, pol.tiers, q, mark);
+        key = pol.limit == LimitRule::fillable ? fillable_spread(e, mm, nt) : (nt > 0.0 ? (mm - e) / nt : 0.0);
+      }
+      items[k] = {detail::descending_bits(key), k};
+      nts[k] = nt;
+    }
+    // Key descending, then notional descending, then input order: a total order.
+    detail::radix_sort(items);
+    std::vector<Hit> sorted(hits.size());
+    for (std::size_t a = 0; a < items.size();) {
+      std::size_t b = a + 1;
+      while (b < items.size() && items[b].key == items[a].key) ++b;
+      if (b - a > 1)  // equal keys (rare): larger notional first; the radix sort kept index order
+        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                         [&](const detail::SortItem& x, const detail::SortItem& y) { return nts[x.k] > nts[y.k]; });
+      a = b;
+    }
+    for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+    hits.swap(sorted);
+  }
 
   // ---- sequential liquidation ---------------------------------------------------------------
+  if (pol.residual != ResidualRule::none) {
+    out.adl.assign(n, 0.0);
+    out.adl_closed.assign(n, 0.0);
+  }
   Counterparties counterparties(c, pos.size, pos.entry_price, pos.margin, out.liquidated, mark, out.adl,
                                 out.adl_closed);
+  const std::size_t nliq = hits.size();
+  for (auto* v : {&out.closed, &out.book_closed, &out.fallback_closed, &out.vwap, &out.deficit, &out.surplus,
+                  &out.fee, &out.insurance_draw, &out.shortfall})
+    v->resize(nliq);
+  out.order.resize(nliq);
+  for (std::size_t k = 0; k < nliq; ++k) out.order[k] = static_cast<std::int64_t>(hits[k].i);
   book_after = book;
   detail::Cursor bids, asks;
   if (pol.execution == Execution::book) {
@@ -530,21 +623,19 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
-    const std::size_t i = hits[k];
-    const double q = pos.size[i];
+    const double q = hits[k].q;
     detail::Cursor& cur = q > 0.0 ? bids : asks;
     const LiquidationOutcome o =
-        liquidate_position(pol, q, pos.entry_price[i], pos.margin[i], mark, cur, fund, counterparties, led);
-    out.sequence[i] = static_cast<std::int64_t>(k);
-    out.closed[i] = o.closed;
-    out.book_closed[i] = o.book_closed;
-    out.fallback_closed[i] = o.fallback_closed;
-    out.vwap[i] = o.vwap;
-    out.deficit[i] = o.deficit;
-    out.surplus[i] = o.surplus;
-    out.fee[i] = o.fee;
-    out.insurance_draw[i] = o.draw;
-    out.shortfall[i] = o.shortfall;
+        liquidate_position(pol, q, hits[k].ep, hits[k].m, mark, cur, fund, counterparties, led);
+    out.closed[k] = o.closed;
+    out.book_closed[k] = o.book_closed;
+    out.fallback_closed[k] = o.fallback_closed;
+    out.vwap[k] = o.vwap;
+    out.deficit[k] = o.deficit;
+    out.surplus[k] = o.surplus;
+    out.fee[k] = o.fee;
+    out.insurance_draw[k] = o.draw;
+    out.shortfall[k] = o.shortfall;
 
     s_notional.add(o.closed_notional);
     s_fees.add(o.fee);

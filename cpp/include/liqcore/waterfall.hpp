@@ -19,16 +19,14 @@
 
 namespace liqcore {
 
-// Neumaier's compensated sum: totals over millions of terms stay exact to a few ulps and do not
-// depend on how large the terms are relative to each other.
+// A compensated sum (Knuth's branch-free TwoSum per term): totals over millions of terms stay
+// exact to a few ulps whatever the magnitudes and signs of the terms.
 class CompensatedSum {
  public:
   void add(double x) noexcept {
     const double t = sum_ + x;
-    if (std::abs(sum_) >= std::abs(x))
-      comp_ += (sum_ - t) + x;
-    else
-      comp_ += (x - t) + sum_;
+    const double bp = t - sum_;
+    comp_ += (sum_ - (t - bp)) + (x - bp);
     sum_ = t;
   }
   double value() const noexcept { return sum_ + comp_; }
