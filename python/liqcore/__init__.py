@@ -32,3 +32,10 @@ __all__ += [
     "maintenance_margin",
     "margin_ratio",
 ]
+
+# --- liquidation engine (positions, policy, liquidate) ---
+from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ += ["Ledger", "LiquidationResult", "Liquidations", "Policy", "Positions", "liquidate"]
