@@ -74,23 +74,28 @@ class Tiers:
 def equity(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], inverse: bool, contract_size: float,
+    threads: int = ...,
 ) -> npt.NDArray[np.float64]: ...
 def maintenance_margin(
     size: npt.NDArray[np.float64], mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64],
     tiers: Tiers | None, inverse: bool, contract_size: float,
+    threads: int = ...,
 ) -> npt.NDArray[np.float64]: ...
 def bankruptcy_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     inverse: bool, contract_size: float,
+    threads: int = ...,
 ) -> npt.NDArray[np.float64]: ...
 def liquidation_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mmr: npt.NDArray[np.float64], tiers: Tiers | None, mm_at_entry: bool, inverse: bool, contract_size: float,
+    threads: int = ...,
 ) -> npt.NDArray[np.float64]: ...
 def margin_ratio(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64], tiers: Tiers | None, inverse: bool,
     contract_size: float,
+    threads: int = ...,
 ) -> npt.NDArray[np.float64]: ...
 
 # ---- liquidation engine (bind_liquidation.cpp) ----
