@@ -4,8 +4,10 @@
     .venv/bin/python -m pytest bench/test_bench_margin.py --benchmark-only -m "not slow"  # no 1e7
 
 Each case first asserts that both give the same results (allclose), then times both; the groups
-pair them per function and size. `test_copy_bandwidth` times np.copyto on 1e7 doubles in the same
-run: the memory-bandwidth floor of a kernel is (bytes it must read + write) / that bandwidth.
+pair them per function and size. liqcore runs twice: `threads=1` and the default (`threads=None`:
+every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
+np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
+read + write) / that bandwidth.
 """
 
 from __future__ import annotations
@@ -67,19 +69,19 @@ def np_mm_tiers(q: np.ndarray, mark: float) -> np.ndarray:
 
 CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     "liquidation_price_flat": (
-        lambda q, ep, m: lq.liquidation_price(q, ep, m, MMR),
+        lambda q, ep, m, **kw: lq.liquidation_price(q, ep, m, MMR, **kw),
         lambda q, ep, m: np_lp_flat(q, ep, m, MMR),
     ),
     "liquidation_price_tiers": (
-        lambda q, ep, m: lq.liquidation_price(q, ep, m, tiers=TIERS),
+        lambda q, ep, m, **kw: lq.liquidation_price(q, ep, m, tiers=TIERS, **kw),
         np_lp_tiers,
     ),
     "equity": (
-        lambda q, ep, m: lq.equity(q, ep, m, MARK),
+        lambda q, ep, m, **kw: lq.equity(q, ep, m, MARK, **kw),
         lambda q, ep, m: np_equity(q, ep, m, MARK),
     ),
     "maintenance_margin_tiers": (
-        lambda q, ep, m: lq.maintenance_margin(q, MARK, tiers=TIERS),
+        lambda q, ep, m, **kw: lq.maintenance_margin(q, MARK, tiers=TIERS, **kw),
         lambda q, ep, m: np_mm_tiers(q, MARK),
     ),
 }
@@ -94,7 +96,7 @@ BYTES_PER_POSITION = {
 
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("impl", ["liqcore", "numpy"])
+@pytest.mark.parametrize("impl", ["liqcore-1thread", "liqcore", "numpy"])
 def test_margin(benchmark: Any, case: str, impl: str, n: int) -> None:
     q, ep, m = _data(n)
     ours, theirs = CASES[case]
@@ -102,8 +104,12 @@ def test_margin(benchmark: Any, case: str, impl: str, n: int) -> None:
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
     benchmark.group = f"{case} n={n:.0e}"
     benchmark.extra_info.update(n=n, bytes_per_position=BYTES_PER_POSITION[case])
-    f = ours if impl == "liqcore" else theirs
-    benchmark(f, q, ep, m)
+    if impl == "numpy":
+        benchmark(theirs, q, ep, m)
+    elif impl == "liqcore":
+        benchmark(ours, q, ep, m)  # threads=None: every core from 65,536 positions on
+    else:
+        benchmark(lambda *x: ours(*x, threads=1), q, ep, m)
 
 
 def test_copy_bandwidth(benchmark: Any) -> None:

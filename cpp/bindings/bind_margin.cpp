@@ -73,74 +73,74 @@ void register_margin(py::module_& m) {
   m.def(
       "equity",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark, bool inverse,
-         double cs) {
+         double cs, std::size_t threads) {
         auto out = empty_f64(out_len({&size, &ep, &margin, &mark}));
         py::gil_scoped_release release;
-        equity(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), mutable_view(out));
+        equity(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), mutable_view(out), threads);
         return out;
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("inverse"),
-      py::arg("contract_size"));
+      py::arg("contract_size"), py::arg("threads") = 0);
 
   m.def(
       "maintenance_margin",
       [](const F64Array& size, const F64Array& mark, const F64Array& mmr, const Tiers* tiers, bool inverse,
-         double cs) {
+         double cs, std::size_t threads) {
         auto out = empty_f64(tiers ? out_len({&size, &mark}) : out_len({&size, &mark, &mmr}));
         py::gil_scoped_release release;
         if (tiers)
-          maintenance_margin(spec(inverse, cs), column(size), column(mark), *tiers, mutable_view(out));
+          maintenance_margin(spec(inverse, cs), column(size), column(mark), *tiers, mutable_view(out), threads);
         else
-          maintenance_margin(spec(inverse, cs), column(size), column(mark), column(mmr), mutable_view(out));
+          maintenance_margin(spec(inverse, cs), column(size), column(mark), column(mmr), mutable_view(out), threads);
         return out;
       },
       py::arg("size"), py::arg("mark"), py::arg("mmr"), py::arg("tiers").none(true), py::arg("inverse"),
-      py::arg("contract_size"));
+      py::arg("contract_size"), py::arg("threads") = 0);
 
   m.def(
       "bankruptcy_price",
-      [](const F64Array& size, const F64Array& ep, const F64Array& margin, bool inverse, double cs) {
+      [](const F64Array& size, const F64Array& ep, const F64Array& margin, bool inverse, double cs, std::size_t threads) {
         auto out = empty_f64(out_len({&size, &ep, &margin}));
         py::gil_scoped_release release;
-        bankruptcy_price(spec(inverse, cs), column(size), column(ep), column(margin), mutable_view(out));
+        bankruptcy_price(spec(inverse, cs), column(size), column(ep), column(margin), mutable_view(out), threads);
         return out;
       },
-      py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("inverse"), py::arg("contract_size"));
+      py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
 
   m.def(
       "liquidation_price",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mmr, const Tiers* tiers,
-         bool mm_at_entry, bool inverse, double cs) {
+         bool mm_at_entry, bool inverse, double cs, std::size_t threads) {
         auto out = empty_f64(tiers ? out_len({&size, &ep, &margin}) : out_len({&size, &ep, &margin, &mmr}));
         py::gil_scoped_release release;
         if (tiers)
           liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), *tiers, mm_at_entry,
-                            mutable_view(out));
+                            mutable_view(out), threads);
         else
           liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), column(mmr), mm_at_entry,
-                            mutable_view(out));
+                            mutable_view(out), threads);
         return out;
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mmr"), py::arg("tiers").none(true),
-      py::arg("mm_at_entry"), py::arg("inverse"), py::arg("contract_size"));
+      py::arg("mm_at_entry"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
 
   m.def(
       "margin_ratio",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark,
-         const F64Array& mmr, const Tiers* tiers, bool inverse, double cs) {
+         const F64Array& mmr, const Tiers* tiers, bool inverse, double cs, std::size_t threads) {
         auto out = empty_f64(tiers ? out_len({&size, &ep, &margin, &mark})
                                    : out_len({&size, &ep, &margin, &mark, &mmr}));
         py::gil_scoped_release release;
         if (tiers)
           margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), *tiers,
-                       mutable_view(out));
+                       mutable_view(out), threads);
         else
           margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), column(mmr),
-                       mutable_view(out));
+                       mutable_view(out), threads);
         return out;
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("mmr"),
-      py::arg("tiers").none(true), py::arg("inverse"), py::arg("contract_size"));
+      py::arg("tiers").none(true), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
 }
 
 }  // namespace liqcore::bindings

@@ -32,12 +32,12 @@ the solution, which may differ from the tier of the current notional.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, as_f64, check_option, common_length
+from liqcore._arrays import F64, as_f64, check_option
 
 __all__ = [
     "MarginTiers",
@@ -168,21 +168,46 @@ def _check_scalar_or_array(name: str, a: F64, rule: str) -> None:
         raise ValueError(f"{name}[{i}] {what} (got {float(a[i]):.17g})")
 
 
-def _prepare(args: dict[str, tuple[Any, str]]) -> tuple[list[F64], bool]:
+_F64 = np.dtype(np.float64)
+
+
+def _prepare(
+    names: tuple[str, ...], values: tuple[Any, ...], rules: tuple[str, ...]
+) -> tuple[list[F64], bool]:
     """Converts each argument once, checks lengths and the scalar ones (the kernel checks the
-    array ones in its own pass). Returns the arrays and whether every input was a scalar."""
-    arrays = {name: as_f64(name, x) for name, (x, _) in args.items()}
-    common_length(arrays)
-    scalar = True
-    for name, a in arrays.items():
-        if a.ndim == 0:
-            _check_scalar(name, float(a), args[name][1])
+    array ones in its own pass). Returns the arrays and whether every input was a scalar.
+
+    Per-call overhead matters at small sizes: a 1-D C-contiguous float64 array and a Python
+    float skip the general conversion (as_f64) but get the same checks and messages."""
+    arrays: list[F64] = []
+    n = -1
+    first = ""
+    for name, x, rule in zip(names, values, rules):
+        if type(x) is np.ndarray and x.dtype is _F64 and x.ndim == 1 and x.flags.c_contiguous:
+            a: F64 = x
+        elif type(x) is float:
+            _check_scalar(name, x, rule)
+            arrays.append(np.array(x))
+            continue
         else:
-            scalar = False
-    return list(arrays.values()), scalar
+            a = as_f64(name, x)
+            if a.ndim == 0:
+                _check_scalar(name, float(a), rule)
+                arrays.append(a)
+                continue
+        if n < 0:
+            n, first = a.shape[0], name
+        elif a.shape[0] != n:
+            raise ValueError(
+                f"{name} has length {a.shape[0]}, expected {n} (the length of {first})"
+            )
+        arrays.append(a)
+    return arrays, n < 0
 
 
 def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
+    if type(contract_size) is float and contract == "linear" and contract_size == 1.0:
+        return False, 1.0  # the common case, already valid
     check_option("contract", contract, _CONTRACTS)
     if isinstance(contract_size, (bool, np.bool_)) or not isinstance(
         contract_size, (int, float, np.integer, np.floating)
@@ -191,6 +216,17 @@ def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
     c = float(contract_size)
     _check_scalar("contract_size", c, "positive")
     return contract == "inverse", c
+
+
+def _threads(threads: Optional[int]) -> int:
+    """The kernels' thread count: 0 for None (auto), else a positive int."""
+    if threads is None:
+        return 0
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be a positive int or None (got {type(threads).__name__})")
+    if threads < 1:
+        raise ValueError(f"threads must be a positive int or None (got {int(threads)})")
+    return int(threads)
 
 
 def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
@@ -203,11 +239,19 @@ def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
     return tiers._t
 
 
+_NO_RATE: F64 = np.zeros(())  # the unused mmr argument of the tier kernels
+
+
 def _out(out: F64, scalar: bool) -> Result:
     return float(out[0]) if scalar else out
 
 
 # ---- public functions ----------------------------------------------------------------------
+#
+# ``threads`` (every function): None (default) runs on every core from 65,536 positions on and
+# on one thread below; ``k >= 1`` uses at most k threads over fixed contiguous chunks. The
+# output is bit-identical for every thread count, and a bad value is reported at the same
+# (first) argument and index.
 
 
 def equity(
@@ -218,22 +262,24 @@ def equity(
     *,
     contract: str = "linear",
     contract_size: float = 1.0,
+    threads: Optional[int] = None,
 ) -> Result:
     """Equity at the mark, ``E = margin + PnL(mark)``.
 
     Linear ``PnL = size·(mark - entry_price)`` (quote); inverse
     ``PnL = size·C·(1/entry_price - 1/mark)`` (coin).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
     """
     inv, cs = _contract(contract, contract_size)
+    nt = _threads(threads)
     (q, ep, m, p), scalar = _prepare(
-        {
-            "size": (size, "finite"),
-            "entry_price": (entry_price, "positive"),
-            "margin": (margin, "nonnegative"),
-            "mark": (mark, "positive"),
-        }
+        ("size", "entry_price", "margin", "mark"),
+        (size, entry_price, margin, mark),
+        ("finite", "positive", "nonnegative", "positive"),
     )
-    return _out(_core.equity(q, ep, m, p, inv, cs), scalar)
+    return _out(_core.equity(q, ep, m, p, inv, cs, nt), scalar)
 
 
 def maintenance_margin(
@@ -244,21 +290,28 @@ def maintenance_margin(
     tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
+    threads: Optional[int] = None,
 ) -> Result:
     """Maintenance margin at the mark, ``notional·mmr - cum`` (0 for ``size == 0``).
 
     ``notional = |size|·mark`` (linear, quote) or ``|size|·C/mark`` (inverse, coin). With
     ``tiers`` the rate and maintenance amount are those of the tier holding the notional;
     ``mmr`` must then be left at its default (passing both is a ValueError).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
-    spec: dict[str, tuple[Any, str]] = {"size": (size, "finite"), "mark": (mark, "positive")}
+    nt = _threads(threads)
     if t is None:
-        spec["mmr"] = (mmr, "rate")
-    arrs, scalar = _prepare(spec)
-    r = arrs[2] if t is None else np.zeros(())
-    return _out(_core.maintenance_margin(arrs[0], arrs[1], r, t, inv, cs), scalar)
+        (q, p, r), scalar = _prepare(
+            ("size", "mark", "mmr"), (size, mark, mmr), ("finite", "positive", "rate")
+        )
+    else:
+        (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
+        r = _NO_RATE
+    return _out(_core.maintenance_margin(q, p, r, t, inv, cs, nt), scalar)
 
 
 def bankruptcy_price(
@@ -268,6 +321,7 @@ def bankruptcy_price(
     *,
     contract: str = "linear",
     contract_size: float = 1.0,
+    threads: Optional[int] = None,
 ) -> Result:
     """The mark at which closing the whole position leaves zero equity.
 
@@ -275,16 +329,18 @@ def bankruptcy_price(
     long ``EP·lev/(lev+1)`` and short ``EP·lev/(lev-1)`` with ``lev = |N|·C/EP / margin``.
     ``size == 0`` gives NaN; a linear long that no positive price bankrupts gives 0, an inverse
     short that never goes bankrupt (``lev <= 1``) gives ``+inf``.
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
     """
     inv, cs = _contract(contract, contract_size)
+    nt = _threads(threads)
     (q, ep, m), scalar = _prepare(
-        {
-            "size": (size, "finite"),
-            "entry_price": (entry_price, "positive"),
-            "margin": (margin, "nonnegative"),
-        }
+        ("size", "entry_price", "margin"),
+        (size, entry_price, margin),
+        ("finite", "positive", "nonnegative"),
     )
-    return _out(_core.bankruptcy_price(q, ep, m, inv, cs), scalar)
+    return _out(_core.bankruptcy_price(q, ep, m, inv, cs, nt), scalar)
 
 
 def liquidation_price(
@@ -297,6 +353,7 @@ def liquidation_price(
     contract: str = "linear",
     contract_size: float = 1.0,
     mm_at_entry: bool = False,
+    threads: Optional[int] = None,
 ) -> Result:
     """The mark at which equity equals maintenance margin, ``E(P) = MM(P)``.
 
@@ -310,23 +367,29 @@ def liquidation_price(
     ``size == 0`` gives NaN; when no positive price has ``E = MM`` a linear position gets 0 and
     an inverse one ``+inf`` (see the module docstring). ``mmr`` must be left at its default
     when ``tiers`` is given (passing both is a ValueError).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
-    spec: dict[str, tuple[Any, str]] = {
-        "size": (size, "finite"),
-        "entry_price": (entry_price, "positive"),
-        "margin": (margin, "nonnegative"),
-    }
+    nt = _threads(threads)
     if t is None:
-        spec["mmr"] = (mmr, "rate")
-    arrs, scalar = _prepare(spec)
-    r = arrs[3] if t is None else np.zeros(())
-    return _out(
-        _core.liquidation_price(arrs[0], arrs[1], arrs[2], r, t, bool(mm_at_entry), inv, cs), scalar
-    )
+        (q, ep, m, r), scalar = _prepare(
+            ("size", "entry_price", "margin", "mmr"),
+            (size, entry_price, margin, mmr),
+            ("finite", "positive", "nonnegative", "rate"),
+        )
+    else:
+        (q, ep, m), scalar = _prepare(
+            ("size", "entry_price", "margin"),
+            (size, entry_price, margin),
+            ("finite", "positive", "nonnegative"),
+        )
+        r = _NO_RATE
+    return _out(_core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt), scalar)
 
 
 def margin_ratio(
@@ -339,23 +402,31 @@ def margin_ratio(
     tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
+    threads: Optional[int] = None,
 ) -> Result:
     """Maintenance margin over equity at the mark, ``MM/E``; liquidatable iff ``> 1``.
 
     ``+inf`` where ``E <= 0`` (no equity left: at or past bankruptcy), including a zero-size
     position with zero margin; 0 for a zero-size position with margin. ``mmr`` must be left at
     its default when ``tiers`` is given.
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
-    spec: dict[str, tuple[Any, str]] = {
-        "size": (size, "finite"),
-        "entry_price": (entry_price, "positive"),
-        "margin": (margin, "nonnegative"),
-        "mark": (mark, "positive"),
-    }
+    nt = _threads(threads)
     if t is None:
-        spec["mmr"] = (mmr, "rate")
-    arrs, scalar = _prepare(spec)
-    r = arrs[4] if t is None else np.zeros(())
-    return _out(_core.margin_ratio(arrs[0], arrs[1], arrs[2], arrs[3], r, t, inv, cs), scalar)
+        (q, ep, m, p, r), scalar = _prepare(
+            ("size", "entry_price", "margin", "mark", "mmr"),
+            (size, entry_price, margin, mark, mmr),
+            ("finite", "positive", "nonnegative", "positive", "rate"),
+        )
+    else:
+        (q, ep, m, p), scalar = _prepare(
+            ("size", "entry_price", "margin", "mark"),
+            (size, entry_price, margin, mark),
+            ("finite", "positive", "nonnegative", "positive"),
+        )
+        r = _NO_RATE
+    return _out(_core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt), scalar)

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,7 @@
 
 #include "liqcore/column.hpp"
 #include "liqcore/error.hpp"
+#include "liqcore/parallel.hpp"
 
 namespace liqcore {
 
@@ -170,8 +172,9 @@ inline double lp_rate(const ContractSpec& c, double q, double ep, double m, doub
 }
 
 // (mmr, cum) of the tier holding the root, accumulated as sums of the tier-to-tier increments
-// over the tiers whose edge test passes (a prefix), so that the array kernels can do the same
-// additions branch-free, in registers, in the same order (same bits as this scalar version).
+// times 1 or 0 (whether the tier's edge test passes; they pass for a prefix), so that the
+// array kernels can do the same operations branch-free, in registers, in the same order
+// (same bits as this scalar version).
 struct RateCum {
   double rate, cum;
 };
@@ -182,9 +185,9 @@ inline RateCum lp_tier(const ContractSpec& c, const Tiers& t, double q, double e
   const double scale = c.kind == Contract::linear ? 1.0 : ep;
   RateCum rc{t.mmr[0], t.cum[0]};
   for (std::size_t j = 1; j < t.size(); ++j) {
-    const bool in = tier_edge(t, j, sg) * scale <= key;
-    rc.rate += in ? t.mmr[j] - t.mmr[j - 1] : 0.0;
-    rc.cum += in ? t.cum[j] - t.cum[j - 1] : 0.0;
+    const double in = tier_edge(t, j, sg) * scale <= key ? 1.0 : 0.0;
+    rc.rate += (t.mmr[j] - t.mmr[j - 1]) * in;
+    rc.cum += (t.cum[j] - t.cum[j - 1]) * in;
   }
   return rc;
 }
@@ -231,9 +234,14 @@ inline double margin_ratio(double mm, double e) noexcept {
 //
 // Elementwise over n positions. Each input is a Column (length n, or length 1 broadcast);
 // `out` has length n. Values are checked in the same pass as the computation: each block
-// accumulates a branch-free "all good" flag, and only when it fails is the input rescanned to
-// report the first bad index (argument order first, then index), so checking costs no extra
-// pass over memory. A broadcast column reports index -1.
+// accumulates a branch-free "bad" flag, and only when one is set is the input rescanned (after
+// every worker is done) to report the first bad value in argument order, then index order, so
+// checking costs no extra pass over memory and the report does not depend on the thread count.
+// A broadcast column reports index -1.
+//
+// `threads`: 0 = auto (every core from kParallelMinAuto elements on, else 1), k >= 1 = at most
+// k threads over fixed contiguous chunks (parallel.hpp). Each element is computed the same way
+// whichever chunk holds it, so the output bits do not depend on the thread count.
 //
 // Checks: size finite (any sign, 0 allowed), entry_price and mark finite > 0, margin finite >= 0,
 // mmr finite in [0, 1), contract_size finite > 0.
@@ -265,27 +273,9 @@ inline const char* rule_text(Rule r) noexcept {
   return "";
 }
 
-// Whether any of v[0..len) is nonzero. GCC 12 does not vectorize boolean or max reductions
-// on the x86-64 baseline (SSE2), so the kernels store a 0/1 flag per element (a vectorizable
-// select) and this sums the block two lanes at a time with vector extensions.
-inline bool any_set(const double* v, std::size_t len) noexcept {
-#if defined(__GNUC__)
-  typedef double v2d __attribute__((vector_size(16)));
-  v2d acc = {0.0, 0.0};
-  std::size_t i = 0;
-  for (; i + 2 <= len; i += 2) {
-    v2d x;
-    std::memcpy(&x, v + i, sizeof x);
-    acc += x;
-  }
-  double sum = acc[0] + acc[1];
-#else
-  double sum = 0.0;
-  std::size_t i = 0;
-#endif
-  for (; i < len; ++i) sum += v[i];
-  return sum != 0.0;
-}
+// The running "bad" flag of a block loop: `bad = good ? bad : 1.0`, a sticky select that GCC
+// vectorizes as a reduction on SSE2 (a bool |= or an integer count does not vectorize there).
+inline double flag(double bad, bool good) noexcept { return good ? bad : 1.0; }
 
 struct Checked {
   const char* name;
@@ -293,17 +283,21 @@ struct Checked {
   Rule rule;
 };
 
-// Throws at the first bad value; called only after a kernel saw one.
-inline void report_first_bad(std::initializer_list<Checked> args, std::size_t n) {
+// Throws at the first bad value (first argument, then first index); called only after a
+// kernel saw one. Each argument is scanned in parallel chunks that throw at their own first
+// bad value; parallel_for_chunks rethrows the lowest chunk's, i.e. the argument's first.
+inline void report_first_bad(std::initializer_list<Checked> args, std::size_t n, std::size_t threads) {
   for (const Checked& a : args) {
     const std::size_t len = a.col.values.size();
-    for (std::size_t i = 0; i < len; ++i) {
-      const double x = a.col.values[i];
-      if (!ok(a.rule, x)) {
-        const std::int64_t at = (len == 1 && n != 1) ? -1 : static_cast<std::int64_t>(i);
-        throw InvalidArgument(a.name, at, rule_text(a.rule) + describe(x));
+    parallel_for_chunks(len, threads, kBlock, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        const double x = a.col.values[i];
+        if (!ok(a.rule, x)) {
+          const std::int64_t at = (len == 1 && n != 1) ? -1 : static_cast<std::int64_t>(i);
+          throw InvalidArgument(a.name, at, rule_text(a.rule) + describe(x));
+        }
       }
-    }
+    });
   }
   throw InvalidArgument("input", -1, "has a bad value that could not be located");  // unreachable
 }
@@ -322,8 +316,23 @@ inline void check_spec(const ContractSpec& c) {
     throw InvalidArgument("contract_size", -1, rule_text(Rule::positive) + describe(c.contract_size));
 }
 
+// Runs body(i0, len) over the blocks of [0, n) (kBlock long; the chunks of parallel_for_chunks
+// are whole numbers of blocks, so the blocks are the same for every thread count). body
+// returns its block's bad flag (0 when every value was valid); returns whether all were 0.
+template <class Body>
+bool for_blocks(std::size_t n, std::size_t threads, const Body& body) {
+  std::atomic<bool> bad{false};
+  parallel_for_chunks(n, threads, kBlock, [&](std::size_t begin, std::size_t end) {
+    double b = 0.0;
+    for (std::size_t i0 = begin; i0 < end; i0 += kBlock) b += body(i0, std::min(kBlock, end - i0));
+    if (b != 0.0) bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load(std::memory_order_relaxed);
+}
+
 // A column seen block by block: an array yields a pointer into itself, a broadcast scalar a
 // pointer to kBlock copies of its value, so the block loops see plain arrays and vectorize.
+// Read-only once built, so the threads of one kernel share it.
 class Feed {
  public:
   explicit Feed(Column c) : c_(c) {
@@ -339,52 +348,58 @@ class Feed {
 // Per-tier constants for the blended tier search (tiers 1..K-1; tier 0 is the default).
 struct TierTable {
   std::vector<double> floor, rate, cum, mm;  // mm: MM at the floor (see tier_edge)
+  double one = 1.0;  // 1.0 the compiler cannot see (see lp_tiers_block)
   explicit TierTable(const Tiers& t) : floor(t.floor), rate(t.mmr), cum(t.cum) {
     for (std::size_t j = 0; j < t.size(); ++j) mm.push_back(t.floor[j] * t.mmr[j] - t.cum[j]);
   }
   std::size_t size() const noexcept { return floor.size(); }
 };
 
-// mm[i] := Tiers::maintenance(notional[i]). Up to 8 tiers the tier loop is unrolled at compile
-// time so the sum stays in registers; beyond that, one pass over the (L1-resident) block per
-// tier. Both add the same terms in the same order.
-template <std::size_t NT>
-inline void maintenance_fixed(const TierTable& t, std::size_t len, const double* __restrict notional,
-                              double* __restrict mm) noexcept {
-  double f[NT], d[NT];
-  for (std::size_t j = 0; j < NT; ++j) {
-    f[j] = t.floor[j];
-    d[j] = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
-  }
-  for (std::size_t i = 0; i < len; ++i) {
-    double acc = 0.0;
-    for (std::size_t j = 0; j < NT; ++j) {
-      const double x = notional[i] - f[j];
-      acc += d[j] * (x > 0.0 ? x : 0.0);
-    }
-    mm[i] = acc;
+// Calls f(integral_constant<size_t, NT>) for tables of 1..8 tiers (loops over the tiers then
+// unroll at compile time and keep their sums in registers), f(0) for larger tables.
+template <class F>
+void with_tier_count(std::size_t size, F&& f) {
+  switch (size) {
+    case 1: return f(std::integral_constant<std::size_t, 1>{});
+    case 2: return f(std::integral_constant<std::size_t, 2>{});
+    case 3: return f(std::integral_constant<std::size_t, 3>{});
+    case 4: return f(std::integral_constant<std::size_t, 4>{});
+    case 5: return f(std::integral_constant<std::size_t, 5>{});
+    case 6: return f(std::integral_constant<std::size_t, 6>{});
+    case 7: return f(std::integral_constant<std::size_t, 7>{});
+    case 8: return f(std::integral_constant<std::size_t, 8>{});
+    default: return f(std::integral_constant<std::size_t, 0>{});
   }
 }
 
+// mm[i] := Tiers::maintenance(notional[i]). With NT tiers (1..8) the tier loop is unrolled so
+// the sum stays in registers; NT = 0 (any count) makes one pass over the (L1-resident) block
+// per tier. Both add the same terms in the same order.
+template <std::size_t NT>
 inline void maintenance_block(const TierTable& t, std::size_t len, const double* __restrict notional,
                               double* __restrict mm) noexcept {
-  switch (t.size()) {
-    case 1: return maintenance_fixed<1>(t, len, notional, mm);
-    case 2: return maintenance_fixed<2>(t, len, notional, mm);
-    case 3: return maintenance_fixed<3>(t, len, notional, mm);
-    case 4: return maintenance_fixed<4>(t, len, notional, mm);
-    case 5: return maintenance_fixed<5>(t, len, notional, mm);
-    case 6: return maintenance_fixed<6>(t, len, notional, mm);
-    case 7: return maintenance_fixed<7>(t, len, notional, mm);
-    case 8: return maintenance_fixed<8>(t, len, notional, mm);
-    default: break;
-  }
-  for (std::size_t i = 0; i < len; ++i) mm[i] = 0.0;
-  for (std::size_t j = 0; j < t.size(); ++j) {
-    const double f = t.floor[j], d = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
+  if constexpr (NT > 0) {
+    double f[NT], d[NT];
+    for (std::size_t j = 0; j < NT; ++j) {
+      f[j] = t.floor[j];
+      d[j] = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
+    }
     for (std::size_t i = 0; i < len; ++i) {
-      const double x = notional[i] - f;
-      mm[i] += d * (x > 0.0 ? x : 0.0);
+      double acc = 0.0;
+      for (std::size_t j = 0; j < NT; ++j) {
+        const double x = notional[i] - f[j];
+        acc += d[j] * (x > 0.0 ? x : 0.0);
+      }
+      mm[i] = acc;
+    }
+  } else {
+    for (std::size_t i = 0; i < len; ++i) mm[i] = 0.0;
+    for (std::size_t j = 0; j < t.size(); ++j) {
+      const double f = t.floor[j], d = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
+      for (std::size_t i = 0; i < len; ++i) {
+        const double x = notional[i] - f;
+        mm[i] += d * (x > 0.0 ? x : 0.0);
+      }
     }
   }
 }
@@ -403,7 +418,11 @@ template <Contract K>
 inline double lp_k(double q, double ep, double m, double rate, double cum, double csize) noexcept {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double p = K == Contract::linear ? lp_linear(q, ep, m, rate, cum) : lp_inverse(q, ep, m, rate, cum, csize);
-  return p + (q != 0.0 ? 0.0 : nan);  // not p * {1, nan}: GCC turns that into a branch
+  // Not a select of p or NaN (GCC sinks the division into a branch) nor p * {1, NaN} (same).
+  // For q = 0, p is itself 0/0 (x86's default NaN has the sign bit set) and which of two NaNs
+  // an addition returns depends on operand order, which differs between the vector loop and
+  // its scalar remainder; abs() makes it the one positive quiet NaN (p >= +0 otherwise).
+  return std::abs(p + (q != 0.0 ? 0.0 : nan));
 }
 
 template <class F>
@@ -414,34 +433,65 @@ void dispatch(const ContractSpec& c, F&& f) {
     f(std::integral_constant<Contract, Contract::inverse>{});
 }
 
-// Liquidation prices of one block with tiers (see lp_tier): one pass over the L1-resident
-// block per tier and per sum, each a single vectorizable select.
-template <Contract K>
+// Liquidation prices of one block with tiers (see lp_tier): the increments of the tiers whose
+// edge test passes are summed in the same order as lp_tier (increment times 1 or 0). With NT
+// tiers (1..8) everything stays in registers in one pass over the block; NT = 0 (any count)
+// makes one pass per tier over the L1-resident block. The 1 is TierTable::one, a value GCC
+// cannot see: with a literal 1.0 it folds d * 1.0 into one arm of a branch and the loop no
+// longer vectorizes.
+template <Contract K, std::size_t NT>
 inline void lp_tiers_block(const TierTable& t, std::size_t len, const double* __restrict q,
                            const double* __restrict ep, const double* __restrict m, double cs,
                            double* __restrict o) noexcept {
   const ContractSpec spec{K, cs};
-  double sg[kBlock], key[kBlock], scale[kBlock], rate[kBlock], cum[kBlock];
-  for (std::size_t i = 0; i < len; ++i) {
-    sg[i] = sigma(spec, q[i]);
-    key[i] = sigma_a(spec, q[i], ep[i], m[i]);
-    scale[i] = K == Contract::linear ? 1.0 : ep[i];
-    rate[i] = t.rate[0];
-    cum[i] = t.cum[0];
+  if constexpr (NT > 0) {
+    double f[NT], mm[NT], dr[NT], dc[NT];
+    for (std::size_t j = 1; j < NT; ++j) {
+      f[j] = t.floor[j];
+      mm[j] = t.mm[j];
+      dr[j] = t.rate[j] - t.rate[j - 1];
+      dc[j] = t.cum[j] - t.cum[j - 1];
+    }
+    const double r0 = t.rate[0], c0 = t.cum[0], one = t.one;
+    for (std::size_t i = 0; i < len; ++i) {
+      const double sg = sigma(spec, q[i]);
+      const double key = sigma_a(spec, q[i], ep[i], m[i]);
+      const double scale = K == Contract::linear ? 1.0 : ep[i];
+      double rate = r0, cum = c0;
+      for (std::size_t j = 1; j < NT; ++j) {
+        const double in = (f[j] + sg * mm[j]) * scale <= key ? one : 0.0;
+        rate += dr[j] * in;
+        cum += dc[j] * in;
+      }
+      o[i] = lp_k<K>(q[i], ep[i], m[i], rate, cum, cs);
+    }
+  } else {
+    double sg[kBlock], key[kBlock], scale[kBlock], rate[kBlock], cum[kBlock];
+    const double one = t.one;
+    for (std::size_t i = 0; i < len; ++i) {
+      sg[i] = sigma(spec, q[i]);
+      key[i] = sigma_a(spec, q[i], ep[i], m[i]);
+      scale[i] = K == Contract::linear ? 1.0 : ep[i];
+      rate[i] = t.rate[0];
+      cum[i] = t.cum[0];
+    }
+    for (std::size_t j = 1; j < t.size(); ++j) {
+      const double f = t.floor[j], mm = t.mm[j], dr = t.rate[j] - t.rate[j - 1], dc = t.cum[j] - t.cum[j - 1];
+      for (std::size_t i = 0; i < len; ++i) {
+        const double in = (f + sg[i] * mm) * scale[i] <= key[i] ? one : 0.0;
+        rate[i] += dr * in;
+        cum[i] += dc * in;
+      }
+    }
+    for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i], rate[i], cum[i], cs);
   }
-  for (std::size_t j = 1; j < t.size(); ++j) {
-    const double f = t.floor[j], mm = t.mm[j], dr = t.rate[j] - t.rate[j - 1], dc = t.cum[j] - t.cum[j - 1];
-    for (std::size_t i = 0; i < len; ++i) rate[i] += (f + sg[i] * mm) * scale[i] <= key[i] ? dr : 0.0;
-    for (std::size_t i = 0; i < len; ++i) cum[i] += (f + sg[i] * mm) * scale[i] <= key[i] ? dc : 0.0;
-  }
-  for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i], rate[i], cum[i], cs);
 }
 
 }  // namespace detail
 
 // E = M + PnL(mark).
 inline void equity(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
-                   std::span<double> out) {
+                   std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -455,27 +505,27 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
       const double* __restrict q = fq.at(i0);
       const double* __restrict ep = fe.at(i0);
       const double* __restrict m = fm.at(i0);
       const double* __restrict p = fp.at(i0);
       double* __restrict o = out.data() + i0;
+      double bad = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-             ok(Rule::positive, p[i])) ? 0.0 : 1.0;
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                            ok(Rule::positive, p[i]));
         o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
       }
-      good &= !any_set(bad, len);
-    }
+      return bad;
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM at the mark with a flat rate per position (or one for all).
-inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out) {
+inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out,
+                               std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{
@@ -487,26 +537,25 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
       const double* __restrict q = fq.at(i0);
       const double* __restrict p = fp.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
+      double bad = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i])) ? 0.0 : 1.0;
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
       }
-      good &= !any_set(bad, len);
-    }
+      return bad;
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM at the mark with tiers by notional.
 inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, const Tiers& tiers,
-                               std::span<double> out) {
+                               std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite}, {"mark", mark, Rule::positive}};
@@ -518,27 +567,29 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    double nb[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict p = fp.at(i0);
-      double* __restrict o = out.data() + i0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, p[i])) ? 0.0 : 1.0;
-        nb[i] = notional_k<K>(q[i], p[i], cs);
-      }
-      good &= !any_set(bad, len);
-      maintenance_block(tt, len, nb, o);
-    }
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict p = fp.at(i0);
+        double* __restrict o = out.data() + i0;
+        double nb[kBlock];
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]));
+          nb[i] = notional_k<K>(q[i], p[i], cs);
+        }
+        maintenance_block<NT>(tt, len, nb, o);
+        return bad;
+      });
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // Bankruptcy price (see the scalar bankruptcy_price for conventions).
 inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
-                             std::span<double> out) {
+                             std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -551,26 +602,25 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
       const double* __restrict q = fq.at(i0);
       const double* __restrict ep = fe.at(i0);
       const double* __restrict m = fm.at(i0);
       double* __restrict o = out.data() + i0;
+      double bad = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i])) ? 0.0 : 1.0;
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
         o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
       }
-      good &= !any_set(bad, len);
-    }
+      return bad;
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // Liquidation price with a flat rate per position (or one for all).
 inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mmr,
-                              bool mm_at_entry, std::span<double> out) {
+                              bool mm_at_entry, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -584,38 +634,38 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
       const double* __restrict q = fq.at(i0);
       const double* __restrict ep = fe.at(i0);
       const double* __restrict m = fm.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
+      double bad = 0.0;
       if (mm_at_entry) {
         for (std::size_t i = 0; i < len; ++i) {
-          bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-               ok(Rule::rate, r[i])) ? 0.0 : 1.0;
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::rate, r[i]));
           const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
           o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
         }
       } else {
         for (std::size_t i = 0; i < len; ++i) {
-          bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-               ok(Rule::rate, r[i])) ? 0.0 : 1.0;
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::rate, r[i]));
           o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
         }
       }
-      good &= !any_set(bad, len);
-    }
+      return bad;
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
-// Liquidation price with tiers: the tier of the solution is found branch-free per block
+// Liquidation price with tiers: the tier of the solution is found branch-free per element
 // (detail::lp_tier), then the tier's closed form is applied.
 inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
-                              const Tiers& tiers, bool mm_at_entry, std::span<double> out) {
+                              const Tiers& tiers, bool mm_at_entry, std::span<double> out,
+                              std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -629,32 +679,34 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    double kb[kBlock], rb[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      double* __restrict o = out.data() + i0;
-      for (std::size_t i = 0; i < len; ++i)
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i])) ? 0.0 : 1.0;
-      good &= !any_set(bad, len);
-      if (mm_at_entry) {
-        for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
-        maintenance_block(tt, len, kb, rb);
-        for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
-        continue;
-      }
-      lp_tiers_block<K>(tt, len, q, ep, m, cs, o);
-    }
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict ep = fe.at(i0);
+        const double* __restrict m = fm.at(i0);
+        double* __restrict o = out.data() + i0;
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i)
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
+        if (mm_at_entry) {
+          double kb[kBlock], rb[kBlock];
+          for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
+          maintenance_block<NT>(tt, len, kb, rb);
+          for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
+        } else {
+          lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
+        }
+        return bad;
+      });
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM/E at the mark with a flat rate; +inf where E <= 0.
 inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
-                         Column mmr, std::span<double> out) {
+                         Column mmr, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -669,29 +721,28 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
       const double* __restrict q = fq.at(i0);
       const double* __restrict ep = fe.at(i0);
       const double* __restrict m = fm.at(i0);
       const double* __restrict p = fp.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
+      double bad = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-             ok(Rule::positive, p[i]) & ok(Rule::rate, r[i])) ? 0.0 : 1.0;
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                            ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         o[i] = margin_ratio(notional_k<K>(q[i], p[i], cs) * r[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
       }
-      good &= !any_set(bad, len);
-    }
+      return bad;
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM/E at the mark with tiers; +inf where E <= 0.
 inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
-                         const Tiers& tiers, std::span<double> out) {
+                         const Tiers& tiers, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const std::size_t n = out.size();
   const std::initializer_list<Checked> args{{"size", size, Rule::finite},
@@ -706,26 +757,28 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   bool good = true;
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    double bad[kBlock];
-    double nb[kBlock], rb[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t len = std::min(kBlock, n - i0);
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      const double* __restrict p = fp.at(i0);
-      double* __restrict o = out.data() + i0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad[i] = (ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-             ok(Rule::positive, p[i])) ? 0.0 : 1.0;
-        nb[i] = notional_k<K>(q[i], p[i], cs);
-      }
-      good &= !any_set(bad, len);
-      maintenance_block(tt, len, nb, rb);
-      for (std::size_t i = 0; i < len; ++i) o[i] = margin_ratio(rb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
-    }
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict ep = fe.at(i0);
+        const double* __restrict m = fm.at(i0);
+        const double* __restrict p = fp.at(i0);
+        double* __restrict o = out.data() + i0;
+        double nb[kBlock], rb[kBlock];
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::positive, p[i]));
+          nb[i] = notional_k<K>(q[i], p[i], cs);
+        }
+        maintenance_block<NT>(tt, len, nb, rb);
+        for (std::size_t i = 0; i < len; ++i) o[i] = margin_ratio(rb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+        return bad;
+      });
+    });
   });
-  if (!good) report_first_bad(args, n);
+  if (!good) report_first_bad(args, n, threads);
 }
 
 }  // namespace liqcore
