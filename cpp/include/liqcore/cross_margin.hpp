@@ -222,7 +222,8 @@ inline bool start_account(const CollateralColumns& col, const HealthOutputs& out
 // account's sums stay in registers and its outputs are written once, when its run ends; the
 // collateral row is read at that moment. The first position out of order switches the rest of
 // the pass to scatter mode (a run of one account is still summed in registers, starting from and
-// stored back to the output arrays), followed by one finishing pass over the accounts. Either way
+// stored back to a temporary array that keeps an account's three sums in one cache line),
+// followed by one finishing pass over the accounts. Either way
 // each account's sums are formed by the same additions in position order (collateral first), so
 // the results are the same bits for any layout that keeps each account's positions in the same
 // relative order.
@@ -236,54 +237,93 @@ inline void health(std::span<const Market> markets, const CollateralColumns& col
   std::size_t next = 0;  // accounts [0, next) are started
   std::int64_t cur = -1;
   double sp = 0.0, sm = 0.0, sn = 0.0;
-  bool sorted = true;
-  auto flush = [&]() {
-    if (cur < 0) return;
-    const auto a = static_cast<std::size_t>(cur);
-    out.equity[a] = sp;
-    out.maintenance[a] = sm;
-    out.notional[a] = sn;
-    if (sorted) detail::finish_account(out, a);
-  };
-  for (std::size_t i = 0; i < n; ++i) {
+  // Values position i into v; false (and bad_pos) for an id out of range.
+  auto valued = [&](std::size_t i, detail::Valued& v) {
     const std::int64_t a = pf.account[i], m = pf.market[i];
-    const double q = pf.size[i], ep = pf.entry_price[i];
     if (static_cast<std::uint64_t>(a) >= A || static_cast<std::uint64_t>(m) >= M) {
       bad_pos = true;
-      continue;
+      return false;
     }
+    const double q = pf.size[i], ep = pf.entry_price[i];
     bad_pos |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0);
-    const detail::Valued v = detail::value(fast[static_cast<std::size_t>(m)], q, ep);
+    v = detail::value(fast[static_cast<std::size_t>(m)], q, ep);
+    return true;
+  };
+
+  // Streaming while the accounts come in order. The running sums continue from the account's
+  // value (collateral first), so the additions are the same whatever the layout.
+  std::size_t i = 0;
+  for (; i < n; ++i) {
+    detail::Valued v;
+    if (!valued(i, v)) continue;
+    const std::int64_t a = pf.account[i];
     if (a != cur) {
-      flush();
-      if (sorted && a < cur) {  // out of order: start every remaining account, then scatter
-        sorted = false;
-        for (; next < A; ++next) bad_col |= !detail::start_account(col, out, next);
+      if (a < cur) break;  // out of order: the rest is scattered
+      if (cur >= 0) {
+        const auto c = static_cast<std::size_t>(cur);
+        out.equity[c] = sp, out.maintenance[c] = sm, out.notional[c] = sn;
+        detail::finish_account(out, c);
       }
-      if (sorted) {
-        for (; next <= static_cast<std::size_t>(a); ++next) {
-          bad_col |= !detail::start_account(col, out, next);
-          if (next < static_cast<std::size_t>(a)) detail::finish_account(out, next);
-        }
+      for (; next <= static_cast<std::size_t>(a); ++next) {
+        bad_col |= !detail::start_account(col, out, next);
+        if (next < static_cast<std::size_t>(a)) detail::finish_account(out, next);
       }
       cur = a;
-      const auto ua = static_cast<std::size_t>(a);
-      sp = out.equity[ua];  // the running sums continue from the account's value: the same
-      sm = out.maintenance[ua];  // additions in the same order whatever the layout
-      sn = out.notional[ua];
+      sp = out.equity[next - 1], sm = 0.0, sn = 0.0;
     }
     sp += v.pnl;
     sm += v.mm;
     sn += v.notional;
   }
-  flush();
-  if (sorted) {
+  if (cur >= 0) {
+    const auto c = static_cast<std::size_t>(cur);
+    out.equity[c] = sp, out.maintenance[c] = sm, out.notional[c] = sn;
+    detail::finish_account(out, c);
+  }
+  if (i == n) {
     for (; next < A; ++next) {
       bad_col |= !detail::start_account(col, out, next);
       detail::finish_account(out, next);
     }
   } else {
-    for (std::size_t a = 0; a < A; ++a) detail::finish_account(out, a);
+    // Scatter: the three sums of an account share one cache line, so a position out of order
+    // costs one random access instead of three.
+    struct alignas(32) Sums {
+      double eq, mm, nt;
+    };
+    std::vector<Sums> acc(A);
+    for (std::size_t a = 0; a < next; ++a) acc[a] = {out.equity[a], out.maintenance[a], out.notional[a]};
+    for (std::size_t a = next; a < A; ++a) {
+      bad_col |= !detail::start_account(col, out, a);
+      acc[a] = {out.equity[a], 0.0, 0.0};
+    }
+    cur = -1;
+    constexpr std::size_t ahead = 32;  // prefetch distance: random accesses overlap instead of queueing
+    for (; i < n; ++i) {
+#if defined(__GNUC__)
+      if (i + ahead < n) {
+        const auto b = static_cast<std::uint64_t>(pf.account[i + ahead]);
+        if (b < A) __builtin_prefetch(&acc[b], 1);
+      }
+#endif
+      detail::Valued v;
+      if (!valued(i, v)) continue;
+      const std::int64_t a = pf.account[i];
+      if (a != cur) {
+        if (cur >= 0) acc[static_cast<std::size_t>(cur)] = {sp, sm, sn};
+        cur = a;
+        const Sums& x = acc[static_cast<std::size_t>(a)];
+        sp = x.eq, sm = x.mm, sn = x.nt;
+      }
+      sp += v.pnl;
+      sm += v.mm;
+      sn += v.notional;
+    }
+    if (cur >= 0) acc[static_cast<std::size_t>(cur)] = {sp, sm, sn};
+    for (std::size_t a = 0; a < A; ++a) {
+      out.equity[a] = acc[a].eq, out.maintenance[a] = acc[a].mm, out.notional[a] = acc[a].nt;
+      detail::finish_account(out, a);
+    }
   }
   if (bad_col) detail::throw_bad_collateral(col);
   if (bad_pos) detail::throw_bad_position(pf, A, M);
