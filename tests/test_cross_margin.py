@@ -152,7 +152,8 @@ def books_of_accounts(draw, max_markets=4, max_accounts=6, max_positions=14):
     marks = draw(st.lists(st.floats(0.01, 1e6), min_size=M, max_size=M))
     kinds = draw(st.lists(st.sampled_from(["linear", "inverse"]), min_size=M, max_size=M))
     cs = draw(st.lists(st.floats(0.1, 1_000.0), min_size=M, max_size=M))
-    mmr = draw(st.lists(st.floats(0.0, 0.5), min_size=M, max_size=M))
+    rate = st.one_of(st.just(0.0), st.floats(1e-6, 0.5))  # no subnormal rates
+    mmr = draw(st.lists(rate, min_size=M, max_size=M))
     tiers = []
     for _ in range(M):
         if draw(st.booleans()):
@@ -161,7 +162,7 @@ def books_of_accounts(draw, max_markets=4, max_accounts=6, max_positions=14):
             k = draw(st.integers(1, 4))
             steps = draw(st.lists(st.floats(1.0, 1e6), min_size=k - 1, max_size=k - 1))
             floors = np.concatenate([[0.0], np.cumsum(steps)]).tolist()
-            rates = sorted(draw(st.lists(st.floats(0.0, 0.3), min_size=k, max_size=k)))
+            rates = sorted(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 0.3)), min_size=k, max_size=k)))
             tiers.append(list(zip(floors, rates)))
     mk = lq.Markets(marks, mmr, tiers=tiers, contract=kinds, contract_size=cs)
     A = draw(st.integers(1, max_accounts))

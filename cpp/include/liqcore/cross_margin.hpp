@@ -38,10 +38,17 @@ struct Market {
   bool inverse() const noexcept { return contract.kind == Contract::inverse; }
   // Quote value of one unit of the margin currency (coin for inverse markets, valued at the mark).
   double quote_factor() const noexcept { return inverse() ? mark : 1.0; }
-  // Position values in quote.
-  double pnl_quote(double q, double ep) const noexcept { return pnl(contract, q, ep, mark) * quote_factor(); }
-  double mm_quote(double q) const noexcept { return maintenance(contract, tiers, q, mark) * quote_factor(); }
-  double notional_quote(double q) const noexcept { return notional(contract, q, mark) * quote_factor(); }
+  // Position values in quote, computed exactly as health computes them (detail::value).
+  double notional_quote(double q) const noexcept {
+    return std::abs(q) * (inverse() ? contract.contract_size : mark);
+  }
+  double mm_quote(double q) const noexcept {
+    const double nq = notional_quote(q);
+    if (tiers.size() == 1) return nq * tiers.mmr[0];
+    const double nm = inverse() ? nq * (1.0 / mark) : nq;  // tiers are by margin-currency notional
+    const std::size_t k = tiers.tier_of(nm);
+    return (nm * tiers.mmr[k] - tiers.cum[k]) * quote_factor();
+  }
 };
 
 // Validates marks (finite > 0) and contract sizes (finite > 0); names "marks[i]" and
