@@ -448,3 +448,37 @@ def test_bad_input():
     bad = lq.Portfolio(account=[0, 3], market=[0, 0], size=1.0, entry_price=100.0)
     with pytest.raises(ValueError, match=r"account\[1\] is not a known account"):
         lq.liquidate_accounts(bad, acc, mk, policy=lq.Policy(execution="takeover"))
+
+
+# ---- the CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_accounts(tmp_path, capsys):
+    import json
+
+    from liqcore.cli import main
+    from liqcore.io import write_book
+    from liqcore.synthetic import synthetic_book_arrays
+
+    write_book(synthetic_book_arrays(50_000.0, levels=50), tmp_path / "btc.json")
+    write_book(synthetic_book_arrays(3_000.0, levels=50), tmp_path / "eth.json")
+    (tmp_path / "markets.json").write_text(json.dumps({
+        "marks": [50_000.0, 3_000.0], "mmr": [0.1, 0.1], "books": ["btc.json", "eth.json"],
+        "assets": {"USDC": {"price": 1.0, "haircut": 0.0}, "ETH": {"price": 3_000.0, "haircut": 0.5}}}))
+    (tmp_path / "pos.csv").write_text("account,market,size,entry_price\n0,0,0.004,50000\n0,1,0.1,3000\n1,1,-2,2800\n")
+    (tmp_path / "coll.csv").write_text("USDC,ETH\n10,0\n1000,0.5\n")
+    args = ["accounts", "--positions", str(tmp_path / "pos.csv"), "--collateral", str(tmp_path / "coll.csv"),
+            "--markets", str(tmp_path / "markets.json")]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["health"]["liquidatable"] == 1
+    assert out["health"]["equity_of_liquidatable"] == pytest.approx(10.0)  # the dYdX account
+    assert main([*args, "--liquidate", "--fund", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "liquidated accounts" in text and "ledger balance" in text
+    (tmp_path / "bad.csv").write_text("account,market,size,entry_price\n0,5,1,1\n")
+    bad = ["accounts", "--positions", str(tmp_path / "bad.csv"), *args[3:]]
+    with pytest.raises(SystemExit) as e:
+        main(bad)
+    assert e.value.code == 2
+    assert "market[0] is not a known market" in capsys.readouterr().err

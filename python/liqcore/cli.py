@@ -16,6 +16,12 @@
     Runs a stress test (:func:`liqcore.stress_test`) with a progress bar (tqdm when installed)
     and prints the deficit statistics (VaR, ES, P(depletion), LaR, fund sizes, Cover-1/2).
 
+``liqcore accounts --positions FILE --collateral FILE --markets FILE [--liquidate] [--policy P] ...``
+    Cross margin: :func:`liqcore.health` of every account (positions with ``account, market,
+    size, entry_price``; collateral with one column per asset; a markets JSON with marks, margin,
+    books and the assets' prices and haircuts, see :func:`load_markets`), and with ``--liquidate``
+    :func:`liqcore.liquidate_accounts`; a summary table, ``--json``, or per-account CSV ``--output``.
+
 Exit status: 0 on success, 2 on bad arguments or input (the message names what is wrong).
 """
 
@@ -321,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     liq.set_defaults(func=cmd_liquidate)
     _add_cascade_commands(sub)
+    _add_accounts_command(sub)
     return parser
 
 
@@ -703,6 +710,188 @@ def _add_cascade_commands(sub: Any) -> None:
     st.add_argument("--q", type=float, default=0.99, help="VaR / ES level (default 0.99)")
     st.add_argument("--no-progress", action="store_true", help="no progress bar")
     st.set_defaults(func=cmd_stress)
+
+
+# ---- cross-margin accounts ---------------------------------------------------------------------
+
+
+def _table(spec: str, arg: str) -> Any:
+    """A CSV or Parquet file as a DataFrame (or a mapping of columns without pandas)."""
+    path = Path(spec)
+    if not path.is_file():
+        raise CliError(f"{arg}: no such file {spec!r}")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pandas as pd
+
+            return pd.read_parquet(path)
+        except ImportError as e:
+            raise CliError(f"{arg}: reading Parquet needs pandas and pyarrow: {e}") from None
+    try:
+        import pandas as pd
+
+        return pd.read_csv(path)
+    except ImportError:
+        try:
+            return _csv_columns(path)
+        except CliError as e:
+            raise CliError(str(e).replace("--positions", arg)) from None
+
+
+def load_markets(spec: str) -> tuple[Any, dict[str, dict[str, float]]]:
+    """Markets and collateral assets from a JSON file::
+
+        {"marks": [60000, 3000], "mmr": [0.005, 0.01],          # or "tiers": [[[floor, mmr], ...], ...]
+         "contract": "linear", "contract_size": 1.0,             # optional, one or per market
+         "books": ["btc_book.json", "eth_book.json"],            # optional, paths relative to this file
+         "assets": {"USDC": {"price": 1.0, "haircut": 0.0},
+                    "ETH": {"price": 3000.0, "haircut": 0.1, "size_discount": 0.001}}}
+    """
+    from liqcore.cross_margin import Markets
+
+    path = Path(spec)
+    if not path.is_file():
+        raise CliError(f"--markets: no such file {spec!r}")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CliError(f"--markets: cannot read {spec}: {e}") from None
+    if not isinstance(d, dict) or "marks" not in d or "assets" not in d:
+        raise CliError(f"--markets: {spec} must hold a JSON object with 'marks' and 'assets'")
+    unknown = set(d) - {"marks", "mmr", "tiers", "contract", "contract_size", "books", "assets"}
+    if unknown:
+        raise CliError(f"--markets: {spec}: unknown field(s) {', '.join(sorted(map(repr, unknown)))}")
+    books = None
+    if d.get("books") is not None:
+        books = [load_book(str(path.parent / b)) for b in d["books"]]
+    try:
+        mk = Markets(d["marks"], d.get("mmr"), tiers=d.get("tiers"), books=books,
+                     contract=d.get("contract", "linear"), contract_size=d.get("contract_size", 1.0))
+    except (TypeError, ValueError) as e:
+        raise CliError(f"--markets: {spec}: {e}") from None
+    assets = d["assets"]
+    if not isinstance(assets, dict) or not assets:
+        raise CliError(f"--markets: {spec}: 'assets' must map asset names to {{'price', 'haircut'}}")
+    return mk, assets
+
+
+def load_accounts(spec: str, assets: dict[str, dict[str, float]]) -> Any:
+    """Collateral from CSV/Parquet: one column per asset of the markets file (balances in asset
+    units), one row per account in id order, or an ``account`` column giving each row's id."""
+    from liqcore.cross_margin import Accounts
+
+    frame = _table(spec, "--collateral")
+    names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
+    missing = [a for a in assets if a not in names]
+    if missing:
+        raise CliError(f"--collateral: {spec} has no column(s) {', '.join(map(repr, missing))} "
+                       f"(has {', '.join(map(repr, names))})")
+    cols = [np.asarray(frame[a], dtype=np.float64) for a in assets]
+    coll = np.column_stack(cols) if cols else np.zeros((0, 0))
+    if "account" in names:
+        ids = np.asarray(frame["account"])
+        if ids.dtype.kind not in "iu" or ids.size and (ids.min() < 0 or np.unique(ids).size != ids.size):
+            raise CliError(f"--collateral: {spec}: 'account' must hold distinct non-negative integer ids")
+        full = np.zeros((int(ids.max()) + 1 if ids.size else 0, len(cols)))
+        full[ids] = coll
+        coll = full
+    try:
+        def field(k: str, default: float | None) -> list[Any]:
+            return [a.get(k, default) if isinstance(a, dict) else None for a in assets.values()]
+
+        imf = field("size_discount", 0.0)
+        return Accounts(coll, field("price", None), field("haircut", 0.0),
+                        size_discount=imf if any(v for v in imf) else None)
+    except (TypeError, ValueError) as e:
+        raise CliError(f"--collateral/--markets: {e}") from None
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from liqcore.account_liquidation import liquidate_accounts
+    from liqcore.cross_margin import Portfolio, health
+
+    mk, assets = load_markets(args.markets)
+    acc = load_accounts(args.collateral, assets)
+    try:
+        pf = Portfolio.from_frame(_table(args.positions, "--positions"))
+    except (TypeError, ValueError) as e:
+        raise CliError(f"--positions: {args.positions}: {e}") from None
+    try:
+        h = health(pf, acc, mk)
+        res = None
+        if args.liquidate:
+            res = liquidate_accounts(pf, acc, mk, load_policy(args.policy), args.fund)
+    except (TypeError, ValueError) as e:
+        raise CliError(str(e)) from None
+    head = {
+        "accounts": len(h),
+        "positions": len(pf),
+        "liquidatable": int(h.liquidatable.sum()),
+        "equity": float(h.equity.sum()),
+        "maintenance": float(h.maintenance.sum()),
+        "equity_of_liquidatable": float(h.equity[h.liquidatable].sum()),
+        "maintenance_of_liquidatable": float(h.maintenance[h.liquidatable].sum()),
+    }
+    if args.json:
+        out: dict[str, Any] = {"health": head}
+        if res is not None:
+            out.update(summary=res.summary(), ledger=res.ledger.to_dict(), policy=res.policy.to_dict(),
+                       markets={k: getattr(res.markets, k).tolist() for k in res.markets.__dataclass_fields__})
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        rows = [
+            ("accounts", f"{head['accounts']:,}"),
+            ("positions", f"{head['positions']:,}"),
+            ("liquidatable accounts", f"{head['liquidatable']:,}"),
+            ("equity (TNC), all", _money(head["equity"])),
+            ("maintenance (TMMR), all", _money(head["maintenance"])),
+            ("equity of liquidatable", _money(head["equity_of_liquidatable"])),
+            ("maintenance of liquidatable", _money(head["maintenance_of_liquidatable"])),
+        ]
+        if res is not None:
+            s = res.summary()
+            rows += [
+                ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
+                ("positions closed", f"{s['liquidated_positions']:,}"),
+                ("liquidated notional", _money(s["liquidated_notional"])),
+                ("deficit", _money(s["deficit"])),
+                ("fee income", _money(s["fees"])),
+                ("insurance fund before", _money(s["insurance_fund_before"])),
+                ("insurance fund after", _money(s["insurance_fund_after"])),
+                ("residual", _money(s["residual"])),
+                (f"covered by counterparties ({res.policy.residual})", _money(s["adl_transfers"])),
+                ("uncovered", _money(s["uncovered"])),
+                ("ledger balance", f"{s['ledger_balance']:.3g}"),
+            ]
+        print_table(rows, f"liqcore accounts: {args.positions}", sys.stdout)
+    if args.output:
+        try:
+            frame = res.to_frame("accounts") if res is not None else h.to_frame()
+        except ImportError as e:
+            raise CliError(f"--output: {e}") from None
+        frame.to_csv(args.output, index_label="account")
+    return 0
+
+
+def _add_accounts_command(sub: Any) -> None:
+    acc = sub.add_parser(
+        "accounts",
+        help="cross-margin health (and liquidation) of your accounts",
+        description="Health of cross-margin accounts over several markets and collateral assets; "
+        "with --liquidate, account-wide liquidation against the markets' books.",
+    )
+    acc.add_argument("--positions", required=True, help="CSV or Parquet: account, market, size, entry_price")
+    acc.add_argument("--collateral", required=True,
+                     help="CSV or Parquet: one column per asset (balances), one row per account [, account]")
+    acc.add_argument("--markets", required=True,
+                     help="JSON: marks, mmr or tiers, contract, contract_size, books (files), assets")
+    acc.add_argument("--liquidate", action="store_true", help="run liquidate_accounts after the health check")
+    acc.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
+    acc.add_argument("--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)")
+    acc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    acc.add_argument("--output", default=None, help="write the per-account results as CSV (needs pandas)")
+    acc.set_defaults(func=cmd_accounts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
