@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import liqcore as lq
 import numpy as np
 import pytest
-
-import liqcore as lq
 
 M = 8
 PER_ACCOUNT = 4
@@ -78,7 +77,9 @@ def test_health(benchmark: Any, accounts: int, layout: str, impl: str) -> None:
     np.testing.assert_allclose(h.notional, tn, rtol=1e-9)
     assert np.mean(h.liquidatable == liq) > 0.999  # equal but for ties at the rounding level
     benchmark.group = f"health {layout} accounts={accounts:.0e}"
-    benchmark.extra_info.update(accounts=accounts, positions=len(pf), bytes=accounts * (PER_ACCOUNT * 32 + 16 + 49))
+    benchmark.extra_info.update(
+        accounts=accounts, positions=len(pf), bytes=accounts * (PER_ACCOUNT * 32 + 16 + 49)
+    )
     if impl == "liqcore":
         benchmark(lq.health, pf, acc, mk)
     else:
@@ -132,6 +133,8 @@ def test_liquidate_accounts(benchmark: Any, accounts: int, impl: str) -> None:
         np.testing.assert_allclose(r.closed, out["closed"], rtol=1e-9)
         np.testing.assert_allclose(r.accounts.deficit, acc_out["deficit"], rtol=1e-9, atol=1e-6)
         assert r.insurance_fund == pytest.approx(fund, rel=1e-9)
-        benchmark.pedantic(ref_liquidate_accounts, args=(pf, acc, mk, policy, 1e6), rounds=1, iterations=1)
+        benchmark.pedantic(
+            ref_liquidate_accounts, args=(pf, acc, mk, policy, 1e6), rounds=1, iterations=1
+        )
     else:
         benchmark(lq.liquidate_accounts, pf, acc, mk, policy, 1e6)

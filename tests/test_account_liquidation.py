@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 
+import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_cross_margin import ref_health, ref_position_values
-
-import liqcore as lq
 
 # ---- pure-Python reference (linear markets, full sizing, residual "none") ---------------------
 
@@ -34,15 +33,24 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
     coll_mkt = (np.asarray(acc.collateral) * np.asarray(acc.asset_prices)).sum(axis=1)
     acct, mkt = np.asarray(pf.account), np.asarray(pf.market)
     size, ep = np.asarray(pf.size), np.asarray(pf.entry_price)
-    pnl, mm, nt = ref_position_values(marks, mk.contract, np.asarray(mk.contract_size), tiers, mkt, size, ep)
+    _pnl, mm, nt = ref_position_values(
+        marks, mk.contract, np.asarray(mk.contract_size), tiers, mkt, size, ep
+    )
     books = []
     for b in mk.books or []:
         bp_, bq_ = b.bids
         ap_, aq_ = b.asks
-        books.append({"bid": [[float(p), float(q)] for p, q in zip(bp_, bq_)],
-                      "ask": [[float(p), float(q)] for p, q in zip(ap_, aq_)]})
+        books.append(
+            {
+                "bid": [[float(p), float(q)] for p, q in zip(bp_, bq_)],
+                "ask": [[float(p), float(q)] for p, q in zip(ap_, aq_)],
+            }
+        )
     n, A = size.shape[0], coll.shape[0]
-    out = {k: np.zeros(n) for k in ("closed", "book_closed", "fallback_closed", "deficit", "fee", "draw")}
+    out = {
+        k: np.zeros(n)
+        for k in ("closed", "book_closed", "fallback_closed", "deficit", "fee", "draw")
+    }
     out["vwap"] = np.full(n, np.nan)
     acc_out = {k: np.zeros(A) for k in ("deficit", "surplus", "fee")}
     hits = [a for a in range(A) if tm[a] > eq[a] and np.any((acct == a) & (size != 0))]
@@ -51,6 +59,7 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
         return min(max(policy.ba * (1 - e / t), 0.0), 1.0) if t > 0 else 1.0
 
     if policy.order != "given":
+
         def key(a):
             if policy.order == "largest" or tn[a] <= 0:
                 k = tn[a] if policy.order == "largest" else 0.0
@@ -59,6 +68,7 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
             else:
                 k = (tm[a] - eq[a]) / tn[a]
             return (-k, -tn[a], a)
+
         hits.sort(key=key)
     balance = fund
     for a in hits:
@@ -145,7 +155,9 @@ def scenarios(draw, inverse=False, max_markets=3, max_accounts=6, max_positions=
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     marks = rng.uniform(10.0, 1_000.0, M)
-    kinds = [draw(st.sampled_from(["linear", "inverse"])) if inverse else "linear" for _ in range(M)]
+    kinds = [
+        draw(st.sampled_from(["linear", "inverse"])) if inverse else "linear" for _ in range(M)
+    ]
     books = [make_book(marks[m], rng, int(rng.integers(1, 30))) for m in range(M)]
     mmr = rng.uniform(0.005, 0.2, M)
     mk = lq.Markets(marks, mmr, books=books, contract=kinds, contract_size=100.0)
@@ -167,7 +179,9 @@ policies = st.builds(
     execution=st.sampled_from(["book", "takeover"]),
     limit=st.sampled_from(["none", "bankruptcy", "fillable"]),
     fee=st.sampled_from(["capped", "surplus", "rate"]),
-    residual=st.sampled_from(["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]),
+    residual=st.sampled_from(
+        ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
+    ),
     backstop=st.one_of(st.none(), st.floats(0.1, 1.0)),
     refuse_uncovered=st.booleans(),
     buffer=st.floats(0.0, 0.2),
@@ -185,9 +199,14 @@ def rel_close(a, b, scale):
 # ---- the reference ----------------------------------------------------------------------------
 
 
-@given(scenarios(), st.sampled_from(["underwater", "largest", "given"]),
-       st.sampled_from(["none", "bankruptcy", "fillable"]), st.sampled_from(["book", "takeover"]),
-       st.sampled_from(["capped", "surplus", "rate"]), st.floats(0.0, 500.0))
+@given(
+    scenarios(),
+    st.sampled_from(["underwater", "largest", "given"]),
+    st.sampled_from(["none", "bankruptcy", "fillable"]),
+    st.sampled_from(["book", "takeover"]),
+    st.sampled_from(["capped", "surplus", "rate"]),
+    st.floats(0.0, 500.0),
+)
 def test_matches_reference(case, order, limit, execution, fee, fund):
     pf, acc, mk = case
     policy = lq.Policy(order=order, limit=limit, execution=execution, fee=fee, smmr=0.5)
@@ -214,7 +233,9 @@ def test_matches_reference(case, order, limit, execution, fee, fund):
 # ---- an isolated position is an account with one position -------------------------------------
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from(["linear", "inverse"]), policies, st.floats(0.0, 1e3))
+@given(
+    st.integers(0, 2**32 - 1), st.sampled_from(["linear", "inverse"]), policies, st.floats(0.0, 1e3)
+)
 def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy, fund):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 12))
@@ -239,7 +260,9 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
     acc = lq.Accounts(margin * f, [1.0])
     pf = lq.Portfolio(np.arange(n), np.zeros(n, np.int64), size, ep)
     # money fields of the policy are in the margin currency for isolated, quote for accounts
-    cpol = lq.Policy(**{**pol.to_dict(), "reserve": pol.reserve * f, "slice_threshold": pol.slice_threshold * f})
+    cpol = lq.Policy(
+        **{**pol.to_dict(), "reserve": pol.reserve * f, "slice_threshold": pol.slice_threshold * f}
+    )
     cr = lq.liquidate_accounts(pf, acc, mk, policy=cpol, insurance_fund=fund * f)
     scale = 1.0 + mark * 1e3
     assert np.array_equal(cr.liquidated, iso.liquidated)
@@ -248,8 +271,17 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         assert rel_close(getattr(cr, k), getattr(iso, k), scale), k
     for k in ("deficit", "fee", "insurance_draw_by_position", "shortfall", "adl"):
         assert rel_close(getattr(cr, k), getattr(iso, k) * f, scale * f), k
-    for k in ("insurance_fund", "residual", "adl_transfers", "uncovered", "total_fees", "total_deficit"):
-        assert getattr(cr, k) == pytest.approx(getattr(iso, k) * f, rel=1e-9, abs=1e-9 * scale * f), k
+    for k in (
+        "insurance_fund",
+        "residual",
+        "adl_transfers",
+        "uncovered",
+        "total_fees",
+        "total_deficit",
+    ):
+        assert getattr(cr, k) == pytest.approx(
+            getattr(iso, k) * f, rel=1e-9, abs=1e-9 * scale * f
+        ), k
     assert rel_close(cr.accounts.surplus, iso.surplus * f, scale * f)
     assert rel_close(cr.ledger.amount, iso.ledger.amount * f, scale * f)
     if policy.execution == "book":
@@ -257,7 +289,7 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         assert rel_close(cr.books[0].asks[1], iso.book.asks[1], scale)
 
 
-# ---- the ledger, the fund and the accounts balance -------------------------------------------------
+# ---- the ledger, the fund and the accounts balance -----------------------------------------------
 
 
 @given(scenarios(inverse=True), policies, st.floats(0.0, 1e3))
@@ -280,8 +312,12 @@ def test_ledger_balances(case, policy, fund):
     assert r.insurance_fund - fund == pytest.approx(fund_rows, rel=1e-9, abs=1e-9 * scale)
     assert r.insurance_fund >= min(fund, policy.reserve) - 1e-9 * scale
     assert r.residual == pytest.approx(float(np.sum(r.shortfall)), rel=1e-9, abs=1e-9 * scale)
-    assert r.residual == pytest.approx(float(np.sum(r.markets.residual)), rel=1e-9, abs=1e-9 * scale)
-    assert r.uncovered == pytest.approx(float(np.sum(r.markets.uncovered)), rel=1e-9, abs=1e-9 * scale)
+    assert r.residual == pytest.approx(
+        float(np.sum(r.markets.residual)), rel=1e-9, abs=1e-9 * scale
+    )
+    assert r.uncovered == pytest.approx(
+        float(np.sum(r.markets.uncovered)), rel=1e-9, abs=1e-9 * scale
+    )
     # per account, the deficit is attributed to its positions exactly
     acct = np.asarray(pf.account)
     per_acc = np.zeros(len(acc))
@@ -290,10 +326,11 @@ def test_ledger_balances(case, policy, fund):
     # closes never exceed positions; untouched accounts untouched
     assert np.all(r.closed <= np.abs(pf.size) * (1 + 1e-12))
     assert np.all(r.closed[~r.liquidated] == 0)
-    assert np.all(r.accounts.deficit >= 0) and np.all(r.accounts.fee >= 0)
+    assert np.all(r.accounts.deficit >= 0)
+    assert np.all(r.accounts.fee >= 0)
 
 
-# ---- cross margin nets: deficit <= sum of isolated deficits for the same fills ---------------------
+# ---- cross margin nets: deficit <= sum of isolated deficits for the same fills -------------------
 
 
 @given(scenarios(max_accounts=3), st.sampled_from(["none", "bankruptcy", "fillable"]), st.data())
@@ -316,8 +353,9 @@ def test_cross_deficit_at_most_isolated_for_same_fills(case, limit, data):
         isolated = np.maximum(0.0, -after).sum()
         assert r.accounts.deficit[a] <= isolated + 1e-9 * (1 + np.abs(after).sum())
         # and the cross deficit is the netted one
-        assert r.accounts.deficit[a] == pytest.approx(max(0.0, -after.sum()), rel=1e-9,
-                                                      abs=1e-9 * (1 + np.abs(after).sum()))
+        assert r.accounts.deficit[a] == pytest.approx(
+            max(0.0, -after.sum()), rel=1e-9, abs=1e-9 * (1 + np.abs(after).sum())
+        )
     del marks
 
 
@@ -334,7 +372,9 @@ def test_dydx_account_full_liquidation_by_hand():
     btc, eth = dydx_books()
     mk = lq.Markets(marks=[50_000.0, 3_000.0], mmr=[0.1, 0.1], books=[btc, eth])
     acc = lq.Accounts(collateral=[[10.0]], asset_prices=[1.0])
-    pf = lq.Portfolio(account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0])
+    pf = lq.Portfolio(
+        account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0]
+    )
     r = lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(fee="surplus"), insurance_fund=100.0)
     # ETH first (MM 30 > 20): 0.05 @ 2,990 + 0.05 @ 2,900 → G = −5.5; BTC: 0.002 @ 49,900 +
     # 0.002 @ 49,000 → G = −2.2. E_after = 10 − 7.7 = 2.3: surplus, whole to the fund.
@@ -352,7 +392,8 @@ def test_dydx_account_full_liquidation_by_hand():
     # slice results: ETH −5.5 + 10·0.6 = 0.5, BTC −2.2 + 10·0.4 = 1.8; they sum to E_after
     assert r.result.tolist() == pytest.approx([1.8, 0.5])
     # the books were consumed; the input books were not
-    assert r.books[1].bids[0].tolist() == [2_900.0] and r.books[1].bids[1].tolist() == pytest.approx([0.95])
+    assert r.books[1].bids[0].tolist() == [2_900.0]
+    assert r.books[1].bids[1].tolist() == pytest.approx([0.95])
     assert eth.bids[0].tolist() == [2_990.0, 2_900.0]
 
 
@@ -361,15 +402,19 @@ def test_deficit_is_attributed_by_slice_rule_and_paid_by_fund():
     eth = lq.Book([3_000.0], [1.0], [3_010.0], [1.0])
     mk = lq.Markets(marks=[50_000.0, 3_000.0], mmr=0.1, books=[btc, eth])
     acc = lq.Accounts(collateral=[[10.0]], asset_prices=[1.0])
-    pf = lq.Portfolio(account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0])
+    pf = lq.Portfolio(
+        account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0]
+    )
     r = lq.liquidate_accounts(pf, acc, mk, insurance_fund=5.0)
     # BTC at 45,000: G = −20; ETH at the mark: G = 0. E_after = 10 − 20 = −10 → deficit 10.
     # Results: BTC −20 + 10·0.4 = −16, ETH 0 + 10·0.6 = 6: the whole deficit is BTC's.
     assert r.accounts.deficit[0] == pytest.approx(10.0)
     assert r.deficit.tolist() == pytest.approx([10.0, 0.0])
     assert r.markets.deficit.tolist() == pytest.approx([10.0, 0.0])
-    assert r.insurance_draw == pytest.approx(5.0) and r.insurance_fund == pytest.approx(0.0)
-    assert r.residual == pytest.approx(5.0) and r.markets.residual.tolist() == pytest.approx([5.0, 0.0])
+    assert r.insurance_draw == pytest.approx(5.0)
+    assert r.insurance_fund == pytest.approx(0.0)
+    assert r.residual == pytest.approx(5.0)
+    assert r.markets.residual.tolist() == pytest.approx([5.0, 0.0])
     assert r.uncovered == pytest.approx(5.0)
     assert r.accounts.equity_after[0] == 0.0
 
@@ -383,7 +428,8 @@ def test_order_and_consumption_across_accounts():
     # account 1 is most underwater ((5 − 1)/100 > (5 − 4)/100), so it takes the best bid
     assert r.accounts.sequence.tolist() == [1, 0, -1]
     assert r.vwap.tolist()[:2] == pytest.approx([98.0, 99.0])
-    assert not r.liquidated[2] and r.closed[2] == 0.0
+    assert not r.liquidated[2]
+    assert r.closed[2] == 0.0
     given = lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(order="given"))
     assert given.vwap.tolist()[:2] == pytest.approx([99.0, 98.0])
 
@@ -391,8 +437,14 @@ def test_order_and_consumption_across_accounts():
 @given(scenarios(max_accounts=4), st.floats(0.0, 0.3), st.sampled_from(["book", "takeover"]))
 def test_partial_restores_the_account(case, buffer, execution):
     pf, acc, mk = case
-    policy = lq.Policy(sizing="partial", buffer=buffer, execution=execution, takeover_fee=0.002, fee="rate",
-                       fee_rate=0.001)
+    policy = lq.Policy(
+        sizing="partial",
+        buffer=buffer,
+        execution=execution,
+        takeover_fee=0.002,
+        fee="rate",
+        fee_rate=0.001,
+    )
     r = lq.liquidate_accounts(pf, acc, mk, policy=policy)
     size, ep = np.asarray(pf.size), np.asarray(pf.entry_price)
     left = size - np.sign(size) * r.closed
@@ -401,8 +453,12 @@ def test_partial_restores_the_account(case, buffer, execution):
     gain = np.zeros(len(acc))
     np.add.at(gain, acct, realized)
     c = np.array(acc.collateral, dtype=float)
-    c[:, 0] += gain - r.accounts.fee  # realized PnL and fees settle in the quote asset (price 1, no haircut)
-    after = lq.health(lq.Portfolio(acct, pf.market, left, ep), lq.Accounts(c, acc.asset_prices, acc.haircuts), mk)
+    c[:, 0] += (
+        gain - r.accounts.fee
+    )  # realized PnL and fees settle in the quote asset (price 1, no haircut)
+    after = lq.health(
+        lq.Portfolio(acct, pf.market, left, ep), lq.Accounts(c, acc.asset_prices, acc.haircuts), mk
+    )
     for a in np.flatnonzero(r.accounts.liquidated):
         still_open = np.any((acct == a) & (left != 0))
         if still_open:  # restored: equity >= (1 + buffer)·maintenance after the closes and fees
@@ -411,7 +467,7 @@ def test_partial_restores_the_account(case, buffer, execution):
             assert r.accounts.deficit[a] == 0.0
 
 
-# ---- results, frames, bad input ----------------------------------------------------------------------
+# ---- results, frames, bad input ------------------------------------------------------------------
 
 
 def test_frames_and_summary():
@@ -419,14 +475,22 @@ def test_frames_and_summary():
     btc, eth = dydx_books()
     mk = lq.Markets(marks=[50_000.0, 3_000.0], mmr=0.1, books=[btc, eth])
     acc = lq.Accounts(collateral=[[10.0], [1e6]], asset_prices=[1.0])
-    pf = lq.Portfolio(account=[0, 0, 1], market=[0, 1, 1], size=[0.004, 0.1, -1.0], entry_price=[5e4, 3e3, 3e3])
+    pf = lq.Portfolio(
+        account=[0, 0, 1], market=[0, 1, 1], size=[0.004, 0.1, -1.0], entry_price=[5e4, 3e3, 3e3]
+    )
     r = lq.liquidate_accounts(pf, acc, mk)
     df = r.to_frame()
-    assert len(df) == 3 and {"account", "market", "deficit", "result"} <= set(df.columns)
-    assert len(r.to_frame("accounts")) == 2 and len(r.to_frame("markets")) == 2
+    assert len(df) == 3
+    assert {"account", "market", "deficit", "result"} <= set(df.columns)
+    assert len(r.to_frame("accounts")) == 2
+    assert len(r.to_frame("markets")) == 2
     s = r.summary()
-    assert s["liquidated_accounts"] == 1 and s["liquidated_positions"] == 2 and s["accounts"] == 2
-    with pytest.raises(ValueError, match=r"level must be one of 'positions', 'accounts', 'markets'"):
+    assert s["liquidated_accounts"] == 1
+    assert s["liquidated_positions"] == 2
+    assert s["accounts"] == 2
+    with pytest.raises(
+        ValueError, match=r"level must be one of 'positions', 'accounts', 'markets'"
+    ):
         r.to_frame("nope")
     assert "AccountLiquidationResult(accounts=1" in repr(r)
 
@@ -435,16 +499,23 @@ def test_bad_input():
     mk = lq.Markets(marks=[100.0], mmr=0.05)
     acc = lq.Accounts(collateral=[1.0], asset_prices=[1.0])
     pf = lq.Portfolio(account=[0], market=[0], size=1.0, entry_price=100.0)
-    with pytest.raises(ValueError, match=r"mk has no books: liquidate_accounts with execution='book' needs"):
+    with pytest.raises(
+        ValueError, match=r"mk has no books: liquidate_accounts with execution='book' needs"
+    ):
         lq.liquidate_accounts(pf, acc, mk)
     r = lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(execution="takeover"))
-    assert r.n_accounts == 1 and r.books is None
+    assert r.n_accounts == 1
+    assert r.books is None
     with pytest.raises(TypeError, match=r"policy must be a liqcore.Policy"):
         lq.liquidate_accounts(pf, acc, mk, policy={"execution": "takeover"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"insurance_fund must be finite and >= 0"):
-        lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(execution="takeover"), insurance_fund=-1.0)
+        lq.liquidate_accounts(
+            pf, acc, mk, policy=lq.Policy(execution="takeover"), insurance_fund=-1.0
+        )
     with pytest.raises(TypeError, match=r"insurance_fund must be a real number"):
-        lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(execution="takeover"), insurance_fund="1")
+        lq.liquidate_accounts(
+            pf, acc, mk, policy=lq.Policy(execution="takeover"), insurance_fund="1"
+        )
     bad = lq.Portfolio(account=[0, 3], market=[0, 0], size=1.0, entry_price=100.0)
     with pytest.raises(ValueError, match=r"account\[1\] is not a known account"):
         lq.liquidate_accounts(bad, acc, mk, policy=lq.Policy(execution="takeover"))
@@ -462,20 +533,40 @@ def test_cli_accounts(tmp_path, capsys):
 
     write_book(synthetic_book_arrays(50_000.0, levels=50), tmp_path / "btc.json")
     write_book(synthetic_book_arrays(3_000.0, levels=50), tmp_path / "eth.json")
-    (tmp_path / "markets.json").write_text(json.dumps({
-        "marks": [50_000.0, 3_000.0], "mmr": [0.1, 0.1], "books": ["btc.json", "eth.json"],
-        "assets": {"USDC": {"price": 1.0, "haircut": 0.0}, "ETH": {"price": 3_000.0, "haircut": 0.5}}}))
-    (tmp_path / "pos.csv").write_text("account,market,size,entry_price\n0,0,0.004,50000\n0,1,0.1,3000\n1,1,-2,2800\n")
+    (tmp_path / "markets.json").write_text(
+        json.dumps(
+            {
+                "marks": [50_000.0, 3_000.0],
+                "mmr": [0.1, 0.1],
+                "books": ["btc.json", "eth.json"],
+                "assets": {
+                    "USDC": {"price": 1.0, "haircut": 0.0},
+                    "ETH": {"price": 3_000.0, "haircut": 0.5},
+                },
+            }
+        )
+    )
+    (tmp_path / "pos.csv").write_text(
+        "account,market,size,entry_price\n0,0,0.004,50000\n0,1,0.1,3000\n1,1,-2,2800\n"
+    )
     (tmp_path / "coll.csv").write_text("USDC,ETH\n10,0\n1000,0.5\n")
-    args = ["accounts", "--positions", str(tmp_path / "pos.csv"), "--collateral", str(tmp_path / "coll.csv"),
-            "--markets", str(tmp_path / "markets.json")]
+    args = [
+        "accounts",
+        "--positions",
+        str(tmp_path / "pos.csv"),
+        "--collateral",
+        str(tmp_path / "coll.csv"),
+        "--markets",
+        str(tmp_path / "markets.json"),
+    ]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["health"]["liquidatable"] == 1
     assert out["health"]["equity_of_liquidatable"] == pytest.approx(10.0)  # the dYdX account
     assert main([*args, "--liquidate", "--fund", "100"]) == 0
     text = capsys.readouterr().out
-    assert "liquidated accounts" in text and "ledger balance" in text
+    assert "liquidated accounts" in text
+    assert "ledger balance" in text
     (tmp_path / "bad.csv").write_text("account,market,size,entry_price\n0,5,1,1\n")
     bad = ["accounts", "--positions", str(tmp_path / "bad.csv"), *args[3:]]
     with pytest.raises(SystemExit) as e:

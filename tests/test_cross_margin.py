@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
+import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import liqcore as lq
 
 # ---- NumPy reference (defines the semantics) -------------------------------------------------
 
@@ -44,11 +43,22 @@ def ref_position_values(marks, kinds, cs, tiers, market, size, ep):
 def ref_health(pf, acc, mk):
     A = len(acc)
     c = np.asarray(acc.collateral)
-    w = ref_weights(c, np.asarray(acc.haircuts), None if acc.size_discount is None else np.asarray(acc.size_discount))
+    w = ref_weights(
+        c,
+        np.asarray(acc.haircuts),
+        None if acc.size_discount is None else np.asarray(acc.size_discount),
+    )
     coll = (c * np.asarray(acc.asset_prices) * w).sum(axis=1)
     tiers = [mk.tiers(m) for m in range(len(mk))]
-    pnl, mm, nt = ref_position_values(np.asarray(mk.marks), mk.contract, np.asarray(mk.contract_size), tiers,
-                                      np.asarray(pf.market), np.asarray(pf.size), np.asarray(pf.entry_price))
+    pnl, mm, nt = ref_position_values(
+        np.asarray(mk.marks),
+        mk.contract,
+        np.asarray(mk.contract_size),
+        tiers,
+        np.asarray(pf.market),
+        np.asarray(pf.size),
+        np.asarray(pf.entry_price),
+    )
     eq = coll.copy()
     tm = np.zeros(A)
     tn = np.zeros(A)
@@ -65,7 +75,9 @@ def dydx_two_markets():
     mk = lq.Markets(marks=[50_000.0, 3_000.0], mmr=[0.1, 0.1])
     # quote balance −490 = collateral 10 − entry notional 500 (entries at the marks)
     acc = lq.Accounts(collateral=[[10.0]], asset_prices=[1.0], haircuts=[0.0])
-    pf = lq.Portfolio(account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0])
+    pf = lq.Portfolio(
+        account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0]
+    )
     return pf, acc, mk
 
 
@@ -81,14 +93,18 @@ def test_dydx_two_markets_health_and_slice_rules():
     assert bp * 0.1 == pytest.approx(294.0, rel=1e-12)
     # fillable price 2,976: (300 − 0.8·SMMR·30)/0.1 with SMMR = 0.1, dYdX's default
     assert lq.fillable_price(pf, acc, mk, position=1) == pytest.approx(2_976.0, rel=1e-12)
-    assert lq.fillable_price(pf, acc, mk, position=1, ba=1.0, smmr=0.1) == pytest.approx(2_976.0, rel=1e-12)
+    assert lq.fillable_price(pf, acc, mk, position=1, ba=1.0, smmr=0.1) == pytest.approx(
+        2_976.0, rel=1e-12
+    )
     # the BTC long: (2,000... ) vectorised over positions
     both = lq.fillable_price(pf, acc, mk, position=[0, 1])
     assert both[0] == pytest.approx(50_000.0 * (1 - 0.8 * 0.1 * 0.1))
 
 
-@pytest.mark.parametrize(("size", "collateral", "delta", "quote"), [(0.1, 499.0, -0.1, 4_501.0),
-                                                                      (-0.1, 499.0, 0.1, -5_499.0)])
+@pytest.mark.parametrize(
+    ("size", "collateral", "delta", "quote"),
+    [(0.1, 499.0, -0.1, 4_501.0), (-0.1, 499.0, 0.1, -5_499.0)],
+)
 def test_dydx_model7_full_close_bankruptcy_quote(size, collateral, delta, quote):
     # 0.1 BTC long with quote −4,501 (collateral 499 − 5,000 entry notional): closing all has
     # bankruptcy quote +4,501; the short with +5,499 (= 499 + 5,000): −5,499.
@@ -127,21 +143,30 @@ def test_inverse_single_position_matches_isolated_bankruptcy_price():
 
 
 def test_collateral_haircuts_size_discount_and_borrows():
-    acc = lq.Accounts(collateral=[[1_000.0, 2.0, -0.5], [10_000.0, 0.0, 0.0]], asset_prices=[1.0, 3_000.0, 50_000.0],
-                      haircuts=[0.0, 0.2, 0.1], size_discount=[0.01, 0.0, 0.0])
+    acc = lq.Accounts(
+        collateral=[[1_000.0, 2.0, -0.5], [10_000.0, 0.0, 0.0]],
+        asset_prices=[1.0, 3_000.0, 50_000.0],
+        haircuts=[0.0, 0.2, 0.1],
+        size_discount=[0.01, 0.0, 0.0],
+    )
     mk = lq.Markets(marks=[1.0], mmr=0.0)
-    pf = lq.Portfolio(account=np.zeros(0, np.int64), market=np.zeros(0, np.int64), size=[], entry_price=[])
+    pf = lq.Portfolio(
+        account=np.zeros(0, np.int64), market=np.zeros(0, np.int64), size=[], entry_price=[]
+    )
     h = lq.health(pf, acc, mk)
-    # account 0: 1,000 USDC: weight min(1, 1.1/(1 + 0.01·sqrt(1000))) ; 2 ETH at 80%; −0.5 BTC at face
+    # account 0: 1,000 USDC at min(1, 1.1/(1 + 0.01·sqrt(1000))); 2 ETH at 80%; −0.5 BTC at face
     w0 = min(1.0, 1.1 / (1 + 0.01 * math.sqrt(1_000.0)))
     assert h.collateral[0] == pytest.approx(1_000.0 * w0 + 2 * 3_000.0 * 0.8 - 25_000.0, rel=1e-12)
     # account 1: 10,000 USDC: weight 1.1/(1 + 0.01·100) = 0.55
     assert h.collateral[1] == pytest.approx(5_500.0, rel=1e-12)
-    assert h.liquidatable[0] and not h.liquidatable[1]
-    assert h.margin_ratio[1] == 0.0 and h.distance[1] == math.inf and h.distance[0] == -math.inf
+    assert h.liquidatable[0]
+    assert not h.liquidatable[1]
+    assert h.margin_ratio[1] == 0.0
+    assert h.distance[1] == math.inf
+    assert h.distance[0] == -math.inf
 
 
-# ---- Hypothesis: the kernel against the reference -------------------------------------------------
+# ---- Hypothesis: the kernel against the reference ------------------------------------------------
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
@@ -162,12 +187,18 @@ def books_of_accounts(draw, max_markets=4, max_accounts=6, max_positions=14):
             k = draw(st.integers(1, 4))
             steps = draw(st.lists(st.floats(1.0, 1e6), min_size=k - 1, max_size=k - 1))
             floors = np.concatenate([[0.0], np.cumsum(steps)]).tolist()
-            rates = sorted(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 0.3)), min_size=k, max_size=k)))
+            rates = sorted(
+                draw(
+                    st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 0.3)), min_size=k, max_size=k)
+                )
+            )
             tiers.append(list(zip(floors, rates)))
     mk = lq.Markets(marks, mmr, tiers=tiers, contract=kinds, contract_size=cs)
     A = draw(st.integers(1, max_accounts))
     K = draw(st.integers(1, 3))
-    coll = np.array(draw(st.lists(st.floats(-1e5, 1e6), min_size=A * K, max_size=A * K))).reshape(A, K)
+    coll = np.array(draw(st.lists(st.floats(-1e5, 1e6), min_size=A * K, max_size=A * K))).reshape(
+        A, K
+    )
     prices = draw(st.lists(st.floats(1e-3, 1e5), min_size=K, max_size=K))
     hair = draw(st.lists(st.floats(0.0, 0.99), min_size=K, max_size=K))
     imf = draw(st.one_of(st.none(), st.lists(st.floats(0.0, 1.0), min_size=K, max_size=K)))
@@ -175,10 +206,17 @@ def books_of_accounts(draw, max_markets=4, max_accounts=6, max_positions=14):
     n = draw(st.integers(0, max_positions))
     account = draw(st.lists(st.integers(0, A - 1), min_size=n, max_size=n))
     market = draw(st.lists(st.integers(0, M - 1), min_size=n, max_size=n))
-    size = draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-6, 1e4), st.floats(-1e4, -1e-6)),
-                         min_size=n, max_size=n))
+    size = draw(
+        st.lists(
+            st.one_of(st.just(0.0), st.floats(1e-6, 1e4), st.floats(-1e4, -1e-6)),
+            min_size=n,
+            max_size=n,
+        )
+    )
     ep = [marks[m] * draw(st.floats(0.5, 2.0)) for m in market]
-    pf = lq.Portfolio(np.array(account, np.int64), np.array(market, np.int64), np.array(size), np.array(ep))
+    pf = lq.Portfolio(
+        np.array(account, np.int64), np.array(market, np.int64), np.array(size), np.array(ep)
+    )
     return pf, acc, mk
 
 
@@ -199,8 +237,11 @@ def test_health_matches_reference(case):
     # liquidatable is exactly the kernel's own TMMR > TNC, and the derived columns follow it
     assert np.array_equal(h.liquidatable, h.maintenance > h.equity)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(h.equity > 0, h.maintenance / h.equity,
-                         np.where((h.equity == 0) & (h.maintenance == 0), 0.0, np.inf))
+        ratio = np.where(
+            h.equity > 0,
+            h.maintenance / h.equity,
+            np.where((h.equity == 0) & (h.maintenance == 0), 0.0, np.inf),
+        )
     assert np.array_equal(h.margin_ratio, ratio)
 
 
@@ -214,10 +255,22 @@ def test_health_same_bits_sorted_or_not(case, rnd):
     rnd.shuffle(perm)
     shuffled = lq.Portfolio(pf.account[perm], pf.market[perm], pf.size[perm], pf.entry_price[perm])
     order = np.argsort(shuffled.account, kind="stable")
-    sorted_pf = lq.Portfolio(shuffled.account[order], shuffled.market[order], shuffled.size[order],
-                             shuffled.entry_price[order])
+    sorted_pf = lq.Portfolio(
+        shuffled.account[order],
+        shuffled.market[order],
+        shuffled.size[order],
+        shuffled.entry_price[order],
+    )
     a, b = lq.health(shuffled, acc, mk), lq.health(sorted_pf, acc, mk)
-    for name in ("collateral", "equity", "maintenance", "notional", "margin_ratio", "distance", "liquidatable"):
+    for name in (
+        "collateral",
+        "equity",
+        "maintenance",
+        "notional",
+        "margin_ratio",
+        "distance",
+        "liquidatable",
+    ):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
@@ -252,7 +305,9 @@ def test_slice_bankruptcy_price_reference(case, data):
     marks, kinds, cs = np.asarray(mk.marks), mk.contract, np.asarray(mk.contract_size)
 
     def values(x):
-        _, mm, nt = ref_position_values(marks, kinds, cs, tiers, np.array([m]), np.array([x]), np.array([1.0]))
+        _, mm, nt = ref_position_values(
+            marks, kinds, cs, tiers, np.array([m]), np.array([x]), np.array([1.0])
+        )
         return mm[0], nt[0]
 
     mm0, nt0 = values(q)
@@ -271,12 +326,14 @@ def test_slice_bankruptcy_price_reference(case, data):
     assert got == pytest.approx(expect, rel=1e-6, abs=1e-9 * P)
 
 
-# ---- bad input ------------------------------------------------------------------------------------
+# ---- bad input -----------------------------------------------------------------------------------
 
 
 def small():
     mk = lq.Markets(marks=[100.0, 10.0], mmr=0.05)
-    acc = lq.Accounts(collateral=[[1.0, 2.0], [3.0, 4.0]], asset_prices=[1.0, 2.0], haircuts=[0.0, 0.1])
+    acc = lq.Accounts(
+        collateral=[[1.0, 2.0], [3.0, 4.0]], asset_prices=[1.0, 2.0], haircuts=[0.0, 0.1]
+    )
     return mk, acc
 
 
@@ -292,39 +349,66 @@ def test_unknown_account_and_market_ids_name_the_index():
         lq.Portfolio(account=[0, -1], market=[0, 0], size=1.0, entry_price=100.0)
 
 
-@pytest.mark.parametrize(("kwargs", "err", "match"), [
-    ({"asset_prices": [1.0, -2.0]}, ValueError, r"asset_prices\[1\] must be finite and > 0"),
-    ({"asset_prices": [1.0, float("nan")]}, ValueError, r"asset_prices\[1\] must be finite"),
-    ({"haircuts": [0.0, 1.0]}, ValueError, r"haircuts\[1\] must be finite and >= 0 and < 1"),
-    ({"haircuts": [-0.1, 0.0]}, ValueError, r"haircuts\[0\] must be finite and >= 0"),
-    ({"haircuts": [0.0, 0.1, 0.2]}, ValueError, r"haircuts has length 3, expected 2"),
-    ({"collateral": [[1.0, float("nan")]]}, ValueError, r"collateral\[0, 1\] must be finite"),
-    ({"collateral": [[1.0, 2.0, 3.0]]}, ValueError, r"collateral has 3 asset column\(s\), expected 2"),
-    ({"collateral": [1.0, 2.0]}, ValueError, r"collateral must be 2-D"),
-    ({"size_discount": [0.1, -1.0]}, ValueError, r"size_discount\[1\] must be finite and >= 0"),
-    ({"collateral": "abc"}, TypeError, r"collateral must be a real number"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({"asset_prices": [1.0, -2.0]}, ValueError, r"asset_prices\[1\] must be finite and > 0"),
+        ({"asset_prices": [1.0, float("nan")]}, ValueError, r"asset_prices\[1\] must be finite"),
+        ({"haircuts": [0.0, 1.0]}, ValueError, r"haircuts\[1\] must be finite and >= 0 and < 1"),
+        ({"haircuts": [-0.1, 0.0]}, ValueError, r"haircuts\[0\] must be finite and >= 0"),
+        ({"haircuts": [0.0, 0.1, 0.2]}, ValueError, r"haircuts has length 3, expected 2"),
+        ({"collateral": [[1.0, float("nan")]]}, ValueError, r"collateral\[0, 1\] must be finite"),
+        (
+            {"collateral": [[1.0, 2.0, 3.0]]},
+            ValueError,
+            r"collateral has 3 asset column\(s\), expected 2",
+        ),
+        ({"collateral": [1.0, 2.0]}, ValueError, r"collateral must be 2-D"),
+        ({"size_discount": [0.1, -1.0]}, ValueError, r"size_discount\[1\] must be finite and >= 0"),
+        ({"collateral": "abc"}, TypeError, r"collateral must be a real number"),
+    ],
+)
 def test_accounts_bad_input(kwargs, err, match):
-    args = {"collateral": [[1.0, 2.0]], "asset_prices": [1.0, 2.0], "haircuts": [0.0, 0.1], **kwargs}
+    args = {
+        "collateral": [[1.0, 2.0]],
+        "asset_prices": [1.0, 2.0],
+        "haircuts": [0.0, 0.1],
+        **kwargs,
+    }
     with pytest.raises(err, match=match):
         lq.Accounts(**args)
 
 
-@pytest.mark.parametrize(("kwargs", "err", "match"), [
-    ({"marks": [100.0, 0.0]}, ValueError, r"marks\[1\] must be finite and > 0"),
-    ({"marks": [100.0, float("inf")]}, ValueError, r"marks\[1\] must be finite"),
-    ({"mmr": [0.1, 1.0]}, ValueError, r"mmr\[1\] must be finite and >= 0 and < 1"),
-    ({"mmr": [0.1, 0.1, 0.1]}, ValueError, r"mmr has length 3, expected 2"),
-    ({"mmr": None}, ValueError, r"market 0 has neither mmr nor tiers"),
-    ({"contract": ["linear", "quanto"]}, ValueError, r"contract\[1\] must be one of 'linear', 'inverse'"),
-    ({"contract_size": [1.0, -1.0]}, ValueError, r"contract_size\[1\] must be finite and > 0"),
-    ({"tiers": [None, [(0.0, 0.01), (0.0, 0.02)]]}, ValueError, r"tiers\[1\].floors\[1\] must be strictly increasing"),
-    ({"tiers": [None, [(1.0, 0.01)]]}, ValueError, r"tiers\[1\].floors\[0\] must be 0"),
-    ({"tiers": [None, [(0.0, 1.5)]]}, ValueError, r"tiers\[1\].mmr\[0\] must be finite and >= 0 and < 1"),
-    ({"tiers": [None]}, ValueError, r"tiers has length 1, expected 2"),
-    ({"books": [None, None]}, TypeError, r"books\[0\] must be a liqcore.Book"),
-    ({"books": []}, ValueError, r"books has length 0, expected 2"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({"marks": [100.0, 0.0]}, ValueError, r"marks\[1\] must be finite and > 0"),
+        ({"marks": [100.0, float("inf")]}, ValueError, r"marks\[1\] must be finite"),
+        ({"mmr": [0.1, 1.0]}, ValueError, r"mmr\[1\] must be finite and >= 0 and < 1"),
+        ({"mmr": [0.1, 0.1, 0.1]}, ValueError, r"mmr has length 3, expected 2"),
+        ({"mmr": None}, ValueError, r"market 0 has neither mmr nor tiers"),
+        (
+            {"contract": ["linear", "quanto"]},
+            ValueError,
+            r"contract\[1\] must be one of 'linear', 'inverse'",
+        ),
+        ({"contract_size": [1.0, -1.0]}, ValueError, r"contract_size\[1\] must be finite and > 0"),
+        (
+            {"tiers": [None, [(0.0, 0.01), (0.0, 0.02)]]},
+            ValueError,
+            r"tiers\[1\].floors\[1\] must be strictly increasing",
+        ),
+        ({"tiers": [None, [(1.0, 0.01)]]}, ValueError, r"tiers\[1\].floors\[0\] must be 0"),
+        (
+            {"tiers": [None, [(0.0, 1.5)]]},
+            ValueError,
+            r"tiers\[1\].mmr\[0\] must be finite and >= 0 and < 1",
+        ),
+        ({"tiers": [None]}, ValueError, r"tiers has length 1, expected 2"),
+        ({"books": [None, None]}, TypeError, r"books\[0\] must be a liqcore.Book"),
+        ({"books": []}, ValueError, r"books has length 0, expected 2"),
+    ],
+)
 def test_markets_bad_input(kwargs, err, match):
     args = {"marks": [100.0, 10.0], "mmr": 0.05, **kwargs}
     with pytest.raises(err, match=match):
@@ -332,7 +416,9 @@ def test_markets_bad_input(kwargs, err, match):
 
 
 def test_portfolio_bad_input():
-    with pytest.raises(ValueError, match=r"size has length 3, expected 2 \(the length of account\)"):
+    with pytest.raises(
+        ValueError, match=r"size has length 3, expected 2 \(the length of account\)"
+    ):
         lq.Portfolio(account=[0, 1], market=[0, 1], size=[1.0, 2.0, 3.0], entry_price=1.0)
     with pytest.raises(ValueError, match=r"size\[1\] must be finite"):
         lq.Portfolio(account=[0, 1], market=[0, 1], size=[1.0, float("nan")], entry_price=1.0)
@@ -357,7 +443,9 @@ def test_slice_rule_bad_input():
         lq.slice_bankruptcy_price(pf, acc, mk, position=0, delta=float("nan"))
     with pytest.raises(ValueError, match=r"delta\[1\] must reduce position 1"):
         lq.slice_bankruptcy_price(pf, acc, mk, position=[0, 1], delta=[-0.001, 0.0])
-    with pytest.raises(ValueError, match=r"position must be a position index in \[0, 2\) \(got 2\)"):
+    with pytest.raises(
+        ValueError, match=r"position must be a position index in \[0, 2\) \(got 2\)"
+    ):
         lq.fillable_price(pf, acc, mk, position=2)
     with pytest.raises(ValueError, match=r"position\[1\] must be a position index"):
         lq.fillable_price(pf, acc, mk, position=[0, -1])

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,8 +71,22 @@ from liqcore.policy import Policy
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
 _PER_POSITION = (
-    "account", "market", "liquidated", "sequence", "closed", "book_closed", "fallback_closed", "vwap",
-    "bankruptcy_price", "result", "deficit", "fee", "insurance_draw_by_position", "shortfall", "adl", "adl_closed",
+    "account",
+    "market",
+    "liquidated",
+    "sequence",
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "bankruptcy_price",
+    "result",
+    "deficit",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
 )
 
 
@@ -171,7 +185,7 @@ class AccountLiquidationResult:
     residual: float
     adl_transfers: float
     uncovered: float
-    books: Optional[list[Book]]
+    books: list[Book] | None
     ledger: Ledger
     policy: Policy
 
@@ -206,22 +220,26 @@ class AccountLiquidationResult:
         if level == "markets":
             return self.markets.to_frame()
         if level != "positions":
-            raise ValueError(f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})")
+            raise ValueError(
+                f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})"
+            )
         pd = _pandas()
         return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
 
     def __repr__(self) -> str:
-        return (f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
-                f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
-                f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-                f"uncovered={self.uncovered:.6g})")
+        return (
+            f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
+            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
+            f"uncovered={self.uncovered:.6g})"
+        )
 
 
 def liquidate_accounts(
     pf: Portfolio,
     acc: Accounts,
     mk: Markets,
-    policy: Optional[Policy] = None,
+    policy: Policy | None = None,
     insurance_fund: float = 0.0,
 ) -> AccountLiquidationResult:
     """Liquidate every liquidatable account across its markets and settle the losses.
@@ -244,21 +262,33 @@ def liquidate_accounts(
         policy = Policy()
     elif not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
-    if isinstance(insurance_fund, bool) or not isinstance(insurance_fund, (int, float, np.integer, np.floating)):
-        raise TypeError(f"insurance_fund must be a real number (got {type(insurance_fund).__name__})")
+    if isinstance(insurance_fund, bool) or not isinstance(
+        insurance_fund, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"insurance_fund must be a real number (got {type(insurance_fund).__name__})"
+        )
     fund = float(insurance_fund)
     if not (math.isfinite(fund) and fund >= 0.0):
         raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
     by_book = policy.execution == "book"
     if by_book and mk._books is None:
-        raise ValueError("mk has no books: liquidate_accounts with execution='book' needs Markets(books=[...]) "
-                         "(or Policy(execution='takeover'))")
+        raise ValueError(
+            "mk has no books: liquidate_accounts with execution='book' needs Markets(books=[...]) "
+            "(or Policy(execution='takeover'))"
+        )
     books = [b._b for b in mk._books] if by_book and mk._books is not None else []
 
-    r = _core.liquidate_accounts(mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund)
+    r = _core.liquidate_accounts(
+        mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund
+    )
     t, a, m = r["totals"], r["accounts"], r["markets"]
-    ledger = Ledger(entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
-                    amount=r["ledger"], balance=float(r["ledger_balance"]))
+    ledger = Ledger(
+        entity=tuple(e for e, _ in _LEDGER_ROWS),
+        kind=tuple(k for _, k in _LEDGER_ROWS),
+        amount=r["ledger"],
+        balance=float(r["ledger_balance"]),
+    )
     return AccountLiquidationResult(
         account=pf._account,
         market=pf._market,
@@ -277,12 +307,26 @@ def liquidate_accounts(
         adl=r["adl"],
         adl_closed=r["adl_closed"],
         accounts=AccountOutcomes(
-            liquidated=a["liquidated"].view(np.bool_), sequence=a["sequence"], equity=a["equity"],
-            maintenance=a["maintenance"], equity_market=a["equity_market"], equity_after=a["equity_after"],
-            deficit=a["deficit"], surplus=a["surplus"], fee=a["fee"], insurance_draw=a["insurance_draw"],
-            shortfall=a["shortfall"], closed_notional=a["closed_notional"]),
-        markets=MarketOutcomes(closed_notional=m["closed_notional"], deficit=m["deficit"], residual=m["residual"],
-                               adl_transfers=m["adl_transfers"], uncovered=m["uncovered"]),
+            liquidated=a["liquidated"].view(np.bool_),
+            sequence=a["sequence"],
+            equity=a["equity"],
+            maintenance=a["maintenance"],
+            equity_market=a["equity_market"],
+            equity_after=a["equity_after"],
+            deficit=a["deficit"],
+            surplus=a["surplus"],
+            fee=a["fee"],
+            insurance_draw=a["insurance_draw"],
+            shortfall=a["shortfall"],
+            closed_notional=a["closed_notional"],
+        ),
+        markets=MarketOutcomes(
+            closed_notional=m["closed_notional"],
+            deficit=m["deficit"],
+            residual=m["residual"],
+            adl_transfers=m["adl_transfers"],
+            uncovered=m["uncovered"],
+        ),
         n_accounts=int(t["accounts"]),
         n_positions=int(t["positions"]),
         liquidated_notional=float(t["closed_notional"]),

@@ -741,9 +741,9 @@ def _table(spec: str, arg: str) -> Any:
 def load_markets(spec: str) -> tuple[Any, dict[str, dict[str, float]]]:
     """Markets and collateral assets from a JSON file::
 
-        {"marks": [60000, 3000], "mmr": [0.005, 0.01],          # or "tiers": [[[floor, mmr], ...], ...]
-         "contract": "linear", "contract_size": 1.0,             # optional, one or per market
-         "books": ["btc_book.json", "eth_book.json"],            # optional, paths relative to this file
+        {"marks": [60000, 3000], "mmr": [0.005, 0.01],   # or "tiers": [[[floor, mmr], ...], ...]
+         "contract": "linear", "contract_size": 1.0,      # optional, one or per market
+         "books": ["btc_book.json", "eth_book.json"],     # optional, relative to this file
          "assets": {"USDC": {"price": 1.0, "haircut": 0.0},
                     "ETH": {"price": 3000.0, "haircut": 0.1, "size_discount": 0.001}}}
     """
@@ -760,18 +760,27 @@ def load_markets(spec: str) -> tuple[Any, dict[str, dict[str, float]]]:
         raise CliError(f"--markets: {spec} must hold a JSON object with 'marks' and 'assets'")
     unknown = set(d) - {"marks", "mmr", "tiers", "contract", "contract_size", "books", "assets"}
     if unknown:
-        raise CliError(f"--markets: {spec}: unknown field(s) {', '.join(sorted(map(repr, unknown)))}")
+        names = ", ".join(sorted(map(repr, unknown)))
+        raise CliError(f"--markets: {spec}: unknown field(s) {names}")
     books = None
     if d.get("books") is not None:
         books = [load_book(str(path.parent / b)) for b in d["books"]]
     try:
-        mk = Markets(d["marks"], d.get("mmr"), tiers=d.get("tiers"), books=books,
-                     contract=d.get("contract", "linear"), contract_size=d.get("contract_size", 1.0))
+        mk = Markets(
+            d["marks"],
+            d.get("mmr"),
+            tiers=d.get("tiers"),
+            books=books,
+            contract=d.get("contract", "linear"),
+            contract_size=d.get("contract_size", 1.0),
+        )
     except (TypeError, ValueError) as e:
         raise CliError(f"--markets: {spec}: {e}") from None
     assets = d["assets"]
     if not isinstance(assets, dict) or not assets:
-        raise CliError(f"--markets: {spec}: 'assets' must map asset names to {{'price', 'haircut'}}")
+        raise CliError(
+            f"--markets: {spec}: 'assets' must map asset names to {{'price', 'haircut'}}"
+        )
     return mk, assets
 
 
@@ -790,8 +799,11 @@ def load_accounts(spec: str, assets: dict[str, dict[str, float]]) -> Any:
     coll = np.column_stack(cols) if cols else np.zeros((0, 0))
     if "account" in names:
         ids = np.asarray(frame["account"])
-        if ids.dtype.kind not in "iu" or ids.size and (ids.min() < 0 or np.unique(ids).size != ids.size):
-            raise CliError(f"--collateral: {spec}: 'account' must hold distinct non-negative integer ids")
+        distinct = ids.size == 0 or (ids.min() >= 0 and np.unique(ids).size == ids.size)
+        if ids.dtype.kind not in "iu" or not distinct:
+            raise CliError(
+                f"--collateral: {spec}: 'account' must hold distinct non-negative integer ids"
+            )
         full = np.zeros((int(ids.max()) + 1 if ids.size else 0, len(cols)))
         full[ids] = coll
         coll = full
@@ -835,8 +847,14 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     if args.json:
         out: dict[str, Any] = {"health": head}
         if res is not None:
-            out.update(summary=res.summary(), ledger=res.ledger.to_dict(), policy=res.policy.to_dict(),
-                       markets={k: getattr(res.markets, k).tolist() for k in res.markets.__dataclass_fields__})
+            fields = res.markets.__dataclass_fields__
+            per_market = {k: getattr(res.markets, k).tolist() for k in fields}
+            out.update(
+                summary=res.summary(),
+                ledger=res.ledger.to_dict(),
+                policy=res.policy.to_dict(),
+                markets=per_market,
+            )
         json.dump(out, sys.stdout, indent=2)
         print()
     else:
@@ -881,16 +899,30 @@ def _add_accounts_command(sub: Any) -> None:
         description="Health of cross-margin accounts over several markets and collateral assets; "
         "with --liquidate, account-wide liquidation against the markets' books.",
     )
-    acc.add_argument("--positions", required=True, help="CSV or Parquet: account, market, size, entry_price")
-    acc.add_argument("--collateral", required=True,
-                     help="CSV or Parquet: one column per asset (balances), one row per account [, account]")
-    acc.add_argument("--markets", required=True,
-                     help="JSON: marks, mmr or tiers, contract, contract_size, books (files), assets")
-    acc.add_argument("--liquidate", action="store_true", help="run liquidate_accounts after the health check")
+    acc.add_argument(
+        "--positions", required=True, help="CSV or Parquet: account, market, size, entry_price"
+    )
+    acc.add_argument(
+        "--collateral",
+        required=True,
+        help="CSV or Parquet: one column per asset (balances), a row per account [, account]",
+    )
+    acc.add_argument(
+        "--markets",
+        required=True,
+        help="JSON: marks, mmr or tiers, contract, contract_size, books (files), assets",
+    )
+    acc.add_argument(
+        "--liquidate", action="store_true", help="run liquidate_accounts after the health check"
+    )
     acc.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    acc.add_argument("--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)")
+    acc.add_argument(
+        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
+    )
     acc.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    acc.add_argument("--output", default=None, help="write the per-account results as CSV (needs pandas)")
+    acc.add_argument(
+        "--output", default=None, help="write the per-account results as CSV (needs pandas)"
+    )
     acc.set_defaults(func=cmd_accounts)
 
 

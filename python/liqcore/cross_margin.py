@@ -33,7 +33,7 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,10 +42,19 @@ from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, as_i64, check_finite, common_length, first_bad
 from liqcore.book import Book
 
-__all__ = ["Accounts", "Health", "Markets", "Portfolio", "fillable_price", "health", "slice_bankruptcy_price"]
+__all__ = [
+    "Accounts",
+    "Health",
+    "Markets",
+    "Portfolio",
+    "fillable_price",
+    "health",
+    "slice_bankruptcy_price",
+]
 
 CONTRACTS = ("linear", "inverse")
-#: dYdX v4-chain ``LiquidationsConfig_Default``: ``spread_to_maintenance_margin_ratio_ppm = 100_000``
+#: dYdX v4-chain ``LiquidationsConfig_Default``:
+#: ``spread_to_maintenance_margin_ratio_ppm = 100_000``
 #: (x/clob/types/liquidations_config.go); with ``bankruptcy_adjustment_ppm = 1_000_000`` (BA 1).
 DYDX_SMMR = 0.1
 
@@ -56,8 +65,15 @@ def _readonly(a: Any) -> Any:
     return v
 
 
-def _per_market(name: str, x: Any, n: int, *, positive: bool = False, below: Optional[float] = None,
-                nonnegative: bool = False) -> F64:
+def _per_market(
+    name: str,
+    x: Any,
+    n: int,
+    *,
+    positive: bool = False,
+    below: float | None = None,
+    nonnegative: bool = False,
+) -> F64:
     a = as_f64(name, x)
     if a.ndim == 0:
         a = np.full(n, float(a), dtype=np.float64)
@@ -74,7 +90,9 @@ def _tiers(name: str, value: Any) -> tuple[F64, F64]:
         floors, rates = value.floors, value.mmr
     elif isinstance(value, Mapping):
         if "floors" not in value or "mmr" not in value:
-            raise ValueError(f"{name} must have 'floors' and 'mmr' (got keys {', '.join(map(repr, value))})")
+            raise ValueError(
+                f"{name} must have 'floors' and 'mmr' (got keys {', '.join(map(repr, value))})"
+            )
         floors, rates = value["floors"], value["mmr"]
     elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         pairs = list(value)
@@ -83,20 +101,26 @@ def _tiers(name: str, value: Any) -> tuple[F64, F64]:
                 raise ValueError(f"{name}[{k}] must be a (floor, mmr) pair (got {p!r})")
         floors, rates = [p[0] for p in pairs], [p[1] for p in pairs]
     else:
-        raise TypeError(f"{name} must be None, a MarginTiers, a mapping with 'floors' and 'mmr', or "
-                        f"(floor, mmr) pairs (got {type(value).__name__})")
+        raise TypeError(
+            f"{name} must be None, a MarginTiers, a mapping with 'floors' and 'mmr', or "
+            f"(floor, mmr) pairs (got {type(value).__name__})"
+        )
     f = np.atleast_1d(as_f64(f"{name}.floors", floors))
     r = np.atleast_1d(as_f64(f"{name}.mmr", rates))
     if f.shape[0] == 0:
         raise ValueError(f"{name} must have at least one tier")
     if r.shape[0] != f.shape[0]:
-        raise ValueError(f"{name}.mmr has length {r.shape[0]}, expected {f.shape[0]} (the length of floors)")
+        raise ValueError(
+            f"{name}.mmr has length {r.shape[0]}, expected {f.shape[0]} (the length of floors)"
+        )
     check_finite(f"{name}.floors", f)
     if f[0] != 0.0:
         raise ValueError(f"{name}.floors[0] must be 0 (got {f[0]!r})")
     bad = first_bad(np.diff(f) > 0)
     if bad is not None:
-        raise ValueError(f"{name}.floors[{bad + 1}] must be strictly increasing (got {f[bad + 1]!r})")
+        raise ValueError(
+            f"{name}.floors[{bad + 1}] must be strictly increasing (got {f[bad + 1]!r})"
+        )
     check_finite(f"{name}.mmr", r, nonnegative=True, below=1.0)
     return np.ascontiguousarray(f), np.ascontiguousarray(r)
 
@@ -125,14 +149,24 @@ class Markets:
 
     __slots__ = ("_books", "_contract", "_contract_size", "_core", "_marks", "_mmr", "_tiers")
 
-    def __init__(self, marks: Any, mmr: Any = None, *, tiers: Any = None, books: Optional[Sequence[Book]] = None,
-                 contract: Union[str, Sequence[str]] = "linear", contract_size: Any = 1.0) -> None:
+    def __init__(
+        self,
+        marks: Any,
+        mmr: Any = None,
+        *,
+        tiers: Any = None,
+        books: Sequence[Book] | None = None,
+        contract: str | Sequence[str] = "linear",
+        contract_size: Any = 1.0,
+    ) -> None:
         p = np.atleast_1d(as_f64("marks", marks))
         n = int(p.shape[0])
         if n == 0:
             raise ValueError("marks must have at least one market")
         check_finite("marks", p, positive=True)
-        rates: Optional[F64] = None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, below=1.0)
+        rates: F64 | None = (
+            None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, below=1.0)
+        )
         if tiers is None:
             tier_list: list[Any] = [None] * n
         elif (hasattr(tiers, "floors") and hasattr(tiers, "mmr")) or isinstance(tiers, Mapping):
@@ -140,16 +174,22 @@ class Markets:
         elif isinstance(tiers, Sequence) and not isinstance(tiers, (str, bytes)):
             tier_list = list(tiers)
             if len(tier_list) != n:
-                raise ValueError(f"tiers has length {len(tier_list)}, expected {n} (the number of markets)")
+                raise ValueError(
+                    f"tiers has length {len(tier_list)}, expected {n} (the number of markets)"
+                )
         else:
-            raise TypeError(f"tiers must be None, a MarginTiers, or a list with one entry per market "
-                            f"(got {type(tiers).__name__})")
-        parsed: list[Optional[tuple[F64, F64]]] = []
+            raise TypeError(
+                f"tiers must be None, a MarginTiers, or a list with one entry per market "
+                f"(got {type(tiers).__name__})"
+            )
+        parsed: list[tuple[F64, F64] | None] = []
         for m, t in enumerate(tier_list):
             if t is None:
                 if rates is None:
-                    raise ValueError(f"market {m} has neither mmr nor tiers: pass mmr= (one rate, or one per "
-                                     "market) or tiers=")
+                    raise ValueError(
+                        f"market {m} has neither mmr nor tiers: pass mmr= (one rate, or one per "
+                        "market) or tiers="
+                    )
                 parsed.append(None)
             else:
                 parsed.append(_tiers(f"tiers[{m}]", t))
@@ -158,31 +198,46 @@ class Markets:
         elif isinstance(contract, Sequence):
             kinds = list(contract)
             if len(kinds) != n:
-                raise ValueError(f"contract has length {len(kinds)}, expected {n} (the number of markets)")
+                raise ValueError(
+                    f"contract has length {len(kinds)}, expected {n} (the number of markets)"
+                )
         else:
-            raise TypeError(f"contract must be 'linear', 'inverse' or a list of them (got {type(contract).__name__})")
+            raise TypeError(
+                f"contract must be 'linear', 'inverse' or a list of them "
+                f"(got {type(contract).__name__})"
+            )
         for m, k in enumerate(kinds):
             if k not in CONTRACTS:
                 raise ValueError(f"contract[{m}] must be one of 'linear', 'inverse' (got {k!r})")
         cs = _per_market("contract_size", contract_size, n, positive=True)
         if books is not None:
             if isinstance(books, Book) or not isinstance(books, Sequence):
-                raise TypeError(f"books must be a list of liqcore.Book, one per market (got {type(books).__name__})")
+                raise TypeError(
+                    f"books must be a list of liqcore.Book, one per market "
+                    f"(got {type(books).__name__})"
+                )
             if len(books) != n:
-                raise ValueError(f"books has length {len(books)}, expected {n} (the number of markets)")
+                raise ValueError(
+                    f"books has length {len(books)}, expected {n} (the number of markets)"
+                )
             for m, b in enumerate(books):
                 if not isinstance(b, Book):
                     raise TypeError(f"books[{m}] must be a liqcore.Book (got {type(b).__name__})")
         self._marks: F64 = np.ascontiguousarray(p)
         self._mmr = rates
         self._tiers = parsed
-        self._books: Optional[list[Book]] = None if books is None else list(books)
+        self._books: list[Book] | None = None if books is None else list(books)
         self._contract = tuple(kinds)
         self._contract_size: F64 = cs
         floors = [t[0] if t is not None else np.zeros(1) for t in parsed]
         rs = [t[1] if t is not None else np.array([rates[m]]) for m, t in enumerate(parsed)]  # type: ignore[index]
-        self._core = _core.CrossMarkets(self._marks, np.array([CONTRACTS.index(k) for k in kinds], dtype=np.int64),
-                                        cs, floors, rs)
+        self._core = _core.CrossMarkets(
+            self._marks,
+            np.array([CONTRACTS.index(k) for k in kinds], dtype=np.int64),
+            cs,
+            floors,
+            rs,
+        )
 
     def __len__(self) -> int:
         return int(self._marks.shape[0])
@@ -201,12 +256,12 @@ class Markets:
         return _readonly(self._contract_size)  # type: ignore[no-any-return]
 
     @property
-    def books(self) -> Optional[list[Book]]:
+    def books(self) -> list[Book] | None:
         """The books (the list is a copy; the Book objects are shared), or None."""
         return None if self._books is None else list(self._books)
 
     def tiers(self, market: int) -> tuple[F64, F64]:
-        """(floors, rates) of a market's maintenance schedule (one tier at floor 0 for a flat rate)."""
+        """(floors, rates) of a market's maintenance schedule (one tier at floor 0 when flat)."""
         t = self._tiers[market]
         if t is not None:
             return t[0].copy(), t[1].copy()
@@ -218,15 +273,22 @@ class Markets:
         out = Markets.__new__(Markets)
         p = np.atleast_1d(as_f64("marks", marks))
         if p.shape[0] != len(self):
-            raise ValueError(f"marks has length {p.shape[0]}, expected {len(self)} (the number of markets)")
+            raise ValueError(
+                f"marks has length {p.shape[0]}, expected {len(self)} (the number of markets)"
+            )
         check_finite("marks", p, positive=True)
         out._marks = np.ascontiguousarray(p)
         out._mmr, out._tiers, out._books = self._mmr, self._tiers, self._books
         out._contract, out._contract_size = self._contract, self._contract_size
         floors = [self.tiers(m)[0] for m in range(len(self))]
         rs = [self.tiers(m)[1] for m in range(len(self))]
-        out._core = _core.CrossMarkets(out._marks, np.array([CONTRACTS.index(k) for k in self._contract],
-                                                            dtype=np.int64), self._contract_size, floors, rs)
+        out._core = _core.CrossMarkets(
+            out._marks,
+            np.array([CONTRACTS.index(k) for k in self._contract], dtype=np.int64),
+            self._contract_size,
+            floors,
+            rs,
+        )
         return out
 
     def __repr__(self) -> str:
@@ -253,7 +315,9 @@ class Accounts:
 
     __slots__ = ("_collateral", "_haircuts", "_imf", "_prices")
 
-    def __init__(self, collateral: Any, asset_prices: Any, haircuts: Any = 0.0, *, size_discount: Any = None) -> None:
+    def __init__(
+        self, collateral: Any, asset_prices: Any, haircuts: Any = 0.0, *, size_discount: Any = None
+    ) -> None:
         p = np.atleast_1d(as_f64("asset_prices", asset_prices))
         k = int(p.shape[0])
         if k == 0:
@@ -263,23 +327,34 @@ class Accounts:
         if h.ndim == 0:
             h = np.full(k, float(h))
         elif h.shape[0] != k:
-            raise ValueError(f"haircuts has length {h.shape[0]}, expected {k} (the length of asset_prices)")
+            raise ValueError(
+                f"haircuts has length {h.shape[0]}, expected {k} (the length of asset_prices)"
+            )
         check_finite("haircuts", h, nonnegative=True, below=1.0)
         imf = np.zeros(0)
         if size_discount is not None:
             imf = np.atleast_1d(as_f64("size_discount", size_discount))
             if imf.shape[0] != k:
-                raise ValueError(f"size_discount has length {imf.shape[0]}, expected {k} (the length of asset_prices)")
+                raise ValueError(
+                    f"size_discount has length {imf.shape[0]}, expected {k} "
+                    "(the length of asset_prices)"
+                )
             check_finite("size_discount", imf, nonnegative=True)
         c = as_f64("collateral", collateral, ndim=2)
         if c.ndim == 0:
             c = c.reshape(1, 1)
         if c.ndim == 1:
             if k != 1:
-                raise ValueError(f"collateral must be 2-D (accounts x assets) with {k} assets (got shape {c.shape})")
+                raise ValueError(
+                    f"collateral must be 2-D (accounts x assets) with {k} assets "
+                    f"(got shape {c.shape})"
+                )
             c = c.reshape(-1, 1)
         if c.shape[1] != k:
-            raise ValueError(f"collateral has {c.shape[1]} asset column(s), expected {k} (the length of asset_prices)")
+            raise ValueError(
+                f"collateral has {c.shape[1]} asset column(s), expected {k} "
+                "(the length of asset_prices)"
+            )
         bad = first_bad(np.isfinite(c))
         if bad is not None:
             a, j = divmod(bad, k)
@@ -306,7 +381,7 @@ class Accounts:
         return _readonly(self._haircuts)  # type: ignore[no-any-return]
 
     @property
-    def size_discount(self) -> Optional[F64]:
+    def size_discount(self) -> F64 | None:
         return None if self._imf.shape[0] == 0 else _readonly(self._imf)
 
     def _args(self) -> tuple[F64, F64, F64, F64]:
@@ -333,7 +408,9 @@ class Portfolio:
         vals = {"size": as_f64("size", size), "entry_price": as_f64("entry_price", entry_price)}
         n = common_length({**ids, **vals})
         fi = {k: (np.full(n, v[()], dtype=np.int64) if v.ndim == 0 else v) for k, v in ids.items()}
-        fv = {k: (np.full(n, v[()], dtype=np.float64) if v.ndim == 0 else v) for k, v in vals.items()}
+        fv = {
+            k: (np.full(n, v[()], dtype=np.float64) if v.ndim == 0 else v) for k, v in vals.items()
+        }
         for name, a in fi.items():
             bad = first_bad(a >= 0)
             if bad is not None:
@@ -369,14 +446,18 @@ class Portfolio:
 
     @classmethod
     def from_frame(cls, frame: Any) -> Portfolio:
-        """From a pandas DataFrame (or a mapping of columns) with account, market, size, entry_price."""
+        """From a pandas DataFrame (or a mapping of columns): account, market, size, entry_price."""
         if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})")
+            raise TypeError(
+                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
+            )
         names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
         missing = [c for c in ("account", "market", "size", "entry_price") if c not in names]
         if missing:
-            raise ValueError(f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                             f"(has {', '.join(map(repr, names))})")
+            raise ValueError(
+                f"frame is missing column(s) {', '.join(map(repr, missing))} "
+                f"(has {', '.join(map(repr, names))})"
+            )
 
         def col(c: str) -> Any:
             v = frame[c]
@@ -387,8 +468,14 @@ class Portfolio:
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns account, market, size, entry_price."""
         pd = _pandas()
-        return pd.DataFrame({"account": self._account, "market": self._market, "size": self._size,
-                             "entry_price": self._entry_price})
+        return pd.DataFrame(
+            {
+                "account": self._account,
+                "market": self._market,
+                "size": self._size,
+                "entry_price": self._entry_price,
+            }
+        )
 
     def __repr__(self) -> str:
         return f"Portfolio(n={len(self)}, accounts={np.unique(self._account).shape[0]})"
@@ -398,7 +485,9 @@ def _pandas() -> Any:
     try:
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_frame() needs pandas: pip install pandas (or liqcore[pandas])") from None
+        raise ImportError(
+            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
+        ) from None
     return pd
 
 
@@ -442,9 +531,17 @@ class Health:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per account."""
         pd = _pandas()
-        return pd.DataFrame({"collateral": self.collateral, "equity": self.equity, "maintenance": self.maintenance,
-                             "notional": self.notional, "margin_ratio": self.margin_ratio,
-                             "distance": self.distance, "liquidatable": self.liquidatable})
+        return pd.DataFrame(
+            {
+                "collateral": self.collateral,
+                "equity": self.equity,
+                "maintenance": self.maintenance,
+                "notional": self.notional,
+                "margin_ratio": self.margin_ratio,
+                "distance": self.distance,
+                "liquidatable": self.liquidatable,
+            }
+        )
 
     def __repr__(self) -> str:
         return f"Health(accounts={len(self)}, liquidatable={int(self.liquidatable.sum())})"
@@ -469,14 +566,22 @@ def health(pf: Portfolio, acc: Accounts, mk: Markets) -> Health:
     """
     _check_kinds(pf, acc, mk)
     r = _core.cross_health(mk._core, *acc._args(), *pf._args())
-    return Health(collateral=r["collateral"], equity=r["equity"], maintenance=r["maintenance"],
-                  notional=r["notional"], margin_ratio=r["margin_ratio"], distance=r["distance"],
-                  liquidatable=r["liquidatable"].view(np.bool_))
+    return Health(
+        collateral=r["collateral"],
+        equity=r["equity"],
+        maintenance=r["maintenance"],
+        notional=r["notional"],
+        margin_ratio=r["margin_ratio"],
+        distance=r["distance"],
+        liquidatable=r["liquidatable"].view(np.bool_),
+    )
 
 
 def _positions(pf: Portfolio, position: Any) -> tuple[I64, bool]:
-    if isinstance(position, bool) or isinstance(position, float):
-        raise TypeError(f"position must be an int or an array of ints (got {type(position).__name__})")
+    if isinstance(position, (bool, float)):
+        raise TypeError(
+            f"position must be an int or an array of ints (got {type(position).__name__})"
+        )
     p = as_i64("position", position)
     scalar = p.ndim == 0
     p = np.atleast_1d(p)
@@ -497,7 +602,9 @@ def _real(name: str, x: Any) -> float:
     return v
 
 
-def slice_bankruptcy_price(pf: Portfolio, acc: Accounts, mk: Markets, position: Any, delta: Any) -> Any:
+def slice_bankruptcy_price(
+    pf: Portfolio, acc: Accounts, mk: Markets, position: Any, delta: Any
+) -> Any:
     """dYdX's bankruptcy price, per unit, of closing ``delta`` of a position (MODEL.md §6).
 
     ``delta`` is the signed change of the position: opposite in sign to its size and at most its
@@ -517,7 +624,9 @@ def slice_bankruptcy_price(pf: Portfolio, acc: Accounts, mk: Markets, position: 
     p, scalar = _positions(pf, position)
     d = np.atleast_1d(as_f64("delta", delta))
     if d.shape[0] != 1 and d.shape[0] != p.shape[0]:
-        raise ValueError(f"delta has length {d.shape[0]}, expected {p.shape[0]} (the length of position)")
+        raise ValueError(
+            f"delta has length {d.shape[0]}, expected {p.shape[0]} (the length of position)"
+        )
     dd = np.broadcast_to(d, p.shape)
     q = pf._size[p]
     with np.errstate(invalid="ignore"):
@@ -525,14 +634,25 @@ def slice_bankruptcy_price(pf: Portfolio, acc: Accounts, mk: Markets, position: 
     bad = first_bad(ok)
     if bad is not None:
         at = "" if scalar or d.shape[0] == 1 else f"[{bad}]"
-        raise ValueError(f"delta{at} must reduce position {int(p[bad])} (size {float(q[bad])!r}): nonzero, of the "
-                         f"opposite sign, and |delta| <= |size| (got {float(dd[bad])!r})")
-    out = _core.slice_bankruptcy_prices(mk._core, *acc._args(), *pf._args(), p, np.ascontiguousarray(d))
+        raise ValueError(
+            f"delta{at} must reduce position {int(p[bad])} (size {float(q[bad])!r}): "
+            "nonzero, of the "
+            f"opposite sign, and |delta| <= |size| (got {float(dd[bad])!r})"
+        )
+    out = _core.slice_bankruptcy_prices(
+        mk._core, *acc._args(), *pf._args(), p, np.ascontiguousarray(d)
+    )
     return float(out[0]) if scalar else out
 
 
-def fillable_price(pf: Portfolio, acc: Accounts, mk: Markets, position: Any, ba: float = 1.0,
-                   smmr: float = DYDX_SMMR) -> Any:
+def fillable_price(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    position: Any,
+    ba: float = 1.0,
+    smmr: float = DYDX_SMMR,
+) -> Any:
     """dYdX's fillable (liquidation limit) price of a position (MODEL.md §2):
     ``(PNNV − ABR·SMMR·PMMR)/PS`` with ``ABR = clamp(BA·(1 − TNC/TMMR), 0, 1)`` (1 when
     ``TMMR = 0``), PNNV the position's signed notional, PMMR its maintenance margin, PS its signed
@@ -544,5 +664,7 @@ def fillable_price(pf: Portfolio, acc: Accounts, mk: Markets, position: Any, ba:
     """
     _check_kinds(pf, acc, mk)
     p, scalar = _positions(pf, position)
-    out = _core.fillable_prices(mk._core, *acc._args(), *pf._args(), p, _real("ba", ba), _real("smmr", smmr))
+    out = _core.fillable_prices(
+        mk._core, *acc._args(), *pf._args(), p, _real("ba", ba), _real("smmr", smmr)
+    )
     return float(out[0]) if scalar else out
