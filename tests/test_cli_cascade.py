@@ -150,3 +150,21 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["stress", "--scenarios", "-3"])
     assert e.value.code == 2 and "scenarios must be >= 0" in capsys.readouterr().err
+
+
+def test_cascade_resilience_default_depends_on_the_market(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def marks(*extra: str) -> list[float]:
+        assert main(["cascade", "--json", *extra]) == 0
+        return list(json.loads(capsys.readouterr().out)["marks"])
+
+    # the embedded market refills half the consumed depth unless told otherwise
+    embedded = marks()
+    assert embedded == marks("--resilience", "0.5")
+    assert embedded != marks("--resilience", "0")
+    # the user's files keep the API default of 0
+    positions, book = _files(tmp_path)
+    files = ["--positions", str(positions), "--book", str(book), "--mark", "100", "--shock", "-0.03"]
+    assert marks(*files) == marks(*files, "--resilience", "0")
+    assert marks(*files) != marks(*files, "--resilience", "1")

@@ -349,6 +349,17 @@ def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, float
     return pos, book, mark, DEFAULT_FUND
 
 
+def _resilience(args: argparse.Namespace) -> float:
+    """--resilience, or the default of the market in use."""
+    if args.resilience is not None:
+        return float(args.resilience)
+    if args.positions is None and args.book is None:
+        from liqcore.demo import DEFAULT_RESILIENCE
+
+        return DEFAULT_RESILIENCE
+    return 0.0
+
+
 def _market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
@@ -367,8 +378,9 @@ def _market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resilience",
         type=_nonnegative("--resilience"),
-        default=0.0,
-        help="fraction of the missing depth that returns after each round (default 0)",
+        default=None,
+        help="fraction of the missing depth that returns after each round (default: 0.5 on "
+        "the embedded market, where market makers refill a liquid book; else 0)",
     )
     p.add_argument(
         "--mark-rule",
@@ -475,7 +487,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
             args.shock,
             policy,
             fund,
-            args.resilience,
+            _resilience(args),
             mark_rule=args.mark_rule,
             max_rounds=args.max_rounds,
         )
@@ -592,7 +604,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             jump_intensity=args.jump_intensity,
             jump_mean=args.jump_mean,
             jump_std=args.jump_std,
-            resilience=args.resilience,
+            resilience=_resilience(args),
             mark_rule=args.mark_rule,
             max_rounds=args.max_rounds,
             seed=args.seed,
