@@ -26,7 +26,7 @@ def test_defaults() -> None:
     assert p.fee_cap == 0.015
     assert p.backstop is None
     assert p.ba == 1.0
-    assert p.smmr == 1.5
+    assert p.smmr == 0.1
     assert p.slice_threshold == 100_000.0
     assert p.slice_fraction == 0.2
 
@@ -141,3 +141,11 @@ def test_frozen_serialization_and_pickle() -> None:
         lq.Policy.from_json("{")
     with pytest.raises(TypeError, match="policy must be a mapping"):
         lq.Policy.from_dict([1])  # type: ignore[arg-type]
+
+
+def test_smmr_default_matches_fillable_price() -> None:
+    # one dYdX default for the spread-to-maintenance-margin ratio across the API (v4-chain's 0.1,
+    # which reproduces the published 2,976 fillable price)
+    import inspect
+
+    assert inspect.signature(lq.fillable_price).parameters["smmr"].default == lq.Policy().smmr

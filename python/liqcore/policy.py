@@ -15,10 +15,12 @@ Sources of the defaults (public):
   (help.dydx.exchange, "Liquidations on dYdX Chain"). The v4-chain source's generic
   ``LiquidationsConfig_Default`` has ``max_liquidation_fee_ppm = 5000`` (0.5%).
 - ``ba = 1.0``: dYdX v4 ``bankruptcy_adjustment_ppm = 1_000_000``.
-- ``smmr = 1.5``: dYdX Chain's default genesis "1.5 x a given market's Maintenance Margin
-  Requirement" for the maximum liquidation spread (help.dydx.trade, "Contract loss mechanisms
-  on dYdX Chain"); v4-chain test genesis files use ``spread_to_maintenance_margin_ratio_ppm =
-  100_000`` (0.1).
+- ``smmr = 0.1``: dYdX v4-chain ``LiquidationsConfig_Default``
+  ``spread_to_maintenance_margin_ratio_ppm = 100_000``; it reproduces dYdX's published example
+  (an account long 0.004 BTC and 0.1 ETH with quote -490 at BTC 50,000 / ETH 3,000, mmr 10%:
+  fillable price 2,976 per ETH), the same default as :func:`liqcore.fillable_price`. dYdX's help
+  centre describes a wider "1.5 x maintenance margin" spread for some markets: pass
+  ``smmr=1.5`` for that.
 - ``slice_threshold = 100_000``, ``slice_fraction = 0.2``, ``backstop = 2/3`` (preset):
   Hyperliquid (20% slices above $100k notional; the backstop vault below 2/3 of maintenance).
 """
@@ -147,7 +149,7 @@ class Policy:
     Limit price of book liquidations (``limit``, "none")
         "none"; "bankruptcy": never fill worse than the bankruptcy price; "fillable": dYdX's
         fillable price ``P·(1 - s·ABR·smmr·MM/notional)``, ``ABR = clamp(ba·(1 - E/MM), 0, 1)``
-        (for linear contracts this is ``(PNNV - ABR·SMMR·PMMR)/PS``). ba (1.0), smmr (1.5).
+        (for linear contracts this is ``(PNNV - ABR·SMMR·PMMR)/PS``). ba (1.0), smmr (0.1).
         What the book cannot take within the limit goes to the fallback: the fund takes it over
         at the bankruptcy price.
     Fees (``fee``, "capped")
@@ -183,7 +185,7 @@ class Policy:
     backstop: float | None = None
     limit: str = "none"
     ba: float = 1.0
-    smmr: float = 1.5
+    smmr: float = 0.1
     fee: str = "capped"
     fee_cap: float = 0.015
     fee_rate: float = 0.005
@@ -282,7 +284,7 @@ class Policy:
                 "order": "underwater",
                 "limit": "fillable",
                 "ba": 1.0,
-                "smmr": 1.5,
+                "smmr": 0.1,
                 "fee": "capped",
                 "fee_cap": 0.015,
                 "refuse_uncovered": True,

@@ -64,7 +64,7 @@ struct LiquidationPolicy {
   double backstop = std::numeric_limits<double>::quiet_NaN();  // NaN: no backstop
   LimitRule limit = LimitRule::none;
   double ba = 1.0;   // dYdX bankruptcy adjustment
-  double smmr = 1.5;  // dYdX spread-to-maintenance-margin ratio
+  double smmr = 0.1;  // dYdX spread-to-maintenance-margin ratio (v4-chain default)
   FeeRule fee = FeeRule::capped;
   double fee_cap = 0.015;
   double fee_rate = 0.0;
