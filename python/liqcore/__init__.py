@@ -9,8 +9,10 @@ from __future__ import annotations
 from liqcore import _core
 from liqcore import adl as adl
 from liqcore import io as io
+from liqcore.book import Book, Fill, Fills
 from liqcore.synthetic import synthetic_book
 
 __version__: str = _core.__version__
 
 __all__ = ["__version__", "adl", "io", "synthetic_book"]
+__all__ += ["Book", "Fill", "Fills"]

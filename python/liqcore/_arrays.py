@@ -63,7 +63,7 @@ def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
     if a.dtype.kind == "f":
         bad = first_bad(np.isfinite(a) & (a == np.round(a)))
         if bad is not None:
-            raise ValueError(f"{name}{_at(bad, a)} must be a whole number (got {a.flat[bad]!r})")
+            raise ValueError(f"{name}{_at(bad, a)} must be a whole number (got {float(a.flat[bad])!r})")
     elif a.dtype.kind not in "biu":
         raise TypeError(f"{name} must be an integer or an array of integers (got dtype {a.dtype})")
     if a.ndim > ndim:
@@ -105,7 +105,7 @@ def check_finite(
             what += f" and < {below:g}"
     bad = first_bad(ok)
     if bad is not None:
-        raise ValueError(f"{name}{_at(bad, a)} must be {what} (got {a.flat[bad]!r})")
+        raise ValueError(f"{name}{_at(bad, a)} must be {what} (got {float(a.flat[bad])!r})")
 
 
 def common_length(arrays: Mapping[str, np.ndarray[Any, Any]]) -> int:
