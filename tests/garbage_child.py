@@ -84,6 +84,8 @@ def valid_for(name: str, target: str = "") -> Any:
         # io
         "every": 10, "strict": True, "until": None, "index": -1, "format": None,
     }
+    if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
+        return "bid"
     if name == "path":
         for venue in ("binance", "hyperliquid"):
             if venue in target:
@@ -172,6 +174,10 @@ def fuzz_callable(out: Any, target: str, fn: Callable[..., Any]) -> None:
         record(out, target, "", "no arguments", fn)
 
 
+def _getter(obj: Any, attr: str) -> Callable[[], Any]:
+    return lambda: getattr(obj, attr)
+
+
 def public_callables() -> list[tuple[str, Callable[..., Any]]]:
     found: list[tuple[str, Callable[..., Any]]] = []
     seen: set[int] = set()
@@ -194,7 +200,7 @@ def public_callables() -> list[tuple[str, Callable[..., Any]]]:
                         continue  # inherited from a builtin (NamedTuple.count, ...)
                     member = inspect.getattr_static(obj, attr)
                     if isinstance(member, property):
-                        found.append((f"{name}().{attr}", lambda i=inst, a=attr: getattr(i, a)))
+                        found.append((f"{name}().{attr}", _getter(inst, attr)))
                     elif callable(member):
                         found.append((f"{name}().{attr}", getattr(inst, attr)))
         elif callable(obj):

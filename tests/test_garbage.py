@@ -39,6 +39,7 @@ KNOWN_DEFECTS: dict[str, tuple[str, str, str]] = {
     "check_option-array": (r"liqcore\.adl\.rank", "contract", "unnamed"),
     "adl-uncovered-fsum": (r"liqcore\.adl\.uncovered", "taken", "unnamed"),
     "synthetic-overflow": (r"liqcore\.synthetic_book", "tick|depth_scale|spread_bps", "unclean"),
+    "book-apply-ragged-side": (r"liqcore\.Book\(\)\.apply", "side", "unnamed"),
     "synthetic-unnamed": (r"liqcore\.synthetic_book", "mid|levels|spread_bps", "unnamed"),
 }
 
@@ -60,13 +61,28 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+# Errors about a relation between arguments may name the relation instead of the argument.
+ALIASES: list[tuple[str, str, str]] = [
+    (r"liqcore\.Book(\(\)\.apply)?", r"bid_px|bid_qty|ask_px|ask_qty|px|qty|side", "book"),
+]
+
+
+def _names(r: dict[str, Any]) -> list[str]:
+    names = [r["param"]]
+    for target, param, alias in ALIASES:
+        if re.fullmatch(target, r["target"]) and re.fullmatch(param, r["param"]):
+            names.append(alias)
+    return names
+
+
 def _problem(r: dict[str, Any]) -> str | None:
     """"unclean", "unnamed" or None for one call."""
     clean = CLEAN | (IO_CLEAN if r["target"].startswith("liqcore.io.") else set())
     if r["outcome"] not in clean:
         return "unclean"
     if r["outcome"] in ("ValueError", "TypeError") and r["param"] not in ("*", ""):
-        if not re.search(rf"(?<![\w]){re.escape(r['param'])}(?![\w])", r["message"]):
+        if not any(re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", r["message"])
+                   for n in _names(r)):
             return "unnamed"
     return None
 
