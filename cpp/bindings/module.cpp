@@ -21,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   liqcore::bindings::register_margin(m);
   liqcore::bindings::register_book(m);
   liqcore::bindings::register_adl(m);
+  liqcore::bindings::register_liquidation(m);
 }

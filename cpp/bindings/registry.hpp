@@ -8,5 +8,6 @@ namespace liqcore::bindings {
 void register_margin(pybind11::module_& m);
 void register_book(pybind11::module_& m);
 void register_adl(pybind11::module_& m);
+void register_liquidation(pybind11::module_& m);
 
 }  // namespace liqcore::bindings

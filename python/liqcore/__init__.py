@@ -10,9 +10,32 @@ from liqcore import _core
 from liqcore import adl as adl
 from liqcore import io as io
 from liqcore.book import Book, Fill, Fills
+from liqcore.margin import (
+    MarginTiers,
+    bankruptcy_price,
+    equity,
+    liquidation_price,
+    maintenance_margin,
+    margin_ratio,
+)
 from liqcore.synthetic import synthetic_book
 
 __version__: str = _core.__version__
 
 __all__ = ["__version__", "adl", "io", "synthetic_book"]
 __all__ += ["Book", "Fill", "Fills"]
+__all__ += [
+    "MarginTiers",
+    "bankruptcy_price",
+    "equity",
+    "liquidation_price",
+    "maintenance_margin",
+    "margin_ratio",
+]
+
+# --- liquidation engine (positions, policy, liquidate) ---
+from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ += ["Ledger", "LiquidationResult", "Liquidations", "Policy", "Positions", "liquidate"]

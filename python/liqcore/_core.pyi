@@ -54,3 +54,88 @@ class Book(_BookBase):
     def depth(self, side: str, bps: _F64) -> tuple[_F64, _F64]: ...
     def copy(self) -> Book: ...
     def __eq__(self, other: object) -> bool: ...
+
+# ---- margin (bind_margin.cpp) ----
+import numpy as np
+import numpy.typing as npt
+
+class Tiers:
+    def __init__(self, floors: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64]) -> None: ...
+    @property
+    def floors(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def mmr(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def cum(self) -> npt.NDArray[np.float64]: ...
+    def __len__(self) -> int: ...
+    def maintenance(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def tier_of(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]: ...
+
+def equity(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mark: npt.NDArray[np.float64], inverse: bool, contract_size: float,
+    threads: int = ...,
+) -> npt.NDArray[np.float64]: ...
+def maintenance_margin(
+    size: npt.NDArray[np.float64], mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64],
+    tiers: Tiers | None, inverse: bool, contract_size: float,
+    threads: int = ...,
+) -> npt.NDArray[np.float64]: ...
+def bankruptcy_price(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    inverse: bool, contract_size: float,
+    threads: int = ...,
+) -> npt.NDArray[np.float64]: ...
+def liquidation_price(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mmr: npt.NDArray[np.float64], tiers: Tiers | None, mm_at_entry: bool, inverse: bool, contract_size: float,
+    threads: int = ...,
+) -> npt.NDArray[np.float64]: ...
+def margin_ratio(
+    size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
+    mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64], tiers: Tiers | None, inverse: bool,
+    contract_size: float,
+    threads: int = ...,
+) -> npt.NDArray[np.float64]: ...
+
+# ---- liquidation engine (bind_liquidation.cpp) ----
+from typing import Any as _Any
+
+class LiquidationPolicy:
+    contract: int  # 0 linear, 1 inverse
+    contract_size: float
+    order: int  # 0 underwater, 1 largest, 2 given
+    sizing: int  # 0 full, 1 partial, 2 slices
+    buffer: float
+    slice_threshold: float
+    slice_fraction: float
+    execution: int  # 0 book, 1 takeover
+    takeover_fee: float
+    backstop: float  # NaN: none
+    limit: int  # 0 none, 1 bankruptcy, 2 fillable
+    ba: float
+    smmr: float
+    fee: int  # 0 capped, 1 surplus, 2 rate
+    fee_cap: float
+    fee_rate: float
+    reserve: float
+    refuse_uncovered: bool
+    residual: int  # 0 none, 1 queue, 2 pro_rata, 3 capped_pro_rata, 4 risk_aware, 5 socialize
+    adl_cap: float
+    def __init__(self) -> None: ...
+    def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...
+
+# Returns "liquidated" (uint8, per position), "order" (int64, positions in liquidation order),
+# per-liquidation float64 arrays in that order ("closed", "book_closed", "fallback_closed",
+# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall"), per-position "adl" and
+# "adl_closed" (empty when the residual rule is "none"), "totals" (dict), "ledger" (float64
+# amounts), "ledger_balance" and "book" (the book after the closes).
+def liquidate(
+    size: _npt.NDArray[_np.float64],
+    entry_price: _npt.NDArray[_np.float64],
+    margin: _npt.NDArray[_np.float64],
+    book: Book,
+    mark: float,
+    policy: LiquidationPolicy,
+    fund: float,
+) -> dict[str, _Any]: ...

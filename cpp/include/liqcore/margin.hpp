@@ -7,13 +7,21 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "liqcore/column.hpp"
 #include "liqcore/error.hpp"
+#include "liqcore/parallel.hpp"
 
 namespace liqcore {
 
@@ -64,15 +72,33 @@ struct Tiers {
     const auto it = std::upper_bound(floor.begin() + 1, floor.end(), notional);
     return static_cast<std::size_t>(it - floor.begin()) - 1;
   }
+
+  // MM of a position of this notional: notional·mmr_k − cum_k in the tier holding it, computed
+  // as the equal sum of hinges Σ_j (mmr_j − mmr_{j−1})·max(notional − floor_j, 0) (same order
+  // and bits as the array kernels, which vectorize this form without a per-element tier lookup).
+  double maintenance(double notional) const noexcept {
+    double mm = 0.0;
+    for (std::size_t j = 0; j < floor.size(); ++j) {
+      const double d = mmr[j] - (j > 0 ? mmr[j - 1] : 0.0);
+      const double x = notional - floor[j];
+      mm += d * (x > 0.0 ? x : 0.0);
+    }
+    return mm;
+  }
 };
 
+
 // ---- scalar formulas ------------------------------------------------------------------
+//
+// Every formula below is written once, as an inline function that the array kernels further
+// down call in their loops, so a scalar call and an array call give the same bits.
 
 // Position notional at price p: |q|·p (quote) or |q|·C/p (coin).
 inline double notional(const ContractSpec& c, double q, double p) noexcept {
   return c.kind == Contract::linear ? std::abs(q) * p : std::abs(q) * c.contract_size / p;
 }
 
+// Linear q·(P − EP) in quote; inverse N·C·(1/EP − 1/P) in coin.
 inline double pnl(const ContractSpec& c, double q, double ep, double p) noexcept {
   return c.kind == Contract::linear ? q * (p - ep) : q * c.contract_size * (1.0 / ep - 1.0 / p);
 }
@@ -83,9 +109,7 @@ inline double equity(const ContractSpec& c, double q, double ep, double m, doubl
 
 // MM = notional·mmr − cum, with (mmr, cum) of the tier the notional falls in.
 inline double maintenance(const ContractSpec& c, const Tiers& t, double q, double p) noexcept {
-  const double n = notional(c, q, p);
-  const std::size_t k = t.tier_of(n);
-  return n * t.mmr[k] - t.cum[k];
+  return t.maintenance(notional(c, q, p));
 }
 
 inline double maintenance_flat(const ContractSpec& c, double rate, double q, double p) noexcept {
@@ -93,65 +117,668 @@ inline double maintenance_flat(const ContractSpec& c, double rate, double q, dou
 }
 
 namespace detail {
-// Solve m + PnL(P) = 0 for P (a "zero-equity price" with margin m).
-inline double zero_equity_price(const ContractSpec& c, double q, double ep, double m) noexcept {
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  if (c.kind == Contract::linear) return std::max(ep - m / q, 0.0);
-  const double nc = q * c.contract_size;
-  const double den = m + nc / ep;  // P = N·C / (M + N·C/EP)
-  if (q > 0.0) return den > 0.0 ? nc / den : inf;  // den <= 0 only if m < −N·C/EP
-  return den < 0.0 ? nc / den : inf;               // a 1x inverse short never goes bankrupt
+
+// The liquidation price of one tier line. In terms of the notional n, equity minus maintenance
+// is g(n) = A − σ·n − (n·mmr − cum) with
+//   linear  A = m − q·EP,    σ = −sign(q)   (n = |q|·P)
+//   inverse A = m + q·C/EP,  σ = +sign(q)   (n = |q|·C/P)
+// so g is strictly monotone (slope −σ − mmr, |mmr| < 1) and its root is
+// n* = σ(A + cum) / (1 + σ·mmr). n* <= 0 means no positive price makes E = MM: a linear
+// position then gets 0 and an inverse one +inf (a long is liquidatable below LP, a short above,
+// so "0" is "never" for a linear long and "always" for a linear short, and +inf the reverse
+// for inverse). Rate 0 and cum 0 give the bankruptcy price. Each form below uses one division.
+inline double lp_linear(double q, double ep, double m, double rate, double cum) noexcept {
+  const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
+  const double aq = std::abs(q);
+  const double num = aq * ep - s * (m + cum);  // σ(A + cum)
+  const double den = aq * (1.0 - s * rate);    // |q|(1 + σ·mmr) > 0
+  // Selects only between a value and the operand of its own test, and divides afterwards: GCC
+  // keeps that branch-free (and vectorizes it) while it would sink a division into a branch.
+  const double pos = num > 0.0 ? num : 0.0;
+  return pos / den;
 }
+
+inline double lp_inverse(double q, double ep, double m, double rate, double cum, double csize) noexcept {
+  const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
+  const double ac = std::abs(q) * csize;
+  const double num = s * (m + cum) * ep + ac;  // σ(A + cum)·EP
+  const double den = 1.0 + s * rate;           // 1 + σ·mmr > 0
+  const double pos = num > 0.0 ? num : 0.0;
+  return ac * den * ep / pos;  // x/0 = +inf: "never" (see above)
+}
+
+// The root lies at or above tier j's floor iff floor_j + σ·MM(floor_j) <= σ·A (g is monotone,
+// MM continuous), so the tier of the root is the last j for which that holds; no need to guess
+// a tier and retry. `key` is σ·A (linear) or σ·A·EP (inverse, to avoid a division), and
+// `scale` is 1 (linear) or EP.
+inline double tier_edge(const Tiers& t, std::size_t j, double s_sigma) noexcept {
+  const double mm = t.floor[j] * t.mmr[j] - t.cum[j];
+  return t.floor[j] + s_sigma * mm;
+}
+
+inline double sigma(const ContractSpec& c, double q) noexcept {
+  const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
+  return c.kind == Contract::linear ? -s : s;
+}
+
+inline double sigma_a(const ContractSpec& c, double q, double ep, double m) noexcept {
+  const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
+  if (c.kind == Contract::linear) return std::abs(q) * ep - s * m;
+  return s * m * ep + std::abs(q) * c.contract_size;
+}
+
+inline double lp_rate(const ContractSpec& c, double q, double ep, double m, double rate, double cum) noexcept {
+  return c.kind == Contract::linear ? lp_linear(q, ep, m, rate, cum) : lp_inverse(q, ep, m, rate, cum, c.contract_size);
+}
+
+// (mmr, cum) of the tier holding the root, accumulated as sums of the tier-to-tier increments
+// times 1 or 0 (whether the tier's edge test passes; they pass for a prefix), so that the
+// array kernels can do the same operations branch-free, in registers, in the same order
+// (same bits as this scalar version).
+struct RateCum {
+  double rate, cum;
+};
+
+inline RateCum lp_tier(const ContractSpec& c, const Tiers& t, double q, double ep, double m) noexcept {
+  const double sg = sigma(c, q);
+  const double key = sigma_a(c, q, ep, m);
+  const double scale = c.kind == Contract::linear ? 1.0 : ep;
+  RateCum rc{t.mmr[0], t.cum[0]};
+  for (std::size_t j = 1; j < t.size(); ++j) {
+    const double in = tier_edge(t, j, sg) * scale <= key ? 1.0 : 0.0;
+    rc.rate += (t.mmr[j] - t.mmr[j - 1]) * in;
+    rc.cum += (t.cum[j] - t.cum[j - 1]) * in;
+  }
+  return rc;
+}
+
 }  // namespace detail
 
 // Bankruptcy price: closing the whole position there leaves zero equity.
-// Linear EP − M/q; inverse N·C / (M + N·C/EP). A long solvent at every positive price gets 0,
-// an inverse short solvent at every price gets +inf; q = 0 gets NaN.
+// Linear EP − M/q; inverse N·C / (M + N·C/EP). A linear long solvent at every positive price
+// gets 0, an inverse short solvent at every price gets +inf; q = 0 gets NaN.
 inline double bankruptcy_price(const ContractSpec& c, double q, double ep, double m) noexcept {
   if (q == 0.0) return std::numeric_limits<double>::quiet_NaN();
-  return detail::zero_equity_price(c, q, ep, m);
+  return detail::lp_rate(c, q, ep, m, 0.0, 0.0);
 }
 
-// Liquidation price: the mark at which E(P) = MM(P) (MODEL.md §1), solved exactly per tier and
-// kept in the tier whose notional range holds the solution. With mm_at_entry (Bybit's
-// convention) MM is fixed at its value at the entry price, so LP is the zero-equity price of
-// margin M − MM(EP). Same conventions as bankruptcy_price for "never" (0 or +inf) and q = 0.
+// Liquidation price: the mark at which E(P) = MM(P) (MODEL.md §1), solved exactly in the tier
+// that holds the solution (which may differ from the tier of the current or entry notional).
+// With mm_at_entry (Bybit's convention) MM is fixed at its value at the entry price, so LP is
+// the zero-equity price of margin M − MM(EP). q = 0 gets NaN; when no positive price has
+// E = MM, a linear position gets 0 and an inverse one +inf (see detail::lp_linear).
 inline double liquidation_price(const ContractSpec& c, const Tiers& t, double q, double ep, double m,
                                 bool mm_at_entry) noexcept {
-  constexpr double inf = std::numeric_limits<double>::infinity();
   if (q == 0.0) return std::numeric_limits<double>::quiet_NaN();
-  if (mm_at_entry) return detail::zero_equity_price(c, q, ep, m - maintenance(c, t, q, ep));
-  const double aq = std::abs(q);
-  double best = std::numeric_limits<double>::quiet_NaN();
-  double best_violation = inf;
-  for (std::size_t k = 0; k < t.size(); ++k) {
-    double p;
-    if (c.kind == Contract::linear) {
-      // m + q(P − EP) = |q|·P·mmr − cum  =>  P = (m + cum − q·EP) / (|q|·mmr − q)
-      p = (m + t.cum[k] - q * ep) / (aq * t.mmr[k] - q);
-    } else {
-      // m + N·C/EP − N·C/P = mmr·|N|·C/P − cum  =>  P = C(N + mmr|N|) / (m + N·C/EP + cum)
-      const double num = c.contract_size * (q + t.mmr[k] * aq);
-      const double den = m + q * c.contract_size / ep + t.cum[k];
-      if (q > 0.0 && den <= 0.0) return inf;   // unreachable for m >= 0; kept for safety
-      if (q < 0.0 && den >= 0.0) {              // never liquidated in this tier
-        p = inf;
-      } else {
-        p = num / den;
+  if (mm_at_entry) return detail::lp_rate(c, q, ep, m - maintenance(c, t, q, ep), 0.0, 0.0);
+  const detail::RateCum rc = detail::lp_tier(c, t, q, ep, m);
+  return detail::lp_rate(c, q, ep, m, rc.rate, rc.cum);
+}
+
+// Flat-rate liquidation price (one tier, cum 0): the same bits as Tiers::flat(rate).
+inline double liquidation_price_flat(const ContractSpec& c, double rate, double q, double ep, double m,
+                                     bool mm_at_entry) noexcept {
+  if (q == 0.0) return std::numeric_limits<double>::quiet_NaN();
+  if (mm_at_entry) return detail::lp_rate(c, q, ep, m - maintenance_flat(c, rate, q, ep), 0.0, 0.0);
+  return detail::lp_rate(c, q, ep, m, rate, 0.0);
+}
+
+// Margin ratio MM/E; +inf when E <= 0 (no equity left: at or past liquidation).
+inline double margin_ratio(double mm, double e) noexcept {
+  // Branch-free: E <= 0 divides MM + 1 (> 0 since MM >= 0) by 0.
+  const double pos = e > 0.0 ? e : 0.0;
+  return (mm + (e > 0.0 ? 0.0 : 1.0)) / pos;
+}
+
+// ---- array kernels --------------------------------------------------------------------
+//
+// Elementwise over n positions. Each input is a Column (length n, or length 1 broadcast);
+// `out` has length n. Values are checked in the same pass as the computation: each block
+// accumulates a branch-free "bad" flag, and only when one is set is the input rescanned (after
+// every worker is done) to report the first bad value in argument order, then index order, so
+// checking costs no extra pass over memory and the report does not depend on the thread count.
+// A broadcast column reports index -1.
+//
+// `threads`: 0 = auto (every core from kParallelMinAuto elements on, else 1), k >= 1 = at most
+// k threads over fixed contiguous chunks (parallel.hpp). Each element is computed the same way
+// whichever chunk holds it, so the output bits do not depend on the thread count.
+//
+// Checks: size finite (any sign, 0 allowed), entry_price and mark finite > 0, margin finite >= 0,
+// mmr finite in [0, 1), contract_size finite > 0.
+
+namespace detail {
+
+inline constexpr std::size_t kBlock = 256;
+inline constexpr double kMax = std::numeric_limits<double>::max();
+
+enum class Rule { finite, positive, nonnegative, rate };
+
+inline bool ok(Rule r, double x) noexcept {
+  switch (r) {
+    case Rule::finite: return std::abs(x) <= kMax;
+    case Rule::positive: return (x > 0.0) & (x <= kMax);
+    case Rule::nonnegative: return (x >= 0.0) & (x <= kMax);
+    case Rule::rate: return (x >= 0.0) & (x < 1.0);
+  }
+  return false;
+}
+
+inline const char* rule_text(Rule r) noexcept {
+  switch (r) {
+    case Rule::finite: return "must be finite ";
+    case Rule::positive: return "must be finite and > 0 ";
+    case Rule::nonnegative: return "must be finite and >= 0 ";
+    case Rule::rate: return "must be finite and >= 0 and < 1 ";
+  }
+  return "";
+}
+
+// The running "bad" flag of a block loop: `bad = good ? bad : 1.0`, a sticky select that GCC
+// vectorizes as a reduction on SSE2 (a bool |= or an integer count does not vectorize there).
+inline double flag(double bad, bool good) noexcept { return good ? bad : 1.0; }
+
+struct Checked {
+  const char* name;
+  Column col;
+  Rule rule;
+};
+
+// Throws at the first bad value (first argument, then first index); called only after a
+// kernel saw one. Each argument is scanned in parallel chunks that throw at their own first
+// bad value; parallel_for_chunks rethrows the lowest chunk's, i.e. the argument's first.
+inline void report_first_bad(std::initializer_list<Checked> args, std::size_t n, std::size_t threads) {
+  for (const Checked& a : args) {
+    const std::size_t len = a.col.values.size();
+    parallel_for_chunks(len, threads, kBlock, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        const double x = a.col.values[i];
+        if (!ok(a.rule, x)) {
+          const std::int64_t at = (len == 1 && n != 1) ? -1 : static_cast<std::int64_t>(i);
+          throw InvalidArgument(a.name, at, rule_text(a.rule) + describe(x));
+        }
+      }
+    });
+  }
+  throw InvalidArgument("input", -1, "has a bad value that could not be located");  // unreachable
+}
+
+inline void check_lengths(std::initializer_list<Checked> args, std::size_t n) {
+  for (const Checked& a : args) {
+    const std::size_t len = a.col.values.size();
+    if (len != n && len != 1)
+      throw InvalidArgument(a.name, -1,
+                            "has length " + std::to_string(len) + ", expected " + std::to_string(n) + " or 1");
+  }
+}
+
+inline void check_spec(const ContractSpec& c) {
+  if (!ok(Rule::positive, c.contract_size))
+    throw InvalidArgument("contract_size", -1, rule_text(Rule::positive) + describe(c.contract_size));
+}
+
+// Runs body(i0, len) over the blocks of [0, n) (kBlock long; the chunks of parallel_for_chunks
+// are whole numbers of blocks, so the blocks are the same for every thread count). body
+// returns its block's bad flag (0 when every value was valid); returns whether all were 0.
+template <class Body>
+bool for_blocks(std::size_t n, std::size_t threads, const Body& body) {
+  std::atomic<bool> bad{false};
+  parallel_for_chunks(n, threads, kBlock, [&](std::size_t begin, std::size_t end) {
+    double b = 0.0;
+    for (std::size_t i0 = begin; i0 < end; i0 += kBlock) b += body(i0, std::min(kBlock, end - i0));
+    if (b != 0.0) bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load(std::memory_order_relaxed);
+}
+
+// A column seen block by block: an array yields a pointer into itself, a broadcast scalar a
+// pointer to kBlock copies of its value, so the block loops see plain arrays and vectorize.
+// Read-only once built, so the threads of one kernel share it.
+class Feed {
+ public:
+  explicit Feed(Column c) : c_(c) {
+    if (c.scalar()) std::fill(buf_, buf_ + kBlock, c.values[0]);
+  }
+  const double* at(std::size_t i0) const noexcept { return c_.scalar() ? buf_ : c_.values.data() + i0; }
+
+ private:
+  Column c_;
+  double buf_[kBlock];
+};
+
+// Per-tier constants for the blended tier search (tiers 1..K-1; tier 0 is the default).
+struct TierTable {
+  std::vector<double> floor, rate, cum, mm;  // mm: MM at the floor (see tier_edge)
+  double one = 1.0;  // 1.0 the compiler cannot see (see lp_tiers_block)
+  explicit TierTable(const Tiers& t) : floor(t.floor), rate(t.mmr), cum(t.cum) {
+    for (std::size_t j = 0; j < t.size(); ++j) mm.push_back(t.floor[j] * t.mmr[j] - t.cum[j]);
+  }
+  std::size_t size() const noexcept { return floor.size(); }
+};
+
+// Calls f(integral_constant<size_t, NT>) for tables of 1..8 tiers (loops over the tiers then
+// unroll at compile time and keep their sums in registers), f(0) for larger tables.
+template <class F>
+void with_tier_count(std::size_t size, F&& f) {
+  switch (size) {
+    case 1: return f(std::integral_constant<std::size_t, 1>{});
+    case 2: return f(std::integral_constant<std::size_t, 2>{});
+    case 3: return f(std::integral_constant<std::size_t, 3>{});
+    case 4: return f(std::integral_constant<std::size_t, 4>{});
+    case 5: return f(std::integral_constant<std::size_t, 5>{});
+    case 6: return f(std::integral_constant<std::size_t, 6>{});
+    case 7: return f(std::integral_constant<std::size_t, 7>{});
+    case 8: return f(std::integral_constant<std::size_t, 8>{});
+    default: return f(std::integral_constant<std::size_t, 0>{});
+  }
+}
+
+// mm[i] := Tiers::maintenance(notional[i]). With NT tiers (1..8) the tier loop is unrolled so
+// the sum stays in registers; NT = 0 (any count) makes one pass over the (L1-resident) block
+// per tier. Both add the same terms in the same order.
+template <std::size_t NT>
+inline void maintenance_block(const TierTable& t, std::size_t len, const double* __restrict notional,
+                              double* __restrict mm) noexcept {
+  if constexpr (NT > 0) {
+    double f[NT], d[NT];
+    for (std::size_t j = 0; j < NT; ++j) {
+      f[j] = t.floor[j];
+      d[j] = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
+    }
+    for (std::size_t i = 0; i < len; ++i) {
+      double acc = 0.0;
+      for (std::size_t j = 0; j < NT; ++j) {
+        const double x = notional[i] - f[j];
+        acc += d[j] * (x > 0.0 ? x : 0.0);
+      }
+      mm[i] = acc;
+    }
+  } else {
+    for (std::size_t i = 0; i < len; ++i) mm[i] = 0.0;
+    for (std::size_t j = 0; j < t.size(); ++j) {
+      const double f = t.floor[j], d = t.rate[j] - (j > 0 ? t.rate[j - 1] : 0.0);
+      for (std::size_t i = 0; i < len; ++i) {
+        const double x = notional[i] - f;
+        mm[i] += d * (x > 0.0 ? x : 0.0);
       }
     }
-    if (!(p > 0.0)) p = 0.0;  // a long that no positive price liquidates
-    const double n = notional(c, q, p);
-    const double lo = t.floor[k];
-    const double hi = k + 1 < t.size() ? t.floor[k + 1] : inf;
-    const double violation = n < lo ? lo - n : (n >= hi ? n - hi : 0.0);
-    if (violation == 0.0) return p;
-    if (violation < best_violation) {  // rounding at a tier edge: keep the nearest tier
-      best_violation = violation;
-      best = p;
-    }
   }
-  return best;
+}
+
+template <Contract K>
+inline double notional_k(double q, double p, double csize) noexcept {
+  return K == Contract::linear ? std::abs(q) * p : std::abs(q) * csize / p;
+}
+
+template <Contract K>
+inline double equity_k(double q, double ep, double m, double p, double csize) noexcept {
+  return K == Contract::linear ? m + q * (p - ep) : m + q * csize * (1.0 / ep - 1.0 / p);
+}
+
+template <Contract K>
+inline double lp_k(double q, double ep, double m, double rate, double cum, double csize) noexcept {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double p = K == Contract::linear ? lp_linear(q, ep, m, rate, cum) : lp_inverse(q, ep, m, rate, cum, csize);
+  // Not a select of p or NaN (GCC sinks the division into a branch) nor p * {1, NaN} (same).
+  // For q = 0, p is itself 0/0 (x86's default NaN has the sign bit set) and which of two NaNs
+  // an addition returns depends on operand order, which differs between the vector loop and
+  // its scalar remainder; abs() makes it the one positive quiet NaN (p >= +0 otherwise).
+  return std::abs(p + (q != 0.0 ? 0.0 : nan));
+}
+
+template <class F>
+void dispatch(const ContractSpec& c, F&& f) {
+  if (c.kind == Contract::linear)
+    f(std::integral_constant<Contract, Contract::linear>{});
+  else
+    f(std::integral_constant<Contract, Contract::inverse>{});
+}
+
+// Liquidation prices of one block with tiers (see lp_tier): the increments of the tiers whose
+// edge test passes are summed in the same order as lp_tier (increment times 1 or 0). With NT
+// tiers (1..8) everything stays in registers in one pass over the block; NT = 0 (any count)
+// makes one pass per tier over the L1-resident block. The 1 is TierTable::one, a value GCC
+// cannot see: with a literal 1.0 it folds d * 1.0 into one arm of a branch and the loop no
+// longer vectorizes.
+template <Contract K, std::size_t NT>
+inline void lp_tiers_block(const TierTable& t, std::size_t len, const double* __restrict q,
+                           const double* __restrict ep, const double* __restrict m, double cs,
+                           double* __restrict o) noexcept {
+  const ContractSpec spec{K, cs};
+  if constexpr (NT > 0) {
+    double f[NT], mm[NT], dr[NT], dc[NT];
+    for (std::size_t j = 1; j < NT; ++j) {
+      f[j] = t.floor[j];
+      mm[j] = t.mm[j];
+      dr[j] = t.rate[j] - t.rate[j - 1];
+      dc[j] = t.cum[j] - t.cum[j - 1];
+    }
+    const double r0 = t.rate[0], c0 = t.cum[0], one = t.one;
+    for (std::size_t i = 0; i < len; ++i) {
+      const double sg = sigma(spec, q[i]);
+      const double key = sigma_a(spec, q[i], ep[i], m[i]);
+      const double scale = K == Contract::linear ? 1.0 : ep[i];
+      double rate = r0, cum = c0;
+      for (std::size_t j = 1; j < NT; ++j) {
+        const double in = (f[j] + sg * mm[j]) * scale <= key ? one : 0.0;
+        rate += dr[j] * in;
+        cum += dc[j] * in;
+      }
+      o[i] = lp_k<K>(q[i], ep[i], m[i], rate, cum, cs);
+    }
+  } else {
+    double sg[kBlock], key[kBlock], scale[kBlock], rate[kBlock], cum[kBlock];
+    const double one = t.one;
+    for (std::size_t i = 0; i < len; ++i) {
+      sg[i] = sigma(spec, q[i]);
+      key[i] = sigma_a(spec, q[i], ep[i], m[i]);
+      scale[i] = K == Contract::linear ? 1.0 : ep[i];
+      rate[i] = t.rate[0];
+      cum[i] = t.cum[0];
+    }
+    for (std::size_t j = 1; j < t.size(); ++j) {
+      const double f = t.floor[j], mm = t.mm[j], dr = t.rate[j] - t.rate[j - 1], dc = t.cum[j] - t.cum[j - 1];
+      for (std::size_t i = 0; i < len; ++i) {
+        const double in = (f + sg[i] * mm) * scale[i] <= key[i] ? one : 0.0;
+        rate[i] += dr * in;
+        cum[i] += dc * in;
+      }
+    }
+    for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i], rate[i], cum[i], cs);
+  }
+}
+
+}  // namespace detail
+
+// E = M + PnL(mark).
+inline void equity(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+                   std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative},
+                                            {"mark", mark, Rule::positive}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* __restrict q = fq.at(i0);
+      const double* __restrict ep = fe.at(i0);
+      const double* __restrict m = fm.at(i0);
+      const double* __restrict p = fp.at(i0);
+      double* __restrict o = out.data() + i0;
+      double bad = 0.0;
+      for (std::size_t i = 0; i < len; ++i) {
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                            ok(Rule::positive, p[i]));
+        o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+      }
+      return bad;
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// MM at the mark with a flat rate per position (or one for all).
+inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out,
+                               std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{
+      {"size", size, Rule::finite}, {"mark", mark, Rule::positive}, {"mmr", mmr, Rule::rate}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fp(mark), fr(mmr);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* __restrict q = fq.at(i0);
+      const double* __restrict p = fp.at(i0);
+      const double* __restrict r = fr.at(i0);
+      double* __restrict o = out.data() + i0;
+      double bad = 0.0;
+      for (std::size_t i = 0; i < len; ++i) {
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
+        o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
+      }
+      return bad;
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// MM at the mark with tiers by notional.
+inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, const Tiers& tiers,
+                               std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite}, {"mark", mark, Rule::positive}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fp(mark);
+  const TierTable tt(tiers);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict p = fp.at(i0);
+        double* __restrict o = out.data() + i0;
+        double nb[kBlock];
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]));
+          nb[i] = notional_k<K>(q[i], p[i], cs);
+        }
+        maintenance_block<NT>(tt, len, nb, o);
+        return bad;
+      });
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// Bankruptcy price (see the scalar bankruptcy_price for conventions).
+inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
+                             std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* __restrict q = fq.at(i0);
+      const double* __restrict ep = fe.at(i0);
+      const double* __restrict m = fm.at(i0);
+      double* __restrict o = out.data() + i0;
+      double bad = 0.0;
+      for (std::size_t i = 0; i < len; ++i) {
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
+        o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
+      }
+      return bad;
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// Liquidation price with a flat rate per position (or one for all).
+inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mmr,
+                              bool mm_at_entry, std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative},
+                                            {"mmr", mmr, Rule::rate}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin), fr(mmr);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* __restrict q = fq.at(i0);
+      const double* __restrict ep = fe.at(i0);
+      const double* __restrict m = fm.at(i0);
+      const double* __restrict r = fr.at(i0);
+      double* __restrict o = out.data() + i0;
+      double bad = 0.0;
+      if (mm_at_entry) {
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::rate, r[i]));
+          const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
+          o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
+        }
+      } else {
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::rate, r[i]));
+          o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
+        }
+      }
+      return bad;
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// Liquidation price with tiers: the tier of the solution is found branch-free per element
+// (detail::lp_tier), then the tier's closed form is applied.
+inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
+                              const Tiers& tiers, bool mm_at_entry, std::span<double> out,
+                              std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin);
+  const TierTable tt(tiers);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict ep = fe.at(i0);
+        const double* __restrict m = fm.at(i0);
+        double* __restrict o = out.data() + i0;
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i)
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
+        if (mm_at_entry) {
+          double kb[kBlock], rb[kBlock];
+          for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
+          maintenance_block<NT>(tt, len, kb, rb);
+          for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
+        } else {
+          lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
+        }
+        return bad;
+      });
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// MM/E at the mark with a flat rate; +inf where E <= 0.
+inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+                         Column mmr, std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative},
+                                            {"mark", mark, Rule::positive},
+                                            {"mmr", mmr, Rule::rate}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin), fp(mark), fr(mmr);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* __restrict q = fq.at(i0);
+      const double* __restrict ep = fe.at(i0);
+      const double* __restrict m = fm.at(i0);
+      const double* __restrict p = fp.at(i0);
+      const double* __restrict r = fr.at(i0);
+      double* __restrict o = out.data() + i0;
+      double bad = 0.0;
+      for (std::size_t i = 0; i < len; ++i) {
+        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                            ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
+        o[i] = margin_ratio(notional_k<K>(q[i], p[i], cs) * r[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+      }
+      return bad;
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
+// MM/E at the mark with tiers; +inf where E <= 0.
+inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+                         const Tiers& tiers, std::span<double> out, std::size_t threads = 1) {
+  using namespace detail;
+  const std::size_t n = out.size();
+  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
+                                            {"entry_price", entry_price, Rule::positive},
+                                            {"margin", margin, Rule::nonnegative},
+                                            {"mark", mark, Rule::positive}};
+  check_lengths(args, n);
+  check_spec(c);
+  const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
+  const TierTable tt(tiers);
+  const double cs = c.contract_size;
+  bool good = true;
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    with_tier_count(tt.size(), [&](auto nt) {
+      constexpr std::size_t NT = decltype(nt)::value;
+      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+        const double* __restrict q = fq.at(i0);
+        const double* __restrict ep = fe.at(i0);
+        const double* __restrict m = fm.at(i0);
+        const double* __restrict p = fp.at(i0);
+        double* __restrict o = out.data() + i0;
+        double nb[kBlock], rb[kBlock];
+        double bad = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
+                              ok(Rule::positive, p[i]));
+          nb[i] = notional_k<K>(q[i], p[i], cs);
+        }
+        maintenance_block<NT>(tt, len, nb, rb);
+        for (std::size_t i = 0; i < len; ++i) o[i] = margin_ratio(rb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+        return bad;
+      });
+    });
+  });
+  if (!good) report_first_bad(args, n, threads);
 }
 
 }  // namespace liqcore

@@ -1,0 +1,123 @@
+"""Margin math: liqcore vs a vectorized NumPy baseline of the same function on the same data.
+
+    .venv/bin/python -m pytest bench/test_bench_margin.py --benchmark-only            # all sizes
+    .venv/bin/python -m pytest bench/test_bench_margin.py --benchmark-only -m "not slow"  # no 1e7
+
+Each case first asserts that both give the same results (allclose), then times both; the groups
+pair them per function and size. liqcore runs twice: `threads=1` and the default (`threads=None`:
+every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
+np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
+read + write) / that bandwidth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import liqcore as lq
+import numpy as np
+import pytest
+
+SIZES = [10**3, 10**4, 10**5, 10**6, pytest.param(10**7, marks=pytest.mark.slow)]
+FLOORS = np.array([0, 50_000, 250_000, 1_000_000, 10_000_000], dtype=float)
+RATES = np.array([0.004, 0.005, 0.01, 0.025, 0.05])
+TIERS = lq.MarginTiers(FLOORS, RATES)
+CUM = TIERS.cum
+MMR = 0.005
+MARK = 60_000.0
+
+
+def _data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(42)
+    q = rng.choice([-1.0, 1.0], n) * 10 ** rng.uniform(-3, 2, n)  # BTC, notional ~60 .. 6M
+    ep = MARK * np.exp(rng.normal(0, 0.05, n))
+    m = np.abs(q) * ep / rng.uniform(2, 100, n)
+    return q, ep, m
+
+
+# ---- NumPy baselines (linear contracts) -------------------------------------------------------
+
+
+def np_lp_flat(q: np.ndarray, ep: np.ndarray, m: np.ndarray, mmr: float) -> np.ndarray:
+    lp = (m - q * ep) / (np.abs(q) * mmr - q)
+    lp = np.maximum(lp, 0.0)
+    return np.where(q == 0, np.nan, lp)
+
+
+def np_lp_tiers(q: np.ndarray, ep: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Solve each tier's closed form, keep the one whose notional lies in that tier."""
+    aq = np.abs(q)
+    out = np.zeros_like(q)
+    for k in range(len(FLOORS)):
+        lp = np.maximum((m + CUM[k] - q * ep) / (aq * RATES[k] - q), 0.0)
+        n = aq * lp
+        hi = FLOORS[k + 1] if k + 1 < len(FLOORS) else np.inf
+        inside = (n >= FLOORS[k]) & (n < hi)
+        out = np.where(inside, lp, out)
+    return np.where(q == 0, np.nan, out)
+
+
+def np_equity(q: np.ndarray, ep: np.ndarray, m: np.ndarray, mark: float) -> np.ndarray:
+    return m + q * (mark - ep)
+
+
+def np_mm_tiers(q: np.ndarray, mark: float) -> np.ndarray:
+    n = np.abs(q) * mark
+    k = np.searchsorted(FLOORS, n, side="right") - 1
+    return n * RATES[k] - CUM[k]
+
+
+CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "liquidation_price_flat": (
+        lambda q, ep, m, **kw: lq.liquidation_price(q, ep, m, MMR, **kw),
+        lambda q, ep, m: np_lp_flat(q, ep, m, MMR),
+    ),
+    "liquidation_price_tiers": (
+        lambda q, ep, m, **kw: lq.liquidation_price(q, ep, m, tiers=TIERS, **kw),
+        np_lp_tiers,
+    ),
+    "equity": (
+        lambda q, ep, m, **kw: lq.equity(q, ep, m, MARK, **kw),
+        lambda q, ep, m: np_equity(q, ep, m, MARK),
+    ),
+    "maintenance_margin_tiers": (
+        lambda q, ep, m, **kw: lq.maintenance_margin(q, MARK, tiers=TIERS, **kw),
+        lambda q, ep, m: np_mm_tiers(q, MARK),
+    ),
+}
+# arrays each kernel must read + write (8 bytes each): scalars (mark, mmr) cost nothing
+BYTES_PER_POSITION = {
+    "liquidation_price_flat": 32,
+    "liquidation_price_tiers": 32,
+    "equity": 32,
+    "maintenance_margin_tiers": 16,
+}
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("impl", ["liqcore-1thread", "liqcore", "numpy"])
+def test_margin(benchmark: Any, case: str, impl: str, n: int) -> None:
+    q, ep, m = _data(n)
+    ours, theirs = CASES[case]
+    a, b = ours(q, ep, m), theirs(q, ep, m)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    benchmark.group = f"{case} n={n:.0e}"
+    benchmark.extra_info.update(n=n, bytes_per_position=BYTES_PER_POSITION[case])
+    if impl == "numpy":
+        benchmark(theirs, q, ep, m)
+    elif impl == "liqcore":
+        benchmark(ours, q, ep, m)  # threads=None: every core from 65,536 positions on
+    else:
+        benchmark(lambda *x: ours(*x, threads=1), q, ep, m)
+
+
+def test_copy_bandwidth(benchmark: Any) -> None:
+    n = 10**7
+    src = np.random.default_rng(0).random(n)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # fault the pages in before timing
+    benchmark.group = "copy bandwidth"
+    benchmark.extra_info.update(n=n, bytes=16 * n)
+    benchmark(np.copyto, dst, src)
+    assert np.array_equal(dst, src)

@@ -1,0 +1,589 @@
+// Liquidation of one market's isolated positions against its order book (MODEL.md §1–3):
+// detection at the mark, ordering, sizing (full, partial, slices), execution (book walk with a
+// limit price, or a liquidator takeover), the fallback takeover at the bankruptcy price, and the
+// loss waterfall of waterfall.hpp.
+//
+// Units and signs (as margin.hpp): size q signed (+ long, − short) in base units (linear) or
+// contracts (inverse); prices in quote per base; money in the margin currency. All money flows
+// are valued at the mark price P.
+//
+// The batch is sequential and deterministic: positions are liquidated one after another in the
+// policy's order; each close walks a private copy of the book from where the previous close of
+// the same side stopped (a long sells into the bids, a short buys the asks), so earlier
+// liquidations consume the liquidity of later ones. Only the liquidatable subset is sorted.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "liqcore/book.hpp"
+#include "liqcore/error.hpp"
+#include "liqcore/margin.hpp"
+#include "liqcore/waterfall.hpp"
+
+namespace liqcore {
+
+enum class LiquidationOrder : int {
+  underwater = 0,  // most underwater first (dYdX); ties: larger notional, then input order
+  largest = 1,     // larger notional first; ties: input order
+  given = 2,       // input order
+};
+enum class Sizing : int {
+  full = 0,     // close the whole position
+  partial = 1,  // close the least that restores E >= MM·(1 + buffer) (Drift)
+  slices = 2,   // close slice_fraction of positions above slice_threshold notional (Hyperliquid)
+};
+enum class Execution : int {
+  book = 0,      // market order through the book
+  takeover = 1,  // a liquidator takes the close at P·(1 − takeover_fee) (long), P·(1 + fee) (short)
+};
+enum class LimitRule : int {
+  none = 0,        // walk until filled or the side is empty
+  bankruptcy = 1,  // never fill worse than the bankruptcy price
+  fillable = 2,    // dYdX's fillable price
+};
+
+struct LiquidationPolicy {
+  ContractSpec contract{};
+  Tiers tiers = Tiers::flat(0.005);
+  LiquidationOrder order = LiquidationOrder::underwater;
+  Sizing sizing = Sizing::full;
+  double buffer = 0.0;  // partial: target E >= MM·(1 + buffer)
+  double slice_threshold = 100'000.0;
+  double slice_fraction = 0.2;
+  Execution execution = Execution::book;
+  double takeover_fee = 0.0;
+  double backstop = std::numeric_limits<double>::quiet_NaN();  // NaN: no backstop
+  LimitRule limit = LimitRule::none;
+  double ba = 1.0;   // dYdX bankruptcy adjustment
+  double smmr = 1.5;  // dYdX spread-to-maintenance-margin ratio
+  FeeRule fee = FeeRule::capped;
+  double fee_cap = 0.015;
+  double fee_rate = 0.0;
+  double reserve = 0.0;           // the fund never pays below this balance
+  bool refuse_uncovered = false;  // dYdX: book fills the fund cannot cover are refused
+  ResidualRule residual = ResidualRule::none;
+  double adl_cap = 1.0;  // capped_pro_rata / risk_aware: largest fraction of a winner's PnL taken
+};
+
+struct PositionColumns {
+  std::span<const double> size, entry_price, margin;
+};
+
+// Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
+// positions, so the per-liquidation results are compact: entry k describes the k-th
+// liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
+// `adl_closed` too when the residual rule allocates to counterparties (empty otherwise).
+struct LiquidationOutputs {
+  std::vector<std::uint8_t> liquidated;  // per position: 1 if liquidated
+  std::vector<std::int64_t> order;       // positions in liquidation order
+  std::vector<double> closed;            // quantity closed (>= 0)
+  std::vector<double> book_closed;       // of which through the book / the takeover liquidator
+  std::vector<double> fallback_closed;   // of which taken over at the bankruptcy price
+  std::vector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
+  std::vector<double> deficit, surplus, fee;
+  std::vector<double> insurance_draw;    // paid by the fund for this liquidation
+  std::vector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  std::vector<double> adl;               // per position: charge as an ADL/socialization counterparty
+  std::vector<double> adl_closed;        // per position: contracts closed by quantity ADL
+};
+
+struct LiquidationTotals {
+  std::int64_t liquidated = 0;
+  double closed_notional = 0.0;  // notional at the mark of what was closed
+  double fees = 0.0;
+  double deficit = 0.0;
+  double surplus = 0.0;
+  double takeover_loss = 0.0;  // mark-to-market loss of the fund's takeovers (negative: gain)
+  double insurance_draw = 0.0;
+  double residual = 0.0;       // what the fund could not pay
+  double adl_transfers = 0.0;  // of which covered by counterparties
+  double uncovered = 0.0;      // of which left as bad debt
+  double fund_after = 0.0;
+  Ledger ledger;
+};
+
+namespace detail {
+
+// One side of the private book copy, walked from where the last close stopped; or, for a
+// takeover, one unlimited level at the takeover price.
+struct Cursor {
+  const BookSide* side = nullptr;
+  double takeover_px = std::numeric_limits<double>::quiet_NaN();
+  bool bid = true;  // the side is bids (a sell walks it)
+  std::size_t level = 0;
+  double used = 0.0;
+
+  bool has(std::size_t lv) const noexcept { return side ? lv < side->size() : lv == 0; }
+  double price(std::size_t lv) const noexcept { return side ? side->px()[lv] : takeover_px; }
+  double available(std::size_t lv, double u) const noexcept {
+    return side ? side->qty()[lv] - u : std::numeric_limits<double>::infinity();
+  }
+  bool acceptable(double p, double limit) const noexcept {
+    return std::isnan(limit) || (bid ? p >= limit : p <= limit);
+  }
+};
+
+// Sums over the fills of one close, for a position of side s and mark P.
+struct FillSums {
+  double gain = 0.0;      // trader's equity change vs closing at the mark: Σ pnl(s·x, P → p)
+  double fill_notional = 0.0;  // Σ notional(x, p): the fee base
+  double vw_num = 0.0;    // linear Σ x·p / Σ x; inverse Σ x / Σ (x/p)
+  double vw_den = 0.0;
+
+  void add(const ContractSpec& c, double s, double mark, double x, double p) noexcept {
+    gain += pnl(c, s * x, mark, p);
+    fill_notional += notional(c, x, p);
+    if (c.kind == Contract::linear) {
+      vw_num += x * p;
+      vw_den += x;
+    } else {
+      vw_num += x;
+      vw_den += x / p;
+    }
+  }
+};
+
+// Walks `qty` from the cursor (advancing it) under `limit` and returns the quantity left
+// unfilled (exactly 0 when the order filled). With `allowance` finite, fills
+// worse than the bankruptcy price `bp` stop once their net cost to the fund (Σ pnl(s·x, bp → p)
+// below zero) would exceed the allowance: dYdX's refusal of fills the fund cannot cover.
+inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
+                   double allowance, FillSums& acc) noexcept {
+  double remaining = qty;
+  double net = 0.0;  // Σ pnl(s·x, bp → p) of this close so far
+  while (remaining > 0.0 && cur.has(cur.level)) {
+    const double p = cur.price(cur.level);
+    if (!cur.acceptable(p, limit)) break;
+    const double avail = cur.available(cur.level, cur.used);
+    double take = std::min(remaining, avail);
+    bool stop = false;
+    if (std::isfinite(allowance)) {
+      const double unit = pnl(c, s, bp, p);  // < 0: the fund pays -unit per unit filled
+      if (unit < 0.0) {
+        const double room = std::max(0.0, allowance + net);
+        if (take * -unit > room) {
+          take = room / -unit;
+          stop = true;
+        }
+      }
+      net += pnl(c, s * take, bp, p);
+    }
+    if (take > 0.0) acc.add(c, s, mark, take, p);
+    remaining -= take;
+    if (take == avail) {
+      ++cur.level;
+      cur.used = 0.0;
+    } else {
+      cur.used += take;
+    }
+    if (stop) break;
+  }
+  return std::max(remaining, 0.0);
+}
+
+// ---- ordering: a stable LSD radix sort on 64-bit keys -----------------------------------------
+
+struct SortItem {
+  std::uint64_t key;
+  std::size_t k;  // position in the list being sorted
+};
+
+// Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
+inline std::uint64_t descending_bits(double d) noexcept {
+  d += 0.0;  // −0.0 → +0.0, so that equal values get equal keys
+  std::uint64_t b;
+  std::memcpy(&b, &d, sizeof b);
+  b = (b >> 63) ? ~b : (b | (std::uint64_t{1} << 63));  // ascending in d
+  return ~b;
+}
+
+// Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
+// (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
+// mispredicted comparisons.
+inline void radix_sort(std::vector<SortItem>& a) {
+  const std::size_t n = a.size();
+  std::vector<std::array<std::size_t, 256>> hist(8);
+  for (auto& h : hist) h.fill(0);
+  for (const SortItem& x : a)
+    for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
+  std::vector<SortItem> tmp(n);
+  for (int d = 0; d < 8; ++d) {
+    auto& h = hist[static_cast<std::size_t>(d)];
+    if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
+    std::size_t sum = 0;
+    for (auto& c : h) {
+      const std::size_t t = c;
+      c = sum;
+      sum += t;
+    }
+    for (const SortItem& x : a) tmp[h[(x.key >> (8 * d)) & 255]++] = x;
+    a.swap(tmp);
+  }
+}
+
+// Smallest t in [0, len] with v + m·t >= 0, as an interval [lo, hi]; lo > hi when empty.
+struct Interval {
+  double lo, hi;
+  bool empty() const noexcept { return !(lo <= hi); }
+};
+inline Interval nonnegative(double v, double m, double len) noexcept {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  if (m > 0.0) return {std::max(0.0, -v / m), len};
+  if (m < 0.0) return v >= 0.0 ? Interval{0.0, std::min(len, -v / m)} : Interval{inf, -inf};
+  return v >= 0.0 ? Interval{0.0, len} : Interval{inf, -inf};
+}
+inline Interval intersect(Interval a, Interval b) noexcept { return {std::max(a.lo, b.lo), std::min(a.hi, b.hi)}; }
+
+// The tier in force just below remaining notional n (MM is continuous, so at a floor the lower
+// tier is the one that holds as the position shrinks).
+inline std::size_t tier_below(const Tiers& t, double n) noexcept {
+  const auto it = std::lower_bound(t.floor.begin() + 1, t.floor.end(), n);
+  return static_cast<std::size_t>(it - t.floor.begin()) - 1;
+}
+
+// Partial sizing: the smallest Δ in (0, Q) such that, closing Δ through the cursor's levels
+// under `limit`, the position keeps
+//     h(Δ) = E + G(Δ) − fee(Δ) − (1 + buffer)·MM(Q − Δ) >= 0,
+// with G the fills' gain vs the mark and fee(Δ) = rule(max(0, S), N), S = (Δ/Q)·E + G the
+// slice's own equity after the close and N the fill notional. Every term is linear in Δ within a
+// book level and a maintenance tier, so each piece is solved exactly. Returns Q when no Δ < Q
+// works (the book runs out within the limit first, or the slippage outruns the margin released):
+// the position is then closed in full.
+inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, double mark, double Q, double E,
+                           double limit) noexcept {
+  const ContractSpec& c = pol.contract;
+  const Tiers& t = pol.tiers;
+  const double u = notional(c, 1.0, mark);  // notional per unit at the mark
+  const double k1 = 1.0 + pol.buffer;
+  const bool capped_rule = pol.fee != FeeRule::surplus;
+  const double rate = pol.fee == FeeRule::capped ? pol.fee_cap : pol.fee_rate;
+  double delta = 0.0, G = 0.0, N = 0.0;
+  std::size_t lv = cur.level;
+  double used = cur.used;
+  while (delta < Q && cur.has(lv)) {
+    const double p = cur.price(lv);
+    if (!cur.acceptable(p, limit)) break;
+    const double avail = cur.available(lv, used);
+    const bool whole_level = delta + avail <= Q;  // the level ends before the position does
+    const double seg_end = whole_level ? delta + avail : Q;
+    const double dg = pnl(c, s, mark, p);
+    const double dn = notional(c, 1.0, p);
+    double a = delta;
+    while (a < seg_end) {
+      const double r = Q - a;
+      const std::size_t k = tier_below(t, r * u);
+      double b = seg_end;
+      if (k > 0) b = std::min(b, Q - t.floor[k] / u);
+      if (!(b > a)) b = seg_end;  // rounding at a floor: finish the level in this tier
+      const double len = b - a;
+      const double Ga = G + dg * (a - delta);
+      const double Na = N + dn * (a - delta);
+      const double Ta = k1 * (r * u * t.mmr[k] - t.cum[k]);
+      const double base_v = E + Ga - Ta, base_m = dg + k1 * u * t.mmr[k];
+      const double Sa = (a / Q) * E + Ga;
+      // fee = whole surplus: need base >= 0 and base − S >= 0
+      Interval ok = intersect(nonnegative(base_v, base_m, len),
+                              nonnegative(base_v - Sa, k1 * u * t.mmr[k] - E / Q, len));
+      double best = ok.empty() ? std::numeric_limits<double>::infinity() : ok.lo;
+      if (capped_rule) {  // or the capped fee: base − rate·N >= 0
+        const Interval capped = nonnegative(base_v - rate * Na, base_m - rate * dn, len);
+        if (!capped.empty()) best = std::min(best, capped.lo);
+      }
+      if (best <= len) {
+        const double d = a + best;
+        return d > 0.0 && d < Q ? d : Q;
+      }
+      a = b;
+    }
+    const double step = seg_end - delta;
+    G += dg * step;
+    N += dn * step;
+    if (whole_level) {  // always progress: to the next level, or to Q
+      ++lv;
+      used = 0.0;
+    } else {
+      used += step;
+    }
+    delta = seg_end;
+  }
+  return Q;
+}
+
+}  // namespace detail
+
+// Liquidates the positions that are liquidatable at `mark` and runs the whole waterfall:
+// fees, the fund (starting at `fund_balance`), quantity ADL and the residual allocation.
+// `book_after` receives the book after the closes; `book` is not changed.
+inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book, double mark,
+                                   const LiquidationPolicy& pol, double fund_balance, LiquidationOutputs& out,
+                                   Book& book_after) {
+  const std::size_t n = pos.size.size();
+  const ContractSpec& c = pol.contract;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+
+  // ---- detection: one pass, value checks folded in ------------------------------------------
+  out.liquidated.assign(n, 0);
+  std::uint8_t* flag = out.liquidated.data();
+  bool bad = false;
+  std::size_t count = 0;
+  auto detect = [&](auto eq_minus_mm) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+      const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
+      flag[i] = static_cast<std::uint8_t>(liq);
+      count += liq;
+    }
+  };
+  if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
+    const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
+    detect([&](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
+  } else {
+    detect([&](double q, double ep, double m) {
+      return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
+    });
+  }
+  if (bad) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto ii = static_cast<std::int64_t>(i);
+      if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
+      if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
+        throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
+      if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
+        throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
+    }
+  }
+  // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
+  // then reads this compact copy instead of jumping around the full columns.
+  struct Hit {
+    std::size_t i;
+    double q, ep, m;
+  };
+  std::vector<Hit> hits;
+  hits.reserve(count);
+  for (std::size_t i = 0; i < n; ++i)
+    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i]});
+
+  // ---- ordering of the liquidatable subset --------------------------------------------------
+  auto fillable_spread = [&](double e, double mm, double nt) {
+    // |fillable − P| / P = ABR·SMMR·MM / notional, ABR = clamp(BA·(1 − E/MM), 0, 1)
+    const double abr = mm > 0.0 ? std::clamp(pol.ba * (1.0 - e / mm), 0.0, 1.0) : 1.0;
+    return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
+  };
+  if (pol.order != LiquidationOrder::given && hits.size() > 1) {
+    std::vector<detail::SortItem> items(hits.size());
+    std::vector<double> nts(hits.size());
+    for (std::size_t k = 0; k < hits.size(); ++k) {
+      const double q = hits[k].q;
+      const double nt = notional(c, q, mark);
+      double key = nt;
+      if (pol.order == LiquidationOrder::underwater) {
+        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
+        const double mm = maintenance(c, pol.tiers, q, mark);
+        key = pol.limit == LimitRule::fillable ? fillable_spread(e, mm, nt) : (nt > 0.0 ? (mm - e) / nt : 0.0);
+      }
+      items[k] = {detail::descending_bits(key), k};
+      nts[k] = nt;
+    }
+    // Key descending, then notional descending, then input order: a total order.
+    detail::radix_sort(items);
+    std::vector<Hit> sorted(hits.size());
+    for (std::size_t a = 0; a < items.size();) {
+      std::size_t b = a + 1;
+      while (b < items.size() && items[b].key == items[a].key) ++b;
+      if (b - a > 1)  // equal keys (rare): larger notional first; the radix sort kept index order
+        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                         [&](const detail::SortItem& x, const detail::SortItem& y) { return nts[x.k] > nts[y.k]; });
+      a = b;
+    }
+    for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+    hits.swap(sorted);
+  }
+
+  // ---- sequential liquidation ---------------------------------------------------------------
+  if (pol.residual != ResidualRule::none) {
+    out.adl.assign(n, 0.0);
+    out.adl_closed.assign(n, 0.0);
+  }
+  Counterparties counterparties(c, pos.size, pos.entry_price, pos.margin, out.liquidated, mark, out.adl,
+                                out.adl_closed);
+  const std::size_t nliq = hits.size();
+  for (auto* v : {&out.closed, &out.book_closed, &out.fallback_closed, &out.vwap, &out.deficit, &out.surplus,
+                  &out.fee, &out.insurance_draw, &out.shortfall})
+    v->resize(nliq);
+  out.order.resize(nliq);
+  for (std::size_t k = 0; k < nliq; ++k) out.order[k] = static_cast<std::int64_t>(hits[k].i);
+  const bool quantity_adl = pol.residual == ResidualRule::queue;
+  book_after = book;
+  detail::Cursor bids, asks;
+  if (pol.execution == Execution::book) {
+    bids.side = &book_after.bids();
+    asks.side = &book_after.asks();
+  } else {
+    bids.takeover_px = mark * (1.0 - pol.takeover_fee);
+    asks.takeover_px = mark * (1.0 + pol.takeover_fee);
+  }
+  bids.bid = true;
+  asks.bid = false;
+
+  LiquidationTotals tot;
+  Ledger& led = tot.ledger;
+  InsuranceFund fund(fund_balance, pol.reserve);
+  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
+
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    const double q = hits[k].q, ep = hits[k].ep, m = hits[k].m;
+    const double s = q > 0.0 ? 1.0 : -1.0;
+    const double Q = std::abs(q);
+    const double E = equity(c, q, ep, m, mark);
+    const double MM = maintenance(c, pol.tiers, q, mark);
+    const double BP = bankruptcy_price(c, q, ep, m);
+    detail::Cursor& cur = s > 0.0 ? bids : asks;
+
+    double delta = Q;     // quantity to close
+    double fallback = 0.0;  // of which the book does not take
+    detail::FillSums fills;
+    const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
+    if (!backstopped) {
+      double limit = kNoLimit;
+      if (pol.execution == Execution::book) {
+        if (pol.limit == LimitRule::bankruptcy) {
+          limit = BP;
+        } else if (pol.limit == LimitRule::fillable) {
+          limit = mark * (1.0 - s * fillable_spread(E, MM, notional(c, q, mark)));
+        }
+      }
+      bool done = false;
+      if (pol.sizing == Sizing::partial) {
+        delta = detail::partial_size(cur, pol, s, mark, Q, E, limit);
+      } else if (pol.sizing == Sizing::slices && notional(c, q, mark) > pol.slice_threshold) {
+        // A slice the book cannot fill within the limit, or that would leave the rest of the
+        // position with negative equity, becomes a full close.
+        const double d = pol.slice_fraction * Q;
+        detail::Cursor trial = cur;
+        detail::FillSums f;
+        if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
+          const double S = (d / Q) * E + f.gain;
+          const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
+          if (E + f.gain - fee >= 0.0) {
+            cur = trial;
+            fills = f;
+            delta = d;
+            done = true;
+          }
+        }
+      }
+      if (!done) {
+        const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
+                                     ? fund.available()
+                                     : std::numeric_limits<double>::infinity();
+        fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
+      }
+    } else {
+      fallback = Q;
+    }
+    const double book_filled = delta - fallback;
+    led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
+
+    // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
+    // cannot cover the takeover's mark-to-market loss.
+    double gain = fills.gain;
+    double vw_num = fills.vw_num, vw_den = fills.vw_den;
+    double takeover_cost = 0.0;  // fund's loss at the mark (negative: gain)
+    if (fallback > 0.0) {
+      gain += pnl(c, s * fallback, mark, BP);
+      if (c.kind == Contract::linear) {
+        vw_num += fallback * BP;
+        vw_den += fallback;
+      } else {
+        vw_num += fallback;
+        vw_den += fallback / BP;
+      }
+      double to_fund = fallback;
+      const double cost = -pnl(c, s * fallback, BP, mark);
+      if (quantity_adl && cost > fund.available()) {
+        const double placed = std::min(fallback, counterparties.place(s, fallback, BP));
+        to_fund = fallback - placed;
+        led.add(LedgerRow::adl_takeover, pnl(c, s * placed, BP, mark));
+      }
+      takeover_cost = -pnl(c, s * to_fund, BP, mark);
+      led.add(LedgerRow::fund_takeover, -takeover_cost);
+    }
+
+    // Trader outcome. A full close leaves E + gain; a partial close keeps the position open and
+    // never draws on the fund (its size was chosen so the rest stays solvent): its surplus is
+    // the slice's own equity (Δ/Q)·E + gain, and a negative slice equity is borne by the rest.
+    const bool full = delta == Q;
+    double deficit = 0.0, surplus = 0.0;
+    if (full) {
+      const double after = E + gain;
+      deficit = std::max(0.0, -after);
+      surplus = std::max(0.0, after);
+    } else {
+      surplus = std::max(0.0, (delta / Q) * E + gain);
+    }
+    const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, surplus, fills.fill_notional);
+    const double trader_change = full ? (deficit > 0.0 ? -E : surplus - fee - E) : gain - fee;
+    led.add(LedgerRow::traders, trader_change);
+    led.add(LedgerRow::fund_fees, fee);
+
+    // Fund: income first, then the loss down to the reserve; the rest is the residual.
+    const double loss = deficit + std::max(takeover_cost, 0.0);
+    fund.credit(fee + std::max(-takeover_cost, 0.0));
+    const double draw = fund.pay(loss);
+    const double draw_takeover = std::min(std::max(takeover_cost, 0.0), draw);
+    const double shortfall = loss - draw;
+    led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
+    led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
+
+    out.closed[k] = delta;
+    out.book_closed[k] = book_filled;
+    out.fallback_closed[k] = fallback;
+    out.vwap[k] = vw_den > 0.0 ? vw_num / vw_den : nan;
+    out.deficit[k] = deficit;
+    out.surplus[k] = surplus;
+    out.fee[k] = fee;
+    out.insurance_draw[k] = draw;
+    out.shortfall[k] = shortfall;
+
+    s_notional.add(notional(c, delta, mark));
+    s_fees.add(fee);
+    s_deficit.add(deficit);
+    s_surplus.add(surplus);
+    s_takeover.add(takeover_cost);
+    s_draw.add(draw);
+    (s > 0.0 ? s_short_long : s_short_short).add(shortfall);
+  }
+  if (pol.execution == Execution::book) {
+    book_after.bids_mut().consume(bids.level, bids.used);
+    book_after.asks_mut().consume(asks.level, asks.used);
+  }
+
+  tot.liquidated = static_cast<std::int64_t>(hits.size());
+  tot.closed_notional = s_notional.value();
+  tot.fees = s_fees.value();
+  tot.deficit = s_deficit.value();
+  tot.surplus = s_surplus.value();
+  tot.takeover_loss = s_takeover.value();
+  tot.insurance_draw = s_draw.value();
+  tot.residual = s_short_long.value() + s_short_short.value();
+  tot.fund_after = fund.balance();
+
+  // ---- residual allocation --------------------------------------------------------------------
+  tot.adl_transfers = counterparties.settle(pol.residual, pol.adl_cap, s_short_long.value(), s_short_short.value());
+  tot.uncovered = std::max(0.0, tot.residual - tot.adl_transfers);
+  led.add(LedgerRow::residual_transfers, -tot.adl_transfers);
+  led.add(LedgerRow::uncovered, -(tot.residual - tot.adl_transfers));
+  return tot;
+}
+
+}  // namespace liqcore

@@ -1,0 +1,446 @@
+"""Liquidation of one market's isolated positions against its order book (MODEL.md §1-3).
+
+:func:`liquidate` answers, for positions, a book and a mark price: who is liquidated, at what
+prices, and who pays the loss. Everything runs in one call into the C++ kernel, GIL released.
+
+Conventions (see :class:`liqcore.Policy` for the rules and their defaults)
+--------------------------------------------------------------------------
+Per position ``i``: signed size ``q`` (side ``s = sign(q)``, ``Q = |q|``), entry price ``EP``,
+margin ``M``; mark ``P``. All money is in the margin currency (quote for linear contracts, coin
+for inverse ones) and valued at the mark price.
+
+1. **Detection** at the mark: liquidatable iff ``E(P) < MM(P)``.
+2. **Order** of the liquidatable positions per ``policy.order``; they are liquidated one after
+   another, each close consuming the book for the next (longs sell into the bids, shorts buy
+   the asks, on a private copy: the input book is not changed; the result has the new book).
+3. **Size** per ``policy.sizing``. Partial sizing solves exactly, level by level of the book
+   and tier by tier, for the smallest ``Δ`` with
+   ``h(Δ) = E + G(Δ) - fee(Δ) - (1 + buffer)·MM(Q - Δ) >= 0``, where ``G`` is the fills'
+   gain against closing at the mark and ``fee(Δ)`` is the policy's fee of the slice. A close
+   of Δ releases ``(1 + buffer)·mmr·P`` of requirement per unit (flat rate) and costs the
+   slippage and the fee per unit; with a takeover at ``P·(1 - f)`` and ``fee="rate"`` (``r``,
+   when the fee is below the slice's surplus) every term is linear and this is Drift's
+   ``base = shortage / (P·(mr_buffered - liq_fee) - P·if_fee)`` with the fee on the fill price:
+   ``Δ = shortage / (P·((1 + buffer)·mmr - f - r·(1 - f)))``, ``shortage = (1 + buffer)·MM - E``
+   (asserted in the tests). Through a book the per-unit cost changes from level to level, so the
+   same equation is solved piece by piece. When no ``Δ < Q`` works within the book (and limit),
+   the position is closed in full.
+4. **Execution**: through the book under the limit price, or a takeover. Whatever the book does
+   not take (limit reached, side empty, a refused fill, or a backstop) is the *fallback*: it
+   closes at the bankruptcy price ``BP``, taken over by the insurance fund, or by quantity ADL
+   against the opposite-side queue when ``residual == "queue"`` and the fund cannot cover the
+   takeover's mark-to-market loss ``s·U·(BP - P)``.
+5. **Trader outcome**: ``V`` is the blended close price over book and fallback fills (a VWAP;
+   for inverse contracts the contract-weighted harmonic mean). A full close leaves
+   ``E_after = M + q·(V - EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
+   -E_after)``, ``surplus = max(0, E_after)``. A partial close carries its proportional share of
+   margin: its surplus is ``max(0, (Δ/Q)·E + G)``; it never draws on the fund (its size keeps the
+   rest solvent), and a negative slice equity is borne by the rest of the position. A slice
+   (``sizing="slices"``) that the book cannot fill within the limit, or that would leave the
+   position with negative equity, becomes a full close.
+6. **Fee** per ``policy.fee`` on the surplus, with ``fill notional`` the notional of the book
+   (or takeover) fills; fallback fills at ``BP`` carry no fee. The rest returns to the trader.
+7. **Fund**: per liquidation, in order, the fund is first credited the fee (and the gain of a
+   takeover below the mark), then pays the loss — the deficit plus the takeover's
+   mark-to-market loss — down to ``policy.reserve``. Fees of earlier liquidations therefore
+   pay for later ones in the same call. What it cannot pay is the position's ``shortfall``.
+8. **Residual** = the sum of shortfalls, allocated once after all liquidations per
+   ``policy.residual``: ADL rules per side (losses of liquidated longs are taken from
+   non-liquidated shorts and vice versa), from each counterparty at most its positive
+   unrealized PnL at the mark (never principal); socialization in total over all open
+   non-liquidated positions of both sides. What stays is ``uncovered`` bad debt.
+9. **Ledger**: rows per entity and kind whose amounts (gains at the mark) sum to zero: traders'
+   equity change, makers' fills vs the mark, the fund's fees, takeovers, deficit payments and
+   residual received, ADL counterparties, and the uncovered bad debt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from liqcore import _core
+from liqcore._arrays import F64, I64
+from liqcore.book import Book
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
+
+_LEDGER_ROWS: tuple[tuple[str, str], ...] = (
+    ("traders", "equity change"),
+    ("makers", "book fills vs mark"),
+    ("liquidators", "takeover fills vs mark"),
+    ("insurance_fund", "fees"),
+    ("insurance_fund", "takeover at bankruptcy price vs mark"),
+    ("insurance_fund", "deficit payments"),
+    ("insurance_fund", "residual received"),
+    ("counterparties", "ADL at bankruptcy price vs mark"),
+    ("counterparties", "residual transfers"),
+    ("bad_debt", "uncovered"),
+)
+
+_PER_POSITION = (
+    "liquidated",
+    "sequence",
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
+)
+
+
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+
+
+def _frozen(a: _A) -> _A:
+    """``a``, made read-only (results are values)."""
+    a.flags.writeable = False
+    return a
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
+        ) from None
+    return pd
+
+
+@dataclass(frozen=True, eq=False)
+class Ledger:
+    """Every money flow of a liquidation call, valued at the mark price, in the margin currency.
+
+    One row per (entity, kind); ``amount`` is that entity's gain (negative: it paid). The rows
+    sum to zero: ``balance`` is their compensated sum, zero up to rounding.
+
+    Rows: traders (equity after the close, returned to them, minus equity before, at the mark);
+    makers (what book makers gained buying/selling the liquidated inventory vs the mark);
+    liquidators (the takeover discount); the insurance fund's fees, its mark-to-market on
+    positions taken over at the bankruptcy price, its deficit payments, and the residual it
+    received back for takeover losses it could not absorb; counterparties' ADL closes at the
+    bankruptcy price and residual transfers; and the bad debt left uncovered.
+    """
+
+    entity: tuple[str, ...]
+    kind: tuple[str, ...]
+    amount: F64
+    balance: float
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+    def to_dict(self) -> dict[str, float]:
+        """``{"entity/kind": amount}``."""
+        return {f"{e}/{k}": float(a) for e, k, a in zip(self.entity, self.kind, self.amount)}
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame with columns entity, kind, amount."""
+        pd = _pandas()
+        return pd.DataFrame(
+            {"entity": list(self.entity), "kind": list(self.kind), "amount": self.amount}
+        )
+
+    def __repr__(self) -> str:
+        rows = ", ".join(
+            f"{e}/{k}={a:.6g}" for e, k, a in zip(self.entity, self.kind, self.amount) if a != 0.0
+        )
+        return f"Ledger({rows}; balance={self.balance:.3g})"
+
+
+_COMPACT = (
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw",
+    "shortfall",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Liquidations:
+    """The liquidations of one call in the order they happened (entry ``k`` is the ``k``-th
+    liquidation, of position ``position[k]``): compact arrays of length ``n_liquidated``.
+    Fields as the per-position arrays of :class:`LiquidationResult`."""
+
+    position: I64
+    closed: F64
+    book_closed: F64
+    fallback_closed: F64
+    vwap: F64
+    deficit: F64
+    surplus: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+    def __len__(self) -> int:
+        return int(self.position.shape[0])
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per liquidation, in liquidation order."""
+        pd = _pandas()
+        return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
+@dataclass(frozen=True, eq=False)
+class LiquidationResult:
+    """What :func:`liquidate` did.
+
+    Per position (arrays with one entry per input position, built on first access from the
+    compact :attr:`liquidations`)
+        liquidated (bool): liquidatable at the mark and processed. sequence (int64): rank in the
+        liquidation order, -1 if not liquidated. closed (>= 0): quantity closed; of which
+        book_closed (through the book or the takeover liquidator) and fallback_closed (at the
+        bankruptcy price). vwap: blended close price (NaN when nothing closed). deficit,
+        surplus, fee: the trader outcome (see the module docstring). insurance_draw_by_position:
+        what the fund paid for this liquidation (deficit and takeover loss). shortfall: the
+        loss the fund could not pay. adl: money charged to this position as a counterparty
+        (ADL taken from its PnL, its loss on contracts closed by quantity ADL, or its
+        socialized charge). adl_closed: its contracts closed by quantity ADL.
+    Totals
+        insurance_fund (after), insurance_fund_before, insurance_draw (paid by the fund),
+        residual (what the fund could not pay), adl_transfers (of which covered by
+        counterparties' money), uncovered (left as bad debt), total_deficit, total_surplus,
+        total_fees, takeover_loss (fund's mark-to-market on fallback takeovers; negative is a
+        gain), liquidated_notional (notional at the mark of what was closed), n_liquidated.
+    Also: :attr:`liquidations` (compact, in liquidation order), the updated ``book``, the
+    ``ledger``, the ``mark`` and ``policy`` used, and the positions' ``account`` ids.
+    """
+
+    liquidated: npt.NDArray[np.bool_]
+    liquidations: Liquidations
+    insurance_fund: float
+    insurance_fund_before: float
+    insurance_draw: float
+    residual: float
+    adl_transfers: float
+    uncovered: float
+    total_deficit: float
+    total_surplus: float
+    total_fees: float
+    takeover_loss: float
+    liquidated_notional: float
+    n_liquidated: int
+    book: Book
+    ledger: Ledger
+    mark: float
+    policy: Policy
+    account: I64 | None = None
+    _adl: F64 | None = None
+    _adl_closed: F64 | None = None
+
+    def __len__(self) -> int:
+        return int(self.liquidated.shape[0])
+
+    def _spread(self, values: F64, fill: float = 0.0) -> F64:
+        out = np.full(len(self), fill)
+        out[self.liquidations.position] = values
+        return _frozen(out)
+
+    @functools.cached_property
+    def sequence(self) -> I64:
+        out = np.full(len(self), -1, dtype=np.int64)
+        out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
+        return _frozen(out)
+
+    @functools.cached_property
+    def closed(self) -> F64:
+        return self._spread(self.liquidations.closed)
+
+    @functools.cached_property
+    def book_closed(self) -> F64:
+        return self._spread(self.liquidations.book_closed)
+
+    @functools.cached_property
+    def fallback_closed(self) -> F64:
+        return self._spread(self.liquidations.fallback_closed)
+
+    @functools.cached_property
+    def vwap(self) -> F64:
+        return self._spread(self.liquidations.vwap, np.nan)
+
+    @functools.cached_property
+    def deficit(self) -> F64:
+        return self._spread(self.liquidations.deficit)
+
+    @functools.cached_property
+    def surplus(self) -> F64:
+        return self._spread(self.liquidations.surplus)
+
+    @functools.cached_property
+    def fee(self) -> F64:
+        return self._spread(self.liquidations.fee)
+
+    @functools.cached_property
+    def insurance_draw_by_position(self) -> F64:
+        return self._spread(self.liquidations.insurance_draw)
+
+    @functools.cached_property
+    def shortfall(self) -> F64:
+        return self._spread(self.liquidations.shortfall)
+
+    @functools.cached_property
+    def adl(self) -> F64:
+        if self._adl is not None and self._adl.shape[0]:
+            return self._adl
+        return _frozen(np.zeros(len(self)))
+
+    @functools.cached_property
+    def adl_closed(self) -> F64:
+        if self._adl_closed is not None and self._adl_closed.shape[0]:
+            return self._adl_closed
+        return _frozen(np.zeros(len(self)))
+
+    def summary(self) -> dict[str, float]:
+        """Headline figures as a flat dict (counts as ints)."""
+        return {
+            "positions": len(self),
+            "liquidated": self.n_liquidated,
+            "liquidated_notional": self.liquidated_notional,
+            "deficit": self.total_deficit,
+            "fees": self.total_fees,
+            "takeover_loss": self.takeover_loss,
+            "insurance_fund_before": self.insurance_fund_before,
+            "insurance_fund_after": self.insurance_fund,
+            "insurance_draw": self.insurance_draw,
+            "residual": self.residual,
+            "adl_transfers": self.adl_transfers,
+            "uncovered": self.uncovered,
+            "ledger_balance": self.ledger.balance,
+        }
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per position, one column per per-position field
+        (plus ``account`` when the positions carry account ids)."""
+        pd = _pandas()
+        data: dict[str, Any] = {}
+        if self.account is not None:
+            data["account"] = self.account
+        for name in _PER_POSITION:
+            data[name] = getattr(self, name)
+        return pd.DataFrame(data)
+
+    def __repr__(self) -> str:
+        return (
+            f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
+            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
+            f"uncovered={self.uncovered:.6g})"
+        )
+
+
+def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
+    if isinstance(x, (bool, str, bytes)) or (not np.isscalar(x) and np.ndim(x) != 0):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
+    ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
+    if not ok:
+        raise ValueError(
+            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
+        )
+    return v
+
+
+def liquidate(
+    positions: Positions,
+    book: Book,
+    mark: float,
+    policy: Policy | None = None,
+    insurance_fund: float = 0.0,
+) -> LiquidationResult:
+    """Liquidate the positions that are liquidatable at ``mark`` and settle the losses.
+
+    Parameters
+    ----------
+    positions : Positions
+        Isolated positions of one market.
+    book : Book
+        The market's order book; not changed (the result carries the book after the closes).
+    mark : float
+        Mark price (finite, > 0) that decides liquidation and values every money flow.
+    policy : Policy, optional
+        The liquidation rules; ``Policy()`` by default.
+    insurance_fund : float
+        The fund's balance before (finite, >= 0), in the margin currency.
+
+    Returns
+    -------
+    LiquidationResult
+        Per-position outcomes, totals, the updated book and a balancing ledger; see the module
+        docstring for the semantics.
+    """
+    if not isinstance(positions, Positions):
+        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
+    if not isinstance(book, Book):
+        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    p = _scalar("mark", mark)
+    fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+
+    r = _core.liquidate(
+        positions._size,
+        positions._entry_price,
+        positions._margin,
+        book._b,
+        p,
+        policy._to_core(),
+        fund,
+    )
+    for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
+        _frozen(r[k])
+    t = r["totals"]
+    ledger = Ledger(
+        entity=tuple(e for e, _ in _LEDGER_ROWS),
+        kind=tuple(k for _, k in _LEDGER_ROWS),
+        amount=r["ledger"],
+        balance=float(r["ledger_balance"]),
+    )
+    return LiquidationResult(
+        liquidated=r["liquidated"].view(np.bool_),
+        liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
+        insurance_fund=float(t["insurance_fund"]),
+        insurance_fund_before=fund,
+        insurance_draw=float(t["insurance_draw"]),
+        residual=float(t["residual"]),
+        adl_transfers=float(t["adl_transfers"]),
+        uncovered=float(t["uncovered"]),
+        total_deficit=float(t["deficit"]),
+        total_surplus=float(t["surplus"]),
+        total_fees=float(t["fees"]),
+        takeover_loss=float(t["takeover_loss"]),
+        liquidated_notional=float(t["closed_notional"]),
+        n_liquidated=int(t["liquidated"]),
+        book=Book._wrap(r["book"]),
+        ledger=ledger,
+        mark=p,
+        policy=policy,
+        account=positions._account,
+        _adl=r["adl"],
+        _adl_closed=r["adl_closed"],
+    )

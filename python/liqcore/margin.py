@@ -1,0 +1,432 @@
+"""Isolated-margin math for linear and inverse perpetuals (MODEL.md §1), elementwise over arrays.
+
+Units and signs
+---------------
+- ``size``: signed position size, ``> 0`` long, ``< 0`` short; base units (linear) or contracts
+  (inverse). Any finite value, 0 allowed.
+- ``entry_price``, ``mark``: quote per base, finite and ``> 0``.
+- ``margin``: isolated margin, finite and ``>= 0``; quote (linear) or coin (inverse).
+- ``mmr``: maintenance-margin rate, finite in ``[0, 1)``, one for all or one per position.
+- ``contract="inverse"``: each contract is worth ``contract_size`` (face value ``C``) quote; the
+  notional ``|size|·C/P`` and every money amount are in coin.
+
+Each argument is a scalar or a 1-D array; arrays must all have the same length (a scalar stands
+for every position, arrays are never broadcast against each other). Scalars in give a Python
+float out; any array in gives a float64 array out.
+
+Conventions for prices that do not exist: ``size == 0`` gives NaN; when no positive price
+makes the position's equity equal its maintenance (or zero, for the bankruptcy price), a linear
+position gets ``0.0`` and an inverse one ``+inf``. A long is liquidatable below its
+liquidation price and a short above it, so ``0`` means "never" for a linear long (e.g. 1x) and
+``+inf`` means "never" for an inverse short (1x or less).
+
+Margin tiers
+------------
+``MarginTiers(floors, mmr)``: tier ``k`` applies to positions whose notional at the mark is in
+``[floors[k], floors[k+1])``; its maintenance is ``notional·mmr[k] - cum[k]`` with
+``cum[k] = cum[k-1] + floors[k]·(mmr[k] - mmr[k-1])`` (Binance's "maintenance amount"), which
+keeps the maintenance margin continuous. The liquidation price is solved in the tier that holds
+the solution, which may differ from the tier of the current notional.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from liqcore import _core
+from liqcore._arrays import F64, as_f64, check_option
+
+__all__ = [
+    "MarginTiers",
+    "bankruptcy_price",
+    "equity",
+    "liquidation_price",
+    "maintenance_margin",
+    "margin_ratio",
+]
+
+_CONTRACTS = ("linear", "inverse")
+_DEFAULT_MMR = 0.005
+
+Result = Union[float, F64]
+
+
+class MarginTiers:
+    """Maintenance-margin tiers by position notional (quote for linear, coin for inverse).
+
+    ``floors``: the notional where each tier starts; the first must be 0, then strictly
+    increasing, finite. ``mmr``: one rate per tier, finite in ``[0, 1)``. The maintenance amounts
+    ``cum`` are derived (see the module docstring). Immutable, comparable, picklable.
+
+    >>> t = MarginTiers(floors=[0, 50_000, 250_000], mmr=[0.004, 0.005, 0.01])
+    >>> t.cum.tolist()
+    [0.0, 50.0, 1300.0]
+    """
+
+    __slots__ = ("_t",)
+
+    def __init__(self, floors: Any, mmr: Any) -> None:
+        f = np.atleast_1d(as_f64("floors", floors))
+        r = np.atleast_1d(as_f64("mmr", mmr))
+        if f.shape[0] == 0:
+            raise ValueError("floors must have at least one tier")
+        if r.shape[0] != f.shape[0]:
+            raise ValueError(
+                f"mmr has length {r.shape[0]}, expected {f.shape[0]} (the length of floors)"
+            )
+        for k in range(f.shape[0]):
+            v = float(f[k])
+            if not math.isfinite(v):
+                raise ValueError(f"floors[{k}] must be finite (got {v:.17g})")
+            if k == 0 and v != 0.0:
+                raise ValueError(f"floors[0] must be 0 (got {v:.17g})")
+            if k > 0 and not v > float(f[k - 1]):
+                raise ValueError(f"floors[{k}] must be strictly increasing (got {v:.17g})")
+            w = float(r[k])
+            if not (0.0 <= w < 1.0):
+                raise ValueError(f"mmr[{k}] must be finite and >= 0 and < 1 (got {w:.17g})")
+        self._t = _core.Tiers(f, r)
+
+    @property
+    def floors(self) -> F64:
+        """Notional where each tier starts (a copy)."""
+        return self._t.floors
+
+    @property
+    def mmr(self) -> F64:
+        """Maintenance-margin rate of each tier (a copy)."""
+        return self._t.mmr
+
+    @property
+    def cum(self) -> F64:
+        """Derived maintenance amount of each tier (a copy)."""
+        return self._t.cum
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def tier_of(self, notional: Any) -> int | np.ndarray[Any, np.dtype[np.int64]]:
+        """Index of the tier holding each notional (``floors[k] <= notional < floors[k+1]``)."""
+        a = as_f64("notional", notional)
+        _check_scalar_or_array("notional", a, "nonnegative")
+        out = self._t.tier_of(a.reshape(-1))
+        return int(out[0]) if a.ndim == 0 else out
+
+    def maintenance(self, notional: Any) -> Result:
+        """Maintenance margin ``notional·mmr[k] - cum[k]`` of positions of that notional."""
+        a = as_f64("notional", notional)
+        _check_scalar_or_array("notional", a, "nonnegative")
+        out = self._t.maintenance(a.reshape(-1))
+        return float(out[0]) if a.ndim == 0 else out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MarginTiers):
+            return NotImplemented
+        return bool(
+            np.array_equal(self.floors, other.floors) and np.array_equal(self.mmr, other.mmr)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.floors.tobytes(), self.mmr.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"MarginTiers(floors={self.floors.tolist()!r}, mmr={self.mmr.tolist()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MarginTiers, (self.floors, self.mmr))
+
+
+# ---- input handling ------------------------------------------------------------------------
+
+_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "finite": ("must be finite", lambda v: math.isfinite(v)),
+    "positive": ("must be finite and > 0", lambda v: math.isfinite(v) and v > 0.0),
+    "nonnegative": ("must be finite and >= 0", lambda v: math.isfinite(v) and v >= 0.0),
+    "rate": ("must be finite and >= 0 and < 1", lambda v: 0.0 <= v < 1.0),
+}
+
+
+def _check_scalar(name: str, v: float, rule: str) -> None:
+    what, ok = _RULES[rule]
+    if not ok(v):
+        raise ValueError(f"{name} {what} (got {v:.17g})")
+
+
+def _check_scalar_or_array(name: str, a: F64, rule: str) -> None:
+    """Python-side check (for the small tier helpers; the kernels check in their own pass)."""
+    if a.ndim == 0:
+        _check_scalar(name, float(a), rule)
+        return
+    what, _ = _RULES[rule]
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(a) & (a >= 0.0)
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise ValueError(f"{name}[{i}] {what} (got {float(a[i]):.17g})")
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _prepare(
+    names: tuple[str, ...], values: tuple[Any, ...], rules: tuple[str, ...]
+) -> tuple[list[F64], bool]:
+    """Converts each argument once, checks lengths and the scalar ones (the kernel checks the
+    array ones in its own pass). Returns the arrays and whether every input was a scalar.
+
+    Per-call overhead matters at small sizes: a 1-D C-contiguous float64 array and a Python
+    float skip the general conversion (as_f64) but get the same checks and messages."""
+    arrays: list[F64] = []
+    n = -1
+    first = ""
+    for name, x, rule in zip(names, values, rules):
+        if type(x) is np.ndarray and x.dtype is _F64 and x.ndim == 1 and x.flags.c_contiguous:
+            a: F64 = x
+        elif type(x) is float:
+            _check_scalar(name, x, rule)
+            arrays.append(np.array(x))
+            continue
+        else:
+            a = as_f64(name, x)
+            if a.ndim == 0:
+                _check_scalar(name, float(a), rule)
+                arrays.append(a)
+                continue
+        if n < 0:
+            n, first = a.shape[0], name
+        elif a.shape[0] != n:
+            raise ValueError(
+                f"{name} has length {a.shape[0]}, expected {n} (the length of {first})"
+            )
+        arrays.append(a)
+    return arrays, n < 0
+
+
+def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
+    if type(contract_size) is float and contract == "linear" and contract_size == 1.0:
+        return False, 1.0  # the common case, already valid
+    check_option("contract", contract, _CONTRACTS)
+    if isinstance(contract_size, (bool, np.bool_)) or not isinstance(
+        contract_size, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"contract_size must be a real number (got {type(contract_size).__name__})")
+    c = float(contract_size)
+    _check_scalar("contract_size", c, "positive")
+    return contract == "inverse", c
+
+
+def _threads(threads: Optional[int]) -> int:
+    """The kernels' thread count: 0 for None (auto), else a positive int."""
+    if threads is None:
+        return 0
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be a positive int or None (got {type(threads).__name__})")
+    if threads < 1:
+        raise ValueError(f"threads must be a positive int or None (got {int(threads)})")
+    return int(threads)
+
+
+def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
+    if tiers is None:
+        return None
+    if not isinstance(tiers, MarginTiers):
+        raise TypeError(f"tiers must be a MarginTiers or None (got {type(tiers).__name__})")
+    if not (isinstance(mmr, (int, float)) and not isinstance(mmr, bool) and mmr == _DEFAULT_MMR):
+        raise ValueError("pass either mmr or tiers, not both (tiers carry their own rates)")
+    return tiers._t
+
+
+_NO_RATE: F64 = np.zeros(())  # the unused mmr argument of the tier kernels
+
+
+def _out(out: F64, scalar: bool) -> Result:
+    return float(out[0]) if scalar else out
+
+
+# ---- public functions ----------------------------------------------------------------------
+#
+# ``threads`` (every function): None (default) runs on every core from 65,536 positions on and
+# on one thread below; ``k >= 1`` uses at most k threads over fixed contiguous chunks. The
+# output is bit-identical for every thread count, and a bad value is reported at the same
+# (first) argument and index.
+
+
+def equity(
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    mark: Any,
+    *,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+    threads: Optional[int] = None,
+) -> Result:
+    """Equity at the mark, ``E = margin + PnL(mark)``.
+
+    Linear ``PnL = size·(mark - entry_price)`` (quote); inverse
+    ``PnL = size·C·(1/entry_price - 1/mark)`` (coin).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
+    """
+    inv, cs = _contract(contract, contract_size)
+    nt = _threads(threads)
+    (q, ep, m, p), scalar = _prepare(
+        ("size", "entry_price", "margin", "mark"),
+        (size, entry_price, margin, mark),
+        ("finite", "positive", "nonnegative", "positive"),
+    )
+    return _out(_core.equity(q, ep, m, p, inv, cs, nt), scalar)
+
+
+def maintenance_margin(
+    size: Any,
+    mark: Any,
+    mmr: Any = _DEFAULT_MMR,
+    *,
+    tiers: MarginTiers | None = None,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+    threads: Optional[int] = None,
+) -> Result:
+    """Maintenance margin at the mark, ``notional·mmr - cum`` (0 for ``size == 0``).
+
+    ``notional = |size|·mark`` (linear, quote) or ``|size|·C/mark`` (inverse, coin). With
+    ``tiers`` the rate and maintenance amount are those of the tier holding the notional;
+    ``mmr`` must then be left at its default (passing both is a ValueError).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
+    """
+    inv, cs = _contract(contract, contract_size)
+    t = _tiers(tiers, mmr)
+    nt = _threads(threads)
+    if t is None:
+        (q, p, r), scalar = _prepare(
+            ("size", "mark", "mmr"), (size, mark, mmr), ("finite", "positive", "rate")
+        )
+    else:
+        (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
+        r = _NO_RATE
+    return _out(_core.maintenance_margin(q, p, r, t, inv, cs, nt), scalar)
+
+
+def bankruptcy_price(
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    *,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+    threads: Optional[int] = None,
+) -> Result:
+    """The mark at which closing the whole position leaves zero equity.
+
+    Linear ``entry_price - margin/size``; inverse ``N·C / (margin + N·C/entry_price)``, i.e.
+    long ``EP·lev/(lev+1)`` and short ``EP·lev/(lev-1)`` with ``lev = |N|·C/EP / margin``.
+    ``size == 0`` gives NaN; a linear long that no positive price bankrupts gives 0, an inverse
+    short that never goes bankrupt (``lev <= 1``) gives ``+inf``.
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
+    """
+    inv, cs = _contract(contract, contract_size)
+    nt = _threads(threads)
+    (q, ep, m), scalar = _prepare(
+        ("size", "entry_price", "margin"),
+        (size, entry_price, margin),
+        ("finite", "positive", "nonnegative"),
+    )
+    return _out(_core.bankruptcy_price(q, ep, m, inv, cs, nt), scalar)
+
+
+def liquidation_price(
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    mmr: Any = _DEFAULT_MMR,
+    *,
+    tiers: MarginTiers | None = None,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+    mm_at_entry: bool = False,
+    threads: Optional[int] = None,
+) -> Result:
+    """The mark at which equity equals maintenance margin, ``E(P) = MM(P)``.
+
+    Linear, one tier: ``(margin + cum - size·EP) / (|size|·mmr - size)`` (Binance). With
+    ``tiers`` the solution is taken in the tier whose notional range holds it. Liquidatable
+    means ``E < MM``: a long below this price, a short above it.
+
+    ``mm_at_entry=True`` (Bybit's convention) fixes MM at its value at the entry price, so the
+    result is the bankruptcy price of ``margin - MM(entry_price)``.
+
+    ``size == 0`` gives NaN; when no positive price has ``E = MM`` a linear position gets 0 and
+    an inverse one ``+inf`` (see the module docstring). ``mmr`` must be left at its default
+    when ``tiers`` is given (passing both is a ValueError).
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
+    """
+    inv, cs = _contract(contract, contract_size)
+    t = _tiers(tiers, mmr)
+    if not isinstance(mm_at_entry, (bool, np.bool_)):
+        raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
+    nt = _threads(threads)
+    if t is None:
+        (q, ep, m, r), scalar = _prepare(
+            ("size", "entry_price", "margin", "mmr"),
+            (size, entry_price, margin, mmr),
+            ("finite", "positive", "nonnegative", "rate"),
+        )
+    else:
+        (q, ep, m), scalar = _prepare(
+            ("size", "entry_price", "margin"),
+            (size, entry_price, margin),
+            ("finite", "positive", "nonnegative"),
+        )
+        r = _NO_RATE
+    return _out(_core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt), scalar)
+
+
+def margin_ratio(
+    size: Any,
+    entry_price: Any,
+    margin: Any,
+    mark: Any,
+    mmr: Any = _DEFAULT_MMR,
+    *,
+    tiers: MarginTiers | None = None,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+    threads: Optional[int] = None,
+) -> Result:
+    """Maintenance margin over equity at the mark, ``MM/E``; liquidatable iff ``> 1``.
+
+    ``+inf`` where ``E <= 0`` (no equity left: at or past bankruptcy), including a zero-size
+    position with zero margin; 0 for a zero-size position with margin. ``mmr`` must be left at
+    its default when ``tiers`` is given.
+    ``threads``: None (default) uses every core for 65,536 positions or more and one thread
+    below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
+    thread count.
+    """
+    inv, cs = _contract(contract, contract_size)
+    t = _tiers(tiers, mmr)
+    nt = _threads(threads)
+    if t is None:
+        (q, ep, m, p, r), scalar = _prepare(
+            ("size", "entry_price", "margin", "mark", "mmr"),
+            (size, entry_price, margin, mark, mmr),
+            ("finite", "positive", "nonnegative", "positive", "rate"),
+        )
+    else:
+        (q, ep, m, p), scalar = _prepare(
+            ("size", "entry_price", "margin", "mark"),
+            (size, entry_price, margin, mark),
+            ("finite", "positive", "nonnegative", "positive"),
+        )
+        r = _NO_RATE
+    return _out(_core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt), scalar)

@@ -1,0 +1,410 @@
+"""The liquidation policy: every rule of MODEL.md §1-3 that a venue chooses, as one frozen value.
+
+``Policy()`` is what a user of a large venue would expect by default: flat maintenance margin of
+0.5%, linear contracts, most underwater first, full liquidation through the book with no limit
+price, a capped liquidation fee (dYdX's 1.5% of fill notional) from the surplus to the insurance
+fund, no backstop, and the residual reported as uncovered bad debt (no ADL).
+
+Every option is a field with a documented default. Rates are fractions (0.005 = 0.5%); money
+fields are in the margin currency (quote for linear contracts, coin for inverse ones).
+Invalid values raise ValueError (TypeError for a wrong kind) naming the field:
+``"Policy.order must be one of 'underwater', 'largest', 'given' (got 'random')"``.
+
+Sources of the defaults (public):
+- ``fee_cap = 0.015``: dYdX Chain's "Maximum Liquidation Penalty of 1.5%"
+  (help.dydx.exchange, "Liquidations on dYdX Chain"). The v4-chain source's generic
+  ``LiquidationsConfig_Default`` has ``max_liquidation_fee_ppm = 5000`` (0.5%).
+- ``ba = 1.0``: dYdX v4 ``bankruptcy_adjustment_ppm = 1_000_000``.
+- ``smmr = 1.5``: dYdX Chain's default genesis "1.5 x a given market's Maintenance Margin
+  Requirement" for the maximum liquidation spread (help.dydx.trade, "Contract loss mechanisms
+  on dYdX Chain"); v4-chain test genesis files use ``spread_to_maintenance_margin_ratio_ppm =
+  100_000`` (0.1).
+- ``slice_threshold = 100_000``, ``slice_fraction = 0.2``, ``backstop = 2/3`` (preset):
+  Hyperliquid (20% slices above $100k notional; the backstop vault below 2/3 of maintenance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from liqcore import _core
+
+__all__ = ["Policy"]
+
+ORDERS = ("underwater", "largest", "given")
+SIZINGS = ("full", "partial", "slices")
+EXECUTIONS = ("book", "takeover")
+LIMITS = ("none", "bankruptcy", "fillable")
+FEES = ("capped", "surplus", "rate")
+RESIDUALS = ("none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize")
+CONTRACTS = ("linear", "inverse")
+
+Tier = tuple[float, float]
+
+
+def _fail(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"Policy.{name} must be {what} (got {value!r})")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Policy.{name} must be a real number (got {type(value).__name__})")
+    return float(value)
+
+
+def _option(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"Policy.{name} must be a str, one of {', '.join(map(repr, allowed))} "
+            f"(got {type(value).__name__})"
+        )
+    if value not in allowed:
+        raise ValueError(
+            f"Policy.{name} must be one of {', '.join(map(repr, allowed))} (got {value!r})"
+        )
+    return value
+
+
+def _tiers(value: Any) -> tuple[Tier, ...] | None:
+    """None, an object with ``floors`` and ``mmr`` (liqcore.MarginTiers), a mapping
+    ``{"floors": [...], "mmr": [...]}`` or a sequence of (floor, mmr) pairs."""
+    if value is None:
+        return None
+    if hasattr(value, "floors") and hasattr(value, "mmr"):
+        floors, rates = list(value.floors), list(value.mmr)
+    elif isinstance(value, Mapping):
+        if "floors" not in value or "mmr" not in value:
+            raise ValueError(
+                "Policy.tiers must have 'floors' and 'mmr' (got keys "
+                f"{', '.join(map(repr, value))})"
+            )
+        floors, rates = list(value["floors"]), list(value["mmr"])
+    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        pairs = list(value)
+        for k, p in enumerate(pairs):
+            if not (isinstance(p, Sequence) and not isinstance(p, (str, bytes)) and len(p) == 2):
+                raise ValueError(f"Policy.tiers[{k}] must be a (floor, mmr) pair (got {p!r})")
+        floors, rates = [p[0] for p in pairs], [p[1] for p in pairs]
+    else:
+        raise TypeError(
+            "Policy.tiers must be None, a MarginTiers, a mapping with 'floors' and 'mmr', "
+            f"or a sequence of (floor, mmr) pairs (got {type(value).__name__})"
+        )
+    if not floors:
+        raise ValueError("Policy.tiers must have at least one tier")
+    if len(floors) != len(rates):
+        raise ValueError(f"Policy.tiers has {len(floors)} floors and {len(rates)} rates")
+    out: list[Tier] = []
+    for k, (f, r) in enumerate(zip(floors, rates)):
+        f, r = _number(f"tiers[{k}].floor", f), _number(f"tiers[{k}].mmr", r)
+        if not math.isfinite(f) or (k == 0 and f != 0.0) or (k > 0 and not f > out[-1][0]):
+            raise _fail(
+                f"tiers[{k}].floor", "finite, 0 for the first tier, then strictly increasing", f
+            )
+        if not (0.0 <= r < 1.0):
+            raise _fail(f"tiers[{k}].mmr", "in [0, 1)", r)
+        out.append((f, r))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one market liquidates (MODEL.md §1-3). All fields are keyword arguments.
+
+    Margin
+        mmr (0.005): flat maintenance-margin rate, used when ``tiers`` is None.
+        tiers (None): maintenance tiers by notional: a ``liqcore.MarginTiers``, a mapping
+            ``{"floors": [...], "mmr": [...]}`` or (floor, mmr) pairs; stored as pairs.
+        contract ("linear"): "linear" or "inverse"; contract_size (1.0): face value of an
+            inverse contract in quote.
+    Detection is at the mark price: a position is liquidatable iff ``E(P) < MM(P)`` (strict).
+
+    Ordering (``order``, "underwater")
+        "underwater": most underwater first (dYdX): with ``limit="fillable"`` by
+        ``|fillable - P|/P`` descending, otherwise by ``(MM - E)/notional`` descending;
+        "largest": notional descending; "given": input order. Ties: larger notional, then
+        input order. The order is total, so results are deterministic.
+    Sizing (``sizing``, "full")
+        "full": close the whole position. "partial" (Drift): close the least quantity that
+        leaves ``E >= MM·(1 + buffer)`` after the close, fees and slippage included (see
+        :func:`liqcore.liquidate`); if no smaller close does it, close in full. "slices"
+        (Hyperliquid): positions above ``slice_threshold`` notional close ``slice_fraction``
+        of their size per call, smaller ones in full.
+        buffer (0.02), slice_threshold (100_000, margin currency), slice_fraction (0.2).
+    Execution (``execution``, "book")
+        "book": a market order through the book; each liquidation consumes liquidity for the
+        next (a long sells into the bids, a short buys the asks). "takeover": a liquidator
+        takes the close at ``P·(1 - takeover_fee)`` (long) or ``P·(1 + takeover_fee)`` (short).
+        takeover_fee (0.01).
+        backstop (None): a fraction of MM (Hyperliquid: 2/3); a position with
+        ``E < backstop·MM`` is taken over whole by the fund at its bankruptcy price, no book walk.
+    Limit price of book liquidations (``limit``, "none")
+        "none"; "bankruptcy": never fill worse than the bankruptcy price; "fillable": dYdX's
+        fillable price ``P·(1 - s·ABR·smmr·MM/notional)``, ``ABR = clamp(ba·(1 - E/MM), 0, 1)``
+        (for linear contracts this is ``(PNNV - ABR·SMMR·PMMR)/PS``). ba (1.0), smmr (1.5).
+        What the book cannot take within the limit goes to the fallback: the fund takes it over
+        at the bankruptcy price.
+    Fees (``fee``, "capped")
+        "capped" (dYdX): ``min(surplus, fee_cap·fill notional)``; "surplus" (Bybit, BitMEX): the
+        whole surplus; "rate": ``min(surplus, fee_rate·fill notional)``. The rest of the surplus
+        returns to the trader. fee_cap (0.015), fee_rate (0.005).
+    Fund
+        reserve (0.0): the fund never pays below this balance. refuse_uncovered (False): dYdX's
+        refusal: book fills whose net cost to the fund would exceed what it can pay are refused
+        and go to the fallback (checked per liquidation order, not per maker fill).
+    Residual (``residual``, "none") — what the fund could not pay
+        "none": reported as uncovered bad debt. "queue": ADL (BitMEX): the fallback quantity
+        of a takeover the fund cannot cover is closed against opposite-side positions in
+        ``liqcore.adl.rank`` order at the bankruptcy price, and money residuals are taken from
+        opposite-side winners' positive PnL in the same order. "pro_rata", "capped_pro_rata"
+        (at most ``adl_cap`` of each winner's PnL), "risk_aware" (weighted by effective
+        leverage, capped at ``adl_cap``): haircuts of opposite-side winners' positive PnL.
+        "socialize" (Drift): the total residual per unit of open interest, charged to every
+        open non-liquidated position on both sides. adl_cap (1.0).
+    """
+
+    mmr: float = 0.005
+    tiers: tuple[Tier, ...] | None = None
+    contract: str = "linear"
+    contract_size: float = 1.0
+    order: str = "underwater"
+    sizing: str = "full"
+    buffer: float = 0.02
+    slice_threshold: float = 100_000.0
+    slice_fraction: float = 0.2
+    execution: str = "book"
+    takeover_fee: float = 0.01
+    backstop: float | None = None
+    limit: str = "none"
+    ba: float = 1.0
+    smmr: float = 1.5
+    fee: str = "capped"
+    fee_cap: float = 0.015
+    fee_rate: float = 0.005
+    reserve: float = 0.0
+    refuse_uncovered: bool = False
+    residual: str = "none"
+    adl_cap: float = 1.0
+    _core_policy: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "contract", _option("contract", self.contract, CONTRACTS))
+        set_(self, "order", _option("order", self.order, ORDERS))
+        set_(self, "sizing", _option("sizing", self.sizing, SIZINGS))
+        set_(self, "execution", _option("execution", self.execution, EXECUTIONS))
+        set_(self, "limit", _option("limit", self.limit, LIMITS))
+        set_(self, "fee", _option("fee", self.fee, FEES))
+        set_(self, "residual", _option("residual", self.residual, RESIDUALS))
+        set_(self, "tiers", _tiers(self.tiers))
+        if not isinstance(self.refuse_uncovered, bool):
+            raise TypeError(
+                "Policy.refuse_uncovered must be a bool "
+                f"(got {type(self.refuse_uncovered).__name__})"
+            )
+
+        def check(name: str, ok: Any, what: str) -> None:
+            v = _number(name, getattr(self, name))
+            if not (math.isfinite(v) and ok(v)):
+                raise _fail(name, what, v)
+            set_(self, name, v)
+
+        check("mmr", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
+        check("contract_size", lambda v: v > 0.0, "finite and > 0")
+        check("buffer", lambda v: v >= 0.0, "finite and >= 0")
+        check("slice_threshold", lambda v: v >= 0.0, "finite and >= 0")
+        check("slice_fraction", lambda v: 0.0 < v <= 1.0, "finite and in (0, 1]")
+        check("takeover_fee", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
+        check("ba", lambda v: v >= 0.0, "finite and >= 0")
+        check("smmr", lambda v: v >= 0.0, "finite and >= 0")
+        check("fee_cap", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
+        check("fee_rate", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
+        check("reserve", lambda v: v >= 0.0, "finite and >= 0")
+        check("adl_cap", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
+        if self.backstop is not None:
+            check("backstop", lambda v: 0.0 < v <= 1.0, "None or finite and in (0, 1]")
+        set_(self, "_core_policy", None)
+
+    # ---- presets -------------------------------------------------------------------------
+    # Illustrative approximations of each venue's published rules for a BTC perpetual; the
+    # fields they set are the point, not an exact replica of any venue.
+
+    @classmethod
+    def binance(cls, **overrides: Any) -> Policy:
+        """Binance USDⓈ-M: BTCUSDT maintenance tiers of MODEL.md §7, liquidation orders limited
+        at the bankruptcy price, the whole remaining margin (surplus) to the insurance fund, ADL
+        queue for what the fund cannot cover."""
+        tiers = (
+            (0.0, 0.004),
+            (50_000.0, 0.005),
+            (250_000.0, 0.01),
+            (1_000_000.0, 0.025),
+            (10_000_000.0, 0.05),
+        )
+        return cls(
+            **{
+                "tiers": tiers,
+                "limit": "bankruptcy",
+                "fee": "surplus",
+                "residual": "queue",
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def bybit(cls, **overrides: Any) -> Policy:
+        """Bybit: flat 0.5% maintenance, close at the bankruptcy price at worst, the surplus to
+        the insurance fund, ADL queue."""
+        return cls(
+            **{
+                "mmr": 0.005,
+                "limit": "bankruptcy",
+                "fee": "surplus",
+                "residual": "queue",
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def dydx(cls, **overrides: Any) -> Policy:
+        """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 1.5), fee capped at
+        1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue).
+        BTC-USD maintenance 3%."""
+        return cls(
+            **{
+                "mmr": 0.03,
+                "order": "underwater",
+                "limit": "fillable",
+                "ba": 1.0,
+                "smmr": 1.5,
+                "fee": "capped",
+                "fee_cap": 0.015,
+                "refuse_uncovered": True,
+                "residual": "queue",
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def hyperliquid(cls, **overrides: Any) -> Policy:
+        """Hyperliquid: 20% slices above $100k notional, the backstop vault below 2/3 of
+        maintenance margin, no liquidation fee to the fund, ADL queue. BTC maintenance 1.25%
+        (half the initial margin at 40x)."""
+        return cls(
+            **{
+                "mmr": 0.0125,
+                "sizing": "slices",
+                "slice_threshold": 100_000.0,
+                "slice_fraction": 0.2,
+                "backstop": 2.0 / 3.0,
+                "fee": "rate",
+                "fee_rate": 0.0,
+                "residual": "queue",
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def drift(cls, **overrides: Any) -> Policy:
+        """Drift v2: a liquidator takes over at a 1% discount to the oracle, partial liquidation
+        to maintenance + 2% buffer, a fixed-rate fee to the insurance fund, socialized loss."""
+        return cls(
+            **{
+                "mmr": 0.03,
+                "execution": "takeover",
+                "takeover_fee": 0.01,
+                "sizing": "partial",
+                "buffer": 0.02,
+                "fee": "rate",
+                "fee_rate": 0.01,
+                "residual": "socialize",
+                **overrides,
+            }
+        )
+
+    # ---- serialization -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain Python values (JSON-compatible; tiers as [floor, mmr] lists)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        if d["tiers"] is not None:
+            d["tiers"] = [list(t) for t in d["tiers"]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Policy:
+        """A Policy from a mapping of field names; unknown names raise ValueError."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"policy must be a mapping of Policy fields (got {type(d).__name__})")
+        known = [f.name for f in dataclasses.fields(cls) if f.init]
+        unknown = [k for k in d if k not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown Policy field(s) {', '.join(map(repr, unknown))}; "
+                f"fields are {', '.join(known)}"
+            )
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        """A Policy from a JSON object of fields."""
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"policy JSON could not be parsed: {e}") from None
+        return cls.from_dict(d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    # ---- the kernel's view -----------------------------------------------------------------------
+
+    def _to_core(self) -> Any:
+        """The policy as a ``_core.LiquidationPolicy`` (built once, cached)."""
+        if self._core_policy is not None:
+            return self._core_policy
+        import numpy as np
+
+        p = _core.LiquidationPolicy()
+        p.contract = CONTRACTS.index(self.contract)
+        p.contract_size = self.contract_size
+        tiers = self.tiers if self.tiers is not None else ((0.0, self.mmr),)
+        p.set_tiers(
+            np.array([t[0] for t in tiers], dtype=np.float64),
+            np.array([t[1] for t in tiers], dtype=np.float64),
+        )
+        p.order = ORDERS.index(self.order)
+        p.sizing = SIZINGS.index(self.sizing)
+        p.buffer = self.buffer
+        p.slice_threshold = self.slice_threshold
+        p.slice_fraction = self.slice_fraction
+        p.execution = EXECUTIONS.index(self.execution)
+        p.takeover_fee = self.takeover_fee
+        p.backstop = math.nan if self.backstop is None else self.backstop
+        p.limit = LIMITS.index(self.limit)
+        p.ba = self.ba
+        p.smmr = self.smmr
+        p.fee = FEES.index(self.fee)
+        p.fee_cap = self.fee_cap
+        p.fee_rate = self.fee_rate
+        p.reserve = self.reserve
+        p.refuse_uncovered = self.refuse_uncovered
+        p.residual = RESIDUALS.index(self.residual)
+        p.adl_cap = self.adl_cap
+        object.__setattr__(self, "_core_policy", p)
+        return p
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "tiers", _tiers(state.get("tiers")))
+        object.__setattr__(self, "_core_policy", None)

@@ -1,0 +1,649 @@
+"""liqcore.liquidate against its pure-Python reference, properties, and published numbers."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import liqcore as lq
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from liquidation_reference import Contract, reference_liquidate
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def make_book(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> lq.Book:
+    return lq.Book(
+        [p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks]
+    )
+
+
+def levels(side: tuple[np.ndarray, np.ndarray]) -> list[tuple[float, float]]:
+    return list(zip(side[0].tolist(), side[1].tolist()))
+
+
+def scale_of(res: lq.LiquidationResult, pos: lq.Positions, mark: float) -> float:
+    return max(
+        1.0,
+        float(np.sum(np.abs(pos.size) * mark)),
+        float(np.sum(pos.margin)),
+        res.insurance_fund_before,
+    )
+
+
+def assert_matches_reference(
+    pos: lq.Positions,
+    bids: list[tuple[float, float]],
+    asks: list[tuple[float, float]],
+    mark: float,
+    policy: lq.Policy,
+    fund: float,
+) -> lq.LiquidationResult:
+    book = make_book(bids, asks)
+    res = lq.liquidate(pos, book, mark, policy, fund)
+    ref = reference_liquidate(pos.size, pos.entry_price, pos.margin, bids, asks, mark, policy, fund)
+    scale = scale_of(res, pos, mark)
+    tol = {"rtol": 1e-9, "atol": 1e-9 * scale}
+    np.testing.assert_array_equal(res.liquidated, ref.arrays["liquidated"])
+    np.testing.assert_array_equal(res.sequence, ref.arrays["sequence"])
+    for name, ref_name in [
+        ("closed", "closed"),
+        ("book_closed", "book_closed"),
+        ("fallback_closed", "fallback_closed"),
+        ("vwap", "vwap"),
+        ("deficit", "deficit"),
+        ("surplus", "surplus"),
+        ("fee", "fee"),
+        ("insurance_draw_by_position", "insurance_draw"),
+        ("shortfall", "shortfall"),
+        ("adl", "adl"),
+        ("adl_closed", "adl_closed"),
+    ]:
+        np.testing.assert_allclose(getattr(res, name), ref.arrays[ref_name], **tol, err_msg=name)
+    t = ref.totals
+    for name, ref_name in [
+        ("insurance_fund", "insurance_fund"),
+        ("insurance_draw", "insurance_draw"),
+        ("residual", "residual"),
+        ("adl_transfers", "adl_transfers"),
+        ("uncovered", "uncovered"),
+        ("total_deficit", "deficit"),
+        ("total_surplus", "surplus"),
+        ("total_fees", "fees"),
+        ("takeover_loss", "takeover_loss"),
+        ("liquidated_notional", "closed_notional"),
+    ]:
+        assert getattr(res, name) == pytest.approx(t[ref_name], rel=1e-9, abs=1e-9 * scale), name
+    assert res.n_liquidated == int(t["liquidated"])
+    np.testing.assert_allclose(res.ledger.amount, ref.ledger, **tol)
+    for got, want in [(levels(res.book.bids), ref.bids), (levels(res.book.asks), ref.asks)]:
+        assert len(got) == len(want)
+        np.testing.assert_allclose(
+            np.array(got).reshape(-1, 2), np.array(want).reshape(-1, 2), **tol
+        )
+    # money is conserved on every case
+    assert abs(res.ledger.balance) <= 1e-9 * scale
+    assert math.fsum(res.ledger.amount.tolist()) == pytest.approx(0.0, abs=1e-9 * scale)
+    return res
+
+
+# ---- random cases ------------------------------------------------------------------------------
+
+POLICY_CHOICES = {
+    "order": st.sampled_from(["underwater", "largest", "given"]),
+    "sizing": st.sampled_from(["full", "partial", "slices"]),
+    "execution": st.sampled_from(["book", "book", "takeover"]),
+    "limit": st.sampled_from(["none", "bankruptcy", "fillable"]),
+    "fee": st.sampled_from(["capped", "surplus", "rate"]),
+    "residual": st.sampled_from(
+        ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
+    ),
+    "refuse_uncovered": st.booleans(),
+    "backstop": st.sampled_from([None, None, 2.0 / 3.0]),
+    "buffer": st.sampled_from([0.0, 0.02, 0.1]),
+    "fee_cap": st.sampled_from([0.005, 0.015, 1.0]),
+    "fee_rate": st.sampled_from([0.0, 0.005, 0.02]),
+    "takeover_fee": st.sampled_from([0.0, 0.01, 0.05]),
+    "slice_threshold": st.sampled_from([0.0, 1_000.0, 100_000.0]),
+    "slice_fraction": st.sampled_from([0.2, 0.5]),
+    "reserve": st.sampled_from([0.0, 0.0, 50.0]),
+    "adl_cap": st.sampled_from([0.3, 1.0]),
+    "smmr": st.sampled_from([0.1, 1.5]),
+    "ba": st.sampled_from([0.5, 1.0]),
+}
+
+
+@st.composite
+def policies(draw: st.DrawFn, contract: str = "linear") -> lq.Policy:
+    kw = {k: draw(v) for k, v in POLICY_CHOICES.items()}
+    if draw(st.booleans()):
+        kw["tiers"] = ((0.0, 0.01), (2_000.0, 0.02), (20_000.0, 0.05))
+    else:
+        kw["mmr"] = draw(st.sampled_from([0.0, 0.005, 0.05]))
+    return lq.Policy(contract=contract, contract_size=100.0 if contract == "inverse" else 1.0, **kw)
+
+
+@st.composite
+def markets(draw: st.DrawFn, contract: str = "linear") -> tuple:
+    mark = draw(st.sampled_from([1.0, 100.0, 60_000.0, 1e-3]))
+    n = draw(st.integers(0, 25))
+    unit = (
+        1.0 / mark if contract == "linear" else 1.0
+    )  # sizes of ~1 quote-unit of notional per mark
+    size = [
+        draw(st.floats(-50, 50, allow_nan=False)) * unit * (100.0 if contract == "linear" else 1.0)
+        for _ in range(n)
+    ]
+    ep = [mark * draw(st.floats(0.7, 1.3)) for _ in range(n)]
+    lev = [draw(st.floats(1.0, 100.0)) for _ in range(n)]
+    c = Contract(lq.Policy(contract=contract, contract_size=100.0))
+    margin = [c.notional(q, e) / lv for q, e, lv in zip(size, ep, lev)]
+    nb, na = draw(st.integers(0, 12)), draw(st.integers(0, 12))
+    spread = draw(st.floats(0.0, 0.05))
+
+    def side(k: int, sign: float) -> list[tuple[float, float]]:
+        px = mark * (
+            1.0 + sign * (spread + np.cumsum([draw(st.floats(1e-4, 0.05)) for _ in range(k)]))
+        )
+        qty = [
+            draw(st.floats(0.01, 20.0)) * (100.0 * unit if contract == "linear" else 1.0)
+            for _ in range(k)
+        ]
+        return [(float(p), float(q)) for p, q in zip(px, qty) if p > 0]
+
+    bids, asks = side(nb, -1.0), side(na, 1.0)
+    fund = draw(st.sampled_from([0.0, 10.0, 1e3, 1e9])) * (1.0 if contract == "linear" else 1e-3)
+    return lq.Positions(size, ep, margin), bids, asks, mark, fund
+
+
+@given(data=st.data())
+@settings(max_examples=60)
+def test_linear_matches_reference(data: st.DataObject) -> None:
+    pos, bids, asks, mark, fund = data.draw(markets("linear"))
+    policy = data.draw(policies("linear"))
+    assert_matches_reference(pos, bids, asks, mark, policy, fund)
+
+
+@given(data=st.data())
+@settings(max_examples=40)
+def test_inverse_matches_reference(data: st.DataObject) -> None:
+    pos, bids, asks, mark, fund = data.draw(markets("inverse"))
+    policy = data.draw(policies("inverse"))
+    assert_matches_reference(pos, bids, asks, mark, policy, fund)
+
+
+@given(data=st.data())
+@settings(max_examples=40)
+def test_extreme_magnitudes_match_reference(data: st.DataObject) -> None:
+    pos, bids, asks, mark, fund = data.draw(markets("linear"))
+    k = data.draw(st.sampled_from([1e-6, 1e6]))
+    scaled = lq.Positions(pos.size * k, pos.entry_price, pos.margin * k)
+    bids = [(p, q * k) for p, q in bids]
+    asks = [(p, q * k) for p, q in asks]
+    policy = data.draw(policies("linear"))
+    assert_matches_reference(scaled, bids, asks, mark, policy, fund * k)
+
+
+# ---- properties --------------------------------------------------------------------------------
+
+
+@given(data=st.data())
+@settings(max_examples=40)
+def test_healthy_positions_untouched(data: st.DataObject) -> None:
+    pos, bids, asks, mark, fund = data.draw(markets("linear"))
+    policy = data.draw(policies("linear"))
+    res = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
+    c = Contract(policy)
+    healthy = np.array(
+        [
+            m + c.pnl(q, e, mark) >= c.mm(q, mark) or q == 0
+            for q, e, m in zip(pos.size, pos.entry_price, pos.margin)
+        ],
+        dtype=bool,
+    )
+    assert not res.liquidated[healthy].any()
+    for name in ("closed", "deficit", "surplus", "fee", "insurance_draw_by_position", "shortfall"):
+        assert (getattr(res, name)[healthy] == 0).all(), name
+    assert np.isnan(res.vwap[healthy]).all()
+    assert (res.sequence[healthy] == -1).all()
+    if not res.liquidated.any():
+        assert res.book == make_book(bids, asks)
+        assert res.insurance_fund == fund
+
+
+@given(data=st.data())
+@settings(max_examples=40)
+def test_no_deficit_when_the_book_is_deep(data: st.DataObject) -> None:
+    # Positions still solvent at the mark, and a book deep enough to take every close at the
+    # mark (bids) or a hair above it (asks): no close can leave a deficit.
+    pos, _, _, mark, fund = data.draw(markets("linear"))
+    c = Contract(lq.Policy())
+    eq = np.array([m + c.pnl(q, e, mark) for q, e, m in zip(pos.size, pos.entry_price, pos.margin)])
+    keep = eq >= np.abs(pos.size) * mark * 1e-9
+    pos = pos[keep]
+    total = float(np.sum(np.abs(pos.size))) + 1.0
+    bids, asks = [(mark, total)], [(mark * (1 + 1e-12), total)]
+    policy = lq.Policy(**{**data.draw(policies("linear")).to_dict(), "execution": "book"})
+    res = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
+    tol = 1e-12 * scale_of(res, pos, mark)  # a fallback at the bankruptcy price leaves 0 ± rounding
+    assert res.total_deficit <= tol
+    assert (res.deficit <= tol).all()
+
+
+@given(data=st.data(), k=st.floats(1.0, 5.0))
+@settings(max_examples=40)
+def test_deeper_book_never_increases_the_deficit(data: st.DataObject, k: float) -> None:
+    # Full closes, no limit, and a book that can absorb every close (a last deep level): the
+    # order depends only on the mark, every close fills entirely through the book, and at each
+    # cumulative depth the deeper book's price is at least as good. (With a fallback the claim
+    # does not hold: a takeover at the bankruptcy price can beat deep book fills.)
+    pos, bids, asks, mark, fund = data.draw(markets("linear"))
+    total = float(np.sum(np.abs(pos.size))) + 1.0
+    bids = [*bids, (min([p for p, _ in bids], default=mark) * 0.5, total)]
+    asks = [*asks, (max([p for p, _ in asks], default=mark) * 1.5, total)]
+    policy = lq.Policy(
+        **{
+            **data.draw(policies("linear")).to_dict(),
+            "sizing": "full",
+            "limit": "none",
+            "execution": "book",
+            "backstop": None,
+            "refuse_uncovered": False,
+        }
+    )
+    shallow = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
+    deep = lq.liquidate(
+        pos,
+        make_book([(p, q * k) for p, q in bids], [(p, q * k) for p, q in asks]),
+        mark,
+        policy,
+        fund,
+    )
+    assert (shallow.fallback_closed == 0).all()
+    assert (deep.fallback_closed == 0).all()
+    assert deep.total_deficit <= shallow.total_deficit * (1 + 1e-12) + 1e-9 * scale_of(
+        deep, pos, mark
+    )
+    assert (deep.deficit <= shallow.deficit * (1 + 1e-12) + 1e-9 * scale_of(deep, pos, mark)).all()
+
+
+@given(data=st.data())
+@settings(max_examples=60)
+def test_partial_restores_maintenance_plus_buffer(data: st.DataObject) -> None:
+    pos, bids, asks, mark, fund = data.draw(markets("linear"))
+    base = data.draw(policies("linear"))
+    policy = lq.Policy(**{**base.to_dict(), "sizing": "partial", "backstop": None})
+    res = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
+    c = Contract(policy)
+    for i in np.flatnonzero(res.liquidated & (res.closed < np.abs(pos.size))):
+        q, e, m = pos.size[i], pos.entry_price[i], pos.margin[i]
+        s = np.sign(q)
+        E = m + c.pnl(q, e, mark)
+        # equity after: E + gain of the fills vs the mark - fee (no fallback in a partial close)
+        assert res.fallback_closed[i] == 0.0
+        gain = s * res.closed[i] * (res.vwap[i] - mark)
+        E_after = E + gain - res.fee[i]
+        q_after = q - s * res.closed[i]
+        target = (1 + policy.buffer) * c.mm(q_after, mark)
+        assert E_after >= target - 1e-9 * max(1.0, abs(q) * mark), (i, E_after, target)
+        assert res.deficit[i] == 0.0
+        assert res.shortfall[i] == 0.0
+
+
+def test_partial_takeover_matches_the_closed_form() -> None:
+    # Drift-style: a liquidator takes the close at P(1 - f), the fund charges a rate r of the
+    # fill notional; MM = mmr·Q·P. The least close that restores E >= (1 + b)·MM is
+    #   Δ = ((1 + b)·MM - E) / (P·((1 + b)·mmr - f - r·(1 - f))).
+    P, mmr, b, f, r = 100.0, 0.05, 0.02, 0.01, 0.005
+    q, ep, m = 10.0, 100.0, 40.0  # E = 40 < MM = 50
+    policy = lq.Policy(
+        mmr=mmr,
+        sizing="partial",
+        buffer=b,
+        execution="takeover",
+        takeover_fee=f,
+        fee="rate",
+        fee_rate=r,
+    )
+    res = lq.liquidate(lq.Positions([q], [ep], [m]), make_book([], []), P, policy)
+    E, MM = m, mmr * q * P
+    expected = ((1 + b) * MM - E) / (P * ((1 + b) * mmr - f - r * (1 - f)))
+    assert res.closed[0] == pytest.approx(expected, rel=1e-12)
+    assert res.vwap[0] == pytest.approx(P * (1 - f), rel=1e-15)
+    assert res.fee[0] == pytest.approx(r * expected * P * (1 - f), rel=1e-12)
+
+
+def test_partial_closes_in_full_when_the_book_cannot_restore() -> None:
+    # Slippage worse than the margin the close releases: no partial close can help.
+    policy = lq.Policy(mmr=0.05, sizing="partial", buffer=0.0)
+    book = make_book([(50.0, 100.0)], [(200.0, 100.0)])
+    res = lq.liquidate(
+        lq.Positions([10.0], [100.0], [40.0]), book, 100.0, policy, insurance_fund=1e6
+    )
+    assert res.closed[0] == 10.0
+    assert res.deficit[0] == pytest.approx(460.0)  # 40 + 10·(50 - 100)
+
+
+def test_slices() -> None:
+    policy = lq.Policy(mmr=0.05, sizing="slices", slice_threshold=100_000.0, slice_fraction=0.2)
+    book = make_book([(60_000.0, 100.0)], [(60_001.0, 100.0)])
+    big = (10.0, 60_000.0, 20_000.0)  # notional 600k: E = 20k < MM = 30k
+    small = (1.0, 60_000.0, 2_000.0)  # notional 60k: E = 2k < MM = 3k
+    pos = lq.Positions([big[0], small[0]], [big[1], small[1]], [big[2], small[2]])
+    res = lq.liquidate(pos, book, 60_000.0, policy)
+    np.testing.assert_allclose(res.closed, [2.0, 1.0])
+
+
+def test_backstop_takes_over_at_the_bankruptcy_price() -> None:
+    policy = lq.Policy(mmr=0.05, backstop=2 / 3)
+    book = make_book([(99.0, 100.0)], [(101.0, 100.0)])
+    # MM = 48 at the mark 96. E = 40 + 10·(96 - 100) = 0 < 2/3·MM: the fund takes it over at
+    # BP = 96; E = 35 >= 2/3·MM = 32: through the book.
+    pos = lq.Positions([10.0, 10.0], [100.0, 100.0], [40.0, 75.0])
+    res = lq.liquidate(pos, book, 96.0, policy, insurance_fund=100.0)
+    assert res.fallback_closed[0] == 10.0
+    assert res.book_closed[0] == 0.0
+    assert res.vwap[0] == pytest.approx(96.0)
+    assert res.book_closed[1] == 10.0
+    assert res.takeover_loss == pytest.approx(0.0, abs=1e-12)  # BP == mark here
+
+
+def test_bankruptcy_limit_sends_the_rest_to_the_fund() -> None:
+    policy = lq.Policy(mmr=0.05, limit="bankruptcy")
+    book = make_book([(97.0, 4.0), (95.0, 100.0)], [(101.0, 100.0)])
+    # long 10 @100, margin 40: BP 96; mark 98 → E = 20 < MM = 49
+    res = lq.liquidate(
+        lq.Positions([10.0], [100.0], [40.0]), book, 98.0, policy, insurance_fund=1e3
+    )
+    assert res.book_closed[0] == 4.0
+    assert res.fallback_closed[0] == 6.0
+    assert res.vwap[0] == pytest.approx((4 * 97 + 6 * 96) / 10)
+    assert res.deficit[0] == 0.0
+    assert res.takeover_loss == pytest.approx(-12.0)  # the fund buys 6 at 96, worth 98: a gain
+    assert levels(res.book.bids) == [(95.0, 100.0)]
+
+
+def test_fillable_price_limit() -> None:
+    # dYdX: long 1 @100 with margin 7, mmr 5%, mark 97: E = 4 < MM = 4.85;
+    # ABR = clamp(BA·(1 - E/MM), 0, 1), fillable price = P - ABR·SMMR·MM/q.
+    P, mmr, ba, smmr = 97.0, 0.05, 1.0, 1.5
+    E, MM = 4.0, mmr * P
+    abr = min(max(ba * (1 - E / MM), 0.0), 1.0)
+    limit = P - abr * smmr * MM / 1.0
+    book = make_book([(limit + 0.01, 0.5), (limit - 0.01, 10.0)], [(98.0, 10.0)])
+    policy = lq.Policy(mmr=mmr, limit="fillable", ba=ba, smmr=smmr)
+    res = lq.liquidate(lq.Positions([1.0], [100.0], [7.0]), book, P, policy, insurance_fund=100.0)
+    assert res.book_closed[0] == 0.5
+    assert res.fallback_closed[0] == 0.5
+
+
+def test_refuse_uncovered_fills() -> None:
+    # long 10 @100, margin 40 → BP 96; the only bid is at 90: each unit filled costs the fund 6.
+    # With 12 in the fund, dYdX's rule accepts 2 units; the other 8 go to the fallback, which the
+    # fund takes at 96 while they are worth 97 at the mark: it ends with 12 + 8 - 12 = 8.
+    policy = lq.Policy(mmr=0.05, refuse_uncovered=True)
+    book = make_book([(90.0, 100.0)], [(101.0, 100.0)])
+    res = lq.liquidate(
+        lq.Positions([10.0], [100.0], [40.0]), book, 97.0, policy, insurance_fund=12.0
+    )
+    assert res.book_closed[0] == pytest.approx(2.0)
+    assert res.fallback_closed[0] == pytest.approx(8.0)
+    assert res.deficit[0] == pytest.approx(12.0)
+    assert res.insurance_fund == pytest.approx(8.0)
+    assert res.takeover_loss == pytest.approx(-8.0)
+
+
+def test_takeover_execution() -> None:
+    policy = lq.Policy(mmr=0.05, execution="takeover", takeover_fee=0.02)
+    pos = lq.Positions([10.0, -10.0], [100.0, 100.0], [40.0, 40.0])
+    book = make_book([(99.0, 1.0)], [(101.0, 1.0)])
+    res = lq.liquidate(pos, book, 97.0, policy)  # only the long is liquidatable at 97
+    assert res.liquidated.tolist() == [True, False]
+    assert res.vwap[0] == pytest.approx(97.0 * 0.98)
+    assert res.book == book
+    assert res.ledger.to_dict()["liquidators/takeover fills vs mark"] == pytest.approx(
+        10 * 97 * 0.02
+    )
+
+
+def test_liquidations_consume_the_book_in_order() -> None:
+    # Two longs; the more underwater goes first and gets the better bid.
+    book = make_book([(99.0, 1.0), (98.0, 1.0)], [(101.0, 5.0)])
+    pos = lq.Positions([1.0, 1.0], [100.0, 100.0], [1.0, 0.5])
+    res = lq.liquidate(pos, book, 99.0, lq.Policy(mmr=0.05), insurance_fund=100.0)
+    assert res.sequence.tolist() == [1, 0]
+    assert res.vwap.tolist() == [98.0, 99.0]
+    assert res.book.n_bids == 0
+    assert book.n_bids == 2  # the input book is unchanged
+    given_order = lq.liquidate(
+        pos, book, 99.0, lq.Policy(mmr=0.05, order="given"), insurance_fund=100.0
+    )
+    assert given_order.vwap.tolist() == [99.0, 98.0]
+
+
+def test_fees_refill_the_fund_for_later_liquidations() -> None:
+    book = make_book([(100.0, 10.0), (80.0, 10.0)], [(120.0, 5.0)])
+    pos = lq.Positions([1.0, 1.0], [100.0, 100.0], [4.0, 4.0])
+    policy = lq.Policy(mmr=0.05, order="given", fee="surplus")
+    res = lq.liquidate(pos, book, 99.0, policy, insurance_fund=0.0)
+    # both fill at 100: surplus 4 each → fees 8; no deficit
+    assert res.total_fees == pytest.approx(8.0)
+    book2 = make_book([(100.0, 1.0), (80.0, 10.0)], [(120.0, 5.0)])
+    res2 = lq.liquidate(pos, book2, 99.0, policy, insurance_fund=0.0)
+    # first: fee 4 to the fund; second fills at 80: deficit 16, the fund pays 4, shortfall 12
+    assert res2.fee.tolist() == [4.0, 0.0]
+    assert res2.insurance_draw_by_position.tolist() == [0.0, 4.0]
+    assert res2.residual == pytest.approx(12.0)
+    assert res2.uncovered == pytest.approx(12.0)
+    assert res2.insurance_fund == 0.0
+
+
+def test_inverse_contract_by_hand() -> None:
+    # 1000 contracts of $100 long at 50,000 with 0.2 BTC margin (lev 10); mark 46,000:
+    # PnL = 1000·100·(1/50000 - 1/46000) = -0.173913 BTC; E = 0.026087 < MM 0.005·2.173913
+    C, q, ep, m, P = 100.0, 1000.0, 50_000.0, 0.2, 46_000.0
+    policy = lq.Policy(contract="inverse", contract_size=C, mmr=0.05, fee="surplus")
+    book = make_book([(45_000.0, 400.0), (44_000.0, 10_000.0)], [(47_000.0, 10.0)])
+    res = lq.liquidate(lq.Positions([q], [ep], [m]), book, P, policy, insurance_fund=1.0)
+    coin = 400 * C / 45_000 + 600 * C / 44_000  # coin value of the contracts sold
+    vwap = 1000 / (400 / 45_000 + 600 / 44_000)
+    assert res.vwap[0] == pytest.approx(vwap, rel=1e-14)
+    e_after = m + q * C * (1 / ep) - coin  # margin + entry value - coin paid back
+    assert e_after < 0
+    assert res.deficit[0] == pytest.approx(-e_after, rel=1e-12)
+
+
+# ---- published numbers (MODEL.md §7) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cap", "fee"), [(0.005, 28.05), (0.025, 140.25), (1.0, 510.0)])
+def test_dydx_fee_cap(cap: float, fee: float) -> None:
+    # 0.1 BTC long sold at 56,100 against a bankruptcy quote of 5,100 (BP 51,000: entry 60,000,
+    # margin 900); mmr 10% makes it liquidatable at the mark 56,100 (E = 510 < MM = 561).
+    pos = lq.Positions([0.1], [60_000.0], [900.0])
+    book = make_book([(56_100.0, 1.0)], [(56_200.0, 1.0)])
+    res = lq.liquidate(pos, book, 56_100.0, lq.Policy(mmr=0.1, fee="capped", fee_cap=cap))
+    assert res.surplus[0] == pytest.approx(510.0, rel=1e-12)
+    assert res.fee[0] == pytest.approx(fee, rel=1e-12)
+    assert res.insurance_fund == pytest.approx(fee, rel=1e-12)
+
+
+def test_bitmex_adl_queue_through_liquidate() -> None:
+    # Longs (account, qty, rank) (1,10,3) (2,10,6) (3,20,1) (4,30,4) (5,20,5) (6,10,2). With the
+    # same entry (PnL% equal), adl.rank orders them by effective leverage: margin per contract
+    # 50·(7 - rank) gives exactly the published ranks. A short of 20 with BP 650 (entry 600,
+    # margin 1,000) is underwater at the mark 700; no asks, empty fund: the 20 contracts are
+    # deleveraged at 650 against account 2 (10) and account 5 (10).
+    accounts = [1, 2, 3, 4, 5, 6]
+    qty = [10.0, 10.0, 20.0, 30.0, 20.0, 10.0]
+    rank = [3, 6, 1, 4, 5, 2]
+    margin = [q * 50.0 * (7 - r) for q, r in zip(qty, rank)]
+    pos = lq.Positions(
+        [*qty, -20.0], [500.0] * 6 + [600.0], [*margin, 1000.0], account=[*accounts, 7]
+    )
+    scores = lq.adl.rank(pos.size[:6], pos.entry_price[:6], pos.margin[:6], 700.0)
+    assert np.argsort(-scores).tolist() == np.argsort(-np.array(rank)).tolist()
+    book = make_book([(690.0, 1.0)], [])
+    res = lq.liquidate(pos, book, 700.0, lq.Policy(residual="queue"), insurance_fund=0.0)
+    assert res.liquidated.tolist() == [False] * 6 + [True]
+    assert res.adl_closed.tolist() == [0, 10, 0, 0, 10, 0, 0]
+    np.testing.assert_allclose(res.adl, [0, 500, 0, 0, 500, 0, 0])  # 10 contracts x (700 - 650)
+    assert res.vwap[6] == 650.0
+    assert res.deficit[6] == 0.0
+    assert res.uncovered == 0.0
+    assert abs(res.ledger.balance) < 1e-9
+
+
+def test_drift_socialized_loss() -> None:
+    # A long (1 @1000, margin 100, BP 900) closes at 800: deficit 100, empty fund. Open interest
+    # 5 long + 5 short: 10 per unit of size, 50 per 5-unit position.
+    pos = lq.Positions([1.0, 5.0, -5.0], [1000.0, 850.0, 850.0], [100.0, 1000.0, 1000.0])
+    book = make_book([(800.0, 1.0)], [(1100.0, 1.0)])
+    res = lq.liquidate(pos, book, 850.0, lq.Policy(residual="socialize"), insurance_fund=0.0)
+    assert res.deficit[0] == pytest.approx(100.0)
+    np.testing.assert_allclose(res.adl, [0.0, 50.0, 50.0])
+    assert res.adl_transfers == pytest.approx(100.0)
+    assert res.uncovered == 0.0
+    assert abs(res.ledger.balance) < 1e-12
+
+
+def test_adl_never_takes_principal() -> None:
+    # Deficit 100 to cover; the only opposite-side winner has 30 of positive PnL: pro-rata takes
+    # 30, the rest stays uncovered.
+    pos = lq.Positions([1.0, -1.0], [1000.0, 880.0], [100.0, 500.0])
+    book = make_book([(800.0, 1.0)], [(1100.0, 1.0)])
+    for rule in ("queue", "pro_rata", "capped_pro_rata", "risk_aware"):
+        res = lq.liquidate(pos, book, 850.0, lq.Policy(residual=rule), insurance_fund=0.0)
+        assert res.adl[1] == pytest.approx(30.0), rule
+        assert res.uncovered == pytest.approx(70.0), rule
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+def test_result_objects() -> None:
+    pos = lq.Positions([1.0, -2.0], [100.0, 100.0], [2.0, 50.0], account=[7, 8])
+    book = make_book([(97.0, 5.0)], [(103.0, 5.0)])
+    res = lq.liquidate(pos, book, 98.0, insurance_fund=10.0)
+    s = res.summary()
+    assert s["liquidated"] == 1
+    assert s["positions"] == 2
+    assert s["insurance_fund_before"] == 10.0
+    assert set(res.ledger.to_dict()) >= {"traders/equity change", "bad_debt/uncovered"}
+    assert "LiquidationResult(" in repr(res)
+    assert "Ledger(" in repr(res.ledger)
+    # the compact view, in liquidation order, and the per-position arrays built from it
+    liq = res.liquidations
+    assert isinstance(liq, lq.Liquidations)
+    assert len(liq) == 1
+    assert liq.position.tolist() == [0]
+    assert res.closed.tolist() == [1.0, 0.0]
+    assert res.sequence.tolist() == [0, -1]
+    assert res.vwap[0] == liq.vwap[0]
+    assert np.isnan(res.vwap[1])
+    assert res.adl.tolist() == [0.0, 0.0]
+    assert res.adl_closed.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="read-only"):
+        res.closed[0] = 2.0
+    pd = pytest.importorskip("pandas")
+    assert liq.to_frame()["position"].tolist() == [0]
+    df = res.to_frame()
+    assert isinstance(df, pd.DataFrame)
+    assert len(df) == 2
+    assert df["account"].tolist() == [7, 8]
+    assert res.ledger.to_frame()["amount"].sum() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_deterministic_and_input_untouched() -> None:
+    rng = np.random.default_rng(1)
+    n = 2_000
+    q = rng.normal(0, 1, n)
+    ep = 100 * rng.uniform(0.9, 1.1, n)
+    m = np.abs(q) * ep / rng.uniform(2, 50, n)
+    pos = lq.Positions(q, ep, m)
+    book = lq.synthetic_book(100.0, levels=500, seed=3)
+    before = pickle.dumps(book)
+    a = lq.liquidate(pos, book, 95.0, lq.Policy(residual="queue"), insurance_fund=5.0)
+    b = lq.liquidate(pos, book, 95.0, lq.Policy(residual="queue"), insurance_fund=5.0)
+    assert pickle.dumps(book) == before
+    for name in ("closed", "vwap", "deficit", "fee", "adl"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes()
+    assert a.ledger.amount.tobytes() == b.ledger.amount.tobytes()
+    assert a.book == b.book
+
+
+def test_empty_positions() -> None:
+    res = lq.liquidate(lq.Positions([], [], []), make_book([], []), 1.0, insurance_fund=3.0)
+    assert len(res) == 0
+    assert res.n_liquidated == 0
+    assert res.insurance_fund == 3.0
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+def test_bad_inputs() -> None:
+    pos = lq.Positions([1.0], [100.0], [10.0])
+    book = make_book([(99.0, 1.0)], [(101.0, 1.0)])
+    with pytest.raises(ValueError, match=r"mark must be finite and > 0 \(got nan\)"):
+        lq.liquidate(pos, book, float("nan"))
+    with pytest.raises(ValueError, match=r"mark must be finite and > 0 \(got -1.0\)"):
+        lq.liquidate(pos, book, -1.0)
+    with pytest.raises(ValueError, match=r"insurance_fund must be finite and >= 0 \(got -5.0\)"):
+        lq.liquidate(pos, book, 100.0, insurance_fund=-5.0)
+    with pytest.raises(ValueError, match=r"insurance_fund must be finite and >= 0 \(got inf\)"):
+        lq.liquidate(pos, book, 100.0, insurance_fund=float("inf"))
+    with pytest.raises(TypeError, match="mark must be a real number"):
+        lq.liquidate(pos, book, "100")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="mark must be a real number"):
+        lq.liquidate(pos, book, np.array([1.0, 2.0]))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"positions must be a liqcore\.Positions"):
+        lq.liquidate({"size": [1.0]}, book, 100.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"book must be a liqcore\.Book"):
+        lq.liquidate(pos, None, 100.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"policy must be a liqcore\.Policy"):
+        lq.liquidate(pos, book, 100.0, policy={"mmr": 0.1})  # type: ignore[arg-type]
+
+
+def test_kernel_validates_what_it_is_given() -> None:
+    # _core.liquidate checks values in its detection pass (Positions checks them first in the API)
+    from liqcore import _core
+
+    book = make_book([(99.0, 1.0)], [(101.0, 1.0)])
+    pol = lq.Policy()._to_core()
+    ok = np.array([1.0, 1.0])
+    with pytest.raises(ValueError, match=r"size\[1\] must be finite \(got nan\)"):
+        _core.liquidate(np.array([1.0, np.nan]), ok * 100, ok, book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match=r"entry_price\[0\] must be finite and > 0 \(got -1\)"):
+        _core.liquidate(ok, np.array([-1.0, 1.0]), ok, book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match=r"margin\[1\] must be finite and >= 0 \(got -inf\)"):
+        _core.liquidate(ok, ok * 100, np.array([1.0, -np.inf]), book._b, 100.0, pol, 0.0)
+    with pytest.raises(ValueError, match="positions columns must have the same length"):
+        _core.liquidate(ok, ok[:1], ok, book._b, 100.0, pol, 0.0)
+
+
+def test_concurrent_calls_agree() -> None:
+    # The kernel runs without the GIL, reading the shared book under its lock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    q = rng.normal(0, 1, n)
+    ep = 100 * rng.uniform(0.95, 1.05, n)
+    pos = lq.Positions(q, ep, np.abs(q) * ep / rng.uniform(2, 50, n))
+    book = lq.synthetic_book(100.0, levels=300, seed=1)
+    want = lq.liquidate(pos, book, 97.0, lq.Policy(residual="pro_rata"), 10.0)
+    with ThreadPoolExecutor(2) as ex:
+        got = list(
+            ex.map(
+                lambda _: lq.liquidate(pos, book, 97.0, lq.Policy(residual="pro_rata"), 10.0),
+                range(4),
+            )
+        )
+    for g in got:
+        assert g.liquidations.closed.tobytes() == want.liquidations.closed.tobytes()
+        assert g.adl.tobytes() == want.adl.tobytes()
+        assert g.insurance_fund == want.insurance_fund

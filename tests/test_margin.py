@@ -1,0 +1,611 @@
+"""Margin math (MODEL.md §1): NumPy references, published numbers, properties, bad inputs."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import liqcore as lq
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# ---- NumPy reference (defines the semantics; written from MODEL.md, not from the kernel) ----
+
+
+def ref_tiers(floors: list[float], mmr: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cum = [0.0]
+    for k in range(1, len(floors)):
+        cum.append(cum[-1] + floors[k] * (mmr[k] - mmr[k - 1]))
+    return np.array(floors, float), np.array(mmr, float), np.array(cum)
+
+
+def ref_notional(q: Any, p: Any, inverse: bool, c: float) -> np.ndarray:
+    q, p = np.asarray(q, float), np.asarray(p, float)
+    return np.abs(q) * c / p if inverse else np.abs(q) * p
+
+
+def ref_equity(
+    q: Any, ep: Any, m: Any, p: Any, inverse: bool = False, c: float = 1.0
+) -> np.ndarray:
+    q, ep, m, p = (np.asarray(x, float) for x in (q, ep, m, p))
+    pnl = q * c * (1.0 / ep - 1.0 / p) if inverse else q * (p - ep)
+    return m + pnl
+
+
+def ref_mm(
+    q: Any,
+    p: Any,
+    rate: Any = None,
+    tiers: tuple[Any, ...] | None = None,
+    inverse: bool = False,
+    c: float = 1.0,
+) -> np.ndarray:
+    n = ref_notional(q, p, inverse, c)
+    if tiers is None:
+        return n * np.asarray(rate, float)
+    floors, mmr, cum = tiers
+    k = np.searchsorted(floors, n, side="right") - 1
+    return n * mmr[k] - cum[k]
+
+
+def ref_lp(
+    q: Any,
+    ep: Any,
+    m: Any,
+    rate: Any = None,
+    tiers: tuple[Any, ...] | None = None,
+    inverse: bool = False,
+    c: float = 1.0,
+) -> np.ndarray:
+    """E(P) = MM(P) by bisection on log(P/EP); 0 / +inf when no positive price solves it."""
+    q, ep, m = np.broadcast_arrays(*(np.asarray(x, float) for x in (q, ep, m)))
+    rate_b = None if rate is None else np.broadcast_to(np.asarray(rate, float), q.shape)
+
+    def f(
+        p: np.ndarray,
+    ) -> np.ndarray:  # E - MM, increasing in P for a long, decreasing for a short
+        return ref_equity(q, ep, m, p, inverse, c) - ref_mm(q, p, rate_b, tiers, inverse, c)
+
+    s = np.sign(q)
+    lo, hi = np.full(q.shape, -120.0), np.full(q.shape, 120.0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(120):
+            mid = 0.5 * (lo + hi)
+            g = f(ep * np.exp(mid)) * s  # increasing in mid
+            below = g < 0  # root is above mid
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        p = ep * np.exp(0.5 * (lo + hi))
+    if inverse:  # short: E - MM -> m - |q|C/EP as P -> inf
+        never = (q < 0) & (m - np.abs(q) * c / ep >= 0)
+        p = np.where(never, np.inf, p)
+    else:  # long: E - MM -> m - q*EP at P = 0
+        never = (q > 0) & (m - q * ep >= 0)
+        p = np.where(never, 0.0, p)
+    return np.where(q == 0, np.nan, p)
+
+
+def ref_bp(q: Any, ep: Any, m: Any, inverse: bool = False, c: float = 1.0) -> np.ndarray:
+    return ref_lp(q, ep, m, rate=0.0, inverse=inverse, c=c)
+
+
+def close_prices(
+    a: np.ndarray, b: np.ndarray, ep: np.ndarray, inverse: bool, rtol: float = 1e-9
+) -> None:
+    """Prices agree relative to the entry price (linear) or in 1/P (inverse: +inf is 'never')."""
+    a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
+    ep = np.broadcast_to(ep, a.shape)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(a)
+    a, b, ep = a[ok], b[ok], ep[ok]
+    if inverse:
+        with np.errstate(divide="ignore"):
+            a, b, ep = 1.0 / a, 1.0 / b, 1.0 / ep
+    bad = ~(np.abs(a - b) <= rtol * (np.abs(b) + ep))
+    assert not bad.any(), (a[bad], b[bad], ep[bad])
+
+
+# ---- MODEL.md §7 published numbers ------------------------------------------------------------
+
+BINANCE_FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000]
+BINANCE_MMR = [0.004, 0.005, 0.01, 0.025, 0.05]
+
+
+def test_binance_isolated_long_and_short() -> None:
+    assert round(lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004), 4) == 9036.1446
+    assert round(lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004), 4) == 10956.1753
+    # the closed form of MODEL.md §1, to the last bit that matters
+    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(
+        9000 / 0.996, rel=1e-15
+    )
+    assert lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(
+        11000 / 1.004, rel=1e-15
+    )
+
+
+def test_binance_tier_table_cum() -> None:
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    np.testing.assert_allclose(t.cum, [0, 50, 1_300, 16_300, 266_300], rtol=1e-12, atol=0)
+    assert t.floors.tolist() == BINANCE_FLOORS
+    assert t.mmr.tolist() == BINANCE_MMR
+    assert len(t) == 5
+
+
+def test_binance_tiers_first_tier_matches_flat() -> None:
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, tiers=t) == lq.liquidation_price(
+        1.0, 10_000.0, 1_000.0, 0.004
+    )
+
+
+def test_bybit_mm_at_entry_and_bankruptcy() -> None:
+    # 1 BTC long at 20,000, 50x (margin 400), mmr 0.5%, MM fixed at entry -> 19,700
+    assert lq.liquidation_price(1.0, 20_000.0, 400.0, 0.005, mm_at_entry=True) == pytest.approx(
+        19_700, rel=1e-12
+    )
+    # long at 10,000, 50x -> BP 9,800
+    assert lq.bankruptcy_price(1.0, 10_000.0, 200.0) == pytest.approx(9_800, rel=1e-12)
+    assert lq.bankruptcy_price(-1.0, 10_000.0, 200.0) == pytest.approx(10_200, rel=1e-12)
+
+
+@pytest.mark.parametrize("lev", [2.0, 10.0, 50.0, 125.0])
+@pytest.mark.parametrize("c", [1.0, 100.0])
+def test_inverse_bankruptcy_leverage_form(lev: float, c: float) -> None:
+    ep, n = 40_000.0, 1_000.0
+    margin = n * c / ep / lev  # coin
+    assert lq.bankruptcy_price(n, ep, margin, contract="inverse", contract_size=c) == pytest.approx(
+        ep * lev / (lev + 1), rel=1e-12
+    )
+    assert lq.bankruptcy_price(
+        -n, ep, margin, contract="inverse", contract_size=c
+    ) == pytest.approx(ep * lev / (lev - 1), rel=1e-12)
+
+
+# ---- conventions --------------------------------------------------------------------------------
+
+
+def test_never_liquidated_conventions() -> None:
+    # a 1x (or less) linear long: no positive price liquidates it -> 0
+    assert lq.liquidation_price(1.0, 100.0, 100.0, 0.01) == 0.0
+    assert lq.bankruptcy_price(1.0, 100.0, 150.0) == 0.0
+    # a 1x inverse short never goes bankrupt -> +inf
+    assert lq.bankruptcy_price(-100.0, 50.0, 2.0, contract="inverse") == np.inf
+    assert lq.liquidation_price(-100.0, 50.0, 2.0, 0.01, contract="inverse") == np.inf
+    # size 0 -> NaN, for every contract and path
+    for kw in (
+        {},
+        {"contract": "inverse"},
+        {"mm_at_entry": True},
+        {"tiers": lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)},
+    ):
+        assert np.isnan(lq.liquidation_price(0.0, 100.0, 10.0, **kw))
+        assert np.isnan(lq.liquidation_price(np.array([0.0, -0.0]), 100.0, 10.0, **kw)).all()
+    assert np.isnan(lq.bankruptcy_price(-0.0, 100.0, 10.0, contract="inverse"))
+
+
+def test_lp_lands_in_another_tier_than_entry() -> None:
+    # 30 BTC long at 10,000: notional 300k at entry (tier 2), 260k-ish at LP? Choose margin so the
+    # LP notional is below 250k: the LP must use tier 1 (0.5%, cum 50), not tier 2.
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    q, ep, m = 30.0, 10_000.0, 60_000.0
+    lp = lq.liquidation_price(q, ep, m, tiers=t)
+    assert q * lp < 250_000  # another tier than the entry notional's
+    assert lp == pytest.approx((m + 50 - q * ep) / (q * 0.005 - q), rel=1e-14)
+    assert lq.equity(q, ep, m, lp) == pytest.approx(lq.maintenance_margin(q, lp, tiers=t), rel=1e-9)
+
+
+def test_mm_at_entry_with_tiers() -> None:
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    q, ep, m = -30.0, 10_000.0, 20_000.0
+    mm_entry = 300_000 * 0.01 - 1_300
+    assert lq.maintenance_margin(q, ep, tiers=t) == pytest.approx(mm_entry, rel=1e-14)
+    lp = lq.liquidation_price(q, ep, m, tiers=t, mm_at_entry=True)
+    assert lp == pytest.approx(ep - (m - mm_entry) / q, rel=1e-14)
+
+
+def test_margin_ratio_values_and_infinity() -> None:
+    assert lq.margin_ratio(1.0, 100.0, 10.0, 100.0, 0.01) == pytest.approx(0.1)
+    assert lq.margin_ratio(1.0, 100.0, 10.0, 90.0, 0.01) == np.inf  # E = 0
+    assert lq.margin_ratio(1.0, 100.0, 10.0, 80.0, 0.01) == np.inf  # E < 0
+    assert lq.margin_ratio(0.0, 100.0, 10.0, 80.0, 0.01) == 0.0
+    assert lq.margin_ratio(0.0, 100.0, 0.0, 80.0, 0.01) == np.inf
+    t = lq.MarginTiers([0, 100], [0.01, 0.02])
+    r = lq.margin_ratio([1.0, 2.0], 100.0, 50.0, 100.0, tiers=t)
+    np.testing.assert_allclose(r, [1.0 / 50.0, (200 * 0.02 - 1.0) / 50.0])
+
+
+def test_scalar_and_array_types() -> None:
+    assert type(lq.equity(1, 2, 3, 4)) is float
+    assert type(lq.liquidation_price(1.0, 2.0, 0.1)) is float
+    out = lq.equity([1.0], 2.0, 3.0, 4.0)
+    assert isinstance(out, np.ndarray)
+    assert out.dtype == np.float64
+    assert out.shape == (1,)
+    out = lq.maintenance_margin(np.arange(1, 4), 10.0, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(out, [1.0, 4.0, 9.0])
+    assert lq.bankruptcy_price(np.zeros(0), 1.0, 1.0).shape == (0,)
+
+
+def test_same_bits_scalar_and_array_across_blocks() -> None:
+    rng = np.random.default_rng(7)
+    n = 1_000  # several kernel blocks and a ragged tail
+    q = rng.choice([-1, 1], n) * 10 ** rng.uniform(-3, 3, n)
+    ep = 10 ** rng.uniform(0, 5, n)
+    m = np.abs(q) * ep / rng.uniform(1, 100, n)
+    t = lq.MarginTiers([0, 1_000, 50_000], [0.01, 0.02, 0.05])
+    for inverse in (False, True):
+        kw: dict[str, Any] = {"contract": "inverse" if inverse else "linear", "contract_size": 3.0}
+        for lp_kw in ({"mmr": 0.01}, {"tiers": t}, {"tiers": t, "mm_at_entry": True}):
+            arr = lq.liquidation_price(q, ep, m, **lp_kw, **kw)
+            one = [lq.liquidation_price(q[i], ep[i], m[i], **lp_kw, **kw) for i in range(0, n, 37)]
+            assert np.array_equal(arr[::37], np.array(one))
+            assert np.array_equal(
+                arr[300:700],
+                lq.liquidation_price(q[300:700], ep[300:700], m[300:700], **lp_kw, **kw),
+            )
+
+
+# ---- Hypothesis: kernel == reference on random positions ----------------------------------------
+
+mags = st.floats(-6, 6)
+
+
+@st.composite
+def positions(draw: Any, n_max: int = 12) -> dict[str, Any]:
+    n = draw(st.integers(1, n_max))
+    sign = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n)))
+    q = sign * 10 ** np.array(draw(st.lists(mags, min_size=n, max_size=n)))
+    ep = 10 ** np.array(draw(st.lists(st.floats(-4, 6), min_size=n, max_size=n)))
+    mark = ep * np.exp(np.array(draw(st.lists(st.floats(-0.7, 0.7), min_size=n, max_size=n))))
+    lev = 10 ** np.array(draw(st.lists(st.floats(-0.5, 2.5), min_size=n, max_size=n)))
+    inverse = draw(st.booleans())
+    c = draw(st.sampled_from([1.0, 10.0, 100.0]))
+    notional = np.abs(q) * c / ep if inverse else np.abs(q) * ep
+    m = notional / lev
+    return {
+        "q": q,
+        "ep": ep,
+        "m": m,
+        "mark": mark,
+        "inverse": inverse,
+        "c": c,
+        "notional": notional,
+    }
+
+
+@st.composite
+def tier_tables(draw: Any, scale: float) -> tuple[list[float], list[float]]:
+    k = draw(st.integers(1, 6))
+    gaps = 10 ** np.array(draw(st.lists(st.floats(-2, 1), min_size=k - 1, max_size=k - 1)))
+    floors = [0.0, *np.cumsum(gaps * scale).tolist()]
+    rates = draw(st.lists(st.floats(0.0, 0.2), min_size=k, max_size=k))
+    if draw(st.booleans()):
+        rates = sorted(rates)  # real tables increase; unsorted ones still give a continuous MM
+    return floors, rates
+
+
+def _kw(p: dict[str, Any]) -> dict[str, Any]:
+    return {"contract": "inverse" if p["inverse"] else "linear", "contract_size": p["c"]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions(), st.floats(0.0, 0.2))
+def test_flat_agrees_with_reference(p: dict[str, Any], rate: float) -> None:
+    q, ep, m, mark, inv, c = p["q"], p["ep"], p["m"], p["mark"], p["inverse"], p["c"]
+    kw = _kw(p)
+    e = lq.equity(q, ep, m, mark, **kw)
+    np.testing.assert_allclose(
+        e, ref_equity(q, ep, m, mark, inv, c), rtol=1e-12, atol=1e-12 * float(p["notional"].max())
+    )
+    mm = lq.maintenance_margin(q, mark, rate, **kw)
+    np.testing.assert_allclose(mm, ref_mm(q, mark, rate, None, inv, c), rtol=1e-13)
+    close_prices(lq.bankruptcy_price(q, ep, m, **kw), ref_bp(q, ep, m, inv, c), ep, inv)
+    close_prices(
+        lq.liquidation_price(q, ep, m, rate, **kw), ref_lp(q, ep, m, rate, None, inv, c), ep, inv
+    )
+    mr = lq.margin_ratio(q, ep, m, mark, rate, **kw)
+    e_ref = ref_equity(q, ep, m, mark, inv, c)
+    pos = e_ref > 1e-9 * p["notional"]
+    np.testing.assert_allclose(
+        mr[pos], (ref_mm(q, mark, rate, None, inv, c) / e_ref)[pos], rtol=1e-6
+    )
+    assert (mr[e_ref < -1e-9 * p["notional"]] == np.inf).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions(), st.data())
+def test_tiers_agree_with_reference(p: dict[str, Any], data: Any) -> None:
+    q, ep, m, mark, inv, c = p["q"], p["ep"], p["m"], p["mark"], p["inverse"], p["c"]
+    floors, rates = data.draw(tier_tables(float(np.median(p["notional"]))))
+    t = lq.MarginTiers(floors, rates)
+    rt = ref_tiers(floors, rates)
+    np.testing.assert_allclose(t.cum, rt[2], rtol=1e-12, atol=1e-12 * floors[-1])
+    kw = _kw(p)
+    mm = lq.maintenance_margin(q, mark, tiers=t, **kw)
+    n = ref_notional(q, mark, inv, c)
+    np.testing.assert_allclose(
+        mm, ref_mm(q, mark, None, rt, inv, c), rtol=1e-9, atol=1e-12 * float(n.max())
+    )
+    lp = lq.liquidation_price(q, ep, m, tiers=t, **kw)
+    close_prices(lp, ref_lp(q, ep, m, None, rt, inv, c), ep, inv, rtol=1e-8)
+    lpe = lq.liquidation_price(q, ep, m, tiers=t, mm_at_entry=True, **kw)
+    close_prices(
+        lpe, ref_bp(q, ep, m - ref_mm(q, ep, None, rt, inv, c), inv, c), ep, inv, rtol=1e-8
+    )
+
+
+# ---- properties ----------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions(), st.data())
+def test_equity_equals_maintenance_at_lp(p: dict[str, Any], data: Any) -> None:
+    q, ep, m = p["q"], p["ep"], p["m"]
+    kw = _kw(p)
+    floors, rates = data.draw(tier_tables(float(np.median(p["notional"]))))
+    t = lq.MarginTiers(floors, rates)
+    for rate in ({"mmr": 0.01}, {"tiers": t}):
+        lp = lq.liquidation_price(q, ep, m, **rate, **kw)
+        ok = np.isfinite(lp) & (lp > 0)
+        qq, e0, m0, p0 = q[ok], ep[ok], m[ok], lp[ok]
+        gap = lq.equity(qq, e0, m0, p0, **kw) - lq.maintenance_margin(qq, p0, **rate, **kw)
+        scale = (
+            m0
+            + ref_notional(qq, e0, p["inverse"], p["c"])
+            + ref_notional(qq, p0, p["inverse"], p["c"])
+        )
+        assert (np.abs(gap) <= 1e-9 * scale).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(positions(), st.floats(0.0, 0.05))
+def test_lp_between_bankruptcy_and_entry(p: dict[str, Any], rate: float) -> None:
+    q, ep, m = p["q"], p["ep"], p["m"]
+    kw = _kw(p)
+    mm_entry = lq.maintenance_margin(q, ep, rate, **kw)
+    normal = m >= mm_entry  # not liquidatable at entry
+    lp = lq.liquidation_price(q, ep, m, rate, **kw)[normal]
+    bp = lq.bankruptcy_price(q, ep, m, **kw)[normal]
+    e0, long = ep[normal], q[normal] > 0
+    tol = 1e-12 * e0
+    assert (lp[long] <= e0[long] + tol[long]).all()
+    assert (lp[long] >= bp[long] - tol[long]).all()
+    assert (lp[~long] >= e0[~long] - tol[~long]).all()
+    assert (lp[~long] <= bp[~long] * (1 + 1e-12)).all()
+    # MM fixed at entry is the bankruptcy price of the margin above it
+    lpe = lq.liquidation_price(q, ep, m, rate, mm_at_entry=True, **kw)[normal]
+    bpe = lq.bankruptcy_price(q[normal], e0, (m - mm_entry)[normal], **kw)
+    close_prices(lpe, bpe, e0, p["inverse"], rtol=1e-12)
+
+
+def test_lp_monotone_in_margin() -> None:
+    m = np.linspace(10.0, 900.0, 50)
+    lp_long = lq.liquidation_price(1.0, 1_000.0, m, 0.01)
+    lp_short = lq.liquidation_price(-1.0, 1_000.0, m, 0.01)
+    assert (np.diff(lp_long) < 0).all()
+    assert (np.diff(lp_short) > 0).all()
+
+
+# ---- MarginTiers ---------------------------------------------------------------------------------
+
+
+def test_margin_tiers_api() -> None:
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    assert t == lq.MarginTiers(np.array(BINANCE_FLOORS, float), tuple(BINANCE_MMR))
+    assert t != lq.MarginTiers([0, 50_000], [0.004, 0.005])
+    assert (t == "x") is False
+    assert hash(t) == hash(lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR))
+    assert pickle.loads(pickle.dumps(t)) == t
+    assert repr(t).startswith("MarginTiers(floors=[0.0, 50000.0")
+    assert eval(repr(t), {"MarginTiers": lq.MarginTiers}) == t
+    assert t.tier_of(0.0) == 0
+    assert t.tier_of(50_000.0) == 1
+    assert t.tier_of(49_999.99) == 0
+    np.testing.assert_array_equal(t.tier_of([0.0, 1e6, 2e7]), [0, 3, 4])
+    assert t.maintenance(100_000.0) == pytest.approx(100_000 * 0.005 - 50)
+    # continuity at every floor
+    for f, k in zip(BINANCE_FLOORS[1:], range(1, 5)):
+        below = f * BINANCE_MMR[k - 1] - t.cum[k - 1]
+        assert t.maintenance(f) == pytest.approx(below, rel=1e-12)
+    t.floors[0] = 5.0  # properties are copies
+    assert t.floors[0] == 0.0
+
+
+def test_tiers_maintenance_matches_maintenance_margin() -> None:
+    t = lq.MarginTiers(BINANCE_FLOORS, BINANCE_MMR)
+    n = np.array([1.0, 49_999.0, 50_000.0, 3e5, 2e7])
+    np.testing.assert_array_equal(t.maintenance(n), lq.maintenance_margin(1.0, n, tiers=t))
+
+
+# ---- bad inputs ----------------------------------------------------------------------------------
+
+GOOD: dict[str, Any] = {
+    "size": 1.0,
+    "entry_price": 100.0,
+    "margin": 10.0,
+    "mark": 100.0,
+    "mmr": 0.01,
+}
+FUNCS = {
+    "equity": (lq.equity, ["size", "entry_price", "margin", "mark"]),
+    "maintenance_margin": (lq.maintenance_margin, ["size", "mark", "mmr"]),
+    "bankruptcy_price": (lq.bankruptcy_price, ["size", "entry_price", "margin"]),
+    "liquidation_price": (lq.liquidation_price, ["size", "entry_price", "margin", "mmr"]),
+    "margin_ratio": (lq.margin_ratio, ["size", "entry_price", "margin", "mark", "mmr"]),
+}
+BAD = {
+    "size": [(np.nan, "must be finite"), (np.inf, "must be finite"), (-np.inf, "must be finite")],
+    "entry_price": [
+        (0.0, r"must be finite and > 0"),
+        (-1.0, r"must be finite and > 0"),
+        (np.nan, r"must be finite and > 0"),
+        (np.inf, r"must be finite and > 0"),
+    ],
+    "mark": [
+        (0.0, r"must be finite and > 0"),
+        (-5.0, r"must be finite and > 0"),
+        (np.nan, r"must be finite and > 0"),
+    ],
+    "margin": [
+        (-1.0, r"must be finite and >= 0"),
+        (np.nan, r"must be finite and >= 0"),
+        (np.inf, r"must be finite and >= 0"),
+    ],
+    "mmr": [
+        (1.0, r"must be finite and >= 0 and < 1"),
+        (-0.01, r"must be finite and >= 0 and < 1"),
+        (np.nan, r"must be finite and >= 0 and < 1"),
+    ],
+}
+
+
+def _call(name: str, **over: Any) -> Any:
+    f, args = FUNCS[name]
+    vals = [over.get(a, GOOD[a]) for a in args]
+    extra = {k: v for k, v in over.items() if k not in args}
+    return f(*vals, **extra)
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+@pytest.mark.parametrize("inverse", [False, True])
+def test_bad_values_name_argument_and_index(func: str, inverse: bool) -> None:
+    kw = {"contract": "inverse"} if inverse else {}
+    for arg in FUNCS[func][1]:
+        for bad, msg in BAD[arg]:
+            got = repr(float(bad)) if not np.isnan(bad) else "nan"
+            got = {"inf": "inf", "-inf": "-inf"}.get(got, format(float(bad), ".17g"))
+            # a scalar: no index
+            with pytest.raises(ValueError, match=rf"^{arg} {msg} \(got {got}\)$"):
+                _call(func, **{arg: bad}, **kw)
+            # arrays: the first bad index (kernel path), with the other arguments scalar or arrays
+            a = np.full(6, GOOD[arg])
+            a[[3, 5]] = bad
+            with pytest.raises(ValueError, match=rf"^{arg}\[3\] {msg} \(got {got}\)$"):
+                _call(func, **{arg: a}, **kw)
+            others = {o: np.full(6, GOOD[o]) for o in FUNCS[func][1] if o != arg}
+            with pytest.raises(ValueError, match=rf"^{arg}\[3\] {msg}"):
+                _call(func, **{arg: a}, **others, **kw)
+            one = np.array([bad])
+            with pytest.raises(ValueError, match=rf"^{arg}\[0\] {msg}"):
+                _call(func, **{arg: one}, **kw)
+
+
+def test_bad_values_with_tiers_and_first_argument_first() -> None:
+    t = lq.MarginTiers([0, 10], [0.01, 0.02])
+    with pytest.raises(ValueError, match=r"^entry_price\[2\] must be finite and > 0 \(got -1\)$"):
+        lq.liquidation_price([1, 1, 1], [1, 1, -1], 1, tiers=t)
+    with pytest.raises(ValueError, match=r"^size\[1\] must be finite"):
+        lq.liquidation_price([1, np.nan, 1], [1, 1, -1], 1, tiers=t, mm_at_entry=True)
+    with pytest.raises(ValueError, match=r"^mark\[0\] must be finite and > 0"):
+        lq.maintenance_margin([1, 2], [0, 1], tiers=t)
+    with pytest.raises(ValueError, match=r"^margin\[1\] must be finite and >= 0"):
+        lq.margin_ratio([1, 2], 1, [0, -1], 1, tiers=t)
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_length_mismatch_names_argument(func: str) -> None:
+    args = FUNCS[func][1]
+    over = {args[0]: np.full(3, GOOD[args[0]]), args[-1]: np.full(4, GOOD[args[-1]])}
+    with pytest.raises(
+        ValueError, match=rf"^{args[-1]} has length 4, expected 3 \(the length of {args[0]}\)"
+    ):
+        _call(func, **over)
+
+
+@pytest.mark.parametrize("func", list(FUNCS))
+def test_wrong_kinds_and_options(func: str) -> None:
+    with pytest.raises(TypeError, match=r"^size must be a real number"):
+        _call(func, size="1")
+    with pytest.raises(TypeError, match=r"^size must be a real number"):
+        _call(func, size=np.array(["a"]))
+    with pytest.raises(ValueError, match=r"^size must have at most 1 dimension"):
+        _call(func, size=np.ones((2, 2)))
+    with pytest.raises(
+        ValueError, match=r"^contract must be one of 'linear', 'inverse' \(got 'inv'\)"
+    ):
+        _call(func, contract="inv")
+    for cs, msg in ((0.0, "0"), (-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf")):
+        with pytest.raises(
+            ValueError, match=rf"^contract_size must be finite and > 0 \(got {msg}\)$"
+        ):
+            _call(func, contract_size=cs)
+    for cs in ("1", [1.0], None):
+        with pytest.raises(TypeError, match=r"^contract_size must be a real number"):
+            _call(func, contract_size=cs)
+
+
+@pytest.mark.parametrize("func", ["maintenance_margin", "liquidation_price", "margin_ratio"])
+def test_tiers_argument(func: str) -> None:
+    t = lq.MarginTiers([0, 10], [0.01, 0.02])
+    with pytest.raises(TypeError, match=r"^tiers must be a MarginTiers or None"):
+        _call(func, tiers=[[0, 10], [0.01, 0.02]])
+    with pytest.raises(ValueError, match=r"^pass either mmr or tiers, not both"):
+        _call(func, tiers=t, mmr=0.02)
+    _call(func, tiers=t, mmr=0.005)  # the default: tiers win
+
+
+def test_mm_at_entry_must_be_bool() -> None:
+    with pytest.raises(TypeError, match=r"^mm_at_entry must be a bool"):
+        lq.liquidation_price(1.0, 1.0, 0.1, mm_at_entry="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("floors", "mmr", "exc", "msg"),
+    [
+        ([], [], ValueError, r"^floors must have at least one tier$"),
+        ([0, 10], [0.01], ValueError, r"^mmr has length 1, expected 2 \(the length of floors\)$"),
+        ([1, 10], [0.01, 0.02], ValueError, r"^floors\[0\] must be 0 \(got 1\)$"),
+        (
+            [0, 10, 10],
+            [0.01, 0.02, 0.03],
+            ValueError,
+            r"^floors\[2\] must be strictly increasing \(got 10\)$",
+        ),
+        (
+            [0, 10, 5],
+            [0.01, 0.02, 0.03],
+            ValueError,
+            r"^floors\[2\] must be strictly increasing \(got 5\)$",
+        ),
+        ([0, np.nan], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got nan\)$"),
+        ([0, np.inf], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got inf\)$"),
+        ([0, 10], [0.01, 1.0], ValueError, r"^mmr\[1\] must be finite and >= 0 and < 1 \(got 1\)$"),
+        (
+            [0, 10],
+            [-0.01, 0.1],
+            ValueError,
+            r"^mmr\[0\] must be finite and >= 0 and < 1 \(got -0.01\)$",
+        ),
+        (
+            [0, 10],
+            [0.01, np.nan],
+            ValueError,
+            r"^mmr\[1\] must be finite and >= 0 and < 1 \(got nan\)$",
+        ),
+        (["a"], [0.01], TypeError, r"^floors must be a real number"),
+        ([0], {"a": 1}, TypeError, r"^mmr must be a real number"),
+        ([[0, 1]], [0.01], ValueError, r"^floors must have at most 1 dimension"),
+    ],
+)
+def test_margin_tiers_bad(floors: Any, mmr: Any, exc: type, msg: str) -> None:
+    with pytest.raises(exc, match=msg):
+        lq.MarginTiers(floors, mmr)
+
+
+def test_tier_helpers_bad_notional() -> None:
+    t = lq.MarginTiers([0, 10], [0.01, 0.02])
+    with pytest.raises(ValueError, match=r"^notional\[1\] must be finite and >= 0 \(got -1\)$"):
+        t.maintenance([1.0, -1.0])
+    with pytest.raises(ValueError, match=r"^notional must be finite and >= 0 \(got nan\)$"):
+        t.tier_of(np.nan)
+
+
+def test_core_checks_lengths_itself() -> None:
+    from liqcore import _core
+
+    with pytest.raises(ValueError, match=r"^entry_price has length 2, expected 3 or 1$"):
+        _core.bankruptcy_price(np.ones(3), np.ones(2), np.ones(3), False, 1.0)
+    with pytest.raises(ValueError, match=r"^tiers.floors\[1\] must be strictly increasing"):
+        _core.Tiers(np.array([0.0, 0.0]), np.array([0.1, 0.2]))
