@@ -66,7 +66,8 @@ def valid_for(name: str, target: str = "") -> Any:
         # margin / positions
         "size": np.array([1.0, -2.0, 0.5]), "entry_price": np.full(n, 100.0),
         "margin": np.full(n, 10.0), "mark": 100.0, "mmr": 0.005, "contract": "linear",
-        "contract_size": 1.0, "tiers": None, "account": None,
+        "contract_size": 1.0, "tiers": None, "account": None, "floors": [0.0, 5e4, 2.5e5],
+        "mm_at_entry": False, "indices": [0, 2],
         # ADL
         "capacity": np.array([1.0, 2.0, 3.0]), "scores": np.array([3.0, 1.0, 2.0]),
         "caps": np.array([0.5, 1.0, 0.2]), "weights": np.array([1.0, 2.0, 3.0]), "amount": 2.0,
@@ -86,6 +87,8 @@ def valid_for(name: str, target: str = "") -> Any:
     }
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
         return "bid"
+    if name == "mmr" and target.endswith("MarginTiers"):
+        return [0.004, 0.005, 0.01]
     if name == "path":
         for venue in ("binance", "hyperliquid"):
             if venue in target:
@@ -140,14 +143,15 @@ def params_of(fn: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def call(fn: Callable[..., Any], params: list[inspect.Parameter], values: dict[str, Any]) -> Any:
+    """``fn`` with ``values`` by keyword (positional-only parameters by position)."""
     args, kwargs = [], {}
     for p in params:
         if p.name not in values:
             continue
-        if p.kind == p.KEYWORD_ONLY:
-            kwargs[p.name] = values[p.name]
-        else:
+        if p.kind == p.POSITIONAL_ONLY:
             args.append(values[p.name])
+        else:
+            kwargs[p.name] = values[p.name]
     return fn(*args, **kwargs)
 
 
