@@ -4,9 +4,10 @@ memory stays flat after a warm-up.
 Inputs are large (100k elements) and every error path fails *after* the bindings allocated their
 outputs (the bad value is the last element, found inside the kernel, which throws a C++
 exception), so that leaking one output array or one input copy per call would grow resident
-memory by about ``iterations * 0.8 MB`` = 80 MB, five times the tolerance (a simulated leak of
-one such array per call measured 74 MB; the real entry points measured within +-1.5 MB). The leak run under
-LeakSanitizer (docs/HARDENING.md) complements this with exact, per-allocation reports.
+memory by about ``iterations * 0.8 MB`` = 48 MB, four times the tolerance (a simulated leak of
+one such array per call measured 74 MB over 100 calls; the real entry points stay within
++-1.5 MB). The LeakSanitizer run (docs/HARDENING.md) complements this with exact,
+per-allocation reports.
 
 Skipped under AddressSanitizer: its quarantine keeps freed memory resident on purpose.
 """
@@ -31,9 +32,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 N = 100_000
-ITERATIONS = 100
+ITERATIONS = 60
 WARMUP = 10
-TOLERANCE = 16 * 2**20  # bytes; one leaked 800 kB array per call adds 80 MB (measured: 74 MB)
+TOLERANCE = 12 * 2**20  # bytes; one leaked 800 kB array per call adds 48 MB
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -66,6 +67,10 @@ def _workloads(tmp: Path) -> dict[str, Callable[[], Any]]:
     (bp, bq), (ap, aq) = book.bids, book.asks
     bad_bq = bq.copy()
     bad_bq[-1] = np.inf
+    tiers = liqcore.MarginTiers([0.0, 50.0, 250.0], [0.004, 0.005, 0.01])
+    positions = liqcore.Positions(scores[:5_000], 60_000.0 + 1_000.0 * scores[:5_000],
+                                  300.0 * cap[:5_000])
+    policy = liqcore.Policy(residual="socialize")
     path = tmp / "book.json"
     lio.write_book(lio.BookArrays(bp[:200], bq[:200], ap[:200], aq[:200]), path)
     corrupt = tmp / "corrupt.json"
@@ -92,6 +97,17 @@ def _workloads(tmp: Path) -> dict[str, Callable[[], Any]]:
         "io.read_book": lambda: lio.read_book(path),
         "io.read_book error": _expect_error(lambda: lio.read_book(corrupt)),
         "type error": _expect_error(lambda: book.sweep_many("sell", ["x"] * 10), TypeError),
+        "liquidation_price": lambda: liqcore.liquidation_price(scores, 100.0, cap, 0.01),
+        "liquidation_price error": _expect_error(
+            lambda: liqcore.liquidation_price(scores, 100.0, bad, 0.01)),
+        "margin_ratio (threads=2)": lambda: liqcore.margin_ratio(scores, 100.0, cap, 101.0,
+                                                                  threads=2),
+        "equity error": _expect_error(lambda: liqcore.equity(scores, 100.0, bad, 101.0)),
+        "maintenance_margin tiers": lambda: liqcore.maintenance_margin(scores, 100.0, tiers=tiers),
+        "liquidate": lambda: liqcore.liquidate(positions, book, 58_000.0, policy=policy,
+                                               insurance_fund=1e5),
+        "liquidate error": _expect_error(lambda: liqcore.liquidate(positions, book, -1.0)),
+        "Positions error": _expect_error(lambda: liqcore.Positions(scores, 100.0, bad)),
     }
 
 

@@ -1,10 +1,11 @@
 """Thread safety (issue 6): every kernel call releases the GIL, so Python threads really run the
 kernels at once.
 
-* Pure kernels called from several threads on shared inputs give bit-identical results to the
+* Pure kernels (margin math with any ``threads``, ADL allocators, sweeps, liquidate) called
+  from several threads on shared inputs give bit-identical results to the
   same calls made one by one.
 * A Book mutated by one thread (apply, execute) while others read it (sweep, sweep_many, depth,
-  levels, copy) never crashes, and every read equals the read of one of the states the writer
+  levels, copy, liquidate) never crashes, and every read equals the read of one of the states the writer
   passed through, in order: each reader sees the states advance, never go back (the bindings
   guard Book with a reader-writer lock; a call sees the book entirely before or after a
   mutation).
@@ -51,6 +52,7 @@ def _inputs() -> dict[str, Any]:
         "margin": rng.uniform(1.0, 50.0, N),
         "qtys": rng.exponential(5.0, N),
         "limits": np.where(rng.random(N) < 0.5, np.nan, rng.uniform(59_000.0, 61_000.0, N)),
+        "mark": rng.uniform(50.0, 150.0, N),
     }
 
 
@@ -68,8 +70,35 @@ def _kernel_calls(x: dict[str, Any], book: liqcore.Book) -> dict[str, Callable[[
         "Book.depth": lambda: book.depth("bid", np.linspace(0.0, 500.0, 1000)),
         "Book.copy().execute": lambda: book.copy().execute("buy", x["qtys"][:5000]),
         "Book()": lambda: liqcore.Book(*(np.asarray(s) for s in (*book.bids, *book.asks))).bids,
+        "liquidate": lambda: _liq(book, x),
     }
+    for fn in ("equity", "margin_ratio", "liquidation_price", "bankruptcy_price"):
+        for threads in (1, None):
+            calls[f"{fn}(threads={threads})"] = _margin_call(fn, x, threads)
+    calls["maintenance_margin(tiers)"] = lambda: liqcore.maintenance_margin(
+        x["size"], 100.0, tiers=liqcore.MarginTiers([0.0, 50.0, 250.0], [0.004, 0.005, 0.01]))
     return calls
+
+
+def _margin_call(fn: str, x: dict[str, Any], threads: int | None) -> Callable[[], Any]:
+    f = getattr(liqcore, fn)
+    args = [x["size"], x["entry_price"], x["margin"]]
+    if fn in ("equity", "margin_ratio"):
+        args.append(x["mark"])
+    return lambda: f(*args, threads=threads)
+
+
+POSITIONS = liqcore.Positions(
+    np.random.default_rng(3).normal(0.0, 2.0, 2_000),
+    np.random.default_rng(4).uniform(55_000.0, 65_000.0, 2_000),
+    np.random.default_rng(5).uniform(100.0, 3_000.0, 2_000),
+)
+
+
+def _liq(book: liqcore.Book, x: dict[str, Any] | None = None) -> Any:
+    r = liqcore.liquidate(POSITIONS, book, 58_000.0, policy=liqcore.Policy(residual="socialize"),
+                          insurance_fund=1e5)
+    return (r.closed, r.deficit, r.vwap, r.adl, r.total_deficit, r.insurance_fund, r.uncovered)
 
 
 def test_kernels_concurrent_equal_sequential() -> None:
@@ -117,6 +146,7 @@ READS: dict[str, Callable[[liqcore.Book], Any]] = {
     "sweep": lambda b: b.sweep("buy", 7.5),
     "depth": lambda b: b.depth_notional("ask", np.array([1.0, 5.0, 20.0])),
     "levels": lambda b: b.asks,
+    "liquidate": _liq,
     # Each call is atomic, a sequence of calls is not: copy() first for a consistent view.
     "copy": lambda b: _snapshot(b.copy()),
 }
