@@ -2,7 +2,8 @@
 
 Usage (see docs/HARDENING.md for the full commands, with the ASan build)::
 
-    python fuzz/fuzz_api.py TARGET [libFuzzer options...]   # TARGET: book, adl, io, all
+    python fuzz/fuzz_api.py TARGET [libFuzzer options...]
+    # TARGET: book, adl, io, margin, liquidate, all
 
 Each input is decoded into one call of a public entry point (arrays of arbitrary doubles,
 NaN/inf/denormals included, arbitrary lengths, options and flags). The only accepted outcomes
@@ -187,6 +188,82 @@ def adl_input(fdp: atheris.FuzzedDataProvider) -> None:
     STATS["adl: ok"] += 1
 
 
+# ---- margin and liquidation -----------------------------------------------------------------
+
+
+def _extreme(*arrays: np.ndarray) -> bool:
+    """Any nonzero finite magnitude outside [1e-150, 1e150]: products may overflow (known)."""
+    for a in arrays:
+        a = np.abs(np.asarray(a, dtype=np.float64))
+        a = a[np.isfinite(a) & (a > 0)]
+        if ((a < 1e-150) | (a > 1e150)).any():
+            return True
+    return False
+
+
+MARGIN = ["equity", "maintenance_margin", "bankruptcy_price", "liquidation_price", "margin_ratio"]
+
+
+def margin_input(fdp: atheris.FuzzedDataProvider) -> None:
+    n = fdp.ConsumeIntInRange(0, 32)
+    fn = fdp.PickValueInList(MARGIN)
+    q, ep, m, p, r = (floats(fdp, n if fdp.ConsumeProbability() < 0.9 else 1) for _ in range(5))
+    r = np.abs(r) % 1.0
+    kw: dict[str, Any] = {"contract": fdp.PickValueInList(["linear", "inverse"])}
+    if fdp.ConsumeBool():
+        kw["threads"] = fdp.ConsumeIntInRange(1, 4)
+    args = {"equity": (q, ep, m, p), "maintenance_margin": (q, p, r),
+            "bankruptcy_price": (q, ep, m), "liquidation_price": (q, ep, m, r),
+            "margin_ratio": (q, ep, m, p, r)}[fn]
+    try:
+        out = np.asarray(getattr(liqcore, fn)(*args, **kw))
+    except CLEAN:
+        STATS["margin: clean error"] += 1
+        return
+    nan = np.isnan(out)
+    if fn in ("bankruptcy_price", "liquidation_price"):
+        nan &= np.broadcast_to(q, out.shape) != 0
+    if nan.any():
+        if _extreme(*args):
+            raise Known("margin NaN on overflow")
+        raise AssertionError(f"{fn}{tuple(args)} {kw}: NaN {out}")
+    STATS["margin: ok"] += 1
+
+
+POLICIES = [
+    liqcore.Policy(), liqcore.Policy(order="largest", residual="socialize"),
+    liqcore.Policy(execution="takeover"), liqcore.Policy(limit="bankruptcy", residual="queue"),
+    liqcore.Policy(sizing="partial", residual="pro_rata"), liqcore.Policy(limit="fillable"),
+]
+
+
+def liquidate_input(fdp: atheris.FuzzedDataProvider) -> None:
+    n = fdp.ConsumeIntInRange(0, 16)
+    q, ep, m = (floats(fdp, n) for _ in range(3))
+    bp, bq = sorted_side(fdp, fdp.ConsumeIntInRange(0, 12), True)
+    ap, aq = sorted_side(fdp, fdp.ConsumeIntInRange(0, 12), False)
+    ap = ap + (bp[0] if bp.size else 0.0)
+    mark, fund = fdp.ConsumeFloat(), fdp.ConsumeFloat()
+    policy = fdp.PickValueInList(POLICIES)
+    try:
+        book = liqcore.Book(bp, bq, ap, aq)
+        res = liqcore.liquidate(liqcore.Positions(q, ep, m), book, mark, policy=policy,
+                                insurance_fund=fund)
+    except CLEAN:
+        STATS["liquidate: clean error"] += 1
+        return
+    vals = [np.asarray(getattr(res, f)) for f in ("closed", "deficit", "surplus", "fee")]
+    scale = max([1.0, abs(fund), *np.abs(res.ledger.amount)])
+    ok = all(np.isfinite(v).all() and (v >= 0).all() for v in vals)
+    ok = ok and abs(res.ledger.balance) <= 1e-9 * scale
+    if not ok:
+        if _extreme(q, ep, m, bp, bq, ap, aq, [mark, fund]):
+            raise Known("liquidate overflow")
+        raise AssertionError(f"liquidate: {res!r} {res.ledger!r} for {q!r} {ep!r} {m!r} "
+                             f"book {bp!r} {bq!r} {ap!r} {aq!r} mark {mark!r} fund {fund!r}")
+    STATS["liquidate: ok"] += 1
+
+
 # ---- io ------------------------------------------------------------------------------------
 
 _TMP = tempfile.mkdtemp(prefix="liqcore-atheris-")
@@ -240,7 +317,8 @@ def io_input(fdp: atheris.FuzzedDataProvider) -> None:
 # ---- driver --------------------------------------------------------------------------------
 
 TARGETS: dict[str, Callable[[atheris.FuzzedDataProvider], None]] = {
-    "book": book_input, "adl": adl_input, "io": io_input,
+    "book": book_input, "adl": adl_input, "io": io_input, "margin": margin_input,
+    "liquidate": liquidate_input,
 }
 
 
