@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 # Values that break naive numeric code. 5e-324 is the smallest denormal, 2.2e-308 / 2 a denormal
@@ -56,6 +57,12 @@ def nasty_floats() -> st.SearchStrategy[float]:
 def sane_floats(lo: float = 1e-6, hi: float = 1e9) -> st.SearchStrategy[float]:
     """Positive, finite, far from overflow: valid inputs whose results must be finite."""
     return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
+
+
+def examples(n: int) -> int:
+    """``n`` examples at the default profile's 100, scaled with the loaded Hypothesis profile
+    (tests/conftest.py: the ``sanitize`` profile runs a quarter)."""
+    return max(10, n * settings.default.max_examples // 100)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from strategies import (
     Mutation,
     book_sides,
     byte_mutations,
+    examples,
     huge_book,
     mutations,
 )
@@ -113,7 +114,7 @@ def check_valid_book(b: Book) -> None:
         assert bp[0] < ap[0]
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(data=st.data(), sides=book_sides(max_levels=12))
 def test_book_construction_one_bad_argument(data: st.DataObject, sides: tuple[Any, ...]) -> None:
     base = Book(*sides)
@@ -187,7 +188,7 @@ SIDE_GARBAGE: list[Any] = ["sell", "buy", "bid", "ask", "SELL", "", " sell", Non
                            ["sell"], np.str_("buy"), np.array(["sell"])]
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(sides=book_sides(max_levels=10), data=st.data())
 def test_book_sweep_hostile(sides: tuple[Any, ...], data: st.DataObject) -> None:
     b = Book(*sides)
@@ -215,7 +216,7 @@ def _orders(data: st.DataObject, n: int) -> tuple[Any, Any]:
     return qtys, (None if limits is None else np.array(limits, dtype=np.float64))
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(sides=book_sides(max_levels=10), n=st.integers(0, 6), data=st.data(),
        method=st.sampled_from(["sweep_many", "execute"]))
 def test_book_orders_one_bad_argument(sides: tuple[Any, ...], n: int, data: st.DataObject,
@@ -253,7 +254,7 @@ def test_book_orders_one_bad_argument(sides: tuple[Any, ...], n: int, data: st.D
             assert np.isfinite(arr).all()
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(sides=book_sides(max_levels=8), data=st.data())
 def test_book_apply_one_bad_argument(sides: tuple[Any, ...], data: st.DataObject) -> None:
     b = Book(*sides)
@@ -279,7 +280,7 @@ def test_book_apply_one_bad_argument(sides: tuple[Any, ...], data: st.DataObject
         check_valid_book(b)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(sides=book_sides(max_levels=8), data=st.data())
 def test_book_depth_hostile(sides: tuple[Any, ...], data: st.DataObject) -> None:
     b = Book(*sides)
@@ -419,7 +420,7 @@ def test_samples_are_valid(fuzz_dir: Path) -> None:
         check_valid_arrays(lio.read_book_arrays(p))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                    HealthCheck.too_slow])
 @given(
     sample=st.sampled_from(sorted(SAMPLES)),
@@ -502,7 +503,7 @@ def test_loader_path_wrong_type_names_path(path: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), sides=book_sides(max_levels=6))
 def test_write_book_hostile_arrays(fuzz_dir: Path, data: st.DataObject,
                                    sides: tuple[Any, ...]) -> None:
@@ -615,7 +616,7 @@ def _extreme_weight_ratio(v: Any) -> bool:
     return bool(a.size) and float(a.max()) > 1e300 * float(a.min())
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(fn=st.sampled_from(sorted(ADL_FUNCS)), n=st.integers(0, 12), data=st.data())
 def test_adl_one_bad_argument(fn: str, n: int, data: st.DataObject) -> None:
     func, array_args, scalar_args = ADL_FUNCS[fn]
@@ -655,7 +656,7 @@ def test_adl_one_bad_argument(fn: str, n: int, data: st.DataObject) -> None:
         check_error(res, name, mut, partners=partners)
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(amount=st.sampled_from(SCALAR_GARBAGE),
        taken=st.lists(st.floats(0, 1e300), max_size=5))
 def test_adl_uncovered_hostile(amount: Any, taken: list[float]) -> None:
@@ -716,7 +717,9 @@ MARGIN_FUNCS: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "margin_ratio": (liqcore.margin_ratio, ("size", "entry_price", "margin", "mark", "mmr")),
 }
 _MARGIN_VALUES: dict[str, st.SearchStrategy[float]] = {
-    "size": st.floats(-1e3, 1e3), "entry_price": st.floats(1.0, 1e5), "margin": st.floats(0.0, 1e6),
+    # |size| >= 1e-6 or 0: denormal sizes lose precision (test_margin_denormal_size_precision)
+    "size": st.one_of(st.just(0.0), st.floats(1e-6, 1e3), st.floats(-1e3, -1e-6)),
+    "entry_price": st.floats(1.0, 1e5), "margin": st.floats(0.0, 1e6),
     "mark": st.floats(1.0, 1e5), "mmr": st.floats(0.0, 0.5),
 }
 
@@ -739,7 +742,7 @@ def margin_reference(fn: str, a: dict[str, Any]) -> Any:
         return np.where(e > 0, np.abs(q) * p * r / e, np.inf)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(fn=st.sampled_from(sorted(MARGIN_FUNCS)), n=st.integers(0, 12), data=st.data())
 def test_margin_one_bad_argument(fn: str, n: int, data: st.DataObject) -> None:
     func, names = MARGIN_FUNCS[fn]
@@ -770,6 +773,15 @@ def test_margin_one_bad_argument(fn: str, n: int, data: st.DataObject) -> None:
         assert not np.isnan(out).any() and (out >= 0).all(), (args, out)
     else:
         assert not np.isnan(out).any(), (args, out)
+
+
+@pytest.mark.xfail(strict=True, reason="bankruptcy_price/liquidation_price lose all precision "
+                   "for a denormal size: bankruptcy_price(5e-324, 1.5, 0) gives 2.0 (exact: 1.5), "
+                   "the notional size*entry_price is rounded in the denormal range")
+@pytest.mark.parametrize("fn", ["bankruptcy_price", "liquidation_price"])
+def test_margin_denormal_size_precision(fn: str) -> None:
+    args = ([5e-324], [1.5], [0.0]) if fn == "bankruptcy_price" else ([5e-324], [1.5], [0.0], 0.0)
+    assert getattr(liqcore, fn)(*args)[0] == 1.5
 
 
 def _extreme(v: Any) -> bool:
@@ -850,7 +862,7 @@ def check_liquidation(res: Any, n: int, fund: float) -> None:
     assert res.n_liquidated == len(liq.position)
 
 
-@settings(max_examples=120)
+@settings(max_examples=examples(120))
 @given(pos=positions_arrays(), sides=book_sides(max_levels=8, mid=100.0), data=st.data())
 def test_liquidate_one_bad_argument(pos: dict[str, Any], sides: tuple[Any, ...],
                                     data: st.DataObject) -> None:

@@ -19,6 +19,7 @@ import liqcore
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import examples
 
 TOL = 4 * 2.0**-52
 TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
@@ -36,7 +37,7 @@ def _scenario(seed: int, n: int) -> tuple[dict[str, Any], liqcore.Book, float]:
     return {"size": size, "entry_price": ep, "margin": margin}, book, mark
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(2, 300),
