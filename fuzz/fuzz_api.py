@@ -63,7 +63,9 @@ def floats(fdp: atheris.FuzzedDataProvider, n: int) -> np.ndarray:
     return np.array(fdp.ConsumeFloatListInRange(n, 0.0, 1e5), dtype=np.float64)
 
 
-def sorted_side(fdp: atheris.FuzzedDataProvider, n: int, bid: bool) -> tuple[np.ndarray, np.ndarray]:
+def sorted_side(
+    fdp: atheris.FuzzedDataProvider, n: int, bid: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """A side that is mostly valid: positive prices sorted best first, positive quantities."""
     px = np.abs(floats(fdp, n))
     px = np.unique(px[np.isfinite(px) & (px > 0)])
@@ -173,7 +175,7 @@ def adl_input(fdp: atheris.FuzzedDataProvider) -> None:
                 over = ~np.isfinite(q * mark) | ~np.isfinite(q * ep) | ~np.isfinite(q / ep)
                 if over[np.isnan(out)].all():
                     raise Known("adl.rank overflow")
-            assert not np.isnan(out).any(), f"NaN rank score: rank({a[0]!r}, {a[1]!r}, {a[2]!r}, {mark!r})"
+            assert not np.isnan(out).any(), f"NaN rank: rank({a[0]!r}, {a[1]!r}, {a[2]!r}, {mark!r})"
             STATS["adl: ok"] += 1
             return
     except CLEAN:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 from hypothesis import settings
@@ -136,7 +136,7 @@ def mutations(
     base: np.ndarray[Any, Any],
     *,
     allow: tuple[str, ...] = ("same", "values", "shape", "type", "cast"),
-    nasty: Optional[st.SearchStrategy[float]] = None,
+    nasty: st.SearchStrategy[float] | None = None,
 ) -> Mutation:
     """A corruption of the valid 1-D float64 array ``base``."""
     a = np.ascontiguousarray(base, dtype=np.float64)
@@ -187,7 +187,7 @@ def mutations(
 
 @st.composite
 def book_sides(
-    draw: st.DrawFn, *, max_levels: int = 30, mid: Optional[float] = None
+    draw: st.DrawFn, *, max_levels: int = 30, mid: float | None = None
 ) -> tuple[np.ndarray[Any, Any], ...]:
     """(bid_px, bid_qty, ask_px, ask_qty) of a valid book with sane magnitudes (either side may be
     empty): prices on an integer tick grid so that they are exactly representable."""
@@ -252,7 +252,8 @@ def byte_mutations(draw: st.DrawFn, data: bytes) -> bytes:
                 st.one_of(
                     st.binary(min_size=1, max_size=8),
                     st.sampled_from([b"NaN", b"-1", b"1e999", b"0", b'"x"', b"null", b"[]", b"{}",
-                                     b"\n", b"\r\n", b"\xef\xbb\xbf", b'"', b"99999999999999999999"]),
+                                     b"\n", b"\r\n", b"\xef\xbb\xbf", b'"',
+                                     b"99999999999999999999"]),
                 )
             )
             out[i:i] = junk

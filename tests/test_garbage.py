@@ -87,16 +87,16 @@ def _problem(r: dict[str, Any]) -> str | None:
         r = {**r, "outcome": "ValueError"}  # and it must name the argument
     if r["outcome"] not in clean:
         return "unclean"
-    if r["outcome"] in ("ValueError", "TypeError") and r["param"] not in ("*", ""):
-        if not any(re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", r["message"])
-                   for n in _names(r)):
-            return "unnamed"
+    named = any(re.search(rf"(?<![\w]){re.escape(n)}(?![\w])", r["message"]) for n in _names(r))
+    if r["outcome"] in ("ValueError", "TypeError") and r["param"] not in ("*", "") and not named:
+        return "unnamed"
     return None
 
 
 def _known(r: dict[str, Any], problem: str) -> str | None:
     for key, (target, param, what) in KNOWN_DEFECTS.items():
-        if what == problem and re.fullmatch(target, r["target"]) and re.fullmatch(param, r["param"]):
+        if what == problem and re.fullmatch(target, r["target"]) \
+                and re.fullmatch(param, r["param"]):
             return key
     return None
 

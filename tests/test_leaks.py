@@ -43,7 +43,9 @@ def rss() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
-def _expect_error(fn: Callable[[], Any], exc: type[BaseException] = ValueError) -> Callable[[], Any]:
+def _expect_error(
+    fn: Callable[[], Any], exc: type[BaseException] = ValueError
+) -> Callable[[], Any]:
     def run() -> None:
         try:
             fn()
@@ -85,7 +87,8 @@ def _workloads(tmp: Path) -> dict[str, Callable[[], Any]]:
         "execute": lambda: book.copy().execute("buy", qtys[:1000]),
         "execute error": _expect_error(lambda: book.copy().execute("buy", bad_qtys)),
         "apply": lambda: book.copy().apply("bid", bp[:100], bq[:100] * 2),
-        "apply error (crossed)": _expect_error(lambda: book.copy().apply("bid", [ap[0] + 1], [1.0])),
+        "apply error (crossed)": _expect_error(
+            lambda: book.copy().apply("bid", [ap[0] + 1], [1.0])),
         "depth": lambda: book.depth("bid", np.linspace(0, 100, N)),
         "adl.queue": lambda: adl.queue(cap, scores, 1000.0),
         "adl.queue error": _expect_error(lambda: adl.queue(bad, scores, 1000.0)),

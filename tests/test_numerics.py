@@ -63,7 +63,8 @@ def test_permuting_positions_keeps_totals(seed: int, n: int, order: str, residua
         x, y = np.asarray(getattr(a, f))[perm], np.asarray(getattr(b, f))
         both_nan = np.isnan(x) & np.isnan(y)
         assert (both_nan | (np.abs(x - y) <= TOL * scale)).all(), (f, x, y)
-    assert abs(a.ledger.balance) <= TOL * scale and abs(b.ledger.balance) <= TOL * scale
+    assert abs(a.ledger.balance) <= TOL * scale
+    assert abs(b.ledger.balance) <= TOL * scale
 
 
 def test_given_order_is_order_dependent() -> None:

@@ -5,10 +5,10 @@ kernels at once.
   from several threads on shared inputs give bit-identical results to the
   same calls made one by one.
 * A Book mutated by one thread (apply, execute) while others read it (sweep, sweep_many, depth,
-  levels, copy, liquidate) never crashes, and every read equals the read of one of the states the writer
-  passed through, in order: each reader sees the states advance, never go back (the bindings
-  guard Book with a reader-writer lock; a call sees the book entirely before or after a
-  mutation).
+  levels, copy, liquidate) never crashes, and every read equals the read of one of the states
+  the writer passed through, in order: each reader sees the states advance, never go back
+  (the bindings guard Book with a reader-writer lock; a call sees the book entirely before or
+  after a mutation).
 """
 
 from __future__ import annotations
