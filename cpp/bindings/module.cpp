@@ -22,4 +22,6 @@ PYBIND11_MODULE(_core, m) {
   liqcore::bindings::register_book(m);
   liqcore::bindings::register_adl(m);
   liqcore::bindings::register_liquidation(m);
+  liqcore::bindings::register_cascade(m);
+  liqcore::bindings::register_stress(m);
 }

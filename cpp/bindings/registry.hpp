@@ -9,5 +9,7 @@ void register_margin(pybind11::module_& m);
 void register_book(pybind11::module_& m);
 void register_adl(pybind11::module_& m);
 void register_liquidation(pybind11::module_& m);
+void register_cascade(pybind11::module_& m);
+void register_stress(pybind11::module_& m);
 
 }  // namespace liqcore::bindings

@@ -39,3 +39,11 @@ from liqcore.policy import Policy
 from liqcore.positions import Positions
 
 __all__ += ["Ledger", "LiquidationResult", "Liquidations", "Policy", "Positions", "liquidate"]
+
+# --- cascades and stress tests (simulate_cascade, stress_test, buffer_sweep) ---
+from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade
+
+__all__ += ["CascadeResult", "CascadeTrace", "simulate_cascade"]
+from liqcore.stress import StressResult, buffer_sweep, stress_log_returns, stress_test
+
+__all__ += ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]

@@ -139,3 +139,60 @@ def liquidate(
     policy: LiquidationPolicy,
     fund: float,
 ) -> dict[str, _Any]: ...
+
+# ---- cascades (bind_cascade.cpp) ----
+# Returns "trace" (dict of per-round arrays), per-position arrays ("round" int64, the rest
+# float64), "totals" (dict), "ledger" (float64 amounts), "ledger_balance", "book" (a Book).
+def simulate_cascade(
+    size: _npt.NDArray[_np.float64],
+    entry_price: _npt.NDArray[_np.float64],
+    margin: _npt.NDArray[_np.float64],
+    book: Book,
+    mark: float,
+    shock: float,
+    policy: LiquidationPolicy,
+    fund: float,
+    resilience: float,
+    mark_rule: int,  # 0 last, 1 mid
+    max_rounds: int,
+) -> dict[str, _Any]: ...
+
+# ---- stress tests (bind_stress.cpp) ----
+class StressPlan:
+    def __init__(
+        self,
+        size: _npt.NDArray[_np.float64],
+        entry_price: _npt.NDArray[_np.float64],
+        margin: _npt.NDArray[_np.float64],
+        book: Book,
+        policy: LiquidationPolicy,
+        mark: float,
+        fund: float,
+        resilience: float,
+        mark_rule: int,
+        max_rounds: int,
+    ) -> None: ...
+    @property
+    def positions(self) -> int: ...
+    # Per-scenario arrays of scenarios [first, first + count); factors: count x steps or None.
+    def run(
+        self,
+        first: int,
+        count: int,
+        steps: int,
+        mu: float,
+        sigma: float,
+        intensity: float,
+        jump_mean: float,
+        jump_std: float,
+        dt: float,
+        seed: int,
+        factors: _npt.NDArray[_np.float64] | None,
+        threads: int,
+    ) -> dict[str, _Any]: ...
+
+def stress_log_returns(
+    seed: int, first: int, count: int, steps: int, mu: float, sigma: float, intensity: float,
+    jump_mean: float, jump_std: float, dt: float,
+) -> _npt.NDArray[_np.float64]: ...
+def philox4x32(counter: list[int], key: list[int]) -> list[int]: ...

@@ -9,6 +9,12 @@
     ``size, entry_price, margin[, account]``; the book as any file :func:`liqcore.io.read_book`
     reads (JSON, CSV, or a Binance / Hyperliquid feed file); the policy as a JSON object of
     :class:`liqcore.Policy` fields or a preset name (binance, bybit, dydx, hyperliquid, drift).
+``liqcore cascade [--positions FILE --book FILE --mark PRICE] [--shock X] [--plot FILE.png] ...``
+    Plays a liquidation cascade (:func:`liqcore.simulate_cascade`) on the embedded market or
+    your files: the round-by-round trace and a summary table, or ``--json``.
+``liqcore stress [--positions FILE --book FILE --mark PRICE] [--scenarios N] [--plot FILE.png] ...``
+    Runs a stress test (:func:`liqcore.stress_test`) with a progress bar (tqdm when installed)
+    and prints the deficit statistics (VaR, ES, P(depletion), LaR, fund sizes, Cover-1/2).
 
 Exit status: 0 on success, 2 on bad arguments or input (the message names what is wrong).
 """
@@ -314,7 +320,401 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default=None, help="write the per-position results as CSV (needs pandas)"
     )
     liq.set_defaults(func=cmd_liquidate)
+    _add_cascade_commands(sub)
     return parser
+
+
+# ---- cascades and stress tests -------------------------------------------------------------------
+
+
+def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, float]:
+    """(positions, book, mark, default fund): the user's files, or the embedded default market."""
+    given = [args.positions is not None, args.book is not None, args.mark is not None]
+    if any(given) and not all(given):
+        raise CliError(
+            "--positions, --book and --mark go together (or none of them: the embedded market)"
+        )
+    if all(given):
+        return load_positions(args.positions), load_book(args.book), args.mark, 0.0
+    from liqcore.demo import DEFAULT_FUND, default_market
+
+    pos, book, mark, _ = default_market(seed=seed)
+    return pos, book, mark, DEFAULT_FUND
+
+
+def _resilience(args: argparse.Namespace) -> float:
+    """--resilience, or the default of the market in use."""
+    if args.resilience is not None:
+        return float(args.resilience)
+    if args.positions is None and args.book is None:
+        from liqcore.demo import DEFAULT_RESILIENCE
+
+        return DEFAULT_RESILIENCE
+    return 0.0
+
+
+def _market_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
+    )
+    p.add_argument(
+        "--book", default=None, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
+    )
+    p.add_argument("--mark", type=_positive("--mark"), default=None, help="mark price")
+    p.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
+    p.add_argument(
+        "--fund",
+        type=_nonnegative("--fund"),
+        default=None,
+        help="insurance fund before (default: 2,000,000 on the embedded market, else 0)",
+    )
+    p.add_argument(
+        "--resilience",
+        type=_nonnegative("--resilience"),
+        default=None,
+        help="fraction of the missing depth that returns after each round (default: 0.5 on "
+        "the embedded market, where market makers refill a liquid book; else 0)",
+    )
+    p.add_argument(
+        "--mark-rule",
+        choices=("last", "mid"),
+        default="last",
+        help="the mark after a round: last fill or mid of the book left (default last)",
+    )
+    p.add_argument(
+        "--max-rounds", type=int, default=1000, help="round limit per cascade (default 1000)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument(
+        "--plot", default=None, metavar="FILE.png", help="draw the results (needs matplotlib)"
+    )
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install liqcore[plot]") from None
+    return plt
+
+
+def _plot_cascade(res: Any, path: str) -> None:
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    rounds = np.arange(len(res.marks))
+    ax1.plot([-0.6, 0], [res.initial_mark, res.shocked_mark], "k--", lw=1, label="exogenous shock")
+    ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
+    ax1.axhline(res.initial_mark, color="grey", lw=0.6)
+    ax1.set_ylabel("mark price")
+    ax1.set_title(
+        f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} in {res.rounds} rounds"
+    )
+    ax1.legend(loc="best")
+    tr = res.trace
+    ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
+    ax2.set_ylabel("liquidated notional")
+    ax2.set_xlabel("round")
+    ax3 = ax2.twinx()
+    ax3.plot(
+        tr.round, np.cumsum(tr.deficit), color="tab:blue", marker=".", label="cumulative deficit"
+    )
+    ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
+    ax3.set_ylabel("money")
+    h1, l1 = ax2.get_legend_handles_labels()
+    h2, l2 = ax3.get_legend_handles_labels()
+    ax2.legend(h1 + h2, l1 + l2, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_stress(st: Any, q: float, path: str) -> None:
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5))
+    d = st.deficit
+    positive = d[d > 0]
+    share = positive.size / max(1, d.size)
+    if positive.size:
+        bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()) + 1e-9, 40)
+        ax1.hist(positive, bins=bins, color="tab:red", alpha=0.7)
+        ax1.set_xscale("log")
+    ax1.axvline(max(st.var(q), 1e-12), color="k", ls="--", label=f"VaR {q:g}")
+    es = st.expected_shortfall(q)
+    ax1.axvline(max(es, 1e-12), color="k", ls=":", label=f"ES {q:g}")
+    if st.insurance_fund_before > 0:
+        ax1.axvline(st.insurance_fund_before, color="tab:green", lw=2, label="insurance fund")
+    ax1.set_xlabel("deficit per scenario (scenarios with D > 0)")
+    ax1.set_ylabel("scenarios")
+    ax1.set_title(
+        f"Deficit distribution: {d.size:,} scenarios, {share:.1%} with a deficit, "
+        f"P(D > IF) = {st.depletion_probability:.2%}"
+    )
+    ax1.legend(loc="best")
+    ax2.hist(st.min_mark / st.mark - 1.0, bins=50, color="tab:blue", alpha=0.7, label="lowest mark")
+    ax2.hist(
+        st.max_mark / st.mark - 1.0, bins=50, color="tab:orange", alpha=0.5, label="highest mark"
+    )
+    ax2.set_xlabel("move from the initial mark (cascades included)")
+    ax2.set_ylabel("scenarios")
+    ax2.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cmd_cascade(args: argparse.Namespace) -> int:
+    from liqcore.cascade import simulate_cascade
+
+    pos, book, mark, default_fund = _market(args, args.seed)
+    policy = load_policy(args.policy)
+    fund = default_fund if args.fund is None else args.fund
+    t0 = time.perf_counter()
+    try:
+        res = simulate_cascade(
+            pos,
+            book,
+            mark,
+            args.shock,
+            policy,
+            fund,
+            _resilience(args),
+            mark_rule=args.mark_rule,
+            max_rounds=args.max_rounds,
+        )
+    except (TypeError, ValueError) as e:
+        raise CliError(str(e)) from None
+    seconds = time.perf_counter() - t0
+    if args.plot:
+        _plot_cascade(res, args.plot)
+    if args.json:
+        out = {
+            "summary": res.summary(),
+            "marks": res.marks.tolist(),
+            "trace": res.trace.to_dict(),
+            "ledger": res.ledger.to_dict(),
+            "policy": res.policy.to_dict(),
+            "seconds": seconds,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    s = res.summary()
+    rows = [
+        (
+            "mark",
+            f"{mark:,.2f} -> {res.shocked_mark:,.2f} (shock {res.shock:+.2%}) -> {res.final_mark:,.2f}",
+        ),
+        ("total move", f"{res.move:+.3%} ({res.amplification:.2f}x the shock)"),
+        ("rounds", f"{res.rounds}{'' if res.converged else ' (stopped by --max-rounds)'}"),
+        ("positions", f"{len(res):,}"),
+        (
+            "liquidated",
+            f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, len(res)):.2%})",
+        ),
+        ("liquidated notional", _money(s["liquidated_notional"])),
+        ("deficit (bad debt)", _money(s["deficit"])),
+        ("fee income", _money(s["fees"])),
+        ("insurance fund before", _money(s["insurance_fund_before"])),
+        ("insurance fund after", _money(s["insurance_fund_after"])),
+        ("residual", _money(s["residual"])),
+        (f"covered by counterparties ({policy.residual})", _money(s["adl_transfers"])),
+        ("uncovered", _money(s["uncovered"])),
+        ("ledger balance", f"{s['ledger_balance']:.3g}"),
+    ]
+    print_table(
+        rows, f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}", sys.stdout
+    )
+    tr = res.trace
+    if len(tr):
+        print(
+            f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'deficit':>16} {'fund after':>16}"
+        )
+        shown = list(range(min(len(tr), 12))) + ([len(tr) - 1] if len(tr) > 12 else [])
+        for k in shown:
+            print(
+                f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} {tr.notional[k]:>18,.2f} "
+                f"{tr.deficit[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}"
+            )
+    print(f"cascade in {seconds * 1e3:.1f} ms")
+    return 0
+
+
+class _Progress:
+    """A tqdm bar on stderr when tqdm is installed, else a line per 10%."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.shown = 0
+        if not enabled:
+            return
+        try:
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, unit="scenario", desc="stress", file=sys.stderr)
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        elif done * 10 // total > self.shown or done == total:
+            self.shown = done * 10 // total
+            print(f"stress: {done:,}/{total:,} scenarios ({done / total:.0%})", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    from liqcore.stress import stress_test
+
+    pos, book, mark, default_fund = _market(args, args.market_seed)
+    policy = load_policy(args.policy)
+    fund = default_fund if args.fund is None else args.fund
+    long_run = len(pos) * args.scenarios * args.steps >= 2e8
+    progress = _Progress(
+        args.scenarios, enabled=long_run and not args.json and not args.no_progress
+    )
+    t0 = time.perf_counter()
+    try:
+        st = stress_test(
+            pos,
+            book,
+            mark,
+            policy,
+            fund,
+            args.scenarios,
+            args.horizon,
+            steps=args.steps,
+            mu=args.mu,
+            sigma=args.sigma,
+            jump_intensity=args.jump_intensity,
+            jump_mean=args.jump_mean,
+            jump_std=args.jump_std,
+            resilience=_resilience(args),
+            mark_rule=args.mark_rule,
+            max_rounds=args.max_rounds,
+            seed=args.seed,
+            threads=args.threads,
+            progress=progress if progress.enabled else None,
+        )
+    except (TypeError, ValueError) as e:
+        raise CliError(str(e)) from None
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - t0
+    q = args.q
+    if args.plot:
+        _plot_stress(st, q, args.plot)
+    s = st.summary(q)
+    sizes = {f"r/kappa={r:g}": st.fund_size(r, 1.0) for r in (0.01, 0.05)}
+    if args.json:
+        out = {
+            "summary": s,
+            "fund_size": sizes,
+            "params": st.params,
+            "policy": policy.to_dict(),
+            "seed": st.seed,
+            "seconds": seconds,
+            "position_scenarios_per_second": len(pos) * len(st) / seconds if seconds > 0 else None,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [
+        (
+            "scenarios x steps",
+            f"{len(st):,} x {st.steps} (horizon {args.horizon:g} d, sigma {args.sigma:g}/d, "
+            f"jumps {args.jump_intensity:g}/d)",
+        ),
+        ("positions", f"{len(pos):,}"),
+        ("insurance fund", _money(fund)),
+        ("expected deficit", _money(s["expected_deficit"])),
+        (f"VaR {q:g}", _money(s[f"var_{q:g}"])),
+        (f"ES {q:g}", _money(s[f"es_{q:g}"])),
+        ("P(D > fund)", f"{s['depletion_probability']:.3%}"),
+        ("P(fund exhausted)", f"{s['exhaustion_probability']:.3%}"),
+        ("LaR 0.95 (liquidated notional)", _money(s["lar_0.95"])),
+        ("mean liquidations", f"{s['mean_liquidations']:,.1f}"),
+        ("fund size IF* (r/kappa = 1%)", _money(sizes["r/kappa=0.01"])),
+        ("fund size IF* (r/kappa = 5%)", _money(sizes["r/kappa=0.05"])),
+        (
+            "Cover-1 (worst scenario)",
+            f"{_money(s['cover1'])} ({'met' if s['meets_cover1'] else 'NOT met'})",
+        ),
+        (
+            "Cover-2 (worst scenario)",
+            f"{_money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
+        ),
+    ]
+    print_table(
+        rows, f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}", sys.stdout
+    )
+    print(
+        f"stress test in {seconds:.2f} s "
+        f"({len(pos) * len(st) / max(seconds, 1e-9):,.0f} position-scenarios per second)"
+    )
+    return 0
+
+
+def _add_cascade_commands(sub: Any) -> None:
+    cas = sub.add_parser(
+        "cascade",
+        help="play a liquidation cascade after a price shock",
+        description="Shock the market (the book moves with the mark) and play the cascade.",
+    )
+    _market_arguments(cas)
+    cas.add_argument("--seed", type=int, default=0, help="seed of the embedded market (default 0)")
+    cas.add_argument(
+        "--shock", type=float, default=-0.05, help="relative mark move (default -0.05)"
+    )
+    cas.set_defaults(func=cmd_cascade)
+
+    st = sub.add_parser(
+        "stress",
+        help="stress-test the insurance fund over many price paths",
+        description="Cascades along jump-diffusion price paths; deficit statistics.",
+    )
+    _market_arguments(st)
+    st.add_argument(
+        "--market-seed", type=int, default=0, help="seed of the embedded market (default 0)"
+    )
+    st.add_argument("--seed", type=int, default=0, help="seed of the price paths (default 0)")
+    st.add_argument("--scenarios", type=int, default=1_000, help="number of paths (default 1,000)")
+    st.add_argument("--steps", type=int, default=100, help="steps per path (default 100)")
+    st.add_argument(
+        "--horizon", type=_positive("--horizon"), default=1.0, help="path length, days (default 1)"
+    )
+    st.add_argument("--mu", type=float, default=0.0, help="drift per day (default 0)")
+    st.add_argument(
+        "--sigma",
+        type=_nonnegative("--sigma"),
+        default=0.04,
+        help="volatility per day (default 0.04)",
+    )
+    st.add_argument(
+        "--jump-intensity",
+        type=_nonnegative("--jump-intensity"),
+        default=0.1,
+        help="expected jumps per day (default 0.1)",
+    )
+    st.add_argument("--jump-mean", type=float, default=-0.03, help="mean log jump (default -0.03)")
+    st.add_argument(
+        "--jump-std",
+        type=_nonnegative("--jump-std"),
+        default=0.05,
+        help="std of log jumps (default 0.05)",
+    )
+    st.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    st.add_argument("--q", type=float, default=0.99, help="VaR / ES level (default 0.99)")
+    st.add_argument("--no-progress", action="store_true", help="no progress bar")
+    st.set_defaults(func=cmd_stress)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

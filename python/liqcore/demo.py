@@ -20,12 +20,16 @@ from liqcore.book import Book
 from liqcore.positions import Positions
 from liqcore.synthetic import synthetic_book
 
-__all__ = ["DEFAULT_FUND", "default_market", "shifted_book"]
+__all__ = ["DEFAULT_FUND", "DEFAULT_RESILIENCE", "default_market", "shifted_book"]
 
 MID = 60_000.0
 SHOCK = -0.05
 N_POSITIONS = 100_000
 DEFAULT_FUND = 2_000_000.0  # the demo's insurance fund, quote
+# Between cascade rounds half of the consumed depth returns on the embedded market: a liquid
+# perpetual's makers refill the book. With 0 the whole 5,000-level side can be eaten and a -5%
+# shock ends near -50%, which no large venue shows.
+DEFAULT_RESILIENCE = 0.5
 
 
 def default_market(seed: int = 0, n: int = N_POSITIONS) -> tuple[Positions, Book, float, float]:

@@ -121,9 +121,10 @@ struct Cursor {
   bool bid = true;  // the side is bids (a sell walks it)
   std::size_t level = 0;
   double used = 0.0;
+  double scale = 1.0;  // level prices are scale·px (a cascade shifts the whole book with the mark)
 
   bool has(std::size_t lv) const noexcept { return side ? lv < side->size() : lv == 0; }
-  double price(std::size_t lv) const noexcept { return side ? side->px()[lv] : takeover_px; }
+  double price(std::size_t lv) const noexcept { return side ? scale * side->px()[lv] : takeover_px; }
   double available(std::size_t lv, double u) const noexcept {
     return side ? side->qty()[lv] - u : std::numeric_limits<double>::infinity();
   }
@@ -138,8 +139,10 @@ struct FillSums {
   double fill_notional = 0.0;  // Σ notional(x, p): the fee base
   double vw_num = 0.0;    // linear Σ x·p / Σ x; inverse Σ x / Σ (x/p)
   double vw_den = 0.0;
+  double last = std::numeric_limits<double>::quiet_NaN();  // price of the last fill
 
   void add(const ContractSpec& c, double s, double mark, double x, double p) noexcept {
+    last = p;
     gain += pnl(c, s * x, mark, p);
     fill_notional += notional(c, x, p);
     if (c.kind == Contract::linear) {
@@ -318,7 +321,188 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
   return Q;
 }
 
+// |fillable − P| / P = ABR·SMMR·MM / notional, ABR = clamp(BA·(1 − E/MM), 0, 1) (dYdX).
+inline double fillable_spread(const LiquidationPolicy& pol, double e, double mm, double nt) noexcept {
+  const double abr = mm > 0.0 ? std::clamp(pol.ba * (1.0 - e / mm), 0.0, 1.0) : 1.0;
+  return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
+}
+
 }  // namespace detail
+
+// Sorts `hits` (indices of liquidatable positions) into the policy's liquidation order at `mark`.
+// Ties go to the lower input index, or to the lower rank[i] when `rank` is given (a caller that
+// stores the positions permuted passes their input indices).
+inline void order_liquidations(const PositionColumns& pos, std::vector<std::size_t>& hits, double mark,
+                               const LiquidationPolicy& pol, std::span<const std::uint32_t> rank = {}) {
+  const ContractSpec& c = pol.contract;
+  if (pol.order == LiquidationOrder::given || hits.size() < 2) return;
+  struct Key {
+    double key, notional;
+    std::size_t tie, i;
+  };
+  std::vector<Key> keys(hits.size());
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    const std::size_t i = hits[k];
+    const double q = pos.size[i];
+    const double nt = notional(c, q, mark);
+    double key = nt;
+    if (pol.order == LiquidationOrder::underwater) {
+      const double e = equity(c, q, pos.entry_price[i], pos.margin[i], mark);
+      const double mm = maintenance(c, pol.tiers, q, mark);
+      key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
+                                             : (nt > 0.0 ? (mm - e) / nt : 0.0);
+    }
+    keys[k] = {key, nt, rank.empty() ? i : std::size_t{rank[i]}, i};
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (a.key != b.key) return a.key > b.key;
+    if (a.notional != b.notional) return a.notional > b.notional;
+    return a.tie < b.tie;
+  });
+  for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].i;
+}
+
+// The outcome of liquidating one position (MODEL.md §3 steps 1–3, before the residual
+// allocation of the batch).
+struct LiquidationOutcome {
+  double closed = 0.0, book_closed = 0.0, fallback_closed = 0.0;
+  double vwap = std::numeric_limits<double>::quiet_NaN();
+  double deficit = 0.0, surplus = 0.0, fee = 0.0;
+  double draw = 0.0;       // paid by the fund
+  double shortfall = 0.0;  // loss the fund could not pay
+  double closed_notional = 0.0;  // notional at the mark of what was closed
+  double takeover_cost = 0.0;    // fund's mark-to-market loss on the fallback takeover (< 0: gain)
+  double trader_change = 0.0;    // trader's equity change at the mark (ledger row "traders")
+  double last_fill = std::numeric_limits<double>::quiet_NaN();  // last book (or takeover) fill price
+  bool full = true;              // closed in full (else a partial close or a slice)
+};
+
+// Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it),
+// the fallback, fee, fund and ledger rows. Shared by the batch below and the cascade engine.
+inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, double q, double ep, double m,
+                                             double mark, detail::Cursor& cur, InsuranceFund& fund,
+                                             Counterparties& counterparties, Ledger& led) {
+  const ContractSpec& c = pol.contract;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const bool quantity_adl = pol.residual == ResidualRule::queue;
+  const double s = q > 0.0 ? 1.0 : -1.0;
+  const double Q = std::abs(q);
+  const double E = equity(c, q, ep, m, mark);
+  const double MM = maintenance(c, pol.tiers, q, mark);
+  const double BP = bankruptcy_price(c, q, ep, m);
+  double delta = Q;       // quantity to close
+  double fallback = 0.0;  // of which the book does not take
+  detail::FillSums fills;
+  const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
+  if (!backstopped) {
+    double limit = kNoLimit;
+    if (pol.execution == Execution::book) {
+      if (pol.limit == LimitRule::bankruptcy) {
+        limit = BP;
+      } else if (pol.limit == LimitRule::fillable) {
+        limit = mark * (1.0 - s * detail::fillable_spread(pol, E, MM, notional(c, q, mark)));
+      }
+    }
+    bool done = false;
+    if (pol.sizing == Sizing::partial) {
+      delta = detail::partial_size(cur, pol, s, mark, Q, E, limit);
+    } else if (pol.sizing == Sizing::slices && notional(c, q, mark) > pol.slice_threshold) {
+      // A slice the book cannot fill within the limit, or that would leave the rest of the
+      // position with negative equity, becomes a full close.
+      const double d = pol.slice_fraction * Q;
+      detail::Cursor trial = cur;
+      detail::FillSums f;
+      if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
+        const double S = (d / Q) * E + f.gain;
+        const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
+        if (E + f.gain - fee >= 0.0) {
+          cur = trial;
+          fills = f;
+          delta = d;
+          done = true;
+        }
+      }
+    }
+    if (!done) {
+      const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
+                                   ? fund.available()
+                                   : std::numeric_limits<double>::infinity();
+      fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
+    }
+  } else {
+    fallback = Q;
+  }
+  const double book_filled = delta - fallback;
+  led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
+
+  // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
+  // cannot cover the takeover's mark-to-market loss.
+  double gain = fills.gain;
+  double vw_num = fills.vw_num, vw_den = fills.vw_den;
+  double takeover_cost = 0.0;  // fund's loss at the mark (negative: gain)
+  if (fallback > 0.0) {
+    gain += pnl(c, s * fallback, mark, BP);
+    if (c.kind == Contract::linear) {
+      vw_num += fallback * BP;
+      vw_den += fallback;
+    } else {
+      vw_num += fallback;
+      vw_den += fallback / BP;
+    }
+    double to_fund = fallback;
+    const double cost = -pnl(c, s * fallback, BP, mark);
+    if (quantity_adl && cost > fund.available()) {
+      const double placed = std::min(fallback, counterparties.place(s, fallback, BP));
+      to_fund = fallback - placed;
+      led.add(LedgerRow::adl_takeover, pnl(c, s * placed, BP, mark));
+    }
+    takeover_cost = -pnl(c, s * to_fund, BP, mark);
+    led.add(LedgerRow::fund_takeover, -takeover_cost);
+  }
+
+  // Trader outcome. A full close leaves E + gain; a partial close keeps the position open and
+  // never draws on the fund (its size was chosen so the rest stays solvent): its surplus is
+  // the slice's own equity (Δ/Q)·E + gain, and a negative slice equity is borne by the rest.
+  const bool full = delta == Q;
+  double deficit = 0.0, surplus = 0.0;
+  if (full) {
+    const double after = E + gain;
+    deficit = std::max(0.0, -after);
+    surplus = std::max(0.0, after);
+  } else {
+    surplus = std::max(0.0, (delta / Q) * E + gain);
+  }
+  const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, surplus, fills.fill_notional);
+  const double trader_change = full ? (deficit > 0.0 ? -E : surplus - fee - E) : gain - fee;
+  led.add(LedgerRow::traders, trader_change);
+  led.add(LedgerRow::fund_fees, fee);
+
+  // Fund: income first, then the loss down to the reserve; the rest is the residual.
+  const double loss = deficit + std::max(takeover_cost, 0.0);
+  fund.credit(fee + std::max(-takeover_cost, 0.0));
+  const double draw = fund.pay(loss);
+  const double draw_takeover = std::min(std::max(takeover_cost, 0.0), draw);
+  const double shortfall = loss - draw;
+  led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
+  led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
+
+  LiquidationOutcome o;
+  o.closed = delta;
+  o.book_closed = book_filled;
+  o.fallback_closed = fallback;
+  o.vwap = vw_den > 0.0 ? vw_num / vw_den : nan;
+  o.deficit = deficit;
+  o.surplus = surplus;
+  o.fee = fee;
+  o.draw = draw;
+  o.shortfall = shortfall;
+  o.closed_notional = notional(c, delta, mark);
+  o.takeover_cost = takeover_cost;
+  o.trader_change = trader_change;
+  o.last_fill = fills.last;
+  o.full = full;
+  return o;
+}
 
 // Liquidates the positions that are liquidatable at `mark` and runs the whole waterfall:
 // fees, the fund (starting at `fund_balance`), quantity ADL and the residual allocation.
@@ -328,7 +512,6 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
                                    Book& book_after) {
   const std::size_t n = pos.size.size();
   const ContractSpec& c = pol.contract;
-  const double nan = std::numeric_limits<double>::quiet_NaN();
 
   // ---- detection: one pass, value checks folded in ------------------------------------------
   out.liquidated.assign(n, 0);
@@ -422,7 +605,6 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     v->resize(nliq);
   out.order.resize(nliq);
   for (std::size_t k = 0; k < nliq; ++k) out.order[k] = static_cast<std::int64_t>(hits[k].i);
-  const bool quantity_adl = pol.residual == ResidualRule::queue;
   book_after = book;
   detail::Cursor bids, asks;
   if (pol.execution == Execution::book) {
@@ -441,127 +623,27 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
-    const double q = hits[k].q, ep = hits[k].ep, m = hits[k].m;
-    const double s = q > 0.0 ? 1.0 : -1.0;
-    const double Q = std::abs(q);
-    const double E = equity(c, q, ep, m, mark);
-    const double MM = maintenance(c, pol.tiers, q, mark);
-    const double BP = bankruptcy_price(c, q, ep, m);
-    detail::Cursor& cur = s > 0.0 ? bids : asks;
+    const double q = hits[k].q;
+    detail::Cursor& cur = q > 0.0 ? bids : asks;
+    const LiquidationOutcome o =
+        liquidate_position(pol, q, hits[k].ep, hits[k].m, mark, cur, fund, counterparties, led);
+    out.closed[k] = o.closed;
+    out.book_closed[k] = o.book_closed;
+    out.fallback_closed[k] = o.fallback_closed;
+    out.vwap[k] = o.vwap;
+    out.deficit[k] = o.deficit;
+    out.surplus[k] = o.surplus;
+    out.fee[k] = o.fee;
+    out.insurance_draw[k] = o.draw;
+    out.shortfall[k] = o.shortfall;
 
-    double delta = Q;     // quantity to close
-    double fallback = 0.0;  // of which the book does not take
-    detail::FillSums fills;
-    const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
-    if (!backstopped) {
-      double limit = kNoLimit;
-      if (pol.execution == Execution::book) {
-        if (pol.limit == LimitRule::bankruptcy) {
-          limit = BP;
-        } else if (pol.limit == LimitRule::fillable) {
-          limit = mark * (1.0 - s * fillable_spread(E, MM, notional(c, q, mark)));
-        }
-      }
-      bool done = false;
-      if (pol.sizing == Sizing::partial) {
-        delta = detail::partial_size(cur, pol, s, mark, Q, E, limit);
-      } else if (pol.sizing == Sizing::slices && notional(c, q, mark) > pol.slice_threshold) {
-        // A slice the book cannot fill within the limit, or that would leave the rest of the
-        // position with negative equity, becomes a full close.
-        const double d = pol.slice_fraction * Q;
-        detail::Cursor trial = cur;
-        detail::FillSums f;
-        if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
-          const double S = (d / Q) * E + f.gain;
-          const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
-          if (E + f.gain - fee >= 0.0) {
-            cur = trial;
-            fills = f;
-            delta = d;
-            done = true;
-          }
-        }
-      }
-      if (!done) {
-        const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
-                                     ? fund.available()
-                                     : std::numeric_limits<double>::infinity();
-        fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
-      }
-    } else {
-      fallback = Q;
-    }
-    const double book_filled = delta - fallback;
-    led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
-
-    // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
-    // cannot cover the takeover's mark-to-market loss.
-    double gain = fills.gain;
-    double vw_num = fills.vw_num, vw_den = fills.vw_den;
-    double takeover_cost = 0.0;  // fund's loss at the mark (negative: gain)
-    if (fallback > 0.0) {
-      gain += pnl(c, s * fallback, mark, BP);
-      if (c.kind == Contract::linear) {
-        vw_num += fallback * BP;
-        vw_den += fallback;
-      } else {
-        vw_num += fallback;
-        vw_den += fallback / BP;
-      }
-      double to_fund = fallback;
-      const double cost = -pnl(c, s * fallback, BP, mark);
-      if (quantity_adl && cost > fund.available()) {
-        const double placed = std::min(fallback, counterparties.place(s, fallback, BP));
-        to_fund = fallback - placed;
-        led.add(LedgerRow::adl_takeover, pnl(c, s * placed, BP, mark));
-      }
-      takeover_cost = -pnl(c, s * to_fund, BP, mark);
-      led.add(LedgerRow::fund_takeover, -takeover_cost);
-    }
-
-    // Trader outcome. A full close leaves E + gain; a partial close keeps the position open and
-    // never draws on the fund (its size was chosen so the rest stays solvent): its surplus is
-    // the slice's own equity (Δ/Q)·E + gain, and a negative slice equity is borne by the rest.
-    const bool full = delta == Q;
-    double deficit = 0.0, surplus = 0.0;
-    if (full) {
-      const double after = E + gain;
-      deficit = std::max(0.0, -after);
-      surplus = std::max(0.0, after);
-    } else {
-      surplus = std::max(0.0, (delta / Q) * E + gain);
-    }
-    const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, surplus, fills.fill_notional);
-    const double trader_change = full ? (deficit > 0.0 ? -E : surplus - fee - E) : gain - fee;
-    led.add(LedgerRow::traders, trader_change);
-    led.add(LedgerRow::fund_fees, fee);
-
-    // Fund: income first, then the loss down to the reserve; the rest is the residual.
-    const double loss = deficit + std::max(takeover_cost, 0.0);
-    fund.credit(fee + std::max(-takeover_cost, 0.0));
-    const double draw = fund.pay(loss);
-    const double draw_takeover = std::min(std::max(takeover_cost, 0.0), draw);
-    const double shortfall = loss - draw;
-    led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
-    led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
-
-    out.closed[k] = delta;
-    out.book_closed[k] = book_filled;
-    out.fallback_closed[k] = fallback;
-    out.vwap[k] = vw_den > 0.0 ? vw_num / vw_den : nan;
-    out.deficit[k] = deficit;
-    out.surplus[k] = surplus;
-    out.fee[k] = fee;
-    out.insurance_draw[k] = draw;
-    out.shortfall[k] = shortfall;
-
-    s_notional.add(notional(c, delta, mark));
-    s_fees.add(fee);
-    s_deficit.add(deficit);
-    s_surplus.add(surplus);
-    s_takeover.add(takeover_cost);
-    s_draw.add(draw);
-    (s > 0.0 ? s_short_long : s_short_short).add(shortfall);
+    s_notional.add(o.closed_notional);
+    s_fees.add(o.fee);
+    s_deficit.add(o.deficit);
+    s_surplus.add(o.surplus);
+    s_takeover.add(o.takeover_cost);
+    s_draw.add(o.draw);
+    (q > 0.0 ? s_short_long : s_short_short).add(o.shortfall);
   }
   if (pol.execution == Execution::book) {
     book_after.bids_mut().consume(bids.level, bids.used);

@@ -1,0 +1,123 @@
+// Bindings for liquidation cascades (liqcore/cascade.hpp).
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "arrays.hpp"
+#include "liqcore/cascade.hpp"
+#include "locked_book.hpp"
+#include "registry.hpp"
+
+namespace py = pybind11;
+
+namespace liqcore::bindings {
+
+namespace {
+
+py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
+                                const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
+                                double fund, double resilience, int mark_rule, std::int64_t max_rounds) {
+  const std::size_t n = static_cast<std::size_t>(size.size());
+  if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
+    throw InvalidArgument("positions", -1, "columns must have the same length");
+  if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
+  I64Array round = empty_i64(n);
+  F64Array closed = empty_f64(n), vwap = empty_f64(n), deficit = empty_f64(n), surplus = empty_f64(n),
+           fee = empty_f64(n), draw = empty_f64(n), shortfall = empty_f64(n), adl = empty_f64(n),
+           adl_closed = empty_f64(n);
+  const CascadePositionOutputs out{mutable_view(round),   mutable_view(closed),    mutable_view(vwap),
+                                   mutable_view(deficit), mutable_view(surplus),   mutable_view(fee),
+                                   mutable_view(draw),    mutable_view(shortfall), mutable_view(adl),
+                                   mutable_view(adl_closed)};
+  const PositionColumns pos{view(size), view(entry_price), view(margin)};
+  CascadeParams prm;
+  prm.resilience = resilience;
+  prm.mark_rule = static_cast<MarkRule>(mark_rule);
+  prm.max_rounds = max_rounds;
+  CascadeRun run;
+  {
+    py::gil_scoped_release release;
+    auto lock = book.lock_shared();
+    run = simulate_cascade(pos, book, mark, shock, policy, fund, prm, &out);
+  }
+  const std::size_t r = run.rounds.size();
+  F64Array mark_before = empty_f64(r), mark_after = empty_f64(r), notional = empty_f64(r), r_deficit = empty_f64(r),
+           takeover = empty_f64(r), fees = empty_f64(r), r_draw = empty_f64(r), residual = empty_f64(r),
+           transfers = empty_f64(r), fund_after = empty_f64(r);
+  I64Array count = empty_i64(r);
+  for (std::size_t k = 0; k < r; ++k) {
+    const RoundTrace& t = run.rounds[k];
+    mark_before.mutable_data()[k] = t.mark_before;
+    mark_after.mutable_data()[k] = t.mark_after;
+    count.mutable_data()[k] = t.liquidated;
+    notional.mutable_data()[k] = t.notional;
+    r_deficit.mutable_data()[k] = t.deficit;
+    takeover.mutable_data()[k] = t.takeover_loss;
+    fees.mutable_data()[k] = t.fees;
+    r_draw.mutable_data()[k] = t.draw;
+    residual.mutable_data()[k] = t.residual;
+    transfers.mutable_data()[k] = t.adl_transfers;
+    fund_after.mutable_data()[k] = t.fund_after;
+  }
+  py::dict trace;
+  trace["mark_before"] = mark_before;
+  trace["mark"] = mark_after;
+  trace["liquidated"] = count;
+  trace["notional"] = notional;
+  trace["deficit"] = r_deficit;
+  trace["takeover_loss"] = takeover;
+  trace["fees"] = fees;
+  trace["insurance_draw"] = r_draw;
+  trace["residual"] = residual;
+  trace["adl_transfers"] = transfers;
+  trace["insurance_fund"] = fund_after;
+
+  py::dict d;
+  d["trace"] = trace;
+  d["round"] = round;
+  d["closed"] = closed;
+  d["vwap"] = vwap;
+  d["deficit"] = deficit;
+  d["surplus"] = surplus;
+  d["fee"] = fee;
+  d["insurance_draw"] = draw;
+  d["shortfall"] = shortfall;
+  d["adl"] = adl;
+  d["adl_closed"] = adl_closed;
+  const CascadeTotals& t = run.totals;
+  py::dict tot;
+  tot["liquidations"] = t.liquidations;
+  tot["rounds"] = t.rounds;
+  tot["notional"] = t.notional.value();
+  tot["deficit"] = t.deficit.value();
+  tot["surplus"] = t.surplus.value();
+  tot["fees"] = t.fees.value();
+  tot["takeover_loss"] = t.takeover_loss.value();
+  tot["insurance_draw"] = t.draw.value();
+  tot["residual"] = t.residual.value();
+  tot["adl_transfers"] = t.adl_transfers.value();
+  tot["insurance_fund"] = run.fund_after;
+  tot["shocked_mark"] = run.shocked_mark;
+  tot["final_mark"] = run.final_mark;
+  tot["converged"] = run.converged;
+  d["totals"] = tot;
+  const auto amounts = run.ledger.amounts();
+  F64Array ledger = empty_f64(amounts.size());
+  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
+  d["ledger"] = ledger;
+  d["ledger_balance"] = run.ledger.balance();
+  d["book"] = py::cast(std::make_unique<LockedBook>(std::move(run.book)));
+  return d;
+}
+
+}  // namespace
+
+void register_cascade(py::module_& m) {
+  m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
+        py::arg("book"), py::arg("mark"), py::arg("shock"), py::arg("policy"), py::arg("fund"),
+        py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
+}
+
+}  // namespace liqcore::bindings

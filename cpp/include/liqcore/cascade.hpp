@@ -1,0 +1,703 @@
+// Liquidation cascades (MODEL.md §4): liquidations move the price, the new price liquidates more.
+//
+// One cascade, at a mark P and a book, after an exogenous relative move `shock`:
+//   round 0  the market moves: P ← P·(1 + shock) and every book price is multiplied by the same
+//            factor (the book keeps its shape relative to the mark; multiplicative shift);
+//   round k  the positions not yet liquidated that are liquidatable at P (long: P < LP, short:
+//            P > LP, LP the liquidation price of margin.hpp, exact per tier) are liquidated, in the
+//            policy's order, by liquidate_position (liquidation.hpp): book walk or takeover,
+//            fallback, fee, insurance fund, ledger; then the residual allocation of the round
+//            (waterfall.hpp). The fund and the book carry over from round to round.
+//            Then the mark follows the trades: MarkRule::last sets P to the price of the round's
+//            last book fill (execution order), MarkRule::mid to the mid of the book left after
+//            the round; a round without book fills (takeovers, fallbacks) leaves P unchanged.
+//            Then the book recovers: every level's quantity q becomes q + r·(q0 − q), with q0
+//            its quantity before any liquidation and r = resilience in [0, 1] (a fraction r of
+//            the depth still missing returns; r = 0: none, r = 1: the whole book).
+// until a round finds nothing to liquidate, or max_rounds rounds have run.
+//
+// Cost: positions are sorted once by liquidation price (longs descending, shorts ascending), so
+// detection is a pointer moving down each sorted list: a round costs what it liquidates and the
+// levels it walks (plus the levels to restore when resilience > 0), not the whole population.
+// Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
+// a new liquidation price and move to a heap that detection also watches.
+//
+// Counterparties hit by the residual allocation (ADL, socialization): a position closed by
+// quantity ADL loses that quantity; money taken from a position (its ADL charge) lowers its
+// equity at the mark. Its margin becomes the equity left minus the PnL of the rest at the mark,
+// so it may be liquidated in a later round. This costs a pass over all positions in a round that
+// allocates a residual (residual rule other than "none").
+//
+// The engine's state is private to one thread; `reset` returns it to the inputs in time
+// proportional to what the last run touched, so a stress test reuses one engine per thread.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "liqcore/book.hpp"
+#include "liqcore/error.hpp"
+#include "liqcore/liquidation.hpp"
+#include "liqcore/margin.hpp"
+#include "liqcore/waterfall.hpp"
+
+namespace liqcore {
+
+enum class MarkRule : int {
+  last = 0,  // the price of the round's last book fill
+  mid = 1,   // the mid of the book after the round
+};
+
+struct CascadeParams {
+  double resilience = 0.0;  // in [0, 1]
+  MarkRule mark_rule = MarkRule::last;
+  std::int64_t max_rounds = 1000;
+};
+
+namespace detail {
+
+struct KeyIndex {
+  std::uint64_t key;
+  std::uint32_t i;
+};
+
+// Stable LSD radix sort by key, 11 bits per pass; passes whose digit is the same for every
+// entry are skipped (keys of nearby prices share their high bits).
+inline void radix_sort(std::vector<KeyIndex>& v) {
+  constexpr int kBits = 11;
+  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
+  std::vector<KeyIndex> tmp(v.size());
+  std::vector<std::size_t> count(kBuckets);
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const KeyIndex& e : v) ++count[(e.key >> shift) & (kBuckets - 1)];
+    if (v.empty() || count[(v[0].key >> shift) & (kBuckets - 1)] == v.size()) continue;
+    std::size_t sum = 0;
+    for (std::size_t& c : count) {
+      const std::size_t x = c;
+      c = sum;
+      sum += x;
+    }
+    for (const KeyIndex& e : v) tmp[count[(e.key >> shift) & (kBuckets - 1)]++] = e;
+    v.swap(tmp);
+  }
+}
+
+}  // namespace detail
+
+// Positions sorted once by liquidation price; read-only, shared by threads and scenarios.
+struct CascadeIndex {
+  std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
+  std::vector<double> long_lp, short_lp;     // the LPs in that order
+
+  CascadeIndex() = default;
+
+  // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and sorts
+  // them. Longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
+  // are left out.
+  CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) {
+    const std::size_t n = pos.size.size();
+    if (pos.entry_price.size() != n || pos.margin.size() != n)
+      throw InvalidArgument("positions", -1, "columns must have the same length");
+    if (n >= std::numeric_limits<std::uint32_t>::max())
+      throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+    // Sort keys: the bits of a positive double order like the double; longs descending (the
+    // complement), shorts ascending. The radix sort is stable, so ties stay in index order.
+    std::vector<detail::KeyIndex> up, down;
+    bool bad = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+      const double p = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
+      if (!(p > 0.0 && std::isfinite(p))) continue;
+      std::uint64_t bits;
+      std::memcpy(&bits, &p, sizeof bits);
+      if (q > 0.0) down.push_back({~bits, static_cast<std::uint32_t>(i)});
+      if (q < 0.0) up.push_back({bits, static_cast<std::uint32_t>(i)});
+    }
+    if (bad) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto ii = static_cast<std::int64_t>(i);
+        if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
+        if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
+          throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
+        if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
+          throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
+      }
+    }
+    detail::radix_sort(down);
+    detail::radix_sort(up);
+    auto unpack = [](const std::vector<detail::KeyIndex>& v, bool complement, std::vector<double>& lp,
+                     std::vector<std::uint32_t>& idx) {
+      lp.resize(v.size());
+      idx.resize(v.size());
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        const std::uint64_t bits = complement ? ~v[k].key : v[k].key;
+        std::memcpy(&lp[k], &bits, sizeof bits);
+        idx[k] = v[k].i;
+      }
+    };
+    unpack(down, true, long_lp, longs);
+    unpack(up, false, short_lp, shorts);
+  }
+};
+
+// The positions stored in liquidation-price order (longs by LP descending, then shorts by LP
+// ascending, then the rest), so that the liquidations of a round touch neighbouring memory.
+// rank[k] is the input index of stored position k; the engine breaks ties by it, so results
+// are those of the input order (up to the summation order of residual allocations).
+struct SortedPositions {
+  std::vector<double> size, entry_price, margin;
+  std::vector<std::uint32_t> rank;
+  PositionColumns cols;
+  CascadeIndex index;  // over cols: longs are 0, 1, ..., shorts follow
+
+  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) {
+    CascadeIndex input(pos, pol);
+    const std::size_t n = pos.size.size();
+    rank.reserve(n);
+    rank.insert(rank.end(), input.longs.begin(), input.longs.end());
+    rank.insert(rank.end(), input.shorts.begin(), input.shorts.end());
+    std::vector<std::uint8_t> placed(n, 0);
+    for (const std::uint32_t i : rank) placed[i] = 1;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!placed[i]) rank.push_back(static_cast<std::uint32_t>(i));
+    size.resize(n);
+    entry_price.resize(n);
+    margin.resize(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      size[k] = pos.size[rank[k]];
+      entry_price[k] = pos.entry_price[rank[k]];
+      margin[k] = pos.margin[rank[k]];
+    }
+    cols = PositionColumns{size, entry_price, margin};
+    const auto n_long = static_cast<std::uint32_t>(input.longs.size());
+    index.long_lp = std::move(input.long_lp);
+    index.short_lp = std::move(input.short_lp);
+    index.longs.resize(n_long);
+    index.shorts.resize(index.short_lp.size());
+    for (std::uint32_t k = 0; k < index.longs.size(); ++k) index.longs[k] = k;
+    for (std::uint32_t k = 0; k < index.shorts.size(); ++k) index.shorts[k] = n_long + k;
+  }
+  SortedPositions(const SortedPositions&) = delete;
+  SortedPositions& operator=(const SortedPositions&) = delete;
+};
+
+// What one round did.
+struct RoundTrace {
+  double mark_before = 0.0, mark_after = 0.0;
+  std::int64_t liquidated = 0;
+  double notional = 0.0;  // closed notional at the round's mark
+  double deficit = 0.0;   // traders' deficits
+  double takeover_loss = 0.0;
+  double fees = 0.0;
+  double draw = 0.0;      // paid by the fund
+  double residual = 0.0;  // what the fund could not pay
+  double adl_transfers = 0.0;
+  double fund_after = 0.0;
+};
+
+// Totals over every round since the last reset.
+struct CascadeTotals {
+  std::int64_t liquidations = 0;  // liquidation events (a position closed in slices counts each)
+  std::int64_t rounds = 0;        // rounds that liquidated something
+  CompensatedSum notional, deficit, surplus, fees, takeover_loss, draw, residual, adl_transfers;
+  double loss() const noexcept { return deficit.value() + positive_takeover.value(); }
+  CompensatedSum positive_takeover;  // Σ max(takeover loss, 0): with the deficits, the fund's gross loss
+};
+
+// Per-position results of a single cascade (not kept by stress tests).
+struct CascadePositionOutputs {
+  std::span<std::int64_t> round;  // first round the position was liquidated in, -1 if never
+  std::span<double> closed, vwap, deficit, surplus, fee, draw, shortfall, adl, adl_closed;
+};
+
+class CascadeEngine {
+ public:
+  // `book` is the book at the initial mark; prices shift with the mark (scale), quantities are
+  // this engine's copy. Keeps references to pos, index, book and pol: they must outlive it.
+  // `rank`: empty, or the input index of each position when the columns hold them permuted
+  // (ties in the liquidation order go to the lower input index).
+  CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
+                const CascadeParams& prm, std::span<const std::uint32_t> rank = {})
+      : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book), fund_(0.0, pol.reserve),
+        size_(pos.size.begin(), pos.size.end()), margin_(pos.margin.begin(), pos.margin.end()),
+        status_(pos.size.size(), kOpen), flag_(pos.size.size(), 0) {
+    if (pol.residual != ResidualRule::none) {
+      adl_charge_.assign(pos.size.size(), 0.0);
+      adl_closed_.assign(pos.size.size(), 0.0);
+    }
+  }
+
+  // Starts a new run at `mark` with the fund at `fund`: positions, book and totals as given.
+  void reset(double mark, double fund) {
+    for (const std::uint32_t i : touched_) {
+      size_[i] = pos_.size[i];
+      margin_[i] = pos_.margin[i];
+      status_[i] = kOpen;
+      flag_[i] = 0;
+      if (!version_.empty()) version_[i] = 0;
+      if (!loss_.empty()) loss_[i] = 0.0;
+    }
+    touched_.clear();
+    long_heap_.clear();
+    short_heap_.clear();
+    next_long_ = next_short_ = 0;
+    restore_side(book_.bids_mut(), base_.bids(), bid_);
+    restore_side(book_.asks_mut(), base_.asks(), ask_);
+    scale_ = 1.0;
+    mark_ = mark;
+    fund_ = InsuranceFund(fund, pol_.reserve);
+    ledger_ = Ledger{};
+    tot_ = CascadeTotals{};
+    out_ = nullptr;
+  }
+
+  // Records per-position results of the next runs into `out` (length n, in input order: entry
+  // rank[i] for stored position i; filled with 0 / NaN (vwap) / -1 (round) first).
+  void record(const CascadePositionOutputs* out) noexcept { out_ = out; }
+
+  // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
+  void shift(double factor) noexcept {
+    mark_ *= factor;
+    scale_ *= factor;
+  }
+
+  // Runs rounds until nothing new is liquidatable or max_rounds; calls on_round(trace) after
+  // each round that liquidated. Returns true when it stopped because nothing triggered.
+  template <class OnRound>
+  bool run(OnRound&& on_round) {
+    for (std::int64_t k = 0; k < prm_.max_rounds; ++k) {
+      RoundTrace tr;
+      if (!round(tr)) return true;
+      on_round(tr);
+    }
+    return !any_liquidatable();
+  }
+  bool run() {
+    return run([](const RoundTrace&) {});
+  }
+
+  double mark() const noexcept { return mark_; }
+  double fund() const noexcept { return fund_.balance(); }
+  const CascadeTotals& totals() const noexcept { return tot_; }
+  const Ledger& ledger() const noexcept { return ledger_; }
+
+  // Keeps each position's loss to the fund (deficit + takeover loss) for largest_losses().
+  void track_losses() { loss_.assign(size_.size(), 0.0); }
+
+  // The two largest per-position losses since the reset (0 unless track_losses()).
+  std::pair<double, double> largest_losses() const noexcept {
+    double a = 0.0, b = 0.0;
+    if (loss_.empty()) return {a, b};
+    for (const std::uint32_t i : touched_) {
+      const double x = loss_[i];
+      if (x > a) {
+        b = a;
+        a = x;
+      } else if (x > b) {
+        b = x;
+      }
+    }
+    return {a, b};
+  }
+
+  // The book now: prices at the current scale, the quantities left (empty levels dropped).
+  Book current_book() const {
+    std::vector<double> bp, bq, ap, aq;
+    collect(book_.bids(), bp, bq);
+    collect(book_.asks(), ap, aq);
+    return Book(bp, bq, ap, aq);
+  }
+
+ private:
+  static constexpr std::uint8_t kOpen = 0, kMoved = 1, kClosed = 2;
+
+  struct SideState {
+    std::size_t start = 0;     // first level that may hold quantity
+    std::size_t frontier = 0;  // levels [0, frontier) may differ from the base book
+  };
+  struct HeapEntry {
+    double lp;
+    std::uint32_t i, version;
+  };
+
+  void restore_side(BookSide& side, const BookSide& base, SideState& st) {
+    auto& q = side.qty_mut();
+    const auto b = base.qty();
+    for (std::size_t lv = 0; lv < st.frontier; ++lv) q[lv] = b[lv];
+    st = SideState{};
+  }
+
+  void collect(const BookSide& side, std::vector<double>& px, std::vector<double>& qty) const {
+    const auto p = side.px(), q = side.qty();
+    for (std::size_t lv = 0; lv < p.size(); ++lv) {
+      if (!(q[lv] > 0.0)) continue;
+      const double x = scale_ * p[lv];
+      if (!px.empty() && px.back() == x) {  // two levels rounded onto one price: merge
+        qty.back() += q[lv];
+      } else {
+        px.push_back(x);
+        qty.push_back(q[lv]);
+      }
+    }
+  }
+
+  void touch(std::uint32_t i) {
+    if (!flag_[i]) {
+      flag_[i] = 1;
+      touched_.push_back(i);
+    }
+  }
+
+  bool is_long_lp_hit(double lp) const noexcept { return mark_ < lp; }
+  bool is_short_lp_hit(double lp) const noexcept { return mark_ > lp; }
+
+  bool any_liquidatable() const noexcept {
+    for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[k]); ++k)
+      if (status_[idx_.longs[k]] == kOpen) return true;
+    for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[k]); ++k)
+      if (status_[idx_.shorts[k]] == kOpen) return true;
+    for (const auto& e : long_heap_)
+      if (is_long_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
+    for (const auto& e : short_heap_)
+      if (is_short_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
+    return false;
+  }
+
+  static bool long_heap_less(const HeapEntry& a, const HeapEntry& b) noexcept {  // max-heap by lp
+    return a.lp < b.lp || (a.lp == b.lp && a.i > b.i);
+  }
+  static bool short_heap_less(const HeapEntry& a, const HeapEntry& b) noexcept {  // min-heap by lp
+    return a.lp > b.lp || (a.lp == b.lp && a.i > b.i);
+  }
+
+  // Positions that became liquidatable at the current mark.
+  void detect() {
+    hits_.clear();
+    while (next_long_ < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[next_long_])) {
+      const std::uint32_t i = idx_.longs[next_long_++];
+      if (status_[i] == kOpen) hits_.push_back(i);
+    }
+    while (next_short_ < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[next_short_])) {
+      const std::uint32_t i = idx_.shorts[next_short_++];
+      if (status_[i] == kOpen) hits_.push_back(i);
+    }
+    while (!long_heap_.empty() && is_long_lp_hit(long_heap_.front().lp)) {
+      const HeapEntry e = long_heap_.front();
+      std::pop_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+      long_heap_.pop_back();
+      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
+    }
+    while (!short_heap_.empty() && is_short_lp_hit(short_heap_.front().lp)) {
+      const HeapEntry e = short_heap_.front();
+      std::pop_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
+      short_heap_.pop_back();
+      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
+    }
+  }
+
+  // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
+  void move(std::uint32_t i, double q, double m) {
+    touch(i);
+    size_[i] = q;
+    margin_[i] = m;
+    if (q == 0.0) {
+      status_[i] = kClosed;
+      return;
+    }
+    status_[i] = kMoved;
+    if (version_.empty()) version_.assign(size_.size(), 0);  // the first move of the run
+    ++version_[i];
+    const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
+    if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
+    if (q > 0.0) {
+      long_heap_.push_back({lp, i, version_[i]});
+      std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+    } else {
+      short_heap_.push_back({lp, i, version_[i]});
+      std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
+    }
+  }
+
+  // The side after a round: levels the cursor passed are empty, the one it stopped in lost `used`.
+  static void consume(BookSide& side, SideState& st, const detail::Cursor& cur) {
+    auto& q = side.qty_mut();
+    const std::size_t n = q.size();
+    for (std::size_t lv = st.start; lv < std::min(cur.level, n); ++lv) q[lv] = 0.0;
+    std::size_t end = std::min(cur.level, n);
+    if (cur.level < n && cur.used > 0.0) {
+      q[cur.level] = std::max(0.0, q[cur.level] - cur.used);
+      end = cur.level + 1;
+    }
+    st.frontier = std::max(st.frontier, end);
+    st.start = std::min(cur.level, n);
+  }
+
+  void recover(BookSide& side, const BookSide& base, SideState& st) const {
+    if (st.frontier == 0) return;
+    auto& q = side.qty_mut();
+    const auto b = base.qty();
+    const double r = prm_.resilience;
+    for (std::size_t lv = 0; lv < st.frontier; ++lv) q[lv] += r * (b[lv] - q[lv]);
+    st.start = 0;
+  }
+
+  double best(const BookSide& side, const SideState& st) const noexcept {
+    const auto q = side.qty();
+    for (std::size_t lv = st.start; lv < q.size(); ++lv)
+      if (q[lv] > 0.0) return scale_ * side.px()[lv];
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+
+  // One round at the current mark; false when nothing is liquidatable.
+  bool round(RoundTrace& tr) {
+    detect();
+    if (hits_.empty()) return false;
+    const double mark = mark_;
+    const ContractSpec& c = pol_.contract;
+    const PositionColumns cols{size_, pos_.entry_price, margin_};
+    if (pol_.order == LiquidationOrder::given) {
+      if (rank_.empty()) {
+        std::sort(hits_.begin(), hits_.end());
+      } else {
+        std::sort(hits_.begin(), hits_.end(), [&](std::size_t a, std::size_t b) { return rank_[a] < rank_[b]; });
+      }
+    } else {
+      order_liquidations(cols, hits_, mark, pol_, rank_);
+    }
+
+    detail::Cursor bids, asks;
+    bids.bid = true;
+    asks.bid = false;
+    if (pol_.execution == Execution::book) {
+      bids.side = &book_.bids();
+      asks.side = &book_.asks();
+      bids.scale = asks.scale = scale_;
+      bids.level = bid_.start;
+      asks.level = ask_.start;
+    } else {
+      bids.takeover_px = mark * (1.0 - pol_.takeover_fee);
+      asks.takeover_px = mark * (1.0 + pol_.takeover_fee);
+    }
+
+    const bool allocate = pol_.residual != ResidualRule::none;
+    std::vector<std::uint8_t>& liq = round_flag_;
+    if (allocate) {
+      liq.resize(size_.size(), 0);
+      for (const std::size_t i : hits_) liq[i] = 1;
+    }
+    Counterparties cps(c, cols.size, cols.entry_price, cols.margin,
+                       allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
+                       std::span<double>(adl_charge_), std::span<double>(adl_closed_));
+
+    CompensatedSum notional, deficit, takeover, fees, draw, short_long, short_short, fallback;
+    double last = std::numeric_limits<double>::quiet_NaN();
+    for (const std::size_t ii : hits_) {
+      const auto i = static_cast<std::uint32_t>(ii);
+      const double q = size_[i], ep = pos_.entry_price[i], m = margin_[i];
+      detail::Cursor& cur = q > 0.0 ? bids : asks;
+      const double E = equity(c, q, ep, m, mark);
+      const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, cur, fund_, cps, ledger_);
+      if (pol_.execution == Execution::book && !std::isnan(o.last_fill)) last = o.last_fill;
+      notional.add(o.closed_notional);
+      deficit.add(o.deficit);
+      takeover.add(o.takeover_cost);
+      fees.add(o.fee);
+      draw.add(o.draw);
+      fallback.add(o.fallback_closed);
+      (q > 0.0 ? short_long : short_short).add(o.shortfall);
+      tot_.surplus.add(o.surplus);
+      tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
+      touch(i);
+      if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
+      if (out_) record_position(i, o, tot_.rounds + 1);
+      if (o.full) {
+        move(i, 0.0, 0.0);
+      } else {  // the rest stays open with the equity left: margin = E + change − PnL(rest)
+        const double rest = q > 0.0 ? q - o.closed : q + o.closed;
+        move(i, rest, E + o.trader_change - pnl(c, rest, ep, mark));
+      }
+    }
+    if (pol_.execution == Execution::book) {
+      consume(book_.bids_mut(), bid_, bids);
+      consume(book_.asks_mut(), ask_, asks);
+    }
+
+    // Residual of the round: allocated to the counterparties, or left uncovered.
+    const double res = short_long.value() + short_short.value();
+    const double covered = cps.settle(pol_.residual, pol_.adl_cap, short_long.value(), short_short.value());
+    ledger_.add(LedgerRow::residual_transfers, -covered);
+    ledger_.add(LedgerRow::uncovered, -(res - covered));
+    if (allocate) {
+      for (const std::size_t i : hits_) liq[i] = 0;
+      if (res > 0.0 || fallback.value() > 0.0) apply_adl(mark);
+    }
+
+    // The mark follows the book fills (if any), then the book recovers.
+    if (!std::isnan(last) && prm_.mark_rule == MarkRule::last) {
+      mark_ = last;
+    } else if (!std::isnan(last)) {
+      const double b = best(book_.bids(), bid_), a = best(book_.asks(), ask_);
+      const double mid = std::isnan(b) ? a : (std::isnan(a) ? b : 0.5 * (a + b));
+      if (!std::isnan(mid)) mark_ = mid;
+    }
+    if (prm_.resilience > 0.0 && pol_.execution == Execution::book) {
+      recover(book_.bids_mut(), base_.bids(), bid_);
+      recover(book_.asks_mut(), base_.asks(), ask_);
+    }
+
+    tr.mark_before = mark;
+    tr.mark_after = mark_;
+    tr.liquidated = static_cast<std::int64_t>(hits_.size());
+    tr.notional = notional.value();
+    tr.deficit = deficit.value();
+    tr.takeover_loss = takeover.value();
+    tr.fees = fees.value();
+    tr.draw = draw.value();
+    tr.residual = res;
+    tr.adl_transfers = covered;
+    tr.fund_after = fund_.balance();
+
+    tot_.liquidations += tr.liquidated;
+    tot_.rounds += 1;
+    tot_.notional.add(tr.notional);
+    tot_.deficit.add(tr.deficit);
+    tot_.takeover_loss.add(tr.takeover_loss);
+    tot_.fees.add(tr.fees);
+    tot_.draw.add(tr.draw);
+    tot_.residual.add(res);
+    tot_.adl_transfers.add(covered);
+    return true;
+  }
+
+  // Counterparties hit by ADL this round: smaller, poorer positions (see the header comment).
+  void apply_adl(double mark) {
+    const ContractSpec& c = pol_.contract;
+    for (std::size_t j = 0; j < size_.size(); ++j) {
+      const double charge = adl_charge_[j], closed = adl_closed_[j];
+      if (charge == 0.0 && closed == 0.0) continue;
+      const auto jj = static_cast<std::uint32_t>(j);
+      const double q = size_[j], ep = pos_.entry_price[j];
+      const double E = equity(c, q, ep, margin_[j], mark) - charge;
+      const double rest = q > 0.0 ? std::max(0.0, q - closed) : std::min(0.0, q + closed);
+      if (out_) {
+        out_->adl[input(j)] += charge;
+        out_->adl_closed[input(j)] += closed;
+      }
+      adl_charge_[j] = 0.0;
+      adl_closed_[j] = 0.0;
+      move(jj, rest, rest == 0.0 ? 0.0 : E - pnl(c, rest, ep, mark));
+    }
+  }
+
+  std::size_t input(std::size_t i) const noexcept { return rank_.empty() ? i : rank_[i]; }
+
+  void record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
+    const CascadePositionOutputs& out = *out_;
+    const std::size_t i = input(stored);
+    if (out.round[i] < 0) out.round[i] = round;
+    // Blended close price over the position's closes (VWAP; harmonic for inverse contracts).
+    const double before = out.closed[i];
+    if (o.closed > 0.0 && !std::isnan(o.vwap)) {
+      if (before > 0.0 && !std::isnan(out.vwap[i])) {
+        out.vwap[i] = pol_.contract.kind == Contract::linear
+                          ? (before * out.vwap[i] + o.closed * o.vwap) / (before + o.closed)
+                          : (before + o.closed) / (before / out.vwap[i] + o.closed / o.vwap);
+      } else {
+        out.vwap[i] = o.vwap;
+      }
+    }
+    out.closed[i] = before + o.closed;
+    out.deficit[i] += o.deficit;
+    out.surplus[i] += o.surplus;
+    out.fee[i] += o.fee;
+    out.draw[i] += o.draw;
+    out.shortfall[i] += o.shortfall;
+  }
+
+  const PositionColumns& pos_;
+  const CascadeIndex& idx_;
+  const Book& base_;
+  const LiquidationPolicy& pol_;
+  CascadeParams prm_;
+  std::span<const std::uint32_t> rank_;
+
+  Book book_;
+  SideState bid_, ask_;
+  double scale_ = 1.0;
+  double mark_ = 0.0;
+  InsuranceFund fund_;
+  Ledger ledger_;
+  CascadeTotals tot_;
+  const CascadePositionOutputs* out_ = nullptr;
+
+  std::vector<double> size_, margin_;
+  std::vector<std::uint8_t> status_;
+  std::vector<std::uint32_t> version_;  // allocated at the first move
+  std::vector<double> loss_;            // allocated by track_losses()
+  std::vector<std::uint8_t> flag_;  // in touched_
+  std::vector<std::uint32_t> touched_;
+  std::vector<std::uint8_t> round_flag_;
+  std::vector<double> adl_charge_, adl_closed_;
+  std::size_t next_long_ = 0, next_short_ = 0;
+  std::vector<HeapEntry> long_heap_, short_heap_;
+  std::vector<std::size_t> hits_;
+};
+
+// A single cascade (see the header comment). `out`: per-position results (input order), or null.
+struct CascadeRun {
+  std::vector<RoundTrace> rounds;
+  bool converged = true;
+  double initial_mark = 0.0, shocked_mark = 0.0, final_mark = 0.0;
+  double fund_after = 0.0;
+  CascadeTotals totals;
+  Ledger ledger;
+  Book book;
+};
+
+inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book, double mark, double shock,
+                                   const LiquidationPolicy& pol, double fund, const CascadeParams& prm,
+                                   const CascadePositionOutputs* out) {
+  if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
+  if (!(std::isfinite(shock) && shock > -1.0))
+    throw InvalidArgument("shock", -1, "must be finite and > -1 " + describe(shock));
+  if (!(std::isfinite(fund) && fund >= 0.0))
+    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
+  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
+    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
+  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  const SortedPositions sorted(pos, pol);
+  if (out) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::fill(out->round.begin(), out->round.end(), -1);
+    std::fill(out->vwap.begin(), out->vwap.end(), nan);
+    for (const std::span<double> col : {out->closed, out->deficit, out->surplus, out->fee, out->draw, out->shortfall,
+                                        out->adl, out->adl_closed})
+      std::fill(col.begin(), col.end(), 0.0);
+  }
+  CascadeEngine eng(sorted.cols, sorted.index, book, pol, prm, sorted.rank);
+  eng.reset(mark, fund);
+  eng.record(out);
+  CascadeRun run;
+  run.initial_mark = mark;
+  eng.shift(1.0 + shock);
+  run.shocked_mark = eng.mark();
+  run.converged = eng.run([&](const RoundTrace& tr) { run.rounds.push_back(tr); });
+  run.final_mark = eng.mark();
+  run.fund_after = eng.fund();
+  run.totals = eng.totals();
+  run.ledger = eng.ledger();
+  run.book = eng.current_book();
+  return run;
+}
+
+}  // namespace liqcore

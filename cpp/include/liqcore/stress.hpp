@@ -1,0 +1,144 @@
+// Stress tests (MODEL.md §5): many price paths × the positions × the policy.
+//
+// Scenario s starts from the inputs (positions, book, mark, fund) and walks `steps` steps. At
+// step t the market moves by a factor f (exogenous: the mark and every book price are multiplied
+// by f), then the cascade engine of cascade.hpp runs at the new mark until nothing new triggers
+// (or max_rounds). The book (its consumed depth, its recovery), the positions and the fund carry
+// over from step to step; the mark after a step's cascade is where the next step's move starts.
+//
+// Factors come either from a user array (scenarios × steps, row-major) or from the Merton
+// jump-diffusion of rng.hpp: f = exp(log return of step t of stream (seed, scenario)). The stream
+// is keyed by the scenario's global id (first_scenario + s), so a scenario gives the same bits
+// in any thread, any chunk and any process; threads take fixed chunks of scenarios and write
+// each scenario's results to its own slot, so the results do not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "liqcore/cascade.hpp"
+#include "liqcore/rng.hpp"
+
+namespace liqcore {
+
+struct StressOutputs {  // one entry per scenario of the call
+  std::span<double> deficit;    // the fund's gross loss: traders' deficits + takeover losses
+  std::span<double> draw;       // paid by the fund
+  std::span<double> residual;   // what the fund could not pay (deficit − draw)
+  std::span<double> notional;   // liquidated notional at the marks of the liquidations
+  std::span<double> fees;       // fees to the fund
+  std::span<double> fund_after;
+  std::span<double> final_mark, min_mark, max_mark;
+  std::span<double> largest_loss, second_loss;  // the two largest per-position losses
+  std::span<std::int64_t> liquidations, rounds;
+  std::span<std::uint8_t> converged;  // every step's cascade stopped before max_rounds
+};
+
+// Positions (stored in liquidation-price order, see SortedPositions), book and policy copied
+// once, sorted once; scenarios run against it in any order, from any number of threads.
+class StressPlan {
+ public:
+  StressPlan(const PositionColumns& pos, Book book, LiquidationPolicy pol, double mark, double fund,
+             CascadeParams prm)
+      : pol_(std::move(pol)), sorted_(pos, pol_), book_(std::move(book)), mark_(mark), fund_(fund), prm_(prm) {
+    if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
+    if (!(std::isfinite(fund) && fund >= 0.0))
+      throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
+    if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
+      throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
+    if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  }
+  StressPlan(const StressPlan&) = delete;
+  StressPlan& operator=(const StressPlan&) = delete;
+
+  std::size_t positions() const noexcept { return sorted_.size.size(); }
+
+  // Runs scenarios [first, first + count). `factors` is empty (use `model` with `seed`) or holds
+  // count × steps move factors (finite, > 0), row-major. threads = 0: all hardware threads.
+  void run(std::uint64_t first, std::size_t count, std::size_t steps, const rng::JumpDiffusion& model,
+           std::uint64_t seed, std::span<const double> factors, unsigned threads, const StressOutputs& out) const {
+    if (!factors.empty() && factors.size() != count * steps)
+      throw InvalidArgument("paths", -1, "must hold scenarios x steps values");
+    constexpr std::size_t kChunk = 8;  // scenarios per work item
+    const std::size_t chunks = (count + kChunk - 1) / kChunk;
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    const auto workers = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(chunks, 1)));
+    std::atomic<std::size_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto work = [&] {
+      try {
+        CascadeEngine eng(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
+        eng.track_losses();
+        for (std::size_t k; (k = next.fetch_add(1)) < chunks;) {
+          const std::size_t end = std::min(count, (k + 1) * kChunk);
+          for (std::size_t s = k * kChunk; s < end; ++s) scenario(eng, first + s, s, steps, model, seed, factors, out);
+        }
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next.store(chunks);
+      }
+    };
+    if (workers <= 1) {
+      work();
+    } else {
+      std::vector<std::thread> pool;
+      pool.reserve(workers);
+      for (unsigned w = 0; w < workers; ++w) pool.emplace_back(work);
+      for (auto& t : pool) t.join();
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  void scenario(CascadeEngine& eng, std::uint64_t id, std::size_t s, std::size_t steps, const rng::JumpDiffusion& model,
+                std::uint64_t seed, std::span<const double> factors, const StressOutputs& out) const {
+    eng.reset(mark_, fund_);
+    const rng::Stream stream(seed, id);
+    double lo = mark_, hi = mark_;
+    bool converged = true;
+    for (std::size_t t = 0; t < steps; ++t) {
+      const double f = factors.empty() ? std::exp(model.log_return(stream, static_cast<std::uint32_t>(t)))
+                                       : factors[s * steps + t];
+      eng.shift(f);
+      lo = std::min(lo, eng.mark());
+      hi = std::max(hi, eng.mark());
+      converged &= eng.run();
+      lo = std::min(lo, eng.mark());
+      hi = std::max(hi, eng.mark());
+    }
+    const CascadeTotals& tot = eng.totals();
+    const auto [l1, l2] = eng.largest_losses();
+    out.deficit[s] = tot.loss();
+    out.draw[s] = tot.draw.value();
+    out.residual[s] = tot.residual.value();
+    out.notional[s] = tot.notional.value();
+    out.fees[s] = tot.fees.value();
+    out.fund_after[s] = eng.fund();
+    out.final_mark[s] = eng.mark();
+    out.min_mark[s] = lo;
+    out.max_mark[s] = hi;
+    out.largest_loss[s] = l1;
+    out.second_loss[s] = l2;
+    out.liquidations[s] = tot.liquidations;
+    out.rounds[s] = tot.rounds;
+    out.converged[s] = converged ? 1 : 0;
+  }
+
+  LiquidationPolicy pol_;
+  SortedPositions sorted_;
+  Book book_;
+  double mark_, fund_;
+  CascadeParams prm_;
+};
+
+}  // namespace liqcore

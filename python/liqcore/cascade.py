@@ -1,0 +1,405 @@
+"""Liquidation cascades (MODEL.md §4): liquidations move the price, the new price liquidates more.
+
+:func:`simulate_cascade` plays one cascade in one call into the C++ kernel (GIL released).
+
+Semantics
+---------
+Round 0, the exogenous shock: the mark moves from ``P`` to ``P·(1 + shock)`` and the whole book
+moves with it: every bid and ask price is multiplied by ``1 + shock`` (a multiplicative shift;
+quantities unchanged), so the book keeps its shape relative to the mark.
+
+Round ``k = 1, 2, …`` at the current mark ``P_k``:
+
+1. *Detection*: the positions not yet liquidated whose liquidation price the mark has crossed
+   (long: ``P_k < LP``, short: ``P_k > LP``; ``LP`` as :func:`liqcore.liquidation_price`, exact
+   per maintenance tier; the same as ``E(P) < MM(P)`` up to rounding at ``P = LP``).
+2. *Liquidation* of those positions, in the policy's order, exactly as :func:`liqcore.liquidate`
+   does it at mark ``P_k`` (sizing, book walk or takeover, limit price, fallback at the
+   bankruptcy price, fee, insurance fund, ledger), each close consuming the book for the next;
+   then the round's residual is allocated per ``policy.residual``. The fund, the book and the
+   ledger carry over from round to round.
+3. *The mark follows the trades* (``mark_rule``): ``"last"`` sets it to the price of the round's
+   last book fill (in execution order); ``"mid"`` to the mid of the book left after the round
+   (best remaining bid and ask; one side's best price if the other is empty). A round without
+   book fills (takeover execution, fallbacks only) leaves the mark unchanged, so a takeover
+   policy never cascades.
+4. *Resilience*: every level's quantity ``q`` becomes ``q + resilience·(q0 − q)``, ``q0`` its
+   quantity before the cascade: a fraction ``resilience`` of the depth still missing returns at
+   its old price (0: none, 1: the whole book). Restored depth sits at the shifted prices of
+   round 0.
+
+The cascade stops after the first round that finds nothing to liquidate (``converged``) or
+after ``max_rounds`` rounds. A position closed in part (partial sizing, slices) keeps its
+remaining size with the equity it has left and a new liquidation price, and can be liquidated
+again in a later round; counterparties hit by ADL lose the closed quantity and the money taken
+from them in the same way.
+
+Closed form (MODEL.md §4): with liquidation quantity spread evenly over liquidation prices with
+density ``ρ`` (base units per unit of price) and a bid side of constant density ``L`` (``λ = 1/L``
+price per base unit), ``mark_rule="last"`` moves the price by ``shock·P / (1 − λρ)`` in total; the
+cascade runs away (to the end of the book or of the positions) once ``λρ >= 1``. With
+``mark_rule="mid"`` the mark moves by half the impact (the ask side does not move), so the
+multiplier is ``1 / (1 − λρ/2)``.
+
+Cost: positions are sorted once by liquidation price, so each round costs what it liquidates
+and the book levels it walks (plus, with resilience, the levels consumed so far), not the
+whole population.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from liqcore import _core
+from liqcore._arrays import F64, I64, check_option
+from liqcore.book import Book
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _pandas, _scalar
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
+
+MARK_RULES = ("last", "mid")
+
+_TRACE_FIELDS = (
+    "round",
+    "mark_before",
+    "mark",
+    "liquidated",
+    "notional",
+    "deficit",
+    "takeover_loss",
+    "fees",
+    "insurance_draw",
+    "residual",
+    "adl_transfers",
+    "insurance_fund",
+)
+_PER_POSITION = (
+    "liquidated",
+    "round",
+    "closed",
+    "vwap",
+    "deficit",
+    "surplus",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+    "adl",
+    "adl_closed",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class CascadeTrace:
+    """One entry per round that liquidated something (round 1 first).
+
+    round (int64, 1-based); mark_before: the mark the round detected at; mark: the mark after
+    it; liquidated (int64): liquidations in the round (a position closed in slices counts once
+    per slice); notional: closed notional at ``mark_before``; deficit: traders' deficits;
+    takeover_loss: the fund's mark-to-market loss on fallback takeovers (negative: gain); fees:
+    fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
+    adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round.
+    Money in the margin currency.
+    """
+
+    round: I64
+    mark_before: F64
+    mark: F64
+    liquidated: I64
+    notional: F64
+    deficit: F64
+    takeover_loss: F64
+    fees: F64
+    insurance_draw: F64
+    residual: F64
+    adl_transfers: F64
+    insurance_fund: F64
+
+    def __len__(self) -> int:
+        return int(self.round.shape[0])
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Columns as lists (JSON-compatible)."""
+        return {f: getattr(self, f).tolist() for f in _TRACE_FIELDS}
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per round."""
+        return _pandas().DataFrame({f: getattr(self, f) for f in _TRACE_FIELDS})
+
+
+@dataclass(frozen=True, eq=False)
+class CascadeResult:
+    """What :func:`simulate_cascade` did (see the module docstring for the semantics).
+
+    Path
+        initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``), marks (float64 of
+        length ``rounds + 1``: ``marks[0]`` the shocked mark, ``marks[k]`` the mark after round
+        ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something),
+        converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),
+        trace (:class:`CascadeTrace`, per round).
+    Per position (one entry per input position)
+        liquidated (bool): liquidated at least once; round (int64): first round it was
+        liquidated in, -1 if never; closed (>= 0): quantity closed over all rounds; vwap:
+        blended close price (NaN when nothing closed); deficit, surplus, fee,
+        insurance_draw_by_position, shortfall: summed over its liquidations; adl, adl_closed:
+        money charged to it and quantity closed as an ADL counterparty.
+    Totals
+        n_liquidated (liquidation events), liquidated_notional, total_deficit, total_surplus,
+        total_fees, takeover_loss, insurance_draw, residual, adl_transfers, uncovered,
+        insurance_fund (after), insurance_fund_before.
+    Also the book after the cascade (shifted, consumed, recovered), the ``ledger`` over all
+    rounds (sums to zero), ``shock`` and the ``policy`` used.
+    """
+
+    initial_mark: float
+    shocked_mark: float
+    marks: F64
+    final_mark: float
+    rounds: int
+    converged: bool
+    trace: CascadeTrace
+    liquidated: npt.NDArray[np.bool_]
+    round: I64
+    closed: F64
+    vwap: F64
+    deficit: F64
+    surplus: F64
+    fee: F64
+    insurance_draw_by_position: F64
+    shortfall: F64
+    adl: F64
+    adl_closed: F64
+    n_liquidated: int
+    liquidated_notional: float
+    total_deficit: float
+    total_surplus: float
+    total_fees: float
+    takeover_loss: float
+    insurance_draw: float
+    residual: float
+    adl_transfers: float
+    uncovered: float
+    insurance_fund: float
+    insurance_fund_before: float
+    book: Book
+    ledger: Ledger
+    shock: float
+    policy: Policy
+
+    def __len__(self) -> int:
+        return int(self.closed.shape[0])
+
+    @property
+    def move(self) -> float:
+        """Total relative move of the mark, ``final_mark / initial_mark − 1`` (shock included)."""
+        return self.final_mark / self.initial_mark - 1.0
+
+    @property
+    def amplification(self) -> float:
+        """``move / shock``: 1 when nothing was liquidated (NaN for a zero shock)."""
+        return self.move / self.shock if self.shock != 0.0 else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures as a flat dict."""
+        return {
+            "positions": len(self),
+            "initial_mark": self.initial_mark,
+            "shocked_mark": self.shocked_mark,
+            "final_mark": self.final_mark,
+            "move": self.move,
+            "amplification": self.amplification,
+            "rounds": self.rounds,
+            "converged": self.converged,
+            "liquidations": self.n_liquidated,
+            "positions_liquidated": int(np.count_nonzero(self.liquidated)),
+            "liquidated_notional": self.liquidated_notional,
+            "deficit": self.total_deficit,
+            "fees": self.total_fees,
+            "takeover_loss": self.takeover_loss,
+            "insurance_fund_before": self.insurance_fund_before,
+            "insurance_fund_after": self.insurance_fund,
+            "insurance_draw": self.insurance_draw,
+            "residual": self.residual,
+            "adl_transfers": self.adl_transfers,
+            "uncovered": self.uncovered,
+            "ledger_balance": self.ledger.balance,
+        }
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per position, one column per per-position field."""
+        return _pandas().DataFrame({f: getattr(self, f) for f in _PER_POSITION})
+
+    def __repr__(self) -> str:
+        return (
+            f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
+            f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
+            f"liquidations={self.n_liquidated}, deficit={self.total_deficit:.6g}, "
+            f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
+        )
+
+
+def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
+    if not isinstance(positions, Positions):
+        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
+    if not isinstance(book, Book):
+        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    if policy is None:
+        return Policy()
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    return policy
+
+
+def _real(name: str, x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
+    return float(x)
+
+
+def _fraction(name: str, x: Any) -> float:
+    v = _real(name, x)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (got {v!r})")
+    return v
+
+
+def _count(name: str, x: Any, *, minimum: int = 0) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
+    if int(x) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
+    return int(x)
+
+
+def _mark_rule(x: Any) -> int:
+    if not isinstance(x, str):
+        raise TypeError(f"mark_rule must be a str, one of 'last', 'mid' (got {type(x).__name__})")
+    return MARK_RULES.index(check_option("mark_rule", x, MARK_RULES))
+
+
+def _ledger(r: dict[str, Any]) -> Ledger:
+    return Ledger(
+        entity=tuple(e for e, _ in _LEDGER_ROWS),
+        kind=tuple(k for _, k in _LEDGER_ROWS),
+        amount=r["ledger"],
+        balance=float(r["ledger_balance"]),
+    )
+
+
+def simulate_cascade(
+    positions: Positions,
+    book: Book,
+    mark: float,
+    shock: float,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    resilience: float = 0.0,
+    *,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+) -> CascadeResult:
+    """Play a liquidation cascade after an exogenous relative price move.
+
+    Parameters
+    ----------
+    positions : Positions
+        Isolated positions of one market.
+    book : Book
+        The market's order book at ``mark``; not changed (the result has the book after).
+    mark : float
+        Mark price before the shock (finite, > 0).
+    shock : float
+        Exogenous relative move (finite, > -1): -0.05 moves the mark and every book price by
+        -5%.
+    policy : Policy, optional
+        The liquidation rules; ``Policy()`` by default.
+    insurance_fund : float
+        The fund's balance before (finite, >= 0), margin currency; carried across rounds.
+    resilience : float
+        Fraction in [0, 1] of the depth still missing that returns after each round.
+    mark_rule : {"last", "mid"}
+        How the mark follows the round's trades: last book fill, or mid of the book left.
+    max_rounds : int
+        Upper bound on the number of rounds (>= 0).
+
+    Returns
+    -------
+    CascadeResult
+        Round trace, marks, per-position outcomes, totals, the book after and the ledger.
+    """
+    policy = _check_inputs(positions, book, policy)
+    p = _scalar("mark", mark)
+    s = _real("shock", shock)
+    if not (math.isfinite(s) and s > -1.0):
+        raise ValueError(f"shock must be finite and > -1 (got {s!r})")
+    fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    res = _fraction("resilience", resilience)
+    rule = _mark_rule(mark_rule)
+    rounds_cap = _count("max_rounds", max_rounds)
+
+    r = _core.simulate_cascade(
+        positions._size,
+        positions._entry_price,
+        positions._margin,
+        book._b,
+        p,
+        s,
+        policy._to_core(),
+        fund,
+        res,
+        rule,
+        rounds_cap,
+    )
+    t, tr = r["totals"], r["trace"]
+    n_rounds = int(t["rounds"])
+    trace = CascadeTrace(
+        round=np.arange(1, n_rounds + 1, dtype=np.int64),
+        **{f: tr[f] for f in _TRACE_FIELDS if f != "round"},
+    )
+    shocked = float(t["shocked_mark"])
+    residual = float(t["residual"])
+    transfers = float(t["adl_transfers"])
+    round_ = r["round"]
+    return CascadeResult(
+        initial_mark=p,
+        shocked_mark=shocked,
+        marks=np.concatenate(([shocked], tr["mark"])),
+        final_mark=float(t["final_mark"]),
+        rounds=n_rounds,
+        converged=bool(t["converged"]),
+        trace=trace,
+        liquidated=round_ >= 0,
+        round=round_,
+        closed=r["closed"],
+        vwap=r["vwap"],
+        deficit=r["deficit"],
+        surplus=r["surplus"],
+        fee=r["fee"],
+        insurance_draw_by_position=r["insurance_draw"],
+        shortfall=r["shortfall"],
+        adl=r["adl"],
+        adl_closed=r["adl_closed"],
+        n_liquidated=int(t["liquidations"]),
+        liquidated_notional=float(t["notional"]),
+        total_deficit=float(t["deficit"]),
+        total_surplus=float(t["surplus"]),
+        total_fees=float(t["fees"]),
+        takeover_loss=float(t["takeover_loss"]),
+        insurance_draw=float(t["insurance_draw"]),
+        residual=residual,
+        adl_transfers=transfers,
+        uncovered=max(0.0, residual - transfers),
+        insurance_fund=float(t["insurance_fund"]),
+        insurance_fund_before=fund,
+        book=Book._wrap(r["book"]),
+        ledger=_ledger(r),
+        shock=s,
+        policy=policy,
+    )

@@ -1,0 +1,156 @@
+"""Stress tests past one machine: a stress test's scenarios on a Dask cluster.
+
+Needs the optional extra ``dask[distributed]`` (``pip install "liqcore[dask]"``).
+
+:func:`stress_test` takes the arguments of :func:`liqcore.stress_test` plus a Dask ``client``
+and ``chunk`` (scenarios per task). Scenario ``s`` draws from the counter-based stream
+``(seed, s)`` wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
+its chunk, so the result is **bit-identical** to a local run with the same arguments, whatever
+the number of workers, threads per task or chunk size.
+
+Fault tolerance: a task is a pure function of (inputs, chunk id) and its key names the chunk
+(``liqcore-stress-<token>-<chunk>``); results are assembled by chunk index. When a worker dies
+mid-run, the scheduler reruns the chunks it held on another worker: no scenario is lost, and
+none is counted twice, since a chunk's result is stored once under its key whichever attempt
+produced it. A task that raises is retried up to ``retries`` times.
+
+The inputs (positions, book, policy, paths) are scattered to the workers once; each worker
+builds the kernel's plan (positions sorted by liquidation price) once per run and keeps it
+while that run's chunks arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any, Optional
+
+from liqcore.book import Book
+from liqcore.cascade import _count
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+from liqcore.stress import StressResult, StressSpec, _spec, _threads
+
+__all__ = ["stress_test"]
+
+# Per worker process: the plans of the most recent runs, by run token.
+_PLANS: OrderedDict[str, Any] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+_PLANS_KEPT = 2
+
+
+def _plan(token: str, spec: StressSpec) -> Any:
+    with _PLANS_LOCK:
+        plan = _PLANS.get(token)
+        if plan is None:
+            plan = spec.plan()
+            _PLANS[token] = plan
+            while len(_PLANS) > _PLANS_KEPT:
+                _PLANS.popitem(last=False)
+        return plan
+
+
+def _run_chunk(
+    spec: StressSpec, token: str, first: int, count: int, threads: int
+) -> dict[str, Any]:
+    """One task: scenarios [first, first + count) of the run ``token``."""
+    return spec.run(_plan(token, spec), first, count, threads)
+
+
+def _client(client: Any) -> Any:
+    try:
+        from distributed import Client, get_client
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'liqcore.distributed needs dask.distributed: pip install "liqcore[dask]"'
+        ) from None
+    if client is None:
+        return get_client()
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a dask.distributed.Client (got {type(client).__name__})")
+    return client
+
+
+def stress_test(
+    client: Any,
+    positions: Positions,
+    book: Book,
+    mark: float,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    chunk: int = 1_000,
+    threads_per_task: Optional[int] = 1,
+    retries: int = 2,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: float = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+) -> StressResult:
+    """:func:`liqcore.stress_test` with its scenarios run on a Dask cluster.
+
+    ``client``: a ``dask.distributed.Client`` (None: the current one). ``chunk``: scenarios per
+    task (>= 1). ``threads_per_task``: kernel threads per task (default 1: Dask runs one task per
+    worker thread; None: all cores of the worker). ``retries``: reruns of a failed task. The
+    other arguments are those of :func:`liqcore.stress_test`; the result is bit-identical to it.
+    """
+    cl = _client(client)
+    spec = _spec(
+        positions,
+        book,
+        mark,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    size = _count("chunk", chunk, minimum=1)
+    th = _threads(threads_per_task)
+    tries = _count("retries", retries)
+    token = uuid.uuid4().hex
+    [spec_future] = cl.scatter([spec], broadcast=True, hash=False)
+    firsts = list(range(0, spec.scenarios, size))
+    futures = [
+        cl.submit(
+            _run_chunk,
+            spec_future,
+            token,
+            first,
+            min(size, spec.scenarios - first),
+            th,
+            key=f"liqcore-stress-{token}-{k}",
+            pure=False,
+            retries=tries,
+        )
+        for k, first in enumerate(firsts)
+    ]
+    try:
+        parts = cl.gather(futures)
+    finally:
+        for f in futures:
+            f.release()
+        spec_future.release()
+    return spec.result(parts)

@@ -1,0 +1,701 @@
+"""Stress tests (MODEL.md §5): many price paths × the positions × the policy.
+
+:func:`stress_test` runs every scenario in the C++ kernel, on all cores (``std::thread``), GIL
+released; :func:`buffer_sweep` repeats it over a grid of policy settings.
+
+One scenario
+------------
+The scenario starts from the inputs (positions, book, mark, insurance fund) and walks ``steps``
+steps. At each step the market moves by a factor ``f``: the mark and every book price are
+multiplied by ``f`` (as the shock of :func:`liqcore.simulate_cascade`), then the cascade engine
+runs at the new mark until nothing new triggers (or ``max_rounds``). The book (consumed depth,
+its recovery by ``resilience`` after each round), the positions and the fund carry over from
+step to step, and the next move starts from the mark the cascade left.
+
+Price paths
+-----------
+By default, geometric Brownian motion with Merton jumps. Time is in **days**: the path covers
+``horizon`` days in ``steps`` steps of ``dt = horizon / steps`` days, and the log return of a
+step is ``(mu − sigma²/2 − jump_intensity·k)·dt + sigma·sqrt(dt)·Z + Σ_{j<N} J_j`` with
+``Z ~ N(0, 1)``, ``N ~ Poisson(jump_intensity·dt)``, ``J_j ~ N(jump_mean, jump_std²)`` and
+``k = exp(jump_mean + jump_std²/2) − 1`` (so that ``E[price] = mark·exp(mu·t)``): ``mu`` is the
+drift per day, ``sigma`` the daily volatility, ``jump_intensity`` the expected number of jumps
+per day and ``jump_mean``/``jump_std`` the mean and standard deviation of a jump's log size.
+
+Random numbers come from Philox4x32-10, a counter-based generator: the numbers of scenario
+``s`` are a pure function of ``(seed, s, step)``. Results are therefore bit-identical for any
+``threads``, any chunking of the scenarios (``liqcore.distributed`` runs chunks on a Dask
+cluster) and any run order.
+
+Or the user's ``paths``: a ``scenarios × steps`` array of exogenous marks (``path_type="mark"``:
+``paths[s, t]`` is the exogenous price at the end of step ``t``; the move of step ``t`` is
+``paths[s, t] / paths[s, t−1]``, with ``paths[s, −1] = mark``), of simple returns
+(``"return"``: ``f = 1 + r``) or of log returns (``"log_return"``: ``f = exp(r)``).
+
+Per-scenario results
+--------------------
+``deficit`` ``D``: the loss the liquidations put on the fund, the traders' deficits plus the
+fund's mark-to-market losses on positions taken over at the bankruptcy price (gross of the fees
+it earns); ``insurance_draw``: what the fund paid; ``residual``: what it could not pay
+(``D = insurance_draw + residual``); ``liquidated_notional``; ``fees``; the fund after; the
+final, lowest and highest marks; the number of liquidations and rounds; and the two largest
+single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the statistics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from liqcore import _core
+from liqcore._arrays import F64, I64, as_f64, check_option
+from liqcore.book import Book
+from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
+from liqcore.liquidation import _pandas, _scalar
+from liqcore.policy import Policy
+from liqcore.positions import Positions
+
+__all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
+
+PATH_TYPES = ("mark", "return", "log_return")
+
+# Per-scenario arrays returned by the kernel, in StressResult field order.
+SCENARIO_FIELDS = (
+    "deficit",
+    "insurance_draw",
+    "residual",
+    "liquidated_notional",
+    "fees",
+    "insurance_fund",
+    "final_mark",
+    "min_mark",
+    "max_mark",
+    "largest_loss",
+    "second_largest_loss",
+    "liquidations",
+    "rounds",
+    "converged",
+)
+
+
+def _quantile(x: F64, q: float) -> float:
+    """Empirical q-quantile, ``inf{v : F(v) >= q}`` (NumPy's "inverted_cdf")."""
+    if x.size == 0:
+        return math.nan
+    return float(np.quantile(x, q, method="inverted_cdf"))
+
+
+def _level(name: str, q: Any, *, upper_open: bool = False) -> float:
+    v = _real(name, q)
+    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class StressResult:
+    """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
+
+    Per scenario (arrays of length ``scenarios``; money in the margin currency)
+        deficit (``D``, the fund's gross loss), insurance_draw, residual, liquidated_notional,
+        fees, insurance_fund (after), final_mark, min_mark, max_mark, largest_loss and
+        second_largest_loss (the two largest single-position losses ``deficit + takeover
+        loss``), liquidations (int64, events), rounds (int64, rounds that liquidated),
+        converged (bool: no step's cascade was cut by ``max_rounds``).
+    Statistics
+        ``depletion_probability`` = P(D > insurance_fund − policy.reserve), the probability
+        that the scenario's loss exceeds what the fund could pay at the start (MODEL.md's
+        ``P(D > IF)``; it ignores the fees earned along the path, so it never falls below
+        ``exhaustion_probability``); ``exhaustion_probability`` = P(residual > 0), the fund
+        actually ran dry along the path, fees included. ``var(q)``, ``expected_shortfall(q)``,
+        ``lar(q)``, ``fund_size(r, kappa)``, ``cover1(q)``, ``cover2(q)``: see each method.
+    Quantiles are empirical, ``inf{v : F(v) >= q}`` over the scenarios.
+    """
+
+    deficit: F64
+    insurance_draw: F64
+    residual: F64
+    liquidated_notional: F64
+    fees: F64
+    insurance_fund: F64
+    final_mark: F64
+    min_mark: F64
+    max_mark: F64
+    largest_loss: F64
+    second_largest_loss: F64
+    liquidations: I64
+    rounds: I64
+    converged: npt.NDArray[np.bool_]
+    insurance_fund_before: float
+    mark: float
+    policy: Policy
+    seed: int
+    steps: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.deficit.shape[0])
+
+    @property
+    def scenarios(self) -> int:
+        return len(self)
+
+    # ---- statistics ----------------------------------------------------------------------
+
+    @property
+    def expected_deficit(self) -> float:
+        """Mean of ``D`` over the scenarios."""
+        return float(np.mean(self.deficit)) if len(self) else math.nan
+
+    @property
+    def depletion_probability(self) -> float:
+        """P(D > insurance_fund − reserve): the fraction of scenarios whose loss exceeds the
+        fund available at the start. Never rises when the fund grows."""
+        available = max(0.0, self.insurance_fund_before - self.policy.reserve)
+        return float(np.mean(self.deficit > available)) if len(self) else math.nan
+
+    @property
+    def exhaustion_probability(self) -> float:
+        """P(residual > 0): the fraction of scenarios in which the fund could not pay a loss
+        in full when it came (fees earned earlier in the path included)."""
+        return float(np.mean(self.residual > 0.0)) if len(self) else math.nan
+
+    def exceedance_probability(self, fund: float) -> float:
+        """P(D > fund) for another fund size (same paths: D does not depend on the fund for
+        policies whose execution does not look at it, i.e. not ``refuse_uncovered``, and not
+        quantity ADL under ``residual="queue"``)."""
+        f = _real("fund", fund)
+        return float(np.mean(self.deficit > f)) if len(self) else math.nan
+
+    def var(self, q: float = 0.99) -> float:
+        """Value at risk of the deficit: the empirical q-quantile of ``D``, q in (0, 1]."""
+        return _quantile(self.deficit, _level("q", q))
+
+    def expected_shortfall(self, q: float = 0.99) -> float:
+        """Expected shortfall of the deficit at level q in (0, 1):
+        ``ES_q = 1/(1 − q) ∫_q^1 VaR_u(D) du`` over the empirical distribution (Acerbi–Tasche:
+        the mean of the worst ``(1 − q)`` share of scenarios, the boundary scenario weighted
+        by its fraction). ``ES_q >= VaR_q``."""
+        level = _level("q", q, upper_open=True)
+        n = len(self)
+        if n == 0:
+            return math.nan
+        x = np.sort(self.deficit)
+        k = int(math.ceil(level * n - 1e-9 * n))  # 1-based index of VaR_q
+        k = min(max(k, 1), n)
+        tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
+        return tail / (n * (1.0 - level))
+
+    def lar(self, q: float = 0.95) -> float:
+        """Liquidations at risk (Gauntlet): the empirical q-quantile of the liquidated notional."""
+        return _quantile(self.liquidated_notional, _level("q", q))
+
+    def fund_size(self, r: float, kappa: float) -> float:
+        """Newsvendor insurance-fund size ``IF* = VaR_{1 − r/κ}(D)`` (Chitra 2025).
+
+        ``r``: cost of holding one unit of fund (cost of capital over the horizon); ``kappa``:
+        cost of one unit of shortfall. Minimising ``r·IF + κ·E[(D − IF)+]`` gives
+        ``P(D > IF*) = r/κ``. Requires ``0 < r < kappa``.
+        """
+        rr, kk = _real("r", r), _real("kappa", kappa)
+        if not (math.isfinite(rr) and rr > 0.0):
+            raise ValueError(f"r must be finite and > 0 (got {rr!r})")
+        if not (math.isfinite(kk) and kk > rr):
+            raise ValueError(f"kappa must be finite and > r (got {kk!r}, r = {rr!r})")
+        return _quantile(self.deficit, 1.0 - rr / kk)
+
+    def cover1(self, q: float = 1.0) -> float:
+        """Cover-1 requirement (CPMI-IOSCO): the loss of the largest single defaulter, here the
+        largest single-position loss (deficit + takeover loss) of a scenario, taken at the
+        empirical q-quantile over scenarios (q = 1: the worst scenario). With isolated margin
+        a position is an account. The fund meets Cover-1 when it is at least this."""
+        return _quantile(self.largest_loss, _level("q", q))
+
+    def cover2(self, q: float = 1.0) -> float:
+        """Cover-2 requirement: as :meth:`cover1` for the two largest single-position losses
+        of a scenario together."""
+        return _quantile(self.largest_loss + self.second_largest_loss, _level("q", q))
+
+    def summary(self, q: float = 0.99) -> dict[str, Any]:
+        """Headline figures as a flat dict (VaR and ES at ``q``)."""
+        fund = self.insurance_fund_before
+        return {
+            "scenarios": len(self),
+            "steps": self.steps,
+            "insurance_fund": fund,
+            "expected_deficit": self.expected_deficit,
+            f"var_{q:g}": self.var(q),
+            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
+            "depletion_probability": self.depletion_probability,
+            "exhaustion_probability": self.exhaustion_probability,
+            "lar_0.95": self.lar(0.95),
+            "mean_liquidations": float(np.mean(self.liquidations)) if len(self) else math.nan,
+            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
+            if len(self)
+            else math.nan,
+            "cover1": self.cover1(),
+            "cover2": self.cover2(),
+            "meets_cover1": bool(fund >= self.cover1()),
+            "meets_cover2": bool(fund >= self.cover2()),
+            "all_converged": bool(np.all(self.converged)),
+        }
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per scenario."""
+        return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
+
+    def __repr__(self) -> str:
+        return (
+            f"StressResult(scenarios={len(self)}, steps={self.steps}, "
+            f"expected_deficit={self.expected_deficit:.6g}, "
+            f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
+        )
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The jump-diffusion per step, in the kernel's units (dt in days)."""
+
+    mu: float
+    sigma: float
+    jump_intensity: float
+    jump_mean: float
+    jump_std: float
+    dt: float
+
+    def args(self) -> tuple[float, float, float, float, float, float]:
+        return (self.mu, self.sigma, self.jump_intensity, self.jump_mean, self.jump_std, self.dt)
+
+
+def _finite(name: str, x: Any, *, nonnegative: bool = False, positive: bool = False) -> float:
+    v = _real(name, x)
+    ok = math.isfinite(v) and (v > 0.0 if positive else (v >= 0.0 if nonnegative else True))
+    if not ok:
+        what = "finite and > 0" if positive else ("finite and >= 0" if nonnegative else "finite")
+        raise ValueError(f"{name} must be {what} (got {v!r})")
+    return v
+
+
+def _model(
+    horizon: Any,
+    steps: int,
+    mu: Any,
+    sigma: Any,
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+) -> _Model:
+    h = _finite("horizon", horizon, positive=True)
+    return _Model(
+        mu=_finite("mu", mu),
+        sigma=_finite("sigma", sigma, nonnegative=True),
+        jump_intensity=_finite("jump_intensity", jump_intensity, nonnegative=True),
+        jump_mean=_finite("jump_mean", jump_mean),
+        jump_std=_finite("jump_std", jump_std, nonnegative=True),
+        dt=h / steps if steps else h,
+    )
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
+    s = int(seed)
+    if not 0 <= s < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
+    return s
+
+
+def _threads(threads: Any) -> int:
+    if threads is None:
+        return 0
+    return _count("threads", threads, minimum=1)
+
+
+def _factors(paths: Any, path_type: str, mark: float) -> F64:
+    """Move factors (scenarios × steps, C-contiguous) from the user's paths."""
+    if not isinstance(path_type, str):
+        raise TypeError(
+            f"path_type must be a str, one of 'mark', 'return', 'log_return' (got {type(path_type).__name__})"
+        )
+    check_option("path_type", path_type, PATH_TYPES)
+    a = as_f64("paths", paths, ndim=2)
+    if a.ndim != 2:
+        raise ValueError(f"paths must be a 2-D array (scenarios x steps) (got shape {a.shape})")
+    finite = np.isfinite(a)
+    if path_type == "mark":
+        ok = finite & (a > 0)
+        what = "finite and > 0"
+    elif path_type == "return":
+        ok = finite & (a > -1)
+        what = "finite and > -1"
+    else:
+        ok = finite
+        what = "finite"
+    if not ok.all():
+        s, t = np.unravel_index(int(np.argmin(ok)), a.shape)
+        raise ValueError(f"paths[{s}, {t}] must be {what} (got {float(a[s, t])!r})")
+    if path_type == "mark":
+        prev = np.concatenate((np.full((a.shape[0], 1), mark), a[:, :-1]), axis=1)
+        f = a / prev
+    elif path_type == "return":
+        f = 1.0 + a
+    else:
+        f = np.exp(a)
+    bad = ~(np.isfinite(f) & (f > 0))
+    if bad.any():
+        s, t = np.unravel_index(int(np.argmax(bad)), a.shape)
+        raise ValueError(
+            f"paths[{s}, {t}] gives a move factor that is not finite and > 0 (got {float(f[s, t])!r})"
+        )
+    return np.ascontiguousarray(f, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class StressSpec:
+    """Everything one scenario depends on, validated; picklable (for liqcore.distributed)."""
+
+    positions: Positions
+    book: Book
+    mark: float
+    policy: Policy
+    insurance_fund: float
+    resilience: float
+    mark_rule: int
+    max_rounds: int
+    scenarios: int
+    steps: int
+    model: _Model
+    seed: int
+    factors: Optional[F64]
+
+    def plan(self) -> Any:
+        p = self.positions
+        return _core.StressPlan(
+            p._size,
+            p._entry_price,
+            p._margin,
+            self.book._b,
+            self.policy._to_core(),
+            self.mark,
+            self.insurance_fund,
+            self.resilience,
+            self.mark_rule,
+            self.max_rounds,
+        )
+
+    def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
+        """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
+        f = (
+            None
+            if self.factors is None
+            else np.ascontiguousarray(self.factors[first : first + count])
+        )
+        return dict(plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads))
+
+    def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
+        """The result from the kernel's outputs of consecutive scenario chunks, in order."""
+        cols: dict[str, Any] = {
+            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
+            for k in SCENARIO_FIELDS
+        }
+        cols["converged"] = cols["converged"].astype(np.bool_)
+        m = self.model
+        params = {
+            "horizon": m.dt * self.steps,
+            "mu": m.mu,
+            "sigma": m.sigma,
+            "jump_intensity": m.jump_intensity,
+            "jump_mean": m.jump_mean,
+            "jump_std": m.jump_std,
+            "resilience": self.resilience,
+            "mark_rule": ("last", "mid")[self.mark_rule],
+            "max_rounds": self.max_rounds,
+            "user_paths": self.factors is not None,
+        }
+        return StressResult(
+            **cols,
+            insurance_fund_before=self.insurance_fund,
+            mark=self.mark,
+            policy=self.policy,
+            seed=self.seed,
+            steps=self.steps,
+            params=params,
+        )
+
+
+def _spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    *,
+    steps: Any,
+    mu: Any,
+    sigma: Any,
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+    paths: Any,
+    path_type: str,
+    resilience: Any,
+    mark_rule: Any,
+    max_rounds: Any,
+    seed: Any,
+) -> StressSpec:
+    pol = _check_inputs(positions, book, policy)
+    p = _scalar("mark", mark)
+    fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    factors: Optional[F64] = None
+    if paths is not None:
+        factors = _factors(paths, path_type, p)
+        n_s, n_t = factors.shape
+        if scenarios is not None and _count("scenarios", scenarios) != n_s:
+            raise ValueError(f"scenarios is {scenarios} but paths has {n_s} rows")
+        if steps is not None and _count("steps", steps) != n_t:
+            raise ValueError(f"steps is {steps} but paths has {n_t} columns")
+    else:
+        n_s = _count("scenarios", 10_000 if scenarios is None else scenarios)
+        n_t = _count("steps", 100 if steps is None else steps, minimum=1)
+    return StressSpec(
+        positions=positions,
+        book=book,
+        mark=p,
+        policy=pol,
+        insurance_fund=fund,
+        resilience=_fraction("resilience", resilience),
+        mark_rule=_mark_rule(mark_rule),
+        max_rounds=_count("max_rounds", max_rounds),
+        scenarios=n_s,
+        steps=n_t,
+        model=_model(horizon, n_t, mu, sigma, jump_intensity, jump_mean, jump_std),
+        seed=_seed(seed),
+        factors=factors,
+    )
+
+
+def stress_test(
+    positions: Positions,
+    book: Book,
+    mark: float,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: float = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> StressResult:
+    """Run the cascade engine along many price paths (see the module docstring).
+
+    Parameters
+    ----------
+    positions, book, mark, policy, insurance_fund
+        As :func:`liqcore.simulate_cascade`: the state at the start of every scenario.
+    scenarios : int, optional
+        Number of scenarios (default 10,000; the number of rows of ``paths`` when given).
+    horizon : float
+        Length of a model path in days (default 1).
+    steps : int, optional
+        Steps per path (default 100; the number of columns of ``paths`` when given).
+    mu, sigma, jump_intensity, jump_mean, jump_std : float
+        The jump-diffusion, per day: drift, volatility (default 4%), expected jumps per day
+        (0.1), mean (-3%) and standard deviation (5%) of a jump's log size.
+    paths : array (scenarios × steps), optional
+        User paths instead of the model, read per ``path_type`` ("mark", "return",
+        "log_return").
+    resilience, mark_rule, max_rounds
+        The cascade engine's, per step.
+    seed : int
+        Key of the random streams, in [0, 2**64).
+    threads : int, optional
+        Threads to use (default: all cores). Results do not depend on it.
+    progress : callable, optional
+        ``progress(done, total)`` after each batch of scenarios (the run is then split in
+        about 50 batches; results are unchanged).
+
+    Returns
+    -------
+    StressResult
+    """
+    spec = _spec(
+        positions,
+        book,
+        mark,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    th = _threads(threads)
+    plan = spec.plan()
+    if progress is None:
+        return spec.result([spec.run(plan, 0, spec.scenarios, th)])
+    batch = max(1, -(-spec.scenarios // 50))
+    parts = []
+    for first in range(0, spec.scenarios, batch):
+        count = min(batch, spec.scenarios - first)
+        parts.append(spec.run(plan, first, count, th))
+        progress(first + count, spec.scenarios)
+    return spec.result(parts)
+
+
+def stress_log_returns(
+    scenarios: int,
+    steps: int = 100,
+    horizon: float = 1.0,
+    *,
+    mu: float = 0.0,
+    sigma: float = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    seed: int = 0,
+    first: int = 0,
+) -> F64:
+    """The log returns the model draws for scenarios ``first … first + scenarios − 1``
+    (a ``scenarios × steps`` array): exactly the moves :func:`stress_test` applies, so
+    ``stress_test(..., paths=stress_log_returns(...), path_type="log_return")`` repeats a
+    model run up to the rounding of ``exp``."""
+    n_s = _count("scenarios", scenarios)
+    n_t = _count("steps", steps, minimum=1)
+    m = _model(horizon, n_t, mu, sigma, jump_intensity, jump_mean, jump_std)
+    out: F64 = _core.stress_log_returns(_seed(seed), _count("first", first), n_s, n_t, *m.args())
+    return out
+
+
+# ---- buffer sweep --------------------------------------------------------------------------------
+
+SWEEP_KEYS = ("mmr", "buffer", "fee_cap")
+
+
+def buffer_sweep(
+    positions: Positions,
+    book: Book,
+    mark: float,
+    grid: Mapping[str, Iterable[float]],
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: int = 1_000,
+    horizon: float = 1.0,
+    *,
+    q: float = 0.99,
+    **stress_kwargs: Any,
+) -> Any:
+    """Stress-test every combination of liquidation settings in ``grid``, on the same paths.
+
+    ``grid`` maps ``"mmr"``, ``"buffer"`` and/or ``"fee_cap"`` to lists of values; the
+    Cartesian product is run, each point with ``policy`` (default ``Policy(sizing="partial")``:
+    the buffer is the partial-liquidation target ``E >= MM·(1 + buffer)``, which only matters
+    with partial sizing) with those fields replaced (``mmr`` replaces flat tiers: the policy
+    must not have ``tiers``). Every point uses the same seed, hence the same price paths
+    (common random numbers), so differences between points come from the settings.
+    ``stress_kwargs`` go to :func:`stress_test` (steps, sigma, resilience, seed, threads, ...).
+
+    Returns one row per grid point with the swept values and ``expected_deficit``,
+    ``depletion_probability``, ``exhaustion_probability``, ``var`` and ``expected_shortfall``
+    at ``q``, ``mean_liquidations``, ``mean_liquidated_notional`` and ``mean_fees``: a pandas
+    DataFrame when pandas is installed, else a dict of NumPy arrays.
+    """
+    if not isinstance(grid, Mapping):
+        raise TypeError(
+            f"grid must be a mapping of setting names to lists of values (got {type(grid).__name__})"
+        )
+    unknown = [k for k in grid if k not in SWEEP_KEYS]
+    if unknown:
+        raise ValueError(
+            f"grid has unknown setting(s) {', '.join(map(repr, unknown))}; "
+            f"settings are {', '.join(map(repr, SWEEP_KEYS))}"
+        )
+    if not grid:
+        raise ValueError("grid must name at least one setting")
+    base = Policy(sizing="partial") if policy is None else _check_inputs(positions, book, policy)
+    if "mmr" in grid and base.tiers is not None:
+        raise ValueError("grid sweeps 'mmr' but policy has tiers; pass a policy without tiers")
+    keys = list(grid)
+    values: list[list[float]] = []
+    for k in keys:
+        v = grid[k]
+        if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+            raise TypeError(f"grid[{k!r}] must be a list of numbers (got {type(v).__name__})")
+        vals = [_real(f"grid[{k!r}]", x) for x in v]
+        if not vals:
+            raise ValueError(f"grid[{k!r}] must not be empty")
+        values.append(vals)
+    level = _level("q", q, upper_open=True)
+    rows: dict[str, list[float]] = {k: [] for k in keys}
+    stats: dict[str, list[float]] = {
+        s: []
+        for s in (
+            "expected_deficit",
+            "depletion_probability",
+            "exhaustion_probability",
+            "var",
+            "expected_shortfall",
+            "mean_liquidations",
+            "mean_liquidated_notional",
+            "mean_fees",
+        )
+    }
+    for point in itertools.product(*values):
+        overrides = dict(zip(keys, point))
+        try:
+            pol = Policy.from_dict({**base.to_dict(), **overrides})
+        except ValueError as e:
+            raise ValueError(f"grid point {overrides}: {e}") from None
+        st = stress_test(
+            positions, book, mark, pol, insurance_fund, scenarios, horizon, **stress_kwargs
+        )
+        for k in keys:
+            rows[k].append(overrides[k])
+        stats["expected_deficit"].append(st.expected_deficit)
+        stats["depletion_probability"].append(st.depletion_probability)
+        stats["exhaustion_probability"].append(st.exhaustion_probability)
+        stats["var"].append(st.var(level))
+        stats["expected_shortfall"].append(st.expected_shortfall(level))
+        stats["mean_liquidations"].append(float(np.mean(st.liquidations)))
+        stats["mean_liquidated_notional"].append(float(np.mean(st.liquidated_notional)))
+        stats["mean_fees"].append(float(np.mean(st.fees)))
+    table = {k: np.asarray(v, dtype=np.float64) for k, v in {**rows, **stats}.items()}
+    try:
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return table
+    return pd.DataFrame(table)

@@ -1,0 +1,464 @@
+"""liqcore.simulate_cascade against a pure-Python reference, the closed form of MODEL.md §4,
+consistency with liqcore.liquidate, properties and input errors."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import liqcore as lq
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# ---- the reference ------------------------------------------------------------------------------
+
+
+def reference_cascade(
+    size,
+    entry_price,
+    margin,
+    bids,
+    asks,
+    mark,
+    shock,
+    *,
+    mmr=0.005,
+    fee_cap=0.015,
+    fund=0.0,
+    resilience=0.0,
+    mark_rule="last",
+    max_rounds=1000,
+):
+    """The cascade of liqcore.cascade for linear contracts, a flat mmr, full closes through the
+    book without a limit price, the capped fee, no residual allocation, most underwater first.
+
+    Returns (marks, per-position round/closed/deficit/fee, fund after, remaining book)."""
+    n = len(size)
+    f = 1.0 + shock
+    bid_px = [f * p for p, _ in bids]
+    ask_px = [f * p for p, _ in asks]
+    q0 = {"bid": [q for _, q in bids], "ask": [q for _, q in asks]}
+    qty = {"bid": list(q0["bid"]), "ask": list(q0["ask"])}
+    px = {"bid": bid_px, "ask": ask_px}
+    # liquidation price, exactly as margin.hpp computes it for one tier with cum = 0
+    lp = [
+        (margin[i] + 0.0 - size[i] * entry_price[i]) / (abs(size[i]) * mmr - size[i])
+        for i in range(n)
+    ]
+    P = mark * f
+    marks = [P]
+    rnd = [-1] * n
+    closed = [0.0] * n
+    deficit = [0.0] * n
+    fee = [0.0] * n
+    done = [False] * n
+    for k in range(1, max_rounds + 1):
+        hits = [
+            i
+            for i in range(n)
+            if not done[i]
+            and size[i] != 0.0
+            and lp[i] > 0.0
+            and math.isfinite(lp[i])
+            and ((size[i] > 0 and lp[i] > P) or (size[i] < 0 and lp[i] < P))
+        ]
+        if not hits:
+            break
+
+        def key(i):
+            q = size[i]
+            e = margin[i] + q * (P - entry_price[i])
+            nt = abs(q) * P
+            mm = nt * mmr - 0.0
+            return (-((mm - e) / nt), -nt, i)
+
+        hits.sort(key=key)
+        last = math.nan
+        for i in hits:
+            q = size[i]
+            side = "bid" if q > 0 else "ask"
+            s = 1.0 if q > 0 else -1.0
+            E = margin[i] + q * (P - entry_price[i])
+            remaining = abs(q)
+            gain = 0.0
+            fill_notional = 0.0
+            lv = 0
+            while remaining > 0.0 and lv < len(qty[side]):
+                take = min(remaining, qty[side][lv])
+                if take > 0.0:
+                    p = px[side][lv]
+                    gain += s * take * (p - P)
+                    fill_notional += take * p
+                    last = p
+                    qty[side][lv] -= take
+                    remaining -= take
+                lv += 1
+            takeover = 0.0  # the fund's loss at the mark on a takeover at the bankruptcy price
+            if remaining > 0.0:  # fallback: taken over by the fund at the bankruptcy price
+                bp = max(entry_price[i] - margin[i] / q, 0.0)
+                gain += s * remaining * (bp - P)
+                takeover = s * remaining * (bp - P)
+            after = E + gain
+            d = max(0.0, -after)
+            sur = max(0.0, after)
+            fe = min(sur, fee_cap * fill_notional) if sur > 0.0 else 0.0
+            fund += fe + max(-takeover, 0.0)
+            fund -= min(d + max(takeover, 0.0), fund)
+            rnd[i], closed[i], deficit[i], fee[i], done[i] = k, abs(q), d, fe, True
+        if not math.isnan(last):
+            if mark_rule == "last":
+                P = last
+            else:
+                bb = next((px["bid"][j] for j, x in enumerate(qty["bid"]) if x > 0.0), math.nan)
+                ba = next((px["ask"][j] for j, x in enumerate(qty["ask"]) if x > 0.0), math.nan)
+                mid = ba if math.isnan(bb) else (bb if math.isnan(ba) else 0.5 * (bb + ba))
+                P = P if math.isnan(mid) else mid  # an empty book leaves the mark
+        for side in ("bid", "ask"):
+            qty[side] = [x + resilience * (x0 - x) for x, x0 in zip(qty[side], q0[side])]
+        marks.append(P)
+    return marks, rnd, closed, deficit, fee, fund
+
+
+def make_book(bids, asks):
+    return lq.Book(
+        [p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks]
+    )
+
+
+@st.composite
+def cascades(draw):
+    n = draw(st.integers(1, 25))
+    mark = draw(st.sampled_from([1.0, 100.0, 60_000.0, 3e7]))
+    size = [draw(st.floats(0.01, 10.0)) * draw(st.sampled_from([-1.0, 1.0])) for _ in range(n)]
+    entry = [mark * draw(st.floats(0.9, 1.1)) for _ in range(n)]
+    lev = [draw(st.floats(2.0, 100.0)) for _ in range(n)]
+    margin = [abs(q) * e / v for q, e, v in zip(size, entry, lev)]
+    nb, na = draw(st.integers(0, 15)), draw(st.integers(0, 15))
+    gaps_b = [draw(st.floats(1e-4, 0.01)) for _ in range(nb)]
+    gaps_a = [draw(st.floats(1e-4, 0.01)) for _ in range(na)]
+    bids, p = [], mark
+    for g in gaps_b:
+        p *= 1.0 - g
+        bids.append((p, draw(st.floats(0.01, 20.0))))
+    asks, p = [], mark
+    for g in gaps_a:
+        p *= 1.0 + g
+        asks.append((p, draw(st.floats(0.01, 20.0))))
+    shock = draw(st.floats(-0.1, 0.1))
+    resilience = draw(st.sampled_from([0.0, 0.3, 1.0]))
+    rule = draw(st.sampled_from(["last", "mid"]))
+    fund = draw(st.sampled_from([0.0, 1e3 * mark]))
+    return size, entry, margin, bids, asks, mark, shock, resilience, rule, fund
+
+
+@settings(max_examples=60)
+@given(cascades())
+def test_matches_reference(case):
+    size, entry, margin, bids, asks, mark, shock, resilience, rule, fund = case
+    pos = lq.Positions(size, entry, margin)
+    res = lq.simulate_cascade(
+        pos,
+        make_book(bids, asks),
+        mark,
+        shock,
+        insurance_fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+    )
+    marks, rnd, closed, deficit, fee, fund_after = reference_cascade(
+        size,
+        entry,
+        margin,
+        bids,
+        asks,
+        mark,
+        shock,
+        fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+    )
+    np.testing.assert_allclose(res.marks, marks, rtol=1e-12)
+    np.testing.assert_array_equal(res.round, rnd)
+    np.testing.assert_allclose(res.closed, closed, rtol=1e-12)
+    scale = max(1.0, float(np.sum(np.abs(size))) * mark)
+    np.testing.assert_allclose(res.deficit, deficit, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(res.fee, fee, rtol=1e-9, atol=1e-9 * scale)
+    assert res.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
+    assert res.converged
+    assert abs(res.ledger.balance) <= 1e-9 * scale
+
+
+# ---- one round is a liquidation at the shocked mark on the shifted book ---------------------------
+
+
+def population(n, mark, seed=1):
+    rng = np.random.default_rng(seed)
+    size = rng.choice([-1.0, 1.0], n) * rng.lognormal(-2.0, 1.0, n)
+    entry = mark * np.exp(rng.normal(0.0, 0.02, n))
+    margin = np.abs(size) * entry / rng.uniform(2.0, 50.0, n)
+    return lq.Positions(size, entry, margin)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        lq.Policy(),
+        lq.Policy.binance(),
+        lq.Policy.dydx(),
+        lq.Policy.hyperliquid(),
+        lq.Policy.drift(),
+        lq.Policy(residual="socialize", limit="bankruptcy"),
+        lq.Policy(order="given", fee="surplus"),
+    ],
+    ids=["default", "binance", "dydx", "hyperliquid", "drift", "socialize", "given"],
+)
+def test_first_round_is_liquidate_on_the_shifted_book(policy):
+    mark, shock = 60_000.0, -0.04
+    pos = population(2_000, mark)
+    book = lq.Book.synthetic(mark, levels=400)
+    cas = lq.simulate_cascade(pos, book, mark, shock, policy, insurance_fund=2e5, max_rounds=1)
+    (bp, bq), (ap, aq) = book.bids, book.asks
+    f = 1.0 + shock
+    shifted = lq.Book(f * bp, bq, f * ap, aq)
+    liq = lq.liquidate(pos, shifted, mark * f, policy, insurance_fund=2e5)
+    assert cas.rounds == 1
+    np.testing.assert_array_equal(cas.liquidated, liq.liquidated)
+    for name in ("closed", "deficit", "surplus", "fee", "shortfall", "adl", "adl_closed"):
+        np.testing.assert_array_equal(getattr(cas, name), getattr(liq, name), err_msg=name)
+    np.testing.assert_array_equal(cas.vwap, liq.vwap)
+    assert cas.insurance_fund == liq.insurance_fund
+    assert cas.residual == liq.residual
+    assert cas.adl_transfers == liq.adl_transfers
+    np.testing.assert_array_equal(cas.ledger.amount, liq.ledger.amount)
+    if policy.execution == "book":
+        assert cas.book == liq.book
+
+
+# ---- the closed form of MODEL.md §4 --------------------------------------------------------------
+
+
+def linear_market(lam_rho, *, P0=100.0, L=1_000.0, delta=0.001, mmr=0.005, span=15.0):
+    """A bid side of constant density L (base units per unit of price, levels every `delta`) and
+    longs whose liquidation prices are spread evenly below P0 with density rho = lam_rho·L."""
+    n_lev = int(2 * span / delta)
+    bid_px = P0 - delta * (np.arange(n_lev) + 0.5)
+    ask_px = P0 + delta * (np.arange(50) + 0.5)
+    book = lq.Book(bid_px, np.full(n_lev, L * delta), ask_px, np.full(50, L * delta))
+    h = 0.001
+    lp = P0 - h * (np.arange(int(span / h)) + 0.5)
+    q = np.full(lp.size, lam_rho * L * h)
+    ep = np.full(lp.size, P0 + 1.0)
+    margin = q * (ep - lp * (1.0 - mmr))  # long: LP = (q·EP − M) / (q·(1 − mmr))
+    return lq.Positions(q, ep, margin), book, lq.Policy(mmr=mmr)
+
+
+@pytest.mark.parametrize("lam_rho", [0.25, 0.5, 0.75])
+@pytest.mark.parametrize("rule", ["last", "mid"])
+def test_closed_form(lam_rho, rule):
+    P0, L, shock = 100.0, 1_000.0, -0.01
+    pos, book, policy = linear_market(lam_rho, P0=P0, L=L)
+    res = lq.simulate_cascade(pos, book, P0, shock, policy, mark_rule=rule)
+    lam = (1.0 + shock) / L  # the shifted book's levels are (1 + shock)·delta apart
+    eff = lam * lam_rho * L * (1.0 if rule == "last" else 0.5)  # mid: the ask side stays
+    expected = P0 * shock / (1.0 - eff)
+    assert res.final_mark - P0 == pytest.approx(expected, rel=0.10)
+    assert res.final_mark - P0 == pytest.approx(expected, rel=0.01)  # in fact much closer
+    assert res.converged and res.rounds > 1
+    assert np.all(np.diff(res.marks) <= 0.0)
+
+
+def test_runaway_when_lambda_rho_at_least_one():
+    pos, book, policy = linear_market(1.2, span=5.0)
+    res = lq.simulate_cascade(pos, book, 100.0, -0.01, policy)
+    assert res.liquidated.all()  # the cascade runs through every position...
+    assert res.final_mark < 95.0  # ...and past the lowest liquidation price (100 - span)
+
+
+def test_no_liquidation_moves_exactly_by_the_shock():
+    mark, shock = 60_000.0, -0.05
+    pos = lq.Positions([0.1, -0.1], [60_000.0, 60_000.0], [6_000.0, 6_000.0])  # 10x: LP far away
+    book = lq.Book.synthetic(mark, levels=300)
+    res = lq.simulate_cascade(pos, book, mark, shock, insurance_fund=5.0)
+    assert res.final_mark == mark * (1.0 + shock)
+    assert res.rounds == 0 and len(res.trace) == 0
+    np.testing.assert_array_equal(res.marks, [mark * (1.0 + shock)])
+    assert not res.liquidated.any() and res.n_liquidated == 0
+    assert res.insurance_fund == 5.0 and res.total_deficit == 0.0
+    assert res.amplification == pytest.approx(1.0)
+    (bp, bq), (ap, aq) = book.bids, book.asks
+    assert res.book == lq.Book((1.0 + shock) * bp, bq, (1.0 + shock) * ap, aq)
+
+
+def test_shorts_cascade_upwards():
+    pos, book, policy = linear_market(0.5)
+    (bp, bq), (ap, aq) = book.bids, book.asks
+    mirror = lq.Book(200.0 - ap, aq, 200.0 - bp, bq)  # the mirror image around 100
+    shorts = lq.Positions(-pos.size, 200.0 - pos.entry_price, pos.margin)
+    res = lq.simulate_cascade(shorts, mirror, 100.0, 0.01, policy)
+    assert res.final_mark - 100.0 == pytest.approx(100.0 * 0.01 / (1.0 - 0.5 * 1.01), rel=0.1)
+
+
+def test_resilience_dampens_the_cascade():
+    pos, book, policy = linear_market(0.75)
+    moves = [
+        lq.simulate_cascade(pos, book, 100.0, -0.01, policy, resilience=r).move
+        for r in (0.0, 0.3, 1.0)
+    ]
+    assert moves[0] < moves[1] < moves[2] < 0.0
+
+
+def test_full_resilience_restores_the_book():
+    pos, book, policy = linear_market(0.5)
+    res = lq.simulate_cascade(pos, book, 100.0, -0.01, policy, resilience=1.0)
+    (bp, bq), _ = book.bids, book.asks
+    (rp, rq), _ = res.book.bids, res.book.asks
+    np.testing.assert_array_equal(rp, 0.99 * bp)
+    np.testing.assert_allclose(rq, bq, rtol=1e-12)
+
+
+def test_takeover_never_moves_the_mark():
+    mark = 60_000.0
+    pos = population(3_000, mark)
+    book = lq.Book.synthetic(mark, levels=300)
+    res = lq.simulate_cascade(pos, book, mark, -0.05, lq.Policy(execution="takeover"))
+    assert res.rounds == 1 and res.final_mark == mark * 0.95
+    # Drift: socialized losses lower other positions' equity, so later rounds liquidate more,
+    # but at the same mark
+    res = lq.simulate_cascade(pos, book, mark, -0.05, lq.Policy.drift())
+    assert res.rounds > 1 and np.all(res.marks == mark * 0.95)
+
+
+def test_max_rounds_stops_early():
+    pos, book, policy = linear_market(0.75)
+    res = lq.simulate_cascade(pos, book, 100.0, -0.01, policy, max_rounds=3)
+    assert res.rounds == 3 and not res.converged and len(res.marks) == 4
+    full = lq.simulate_cascade(pos, book, 100.0, -0.01, policy)
+    np.testing.assert_array_equal(res.marks, full.marks[:4])
+
+
+# ---- properties across policies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        lq.Policy(),
+        lq.Policy.binance(),
+        lq.Policy.dydx(),
+        lq.Policy.hyperliquid(),
+        lq.Policy.drift(),
+        lq.Policy(sizing="partial", residual="pro_rata"),
+        lq.Policy(residual="socialize"),
+        lq.Policy(contract="inverse", contract_size=100.0, mmr=0.01),
+    ],
+    ids=["default", "binance", "dydx", "hyperliquid", "drift", "partial", "socialize", "inverse"],
+)
+def test_money_is_conserved_and_the_trace_adds_up(policy):
+    mark = 60_000.0
+    pos = population(5_000, mark, seed=3)
+    if policy.contract == "inverse":  # contracts of 100 USD
+        pos = lq.Positions(np.round(pos.size * 600.0), pos.entry_price, pos.margin / mark)
+    res = lq.simulate_cascade(
+        pos,
+        lq.Book.synthetic(mark, levels=500),
+        mark,
+        -0.06,
+        policy,
+        insurance_fund=1e5 if policy.contract == "linear" else 2.0,
+        resilience=0.2,
+    )
+    scale = float(np.sum(np.abs(res.ledger.amount))) + 1.0
+    assert abs(res.ledger.balance) <= 1e-9 * scale
+    tr = res.trace
+    assert res.n_liquidated == int(tr.liquidated.sum()) >= int(res.liquidated.sum())
+    assert res.total_deficit == pytest.approx(float(tr.deficit.sum()), rel=1e-12, abs=1e-9 * scale)
+    assert res.insurance_draw == pytest.approx(
+        float(np.sum(res.insurance_draw_by_position)), rel=1e-9, abs=1e-9
+    )
+    np.testing.assert_array_equal(tr.mark, res.marks[1:])
+    np.testing.assert_array_equal(tr.mark_before, res.marks[:-1])
+    if res.rounds:
+        assert tr.insurance_fund[-1] == res.insurance_fund
+    assert np.all(res.closed >= 0.0)
+    assert np.all((res.round >= 1) == res.liquidated)
+    assert np.all(res.round <= res.rounds)
+
+
+def test_full_closes_liquidate_each_position_once():
+    mark = 60_000.0
+    pos = population(20_000, mark, seed=5)
+    res = lq.simulate_cascade(pos, lq.Book.synthetic(mark), mark, -0.05)
+    assert res.n_liquidated == int(res.liquidated.sum())
+    np.testing.assert_array_equal(res.closed[res.liquidated], np.abs(pos.size[res.liquidated]))
+    assert res.converged
+
+
+# ---- results ----------------------------------------------------------------------------------
+
+
+def test_result_views():
+    mark = 60_000.0
+    pos = population(500, mark)
+    res = lq.simulate_cascade(
+        pos, lq.Book.synthetic(mark, levels=200), mark, -0.05, insurance_fund=1e4
+    )
+    s = res.summary()
+    assert s["liquidations"] == res.n_liquidated and s["final_mark"] == res.final_mark
+    assert len(res) == 500 and "CascadeResult(" in repr(res)
+    assert set(res.trace.to_dict()) >= {"round", "mark", "liquidated", "deficit", "insurance_fund"}
+    pd = pytest.importorskip("pandas")
+    assert isinstance(res.to_frame(), pd.DataFrame) and len(res.to_frame()) == 500
+    assert len(res.trace.to_frame()) == res.rounds
+
+
+def test_inputs_pickle_and_are_unchanged():
+    mark = 60_000.0
+    pos = population(300, mark)
+    book = lq.Book.synthetic(mark, levels=200)
+    before = book.copy()
+    res = lq.simulate_cascade(pos, book, mark, -0.05)
+    assert book == before
+    again = lq.simulate_cascade(
+        pickle.loads(pickle.dumps(pos)),
+        pickle.loads(pickle.dumps(book)),
+        mark,
+        -0.05,
+        pickle.loads(pickle.dumps(lq.Policy())),
+    )
+    np.testing.assert_array_equal(again.marks, res.marks)
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+def test_errors():
+    pos = lq.Positions([1.0], [100.0], [10.0])
+    book = lq.Book([99.0], [1.0], [101.0], [1.0])
+    with pytest.raises(TypeError, match="positions must be a liqcore.Positions"):
+        lq.simulate_cascade([1.0], book, 100.0, -0.1)
+    with pytest.raises(TypeError, match="book must be a liqcore.Book"):
+        lq.simulate_cascade(pos, {}, 100.0, -0.1)
+    with pytest.raises(TypeError, match="policy must be a liqcore.Policy"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, policy="binance")
+    with pytest.raises(ValueError, match=r"mark must be finite and > 0 \(got nan\)"):
+        lq.simulate_cascade(pos, book, math.nan, -0.1)
+    with pytest.raises(ValueError, match=r"shock must be finite and > -1 \(got -1.0\)"):
+        lq.simulate_cascade(pos, book, 100.0, -1.0)
+    with pytest.raises(ValueError, match="shock must be finite"):
+        lq.simulate_cascade(pos, book, 100.0, math.inf)
+    with pytest.raises(TypeError, match="shock must be a real number"):
+        lq.simulate_cascade(pos, book, 100.0, "-0.1")
+    with pytest.raises(ValueError, match=r"insurance_fund must be finite and >= 0 \(got -1.0\)"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, insurance_fund=-1.0)
+    with pytest.raises(ValueError, match=r"resilience must be in \[0, 1\] \(got 1.5\)"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, resilience=1.5)
+    with pytest.raises(ValueError, match="mark_rule must be one of 'last', 'mid'"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, mark_rule="vwap")
+    with pytest.raises(TypeError, match="mark_rule must be a str"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, mark_rule=0)
+    with pytest.raises(ValueError, match=r"max_rounds must be >= 0 \(got -1\)"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, max_rounds=-1)
+    with pytest.raises(TypeError, match="max_rounds must be an int"):
+        lq.simulate_cascade(pos, book, 100.0, -0.1, max_rounds=2.5)
