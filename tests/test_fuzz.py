@@ -16,6 +16,8 @@ import gzip
 import json
 import math
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -934,3 +936,23 @@ def test_liquidate_huge_values_no_nan(bids: bool, size: list[float], mark: float
         assert math.isfinite(res.ledger.balance), res.ledger
         assert math.isfinite(res.takeover_loss), res.takeover_loss
         assert np.isfinite(res.deficit).all(), res.deficit
+
+
+@pytest.mark.xfail(strict=True, reason="stress_test: steps=np.uint64(2**64 - 1) is accepted and "
+                   "the call never returns (no upper bound, no ValueError)")
+@pytest.mark.parametrize("count", ["steps"])
+def test_stress_huge_count_fails_fast(count: str) -> None:
+    code = (
+        "import liqcore as lq, numpy as np\n"
+        "b = lq.Book([99.0], [1.0], [101.0], [1.0]); p = lq.Positions([1.0], [100.0], [10.0])\n"
+        "kw = {'scenarios': 2, 'steps': 2}\n"
+        f"kw[{count!r}] = np.uint64(2**64 - 1)\n"
+        "try:\n    lq.stress_test(p, b, 100.0, **kw)\n"
+        "except (ValueError, TypeError) as e:\n    print('clean', e)\n"
+    )
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"stress_test({count}=2**64 - 1) did not return within 5 s")
+    assert proc.stdout.startswith("clean"), proc.stdout + proc.stderr

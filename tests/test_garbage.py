@@ -42,8 +42,12 @@ KNOWN_DEFECTS: dict[str, tuple[str, str, str]] = {
     "book-apply-ragged-side": (r"liqcore\.Book\(\)\.apply", "side", "unnamed"),
     "as_i64-huge-float": (r"liqcore\.Positions", r"account|\*", "unclean"),
     "as_i64-ragged": (r"liqcore\.Positions(\(\)\.take)?", "account|indices", "unnamed"),
-    "margin-threads-int-overflow": (r"liqcore\.\w+", "threads", "unnamed"),
-    "liquidate-scalar-ragged": (r"liqcore\.liquidate", "mark|insurance_fund", "unnamed"),
+    "int-overflow-unvalidated": (r"liqcore\.\w+", "threads|max_rounds|scenarios", "unnamed"),
+    "scalar-ragged": (r"liqcore\.(liquidate|simulate_cascade|stress_test|buffer_sweep)",
+                      "mark|insurance_fund", "unnamed"),
+    "cascade-shock-overflow": (r"liqcore\.simulate_cascade", "shock", "unnamed"),
+    "buffer_sweep-zero-scenarios": (r"liqcore\.buffer_sweep", "scenarios", "unclean"),
+    "stress-progress-unchecked": (r"liqcore\.(stress_test|buffer_sweep)", "progress", "unnamed"),
     "synthetic-unnamed": (r"liqcore\.synthetic_book", "mid|levels|spread_bps", "unnamed"),
 }
 
