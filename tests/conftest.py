@@ -8,6 +8,7 @@ Hypothesis profiles: ``dev`` (default, 100 examples), ``ci`` (derandomized so CI
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -18,3 +19,11 @@ settings.register_profile("sanitize", max_examples=25, derandomize=True, **_comm
 settings.load_profile(
     os.environ.get("LIQCORE_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 )
+
+
+def pytest_configure(config: Any) -> None:
+    # Hypothesis imports mypy_extensions while it reports a *failing* example; its
+    # DeprecationWarning would turn the report into an INTERNALERROR under filterwarnings=error.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"
+    )
