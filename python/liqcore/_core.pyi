@@ -267,3 +267,27 @@ def liquidate_accounts(
     policy: LiquidationPolicy,
     fund: float,
 ) -> dict[str, _Any]: ...
+
+# --- multi-market cascades (contagion.hpp) ---
+def simulate_contagion(
+    marks: _F64,
+    contract: _I64,
+    contract_size: _F64,
+    floors: list[_F64],
+    rates: list[_F64],
+    books: list[Book],
+    collateral: _F64,
+    asset_prices: _F64,
+    haircuts: _F64,
+    size_discount: _F64,
+    account: _I64,
+    market: _I64,
+    size: _F64,
+    entry_price: _F64,
+    shocks: _F64,
+    policy: LiquidationPolicy,
+    fund: float,
+    resilience: float,
+    mark_rule: int,
+    max_rounds: int,
+) -> dict[str, _Any]: ...
