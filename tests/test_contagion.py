@@ -105,8 +105,8 @@ def reference_contagion(pf, acc, mk, shocks, policy, fund, resilience, rule, max
                 q += resilience * (q0 - q)
         for m in range(M):
             col = by_origin[:, m]
-            move_origin[m] = -1 if col.max() <= 0.0 else (
-                int(np.argmax(col)) if int(np.argmax(col)) < M else -1
+            move_origin[m] = (
+                -1 if col.max() <= 0.0 else (int(np.argmax(col)) if int(np.argmax(col)) < M else -1)
             )
         fund = r.insurance_fund
         prev, marks = marks, nxt
@@ -138,7 +138,8 @@ def test_btc_shock_liquidates_eth_only_account_through_the_eth_book():
     # Round 2: B: TNC = 1,700 − 1,000 = 700 < TMMR = 1,450: sells 10 @ 2,800, gain −1,000,
     # deficit 300. B's trigger: ETH (ΔPnL −1,000, ΔMM −50); ETH's round-1 move came from A,
     # whose origin is BTC (the shock): so 300 more from BTC into ETH.
-    assert r.rounds == 2 and r.converged
+    assert r.rounds == 2
+    assert r.converged
     np.testing.assert_array_equal(r.contagion, [[0.0, 320.0], [0.0, 0.0]])
     np.testing.assert_array_equal(r.markets.unattributed, [0.0, 0.0])
     np.testing.assert_array_equal(r.markets.deficit, [0.0, 320.0])
@@ -156,25 +157,30 @@ def test_btc_shock_liquidates_eth_only_account_through_the_eth_book():
     np.testing.assert_array_equal(r.trace.accounts, [1, 1])
     np.testing.assert_array_equal(r.trace.deficit_by_market, [[0.0, 20.0], [0.0, 300.0]])
     np.testing.assert_array_equal(r.trace.insurance_fund, [980.0, 680.0])
-    assert r.insurance_fund == 680.0 and r.total_deficit == 320.0 and r.residual == 0.0
+    assert r.insurance_fund == 680.0
+    assert r.total_deficit == 320.0
+    assert r.residual == 0.0
     # ledger: traders lose their equity (800 + 700), makers gain 270 + 550 + 1,000, fund pays 320
     led = dict(zip(r.ledger.entity, r.ledger.amount))
     assert r.ledger.balance == 0.0
     assert r.ledger.amount.sum() == 0.0
-    assert led["traders"] == -1500.0 and led["makers"] == 1820.0
+    assert led["traders"] == -1500.0
+    assert led["makers"] == 1820.0
     # the ETH book after: 2,990 and 2,900 gone, 90 left at 2,800
     assert r.books is not None
     np.testing.assert_array_equal(r.books[1].bids[0], [2800.0])
     np.testing.assert_array_equal(r.books[1].bids[1], [90.0])
     s = r.summary()
-    assert s["cross_market_deficit"] == 320.0 and s["liquidated_accounts"] == 2
+    assert s["cross_market_deficit"] == 320.0
+    assert s["liquidated_accounts"] == 2
 
 
 def test_without_contagion_the_eth_account_survives():
     # A rich enough to survive the BTC shock: nothing is sold, B is untouched.
     pf, acc, mk = btc_eth(collateral_a=50_000.0)
     r = lq.simulate_cascade_accounts(pf, acc, mk, [-0.1, 0.0], insurance_fund=1000.0)
-    assert r.rounds == 0 and not r.liquidated.any()
+    assert r.rounds == 0
+    assert not r.liquidated.any()
     np.testing.assert_array_equal(r.contagion, np.zeros((2, 2)))
 
 
@@ -185,13 +191,16 @@ def test_eth_shock_alone_is_attributed_to_eth():
     # 0.05·29,100 = 1,455: B alone, from ETH.
     np.testing.assert_array_equal(r.accounts.round, [-1, 1])
     np.testing.assert_array_equal(r.accounts.origin, [-1, 1])
-    assert r.contagion[0].sum() == 0.0 and r.contagion[1, 1] == r.markets.deficit[1]
+    assert r.contagion[0].sum() == 0.0
+    assert r.contagion[1, 1] == r.markets.deficit[1]
 
 
 def test_account_liquidatable_before_the_shock_is_unattributed():
     pf, acc, mk = btc_eth(collateral_b=300.0)  # B: TNC 300 < TMMR 1,500 already
     r = lq.simulate_cascade_accounts(pf, acc, mk, 0.0)
-    assert r.accounts.round[1] == 1 and r.accounts.origin[1] == -1 and r.accounts.trigger[1] == -1
+    assert r.accounts.round[1] == 1
+    assert r.accounts.origin[1] == -1
+    assert r.accounts.trigger[1] == -1
     np.testing.assert_allclose(r.markets.unattributed, r.markets.deficit)
     # B sells 5 @ 2,990 + 5 @ 2,900: 300 − 550 = −250
     np.testing.assert_array_equal(r.markets.deficit, [0.0, 250.0])
@@ -200,11 +209,11 @@ def test_account_liquidatable_before_the_shock_is_unattributed():
 # ---- Hypothesis: the kernel against the reference, invariants ---------------------------------
 
 
-def ladder(draw, mid, n, up):
+def ladder(draw, mid, n, up, depth=20.0):
     levels, p = [], mid
     for _ in range(n):
         p *= (1.0 + draw(st.floats(1e-4, 0.02))) if up else (1.0 - draw(st.floats(1e-4, 0.02)))
-        levels.append((p, draw(st.floats(0.01, 20.0))))
+        levels.append((p, draw(st.floats(0.01, depth))))
     return levels
 
 
@@ -215,10 +224,16 @@ def portfolios(draw):
     marks = [draw(st.sampled_from([1.0, 100.0, 3_000.0, 60_000.0])) for _ in range(M)]
     books = []
     for m in range(M):
-        bids = ladder(draw, marks[m], draw(st.integers(0, 8)), False)
-        asks = ladder(draw, marks[m], draw(st.integers(0, 8)), True)
-        books.append(lq.Book([p for p, _ in bids], [q for _, q in bids],
-                             [p for p, _ in asks], [q for _, q in asks]))
+        bids = ladder(draw, marks[m], draw(st.integers(0, 8)), False, depth=2.0)
+        asks = ladder(draw, marks[m], draw(st.integers(0, 8)), True, depth=2.0)
+        books.append(
+            lq.Book(
+                [p for p, _ in bids],
+                [q for _, q in bids],
+                [p for p, _ in asks],
+                [q for _, q in asks],
+            )
+        )
     n = draw(st.integers(1, 14))
     account = [draw(st.integers(0, A - 1)) for _ in range(n)]
     market = [draw(st.integers(0, M - 1)) for _ in range(n)]
@@ -254,13 +269,18 @@ def test_matches_reference(case):
     np.testing.assert_allclose(r.contagion, C, rtol=1e-9, atol=1e-9 * scale)
     np.testing.assert_allclose(r.markets.unattributed, unatt, rtol=1e-9, atol=1e-9 * scale)
     np.testing.assert_allclose(r.final_marks, marks, rtol=1e-12)
-    np.testing.assert_allclose(r.trace.marks_before.reshape(-1, len(mk)),
-                               np.array(starts).reshape(-1, len(mk)), rtol=1e-12)
+    np.testing.assert_allclose(
+        r.trace.marks_before.reshape(-1, len(mk)), np.array(starts).reshape(-1, len(mk)), rtol=1e-12
+    )
     assert r.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
     # invariants: the ledger balances, the attribution adds up, the trace adds up
     assert abs(r.ledger.balance) <= 1e-9 * scale
-    np.testing.assert_allclose(r.contagion.sum(axis=0) + r.markets.unattributed, r.markets.deficit,
-                               rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(
+        r.contagion.sum(axis=0) + r.markets.unattributed,
+        r.markets.deficit,
+        rtol=1e-9,
+        atol=1e-9 * scale,
+    )
     assert r.total_deficit == pytest.approx(float(r.trace.deficit.sum()), abs=1e-9 * scale)
     assert r.converged
 
@@ -277,7 +297,9 @@ def isolated(draw):
     margin = [abs(q) * e / draw(st.floats(2.0, 100.0)) for q, e in zip(size, entry)]
     bids = ladder(draw, mark, draw(st.integers(0, 12)), False)
     asks = ladder(draw, mark, draw(st.integers(0, 12)), True)
-    book = lq.Book([p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks])
+    book = lq.Book(
+        [p for p, _ in bids], [q for _, q in bids], [p for p, _ in asks], [q for _, q in asks]
+    )
     shock = draw(st.floats(-0.1, 0.1))
     resilience = draw(st.sampled_from([0.0, 0.3, 1.0]))
     rule = draw(st.sampled_from(["last", "mid"]))
@@ -291,14 +313,26 @@ def isolated(draw):
 def test_one_market_reproduces_simulate_cascade(case):
     size, entry, margin, book, mark, shock, resilience, rule, fund, order = case
     policy = lq.Policy(order=order)
-    iso = lq.simulate_cascade(lq.Positions(size, entry, margin), book, mark, shock, policy, fund,
-                              resilience, mark_rule=rule)
+    iso = lq.simulate_cascade(
+        lq.Positions(size, entry, margin),
+        book,
+        mark,
+        shock,
+        policy,
+        fund,
+        resilience,
+        mark_rule=rule,
+    )
     n = len(size)
     r = lq.simulate_cascade_accounts(
         lq.Portfolio(np.arange(n), 0, size, entry),
         lq.Accounts(np.array(margin)[:, None], [1.0]),
         lq.Markets([mark], [0.005], books=[book]),
-        shock, policy, fund, resilience, mark_rule=rule,
+        shock,
+        policy,
+        fund,
+        resilience,
+        mark_rule=rule,
     )
     scale = max(1.0, float(np.sum(np.abs(size))) * mark)
     np.testing.assert_array_equal(r.round, iso.round)
@@ -325,7 +359,9 @@ def test_no_liquidation_moves_each_market_by_its_shock(shock):
     acc = lq.Accounts([[1e9], [1e9]], [1.0])
     r = lq.simulate_cascade_accounts(pf, acc, mk, shock)
     f = 1.0 + np.broadcast_to(np.asarray(shock, dtype=float), 3)
-    assert r.rounds == 0 and r.converged and not r.liquidated.any()
+    assert r.rounds == 0
+    assert r.converged
+    assert not r.liquidated.any()
     np.testing.assert_array_equal(r.markets.shocked_mark, marks * f)
     np.testing.assert_array_equal(r.final_marks, marks * f)
     np.testing.assert_array_equal(r.markets.initial_mark, marks)
@@ -334,21 +370,26 @@ def test_no_liquidation_moves_each_market_by_its_shock(shock):
         np.testing.assert_array_equal(r.books[m].bids[0], books[m].bids[0] * f[m])
         np.testing.assert_array_equal(r.books[m].asks[0], books[m].asks[0] * f[m])
         np.testing.assert_array_equal(r.books[m].bids[1], books[m].bids[1])
-    assert r.ledger.balance == 0.0 and r.insurance_fund == 0.0
+    assert r.ledger.balance == 0.0
+    assert r.insurance_fund == 0.0
 
 
 def test_max_rounds_stops_and_reports_not_converged():
     pf, acc, mk = btc_eth()
     r = lq.simulate_cascade_accounts(pf, acc, mk, [-0.1, 0.0], max_rounds=1)
-    assert r.rounds == 1 and not r.converged and r.accounts.round[1] == -1
+    assert r.rounds == 1
+    assert not r.converged
+    assert r.accounts.round[1] == -1
     r0 = lq.simulate_cascade_accounts(pf, acc, mk, [-0.1, 0.0], max_rounds=0)
-    assert r0.rounds == 0 and not r0.converged
+    assert r0.rounds == 0
+    assert not r0.converged
 
 
 def test_takeover_execution_does_not_move_marks():
     pf, acc, mk = btc_eth()
     r = lq.simulate_cascade_accounts(pf, acc, mk, [-0.1, 0.0], lq.Policy(execution="takeover"))
-    assert r.books is None and r.rounds == 1
+    assert r.books is None
+    assert r.rounds == 1
     np.testing.assert_array_equal(r.final_marks, [45_000.0, 3_000.0])
 
 
@@ -371,7 +412,9 @@ def test_to_frame_levels():
 def test_bad_input():
     pf, acc, mk = btc_eth()
     run = lq.simulate_cascade_accounts
-    with pytest.raises(ValueError, match=r"shock must be a scalar or have one value per market \(2\)"):
+    with pytest.raises(
+        ValueError, match=r"shock must be a scalar or have one value per market \(2\)"
+    ):
         run(pf, acc, mk, [0.1, 0.1, 0.1])
     with pytest.raises(ValueError, match=r"shock\[1\] must be finite and > -1 \(got nan\)"):
         run(pf, acc, mk, [0.1, float("nan")])
@@ -395,12 +438,26 @@ def test_bad_input():
         run(pf, acc, mk, -0.1, max_rounds=-1)
     with pytest.raises(TypeError, match="max_rounds must be an int"):
         run(pf, acc, mk, -0.1, max_rounds=2.0)
-    with pytest.raises(TypeError, match="policy must be a liqcore.Policy"):
+    with pytest.raises(TypeError, match=r"policy must be a liqcore\.Policy"):
         run(pf, acc, mk, -0.1, "full")
-    with pytest.raises(TypeError, match="pf must be a liqcore.Portfolio"):
+    with pytest.raises(TypeError, match=r"pf must be a liqcore\.Portfolio"):
         run(lq.Positions([1.0], [1.0], [1.0]), acc, mk, -0.1)
     with pytest.raises(ValueError, match="mk has no books"):
         run(pf, acc, lq.Markets([50_000.0, 3_000.0], 0.05), -0.1)
     bad = lq.Portfolio([0, 0, 5], [0, 1, 1], [1.0, 10.0, 10.0], [50_000.0, 3_000.0, 3_000.0])
     with pytest.raises(ValueError, match=r"account\[2\] is not a known account"):
         run(bad, acc, mk, -0.1)
+    bad = lq.Portfolio([0, 0, 1], [0, 1, 2], [1.0, 10.0, 10.0], [50_000.0, 3_000.0, 3_000.0])
+    with pytest.raises(ValueError, match=r"market\[2\] is not a known market"):
+        run(bad, acc, mk, -0.1, max_rounds=0)
+
+
+def test_simulate_cascade_dispatches_on_a_portfolio():
+    pf, acc, mk = btc_eth()
+    r = lq.simulate_cascade(pf, acc, mk, [-0.1, 0.0], insurance_fund=1000.0)
+    assert isinstance(r, lq.ContagionResult)
+    np.testing.assert_array_equal(r.contagion, [[0.0, 320.0], [0.0, 0.0]])
+    with pytest.raises(
+        TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
+    ):
+        lq.simulate_cascade(pf, mk, acc, -0.1)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -131,8 +131,16 @@ class ContagionTrace:
             cols[f"mark_before_{m}"] = self.marks_before[:, m]
             cols[f"mark_after_{m}"] = self.marks_after[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
-        for k in ("accounts", "positions", "notional", "deficit", "fees", "insurance_draw",
-                  "residual", "insurance_fund"):
+        for k in (
+            "accounts",
+            "positions",
+            "notional",
+            "deficit",
+            "fees",
+            "insurance_draw",
+            "residual",
+            "insurance_fund",
+        ):
             cols[k] = getattr(self, k)
         return pd.DataFrame(cols)
 
@@ -246,9 +254,7 @@ class ContagionResult:
             "liquidated_positions": int(self.liquidated.sum()),
             "liquidated_notional": self.liquidated_notional,
             "deficit": self.total_deficit,
-            "cross_market_deficit": float(
-                self.contagion.sum() - np.trace(self.contagion)
-            ),
+            "cross_market_deficit": float(self.contagion.sum() - np.trace(self.contagion)),
             "fees": self.total_fees,
             "insurance_fund_before": self.insurance_fund_before,
             "insurance_fund_after": self.insurance_fund,
@@ -322,7 +328,7 @@ def simulate_cascade_accounts(
     acc: Accounts,
     mk: Markets,
     shock: Any,
-    policy: Optional[Policy] = None,
+    policy: Policy | None = None,
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
@@ -365,7 +371,9 @@ def simulate_cascade_accounts(
     if not 0.0 <= res <= 1.0:
         raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
     if not isinstance(mark_rule, str):
-        raise TypeError(f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})")
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
     rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, numbers.Integral):
         raise TypeError(f"max_rounds must be an int (got {type(max_rounds).__name__})")

@@ -154,6 +154,11 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   if (by_book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
   check_markets(markets);
+  {  // validates collateral and positions (ids, sizes, entry prices) before anything indexes by them
+    std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
+    std::vector<std::uint8_t> l(A);
+    health(markets, col, pf, HealthOutputs{c, e, mm, nt, ra, di, l});
+  }
 
   ContagionRun run;
   run.markets = M;
