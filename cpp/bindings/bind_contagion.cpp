@@ -23,18 +23,27 @@ py::array_t<T> to_array(const std::vector<T>& v) {
   return a;
 }
 
-py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
-                                  const py::list& floors, const py::list& rates, const py::list& books,
-                                  const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
-                                  const F64Array& size_discount, const I64Array& account, const I64Array& market,
-                                  const F64Array& size, const F64Array& entry_price, const F64Array& shocks,
-                                  const LiquidationPolicy& policy, double fund, double resilience, int mark_rule,
-                                  std::int64_t max_rounds) {
+// Markets, collateral, portfolio and parameters as the kernel sees them (values are checked by
+// the kernel; shapes here).
+struct Prepared {
+  std::vector<Market> markets;
+  CollateralColumns col;
+  PortfolioColumns pf;
+  std::vector<const LockedBook*> locked;
+  ContagionParams prm;
+};
+Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
+                 const py::list& floors, const py::list& rates, const py::list& books, const F64Array& collateral,
+                 const F64Array& asset_prices, const F64Array& haircuts, const F64Array& size_discount,
+                 const I64Array& account, const I64Array& market, const F64Array& size, const F64Array& entry_price,
+                 double resilience, int mark_rule, std::int64_t max_rounds) {
   const std::size_t M = static_cast<std::size_t>(marks.size());
   if (static_cast<std::size_t>(contract.size()) != M || static_cast<std::size_t>(contract_size.size()) != M ||
       py::len(floors) != M || py::len(rates) != M)
     throw InvalidArgument("markets", -1, "columns must have the same length");
-  std::vector<Market> mk(M);
+  Prepared in;
+  std::vector<Market>& mk = in.markets;
+  mk.resize(M);
   for (std::size_t j = 0; j < M; ++j) {
     const auto jj = static_cast<py::ssize_t>(j);
     mk[j].mark = marks.at(jj);
@@ -55,26 +64,44 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
       static_cast<std::size_t>(entry_price.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
   if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
-  const CollateralColumns col{view(collateral), view(asset_prices), view(haircuts), view(size_discount)};
-  const PortfolioColumns pf{view(account), view(market), view(size), view(entry_price)};
-  std::vector<const LockedBook*> locked;
-  for (const py::handle b : books) locked.push_back(&b.cast<const LockedBook&>());
-  ContagionParams prm;
-  prm.resilience = resilience;
-  prm.mark_rule = static_cast<MarkRule>(mark_rule);
-  prm.max_rounds = max_rounds;
+  in.col = CollateralColumns{view(collateral), view(asset_prices), view(haircuts), view(size_discount)};
+  in.pf = PortfolioColumns{view(account), view(market), view(size), view(entry_price)};
+  for (const py::handle b : books) in.locked.push_back(&b.cast<const LockedBook&>());
+  in.prm.resilience = resilience;
+  in.prm.mark_rule = static_cast<MarkRule>(mark_rule);
+  in.prm.max_rounds = max_rounds;
+  return in;
+}
+
+// One consistent copy of every book, each lock held alone (call with the GIL released).
+struct Snapshots {
+  std::vector<Book> books;
+  std::vector<const Book*> ptrs;
+  explicit Snapshots(const std::vector<const LockedBook*>& locked) {
+    books.reserve(locked.size());
+    for (const LockedBook* b : locked) {
+      auto lock = b->lock_shared();
+      books.emplace_back(static_cast<const Book&>(*b));
+    }
+    for (const Book& b : books) ptrs.push_back(&b);
+  }
+};
+
+py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
+                                  const py::list& floors, const py::list& rates, const py::list& books,
+                                  const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
+                                  const F64Array& size_discount, const I64Array& account, const I64Array& market,
+                                  const F64Array& size, const F64Array& entry_price, const F64Array& shocks,
+                                  const LiquidationPolicy& policy, double fund, double resilience, int mark_rule,
+                                  std::int64_t max_rounds) {
+  const Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
+                              size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
+  const std::size_t M = in.markets.size();
   ContagionRun run;
   {
     py::gil_scoped_release release;
-    std::vector<Book> snapshots;  // one consistent copy per market, each lock held alone
-    snapshots.reserve(locked.size());
-    for (const LockedBook* b : locked) {
-      auto lock = b->lock_shared();
-      snapshots.emplace_back(static_cast<const Book&>(*b));
-    }
-    std::vector<const Book*> ptrs;
-    for (const Book& b : snapshots) ptrs.push_back(&b);
-    run = simulate_contagion(mk, ptrs, col, pf, view(shocks), policy, fund, prm);
+    const Snapshots snap(in.locked);
+    run = simulate_contagion(in.markets, snap.ptrs, in.col, in.pf, view(shocks), policy, fund, in.prm);
   }
   const std::size_t R = run.rounds.size();
   py::array_t<double> mb({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(M)}),
@@ -166,6 +193,54 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   return d;
 }
 
+py::dict stress_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
+                               const py::list& floors, const py::list& rates, const py::list& books,
+                               const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
+                               const F64Array& size_discount, const I64Array& account, const I64Array& market,
+                               const F64Array& size, const F64Array& entry_price, const F64Array& paths,
+                               std::size_t scenarios, const LiquidationPolicy& policy, double fund, double resilience,
+                               int mark_rule, std::int64_t max_rounds) {
+  const Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
+                              size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
+  const std::size_t S = scenarios, M = in.markets.size();
+  auto f = [](std::size_t n) { return empty_f64(n); };
+  F64Array deficit = f(S), draw = f(S), residual = f(S), fund_after = f(S), notional = f(S), fees = f(S);
+  I64Array accounts = empty_i64(S), rounds = empty_i64(S);
+  py::array_t<std::uint8_t> converged(static_cast<py::ssize_t>(S));
+  F64Array final_marks = f(S * M), by_market = f(S * M), contagion = f(S * M * M);
+  const ContagionStressOutputs out{mutable_view(deficit),
+                                   mutable_view(draw),
+                                   mutable_view(residual),
+                                   mutable_view(fund_after),
+                                   mutable_view(notional),
+                                   mutable_view(fees),
+                                   mutable_view(accounts),
+                                   mutable_view(rounds),
+                                   {converged.mutable_data(), S},
+                                   mutable_view(final_marks),
+                                   mutable_view(by_market),
+                                   mutable_view(contagion)};
+  {
+    py::gil_scoped_release release;
+    const Snapshots snap(in.locked);
+    stress_contagion(in.markets, snap.ptrs, in.col, in.pf, view(paths), S, policy, fund, in.prm, out);
+  }
+  py::dict d;
+  d["deficit"] = deficit;
+  d["insurance_draw"] = draw;
+  d["residual"] = residual;
+  d["insurance_fund"] = fund_after;
+  d["liquidated_notional"] = notional;
+  d["fees"] = fees;
+  d["liquidated_accounts"] = accounts;
+  d["rounds"] = rounds;
+  d["converged"] = converged;
+  d["final_marks"] = final_marks;
+  d["deficit_by_market"] = by_market;
+  d["contagion"] = contagion;
+  return d;
+}
+
 }  // namespace
 
 void register_contagion(py::module_& m) {
@@ -174,6 +249,11 @@ void register_contagion(py::module_& m) {
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
         py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
+  m.def("stress_contagion", &stress_contagion_batch, py::arg("marks"), py::arg("contract"),
+        py::arg("contract_size"), py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"),
+        py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
+        py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("paths"), py::arg("scenarios"),
+        py::arg("policy"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
 }
 
 }  // namespace liqcore::bindings

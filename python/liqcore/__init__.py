@@ -64,6 +64,11 @@ __all__ += ["AccountLiquidationResult", "Accounts", "Health", "Markets", "Portfo
             "liquidate_accounts", "slice_bankruptcy_price"]
 
 # --- multi-market cascades and contagion (simulate_cascade_accounts) ---
-from liqcore.contagion import ContagionResult, simulate_cascade_accounts
+from liqcore.contagion import (
+    AccountStressResult,
+    ContagionResult,
+    simulate_cascade_accounts,
+    stress_test_accounts,
+)
 
-__all__ += ["ContagionResult", "simulate_cascade_accounts"]
+__all__ += ["AccountStressResult", "ContagionResult", "simulate_cascade_accounts", "stress_test_accounts"]

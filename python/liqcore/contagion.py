@@ -70,7 +70,9 @@ __all__ = [
     "ContagionMarkets",
     "ContagionResult",
     "ContagionTrace",
+    "AccountStressResult",
     "simulate_cascade_accounts",
+    "stress_test_accounts",
 ]
 
 _MARK_RULES = ("last", "mid")
@@ -479,3 +481,282 @@ def simulate_cascade_accounts(
         shock=shocks,
         policy=policy,
     )
+
+
+# ---- stress tests over correlated paths ---------------------------------------------------------
+
+PATH_TYPES = ("return", "log_return", "mark")
+
+
+def _level(name: str, q: Any, *, upper_open: bool = False) -> float:
+    v = _real(name, q)
+    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class AccountStressResult:
+    """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote.
+
+    deficit (traders' deficits over the path), insurance_draw, residual (what the fund could not
+    pay), insurance_fund (after), liquidated_notional, fees, liquidated_accounts, rounds,
+    converged; final_marks (scenarios × markets), deficit_by_market (scenarios × markets) and
+    contagion (scenarios × markets × markets, as :attr:`ContagionResult.contagion`).
+    """
+
+    deficit: F64
+    insurance_draw: F64
+    residual: F64
+    insurance_fund: F64
+    liquidated_notional: F64
+    fees: F64
+    liquidated_accounts: I64
+    rounds: I64
+    converged: npt.NDArray[np.bool_]
+    final_marks: npt.NDArray[np.float64]
+    deficit_by_market: npt.NDArray[np.float64]
+    contagion: npt.NDArray[np.float64]
+    insurance_fund_before: float
+    policy: Policy
+
+    def __len__(self) -> int:
+        return int(self.deficit.shape[0])
+
+    @property
+    def depletion_probability(self) -> float:
+        """P(deficit > insurance_fund − reserve), over the scenarios."""
+        available = max(0.0, self.insurance_fund_before - self.policy.reserve)
+        return float(np.mean(self.deficit > available)) if len(self) else math.nan
+
+    @property
+    def exhaustion_probability(self) -> float:
+        """P(residual > 0): the fund could not pay a loss in full when it came."""
+        return float(np.mean(self.residual > 0.0)) if len(self) else math.nan
+
+    @property
+    def mean_contagion(self) -> npt.NDArray[np.float64]:
+        """The contagion matrix averaged over the scenarios (markets × markets)."""
+        return self.contagion.mean(axis=0)  # type: ignore[no-any-return]
+
+    def var(self, q: float = 0.99) -> float:
+        """Empirical q-quantile of the deficit (NumPy's "inverted_cdf"), q in (0, 1]."""
+        level = _level("q", q)
+        return float(np.quantile(self.deficit, level, method="inverted_cdf")) if len(self) else math.nan
+
+    def expected_shortfall(self, q: float = 0.99) -> float:
+        """Mean of the worst ``(1 − q)`` share of the deficits (the boundary scenario weighted by
+        its fraction, as :meth:`liqcore.StressResult.expected_shortfall`), q in (0, 1)."""
+        level = _level("q", q, upper_open=True)
+        n = len(self)
+        if n == 0:
+            return math.nan
+        x = np.sort(self.deficit)
+        k = min(max(int(math.ceil(level * n - 1e-9 * n)), 1), n)
+        tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
+        return tail / (n * (1.0 - level))
+
+    def to_frame(self) -> Any:
+        """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
+        pd = _pandas()
+        cols: dict[str, Any] = {}
+        for k in ("deficit", "insurance_draw", "residual", "insurance_fund", "liquidated_notional",
+                  "fees", "liquidated_accounts", "rounds", "converged"):
+            cols[k] = getattr(self, k)
+        for m in range(self.final_marks.shape[1]):
+            cols[f"final_mark_{m}"] = self.final_marks[:, m]
+            cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
+        return pd.DataFrame(cols)
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
+            f"mean_deficit={float(np.mean(self.deficit)) if len(self) else math.nan:.6g}, "
+            f"exhaustion_probability={self.exhaustion_probability:.4g})"
+        )
+
+
+def _real_array(name: str, x: Any) -> npt.NDArray[np.float64]:
+    a = np.asarray(x)
+    if a.dtype == np.bool_ or not (
+        np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must hold real numbers (got dtype {a.dtype})")
+    return np.asarray(a, dtype=np.float64)
+
+
+def _first_bad(name: str, a: npt.NDArray[np.float64], ok: Any, what: str) -> None:
+    bad = np.flatnonzero(~ok.reshape(-1))
+    if bad.size:
+        idx = np.unravel_index(int(bad[0]), a.shape)
+        where = ", ".join(str(int(i)) for i in idx)
+        raise ValueError(f"{name}[{where}] must be {what} (got {float(a[idx])!r})")
+
+
+def _model_paths(
+    marks: F64, scenarios: int, steps: int, horizon: float, sigma: Any, correlation: Any, seed: int
+) -> npt.NDArray[np.float64]:
+    M = int(marks.shape[0])
+    sig = _real_array("sigma", sigma)
+    if sig.ndim == 0:
+        sig = np.full(M, float(sig))
+    if sig.shape != (M,):
+        raise ValueError(f"sigma must be a scalar or have one value per market ({M}) (got shape {sig.shape})")
+    _first_bad("sigma", sig, np.isfinite(sig) & (sig >= 0.0), "finite and >= 0")
+    if correlation is None:
+        chol = np.eye(M)
+    else:
+        c = _real_array("correlation", correlation)
+        if c.shape != (M, M):
+            raise ValueError(f"correlation must be markets × markets ({M} × {M}) (got shape {c.shape})")
+        _first_bad("correlation", c, np.isfinite(c) & (np.abs(c) <= 1.0), "finite and in [-1, 1]")
+        if not np.array_equal(c, c.T) or not np.all(np.diag(c) == 1.0):
+            raise ValueError("correlation must be symmetric with a unit diagonal")
+        try:
+            chol = np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            raise ValueError("correlation must be positive definite") from None
+    dt = horizon / steps
+    z = np.random.default_rng(seed).standard_normal((scenarios, steps, M)) @ chol.T
+    log_r = -0.5 * sig**2 * dt + sig * math.sqrt(dt) * z
+    return np.expm1(log_r)  # type: ignore[no-any-return]
+
+
+def stress_test_accounts(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    policy: Policy | None = None,
+    insurance_fund: float = 0.0,
+    scenarios: int | None = None,
+    horizon: float = 1.0,
+    *,
+    steps: int | None = None,
+    sigma: Any = 0.04,
+    correlation: Any = None,
+    paths: Any = None,
+    path_type: str = "return",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+) -> AccountStressResult:
+    """Run the multi-market cascade (:func:`simulate_cascade_accounts`) along correlated paths.
+
+    Every scenario starts from the inputs and walks ``steps`` steps; at each step every market
+    (mark and book) moves by its own factor, then the cascade runs until nothing new triggers
+    (or ``max_rounds``); positions, books, the one shared fund and the ledger carry over from
+    step to step. Scenarios run one after another in the C++ kernel (GIL released).
+
+    Paths: by default correlated geometric Brownian motions without drift, time in days:
+    the log return of market ``m`` over a step of ``dt = horizon/steps`` days is
+    ``−σ_m²·dt/2 + σ_m·sqrt(dt)·(L·Z)_m``, ``Z ~ N(0, I)``, ``L`` the Cholesky factor of
+    ``correlation`` (markets × markets, default the identity); ``sigma`` is the daily volatility,
+    a scalar or one per market. The normals come from ``numpy.random.default_rng(seed)``: the
+    same seed gives the same paths. Or the user's ``paths``, scenarios × steps × markets, per
+    ``path_type``: "return" (the factor is ``1 + r``), "log_return" (``exp(r)``), "mark" (the
+    exogenous mark at the end of the step; the factor is the ratio to the previous one, the
+    first to the market's mark).
+
+    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
+    :func:`simulate_cascade_accounts` (sizing "full", residual "none").
+    """
+    _check_kinds(pf, acc, mk)
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    fund = _real("insurance_fund", insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    res = _real("resilience", resilience)
+    if not 0.0 <= res <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
+    if not isinstance(mark_rule, str):
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
+    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    rounds_cap = _int("max_rounds", max_rounds, 0)
+    M = len(mk)
+    if paths is None:
+        n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
+        n_st = 10 if steps is None else _int("steps", steps, 1)
+        h = _real("horizon", horizon)
+        if not (math.isfinite(h) and h > 0.0):
+            raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
+        moves = _model_paths(mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0))
+    else:
+        if not isinstance(path_type, str):
+            raise TypeError(f"path_type must be a str (got {type(path_type).__name__})")
+        check_option("path_type", path_type, PATH_TYPES)
+        p = _real_array("paths", paths)
+        if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
+            raise ValueError(
+                f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
+            )
+        if scenarios is not None and _int("scenarios", scenarios, 1) != p.shape[0]:
+            raise ValueError(f"scenarios ({scenarios}) does not match paths ({p.shape[0]} rows)")
+        if steps is not None and _int("steps", steps, 1) != p.shape[1]:
+            raise ValueError(f"steps ({steps}) does not match paths ({p.shape[1]} columns)")
+        if path_type == "return":
+            _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
+            moves = p
+        elif path_type == "log_return":
+            _first_bad("paths", p, np.isfinite(p), "finite")
+            moves = np.expm1(p)
+        else:
+            _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
+            prev = np.concatenate([np.broadcast_to(mk._marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1)
+            moves = p / prev - 1.0
+    moves = np.ascontiguousarray(moves, dtype=np.float64)
+    S = int(moves.shape[0])
+    by_book = policy.execution == "book"
+    if by_book and mk._books is None:
+        raise ValueError(
+            "mk has no books: stress_test_accounts with execution='book' needs "
+            "Markets(books=[...]) (or Policy(execution='takeover'))"
+        )
+    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    r = _core.stress_contagion(
+        mk._marks,
+        np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
+        mk._contract_size,
+        [mk.tiers(m)[0] for m in range(M)],
+        [mk.tiers(m)[1] for m in range(M)],
+        books,
+        *acc._args(),
+        *pf._args(),
+        moves.reshape(-1),
+        S,
+        policy._to_core(),
+        fund,
+        res,
+        rule,
+        rounds_cap,
+    )
+    return AccountStressResult(
+        deficit=r["deficit"],
+        insurance_draw=r["insurance_draw"],
+        residual=r["residual"],
+        insurance_fund=r["insurance_fund"],
+        liquidated_notional=r["liquidated_notional"],
+        fees=r["fees"],
+        liquidated_accounts=r["liquidated_accounts"],
+        rounds=r["rounds"],
+        converged=r["converged"].view(np.bool_),
+        final_marks=r["final_marks"].reshape(S, M),
+        deficit_by_market=r["deficit_by_market"].reshape(S, M),
+        contagion=r["contagion"].reshape(S, M, M),
+        insurance_fund_before=fund,
+        policy=policy,
+    )
+
+
+def _int(name: str, x: Any, minimum: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
+    if int(x) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
+    return int(x)

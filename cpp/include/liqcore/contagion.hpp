@@ -61,6 +61,7 @@ struct ContagionParams {
 struct ContagionRound {
   std::vector<double> marks_before, marks_after;  // per market
   std::vector<double> deficit_by_market;          // per market
+  std::int64_t step = 0;                          // of the path (0 for a single shock)
   std::int64_t accounts = 0, positions = 0;       // newly liquidated
   double notional = 0.0, deficit = 0.0, fees = 0.0, draw = 0.0, residual = 0.0, fund_after = 0.0;
 };
@@ -127,7 +128,10 @@ struct ContagionSide {
 
 // Runs the cascade described in the header comment. `markets` carry the marks before the shock;
 // `books`: one book per market at those marks (execution "book") or empty (execution
-// "takeover"); `shocks`: one relative move per market (finite, > −1).
+// "takeover"); `shocks`: one relative move per market (finite, > −1), or steps × markets
+// (row-major) for a path: at every step each market (mark and book) moves by its shock of the
+// step (an exogenous move, whose origin is that market), then rounds run as above (at most
+// max_rounds per step); positions, books, fund and ledger carry over from step to step.
 inline ContagionRun simulate_contagion(std::span<const Market> markets, std::span<const Book* const> books,
                                        const CollateralColumns& col, const PortfolioColumns& pf,
                                        std::span<const double> shocks, const LiquidationPolicy& pol, double fund,
@@ -139,13 +143,14 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
   if (pol.residual != ResidualRule::none)
     throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
-  if (shocks.size() != M)
+  if (M == 0 || shocks.size() % M != 0 || shocks.empty())
     throw InvalidArgument("shock", -1,
-                          "must have one value per market (" + std::to_string(shocks.size()) + " != " +
-                              std::to_string(M) + ")");
-  for (std::size_t m = 0; m < M; ++m)
-    if (!(std::isfinite(shocks[m]) && shocks[m] > -1.0))
-      throw InvalidArgument("shock", static_cast<std::int64_t>(m), "must be finite and > -1 " + describe(shocks[m]));
+                          "must have one value per market (" + std::to_string(shocks.size()) + " values, " +
+                              std::to_string(M) + " markets)");
+  const std::size_t T = shocks.size() / M;
+  for (std::size_t j = 0; j < shocks.size(); ++j)
+    if (!(std::isfinite(shocks[j]) && shocks[j] > -1.0))
+      throw InvalidArgument("shock", static_cast<std::int64_t>(j), "must be finite and > -1 " + describe(shocks[j]));
   if (!(std::isfinite(fund) && fund >= 0.0))
     throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
@@ -167,9 +172,8 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   std::vector<double> scale(M);
   for (std::size_t m = 0; m < M; ++m) {
     run.initial_marks.push_back(mk[m].mark);
-    scale[m] = 1.0 + shocks[m];
-    mk[m].mark *= scale[m];
-    run.shocked_marks.push_back(mk[m].mark);
+    run.shocked_marks.push_back(mk[m].mark * (1.0 + shocks[m]));
+    scale[m] = 1.0;
   }
   std::vector<detail::ContagionSide> bid(M), ask(M);
   if (by_book) {
@@ -215,9 +219,8 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
                                       a_short, a_ntl, m_ntl,  m_def,   m_res,  m_adl,   m_unc};
   const detail::Groups by_account = detail::group_by(pf.account, A);
 
-  std::vector<double> prev(run.initial_marks);  // marks at the start of the previous round
-  std::vector<std::int64_t> move_origin(M);     // origin of the move prev → current marks
-  for (std::size_t m = 0; m < M; ++m) move_origin[m] = static_cast<std::int64_t>(m);
+  std::vector<double> prev(M);               // marks before the last move (shift or round)
+  std::vector<std::int64_t> move_origin(M);  // origin of the move prev → current marks
   std::vector<Book> cur_books(by_book ? M : 0), after;
   std::vector<const Book*> ptrs(by_book ? M : 0);
   std::vector<double> bp, bq, ap, aq, dh(M), by_origin((M + 1) * M);
@@ -227,8 +230,17 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   CompensatedSum s_ntl, s_def, s_sur, s_fees, s_take, s_draw, s_res;
   double fund_now = fund;
 
-  for (std::int64_t k = 1;; ++k) {
-    if (k > prm.max_rounds) {
+  std::int64_t k = 0;  // rounds so far
+  for (std::size_t step = 0; step < T; ++step) {
+  for (std::size_t m = 0; m < M; ++m) {  // the exogenous move of the step
+    const double f = 1.0 + shocks[step * M + m];
+    prev[m] = mk[m].mark;
+    mk[m].mark *= f;
+    scale[m] *= f;
+    move_origin[m] = static_cast<std::int64_t>(m);
+  }
+  for (std::int64_t k_step = 1;; ++k_step) {
+    if (k_step > prm.max_rounds) {
       std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
       std::vector<std::uint8_t> l(A);
       health(mk, col, cur_pf, HealthOutputs{c, e, mm, nt, ra, di, l});
@@ -248,8 +260,10 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     const AccountLiquidationTotals tot =
         liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after);
     if (tot.accounts == 0) break;
+    ++k;
 
     ContagionRound tr;
+    tr.step = static_cast<std::int64_t>(step);
     tr.marks_before.assign(mk.size(), 0.0);
     for (std::size_t m = 0; m < M; ++m) tr.marks_before[m] = mk[m].mark;
     std::fill(by_origin.begin(), by_origin.end(), 0.0);
@@ -380,6 +394,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
       mk[m].mark = next[m];
     }
   }
+  }
 
   for (std::size_t m = 0; m < M; ++m) run.final_marks.push_back(mk[m].mark);
   run.total_notional = s_ntl.value();
@@ -398,6 +413,44 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     }
   }
   return run;
+}
+
+// Per-scenario results of stress_contagion (spans of length S, S·M, S·M·M), allocated by the caller.
+struct ContagionStressOutputs {
+  std::span<double> deficit, insurance_draw, residual, fund_after, notional, fees;
+  std::span<std::int64_t> accounts, rounds;
+  std::span<std::uint8_t> converged;
+  std::span<double> final_marks, deficit_by_market, contagion;
+};
+
+// Runs simulate_contagion once per scenario: `paths` holds S scenarios × steps × markets relative
+// moves (row-major); every scenario starts from the inputs. Sequential and deterministic.
+inline void stress_contagion(std::span<const Market> markets, std::span<const Book* const> books,
+                             const CollateralColumns& col, const PortfolioColumns& pf, std::span<const double> paths,
+                             std::size_t scenarios, const LiquidationPolicy& pol, double fund,
+                             const ContagionParams& prm, const ContagionStressOutputs& out) {
+  const std::size_t M = markets.size();
+  if (scenarios == 0 || paths.size() % scenarios != 0)
+    throw InvalidArgument("paths", -1, "must have scenarios × steps × markets values");
+  const std::size_t per = paths.size() / scenarios;
+  for (std::size_t sc = 0; sc < scenarios; ++sc) {
+    const ContagionRun r =
+        simulate_contagion(markets, books, col, pf, paths.subspan(sc * per, per), pol, fund, prm);
+    out.deficit[sc] = r.total_deficit;
+    out.insurance_draw[sc] = r.total_draw;
+    out.residual[sc] = r.total_residual;
+    out.fund_after[sc] = r.fund_after;
+    out.notional[sc] = r.total_notional;
+    out.fees[sc] = r.total_fees;
+    std::int64_t acc = 0;
+    for (const std::int64_t x : r.acc_round) acc += x >= 0;
+    out.accounts[sc] = acc;
+    out.rounds[sc] = static_cast<std::int64_t>(r.rounds.size());
+    out.converged[sc] = r.converged;
+    std::copy(r.final_marks.begin(), r.final_marks.end(), out.final_marks.begin() + sc * M);
+    std::copy(r.mk_deficit.begin(), r.mk_deficit.end(), out.deficit_by_market.begin() + sc * M);
+    std::copy(r.contagion.begin(), r.contagion.end(), out.contagion.begin() + sc * M * M);
+  }
 }
 
 }  // namespace liqcore
