@@ -14,15 +14,14 @@ from hypothesis import strategies as st
 
 
 def reference_contagion(pf, acc, mk, shocks, policy, fund, resilience, rule, max_rounds=1000):
-    """The round loop of contagion.py, one liquidate_accounts call per round.
+    """The round loop of contagion.py, one liquidate_accounts call per round; ``shocks``: one
+    move per market, or steps × markets (a path: shift, then rounds, at every step).
 
     Returns (account round, account origin, contagion matrix, unattributed, final marks, fund,
     marks at the start of every round)."""
     M, A = len(mk), len(acc)
-    marks0 = np.array(mk.marks, dtype=float)
-    scale = 1.0 + np.asarray(shocks, dtype=float)
-    marks = marks0 * scale
-    prev = marks0.copy()
+    marks = np.array(mk.marks, dtype=float)
+    scale = np.ones(M)
     base = []  # per market, per side: [px0, q0, q]
     for b in mk.books:
         sides = []
@@ -32,6 +31,7 @@ def reference_contagion(pf, acc, mk, shocks, policy, fund, resilience, rule, max
     size = np.array(pf.size, dtype=float)
     acc_id, mkt_id, ep = np.asarray(pf.account), np.asarray(pf.market), np.asarray(pf.entry_price)
     move_origin = list(range(M))
+    prev = marks.copy()
     acc_round = np.full(A, -1)
     acc_origin = np.full(A, -1)
     C = np.zeros((M, M))
@@ -42,74 +42,83 @@ def reference_contagion(pf, acc, mk, shocks, policy, fund, resilience, rule, max
     def hval(q, e, p, m):  # PnL − MM of linear positions with flat mmr
         return q * (p - e) - np.abs(q) * p * mmr[m]
 
-    for k in range(1, max_rounds + 1):
-        books, live = [], []
-        for m in range(M):
-            lv = []
-            sides = []
-            for px0, _q0, q in base[m]:
-                keep = q > 0
-                lv.append(np.flatnonzero(keep))
-                sides.append((px0[keep] * scale[m], q[keep]))
-            live.append(lv)
-            books.append(lq.Book(sides[0][0], sides[0][1], sides[1][0], sides[1][1]))
-        cur_mk = lq.Markets(marks, mmr, books=books)
-        cur_pf = lq.Portfolio(acc_id, mkt_id, size, ep)
-        r = lq.liquidate_accounts(cur_pf, acc, cur_mk, policy, fund)
-        if r.n_accounts == 0:
-            break
-        starts.append(marks.copy())
-        by_origin = np.zeros((M + 1, M))
-        for a in np.flatnonzero(r.accounts.liquidated):
-            idx = np.flatnonzero((acc_id == a) & (size != 0.0))
-            dh = np.zeros(M)
-            for i in idx:
-                m = mkt_id[i]
-                dh[m] += hval(size[i], ep[i], marks[m], m) - hval(size[i], ep[i], prev[m], m)
-            trig = int(np.argmin(dh)) if dh.min() < 0.0 else -1
-            origin = move_origin[trig] if trig >= 0 else -1
-            acc_round[a], acc_origin[a] = k, origin
-            for i in idx:
-                m = mkt_id[i]
-                if origin >= 0:
-                    C[origin, m] += r.deficit[i]
-                else:
-                    unatt[m] += r.deficit[i]
-                by_origin[origin if origin >= 0 else M, m] += abs(size[i]) * marks[m]
-                size[i] = 0.0
-        nxt = marks.copy()
-        for m in range(M):
-            after = r.books[m]
-            changed = [None, None]
-            for s, (px_after, q_after) in enumerate((after.bids, after.asks)):
-                px0, _q0, q = base[m][s]
-                left = dict(zip(px_after.tolist(), q_after.tolist()))
-                deepest = None
-                for lvl in live[m][s]:
-                    new = left.get(px0[lvl] * scale[m], 0.0)
-                    if new < q[lvl]:
-                        deepest = lvl
-                    q[lvl] = new
-                changed[s] = deepest
-            filled = [i for i in range(len(size)) if mkt_id[i] == m and r.book_closed[i] > 0.0]
-            if not filled:
-                continue
-            last = max(filled, key=lambda i: r.sequence[i])
-            s = 0 if pf.size[last] > 0 else 1
-            if rule == "last":
-                nxt[m] = base[m][s][0][changed[s]] * scale[m]
-            elif not np.isnan(after.mid):
-                nxt[m] = after.mid
-        for m in range(M):
-            for _px0, q0, q in base[m]:
-                q += resilience * (q0 - q)
-        for m in range(M):
-            col = by_origin[:, m]
-            move_origin[m] = (
-                -1 if col.max() <= 0.0 else (int(np.argmax(col)) if int(np.argmax(col)) < M else -1)
-            )
-        fund = r.insurance_fund
-        prev, marks = marks, nxt
+    k = 0
+    for step in np.atleast_2d(np.asarray(shocks, dtype=float)):
+        prev = marks.copy()
+        marks = marks * (1.0 + step)
+        scale = scale * (1.0 + step)
+        move_origin = list(range(M))
+        for _ in range(max_rounds):
+            books, live = [], []
+            for m in range(M):
+                lv = []
+                sides = []
+                for px0, _q0, q in base[m]:
+                    keep = q > 0
+                    lv.append(np.flatnonzero(keep))
+                    sides.append((px0[keep] * scale[m], q[keep]))
+                live.append(lv)
+                books.append(lq.Book(sides[0][0], sides[0][1], sides[1][0], sides[1][1]))
+            cur_mk = lq.Markets(marks, mmr, books=books)
+            cur_pf = lq.Portfolio(acc_id, mkt_id, size, ep)
+            r = lq.liquidate_accounts(cur_pf, acc, cur_mk, policy, fund)
+            if r.n_accounts == 0:
+                break
+            k += 1
+            starts.append(marks.copy())
+            by_origin = np.zeros((M + 1, M))
+            for a in np.flatnonzero(r.accounts.liquidated):
+                idx = np.flatnonzero((acc_id == a) & (size != 0.0))
+                dh = np.zeros(M)
+                for i in idx:
+                    m = mkt_id[i]
+                    dh[m] += hval(size[i], ep[i], marks[m], m) - hval(size[i], ep[i], prev[m], m)
+                trig = int(np.argmin(dh)) if dh.min() < 0.0 else -1
+                origin = move_origin[trig] if trig >= 0 else -1
+                acc_round[a], acc_origin[a] = k, origin
+                for i in idx:
+                    m = mkt_id[i]
+                    if origin >= 0:
+                        C[origin, m] += r.deficit[i]
+                    else:
+                        unatt[m] += r.deficit[i]
+                    by_origin[origin if origin >= 0 else M, m] += abs(size[i]) * marks[m]
+                    size[i] = 0.0
+            nxt = marks.copy()
+            for m in range(M):
+                after = r.books[m]
+                changed = [None, None]
+                for s, (px_after, q_after) in enumerate((after.bids, after.asks)):
+                    px0, _q0, q = base[m][s]
+                    left = dict(zip(px_after.tolist(), q_after.tolist()))
+                    deepest = None
+                    for lvl in live[m][s]:
+                        new = left.get(px0[lvl] * scale[m], 0.0)
+                        if new < q[lvl]:
+                            deepest = lvl
+                        q[lvl] = new
+                    changed[s] = deepest
+                filled = [i for i in range(len(size)) if mkt_id[i] == m and r.book_closed[i] > 0.0]
+                if not filled:
+                    continue
+                last = max(filled, key=lambda i: r.sequence[i])
+                s = 0 if pf.size[last] > 0 else 1
+                if rule == "last":
+                    nxt[m] = base[m][s][0][changed[s]] * scale[m]
+                elif not np.isnan(after.mid):
+                    nxt[m] = after.mid
+            for m in range(M):
+                for _px0, q0, q in base[m]:
+                    q += resilience * (q0 - q)
+            for m in range(M):
+                col = by_origin[:, m]
+                move_origin[m] = (
+                    -1
+                    if col.max() <= 0.0
+                    else (int(np.argmax(col)) if int(np.argmax(col)) < M else -1)
+                )
+            fund = r.insurance_fund
+            prev, marks = marks, nxt
     return acc_round, acc_origin, C, unatt, marks, fund, starts
 
 
@@ -461,3 +470,150 @@ def test_simulate_cascade_dispatches_on_a_portfolio():
         TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
     ):
         lq.simulate_cascade(pf, mk, acc, -0.1)
+
+
+# ---- stress tests over paths ------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(portfolios(), st.data())
+def test_stress_paths_match_the_reference(case, data):
+    pf, acc, mk, _shocks, policy, fund, resilience, rule = case
+    M = len(mk)
+    T = data.draw(st.integers(1, 3))
+    paths = np.array(
+        [
+            [[data.draw(st.floats(-0.06, 0.06)) for _ in range(M)] for _ in range(T)]
+            for _ in range(2)
+        ]
+    )
+    res = lq.stress_test_accounts(
+        pf, acc, mk, policy, fund, paths=paths, resilience=resilience, mark_rule=rule
+    )
+    assert len(res) == 2
+    scale = max(1.0, float(np.sum(np.abs(pf.size) * np.asarray(mk.marks)[pf.market])))
+    for s in range(2):
+        a_round, _origin, C, unatt, marks, fund_after, _starts = reference_contagion(
+            pf, acc, mk, paths[s], policy, fund, resilience, rule
+        )
+        np.testing.assert_allclose(res.contagion[s], C, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_allclose(
+            res.deficit_by_market[s], C.sum(axis=0) + unatt, rtol=1e-9, atol=1e-9 * scale
+        )
+        np.testing.assert_allclose(res.final_marks[s], marks, rtol=1e-12)
+        assert res.insurance_fund[s] == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
+        assert res.liquidated_accounts[s] == int(np.sum(a_round >= 0))
+        assert res.deficit[s] == pytest.approx(
+            float(res.deficit_by_market[s].sum()), abs=1e-9 * scale
+        )
+    # one step is simulate_cascade_accounts with that shock
+    one = lq.simulate_cascade_accounts(
+        pf, acc, mk, paths[0, 0], policy, fund, resilience, mark_rule=rule
+    )
+    first = lq.stress_test_accounts(
+        pf, acc, mk, policy, fund, paths=paths[:1, :1], resilience=resilience, mark_rule=rule
+    )
+    np.testing.assert_array_equal(first.contagion[0], one.contagion)
+    np.testing.assert_array_equal(first.final_marks[0], one.final_marks)
+    assert first.deficit[0] == one.total_deficit
+    assert first.insurance_fund[0] == one.insurance_fund
+
+
+def test_stress_hand_checked_paths():
+    pf, acc, mk = btc_eth()
+    paths = [[[-0.1, 0.0], [0.0, 0.0]], [[0.0, 0.0], [-0.1, 0.0]], [[0.05, 0.05], [0.0, 0.0]]]
+    res = lq.stress_test_accounts(pf, acc, mk, insurance_fund=1000.0, paths=paths)
+    # the BTC shock at step 0 or at step 1 gives the same contagion; an up move nothing
+    np.testing.assert_array_equal(res.deficit, [320.0, 320.0, 0.0])
+    np.testing.assert_array_equal(res.contagion[0], [[0.0, 320.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(res.contagion[1], [[0.0, 320.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(res.insurance_fund, [680.0, 680.0, 1000.0])
+    np.testing.assert_array_equal(res.final_marks[2], [52_500.0, 3_150.0])
+    np.testing.assert_array_equal(res.liquidated_accounts, [2, 2, 0])
+    np.testing.assert_array_equal(res.mean_contagion, [[0.0, 640.0 / 3.0], [0.0, 0.0]])
+    assert res.exhaustion_probability == 0.0
+    assert res.depletion_probability == 0.0
+    assert res.var(1.0) == 320.0
+    # marks given as levels, and log returns, are the same paths
+    marks = lq.stress_test_accounts(
+        pf, acc, mk, insurance_fund=1000.0, paths=[[[45_000.0, 3_000.0]]], path_type="mark"
+    )
+    logs = lq.stress_test_accounts(
+        pf, acc, mk, insurance_fund=1000.0, paths=[[[np.log(0.9), 0.0]]], path_type="log_return"
+    )
+    assert marks.deficit[0] == 320.0
+    assert logs.deficit[0] == pytest.approx(320.0, rel=1e-12)
+
+
+def test_stress_model_paths_are_correlated_and_seeded():
+    # rich accounts: nothing is liquidated, the marks are the exogenous paths
+    mk = lq.Markets(
+        [100.0, 200.0, 50.0],
+        0.01,
+        books=[lq.Book([0.99 * p], [1.0], [1.01 * p], [1.0]) for p in (100.0, 200.0, 50.0)],
+    )
+    pf = lq.Portfolio([0, 0, 0], [0, 1, 2], [1.0, 1.0, 1.0], [100.0, 200.0, 50.0])
+    acc = lq.Accounts([[1e9]], [1.0])
+    corr = [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    with pytest.raises(ValueError, match="correlation must be positive definite"):
+        lq.stress_test_accounts(pf, acc, mk, scenarios=50, correlation=corr)
+    corr = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    a = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7
+    )
+    b = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7
+    )
+    c = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=8
+    )
+    np.testing.assert_array_equal(a.final_marks, b.final_marks)
+    assert not np.array_equal(a.final_marks, c.final_marks)
+    assert not a.liquidated_accounts.any()
+    r = np.log(a.final_marks / [100.0, 200.0, 50.0])
+    rho = np.corrcoef(r.T)
+    assert rho[0, 1] > 0.8  # 0.9 ± sampling noise (400 scenarios: sd ≈ 0.01)
+    assert abs(rho[0, 2]) < 0.2
+    # the same paths through path_type="return" give the same results
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((400, 5, 3)) @ np.linalg.cholesky(np.array(corr)).T
+    moves = np.expm1(-0.5 * 0.05**2 * 0.2 + 0.05 * np.sqrt(0.2) * z)
+    d = lq.stress_test_accounts(pf, acc, mk, paths=moves)
+    np.testing.assert_array_equal(a.final_marks, d.final_marks)
+
+
+def test_stress_bad_input():
+    pf, acc, mk = btc_eth()
+    run = lq.stress_test_accounts
+    with pytest.raises(
+        ValueError, match=r"paths must be scenarios × steps × markets \(markets = 2\)"
+    ):
+        run(pf, acc, mk, paths=[[0.1, 0.1]])
+    with pytest.raises(ValueError, match=r"paths\[0, 1, 0\] must be finite and > -1 \(got -1.5\)"):
+        run(pf, acc, mk, paths=[[[0.0, 0.0], [-1.5, 0.0]]])
+    with pytest.raises(ValueError, match=r"paths\[0, 0, 1\] must be finite and > 0 \(got 0.0\)"):
+        run(pf, acc, mk, paths=[[[1.0, 0.0]]], path_type="mark")
+    with pytest.raises(ValueError, match=r"paths\[0, 0, 0\] must be finite \(got nan\)"):
+        run(pf, acc, mk, paths=[[[np.nan, 0.0]]], path_type="log_return")
+    with pytest.raises(ValueError, match="path_type must be one of 'return', 'log_return', 'mark'"):
+        run(pf, acc, mk, paths=[[[0.0, 0.0]]], path_type="price")
+    with pytest.raises(ValueError, match=r"scenarios \(3\) does not match paths \(1 rows\)"):
+        run(pf, acc, mk, paths=[[[0.0, 0.0]]], scenarios=3)
+    with pytest.raises(ValueError, match=r"correlation must be markets × markets \(2 × 2\)"):
+        run(pf, acc, mk, scenarios=2, correlation=np.eye(3))
+    with pytest.raises(ValueError, match="correlation must be symmetric with a unit diagonal"):
+        run(pf, acc, mk, scenarios=2, correlation=[[1.0, 0.5], [0.4, 1.0]])
+    with pytest.raises(ValueError, match=r"correlation\[0, 1\] must be finite and in \[-1, 1\]"):
+        run(pf, acc, mk, scenarios=2, correlation=[[1.0, 2.0], [2.0, 1.0]])
+    with pytest.raises(ValueError, match=r"sigma\[1\] must be finite and >= 0 \(got -0.1\)"):
+        run(pf, acc, mk, scenarios=2, sigma=[0.1, -0.1])
+    with pytest.raises(ValueError, match=r"scenarios must be >= 1 \(got 0\)"):
+        run(pf, acc, mk, scenarios=0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        run(pf, acc, mk, scenarios=2, steps=1.5)
+    with pytest.raises(ValueError, match=r"horizon must be finite and > 0"):
+        run(pf, acc, mk, scenarios=2, horizon=0.0)
+    with pytest.raises(ValueError, match=r"policy.sizing must be 'full'"):
+        run(pf, acc, mk, lq.Policy(sizing="partial"), scenarios=2)
+    with pytest.raises(TypeError, match="paths must hold real numbers"):
+        run(pf, acc, mk, paths=[[["a", "b"]]])

@@ -71,4 +71,9 @@ from liqcore.contagion import (
     stress_test_accounts,
 )
 
-__all__ += ["AccountStressResult", "ContagionResult", "simulate_cascade_accounts", "stress_test_accounts"]
+__all__ += [
+    "AccountStressResult",
+    "ContagionResult",
+    "simulate_cascade_accounts",
+    "stress_test_accounts",
+]

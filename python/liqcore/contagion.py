@@ -66,11 +66,11 @@ from liqcore.liquidation import _LEDGER_ROWS, Ledger
 from liqcore.policy import Policy
 
 __all__ = [
+    "AccountStressResult",
     "ContagionAccounts",
     "ContagionMarkets",
     "ContagionResult",
     "ContagionTrace",
-    "AccountStressResult",
     "simulate_cascade_accounts",
     "stress_test_accounts",
 ]
@@ -543,7 +543,11 @@ class AccountStressResult:
     def var(self, q: float = 0.99) -> float:
         """Empirical q-quantile of the deficit (NumPy's "inverted_cdf"), q in (0, 1]."""
         level = _level("q", q)
-        return float(np.quantile(self.deficit, level, method="inverted_cdf")) if len(self) else math.nan
+        return (
+            float(np.quantile(self.deficit, level, method="inverted_cdf"))
+            if len(self)
+            else math.nan
+        )
 
     def expected_shortfall(self, q: float = 0.99) -> float:
         """Mean of the worst ``(1 − q)`` share of the deficits (the boundary scenario weighted by
@@ -553,7 +557,7 @@ class AccountStressResult:
         if n == 0:
             return math.nan
         x = np.sort(self.deficit)
-        k = min(max(int(math.ceil(level * n - 1e-9 * n)), 1), n)
+        k = min(max(math.ceil(level * n - 1e-9 * n), 1), n)
         tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
         return tail / (n * (1.0 - level))
 
@@ -561,8 +565,17 @@ class AccountStressResult:
         """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
         pd = _pandas()
         cols: dict[str, Any] = {}
-        for k in ("deficit", "insurance_draw", "residual", "insurance_fund", "liquidated_notional",
-                  "fees", "liquidated_accounts", "rounds", "converged"):
+        for k in (
+            "deficit",
+            "insurance_draw",
+            "residual",
+            "insurance_fund",
+            "liquidated_notional",
+            "fees",
+            "liquidated_accounts",
+            "rounds",
+            "converged",
+        ):
             cols[k] = getattr(self, k)
         for m in range(self.final_marks.shape[1]):
             cols[f"final_mark_{m}"] = self.final_marks[:, m]
@@ -602,25 +615,28 @@ def _model_paths(
     if sig.ndim == 0:
         sig = np.full(M, float(sig))
     if sig.shape != (M,):
-        raise ValueError(f"sigma must be a scalar or have one value per market ({M}) (got shape {sig.shape})")
+        raise ValueError(
+            f"sigma must be a scalar or have one value per market ({M}) (got shape {sig.shape})"
+        )
     _first_bad("sigma", sig, np.isfinite(sig) & (sig >= 0.0), "finite and >= 0")
-    if correlation is None:
-        chol = np.eye(M)
-    else:
+    chol: npt.NDArray[np.float64] = np.eye(M)
+    if correlation is not None:
         c = _real_array("correlation", correlation)
         if c.shape != (M, M):
-            raise ValueError(f"correlation must be markets × markets ({M} × {M}) (got shape {c.shape})")
+            raise ValueError(
+                f"correlation must be markets × markets ({M} × {M}) (got shape {c.shape})"
+            )
         _first_bad("correlation", c, np.isfinite(c) & (np.abs(c) <= 1.0), "finite and in [-1, 1]")
         if not np.array_equal(c, c.T) or not np.all(np.diag(c) == 1.0):
             raise ValueError("correlation must be symmetric with a unit diagonal")
         try:
-            chol = np.linalg.cholesky(c)
+            chol = np.asarray(np.linalg.cholesky(c), dtype=np.float64)
         except np.linalg.LinAlgError:
             raise ValueError("correlation must be positive definite") from None
     dt = horizon / steps
     z = np.random.default_rng(seed).standard_normal((scenarios, steps, M)) @ chol.T
     log_r = -0.5 * sig**2 * dt + sig * math.sqrt(dt) * z
-    return np.expm1(log_r)  # type: ignore[no-any-return]
+    return np.expm1(log_r)
 
 
 def stress_test_accounts(
@@ -708,7 +724,9 @@ def stress_test_accounts(
             moves = np.expm1(p)
         else:
             _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
-            prev = np.concatenate([np.broadcast_to(mk._marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1)
+            prev = np.concatenate(
+                [np.broadcast_to(mk._marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1
+            )
             moves = p / prev - 1.0
     moves = np.ascontiguousarray(moves, dtype=np.float64)
     S = int(moves.shape[0])
