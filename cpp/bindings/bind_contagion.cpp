@@ -56,7 +56,8 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
   const std::size_t k = static_cast<std::size_t>(asset_prices.size());
   if (k == 0 || static_cast<std::size_t>(collateral.size()) % k != 0)
     throw InvalidArgument("collateral", -1, "must have one column per asset");
-  if (static_cast<std::size_t>(haircuts.size()) != k) throw InvalidArgument("haircuts", -1, "must have one value per asset");
+  if (static_cast<std::size_t>(haircuts.size()) != k)
+    throw InvalidArgument("haircuts", -1, "must have one value per asset");
   if (size_discount.size() != 0 && static_cast<std::size_t>(size_discount.size()) != k)
     throw InvalidArgument("size_discount", -1, "must have one value per asset");
   const std::size_t n = static_cast<std::size_t>(size.size());

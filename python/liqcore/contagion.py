@@ -29,6 +29,10 @@ the books and the ledger. Collateral prices do not move. Supported policies: ``s
 (a liquidated account has nothing left, so it is liquidated at most once) and
 ``residual="none"`` (each market's residual is reported as uncovered); others raise ValueError.
 
+Cost: every round re-runs account-wide liquidation over the whole portfolio, so a cascade costs
+``O(rounds · (positions + accounts + book levels))``; :func:`stress_test_accounts` runs its
+scenarios one after another on one thread.
+
 Contagion attribution
 ---------------------
 Every mark move has an *origin* market: the shock of market ``m`` has origin ``m``; the move of

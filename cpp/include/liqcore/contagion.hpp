@@ -19,6 +19,11 @@
 // change counterparties' positions between rounds, which this engine does not model).
 // Collateral prices do not move during the cascade.
 //
+// Cost: every round runs liquidate_accounts over the whole portfolio (the health of every
+// account, a copy of every book), so a run costs O(rounds · (positions + accounts + levels)),
+// unlike cascade.hpp whose rounds cost only what they liquidate. stress_contagion runs its
+// scenarios one after another on one thread.
+//
 // Contagion attribution. Each mark move has an origin market:
 //   * the shock of market m (round 0) has origin m;
 //   * the move of market j during round k (its trades) has the origin that closed the largest
@@ -232,168 +237,168 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
 
   std::int64_t k = 0;  // rounds so far
   for (std::size_t step = 0; step < T; ++step) {
-  for (std::size_t m = 0; m < M; ++m) {  // the exogenous move of the step
-    const double f = 1.0 + shocks[step * M + m];
-    prev[m] = mk[m].mark;
-    mk[m].mark *= f;
-    scale[m] *= f;
-    move_origin[m] = static_cast<std::int64_t>(m);
-  }
-  for (std::int64_t k_step = 1;; ++k_step) {
-    if (k_step > prm.max_rounds) {
-      std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
-      std::vector<std::uint8_t> l(A);
-      health(mk, col, cur_pf, HealthOutputs{c, e, mm, nt, ra, di, l});
-      for (std::size_t a = 0; a < A && run.converged; ++a)
-        if (l[a])
-          for (const std::size_t i : by_account.of(a)) run.converged &= size[i] == 0.0;
-      break;
-    }
-    if (by_book) {
-      for (std::size_t m = 0; m < M; ++m) {
-        bid[m].levels(scale[m], bp, bq);
-        ask[m].levels(scale[m], ap, aq);
-        cur_books[m] = Book(bp, bq, ap, aq);
-        ptrs[m] = &cur_books[m];
-      }
-    }
-    const AccountLiquidationTotals tot =
-        liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after);
-    if (tot.accounts == 0) break;
-    ++k;
-
-    ContagionRound tr;
-    tr.step = static_cast<std::int64_t>(step);
-    tr.marks_before.assign(mk.size(), 0.0);
-    for (std::size_t m = 0; m < M; ++m) tr.marks_before[m] = mk[m].mark;
-    std::fill(by_origin.begin(), by_origin.end(), 0.0);
-    for (std::size_t m = 0; m < M; ++m) prev_mk[m].mark = prev[m];
-    const std::vector<detail::MarketFast> f_now = detail::fast_markets(mk), f_prev = detail::fast_markets(prev_mk);
-
-    // ---- per account: trigger, origin, outcomes ------------------------------------------------
-    for (std::size_t a = 0; a < A; ++a) {
-      if (!acc_liq[a]) continue;
-      std::fill(dh.begin(), dh.end(), 0.0);
-      for (const std::size_t i : by_account.of(a)) {
-        if (size[i] == 0.0) continue;
-        const auto m = static_cast<std::size_t>(pf.market[i]);
-        const detail::Valued now = detail::value(f_now[m], size[i], pf.entry_price[i]);
-        const detail::Valued before = detail::value(f_prev[m], size[i], pf.entry_price[i]);
-        dh[m] += (now.pnl - now.mm) - (before.pnl - before.mm);
-      }
-      std::int64_t trigger = -1;
-      double worst = 0.0;
-      for (std::size_t m = 0; m < M; ++m)
-        if (dh[m] < worst) {
-          worst = dh[m];
-          trigger = static_cast<std::int64_t>(m);
-        }
-      const std::int64_t origin = trigger < 0 ? -1 : move_origin[static_cast<std::size_t>(trigger)];
-      run.acc_round[a] = k;
-      run.acc_trigger[a] = trigger;
-      run.acc_origin[a] = origin;
-      run.acc_equity[a] = a_eq[a];
-      run.acc_maintenance[a] = a_mm[a];
-      run.acc_equity_after[a] = a_after[a];
-      run.acc_deficit[a] = a_def[a];
-      run.acc_fee[a] = a_fee[a];
-      run.acc_draw[a] = a_draw[a];
-      run.acc_shortfall[a] = a_short[a];
-      const std::size_t row = origin < 0 ? M : static_cast<std::size_t>(origin);
-      for (const std::size_t i : by_account.of(a)) {
-        if (seq[i] < 0) continue;
-        const auto m = static_cast<std::size_t>(pf.market[i]);
-        run.pos_round[i] = k;
-        run.closed[i] = o_closed[i];
-        run.book_closed[i] = o_book[i];
-        run.fallback_closed[i] = o_fb[i];
-        run.vwap[i] = o_vwap[i];
-        run.deficit[i] = o_def[i];
-        run.fee[i] = o_fee[i];
-        run.draw[i] = o_draw[i];
-        run.shortfall[i] = o_short[i];
-        (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i];
-        by_origin[row * M + m] += std::abs(size[i]) * (mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark);
-        size[i] = 0.0;
-      }
-    }
-
-    // ---- marks follow the trades, books recover -------------------------------------------------
-    // per market, the side walked last in execution order: the close with the highest sequence
-    // that filled on the book
-    std::fill(last_fill.begin(), last_fill.end(), -1);
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto m = static_cast<std::size_t>(pf.market[i]);
-      if (seq[i] > last_fill[m] && o_book[i] > 0.0) {
-        last_fill[m] = seq[i];
-        last_long[m] = pf.size[i] > 0.0;
-      }
-    }
-    std::vector<double> next(M);
-    for (std::size_t m = 0; m < M; ++m) {
-      next[m] = mk[m].mark;
-      if (!by_book) continue;
-      const std::int64_t last_seq = last_fill[m];
-      const bool last_bid = last_long[m];
-      const std::int64_t deep_bid = bid[m].update(after[m].bids());
-      const std::int64_t deep_ask = ask[m].update(after[m].asks());
-      if (last_seq < 0) continue;
-      if (prm.mark_rule == MarkRule::last) {
-        const std::int64_t d = last_bid ? deep_bid : deep_ask;
-        if (d >= 0) next[m] = (last_bid ? bid[m] : ask[m]).px[static_cast<std::size_t>(d)] * scale[m];
-      } else {
-        const double mid = after[m].mid();
-        if (!std::isnan(mid)) next[m] = mid;
-      }
-    }
-    if (by_book && prm.resilience > 0.0)
-      for (std::size_t m = 0; m < M; ++m) {
-        bid[m].recover(prm.resilience);
-        ask[m].recover(prm.resilience);
-      }
-    // origin of each market's move this round: the origin that closed the most notional in it
-    for (std::size_t m = 0; m < M; ++m) {
-      std::int64_t best = -1;
-      double top = 0.0;
-      for (std::size_t o = 0; o <= M; ++o)
-        if (by_origin[o * M + m] > top) {
-          top = by_origin[o * M + m];
-          best = o == M ? -1 : static_cast<std::int64_t>(o);
-        }
-      move_origin[m] = best;
-    }
-
-    tr.marks_after = next;
-    tr.deficit_by_market = m_def;
-    tr.accounts = tot.accounts;
-    tr.positions = tot.positions;
-    tr.notional = tot.closed_notional;
-    tr.deficit = tot.deficit;
-    tr.fees = tot.fees;
-    tr.draw = tot.insurance_draw;
-    tr.residual = tot.residual;
-    tr.fund_after = tot.fund_after;
-    run.rounds.push_back(std::move(tr));
-    for (std::size_t m = 0; m < M; ++m) {
-      run.mk_deficit[m] += m_def[m];
-      run.mk_closed_notional[m] += m_ntl[m];
-      run.mk_residual[m] += m_res[m];
-    }
-    for (std::size_t r = 0; r < kLedgerRows; ++r)
-      run.ledger.add(static_cast<LedgerRow>(r), tot.ledger.amounts()[r]);
-    s_ntl.add(tot.closed_notional);
-    s_def.add(tot.deficit);
-    s_sur.add(tot.surplus);
-    s_fees.add(tot.fees);
-    s_take.add(tot.takeover_loss);
-    s_draw.add(tot.insurance_draw);
-    s_res.add(tot.residual);
-    fund_now = tot.fund_after;
-    for (std::size_t m = 0; m < M; ++m) {
+    for (std::size_t m = 0; m < M; ++m) {  // the exogenous move of the step
+      const double f = 1.0 + shocks[step * M + m];
       prev[m] = mk[m].mark;
-      mk[m].mark = next[m];
+      mk[m].mark *= f;
+      scale[m] *= f;
+      move_origin[m] = static_cast<std::int64_t>(m);
     }
-  }
+    for (std::int64_t k_step = 1;; ++k_step) {
+      if (k_step > prm.max_rounds) {
+        std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
+        std::vector<std::uint8_t> l(A);
+        health(mk, col, cur_pf, HealthOutputs{c, e, mm, nt, ra, di, l});
+        for (std::size_t a = 0; a < A && run.converged; ++a)
+          if (l[a])
+            for (const std::size_t i : by_account.of(a)) run.converged &= size[i] == 0.0;
+        break;
+      }
+      if (by_book) {
+        for (std::size_t m = 0; m < M; ++m) {
+          bid[m].levels(scale[m], bp, bq);
+          ask[m].levels(scale[m], ap, aq);
+          cur_books[m] = Book(bp, bq, ap, aq);
+          ptrs[m] = &cur_books[m];
+        }
+      }
+      const AccountLiquidationTotals tot =
+          liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after);
+      if (tot.accounts == 0) break;
+      ++k;
+
+      ContagionRound tr;
+      tr.step = static_cast<std::int64_t>(step);
+      tr.marks_before.assign(mk.size(), 0.0);
+      for (std::size_t m = 0; m < M; ++m) tr.marks_before[m] = mk[m].mark;
+      std::fill(by_origin.begin(), by_origin.end(), 0.0);
+      for (std::size_t m = 0; m < M; ++m) prev_mk[m].mark = prev[m];
+      const std::vector<detail::MarketFast> f_now = detail::fast_markets(mk), f_prev = detail::fast_markets(prev_mk);
+
+      // ---- per account: trigger, origin, outcomes ------------------------------------------------
+      for (std::size_t a = 0; a < A; ++a) {
+        if (!acc_liq[a]) continue;
+        std::fill(dh.begin(), dh.end(), 0.0);
+        for (const std::size_t i : by_account.of(a)) {
+          if (size[i] == 0.0) continue;
+          const auto m = static_cast<std::size_t>(pf.market[i]);
+          const detail::Valued now = detail::value(f_now[m], size[i], pf.entry_price[i]);
+          const detail::Valued before = detail::value(f_prev[m], size[i], pf.entry_price[i]);
+          dh[m] += (now.pnl - now.mm) - (before.pnl - before.mm);
+        }
+        std::int64_t trigger = -1;
+        double worst = 0.0;
+        for (std::size_t m = 0; m < M; ++m)
+          if (dh[m] < worst) {
+            worst = dh[m];
+            trigger = static_cast<std::int64_t>(m);
+          }
+        const std::int64_t origin = trigger < 0 ? -1 : move_origin[static_cast<std::size_t>(trigger)];
+        run.acc_round[a] = k;
+        run.acc_trigger[a] = trigger;
+        run.acc_origin[a] = origin;
+        run.acc_equity[a] = a_eq[a];
+        run.acc_maintenance[a] = a_mm[a];
+        run.acc_equity_after[a] = a_after[a];
+        run.acc_deficit[a] = a_def[a];
+        run.acc_fee[a] = a_fee[a];
+        run.acc_draw[a] = a_draw[a];
+        run.acc_shortfall[a] = a_short[a];
+        const std::size_t row = origin < 0 ? M : static_cast<std::size_t>(origin);
+        for (const std::size_t i : by_account.of(a)) {
+          if (seq[i] < 0) continue;
+          const auto m = static_cast<std::size_t>(pf.market[i]);
+          run.pos_round[i] = k;
+          run.closed[i] = o_closed[i];
+          run.book_closed[i] = o_book[i];
+          run.fallback_closed[i] = o_fb[i];
+          run.vwap[i] = o_vwap[i];
+          run.deficit[i] = o_def[i];
+          run.fee[i] = o_fee[i];
+          run.draw[i] = o_draw[i];
+          run.shortfall[i] = o_short[i];
+          (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i];
+          by_origin[row * M + m] += std::abs(size[i]) * (mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark);
+          size[i] = 0.0;
+        }
+      }
+
+      // ---- marks follow the trades, books recover -------------------------------------------------
+      // per market, the side walked last in execution order: the close with the highest sequence
+      // that filled on the book
+      std::fill(last_fill.begin(), last_fill.end(), -1);
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto m = static_cast<std::size_t>(pf.market[i]);
+        if (seq[i] > last_fill[m] && o_book[i] > 0.0) {
+          last_fill[m] = seq[i];
+          last_long[m] = pf.size[i] > 0.0;
+        }
+      }
+      std::vector<double> next(M);
+      for (std::size_t m = 0; m < M; ++m) {
+        next[m] = mk[m].mark;
+        if (!by_book) continue;
+        const std::int64_t last_seq = last_fill[m];
+        const bool last_bid = last_long[m];
+        const std::int64_t deep_bid = bid[m].update(after[m].bids());
+        const std::int64_t deep_ask = ask[m].update(after[m].asks());
+        if (last_seq < 0) continue;
+        if (prm.mark_rule == MarkRule::last) {
+          const std::int64_t d = last_bid ? deep_bid : deep_ask;
+          if (d >= 0) next[m] = (last_bid ? bid[m] : ask[m]).px[static_cast<std::size_t>(d)] * scale[m];
+        } else {
+          const double mid = after[m].mid();
+          if (!std::isnan(mid)) next[m] = mid;
+        }
+      }
+      if (by_book && prm.resilience > 0.0)
+        for (std::size_t m = 0; m < M; ++m) {
+          bid[m].recover(prm.resilience);
+          ask[m].recover(prm.resilience);
+        }
+      // origin of each market's move this round: the origin that closed the most notional in it
+      for (std::size_t m = 0; m < M; ++m) {
+        std::int64_t best = -1;
+        double top = 0.0;
+        for (std::size_t o = 0; o <= M; ++o)
+          if (by_origin[o * M + m] > top) {
+            top = by_origin[o * M + m];
+            best = o == M ? -1 : static_cast<std::int64_t>(o);
+          }
+        move_origin[m] = best;
+      }
+
+      tr.marks_after = next;
+      tr.deficit_by_market = m_def;
+      tr.accounts = tot.accounts;
+      tr.positions = tot.positions;
+      tr.notional = tot.closed_notional;
+      tr.deficit = tot.deficit;
+      tr.fees = tot.fees;
+      tr.draw = tot.insurance_draw;
+      tr.residual = tot.residual;
+      tr.fund_after = tot.fund_after;
+      run.rounds.push_back(std::move(tr));
+      for (std::size_t m = 0; m < M; ++m) {
+        run.mk_deficit[m] += m_def[m];
+        run.mk_closed_notional[m] += m_ntl[m];
+        run.mk_residual[m] += m_res[m];
+      }
+      for (std::size_t r = 0; r < kLedgerRows; ++r)
+        run.ledger.add(static_cast<LedgerRow>(r), tot.ledger.amounts()[r]);
+      s_ntl.add(tot.closed_notional);
+      s_def.add(tot.deficit);
+      s_sur.add(tot.surplus);
+      s_fees.add(tot.fees);
+      s_take.add(tot.takeover_loss);
+      s_draw.add(tot.insurance_draw);
+      s_res.add(tot.residual);
+      fund_now = tot.fund_after;
+      for (std::size_t m = 0; m < M; ++m) {
+        prev[m] = mk[m].mark;
+        mk[m].mark = next[m];
+      }
+    }
   }
 
   for (std::size_t m = 0; m < M; ++m) run.final_marks.push_back(mk[m].mark);
