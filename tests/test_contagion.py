@@ -617,3 +617,72 @@ def test_stress_bad_input():
         run(pf, acc, mk, lq.Policy(sizing="partial"), scenarios=2)
     with pytest.raises(TypeError, match="paths must hold real numbers"):
         run(pf, acc, mk, paths=[[["a", "b"]]])
+
+
+def test_stress_test_dispatches_on_a_portfolio():
+    pf, acc, mk = btc_eth()
+    paths = [[[-0.1, 0.0]], [[0.0, 0.0]]]
+    a = lq.stress_test(pf, acc, mk, insurance_fund=1000.0, paths=paths, path_type="return")
+    assert isinstance(a, lq.AccountStressResult)
+    np.testing.assert_array_equal(a.deficit, [320.0, 0.0])
+    b = lq.stress_test(pf, acc, mk, scenarios=20, steps=4, correlation=[[1.0, 0.5], [0.5, 1.0]])
+    c = lq.stress_test_accounts(
+        pf,
+        acc,
+        mk,
+        scenarios=20,
+        steps=4,
+        correlation=[[1.0, 0.5], [0.5, 1.0]],
+        jump_intensity=0.1,
+        jump_mean=-0.03,
+        jump_std=0.05,
+    )  # stress_test's jump defaults
+    np.testing.assert_array_equal(b.final_marks, c.final_marks)
+    with pytest.raises(ValueError, match="progress is not supported with a Portfolio"):
+        lq.stress_test(pf, acc, mk, scenarios=2, progress=lambda done, total: None)
+    with pytest.raises(
+        TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
+    ):
+        lq.stress_test(pf, mk, acc, scenarios=2)
+    with pytest.raises(ValueError, match="correlation applies to a Portfolio"):
+        lq.stress_test(
+            lq.Positions([1.0], [100.0], [10.0]),
+            lq.Book([99.0], [1.0], [101.0], [1.0]),
+            100.0,
+            scenarios=2,
+            correlation=[[1.0]],
+        )
+
+
+def test_stress_model_jumps_and_drift():
+    # no diffusion, jumps of exactly -10% in log: every final log move is -λ·k·T + multiple of -0.1
+    mk = lq.Markets(
+        [100.0, 50.0],
+        0.01,
+        books=[lq.Book([99.0], [1.0], [101.0], [1.0]), lq.Book([49.0], [1.0], [51.0], [1.0])],
+    )
+    pf = lq.Portfolio([0, 0], [0, 1], [1.0, 1.0], [100.0, 50.0])
+    acc = lq.Accounts([[1e9]], [1.0])
+    r = lq.stress_test_accounts(
+        pf,
+        acc,
+        mk,
+        scenarios=200,
+        steps=8,
+        horizon=2.0,
+        mu=0.01,
+        sigma=0.0,
+        jump_intensity=0.5,
+        jump_mean=-0.1,
+        jump_std=0.0,
+        seed=3,
+    )
+    k = np.expm1(-0.1)
+    drift = (0.01 - 0.5 * k) * 2.0
+    jumps = (np.log(r.final_marks / [100.0, 50.0]) - drift) / -0.1
+    np.testing.assert_allclose(jumps, np.round(jumps), atol=1e-9)
+    assert (np.round(jumps) > 0).mean() > 0.3  # P(N > 0) = 1 − exp(−1) ≈ 0.63 per market
+    with pytest.raises(ValueError, match=r"jump_intensity must be >= 0 \(got -1.0\)"):
+        lq.stress_test_accounts(pf, acc, mk, scenarios=2, jump_intensity=-1.0)
+    with pytest.raises(ValueError, match=r"mu must be finite \(got inf\)"):
+        lq.stress_test_accounts(pf, acc, mk, scenarios=2, mu=float("inf"))

@@ -612,9 +612,17 @@ def _first_bad(name: str, a: npt.NDArray[np.float64], ok: Any, what: str) -> Non
 
 
 def _model_paths(
-    marks: F64, scenarios: int, steps: int, horizon: float, sigma: Any, correlation: Any, seed: int
+    marks: F64,
+    scenarios: int,
+    steps: int,
+    horizon: float,
+    sigma: Any,
+    correlation: Any,
+    seed: int,
+    jumps: tuple[float, float, float, float],
 ) -> npt.NDArray[np.float64]:
     M = int(marks.shape[0])
+    mu, lam, jm, js = jumps
     sig = _real_array("sigma", sigma)
     if sig.ndim == 0:
         sig = np.full(M, float(sig))
@@ -638,8 +646,13 @@ def _model_paths(
         except np.linalg.LinAlgError:
             raise ValueError("correlation must be positive definite") from None
     dt = horizon / steps
-    z = np.random.default_rng(seed).standard_normal((scenarios, steps, M)) @ chol.T
-    log_r = -0.5 * sig**2 * dt + sig * math.sqrt(dt) * z
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((scenarios, steps, M)) @ chol.T
+    k = math.expm1(jm + 0.5 * js * js)
+    log_r = (mu - 0.5 * sig**2 - lam * k) * dt + sig * math.sqrt(dt) * z
+    if lam > 0.0:
+        n = rng.poisson(lam * dt, (scenarios, steps, M))
+        log_r += n * jm + np.sqrt(n) * js * rng.standard_normal((scenarios, steps, M))
     return np.expm1(log_r)
 
 
@@ -653,8 +666,12 @@ def stress_test_accounts(
     horizon: float = 1.0,
     *,
     steps: int | None = None,
+    mu: float = 0.0,
     sigma: Any = 0.04,
     correlation: Any = None,
+    jump_intensity: float = 0.0,
+    jump_mean: float = 0.0,
+    jump_std: float = 0.0,
     paths: Any = None,
     path_type: str = "return",
     resilience: float = 0.0,
@@ -669,15 +686,17 @@ def stress_test_accounts(
     (or ``max_rounds``); positions, books, the one shared fund and the ledger carry over from
     step to step. Scenarios run one after another in the C++ kernel (GIL released).
 
-    Paths: by default correlated geometric Brownian motions without drift, time in days:
-    the log return of market ``m`` over a step of ``dt = horizon/steps`` days is
-    ``−σ_m²·dt/2 + σ_m·sqrt(dt)·(L·Z)_m``, ``Z ~ N(0, I)``, ``L`` the Cholesky factor of
-    ``correlation`` (markets × markets, default the identity); ``sigma`` is the daily volatility,
-    a scalar or one per market. The normals come from ``numpy.random.default_rng(seed)``: the
-    same seed gives the same paths. Or the user's ``paths``, scenarios × steps × markets, per
-    ``path_type``: "return" (the factor is ``1 + r``), "log_return" (``exp(r)``), "mark" (the
-    exogenous mark at the end of the step; the factor is the ratio to the previous one, the
-    first to the market's mark).
+    Paths: by default correlated geometric Brownian motions, time in days, with optional Merton
+    jumps as :func:`liqcore.stress_test`: the log return of market ``m`` over a step of
+    ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
+    ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, default the
+    identity), ``N ~ Poisson(λ·dt)`` and ``J_j ~ N(jump_mean, jump_std²)`` independent per market
+    (``λ = jump_intensity``, ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily
+    volatility, a scalar or one per market. The random numbers come from
+    ``numpy.random.default_rng(seed)``: the same seed gives the same paths. Or the user's
+    ``paths``, scenarios × steps × markets, per ``path_type``: "return" (the factor is
+    ``1 + r``), "log_return" (``exp(r)``), "mark" (the exogenous mark at the end of the step;
+    the factor is the ratio to the previous one, the first to the market's mark).
 
     Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
     :func:`simulate_cascade_accounts` (sizing "full", residual "none").
@@ -706,7 +725,15 @@ def stress_test_accounts(
         h = _real("horizon", horizon)
         if not (math.isfinite(h) and h > 0.0):
             raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
-        moves = _model_paths(mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0))
+        jumps = (
+            _finite("mu", mu),
+            _nonnegative("jump_intensity", jump_intensity),
+            _finite("jump_mean", jump_mean),
+            _nonnegative("jump_std", jump_std),
+        )
+        moves = _model_paths(
+            mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0), jumps
+        )
     else:
         if not isinstance(path_type, str):
             raise TypeError(f"path_type must be a str (got {type(path_type).__name__})")
@@ -782,3 +809,17 @@ def _int(name: str, x: Any, minimum: int) -> int:
     if int(x) < minimum:
         raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
     return int(x)
+
+
+def _finite(name: str, x: Any) -> float:
+    v = _real(name, x)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite (got {v!r})")
+    return v
+
+
+def _nonnegative(name: str, x: Any) -> float:
+    v = _finite(name, x)
+    if v < 0.0:
+        raise ValueError(f"{name} must be >= 0 (got {v!r})")
+    return v
