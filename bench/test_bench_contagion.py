@@ -65,6 +65,7 @@ def test_simulate_cascade_accounts(benchmark: Any, accounts: int, impl: str) -> 
         np.testing.assert_array_equal(a_round, r.accounts.round)
         np.testing.assert_allclose(C, r.contagion, rtol=1e-9, atol=1e-6)
         np.testing.assert_allclose(marks, r.final_marks, rtol=1e-12)
+        assert fund == pytest.approx(r.insurance_fund, rel=1e-9)
         benchmark.pedantic(
             reference_contagion,
             args=(pf, acc, mk, SHOCKS, policy, 1e6, 0.0, "last"),
