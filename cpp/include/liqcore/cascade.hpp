@@ -36,7 +36,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <limits>
 #include <span>
 #include <string>
@@ -64,64 +66,106 @@ struct CascadeParams {
 
 namespace detail {
 
-struct KeyIndex {
-  std::uint64_t key;
-  std::uint32_t i;
-};
-
-// Stable LSD radix sort by key, 11 bits per pass; passes whose digit is the same for every
-// entry are skipped (keys of nearby prices share their high bits).
-inline void radix_sort(std::vector<KeyIndex>& v) {
-  constexpr int kBits = 11;
-  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
-  std::vector<KeyIndex> tmp(v.size());
-  std::vector<std::size_t> count(kBuckets);
-  for (int shift = 0; shift < 64; shift += kBits) {
-    std::fill(count.begin(), count.end(), 0);
-    for (const KeyIndex& e : v) ++count[(e.key >> shift) & (kBuckets - 1)];
-    if (v.empty() || count[(v[0].key >> shift) & (kBuckets - 1)] == v.size()) continue;
-    std::size_t sum = 0;
-    for (std::size_t& c : count) {
-      const std::size_t x = c;
-      c = sum;
-      sum += x;
-    }
-    for (const KeyIndex& e : v) tmp[count[(e.key >> shift) & (kBuckets - 1)]++] = e;
-    v.swap(tmp);
+// A zero-filled array whose pages the OS maps on first touch (calloc of a large block is fresh
+// zero pages): per-position state of n entries costs only the pages a run touches. T: a type
+// whose all-zero bits are its zero value (integers, double).
+template <class T>
+class ZeroedArray {
+ public:
+  ZeroedArray() = default;
+  explicit ZeroedArray(std::size_t n) : p_(static_cast<T*>(std::calloc(n > 0 ? n : 1, sizeof(T)))), n_(n) {
+    if (!p_) throw std::bad_alloc();
   }
-}
+  ZeroedArray(ZeroedArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  ZeroedArray& operator=(ZeroedArray&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    return *this;
+  }
+  ZeroedArray(const ZeroedArray&) = delete;
+  ZeroedArray& operator=(const ZeroedArray&) = delete;
+  ~ZeroedArray() { std::free(p_); }
+
+  T& operator[](std::size_t i) noexcept { return p_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return p_[i]; }
+  bool empty() const noexcept { return n_ == 0; }
+  std::span<T> span() noexcept { return {p_, n_}; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
 
 }  // namespace detail
 
-// Positions sorted once by liquidation price; read-only, shared by threads and scenarios.
+// Positions in liquidation-price order: longs by LP descending, shorts by LP ascending (ties:
+// index), longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
+// left out. It holds every long with LP > long_floor and every short with LP < short_ceiling:
+// a complete index (the constructor) has long_floor 0 and short_ceiling inf; a partial one
+// (partial()) holds a window around a mark and grows (extend()) when the mark leaves it, so a
+// single cascade sorts only the positions its marks come near.
 struct CascadeIndex {
   std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
   std::vector<double> long_lp, short_lp;     // the LPs in that order
+  double long_floor = std::numeric_limits<double>::infinity();
+  double short_ceiling = 0.0;
 
   CascadeIndex() = default;
 
-  // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and sorts
-  // them. Longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
-  // are left out.
+  // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and
+  // sorts all of them.
   CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) {
+    collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true);
+  }
+
+  // Validates the positions and holds those whose LP lies within a relative distance
+  // `window` of `mark`.
+  static CascadeIndex partial(const PositionColumns& pos, const LiquidationPolicy& pol, double mark, double window) {
+    CascadeIndex idx;
+    idx.collect(pos, pol, mark * (1.0 - window), mark * (1.0 + window), true);
+    return idx;
+  }
+
+  // Lowers long_floor to `floor` and raises short_ceiling to `ceiling`: one pass over the
+  // positions; the new entries (all beyond the old ones) are sorted and appended.
+  void extend(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling) {
+    collect(pos, pol, std::min(floor, long_floor), std::max(ceiling, short_ceiling), false);
+  }
+
+ private:
+  void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate) {
     const std::size_t n = pos.size.size();
-    if (pos.entry_price.size() != n || pos.margin.size() != n)
-      throw InvalidArgument("positions", -1, "columns must have the same length");
-    if (n >= std::numeric_limits<std::uint32_t>::max())
-      throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
-    // Sort keys: the bits of a positive double order like the double; longs descending (the
-    // complement), shorts ascending. The radix sort is stable, so ties stay in index order.
-    std::vector<detail::KeyIndex> up, down;
+    if (validate) {
+      if (pos.entry_price.size() != n || pos.margin.size() != n)
+        throw InvalidArgument("positions", -1, "columns must have the same length");
+      if (n >= std::numeric_limits<std::uint32_t>::max())
+        throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+    }
+    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling. Sort keys:
+    // the bits of a positive double order like the double; longs descending (the complement),
+    // shorts ascending. The radix sort is stable, so ties stay in index order.
+    const double lf = long_floor, sc = short_ceiling;
+    std::vector<detail::SortItem> down, up;
     bool bad = false;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-      const double p = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
-      if (!(p > 0.0 && std::isfinite(p))) continue;
-      std::uint64_t bits;
-      std::memcpy(&bits, &p, sizeof bits);
-      if (q > 0.0) down.push_back({~bits, static_cast<std::uint32_t>(i)});
-      if (q < 0.0) up.push_back({bits, static_cast<std::uint32_t>(i)});
+    auto scan = [&](auto lp) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+        if (validate) bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+        const double p = lp(q, ep, m);
+        const bool keep_long = (q > 0.0) & (p > floor) & (p <= lf) & (p > 0.0) & (p < kInf);
+        const bool keep_short = (q < 0.0) & (p >= sc) & (p < ceiling) & (p > 0.0);
+        if (!(keep_long | keep_short)) continue;
+        std::uint64_t bits;
+        std::memcpy(&bits, &p, sizeof bits);
+        if (keep_long) down.push_back({~bits, i});
+        else up.push_back({bits, i});
+      }
+    };
+    if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0) {  // flat rate: the same bits, no tier search
+      const double rate = pol.tiers.mmr[0];
+      scan([&](double q, double ep, double m) { return liquidation_price_flat(pol.contract, rate, q, ep, m, false); });
+    } else {
+      scan([&](double q, double ep, double m) { return liquidation_price(pol.contract, pol.tiers, q, ep, m, false); });
     }
     if (bad) {
       for (std::size_t i = 0; i < n; ++i) {
@@ -135,19 +179,25 @@ struct CascadeIndex {
     }
     detail::radix_sort(down);
     detail::radix_sort(up);
-    auto unpack = [](const std::vector<detail::KeyIndex>& v, bool complement, std::vector<double>& lp,
+    auto append = [](const std::vector<detail::SortItem>& v, bool complement, std::vector<double>& lp,
                      std::vector<std::uint32_t>& idx) {
-      lp.resize(v.size());
-      idx.resize(v.size());
-      for (std::size_t k = 0; k < v.size(); ++k) {
-        const std::uint64_t bits = complement ? ~v[k].key : v[k].key;
-        std::memcpy(&lp[k], &bits, sizeof bits);
-        idx[k] = v[k].i;
+      lp.reserve(lp.size() + v.size());
+      idx.reserve(idx.size() + v.size());
+      for (const detail::SortItem& e : v) {
+        const std::uint64_t bits = complement ? ~e.key : e.key;
+        double x;
+        std::memcpy(&x, &bits, sizeof bits);
+        lp.push_back(x);
+        idx.push_back(static_cast<std::uint32_t>(e.k));
       }
     };
-    unpack(down, true, long_lp, longs);
-    unpack(up, false, short_lp, shorts);
+    append(down, true, long_lp, longs);
+    append(up, false, short_lp, shorts);
+    long_floor = floor;
+    short_ceiling = ceiling;
   }
+
+  static constexpr double kInf = std::numeric_limits<double>::infinity();
 };
 
 // The positions stored in liquidation-price order (longs by LP descending, then shorts by LP
@@ -180,6 +230,8 @@ struct SortedPositions {
     }
     cols = PositionColumns{size, entry_price, margin};
     const auto n_long = static_cast<std::uint32_t>(input.longs.size());
+    index.long_floor = input.long_floor;
+    index.short_ceiling = input.short_ceiling;
     index.long_lp = std::move(input.long_lp);
     index.short_lp = std::move(input.short_lp);
     index.longs.resize(n_long);
@@ -214,10 +266,15 @@ struct CascadeTotals {
   CompensatedSum positive_takeover;  // Σ max(takeover loss, 0): with the deficits, the fund's gross loss
 };
 
-// Per-position results of a single cascade (not kept by stress tests).
-struct CascadePositionOutputs {
-  std::span<std::int64_t> round;  // first round the position was liquidated in, -1 if never
-  std::span<double> closed, vwap, deficit, surplus, fee, draw, shortfall, adl, adl_closed;
+// Results of a single cascade per liquidated position (not kept by stress tests): entry k
+// describes position[k] (input index), over all its liquidations; positions in the order of
+// their first liquidation. adl, adl_closed: per position (length n) when the residual rule
+// allocates to counterparties, else empty.
+struct CascadeLiquidations {
+  std::vector<std::int64_t> position;
+  std::vector<std::int64_t> round;  // first round the position was liquidated in
+  std::vector<double> closed, vwap, deficit, surplus, fee, draw, shortfall;
+  std::span<double> adl, adl_closed;
 };
 
 class CascadeEngine {
@@ -226,12 +283,16 @@ class CascadeEngine {
   // this engine's copy. Keeps references to pos, index, book and pol: they must outlive it.
   // `rank`: empty, or the input index of each position when the columns hold them permuted
   // (ties in the liquidation order go to the lower input index).
+  // `grow`: null, or `index` itself when it is partial (CascadeIndex::partial): detection then
+  // extends it when the mark leaves it.
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
-                const CascadeParams& prm, std::span<const std::uint32_t> rank = {})
-      : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book), fund_(0.0, pol.reserve),
-        size_(pos.size.begin(), pos.size.end()), margin_(pos.margin.begin(), pos.margin.end()),
-        status_(pos.size.size(), kOpen), flag_(pos.size.size(), 0) {
-    if (pol.residual != ResidualRule::none) {
+                const CascadeParams& prm, std::span<const std::uint32_t> rank = {}, CascadeIndex* grow = nullptr)
+      : pos_(pos), idx_(index), grow_(grow), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book),
+        fund_(0.0, pol.reserve), size_(pos.size.size()), margin_(pos.size.size()), status_(pos.size.size()),
+        flag_(pos.size.size()) {
+    if (pol.residual != ResidualRule::none) {  // the counterparties read every position's size and margin
+      std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
+      std::copy(pos.margin.begin(), pos.margin.end(), margin_.span().begin());
       adl_charge_.assign(pos.size.size(), 0.0);
       adl_closed_.assign(pos.size.size(), 0.0);
     }
@@ -246,6 +307,7 @@ class CascadeEngine {
       flag_[i] = 0;
       if (!version_.empty()) version_[i] = 0;
       if (!loss_.empty()) loss_[i] = 0.0;
+      if (!slot_.empty()) slot_[i] = 0;
     }
     touched_.clear();
     long_heap_.clear();
@@ -261,9 +323,12 @@ class CascadeEngine {
     out_ = nullptr;
   }
 
-  // Records per-position results of the next runs into `out` (length n, in input order: entry
-  // rank[i] for stored position i; filled with 0 / NaN (vwap) / -1 (round) first).
-  void record(const CascadePositionOutputs* out) noexcept { out_ = out; }
+  // Records the per-position results of the next run into `out` (empty; adl, adl_closed zero).
+  void record(CascadeLiquidations* out) {
+    out_ = out;
+    const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
+    if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
+  }
 
   // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
   void shift(double factor) noexcept {
@@ -288,11 +353,14 @@ class CascadeEngine {
 
   double mark() const noexcept { return mark_; }
   double fund() const noexcept { return fund_.balance(); }
+  // The relative width of a partial index's first window (see extend_index).
+  static constexpr double first_window() noexcept { return 1.0 / 64.0; }
+  std::size_t positions() const noexcept { return pos_.size.size(); }
   const CascadeTotals& totals() const noexcept { return tot_; }
   const Ledger& ledger() const noexcept { return ledger_; }
 
   // Keeps each position's loss to the fund (deficit + takeover loss) for largest_losses().
-  void track_losses() { loss_.assign(size_.size(), 0.0); }
+  void track_losses() { loss_.assign(pos_.size.size(), 0.0); }
 
   // The two largest per-position losses since the reset (0 unless track_losses()).
   std::pair<double, double> largest_losses() const noexcept {
@@ -361,7 +429,8 @@ class CascadeEngine {
   bool is_long_lp_hit(double lp) const noexcept { return mark_ < lp; }
   bool is_short_lp_hit(double lp) const noexcept { return mark_ > lp; }
 
-  bool any_liquidatable() const noexcept {
+  bool any_liquidatable() {
+    extend_index();
     for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[k]); ++k)
       if (status_[idx_.longs[k]] == kOpen) return true;
     for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[k]); ++k)
@@ -371,6 +440,21 @@ class CascadeEngine {
     for (const auto& e : short_heap_)
       if (is_short_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
     return false;
+  }
+
+  // A partial index grows while the mark is beyond it and the positions it holds are all
+  // passed: the window's relative width grows 4-fold per step (complete once it reaches 1).
+  void extend_index() {
+    if (!grow_) return;
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    while (next_long_ == idx_.longs.size() && mark_ < grow_->long_floor) {
+      long_window_ *= 4.0;
+      grow_->extend(pos_, pol_, long_window_ >= 1.0 ? 0.0 : mark_ * (1.0 - long_window_), grow_->short_ceiling);
+    }
+    while (next_short_ == idx_.shorts.size() && mark_ > grow_->short_ceiling) {
+      short_window_ *= 4.0;
+      grow_->extend(pos_, pol_, grow_->long_floor, short_window_ >= 1.0 ? inf : mark_ * (1.0 + short_window_));
+    }
   }
 
   static bool long_heap_less(const HeapEntry& a, const HeapEntry& b) noexcept {  // max-heap by lp
@@ -383,26 +467,37 @@ class CascadeEngine {
   // Positions that became liquidatable at the current mark.
   void detect() {
     hits_.clear();
-    while (next_long_ < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[next_long_])) {
-      const std::uint32_t i = idx_.longs[next_long_++];
-      if (status_[i] == kOpen) hits_.push_back(i);
-    }
-    while (next_short_ < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[next_short_])) {
-      const std::uint32_t i = idx_.shorts[next_short_++];
-      if (status_[i] == kOpen) hits_.push_back(i);
+    for (bool more = true; more;) {
+      while (next_long_ < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[next_long_])) {
+        const std::uint32_t i = idx_.longs[next_long_++];
+        if (status_[i] == kOpen) hit(i);
+      }
+      while (next_short_ < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[next_short_])) {
+        const std::uint32_t i = idx_.shorts[next_short_++];
+        if (status_[i] == kOpen) hit(i);
+      }
+      const std::size_t nl = idx_.longs.size(), ns = idx_.shorts.size();
+      extend_index();
+      more = idx_.longs.size() != nl || idx_.shorts.size() != ns;
     }
     while (!long_heap_.empty() && is_long_lp_hit(long_heap_.front().lp)) {
       const HeapEntry e = long_heap_.front();
       std::pop_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
       long_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
+      if (status_[e.i] == kMoved && version_[e.i] == e.version) hit(e.i);
     }
     while (!short_heap_.empty() && is_short_lp_hit(short_heap_.front().lp)) {
       const HeapEntry e = short_heap_.front();
       std::pop_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
       short_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
+      if (status_[e.i] == kMoved && version_[e.i] == e.version) hit(e.i);
     }
+  }
+
+  void hit(std::uint32_t i) {
+    const bool open = status_[i] == kOpen;
+    hits_.push_back({i, open ? pos_.size[i] : size_[i], pos_.entry_price[i], open ? pos_.margin[i] : margin_[i],
+                     rank_.empty() ? std::size_t{i} : std::size_t{rank_[i]}});
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
@@ -415,7 +510,7 @@ class CascadeEngine {
       return;
     }
     status_[i] = kMoved;
-    if (version_.empty()) version_.assign(size_.size(), 0);  // the first move of the run
+    if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());  // the first move
     ++version_[i];
     const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
     if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
@@ -464,16 +559,7 @@ class CascadeEngine {
     if (hits_.empty()) return false;
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
-    const PositionColumns cols{size_, pos_.entry_price, margin_};
-    if (pol_.order == LiquidationOrder::given) {
-      if (rank_.empty()) {
-        std::sort(hits_.begin(), hits_.end());
-      } else {
-        std::sort(hits_.begin(), hits_.end(), [&](std::size_t a, std::size_t b) { return rank_[a] < rank_[b]; });
-      }
-    } else {
-      order_liquidations(cols, hits_, mark, pol_, rank_);
-    }
+    order_liquidations(hits_, mark, pol_);
 
     detail::Cursor bids, asks;
     bids.bid = true;
@@ -492,18 +578,20 @@ class CascadeEngine {
     const bool allocate = pol_.residual != ResidualRule::none;
     std::vector<std::uint8_t>& liq = round_flag_;
     if (allocate) {
-      liq.resize(size_.size(), 0);
-      for (const std::size_t i : hits_) liq[i] = 1;
+      liq.resize(pos_.size.size(), 0);
+      for (const LiquidationHit& h : hits_) liq[h.i] = 1;
     }
-    Counterparties cps(c, cols.size, cols.entry_price, cols.margin,
+    const std::span<const double> sizes = allocate ? std::span<const double>(size_.span()) : std::span<const double>{};
+    const std::span<const double> margins = allocate ? std::span<const double>(margin_.span()) : std::span<const double>{};
+    Counterparties cps(c, sizes, pos_.entry_price, margins,
                        allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
                        std::span<double>(adl_charge_), std::span<double>(adl_closed_));
 
     CompensatedSum notional, deficit, takeover, fees, draw, short_long, short_short, fallback;
     double last = std::numeric_limits<double>::quiet_NaN();
-    for (const std::size_t ii : hits_) {
-      const auto i = static_cast<std::uint32_t>(ii);
-      const double q = size_[i], ep = pos_.entry_price[i], m = margin_[i];
+    for (const LiquidationHit& h : hits_) {
+      const auto i = static_cast<std::uint32_t>(h.i);
+      const double q = h.q, ep = h.ep, m = h.m;
       detail::Cursor& cur = q > 0.0 ? bids : asks;
       const double E = equity(c, q, ep, m, mark);
       const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, cur, fund_, cps, ledger_);
@@ -538,7 +626,7 @@ class CascadeEngine {
     ledger_.add(LedgerRow::residual_transfers, -covered);
     ledger_.add(LedgerRow::uncovered, -(res - covered));
     if (allocate) {
-      for (const std::size_t i : hits_) liq[i] = 0;
+      for (const LiquidationHit& h : hits_) liq[h.i] = 0;
       if (res > 0.0 || fallback.value() > 0.0) apply_adl(mark);
     }
 
@@ -582,14 +670,14 @@ class CascadeEngine {
   // Counterparties hit by ADL this round: smaller, poorer positions (see the header comment).
   void apply_adl(double mark) {
     const ContractSpec& c = pol_.contract;
-    for (std::size_t j = 0; j < size_.size(); ++j) {
+    for (std::size_t j = 0; j < adl_charge_.size(); ++j) {
       const double charge = adl_charge_[j], closed = adl_closed_[j];
       if (charge == 0.0 && closed == 0.0) continue;
       const auto jj = static_cast<std::uint32_t>(j);
       const double q = size_[j], ep = pos_.entry_price[j];
       const double E = equity(c, q, ep, margin_[j], mark) - charge;
       const double rest = q > 0.0 ? std::max(0.0, q - closed) : std::min(0.0, q + closed);
-      if (out_) {
+      if (out_ && !out_->adl.empty()) {
         out_->adl[input(j)] += charge;
         out_->adl_closed[input(j)] += closed;
       }
@@ -602,9 +690,17 @@ class CascadeEngine {
   std::size_t input(std::size_t i) const noexcept { return rank_.empty() ? i : rank_[i]; }
 
   void record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
-    const CascadePositionOutputs& out = *out_;
-    const std::size_t i = input(stored);
-    if (out.round[i] < 0) out.round[i] = round;
+    CascadeLiquidations& out = *out_;
+    std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
+    if (k == 0) {
+      out.position.push_back(static_cast<std::int64_t>(input(stored)));
+      out.round.push_back(round);
+      for (auto* v : {&out.closed, &out.deficit, &out.surplus, &out.fee, &out.draw, &out.shortfall}) v->push_back(0.0);
+      out.vwap.push_back(std::numeric_limits<double>::quiet_NaN());
+      k = out.position.size();
+      if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(k);
+    }
+    const std::size_t i = k - 1;
     // Blended close price over the position's closes (VWAP; harmonic for inverse contracts).
     const double before = out.closed[i];
     if (o.closed > 0.0 && !std::isnan(o.vwap)) {
@@ -626,6 +722,8 @@ class CascadeEngine {
 
   const PositionColumns& pos_;
   const CascadeIndex& idx_;
+  CascadeIndex* grow_;
+  double long_window_ = first_window(), short_window_ = first_window();
   const Book& base_;
   const LiquidationPolicy& pol_;
   CascadeParams prm_;
@@ -638,22 +736,26 @@ class CascadeEngine {
   InsuranceFund fund_;
   Ledger ledger_;
   CascadeTotals tot_;
-  const CascadePositionOutputs* out_ = nullptr;
+  CascadeLiquidations* out_ = nullptr;
 
-  std::vector<double> size_, margin_;
-  std::vector<std::uint8_t> status_;
-  std::vector<std::uint32_t> version_;  // allocated at the first move
-  std::vector<double> loss_;            // allocated by track_losses()
-  std::vector<std::uint8_t> flag_;  // in touched_
+  // Per position. size_, margin_: the current values of positions not kOpen (of every position
+  // when the residual rule allocates: the counterparties read them all).
+  detail::ZeroedArray<double> size_, margin_;
+  detail::ZeroedArray<std::uint8_t> status_;
+  detail::ZeroedArray<std::uint32_t> version_;  // allocated at the first move
+  detail::ZeroedArray<std::uint32_t> slot_;     // record(): 1 + entry of the position in *out_
+  std::vector<double> loss_;                    // allocated by track_losses()
+  detail::ZeroedArray<std::uint8_t> flag_;      // in touched_
   std::vector<std::uint32_t> touched_;
   std::vector<std::uint8_t> round_flag_;
   std::vector<double> adl_charge_, adl_closed_;
   std::size_t next_long_ = 0, next_short_ = 0;
   std::vector<HeapEntry> long_heap_, short_heap_;
-  std::vector<std::size_t> hits_;
+  std::vector<LiquidationHit> hits_;
 };
 
-// A single cascade (see the header comment). `out`: per-position results (input order), or null.
+// A single cascade (see the header comment). `out`: per-position results, or null (its adl,
+// adl_closed: zeros of length n when the residual rule allocates, else empty).
 struct CascadeRun {
   std::vector<RoundTrace> rounds;
   bool converged = true;
@@ -666,7 +768,7 @@ struct CascadeRun {
 
 inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book, double mark, double shock,
                                    const LiquidationPolicy& pol, double fund, const CascadeParams& prm,
-                                   const CascadePositionOutputs* out) {
+                                   CascadeLiquidations* out) {
   if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
   if (!(std::isfinite(shock) && shock > -1.0))
     throw InvalidArgument("shock", -1, "must be finite and > -1 " + describe(shock));
@@ -675,16 +777,9 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  const SortedPositions sorted(pos, pol);
-  if (out) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    std::fill(out->round.begin(), out->round.end(), -1);
-    std::fill(out->vwap.begin(), out->vwap.end(), nan);
-    for (const std::span<double> col : {out->closed, out->deficit, out->surplus, out->fee, out->draw, out->shortfall,
-                                        out->adl, out->adl_closed})
-      std::fill(col.begin(), col.end(), 0.0);
-  }
-  CascadeEngine eng(sorted.cols, sorted.index, book, pol, prm, sorted.rank);
+  // Positions in input order; only those whose LP is near the marks of the cascade get sorted.
+  CascadeIndex index = CascadeIndex::partial(pos, pol, mark * (1.0 + shock), CascadeEngine::first_window());
+  CascadeEngine eng(pos, index, book, pol, prm, {}, &index);
   eng.reset(mark, fund);
   eng.record(out);
   CascadeRun run;

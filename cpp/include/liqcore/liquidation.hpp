@@ -329,37 +329,57 @@ inline double fillable_spread(const LiquidationPolicy& pol, double e, double mm,
 
 }  // namespace detail
 
-// Sorts `hits` (indices of liquidatable positions) into the policy's liquidation order at `mark`.
-// Ties go to the lower input index, or to the lower rank[i] when `rank` is given (a caller that
-// stores the positions permuted passes their input indices).
-inline void order_liquidations(const PositionColumns& pos, std::vector<std::size_t>& hits, double mark,
-                               const LiquidationPolicy& pol, std::span<const std::uint32_t> rank = {}) {
+// A liquidatable position as the ordering and the liquidation loop read it: index i, signed
+// size q, entry price ep, margin m, and `tie`, the rank that breaks ties (the input index).
+struct LiquidationHit {
+  std::size_t i;
+  double q, ep, m;
+  std::size_t tie;
+};
+
+// Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
+// descending (the fillable spread with LimitRule::fillable); largest, notional descending;
+// ties: larger notional first, then the lower `tie`. given: `tie` ascending. A stable radix sort
+// on the key, then the (rare) runs of equal keys by notional and tie: a total order, so the
+// result does not depend on the order of `hits` on entry.
+inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
+  if (hits.size() < 2) return;
+  const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
+  if (pol.order == LiquidationOrder::given) {
+    if (!std::is_sorted(hits.begin(), hits.end(), by_tie)) std::sort(hits.begin(), hits.end(), by_tie);
+    return;
+  }
   const ContractSpec& c = pol.contract;
-  if (pol.order == LiquidationOrder::given || hits.size() < 2) return;
-  struct Key {
-    double key, notional;
-    std::size_t tie, i;
-  };
-  std::vector<Key> keys(hits.size());
+  std::vector<detail::SortItem> items(hits.size());
+  std::vector<double> nts(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
-    const std::size_t i = hits[k];
-    const double q = pos.size[i];
+    const double q = hits[k].q;
     const double nt = notional(c, q, mark);
     double key = nt;
     if (pol.order == LiquidationOrder::underwater) {
-      const double e = equity(c, q, pos.entry_price[i], pos.margin[i], mark);
+      const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
       const double mm = maintenance(c, pol.tiers, q, mark);
       key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
                                              : (nt > 0.0 ? (mm - e) / nt : 0.0);
     }
-    keys[k] = {key, nt, rank.empty() ? i : std::size_t{rank[i]}, i};
+    items[k] = {detail::descending_bits(key), k};
+    nts[k] = nt;
   }
-  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-    if (a.key != b.key) return a.key > b.key;
-    if (a.notional != b.notional) return a.notional > b.notional;
-    return a.tie < b.tie;
-  });
-  for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].i;
+  detail::radix_sort(items);
+  for (std::size_t a = 0; a < items.size();) {
+    std::size_t b = a + 1;
+    while (b < items.size() && items[b].key == items[a].key) ++b;
+    if (b - a > 1)  // equal keys: larger notional first, then the lower tie
+      std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                [&](const detail::SortItem& x, const detail::SortItem& y) {
+                  if (nts[x.k] != nts[y.k]) return nts[x.k] > nts[y.k];
+                  return hits[x.k].tie < hits[y.k].tie;
+                });
+    a = b;
+  }
+  std::vector<LiquidationHit> sorted(hits.size());
+  for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+  hits.swap(sorted);
 }
 
 // The outcome of liquidating one position (MODEL.md §3 steps 1–3, before the residual
@@ -547,50 +567,13 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   }
   // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
   // then reads this compact copy instead of jumping around the full columns.
-  struct Hit {
-    std::size_t i;
-    double q, ep, m;
-  };
-  std::vector<Hit> hits;
+  std::vector<LiquidationHit> hits;
   hits.reserve(count);
   for (std::size_t i = 0; i < n; ++i)
-    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i]});
+    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i], i});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
-  auto fillable_spread = [&](double e, double mm, double nt) {
-    // |fillable − P| / P = ABR·SMMR·MM / notional, ABR = clamp(BA·(1 − E/MM), 0, 1)
-    const double abr = mm > 0.0 ? std::clamp(pol.ba * (1.0 - e / mm), 0.0, 1.0) : 1.0;
-    return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
-  };
-  if (pol.order != LiquidationOrder::given && hits.size() > 1) {
-    std::vector<detail::SortItem> items(hits.size());
-    std::vector<double> nts(hits.size());
-    for (std::size_t k = 0; k < hits.size(); ++k) {
-      const double q = hits[k].q;
-      const double nt = notional(c, q, mark);
-      double key = nt;
-      if (pol.order == LiquidationOrder::underwater) {
-        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
-        const double mm = maintenance(c, pol.tiers, q, mark);
-        key = pol.limit == LimitRule::fillable ? fillable_spread(e, mm, nt) : (nt > 0.0 ? (mm - e) / nt : 0.0);
-      }
-      items[k] = {detail::descending_bits(key), k};
-      nts[k] = nt;
-    }
-    // Key descending, then notional descending, then input order: a total order.
-    detail::radix_sort(items);
-    std::vector<Hit> sorted(hits.size());
-    for (std::size_t a = 0; a < items.size();) {
-      std::size_t b = a + 1;
-      while (b < items.size() && items[b].key == items[a].key) ++b;
-      if (b - a > 1)  // equal keys (rare): larger notional first; the radix sort kept index order
-        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
-                         [&](const detail::SortItem& x, const detail::SortItem& y) { return nts[x.k] > nts[y.k]; });
-      a = b;
-    }
-    for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
-    hits.swap(sorted);
-  }
+  order_liquidations(hits, mark, pol);
 
   // ---- sequential liquidation ---------------------------------------------------------------
   if (pol.residual != ResidualRule::none) {
