@@ -101,21 +101,50 @@ class ZeroedArray {
 // Positions in liquidation-price order: longs by LP descending, shorts by LP ascending (ties:
 // index), longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
 // left out. It holds every long with LP > long_floor and every short with LP < short_ceiling:
-// a complete index (the constructor) has long_floor 0 and short_ceiling inf; a partial one
-// (partial()) holds a window around a mark and grows (extend()) when the mark leaves it, so a
-// single cascade sorts only the positions its marks come near.
+// a complete index (the constructor) has long_floor 0 and short_ceiling inf and is sorted; a
+// partial one (partial()) holds a window around a mark, grows (extend()) when the mark leaves
+// it, and is sorted lazily (Side::settle), so a single cascade sorts only what its marks reach.
 struct CascadeIndex {
-  std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
-  std::vector<double> long_lp, short_lp;     // the LPs in that order
+  struct Entry {
+    double lp;        // liquidation price
+    double q, ep, m;  // the position's size, entry price and margin (read in sequence by detection)
+    std::uint32_t i;  // its index
+  };
+  // One side's entries. They come in buckets of nearby LPs (the buckets in order, each in index
+  // order until settled); at[0, sorted) is in order.
+  struct Side {
+    std::vector<Entry> at;
+    std::vector<std::size_t> bucket_end;  // ends of the buckets, ascending
+    std::size_t sorted = 0, next_bucket = 0;
+    bool descending = false;
+
+    std::size_t size() const noexcept { return at.size(); }
+    // Sorts the buckets up to the one holding entry k (< size()).
+    void settle(std::size_t k) {
+      while (sorted <= k) {
+        const std::size_t end = bucket_end[next_bucket++];
+        const auto first = at.begin() + static_cast<std::ptrdiff_t>(sorted), last = at.begin() + static_cast<std::ptrdiff_t>(end);
+        if (descending) {
+          std::sort(first, last, [](const Entry& a, const Entry& b) { return a.lp > b.lp || (a.lp == b.lp && a.i < b.i); });
+        } else {
+          std::sort(first, last, [](const Entry& a, const Entry& b) { return a.lp < b.lp || (a.lp == b.lp && a.i < b.i); });
+        }
+        sorted = end;
+      }
+    }
+  };
+  Side longs, shorts;
   double long_floor = std::numeric_limits<double>::infinity();
   double short_ceiling = 0.0;
 
-  CascadeIndex() = default;
+  CascadeIndex() { longs.descending = true; }
 
   // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and
   // sorts all of them.
-  CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) {
+  CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) : CascadeIndex() {
     collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true);
+    if (longs.size()) longs.settle(longs.size() - 1);
+    if (shorts.size()) shorts.settle(shorts.size() - 1);
   }
 
   // Validates the positions and holds those whose LP lies within a relative distance
@@ -127,12 +156,44 @@ struct CascadeIndex {
   }
 
   // Lowers long_floor to `floor` and raises short_ceiling to `ceiling`: one pass over the
-  // positions; the new entries (all beyond the old ones) are sorted and appended.
+  // positions; the new entries (all beyond the old ones) are appended in buckets.
   void extend(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling) {
     collect(pos, pol, std::min(floor, long_floor), std::max(ceiling, short_ceiling), false);
   }
 
  private:
+  static std::uint64_t bits(double x) noexcept {
+    std::uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+  }
+
+  // Appends `kept` (in index order) to `side` in buckets: a stable counting sort on the high
+  // bits of the LP (the bits of a positive double order like the double), about 8 per bucket.
+  static void append(std::vector<Entry>& kept, Side& side) {
+    if (kept.empty()) return;
+    std::uint64_t lo = bits(kept[0].lp), hi = lo;
+    for (const Entry& e : kept) {
+      lo = std::min(lo, bits(e.lp));
+      hi = std::max(hi, bits(e.lp));
+    }
+    std::size_t buckets = 1;
+    while (buckets < (std::size_t{1} << 16) && buckets * 8 < kept.size()) buckets *= 2;
+    int shift = 0;
+    while (((hi - lo) >> shift) >= buckets) ++shift;
+    const bool desc = side.descending;
+    auto key = [&](const Entry& e) { return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift); };
+    std::vector<std::size_t> start(buckets + 1, 0);
+    for (const Entry& e : kept) ++start[key(e) + 1];
+    const std::size_t base = side.at.size();
+    for (std::size_t b = 0; b < buckets; ++b) {
+      start[b + 1] += start[b];
+      if (start[b + 1] > start[b]) side.bucket_end.push_back(base + start[b + 1]);
+    }
+    side.at.resize(base + kept.size());
+    for (const Entry& e : kept) side.at[base + start[key(e)]++] = e;
+  }
+
   void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate) {
     const std::size_t n = pos.size.size();
     if (validate) {
@@ -141,33 +202,64 @@ struct CascadeIndex {
       if (n >= std::numeric_limits<std::uint32_t>::max())
         throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
     }
-    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling. Sort keys:
-    // the bits of a positive double order like the double; longs descending (the complement),
-    // shorts ascending. The radix sort is stable, so ties stay in index order.
-    const double lf = long_floor, sc = short_ceiling;
-    std::vector<detail::SortItem> down, up;
-    bool bad = false;
-    auto scan = [&](auto lp) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-        if (validate) bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-        const double p = lp(q, ep, m);
-        const bool keep_long = (q > 0.0) & (p > floor) & (p <= lf) & (p > 0.0) & (p < kInf);
-        const bool keep_short = (q < 0.0) & (p >= sc) & (p < ceiling) & (p > 0.0);
-        if (!(keep_long | keep_short)) continue;
-        std::uint64_t bits;
-        std::memcpy(&bits, &p, sizeof bits);
-        if (keep_long) down.push_back({~bits, i});
-        else up.push_back({bits, i});
+    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling (LP > 0 and
+    // finite). A block at a time: the LPs and the value checks in a loop the compiler
+    // vectorizes, then the (few) positions kept.
+    constexpr std::size_t kBlock = 256;
+    constexpr double max = std::numeric_limits<double>::max();
+    const double long_lo = std::max(floor, 0.0), long_hi = std::min(long_floor, max);
+    const double short_lo = std::max(short_ceiling, std::numeric_limits<double>::denorm_min());
+    const double short_hi = ceiling;
+    std::vector<Entry> new_longs, new_shorts;
+    // Room reserved up front (address space: a large block's pages are only mapped as written):
+    // n on the first pass, then what the first pass counted.
+    new_longs.reserve(validate ? n : longs.at.capacity() - longs.size());
+    new_shorts.reserve(validate ? n : shorts.at.capacity() - shorts.size());
+    double bad = 0.0, n_long = 0.0, n_short = 0.0;
+    auto scan = [&](auto lp_of) {
+      double lp[kBlock], side[kBlock];  // side: 1 a long kept, -1 a short kept, 0 neither
+      std::uint32_t kept[kBlock];
+      for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+        const std::size_t len = std::min(kBlock, n - i0);
+        const double* __restrict q = pos.size.data() + i0;
+        const double* __restrict ep = pos.entry_price.data() + i0;
+        const double* __restrict m = pos.margin.data() + i0;
+        double blk_bad = 0.0, blk_long = 0.0, blk_short = 0.0;
+        for (std::size_t j = 0; j < len; ++j) {
+          blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
+                                              detail::ok(detail::Rule::positive, ep[j]) &
+                                              detail::ok(detail::Rule::nonnegative, m[j]));
+          const double p = lp_of(q[j], ep[j], m[j]);
+          lp[j] = p;
+          const double keep_long = (q[j] > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
+          const double keep_short = (q[j] < 0.0) & (p >= short_lo) & (p < short_hi) ? 1.0 : 0.0;
+          side[j] = keep_long - keep_short;
+          blk_long += (q[j] > 0.0) & (p > 0.0) & (p <= max) ? 1.0 : 0.0;
+          blk_short += (q[j] < 0.0) & (p > 0.0) & (p <= max) ? 1.0 : 0.0;
+        }
+        bad = std::max(bad, blk_bad);
+        n_long += blk_long;
+        n_short += blk_short;
+        std::size_t c = 0;
+        for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
+          kept[c] = static_cast<std::uint32_t>(j);
+          c += side[j] != 0.0;
+        }
+        for (std::size_t k = 0; k < c; ++k) {
+          const std::size_t j = kept[k];
+          (side[j] > 0.0 ? new_longs : new_shorts).push_back({lp[j], q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+        }
       }
     };
-    if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0) {  // flat rate: the same bits, no tier search
+    if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
+      // The common case: the bits of liquidation_price (q = 0 gives NaN, never kept).
       const double rate = pol.tiers.mmr[0];
-      scan([&](double q, double ep, double m) { return liquidation_price_flat(pol.contract, rate, q, ep, m, false); });
+      scan([&](double q, double ep, double m) { return detail::lp_linear(q, ep, m, rate, 0.0); });
     } else {
       scan([&](double q, double ep, double m) { return liquidation_price(pol.contract, pol.tiers, q, ep, m, false); });
     }
-    if (bad) {
+    validate = validate && bad != 0.0;
+    if (validate) {
       for (std::size_t i = 0; i < n; ++i) {
         const auto ii = static_cast<std::int64_t>(i);
         if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
@@ -177,27 +269,15 @@ struct CascadeIndex {
           throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
       }
     }
-    detail::radix_sort(down);
-    detail::radix_sort(up);
-    auto append = [](const std::vector<detail::SortItem>& v, bool complement, std::vector<double>& lp,
-                     std::vector<std::uint32_t>& idx) {
-      lp.reserve(lp.size() + v.size());
-      idx.reserve(idx.size() + v.size());
-      for (const detail::SortItem& e : v) {
-        const std::uint64_t bits = complement ? ~e.key : e.key;
-        double x;
-        std::memcpy(&x, &bits, sizeof bits);
-        lp.push_back(x);
-        idx.push_back(static_cast<std::uint32_t>(e.k));
-      }
-    };
-    append(down, true, long_lp, longs);
-    append(up, false, short_lp, shorts);
+    if (validate) {  // the first pass: room for every long and short that has an LP
+      longs.at.reserve(static_cast<std::size_t>(n_long));
+      shorts.at.reserve(static_cast<std::size_t>(n_short));
+    }
+    append(new_longs, longs);
+    append(new_shorts, shorts);
     long_floor = floor;
     short_ceiling = ceiling;
   }
-
-  static constexpr double kInf = std::numeric_limits<double>::infinity();
 };
 
 // The positions stored in liquidation-price order (longs by LP descending, then shorts by LP
@@ -210,12 +290,15 @@ struct SortedPositions {
   PositionColumns cols;
   CascadeIndex index;  // over cols: longs are 0, 1, ..., shorts follow
 
-  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) {
-    CascadeIndex input(pos, pol);
+  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) : index(pos, pol) {
     const std::size_t n = pos.size.size();
     rank.reserve(n);
-    rank.insert(rank.end(), input.longs.begin(), input.longs.end());
-    rank.insert(rank.end(), input.shorts.begin(), input.shorts.end());
+    std::uint32_t k = 0;
+    for (CascadeIndex::Side* side : {&index.longs, &index.shorts})
+      for (CascadeIndex::Entry& e : side->at) {
+        rank.push_back(e.i);
+        e.i = k++;
+      }
     std::vector<std::uint8_t> placed(n, 0);
     for (const std::uint32_t i : rank) placed[i] = 1;
     for (std::size_t i = 0; i < n; ++i)
@@ -223,21 +306,12 @@ struct SortedPositions {
     size.resize(n);
     entry_price.resize(n);
     margin.resize(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      size[k] = pos.size[rank[k]];
-      entry_price[k] = pos.entry_price[rank[k]];
-      margin[k] = pos.margin[rank[k]];
+    for (std::size_t j = 0; j < n; ++j) {
+      size[j] = pos.size[rank[j]];
+      entry_price[j] = pos.entry_price[rank[j]];
+      margin[j] = pos.margin[rank[j]];
     }
     cols = PositionColumns{size, entry_price, margin};
-    const auto n_long = static_cast<std::uint32_t>(input.longs.size());
-    index.long_floor = input.long_floor;
-    index.short_ceiling = input.short_ceiling;
-    index.long_lp = std::move(input.long_lp);
-    index.short_lp = std::move(input.short_lp);
-    index.longs.resize(n_long);
-    index.shorts.resize(index.short_lp.size());
-    for (std::uint32_t k = 0; k < index.longs.size(); ++k) index.longs[k] = k;
-    for (std::uint32_t k = 0; k < index.shorts.size(); ++k) index.shorts[k] = n_long + k;
   }
   SortedPositions(const SortedPositions&) = delete;
   SortedPositions& operator=(const SortedPositions&) = delete;
@@ -288,9 +362,9 @@ class CascadeEngine {
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
                 const CascadeParams& prm, std::span<const std::uint32_t> rank = {}, CascadeIndex* grow = nullptr)
       : pos_(pos), idx_(index), grow_(grow), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book),
-        fund_(0.0, pol.reserve), size_(pos.size.size()), margin_(pos.size.size()), status_(pos.size.size()),
-        flag_(pos.size.size()) {
-    if (pol.residual != ResidualRule::none) {  // the counterparties read every position's size and margin
+        fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none), size_(pos.size.size()),
+        margin_(pos.size.size()), status_(pos.size.size()) {
+    if (dense_) {  // the counterparties read every position's size and margin
       std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
       std::copy(pos.margin.begin(), pos.margin.end(), margin_.span().begin());
       adl_charge_.assign(pos.size.size(), 0.0);
@@ -301,10 +375,11 @@ class CascadeEngine {
   // Starts a new run at `mark` with the fund at `fund`: positions, book and totals as given.
   void reset(double mark, double fund) {
     for (const std::uint32_t i : touched_) {
-      size_[i] = pos_.size[i];
-      margin_[i] = pos_.margin[i];
+      if (dense_) {
+        size_[i] = pos_.size[i];
+        margin_[i] = pos_.margin[i];
+      }
       status_[i] = kOpen;
-      flag_[i] = 0;
       if (!version_.empty()) version_[i] = 0;
       if (!loss_.empty()) loss_[i] = 0.0;
       if (!slot_.empty()) slot_[i] = 0;
@@ -326,6 +401,13 @@ class CascadeEngine {
   // Records the per-position results of the next run into `out` (empty; adl, adl_closed zero).
   void record(CascadeLiquidations* out) {
     out_ = out;
+    if (out) {  // room for every position (address space: pages are mapped as written)
+      const std::size_t n = pos_.size.size();
+      out->position.reserve(n);
+      out->round.reserve(n);
+      for (auto* v : {&out->closed, &out->vwap, &out->deficit, &out->surplus, &out->fee, &out->draw, &out->shortfall})
+        v->reserve(n);
+    }
     const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
     if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
   }
@@ -419,11 +501,15 @@ class CascadeEngine {
     }
   }
 
-  void touch(std::uint32_t i) {
-    if (!flag_[i]) {
-      flag_[i] = 1;
-      touched_.push_back(i);
-    }
+
+  // Entry k of the index (a partial index sorts its buckets as detection reaches them).
+  const CascadeIndex::Entry& long_at(std::size_t k) {
+    if (grow_ && k >= grow_->longs.sorted) grow_->longs.settle(k);
+    return idx_.longs.at[k];
+  }
+  const CascadeIndex::Entry& short_at(std::size_t k) {
+    if (grow_ && k >= grow_->shorts.sorted) grow_->shorts.settle(k);
+    return idx_.shorts.at[k];
   }
 
   bool is_long_lp_hit(double lp) const noexcept { return mark_ < lp; }
@@ -431,10 +517,10 @@ class CascadeEngine {
 
   bool any_liquidatable() {
     extend_index();
-    for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[k]); ++k)
-      if (status_[idx_.longs[k]] == kOpen) return true;
-    for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[k]); ++k)
-      if (status_[idx_.shorts[k]] == kOpen) return true;
+    for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(long_at(k).lp); ++k)
+      if (status_[long_at(k).i] == kOpen) return true;
+    for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(short_at(k).lp); ++k)
+      if (status_[short_at(k).i] == kOpen) return true;
     for (const auto& e : long_heap_)
       if (is_long_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
     for (const auto& e : short_heap_)
@@ -468,13 +554,13 @@ class CascadeEngine {
   void detect() {
     hits_.clear();
     for (bool more = true; more;) {
-      while (next_long_ < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[next_long_])) {
-        const std::uint32_t i = idx_.longs[next_long_++];
-        if (status_[i] == kOpen) hit(i);
+      for (; next_long_ < idx_.longs.size() && is_long_lp_hit(long_at(next_long_).lp); ++next_long_) {
+        const CascadeIndex::Entry& e = idx_.longs.at[next_long_];
+        if (status_[e.i] == kOpen) hit(e.i, e.q, e.ep, e.m);
       }
-      while (next_short_ < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[next_short_])) {
-        const std::uint32_t i = idx_.shorts[next_short_++];
-        if (status_[i] == kOpen) hit(i);
+      for (; next_short_ < idx_.shorts.size() && is_short_lp_hit(short_at(next_short_).lp); ++next_short_) {
+        const CascadeIndex::Entry& e = idx_.shorts.at[next_short_];
+        if (status_[e.i] == kOpen) hit(e.i, e.q, e.ep, e.m);
       }
       const std::size_t nl = idx_.longs.size(), ns = idx_.shorts.size();
       extend_index();
@@ -484,31 +570,32 @@ class CascadeEngine {
       const HeapEntry e = long_heap_.front();
       std::pop_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
       long_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hit(e.i);
+      if (status_[e.i] == kMoved && version_[e.i] == e.version)
+        hit(e.i, size_[e.i], pos_.entry_price[e.i], margin_[e.i]);
     }
     while (!short_heap_.empty() && is_short_lp_hit(short_heap_.front().lp)) {
       const HeapEntry e = short_heap_.front();
       std::pop_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
       short_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hit(e.i);
+      if (status_[e.i] == kMoved && version_[e.i] == e.version)
+        hit(e.i, size_[e.i], pos_.entry_price[e.i], margin_[e.i]);
     }
   }
 
-  void hit(std::uint32_t i) {
-    const bool open = status_[i] == kOpen;
-    hits_.push_back({i, open ? pos_.size[i] : size_[i], pos_.entry_price[i], open ? pos_.margin[i] : margin_[i],
-                     rank_.empty() ? std::size_t{i} : std::size_t{rank_[i]}});
+  void hit(std::uint32_t i, double q, double ep, double m) {
+    hits_.push_back({i, q, ep, m, rank_.empty() ? std::size_t{i} : std::size_t{rank_[i]}});
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
   void move(std::uint32_t i, double q, double m) {
-    touch(i);
-    size_[i] = q;
-    margin_[i] = m;
+    if (status_[i] == kOpen) touched_.push_back(i);
     if (q == 0.0) {
+      if (dense_) size_[i] = margin_[i] = 0.0;
       status_[i] = kClosed;
       return;
     }
+    size_[i] = q;
+    margin_[i] = m;
     status_[i] = kMoved;
     if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());  // the first move
     ++version_[i];
@@ -559,7 +646,8 @@ class CascadeEngine {
     if (hits_.empty()) return false;
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
-    order_liquidations(hits_, mark, pol_);
+    order_liquidations(hits_, mark, pol_, order_scratch_);
+
 
     detail::Cursor bids, asks;
     bids.bid = true;
@@ -605,7 +693,6 @@ class CascadeEngine {
       (q > 0.0 ? short_long : short_short).add(o.shortfall);
       tot_.surplus.add(o.surplus);
       tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
-      touch(i);
       if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
       if (out_) record_position(i, o, tot_.rounds + 1);
       if (o.full) {
@@ -738,20 +825,21 @@ class CascadeEngine {
   CascadeTotals tot_;
   CascadeLiquidations* out_ = nullptr;
 
-  // Per position. size_, margin_: the current values of positions not kOpen (of every position
-  // when the residual rule allocates: the counterparties read them all).
+  // Per position. size_, margin_: the current values of moved positions (of every position when
+  // dense_: the residual rule allocates, the counterparties read them all).
+  bool dense_;
   detail::ZeroedArray<double> size_, margin_;
   detail::ZeroedArray<std::uint8_t> status_;
   detail::ZeroedArray<std::uint32_t> version_;  // allocated at the first move
   detail::ZeroedArray<std::uint32_t> slot_;     // record(): 1 + entry of the position in *out_
   std::vector<double> loss_;                    // allocated by track_losses()
-  detail::ZeroedArray<std::uint8_t> flag_;      // in touched_
-  std::vector<std::uint32_t> touched_;
+  std::vector<std::uint32_t> touched_;  // the positions not kOpen
   std::vector<std::uint8_t> round_flag_;
   std::vector<double> adl_charge_, adl_closed_;
   std::size_t next_long_ = 0, next_short_ = 0;
   std::vector<HeapEntry> long_heap_, short_heap_;
   std::vector<LiquidationHit> hits_;
+  OrderScratch order_scratch_;
 };
 
 // A single cascade (see the header comment). `out`: per-position results, or null (its adl,

@@ -212,13 +212,13 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
 // (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
 // mispredicted comparisons.
-inline void radix_sort(std::vector<SortItem>& a) {
+inline void radix_sort(std::vector<SortItem>& a, std::vector<SortItem>& tmp) {
   const std::size_t n = a.size();
   std::vector<std::array<std::size_t, 256>> hist(8);
   for (auto& h : hist) h.fill(0);
   for (const SortItem& x : a)
     for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
-  std::vector<SortItem> tmp(n);
+  tmp.resize(n);
   for (int d = 0; d < 8; ++d) {
     auto& h = hist[static_cast<std::size_t>(d)];
     if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
@@ -342,7 +342,15 @@ struct LiquidationHit {
 // ties: larger notional first, then the lower `tie`. given: `tie` ascending. A stable radix sort
 // on the key, then the (rare) runs of equal keys by notional and tie: a total order, so the
 // result does not depend on the order of `hits` on entry.
-inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
+// Buffers of order_liquidations, kept by a caller that orders many times.
+struct OrderScratch {
+  std::vector<detail::SortItem> items, tmp;
+  std::vector<double> nts;
+  std::vector<LiquidationHit> sorted;
+};
+
+inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol,
+                               OrderScratch& scratch) {
   if (hits.size() < 2) return;
   const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
   if (pol.order == LiquidationOrder::given) {
@@ -350,8 +358,10 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     return;
   }
   const ContractSpec& c = pol.contract;
-  std::vector<detail::SortItem> items(hits.size());
-  std::vector<double> nts(hits.size());
+  std::vector<detail::SortItem>& items = scratch.items;
+  std::vector<double>& nts = scratch.nts;
+  items.resize(hits.size());
+  nts.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
     const double nt = notional(c, q, mark);
@@ -365,7 +375,7 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     items[k] = {detail::descending_bits(key), k};
     nts[k] = nt;
   }
-  detail::radix_sort(items);
+  detail::radix_sort(items, scratch.tmp);
   for (std::size_t a = 0; a < items.size();) {
     std::size_t b = a + 1;
     while (b < items.size() && items[b].key == items[a].key) ++b;
@@ -377,9 +387,14 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
                 });
     a = b;
   }
-  std::vector<LiquidationHit> sorted(hits.size());
+  std::vector<LiquidationHit>& sorted = scratch.sorted;
+  sorted.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
   hits.swap(sorted);
+}
+inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
+  OrderScratch scratch;
+  order_liquidations(hits, mark, pol, scratch);
 }
 
 // The outcome of liquidating one position (MODEL.md §3 steps 1–3, before the residual
