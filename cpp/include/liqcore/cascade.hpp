@@ -98,40 +98,26 @@ class ZeroedArray {
 
 }  // namespace detail
 
-// Positions in liquidation-price order: longs by LP descending, shorts by LP ascending (ties:
-// index), longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
-// left out. It holds every long with LP > long_floor and every short with LP < short_ceiling:
-// a complete index (the constructor) has long_floor 0 and short_ceiling inf and is sorted; a
-// partial one (partial()) holds a window around a mark, grows (extend()) when the mark leaves
-// it, and is sorted lazily (Side::settle), so a single cascade sorts only what its marks reach.
+// Positions by liquidation price, per side, in buckets of nearby LPs: longs by LP descending,
+// shorts by LP ascending, from bucket to bucket (within a bucket in any order); longs never
+// liquidated at a positive price (LP 0) and shorts never liquidated (LP inf) left out. It holds
+// every long with LP > long_floor and every short with LP < short_ceiling. A complete index (the
+// constructor) has long_floor 0, short_ceiling inf, and every bucket sorted (ties: index); a
+// partial one (partial()) holds a window around a mark and grows (extend()) when the mark leaves
+// it, so a single cascade looks only at the positions its marks come near.
 struct CascadeIndex {
   struct Entry {
     double lp;        // liquidation price
     double q, ep, m;  // the position's size, entry price and margin (read in sequence by detection)
     std::uint32_t i;  // its index
   };
-  // One side's entries. They come in buckets of nearby LPs (the buckets in order, each in index
-  // order until settled); at[0, sorted) is in order.
   struct Side {
     std::vector<Entry> at;
-    std::vector<std::size_t> bucket_end;  // ends of the buckets, ascending
-    std::size_t sorted = 0, next_bucket = 0;
-    bool descending = false;
+    std::vector<std::size_t> bucket_end;  // ends of the (non-empty) buckets in `at`, ascending
+    bool descending = false;              // longs
 
-    std::size_t size() const noexcept { return at.size(); }
-    // Sorts the buckets up to the one holding entry k (< size()).
-    void settle(std::size_t k) {
-      while (sorted <= k) {
-        const std::size_t end = bucket_end[next_bucket++];
-        const auto first = at.begin() + static_cast<std::ptrdiff_t>(sorted), last = at.begin() + static_cast<std::ptrdiff_t>(end);
-        if (descending) {
-          std::sort(first, last, [](const Entry& a, const Entry& b) { return a.lp > b.lp || (a.lp == b.lp && a.i < b.i); });
-        } else {
-          std::sort(first, last, [](const Entry& a, const Entry& b) { return a.lp < b.lp || (a.lp == b.lp && a.i < b.i); });
-        }
-        sorted = end;
-      }
-    }
+    std::size_t buckets() const noexcept { return bucket_end.size(); }
+    std::size_t bucket_begin(std::size_t b) const noexcept { return b == 0 ? 0 : bucket_end[b - 1]; }
   };
   Side longs, shorts;
   double long_floor = std::numeric_limits<double>::infinity();
@@ -140,11 +126,19 @@ struct CascadeIndex {
   CascadeIndex() { longs.descending = true; }
 
   // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and
-  // sorts all of them.
+  // sorts all of them (longs by LP descending, shorts ascending, ties by index).
   CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) : CascadeIndex() {
     collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true);
-    if (longs.size()) longs.settle(longs.size() - 1);
-    if (shorts.size()) shorts.settle(shorts.size() - 1);
+    for (Side* side : {&longs, &shorts})
+      for (std::size_t b = 0; b < side->buckets(); ++b) {
+        const auto first = side->at.begin() + static_cast<std::ptrdiff_t>(side->bucket_begin(b));
+        const auto last = side->at.begin() + static_cast<std::ptrdiff_t>(side->bucket_end[b]);
+        if (side->descending) {
+          std::sort(first, last, [](const Entry& x, const Entry& y) { return x.lp > y.lp || (x.lp == y.lp && x.i < y.i); });
+        } else {
+          std::sort(first, last, [](const Entry& x, const Entry& y) { return x.lp < y.lp || (x.lp == y.lp && x.i < y.i); });
+        }
+      }
   }
 
   // Validates the positions and holds those whose LP lies within a relative distance
@@ -156,7 +150,7 @@ struct CascadeIndex {
   }
 
   // Lowers long_floor to `floor` and raises short_ceiling to `ceiling`: one pass over the
-  // positions; the new entries (all beyond the old ones) are appended in buckets.
+  // positions; the new entries (all beyond the old ones) are appended in new buckets.
   void extend(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling) {
     collect(pos, pol, std::min(floor, long_floor), std::max(ceiling, short_ceiling), false);
   }
@@ -168,30 +162,41 @@ struct CascadeIndex {
     return b;
   }
 
-  // Appends `kept` (in index order) to `side` in buckets: a stable counting sort on the high
-  // bits of the LP (the bits of a positive double order like the double), about 8 per bucket.
-  static void append(std::vector<Entry>& kept, Side& side) {
-    if (kept.empty()) return;
-    std::uint64_t lo = bits(kept[0].lp), hi = lo;
-    for (const Entry& e : kept) {
-      lo = std::min(lo, bits(e.lp));
-      hi = std::max(hi, bits(e.lp));
+  // Puts the entries of `side` from `base` on into buckets, in place (an American flag sort on
+  // the high bits of the LP: the bits of a positive double order like the double), about 32
+  // entries per bucket.
+  static void bucket(Side& side, std::size_t base) {
+    const std::size_t n = side.at.size() - base;
+    if (n == 0) return;
+    Entry* a = side.at.data() + base;
+    std::uint64_t lo = bits(a[0].lp), hi = lo;
+    for (std::size_t k = 0; k < n; ++k) {
+      lo = std::min(lo, bits(a[k].lp));
+      hi = std::max(hi, bits(a[k].lp));
     }
     std::size_t buckets = 1;
-    while (buckets < (std::size_t{1} << 16) && buckets * 8 < kept.size()) buckets *= 2;
+    while (buckets < (std::size_t{1} << 12) && buckets * 32 < n) buckets *= 2;
     int shift = 0;
     while (((hi - lo) >> shift) >= buckets) ++shift;
     const bool desc = side.descending;
     auto key = [&](const Entry& e) { return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift); };
-    std::vector<std::size_t> start(buckets + 1, 0);
-    for (const Entry& e : kept) ++start[key(e) + 1];
-    const std::size_t base = side.at.size();
+    std::vector<std::size_t> head(buckets + 1, 0), tail(buckets);
+    for (std::size_t k = 0; k < n; ++k) ++head[key(a[k]) + 1];
     for (std::size_t b = 0; b < buckets; ++b) {
-      start[b + 1] += start[b];
-      if (start[b + 1] > start[b]) side.bucket_end.push_back(base + start[b + 1]);
+      head[b + 1] += head[b];
+      tail[b] = head[b + 1];
+      if (head[b + 1] > head[b]) side.bucket_end.push_back(base + head[b + 1]);
     }
-    side.at.resize(base + kept.size());
-    for (const Entry& e : kept) side.at[base + start[key(e)]++] = e;
+    for (std::size_t b = 0; b < buckets; ++b) {
+      while (head[b] < tail[b]) {
+        const std::size_t kb = key(a[head[b]]);
+        if (kb == b) {
+          ++head[b];
+        } else {
+          std::swap(a[head[b]], a[head[kb]++]);
+        }
+      }
+    }
   }
 
   void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate) {
@@ -201,6 +206,9 @@ struct CascadeIndex {
         throw InvalidArgument("positions", -1, "columns must have the same length");
       if (n >= std::numeric_limits<std::uint32_t>::max())
         throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+      // Room for every position (address space: a large block's pages are mapped as written).
+      longs.at.reserve(n);
+      shorts.at.reserve(n);
     }
     // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling (LP > 0 and
     // finite). A block at a time: the LPs and the value checks in a loop the compiler
@@ -210,12 +218,8 @@ struct CascadeIndex {
     const double long_lo = std::max(floor, 0.0), long_hi = std::min(long_floor, max);
     const double short_lo = std::max(short_ceiling, std::numeric_limits<double>::denorm_min());
     const double short_hi = ceiling;
-    std::vector<Entry> new_longs, new_shorts;
-    // Room reserved up front (address space: a large block's pages are only mapped as written):
-    // n on the first pass, then what the first pass counted.
-    new_longs.reserve(validate ? n : longs.at.capacity() - longs.size());
-    new_shorts.reserve(validate ? n : shorts.at.capacity() - shorts.size());
-    double bad = 0.0, n_long = 0.0, n_short = 0.0;
+    const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
+    double bad = 0.0;
     auto scan = [&](auto lp_of) {
       double lp[kBlock], side[kBlock];  // side: 1 a long kept, -1 a short kept, 0 neither
       std::uint32_t kept[kBlock];
@@ -224,7 +228,7 @@ struct CascadeIndex {
         const double* __restrict q = pos.size.data() + i0;
         const double* __restrict ep = pos.entry_price.data() + i0;
         const double* __restrict m = pos.margin.data() + i0;
-        double blk_bad = 0.0, blk_long = 0.0, blk_short = 0.0;
+        double blk_bad = 0.0;
         for (std::size_t j = 0; j < len; ++j) {
           blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
                                               detail::ok(detail::Rule::positive, ep[j]) &
@@ -234,12 +238,8 @@ struct CascadeIndex {
           const double keep_long = (q[j] > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
           const double keep_short = (q[j] < 0.0) & (p >= short_lo) & (p < short_hi) ? 1.0 : 0.0;
           side[j] = keep_long - keep_short;
-          blk_long += (q[j] > 0.0) & (p > 0.0) & (p <= max) ? 1.0 : 0.0;
-          blk_short += (q[j] < 0.0) & (p > 0.0) & (p <= max) ? 1.0 : 0.0;
         }
         bad = std::max(bad, blk_bad);
-        n_long += blk_long;
-        n_short += blk_short;
         std::size_t c = 0;
         for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
           kept[c] = static_cast<std::uint32_t>(j);
@@ -247,7 +247,7 @@ struct CascadeIndex {
         }
         for (std::size_t k = 0; k < c; ++k) {
           const std::size_t j = kept[k];
-          (side[j] > 0.0 ? new_longs : new_shorts).push_back({lp[j], q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+          (side[j] > 0.0 ? longs : shorts).at.push_back({lp[j], q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
         }
       }
     };
@@ -258,8 +258,7 @@ struct CascadeIndex {
     } else {
       scan([&](double q, double ep, double m) { return liquidation_price(pol.contract, pol.tiers, q, ep, m, false); });
     }
-    validate = validate && bad != 0.0;
-    if (validate) {
+    if (validate && bad != 0.0) {
       for (std::size_t i = 0; i < n; ++i) {
         const auto ii = static_cast<std::int64_t>(i);
         if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
@@ -269,12 +268,8 @@ struct CascadeIndex {
           throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
       }
     }
-    if (validate) {  // the first pass: room for every long and short that has an LP
-      longs.at.reserve(static_cast<std::size_t>(n_long));
-      shorts.at.reserve(static_cast<std::size_t>(n_short));
-    }
-    append(new_longs, longs);
-    append(new_shorts, shorts);
+    bucket(longs, long_base);
+    bucket(shorts, short_base);
     long_floor = floor;
     short_ceiling = ceiling;
   }
@@ -502,25 +497,35 @@ class CascadeEngine {
   }
 
 
-  // Entry k of the index (a partial index sorts its buckets as detection reaches them).
-  const CascadeIndex::Entry& long_at(std::size_t k) {
-    if (grow_ && k >= grow_->longs.sorted) grow_->longs.settle(k);
-    return idx_.longs.at[k];
-  }
-  const CascadeIndex::Entry& short_at(std::size_t k) {
-    if (grow_ && k >= grow_->shorts.sorted) grow_->shorts.settle(k);
-    return idx_.shorts.at[k];
-  }
-
   bool is_long_lp_hit(double lp) const noexcept { return mark_ < lp; }
   bool is_short_lp_hit(double lp) const noexcept { return mark_ > lp; }
 
+  // Calls f(entry) for the entries of `side` from bucket `next` on that the mark has crossed
+  // and that are still open, and moves `next` past the buckets the mark has crossed entirely
+  // (the first bucket it has not is scanned again next round: entries liquidated since are not
+  // open any more). Stops when f returns true; returns whether it did.
+  template <class F>
+  bool scan(const CascadeIndex::Side& side, std::size_t& next, F&& f) const {
+    for (; next < side.buckets(); ++next) {
+      bool all = true;
+      for (std::size_t k = side.bucket_begin(next); k < side.bucket_end[next]; ++k) {
+        const CascadeIndex::Entry& e = side.at[k];
+        if (side.descending ? is_long_lp_hit(e.lp) : is_short_lp_hit(e.lp)) {
+          if (status_[e.i] == kOpen && f(e)) return true;
+        } else {
+          all = false;
+        }
+      }
+      if (!all) break;
+    }
+    return false;
+  }
+
   bool any_liquidatable() {
     extend_index();
-    for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(long_at(k).lp); ++k)
-      if (status_[long_at(k).i] == kOpen) return true;
-    for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(short_at(k).lp); ++k)
-      if (status_[short_at(k).i] == kOpen) return true;
+    const auto open = [](const CascadeIndex::Entry&) { return true; };
+    std::size_t nl = next_long_, ns = next_short_;
+    if (scan(idx_.longs, nl, open) || scan(idx_.shorts, ns, open)) return true;
     for (const auto& e : long_heap_)
       if (is_long_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
     for (const auto& e : short_heap_)
@@ -533,11 +538,11 @@ class CascadeEngine {
   void extend_index() {
     if (!grow_) return;
     constexpr double inf = std::numeric_limits<double>::infinity();
-    while (next_long_ == idx_.longs.size() && mark_ < grow_->long_floor) {
+    while (next_long_ == idx_.longs.buckets() && mark_ < grow_->long_floor) {
       long_window_ *= 4.0;
       grow_->extend(pos_, pol_, long_window_ >= 1.0 ? 0.0 : mark_ * (1.0 - long_window_), grow_->short_ceiling);
     }
-    while (next_short_ == idx_.shorts.size() && mark_ > grow_->short_ceiling) {
+    while (next_short_ == idx_.shorts.buckets() && mark_ > grow_->short_ceiling) {
       short_window_ *= 4.0;
       grow_->extend(pos_, pol_, grow_->long_floor, short_window_ >= 1.0 ? inf : mark_ * (1.0 + short_window_));
     }
@@ -553,18 +558,16 @@ class CascadeEngine {
   // Positions that became liquidatable at the current mark.
   void detect() {
     hits_.clear();
+    const auto add = [&](const CascadeIndex::Entry& e) {
+      hit(e.i, e.q, e.ep, e.m);
+      return false;
+    };
     for (bool more = true; more;) {
-      for (; next_long_ < idx_.longs.size() && is_long_lp_hit(long_at(next_long_).lp); ++next_long_) {
-        const CascadeIndex::Entry& e = idx_.longs.at[next_long_];
-        if (status_[e.i] == kOpen) hit(e.i, e.q, e.ep, e.m);
-      }
-      for (; next_short_ < idx_.shorts.size() && is_short_lp_hit(short_at(next_short_).lp); ++next_short_) {
-        const CascadeIndex::Entry& e = idx_.shorts.at[next_short_];
-        if (status_[e.i] == kOpen) hit(e.i, e.q, e.ep, e.m);
-      }
-      const std::size_t nl = idx_.longs.size(), ns = idx_.shorts.size();
+      scan(idx_.longs, next_long_, add);
+      scan(idx_.shorts, next_short_, add);
+      const std::size_t nl = idx_.longs.buckets(), ns = idx_.shorts.buckets();
       extend_index();
-      more = idx_.longs.size() != nl || idx_.shorts.size() != ns;
+      more = idx_.longs.buckets() != nl || idx_.shorts.buckets() != ns;
     }
     while (!long_heap_.empty() && is_long_lp_hit(long_heap_.front().lp)) {
       const HeapEntry e = long_heap_.front();
@@ -583,7 +586,7 @@ class CascadeEngine {
   }
 
   void hit(std::uint32_t i, double q, double ep, double m) {
-    hits_.push_back({i, q, ep, m, rank_.empty() ? std::size_t{i} : std::size_t{rank_[i]}});
+    hits_.push_back({q, ep, m, i, rank_.empty() ? i : rank_[i]});
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
@@ -836,7 +839,7 @@ class CascadeEngine {
   std::vector<std::uint32_t> touched_;  // the positions not kOpen
   std::vector<std::uint8_t> round_flag_;
   std::vector<double> adl_charge_, adl_closed_;
-  std::size_t next_long_ = 0, next_short_ = 0;
+  std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed
   std::vector<HeapEntry> long_heap_, short_heap_;
   std::vector<LiquidationHit> hits_;
   OrderScratch order_scratch_;

@@ -332,9 +332,9 @@ inline double fillable_spread(const LiquidationPolicy& pol, double e, double mm,
 // A liquidatable position as the ordering and the liquidation loop read it: index i, signed
 // size q, entry price ep, margin m, and `tie`, the rank that breaks ties (the input index).
 struct LiquidationHit {
-  std::size_t i;
   double q, ep, m;
-  std::size_t tie;
+  std::uint32_t i;
+  std::uint32_t tie;
 };
 
 // Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
@@ -345,8 +345,6 @@ struct LiquidationHit {
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
   std::vector<detail::SortItem> items, tmp;
-  std::vector<double> nts;
-  std::vector<LiquidationHit> sorted;
 };
 
 inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol,
@@ -359,9 +357,7 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
   }
   const ContractSpec& c = pol.contract;
   std::vector<detail::SortItem>& items = scratch.items;
-  std::vector<double>& nts = scratch.nts;
   items.resize(hits.size());
-  nts.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
     const double nt = notional(c, q, mark);
@@ -373,7 +369,6 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
                                              : (nt > 0.0 ? (mm - e) / nt : 0.0);
     }
     items[k] = {detail::descending_bits(key), k};
-    nts[k] = nt;
   }
   detail::radix_sort(items, scratch.tmp);
   for (std::size_t a = 0; a < items.size();) {
@@ -382,15 +377,28 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     if (b - a > 1)  // equal keys: larger notional first, then the lower tie
       std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
                 [&](const detail::SortItem& x, const detail::SortItem& y) {
-                  if (nts[x.k] != nts[y.k]) return nts[x.k] > nts[y.k];
+                  const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
+                  if (nx != ny) return nx > ny;
                   return hits[x.k].tie < hits[y.k].tie;
                 });
     a = b;
   }
-  std::vector<LiquidationHit>& sorted = scratch.sorted;
-  sorted.resize(hits.size());
-  for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
-  hits.swap(sorted);
+  // hits[k] = old hits[items[k].k], in place: one cycle of the permutation at a time.
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    if (items[k].k == k) continue;
+    const LiquidationHit first = hits[k];
+    std::size_t j = k;
+    for (;;) {
+      const std::size_t from = items[j].k;
+      items[j].k = j;
+      if (from == k) {
+        hits[j] = first;
+        break;
+      }
+      hits[j] = hits[from];
+      j = from;
+    }
+  }
 }
 inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
   OrderScratch scratch;
@@ -548,6 +556,9 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   const std::size_t n = pos.size.size();
   const ContractSpec& c = pol.contract;
 
+  if (n >= std::numeric_limits<std::uint32_t>::max())
+    throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+
   // ---- detection: one pass, value checks folded in ------------------------------------------
   out.liquidated.assign(n, 0);
   std::uint8_t* flag = out.liquidated.data();
@@ -585,7 +596,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   std::vector<LiquidationHit> hits;
   hits.reserve(count);
   for (std::size_t i = 0; i < n; ++i)
-    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i], i});
+    if (flag[i]) hits.push_back({pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
+                                 static_cast<std::uint32_t>(i)});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
   order_liquidations(hits, mark, pol);
