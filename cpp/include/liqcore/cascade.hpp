@@ -220,8 +220,10 @@ struct CascadeIndex {
     const double short_hi = ceiling;
     const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
     double bad = 0.0;
-    auto scan = [&](auto lp_of) {
-      double lp[kBlock], side[kBlock];  // side: 1 a long kept, -1 a short kept, 0 neither
+    // pre(q, ep, m): 1 for a long that may be kept, -1 a short, 0 neither (a superset of what
+    // is kept, without a division where it can); then lp_of(q, ep, m) and the exact test.
+    auto scan = [&](auto pre, auto lp_of) {
+      double side[kBlock];
       std::uint32_t kept[kBlock];
       for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
         const std::size_t len = std::min(kBlock, n - i0);
@@ -233,11 +235,7 @@ struct CascadeIndex {
           blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
                                               detail::ok(detail::Rule::positive, ep[j]) &
                                               detail::ok(detail::Rule::nonnegative, m[j]));
-          const double p = lp_of(q[j], ep[j], m[j]);
-          lp[j] = p;
-          const double keep_long = (q[j] > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
-          const double keep_short = (q[j] < 0.0) & (p >= short_lo) & (p < short_hi) ? 1.0 : 0.0;
-          side[j] = keep_long - keep_short;
+          side[j] = pre(q[j], ep[j], m[j]);
         }
         bad = std::max(bad, blk_bad);
         std::size_t c = 0;
@@ -247,16 +245,43 @@ struct CascadeIndex {
         }
         for (std::size_t k = 0; k < c; ++k) {
           const std::size_t j = kept[k];
-          (side[j] > 0.0 ? longs : shorts).at.push_back({lp[j], q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+          const double p = lp_of(q[j], ep[j], m[j]);
+          if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
+            (side[j] > 0.0 ? longs : shorts).at.push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
         }
       }
     };
     if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
-      // The common case: the bits of liquidation_price (q = 0 gives NaN, never kept).
+      // The common case: LP = max(num, 0) / den as detail::lp_linear computes it (the same
+      // bits as liquidation_price; q = 0 gives NaN, never kept). LP > lo implies
+      // max(num, 0) > lo·den·(1 − 1e-12) (LP < hi: < hi·den·(1 + 1e-12)) whatever the rounding,
+      // so most positions are passed over without a division.
       const double rate = pol.tiers.mmr[0];
-      scan([&](double q, double ep, double m) { return detail::lp_linear(q, ep, m, rate, 0.0); });
+      const double lo_l = long_lo * (1.0 - 1e-12), hi_s = short_hi * (1.0 + 1e-12);
+      scan(
+          [&](double q, double ep, double m) {
+            const double sg = std::copysign(1.0, q);
+            const double aq = std::abs(q);
+            const double num = aq * ep - sg * m;
+            const double den = aq * (1.0 - sg * rate);
+            const double pos_num = num > 0.0 ? num : 0.0;
+            const double l = (q > 0.0) & (pos_num > lo_l * den) ? 1.0 : 0.0;
+            const double s = (q < 0.0) & (pos_num < hi_s * den) ? 1.0 : 0.0;
+            return l - s;
+          },
+          [&](double q, double ep, double m) { return detail::lp_linear(q, ep, m, rate, 0.0); });
     } else {
-      scan([&](double q, double ep, double m) { return liquidation_price(pol.contract, pol.tiers, q, ep, m, false); });
+      const auto lp_of = [&](double q, double ep, double m) {
+        return liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
+      };
+      scan(
+          [&](double q, double ep, double m) {
+            const double p = lp_of(q, ep, m);
+            const double l = (q > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
+            const double s = (q < 0.0) & (p >= short_lo) & (p < short_hi) ? 1.0 : 0.0;
+            return l - s;
+          },
+          lp_of);
     }
     if (validate && bad != 0.0) {
       for (std::size_t i = 0; i < n; ++i) {
