@@ -283,16 +283,7 @@ struct CascadeIndex {
           },
           lp_of);
     }
-    if (validate && bad != 0.0) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto ii = static_cast<std::int64_t>(i);
-        if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
-        if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
-          throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
-        if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
-          throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
-      }
-    }
+    if (validate && bad != 0.0) report_bad_position(pos);
     bucket(longs, long_base);
     bucket(shorts, short_base);
     long_floor = floor;
@@ -594,17 +585,17 @@ class CascadeEngine {
       extend_index();
       more = idx_.longs.buckets() != nl || idx_.shorts.buckets() != ns;
     }
-    while (!long_heap_.empty() && is_long_lp_hit(long_heap_.front().lp)) {
-      const HeapEntry e = long_heap_.front();
-      std::pop_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
-      long_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version)
-        hit(e.i, size_[e.i], pos_.entry_price[e.i], margin_[e.i]);
-    }
-    while (!short_heap_.empty() && is_short_lp_hit(short_heap_.front().lp)) {
-      const HeapEntry e = short_heap_.front();
-      std::pop_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
-      short_heap_.pop_back();
+    pop_hits(long_heap_, long_heap_less, true);
+    pop_hits(short_heap_, short_heap_less, false);
+  }
+
+  // Moved positions whose new LP the mark has crossed (entries of older versions are dropped).
+  template <class Less>
+  void pop_hits(std::vector<HeapEntry>& heap, Less less, bool longs) {
+    while (!heap.empty() && (longs ? is_long_lp_hit(heap.front().lp) : is_short_lp_hit(heap.front().lp))) {
+      const HeapEntry e = heap.front();
+      std::pop_heap(heap.begin(), heap.end(), less);
+      heap.pop_back();
       if (status_[e.i] == kMoved && version_[e.i] == e.version)
         hit(e.i, size_[e.i], pos_.entry_price[e.i], margin_[e.i]);
     }
@@ -703,7 +694,7 @@ class CascadeEngine {
                        allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
                        std::span<double>(adl_charge_), std::span<double>(adl_closed_));
 
-    CompensatedSum notional, deficit, takeover, fees, draw, short_long, short_short, fallback;
+    OutcomeSums sums;
     double last = std::numeric_limits<double>::quiet_NaN();
     for (const LiquidationHit& h : hits_) {
       const auto i = static_cast<std::uint32_t>(h.i);
@@ -712,13 +703,7 @@ class CascadeEngine {
       const double E = equity(c, q, ep, m, mark);
       const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, cur, fund_, cps, ledger_);
       if (pol_.execution == Execution::book && !std::isnan(o.last_fill)) last = o.last_fill;
-      notional.add(o.closed_notional);
-      deficit.add(o.deficit);
-      takeover.add(o.takeover_cost);
-      fees.add(o.fee);
-      draw.add(o.draw);
-      fallback.add(o.fallback_closed);
-      (q > 0.0 ? short_long : short_short).add(o.shortfall);
+      sums.add(q, o);
       tot_.surplus.add(o.surplus);
       tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
       if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
@@ -736,13 +721,14 @@ class CascadeEngine {
     }
 
     // Residual of the round: allocated to the counterparties, or left uncovered.
-    const double res = short_long.value() + short_short.value();
-    const double covered = cps.settle(pol_.residual, pol_.adl_cap, short_long.value(), short_short.value());
+    const double res = sums.residual();
+    const double covered =
+        cps.settle(pol_.residual, pol_.adl_cap, sums.shortfall_long.value(), sums.shortfall_short.value());
     ledger_.add(LedgerRow::residual_transfers, -covered);
     ledger_.add(LedgerRow::uncovered, -(res - covered));
     if (allocate) {
       for (const LiquidationHit& h : hits_) liq[h.i] = 0;
-      if (res > 0.0 || fallback.value() > 0.0) apply_adl(mark);
+      if (res > 0.0 || sums.fallback.value() > 0.0) apply_adl(mark);
     }
 
     // The mark follows the book fills (if any), then the book recovers.
@@ -761,11 +747,11 @@ class CascadeEngine {
     tr.mark_before = mark;
     tr.mark_after = mark_;
     tr.liquidated = static_cast<std::int64_t>(hits_.size());
-    tr.notional = notional.value();
-    tr.deficit = deficit.value();
-    tr.takeover_loss = takeover.value();
-    tr.fees = fees.value();
-    tr.draw = draw.value();
+    tr.notional = sums.notional.value();
+    tr.deficit = sums.deficit.value();
+    tr.takeover_loss = sums.takeover.value();
+    tr.fees = sums.fees.value();
+    tr.draw = sums.draw.value();
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();

@@ -78,6 +78,19 @@ struct PositionColumns {
   std::span<const double> size, entry_price, margin;
 };
 
+// Throws for the first bad value (size finite, entry price finite > 0, margin finite >= 0),
+// first index, then size, entry_price, margin; called once a kernel's pass saw one.
+inline void report_bad_position(const PositionColumns& pos) {
+  for (std::size_t i = 0; i < pos.size.size(); ++i) {
+    const auto ii = static_cast<std::int64_t>(i);
+    if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
+    if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
+      throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
+    if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
+      throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
+  }
+}
+
 // Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
 // positions, so the per-liquidation results are compact: entry k describes the k-th
 // liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
@@ -420,6 +433,24 @@ struct LiquidationOutcome {
   bool full = true;              // closed in full (else a partial close or a slice)
 };
 
+// Compensated sums over the outcomes of a batch (or of a cascade round).
+struct OutcomeSums {
+  CompensatedSum notional, fees, deficit, surplus, takeover, draw, fallback;
+  CompensatedSum shortfall_long, shortfall_short;  // the residual, by side of the liquidated positions
+
+  void add(double q, const LiquidationOutcome& o) noexcept {
+    notional.add(o.closed_notional);
+    fees.add(o.fee);
+    deficit.add(o.deficit);
+    surplus.add(o.surplus);
+    takeover.add(o.takeover_cost);
+    draw.add(o.draw);
+    fallback.add(o.fallback_closed);
+    (q > 0.0 ? shortfall_long : shortfall_short).add(o.shortfall);
+  }
+  double residual() const noexcept { return shortfall_long.value() + shortfall_short.value(); }
+};
+
 // Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it),
 // the fallback, fee, fund and ledger rows. Shared by the batch below and the cascade engine.
 inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, double q, double ep, double m,
@@ -581,16 +612,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
       return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
     });
   }
-  if (bad) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto ii = static_cast<std::int64_t>(i);
-      if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
-      if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
-        throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
-      if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
-        throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
-    }
-  }
+  if (bad) report_bad_position(pos);
   // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
   // then reads this compact copy instead of jumping around the full columns.
   std::vector<LiquidationHit> hits;
@@ -630,7 +652,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   LiquidationTotals tot;
   Ledger& led = tot.ledger;
   InsuranceFund fund(fund_balance, pol.reserve);
-  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
+  OutcomeSums sums;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
@@ -646,14 +668,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     out.fee[k] = o.fee;
     out.insurance_draw[k] = o.draw;
     out.shortfall[k] = o.shortfall;
-
-    s_notional.add(o.closed_notional);
-    s_fees.add(o.fee);
-    s_deficit.add(o.deficit);
-    s_surplus.add(o.surplus);
-    s_takeover.add(o.takeover_cost);
-    s_draw.add(o.draw);
-    (q > 0.0 ? s_short_long : s_short_short).add(o.shortfall);
+    sums.add(q, o);
   }
   if (pol.execution == Execution::book) {
     book_after.bids_mut().consume(bids.level, bids.used);
@@ -661,17 +676,18 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   }
 
   tot.liquidated = static_cast<std::int64_t>(hits.size());
-  tot.closed_notional = s_notional.value();
-  tot.fees = s_fees.value();
-  tot.deficit = s_deficit.value();
-  tot.surplus = s_surplus.value();
-  tot.takeover_loss = s_takeover.value();
-  tot.insurance_draw = s_draw.value();
-  tot.residual = s_short_long.value() + s_short_short.value();
+  tot.closed_notional = sums.notional.value();
+  tot.fees = sums.fees.value();
+  tot.deficit = sums.deficit.value();
+  tot.surplus = sums.surplus.value();
+  tot.takeover_loss = sums.takeover.value();
+  tot.insurance_draw = sums.draw.value();
+  tot.residual = sums.residual();
   tot.fund_after = fund.balance();
 
   // ---- residual allocation --------------------------------------------------------------------
-  tot.adl_transfers = counterparties.settle(pol.residual, pol.adl_cap, s_short_long.value(), s_short_short.value());
+  tot.adl_transfers =
+      counterparties.settle(pol.residual, pol.adl_cap, sums.shortfall_long.value(), sums.shortfall_short.value());
   tot.uncovered = std::max(0.0, tot.residual - tot.adl_transfers);
   led.add(LedgerRow::residual_transfers, -tot.adl_transfers);
   led.add(LedgerRow::uncovered, -(tot.residual - tot.adl_transfers));
