@@ -16,11 +16,17 @@
 //            the depth still missing returns; r = 0: none, r = 1: the whole book).
 // until a round finds nothing to liquidate, or max_rounds rounds have run.
 //
-// Cost: positions are sorted once by liquidation price (longs descending, shorts ascending), so
-// detection is a pointer moving down each sorted list: a round costs what it liquidates and the
-// levels it walks (plus the levels to restore when resilience > 0), not the whole population.
+// Cost: positions are indexed by liquidation price (CascadeIndex: longs descending, shorts
+// ascending, in buckets of nearby prices), so detection is a cursor moving through each side's
+// buckets: a round costs what it liquidates, the one bucket the mark stops in, and the levels it
+// walks (plus the levels to restore when resilience > 0), not the whole population. A stress
+// test sorts every position once for all its scenarios; a single cascade indexes only the
+// positions whose LP lies within 1/64 of the shocked mark (one vectorized pass over the
+// positions) and makes another pass with a 4-fold wider window whenever the mark runs past them.
 // Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
-// a new liquidation price and move to a heap that detection also watches.
+// a new liquidation price and move to a heap that detection also watches. The engine's
+// per-position state is allocated zeroed by the OS (pages mapped as touched) and records
+// results per liquidated position, so memory touched also follows what the cascade does.
 //
 // Counterparties hit by the residual allocation (ADL, socialization): a position closed by
 // quantity ADL loses that quantity; money taken from a position (its ADL charge) lowers its
@@ -38,8 +44,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <limits>
+#include <new>
 #include <span>
 #include <string>
 #include <utility>
