@@ -108,7 +108,8 @@ class ZeroedArray {
 // shorts by LP ascending, from bucket to bucket (within a bucket in any order); longs never
 // liquidated at a positive price (LP 0) and shorts never liquidated (LP inf) left out. It holds
 // every long with LP > long_floor and every short with LP < short_ceiling. A complete index (the
-// constructor) has long_floor 0, short_ceiling inf, and every bucket sorted (ties: index); a
+// constructor) has long_floor 0, short_ceiling inf, and is sorted (ties: index; each entry its
+// own bucket); a
 // partial one (partial()) holds a window around a mark and grows (extend()) when the mark leaves
 // it, so a single cascade looks only at the positions its marks come near.
 struct CascadeIndex {
@@ -121,9 +122,11 @@ struct CascadeIndex {
     std::vector<Entry> at;
     std::vector<std::size_t> bucket_end;  // ends of the (non-empty) buckets in `at`, ascending
     bool descending = false;              // longs
+    bool sorted = false;                  // `at` in order: every entry is a bucket (bucket_end unused)
 
-    std::size_t buckets() const noexcept { return bucket_end.size(); }
-    std::size_t bucket_begin(std::size_t b) const noexcept { return b == 0 ? 0 : bucket_end[b - 1]; }
+    std::size_t buckets() const noexcept { return sorted ? at.size() : bucket_end.size(); }
+    std::size_t bucket_begin(std::size_t b) const noexcept { return sorted ? b : (b == 0 ? 0 : bucket_end[b - 1]); }
+    std::size_t bucket_stop(std::size_t b) const noexcept { return sorted ? b + 1 : bucket_end[b]; }
   };
   Side longs, shorts;
   double long_floor = std::numeric_limits<double>::infinity();
@@ -134,17 +137,18 @@ struct CascadeIndex {
   // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and
   // sorts all of them (longs by LP descending, shorts ascending, ties by index).
   CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) : CascadeIndex() {
-    collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true);
-    for (Side* side : {&longs, &shorts})
-      for (std::size_t b = 0; b < side->buckets(); ++b) {
-        const auto first = side->at.begin() + static_cast<std::ptrdiff_t>(side->bucket_begin(b));
-        const auto last = side->at.begin() + static_cast<std::ptrdiff_t>(side->bucket_end[b]);
-        if (side->descending) {
-          std::sort(first, last, [](const Entry& x, const Entry& y) { return x.lp > y.lp || (x.lp == y.lp && x.i < y.i); });
-        } else {
-          std::sort(first, last, [](const Entry& x, const Entry& y) { return x.lp < y.lp || (x.lp == y.lp && x.i < y.i); });
-        }
-      }
+    collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true, false);
+    for (Side* side : {&longs, &shorts}) {
+      // A stable radix sort of the LP bits (complemented for longs) keeps ties in index order.
+      std::vector<detail::SortItem> items(side->at.size()), tmp;
+      for (std::size_t k = 0; k < items.size(); ++k)
+        items[k] = {side->descending ? ~bits(side->at[k].lp) : bits(side->at[k].lp), k};
+      detail::radix_sort(items, tmp);
+      std::vector<Entry> sorted(items.size());
+      for (std::size_t k = 0; k < items.size(); ++k) sorted[k] = side->at[items[k].k];
+      side->at.swap(sorted);
+      side->sorted = true;
+    }
   }
 
   // Validates the positions and holds those whose LP lies within a relative distance
@@ -205,7 +209,8 @@ struct CascadeIndex {
     }
   }
 
-  void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate) {
+  void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate,
+               bool buckets = true) {
     const std::size_t n = pos.size.size();
     if (validate) {
       if (pos.entry_price.size() != n || pos.margin.size() != n)
@@ -290,8 +295,10 @@ struct CascadeIndex {
           lp_of);
     }
     if (validate && bad != 0.0) report_bad_position(pos);
-    bucket(longs, long_base);
-    bucket(shorts, short_base);
+    if (buckets) {
+      bucket(longs, long_base);
+      bucket(shorts, short_base);
+    }
     long_floor = floor;
     short_ceiling = ceiling;
   }
@@ -530,7 +537,7 @@ class CascadeEngine {
   bool scan(const CascadeIndex::Side& side, std::size_t& next, F&& f) const {
     for (; next < side.buckets(); ++next) {
       bool all = true;
-      for (std::size_t k = side.bucket_begin(next); k < side.bucket_end[next]; ++k) {
+      for (std::size_t k = side.bucket_begin(next); k < side.bucket_stop(next); ++k) {
         const CascadeIndex::Entry& e = side.at[k];
         if (side.descending ? is_long_lp_hit(e.lp) : is_short_lp_hit(e.lp)) {
           if (status_[e.i] == kOpen && f(e)) return true;

@@ -227,8 +227,7 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // mispredicted comparisons.
 inline void radix_sort(std::vector<SortItem>& a, std::vector<SortItem>& tmp) {
   const std::size_t n = a.size();
-  std::vector<std::array<std::size_t, 256>> hist(8);
-  for (auto& h : hist) h.fill(0);
+  std::array<std::array<std::size_t, 256>, 8> hist{};
   for (const SortItem& x : a)
     for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
   tmp.resize(n);
@@ -383,18 +382,25 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     }
     items[k] = {detail::descending_bits(key), k};
   }
-  detail::radix_sort(items, scratch.tmp);
-  for (std::size_t a = 0; a < items.size();) {
-    std::size_t b = a + 1;
-    while (b < items.size() && items[b].key == items[a].key) ++b;
-    if (b - a > 1)  // equal keys: larger notional first, then the lower tie
-      std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
-                [&](const detail::SortItem& x, const detail::SortItem& y) {
-                  const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
-                  if (nx != ny) return nx > ny;
-                  return hits[x.k].tie < hits[y.k].tie;
-                });
-    a = b;
+  // Equal keys: larger notional first, then the lower tie.
+  const auto after_key = [&](const detail::SortItem& x, const detail::SortItem& y) {
+    const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
+    if (nx != ny) return nx > ny;
+    return hits[x.k].tie < hits[y.k].tie;
+  };
+  if (items.size() < 4096) {  // comparisons beat the radix sort's passes on fewer items
+    std::sort(items.begin(), items.end(), [&](const detail::SortItem& x, const detail::SortItem& y) {
+      return x.key != y.key ? x.key < y.key : after_key(x, y);
+    });
+  } else {
+    detail::radix_sort(items, scratch.tmp);
+    for (std::size_t a = 0; a < items.size();) {
+      std::size_t b = a + 1;
+      while (b < items.size() && items[b].key == items[a].key) ++b;
+      if (b - a > 1)
+        std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b), after_key);
+      a = b;
+    }
   }
   // hits[k] = old hits[items[k].k], in place: one cycle of the permutation at a time.
   for (std::size_t k = 0; k < hits.size(); ++k) {
