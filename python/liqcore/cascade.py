@@ -42,10 +42,10 @@ cascade runs away (to the end of the book or of the positions) once ``λρ >= 1`
 multiplier is ``1 / (1 − λρ/2)``.
 
 Cost: one pass over the positions computes their liquidation prices and keeps those near the
-shocked mark, sorted; a round costs what it liquidates and the book levels it walks (plus, with
-resilience, the levels consumed so far), not the whole population. When the mark runs past the
-positions kept, another pass keeps a 4-fold wider window. The kernel returns its results per
-liquidated position; the per-position arrays are built on first access.
+shocked mark, in buckets of nearby prices; a round costs what it liquidates and the book levels
+it walks (plus, with resilience, the levels consumed so far), not the whole population. When
+the mark runs past the positions kept, another pass keeps a 4-fold wider window. The kernel
+returns its results per liquidated position; the per-position arrays are built on first access.
 """
 
 from __future__ import annotations
@@ -186,7 +186,8 @@ class CascadeResult:
     shock: float
     policy: Policy
     _n: int = field(repr=False)
-    _compact: dict[str, Any] = field(repr=False)  # per liquidated position (see _core.simulate_cascade)
+    # the kernel's results per liquidated position (see _core.simulate_cascade)
+    _compact: dict[str, Any] = field(repr=False)
 
     def __len__(self) -> int:
         return self._n

@@ -189,7 +189,9 @@ struct CascadeIndex {
     int shift = 0;
     while (((hi - lo) >> shift) >= buckets) ++shift;
     const bool desc = side.descending;
-    auto key = [&](const Entry& e) { return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift); };
+    auto key = [&](const Entry& e) {
+      return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift);
+    };
     std::vector<std::size_t> head(buckets + 1, 0), tail(buckets);
     for (std::size_t k = 0; k < n; ++k) ++head[key(a[k]) + 1];
     for (std::size_t b = 0; b < buckets; ++b) {
@@ -461,7 +463,6 @@ class CascadeEngine {
   double fund() const noexcept { return fund_.balance(); }
   // The relative width of a partial index's first window (see extend_index).
   static constexpr double first_window() noexcept { return 1.0 / 64.0; }
-  std::size_t positions() const noexcept { return pos_.size.size(); }
   const CascadeTotals& totals() const noexcept { return tot_; }
   const Ledger& ledger() const noexcept { return ledger_; }
 
@@ -701,8 +702,9 @@ class CascadeEngine {
       liq.resize(pos_.size.size(), 0);
       for (const LiquidationHit& h : hits_) liq[h.i] = 1;
     }
-    const std::span<const double> sizes = allocate ? std::span<const double>(size_.span()) : std::span<const double>{};
-    const std::span<const double> margins = allocate ? std::span<const double>(margin_.span()) : std::span<const double>{};
+    using Doubles = std::span<const double>;
+    const Doubles sizes = allocate ? Doubles(size_.span()) : Doubles{};
+    const Doubles margins = allocate ? Doubles(margin_.span()) : Doubles{};
     Counterparties cps(c, sizes, pos_.entry_price, margins,
                        allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
                        std::span<double>(adl_charge_), std::span<double>(adl_closed_));

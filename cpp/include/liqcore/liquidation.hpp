@@ -398,7 +398,8 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
       std::size_t b = a + 1;
       while (b < items.size() && items[b].key == items[a].key) ++b;
       if (b - a > 1)
-        std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b), after_key);
+        std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                  after_key);
       a = b;
     }
   }
