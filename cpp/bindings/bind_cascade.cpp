@@ -1,6 +1,7 @@
 // Bindings for liquidation cascades (liqcore/cascade.hpp).
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -16,6 +17,15 @@ namespace liqcore::bindings {
 
 namespace {
 
+// A NumPy array that takes over `v` (no copy).
+template <class T>
+py::array_t<T> owned(std::vector<T>&& v) {
+  auto* p = new std::vector<T>(std::move(v));
+  const py::capsule owner(p, [](void* x) { delete static_cast<std::vector<T>*>(x); });
+  return py::array_t<T>({static_cast<py::ssize_t>(p->size())}, {static_cast<py::ssize_t>(sizeof(T))}, p->data(),
+                        owner);
+}
+
 py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                                 const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
                                 double fund, double resilience, int mark_rule, std::int64_t max_rounds) {
@@ -23,14 +33,14 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
   if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
-  I64Array round = empty_i64(n);
-  F64Array closed = empty_f64(n), vwap = empty_f64(n), deficit = empty_f64(n), surplus = empty_f64(n),
-           fee = empty_f64(n), draw = empty_f64(n), shortfall = empty_f64(n), adl = empty_f64(n),
-           adl_closed = empty_f64(n);
-  const CascadePositionOutputs out{mutable_view(round),   mutable_view(closed),    mutable_view(vwap),
-                                   mutable_view(deficit), mutable_view(surplus),   mutable_view(fee),
-                                   mutable_view(draw),    mutable_view(shortfall), mutable_view(adl),
-                                   mutable_view(adl_closed)};
+  // adl, adl_closed: per position when the residual rule allocates (zeros first), else empty.
+  const std::size_t n_adl = policy.residual != ResidualRule::none ? n : 0;
+  F64Array adl = empty_f64(n_adl), adl_closed = empty_f64(n_adl);
+  std::fill_n(adl.mutable_data(), n_adl, 0.0);
+  std::fill_n(adl_closed.mutable_data(), n_adl, 0.0);
+  CascadeLiquidations out;
+  out.adl = mutable_view(adl);
+  out.adl_closed = mutable_view(adl_closed);
   const PositionColumns pos{view(size), view(entry_price), view(margin)};
   CascadeParams prm;
   prm.resilience = resilience;
@@ -76,14 +86,15 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
 
   py::dict d;
   d["trace"] = trace;
-  d["round"] = round;
-  d["closed"] = closed;
-  d["vwap"] = vwap;
-  d["deficit"] = deficit;
-  d["surplus"] = surplus;
-  d["fee"] = fee;
-  d["insurance_draw"] = draw;
-  d["shortfall"] = shortfall;
+  d["position"] = owned(std::move(out.position));
+  d["round"] = owned(std::move(out.round));
+  d["closed"] = owned(std::move(out.closed));
+  d["vwap"] = owned(std::move(out.vwap));
+  d["deficit"] = owned(std::move(out.deficit));
+  d["surplus"] = owned(std::move(out.surplus));
+  d["fee"] = owned(std::move(out.fee));
+  d["insurance_draw"] = owned(std::move(out.draw));
+  d["shortfall"] = owned(std::move(out.shortfall));
   d["adl"] = adl;
   d["adl_closed"] = adl_closed;
   const CascadeTotals& t = run.totals;

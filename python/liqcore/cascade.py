@@ -41,16 +41,19 @@ cascade runs away (to the end of the book or of the positions) once ``λρ >= 1`
 ``mark_rule="mid"`` the mark moves by half the impact (the ask side does not move), so the
 multiplier is ``1 / (1 − λρ/2)``.
 
-Cost: positions are sorted once by liquidation price, so each round costs what it liquidates
-and the book levels it walks (plus, with resilience, the levels consumed so far), not the
-whole population.
+Cost: one pass over the positions computes their liquidation prices and keeps those near the
+shocked mark, in buckets of nearby prices; a round costs what it liquidates and the book levels
+it walks (plus, with resilience, the levels consumed so far), not the whole population. When
+the mark runs past the positions kept, another pass keeps a 4-fold wider window. The kernel
+returns its results per liquidated position; the per-position arrays are built on first access.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, overload
 
 import numpy as np
@@ -61,7 +64,7 @@ from liqcore._arrays import F64, I64, check_option
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _pandas, _scalar
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _frozen, _pandas, _scalar
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -146,7 +149,8 @@ class CascadeResult:
         ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something),
         converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),
         trace (:class:`CascadeTrace`, per round).
-    Per position (one entry per input position)
+    Per position (one entry per input position, read-only; built on first access from the
+    compact per-liquidated-position results of the kernel)
         liquidated (bool): liquidated at least once; round (int64): first round it was
         liquidated in, -1 if never; closed (>= 0): quantity closed over all rounds; vwap:
         blended close price (NaN when nothing closed); deficit, surplus, fee,
@@ -167,17 +171,6 @@ class CascadeResult:
     rounds: int
     converged: bool
     trace: CascadeTrace
-    liquidated: npt.NDArray[np.bool_]
-    round: I64
-    closed: F64
-    vwap: F64
-    deficit: F64
-    surplus: F64
-    fee: F64
-    insurance_draw_by_position: F64
-    shortfall: F64
-    adl: F64
-    adl_closed: F64
     n_liquidated: int
     liquidated_notional: float
     total_deficit: float
@@ -194,9 +187,67 @@ class CascadeResult:
     ledger: Ledger
     shock: float
     policy: Policy
+    _n: int = field(repr=False)
+    # the kernel's results per liquidated position (see _core.simulate_cascade)
+    _compact: dict[str, Any] = field(repr=False)
 
     def __len__(self) -> int:
-        return int(self.closed.shape[0])
+        return self._n
+
+    def _spread(self, name: str, fill: float = 0.0) -> F64:
+        out = np.full(self._n, fill)
+        out[self._compact["position"]] = self._compact[name]
+        return _frozen(out)
+
+    @functools.cached_property
+    def liquidated(self) -> npt.NDArray[np.bool_]:
+        out = np.zeros(self._n, dtype=np.bool_)
+        out[self._compact["position"]] = True
+        return _frozen(out)
+
+    @functools.cached_property
+    def round(self) -> I64:
+        out = np.full(self._n, -1, dtype=np.int64)
+        out[self._compact["position"]] = self._compact["round"]
+        return _frozen(out)
+
+    @functools.cached_property
+    def closed(self) -> F64:
+        return self._spread("closed")
+
+    @functools.cached_property
+    def vwap(self) -> F64:
+        return self._spread("vwap", np.nan)
+
+    @functools.cached_property
+    def deficit(self) -> F64:
+        return self._spread("deficit")
+
+    @functools.cached_property
+    def surplus(self) -> F64:
+        return self._spread("surplus")
+
+    @functools.cached_property
+    def fee(self) -> F64:
+        return self._spread("fee")
+
+    @functools.cached_property
+    def insurance_draw_by_position(self) -> F64:
+        return self._spread("insurance_draw")
+
+    @functools.cached_property
+    def shortfall(self) -> F64:
+        return self._spread("shortfall")
+
+    @functools.cached_property
+    def adl(self) -> F64:
+        a: F64 = self._compact["adl"]
+        return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
+
+    @functools.cached_property
+    def adl_closed(self) -> F64:
+        a: F64 = self._compact["adl_closed"]
+        return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
 
     @property
     def move(self) -> float:
@@ -220,7 +271,7 @@ class CascadeResult:
             "rounds": self.rounds,
             "converged": self.converged,
             "liquidations": self.n_liquidated,
-            "positions_liquidated": int(np.count_nonzero(self.liquidated)),
+            "positions_liquidated": int(self._compact["position"].shape[0]),
             "liquidated_notional": self.liquidated_notional,
             "deficit": self.total_deficit,
             "fees": self.total_fees,
@@ -422,7 +473,6 @@ def simulate_cascade(
     shocked = float(t["shocked_mark"])
     residual = float(t["residual"])
     transfers = float(t["adl_transfers"])
-    round_ = r["round"]
     return CascadeResult(
         initial_mark=p,
         shocked_mark=shocked,
@@ -431,17 +481,6 @@ def simulate_cascade(
         rounds=n_rounds,
         converged=bool(t["converged"]),
         trace=trace,
-        liquidated=round_ >= 0,
-        round=round_,
-        closed=r["closed"],
-        vwap=r["vwap"],
-        deficit=r["deficit"],
-        surplus=r["surplus"],
-        fee=r["fee"],
-        insurance_draw_by_position=r["insurance_draw"],
-        shortfall=r["shortfall"],
-        adl=r["adl"],
-        adl_closed=r["adl_closed"],
         n_liquidated=int(t["liquidations"]),
         liquidated_notional=float(t["notional"]),
         total_deficit=float(t["deficit"]),
@@ -458,4 +497,6 @@ def simulate_cascade(
         ledger=_ledger(r),
         shock=s,
         policy=policy,
+        _n=len(positions),
+        _compact=r,
     )

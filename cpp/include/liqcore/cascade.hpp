@@ -16,11 +16,17 @@
 //            the depth still missing returns; r = 0: none, r = 1: the whole book).
 // until a round finds nothing to liquidate, or max_rounds rounds have run.
 //
-// Cost: positions are sorted once by liquidation price (longs descending, shorts ascending), so
-// detection is a pointer moving down each sorted list: a round costs what it liquidates and the
-// levels it walks (plus the levels to restore when resilience > 0), not the whole population.
+// Cost: positions are indexed by liquidation price (CascadeIndex: longs descending, shorts
+// ascending, in buckets of nearby prices), so detection is a cursor moving through each side's
+// buckets: a round costs what it liquidates, the one bucket the mark stops in, and the levels it
+// walks (plus the levels to restore when resilience > 0), not the whole population. A stress
+// test sorts every position once for all its scenarios; a single cascade indexes only the
+// positions whose LP lies within 1/64 of the shocked mark (one vectorized pass over the
+// positions) and makes another pass with a 4-fold wider window whenever the mark runs past them.
 // Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
-// a new liquidation price and move to a heap that detection also watches.
+// a new liquidation price and move to a heap that detection also watches. The engine's
+// per-position state is allocated zeroed by the OS (pages mapped as touched) and records
+// results per liquidated position, so memory touched also follows what the cascade does.
 //
 // Counterparties hit by the residual allocation (ADL, socialization): a position closed by
 // quantity ADL loses that quantity; money taken from a position (its ADL charge) lowers its
@@ -36,8 +42,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <span>
 #include <string>
 #include <utility>
@@ -64,89 +72,237 @@ struct CascadeParams {
 
 namespace detail {
 
-struct KeyIndex {
-  std::uint64_t key;
-  std::uint32_t i;
-};
-
-// Stable LSD radix sort by key, 11 bits per pass; passes whose digit is the same for every
-// entry are skipped (keys of nearby prices share their high bits).
-inline void radix_sort(std::vector<KeyIndex>& v) {
-  constexpr int kBits = 11;
-  constexpr std::size_t kBuckets = std::size_t{1} << kBits;
-  std::vector<KeyIndex> tmp(v.size());
-  std::vector<std::size_t> count(kBuckets);
-  for (int shift = 0; shift < 64; shift += kBits) {
-    std::fill(count.begin(), count.end(), 0);
-    for (const KeyIndex& e : v) ++count[(e.key >> shift) & (kBuckets - 1)];
-    if (v.empty() || count[(v[0].key >> shift) & (kBuckets - 1)] == v.size()) continue;
-    std::size_t sum = 0;
-    for (std::size_t& c : count) {
-      const std::size_t x = c;
-      c = sum;
-      sum += x;
-    }
-    for (const KeyIndex& e : v) tmp[count[(e.key >> shift) & (kBuckets - 1)]++] = e;
-    v.swap(tmp);
+// A zero-filled array whose pages the OS maps on first touch (calloc of a large block is fresh
+// zero pages): per-position state of n entries costs only the pages a run touches. T: a type
+// whose all-zero bits are its zero value (integers, double).
+template <class T>
+class ZeroedArray {
+ public:
+  ZeroedArray() = default;
+  explicit ZeroedArray(std::size_t n) : p_(static_cast<T*>(std::calloc(n > 0 ? n : 1, sizeof(T)))), n_(n) {
+    if (!p_) throw std::bad_alloc();
   }
-}
+  ZeroedArray(ZeroedArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  ZeroedArray& operator=(ZeroedArray&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    return *this;
+  }
+  ZeroedArray(const ZeroedArray&) = delete;
+  ZeroedArray& operator=(const ZeroedArray&) = delete;
+  ~ZeroedArray() { std::free(p_); }
+
+  T& operator[](std::size_t i) noexcept { return p_[i]; }
+  const T& operator[](std::size_t i) const noexcept { return p_[i]; }
+  bool empty() const noexcept { return n_ == 0; }
+  std::span<T> span() noexcept { return {p_, n_}; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
 
 }  // namespace detail
 
-// Positions sorted once by liquidation price; read-only, shared by threads and scenarios.
+// Positions by liquidation price, per side, in buckets of nearby LPs: longs by LP descending,
+// shorts by LP ascending, from bucket to bucket (within a bucket in any order); longs never
+// liquidated at a positive price (LP 0) and shorts never liquidated (LP inf) left out. It holds
+// every long with LP > long_floor and every short with LP < short_ceiling. A complete index (the
+// constructor) has long_floor 0, short_ceiling inf, and is sorted (ties: index; each entry its
+// own bucket); a
+// partial one (partial()) holds a window around a mark and grows (extend()) when the mark leaves
+// it, so a single cascade looks only at the positions its marks come near.
 struct CascadeIndex {
-  std::vector<std::uint32_t> longs, shorts;  // longs by LP descending, shorts by LP ascending (ties: index)
-  std::vector<double> long_lp, short_lp;     // the LPs in that order
+  struct Entry {
+    double lp;        // liquidation price
+    double q, ep, m;  // the position's size, entry price and margin (read in sequence by detection)
+    std::uint32_t i;  // its index
+  };
+  struct Side {
+    std::vector<Entry> at;
+    std::vector<std::size_t> bucket_end;  // ends of the (non-empty) buckets in `at`, ascending
+    bool descending = false;              // longs
+    bool sorted = false;                  // `at` in order: every entry is a bucket (bucket_end unused)
 
-  CascadeIndex() = default;
+    std::size_t buckets() const noexcept { return sorted ? at.size() : bucket_end.size(); }
+    std::size_t bucket_begin(std::size_t b) const noexcept { return sorted ? b : (b == 0 ? 0 : bucket_end[b - 1]); }
+    std::size_t bucket_stop(std::size_t b) const noexcept { return sorted ? b + 1 : bucket_end[b]; }
+  };
+  Side longs, shorts;
+  double long_floor = std::numeric_limits<double>::infinity();
+  double short_ceiling = 0.0;
 
-  // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and sorts
-  // them. Longs never liquidated at a positive price (LP 0) and shorts never liquidated (LP inf)
-  // are left out.
-  CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) {
-    const std::size_t n = pos.size.size();
-    if (pos.entry_price.size() != n || pos.margin.size() != n)
-      throw InvalidArgument("positions", -1, "columns must have the same length");
-    if (n >= std::numeric_limits<std::uint32_t>::max())
-      throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
-    // Sort keys: the bits of a positive double order like the double; longs descending (the
-    // complement), shorts ascending. The radix sort is stable, so ties stay in index order.
-    std::vector<detail::KeyIndex> up, down;
-    bool bad = false;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-      const double p = liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
-      if (!(p > 0.0 && std::isfinite(p))) continue;
-      std::uint64_t bits;
-      std::memcpy(&bits, &p, sizeof bits);
-      if (q > 0.0) down.push_back({~bits, static_cast<std::uint32_t>(i)});
-      if (q < 0.0) up.push_back({bits, static_cast<std::uint32_t>(i)});
+  CascadeIndex() { longs.descending = true; }
+
+  // Validates the positions (size finite, entry price finite > 0, margin finite >= 0) and
+  // sorts all of them (longs by LP descending, shorts ascending, ties by index).
+  CascadeIndex(const PositionColumns& pos, const LiquidationPolicy& pol) : CascadeIndex() {
+    collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true, false);
+    for (Side* side : {&longs, &shorts}) {
+      // A stable radix sort of the LP bits (complemented for longs) keeps ties in index order.
+      std::vector<detail::SortItem> items(side->at.size()), tmp;
+      for (std::size_t k = 0; k < items.size(); ++k)
+        items[k] = {side->descending ? ~bits(side->at[k].lp) : bits(side->at[k].lp), k};
+      detail::radix_sort(items, tmp);
+      std::vector<Entry> sorted(items.size());
+      for (std::size_t k = 0; k < items.size(); ++k) sorted[k] = side->at[items[k].k];
+      side->at.swap(sorted);
+      side->sorted = true;
     }
-    if (bad) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto ii = static_cast<std::int64_t>(i);
-        if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
-        if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
-          throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
-        if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
-          throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
+  }
+
+  // Validates the positions and holds those whose LP lies within a relative distance
+  // `window` of `mark`.
+  static CascadeIndex partial(const PositionColumns& pos, const LiquidationPolicy& pol, double mark, double window) {
+    CascadeIndex idx;
+    idx.collect(pos, pol, mark * (1.0 - window), mark * (1.0 + window), true);
+    return idx;
+  }
+
+  // Lowers long_floor to `floor` and raises short_ceiling to `ceiling`: one pass over the
+  // positions; the new entries (all beyond the old ones) are appended in new buckets.
+  void extend(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling) {
+    collect(pos, pol, std::min(floor, long_floor), std::max(ceiling, short_ceiling), false);
+  }
+
+ private:
+  static std::uint64_t bits(double x) noexcept {
+    std::uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+  }
+
+  // Puts the entries of `side` from `base` on into buckets, in place (an American flag sort on
+  // the high bits of the LP: the bits of a positive double order like the double), about 32
+  // entries per bucket.
+  static void bucket(Side& side, std::size_t base) {
+    const std::size_t n = side.at.size() - base;
+    if (n == 0) return;
+    Entry* a = side.at.data() + base;
+    std::uint64_t lo = bits(a[0].lp), hi = lo;
+    for (std::size_t k = 0; k < n; ++k) {
+      lo = std::min(lo, bits(a[k].lp));
+      hi = std::max(hi, bits(a[k].lp));
+    }
+    std::size_t buckets = 1;
+    while (buckets < (std::size_t{1} << 12) && buckets * 32 < n) buckets *= 2;
+    int shift = 0;
+    while (((hi - lo) >> shift) >= buckets) ++shift;
+    const bool desc = side.descending;
+    auto key = [&](const Entry& e) {
+      return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift);
+    };
+    std::vector<std::size_t> head(buckets + 1, 0), tail(buckets);
+    for (std::size_t k = 0; k < n; ++k) ++head[key(a[k]) + 1];
+    for (std::size_t b = 0; b < buckets; ++b) {
+      head[b + 1] += head[b];
+      tail[b] = head[b + 1];
+      if (head[b + 1] > head[b]) side.bucket_end.push_back(base + head[b + 1]);
+    }
+    for (std::size_t b = 0; b < buckets; ++b) {
+      while (head[b] < tail[b]) {
+        const std::size_t kb = key(a[head[b]]);
+        if (kb == b) {
+          ++head[b];
+        } else {
+          std::swap(a[head[b]], a[head[kb]++]);
+        }
       }
     }
-    detail::radix_sort(down);
-    detail::radix_sort(up);
-    auto unpack = [](const std::vector<detail::KeyIndex>& v, bool complement, std::vector<double>& lp,
-                     std::vector<std::uint32_t>& idx) {
-      lp.resize(v.size());
-      idx.resize(v.size());
-      for (std::size_t k = 0; k < v.size(); ++k) {
-        const std::uint64_t bits = complement ? ~v[k].key : v[k].key;
-        std::memcpy(&lp[k], &bits, sizeof bits);
-        idx[k] = v[k].i;
+  }
+
+  void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate,
+               bool buckets = true) {
+    const std::size_t n = pos.size.size();
+    if (validate) {
+      if (pos.entry_price.size() != n || pos.margin.size() != n)
+        throw InvalidArgument("positions", -1, "columns must have the same length");
+      if (n >= std::numeric_limits<std::uint32_t>::max())
+        throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+      // Room for every position (address space: a large block's pages are mapped as written).
+      longs.at.reserve(n);
+      shorts.at.reserve(n);
+    }
+    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling (LP > 0 and
+    // finite). A block at a time: the LPs and the value checks in a loop the compiler
+    // vectorizes, then the (few) positions kept.
+    constexpr std::size_t kBlock = 256;
+    constexpr double max = std::numeric_limits<double>::max();
+    const double long_lo = std::max(floor, 0.0), long_hi = std::min(long_floor, max);
+    const double short_lo = std::max(short_ceiling, std::numeric_limits<double>::denorm_min());
+    const double short_hi = ceiling;
+    const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
+    double bad = 0.0;
+    // pre(q, ep, m): 1 for a long that may be kept, -1 a short, 0 neither (a superset of what
+    // is kept, without a division where it can); then lp_of(q, ep, m) and the exact test.
+    auto scan = [&](auto pre, auto lp_of) {
+      double side[kBlock];
+      std::uint32_t kept[kBlock];
+      for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+        const std::size_t len = std::min(kBlock, n - i0);
+        const double* __restrict q = pos.size.data() + i0;
+        const double* __restrict ep = pos.entry_price.data() + i0;
+        const double* __restrict m = pos.margin.data() + i0;
+        double blk_bad = 0.0;
+        for (std::size_t j = 0; j < len; ++j) {
+          blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
+                                              detail::ok(detail::Rule::positive, ep[j]) &
+                                              detail::ok(detail::Rule::nonnegative, m[j]));
+          side[j] = pre(q[j], ep[j], m[j]);
+        }
+        bad = std::max(bad, blk_bad);
+        std::size_t c = 0;
+        for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
+          kept[c] = static_cast<std::uint32_t>(j);
+          c += side[j] != 0.0;
+        }
+        for (std::size_t k = 0; k < c; ++k) {
+          const std::size_t j = kept[k];
+          const double p = lp_of(q[j], ep[j], m[j]);
+          if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
+            (side[j] > 0.0 ? longs : shorts).at.push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+        }
       }
     };
-    unpack(down, true, long_lp, longs);
-    unpack(up, false, short_lp, shorts);
+    if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
+      // The common case: LP = max(num, 0) / den as detail::lp_linear computes it (the same
+      // bits as liquidation_price; q = 0 gives NaN, never kept). LP > lo implies
+      // max(num, 0) > lo·den·(1 − 1e-12) (LP < hi: < hi·den·(1 + 1e-12)) whatever the rounding,
+      // so most positions are passed over without a division.
+      const double rate = pol.tiers.mmr[0];
+      const double lo_l = long_lo * (1.0 - 1e-12), hi_s = short_hi * (1.0 + 1e-12);
+      scan(
+          [&](double q, double ep, double m) {
+            const double sg = std::copysign(1.0, q);
+            const double aq = std::abs(q);
+            const double num = aq * ep - sg * m;
+            const double den = aq * (1.0 - sg * rate);
+            const double pos_num = num > 0.0 ? num : 0.0;
+            const double l = (q > 0.0) & (pos_num > lo_l * den) ? 1.0 : 0.0;
+            const double s = (q < 0.0) & (pos_num < hi_s * den) ? 1.0 : 0.0;
+            return l - s;
+          },
+          [&](double q, double ep, double m) { return detail::lp_linear(q, ep, m, rate, 0.0); });
+    } else {
+      const auto lp_of = [&](double q, double ep, double m) {
+        return liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
+      };
+      scan(
+          [&](double q, double ep, double m) {
+            const double p = lp_of(q, ep, m);
+            const double l = (q > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
+            const double s = (q < 0.0) & (p >= short_lo) & (p < short_hi) ? 1.0 : 0.0;
+            return l - s;
+          },
+          lp_of);
+    }
+    if (validate && bad != 0.0) report_bad_position(pos);
+    if (buckets) {
+      bucket(longs, long_base);
+      bucket(shorts, short_base);
+    }
+    long_floor = floor;
+    short_ceiling = ceiling;
   }
 };
 
@@ -160,12 +316,15 @@ struct SortedPositions {
   PositionColumns cols;
   CascadeIndex index;  // over cols: longs are 0, 1, ..., shorts follow
 
-  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) {
-    CascadeIndex input(pos, pol);
+  SortedPositions(const PositionColumns& pos, const LiquidationPolicy& pol) : index(pos, pol) {
     const std::size_t n = pos.size.size();
     rank.reserve(n);
-    rank.insert(rank.end(), input.longs.begin(), input.longs.end());
-    rank.insert(rank.end(), input.shorts.begin(), input.shorts.end());
+    std::uint32_t k = 0;
+    for (CascadeIndex::Side* side : {&index.longs, &index.shorts})
+      for (CascadeIndex::Entry& e : side->at) {
+        rank.push_back(e.i);
+        e.i = k++;
+      }
     std::vector<std::uint8_t> placed(n, 0);
     for (const std::uint32_t i : rank) placed[i] = 1;
     for (std::size_t i = 0; i < n; ++i)
@@ -173,19 +332,12 @@ struct SortedPositions {
     size.resize(n);
     entry_price.resize(n);
     margin.resize(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      size[k] = pos.size[rank[k]];
-      entry_price[k] = pos.entry_price[rank[k]];
-      margin[k] = pos.margin[rank[k]];
+    for (std::size_t j = 0; j < n; ++j) {
+      size[j] = pos.size[rank[j]];
+      entry_price[j] = pos.entry_price[rank[j]];
+      margin[j] = pos.margin[rank[j]];
     }
     cols = PositionColumns{size, entry_price, margin};
-    const auto n_long = static_cast<std::uint32_t>(input.longs.size());
-    index.long_lp = std::move(input.long_lp);
-    index.short_lp = std::move(input.short_lp);
-    index.longs.resize(n_long);
-    index.shorts.resize(index.short_lp.size());
-    for (std::uint32_t k = 0; k < index.longs.size(); ++k) index.longs[k] = k;
-    for (std::uint32_t k = 0; k < index.shorts.size(); ++k) index.shorts[k] = n_long + k;
   }
   SortedPositions(const SortedPositions&) = delete;
   SortedPositions& operator=(const SortedPositions&) = delete;
@@ -214,10 +366,15 @@ struct CascadeTotals {
   CompensatedSum positive_takeover;  // Σ max(takeover loss, 0): with the deficits, the fund's gross loss
 };
 
-// Per-position results of a single cascade (not kept by stress tests).
-struct CascadePositionOutputs {
-  std::span<std::int64_t> round;  // first round the position was liquidated in, -1 if never
-  std::span<double> closed, vwap, deficit, surplus, fee, draw, shortfall, adl, adl_closed;
+// Results of a single cascade per liquidated position (not kept by stress tests): entry k
+// describes position[k] (input index), over all its liquidations; positions in the order of
+// their first liquidation. adl, adl_closed: per position (length n) when the residual rule
+// allocates to counterparties, else empty.
+struct CascadeLiquidations {
+  std::vector<std::int64_t> position;
+  std::vector<std::int64_t> round;  // first round the position was liquidated in
+  std::vector<double> closed, vwap, deficit, surplus, fee, draw, shortfall;
+  std::span<double> adl, adl_closed;
 };
 
 class CascadeEngine {
@@ -226,12 +383,16 @@ class CascadeEngine {
   // this engine's copy. Keeps references to pos, index, book and pol: they must outlive it.
   // `rank`: empty, or the input index of each position when the columns hold them permuted
   // (ties in the liquidation order go to the lower input index).
+  // `grow`: null, or `index` itself when it is partial (CascadeIndex::partial): detection then
+  // extends it when the mark leaves it.
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
-                const CascadeParams& prm, std::span<const std::uint32_t> rank = {})
-      : pos_(pos), idx_(index), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book), fund_(0.0, pol.reserve),
-        size_(pos.size.begin(), pos.size.end()), margin_(pos.margin.begin(), pos.margin.end()),
-        status_(pos.size.size(), kOpen), flag_(pos.size.size(), 0) {
-    if (pol.residual != ResidualRule::none) {
+                const CascadeParams& prm, std::span<const std::uint32_t> rank = {}, CascadeIndex* grow = nullptr)
+      : pos_(pos), idx_(index), grow_(grow), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book),
+        fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none), size_(pos.size.size()),
+        margin_(pos.size.size()), status_(pos.size.size()) {
+    if (dense_) {  // the counterparties read every position's size and margin
+      std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
+      std::copy(pos.margin.begin(), pos.margin.end(), margin_.span().begin());
       adl_charge_.assign(pos.size.size(), 0.0);
       adl_closed_.assign(pos.size.size(), 0.0);
     }
@@ -240,12 +401,14 @@ class CascadeEngine {
   // Starts a new run at `mark` with the fund at `fund`: positions, book and totals as given.
   void reset(double mark, double fund) {
     for (const std::uint32_t i : touched_) {
-      size_[i] = pos_.size[i];
-      margin_[i] = pos_.margin[i];
+      if (dense_) {
+        size_[i] = pos_.size[i];
+        margin_[i] = pos_.margin[i];
+      }
       status_[i] = kOpen;
-      flag_[i] = 0;
       if (!version_.empty()) version_[i] = 0;
       if (!loss_.empty()) loss_[i] = 0.0;
+      if (!slot_.empty()) slot_[i] = 0;
     }
     touched_.clear();
     long_heap_.clear();
@@ -261,9 +424,19 @@ class CascadeEngine {
     out_ = nullptr;
   }
 
-  // Records per-position results of the next runs into `out` (length n, in input order: entry
-  // rank[i] for stored position i; filled with 0 / NaN (vwap) / -1 (round) first).
-  void record(const CascadePositionOutputs* out) noexcept { out_ = out; }
+  // Records the per-position results of the next run into `out` (empty; adl, adl_closed zero).
+  void record(CascadeLiquidations* out) {
+    out_ = out;
+    if (out) {  // room for every position (address space: pages are mapped as written)
+      const std::size_t n = pos_.size.size();
+      out->position.reserve(n);
+      out->round.reserve(n);
+      for (auto* v : {&out->closed, &out->vwap, &out->deficit, &out->surplus, &out->fee, &out->draw, &out->shortfall})
+        v->reserve(n);
+    }
+    const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
+    if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
+  }
 
   // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
   void shift(double factor) noexcept {
@@ -288,11 +461,13 @@ class CascadeEngine {
 
   double mark() const noexcept { return mark_; }
   double fund() const noexcept { return fund_.balance(); }
+  // The relative width of a partial index's first window (see extend_index).
+  static constexpr double first_window() noexcept { return 1.0 / 64.0; }
   const CascadeTotals& totals() const noexcept { return tot_; }
   const Ledger& ledger() const noexcept { return ledger_; }
 
   // Keeps each position's loss to the fund (deficit + takeover loss) for largest_losses().
-  void track_losses() { loss_.assign(size_.size(), 0.0); }
+  void track_losses() { loss_.assign(pos_.size.size(), 0.0); }
 
   // The two largest per-position losses since the reset (0 unless track_losses()).
   std::pair<double, double> largest_losses() const noexcept {
@@ -351,26 +526,56 @@ class CascadeEngine {
     }
   }
 
-  void touch(std::uint32_t i) {
-    if (!flag_[i]) {
-      flag_[i] = 1;
-      touched_.push_back(i);
-    }
-  }
 
   bool is_long_lp_hit(double lp) const noexcept { return mark_ < lp; }
   bool is_short_lp_hit(double lp) const noexcept { return mark_ > lp; }
 
-  bool any_liquidatable() const noexcept {
-    for (std::size_t k = next_long_; k < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[k]); ++k)
-      if (status_[idx_.longs[k]] == kOpen) return true;
-    for (std::size_t k = next_short_; k < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[k]); ++k)
-      if (status_[idx_.shorts[k]] == kOpen) return true;
+  // Calls f(entry) for the entries of `side` from bucket `next` on that the mark has crossed
+  // and that are still open, and moves `next` past the buckets the mark has crossed entirely
+  // (the first bucket it has not is scanned again next round: entries liquidated since are not
+  // open any more). Stops when f returns true; returns whether it did.
+  template <class F>
+  bool scan(const CascadeIndex::Side& side, std::size_t& next, F&& f) const {
+    for (; next < side.buckets(); ++next) {
+      bool all = true;
+      for (std::size_t k = side.bucket_begin(next); k < side.bucket_stop(next); ++k) {
+        const CascadeIndex::Entry& e = side.at[k];
+        if (side.descending ? is_long_lp_hit(e.lp) : is_short_lp_hit(e.lp)) {
+          if (status_[e.i] == kOpen && f(e)) return true;
+        } else {
+          all = false;
+        }
+      }
+      if (!all) break;
+    }
+    return false;
+  }
+
+  bool any_liquidatable() {
+    extend_index();
+    const auto open = [](const CascadeIndex::Entry&) { return true; };
+    std::size_t nl = next_long_, ns = next_short_;
+    if (scan(idx_.longs, nl, open) || scan(idx_.shorts, ns, open)) return true;
     for (const auto& e : long_heap_)
       if (is_long_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
     for (const auto& e : short_heap_)
       if (is_short_lp_hit(e.lp) && status_[e.i] == kMoved && version_[e.i] == e.version) return true;
     return false;
+  }
+
+  // A partial index grows while the mark is beyond it and the positions it holds are all
+  // passed: the window's relative width grows 4-fold per step (complete once it reaches 1).
+  void extend_index() {
+    if (!grow_) return;
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    while (next_long_ == idx_.longs.buckets() && mark_ < grow_->long_floor) {
+      long_window_ *= 4.0;
+      grow_->extend(pos_, pol_, long_window_ >= 1.0 ? 0.0 : mark_ * (1.0 - long_window_), grow_->short_ceiling);
+    }
+    while (next_short_ == idx_.shorts.buckets() && mark_ > grow_->short_ceiling) {
+      short_window_ *= 4.0;
+      grow_->extend(pos_, pol_, grow_->long_floor, short_window_ >= 1.0 ? inf : mark_ * (1.0 + short_window_));
+    }
   }
 
   static bool long_heap_less(const HeapEntry& a, const HeapEntry& b) noexcept {  // max-heap by lp
@@ -383,39 +588,49 @@ class CascadeEngine {
   // Positions that became liquidatable at the current mark.
   void detect() {
     hits_.clear();
-    while (next_long_ < idx_.longs.size() && is_long_lp_hit(idx_.long_lp[next_long_])) {
-      const std::uint32_t i = idx_.longs[next_long_++];
-      if (status_[i] == kOpen) hits_.push_back(i);
+    const auto add = [&](const CascadeIndex::Entry& e) {
+      hit(e.i, e.q, e.ep, e.m);
+      return false;
+    };
+    for (bool more = true; more;) {
+      scan(idx_.longs, next_long_, add);
+      scan(idx_.shorts, next_short_, add);
+      const std::size_t nl = idx_.longs.buckets(), ns = idx_.shorts.buckets();
+      extend_index();
+      more = idx_.longs.buckets() != nl || idx_.shorts.buckets() != ns;
     }
-    while (next_short_ < idx_.shorts.size() && is_short_lp_hit(idx_.short_lp[next_short_])) {
-      const std::uint32_t i = idx_.shorts[next_short_++];
-      if (status_[i] == kOpen) hits_.push_back(i);
+    pop_hits(long_heap_, long_heap_less, true);
+    pop_hits(short_heap_, short_heap_less, false);
+  }
+
+  // Moved positions whose new LP the mark has crossed (entries of older versions are dropped).
+  template <class Less>
+  void pop_hits(std::vector<HeapEntry>& heap, Less less, bool longs) {
+    while (!heap.empty() && (longs ? is_long_lp_hit(heap.front().lp) : is_short_lp_hit(heap.front().lp))) {
+      const HeapEntry e = heap.front();
+      std::pop_heap(heap.begin(), heap.end(), less);
+      heap.pop_back();
+      if (status_[e.i] == kMoved && version_[e.i] == e.version)
+        hit(e.i, size_[e.i], pos_.entry_price[e.i], margin_[e.i]);
     }
-    while (!long_heap_.empty() && is_long_lp_hit(long_heap_.front().lp)) {
-      const HeapEntry e = long_heap_.front();
-      std::pop_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
-      long_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
-    }
-    while (!short_heap_.empty() && is_short_lp_hit(short_heap_.front().lp)) {
-      const HeapEntry e = short_heap_.front();
-      std::pop_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
-      short_heap_.pop_back();
-      if (status_[e.i] == kMoved && version_[e.i] == e.version) hits_.push_back(e.i);
-    }
+  }
+
+  void hit(std::uint32_t i, double q, double ep, double m) {
+    hits_.push_back({q, ep, m, i, rank_.empty() ? i : rank_[i]});
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
   void move(std::uint32_t i, double q, double m) {
-    touch(i);
-    size_[i] = q;
-    margin_[i] = m;
+    if (status_[i] == kOpen) touched_.push_back(i);
     if (q == 0.0) {
+      if (dense_) size_[i] = margin_[i] = 0.0;
       status_[i] = kClosed;
       return;
     }
+    size_[i] = q;
+    margin_[i] = m;
     status_[i] = kMoved;
-    if (version_.empty()) version_.assign(size_.size(), 0);  // the first move of the run
+    if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());  // the first move
     ++version_[i];
     const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
     if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
@@ -464,16 +679,8 @@ class CascadeEngine {
     if (hits_.empty()) return false;
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
-    const PositionColumns cols{size_, pos_.entry_price, margin_};
-    if (pol_.order == LiquidationOrder::given) {
-      if (rank_.empty()) {
-        std::sort(hits_.begin(), hits_.end());
-      } else {
-        std::sort(hits_.begin(), hits_.end(), [&](std::size_t a, std::size_t b) { return rank_[a] < rank_[b]; });
-      }
-    } else {
-      order_liquidations(cols, hits_, mark, pol_, rank_);
-    }
+    order_liquidations(hits_, mark, pol_, order_scratch_);
+
 
     detail::Cursor bids, asks;
     bids.bid = true;
@@ -492,32 +699,28 @@ class CascadeEngine {
     const bool allocate = pol_.residual != ResidualRule::none;
     std::vector<std::uint8_t>& liq = round_flag_;
     if (allocate) {
-      liq.resize(size_.size(), 0);
-      for (const std::size_t i : hits_) liq[i] = 1;
+      liq.resize(pos_.size.size(), 0);
+      for (const LiquidationHit& h : hits_) liq[h.i] = 1;
     }
-    Counterparties cps(c, cols.size, cols.entry_price, cols.margin,
+    using Doubles = std::span<const double>;
+    const Doubles sizes = allocate ? Doubles(size_.span()) : Doubles{};
+    const Doubles margins = allocate ? Doubles(margin_.span()) : Doubles{};
+    Counterparties cps(c, sizes, pos_.entry_price, margins,
                        allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
                        std::span<double>(adl_charge_), std::span<double>(adl_closed_));
 
-    CompensatedSum notional, deficit, takeover, fees, draw, short_long, short_short, fallback;
+    OutcomeSums sums;
     double last = std::numeric_limits<double>::quiet_NaN();
-    for (const std::size_t ii : hits_) {
-      const auto i = static_cast<std::uint32_t>(ii);
-      const double q = size_[i], ep = pos_.entry_price[i], m = margin_[i];
+    for (const LiquidationHit& h : hits_) {
+      const auto i = static_cast<std::uint32_t>(h.i);
+      const double q = h.q, ep = h.ep, m = h.m;
       detail::Cursor& cur = q > 0.0 ? bids : asks;
       const double E = equity(c, q, ep, m, mark);
       const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, cur, fund_, cps, ledger_);
       if (pol_.execution == Execution::book && !std::isnan(o.last_fill)) last = o.last_fill;
-      notional.add(o.closed_notional);
-      deficit.add(o.deficit);
-      takeover.add(o.takeover_cost);
-      fees.add(o.fee);
-      draw.add(o.draw);
-      fallback.add(o.fallback_closed);
-      (q > 0.0 ? short_long : short_short).add(o.shortfall);
+      sums.add(q, o);
       tot_.surplus.add(o.surplus);
       tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
-      touch(i);
       if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
       if (out_) record_position(i, o, tot_.rounds + 1);
       if (o.full) {
@@ -533,13 +736,14 @@ class CascadeEngine {
     }
 
     // Residual of the round: allocated to the counterparties, or left uncovered.
-    const double res = short_long.value() + short_short.value();
-    const double covered = cps.settle(pol_.residual, pol_.adl_cap, short_long.value(), short_short.value());
+    const double res = sums.residual();
+    const double covered =
+        cps.settle(pol_.residual, pol_.adl_cap, sums.shortfall_long.value(), sums.shortfall_short.value());
     ledger_.add(LedgerRow::residual_transfers, -covered);
     ledger_.add(LedgerRow::uncovered, -(res - covered));
     if (allocate) {
-      for (const std::size_t i : hits_) liq[i] = 0;
-      if (res > 0.0 || fallback.value() > 0.0) apply_adl(mark);
+      for (const LiquidationHit& h : hits_) liq[h.i] = 0;
+      if (res > 0.0 || sums.fallback.value() > 0.0) apply_adl(mark);
     }
 
     // The mark follows the book fills (if any), then the book recovers.
@@ -558,11 +762,11 @@ class CascadeEngine {
     tr.mark_before = mark;
     tr.mark_after = mark_;
     tr.liquidated = static_cast<std::int64_t>(hits_.size());
-    tr.notional = notional.value();
-    tr.deficit = deficit.value();
-    tr.takeover_loss = takeover.value();
-    tr.fees = fees.value();
-    tr.draw = draw.value();
+    tr.notional = sums.notional.value();
+    tr.deficit = sums.deficit.value();
+    tr.takeover_loss = sums.takeover.value();
+    tr.fees = sums.fees.value();
+    tr.draw = sums.draw.value();
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();
@@ -582,14 +786,14 @@ class CascadeEngine {
   // Counterparties hit by ADL this round: smaller, poorer positions (see the header comment).
   void apply_adl(double mark) {
     const ContractSpec& c = pol_.contract;
-    for (std::size_t j = 0; j < size_.size(); ++j) {
+    for (std::size_t j = 0; j < adl_charge_.size(); ++j) {
       const double charge = adl_charge_[j], closed = adl_closed_[j];
       if (charge == 0.0 && closed == 0.0) continue;
       const auto jj = static_cast<std::uint32_t>(j);
       const double q = size_[j], ep = pos_.entry_price[j];
       const double E = equity(c, q, ep, margin_[j], mark) - charge;
       const double rest = q > 0.0 ? std::max(0.0, q - closed) : std::min(0.0, q + closed);
-      if (out_) {
+      if (out_ && !out_->adl.empty()) {
         out_->adl[input(j)] += charge;
         out_->adl_closed[input(j)] += closed;
       }
@@ -602,9 +806,17 @@ class CascadeEngine {
   std::size_t input(std::size_t i) const noexcept { return rank_.empty() ? i : rank_[i]; }
 
   void record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
-    const CascadePositionOutputs& out = *out_;
-    const std::size_t i = input(stored);
-    if (out.round[i] < 0) out.round[i] = round;
+    CascadeLiquidations& out = *out_;
+    std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
+    if (k == 0) {
+      out.position.push_back(static_cast<std::int64_t>(input(stored)));
+      out.round.push_back(round);
+      for (auto* v : {&out.closed, &out.deficit, &out.surplus, &out.fee, &out.draw, &out.shortfall}) v->push_back(0.0);
+      out.vwap.push_back(std::numeric_limits<double>::quiet_NaN());
+      k = out.position.size();
+      if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(k);
+    }
+    const std::size_t i = k - 1;
     // Blended close price over the position's closes (VWAP; harmonic for inverse contracts).
     const double before = out.closed[i];
     if (o.closed > 0.0 && !std::isnan(o.vwap)) {
@@ -626,6 +838,8 @@ class CascadeEngine {
 
   const PositionColumns& pos_;
   const CascadeIndex& idx_;
+  CascadeIndex* grow_;
+  double long_window_ = first_window(), short_window_ = first_window();
   const Book& base_;
   const LiquidationPolicy& pol_;
   CascadeParams prm_;
@@ -638,22 +852,27 @@ class CascadeEngine {
   InsuranceFund fund_;
   Ledger ledger_;
   CascadeTotals tot_;
-  const CascadePositionOutputs* out_ = nullptr;
+  CascadeLiquidations* out_ = nullptr;
 
-  std::vector<double> size_, margin_;
-  std::vector<std::uint8_t> status_;
-  std::vector<std::uint32_t> version_;  // allocated at the first move
-  std::vector<double> loss_;            // allocated by track_losses()
-  std::vector<std::uint8_t> flag_;  // in touched_
-  std::vector<std::uint32_t> touched_;
+  // Per position. size_, margin_: the current values of moved positions (of every position when
+  // dense_: the residual rule allocates, the counterparties read them all).
+  bool dense_;
+  detail::ZeroedArray<double> size_, margin_;
+  detail::ZeroedArray<std::uint8_t> status_;
+  detail::ZeroedArray<std::uint32_t> version_;  // allocated at the first move
+  detail::ZeroedArray<std::uint32_t> slot_;     // record(): 1 + entry of the position in *out_
+  std::vector<double> loss_;                    // allocated by track_losses()
+  std::vector<std::uint32_t> touched_;  // the positions not kOpen
   std::vector<std::uint8_t> round_flag_;
   std::vector<double> adl_charge_, adl_closed_;
-  std::size_t next_long_ = 0, next_short_ = 0;
+  std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed
   std::vector<HeapEntry> long_heap_, short_heap_;
-  std::vector<std::size_t> hits_;
+  std::vector<LiquidationHit> hits_;
+  OrderScratch order_scratch_;
 };
 
-// A single cascade (see the header comment). `out`: per-position results (input order), or null.
+// A single cascade (see the header comment). `out`: per-position results, or null (its adl,
+// adl_closed: zeros of length n when the residual rule allocates, else empty).
 struct CascadeRun {
   std::vector<RoundTrace> rounds;
   bool converged = true;
@@ -666,7 +885,7 @@ struct CascadeRun {
 
 inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book, double mark, double shock,
                                    const LiquidationPolicy& pol, double fund, const CascadeParams& prm,
-                                   const CascadePositionOutputs* out) {
+                                   CascadeLiquidations* out) {
   if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
   if (!(std::isfinite(shock) && shock > -1.0))
     throw InvalidArgument("shock", -1, "must be finite and > -1 " + describe(shock));
@@ -675,16 +894,9 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  const SortedPositions sorted(pos, pol);
-  if (out) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    std::fill(out->round.begin(), out->round.end(), -1);
-    std::fill(out->vwap.begin(), out->vwap.end(), nan);
-    for (const std::span<double> col : {out->closed, out->deficit, out->surplus, out->fee, out->draw, out->shortfall,
-                                        out->adl, out->adl_closed})
-      std::fill(col.begin(), col.end(), 0.0);
-  }
-  CascadeEngine eng(sorted.cols, sorted.index, book, pol, prm, sorted.rank);
+  // Positions in input order; only those whose LP is near the marks of the cascade get sorted.
+  CascadeIndex index = CascadeIndex::partial(pos, pol, mark * (1.0 + shock), CascadeEngine::first_window());
+  CascadeEngine eng(pos, index, book, pol, prm, {}, &index);
   eng.reset(mark, fund);
   eng.record(out);
   CascadeRun run;

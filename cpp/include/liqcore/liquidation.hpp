@@ -78,6 +78,19 @@ struct PositionColumns {
   std::span<const double> size, entry_price, margin;
 };
 
+// Throws for the first bad value (size finite, entry price finite > 0, margin finite >= 0),
+// first index, then size, entry_price, margin; called once a kernel's pass saw one.
+inline void report_bad_position(const PositionColumns& pos) {
+  for (std::size_t i = 0; i < pos.size.size(); ++i) {
+    const auto ii = static_cast<std::int64_t>(i);
+    if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
+    if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
+      throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
+    if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
+      throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
+  }
+}
+
 // Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
 // positions, so the per-liquidation results are compact: entry k describes the k-th
 // liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
@@ -212,13 +225,12 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
 // (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
 // mispredicted comparisons.
-inline void radix_sort(std::vector<SortItem>& a) {
+inline void radix_sort(std::vector<SortItem>& a, std::vector<SortItem>& tmp) {
   const std::size_t n = a.size();
-  std::vector<std::array<std::size_t, 256>> hist(8);
-  for (auto& h : hist) h.fill(0);
+  std::array<std::array<std::size_t, 256>, 8> hist{};
   for (const SortItem& x : a)
     for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
-  std::vector<SortItem> tmp(n);
+  tmp.resize(n);
   for (int d = 0; d < 8; ++d) {
     auto& h = hist[static_cast<std::size_t>(d)];
     if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
@@ -336,37 +348,88 @@ inline double fillable_spread(const LiquidationPolicy& pol, double e, double mm,
 
 }  // namespace detail
 
-// Sorts `hits` (indices of liquidatable positions) into the policy's liquidation order at `mark`.
-// Ties go to the lower input index, or to the lower rank[i] when `rank` is given (a caller that
-// stores the positions permuted passes their input indices).
-inline void order_liquidations(const PositionColumns& pos, std::vector<std::size_t>& hits, double mark,
-                               const LiquidationPolicy& pol, std::span<const std::uint32_t> rank = {}) {
+// A liquidatable position as the ordering and the liquidation loop read it: index i, signed
+// size q, entry price ep, margin m, and `tie`, the rank that breaks ties (the input index).
+struct LiquidationHit {
+  double q, ep, m;
+  std::uint32_t i;
+  std::uint32_t tie;
+};
+
+// Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
+// descending (the fillable spread with LimitRule::fillable); largest, notional descending;
+// ties: larger notional first, then the lower `tie`. given: `tie` ascending. A stable radix sort
+// on the key, then the (rare) runs of equal keys by notional and tie: a total order, so the
+// result does not depend on the order of `hits` on entry.
+// Buffers of order_liquidations, kept by a caller that orders many times.
+struct OrderScratch {
+  std::vector<detail::SortItem> items, tmp;
+};
+
+inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol,
+                               OrderScratch& scratch) {
+  if (hits.size() < 2) return;
+  const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
+  if (pol.order == LiquidationOrder::given) {
+    if (!std::is_sorted(hits.begin(), hits.end(), by_tie)) std::sort(hits.begin(), hits.end(), by_tie);
+    return;
+  }
   const ContractSpec& c = pol.contract;
-  if (pol.order == LiquidationOrder::given || hits.size() < 2) return;
-  struct Key {
-    double key, notional;
-    std::size_t tie, i;
-  };
-  std::vector<Key> keys(hits.size());
+  std::vector<detail::SortItem>& items = scratch.items;
+  items.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
-    const std::size_t i = hits[k];
-    const double q = pos.size[i];
+    const double q = hits[k].q;
     const double nt = notional(c, q, mark);
     double key = nt;
     if (pol.order == LiquidationOrder::underwater) {
-      const double e = equity(c, q, pos.entry_price[i], pos.margin[i], mark);
+      const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
       const double mm = maintenance(c, pol.tiers, q, mark);
       key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
                                              : (nt > 0.0 ? (mm - e) / nt : 0.0);
     }
-    keys[k] = {key, nt, rank.empty() ? i : std::size_t{rank[i]}, i};
+    items[k] = {detail::descending_bits(key), k};
   }
-  std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-    if (a.key != b.key) return a.key > b.key;
-    if (a.notional != b.notional) return a.notional > b.notional;
-    return a.tie < b.tie;
-  });
-  for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].i;
+  // Equal keys: larger notional first, then the lower tie.
+  const auto after_key = [&](const detail::SortItem& x, const detail::SortItem& y) {
+    const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
+    if (nx != ny) return nx > ny;
+    return hits[x.k].tie < hits[y.k].tie;
+  };
+  if (items.size() < 4096) {  // comparisons beat the radix sort's passes on fewer items
+    std::sort(items.begin(), items.end(), [&](const detail::SortItem& x, const detail::SortItem& y) {
+      return x.key != y.key ? x.key < y.key : after_key(x, y);
+    });
+  } else {
+    detail::radix_sort(items, scratch.tmp);
+    for (std::size_t a = 0; a < items.size();) {
+      std::size_t b = a + 1;
+      while (b < items.size() && items[b].key == items[a].key) ++b;
+      if (b - a > 1)
+        std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
+                  after_key);
+      a = b;
+    }
+  }
+  // hits[k] = old hits[items[k].k], in place: one cycle of the permutation at a time.
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    if (items[k].k == k) continue;
+    const LiquidationHit first = hits[k];
+    std::size_t j = k;
+    for (;;) {
+      const std::size_t from = items[j].k;
+      items[j].k = j;
+      if (from == k) {
+        hits[j] = first;
+        break;
+      }
+      hits[j] = hits[from];
+      j = from;
+    }
+  }
+}
+inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
+  OrderScratch scratch;
+  order_liquidations(hits, mark, pol, scratch);
 }
 
 // The outcome of liquidating one position (MODEL.md §3 steps 1–3, before the residual
@@ -382,6 +445,24 @@ struct LiquidationOutcome {
   double trader_change = 0.0;    // trader's equity change at the mark (ledger row "traders")
   double last_fill = std::numeric_limits<double>::quiet_NaN();  // last book (or takeover) fill price
   bool full = true;              // closed in full (else a partial close or a slice)
+};
+
+// Compensated sums over the outcomes of a batch (or of a cascade round).
+struct OutcomeSums {
+  CompensatedSum notional, fees, deficit, surplus, takeover, draw, fallback;
+  CompensatedSum shortfall_long, shortfall_short;  // the residual, by side of the liquidated positions
+
+  void add(double q, const LiquidationOutcome& o) noexcept {
+    notional.add(o.closed_notional);
+    fees.add(o.fee);
+    deficit.add(o.deficit);
+    surplus.add(o.surplus);
+    takeover.add(o.takeover_cost);
+    draw.add(o.draw);
+    fallback.add(o.fallback_closed);
+    (q > 0.0 ? shortfall_long : shortfall_short).add(o.shortfall);
+  }
+  double residual() const noexcept { return shortfall_long.value() + shortfall_short.value(); }
 };
 
 // Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it),
@@ -520,6 +601,9 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   const std::size_t n = pos.size.size();
   const ContractSpec& c = pol.contract;
 
+  if (n >= std::numeric_limits<std::uint32_t>::max())
+    throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
+
   // ---- detection: one pass, value checks folded in ------------------------------------------
   out.liquidated.assign(n, 0);
   std::uint8_t* flag = out.liquidated.data();
@@ -542,62 +626,17 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
       return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
     });
   }
-  if (bad) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto ii = static_cast<std::int64_t>(i);
-      if (!std::isfinite(pos.size[i])) throw InvalidArgument("size", ii, "must be finite " + describe(pos.size[i]));
-      if (!(std::isfinite(pos.entry_price[i]) && pos.entry_price[i] > 0.0))
-        throw InvalidArgument("entry_price", ii, "must be finite and > 0 " + describe(pos.entry_price[i]));
-      if (!(std::isfinite(pos.margin[i]) && pos.margin[i] >= 0.0))
-        throw InvalidArgument("margin", ii, "must be finite and >= 0 " + describe(pos.margin[i]));
-    }
-  }
+  if (bad) report_bad_position(pos);
   // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
   // then reads this compact copy instead of jumping around the full columns.
-  struct Hit {
-    std::size_t i;
-    double q, ep, m;
-  };
-  std::vector<Hit> hits;
+  std::vector<LiquidationHit> hits;
   hits.reserve(count);
   for (std::size_t i = 0; i < n; ++i)
-    if (flag[i]) hits.push_back({i, pos.size[i], pos.entry_price[i], pos.margin[i]});
+    if (flag[i]) hits.push_back({pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
+                                 static_cast<std::uint32_t>(i)});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
-  auto fillable_spread = [&](double e, double mm, double nt) {
-    // |fillable − P| / P = ABR·SMMR·MM / notional, ABR = clamp(BA·(1 − E/MM), 0, 1)
-    const double abr = mm > 0.0 ? std::clamp(pol.ba * (1.0 - e / mm), 0.0, 1.0) : 1.0;
-    return nt > 0.0 ? abr * pol.smmr * mm / nt : 0.0;
-  };
-  if (pol.order != LiquidationOrder::given && hits.size() > 1) {
-    std::vector<detail::SortItem> items(hits.size());
-    std::vector<double> nts(hits.size());
-    for (std::size_t k = 0; k < hits.size(); ++k) {
-      const double q = hits[k].q;
-      const double nt = notional(c, q, mark);
-      double key = nt;
-      if (pol.order == LiquidationOrder::underwater) {
-        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
-        const double mm = maintenance(c, pol.tiers, q, mark);
-        key = pol.limit == LimitRule::fillable ? fillable_spread(e, mm, nt) : (nt > 0.0 ? (mm - e) / nt : 0.0);
-      }
-      items[k] = {detail::descending_bits(key), k};
-      nts[k] = nt;
-    }
-    // Key descending, then notional descending, then input order: a total order.
-    detail::radix_sort(items);
-    std::vector<Hit> sorted(hits.size());
-    for (std::size_t a = 0; a < items.size();) {
-      std::size_t b = a + 1;
-      while (b < items.size() && items[b].key == items[a].key) ++b;
-      if (b - a > 1)  // equal keys (rare): larger notional first; the radix sort kept index order
-        std::stable_sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
-                         [&](const detail::SortItem& x, const detail::SortItem& y) { return nts[x.k] > nts[y.k]; });
-      a = b;
-    }
-    for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
-    hits.swap(sorted);
-  }
+  order_liquidations(hits, mark, pol);
 
   // ---- sequential liquidation ---------------------------------------------------------------
   if (pol.residual != ResidualRule::none) {
@@ -627,7 +666,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   LiquidationTotals tot;
   Ledger& led = tot.ledger;
   InsuranceFund fund(fund_balance, pol.reserve);
-  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw, s_short_long, s_short_short;
+  OutcomeSums sums;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
@@ -643,14 +682,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     out.fee[k] = o.fee;
     out.insurance_draw[k] = o.draw;
     out.shortfall[k] = o.shortfall;
-
-    s_notional.add(o.closed_notional);
-    s_fees.add(o.fee);
-    s_deficit.add(o.deficit);
-    s_surplus.add(o.surplus);
-    s_takeover.add(o.takeover_cost);
-    s_draw.add(o.draw);
-    (q > 0.0 ? s_short_long : s_short_short).add(o.shortfall);
+    sums.add(q, o);
   }
   if (pol.execution == Execution::book) {
     book_after.bids_mut().consume(bids.level, bids.used);
@@ -658,17 +690,18 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   }
 
   tot.liquidated = static_cast<std::int64_t>(hits.size());
-  tot.closed_notional = s_notional.value();
-  tot.fees = s_fees.value();
-  tot.deficit = s_deficit.value();
-  tot.surplus = s_surplus.value();
-  tot.takeover_loss = s_takeover.value();
-  tot.insurance_draw = s_draw.value();
-  tot.residual = s_short_long.value() + s_short_short.value();
+  tot.closed_notional = sums.notional.value();
+  tot.fees = sums.fees.value();
+  tot.deficit = sums.deficit.value();
+  tot.surplus = sums.surplus.value();
+  tot.takeover_loss = sums.takeover.value();
+  tot.insurance_draw = sums.draw.value();
+  tot.residual = sums.residual();
   tot.fund_after = fund.balance();
 
   // ---- residual allocation --------------------------------------------------------------------
-  tot.adl_transfers = counterparties.settle(pol.residual, pol.adl_cap, s_short_long.value(), s_short_short.value());
+  tot.adl_transfers =
+      counterparties.settle(pol.residual, pol.adl_cap, sums.shortfall_long.value(), sums.shortfall_short.value());
   tot.uncovered = std::max(0.0, tot.residual - tot.adl_transfers);
   led.add(LedgerRow::residual_transfers, -tot.adl_transfers);
   led.add(LedgerRow::uncovered, -(tot.residual - tot.adl_transfers));
