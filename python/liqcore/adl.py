@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, as_f64, broadcast, check_option, common_length
+from liqcore._arrays import F64, as_f64, broadcast, check_finite, check_option, common_length
 
 __all__ = [
     "capped_pro_rata",
@@ -175,6 +175,16 @@ def socialize(size: Any, amount: Any) -> F64:
 
 
 def uncovered(amount: Any, taken: Any) -> float:
-    """What an allocation left uncovered: ``max(0, amount - sum(taken))`` (exact sum)."""
+    """What an allocation left uncovered: ``max(0, amount - sum(taken))`` (exact sum).
+
+    ``taken`` must be finite and >= 0 (ValueError naming ``taken`` and the first bad index).
+    A sum beyond the float range exceeds any finite amount: the result is then 0.0.
+    """
     t = _f64("taken", taken)
-    return max(0.0, _amount(amount) - math.fsum(np.ravel(t).tolist()))
+    check_finite("taken", t, nonnegative=True)
+    a = _amount(amount)
+    try:
+        total = math.fsum(np.ravel(t).tolist())
+    except OverflowError:  # the exact sum exceeds the float range, hence the amount
+        return 0.0
+    return max(0.0, a - total)

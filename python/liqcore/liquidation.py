@@ -350,7 +350,11 @@ class LiquidationResult:
 
 
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    if isinstance(x, (bool, str, bytes)) or (not np.isscalar(x) and np.ndim(x) != 0):
+    try:
+        ndim = 0 if np.isscalar(x) else np.ndim(x)
+    except ValueError:  # ragged nested sequences
+        ndim = -1
+    if isinstance(x, (bool, str, bytes)) or ndim != 0:
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
     try:
         v = float(x)

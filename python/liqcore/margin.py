@@ -206,7 +206,8 @@ def _prepare(
 
 
 def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
-    if type(contract_size) is float and contract == "linear" and contract_size == 1.0:
+    if type(contract_size) is float and type(contract) is str and contract == "linear" \
+            and contract_size == 1.0:
         return False, 1.0  # the common case, already valid
     check_option("contract", contract, _CONTRACTS)
     if isinstance(contract_size, (bool, np.bool_)) or not isinstance(
@@ -218,6 +219,9 @@ def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
     return contract == "inverse", c
 
 
+MAX_THREADS = 1024  # more is a caller's mistake (and beyond pybind11's size_t on 2**64)
+
+
 def _threads(threads: Optional[int]) -> int:
     """The kernels' thread count: 0 for None (auto), else a positive int."""
     if threads is None:
@@ -226,6 +230,8 @@ def _threads(threads: Optional[int]) -> int:
         raise TypeError(f"threads must be a positive int or None (got {type(threads).__name__})")
     if threads < 1:
         raise ValueError(f"threads must be a positive int or None (got {int(threads)})")
+    if threads > MAX_THREADS:
+        raise ValueError(f"threads must be <= {MAX_THREADS} or None (got {int(threads)})")
     return int(threads)
 
 
