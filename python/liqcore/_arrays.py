@@ -28,7 +28,6 @@ __all__ = [
     "as_f64",
     "as_i64",
     "as_array",
-    "as_count",
     "broadcast",
     "check_finite",
     "check_option",
@@ -101,21 +100,6 @@ def as_array(name: str, x: Any) -> np.ndarray[Any, Any]:
         return np.asarray(x)
     except (TypeError, ValueError) as e:  # ragged nested lists and the like
         raise ValueError(f"{name} could not be read as an array: {e}") from None
-
-
-def as_count(name: str, x: Any, *, minimum: int = 0, maximum: int) -> int:
-    """``x`` as a Python int in [minimum, maximum] (bools and non-integers are a TypeError).
-
-    Used for counts (threads, rounds, scenarios, steps, levels) before they reach the kernel:
-    the upper bound keeps a huge value from overflowing pybind11's conversion or allocating
-    without end; the message names ``name``.
-    """
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    v = int(x)
-    if not minimum <= v <= maximum:
-        raise ValueError(f"{name} must be in [{minimum}, {maximum}] (got {v})")
-    return v
 
 
 def _at(index: int, a: np.ndarray[Any, Any]) -> str:

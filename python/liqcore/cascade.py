@@ -59,7 +59,7 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
 from liqcore.book import Book
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _pandas, _scalar
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _check_bankruptcy_prices, _pandas, _scalar
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -251,9 +251,10 @@ def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
     if not isinstance(book, Book):
         raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
     if policy is None:
-        return Policy()
-    if not isinstance(policy, Policy):
+        policy = Policy()
+    elif not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    _check_bankruptcy_prices(positions, policy)
     return policy
 
 

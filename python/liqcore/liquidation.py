@@ -68,6 +68,7 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
+from liqcore.margin import bankruptcy_price
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -349,6 +350,32 @@ class LiquidationResult:
         )
 
 
+def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
+    """Reject inverse positions whose bankruptcy price underflows to 0.
+
+    Inverse ``BP = |N|·C·EP / (s·M·EP + |N|·C)``: when ``|N|·C·EP`` or the quotient is below
+    the float range (a denormal size) it rounds to 0 (0/0 = NaN for a 1x short), where the PnL
+    of a takeover at BP, ``C·N·(1/EP − 1/BP)``, is infinite. Such a position cannot be valued, so it is a ValueError naming ``size[i]``
+    (the pure-Python reference applies the same rule).
+    """
+    if policy.contract != "inverse" or len(positions) == 0:
+        return
+    bp = bankruptcy_price(
+        positions._size, positions._entry_price, positions._margin,
+        contract="inverse", contract_size=policy.contract_size,
+    )
+    with np.errstate(invalid="ignore"):
+        bad = (positions._size != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"size[{i}]: the inverse position's bankruptcy price underflows to 0 "
+            f"(size={float(positions._size[i])!r}, entry_price={float(positions._entry_price[i])!r}, "
+            f"margin={float(positions._margin[i])!r}): |size|·contract_size·entry_price is "
+            "below the float range"
+        )
+
+
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
     try:
         ndim = 0 if np.isscalar(x) else np.ndim(x)
@@ -406,6 +433,7 @@ def liquidate(
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    _check_bankruptcy_prices(positions, policy)
 
     r = _core.liquidate(
         positions._size,
