@@ -658,18 +658,12 @@ def test_adl_uncovered_validates_taken(taken: list[float]) -> None:
         assert not ok and names_one_of(str(res), ("taken",)), res
 
 
-@pytest.mark.xfail(strict=True, reason="adl.rank: a finite mark or entry price near 1e308 "
-                   "overflows PnL and returns a NaN score (inf/inf) instead of a finite/inf score "
-                   "or a ValueError naming the argument")
 @pytest.mark.parametrize(("entry_price", "mark"), [(1.0, 1e308)])
 def test_adl_rank_overflow_is_not_nan(entry_price: float, mark: float) -> None:
     ok, res = attempt(lambda: adl.rank([2.0], [entry_price], [0.0], mark))
     assert not ok or not np.isnan(res).any(), res
 
 
-@pytest.mark.xfail(strict=True, reason="adl.risk_aware: positive weights whose ratio exceeds "
-                   "~1e308 (e.g. a denormal weight) break the sum rule: over-allocation "
-                   "(sum 2 > amount 1.5) or nothing taken from a weight > 0")
 @pytest.mark.parametrize(
     ("capacity", "weights", "caps", "amount"),
     [([1.0, 1.0], [1e-310, 1.0], [1.0, 1.0], 1.5),
@@ -776,19 +770,8 @@ def _extreme(v: Any) -> bool:
     return bool(((a < 1e-150) | (a > 1e150)).any())
 
 
-_MARGIN_NAN = ("margin kernels return NaN for finite, valid inputs whose products overflow or "
-               "underflow (inf - inf, inf * 0, 0 / 0): e.g. margin_ratio(-1e308, 1, 0, 2, mmr=0) "
-               "and liquidation_price(5e-324, 5e-324, 5e-324, 0.5) give NaN instead of a value or "
-               "a ValueError")
-_MARGIN_NAN_CASES = {("linear", "liquidation_price"), ("linear", "margin_ratio"),
-                     ("inverse", "bankruptcy_price"), ("inverse", "equity"),
-                     ("inverse", "liquidation_price"), ("inverse", "margin_ratio")}
-
-
 @pytest.mark.parametrize(("contract", "fn"), [
-    pytest.param(c, f, marks=[pytest.mark.xfail(strict=True, reason=_MARGIN_NAN)]
-                 if (c, f) in _MARGIN_NAN_CASES else [])
-    for c in ("linear", "inverse") for f in sorted(MARGIN_FUNCS)])
+    (c, f) for c in ("linear", "inverse") for f in sorted(MARGIN_FUNCS)])
 def test_margin_extreme_magnitudes_no_nan(fn: str, contract: str) -> None:
     """Valid but extreme inputs (1e-300 .. 1e300, denormals): no NaN except for flat positions,
     or a ValueError naming an argument."""
@@ -888,9 +871,6 @@ def test_liquidate_one_bad_argument(pos: dict[str, Any], sides: tuple[Any, ...],
                       fund if name != "insurance_fund" else float(np.asarray(mut.value)))
 
 
-@pytest.mark.xfail(strict=True, reason="liquidate: finite but huge values overflow without an "
-                   "error: shorts vs an empty ask side at mark 1e308 give a NaN ledger and "
-                   "takeover_loss; size 1e308 vs an empty bid side gives deficit inf, ledger NaN")
 @pytest.mark.parametrize(("bids", "size", "mark"), [(True, [-1.0, -2.0], 1e308),
                                                     (False, [1e308, 1.0], 60.0)])
 def test_liquidate_huge_values_no_nan(bids: bool, size: list[float], mark: float) -> None:

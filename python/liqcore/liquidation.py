@@ -68,7 +68,6 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
-from liqcore.margin import bankruptcy_price
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -360,9 +359,9 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
     """
     if policy.contract != "inverse" or len(positions) == 0:
         return
-    bp = bankruptcy_price(
-        positions._size, positions._entry_price, positions._margin,
-        contract="inverse", contract_size=policy.contract_size,
+    bp = _core.bankruptcy_price(  # the margin kernel, without the public NaN check
+        positions._size, positions._entry_price, positions._margin, True,
+        float(policy.contract_size), 0,
     )
     with np.errstate(invalid="ignore"):
         bad = (positions._size != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
@@ -374,6 +373,29 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
             f"margin={float(positions._margin[i])!r}): |size|·contract_size·entry_price is "
             "below the float range"
         )
+
+
+_MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
+                 "deficit", "surplus", "fees", "takeover_loss", "closed_notional")
+
+
+def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
+    """Rule (finding #16): every money amount of a run must be finite. Finite inputs whose
+    products overflow (sizes times prices near 1.8e308) make inf - inf = NaN in the ledger; that
+    is a ValueError naming the position with the largest notional, never a silent NaN."""
+    t = r["totals"]
+    amounts = [float(r["ledger_balance"])] + [float(t[k]) for k in _MONEY_TOTALS]
+    if all(math.isfinite(v) for v in amounts) and np.isfinite(r["ledger"]).all() \
+            and np.isfinite(r["deficit"]).all():
+        return
+    with np.errstate(over="ignore"):
+        notional = np.abs(positions._size) * np.maximum(positions._entry_price, mark)
+    i = int(np.argmax(notional))
+    raise ValueError(
+        f"liquidate: money amounts overflow the float range (size[{i}]="
+        f"{float(positions._size[i])!r} at entry_price {float(positions._entry_price[i])!r}, "
+        f"mark {mark!r}): sizes times prices must stay well below 1.8e308"
+    )
 
 
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
@@ -447,6 +469,7 @@ def liquidate(
     for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
         _frozen(r[k])
     t = r["totals"]
+    _check_money_finite(r, positions, p)
     ledger = Ledger(
         entity=tuple(e for e, _ in _LEDGER_ROWS),
         kind=tuple(k for _, k in _LEDGER_ROWS),
