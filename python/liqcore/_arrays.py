@@ -86,7 +86,8 @@ def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
     elif a.dtype.kind == "u" and a.dtype.itemsize >= 8:
         bad = first_bad(a <= np.uint64(_I64_MAX))
         if bad is not None:
-            raise ValueError(f"{name}{_at(bad, a)} is outside the int64 range (got {int(a.flat[bad])})")
+            got = int(a.flat[bad])
+            raise ValueError(f"{name}{_at(bad, a)} is outside the int64 range (got {got})")
     elif a.dtype.kind not in "biu":
         raise TypeError(f"{name} must be an integer or an array of integers (got dtype {a.dtype})")
     if a.ndim > ndim:

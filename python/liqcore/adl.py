@@ -172,7 +172,8 @@ def rank(
     ``|q P| / (q (P - BP))``; inverse ``(|q| C / P) / (q C (1/BP - 1/P))``) with ``BP`` the
     bankruptcy price. The score is ``PnL% * EffLev`` for winners, ``PnL% / EffLev`` for losers,
     0 at zero PnL (a score whose products overflow or underflow, inf/inf, is a ValueError
-    naming ``size[i]``, never NaN). ``mark value - bankrupt value`` is the equity ``margin + PnL`` except for a
+    naming ``size[i]``, never NaN). ``mark value - bankrupt value`` is the equity
+    ``margin + PnL`` except for a
     position that can never go bankrupt (e.g. a long with margin >= entry notional), whose
     EffLev is 1; at or past bankruptcy EffLev is +inf. Flat positions (size 0) score ``-inf``.
 

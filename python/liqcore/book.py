@@ -28,7 +28,16 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_array, as_f64, broadcast, check_option, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    as_array,
+    as_f64,
+    broadcast,
+    check_option,
+    common_length,
+    first_bad,
+)
 
 __all__ = ["Book", "Fill", "Fills"]
 

@@ -298,7 +298,8 @@ def _check_shock(book: Book, mark: float, shock: float) -> None:
         if not (math.isfinite(y) and y > 0.0):
             what = "the mark" if x == mark else "a book price"
             raise ValueError(
-                f"shock={shock!r} moves {what} {x!r} to {y!r}: shocked prices must be finite and > 0"
+                f"shock={shock!r} moves {what} {x!r} to {y!r}: shocked prices must be finite "
+                "and > 0"
             )
 
 

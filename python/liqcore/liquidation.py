@@ -354,8 +354,8 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
 
     Inverse ``BP = |N|·C·EP / (s·M·EP + |N|·C)``: when ``|N|·C·EP`` or the quotient is below
     the float range (a denormal size) it rounds to 0 (0/0 = NaN for a 1x short), where the PnL
-    of a takeover at BP, ``C·N·(1/EP − 1/BP)``, is infinite. Such a position cannot be valued, so it is a ValueError naming ``size[i]``
-    (the pure-Python reference applies the same rule).
+    of a takeover at BP, ``C·N·(1/EP − 1/BP)``, is infinite. Such a position cannot be valued:
+    ValueError naming ``size[i]`` (the pure-Python reference applies the same rule).
     """
     if policy.contract != "inverse" or len(positions) == 0:
         return
@@ -369,7 +369,8 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
         i = int(np.argmax(bad))
         raise ValueError(
             f"size[{i}]: the inverse position's bankruptcy price underflows to 0 "
-            f"(size={float(positions._size[i])!r}, entry_price={float(positions._entry_price[i])!r}, "
+            f"(size={float(positions._size[i])!r}, "
+            f"entry_price={float(positions._entry_price[i])!r}, "
             f"margin={float(positions._margin[i])!r}): |size|·contract_size·entry_price is "
             "below the float range"
         )

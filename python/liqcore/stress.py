@@ -325,7 +325,9 @@ def _check_progress(progress: Any) -> None:
     if progress is None:
         return
     if not callable(progress):
-        raise TypeError(f"progress must be a callable(done, total) or None (got {type(progress).__name__})")
+        raise TypeError(
+            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
+        )
     try:
         sig = inspect.signature(progress)
     except (TypeError, ValueError):  # no signature to check (some builtins)
@@ -333,7 +335,9 @@ def _check_progress(progress: Any) -> None:
     try:
         sig.bind(0, 0)
     except TypeError:
-        raise TypeError(f"progress must accept two arguments (done, total) (got signature {sig})") from None
+        raise TypeError(
+            f"progress must accept two arguments (done, total) (got signature {sig})"
+        ) from None
 
 
 def _seed(seed: Any) -> int:

@@ -222,7 +222,8 @@ def synthetic_book_arrays(
         tick = _positive("tick", tick)
         if not mid / tick <= MAX_TICKS_PER_MID:
             raise ValueError(
-                f"tick {tick!r} is too fine for mid {mid!r}: mid / tick must be <= {MAX_TICKS_PER_MID:g}"
+                f"tick {tick!r} is too fine for mid {mid!r}: "
+                f"mid / tick must be <= {MAX_TICKS_PER_MID:g}"
             )
     depth_scale = _positive("depth_scale", depth_scale, hi=DEPTH_SCALE_MAX)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
