@@ -62,3 +62,18 @@ from liqcore.cross_margin import (
 
 __all__ += ["AccountLiquidationResult", "Accounts", "Health", "Markets", "Portfolio", "fillable_price", "health",
             "liquidate_accounts", "slice_bankruptcy_price"]
+
+# --- multi-market cascades and contagion (simulate_cascade_accounts) ---
+from liqcore.contagion import (
+    AccountStressResult,
+    ContagionResult,
+    simulate_cascade_accounts,
+    stress_test_accounts,
+)
+
+__all__ += [
+    "AccountStressResult",
+    "ContagionResult",
+    "simulate_cascade_accounts",
+    "stress_test_accounts",
+]

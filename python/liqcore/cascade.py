@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,8 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
 from liqcore.book import Book
+from liqcore.contagion import ContagionResult, simulate_cascade_accounts
+from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _check_bankruptcy_prices, _pandas, _scalar
 from liqcore.policy import Policy
 from liqcore.positions import Positions
@@ -318,6 +320,7 @@ def _ledger(r: dict[str, Any]) -> Ledger:
     )
 
 
+@overload
 def simulate_cascade(
     positions: Positions,
     book: Book,
@@ -329,8 +332,42 @@ def simulate_cascade(
     *,
     mark_rule: str = "last",
     max_rounds: int = 1000,
-) -> CascadeResult:
+) -> CascadeResult: ...
+
+
+@overload
+def simulate_cascade(
+    positions: Portfolio,
+    book: Accounts,
+    mark: Markets,
+    shock: Any,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    resilience: float = 0.0,
+    *,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+) -> ContagionResult: ...
+
+
+def simulate_cascade(
+    positions: Positions | Portfolio,
+    book: Book | Accounts,
+    mark: float | Markets,
+    shock: Any,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    resilience: float = 0.0,
+    *,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+) -> CascadeResult | ContagionResult:
     """Play a liquidation cascade after an exogenous relative price move.
+
+    With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
+    place of ``positions``, ``book`` and ``mark`` (shock: a scalar or one per market), this is
+    :func:`liqcore.simulate_cascade_accounts`, the multi-market cascade with contagion
+    attribution, and returns a :class:`liqcore.ContagionResult`.
 
     Parameters
     ----------
@@ -359,7 +396,26 @@ def simulate_cascade(
     CascadeResult
         Round trace, marks, per-position outcomes, totals, the book after and the ledger.
     """
+    if isinstance(positions, Portfolio):
+        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
+            raise TypeError(
+                "with a Portfolio, simulate_cascade takes (pf, acc, mk, shock, ...): acc must be a "
+                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
+                f"{type(mark).__name__})"
+            )
+        return simulate_cascade_accounts(
+            positions,
+            book,
+            mark,
+            shock,
+            policy,
+            insurance_fund,
+            resilience,
+            mark_rule=mark_rule,
+            max_rounds=max_rounds,
+        )
     policy = _check_inputs(positions, book, policy)
+    assert isinstance(book, Book)  # checked by _check_inputs
     p = _scalar("mark", mark)
     s = _real("shock", shock)
     if not (math.isfinite(s) and s > -1.0):

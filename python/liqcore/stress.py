@@ -50,7 +50,7 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,8 @@ from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option
 from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
+from liqcore.contagion import AccountStressResult, stress_test_accounts
+from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _pandas, _scalar
 from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
@@ -521,6 +523,7 @@ def _spec(
     )
 
 
+@overload
 def stress_test(
     positions: Positions,
     book: Book,
@@ -544,7 +547,63 @@ def stress_test(
     seed: int = 0,
     threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
-) -> StressResult:
+    correlation: Any = None,
+) -> StressResult: ...
+
+
+@overload
+def stress_test(
+    positions: Portfolio,
+    book: Accounts,
+    mark: Markets,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: Any = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    correlation: Any = None,
+) -> AccountStressResult: ...
+
+
+def stress_test(
+    positions: Positions | Portfolio,
+    book: Book | Accounts,
+    mark: float | Markets,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: Any = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    correlation: Any = None,
+) -> StressResult | AccountStressResult:
     """Run the cascade engine along many price paths (see the module docstring).
 
     Parameters
@@ -573,10 +632,53 @@ def stress_test(
         ``progress(done, total)`` after each batch of scenarios (the run is then split in
         about 50 batches; results are unchanged).
 
+    correlation : array (markets × markets), optional
+        Only with a Portfolio: the correlation of the markets' Brownian moves.
+
+    With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
+    place of ``positions``, ``book`` and ``mark``, this is :func:`liqcore.stress_test_accounts`
+    (the multi-market cascade along correlated paths; ``paths`` scenarios × steps × markets;
+    ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; one thread, so
+    ``threads`` is ignored and ``progress`` must be None), returning an
+    :class:`liqcore.AccountStressResult`.
+
     Returns
     -------
     StressResult
     """
+    if isinstance(positions, Portfolio):
+        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
+            raise TypeError(
+                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
+                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
+                f"{type(mark).__name__})"
+            )
+        if progress is not None:
+            raise ValueError("progress is not supported with a Portfolio (must be None)")
+        return stress_test_accounts(
+            positions,
+            book,
+            mark,
+            policy,
+            insurance_fund,
+            scenarios,
+            horizon,
+            steps=steps,
+            mu=mu,
+            sigma=sigma,
+            correlation=correlation,
+            jump_intensity=jump_intensity,
+            jump_mean=jump_mean,
+            jump_std=jump_std,
+            paths=paths,
+            path_type=path_type,
+            resilience=resilience,
+            mark_rule=mark_rule,
+            max_rounds=max_rounds,
+            seed=seed,
+        )
+    if correlation is not None:
+        raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
     spec = _spec(
         positions,
         book,

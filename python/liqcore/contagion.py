@@ -1,0 +1,825 @@
+"""Multi-market liquidation cascades and contagion (MODEL.md §4, §6):
+:func:`simulate_cascade_accounts`.
+
+The cross-margin counterpart of :func:`liqcore.simulate_cascade`: a :class:`liqcore.Portfolio` of
+accounts (:class:`liqcore.Accounts`) over several :class:`liqcore.Markets`, each market with its
+own book and its own shock. One call into the C++ kernel (GIL released). Money is in quote.
+
+Semantics
+---------
+Round 0, the shocks: every market ``m`` moves from ``P_m`` to ``P_m·(1 + shock_m)`` and its whole
+book moves with it (every price multiplied by ``1 + shock_m``, quantities unchanged).
+
+Round ``k = 1, 2, …`` at the current marks:
+
+1. *Detection and liquidation*: every account liquidatable at the current marks (``TMMR > TNC``
+   with an open position, :func:`liqcore.health`) is liquidated account-wide, exactly as
+   :func:`liqcore.liquidate_accounts` does it at those marks (policy order, every position
+   closed through its own market's book as left by the earlier rounds, limit, fallback, fee,
+   fund, settlement, deficit attributed to positions by the slice rule, ledger).
+2. *Each market's mark follows its own trades* (``mark_rule``): ``"last"``: the price of the
+   market's last book fill of the round, in execution order; ``"mid"``: the mid of its book left
+   after the round. A market without book fills in the round keeps its mark.
+3. *Resilience*: every level's quantity ``q`` of every book becomes ``q + resilience·(q0 − q)``
+   (``q0`` before the cascade), as in the single-market cascade.
+
+It stops after the first round that liquidates nothing (``converged``) or after ``max_rounds``
+rounds. **One insurance fund**, shared by all markets, carries over from round to round, as do
+the books and the ledger. Collateral prices do not move. Supported policies: ``sizing="full"``
+(a liquidated account has nothing left, so it is liquidated at most once) and
+``residual="none"`` (each market's residual is reported as uncovered); others raise ValueError.
+
+Cost: every round re-runs account-wide liquidation over the whole portfolio, so a cascade costs
+``O(rounds · (positions + accounts + book levels))``; :func:`stress_test_accounts` runs its
+scenarios one after another on one thread.
+
+Contagion attribution
+---------------------
+Every mark move has an *origin* market: the shock of market ``m`` has origin ``m``; the move of
+market ``j`` during round ``k`` has the origin that closed the largest notional in ``j`` in
+round ``k`` (among the origins of that round's liquidated accounts; ties: the lower id). An
+account liquidated in round ``k`` has a *trigger* market: the market whose mark move from the
+start of round ``k − 1`` to the start of round ``k`` (for ``k = 1``: the shock) lowered the
+account's health ``TNC − TMMR`` the most (``Σ Δ(PnL − MM)`` over its positions in that market;
+ties: the lower id). Its origin is the origin of that move; an account that no move made less
+healthy (liquidatable before the shock) is unattributed (origin -1).
+
+``contagion[i, j]`` is the deficit realised in market ``j`` (the account deficit attributed to
+its positions in ``j``) by accounts whose origin is market ``i``; ``markets.unattributed[j]``
+holds the rest, so ``contagion.sum(axis=0) + markets.unattributed == markets.deficit``. Example:
+a BTC shock liquidates account A (BTC and ETH); selling A's ETH moves the ETH book, which
+liquidates ETH-only account B in round 2: B's trigger is ETH, whose round-1 move has origin BTC,
+so B's deficit lands in ``contagion[BTC, ETH]``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from liqcore import _core
+from liqcore._arrays import F64, I64, check_option
+from liqcore.book import Book
+from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
+from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.policy import Policy
+
+__all__ = [
+    "AccountStressResult",
+    "ContagionAccounts",
+    "ContagionMarkets",
+    "ContagionResult",
+    "ContagionTrace",
+    "simulate_cascade_accounts",
+    "stress_test_accounts",
+]
+
+_MARK_RULES = ("last", "mid")
+
+_PER_POSITION = (
+    "account",
+    "market",
+    "round",
+    "liquidated",
+    "closed",
+    "book_closed",
+    "fallback_closed",
+    "vwap",
+    "deficit",
+    "fee",
+    "insurance_draw_by_position",
+    "shortfall",
+)
+
+
+def _frame(obj: Any) -> Any:
+    pd = _pandas()
+    return pd.DataFrame({k: getattr(obj, k) for k in obj.__dataclass_fields__})
+
+
+@dataclass(frozen=True, eq=False)
+class ContagionTrace:
+    """One entry per round that liquidated (round numbers from 1); quote currency.
+
+    marks_before, marks_after: rounds × markets marks at the start and the end of the round;
+    deficit_by_market: rounds × markets deficits realised in the round; accounts, positions:
+    newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
+    residual (what the fund could not pay) of the round; insurance_fund after it.
+    """
+
+    round: I64
+    marks_before: npt.NDArray[np.float64]
+    marks_after: npt.NDArray[np.float64]
+    deficit_by_market: npt.NDArray[np.float64]
+    accounts: I64
+    positions: I64
+    notional: F64
+    deficit: F64
+    fees: F64
+    insurance_draw: F64
+    residual: F64
+    insurance_fund: F64
+
+    def __len__(self) -> int:
+        return int(self.round.shape[0])
+
+    def to_frame(self) -> Any:
+        """One row per round; per-market columns ``mark_before_<m>``, ``mark_after_<m>``,
+        ``deficit_<m>``."""
+        pd = _pandas()
+        cols: dict[str, Any] = {"round": self.round}
+        for m in range(self.marks_before.shape[1]):
+            cols[f"mark_before_{m}"] = self.marks_before[:, m]
+            cols[f"mark_after_{m}"] = self.marks_after[:, m]
+            cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
+        for k in (
+            "accounts",
+            "positions",
+            "notional",
+            "deficit",
+            "fees",
+            "insurance_draw",
+            "residual",
+            "insurance_fund",
+        ):
+            cols[k] = getattr(self, k)
+        return pd.DataFrame(cols)
+
+
+@dataclass(frozen=True, eq=False)
+class ContagionAccounts:
+    """Per account (length ``len(acc)``), quote currency.
+
+    round (liquidated in, -1 if never); liquidated; trigger (market whose last move hurt its health
+    most, -1 if none); origin (the market that move traces back to, -1 if unattributed); equity
+    (``TNC``) and maintenance (``TMMR``) at detection; equity_after; deficit, fee, insurance_draw,
+    shortfall.
+    """
+
+    round: I64
+    liquidated: npt.NDArray[np.bool_]
+    trigger: I64
+    origin: I64
+    equity: F64
+    maintenance: F64
+    equity_after: F64
+    deficit: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+    def to_frame(self) -> Any:
+        return _frame(self)
+
+
+@dataclass(frozen=True, eq=False)
+class ContagionMarkets:
+    """Per market: initial, shocked and final marks; closed_notional; deficit (realised in it);
+    residual (what the fund could not pay for its positions, uncovered); unattributed (its deficit
+    from accounts with no origin)."""
+
+    initial_mark: F64
+    shocked_mark: F64
+    final_mark: F64
+    closed_notional: F64
+    deficit: F64
+    residual: F64
+    unattributed: F64
+
+    def to_frame(self) -> Any:
+        return _frame(self)
+
+
+@dataclass(frozen=True, eq=False)
+class ContagionResult:
+    """What :func:`simulate_cascade_accounts` did.
+
+    Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
+    liquidated, closed, book_closed, fallback_closed, vwap, deficit, fee,
+    insurance_draw_by_position, shortfall. ``accounts``: :class:`ContagionAccounts`;
+    ``markets``: :class:`ContagionMarkets`; ``trace``: :class:`ContagionTrace`; ``contagion``:
+    markets × markets matrix, ``contagion[i, j]`` the deficit realised in market ``j`` that
+    originates in market ``i`` (module docstring). Totals: rounds, converged,
+    liquidated_notional, total_deficit, total_surplus, total_fees, takeover_loss,
+    insurance_fund_before / insurance_fund (after), insurance_draw, residual (= uncovered). Also
+    the ``books`` after (None for takeover execution), the ``ledger`` over all rounds, the
+    ``shock`` per market and the ``policy``.
+    """
+
+    account: I64
+    market: I64
+    round: I64
+    liquidated: npt.NDArray[np.bool_]
+    closed: F64
+    book_closed: F64
+    fallback_closed: F64
+    vwap: F64
+    deficit: F64
+    fee: F64
+    insurance_draw_by_position: F64
+    shortfall: F64
+    accounts: ContagionAccounts
+    markets: ContagionMarkets
+    trace: ContagionTrace
+    contagion: npt.NDArray[np.float64]
+    rounds: int
+    converged: bool
+    liquidated_notional: float
+    total_deficit: float
+    total_surplus: float
+    total_fees: float
+    takeover_loss: float
+    insurance_fund_before: float
+    insurance_fund: float
+    insurance_draw: float
+    residual: float
+    books: list[Book] | None
+    ledger: Ledger
+    shock: F64
+    policy: Policy
+
+    def __len__(self) -> int:
+        return int(self.closed.shape[0])
+
+    @property
+    def final_marks(self) -> F64:
+        return self.markets.final_mark
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures as a flat dict."""
+        return {
+            "positions": len(self),
+            "rounds": self.rounds,
+            "converged": self.converged,
+            "liquidated_accounts": int(self.accounts.liquidated.sum()),
+            "liquidated_positions": int(self.liquidated.sum()),
+            "liquidated_notional": self.liquidated_notional,
+            "deficit": self.total_deficit,
+            "cross_market_deficit": float(self.contagion.sum() - np.trace(self.contagion)),
+            "fees": self.total_fees,
+            "insurance_fund_before": self.insurance_fund_before,
+            "insurance_fund_after": self.insurance_fund,
+            "insurance_draw": self.insurance_draw,
+            "residual": self.residual,
+            "ledger_balance": self.ledger.balance,
+        }
+
+    def to_frame(self, level: str = "positions") -> Any:
+        """A pandas DataFrame: one row per position (default), per account (``"accounts"``), per
+        market (``"markets"``), per round (``"rounds"``), or the contagion matrix
+        (``"contagion"``: rows origin, columns where realised)."""
+        if level == "accounts":
+            return self.accounts.to_frame()
+        if level == "markets":
+            return self.markets.to_frame()
+        if level == "rounds":
+            return self.trace.to_frame()
+        pd = _pandas()
+        if level == "contagion":
+            return pd.DataFrame(self.contagion).rename_axis(index="origin", columns="market")
+        if level != "positions":
+            raise ValueError(
+                "level must be one of 'positions', 'accounts', 'markets', 'rounds', 'contagion' "
+                f"(got {level!r})"
+            )
+        return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
+
+    def __repr__(self) -> str:
+        return (
+            f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
+            f"rounds={self.rounds}, accounts={int(self.accounts.liquidated.sum())}, "
+            f"deficit={self.total_deficit:.6g}, insurance_fund={self.insurance_fund:.6g}, "
+            f"residual={self.residual:.6g})"
+        )
+
+
+def _real(name: str, x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
+    return float(x)
+
+
+def _shocks(shock: Any, n: int) -> F64:
+    if isinstance(shock, numbers.Real) and not isinstance(shock, bool):
+        s = np.full(n, float(shock))
+    else:
+        if isinstance(shock, (str, bytes)) or not hasattr(shock, "__len__"):
+            raise TypeError(
+                f"shock must be a real number or one per market (got {type(shock).__name__})"
+            )
+        a = np.asarray(shock)
+        if a.dtype == np.bool_ or not (
+            np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
+        ):
+            raise TypeError(f"shock must hold real numbers (got dtype {a.dtype})")
+        if a.ndim != 1 or a.shape[0] != n:
+            raise ValueError(
+                f"shock must be a scalar or have one value per market ({n}) (got shape {a.shape})"
+            )
+        s = np.ascontiguousarray(a, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(s) & (s > -1.0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"shock[{i}] must be finite and > -1 (got {float(s[i])!r})")
+    return s
+
+
+def simulate_cascade_accounts(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    shock: Any,
+    policy: Policy | None = None,
+    insurance_fund: float = 0.0,
+    resilience: float = 0.0,
+    *,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+) -> ContagionResult:
+    """Play a liquidation cascade over several markets after exogenous moves, with contagion.
+
+    Parameters
+    ----------
+    pf, acc, mk : Portfolio, Accounts, Markets
+        Positions, collateral accounts and markets (marks before the shock, margin, and, for
+        ``policy.execution == "book"``, one book per market at its mark). Not changed.
+    shock : float or array-like
+        Relative move of every market (a scalar) or one per market (finite, > -1): -0.1 moves
+        that market's mark and every price of its book by -10%.
+    policy : Policy, optional
+        ``Policy()`` by default; ``sizing`` must be "full" and ``residual`` "none".
+    insurance_fund : float
+        Balance of the one fund shared by all markets, in quote (finite, >= 0).
+    resilience : float
+        Fraction in [0, 1] of each book's missing depth that returns after each round.
+    mark_rule : {"last", "mid"}
+        How each market's mark follows its own trades.
+    max_rounds : int
+        Upper bound on the number of rounds (>= 0).
+
+    See the module docstring for the semantics and the contagion attribution.
+    """
+    _check_kinds(pf, acc, mk)
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    shocks = _shocks(shock, len(mk))
+    fund = _real("insurance_fund", insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    res = _real("resilience", resilience)
+    if not 0.0 <= res <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
+    if not isinstance(mark_rule, str):
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
+    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, numbers.Integral):
+        raise TypeError(f"max_rounds must be an int (got {type(max_rounds).__name__})")
+    if int(max_rounds) < 0:
+        raise ValueError(f"max_rounds must be >= 0 (got {int(max_rounds)})")
+    by_book = policy.execution == "book"
+    if by_book and mk._books is None:
+        raise ValueError(
+            "mk has no books: simulate_cascade_accounts with execution='book' needs "
+            "Markets(books=[...]) (or Policy(execution='takeover'))"
+        )
+    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    floors = [mk.tiers(m)[0] for m in range(len(mk))]
+    rates = [mk.tiers(m)[1] for m in range(len(mk))]
+
+    r = _core.simulate_contagion(
+        mk._marks,
+        np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
+        mk._contract_size,
+        floors,
+        rates,
+        books,
+        *acc._args(),
+        *pf._args(),
+        shocks,
+        policy._to_core(),
+        fund,
+        res,
+        rule,
+        int(max_rounds),
+    )
+    t, a, m, tr = r["totals"], r["accounts"], r["markets"], r["trace"]
+    n_rounds = int(tr["accounts"].shape[0])
+    a_round = a["round"]
+    return ContagionResult(
+        account=pf._account,
+        market=pf._market,
+        round=r["round"],
+        liquidated=r["round"] >= 0,
+        closed=r["closed"],
+        book_closed=r["book_closed"],
+        fallback_closed=r["fallback_closed"],
+        vwap=r["vwap"],
+        deficit=r["deficit"],
+        fee=r["fee"],
+        insurance_draw_by_position=r["insurance_draw"],
+        shortfall=r["shortfall"],
+        accounts=ContagionAccounts(
+            round=a_round,
+            liquidated=a_round >= 0,
+            trigger=a["trigger"],
+            origin=a["origin"],
+            equity=a["equity"],
+            maintenance=a["maintenance"],
+            equity_after=a["equity_after"],
+            deficit=a["deficit"],
+            fee=a["fee"],
+            insurance_draw=a["insurance_draw"],
+            shortfall=a["shortfall"],
+        ),
+        markets=ContagionMarkets(
+            initial_mark=r["initial_marks"],
+            shocked_mark=r["shocked_marks"],
+            final_mark=r["final_marks"],
+            closed_notional=m["closed_notional"],
+            deficit=m["deficit"],
+            residual=m["residual"],
+            unattributed=m["unattributed"],
+        ),
+        trace=ContagionTrace(
+            round=np.arange(1, n_rounds + 1, dtype=np.int64),
+            marks_before=tr["marks_before"],
+            marks_after=tr["marks_after"],
+            deficit_by_market=tr["deficit_by_market"],
+            accounts=tr["accounts"],
+            positions=tr["positions"],
+            notional=tr["notional"],
+            deficit=tr["deficit"],
+            fees=tr["fees"],
+            insurance_draw=tr["insurance_draw"],
+            residual=tr["residual"],
+            insurance_fund=tr["insurance_fund"],
+        ),
+        contagion=r["contagion"],
+        rounds=n_rounds,
+        converged=bool(r["converged"]),
+        liquidated_notional=float(t["notional"]),
+        total_deficit=float(t["deficit"]),
+        total_surplus=float(t["surplus"]),
+        total_fees=float(t["fees"]),
+        takeover_loss=float(t["takeover_loss"]),
+        insurance_fund_before=fund,
+        insurance_fund=float(t["insurance_fund"]),
+        insurance_draw=float(t["insurance_draw"]),
+        residual=float(t["residual"]),
+        books=[Book._wrap(b) for b in r["books"]] if by_book else None,
+        ledger=Ledger(
+            entity=tuple(e for e, _ in _LEDGER_ROWS),
+            kind=tuple(k for _, k in _LEDGER_ROWS),
+            amount=r["ledger"],
+            balance=float(r["ledger_balance"]),
+        ),
+        shock=shocks,
+        policy=policy,
+    )
+
+
+# ---- stress tests over correlated paths ---------------------------------------------------------
+
+PATH_TYPES = ("return", "log_return", "mark")
+
+
+def _level(name: str, q: Any, *, upper_open: bool = False) -> float:
+    v = _real(name, q)
+    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class AccountStressResult:
+    """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote.
+
+    deficit (traders' deficits over the path), insurance_draw, residual (what the fund could not
+    pay), insurance_fund (after), liquidated_notional, fees, liquidated_accounts, rounds,
+    converged; final_marks (scenarios × markets), deficit_by_market (scenarios × markets) and
+    contagion (scenarios × markets × markets, as :attr:`ContagionResult.contagion`).
+    """
+
+    deficit: F64
+    insurance_draw: F64
+    residual: F64
+    insurance_fund: F64
+    liquidated_notional: F64
+    fees: F64
+    liquidated_accounts: I64
+    rounds: I64
+    converged: npt.NDArray[np.bool_]
+    final_marks: npt.NDArray[np.float64]
+    deficit_by_market: npt.NDArray[np.float64]
+    contagion: npt.NDArray[np.float64]
+    insurance_fund_before: float
+    policy: Policy
+
+    def __len__(self) -> int:
+        return int(self.deficit.shape[0])
+
+    @property
+    def depletion_probability(self) -> float:
+        """P(deficit > insurance_fund − reserve), over the scenarios."""
+        available = max(0.0, self.insurance_fund_before - self.policy.reserve)
+        return float(np.mean(self.deficit > available)) if len(self) else math.nan
+
+    @property
+    def exhaustion_probability(self) -> float:
+        """P(residual > 0): the fund could not pay a loss in full when it came."""
+        return float(np.mean(self.residual > 0.0)) if len(self) else math.nan
+
+    @property
+    def mean_contagion(self) -> npt.NDArray[np.float64]:
+        """The contagion matrix averaged over the scenarios (markets × markets)."""
+        return self.contagion.mean(axis=0)  # type: ignore[no-any-return]
+
+    def var(self, q: float = 0.99) -> float:
+        """Empirical q-quantile of the deficit (NumPy's "inverted_cdf"), q in (0, 1]."""
+        level = _level("q", q)
+        return (
+            float(np.quantile(self.deficit, level, method="inverted_cdf"))
+            if len(self)
+            else math.nan
+        )
+
+    def expected_shortfall(self, q: float = 0.99) -> float:
+        """Mean of the worst ``(1 − q)`` share of the deficits (the boundary scenario weighted by
+        its fraction, as :meth:`liqcore.StressResult.expected_shortfall`), q in (0, 1)."""
+        level = _level("q", q, upper_open=True)
+        n = len(self)
+        if n == 0:
+            return math.nan
+        x = np.sort(self.deficit)
+        k = min(max(math.ceil(level * n - 1e-9 * n), 1), n)
+        tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
+        return tail / (n * (1.0 - level))
+
+    def to_frame(self) -> Any:
+        """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
+        pd = _pandas()
+        cols: dict[str, Any] = {}
+        for k in (
+            "deficit",
+            "insurance_draw",
+            "residual",
+            "insurance_fund",
+            "liquidated_notional",
+            "fees",
+            "liquidated_accounts",
+            "rounds",
+            "converged",
+        ):
+            cols[k] = getattr(self, k)
+        for m in range(self.final_marks.shape[1]):
+            cols[f"final_mark_{m}"] = self.final_marks[:, m]
+            cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
+        return pd.DataFrame(cols)
+
+    def __repr__(self) -> str:
+        return (
+            f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
+            f"mean_deficit={float(np.mean(self.deficit)) if len(self) else math.nan:.6g}, "
+            f"exhaustion_probability={self.exhaustion_probability:.4g})"
+        )
+
+
+def _real_array(name: str, x: Any) -> npt.NDArray[np.float64]:
+    a = np.asarray(x)
+    if a.dtype == np.bool_ or not (
+        np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must hold real numbers (got dtype {a.dtype})")
+    return np.asarray(a, dtype=np.float64)
+
+
+def _first_bad(name: str, a: npt.NDArray[np.float64], ok: Any, what: str) -> None:
+    bad = np.flatnonzero(~ok.reshape(-1))
+    if bad.size:
+        idx = np.unravel_index(int(bad[0]), a.shape)
+        where = ", ".join(str(int(i)) for i in idx)
+        raise ValueError(f"{name}[{where}] must be {what} (got {float(a[idx])!r})")
+
+
+def _model_paths(
+    marks: F64,
+    scenarios: int,
+    steps: int,
+    horizon: float,
+    sigma: Any,
+    correlation: Any,
+    seed: int,
+    jumps: tuple[float, float, float, float],
+) -> npt.NDArray[np.float64]:
+    M = int(marks.shape[0])
+    mu, lam, jm, js = jumps
+    sig = _real_array("sigma", sigma)
+    if sig.ndim == 0:
+        sig = np.full(M, float(sig))
+    if sig.shape != (M,):
+        raise ValueError(
+            f"sigma must be a scalar or have one value per market ({M}) (got shape {sig.shape})"
+        )
+    _first_bad("sigma", sig, np.isfinite(sig) & (sig >= 0.0), "finite and >= 0")
+    chol: npt.NDArray[np.float64] = np.eye(M)
+    if correlation is not None:
+        c = _real_array("correlation", correlation)
+        if c.shape != (M, M):
+            raise ValueError(
+                f"correlation must be markets × markets ({M} × {M}) (got shape {c.shape})"
+            )
+        _first_bad("correlation", c, np.isfinite(c) & (np.abs(c) <= 1.0), "finite and in [-1, 1]")
+        if not np.array_equal(c, c.T) or not np.all(np.diag(c) == 1.0):
+            raise ValueError("correlation must be symmetric with a unit diagonal")
+        try:
+            chol = np.asarray(np.linalg.cholesky(c), dtype=np.float64)
+        except np.linalg.LinAlgError:
+            raise ValueError("correlation must be positive definite") from None
+    dt = horizon / steps
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((scenarios, steps, M)) @ chol.T
+    k = math.expm1(jm + 0.5 * js * js)
+    log_r = (mu - 0.5 * sig**2 - lam * k) * dt + sig * math.sqrt(dt) * z
+    if lam > 0.0:
+        n = rng.poisson(lam * dt, (scenarios, steps, M))
+        log_r += n * jm + np.sqrt(n) * js * rng.standard_normal((scenarios, steps, M))
+    return np.expm1(log_r)
+
+
+def stress_test_accounts(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    policy: Policy | None = None,
+    insurance_fund: float = 0.0,
+    scenarios: int | None = None,
+    horizon: float = 1.0,
+    *,
+    steps: int | None = None,
+    mu: float = 0.0,
+    sigma: Any = 0.04,
+    correlation: Any = None,
+    jump_intensity: float = 0.0,
+    jump_mean: float = 0.0,
+    jump_std: float = 0.0,
+    paths: Any = None,
+    path_type: str = "return",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+) -> AccountStressResult:
+    """Run the multi-market cascade (:func:`simulate_cascade_accounts`) along correlated paths.
+
+    Every scenario starts from the inputs and walks ``steps`` steps; at each step every market
+    (mark and book) moves by its own factor, then the cascade runs until nothing new triggers
+    (or ``max_rounds``); positions, books, the one shared fund and the ledger carry over from
+    step to step. Scenarios run one after another in the C++ kernel (GIL released).
+
+    Paths: by default correlated geometric Brownian motions, time in days, with optional Merton
+    jumps as :func:`liqcore.stress_test`: the log return of market ``m`` over a step of
+    ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
+    ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, default the
+    identity), ``N ~ Poisson(λ·dt)`` and ``J_j ~ N(jump_mean, jump_std²)`` independent per market
+    (``λ = jump_intensity``, ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily
+    volatility, a scalar or one per market. The random numbers come from
+    ``numpy.random.default_rng(seed)``: the same seed gives the same paths. Or the user's
+    ``paths``, scenarios × steps × markets, per ``path_type``: "return" (the factor is
+    ``1 + r``), "log_return" (``exp(r)``), "mark" (the exogenous mark at the end of the step;
+    the factor is the ratio to the previous one, the first to the market's mark).
+
+    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
+    :func:`simulate_cascade_accounts` (sizing "full", residual "none").
+    """
+    _check_kinds(pf, acc, mk)
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    fund = _real("insurance_fund", insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    res = _real("resilience", resilience)
+    if not 0.0 <= res <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
+    if not isinstance(mark_rule, str):
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
+    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    rounds_cap = _int("max_rounds", max_rounds, 0)
+    M = len(mk)
+    if paths is None:
+        n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
+        n_st = 10 if steps is None else _int("steps", steps, 1)
+        h = _real("horizon", horizon)
+        if not (math.isfinite(h) and h > 0.0):
+            raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
+        jumps = (
+            _finite("mu", mu),
+            _nonnegative("jump_intensity", jump_intensity),
+            _finite("jump_mean", jump_mean),
+            _nonnegative("jump_std", jump_std),
+        )
+        moves = _model_paths(
+            mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0), jumps
+        )
+    else:
+        if not isinstance(path_type, str):
+            raise TypeError(f"path_type must be a str (got {type(path_type).__name__})")
+        check_option("path_type", path_type, PATH_TYPES)
+        p = _real_array("paths", paths)
+        if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
+            raise ValueError(
+                f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
+            )
+        if scenarios is not None and _int("scenarios", scenarios, 1) != p.shape[0]:
+            raise ValueError(f"scenarios ({scenarios}) does not match paths ({p.shape[0]} rows)")
+        if steps is not None and _int("steps", steps, 1) != p.shape[1]:
+            raise ValueError(f"steps ({steps}) does not match paths ({p.shape[1]} columns)")
+        if path_type == "return":
+            _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
+            moves = p
+        elif path_type == "log_return":
+            _first_bad("paths", p, np.isfinite(p), "finite")
+            moves = np.expm1(p)
+        else:
+            _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
+            prev = np.concatenate(
+                [np.broadcast_to(mk._marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1
+            )
+            moves = p / prev - 1.0
+    moves = np.ascontiguousarray(moves, dtype=np.float64)
+    S = int(moves.shape[0])
+    by_book = policy.execution == "book"
+    if by_book and mk._books is None:
+        raise ValueError(
+            "mk has no books: stress_test_accounts with execution='book' needs "
+            "Markets(books=[...]) (or Policy(execution='takeover'))"
+        )
+    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    r = _core.stress_contagion(
+        mk._marks,
+        np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
+        mk._contract_size,
+        [mk.tiers(m)[0] for m in range(M)],
+        [mk.tiers(m)[1] for m in range(M)],
+        books,
+        *acc._args(),
+        *pf._args(),
+        moves.reshape(-1),
+        S,
+        policy._to_core(),
+        fund,
+        res,
+        rule,
+        rounds_cap,
+    )
+    return AccountStressResult(
+        deficit=r["deficit"],
+        insurance_draw=r["insurance_draw"],
+        residual=r["residual"],
+        insurance_fund=r["insurance_fund"],
+        liquidated_notional=r["liquidated_notional"],
+        fees=r["fees"],
+        liquidated_accounts=r["liquidated_accounts"],
+        rounds=r["rounds"],
+        converged=r["converged"].view(np.bool_),
+        final_marks=r["final_marks"].reshape(S, M),
+        deficit_by_market=r["deficit_by_market"].reshape(S, M),
+        contagion=r["contagion"].reshape(S, M, M),
+        insurance_fund_before=fund,
+        policy=policy,
+    )
+
+
+def _int(name: str, x: Any, minimum: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
+    if int(x) < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
+    return int(x)
+
+
+def _finite(name: str, x: Any) -> float:
+    v = _real(name, x)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite (got {v!r})")
+    return v
+
+
+def _nonnegative(name: str, x: Any) -> float:
+    v = _finite(name, x)
+    if v < 0.0:
+        raise ValueError(f"{name} must be >= 0 (got {v!r})")
+    return v
