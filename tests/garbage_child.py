@@ -73,6 +73,11 @@ def valid_for(name: str, target: str = "") -> Any:
         "capacity": np.array([1.0, 2.0, 3.0]), "scores": np.array([3.0, 1.0, 2.0]),
         "caps": np.array([0.5, 1.0, 0.2]), "weights": np.array([1.0, 2.0, 3.0]), "amount": 2.0,
         "taken": np.array([1.0, 0.5, 0.0]),
+        # cross margin
+        "collateral": np.array([[1000.0, 0.1], [50.0, 0.0]]),
+        "asset_prices": np.array([1.0, 60_000.0]), "haircuts": 0.0, "size_discount": None,
+        "marks": np.array([100.0, 60_000.0]), "position": 0, "delta": -0.5, "ba": 1.0,
+        "smmr": 0.1,
         # books
         "bid_px": np.array([100.0, 99.0]), "bid_qty": np.array([1.0, 2.0]),
         "ask_px": np.array([101.0, 102.0]), "ask_qty": np.array([1.0, 2.0]),
@@ -89,6 +94,8 @@ def valid_for(name: str, target: str = "") -> Any:
     }
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
         return "bid"
+    if name in ("account", "market") and target.endswith("Portfolio"):
+        return [0, 1, 1] if name == "account" else [0, 0, 1]
     if name == "mmr" and target.endswith("MarginTiers"):
         return [0.004, 0.005, 0.01]
     if name == "path":
@@ -100,6 +107,13 @@ def valid_for(name: str, target: str = "") -> Any:
         if target.endswith("write_book"):
             return (table["bid_px"], table["bid_qty"], table["ask_px"], table["ask_qty"])
         return small_book()
+    if name == "pf":
+        return liqcore.Portfolio([0, 1, 1], [0, 0, 1], [1.0, -2.0, 0.01], [100.0, 100.0, 60_000.0])
+    if name == "acc":
+        return liqcore.Accounts(table["collateral"], table["asset_prices"])
+    if name == "mk":
+        books = [small_book(), liqcore.Book([59_990.0], [1.0], [60_010.0], [1.0])]
+        return liqcore.Markets(table["marks"], 0.005, books=books)
     if name == "positions" and hasattr(liqcore, "Positions"):
         return liqcore.Positions(table["size"], table["entry_price"], table["margin"])
     return table.get(name)

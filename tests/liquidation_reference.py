@@ -256,6 +256,10 @@ def reference_liquidate(
     n = len(q_)
     c = Contract(pol)
     P = mark
+    for i in range(n):  # the kernel's rule: an inverse BP that underflows to 0 is rejected
+        ac_ep = abs(q_[i]) * c.C * ep_[i]  # BP's numerator; BP = 0 when it (or BP) underflows
+        if not c.linear and q_[i] != 0.0 and (ac_ep == 0.0 or c.bp(q_[i], ep_[i], m_[i]) == 0.0):
+            raise ValueError(f"size[{i}]: the inverse position's bankruptcy price underflows to 0")
     out = {
         name: np.zeros(n)
         for name in (

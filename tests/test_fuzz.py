@@ -319,32 +319,10 @@ SYN_GARBAGE: list[Any] = [
 ]
 
 
-# Known defects of liqcore/synthetic.py (see docs/HARDENING.md, "Findings"): extreme but
-# finite scalars escape as OverflowError / RuntimeWarning / messages naming another argument.
-_SYN_OVERFLOW = "synthetic_book_arrays: extreme finite value overflows (OverflowError or " \
-    "RuntimeWarning 'overflow'/'invalid value in cast') instead of ValueError naming the argument"
-SYN_KNOWN_BUGS: dict[tuple[str, float | int], str] = {
-    **{("depth_scale", v): _SYN_OVERFLOW for v in (1e308, 1.7976931348623157e308, 1e300, 2**70)},
-    **{("tick", v): _SYN_OVERFLOW for v in (5e-324, 1.1125369292536007e-308, 1e-300)},
-    **{("mid", v): _SYN_OVERFLOW for v in (5e-324, 1.1125369292536007e-308,
-                                            1.7976931348623157e308)},
-    ("mid", 1e-300): "synthetic_book_arrays(mid=1e-300): quantities scale as 1/mid and overflow "
-    "the book's sums; the error names bid_qty, not mid",
-    ("levels", 2**70): "synthetic_book_arrays(levels=2**70): numpy 'Maximum allowed dimension "
-    "exceeded' does not name levels",
-    **{("spread_bps", v): "synthetic_book_arrays: a spread_bps too wide for mid raises 'tick ... "
-       "is too coarse for mid' (does not name spread_bps); 1e308 overflows"
-       for v in (1e308, 1.7976931348623157e308, 1e300, 2**70, 1e6)},
-}
-
-
 def _synthetic_cases() -> Iterator[Any]:
     for key in sorted(SYN_VALID):
         for i, value in enumerate(SYN_GARBAGE):
-            known = SYN_KNOWN_BUGS.get((key, value)) if isinstance(value, (int, float)) \
-                and not isinstance(value, bool) else None
-            marks = [pytest.mark.xfail(strict=True, reason=known)] if known else []
-            yield pytest.param(key, value, id=f"{key}-{i}", marks=marks)
+            yield pytest.param(key, value, id=f"{key}-{i}")
 
 
 @pytest.mark.parametrize(("key", "value"), list(_synthetic_cases()))
@@ -458,10 +436,8 @@ def test_loaders_corrupt_files(fuzz_dir: Path, sample: str, loader: str, gz: boo
         assert str(res).startswith(f"{path}:"), f"{loader}: message without the file: {res}"
 
 
-# Known loader defects found by this file (liqcore/io.py); see docs/HARDENING.md "Findings".
+# Loader defects found by this file (liqcore/io.py), fixed: docs/HARDENING.md "Findings" #1-#5.
 
-@pytest.mark.xfail(strict=True, reason="io._pairs fast path unpacks 2-character strings as "
-                   "[px, qty] pairs: {'bids': ['12', '34']} is read as levels (1, 2), (3, 4)")
 def test_json_book_rejects_strings_as_levels(fuzz_dir: Path) -> None:
     p = fuzz_dir / "strings.json"
     p.write_bytes(b'{"bids": ["12", "34"], "asks": []}')
@@ -469,8 +445,6 @@ def test_json_book_rejects_strings_as_levels(fuzz_dir: Path) -> None:
         lio.read_book_arrays(p)
 
 
-@pytest.mark.xfail(strict=True, reason="io: deeply nested JSON raises RecursionError, not "
-                   "ValueError naming the file and line (json.loads in _json_book/_feed_messages)")
 @pytest.mark.parametrize("kind", ["json", "feed"])
 def test_deeply_nested_json_is_a_value_error(fuzz_dir: Path, kind: str) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
@@ -481,9 +455,6 @@ def test_deeply_nested_json_is_a_value_error(fuzz_dir: Path, kind: str) -> None:
         loader(p)
 
 
-@pytest.mark.xfail(strict=True, reason="io._csv_book: csv.reader errors escape as _csv.Error (not "
-                   "a ValueError naming the file and line): a field over 131072 characters, a "
-                   "lone carriage return inside a field (found by the atheris run)")
 @pytest.mark.parametrize("content", [b'side,price,qty\nbid,"' + b"1" * 200_000 + b"\n",
                                      b"side,price,qty\nbid,1\r5,2\n"], ids=["huge field", "CR"])
 def test_csv_reader_errors_are_value_errors(fuzz_dir: Path, content: bytes) -> None:
@@ -493,8 +464,6 @@ def test_csv_reader_errors_are_value_errors(fuzz_dir: Path, content: bytes) -> N
         lio.read_book_arrays(p)
 
 
-@pytest.mark.xfail(strict=True, reason="io.read_binance_depth_arrays: until='x' raises "
-                   "TypeError \"'>' not supported ...\" that does not name `until`")
 def test_binance_until_wrong_type_names_until(fuzz_dir: Path) -> None:
     p = fuzz_dir / "until.jsonl"
     p.write_bytes(BINANCE)
@@ -502,10 +471,7 @@ def test_binance_until_wrong_type_names_until(fuzz_dir: Path) -> None:
         lio.read_binance_depth_arrays(p, until="x")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=True, reason="io: an int path is taken as a file descriptor "
-                   "(open(fd) then closes it: read_book(0) closes stdin); None/float paths give "
-                   "TypeError without the argument name")
-@pytest.mark.parametrize("path", [None, 3.5, 10**6])
+@pytest.mark.parametrize("path", [None, 3.5, 10**6, 0, True])
 def test_loader_path_wrong_type_names_path(path: Any) -> None:
     with pytest.raises(TypeError, match="path"):
         lio.read_book_arrays(path)
@@ -683,10 +649,6 @@ def test_adl_uncovered_hostile(amount: Any, taken: list[float]) -> None:
         assert names_one_of(str(res), ("amount", "taken")), res
 
 
-@pytest.mark.xfail(strict=True, reason="adl.uncovered does not validate taken: NaN/inf give "
-                   "math.fsum's ValueError '-inf + inf in fsum' (no argument name), two values "
-                   "near 1e308 give OverflowError 'intermediate overflow in fsum', [nan] silently "
-                   "gives 0.0")
 @pytest.mark.parametrize("taken", [[math.inf, -math.inf], [math.nan], [9e307, 9e307]])
 def test_adl_uncovered_validates_taken(taken: list[float]) -> None:
     ok, res = attempt(lambda: adl.uncovered(1.0, taken))
@@ -696,18 +658,12 @@ def test_adl_uncovered_validates_taken(taken: list[float]) -> None:
         assert not ok and names_one_of(str(res), ("taken",)), res
 
 
-@pytest.mark.xfail(strict=True, reason="adl.rank: a finite mark or entry price near 1e308 "
-                   "overflows PnL and returns a NaN score (inf/inf) instead of a finite/inf score "
-                   "or a ValueError naming the argument")
 @pytest.mark.parametrize(("entry_price", "mark"), [(1.0, 1e308)])
 def test_adl_rank_overflow_is_not_nan(entry_price: float, mark: float) -> None:
     ok, res = attempt(lambda: adl.rank([2.0], [entry_price], [0.0], mark))
     assert not ok or not np.isnan(res).any(), res
 
 
-@pytest.mark.xfail(strict=True, reason="adl.risk_aware: positive weights whose ratio exceeds "
-                   "~1e308 (e.g. a denormal weight) break the sum rule: over-allocation "
-                   "(sum 2 > amount 1.5) or nothing taken from a weight > 0")
 @pytest.mark.parametrize(
     ("capacity", "weights", "caps", "amount"),
     [([1.0, 1.0], [1e-310, 1.0], [1.0, 1.0], 1.5),
@@ -814,19 +770,8 @@ def _extreme(v: Any) -> bool:
     return bool(((a < 1e-150) | (a > 1e150)).any())
 
 
-_MARGIN_NAN = ("margin kernels return NaN for finite, valid inputs whose products overflow or "
-               "underflow (inf - inf, inf * 0, 0 / 0): e.g. margin_ratio(-1e308, 1, 0, 2, mmr=0) "
-               "and liquidation_price(5e-324, 5e-324, 5e-324, 0.5) give NaN instead of a value or "
-               "a ValueError")
-_MARGIN_NAN_CASES = {("linear", "liquidation_price"), ("linear", "margin_ratio"),
-                     ("inverse", "bankruptcy_price"), ("inverse", "equity"),
-                     ("inverse", "liquidation_price"), ("inverse", "margin_ratio")}
-
-
 @pytest.mark.parametrize(("contract", "fn"), [
-    pytest.param(c, f, marks=[pytest.mark.xfail(strict=True, reason=_MARGIN_NAN)]
-                 if (c, f) in _MARGIN_NAN_CASES else [])
-    for c in ("linear", "inverse") for f in sorted(MARGIN_FUNCS)])
+    (c, f) for c in ("linear", "inverse") for f in sorted(MARGIN_FUNCS)])
 def test_margin_extreme_magnitudes_no_nan(fn: str, contract: str) -> None:
     """Valid but extreme inputs (1e-300 .. 1e300, denormals): no NaN except for flat positions,
     or a ValueError naming an argument."""
@@ -926,9 +871,6 @@ def test_liquidate_one_bad_argument(pos: dict[str, Any], sides: tuple[Any, ...],
                       fund if name != "insurance_fund" else float(np.asarray(mut.value)))
 
 
-@pytest.mark.xfail(strict=True, reason="liquidate: finite but huge values overflow without an "
-                   "error: shorts vs an empty ask side at mark 1e308 give a NaN ledger and "
-                   "takeover_loss; size 1e308 vs an empty bid side gives deficit inf, ledger NaN")
 @pytest.mark.parametrize(("bids", "size", "mark"), [(True, [-1.0, -2.0], 1e308),
                                                     (False, [1e308, 1.0], 60.0)])
 def test_liquidate_huge_values_no_nan(bids: bool, size: list[float], mark: float) -> None:
@@ -941,8 +883,6 @@ def test_liquidate_huge_values_no_nan(bids: bool, size: list[float], mark: float
         assert np.isfinite(res.deficit).all(), res.deficit
 
 
-@pytest.mark.xfail(strict=True, reason="stress_test: steps=np.uint64(2**64 - 1) is accepted and "
-                   "the call never returns (no upper bound, no ValueError)")
 @pytest.mark.parametrize("count", ["steps"])
 def test_stress_huge_count_fails_fast(count: str) -> None:
     code = (

@@ -33,22 +33,12 @@ IO_CLEAN = {"FileNotFoundError", "IsADirectoryError"}  # documented for a missin
 # (target regex, param regex, what is wrong): "unclean" (another exception type or a warning)
 # or "unnamed" (ValueError/TypeError whose message does not name the parameter).
 KNOWN_DEFECTS: dict[str, tuple[str, str, str]] = {
-    "io-path-type": (r"liqcore\.io\.\w+", "path", "unnamed"),
-    "io-until-type": (r"liqcore\.io\.read_binance_depth\w*", "until", "unnamed"),
-    "io-write_book-format-array": (r"liqcore\.io\.write_book", "format", "unnamed"),
-    "check_option-array": (r"liqcore\..*", "contract", "unnamed"),
-    "adl-uncovered-fsum": (r"liqcore\.adl\.uncovered", "taken", "unnamed"),
-    "synthetic-overflow": (r"liqcore\.synthetic_book", "tick|depth_scale|spread_bps", "unclean"),
-    "book-apply-ragged-side": (r"liqcore\.Book\(\)\.apply", "side", "unnamed"),
-    "as_i64-huge-float": (r"liqcore\.Positions", r"account|\*", "unclean"),
-    "as_i64-ragged": (r"liqcore\.Positions(\(\)\.take)?", "account|indices", "unnamed"),
-    "int-overflow-unvalidated": (r"liqcore\.\w+", "threads|max_rounds|scenarios", "unnamed"),
-    "scalar-ragged": (r"liqcore\.(liquidate|simulate_cascade|stress_test|buffer_sweep)",
-                      "mark|insurance_fund", "unnamed"),
-    "cascade-shock-overflow": (r"liqcore\.simulate_cascade", "shock", "unnamed"),
-    "buffer_sweep-zero-scenarios": (r"liqcore\.buffer_sweep", "scenarios", "unclean"),
-    "stress-progress-unchecked": (r"liqcore\.(stress_test|buffer_sweep)", "progress", "unnamed"),
-    "synthetic-unnamed": (r"liqcore\.synthetic_book", "mid|levels|spread_bps", "unnamed"),
+    # the 15 found first are fixed; these two came with liqcore.contagion (Findings #23, #24)
+    "contagion-unnamed": (r"liqcore\.(simulate_cascade|stress_test)_accounts",
+                          r"shock|max_rounds|correlation|horizon|jump_\w+|mu|sigma|paths|"
+                          r"scenarios|steps", "unnamed"),
+    "contagion-unclean": (r"liqcore\.stress_test_accounts", r"mu|sigma|jump_mean|jump_std",
+                          "unclean"),
 }
 
 

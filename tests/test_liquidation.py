@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import liqcore as lq
 import numpy as np
@@ -41,10 +42,17 @@ def assert_matches_reference(
     mark: float,
     policy: lq.Policy,
     fund: float,
-) -> lq.LiquidationResult:
+) -> lq.LiquidationResult | None:
     book = make_book(bids, asks)
+    try:
+        ref = reference_liquidate(
+            pos.size, pos.entry_price, pos.margin, bids, asks, mark, policy, fund
+        )
+    except ValueError as e:  # rejected by the reference: the kernel must reject it too
+        with pytest.raises(ValueError, match=re.escape(str(e))):
+            lq.liquidate(pos, book, mark, policy, fund)
+        return None
     res = lq.liquidate(pos, book, mark, policy, fund)
-    ref = reference_liquidate(pos.size, pos.entry_price, pos.margin, bids, asks, mark, policy, fund)
     scale = scale_of(res, pos, mark)
     tol = {"rtol": 1e-9, "atol": 1e-9 * scale}
     np.testing.assert_array_equal(res.liquidated, ref.arrays["liquidated"])
@@ -173,6 +181,27 @@ def test_inverse_matches_reference(data: st.DataObject) -> None:
     pos, bids, asks, mark, fund = data.draw(markets("inverse"))
     policy = data.draw(policies("inverse"))
     assert_matches_reference(pos, bids, asks, mark, policy, fund)
+
+
+def test_inverse_bankruptcy_price_underflow_is_rejected() -> None:
+    """An inverse short of denormal size: |N|·C·EP underflows, BP rounds to 0, where a takeover's
+    PnL is infinite. Kernel and reference both reject it, naming size[i] (found by Hypothesis in
+    test_inverse_matches_reference: contract_size 100, mark 0.001, one short, empty book)."""
+    policy = lq.Policy(contract="inverse", contract_size=100.0, mmr=0.0)
+    size, ep = -5e-324, 0.001
+    margin = abs(size) * 100.0 / ep / 2.0  # 2x leverage: BP rounds to 0 (1x: 0/0 = NaN)
+    assert lq.bankruptcy_price([size], [ep], [margin], contract="inverse",
+                               contract_size=100.0)[0] == 0.0
+    pos = lq.Positions([1.0, size], [ep, ep], [1e5, margin])
+    pos_1x = lq.Positions([size], [ep], [2.0 * margin])
+    with pytest.raises(ValueError, match=r"^size\[0\]: .* underflows to 0"):
+        lq.liquidate(pos_1x, make_book([], []), 0.001, policy)
+    assert assert_matches_reference(pos, [], [], 0.001, policy, 0.0) is None
+    with pytest.raises(ValueError, match=r"^size\[1\]: the inverse position's bankruptcy price "
+                       r"underflows to 0"):
+        lq.liquidate(pos, make_book([], []), 0.001, policy)
+    with pytest.raises(ValueError, match=r"^size\[1\]: .* underflows to 0"):
+        lq.simulate_cascade(pos, make_book([], []), 0.001, -0.01, policy)
 
 
 @given(data=st.data())

@@ -10,6 +10,7 @@ for arrays, the first offending index: ``"entry_price[3] must be finite and > 0 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import math
 from typing import Any, Optional, TypeVar
 
 import numpy as np
@@ -18,12 +19,15 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 T = TypeVar("T")
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
 
 __all__ = [
     "F64",
     "I64",
     "as_f64",
     "as_i64",
+    "as_array",
     "broadcast",
     "check_finite",
     "check_option",
@@ -44,10 +48,7 @@ def as_f64(name: str, x: Any, *, ndim: int = 1) -> F64:
     """
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be a real number or an array of real numbers (got {type(x).__name__})")
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as e:  # ragged nested lists and the like
-        raise ValueError(f"{name} could not be read as an array: {e}") from None
+    a = as_array(name, x)
     _numeric_or_raise(name, a)
     if a.ndim > ndim:
         raise ValueError(f"{name} must have at most {ndim} dimension(s) (got shape {a.shape})")
@@ -56,19 +57,50 @@ def as_f64(name: str, x: Any, *, ndim: int = 1) -> F64:
 
 
 def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
-    """``x`` as a C-contiguous int64 array; floats must hold whole numbers."""
+    """``x`` as a C-contiguous int64 array; floats must hold whole numbers in the int64 range.
+
+    Rules: ragged nested sequences are a ValueError naming ``name``; a float that is not finite,
+    not whole or outside [-2**63, 2**63) and an integer outside the int64 range (a Python int
+    or a uint64) are a ValueError naming ``name`` and the first bad index.
+    """
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be an integer or an array of integers (got {type(x).__name__})")
-    a = np.asarray(x)
-    if a.dtype.kind == "f":
-        bad = first_bad(np.isfinite(a) & (a == np.round(a)))
+    a = as_array(name, x)
+    if a.dtype == object:  # Python ints beyond int64 (numpy keeps them as objects)
+        flat = a.ravel()
+        for i, v in enumerate(flat):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"{name}{_at(i, a)} must be an integer (got {type(v).__name__})")
+            if not _I64_MIN <= int(v) <= _I64_MAX:
+                raise ValueError(f"{name}{_at(i, a)} is outside the int64 range (got {int(v)})")
+        a = np.asarray(flat.astype(np.int64), order="C").reshape(a.shape)
+    elif a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(a) & (a == np.round(a)) & (a >= -(2.0**63)) & (a < 2.0**63)
+        bad = first_bad(ok)
         if bad is not None:
-            raise ValueError(f"{name}{_at(bad, a)} must be a whole number (got {float(a.flat[bad])!r})")
+            v = float(a.flat[bad])
+            if math.isfinite(v) and v == math.floor(v):
+                raise ValueError(f"{name}{_at(bad, a)} is outside the int64 range (got {v!r})")
+            raise ValueError(f"{name}{_at(bad, a)} must be a whole number (got {v!r})")
+    elif a.dtype.kind == "u" and a.dtype.itemsize >= 8:
+        bad = first_bad(a <= np.uint64(_I64_MAX))
+        if bad is not None:
+            got = int(a.flat[bad])
+            raise ValueError(f"{name}{_at(bad, a)} is outside the int64 range (got {got})")
     elif a.dtype.kind not in "biu":
         raise TypeError(f"{name} must be an integer or an array of integers (got dtype {a.dtype})")
     if a.ndim > ndim:
         raise ValueError(f"{name} must have at most {ndim} dimension(s) (got shape {a.shape})")
     return np.asarray(a, dtype=np.int64, order="C")
+
+
+def as_array(name: str, x: Any) -> np.ndarray[Any, Any]:
+    """``np.asarray(x)``; ragged nested sequences are a ValueError naming ``name``."""
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as e:  # ragged nested lists and the like
+        raise ValueError(f"{name} could not be read as an array: {e}") from None
 
 
 def _at(index: int, a: np.ndarray[Any, Any]) -> str:
@@ -133,9 +165,14 @@ def broadcast(n: int, a: F64) -> F64:
 
 
 def check_option(name: str, value: T, allowed: Iterable[T]) -> T:
-    """``value`` if it is one of ``allowed``, else ValueError listing the choices."""
+    """``value`` if it is one of ``allowed``, else ValueError listing the choices.
+
+    Only a value of a choice's type can match (an array or other container is rejected
+    without being compared, so NumPy's elementwise ``==`` never runs).
+    """
     choices = list(allowed)
-    if value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {listed} (got {value!r})")
+    listed = ", ".join(repr(c) for c in choices)
+    if not any(isinstance(value, type(c)) and bool(value == c) for c in choices):
+        shown = f"{type(value).__name__}" if isinstance(value, np.ndarray) else repr(value)
+        raise ValueError(f"{name} must be one of {listed} (got {shown})")
     return value

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, as_f64, broadcast, check_option, common_length
+from liqcore._arrays import F64, as_f64, broadcast, check_finite, check_option, common_length
 
 __all__ = [
     "capped_pro_rata",
@@ -123,9 +123,37 @@ def risk_aware(capacity: Any, weights: Any, caps: Any, amount: Any) -> F64:
     This follows MODEL.md's "risk-aware pro-rata weighted by leverage" (Chitra 2025,
     arXiv:2512.01112). The paper's own formula was not available to us; this is the natural
     weighted generalization of :func:`capped_pro_rata` (equal weights reproduce it exactly).
+
+    Positive weights must lie within a factor ``1e300`` of the largest (ValueError naming
+    ``weights[i]`` otherwise): the water level times a weight must stay in the float range.
+    The weights are scaled by a power of two (exact, the result is unchanged) so that the
+    largest is in [0.5, 1).
     """
     cap, w, cp = _columns(capacity=capacity, weights=weights, caps=caps)
-    return _core.adl_risk_aware(cap, w, cp, _amount(amount))
+    return _core.adl_risk_aware(cap, _normalized_weights(w), cp, _amount(amount))
+
+
+MAX_WEIGHT_RATIO = 1e300
+
+
+def _normalized_weights(w: F64) -> F64:
+    """``w`` times a power of two making its largest finite value lie in [0.5, 1) (exact)."""
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(w) & (w >= 0.0)
+    if w.size == 0 or not valid.all():
+        return w  # the kernel reports the bad value
+    top = float(np.max(w))
+    if not top > 0.0:
+        return w
+    with np.errstate(invalid="ignore"):
+        tiny = (w > 0.0) & (w < top / MAX_WEIGHT_RATIO)
+    if tiny.any():
+        i = int(np.argmax(tiny))
+        raise ValueError(
+            f"weights[{i}] must be 0 or within a factor {MAX_WEIGHT_RATIO:g} of the largest "
+            f"weight {top!r} (got {float(w[i])!r})"
+        )
+    return np.ldexp(w, -math.frexp(top)[1])
 
 
 def rank(
@@ -143,7 +171,9 @@ def rank(
     ``sign(q)(1 - EP/P)``), ``EffLev = |mark value| / (mark value - bankrupt value)`` (linear
     ``|q P| / (q (P - BP))``; inverse ``(|q| C / P) / (q C (1/BP - 1/P))``) with ``BP`` the
     bankruptcy price. The score is ``PnL% * EffLev`` for winners, ``PnL% / EffLev`` for losers,
-    0 at zero PnL. ``mark value - bankrupt value`` is the equity ``margin + PnL`` except for a
+    0 at zero PnL (a score whose products overflow or underflow, inf/inf, is a ValueError
+    naming ``size[i]``, never NaN). ``mark value - bankrupt value`` is the equity
+    ``margin + PnL`` except for a
     position that can never go bankrupt (e.g. a long with margin >= entry notional), whose
     EffLev is 1; at or past bankruptcy EffLev is +inf. Flat positions (size 0) score ``-inf``.
 
@@ -160,7 +190,20 @@ def rank(
     q, ep, m = _columns(size=size, entry_price=entry_price, margin=margin)
     mk = _scalar("mark", mark)
     cs = _scalar("contract_size", contract_size)
-    return _core.adl_rank(q, ep, m, mk, contract, cs)
+    out: F64 = _core.adl_rank(q, ep, m, mk, contract, cs)
+    with np.errstate(invalid="ignore", over="ignore"):
+        suspect = bool(np.isnan(np.sum(out)))  # -inf + inf (flat and bankrupt) also checked
+    if suspect:
+        bad = np.isnan(out)
+        if bad.any():
+            i = int(np.argmax(bad))
+            at = ", ".join(f"{k}[{i}]={float(np.broadcast_to(a, out.shape)[i])!r}"
+                           for k, a in (("size", q), ("entry_price", ep), ("margin", m)))
+            raise ValueError(
+                f"rank is undefined at {at}, mark={mk!r}: the products of these arguments "
+                "overflow or underflow the float range"
+            )
+    return out
 
 
 def socialize(size: Any, amount: Any) -> F64:
@@ -175,6 +218,16 @@ def socialize(size: Any, amount: Any) -> F64:
 
 
 def uncovered(amount: Any, taken: Any) -> float:
-    """What an allocation left uncovered: ``max(0, amount - sum(taken))`` (exact sum)."""
+    """What an allocation left uncovered: ``max(0, amount - sum(taken))`` (exact sum).
+
+    ``taken`` must be finite and >= 0 (ValueError naming ``taken`` and the first bad index).
+    A sum beyond the float range exceeds any finite amount: the result is then 0.0.
+    """
     t = _f64("taken", taken)
-    return max(0.0, _amount(amount) - math.fsum(np.ravel(t).tolist()))
+    check_finite("taken", t, nonnegative=True)
+    a = _amount(amount)
+    try:
+        total = math.fsum(np.ravel(t).tolist())
+    except OverflowError:  # the exact sum exceeds the float range, hence the amount
+        return 0.0
+    return max(0.0, a - total)

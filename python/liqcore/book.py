@@ -28,7 +28,16 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, broadcast, check_option, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    as_array,
+    as_f64,
+    broadcast,
+    check_option,
+    common_length,
+    first_bad,
+)
 
 __all__ = ["Book", "Fill", "Fills"]
 
@@ -243,11 +252,11 @@ class Book:
             n = common_length({"px": p, "qty": q})
             is_bid = np.full(n, side == "bid")
         else:
-            if isinstance(side, bytes) or np.ndim(side) == 0:
+            s = None if isinstance(side, bytes) else as_array("side", side)
+            if s is None or s.ndim == 0:
                 raise TypeError(
                     f"side must be 'bid', 'ask' or a sequence of them (got {type(side).__name__})"
                 )
-            s = np.asarray(side)
             if s.dtype.kind not in "UO":
                 raise TypeError(
                     f"side must be 'bid', 'ask' or a sequence of them (got dtype {s.dtype})"

@@ -64,7 +64,14 @@ from liqcore._arrays import F64, I64, check_option
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _frozen, _pandas, _scalar
+from liqcore.liquidation import (
+    _LEDGER_ROWS,
+    Ledger,
+    _check_bankruptcy_prices,
+    _frozen,
+    _pandas,
+    _scalar,
+)
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -304,9 +311,10 @@ def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
     if not isinstance(book, Book):
         raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
     if policy is None:
-        return Policy()
-    if not isinstance(policy, Policy):
+        policy = Policy()
+    elif not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    _check_bankruptcy_prices(positions, policy)
     return policy
 
 
@@ -323,12 +331,36 @@ def _fraction(name: str, x: Any) -> float:
     return v
 
 
-def _count(name: str, x: Any, *, minimum: int = 0) -> int:
+MAX_COUNT = 2**31 - 1  # counts (rounds, scenarios, steps, threads ...) fit in an int32
+
+
+def _count(name: str, x: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """``x`` as an int in [minimum, maximum]: checked here, before pybind11's conversion."""
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    if int(x) < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
-    return int(x)
+    v = int(x)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {v})")
+    if v > maximum:
+        raise ValueError(f"{name} must be <= {maximum} (got {v})")
+    return v
+
+
+def _check_shock(book: Book, mark: float, shock: float) -> None:
+    """The shocked mark and book prices (x (1 + shock)) must stay finite and > 0."""
+    f = 1.0 + shock
+    prices = [mark]
+    for px, _ in (book.bids, book.asks):
+        if px.size:
+            prices += [float(px.min()), float(px.max())]
+    for x in prices:
+        y = x * f
+        if not (math.isfinite(y) and y > 0.0):
+            what = "the mark" if x == mark else "a book price"
+            raise ValueError(
+                f"shock={shock!r} moves {what} {x!r} to {y!r}: shocked prices must be finite "
+                "and > 0"
+            )
 
 
 def _mark_rule(x: Any) -> int:
@@ -446,6 +478,7 @@ def simulate_cascade(
     s = _real("shock", shock)
     if not (math.isfinite(s) and s > -1.0):
         raise ValueError(f"shock must be finite and > -1 (got {s!r})")
+    _check_shock(book, p, s)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
     res = _fraction("resilience", resilience)
     rule = _mark_rule(mark_rule)

@@ -95,11 +95,19 @@ def _where(path: PathLike, lineno: int) -> str:
     return f"{os.fspath(path)}:{lineno}"
 
 
+def _check_path(path: Any) -> None:
+    """TypeError unless ``path`` is a str or os.PathLike (an int would be taken as a file
+    descriptor by ``open``, which would then read and close it)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (got {type(path).__name__})")
+
+
 def _lines(path: PathLike) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line without the newline) for every line of ``path``.
 
     A truncated or corrupt gzip stream raises ValueError naming the line where reading stopped.
     """
+    _check_path(path)
     raw = open(path, "rb")  # noqa: SIM115 -- closed in the finally below
     try:
         magic = raw.read(2)
@@ -140,6 +148,8 @@ def _feed_messages(path: PathLike) -> Iterator[tuple[int, int, Any]]:
             msg = json.loads(payload)
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
             raise ValueError(f"{_where(path, lineno)}: invalid JSON ({e})") from None
+        except RecursionError:
+            raise ValueError(f"{_where(path, lineno)}: invalid JSON (nested too deeply)") from None
         yield lineno, ts, msg
 
 
@@ -194,7 +204,11 @@ def _pairs(where: str, levels: Any, name: str, *, zero_ok: bool) -> list[tuple[f
     """
     qmin = 0.0 if zero_ok else math.nextafter(0.0, 1.0)
     try:
-        out = [(float(p), float(q)) for p, q in levels if type(p) is str and type(q) is str]
+        out = [
+            (float(lv[0]), float(lv[1]))
+            for lv in levels
+            if type(lv) is list and len(lv) == 2 and type(lv[0]) is str and type(lv[1]) is str
+        ]
         if len(out) == len(levels) and all(0.0 < p < _INF and qmin <= q < _INF for p, q in out):
             return out
     except (TypeError, ValueError):
@@ -375,6 +389,11 @@ def read_binance_depth_arrays(
     across a sequence gap instead of raising (the book may then hold stale levels).
     See the module docstring for the sync rules and errors.
     """
+    if until is not None and (
+        isinstance(until, (bool, np.bool_)) or not isinstance(until, (int, np.integer))
+    ):
+        raise TypeError(f"until must be an int (ns) or None (got {type(until).__name__})")
+    _check_path(path)
     replay = _BinanceReplay(path, strict)
     last = 0  # the last line replayed
     for lineno, ts, msg in _feed_messages(path):
@@ -382,7 +401,12 @@ def read_binance_depth_arrays(
             break
         replay.feed(lineno, msg)
         last = lineno
-    return replay.arrays(last)
+    try:
+        return replay.arrays(last)
+    except ValueError as e:
+        if until is None:
+            raise
+        raise ValueError(f"{e} (until={until})") from None
 
 
 def read_binance_depth(path: PathLike, *, until: Optional[int] = None, strict: bool = True) -> Book:
@@ -523,6 +547,8 @@ def _json_book(path: PathLike, text: str) -> BookArrays:
     except ValueError as e:
         lineno = getattr(e, "lineno", 1)
         raise ValueError(f"{_where(path, lineno)}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{_where(path, 1)}: invalid JSON (nested too deeply)") from None
     where = _where(path, 1)
     bids = _levels_dict(
         where, _pairs(where, _field(where, doc, "bids", "book"), "bids", zero_ok=False), "bids"
@@ -538,12 +564,27 @@ def _json_book(path: PathLike, text: str) -> BookArrays:
 _CSV_COLUMNS = ("side", "price", "qty")
 
 
+def _csv_rows(path: PathLike, rows: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The rows of a csv.reader; its csv.Error (a field over the size limit, a lone CR inside
+    a field ...) becomes a ValueError naming the file and line."""
+    lineno = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise ValueError(f"{_where(path, lineno + 1)}: invalid CSV ({e})") from None
+        lineno += 1
+        yield row
+
+
 def _csv_book(path: PathLike, text: str) -> BookArrays:
     rows = csv.reader(_stdio.StringIO(text))
     sides: dict[str, dict[float, float]] = {"bid": {}, "ask": {}}
     cols: Optional[list[int]] = None
     lineno = 0
-    for lineno, row in enumerate(rows, start=1):
+    for lineno, row in enumerate(_csv_rows(path, rows), start=1):
         where = _where(path, lineno)
         if not row or all(not c.strip() for c in row):
             continue
@@ -656,6 +697,9 @@ def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> No
     name (``.json`` / ``.csv``, optionally followed by ``.gz``, which gzips the output). Numbers
     are written with Python's shortest round-trip repr, so reading back gives the same bits.
     """
+    _check_path(path)
+    if format is not None and not isinstance(format, str):
+        raise TypeError(f"format must be 'json', 'csv' or None (got {type(format).__name__})")
     arrays = _as_arrays(book)
     for n, a in zip(BookArrays._fields, arrays):
         if a.ndim != 1:
@@ -670,8 +714,8 @@ def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> No
             format = "csv"
         else:
             raise ValueError(
-                f"format must be 'json' or 'csv' when the file name {os.fspath(path)!r} "
-                "does not tell"
+                f"format must be 'json' or 'csv' when the file name of path {os.fspath(path)!r} "
+                "does not tell (.json, .csv, optionally + .gz)"
             )
     if format not in ("json", "csv"):
         raise ValueError(f"format must be one of 'json', 'csv' (got {format!r})")

@@ -349,8 +349,62 @@ class LiquidationResult:
         )
 
 
+def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
+    """Reject inverse positions whose bankruptcy price underflows to 0.
+
+    Inverse ``BP = |N|·C·EP / (s·M·EP + |N|·C)``: when ``|N|·C·EP`` or the quotient is below
+    the float range (a denormal size) it rounds to 0 (0/0 = NaN for a 1x short), where the PnL
+    of a takeover at BP, ``C·N·(1/EP − 1/BP)``, is infinite. Such a position cannot be valued:
+    ValueError naming ``size[i]`` (the pure-Python reference applies the same rule).
+    """
+    if policy.contract != "inverse" or len(positions) == 0:
+        return
+    bp = _core.bankruptcy_price(  # the margin kernel, without the public NaN check
+        positions._size, positions._entry_price, positions._margin, True,
+        float(policy.contract_size), 0,
+    )
+    with np.errstate(invalid="ignore"):
+        bad = (positions._size != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"size[{i}]: the inverse position's bankruptcy price underflows to 0 "
+            f"(size={float(positions._size[i])!r}, "
+            f"entry_price={float(positions._entry_price[i])!r}, "
+            f"margin={float(positions._margin[i])!r}): |size|·contract_size·entry_price is "
+            "below the float range"
+        )
+
+
+_MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
+                 "deficit", "surplus", "fees", "takeover_loss", "closed_notional")
+
+
+def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
+    """Rule (finding #16): every money amount of a run must be finite. Finite inputs whose
+    products overflow (sizes times prices near 1.8e308) make inf - inf = NaN in the ledger; that
+    is a ValueError naming the position with the largest notional, never a silent NaN."""
+    t = r["totals"]
+    amounts = [float(r["ledger_balance"])] + [float(t[k]) for k in _MONEY_TOTALS]
+    if all(math.isfinite(v) for v in amounts) and np.isfinite(r["ledger"]).all() \
+            and np.isfinite(r["deficit"]).all():
+        return
+    with np.errstate(over="ignore"):
+        notional = np.abs(positions._size) * np.maximum(positions._entry_price, mark)
+    i = int(np.argmax(notional))
+    raise ValueError(
+        f"liquidate: money amounts overflow the float range (size[{i}]="
+        f"{float(positions._size[i])!r} at entry_price {float(positions._entry_price[i])!r}, "
+        f"mark {mark!r}): sizes times prices must stay well below 1.8e308"
+    )
+
+
 def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    if isinstance(x, (bool, str, bytes)) or (not np.isscalar(x) and np.ndim(x) != 0):
+    try:
+        ndim = 0 if np.isscalar(x) else np.ndim(x)
+    except ValueError:  # ragged nested sequences
+        ndim = -1
+    if isinstance(x, (bool, str, bytes)) or ndim != 0:
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
     try:
         v = float(x)
@@ -402,6 +456,7 @@ def liquidate(
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    _check_bankruptcy_prices(positions, policy)
 
     r = _core.liquidate(
         positions._size,
@@ -415,6 +470,7 @@ def liquidate(
     for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
         _frozen(r[k])
     t = r["totals"]
+    _check_money_finite(r, positions, p)
     ledger = Ledger(
         entity=tuple(e for e, _ in _LEDGER_ROWS),
         kind=tuple(k for _, k in _LEDGER_ROWS),

@@ -206,7 +206,8 @@ def _prepare(
 
 
 def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
-    if type(contract_size) is float and contract == "linear" and contract_size == 1.0:
+    if type(contract_size) is float and type(contract) is str and contract == "linear" \
+            and contract_size == 1.0:
         return False, 1.0  # the common case, already valid
     check_option("contract", contract, _CONTRACTS)
     if isinstance(contract_size, (bool, np.bool_)) or not isinstance(
@@ -218,6 +219,9 @@ def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
     return contract == "inverse", c
 
 
+MAX_THREADS = 1024  # more is a caller's mistake (and beyond pybind11's size_t on 2**64)
+
+
 def _threads(threads: Optional[int]) -> int:
     """The kernels' thread count: 0 for None (auto), else a positive int."""
     if threads is None:
@@ -226,6 +230,8 @@ def _threads(threads: Optional[int]) -> int:
         raise TypeError(f"threads must be a positive int or None (got {type(threads).__name__})")
     if threads < 1:
         raise ValueError(f"threads must be a positive int or None (got {int(threads)})")
+    if threads > MAX_THREADS:
+        raise ValueError(f"threads must be <= {MAX_THREADS} or None (got {int(threads)})")
     return int(threads)
 
 
@@ -242,7 +248,28 @@ def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
 _NO_RATE: F64 = np.zeros(())  # the unused mmr argument of the tier kernels
 
 
-def _out(out: F64, scalar: bool) -> Result:
+_QEMP = ("size", "entry_price", "margin", "mark")
+
+
+def _out(out: F64, scalar: bool, fn: str, names: tuple[str, ...], args: tuple[F64, ...]) -> Result:
+    """The result; ValueError naming ``size[i]`` at the first NaN of a nonzero size.
+
+    Rule (finding #13): finite valid inputs whose products overflow or underflow the float range
+    (``inf - inf``, ``0 / 0``: e.g. ``margin_ratio(-1e308, 1, 0, 2, mmr=0)``) have no defined
+    result; that is an error, never a silent NaN. Flat positions (size 0) keep their NaN.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the sum: also checked
+        suspect = bool(np.isnan(np.sum(out)))
+    if suspect:  # one cheap pass; the exact check only when a NaN may be present
+        bad = np.isnan(out) & (np.broadcast_to(args[0], out.shape) != 0.0)  # args[0]: size
+        if bad.any():
+            i = int(np.argmax(bad))
+            at = ", ".join(f"{k}[{i}]={float(np.broadcast_to(a, out.shape)[i])!r}"
+                           for k, a in zip(names, args))
+            raise ValueError(
+                f"{fn} is undefined at {at}: the products of these arguments overflow or "
+                "underflow the float range"
+            )
     return float(out[0]) if scalar else out
 
 
@@ -279,7 +306,7 @@ def equity(
         (size, entry_price, margin, mark),
         ("finite", "positive", "nonnegative", "positive"),
     )
-    return _out(_core.equity(q, ep, m, p, inv, cs, nt), scalar)
+    return _out(_core.equity(q, ep, m, p, inv, cs, nt), scalar, "equity", _QEMP, (q, ep, m, p))
 
 
 def maintenance_margin(
@@ -311,7 +338,8 @@ def maintenance_margin(
     else:
         (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
         r = _NO_RATE
-    return _out(_core.maintenance_margin(q, p, r, t, inv, cs, nt), scalar)
+    out = _core.maintenance_margin(q, p, r, t, inv, cs, nt)
+    return _out(out, scalar, "maintenance_margin", ("size", "mark"), (q, p))
 
 
 def bankruptcy_price(
@@ -340,7 +368,8 @@ def bankruptcy_price(
         (size, entry_price, margin),
         ("finite", "positive", "nonnegative"),
     )
-    return _out(_core.bankruptcy_price(q, ep, m, inv, cs, nt), scalar)
+    out = _core.bankruptcy_price(q, ep, m, inv, cs, nt)
+    return _out(out, scalar, "bankruptcy_price", _QEMP[:3], (q, ep, m))
 
 
 def liquidation_price(
@@ -389,7 +418,8 @@ def liquidation_price(
             ("finite", "positive", "nonnegative"),
         )
         r = _NO_RATE
-    return _out(_core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt), scalar)
+    out = _core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt)
+    return _out(out, scalar, "liquidation_price", _QEMP[:3], (q, ep, m))
 
 
 def margin_ratio(
@@ -429,4 +459,5 @@ def margin_ratio(
             ("finite", "positive", "nonnegative", "positive"),
         )
         r = _NO_RATE
-    return _out(_core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt), scalar)
+    out = _core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt)
+    return _out(out, scalar, "margin_ratio", _QEMP, (q, ep, m, p))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore._arrays import F64, I64, as_f64, as_i64, broadcast, common_length, first_bad
+from liqcore._arrays import F64, I64, as_array, as_f64, as_i64, broadcast, common_length, first_bad
 
 __all__ = ["Positions"]
 
@@ -31,16 +31,6 @@ def _check(name: str, a: Any, ok: Any, what: str) -> None:
 
 
 def _account(x: Any) -> I64:
-    a = np.asarray(x)
-    if a.dtype.kind == "f" and a.ndim <= 1:
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(a) & (a == np.round(a))
-        bad = first_bad(np.atleast_1d(ok))
-        if bad is not None:
-            raise ValueError(
-                f"account{'' if a.ndim == 0 else f'[{bad}]'} must be a whole number "
-                f"(got {float(a.reshape(-1)[bad])!r})"
-            )
     return as_i64("account", x)
 
 
@@ -122,7 +112,7 @@ class Positions:
 
     def take(self, indices: Any) -> Positions:
         """The positions at ``indices`` (integer array, negative counts from the end), copies."""
-        idx = np.asarray(indices)
+        idx = as_array("indices", indices)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"indices must be integers (got dtype {idx.dtype})")
         n = len(self)

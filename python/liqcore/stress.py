@@ -44,6 +44,7 @@ single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import numbers
@@ -61,6 +62,7 @@ from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
 from liqcore.contagion import AccountStressResult, stress_test_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _pandas, _scalar
+from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -309,6 +311,37 @@ def _model(
     )
 
 
+MAX_PATH_POINTS = 2**30  # scenarios x steps: 8 GiB of float64 log returns, ~1e9 model steps
+
+
+def _check_points(n_s: int, n_t: int) -> None:
+    """Reject a run whose scenarios x steps exceeds MAX_PATH_POINTS (it would not finish or fit)."""
+    if n_s * n_t > MAX_PATH_POINTS:
+        raise ValueError(
+            f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
+        )
+
+
+def _check_progress(progress: Any) -> None:
+    """TypeError naming ``progress`` unless it is None or callable as ``progress(done, total)``."""
+    if progress is None:
+        return
+    if not callable(progress):
+        raise TypeError(
+            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
+        )
+    try:
+        sig = inspect.signature(progress)
+    except (TypeError, ValueError):  # no signature to check (some builtins)
+        return
+    try:
+        sig.bind(0, 0)
+    except TypeError:
+        raise TypeError(
+            f"progress must accept two arguments (done, total) (got signature {sig})"
+        ) from None
+
+
 def _seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int (got {type(seed).__name__})")
@@ -321,7 +354,7 @@ def _seed(seed: Any) -> int:
 def _threads(threads: Any) -> int:
     if threads is None:
         return 0
-    return _count("threads", threads, minimum=1)
+    return _count("threads", threads, minimum=1, maximum=MAX_THREADS)
 
 
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
@@ -472,6 +505,7 @@ def _spec(
     else:
         n_s = _count("scenarios", 10_000 if scenarios is None else scenarios)
         n_t = _count("steps", 100 if steps is None else steps, minimum=1)
+        _check_points(n_s, n_t)
     return StressSpec(
         positions=positions,
         book=book,
@@ -667,6 +701,7 @@ def stress_test(
         seed=seed,
     )
     th = _threads(threads)
+    _check_progress(progress)
     plan = spec.plan()
     if progress is None:
         return spec.result([spec.run(plan, 0, spec.scenarios, th)])
@@ -698,6 +733,7 @@ def stress_log_returns(
     model run up to the rounding of ``exp``."""
     n_s = _count("scenarios", scenarios)
     n_t = _count("steps", steps, minimum=1)
+    _check_points(n_s, n_t)
     m = _model(horizon, n_t, mu, sigma, jump_intensity, jump_mean, jump_std)
     out: F64 = _core.stress_log_returns(_seed(seed), _count("first", first), n_s, n_t, *m.args())
     return out
@@ -762,6 +798,10 @@ def buffer_sweep(
             raise ValueError(f"grid[{k!r}] must not be empty")
         values.append(vals)
     level = _level("q", q, upper_open=True)
+    # zero scenarios would give NaN statistics (the mean of nothing) for every point
+    _count("scenarios", scenarios, minimum=1)
+    if "progress" in stress_kwargs:
+        _check_progress(stress_kwargs["progress"])
     rows: dict[str, list[float]] = {k: [] for k in keys}
     stats: dict[str, list[float]] = {
         s: []

@@ -111,13 +111,28 @@ def _scaled(units: npt.NDArray[np.int64], step: float) -> F64:
     return units.astype(np.float64) * step
 
 
-def _positive(name: str, x: Any) -> float:
+def _positive(name: str, x: Any, lo: float = 0.0, hi: float = math.inf) -> float:
+    """``x`` as a float, finite, > 0 and in [lo, hi] (ValueError naming ``name`` otherwise)."""
     if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf
     if not (math.isfinite(v) and v > 0.0):
         raise ValueError(f"{name} must be finite and > 0 (got {x!r})")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}] (got {x!r})")
     return v
+
+
+# Argument ranges: prices, quantities and sums stay far from float overflow/underflow, grid
+# units (mid / tick) stay exact integers in float64, lot counts fit in int64.
+MID_RANGE = (1e-100, 1e100)
+DEPTH_SCALE_MAX = 1e9
+MAX_LEVELS = 10_000_000
+MAX_TICKS_PER_MID = 1e15  # mid / tick
+SPREAD_BPS_MAX = 1e4  # 100 % of mid
 
 
 def _round_sizes(q: F64) -> F64:
@@ -193,14 +208,24 @@ def synthetic_book_arrays(
     seed: int = 0,
 ) -> BookArrays:
     """The arrays of :func:`synthetic_book` (bids descending, asks ascending, best first)."""
-    mid = _positive("mid", mid)
+    mid = _positive("mid", mid, *MID_RANGE)
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
         raise TypeError(f"levels must be an int (got {type(levels).__name__})")
     if levels < 1:
         raise ValueError(f"levels must be >= 1 (got {levels})")
+    if levels > MAX_LEVELS:
+        raise ValueError(f"levels must be <= {MAX_LEVELS} (got {levels})")
     n = int(levels)
-    tick = _pow10_at_or_below(mid / 600_000.0) if tick is None else _positive("tick", tick)
-    depth_scale = _positive("depth_scale", depth_scale)
+    if tick is None:
+        tick = _pow10_at_or_below(mid / 600_000.0)
+    else:
+        tick = _positive("tick", tick)
+        if not mid / tick <= MAX_TICKS_PER_MID:
+            raise ValueError(
+                f"tick {tick!r} is too fine for mid {mid!r}: "
+                f"mid / tick must be <= {MAX_TICKS_PER_MID:g}"
+            )
+    depth_scale = _positive("depth_scale", depth_scale, hi=DEPTH_SCALE_MAX)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int (got {seed!r})")
     spread_ticks = 1
@@ -211,12 +236,17 @@ def synthetic_book_arrays(
             raise TypeError(f"spread_bps must be a real number (got {type(spread_bps).__name__})")
         if not (math.isfinite(spread_bps) and spread_bps >= 0.0):
             raise ValueError(f"spread_bps must be finite and >= 0 (got {spread_bps!r})")
+        if spread_bps > SPREAD_BPS_MAX:
+            raise ValueError(f"spread_bps must be <= {SPREAD_BPS_MAX:g} (got {spread_bps!r})")
         spread_ticks = max(1, round(float(spread_bps) * mid / 1e4 / tick))
     lot = _pow10_at_or_below(100.0 / mid)
 
     best_bid = math.floor(round(mid / tick - spread_ticks / 2.0, 6))  # 60000 / 0.1 is inexact
     if best_bid < 1:
-        raise ValueError(f"tick {tick!r} is too coarse for mid {mid!r}: no bid price below mid")
+        spread = "" if spread_bps is None else f" at spread_bps {spread_bps!r}"
+        raise ValueError(
+            f"tick {tick!r} is too coarse for mid {mid!r}{spread}: no bid price below mid"
+        )
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     out: list[F64] = []
     for side in ("bid", "ask"):
@@ -254,6 +284,10 @@ def synthetic_book(
     best bid in bps of ``mid``, rounded to whole ticks, at least one (default one tick).
     ``depth_scale``: multiplies every quantity (the notional depth profile). ``seed``: the
     ``PCG64`` seed; the same arguments give the same book bit for bit.
+
+    Ranges (ValueError naming the argument outside them): ``mid`` in [1e-100, 1e100],
+    ``levels`` in [1, 10,000,000], ``mid / tick`` <= 1e15, ``depth_scale`` <= 1e9,
+    ``spread_bps`` in [0, 10,000].
 
     Depth at the default scale (cumulative notional per side, any ``mid``): 10 bps $6.5M,
     50 bps $45M, 100 bps $83M, 200 bps $203M. See the module docstring for the profile and the
