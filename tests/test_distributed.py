@@ -3,6 +3,7 @@ and survives failing tasks and a worker killed mid-run. Skipped when dask is mis
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -91,6 +92,11 @@ def test_a_failing_task_is_retried(market, client, monkeypatch):
     assert_same(lq.stress_test(pos, book, MARK, **kw), remote)
 
 
+@pytest.mark.skipif(
+    os.environ.get("LIQCORE_HYPOTHESIS_PROFILE") == "sanitize",
+    reason="fault injection across worker processes: under the ASan stage the workers run "
+    "instrumented and slow, and the kill races the run; stage 1 covers it",
+)
 def test_a_worker_killed_mid_run(market):
     """Two worker processes; one is killed while it holds chunks. The scheduler reruns them
     elsewhere and the result is still complete and bit-identical."""
@@ -119,7 +125,8 @@ def test_a_worker_killed_mid_run(market):
         assert "r" not in out  # still running
         victim = next(iter(cluster.workers.values()))
         victim.process.process.kill()  # SIGKILL: no goodbye to the scheduler
-        runner.join(60)
+        runner.join(300)
+        assert not runner.is_alive(), "the distributed run did not finish after a worker died"
         remote = out["r"]
     assert_same(local, remote)
 

@@ -33,12 +33,7 @@ IO_CLEAN = {"FileNotFoundError", "IsADirectoryError"}  # documented for a missin
 # (target regex, param regex, what is wrong): "unclean" (another exception type or a warning)
 # or "unnamed" (ValueError/TypeError whose message does not name the parameter).
 KNOWN_DEFECTS: dict[str, tuple[str, str, str]] = {
-    # the 15 found first are fixed; these two came with liqcore.contagion (Findings #23, #24)
-    "contagion-unnamed": (r"liqcore\.(simulate_cascade|stress_test)_accounts",
-                          r"shock|max_rounds|correlation|horizon|jump_\w+|mu|sigma|paths|"
-                          r"scenarios|steps", "unnamed"),
-    "contagion-unclean": (r"liqcore\.stress_test_accounts", r"mu|sigma|jump_mean|jump_std",
-                          "unclean"),
+    # every finding so far is fixed (docs/HARDENING.md, Findings); add new ones here
 }
 
 

@@ -63,7 +63,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import F64, I64, as_array, check_option
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
@@ -312,7 +312,7 @@ def _shocks(shock: Any, n: int) -> F64:
             raise TypeError(
                 f"shock must be a real number or one per market (got {type(shock).__name__})"
             )
-        a = np.asarray(shock)
+        a = as_array("shock", shock)
         if a.dtype == np.bool_ or not (
             np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
         ):
@@ -327,6 +327,23 @@ def _shocks(shock: Any, n: int) -> F64:
         i = int(bad[0])
         raise ValueError(f"shock[{i}] must be finite and > -1 (got {float(s[i])!r})")
     return s
+
+
+def _check_shocked_prices(mk: Markets, shocks: F64, by_book: bool) -> None:
+    """Every shocked mark (and book price, when books are walked) must stay finite and > 0."""
+    for m in range(len(mk)):
+        f = 1.0 + float(shocks[m])
+        prices = [float(mk._marks[m])]
+        if by_book and mk._books is not None:
+            for px, _ in (mk._books[m].bids, mk._books[m].asks):
+                if px.size:
+                    prices += [float(px.min()), float(px.max())]
+        for x in prices:
+            if not (math.isfinite(x * f) and x * f > 0.0):
+                raise ValueError(
+                    f"shock[{m}]={float(shocks[m])!r} moves a price of market {m} from {x!r} to "
+                    f"{x * f!r}: shocked prices must be finite and > 0"
+                )
 
 
 def simulate_cascade_accounts(
@@ -381,10 +398,7 @@ def simulate_cascade_accounts(
             f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
         )
     rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, numbers.Integral):
-        raise TypeError(f"max_rounds must be an int (got {type(max_rounds).__name__})")
-    if int(max_rounds) < 0:
-        raise ValueError(f"max_rounds must be >= 0 (got {int(max_rounds)})")
+    max_rounds = _int("max_rounds", max_rounds, 0)
     by_book = policy.execution == "book"
     if by_book and mk._books is None:
         raise ValueError(
@@ -392,6 +406,7 @@ def simulate_cascade_accounts(
             "Markets(books=[...]) (or Policy(execution='takeover'))"
         )
     books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    _check_shocked_prices(mk, shocks, by_book)
     floors = [mk.tiers(m)[0] for m in range(len(mk))]
     rates = [mk.tiers(m)[1] for m in range(len(mk))]
 
@@ -595,7 +610,7 @@ class AccountStressResult:
 
 
 def _real_array(name: str, x: Any) -> npt.NDArray[np.float64]:
-    a = np.asarray(x)
+    a = as_array(name, x)
     if a.dtype == np.bool_ or not (
         np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)
     ):
@@ -648,12 +663,25 @@ def _model_paths(
     dt = horizon / steps
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((scenarios, steps, M)) @ chol.T
-    k = math.expm1(jm + 0.5 * js * js)
-    log_r = (mu - 0.5 * sig**2 - lam * k) * dt + sig * math.sqrt(dt) * z
-    if lam > 0.0:
-        n = rng.poisson(lam * dt, (scenarios, steps, M))
-        log_r += n * jm + np.sqrt(n) * js * rng.standard_normal((scenarios, steps, M))
-    return np.expm1(log_r)
+    try:  # parameters too large for float64 (or for numpy's Poisson sampler) are the user's
+        with np.errstate(over="raise", invalid="raise"):
+            k = math.expm1(jm + 0.5 * js * js)
+            log_r = (mu - 0.5 * sig**2 - lam * k) * dt + sig * math.sqrt(dt) * z
+            if lam > 0.0:
+                n = rng.poisson(lam * dt, (scenarios, steps, M))
+                log_r += n * jm + np.sqrt(n) * js * rng.standard_normal((scenarios, steps, M))
+            moves = np.expm1(log_r)
+    except (ArithmeticError, ValueError) as e:
+        raise ValueError(
+            "the path model (mu, sigma, horizon, steps, jump_intensity, jump_mean, jump_std) "
+            f"gives returns outside the float range: {e}"
+        ) from None
+    if not (np.isfinite(moves) & (moves > -1.0)).all():  # a factor of 0 or below: no price
+        raise ValueError(
+            "the path model (mu, sigma, horizon, steps, jump_intensity, jump_mean, jump_std) "
+            "gives returns outside (-1, inf): a price would reach 0 or overflow"
+        )
+    return moves
 
 
 def stress_test_accounts(
@@ -722,6 +750,11 @@ def stress_test_accounts(
     if paths is None:
         n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
         n_st = 10 if steps is None else _int("steps", steps, 1)
+        if n_sc * n_st > MAX_PATH_POINTS:
+            raise ValueError(
+                f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_sc}, "
+                f"steps={n_st})"
+            )
         h = _real("horizon", horizon)
         if not (math.isfinite(h) and h > 0.0):
             raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
@@ -732,7 +765,7 @@ def stress_test_accounts(
             _nonnegative("jump_std", jump_std),
         )
         moves = _model_paths(
-            mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0), jumps
+            mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0, 2**63 - 1), jumps
         )
     else:
         if not isinstance(path_type, str):
@@ -803,11 +836,17 @@ def stress_test_accounts(
     )
 
 
-def _int(name: str, x: Any, minimum: int) -> int:
+MAX_COUNT = 2**31 - 1  # counts fit in an int32, as in liqcore.cascade
+MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
+
+
+def _int(name: str, x: Any, minimum: int, maximum: int = MAX_COUNT) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name} must be an int (got {type(x).__name__})")
     if int(x) < minimum:
         raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
+    if int(x) > maximum:
+        raise ValueError(f"{name} must be <= {maximum} (got {int(x)})")
     return int(x)
 
 
