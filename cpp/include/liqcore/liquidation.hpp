@@ -364,6 +364,7 @@ struct LiquidationHit {
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
   std::vector<detail::SortItem> items, tmp;
+  std::vector<LiquidationHit> hits;
 };
 
 inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol,
@@ -410,22 +411,12 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
       a = b;
     }
   }
-  // hits[k] = old hits[items[k].k], in place: one cycle of the permutation at a time.
-  for (std::size_t k = 0; k < hits.size(); ++k) {
-    if (items[k].k == k) continue;
-    const LiquidationHit first = hits[k];
-    std::size_t j = k;
-    for (;;) {
-      const std::size_t from = items[j].k;
-      items[j].k = j;
-      if (from == k) {
-        hits[j] = first;
-        break;
-      }
-      hits[j] = hits[from];
-      j = from;
-    }
-  }
+  // hits[k] = old hits[items[k].k]: a gather into a second buffer (independent reads, which
+  // the CPU overlaps; following the permutation's cycles in place chains cache misses).
+  std::vector<LiquidationHit>& sorted = scratch.hits;
+  sorted.resize(hits.size());
+  for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+  hits.swap(sorted);
 }
 inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
   OrderScratch scratch;
@@ -608,15 +599,34 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   out.liquidated.assign(n, 0);
   std::uint8_t* flag = out.liquidated.data();
   bool bad = false;
-  std::size_t count = 0;
+  // The liquidatable subset, gathered in index order; the liquidation loop then reads this
+  // compact copy instead of jumping around the full columns. Detection runs by blocks, each
+  // block gathered (branch-free) while its columns are still in cache.
+  constexpr std::size_t kBlock = 2048;
+  std::vector<LiquidationHit> hits;
+  hits.reserve(std::min(n, n / 8 + kBlock) + 1);  // no regrowth up to 1/8 liquidatable
   auto detect = [&](auto eq_minus_mm) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-      bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-      const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
-      flag[i] = static_cast<std::uint8_t>(liq);
-      count += liq;
+    std::size_t w = 0;  // hits so far
+    for (std::size_t lo = 0; lo < n; lo += kBlock) {
+      const std::size_t hi = std::min(n, lo + kBlock);
+      std::size_t count = 0;
+      for (std::size_t i = lo; i < hi; ++i) {
+        const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+        bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+        const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
+        flag[i] = static_cast<std::uint8_t>(liq);
+        count += liq;
+      }
+      if (count == 0) continue;
+      hits.resize(w + count + 1);  // one spare slot: the branch-free writes store every position
+      LiquidationHit* h = hits.data();
+      for (std::size_t i = lo; i < hi; ++i) {
+        h[w] = {pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
+                static_cast<std::uint32_t>(i)};
+        w += flag[i];
+      }
     }
+    hits.resize(w);
   };
   if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
     const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
@@ -627,13 +637,6 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     });
   }
   if (bad) report_bad_position(pos);
-  // The liquidatable subset, gathered in index order (sequential reads); the liquidation loop
-  // then reads this compact copy instead of jumping around the full columns.
-  std::vector<LiquidationHit> hits;
-  hits.reserve(count);
-  for (std::size_t i = 0; i < n; ++i)
-    if (flag[i]) hits.push_back({pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
-                                 static_cast<std::uint32_t>(i)});
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
   order_liquidations(hits, mark, pol);
