@@ -9,6 +9,7 @@ for arrays, the first offending index: ``"entry_price[3] must be finite and > 0 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 import math
 from typing import Any, Optional, TypeVar
@@ -33,6 +34,8 @@ __all__ = [
     "check_option",
     "common_length",
     "first_bad",
+    "real",
+    "unit_level",
 ]
 
 
@@ -162,6 +165,22 @@ def broadcast(n: int, a: F64) -> F64:
     if a.ndim == 0:
         return np.full(n, float(a), dtype=np.float64)
     return a
+
+
+def real(name: str, x: Any) -> float:
+    """A real number (not a bool) as a float; TypeError naming ``name`` otherwise."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
+    return float(x)
+
+
+def unit_level(name: str, q: Any, *, upper_open: bool = False) -> float:
+    """A probability level in (0, 1] (or (0, 1) with ``upper_open``), e.g. a VaR quantile."""
+    v = real(name, q)
+    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
+    return v
 
 
 def check_option(name: str, value: T, allowed: Iterable[T]) -> T:

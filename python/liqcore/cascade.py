@@ -61,6 +61,7 @@ import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import real as _real
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
@@ -316,12 +317,6 @@ def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     _check_bankruptcy_prices(positions, policy)
     return policy
-
-
-def _real(name: str, x: Any) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
-    return float(x)
 
 
 def _fraction(name: str, x: Any) -> float:

@@ -64,6 +64,8 @@ import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_array, check_option
+from liqcore._arrays import real as _real
+from liqcore._arrays import unit_level as _level
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
@@ -298,12 +300,6 @@ class ContagionResult:
         )
 
 
-def _real(name: str, x: Any) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
-    return float(x)
-
-
 def _shocks(shock: Any, n: int) -> F64:
     if isinstance(shock, numbers.Real) and not isinstance(shock, bool):
         s = np.full(n, float(shock))
@@ -505,14 +501,6 @@ def simulate_cascade_accounts(
 # ---- stress tests over correlated paths ---------------------------------------------------------
 
 PATH_TYPES = ("return", "log_return", "mark")
-
-
-def _level(name: str, q: Any, *, upper_open: bool = False) -> float:
-    v = _real(name, q)
-    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
-    if not ok:
-        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
-    return v
 
 
 @dataclass(frozen=True, eq=False)

@@ -41,6 +41,7 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, as_i64, check_finite, common_length, first_bad
 from liqcore.book import Book
+from liqcore.liquidation import _pandas
 
 __all__ = [
     "Accounts",
@@ -479,16 +480,6 @@ class Portfolio:
 
     def __repr__(self) -> str:
         return f"Portfolio(n={len(self)}, accounts={np.unique(self._account).shape[0]})"
-
-
-def _pandas() -> Any:
-    try:
-        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-        ) from None
-    return pd
 
 
 @dataclass(frozen=True, eq=False)

@@ -57,6 +57,7 @@ import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option
+from liqcore._arrays import unit_level as _level
 from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
 from liqcore.contagion import AccountStressResult, stress_test_accounts
@@ -94,14 +95,6 @@ def _quantile(x: F64, q: float) -> float:
     if x.size == 0:
         return math.nan
     return float(np.quantile(x, q, method="inverted_cdf"))
-
-
-def _level(name: str, q: Any, *, upper_open: bool = False) -> float:
-    v = _real(name, q)
-    ok = 0.0 < v < 1.0 if upper_open else 0.0 < v <= 1.0
-    if not ok:
-        raise ValueError(f"{name} must be in (0, 1{')' if upper_open else ']'} (got {v!r})")
-    return v
 
 
 @dataclass(frozen=True, eq=False)
