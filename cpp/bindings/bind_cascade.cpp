@@ -33,14 +33,12 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
   if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
-  // adl, adl_closed: per position when the residual rule allocates (zeros first), else empty.
+  // adl: per position when the residual rule allocates (zeros first), else empty.
   const std::size_t n_adl = policy.residual != ResidualRule::none ? n : 0;
-  F64Array adl = empty_f64(n_adl), adl_closed = empty_f64(n_adl);
+  F64Array adl = empty_f64(n_adl);
   std::fill_n(adl.mutable_data(), n_adl, 0.0);
-  std::fill_n(adl_closed.mutable_data(), n_adl, 0.0);
   CascadeLiquidations out;
   out.adl = mutable_view(adl);
-  out.adl_closed = mutable_view(adl_closed);
   const PositionColumns pos{view(size), view(entry_price), view(margin)};
   CascadeParams prm;
   prm.resilience = resilience;
@@ -54,7 +52,7 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   }
   const std::size_t r = run.rounds.size();
   F64Array mark_before = empty_f64(r), mark_after = empty_f64(r), notional = empty_f64(r), r_deficit = empty_f64(r),
-           takeover = empty_f64(r), fees = empty_f64(r), r_draw = empty_f64(r), residual = empty_f64(r),
+           inventory = empty_f64(r), unabsorbed = empty_f64(r), bad_debt = empty_f64(r), fees = empty_f64(r), r_draw = empty_f64(r), residual = empty_f64(r),
            transfers = empty_f64(r), fund_after = empty_f64(r);
   I64Array count = empty_i64(r);
   for (std::size_t k = 0; k < r; ++k) {
@@ -64,7 +62,9 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
     count.mutable_data()[k] = t.liquidated;
     notional.mutable_data()[k] = t.notional;
     r_deficit.mutable_data()[k] = t.deficit;
-    takeover.mutable_data()[k] = t.takeover_loss;
+    inventory.mutable_data()[k] = t.inventory_loss;
+    unabsorbed.mutable_data()[k] = t.unabsorbed;
+    bad_debt.mutable_data()[k] = t.bad_debt;
     fees.mutable_data()[k] = t.fees;
     r_draw.mutable_data()[k] = t.draw;
     residual.mutable_data()[k] = t.residual;
@@ -77,7 +77,9 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   trace["liquidated"] = count;
   trace["notional"] = notional;
   trace["deficit"] = r_deficit;
-  trace["takeover_loss"] = takeover;
+  trace["inventory_loss"] = inventory;
+  trace["unabsorbed"] = unabsorbed;
+  trace["bad_debt"] = bad_debt;
   trace["fees"] = fees;
   trace["insurance_draw"] = r_draw;
   trace["residual"] = residual;
@@ -95,8 +97,8 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   d["fee"] = owned(std::move(out.fee));
   d["insurance_draw"] = owned(std::move(out.draw));
   d["shortfall"] = owned(std::move(out.shortfall));
+  d["inventory_loss"] = owned(std::move(out.inventory_loss));
   d["adl"] = adl;
-  d["adl_closed"] = adl_closed;
   const CascadeTotals& t = run.totals;
   py::dict tot;
   tot["liquidations"] = t.liquidations;
@@ -105,7 +107,10 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   tot["deficit"] = t.deficit.value();
   tot["surplus"] = t.surplus.value();
   tot["fees"] = t.fees.value();
-  tot["takeover_loss"] = t.takeover_loss.value();
+  tot["inventory_loss"] = t.inventory_loss.value();
+  tot["inventory_gain"] = t.inventory_gain.value();
+  tot["unabsorbed"] = t.unabsorbed.value();
+  tot["bad_debt"] = t.bad_debt();
   tot["insurance_draw"] = t.draw.value();
   tot["residual"] = t.residual.value();
   tot["adl_transfers"] = t.adl_transfers.value();

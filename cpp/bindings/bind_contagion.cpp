@@ -149,6 +149,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   d["fallback_closed"] = to_array(run.fallback_closed);
   d["vwap"] = to_array(run.vwap);
   d["deficit"] = to_array(run.deficit);
+  d["inventory_loss"] = to_array(run.inventory_loss);
   d["fee"] = to_array(run.fee);
   d["insurance_draw"] = to_array(run.draw);
   d["shortfall"] = to_array(run.shortfall);
@@ -178,7 +179,8 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   t["deficit"] = run.total_deficit;
   t["surplus"] = run.total_surplus;
   t["fees"] = run.total_fees;
-  t["takeover_loss"] = run.takeover_loss;
+  t["inventory_loss"] = run.total_inventory_loss;
+  t["bad_debt"] = run.bad_debt;
   t["insurance_draw"] = run.total_draw;
   t["residual"] = run.total_residual;
   t["insurance_fund"] = run.fund_after;

@@ -135,19 +135,19 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   auto f_a = [&] { return empty_f64(A); };
   auto f_m = [&] { return empty_f64(M); };
   F64Array closed = f_n(), book_closed = f_n(), fallback_closed = f_n(), vwap = f_n(), bp = f_n(), result = f_n(),
-           deficit = f_n(), fee = f_n(), draw = f_n(), shortfall = f_n(), adl = f_n(), adl_closed = f_n();
+           deficit = f_n(), fee = f_n(), draw = f_n(), shortfall = f_n(), inventory = f_n(), adl = f_n();
   F64Array a_eq = f_a(), a_mm = f_a(), a_em = f_a(), a_after = f_a(), a_def = f_a(), a_sur = f_a(), a_fee = f_a(),
            a_draw = f_a(), a_short = f_a(), a_ntl = f_a();
-  F64Array m_ntl = f_m(), m_def = f_m(), m_res = f_m(), m_adl = f_m(), m_unc = f_m();
+  F64Array m_ntl = f_m(), m_def = f_m(), m_res = f_m(), m_adl = f_m(), m_unc = f_m(), m_inv = f_m();
   const AccountLiquidationOutputs out{
       u8(liquidated),       mutable_view(sequence),   mutable_view(closed),   mutable_view(book_closed),
       mutable_view(fallback_closed), mutable_view(vwap), mutable_view(bp),   mutable_view(result),
       mutable_view(deficit), mutable_view(fee),       mutable_view(draw),     mutable_view(shortfall),
-      mutable_view(adl),    mutable_view(adl_closed), u8(acc_liq),            mutable_view(acc_seq),
+      mutable_view(inventory), mutable_view(adl),     u8(acc_liq),            mutable_view(acc_seq),
       mutable_view(a_eq),   mutable_view(a_mm),       mutable_view(a_em),     mutable_view(a_after),
       mutable_view(a_def),  mutable_view(a_sur),      mutable_view(a_fee),    mutable_view(a_draw),
       mutable_view(a_short), mutable_view(a_ntl),     mutable_view(m_ntl),    mutable_view(m_def),
-      mutable_view(m_res),  mutable_view(m_adl),      mutable_view(m_unc)};
+      mutable_view(m_res),  mutable_view(m_adl),      mutable_view(m_unc),    mutable_view(m_inv)};
   std::vector<Book> after;
   AccountLiquidationTotals tot;
   {
@@ -175,8 +175,8 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   d["fee"] = fee;
   d["insurance_draw"] = draw;
   d["shortfall"] = shortfall;
+  d["inventory_loss"] = inventory;
   d["adl"] = adl;
-  d["adl_closed"] = adl_closed;
   py::dict acc;
   acc["liquidated"] = acc_liq;
   acc["sequence"] = acc_seq;
@@ -197,6 +197,7 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   mkt["residual"] = m_res;
   mkt["adl_transfers"] = m_adl;
   mkt["uncovered"] = m_unc;
+  mkt["inventory_loss"] = m_inv;
   d["markets"] = mkt;
   py::dict t;
   t["accounts"] = tot.accounts;
@@ -205,7 +206,10 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   t["fees"] = tot.fees;
   t["deficit"] = tot.deficit;
   t["surplus"] = tot.surplus;
-  t["takeover_loss"] = tot.takeover_loss;
+  t["inventory_loss"] = tot.inventory_loss;
+  t["inventory_gain"] = tot.inventory_gain;
+  t["unabsorbed"] = tot.unabsorbed;
+  t["bad_debt"] = tot.bad_debt;
   t["insurance_draw"] = tot.insurance_draw;
   t["residual"] = tot.residual;
   t["adl_transfers"] = tot.adl_transfers;

@@ -60,15 +60,18 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
   d["fee"] = to_numpy(std::move(out.fee));
   d["insurance_draw"] = to_numpy(std::move(out.insurance_draw));
   d["shortfall"] = to_numpy(std::move(out.shortfall));
+  d["inventory_loss"] = to_numpy(std::move(out.inventory_loss));
   d["adl"] = to_numpy(std::move(out.adl));
-  d["adl_closed"] = to_numpy(std::move(out.adl_closed));
   py::dict t;
   t["liquidated"] = tot.liquidated;
   t["closed_notional"] = tot.closed_notional;
   t["fees"] = tot.fees;
   t["deficit"] = tot.deficit;
   t["surplus"] = tot.surplus;
-  t["takeover_loss"] = tot.takeover_loss;
+  t["inventory_loss"] = tot.inventory_loss;
+  t["inventory_gain"] = tot.inventory_gain;
+  t["unabsorbed"] = tot.unabsorbed;
+  t["bad_debt"] = tot.bad_debt;
   t["insurance_draw"] = tot.insurance_draw;
   t["residual"] = tot.residual;
   t["adl_transfers"] = tot.adl_transfers;
@@ -125,6 +128,7 @@ void register_liquidation(py::module_& m) {
       .def_readwrite("fee_rate", &LiquidationPolicy::fee_rate)
       .def_readwrite("reserve", &LiquidationPolicy::reserve)
       .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
+      .def_readwrite("price_band", &LiquidationPolicy::price_band)
       .def_property(
           "residual", [](const LiquidationPolicy& p) { return static_cast<int>(p.residual); },
           [](LiquidationPolicy& p, int v) { p.residual = option<ResidualRule>("residual", v, 6); })

@@ -85,8 +85,8 @@ _PER_POSITION = (
     "fee",
     "insurance_draw_by_position",
     "shortfall",
+    "inventory_loss_by_position",
     "adl",
-    "adl_closed",
 )
 
 
@@ -121,12 +121,13 @@ class AccountOutcomes:
 
 @dataclass(frozen=True, eq=False)
 class MarketOutcomes:
-    """Per market: closed_notional, deficit (attributed to its positions), residual (what the
-    fund could not pay for its positions), adl_transfers (covered by its counterparties),
-    uncovered (bad debt left in it)."""
+    """Per market: closed_notional, deficit (attributed to its positions), inventory_loss (the
+    fund's losses on inventory taken over in it), residual (what the fund could not pay for its
+    positions), adl_transfers (covered by its counterparties), uncovered (bad debt left in it)."""
 
     closed_notional: F64
     deficit: F64
+    inventory_loss: F64
     residual: F64
     adl_transfers: F64
     uncovered: F64
@@ -145,12 +146,14 @@ class AccountLiquidationResult:
     book_closed and fallback_closed; vwap (blended close price, NaN if none); bankruptcy_price
     (the slice bankruptcy price per unit when its close began); result (its slice's equity after
     its fills, see the module docstring); deficit (its share of its account's deficit), fee,
-    insurance_draw_by_position, shortfall; adl, adl_closed (as an ADL/socialization counterparty:
-    money charged, contracts closed).
+    insurance_draw_by_position, shortfall; inventory_loss_by_position (the fund's loss on its
+    fallback, in quote); adl (money charged as an ADL/socialization counterparty).
     ``accounts``: :class:`AccountOutcomes`; ``markets``: :class:`MarketOutcomes`.
-    Totals: n_accounts and n_positions liquidated, liquidated_notional, total_deficit,
-    total_surplus, total_fees, takeover_loss, insurance_fund_before / insurance_fund (after),
-    insurance_draw, residual, adl_transfers, uncovered. Also the updated ``books`` (one per
+    Totals: bad_debt = total_deficit + inventory_loss = insurance_draw + adl_transfers +
+    uncovered; n_accounts and n_positions liquidated, liquidated_notional, total_deficit,
+    total_surplus, total_fees, inventory_loss, inventory_gain, unabsorbed,
+    insurance_fund_before / insurance_fund (after), insurance_draw, residual, adl_transfers,
+    uncovered. Also the updated ``books`` (one per
     market; None for takeover execution), the ``ledger`` and the ``policy``.
     """
 
@@ -168,8 +171,8 @@ class AccountLiquidationResult:
     fee: F64
     insurance_draw_by_position: F64
     shortfall: F64
+    inventory_loss_by_position: F64
     adl: F64
-    adl_closed: F64
     accounts: AccountOutcomes
     markets: MarketOutcomes
     n_accounts: int
@@ -178,7 +181,10 @@ class AccountLiquidationResult:
     total_deficit: float
     total_surplus: float
     total_fees: float
-    takeover_loss: float
+    inventory_loss: float
+    inventory_gain: float
+    unabsorbed: float
+    bad_debt: float
     insurance_fund_before: float
     insurance_fund: float
     insurance_draw: float
@@ -200,9 +206,11 @@ class AccountLiquidationResult:
             "liquidated_accounts": self.n_accounts,
             "liquidated_positions": self.n_positions,
             "liquidated_notional": self.liquidated_notional,
+            "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
+            "inventory_loss": self.inventory_loss,
+            "unabsorbed": self.unabsorbed,
             "fees": self.total_fees,
-            "takeover_loss": self.takeover_loss,
             "insurance_fund_before": self.insurance_fund_before,
             "insurance_fund_after": self.insurance_fund,
             "insurance_draw": self.insurance_draw,
@@ -229,7 +237,8 @@ class AccountLiquidationResult:
     def __repr__(self) -> str:
         return (
             f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
-            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"bad_debt={self.bad_debt:.6g}, deficit={self.total_deficit:.6g}, "
+            f"fees={self.total_fees:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
@@ -304,8 +313,8 @@ def liquidate_accounts(
         fee=r["fee"],
         insurance_draw_by_position=r["insurance_draw"],
         shortfall=r["shortfall"],
+        inventory_loss_by_position=r["inventory_loss"],
         adl=r["adl"],
-        adl_closed=r["adl_closed"],
         accounts=AccountOutcomes(
             liquidated=a["liquidated"].view(np.bool_),
             sequence=a["sequence"],
@@ -323,6 +332,7 @@ def liquidate_accounts(
         markets=MarketOutcomes(
             closed_notional=m["closed_notional"],
             deficit=m["deficit"],
+            inventory_loss=m["inventory_loss"],
             residual=m["residual"],
             adl_transfers=m["adl_transfers"],
             uncovered=m["uncovered"],
@@ -333,7 +343,10 @@ def liquidate_accounts(
         total_deficit=float(t["deficit"]),
         total_surplus=float(t["surplus"]),
         total_fees=float(t["fees"]),
-        takeover_loss=float(t["takeover_loss"]),
+        inventory_loss=float(t["inventory_loss"]),
+        inventory_gain=float(t["inventory_gain"]),
+        unabsorbed=float(t["unabsorbed"]),
+        bad_debt=float(t["bad_debt"]),
         insurance_fund_before=fund,
         insurance_fund=float(t["insurance_fund"]),
         insurance_draw=float(t["insurance_draw"]),

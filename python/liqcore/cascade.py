@@ -87,7 +87,9 @@ _TRACE_FIELDS = (
     "liquidated",
     "notional",
     "deficit",
-    "takeover_loss",
+    "inventory_loss",
+    "unabsorbed",
+    "bad_debt",
     "fees",
     "insurance_draw",
     "residual",
@@ -104,8 +106,8 @@ _PER_POSITION = (
     "fee",
     "insurance_draw_by_position",
     "shortfall",
+    "inventory_loss_by_position",
     "adl",
-    "adl_closed",
 )
 
 
@@ -116,7 +118,9 @@ class CascadeTrace:
     round (int64, 1-based); mark_before: the mark the round detected at; mark: the mark after
     it; liquidated (int64): liquidations in the round (a position closed in slices counts once
     per slice); notional: closed notional at ``mark_before``; deficit: traders' deficits;
-    takeover_loss: the fund's mark-to-market loss on fallback takeovers (negative: gain); fees:
+    inventory_loss: the fund's losses on the round's inventory (sold into the book after the
+    round's closes, or valued at the band edge); unabsorbed: inventory quantity valued at the
+    band edge; bad_debt: deficit + inventory_loss; fees:
     fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
     adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round.
     Money in the margin currency.
@@ -128,7 +132,9 @@ class CascadeTrace:
     liquidated: I64
     notional: F64
     deficit: F64
-    takeover_loss: F64
+    inventory_loss: F64
+    unabsorbed: F64
+    bad_debt: F64
     fees: F64
     insurance_draw: F64
     residual: F64
@@ -162,12 +168,13 @@ class CascadeResult:
         liquidated (bool): liquidated at least once; round (int64): first round it was
         liquidated in, -1 if never; closed (>= 0): quantity closed over all rounds; vwap:
         blended close price (NaN when nothing closed); deficit, surplus, fee,
-        insurance_draw_by_position, shortfall: summed over its liquidations; adl, adl_closed:
-        money charged to it and quantity closed as an ADL counterparty.
+        insurance_draw_by_position, shortfall, inventory_loss_by_position: summed over its
+        liquidations; adl: money charged to it as an ADL / socialization counterparty.
     Totals
+        bad_debt = total_deficit + inventory_loss = insurance_draw + adl_transfers + uncovered;
         n_liquidated (liquidation events), liquidated_notional, total_deficit, total_surplus,
-        total_fees, takeover_loss, insurance_draw, residual, adl_transfers, uncovered,
-        insurance_fund (after), insurance_fund_before.
+        total_fees, inventory_loss, inventory_gain, unabsorbed, insurance_draw, residual,
+        adl_transfers, uncovered, insurance_fund (after), insurance_fund_before.
     Also the book after the cascade (shifted, consumed, recovered), the ``ledger`` over all
     rounds (sums to zero), ``shock`` and the ``policy`` used.
     """
@@ -184,7 +191,10 @@ class CascadeResult:
     total_deficit: float
     total_surplus: float
     total_fees: float
-    takeover_loss: float
+    inventory_loss: float
+    inventory_gain: float
+    unabsorbed: float
+    bad_debt: float
     insurance_draw: float
     residual: float
     adl_transfers: float
@@ -253,9 +263,8 @@ class CascadeResult:
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
 
     @functools.cached_property
-    def adl_closed(self) -> F64:
-        a: F64 = self._compact["adl_closed"]
-        return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
+    def inventory_loss_by_position(self) -> F64:
+        return self._spread("inventory_loss")
 
     @property
     def move(self) -> float:
@@ -281,9 +290,11 @@ class CascadeResult:
             "liquidations": self.n_liquidated,
             "positions_liquidated": int(self._compact["position"].shape[0]),
             "liquidated_notional": self.liquidated_notional,
+            "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
+            "inventory_loss": self.inventory_loss,
+            "unabsorbed": self.unabsorbed,
             "fees": self.total_fees,
-            "takeover_loss": self.takeover_loss,
             "insurance_fund_before": self.insurance_fund_before,
             "insurance_fund_after": self.insurance_fund,
             "insurance_draw": self.insurance_draw,
@@ -301,7 +312,7 @@ class CascadeResult:
         return (
             f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
             f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
-            f"liquidations={self.n_liquidated}, deficit={self.total_deficit:.6g}, "
+            f"liquidations={self.n_liquidated}, bad_debt={self.bad_debt:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
         )
 
@@ -514,7 +525,10 @@ def simulate_cascade(
         total_deficit=float(t["deficit"]),
         total_surplus=float(t["surplus"]),
         total_fees=float(t["fees"]),
-        takeover_loss=float(t["takeover_loss"]),
+        inventory_loss=float(t["inventory_loss"]),
+        inventory_gain=float(t["inventory_gain"]),
+        unabsorbed=float(t["unabsorbed"]),
+        bad_debt=float(t["bad_debt"]),
         insurance_draw=float(t["insurance_draw"]),
         residual=residual,
         adl_transfers=transfers,

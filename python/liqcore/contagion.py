@@ -96,6 +96,7 @@ _PER_POSITION = (
     "fee",
     "insurance_draw_by_position",
     "shortfall",
+    "inventory_loss_by_position",
 )
 
 
@@ -207,7 +208,9 @@ class ContagionResult:
     ``markets``: :class:`ContagionMarkets`; ``trace``: :class:`ContagionTrace`; ``contagion``:
     markets × markets matrix, ``contagion[i, j]`` the deficit realised in market ``j`` that
     originates in market ``i`` (module docstring). Totals: rounds, converged,
-    liquidated_notional, total_deficit, total_surplus, total_fees, takeover_loss,
+    bad_debt (= total_deficit + inventory_loss = insurance_draw + uncovered), liquidated_notional,
+    total_deficit, total_surplus, total_fees, inventory_loss (the fund's losses on inventory taken
+    over at bankruptcy prices, sold in the round's book or valued at the band edge),
     insurance_fund_before / insurance_fund (after), insurance_draw, residual (= uncovered). Also
     the ``books`` after (None for takeover execution), the ``ledger`` over all rounds, the
     ``shock`` per market and the ``policy``.
@@ -225,6 +228,7 @@ class ContagionResult:
     fee: F64
     insurance_draw_by_position: F64
     shortfall: F64
+    inventory_loss_by_position: F64
     accounts: ContagionAccounts
     markets: ContagionMarkets
     trace: ContagionTrace
@@ -235,11 +239,13 @@ class ContagionResult:
     total_deficit: float
     total_surplus: float
     total_fees: float
-    takeover_loss: float
+    inventory_loss: float
+    bad_debt: float
     insurance_fund_before: float
     insurance_fund: float
     insurance_draw: float
     residual: float
+    uncovered: float
     books: list[Book] | None
     ledger: Ledger
     shock: F64
@@ -261,7 +267,9 @@ class ContagionResult:
             "liquidated_accounts": int(self.accounts.liquidated.sum()),
             "liquidated_positions": int(self.liquidated.sum()),
             "liquidated_notional": self.liquidated_notional,
+            "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
+            "inventory_loss": self.inventory_loss,
             "cross_market_deficit": float(self.contagion.sum() - np.trace(self.contagion)),
             "fees": self.total_fees,
             "insurance_fund_before": self.insurance_fund_before,
@@ -295,7 +303,7 @@ class ContagionResult:
         return (
             f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
             f"rounds={self.rounds}, accounts={int(self.accounts.liquidated.sum())}, "
-            f"deficit={self.total_deficit:.6g}, insurance_fund={self.insurance_fund:.6g}, "
+            f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
             f"residual={self.residual:.6g})"
         )
 
@@ -438,6 +446,7 @@ def simulate_cascade_accounts(
         fee=r["fee"],
         insurance_draw_by_position=r["insurance_draw"],
         shortfall=r["shortfall"],
+        inventory_loss_by_position=r["inventory_loss"],
         accounts=ContagionAccounts(
             round=a_round,
             liquidated=a_round >= 0,
@@ -481,11 +490,13 @@ def simulate_cascade_accounts(
         total_deficit=float(t["deficit"]),
         total_surplus=float(t["surplus"]),
         total_fees=float(t["fees"]),
-        takeover_loss=float(t["takeover_loss"]),
+        inventory_loss=float(t["inventory_loss"]),
+        bad_debt=float(t["bad_debt"]),
         insurance_fund_before=fund,
         insurance_fund=float(t["insurance_fund"]),
         insurance_draw=float(t["insurance_draw"]),
         residual=float(t["residual"]),
+        uncovered=float(t["residual"]),
         books=[Book._wrap(b) for b in r["books"]] if by_book else None,
         ledger=Ledger(
             entity=tuple(e for e, _ in _LEDGER_ROWS),

@@ -78,10 +78,10 @@ _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
     ("makers", "book fills vs mark"),
     ("liquidators", "takeover fills vs mark"),
     ("insurance_fund", "fees"),
-    ("insurance_fund", "takeover at bankruptcy price vs mark"),
+    ("insurance_fund", "inventory: taken over at bankruptcy price, sold or valued, vs mark"),
     ("insurance_fund", "deficit payments"),
-    ("insurance_fund", "residual received"),
-    ("counterparties", "ADL at bankruptcy price vs mark"),
+    ("insurance_fund", "residual received for inventory losses"),
+    ("valuation", "unabsorbed inventory at the band edge vs mark"),
     ("counterparties", "residual transfers"),
     ("bad_debt", "uncovered"),
 )
@@ -98,8 +98,8 @@ _PER_POSITION = (
     "fee",
     "insurance_draw_by_position",
     "shortfall",
+    "inventory_loss_by_position",
     "adl",
-    "adl_closed",
 )
 
 
@@ -130,11 +130,12 @@ class Ledger:
     sum to zero: ``balance`` is their compensated sum, zero up to rounding.
 
     Rows: traders (equity after the close, returned to them, minus equity before, at the mark);
-    makers (what book makers gained buying/selling the liquidated inventory vs the mark);
-    liquidators (the takeover discount); the insurance fund's fees, its mark-to-market on
-    positions taken over at the bankruptcy price, its deficit payments, and the residual it
-    received back for takeover losses it could not absorb; counterparties' ADL closes at the
-    bankruptcy price and residual transfers; and the bad debt left uncovered.
+    makers (what book makers gained buying/selling vs the mark, from the closes and from the
+    fund's inventory sales); liquidators (the takeover discount); the insurance fund's fees,
+    its inventory (taken over at the bankruptcy price, then sold or valued at the band edge,
+    vs the mark), its deficit payments, and the residual it received for inventory losses it
+    could not pay; the valuation haircut of unabsorbed inventory (docs/model.md); the
+    counterparties' residual transfers (ADL, socialization); and the bad debt left uncovered.
     """
 
     entity: tuple[str, ...]
@@ -173,6 +174,7 @@ _COMPACT = (
     "fee",
     "insurance_draw",
     "shortfall",
+    "inventory_loss",
 )
 
 
@@ -192,6 +194,7 @@ class Liquidations:
     fee: F64
     insurance_draw: F64
     shortfall: F64
+    inventory_loss: F64
 
     def __len__(self) -> int:
         return int(self.position.shape[0])
@@ -212,17 +215,21 @@ class LiquidationResult:
         liquidation order, -1 if not liquidated. closed (>= 0): quantity closed; of which
         book_closed (through the book or the takeover liquidator) and fallback_closed (at the
         bankruptcy price). vwap: blended close price (NaN when nothing closed). deficit,
-        surplus, fee: the trader outcome (see the module docstring). insurance_draw_by_position:
-        what the fund paid for this liquidation (deficit and takeover loss). shortfall: the
-        loss the fund could not pay. adl: money charged to this position as a counterparty
-        (ADL taken from its PnL, its loss on contracts closed by quantity ADL, or its
-        socialized charge). adl_closed: its contracts closed by quantity ADL.
+        surplus, fee: the trader outcome (see the module docstring). inventory_loss: the fund's
+        loss on what it took over from this position at the bankruptcy price (its fallback),
+        sold into the book after the closes or valued at the band edge (negative: a gain).
+        insurance_draw_by_position: what the fund paid for this liquidation (deficit and
+        inventory loss). shortfall: the loss the fund could not pay. adl: money charged to this
+        position as a counterparty (ADL from its positive PnL, or its socialized charge).
     Totals
-        insurance_fund (after), insurance_fund_before, insurance_draw (paid by the fund),
-        residual (what the fund could not pay), adl_transfers (of which covered by
-        counterparties' money), uncovered (left as bad debt), total_deficit, total_surplus,
-        total_fees, takeover_loss (fund's mark-to-market on fallback takeovers; negative is a
-        gain), liquidated_notional (notional at the mark of what was closed), n_liquidated.
+        bad_debt = total_deficit + inventory_loss = insurance_draw + adl_transfers + uncovered:
+        the loss the liquidations leave behind, and who bears it. insurance_fund (after),
+        insurance_fund_before, insurance_draw (paid by the fund), residual (what the fund could
+        not pay), adl_transfers (of which covered by counterparties), uncovered (left as bad
+        debt), total_deficit, total_surplus, total_fees, inventory_loss (the fund's losses on
+        its inventory), inventory_gain (its gains, credited to it), unabsorbed (inventory
+        quantity the book could not absorb within the price band, valued at the band edge),
+        liquidated_notional (notional at the mark of what was closed), n_liquidated.
     Also: :attr:`liquidations` (compact, in liquidation order), the updated ``book``, the
     ``ledger``, the ``mark`` and ``policy`` used, and the positions' ``account`` ids.
     """
@@ -238,7 +245,10 @@ class LiquidationResult:
     total_deficit: float
     total_surplus: float
     total_fees: float
-    takeover_loss: float
+    inventory_loss: float
+    inventory_gain: float
+    unabsorbed: float
+    bad_debt: float
     liquidated_notional: float
     n_liquidated: int
     book: Book
@@ -247,7 +257,6 @@ class LiquidationResult:
     policy: Policy
     account: I64 | None = None
     _adl: F64 | None = None
-    _adl_closed: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.liquidated.shape[0])
@@ -300,15 +309,13 @@ class LiquidationResult:
         return self._spread(self.liquidations.shortfall)
 
     @functools.cached_property
+    def inventory_loss_by_position(self) -> F64:
+        return self._spread(self.liquidations.inventory_loss)
+
+    @functools.cached_property
     def adl(self) -> F64:
         if self._adl is not None and self._adl.shape[0]:
             return self._adl
-        return _frozen(np.zeros(len(self)))
-
-    @functools.cached_property
-    def adl_closed(self) -> F64:
-        if self._adl_closed is not None and self._adl_closed.shape[0]:
-            return self._adl_closed
         return _frozen(np.zeros(len(self)))
 
     def summary(self) -> dict[str, float]:
@@ -317,9 +324,11 @@ class LiquidationResult:
             "positions": len(self),
             "liquidated": self.n_liquidated,
             "liquidated_notional": self.liquidated_notional,
+            "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
+            "inventory_loss": self.inventory_loss,
+            "unabsorbed": self.unabsorbed,
             "fees": self.total_fees,
-            "takeover_loss": self.takeover_loss,
             "insurance_fund_before": self.insurance_fund_before,
             "insurance_fund_after": self.insurance_fund,
             "insurance_draw": self.insurance_draw,
@@ -343,7 +352,7 @@ class LiquidationResult:
     def __repr__(self) -> str:
         return (
             f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
-            f"deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
+            f"bad_debt={self.bad_debt:.6g}, deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
@@ -377,7 +386,7 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
 
 
 _MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
-                 "deficit", "surplus", "fees", "takeover_loss", "closed_notional")
+                 "deficit", "surplus", "fees", "inventory_loss", "bad_debt", "closed_notional")
 
 
 def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
@@ -467,7 +476,7 @@ def liquidate(
         policy._to_core(),
         fund,
     )
-    for k in ("liquidated", "order", "adl", "adl_closed", "ledger", *_COMPACT):
+    for k in ("liquidated", "order", "adl", "ledger", *_COMPACT):
         _frozen(r[k])
     t = r["totals"]
     _check_money_finite(r, positions, p)
@@ -489,7 +498,10 @@ def liquidate(
         total_deficit=float(t["deficit"]),
         total_surplus=float(t["surplus"]),
         total_fees=float(t["fees"]),
-        takeover_loss=float(t["takeover_loss"]),
+        inventory_loss=float(t["inventory_loss"]),
+        inventory_gain=float(t["inventory_gain"]),
+        unabsorbed=float(t["unabsorbed"]),
+        bad_debt=float(t["bad_debt"]),
         liquidated_notional=float(t["closed_notional"]),
         n_liquidated=int(t["liquidated"]),
         book=Book._wrap(r["book"]),
@@ -498,5 +510,4 @@ def liquidate(
         policy=policy,
         account=positions._account,
         _adl=r["adl"],
-        _adl_closed=r["adl_closed"],
     )

@@ -157,18 +157,29 @@ class Policy:
         whole surplus; "rate": ``min(surplus, fee_rate·fill notional)``. The rest of the surplus
         returns to the trader. fee_cap (0.015), fee_rate (0.005).
     Fund
-        reserve (0.0): the fund never pays below this balance. refuse_uncovered (False): dYdX's
-        refusal: book fills whose net cost to the fund would exceed what it can pay are refused
-        and go to the fallback (checked per liquidation order, not per maker fill).
+        reserve (0.0): the fund never pays below this balance; it pays ``min(bad debt, fund -
+        reserve)`` first, and only the rest goes to the residual rule. refuse_uncovered (False):
+        dYdX's refusal: a book fill (one price level) worse than the bankruptcy price whose cost
+        the fund cannot cover is refused whole, never split; the walk stops there and the rest
+        of the close goes to the fallback.
+    Inventory and the price band (``price_band``, 0.9)
+        The fallback (what the book does not take, or a backstopped position) is taken over by
+        the fund at the bankruptcy price: inventory. After the batch's closes the fund sells it
+        into the book that is left, within the band; what the book cannot absorb there is
+        valued at the band edge ``mark·(1 - band)`` (long inventory) or ``mark·(1 + band)``
+        (short), a price worse than any fill the band admits, so a thinner book never shows a
+        smaller loss. No liquidation fill happens beyond the band either. In (0, 1]; below 1 for
+        inverse contracts (a coin-margined long valued at price 0 is an infinite loss).
     Residual (``residual``, "none") — what the fund could not pay
-        "none": reported as uncovered bad debt. "queue": ADL (BitMEX): the fallback quantity
-        of a takeover the fund cannot cover is closed against opposite-side positions in
-        ``liqcore.adl.rank`` order at the bankruptcy price, and money residuals are taken from
-        opposite-side winners' positive PnL in the same order. "pro_rata", "capped_pro_rata"
-        (at most ``adl_cap`` of each winner's PnL), "risk_aware" (weighted by effective
-        leverage, capped at ``adl_cap``): haircuts of opposite-side winners' positive PnL.
-        "socialize" (Drift): the total residual per unit of open interest, charged to every
-        open non-liquidated position on both sides. adl_cap (1.0).
+        "none": reported as uncovered bad debt. "queue": ADL (BitMEX/Bybit/Binance): taken from
+        opposite-side positions in ``liqcore.adl.rank`` order (highest first), each at most its
+        positive PnL at the mark (closing it at the bankruptcy price is modelled by that money
+        effect); losing positions are never charged. "pro_rata", "capped_pro_rata" (at most
+        ``adl_cap`` of each winner's PnL), "risk_aware" (weighted by effective leverage, capped
+        at ``adl_cap``): haircuts of opposite-side winners' positive PnL. "socialize" (Drift):
+        the total residual per unit of open interest, charged to every open non-liquidated
+        position on both sides, each at most its equity at the mark. adl_cap (1.0). What no
+        counterparty can bear is ``uncovered``; nobody's equity goes below zero.
     """
 
     mmr: float = 0.005
@@ -191,6 +202,7 @@ class Policy:
     fee_rate: float = 0.005
     reserve: float = 0.0
     refuse_uncovered: bool = False
+    price_band: float = 0.9
     residual: str = "none"
     adl_cap: float = 1.0
     _core_policy: Any = field(default=None, init=False, repr=False, compare=False)
@@ -229,6 +241,10 @@ class Policy:
         check("fee_rate", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
         check("reserve", lambda v: v >= 0.0, "finite and >= 0")
         check("adl_cap", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
+        if self.contract == "inverse":
+            check("price_band", lambda v: 0.0 < v < 1.0, "finite and in (0, 1) for inverse contracts")
+        else:
+            check("price_band", lambda v: 0.0 < v <= 1.0, "finite and in (0, 1]")
         if self.backstop is not None:
             check("backstop", lambda v: 0.0 < v <= 1.0, "None or finite and in (0, 1]")
         set_(self, "_core_policy", None)
@@ -397,6 +413,7 @@ class Policy:
         p.fee_rate = self.fee_rate
         p.reserve = self.reserve
         p.refuse_uncovered = self.refuse_uncovered
+        p.price_band = self.price_band
         p.residual = RESIDUALS.index(self.residual)
         p.adl_cap = self.adl_cap
         object.__setattr__(self, "_core_policy", p)

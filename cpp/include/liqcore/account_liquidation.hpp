@@ -39,7 +39,8 @@ struct AccountLiquidationOutputs {
   std::span<double> bankruptcy_price;  // slice bankruptcy price (per unit) when its close began, NaN if none
   std::span<double> result;            // the slice's equity after its fills (see liquidate_accounts)
   std::span<double> deficit, fee, insurance_draw, shortfall;
-  std::span<double> adl, adl_closed;   // as an ADL / socialization counterparty
+  std::span<double> inventory_loss;    // the fund's loss on the close's fallback (< 0: gain)
+  std::span<double> adl;               // as an ADL / socialization counterparty
   // per account (length A)
   std::span<std::uint8_t> acc_liquidated;
   std::span<std::int64_t> acc_sequence;
@@ -47,12 +48,15 @@ struct AccountLiquidationOutputs {
   std::span<double> acc_deficit, acc_surplus, acc_fee, acc_insurance_draw, acc_shortfall, acc_closed_notional;
   // per market (length M)
   std::span<double> mk_closed_notional, mk_deficit, mk_residual, mk_adl_transfers, mk_uncovered;
+  std::span<double> mk_inventory_loss;
 };
 
 struct AccountLiquidationTotals {
   std::int64_t accounts = 0, positions = 0;
-  double closed_notional = 0.0, fees = 0.0, deficit = 0.0, surplus = 0.0, takeover_loss = 0.0;
+  double closed_notional = 0.0, fees = 0.0, deficit = 0.0, surplus = 0.0;
+  double inventory_loss = 0.0, inventory_gain = 0.0, unabsorbed = 0.0, bad_debt = 0.0;
   double insurance_draw = 0.0, residual = 0.0, adl_transfers = 0.0, uncovered = 0.0, fund_after = 0.0;
+  std::vector<BookFlow> flow;  // per market: the batch's book fills
   Ledger ledger;
 };
 
@@ -78,7 +82,7 @@ inline Groups group_by(std::span<const std::int64_t> key, std::size_t k) {
 
 // The non-liquidated positions of one market as ADL / socialization counterparties.
 struct MarketCounterparties {
-  std::vector<double> size, entry_price, margin, charge, closed;
+  std::vector<double> size, entry_price, margin, charge;
   std::vector<std::uint8_t> liquidated;
   std::unique_ptr<Counterparties> cp;
 };
@@ -128,7 +132,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     out.closed[i] = out.book_closed[i] = out.fallback_closed[i] = 0.0;
     out.vwap[i] = out.bankruptcy_price[i] = out.result[i] = nan;
     out.deficit[i] = out.fee[i] = out.insurance_draw[i] = out.shortfall[i] = 0.0;
-    out.adl[i] = out.adl_closed[i] = 0.0;
+    out.adl[i] = out.inventory_loss[i] = 0.0;
   }
   for (std::size_t a = 0; a < A; ++a) {
     const CollateralValue cv = collateral_value(col, a);
@@ -143,7 +147,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   }
   for (std::size_t m = 0; m < M; ++m)
     out.mk_closed_notional[m] = out.mk_deficit[m] = out.mk_residual[m] = out.mk_adl_transfers[m] =
-        out.mk_uncovered[m] = 0.0;
+        out.mk_uncovered[m] = out.mk_inventory_loss[m] = 0.0;
 
   // ---- order of accounts ---------------------------------------------------------------------
   if (pol.order != LiquidationOrder::given && hits.size() > 1) {
@@ -181,7 +185,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     const auto idx = by_market.of(m);
     detail::MarketCounterparties& c = cps[m];
     const std::size_t k = idx.size();
-    c.size.resize(k), c.entry_price.resize(k), c.margin.resize(k), c.charge.assign(k, 0.0), c.closed.assign(k, 0.0);
+    c.size.resize(k), c.entry_price.resize(k), c.margin.resize(k), c.charge.assign(k, 0.0);
     c.liquidated.resize(k);
     const double f = markets[m].quote_factor();
     for (std::size_t j = 0; j < k; ++j) {
@@ -194,14 +198,16 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       c.liquidated[j] = liq_acc[a];
     }
     c.cp = std::make_unique<Counterparties>(markets[m].contract, c.size, c.entry_price, c.margin, c.liquidated,
-                                            markets[m].mark, c.charge, c.closed);
+                                            markets[m].mark, c.charge);
   }
   books_after.clear();
-  if (by_book) {
+  if (books.size() == M) {  // the fund sells its inventory through them, whatever the execution
     books_after.reserve(M);
     for (std::size_t m = 0; m < M; ++m) books_after.push_back(*books[m]);
   }
-  std::vector<detail::Cursor> bids(M), asks(M);
+  // Cursors the closes walk (a takeover liquidator's for execution "takeover"); the fund sells
+  // its inventory through the books (book cursors, when there are books).
+  std::vector<detail::Cursor> bids(M), asks(M), book_bids(M), book_asks(M);
   for (std::size_t m = 0; m < M; ++m) {
     if (by_book) {
       bids[m].side = &books_after[m].bids();
@@ -210,22 +216,24 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       bids[m].takeover_px = markets[m].mark * (1.0 - pol.takeover_fee);
       asks[m].takeover_px = markets[m].mark * (1.0 + pol.takeover_fee);
     }
-    bids[m].bid = true;
-    asks[m].bid = false;
+    bids[m].bid = book_bids[m].bid = true;
+    asks[m].bid = book_asks[m].bid = false;
   }
+  std::vector<Inventory> long_inv(M), short_inv(M);
+  std::vector<std::size_t> seq_position;  // the position of each close, in close order
 
   // ---- sequential liquidation ----------------------------------------------------------------
   AccountLiquidationTotals tot;
+  tot.flow.assign(M, BookFlow{});
   Ledger& led = tot.ledger;
   InsuranceFund fund(fund_balance, pol.reserve);
-  const bool quantity_adl = pol.residual == ResidualRule::queue;
   std::vector<CompensatedSum> short_long(M), short_short(M), mk_notional(M), mk_deficit(M), mk_residual(M);
-  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_takeover, s_draw;
+  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_draw;
   std::int64_t seq = 0;
 
   struct Close {
     std::size_t i;
-    double gain, fill_notional, takeover_cost, slice_equity, fee;
+    double gain, fill_notional, slice_equity, fee;
   };
   std::vector<Close> closes;
   std::vector<std::size_t> order;
@@ -305,7 +313,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
         }
       }
       const double book_filled = delta - fallback;
-      double gain = fills.gain, vw_num = fills.vw_num, vw_den = fills.vw_den, takeover_cost = 0.0;
+      if (by_book) tot.flow[m].add(s, book_filled, fills.last);
+      double gain = fills.gain, vw_num = fills.vw_num, vw_den = fills.vw_den;
       if (fallback > 0.0) {
         gain += pnl(c, s * fallback, P, fallback_px);
         if (c.kind == Contract::linear) {
@@ -315,15 +324,9 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
           vw_num += fallback;
           vw_den += fallback / fallback_px;
         }
-        double to_fund = fallback;
-        const double cost = -pnl(c, s * fallback, fallback_px, P) * f;
-        if (quantity_adl && cost > fund.available()) {
-          const double placed = std::min(fallback, cps[m].cp->place(s, fallback, fallback_px));
-          to_fund = fallback - placed;
-          led.add(LedgerRow::adl_takeover, pnl(c, s * placed, fallback_px, P) * f);
-        }
-        takeover_cost = -pnl(c, s * to_fund, fallback_px, P) * f;
-        led.add(LedgerRow::fund_takeover, -takeover_cost);
+        // The fund takes the fallback over as inventory (sold after the batch's closes).
+        (s > 0.0 ? long_inv : short_inv)[m].lots.push_back({fallback, fallback_px, static_cast<std::size_t>(seq)});
+        led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, fallback_px, P) * f);
       }
       led.add(by_book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain * f);
 
@@ -333,8 +336,9 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       const double S = e_mkt * slice_share(st, d_mm, d_ntl) + G;  // the slice's own equity after its fills
       const double fee = pol.sizing == Sizing::full ? 0.0
                                                     : liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, N);
-      closes.push_back({i, G, N, takeover_cost, S, fee});
+      closes.push_back({i, G, N, S, fee});
 
+      seq_position.push_back(i);
       out.sequence[i] = seq++;
       out.closed[i] = delta;
       out.book_closed[i] = book_filled;
@@ -399,21 +403,15 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     led.add(LedgerRow::traders, trader_change);
     led.add(LedgerRow::fund_fees, fee);
 
-    // Fund: the account's income first, then each close's loss in close order.
-    double takeover_gain = 0.0;
-    for (const Close& cl : closes) takeover_gain += std::max(-cl.takeover_cost, 0.0);
-    fund.credit(fee + takeover_gain);
+    // Fund: the account's fees first, then each close's deficit in close order.
+    fund.credit(fee);
     double acc_draw = 0.0, acc_short = 0.0;
     for (const Close& cl : closes) {
       const std::size_t i = cl.i;
       const auto m = static_cast<std::size_t>(pf.market[i]);
-      const double tc = std::max(cl.takeover_cost, 0.0);
-      const double loss = out.deficit[i] + tc;
-      const double draw = fund.pay(loss);
-      const double draw_takeover = std::min(tc, draw);
-      const double shortfall = loss - draw;
-      led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
-      led.add(LedgerRow::fund_residual, tc - draw_takeover);
+      const double draw = fund.pay(out.deficit[i]);
+      const double shortfall = out.deficit[i] - draw;
+      led.add(LedgerRow::fund_deficit, -draw);
       out.result[i] = cl.slice_equity;
       out.fee[i] = cl.fee;
       out.insurance_draw[i] = draw;
@@ -424,7 +422,6 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / f);
       acc_draw += draw;
       acc_short += shortfall;
-      s_takeover.add(cl.takeover_cost);
       s_draw.add(draw);
     }
     out.acc_deficit[a] = deficit;
@@ -437,11 +434,65 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     s_surplus.add(surplus);
     tot.positions += static_cast<std::int64_t>(closes.size());
   }
-  if (by_book) {
-    for (std::size_t m = 0; m < M; ++m) {
-      books_after[m].bids_mut().consume(bids[m].level, bids[m].used);
-      books_after[m].asks_mut().consume(asks[m].level, asks[m].used);
+  // ---- the fund sells its inventory into each book left by the closes, within the band -------
+  // (docs/model.md, "One batch", step 4); pieces in quote, paid in close order.
+  std::vector<InventoryPiece> pieces;
+  std::vector<std::uint8_t> sold;
+  CompensatedSum s_unabsorbed;
+  for (std::size_t m = 0; m < M; ++m) {
+    const Market& mk = markets[m];
+    const double f = mk.quote_factor();
+    for (const double s : {1.0, -1.0}) {
+      Inventory& inv = (s > 0.0 ? long_inv : short_inv)[m];
+      if (inv.empty()) continue;
+      const double edge = band_edge(s, mk.mark, pol.price_band);
+      const std::size_t before = pieces.size();
+      if (!books_after.empty()) {
+        detail::Cursor& cur = by_book ? (s > 0.0 ? bids[m] : asks[m]) : (s > 0.0 ? book_bids[m] : book_asks[m]);
+        if (!by_book) cur.side = s > 0.0 ? &books_after[m].bids() : &books_after[m].asks();
+        const detail::FillSums fs = sell_inventory(inv, cur, mk.contract, s, mk.mark, edge, [&](const InventoryPiece& p) {
+          pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
+          sold.push_back(1);
+        });
+        double q_sold = 0.0;
+        for (std::size_t k = before; k < pieces.size(); ++k) q_sold += pieces[k].qty;
+        tot.flow[m].add(s, q_sold, fs.last);
+      }
+      s_unabsorbed.add(inv.quantity());
+      value_inventory(inv, mk.contract, s, mk.mark, edge, [&](const InventoryPiece& p) {
+        pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
+        sold.push_back(0);
+      });
     }
+  }
+  CompensatedSum s_inv_loss, s_inv_gain;
+  if (!pieces.empty()) {
+    std::vector<InventoryPiece> tmp;
+    std::vector<std::uint8_t> sold_tmp;
+    detail::order_pieces(pieces, sold, tmp, sold_tmp);
+    std::vector<CompensatedSum> mk_inv(M);
+    settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
+      const std::size_t i = seq_position[p.tag];
+      const auto m = static_cast<std::size_t>(pf.market[i]);
+      const auto a = static_cast<std::size_t>(pf.account[i]);
+      out.inventory_loss[i] += p.loss;
+      out.insurance_draw[i] += draw;
+      out.shortfall[i] += shortfall;
+      out.acc_insurance_draw[a] += draw;
+      out.acc_shortfall[a] += shortfall;
+      mk_residual[m].add(shortfall);
+      mk_inv[m].add(std::max(p.loss, 0.0));
+      (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / markets[m].quote_factor());
+      (p.loss > 0.0 ? s_inv_loss : s_inv_gain).add(std::abs(p.loss));
+      s_draw.add(draw);
+    });
+    for (std::size_t m = 0; m < M; ++m) out.mk_inventory_loss[m] = mk_inv[m].value();
+  }
+  for (std::size_t m = 0; m < books_after.size(); ++m) {
+    const detail::Cursor& b = by_book ? bids[m] : book_bids[m];
+    const detail::Cursor& a = by_book ? asks[m] : book_asks[m];
+    books_after[m].bids_mut().consume(b.level, b.used);
+    books_after[m].asks_mut().consume(a.level, a.used);
   }
 
   // ---- residual allocation, per market -------------------------------------------------------
@@ -463,7 +514,6 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     const auto idx = by_market.of(m);
     for (std::size_t j = 0; j < idx.size(); ++j) {
       out.adl[idx[j]] = cps[m].charge[j] * f;
-      out.adl_closed[idx[j]] = cps[m].closed[j];
     }
   }
 
@@ -472,7 +522,10 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   tot.fees = s_fees.value();
   tot.deficit = s_deficit.value();
   tot.surplus = s_surplus.value();
-  tot.takeover_loss = s_takeover.value();
+  tot.inventory_loss = s_inv_loss.value();
+  tot.inventory_gain = s_inv_gain.value();
+  tot.unabsorbed = s_unabsorbed.value();
+  tot.bad_debt = tot.deficit + tot.inventory_loss;
   tot.insurance_draw = s_draw.value();
   tot.residual = s_residual.value();
   tot.adl_transfers = s_transfers.value();

@@ -349,7 +349,9 @@ struct RoundTrace {
   std::int64_t liquidated = 0;
   double notional = 0.0;  // closed notional at the round's mark
   double deficit = 0.0;   // traders' deficits
-  double takeover_loss = 0.0;
+  double inventory_loss = 0.0;  // losses of the fund's inventory (sold, or valued at the band edge)
+  double unabsorbed = 0.0;      // inventory quantity the book could not absorb within the band
+  double bad_debt = 0.0;        // deficit + inventory_loss
   double fees = 0.0;
   double draw = 0.0;      // paid by the fund
   double residual = 0.0;  // what the fund could not pay
@@ -361,9 +363,10 @@ struct RoundTrace {
 struct CascadeTotals {
   std::int64_t liquidations = 0;  // liquidation events (a position closed in slices counts each)
   std::int64_t rounds = 0;        // rounds that liquidated something
-  CompensatedSum notional, deficit, surplus, fees, takeover_loss, draw, residual, adl_transfers;
-  double loss() const noexcept { return deficit.value() + positive_takeover.value(); }
-  CompensatedSum positive_takeover;  // Σ max(takeover loss, 0): with the deficits, the fund's gross loss
+  CompensatedSum notional, deficit, surplus, fees, inventory_loss, inventory_gain, unabsorbed, draw, residual,
+      adl_transfers;
+  // Σ deficits + Σ inventory losses = draw + adl_transfers + uncovered (docs/model.md).
+  double bad_debt() const noexcept { return deficit.value() + inventory_loss.value(); }
 };
 
 // Results of a single cascade per liquidated position (not kept by stress tests): entry k
@@ -373,8 +376,8 @@ struct CascadeTotals {
 struct CascadeLiquidations {
   std::vector<std::int64_t> position;
   std::vector<std::int64_t> round;  // first round the position was liquidated in
-  std::vector<double> closed, vwap, deficit, surplus, fee, draw, shortfall;
-  std::span<double> adl, adl_closed;
+  std::vector<double> closed, vwap, deficit, surplus, fee, draw, shortfall, inventory_loss;
+  std::span<double> adl;
 };
 
 class CascadeEngine {
@@ -394,7 +397,6 @@ class CascadeEngine {
       std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
       std::copy(pos.margin.begin(), pos.margin.end(), margin_.span().begin());
       adl_charge_.assign(pos.size.size(), 0.0);
-      adl_closed_.assign(pos.size.size(), 0.0);
     }
   }
 
@@ -431,7 +433,8 @@ class CascadeEngine {
       const std::size_t n = pos_.size.size();
       out->position.reserve(n);
       out->round.reserve(n);
-      for (auto* v : {&out->closed, &out->vwap, &out->deficit, &out->surplus, &out->fee, &out->draw, &out->shortfall})
+      for (auto* v : {&out->closed, &out->vwap, &out->deficit, &out->surplus, &out->fee, &out->draw, &out->shortfall,
+                      &out->inventory_loss})
         v->reserve(n);
     }
     const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
@@ -682,19 +685,25 @@ class CascadeEngine {
     order_liquidations(hits_, mark, pol_, order_scratch_);
 
 
+    // Book cursors (closes through the book and the fund's inventory sales walk them) and the
+    // cursors the closes use (a takeover liquidator's instead, for execution "takeover").
     detail::Cursor bids, asks;
     bids.bid = true;
     asks.bid = false;
-    if (pol_.execution == Execution::book) {
-      bids.side = &book_.bids();
-      asks.side = &book_.asks();
-      bids.scale = asks.scale = scale_;
-      bids.level = bid_.start;
-      asks.level = ask_.start;
-    } else {
-      bids.takeover_px = mark * (1.0 - pol_.takeover_fee);
-      asks.takeover_px = mark * (1.0 + pol_.takeover_fee);
+    bids.side = &book_.bids();
+    asks.side = &book_.asks();
+    bids.scale = asks.scale = scale_;
+    bids.level = bid_.start;
+    asks.level = ask_.start;
+    const bool by_book = pol_.execution == Execution::book;
+    detail::Cursor take_bids = bids, take_asks = asks;
+    if (!by_book) {
+      take_bids.side = take_asks.side = nullptr;
+      take_bids.takeover_px = mark * (1.0 - pol_.takeover_fee);
+      take_asks.takeover_px = mark * (1.0 + pol_.takeover_fee);
     }
+    detail::Cursor& close_bids = by_book ? bids : take_bids;
+    detail::Cursor& close_asks = by_book ? asks : take_asks;
 
     const bool allocate = pol_.residual != ResidualRule::none;
     std::vector<std::uint8_t>& liq = round_flag_;
@@ -707,22 +716,24 @@ class CascadeEngine {
     const Doubles margins = allocate ? Doubles(margin_.span()) : Doubles{};
     Counterparties cps(c, sizes, pos_.entry_price, margins,
                        allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
-                       std::span<double>(adl_charge_), std::span<double>(adl_closed_));
+                       std::span<double>(adl_charge_));
 
     OutcomeSums sums;
-    double last = std::numeric_limits<double>::quiet_NaN();
-    for (const LiquidationHit& h : hits_) {
+    BookFlow flow;
+    Inventory long_inv, short_inv;
+    entry_.clear();
+    for (std::size_t k = 0; k < hits_.size(); ++k) {
+      const LiquidationHit& h = hits_[k];
       const auto i = static_cast<std::uint32_t>(h.i);
       const double q = h.q, ep = h.ep, m = h.m;
-      detail::Cursor& cur = q > 0.0 ? bids : asks;
       const double E = equity(c, q, ep, m, mark);
-      const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, cur, fund_, cps, ledger_);
-      if (pol_.execution == Execution::book && !std::isnan(o.last_fill)) last = o.last_fill;
+      const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, q > 0.0 ? close_bids : close_asks, fund_,
+                                                      q > 0.0 ? long_inv : short_inv, k, ledger_);
+      if (by_book) flow.add(q > 0.0 ? 1.0 : -1.0, o.book_qty, o.last_fill);
       sums.add(q, o);
       tot_.surplus.add(o.surplus);
-      tot_.positive_takeover.add(std::max(o.takeover_cost, 0.0));
-      if (!loss_.empty()) loss_[i] += o.deficit + std::max(o.takeover_cost, 0.0);
-      if (out_) record_position(i, o, tot_.rounds + 1);
+      if (!loss_.empty()) loss_[i] += o.deficit;
+      entry_.push_back(out_ ? record_position(i, o, tot_.rounds + 1) : 0);
       if (o.full) {
         move(i, 0.0, 0.0);
       } else {  // the rest stays open with the equity left: margin = E + change − PnL(rest)
@@ -730,10 +741,44 @@ class CascadeEngine {
         move(i, rest, E + o.trader_change - pnl(c, rest, ep, mark));
       }
     }
-    if (pol_.execution == Execution::book) {
-      consume(book_.bids_mut(), bid_, bids);
-      consume(book_.asks_mut(), ask_, asks);
+
+    // The fund sells the round's inventory into the book left by the closes, within the band;
+    // what the book cannot absorb is valued at the band edge (docs/model.md, "Cascades").
+    pieces_.clear();
+    sold_.clear();
+    double unabsorbed = 0.0;
+    for (const double s : {1.0, -1.0}) {
+      Inventory& inv = s > 0.0 ? long_inv : short_inv;
+      if (inv.empty()) continue;
+      const double edge = band_edge(s, mark, pol_.price_band);
+      const std::size_t before = pieces_.size();
+      const detail::FillSums f = sell_inventory(inv, s > 0.0 ? bids : asks, c, s, mark, edge, [&](const InventoryPiece& p) {
+        pieces_.push_back(p);
+        sold_.push_back(1);
+      });
+      double q_sold = 0.0;
+      for (std::size_t k = before; k < pieces_.size(); ++k) q_sold += pieces_[k].qty;
+      flow.add(s, q_sold, f.last);
+      unabsorbed += inv.quantity();
+      value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
+        pieces_.push_back(p);
+        sold_.push_back(0);
+      });
     }
+    CompensatedSum inv_loss, inv_gain, inv_draw;
+    if (!pieces_.empty()) {
+      detail::order_pieces(pieces_, sold_, piece_tmp_, sold_tmp_);
+      settle_inventory(pieces_, sold_, fund_, ledger_, [&](const InventoryPiece& p, double draw, double shortfall) {
+        (p.loss > 0.0 ? inv_loss : inv_gain).add(std::abs(p.loss));
+        inv_draw.add(draw);
+        const LiquidationHit& h = hits_[p.tag];
+        (h.q > 0.0 ? sums.shortfall_long : sums.shortfall_short).add(shortfall);
+        if (!loss_.empty()) loss_[h.i] += std::max(p.loss, 0.0);
+        if (out_) record_inventory(entry_[p.tag], p.loss, draw, shortfall);
+      });
+    }
+    consume(book_.bids_mut(), bid_, bids);
+    consume(book_.asks_mut(), ask_, asks);
 
     // Residual of the round: allocated to the counterparties, or left uncovered.
     const double res = sums.residual();
@@ -743,18 +788,21 @@ class CascadeEngine {
     ledger_.add(LedgerRow::uncovered, -(res - covered));
     if (allocate) {
       for (const LiquidationHit& h : hits_) liq[h.i] = 0;
-      if (res > 0.0 || sums.fallback.value() > 0.0) apply_adl(mark);
+      if (covered > 0.0) apply_adl(mark);
     }
 
-    // The mark follows the book fills (if any), then the book recovers.
-    if (!std::isnan(last) && prm_.mark_rule == MarkRule::last) {
-      mark_ = last;
-    } else if (!std::isnan(last)) {
-      const double b = best(book_.bids(), bid_), a = best(book_.asks(), ask_);
-      const double mid = std::isnan(b) ? a : (std::isnan(a) ? b : 0.5 * (a + b));
-      if (!std::isnan(mid)) mark_ = mid;
+    // The mark follows the round's book fills (if any), whatever their order; then the book
+    // recovers.
+    if (flow.any()) {
+      if (prm_.mark_rule == MarkRule::last) {
+        mark_ = flow.last_price();
+      } else {
+        const double b = best(book_.bids(), bid_), a = best(book_.asks(), ask_);
+        const double mid = std::isnan(b) ? a : (std::isnan(a) ? b : 0.5 * (a + b));
+        if (!std::isnan(mid)) mark_ = mid;
+      }
     }
-    if (prm_.resilience > 0.0 && pol_.execution == Execution::book) {
+    if (prm_.resilience > 0.0) {
       recover(book_.bids_mut(), base_.bids(), bid_);
       recover(book_.asks_mut(), base_.asks(), ask_);
     }
@@ -764,9 +812,11 @@ class CascadeEngine {
     tr.liquidated = static_cast<std::int64_t>(hits_.size());
     tr.notional = sums.notional.value();
     tr.deficit = sums.deficit.value();
-    tr.takeover_loss = sums.takeover.value();
+    tr.inventory_loss = inv_loss.value();
+    tr.unabsorbed = unabsorbed;
+    tr.bad_debt = tr.deficit + tr.inventory_loss;
     tr.fees = sums.fees.value();
-    tr.draw = sums.draw.value();
+    tr.draw = sums.draw.value() + inv_draw.value();
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();
@@ -775,7 +825,9 @@ class CascadeEngine {
     tot_.rounds += 1;
     tot_.notional.add(tr.notional);
     tot_.deficit.add(tr.deficit);
-    tot_.takeover_loss.add(tr.takeover_loss);
+    tot_.inventory_loss.add(tr.inventory_loss);
+    tot_.inventory_gain.add(inv_gain.value());
+    tot_.unabsorbed.add(unabsorbed);
     tot_.fees.add(tr.fees);
     tot_.draw.add(tr.draw);
     tot_.residual.add(res);
@@ -783,35 +835,41 @@ class CascadeEngine {
     return true;
   }
 
-  // Counterparties hit by ADL this round: smaller, poorer positions (see the header comment).
+  // Counterparties charged by the residual allocation this round: poorer positions (see the
+  // header comment).
   void apply_adl(double mark) {
     const ContractSpec& c = pol_.contract;
     for (std::size_t j = 0; j < adl_charge_.size(); ++j) {
-      const double charge = adl_charge_[j], closed = adl_closed_[j];
-      if (charge == 0.0 && closed == 0.0) continue;
+      const double charge = adl_charge_[j];
+      if (charge == 0.0) continue;
       const auto jj = static_cast<std::uint32_t>(j);
       const double q = size_[j], ep = pos_.entry_price[j];
       const double E = equity(c, q, ep, margin_[j], mark) - charge;
-      const double rest = q > 0.0 ? std::max(0.0, q - closed) : std::min(0.0, q + closed);
-      if (out_ && !out_->adl.empty()) {
-        out_->adl[input(j)] += charge;
-        out_->adl_closed[input(j)] += closed;
-      }
+      if (out_ && !out_->adl.empty()) out_->adl[input(j)] += charge;
       adl_charge_[j] = 0.0;
-      adl_closed_[j] = 0.0;
-      move(jj, rest, rest == 0.0 ? 0.0 : E - pnl(c, rest, ep, mark));
+      move(jj, q, E - pnl(c, q, ep, mark));
     }
   }
 
   std::size_t input(std::size_t i) const noexcept { return rank_.empty() ? i : rank_[i]; }
 
-  void record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
+  // Adds an inventory piece's loss, draw and shortfall to output entry k.
+  void record_inventory(std::size_t k, double loss, double draw, double shortfall) {
+    CascadeLiquidations& out = *out_;
+    out.inventory_loss[k] += loss;
+    out.draw[k] += draw;
+    out.shortfall[k] += shortfall;
+  }
+
+  // Records liquidation o of position `stored`; returns its entry in *out_.
+  std::size_t record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
     CascadeLiquidations& out = *out_;
     std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
     if (k == 0) {
       out.position.push_back(static_cast<std::int64_t>(input(stored)));
       out.round.push_back(round);
-      for (auto* v : {&out.closed, &out.deficit, &out.surplus, &out.fee, &out.draw, &out.shortfall}) v->push_back(0.0);
+      for (auto* v : {&out.closed, &out.deficit, &out.surplus, &out.fee, &out.draw, &out.shortfall, &out.inventory_loss})
+        v->push_back(0.0);
       out.vwap.push_back(std::numeric_limits<double>::quiet_NaN());
       k = out.position.size();
       if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(k);
@@ -834,6 +892,7 @@ class CascadeEngine {
     out.fee[i] += o.fee;
     out.draw[i] += o.draw;
     out.shortfall[i] += o.shortfall;
+    return i;
   }
 
   const PositionColumns& pos_;
@@ -864,7 +923,10 @@ class CascadeEngine {
   std::vector<double> loss_;                    // allocated by track_losses()
   std::vector<std::uint32_t> touched_;  // the positions not kOpen
   std::vector<std::uint8_t> round_flag_;
-  std::vector<double> adl_charge_, adl_closed_;
+  std::vector<double> adl_charge_;
+  std::vector<std::size_t> entry_;  // per hit of the round: its entry in *out_
+  std::vector<InventoryPiece> pieces_, piece_tmp_;
+  std::vector<std::uint8_t> sold_, sold_tmp_;
   std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed
   std::vector<HeapEntry> long_heap_, short_heap_;
   std::vector<LiquidationHit> hits_;

@@ -68,7 +68,8 @@ struct ContagionRound {
   std::vector<double> deficit_by_market;          // per market
   std::int64_t step = 0;                          // of the path (0 for a single shock)
   std::int64_t accounts = 0, positions = 0;       // newly liquidated
-  double notional = 0.0, deficit = 0.0, fees = 0.0, draw = 0.0, residual = 0.0, fund_after = 0.0;
+  double notional = 0.0, deficit = 0.0, inventory_loss = 0.0, bad_debt = 0.0, fees = 0.0, draw = 0.0,
+         residual = 0.0, fund_after = 0.0;
 };
 
 struct ContagionRun {
@@ -78,13 +79,14 @@ struct ContagionRun {
   bool converged = true;
   // per position
   std::vector<std::int64_t> pos_round;  // round (1-based) its account was liquidated in, -1 if never
-  std::vector<double> closed, book_closed, fallback_closed, vwap, deficit, fee, draw, shortfall;
+  std::vector<double> closed, book_closed, fallback_closed, vwap, deficit, fee, draw, shortfall, inventory_loss;
   // per account
   std::vector<std::int64_t> acc_round, acc_trigger, acc_origin;  // -1: never / unattributed
   std::vector<double> acc_equity, acc_maintenance, acc_equity_after, acc_deficit, acc_fee, acc_draw, acc_shortfall;
   // per market and market × market (row: origin, column: where realised)
   std::vector<double> mk_deficit, mk_closed_notional, mk_residual, unattributed, contagion;
-  double total_notional = 0.0, total_deficit = 0.0, total_surplus = 0.0, total_fees = 0.0, takeover_loss = 0.0;
+  double total_notional = 0.0, total_deficit = 0.0, total_surplus = 0.0, total_fees = 0.0, total_inventory_loss = 0.0;
+  double bad_debt = 0.0;  // total_deficit + inventory_loss = total_draw + (residual: uncovered)
   double total_draw = 0.0, total_residual = 0.0;
   double fund_before = 0.0, fund_after = 0.0;
   Ledger ledger;
@@ -193,7 +195,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
 
   run.pos_round.assign(n, -1);
   for (auto* v : {&run.closed, &run.book_closed, &run.fallback_closed, &run.deficit, &run.fee, &run.draw,
-                  &run.shortfall})
+                  &run.shortfall, &run.inventory_loss})
     v->assign(n, 0.0);
   run.vwap.assign(n, nan);
   run.acc_round.assign(A, -1);
@@ -214,14 +216,14 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   std::vector<std::uint8_t> liq(n), acc_liq(A);
   std::vector<std::int64_t> seq(n), acc_seq(A);
   std::vector<double> o_closed = f_n(), o_book = f_n(), o_fb = f_n(), o_vwap = f_n(), o_bp = f_n(), o_res = f_n(),
-                      o_def = f_n(), o_fee = f_n(), o_draw = f_n(), o_short = f_n(), o_adl = f_n(), o_adlc = f_n();
+                      o_def = f_n(), o_fee = f_n(), o_draw = f_n(), o_short = f_n(), o_inv = f_n(), o_adl = f_n();
   std::vector<double> a_eq = f_a(), a_mm = f_a(), a_em = f_a(), a_after = f_a(), a_def = f_a(), a_sur = f_a(),
                       a_fee = f_a(), a_draw = f_a(), a_short = f_a(), a_ntl = f_a();
-  std::vector<double> m_ntl = f_m(), m_def = f_m(), m_res = f_m(), m_adl = f_m(), m_unc = f_m();
+  std::vector<double> m_ntl = f_m(), m_def = f_m(), m_res = f_m(), m_adl = f_m(), m_unc = f_m(), m_inv = f_m();
   const AccountLiquidationOutputs out{liq,   seq,   o_closed, o_book, o_fb,    o_vwap,  o_bp,   o_res,
-                                      o_def, o_fee, o_draw,   o_short, o_adl,  o_adlc,  acc_liq, acc_seq,
+                                      o_def, o_fee, o_draw,   o_short, o_inv,  o_adl,   acc_liq, acc_seq,
                                       a_eq,  a_mm,  a_em,     a_after, a_def,  a_sur,   a_fee,  a_draw,
-                                      a_short, a_ntl, m_ntl,  m_def,   m_res,  m_adl,   m_unc};
+                                      a_short, a_ntl, m_ntl,  m_def,   m_res,  m_adl,   m_unc,   m_inv};
   const detail::Groups by_account = detail::group_by(pf.account, A);
 
   std::vector<double> prev(M);               // marks before the last move (shift or round)
@@ -230,9 +232,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   std::vector<const Book*> ptrs(by_book ? M : 0);
   std::vector<double> bp, bq, ap, aq, dh(M), by_origin((M + 1) * M);
   std::vector<Market> prev_mk(mk);
-  std::vector<std::int64_t> last_fill(M);
-  std::vector<std::uint8_t> last_long(M);
-  CompensatedSum s_ntl, s_def, s_sur, s_fees, s_take, s_draw, s_res;
+  CompensatedSum s_ntl, s_def, s_sur, s_fees, s_inv, s_draw, s_res;
   double fund_now = fund;
 
   std::int64_t k = 0;  // rounds so far
@@ -314,38 +314,27 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
           run.fallback_closed[i] = o_fb[i];
           run.vwap[i] = o_vwap[i];
           run.deficit[i] = o_def[i];
+          run.inventory_loss[i] = o_inv[i];
           run.fee[i] = o_fee[i];
           run.draw[i] = o_draw[i];
           run.shortfall[i] = o_short[i];
-          (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i];
+          (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i] + std::max(o_inv[i], 0.0);
           by_origin[row * M + m] += std::abs(size[i]) * (mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark);
           size[i] = 0.0;
         }
       }
 
-      // ---- marks follow the trades, books recover -------------------------------------------------
-      // per market, the side walked last in execution order: the close with the highest sequence
-      // that filled on the book
-      std::fill(last_fill.begin(), last_fill.end(), -1);
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto m = static_cast<std::size_t>(pf.market[i]);
-        if (seq[i] > last_fill[m] && o_book[i] > 0.0) {
-          last_fill[m] = seq[i];
-          last_long[m] = pf.size[i] > 0.0;
-        }
-      }
+      // ---- marks follow the round's book fills, whatever their order; books recover -------------
       std::vector<double> next(M);
       for (std::size_t m = 0; m < M; ++m) {
         next[m] = mk[m].mark;
         if (!by_book) continue;
-        const std::int64_t last_seq = last_fill[m];
-        const bool last_bid = last_long[m];
-        const std::int64_t deep_bid = bid[m].update(after[m].bids());
-        const std::int64_t deep_ask = ask[m].update(after[m].asks());
-        if (last_seq < 0) continue;
+        bid[m].update(after[m].bids());
+        ask[m].update(after[m].asks());
+        const BookFlow& flow = tot.flow[m];
+        if (!flow.any()) continue;
         if (prm.mark_rule == MarkRule::last) {
-          const std::int64_t d = last_bid ? deep_bid : deep_ask;
-          if (d >= 0) next[m] = (last_bid ? bid[m] : ask[m]).px[static_cast<std::size_t>(d)] * scale[m];
+          next[m] = flow.last_price();
         } else {
           const double mid = after[m].mid();
           if (!std::isnan(mid)) next[m] = mid;
@@ -374,6 +363,8 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
       tr.positions = tot.positions;
       tr.notional = tot.closed_notional;
       tr.deficit = tot.deficit;
+      tr.inventory_loss = tot.inventory_loss;
+      tr.bad_debt = tot.bad_debt;
       tr.fees = tot.fees;
       tr.draw = tot.insurance_draw;
       tr.residual = tot.residual;
@@ -390,7 +381,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
       s_def.add(tot.deficit);
       s_sur.add(tot.surplus);
       s_fees.add(tot.fees);
-      s_take.add(tot.takeover_loss);
+      s_inv.add(tot.inventory_loss);
       s_draw.add(tot.insurance_draw);
       s_res.add(tot.residual);
       fund_now = tot.fund_after;
@@ -406,7 +397,8 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   run.total_deficit = s_def.value();
   run.total_surplus = s_sur.value();
   run.total_fees = s_fees.value();
-  run.takeover_loss = s_take.value();
+  run.total_inventory_loss = s_inv.value();
+  run.bad_debt = run.total_deficit + run.total_inventory_loss;
   run.total_draw = s_draw.value();
   run.total_residual = s_res.value();
   run.fund_after = fund_now;
@@ -441,7 +433,7 @@ inline void stress_contagion(std::span<const Market> markets, std::span<const Bo
   for (std::size_t sc = 0; sc < scenarios; ++sc) {
     const ContagionRun r =
         simulate_contagion(markets, books, col, pf, paths.subspan(sc * per, per), pol, fund, prm);
-    out.deficit[sc] = r.total_deficit;
+    out.deficit[sc] = r.bad_debt;
     out.insurance_draw[sc] = r.total_draw;
     out.residual[sc] = r.total_residual;
     out.fund_after[sc] = r.fund_after;

@@ -69,7 +69,8 @@ struct LiquidationPolicy {
   double fee_cap = 0.015;
   double fee_rate = 0.0;
   double reserve = 0.0;           // the fund never pays below this balance
-  bool refuse_uncovered = false;  // dYdX: book fills the fund cannot cover are refused
+  bool refuse_uncovered = false;  // dYdX: book fills the fund cannot cover are refused, whole
+  double price_band = 0.9;        // no fill, and no inventory sale, beyond mark·(1 ∓ band)
   ResidualRule residual = ResidualRule::none;
   double adl_cap = 1.0;  // capped_pro_rata / risk_aware: largest fraction of a winner's PnL taken
 };
@@ -93,8 +94,8 @@ inline void report_bad_position(const PositionColumns& pos) {
 
 // Outputs of a batch, filled by liquidate(). A liquidation touches a small subset of the
 // positions, so the per-liquidation results are compact: entry k describes the k-th
-// liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`,
-// `adl_closed` too when the residual rule allocates to counterparties (empty otherwise).
+// liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`
+// too when the residual rule allocates to counterparties (empty otherwise).
 struct LiquidationOutputs {
   std::vector<std::uint8_t> liquidated;  // per position: 1 if liquidated
   std::vector<std::int64_t> order;       // positions in liquidation order
@@ -105,8 +106,29 @@ struct LiquidationOutputs {
   std::vector<double> deficit, surplus, fee;
   std::vector<double> insurance_draw;    // paid by the fund for this liquidation
   std::vector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  std::vector<double> inventory_loss;    // the fund's loss on this liquidation's fallback (< 0: gain)
   std::vector<double> adl;               // per position: charge as an ADL/socialization counterparty
-  std::vector<double> adl_closed;        // per position: contracts closed by quantity ADL
+};
+
+// The book fills of a batch (or a cascade round), per side: the quantity filled and the
+// deepest price reached (the last fill of the side, since every close and sale on a side walks
+// on from where the previous one stopped). Independent of how the closes of the two sides
+// interleave (docs/model.md, "Cascades": the mark after a round).
+struct BookFlow {
+  double bid_qty = 0.0, ask_qty = 0.0;  // sold into the bids, bought from the asks
+  double bid_px = std::numeric_limits<double>::quiet_NaN(), ask_px = std::numeric_limits<double>::quiet_NaN();
+  void add(double s, double qty, double last) noexcept {
+    if (!(qty > 0.0) || std::isnan(last)) return;
+    (s > 0.0 ? bid_qty : ask_qty) += qty;
+    (s > 0.0 ? bid_px : ask_px) = last;
+  }
+  bool any() const noexcept { return bid_qty > 0.0 || ask_qty > 0.0; }
+  // The quantity-weighted mean of the two sides' deepest prices (NaN without fills).
+  double last_price() const noexcept {
+    if (!(bid_qty > 0.0)) return ask_qty > 0.0 ? ask_px : std::numeric_limits<double>::quiet_NaN();
+    if (!(ask_qty > 0.0)) return bid_px;
+    return (bid_qty * bid_px + ask_qty * ask_px) / (bid_qty + ask_qty);
+  }
 };
 
 struct LiquidationTotals {
@@ -115,12 +137,16 @@ struct LiquidationTotals {
   double fees = 0.0;
   double deficit = 0.0;
   double surplus = 0.0;
-  double takeover_loss = 0.0;  // mark-to-market loss of the fund's takeovers (negative: gain)
+  double inventory_loss = 0.0;  // Σ losses of the fund's inventory (sold, or valued at the band edge)
+  double inventory_gain = 0.0;  // Σ gains of the fund's inventory (credited to the fund)
+  double unabsorbed = 0.0;      // inventory quantity the book could not absorb within the band
+  double bad_debt = 0.0;        // deficit + inventory_loss = insurance_draw + adl_transfers + uncovered
   double insurance_draw = 0.0;
   double residual = 0.0;       // what the fund could not pay
   double adl_transfers = 0.0;  // of which covered by counterparties
   double uncovered = 0.0;      // of which left as bad debt
   double fund_after = 0.0;
+  BookFlow flow;  // book fills of the batch (closes and the fund's sales), per side
   Ledger ledger;
 };
 
@@ -169,9 +195,10 @@ struct FillSums {
 };
 
 // Walks `qty` from the cursor (advancing it) under `limit` and returns the quantity left
-// unfilled (exactly 0 when the order filled). With `allowance` finite, fills
-// worse than the bankruptcy price `bp` stop once their net cost to the fund (Σ pnl(s·x, bp → p)
-// below zero) would exceed the allowance: dYdX's refusal of fills the fund cannot cover.
+// unfilled (exactly 0 when the order filled). With `allowance` finite, the walk stops before
+// the first level whose fill, worse than the bankruptcy price `bp`, would bring the close's net
+// cost to the fund (Σ pnl(s·x, bp → p) below zero) above the allowance: dYdX's refusal of a
+// fill the fund cannot cover, whole (docs/model.md, "refuse_uncovered").
 inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
                    double allowance, FillSums& acc) noexcept {
   double remaining = qty;
@@ -180,17 +207,11 @@ inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, do
     const double p = cur.price(cur.level);
     if (!cur.acceptable(p, limit)) break;
     const double avail = cur.available(cur.level, cur.used);
-    double take = std::min(remaining, avail);
-    bool stop = false;
+    const double take = std::min(remaining, avail);
     if (std::isfinite(allowance)) {
       const double unit = pnl(c, s, bp, p);  // < 0: the fund pays -unit per unit filled
-      if (unit < 0.0) {
-        const double room = std::max(0.0, allowance + net);
-        if (take * -unit > room) {
-          take = room / -unit;
-          stop = true;
-        }
-      }
+      // A fill the fund cannot cover is refused whole, never split (dYdX rejects the match).
+      if (unit < 0.0 && take * -unit > std::max(0.0, allowance + net)) break;
       net += pnl(c, s * take, bp, p);
     }
     if (take > 0.0) acc.add(c, s, mark, take, p);
@@ -201,7 +222,6 @@ inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, do
     } else {
       cur.used += take;
     }
-    if (stop) break;
   }
   return std::max(remaining, 0.0);
 }
@@ -423,24 +443,25 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
   order_liquidations(hits, mark, pol, scratch);
 }
 
-// The outcome of liquidating one position (MODEL.md §3 steps 1–3, before the residual
-// allocation of the batch).
+// The outcome of liquidating one position (docs/model.md, "One batch", step 3), before the
+// fund's inventory sale and the residual allocation of the batch.
 struct LiquidationOutcome {
   double closed = 0.0, book_closed = 0.0, fallback_closed = 0.0;
+  double bankruptcy_price = 0.0;
   double vwap = std::numeric_limits<double>::quiet_NaN();
   double deficit = 0.0, surplus = 0.0, fee = 0.0;
-  double draw = 0.0;       // paid by the fund
-  double shortfall = 0.0;  // loss the fund could not pay
+  double draw = 0.0;       // paid by the fund for the deficit
+  double shortfall = 0.0;  // deficit the fund could not pay
   double closed_notional = 0.0;  // notional at the mark of what was closed
-  double takeover_cost = 0.0;    // fund's mark-to-market loss on the fallback takeover (< 0: gain)
   double trader_change = 0.0;    // trader's equity change at the mark (ledger row "traders")
   double last_fill = std::numeric_limits<double>::quiet_NaN();  // last book (or takeover) fill price
+  double book_qty = 0.0;         // quantity filled through the book
   bool full = true;              // closed in full (else a partial close or a slice)
 };
 
 // Compensated sums over the outcomes of a batch (or of a cascade round).
 struct OutcomeSums {
-  CompensatedSum notional, fees, deficit, surplus, takeover, draw, fallback;
+  CompensatedSum notional, fees, deficit, surplus, draw, fallback;
   CompensatedSum shortfall_long, shortfall_short;  // the residual, by side of the liquidated positions
 
   void add(double q, const LiquidationOutcome& o) noexcept {
@@ -448,7 +469,6 @@ struct OutcomeSums {
     fees.add(o.fee);
     deficit.add(o.deficit);
     surplus.add(o.surplus);
-    takeover.add(o.takeover_cost);
     draw.add(o.draw);
     fallback.add(o.fallback_closed);
     (q > 0.0 ? shortfall_long : shortfall_short).add(o.shortfall);
@@ -456,19 +476,117 @@ struct OutcomeSums {
   double residual() const noexcept { return shortfall_long.value() + shortfall_short.value(); }
 };
 
-// Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it),
-// the fallback, fee, fund and ledger rows. Shared by the batch below and the cascade engine.
+// ---- the fund's inventory ---------------------------------------------------------------------
+
+// What the fund took over at a bankruptcy price and has not sold yet (docs/model.md,
+// "Inventory"): per side of the positions it came from (s = +1: long inventory, sold into the
+// bids), lots in the order they were taken over. `tag` identifies the liquidation a lot came
+// from (its entry in the caller's outputs), so that its loss is attributed there.
+struct InventoryLot {
+  double qty, bp;
+  std::size_t tag;
+};
+struct Inventory {
+  std::vector<InventoryLot> lots;
+  std::size_t head = 0;  // lots before head are sold
+  bool empty() const noexcept { return head == lots.size(); }
+  void clear() noexcept {
+    lots.clear();
+    head = 0;
+  }
+  double quantity() const noexcept {
+    double q = 0.0;
+    for (std::size_t k = head; k < lots.size(); ++k) q += lots[k].qty;
+    return q;
+  }
+};
+
+// One piece of inventory sold or valued: `loss` > 0 is a loss of the holder against the lot's
+// bankruptcy price, < 0 a gain; `vs_mark` is the holder's gain against the mark, for the ledger.
+struct InventoryPiece {
+  std::size_t tag;
+  double qty, loss, vs_mark;
+};
+
+// Sells the inventory of side s through `cur` (advancing it) at mark `mark` within the band
+// limit `edge` (lots first in, first sold); on_piece(piece) for each lot (or part) sold. Returns
+// the fills against the mark (for the round's mark and the makers' row).
+template <class OnPiece>
+inline detail::FillSums sell_inventory(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s,
+                                       double mark, double edge, OnPiece&& on_piece) {
+  detail::FillSums all;
+  const double inf = std::numeric_limits<double>::infinity();
+  while (!inv.empty()) {
+    InventoryLot& lot = inv.lots[inv.head];
+    detail::FillSums f;  // against the lot's bankruptcy price
+    const double left = detail::walk(cur, c, s, lot.bp, lot.qty, edge, lot.bp, inf, f);
+    const double sold = lot.qty - left;
+    if (sold > 0.0) {
+      on_piece(InventoryPiece{lot.tag, sold, -f.gain, f.gain - pnl(c, s * sold, lot.bp, mark)});
+      all.gain += f.gain - pnl(c, s * sold, lot.bp, mark);
+      all.fill_notional += f.fill_notional;
+      all.vw_num += f.vw_num;
+      all.vw_den += f.vw_den;
+      all.last = f.last;
+    }
+    if (left > 0.0) {
+      lot.qty = left;
+      break;
+    }
+    ++inv.head;
+  }
+  return all;
+}
+
+// Values what is left of the inventory at `price` (the band edge), without selling it:
+// on_piece(piece) per lot; the inventory is emptied.
+template <class OnPiece>
+inline void value_inventory(Inventory& inv, const ContractSpec& c, double s, double mark, double price,
+                            OnPiece&& on_piece) {
+  for (std::size_t k = inv.head; k < inv.lots.size(); ++k) {
+    const InventoryLot& lot = inv.lots[k];
+    on_piece(InventoryPiece{lot.tag, lot.qty, -pnl(c, s * lot.qty, lot.bp, price),
+                            pnl(c, s * lot.qty, mark, price)});
+  }
+  inv.clear();
+}
+
+namespace detail {
+// Orders inventory pieces (and their sold flags) by tag, stably: the fund pays losses in
+// liquidation order, whichever side a piece is on.
+inline void order_pieces(std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold,
+                         std::vector<InventoryPiece>& tmp, std::vector<std::uint8_t>& sold_tmp) {
+  const auto by_tag = [](const InventoryPiece& a, const InventoryPiece& b) { return a.tag < b.tag; };
+  if (std::is_sorted(pieces.begin(), pieces.end(), by_tag)) return;
+  std::vector<std::size_t> idx(pieces.size());
+  for (std::size_t k = 0; k < idx.size(); ++k) idx[k] = k;
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return pieces[a].tag < pieces[b].tag; });
+  tmp.resize(pieces.size());
+  sold_tmp.resize(pieces.size());
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    tmp[k] = pieces[idx[k]];
+    sold_tmp[k] = sold[idx[k]];
+  }
+  pieces.swap(tmp);
+  sold.swap(sold_tmp);
+}
+}  // namespace detail
+
+// Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it)
+// within the price band, the fallback taken over by the fund at the bankruptcy price (added to
+// `inventory` with `tag`), the fee, the fund's payment of the deficit, and the ledger rows.
+// Shared by the batch below and the cascade engine.
 inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, double q, double ep, double m,
                                              double mark, detail::Cursor& cur, InsuranceFund& fund,
-                                             Counterparties& counterparties, Ledger& led) {
+                                             Inventory& inventory, std::size_t tag, Ledger& led) {
   const ContractSpec& c = pol.contract;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  const bool quantity_adl = pol.residual == ResidualRule::queue;
   const double s = q > 0.0 ? 1.0 : -1.0;
   const double Q = std::abs(q);
   const double E = equity(c, q, ep, m, mark);
   const double MM = maintenance(c, pol.tiers, q, mark);
   const double BP = bankruptcy_price(c, q, ep, m);
+  const double edge = band_edge(s, mark, pol.price_band);
   double delta = Q;       // quantity to close
   double fallback = 0.0;  // of which the book does not take
   detail::FillSums fills;
@@ -481,6 +599,7 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
       } else if (pol.limit == LimitRule::fillable) {
         limit = mark * (1.0 - s * detail::fillable_spread(pol, E, MM, notional(c, q, mark)));
       }
+      limit = within_band(s, limit, edge);
     }
     bool done = false;
     if (pol.sizing == Sizing::partial) {
@@ -514,11 +633,10 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   const double book_filled = delta - fallback;
   led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
 
-  // Fallback at the bankruptcy price: the fund takes it over, or quantity ADL when the fund
-  // cannot cover the takeover's mark-to-market loss.
+  // Fallback at the bankruptcy price: the fund takes it over as inventory; its loss is known
+  // when the inventory is sold (or valued), after the batch's closes.
   double gain = fills.gain;
   double vw_num = fills.vw_num, vw_den = fills.vw_den;
-  double takeover_cost = 0.0;  // fund's loss at the mark (negative: gain)
   if (fallback > 0.0) {
     gain += pnl(c, s * fallback, mark, BP);
     if (c.kind == Contract::linear) {
@@ -528,15 +646,8 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
       vw_num += fallback;
       vw_den += fallback / BP;
     }
-    double to_fund = fallback;
-    const double cost = -pnl(c, s * fallback, BP, mark);
-    if (quantity_adl && cost > fund.available()) {
-      const double placed = std::min(fallback, counterparties.place(s, fallback, BP));
-      to_fund = fallback - placed;
-      led.add(LedgerRow::adl_takeover, pnl(c, s * placed, BP, mark));
-    }
-    takeover_cost = -pnl(c, s * to_fund, BP, mark);
-    led.add(LedgerRow::fund_takeover, -takeover_cost);
+    inventory.lots.push_back({fallback, BP, tag});
+    led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, BP, mark));
   }
 
   // Trader outcome. A full close leaves E + gain; a partial close keeps the position open and
@@ -556,31 +667,50 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   led.add(LedgerRow::traders, trader_change);
   led.add(LedgerRow::fund_fees, fee);
 
-  // Fund: income first, then the loss down to the reserve; the rest is the residual.
-  const double loss = deficit + std::max(takeover_cost, 0.0);
-  fund.credit(fee + std::max(-takeover_cost, 0.0));
-  const double draw = fund.pay(loss);
-  const double draw_takeover = std::min(std::max(takeover_cost, 0.0), draw);
-  const double shortfall = loss - draw;
-  led.add(LedgerRow::fund_deficit, -(draw - draw_takeover));
-  led.add(LedgerRow::fund_residual, std::max(takeover_cost, 0.0) - draw_takeover);
+  // Fund: the fee first, then the deficit down to the reserve; the rest is the shortfall.
+  fund.credit(fee);
+  const double draw = fund.pay(deficit);
+  led.add(LedgerRow::fund_deficit, -draw);
 
   LiquidationOutcome o;
   o.closed = delta;
   o.book_closed = book_filled;
   o.fallback_closed = fallback;
+  o.bankruptcy_price = BP;
   o.vwap = vw_den > 0.0 ? vw_num / vw_den : nan;
   o.deficit = deficit;
   o.surplus = surplus;
   o.fee = fee;
   o.draw = draw;
-  o.shortfall = shortfall;
+  o.shortfall = deficit - draw;
   o.closed_notional = notional(c, delta, mark);
-  o.takeover_cost = takeover_cost;
   o.trader_change = trader_change;
   o.last_fill = fills.last;
+  o.book_qty = book_filled;
   o.full = full;
   return o;
+}
+
+// The fund settles inventory pieces (docs/model.md, "One batch", step 4): every gain is
+// credited first, then the losses are paid in the order given, down to the reserve. For each
+// piece, on_paid(piece, draw, shortfall). Ledger: the pieces against the mark (fund_inventory,
+// and makers for sold pieces, or valuation for valued ones) and the residual the fund receives.
+template <class OnPaid>
+inline void settle_inventory(std::span<const InventoryPiece> pieces, std::span<const std::uint8_t> sold,
+                             InsuranceFund& fund, Ledger& led, OnPaid&& on_paid) {
+  for (std::size_t k = 0; k < pieces.size(); ++k) {
+    const InventoryPiece& p = pieces[k];
+    led.add(LedgerRow::fund_inventory, p.vs_mark);
+    led.add(sold[k] ? LedgerRow::makers : LedgerRow::valuation, -p.vs_mark);
+    if (p.loss < 0.0) fund.credit(-p.loss);
+  }
+  for (std::size_t k = 0; k < pieces.size(); ++k) {
+    const InventoryPiece& p = pieces[k];
+    const double draw = p.loss > 0.0 ? fund.pay(p.loss) : 0.0;
+    const double shortfall = std::max(p.loss, 0.0) - draw;
+    led.add(LedgerRow::fund_residual, shortfall);
+    on_paid(p, draw, shortfall);
+  }
 }
 
 // Liquidates the positions that are liquidatable at `mark` and runs the whole waterfall:
@@ -642,40 +772,40 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   order_liquidations(hits, mark, pol);
 
   // ---- sequential liquidation ---------------------------------------------------------------
-  if (pol.residual != ResidualRule::none) {
-    out.adl.assign(n, 0.0);
-    out.adl_closed.assign(n, 0.0);
-  }
-  Counterparties counterparties(c, pos.size, pos.entry_price, pos.margin, out.liquidated, mark, out.adl,
-                                out.adl_closed);
+  if (pol.residual != ResidualRule::none) out.adl.assign(n, 0.0);
+  Counterparties counterparties(c, pos.size, pos.entry_price, pos.margin, out.liquidated, mark, out.adl);
   const std::size_t nliq = hits.size();
   for (auto* v : {&out.closed, &out.book_closed, &out.fallback_closed, &out.vwap, &out.deficit, &out.surplus,
-                  &out.fee, &out.insurance_draw, &out.shortfall})
+                  &out.fee, &out.insurance_draw, &out.shortfall, &out.inventory_loss})
     v->resize(nliq);
   out.order.resize(nliq);
   for (std::size_t k = 0; k < nliq; ++k) out.order[k] = static_cast<std::int64_t>(hits[k].i);
   book_after = book;
+  // Book cursors (the fund sells its inventory through them), and the cursors the closes use.
   detail::Cursor bids, asks;
-  if (pol.execution == Execution::book) {
-    bids.side = &book_after.bids();
-    asks.side = &book_after.asks();
-  } else {
-    bids.takeover_px = mark * (1.0 - pol.takeover_fee);
-    asks.takeover_px = mark * (1.0 + pol.takeover_fee);
-  }
+  bids.side = &book_after.bids();
+  asks.side = &book_after.asks();
   bids.bid = true;
   asks.bid = false;
+  detail::Cursor take_bids = bids, take_asks = asks;
+  if (pol.execution == Execution::takeover) {
+    take_bids.side = take_asks.side = nullptr;
+    take_bids.takeover_px = mark * (1.0 - pol.takeover_fee);
+    take_asks.takeover_px = mark * (1.0 + pol.takeover_fee);
+  }
+  detail::Cursor& close_bids = pol.execution == Execution::book ? bids : take_bids;
+  detail::Cursor& close_asks = pol.execution == Execution::book ? asks : take_asks;
 
   LiquidationTotals tot;
   Ledger& led = tot.ledger;
   InsuranceFund fund(fund_balance, pol.reserve);
   OutcomeSums sums;
+  Inventory long_inv, short_inv;
 
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
-    detail::Cursor& cur = q > 0.0 ? bids : asks;
-    const LiquidationOutcome o =
-        liquidate_position(pol, q, hits[k].ep, hits[k].m, mark, cur, fund, counterparties, led);
+    const LiquidationOutcome o = liquidate_position(pol, q, hits[k].ep, hits[k].m, mark, q > 0.0 ? close_bids : close_asks,
+                                                    fund, q > 0.0 ? long_inv : short_inv, k, led);
     out.closed[k] = o.closed;
     out.book_closed[k] = o.book_closed;
     out.fallback_closed[k] = o.fallback_closed;
@@ -685,20 +815,61 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     out.fee[k] = o.fee;
     out.insurance_draw[k] = o.draw;
     out.shortfall[k] = o.shortfall;
+    out.inventory_loss[k] = 0.0;
     sums.add(q, o);
+    if (pol.execution == Execution::book) tot.flow.add(q > 0.0 ? 1.0 : -1.0, o.book_qty, o.last_fill);
   }
-  if (pol.execution == Execution::book) {
-    book_after.bids_mut().consume(bids.level, bids.used);
-    book_after.asks_mut().consume(asks.level, asks.used);
+
+  // ---- the fund sells its inventory into the book left by the closes, within the band --------
+  std::vector<InventoryPiece> pieces;
+  std::vector<std::uint8_t> sold;
+  CompensatedSum unabsorbed;
+  for (const double s : {1.0, -1.0}) {
+    Inventory& inv = s > 0.0 ? long_inv : short_inv;
+    if (inv.empty()) continue;
+    const double edge = band_edge(s, mark, pol.price_band);
+    const std::size_t before = pieces.size();
+    const detail::FillSums f = sell_inventory(inv, s > 0.0 ? bids : asks, c, s, mark, edge, [&](const InventoryPiece& p) {
+      pieces.push_back(p);
+      sold.push_back(1);
+    });
+    double q_sold = 0.0;
+    for (std::size_t k = before; k < pieces.size(); ++k) q_sold += pieces[k].qty;
+    tot.flow.add(s, q_sold, f.last);
+    unabsorbed.add(inv.quantity());
+    value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
+      pieces.push_back(p);
+      sold.push_back(0);
+    });
   }
+  // Losses are paid in liquidation order.
+  {
+    std::vector<InventoryPiece> tmp;
+    std::vector<std::uint8_t> sold_tmp;
+    detail::order_pieces(pieces, sold, tmp, sold_tmp);
+  }
+  CompensatedSum inv_loss, inv_gain, inv_draw;
+  settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
+    out.inventory_loss[p.tag] += p.loss;
+    out.insurance_draw[p.tag] += draw;
+    out.shortfall[p.tag] += shortfall;
+    (p.loss > 0.0 ? inv_loss : inv_gain).add(std::abs(p.loss));
+    inv_draw.add(draw);
+    (hits[p.tag].q > 0.0 ? sums.shortfall_long : sums.shortfall_short).add(shortfall);
+  });
+  book_after.bids_mut().consume(bids.level, bids.used);
+  book_after.asks_mut().consume(asks.level, asks.used);
 
   tot.liquidated = static_cast<std::int64_t>(hits.size());
   tot.closed_notional = sums.notional.value();
   tot.fees = sums.fees.value();
   tot.deficit = sums.deficit.value();
   tot.surplus = sums.surplus.value();
-  tot.takeover_loss = sums.takeover.value();
-  tot.insurance_draw = sums.draw.value();
+  tot.inventory_loss = inv_loss.value();
+  tot.inventory_gain = inv_gain.value();
+  tot.unabsorbed = unabsorbed.value();
+  tot.bad_debt = tot.deficit + tot.inventory_loss;
+  tot.insurance_draw = sums.draw.value() + inv_draw.value();
   tot.residual = sums.residual();
   tot.fund_after = fund.balance();
 

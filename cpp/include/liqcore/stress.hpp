@@ -30,7 +30,7 @@
 namespace liqcore {
 
 struct StressOutputs {  // one entry per scenario of the call
-  std::span<double> deficit;    // the fund's gross loss: traders' deficits + takeover losses
+  std::span<double> deficit;    // bad debt: traders' deficits + the fund's inventory losses
   std::span<double> draw;       // paid by the fund
   std::span<double> residual;   // what the fund could not pay (deficit − draw)
   std::span<double> notional;   // liquidated notional at the marks of the liquidations
@@ -118,7 +118,7 @@ class StressPlan {
     }
     const CascadeTotals& tot = eng.totals();
     const auto [l1, l2] = eng.largest_losses();
-    out.deficit[s] = tot.loss();
+    out.deficit[s] = tot.bad_debt();
     out.draw[s] = tot.draw.value();
     out.residual[s] = tot.residual.value();
     out.notional[s] = tot.notional.value();

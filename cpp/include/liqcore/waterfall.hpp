@@ -87,16 +87,19 @@ class InsuranceFund {
 
 // ---- the ledger ----------------------------------------------------------------------------
 
-// One row per (entity, kind); amounts are gains at the mark price and sum to zero.
+// One row per (entity, kind); amounts are gains at the mark price and sum to zero
+// (docs/model.md, "Where every unit of loss goes").
 enum class LedgerRow : int {
   traders = 0,          // liquidated traders: equity after (returned) − equity before, at the mark
-  makers = 1,           // book makers: inventory bought/sold vs the mark
+  makers = 1,           // book makers: what they bought/sold (closes and the fund's sales) vs the mark
   liquidators = 2,      // takeover liquidators: the takeover discount vs the mark
   fund_fees = 3,        // insurance fund: liquidation fees
-  fund_takeover = 4,    // insurance fund: positions taken over at the bankruptcy price, vs the mark
+  fund_inventory = 4,   // insurance fund: inventory taken over at the bankruptcy price, then sold
+                        // (or valued at the band edge), vs the mark
   fund_deficit = 5,     // insurance fund: payments to cover traders' deficits (negative)
-  fund_residual = 6,    // insurance fund: takeover losses beyond the fund, covered by the residual
-  adl_takeover = 7,     // ADL counterparties: contracts closed at the bankruptcy price, vs the mark
+  fund_residual = 6,    // insurance fund: its inventory losses beyond what it could pay, covered
+                        // by the residual (positive)
+  valuation = 7,        // the haircut of unabsorbed inventory valued at the band edge vs the mark
   residual_transfers = 8,  // ADL / socialized counterparties: money taken (negative)
   uncovered = 9,        // bad debt nobody covered (negative)
 };
@@ -122,6 +125,22 @@ class Ledger {
   std::array<CompensatedSum, kLedgerRows> rows_{};
 };
 
+// ---- the price band ---------------------------------------------------------------------------
+
+// No liquidation fill, and no sale of the fund's inventory, happens beyond the band
+// P·(1 ∓ band) around the mark P: a sell (side s = +1, into the bids) never below P·(1 − band),
+// a buy never above P·(1 + band). Quantity the book cannot absorb inside the band is valued at
+// the band's edge, a price worse than any fill the band admits, so that a thinner book never
+// looks cheaper (docs/model.md, "Inventory").
+inline double band_edge(double s, double mark, double band) noexcept {
+  return s > 0.0 ? std::max(0.0, mark * (1.0 - band)) : mark * (1.0 + band);
+}
+// The tighter of a limit price (NaN: none) and the band edge, for a close of side s.
+inline double within_band(double s, double limit, double edge) noexcept {
+  if (std::isnan(limit)) return edge;
+  return s > 0.0 ? std::max(limit, edge) : std::min(limit, edge);
+}
+
 // ---- the residual ---------------------------------------------------------------------------
 
 enum class ResidualRule : int {
@@ -134,45 +153,20 @@ enum class ResidualRule : int {
 };
 
 // The counterparties of a batch: the positions passed in that are not liquidated. They cover
-// what the fund could not: by closing contracts at the bankruptcy price (quantity ADL, BitMEX)
-// during the batch, and by giving money after it (residual allocation). Per position they
-// record `adl` (money charged, > 0 = paid) and `adl_closed` (contracts closed).
+// what the fund could not pay, after the batch (docs/model.md, "The residual"): each gives at
+// most its positive PnL at the mark (ADL rules; losing positions give nothing), or at most its
+// equity at the mark (socialization): nobody's equity goes below zero. Per position they record
+// `adl`, the money charged (> 0 = paid). Closing a counterparty at a bankrupt position's price
+// (quantity ADL) is represented by its money effect: its loss against the mark.
 class Counterparties {
  public:
   Counterparties(const ContractSpec& c, std::span<const double> size, std::span<const double> entry_price,
                  std::span<const double> margin, std::span<const std::uint8_t> liquidated, double mark,
-                 std::span<double> adl_charge, std::span<double> adl_closed)
-      : c_(c), q_(size), ep_(entry_price), m_(margin), liq_(liquidated), mark_(mark), charge_(adl_charge),
-        closed_(adl_closed) {}
+                 std::span<double> adl_charge)
+      : c_(c), q_(size), ep_(entry_price), m_(margin), liq_(liquidated), mark_(mark), charge_(adl_charge) {}
 
-  // The remaining signed size of counterparty j (after quantity ADL).
-  double remaining(std::size_t j) const noexcept {
-    return q_[j] > 0.0 ? q_[j] - closed_[j] : q_[j] + closed_[j];
-  }
-
-  // Quantity ADL: a liquidated position of side s leaves `qty` contracts at bankruptcy price
-  // `bp`; opposite-side counterparties close them at `bp` in queue order (adl::rank score
-  // descending, index ascending: the order of adl::queue), each up to its remaining size.
-  // Returns the quantity placed; each counterparty is charged its loss vs the mark.
-  double place(double s, double qty, double bp) {
-    std::vector<std::size_t>& order = s > 0.0 ? shorts_ : longs_;
-    std::size_t& next = s > 0.0 ? next_short_ : next_long_;
-    if (!built_) build_queues();
-    double left = qty;
-    while (left > 0.0 && next < order.size()) {
-      const std::size_t j = order[next];
-      const double cap = std::abs(remaining(j));
-      const double x = std::min(cap, left);
-      closed_[j] += x;
-      charge_[j] += -pnl(c_, s * x, bp, mark_);
-      left -= x;
-      if (x == cap) ++next;
-    }
-    return qty - left;
-  }
-
-  // Allocates the money residuals (per side of the liquidated positions for the ADL rules,
-  // in total for socialization) and returns what the counterparties covered.
+  // Allocates the residuals (per side of the liquidated positions for the ADL rules, in total
+  // for socialization) and returns what the counterparties covered.
   // shortfall_long: the residual of liquidated longs, covered by shorts; and vice versa.
   double settle(ResidualRule rule, double adl_cap, double shortfall_long, double shortfall_short) {
     if (rule == ResidualRule::none) return 0.0;
@@ -181,10 +175,11 @@ class Counterparties {
       const double amount = shortfall_long + shortfall_short;
       if (!(amount > 0.0)) return 0.0;
       std::vector<double> size(n), charge(n);
-      for (std::size_t j = 0; j < n; ++j) size[j] = liq_[j] ? 0.0 : remaining(j);
+      for (std::size_t j = 0; j < n; ++j) size[j] = liq_[j] ? 0.0 : q_[j];
       adl::socialize(size, amount, charge);
       CompensatedSum total;
       for (std::size_t j = 0; j < n; ++j) {
+        if (charge[j] > 0.0) charge[j] = std::min(charge[j], std::max(0.0, equity_at_mark(j)));
         charge_[j] += charge[j];
         total.add(charge[j]);
       }
@@ -196,13 +191,19 @@ class Counterparties {
       if (!(amount > 0.0)) continue;
       std::vector<std::size_t> idx;
       for (std::size_t j = 0; j < n; ++j)
-        if (!liq_[j] && remaining(j) * s < 0.0) idx.push_back(j);
+        if (!liq_[j] && q_[j] * s < 0.0) idx.push_back(j);
       const std::size_t k = idx.size();
       std::vector<double> capacity(k), taken(k);
-      for (std::size_t a = 0; a < k; ++a)
-        capacity[a] = std::max(0.0, pnl(c_, remaining(idx[a]), ep_[idx[a]], mark_));  // never principal
+      for (std::size_t a = 0; a < k; ++a) capacity[a] = capacity_of(idx[a]);  // never principal
       if (rule == ResidualRule::queue) {
-        if (!built_) build_queues();
+        if (scores_.empty()) {
+          // A counterparty charged in an earlier cascade round keeps its equity >= 0 but may
+          // carry a negative margin against a large PnL: ranked with margin 0.
+          std::vector<double> m(m_.begin(), m_.end());
+          for (double& x : m) x = std::max(0.0, x);
+          scores_.assign(n, 0.0);
+          adl::rank(c_, q_, ep_, m, mark_, scores_);
+        }
         std::vector<double> sc(k);
         for (std::size_t a = 0; a < k; ++a) sc[a] = scores_[idx[a]];
         adl::queue(capacity, sc, amount, taken);
@@ -216,9 +217,8 @@ class Counterparties {
           std::vector<double> w(k);
           for (std::size_t a = 0; a < k; ++a) {
             const std::size_t j = idx[a];
-            const double r = remaining(j);
-            const double e = (q_[j] != 0.0 ? m_[j] * (r / q_[j]) : 0.0) + pnl(c_, r, ep_[j], mark_);
-            w[a] = e > 0.0 ? notional(c_, r, mark_) / e : 0.0;
+            const double e = equity_at_mark(j);
+            w[a] = e > 0.0 ? notional(c_, q_[j], mark_) / e : 0.0;
           }
           adl::risk_aware(capacity, w, caps, amount, taken);
         }
@@ -232,33 +232,19 @@ class Counterparties {
   }
 
  private:
-  // ADL scores at the mark before the batch, and per side the queue of non-liquidated
-  // positions in score order.
-  void build_queues() {
-    const std::size_t n = q_.size();
-    scores_.assign(n, 0.0);
-    adl::rank(c_, q_, ep_, m_, mark_, scores_);
-    for (std::size_t j = 0; j < n; ++j) {
-      if (liq_[j] || q_[j] == 0.0) continue;
-      (q_[j] > 0.0 ? longs_ : shorts_).push_back(j);
-    }
-    auto by_score = [&](std::size_t a, std::size_t b) {
-      return scores_[a] > scores_[b] || (scores_[a] == scores_[b] && a < b);
-    };
-    std::sort(longs_.begin(), longs_.end(), by_score);
-    std::sort(shorts_.begin(), shorts_.end(), by_score);
-    built_ = true;
+  double equity_at_mark(std::size_t j) const noexcept { return m_[j] + pnl(c_, q_[j], ep_[j], mark_); }
+  // What an ADL rule may take from counterparty j: its positive PnL at the mark, and never more
+  // than its equity (a position whose margin was already charged down cannot go below zero).
+  double capacity_of(std::size_t j) const noexcept {
+    return std::max(0.0, std::min(pnl(c_, q_[j], ep_[j], mark_), equity_at_mark(j)));
   }
 
   ContractSpec c_;
   std::span<const double> q_, ep_, m_;
   std::span<const std::uint8_t> liq_;
   double mark_;
-  std::span<double> charge_, closed_;
-  bool built_ = false;
+  std::span<double> charge_;
   std::vector<double> scores_;
-  std::vector<std::size_t> longs_, shorts_;
-  std::size_t next_long_ = 0, next_short_ = 0;
 };
 
 }  // namespace liqcore
