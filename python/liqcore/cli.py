@@ -182,9 +182,10 @@ def summary_rows(res: LiquidationResult, mark_before: float | None = None) -> li
         ("positions", f"{s['positions']:,}"),
         ("liquidated", f"{s['liquidated']:,} ({s['liquidated'] / max(1, s['positions']):.2%})"),
         ("liquidated notional", _money(s["liquidated_notional"])),
-        ("deficit (bad debt)", _money(s["deficit"])),
+        ("bad debt", _money(s["bad_debt"])),
+        ("  traders' deficits", _money(s["deficit"])),
+        ("  fund inventory losses", _money(s["inventory_loss"])),
         ("fee income", _money(s["fees"])),
-        ("fund takeover loss", _money(s["takeover_loss"])),
         ("insurance fund before", _money(s["insurance_fund_before"])),
         ("insurance fund draw", _money(s["insurance_draw"])),
         ("insurance fund after", _money(s["insurance_fund_after"])),
@@ -426,7 +427,7 @@ def _plot_cascade(res: Any, path: str) -> None:
     ax2.set_xlabel("round")
     ax3 = ax2.twinx()
     ax3.plot(
-        tr.round, np.cumsum(tr.deficit), color="tab:blue", marker=".", label="cumulative deficit"
+        tr.round, np.cumsum(tr.bad_debt), color="tab:blue", marker=".", label="cumulative bad debt"
     )
     ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
     ax3.set_ylabel("money")
@@ -522,7 +523,8 @@ def cmd_cascade(args: argparse.Namespace) -> int:
             f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, len(res)):.2%})",
         ),
         ("liquidated notional", _money(s["liquidated_notional"])),
-        ("deficit (bad debt)", _money(s["deficit"])),
+        ("bad debt", _money(s["bad_debt"])),
+        ("  traders' deficits", _money(s["deficit"])),
         ("fee income", _money(s["fees"])),
         ("insurance fund before", _money(s["insurance_fund_before"])),
         ("insurance fund after", _money(s["insurance_fund_after"])),

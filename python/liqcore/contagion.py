@@ -518,8 +518,9 @@ PATH_TYPES = ("return", "log_return", "mark")
 class AccountStressResult:
     """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote.
 
-    deficit (traders' deficits over the path), insurance_draw, residual (what the fund could not
-    pay), insurance_fund (after), liquidated_notional, fees, liquidated_accounts, rounds,
+    deficit (the scenario's bad debt: traders' deficits plus the fund's inventory losses over the
+    path, docs/model.md; also ``bad_debt``, as for :class:`liqcore.StressResult`), insurance_draw,
+    residual (what the fund could not pay), insurance_fund (after), liquidated_notional, fees, liquidated_accounts, rounds,
     converged; final_marks (scenarios × markets), deficit_by_market (scenarios × markets) and
     contagion (scenarios × markets × markets, as :attr:`ContagionResult.contagion`).
     """
@@ -541,6 +542,11 @@ class AccountStressResult:
 
     def __len__(self) -> int:
         return int(self.deficit.shape[0])
+
+    @property
+    def bad_debt(self) -> F64:
+        """Per scenario: the bad debt (the same array as ``deficit``)."""
+        return self.deficit
 
     @property
     def depletion_probability(self) -> float:

@@ -102,9 +102,11 @@ class StressResult:
     """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
 
     Per scenario (arrays of length ``scenarios``; money in the margin currency)
-        deficit (``D``, the fund's gross loss), insurance_draw, residual, liquidated_notional,
+        deficit (``D``, the scenario's bad debt: traders' deficits plus the fund's inventory
+        losses, docs/model.md; also available as ``bad_debt``, the name every result uses),
+        insurance_draw, residual, liquidated_notional,
         fees, insurance_fund (after), final_mark, min_mark, max_mark, largest_loss and
-        second_largest_loss (the two largest single-position losses ``deficit + takeover
+        second_largest_loss (the two largest single-position losses ``deficit + inventory
         loss``), liquidations (int64, events), rounds (int64, rounds that liquidated),
         converged (bool: no step's cascade was cut by ``max_rounds``).
     Statistics
@@ -144,6 +146,11 @@ class StressResult:
     @property
     def scenarios(self) -> int:
         return len(self)
+
+    @property
+    def bad_debt(self) -> F64:
+        """Per scenario: the bad debt ``D`` (the same array as ``deficit``)."""
+        return self.deficit
 
     # ---- statistics ----------------------------------------------------------------------
 
