@@ -89,6 +89,9 @@ def valid_for(name: str, target: str = "") -> Any:
         "insurance_fund": 100.0, "policy": None, "shock": -0.05, "resilience": 0.1,
         "scenarios": 4, "steps": 3, "horizon": 1.0, "max_rounds": 20, "seed": 0,
         "grid": {"buffer": [0.0, 0.05]}, "q": 0.99, "progress": None,
+        # populations, liquidation maps, deficit curves
+        "shocks": np.array([-0.01, -0.05]), "n": 5, "values": [2.0, 10.0, 20.0],
+        "median": 5.0, "sigma": 1.0,
         # io
         "every": 10, "strict": True, "until": None, "index": -1, "format": None,
     }

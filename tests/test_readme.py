@@ -28,6 +28,12 @@ def test_readme_tour_runs() -> None:
     )
     assert list(ns["tiers"].cum) == [0.0, 50.0, 1300.0]  # type: ignore[attr-defined]
     assert abs(ns["res"].ledger.balance) < 1e-6  # type: ignore[attr-defined]
+    crowd = ns["crowd"]
+    q = crowd.size  # type: ignore[attr-defined]
+    longs, shorts = np.abs(q[q > 0]).sum() * 60_000.0, np.abs(q[q < 0]).sum() * 60_000.0
+    assert longs + shorts == pytest.approx(5e8, rel=1e-9)
+    assert longs / shorts == pytest.approx(1.2, rel=1e-9)
+    assert len(ns["lmap"]) == 40 and len(ns["curve"]) == 3  # type: ignore[arg-type]
     h = ns["h"]
     assert h.equity[0] == pytest.approx(10.0) and h.maintenance[0] == pytest.approx(50.0)  # type: ignore[attr-defined]
     assert lq.fillable_price(ns["pf"], ns["acc"], ns["mk"], position=1) == pytest.approx(2976.0)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from liqcore import _core
 from liqcore import adl as adl
 from liqcore import io as io
+from liqcore import population as population
 from liqcore.account_liquidation import AccountLiquidationResult, liquidate_accounts
 from liqcore.book import Book, Fill, Fills
 from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade
@@ -28,7 +29,9 @@ from liqcore.cross_margin import (
     health,
     slice_bankruptcy_price,
 )
+from liqcore.deficit_curve import DeficitCurve, deficit_curve
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
+from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import (
     MarginTiers,
     bankruptcy_price,
@@ -38,6 +41,7 @@ from liqcore.margin import (
     margin_ratio,
 )
 from liqcore.policy import Policy
+from liqcore.population import calibrate_positions, synthetic_positions
 from liqcore.positions import Positions
 from liqcore.stress import StressResult, buffer_sweep, stress_log_returns, stress_test
 from liqcore.synthetic import synthetic_book
@@ -52,10 +56,12 @@ __all__ = [
     "CascadeResult",
     "CascadeTrace",
     "ContagionResult",
+    "DeficitCurve",
     "Fill",
     "Fills",
     "Health",
     "Ledger",
+    "LiquidationMap",
     "LiquidationResult",
     "Liquidations",
     "MarginTiers",
@@ -68,15 +74,19 @@ __all__ = [
     "adl",
     "bankruptcy_price",
     "buffer_sweep",
+    "calibrate_positions",
+    "deficit_curve",
     "equity",
     "fillable_price",
     "health",
     "io",
     "liquidate",
     "liquidate_accounts",
+    "liquidation_map",
     "liquidation_price",
     "maintenance_margin",
     "margin_ratio",
+    "population",
     "simulate_cascade",
     "simulate_cascade_accounts",
     "slice_bankruptcy_price",
@@ -84,4 +94,5 @@ __all__ = [
     "stress_test",
     "stress_test_accounts",
     "synthetic_book",
+    "synthetic_positions",
 ]

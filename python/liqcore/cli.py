@@ -16,6 +16,12 @@
     Runs a stress test (:func:`liqcore.stress_test`) with a progress bar (tqdm when installed)
     and prints the deficit statistics (VaR, ES, P(depletion), LaR, fund sizes, Cover-1/2).
 
+``liqcore map [--positions FILE --mark PRICE] [--bins N] [--json] [--plot FILE.png]``
+    The liquidation map (:func:`liqcore.liquidation_map`): notional liquidated per price level.
+``liqcore curve [--positions FILE --book FILE --mark PRICE] [--shocks -0.01,-0.02,...] ...``
+    The deficit curve (:func:`liqcore.deficit_curve`): bad debt per shock, cascades in parallel.
+    Both in :mod:`liqcore.cli_map`.
+
 ``liqcore accounts --positions FILE --collateral FILE --markets FILE [--liquidate] [--policy P] ...``
     Cross margin: :func:`liqcore.health` of every account (positions with ``account, market,
     size, entry_price``; collateral with one column per asset; a markets JSON with marks, margin,
@@ -329,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     liq.set_defaults(func=cmd_liquidate)
     _add_cascade_commands(sub)
     _add_accounts_command(sub)
+    from liqcore.cli_map import add_map_commands  # here: cli_map imports this module
+
+    add_map_commands(sub)
     return parser
 
 

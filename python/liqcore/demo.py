@@ -8,7 +8,8 @@ large perpetual venue, not calibrated to one:
 - 100,000 isolated positions, 55% long: notional log-normal (median $5,000, heavy right tail,
   $50 to $5M), leverage log-normal (median 10x, most between 5x and 25x, clipped to 2x-100x),
   entry prices log-normal around the mid (2% dispersion); positions already liquidatable at the
-  current mark are left out (a live venue would have closed them);
+  current mark are left out (a live venue would have closed them). Drawn by
+  :func:`liqcore.synthetic_positions` with these parameters;
 - a shock of -5% to the mark, the whole book moving with it.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from liqcore.book import Book
+from liqcore.population import LogNormal, synthetic_positions
 from liqcore.positions import Positions
 from liqcore.synthetic import synthetic_book
 
@@ -42,23 +44,17 @@ def default_market(seed: int = 0, n: int = N_POSITIONS) -> tuple[Positions, Book
         raise TypeError(f"seed must be an int (got {type(seed).__name__})")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be an int >= 0 (got {n!r})")
-    rng = np.random.default_rng([int(seed), 0x11C0])
     book = synthetic_book(MID, levels=5_000, seed=int(seed))
     mark = book.mid
-    m = int(n * 1.3) + 16  # oversample, then keep the first n healthy ones
-    side = np.where(rng.random(m) < 0.55, 1.0, -1.0)
-    notional = np.clip(rng.lognormal(np.log(5_000.0), 1.5, m), 50.0, 5e6)
-    leverage = np.clip(rng.lognormal(np.log(10.0), 0.55, m), 2.0, 100.0)
-    entry = mark * rng.lognormal(0.0, 0.02, m)
-    size = side * notional / entry
-    margin = notional / leverage
-    healthy = margin + size * (mark - entry) >= 0.005 * np.abs(size) * mark
-    keep = np.flatnonzero(healthy)[:n]
-    pos = Positions(
-        np.ascontiguousarray(size[keep]),
-        np.ascontiguousarray(entry[keep]),
-        np.ascontiguousarray(margin[keep]),
-        account=np.arange(keep.shape[0], dtype=np.int64),
+    pos = synthetic_positions(
+        int(n),
+        mark=mark,
+        long_fraction=0.55,
+        notional=LogNormal(5_000.0, 1.5, low=50.0, high=5e6),
+        leverage=LogNormal(10.0, 0.55, low=2.0, high=100.0),
+        entry_dispersion=0.02,
+        mmr=0.005,
+        seed=int(seed),
     )
     return pos, book, mark, SHOCK
 
