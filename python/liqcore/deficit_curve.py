@@ -42,12 +42,8 @@ _COLUMNS = (
 
 
 def _bad_debt(result: CascadeResult) -> float:
-    """The cascade's bad debt: ``result.bad_debt`` when the result has it, else its
-    equivalent, the total deficit plus the fund's takeover loss when positive."""
-    bd = getattr(result, "bad_debt", None)
-    if bd is not None:
-        return float(bd)
-    return result.total_deficit + max(0.0, result.takeover_loss)
+    """The cascade's bad debt (docs/model.md §3b)."""
+    return result.bad_debt
 
 
 def _frozen(a: Any) -> Any:
