@@ -74,8 +74,9 @@ def check_cum(names: Sequence[str], tiers: MarginTiers, published: Sequence[floa
     for k, (d, p) in enumerate(zip(derived.tolist(), published)):
         if abs(d - p) > CUM_RTOL * max(1.0, abs(d), abs(p)):
             raise ValueError(
-                f"{names[k]} cum is {p!r} but the brackets give {d!r} (cum[k] = cum[k-1] + "
-                "floor[k]·(maintMarginRatio[k] - maintMarginRatio[k-1])): the published "
+                f"{names[k]} cum is {p!r} but the brackets give {round(d, 8)!r} "
+                "(cum[k] = cum[k-1] + floor[k]·(maintMarginRatio[k] - maintMarginRatio[k-1])): "
+                "the published "
                 "maintenance amounts disagree with the floors and rates"
             )
 
