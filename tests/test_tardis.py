@@ -138,8 +138,11 @@ def test_l2_symbols(tmp_path: Path) -> None:
 
 def test_l2_at_before_any_row(l2: Path) -> None:
     with pytest.raises(ValueError, match=r"l2\.csv: no incremental_book_L2 rows at or before "
-                       r"local_timestamp=1099"):
+                       r"at=1099 \(local_timestamp\)"):
         lio.read_tardis_book(l2, 1099)
+    with pytest.raises(ValueError, match=r"l2\.csv: no incremental_book_L2 rows for "
+                       r"symbol='ETHUSDT'$"):
+        lio.read_tardis_book(l2, symbol="ETHUSDT")
 
 
 def test_l2_updates_replay(l2: Path) -> None:
@@ -349,7 +352,7 @@ def test_snapshot_at(snap5: Path) -> None:
     assert a.bid_px.tolist() == [100.5]
     assert [t for t, _ in lio.iter_tardis_snapshots(snap5)] == [100, 200, 300]
     assert [b.n_bids for _, b in lio.iter_tardis_snapshots(snap5)] == [2, 1, 5]
-    with pytest.raises(ValueError, match=r"no book_snapshot rows at or before local_timestamp=99"):
+    with pytest.raises(ValueError, match=r"no book_snapshot rows at or before at=99 "):
         lio.read_tardis_snapshot(snap5, 99)
 
 

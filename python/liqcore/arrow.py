@@ -54,6 +54,11 @@ def _parquet(what: str) -> Any:
     return pq
 
 
+def _check_path(path: Any) -> None:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (got {type(path).__name__})")
+
+
 def positions_to_arrow(positions: Positions) -> Any:
     """A ``pyarrow.Table`` with columns size, entry_price, margin (float64) and account (int64,
     when the positions carry account ids), sharing the positions' buffers."""
@@ -113,6 +118,7 @@ def positions_from_arrow(table: Any) -> Positions:
 def write_positions_parquet(positions: Positions, path: PathLike) -> None:
     """Write ``positions`` to a Parquet file (the columns of :meth:`Positions.to_arrow`)."""
     pq = _parquet("write_positions_parquet()")
+    _check_path(path)
     pq.write_table(positions_to_arrow(positions), os.fspath(path))
 
 
@@ -120,8 +126,7 @@ def read_positions_parquet(path: PathLike) -> Positions:
     """Positions from a Parquet file with columns size, entry_price, margin[, account] (other
     columns are not read)."""
     pq = _parquet("read_positions_parquet()")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike (got {type(path).__name__})")
+    _check_path(path)
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise FileNotFoundError(f"no such file: {p!r}")

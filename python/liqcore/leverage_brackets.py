@@ -119,26 +119,26 @@ def _pick(data: Any, symbol: str | None) -> tuple[str, Any]:
     return names[i], field(names[i], entries[i], "brackets")
 
 
-def tiers_from_binance_brackets(data: Any, symbol: str | None = None) -> MarginTiers:
+def tiers_from_binance_brackets(brackets: Any, symbol: str | None = None) -> MarginTiers:
     """:class:`liqcore.MarginTiers` from a Binance leverageBracket response (parsed JSON or its
     text) for ``symbol`` (needed when the response holds several). See the module docstring."""
-    sym, brackets = _pick(data, symbol)
-    if not isinstance(brackets, Sequence) or isinstance(brackets, (str, bytes)) or not brackets:
+    sym, chosen = _pick(brackets, symbol)
+    if not isinstance(chosen, Sequence) or isinstance(chosen, (str, bytes)) or not chosen:
         raise ValueError(f"{sym} brackets must be a non-empty list of bracket objects")
-    names = [f"{sym} brackets[{k}]" for k in range(len(brackets))]
+    names = [f"{sym} brackets[{k}]" for k in range(len(chosen))]
     floors = np.array([
         number(f"{n} notionalFloor", field(n, b, "notionalFloor", "qtyFloor"))
-        for n, b in zip(names, brackets)
+        for n, b in zip(names, chosen)
     ])
     caps = np.array([
         number(f"{n} notionalCap", field(n, b, "notionalCap", "qtyCap"), positive=True)
-        for n, b in zip(names, brackets)
+        for n, b in zip(names, chosen)
     ])
     mmr = np.array([
         number(f"{n} maintMarginRatio", field(n, b, "maintMarginRatio"))
-        for n, b in zip(names, brackets)
+        for n, b in zip(names, chosen)
     ])
-    cum = [number(f"{n} cum", field(n, b, "cum")) for n, b in zip(names, brackets)]
+    cum = [number(f"{n} cum", field(n, b, "cum")) for n, b in zip(names, chosen)]
     if floors[0] != 0.0:
         raise ValueError(f"{names[0]} notionalFloor must be 0 (got {float(floors[0])!r})")
     check_contiguous(names, floors, caps, "notionalCap")

@@ -197,6 +197,12 @@ class _Symbol:
         return False
 
 
+def _which(symbol: str | None, clock: str, at: int | None) -> str:
+    """The selection that found no rows, for the message."""
+    out = "" if symbol is None else f" for symbol={symbol!r}"
+    return out if at is None else f"{out} at or before at={at} ({clock})"
+
+
 def _check_at(at: Any) -> int | None:
     if at is None:
         return None
@@ -340,8 +346,9 @@ def read_tardis_book_arrays(
         row.apply()
         state, last = row.state, lineno
     if state is None:
-        when = "" if t_at is None else f" at or before {clk}={t_at}"
-        raise ValueError(f"{os.fspath(path)}: no incremental_book_L2 rows{when}")
+        raise ValueError(
+            f"{os.fspath(path)}: no incremental_book_L2 rows{_which(symbol, clk, t_at)}"
+        )
     return state.arrays(last)
 
 
@@ -429,7 +436,9 @@ def iter_tardis_book(
         if next_t is None:
             next_t = t + step
     if state is None:
-        raise ValueError(f"{os.fspath(path)}: no incremental_book_L2 rows")
+        raise ValueError(
+            f"{os.fspath(path)}: no incremental_book_L2 rows{_which(symbol, clk, None)}"
+        )
     yield last_t, state.arrays(prev_line).to_book()
 
 
@@ -514,8 +523,7 @@ def read_tardis_snapshot_arrays(
             break
         found = (lineno, f)
     if found is None:
-        when = "" if t_at is None else f" at or before {clk}={t_at}"
-        raise ValueError(f"{os.fspath(path)}: no book_snapshot rows{when}")
+        raise ValueError(f"{os.fspath(path)}: no book_snapshot rows{_which(symbol, clk, t_at)}")
     return _snapshot_arrays(path, found[0], found[1], csv)
 
 
