@@ -17,6 +17,7 @@ exits normally (no signal, exit code 0) and classifies the outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -105,7 +106,23 @@ def valid_for(name: str, target: str = "") -> Any:
         for venue in ("binance", "hyperliquid"):
             if venue in target:
                 return f"{venue}.jsonl"
+        for kind in ("tardis_book", "tardis_updates", "tardis_snapshot", "tardis_ticker",
+                     "tardis_liquidations"):
+            if kind in target:
+                return f"{kind}.csv"
+        if "positions_parquet" in target:
+            return "out.parquet" if "write" in target else "positions.parquet"
         return "out.json" if target.endswith("write_book") else "book.json"
+    if name == "order_book":
+        return {"bids": [[100.0, 1.0]], "asks": [[101.0, 2.0, 3]]}
+    if name == "leverage_tiers":
+        return [{"minNotional": 0, "maxNotional": 5e4, "maintenanceMarginRate": 0.004},
+                {"minNotional": 5e4, "maxNotional": 2.5e5, "maintenanceMarginRate": 0.005}]
+    if name == "brackets":
+        return [{"symbol": "BTCUSDT", "brackets": [
+            {"notionalFloor": 0, "notionalCap": 5e4, "maintMarginRatio": 0.004, "cum": 0.0},
+            {"notionalFloor": 5e4, "notionalCap": 2.5e5, "maintMarginRatio": 0.005, "cum": 50.0},
+        ]}]
     if name == "book":
         if target.endswith("write_book"):
             return (table["bid_px"], table["bid_qty"], table["ask_px"], table["ask_qty"])
@@ -129,7 +146,18 @@ SAMPLE_FILES = {
     "hyperliquid.jsonl": '1 {"channel": "l2Book", "data": {"levels": [[{"px": "100", "sz": "1"}],'
                          ' [{"px": "101", "sz": "2"}]]}}\n',
     "book.json": '{"bids": [["100", "1"]], "asks": [["101", "2"]]}\n',
+    # Tardis.dev CSV datasets
+    "tardis_book.csv": "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n"
+                       "x,S,1,1,true,bid,100,1\nx,S,1,1,true,ask,101,2\nx,S,2,2,false,bid,99,1\n",
+    "tardis_snapshot.csv": "exchange,symbol,timestamp,local_timestamp,asks[0].price,asks[0].amount,"
+                           "bids[0].price,bids[0].amount\nx,S,1,1,101,2,100,1\n",
+    "tardis_ticker.csv": "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,"
+                         "predicted_funding_rate,open_interest,last_price,index_price,mark_price\n"
+                         "x,S,1,1,,0.0001,,10,100,100,100\n",
+    "tardis_liquidations.csv": "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
+                               "x,S,1,1,,sell,100,1\n",
 }
+SAMPLE_FILES["tardis_updates.csv"] = SAMPLE_FILES["tardis_book.csv"]
 
 
 def record(out: Any, target: str, param: str, glabel: str, fn: Callable[[], Any]) -> None:
@@ -263,6 +291,8 @@ def main() -> None:
     for name, text in SAMPLE_FILES.items():
         with open(name, "w") as f:
             f.write(text)
+    with contextlib.suppress(ImportError):  # Parquet needs pyarrow, an optional dependency
+        liqcore.io.write_positions_parquet(valid_for("positions"), "positions.parquet")
     with open(sys.argv[1], "w") as out:
         for target, fn in public_callables():
             if target.endswith("to_frame"):

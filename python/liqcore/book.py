@@ -163,6 +163,14 @@ class Book:
         book: Book = synthetic_book(mid, **kwargs)
         return book
 
+    @classmethod
+    def from_ccxt(cls, order_book: Any) -> Book:
+        """A book from ccxt's ``fetch_order_book`` result (``{"bids": [[price, amount, ...],
+        ...], "asks": ...}``); see :mod:`liqcore.ccxt` for the checks."""
+        from liqcore.ccxt import book_from_ccxt
+
+        return book_from_ccxt(order_book)
+
     # ---- state -----------------------------------------------------------------------
 
     @property

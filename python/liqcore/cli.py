@@ -284,8 +284,21 @@ def cmd_liquidate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version, or the package's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("liqcore")
+    except PackageNotFoundError:
+        import liqcore
+
+        return liqcore.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="liqcore", description="Liquidation-risk engine.")
+    parser.add_argument("--version", action="version", version=f"liqcore {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

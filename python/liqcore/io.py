@@ -733,3 +733,47 @@ def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> No
         data = gzip.compress(data, mtime=0)
     with open(path, "wb") as f:
         f.write(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Adapters defined in their own modules, re-exported here (imported last: they use the helpers
+# above).
+# --------------------------------------------------------------------------------------------
+
+from liqcore.arrow import read_positions_parquet, write_positions_parquet  # noqa: E402
+from liqcore.tardis import (  # noqa: E402
+    TardisLiquidations,
+    TardisTicker,
+    TardisUpdate,
+    iter_tardis_book,
+    iter_tardis_snapshots,
+    iter_tardis_updates,
+    read_tardis_book,
+    read_tardis_book_arrays,
+    read_tardis_liquidations,
+    read_tardis_snapshot,
+    read_tardis_snapshot_arrays,
+    read_tardis_ticker,
+)
+
+__all__ += [
+    "TardisLiquidations",
+    "TardisTicker",
+    "TardisUpdate",
+    "iter_tardis_book",
+    "iter_tardis_snapshots",
+    "iter_tardis_updates",
+    "read_positions_parquet",
+    "read_tardis_book",
+    "read_tardis_book_arrays",
+    "read_tardis_liquidations",
+    "read_tardis_snapshot",
+    "read_tardis_snapshot_arrays",
+    "read_tardis_ticker",
+    "write_positions_parquet",
+]
+
+from liqcore.ccxt import book_from_ccxt, tiers_from_ccxt  # noqa: E402
+from liqcore.leverage_brackets import tiers_from_binance_brackets  # noqa: E402
+
+__all__ += ["book_from_ccxt", "tiers_from_binance_brackets", "tiers_from_ccxt"]

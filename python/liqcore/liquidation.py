@@ -349,6 +349,14 @@ class LiquidationResult:
             data[name] = getattr(self, name)
         return pd.DataFrame(data)
 
+    def to_arrow(self) -> Any:
+        """The per-position fields as a ``pyarrow.Table`` (the columns of :meth:`to_frame`),
+        with :meth:`summary` as JSON in the schema metadata (key ``b"liqcore.summary"``).
+        Needs pyarrow (``liqcore[parquet]``)."""
+        from liqcore.arrow import liquidation_result_to_arrow
+
+        return liquidation_result_to_arrow(self)
+
     def __repr__(self) -> str:
         return (
             f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "

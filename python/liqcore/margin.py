@@ -90,6 +90,23 @@ class MarginTiers:
                 raise ValueError(f"mmr[{k}] must be finite and >= 0 and < 1 (got {w:.17g})")
         self._t = _core.Tiers(f, r)
 
+    @classmethod
+    def from_ccxt(cls, leverage_tiers: Any, symbol: Optional[str] = None) -> MarginTiers:
+        """Tiers from ccxt's ``fetch_market_leverage_tiers`` (a list of tier dicts) or
+        ``fetch_leverage_tiers`` (a dict of them by ``symbol``); see :mod:`liqcore.ccxt`."""
+        from liqcore.ccxt import tiers_from_ccxt
+
+        return tiers_from_ccxt(leverage_tiers, symbol)
+
+    @classmethod
+    def from_binance_brackets(cls, brackets: Any, symbol: Optional[str] = None) -> MarginTiers:
+        """Tiers from Binance's ``GET /fapi/v1/leverageBracket`` response (parsed JSON or its
+        text; ``symbol`` picks one of several), its published ``cum`` checked against the
+        derived one; see :mod:`liqcore.leverage_brackets`."""
+        from liqcore.leverage_brackets import tiers_from_binance_brackets
+
+        return tiers_from_binance_brackets(brackets, symbol)
+
     @property
     def floors(self) -> F64:
         """Notional where each tier starts (a copy)."""

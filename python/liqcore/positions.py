@@ -189,6 +189,23 @@ class Positions:
             data["account"] = self._account
         return pd.DataFrame(data)
 
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` with columns size, entry_price, margin (and account), sharing
+        these arrays' buffers (no copy). Needs pyarrow (``liqcore[parquet]``)."""
+        from liqcore.arrow import positions_to_arrow
+
+        return positions_to_arrow(self)
+
+    @classmethod
+    def from_arrow(cls, table: Any) -> Positions:
+        """Positions from a ``pyarrow.Table`` or ``RecordBatch`` with columns size,
+        entry_price, margin and optionally account. Float64 (int64) columns in one chunk
+        without nulls are used without a copy; a null is a ValueError naming the column and
+        index. Needs pyarrow (``liqcore[parquet]``)."""
+        from liqcore.arrow import positions_from_arrow
+
+        return positions_from_arrow(table)
+
     def __getstate__(self) -> dict[str, Any]:
         return {
             "size": self._size,
