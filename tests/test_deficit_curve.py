@@ -34,7 +34,7 @@ def test_equals_single_cascades(market: tuple[lq.Positions, lq.Book, float],
     np.testing.assert_array_equal(c.shocks, SHOCKS)
     for j, s in enumerate(SHOCKS):
         r = lq.simulate_cascade(pos, book, mark, s, policy, 3e5, 0.3, mark_rule="mid")
-        bad_debt = r.total_deficit + max(0.0, r.takeover_loss)  # the definition
+        bad_debt = r.total_deficit + r.inventory_loss  # the definition (docs/model.md §3b)
         assert c.bad_debt[j] == bad_debt  # bitwise
         assert c.liquidated_notional[j] == r.liquidated_notional
         assert c.n_liquidated[j] == r.n_liquidated
@@ -75,9 +75,7 @@ def test_monotone_in_the_shock_without_cascades() -> None:
 
 
 def test_bad_debt_helper() -> None:
-    assert _bad_debt(SimpleNamespace(bad_debt=7.0, total_deficit=1.0, takeover_loss=2.0)) == 7.0
-    assert _bad_debt(SimpleNamespace(total_deficit=1.0, takeover_loss=2.0)) == 3.0  # type: ignore[arg-type]
-    assert _bad_debt(SimpleNamespace(total_deficit=1.0, takeover_loss=-2.0)) == 1.0  # type: ignore[arg-type]
+    assert _bad_debt(SimpleNamespace(bad_debt=7.0, total_deficit=1.0)) == 7.0  # type: ignore[arg-type]
 
 
 def test_empty_frame_and_plot(market: tuple[lq.Positions, lq.Book, float],

@@ -120,6 +120,7 @@ class LiquidationPolicy:
     fee_rate: float
     reserve: float
     refuse_uncovered: bool
+    price_band: float
     residual: int  # 0 none, 1 queue, 2 pro_rata, 3 capped_pro_rata, 4 risk_aware, 5 socialize
     adl_cap: float
     def __init__(self) -> None: ...
@@ -127,9 +128,10 @@ class LiquidationPolicy:
 
 # Returns "liquidated" (uint8, per position), "order" (int64, positions in liquidation order),
 # per-liquidation float64 arrays in that order ("closed", "book_closed", "fallback_closed",
-# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall"), per-position "adl" and
-# "adl_closed" (empty when the residual rule is "none"), "totals" (dict), "ledger" (float64
-# amounts), "ledger_balance" and "book" (the book after the closes).
+# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall", "inventory_loss"),
+# per-position "adl" (empty when the residual rule is "none"), "totals" (dict, with "bad_debt",
+# "inventory_loss", "inventory_gain", "unabsorbed"), "ledger" (float64 amounts),
+# "ledger_balance" and "book" (the book after the closes and the fund's inventory sales).
 def liquidate(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],
