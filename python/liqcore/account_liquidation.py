@@ -24,8 +24,9 @@ Semantics
    bankruptcy price of the whole position (:func:`liqcore.slice_bankruptcy_price`), "fillable"
    dYdX's fillable price with the policy's ``ba``/``smmr``. What the book does not take is the
    fallback, closed at that bankruptcy price (at the mark if it does not exist, i.e. is 0 or
-   +inf), taken over by the fund, or by quantity ADL in that market when ``residual="queue"``
-   and the fund cannot cover it. A ``backstop`` account (``TNC < backstop·TMMR``) goes to the
+   +inf), taken over by the fund as inventory and sold after the batch's closes into that
+   market's book within the price band, as for isolated positions (docs/model.md §3). A
+   ``backstop`` account (``TNC < backstop·TMMR``) goes to the
    fallback whole.
 4. **Sizing.** "full" (default) closes every position of the account. "partial" closes, in
    order, the least that restores ``TNC ≥ (1 + buffer)·TMMR`` after fees (solved exactly, level

@@ -16,13 +16,17 @@ Round ``k = 1, 2, …`` at the current mark ``P_k``:
 2. *Liquidation* of those positions, in the policy's order, exactly as :func:`liqcore.liquidate`
    does it at mark ``P_k`` (sizing, book walk or takeover, limit price, fallback at the
    bankruptcy price, fee, insurance fund, ledger), each close consuming the book for the next;
-   then the round's residual is allocated per ``policy.residual``. The fund, the book and the
-   ledger carry over from round to round.
-3. *The mark follows the trades* (``mark_rule``): ``"last"`` sets it to the price of the round's
-   last book fill (in execution order); ``"mid"`` to the mid of the book left after the round
-   (best remaining bid and ask; one side's best price if the other is empty). A round without
-   book fills (takeover execution, fallbacks only) leaves the mark unchanged, so a takeover
-   policy never cascades.
+   then the fund sells the round's inventory (fallbacks taken over at bankruptcy prices) into
+   the book left by the round's closes, within ``policy.price_band``, what the book cannot
+   absorb being valued at the band edge (docs/model.md §3, §4), and the round's residual is
+   allocated per ``policy.residual``. The fund, the book and the ledger carry over from round
+   to round; inventory does not (it is sold or valued in its round).
+3. *The mark follows the trades* (``mark_rule``), whatever their order: ``"last"`` sets it to
+   the quantity-weighted mean of each book side's deepest fill of the round (closes and the
+   fund's sales; with one side only, that side's last fill); ``"mid"`` to the mid of the book
+   left after the round (best remaining bid and ask; one side's best price if the other is
+   empty). A round without book fills leaves the mark unchanged, so a takeover policy with no
+   inventory to sell never cascades.
 4. *Resilience*: every level's quantity ``q`` becomes ``q + resilience·(q0 − q)``, ``q0`` its
    quantity before the cascade: a fraction ``resilience`` of the depth still missing returns at
    its old price (0: none, 1: the whole book). Restored depth sits at the shifted prices of
@@ -31,8 +35,8 @@ Round ``k = 1, 2, …`` at the current mark ``P_k``:
 The cascade stops after the first round that finds nothing to liquidate (``converged``) or
 after ``max_rounds`` rounds. A position closed in part (partial sizing, slices) keeps its
 remaining size with the equity it has left and a new liquidation price, and can be liquidated
-again in a later round; counterparties hit by ADL lose the closed quantity and the money taken
-from them in the same way.
+again in a later round; counterparties charged by ADL or socialization keep their size with
+the equity left after the charge, in the same way.
 
 Closed form (MODEL.md §4): with liquidation quantity spread evenly over liquidation prices with
 density ``ρ`` (base units per unit of price) and a bid side of constant density ``L`` (``λ = 1/L``

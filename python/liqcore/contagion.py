@@ -18,7 +18,8 @@ Round ``k = 1, 2, …`` at the current marks:
    closed through its own market's book as left by the earlier rounds, limit, fallback, fee,
    fund, settlement, deficit attributed to positions by the slice rule, ledger).
 2. *Each market's mark follows its own trades* (``mark_rule``): ``"last"``: the price of the
-   market's last book fill of the round, in execution order; ``"mid"``: the mid of its book left
+   quantity-weighted mean of each book side's deepest fill of the round in that market, whatever
+   their order; ``"mid"``: the mid of its book left
    after the round. A market without book fills in the round keeps its mark.
 3. *Resilience*: every level's quantity ``q`` of every book becomes ``q + resilience·(q0 − q)``
    (``q0`` before the cascade), as in the single-market cascade.

@@ -26,10 +26,9 @@ for inverse ones) and valued at the mark price.
    same equation is solved piece by piece. When no ``Δ < Q`` works within the book (and limit),
    the position is closed in full.
 4. **Execution**: through the book under the limit price, or a takeover. Whatever the book does
-   not take (limit reached, side empty, a refused fill, or a backstop) is the *fallback*: it
-   closes at the bankruptcy price ``BP``, taken over by the insurance fund, or by quantity ADL
-   against the opposite-side queue when ``residual == "queue"`` and the fund cannot cover the
-   takeover's mark-to-market loss ``s·U·(BP - P)``.
+   not take (limit or price band reached, side empty, a refused fill, or a backstop) is the
+   *fallback*: it closes at the bankruptcy price ``BP`` and the insurance fund takes it over as
+   inventory (docs/model.md §3).
 5. **Trader outcome**: ``V`` is the blended close price over book and fallback fills (a VWAP;
    for inverse contracts the contract-weighted harmonic mean). A full close leaves
    ``E_after = M + q·(V - EP)`` (linear; ``M + PnL(V)`` in general): ``deficit = max(0,
@@ -40,18 +39,25 @@ for inverse ones) and valued at the mark price.
    position with negative equity, becomes a full close.
 6. **Fee** per ``policy.fee`` on the surplus, with ``fill notional`` the notional of the book
    (or takeover) fills; fallback fills at ``BP`` carry no fee. The rest returns to the trader.
-7. **Fund**: per liquidation, in order, the fund is first credited the fee (and the gain of a
-   takeover below the mark), then pays the loss — the deficit plus the takeover's
-   mark-to-market loss — down to ``policy.reserve``. Fees of earlier liquidations therefore
-   pay for later ones in the same call. What it cannot pay is the position's ``shortfall``.
-8. **Residual** = the sum of shortfalls, allocated once after all liquidations per
+7. **Fund**: per liquidation, in order, the fund is first credited the fee, then pays the
+   deficit down to ``policy.reserve``. Fees of earlier liquidations therefore pay for later
+   ones in the same call.
+8. **Inventory**: after all closes, the fund sells its inventory (each side's fallbacks, in
+   liquidation order) into the book that is left, within ``policy.price_band``; what the book
+   cannot absorb there is valued at the band edge ``P·(1 ∓ band)``. Each fallback's
+   ``inventory_loss`` (against its bankruptcy price) is paid by the fund after its gains are
+   credited, in liquidation order. What the fund cannot pay is the position's ``shortfall``.
+9. **Residual** = the sum of shortfalls, allocated once after all liquidations per
    ``policy.residual``: ADL rules per side (losses of liquidated longs are taken from
    non-liquidated shorts and vice versa), from each counterparty at most its positive
-   unrealized PnL at the mark (never principal); socialization in total over all open
-   non-liquidated positions of both sides. What stays is ``uncovered`` bad debt.
-9. **Ledger**: rows per entity and kind whose amounts (gains at the mark) sum to zero: traders'
-   equity change, makers' fills vs the mark, the fund's fees, takeovers, deficit payments and
-   residual received, ADL counterparties, and the uncovered bad debt.
+   unrealized PnL at the mark (never principal; losers are never charged); socialization in
+   total over all open non-liquidated positions of both sides, each at most its equity. What
+   stays is ``uncovered``. ``bad_debt = total_deficit + inventory_loss = insurance_draw +
+   adl_transfers + uncovered``.
+10. **Ledger**: rows per entity and kind whose amounts (gains at the mark) sum to zero: traders'
+   equity change, makers' fills vs the mark, the fund's fees, inventory, deficit payments and
+   residual received, the valuation haircut of unabsorbed inventory, ADL counterparties, and
+   the uncovered bad debt.
 """
 
 from __future__ import annotations

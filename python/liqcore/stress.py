@@ -34,9 +34,8 @@ Or the user's ``paths``: a ``scenarios × steps`` array of exogenous marks (``pa
 
 Per-scenario results
 --------------------
-``deficit`` ``D``: the loss the liquidations put on the fund, the traders' deficits plus the
-fund's mark-to-market losses on positions taken over at the bankruptcy price (gross of the fees
-it earns); ``insurance_draw``: what the fund paid; ``residual``: what it could not pay
+``deficit`` ``D`` (also ``bad_debt``): the bad debt of the scenario, the traders' deficits plus
+the fund's inventory losses (docs/model.md §3b; gross of the fees it earns); ``insurance_draw``: what the fund paid; ``residual``: what it could not pay
 (``D = insurance_draw + residual``); ``liquidated_notional``; ``fees``; the fund after; the
 final, lowest and highest marks; the number of liquidations and rounds; and the two largest
 single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the statistics.
@@ -174,8 +173,8 @@ class StressResult:
 
     def exceedance_probability(self, fund: float) -> float:
         """P(D > fund) for another fund size (same paths: D does not depend on the fund for
-        policies whose execution does not look at it, i.e. not ``refuse_uncovered``, and not
-        quantity ADL under ``residual="queue"``)."""
+        policies whose execution does not look at it, i.e. not ``refuse_uncovered``; with a
+        residual rule, ADL charges change later rounds too)."""
         f = _real("fund", fund)
         return float(np.mean(self.deficit > f)) if len(self) else math.nan
 

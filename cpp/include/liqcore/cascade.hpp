@@ -8,8 +8,10 @@
 //            policy's order, by liquidate_position (liquidation.hpp): book walk or takeover,
 //            fallback, fee, insurance fund, ledger; then the residual allocation of the round
 //            (waterfall.hpp). The fund and the book carry over from round to round.
-//            Then the mark follows the trades: MarkRule::last sets P to the price of the round's
-//            last book fill (execution order), MarkRule::mid to the mid of the book left after
+//            The fund sells the round's inventory into the book left by the closes, within the
+//            price band; the rest is valued at the band edge (docs/model.md §3).
+//            Then the mark follows the trades, whatever their order: MarkRule::last sets P to the
+//            quantity-weighted mean of each side's deepest fill (BookFlow), MarkRule::mid to the mid of the book left after
 //            the round; a round without book fills (takeovers, fallbacks) leaves P unchanged.
 //            Then the book recovers: every level's quantity q becomes q + r·(q0 − q), with q0
 //            its quantity before any liquidation and r = resilience in [0, 1] (a fraction r of
@@ -28,9 +30,8 @@
 // per-position state is allocated zeroed by the OS (pages mapped as touched) and records
 // results per liquidated position, so memory touched also follows what the cascade does.
 //
-// Counterparties hit by the residual allocation (ADL, socialization): a position closed by
-// quantity ADL loses that quantity; money taken from a position (its ADL charge) lowers its
-// equity at the mark. Its margin becomes the equity left minus the PnL of the rest at the mark,
+// Counterparties hit by the residual allocation (ADL, socialization): money taken from a
+// position (its charge) lowers its equity at the mark. Its margin becomes the equity left minus the PnL of the rest at the mark,
 // so it may be liquidated in a later round. This costs a pass over all positions in a round that
 // allocates a residual (residual rule other than "none").
 //

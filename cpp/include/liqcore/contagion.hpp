@@ -7,7 +7,8 @@
 //            is liquidated account-wide by liquidate_accounts (policy order, each close walking
 //            its market's book as left by the earlier rounds, fallback, fees, fund, ledger);
 //            then each market's mark follows its own book fills of the round (MarkRule::last:
-//            the price of the market's last book fill in execution order; MarkRule::mid: the mid
+//            the quantity-weighted mean of each book side's deepest fill of the round, whatever
+//            their order (BookFlow, liquidation.hpp); MarkRule::mid: the mid
 //            of its book after the round; no book fill in a market: its mark is unchanged); then
 //            every book recovers: each level's quantity q becomes q + r·(q0 − q) (q0 before any
 //            liquidation, r = resilience), as in cascade.hpp;

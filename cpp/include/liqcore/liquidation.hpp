@@ -714,7 +714,8 @@ inline void settle_inventory(std::span<const InventoryPiece> pieces, std::span<c
 }
 
 // Liquidates the positions that are liquidatable at `mark` and runs the whole waterfall:
-// fees, the fund (starting at `fund_balance`), quantity ADL and the residual allocation.
+// fees, the fund (starting at `fund_balance`), the fund's inventory sale and the residual
+// allocation (docs/model.md §3).
 // `book_after` receives the book after the closes; `book` is not changed.
 inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book, double mark,
                                    const LiquidationPolicy& pol, double fund_balance, LiquidationOutputs& out,

@@ -61,10 +61,9 @@ inline double liquidation_fee(FeeRule rule, double fee_cap, double fee_rate, dou
 
 // ---- the insurance fund --------------------------------------------------------------------
 
-// The fund of one batch. Each liquidation first credits its income (fee, and the gain of a
-// takeover below the mark), then the fund pays its loss (the trader's deficit and the
-// mark-to-market loss of a takeover at the bankruptcy price) down to the reserve. Fees of
-// earlier liquidations therefore pay for later ones in the same batch.
+// The fund of one batch. Each liquidation first credits its fee, then the fund pays the
+// trader's deficit down to the reserve; after the closes, the losses of its inventory (gains
+// credited first). Fees of earlier liquidations therefore pay for later ones in the same batch.
 class InsuranceFund {
  public:
   InsuranceFund(double balance, double reserve) noexcept : balance_(balance), reserve_(reserve) {}
@@ -145,7 +144,7 @@ inline double within_band(double s, double limit, double edge) noexcept {
 
 enum class ResidualRule : int {
   none = 0,             // reported as uncovered bad debt
-  queue = 1,            // ADL queue by adl::rank: positive PnL in money, and contracts at BP
+  queue = 1,            // ADL queue by adl::rank, each counterparty at most its positive PnL
   pro_rata = 2,         // the same fraction of every opposite winner's positive PnL
   capped_pro_rata = 3,  // water-filling up to adl_cap of each winner's positive PnL
   risk_aware = 4,       // water-filling weighted by effective leverage, capped at adl_cap
