@@ -130,3 +130,15 @@ def test_isolated_and_one_position_accounts_agree_on_a_cascade_and_a_stress_test
     assert iso.bad_debt == pytest.approx(cross.bad_debt, rel=1e-9, abs=1e-9)
     assert iso.final_mark == pytest.approx(cross.final_marks[0], rel=1e-12)
     np.testing.assert_allclose(iso.deficit, cross.deficit, rtol=1e-9, atol=1e-9)
+
+
+def test_health_liquidatable_is_dydx_rule() -> None:
+    # an account with a negative balance and no maintenance requirement (mmr 0) is not
+    # liquidatable (TMMR > 0 fails), however negative its equity; with mmr 10% it is.
+    pf = lq.Portfolio(account=[0], market=[0], size=[1.0], entry_price=[100.0])
+    acc = lq.Accounts(collateral=[[-50.0]], asset_prices=[1.0], haircuts=[0.0])
+    h0 = lq.health(pf, acc, lq.Markets(marks=[40.0], mmr=[0.0]))
+    assert h0.equity[0] == pytest.approx(-110.0)
+    assert not h0.liquidatable[0]
+    h1 = lq.health(pf, acc, lq.Markets(marks=[40.0], mmr=[0.1]))
+    assert h1.liquidatable[0]

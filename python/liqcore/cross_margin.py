@@ -22,7 +22,7 @@ Everything is valued in the venue's quote currency (the currency of ``asset_pric
   row indices into Accounts and Markets; any number of positions per account.
 
 Health per account: ``TNC = collateral risk value + Σ PnL``, ``TMMR = Σ MM``, liquidatable iff
-``TMMR > TNC`` (strict), ``margin_ratio = TMMR/TNC``, and ``distance = (TNC − TMMR)/Σ notional``:
+``TMMR > 0`` and ``TMMR > TNC`` (dYdX's rule, the one :func:`liqcore.liquidate_accounts` uses), ``margin_ratio = TMMR/TNC``, and ``distance = (TNC − TMMR)/Σ notional``:
 the fraction of its gross notional the account can still lose before it is liquidatable (to
 first order, the uniform adverse relative move of every mark that liquidates it).
 """
@@ -490,7 +490,7 @@ class Health:
     Σ PnL at the marks. maintenance: ``TMMR`` = Σ MM. notional: Σ |notional|. margin_ratio:
     ``TMMR/TNC`` (+inf when ``TNC <= 0`` unless both are 0, then 0). distance:
     ``(TNC − TMMR)/notional`` (±inf for an account without positions). liquidatable:
-    ``TMMR > TNC``.
+    ``TMMR > 0 and TMMR > TNC`` (dYdX).
     """
 
     collateral: F64

@@ -11,7 +11,8 @@
 // positive balance, optionally discounted with size (Drift's IMF size discount,
 // w = min(1 − haircut, 1.1 / (1 + imf·sqrt(c)))), and w = 1 for a negative balance (a borrow is a
 // liability at face value). TNC = collateral value + Σ PnL, TMMR = Σ MM; liquidatable iff
-// TMMR > TNC (strict).
+// TMMR > 0 and TMMR > TNC (dYdX's rule, docs/model.md §6): an account without maintenance
+// requirement is never liquidated, whatever its equity.
 #pragma once
 
 #include <algorithm>
@@ -202,7 +203,7 @@ struct HealthOutputs {
   std::span<double> notional;      // Σ |notional|
   std::span<double> margin_ratio;  // TMMR / TNC (+inf when TNC <= 0 < TMMR or TNC < 0; 0 when both are 0)
   std::span<double> distance;      // (TNC − TMMR) / Σ notional (±inf without positions)
-  std::span<std::uint8_t> liquidatable;  // TMMR > TNC
+  std::span<std::uint8_t> liquidatable;  // TMMR > 0 and TMMR > TNC (dYdX)
 };
 
 namespace detail {
@@ -211,7 +212,7 @@ inline void finish_account(const HealthOutputs& out, std::size_t a) noexcept {
   const double e = out.equity[a], mm = out.maintenance[a], n = out.notional[a];
   out.margin_ratio[a] = e > 0.0 ? mm / e : (e == 0.0 && mm == 0.0 ? 0.0 : inf);
   out.distance[a] = n > 0.0 ? (e - mm) / n : (e >= mm ? inf : -inf);
-  out.liquidatable[a] = mm > e ? 1 : 0;
+  out.liquidatable[a] = mm > 0.0 && mm > e ? 1 : 0;
 }
 inline bool start_account(const CollateralColumns& col, const HealthOutputs& out, std::size_t a) noexcept {
   const CollateralValue v = collateral_value(col, a);
