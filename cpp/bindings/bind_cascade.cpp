@@ -111,6 +111,12 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   tot["inventory_gain"] = t.inventory_gain.value();
   tot["unabsorbed"] = t.unabsorbed.value();
   tot["bad_debt"] = t.bad_debt();
+  tot["end_held"] = run.end.held;
+  tot["end_unabsorbed"] = run.end.unabsorbed;
+  tot["end_inventory_loss"] = run.end.inventory_loss;
+  tot["end_insurance_draw"] = run.end.draw;
+  tot["end_residual"] = run.end.residual;
+  tot["end_adl_transfers"] = run.end.adl_transfers;
   tot["insurance_draw"] = t.draw.value();
   tot["residual"] = t.residual.value();
   tot["adl_transfers"] = t.adl_transfers.value();

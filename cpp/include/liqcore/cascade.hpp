@@ -422,6 +422,11 @@ class CascadeEngine {
     scale_ = 1.0;
     mark_ = mark;
     fund_ = InsuranceFund(fund, pol_.reserve);
+    held_long_.clear();
+    held_short_.clear();
+    lots_.clear();
+    end_ = EndValuation{};
+    inventory_rounds_ = 0;
     ledger_ = Ledger{};
     tot_ = CascadeTotals{};
     out_ = nullptr;
@@ -680,7 +685,8 @@ class CascadeEngine {
   // One round at the current mark; false when nothing is liquidatable.
   bool round(RoundTrace& tr) {
     detect();
-    if (hits_.empty()) return false;
+    const bool holding = !held_long_.empty() || !held_short_.empty();
+    if (hits_.empty() && !holding) return false;
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
     order_liquidations(hits_, mark, pol_, order_scratch_);
@@ -721,20 +727,22 @@ class CascadeEngine {
 
     OutcomeSums sums;
     BookFlow flow;
-    Inventory long_inv, short_inv;
-    entry_.clear();
+    Inventory& long_inv = held_long_;
+    Inventory& short_inv = held_short_;
     for (std::size_t k = 0; k < hits_.size(); ++k) {
       const LiquidationHit& h = hits_[k];
       const auto i = static_cast<std::uint32_t>(h.i);
       const double q = h.q, ep = h.ep, m = h.m;
       const double E = equity(c, q, ep, m, mark);
+      const std::size_t lot = lots_.size();  // the tag of this liquidation's inventory, if any
       const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, q > 0.0 ? close_bids : close_asks, fund_,
-                                                      q > 0.0 ? long_inv : short_inv, k, ledger_);
+                                                      q > 0.0 ? long_inv : short_inv, lot, ledger_);
       if (by_book) flow.add(q > 0.0 ? 1.0 : -1.0, o.book_qty, o.last_fill);
       sums.add(q, o);
       tot_.surplus.add(o.surplus);
       if (!loss_.empty()) loss_[i] += o.deficit;
-      entry_.push_back(out_ ? record_position(i, o, tot_.rounds + 1) : 0);
+      const std::size_t entry = out_ ? record_position(i, o, tot_.rounds + 1) : 0;
+      if (o.fallback_closed > 0.0) lots_.push_back({i, entry, q > 0.0});
       if (o.full) {
         move(i, 0.0, 0.0);
       } else {  // the rest stays open with the equity left: margin = E + change − PnL(rest)
@@ -743,11 +751,12 @@ class CascadeEngine {
       }
     }
 
-    // The fund sells the round's inventory into the book left by the closes, within the band;
-    // what the book cannot absorb is valued at the band edge (docs/model.md, "Cascades").
+    // The fund sells all the inventory it holds (earlier rounds' first) into the book left by
+    // the closes, within the band; what the book cannot absorb now is carried to the next round
+    // (docs/model.md §4), and valued at the end of the cascade (finish()).
     pieces_.clear();
     sold_.clear();
-    double unabsorbed = 0.0;
+    double sold_qty = 0.0;
     for (const double s : {1.0, -1.0}) {
       Inventory& inv = s > 0.0 ? long_inv : short_inv;
       if (inv.empty()) continue;
@@ -760,24 +769,11 @@ class CascadeEngine {
       double q_sold = 0.0;
       for (std::size_t k = before; k < pieces_.size(); ++k) q_sold += pieces_[k].qty;
       flow.add(s, q_sold, f.last);
-      unabsorbed += inv.quantity();
-      value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
-        pieces_.push_back(p);
-        sold_.push_back(0);
-      });
+      sold_qty += q_sold;
     }
-    CompensatedSum inv_loss, inv_gain, inv_draw;
-    if (!pieces_.empty()) {
-      detail::order_pieces(pieces_, sold_, piece_tmp_, sold_tmp_);
-      settle_inventory(pieces_, sold_, fund_, ledger_, [&](const InventoryPiece& p, double draw, double shortfall) {
-        (p.loss > 0.0 ? inv_loss : inv_gain).add(std::abs(p.loss));
-        inv_draw.add(draw);
-        const LiquidationHit& h = hits_[p.tag];
-        (h.q > 0.0 ? sums.shortfall_long : sums.shortfall_short).add(shortfall);
-        if (!loss_.empty()) loss_[h.i] += std::max(p.loss, 0.0);
-        if (out_) record_inventory(entry_[p.tag], p.loss, draw, shortfall);
-      });
-    }
+    if (hits_.empty() && !(sold_qty > 0.0)) return false;  // nothing liquidated, nothing sold
+    const double unabsorbed = long_inv.quantity() + short_inv.quantity();
+    InventorySums inv = settle_pieces(sums);
     consume(book_.bids_mut(), bid_, bids);
     consume(book_.asks_mut(), ask_, asks);
 
@@ -791,6 +787,7 @@ class CascadeEngine {
       for (const LiquidationHit& h : hits_) liq[h.i] = 0;
       if (covered > 0.0) apply_adl(mark);
     }
+    if (hits_.empty()) ++inventory_rounds_;
 
     // The mark follows the round's book fills (if any), whatever their order; then the book
     // recovers.
@@ -813,11 +810,11 @@ class CascadeEngine {
     tr.liquidated = static_cast<std::int64_t>(hits_.size());
     tr.notional = sums.notional.value();
     tr.deficit = sums.deficit.value();
-    tr.inventory_loss = inv_loss.value();
+    tr.inventory_loss = inv.loss.value();
     tr.unabsorbed = unabsorbed;
     tr.bad_debt = tr.deficit + tr.inventory_loss;
     tr.fees = sums.fees.value();
-    tr.draw = sums.draw.value() + inv_draw.value();
+    tr.draw = sums.draw.value() + inv.draw.value();
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();
@@ -827,7 +824,7 @@ class CascadeEngine {
     tot_.notional.add(tr.notional);
     tot_.deficit.add(tr.deficit);
     tot_.inventory_loss.add(tr.inventory_loss);
-    tot_.inventory_gain.add(inv_gain.value());
+    tot_.inventory_gain.add(inv.gain.value());
     tot_.unabsorbed.add(unabsorbed);
     tot_.fees.add(tr.fees);
     tot_.draw.add(tr.draw);
@@ -836,6 +833,93 @@ class CascadeEngine {
     return true;
   }
 
+  struct InventorySums {
+    CompensatedSum loss, gain, draw;
+  };
+  // The fund settles pieces_ (sold or valued inventory, tags into lots_): gains first, then the
+  // losses in the order the lots were taken over; shortfalls go to `sums`' residual by side.
+  InventorySums settle_pieces(OutcomeSums& sums) {
+    InventorySums inv;
+    if (pieces_.empty()) return inv;
+    detail::order_pieces(pieces_, sold_, piece_tmp_, sold_tmp_);
+    settle_inventory(pieces_, sold_, fund_, ledger_, [&](const InventoryPiece& p, double draw, double shortfall) {
+      (p.loss > 0.0 ? inv.loss : inv.gain).add(std::abs(p.loss));
+      inv.draw.add(draw);
+      const Lot& lot = lots_[p.tag];
+      (lot.long_side ? sums.shortfall_long : sums.shortfall_short).add(shortfall);
+      if (!loss_.empty()) loss_[lot.stored] += std::max(p.loss, 0.0);
+      if (out_) record_inventory(lot.entry, p.loss, draw, shortfall);
+    });
+    return inv;
+  }
+
+ public:
+  // Ends a run: the inventory the fund still holds is valued at the exit price of the book now
+  // (a walk that does not consume it, within the band at the mark), the rest at the band edge;
+  // losses the fund cannot pay go to a last residual allocation (docs/model.md §4).
+  void finish() {
+    if (held_long_.empty() && held_short_.empty()) return;
+    const ContractSpec& c = pol_.contract;
+    const double mark = mark_;
+    pieces_.clear();
+    sold_.clear();
+    double held = 0.0, unabsorbed = 0.0;
+    for (const double s : {1.0, -1.0}) {
+      Inventory& inv = s > 0.0 ? held_long_ : held_short_;
+      if (inv.empty()) continue;
+      held += inv.quantity();
+      const double edge = band_edge(s, mark, pol_.price_band);
+      detail::Cursor cur;  // what-if: a private cursor over the book as it is
+      cur.side = s > 0.0 ? &book_.bids() : &book_.asks();
+      cur.bid = s > 0.0;
+      cur.scale = scale_;
+      cur.level = s > 0.0 ? bid_.start : ask_.start;
+      sell_inventory(inv, cur, c, s, mark, edge, [&](const InventoryPiece& p) {
+        pieces_.push_back(p);
+        sold_.push_back(0);  // valued, not sold: the ledger's valuation row
+      });
+      unabsorbed += inv.quantity();
+      value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
+        pieces_.push_back(p);
+        sold_.push_back(0);
+      });
+    }
+    OutcomeSums sums;
+    const InventorySums inv = settle_pieces(sums);
+    const bool allocate = pol_.residual != ResidualRule::none;
+    using Doubles = std::span<const double>;
+    std::vector<std::uint8_t>& liq = round_flag_;
+    if (allocate) liq.assign(pos_.size.size(), 0);
+    Counterparties cps(c, allocate ? Doubles(size_.span()) : Doubles{}, pos_.entry_price,
+                       allocate ? Doubles(margin_.span()) : Doubles{},
+                       allocate ? std::span<const std::uint8_t>(liq) : std::span<const std::uint8_t>{}, mark,
+                       std::span<double>(adl_charge_));
+    const double res = sums.residual();
+    const double covered =
+        cps.settle(pol_.residual, pol_.adl_cap, sums.shortfall_long.value(), sums.shortfall_short.value());
+    ledger_.add(LedgerRow::residual_transfers, -covered);
+    ledger_.add(LedgerRow::uncovered, -(res - covered));
+    if (allocate && covered > 0.0) apply_adl(mark);
+    end_.held = held;
+    end_.unabsorbed = unabsorbed;
+    end_.inventory_loss = inv.loss.value();
+    end_.draw = inv.draw.value();
+    end_.residual = res;
+    end_.adl_transfers = covered;
+    tot_.inventory_loss.add(inv.loss.value());
+    tot_.inventory_gain.add(inv.gain.value());
+    tot_.unabsorbed.add(unabsorbed);
+    tot_.draw.add(inv.draw.value());
+    tot_.residual.add(res);
+    tot_.adl_transfers.add(covered);
+  }
+  // What finish() valued (zeros when the fund held nothing at the end).
+  struct EndValuation {
+    double held = 0.0, unabsorbed = 0.0, inventory_loss = 0.0, draw = 0.0, residual = 0.0, adl_transfers = 0.0;
+  };
+  const EndValuation& end_valuation() const noexcept { return end_; }
+
+ private:
   // Counterparties charged by the residual allocation this round: poorer positions (see the
   // header comment).
   void apply_adl(double mark) {
@@ -925,7 +1009,16 @@ class CascadeEngine {
   std::vector<std::uint32_t> touched_;  // the positions not kOpen
   std::vector<std::uint8_t> round_flag_;
   std::vector<double> adl_charge_;
-  std::vector<std::size_t> entry_;  // per hit of the round: its entry in *out_
+  // The fund's inventory carried from round to round, and what each lot came from.
+  struct Lot {
+    std::uint32_t stored;  // the position (engine index)
+    std::size_t entry;     // its entry in *out_
+    bool long_side;
+  };
+  Inventory held_long_, held_short_;
+  std::vector<Lot> lots_;
+  EndValuation end_;
+  std::int64_t inventory_rounds_ = 0;
   std::vector<InventoryPiece> pieces_, piece_tmp_;
   std::vector<std::uint8_t> sold_, sold_tmp_;
   std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed
@@ -942,6 +1035,7 @@ struct CascadeRun {
   double initial_mark = 0.0, shocked_mark = 0.0, final_mark = 0.0;
   double fund_after = 0.0;
   CascadeTotals totals;
+  CascadeEngine::EndValuation end;  // the inventory the fund still held at the end, valued
   Ledger ledger;
   Book book;
 };
@@ -967,6 +1061,8 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   eng.shift(1.0 + shock);
   run.shocked_mark = eng.mark();
   run.converged = eng.run([&](const RoundTrace& tr) { run.rounds.push_back(tr); });
+  eng.finish();
+  run.end = eng.end_valuation();
   run.final_mark = eng.mark();
   run.fund_after = eng.fund();
   run.totals = eng.totals();

@@ -116,6 +116,7 @@ class StressPlan {
       lo = std::min(lo, eng.mark());
       hi = std::max(hi, eng.mark());
     }
+    eng.finish();
     const CascadeTotals& tot = eng.totals();
     const auto [l1, l2] = eng.largest_losses();
     out.deficit[s] = tot.bad_debt();
