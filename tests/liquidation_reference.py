@@ -95,8 +95,10 @@ class Sums:
     fill_notional: float = 0.0
     vw_num: float = 0.0
     vw_den: float = 0.0
+    last: float = NAN  # price of the last fill
 
     def add(self, c: Contract, s: float, mark: float, x: float, p: float) -> None:
+        self.last = p
         self.gain += c.pnl(s * x, mark, p)
         self.fill_notional += c.notional(x, p)
         if c.linear:
@@ -126,14 +128,12 @@ def walk(
             break
         avail = cur.available(cur.level, cur.used)
         take = min(remaining, avail)
-        stop = False
         if math.isfinite(allowance):
+            # refuse_uncovered: a level worse than BP whose cost the fund cannot cover is
+            # refused whole (never split); the walk stops before it
             unit = c.pnl(s, bp, p)
-            if unit < 0.0:
-                room = max(0.0, allowance + net)
-                if take * -unit > room:
-                    take = room / -unit
-                    stop = True
+            if unit < 0.0 and take * -unit > max(0.0, allowance + net):
+                break
             net += c.pnl(s * take, bp, p)
         if take > 0.0:
             acc.add(c, s, mark, take, p)
@@ -143,8 +143,6 @@ def walk(
             cur.used = 0.0
         else:
             cur.used += take
-        if stop:
-            break
     return max(remaining, 0.0)
 
 
@@ -240,6 +238,31 @@ class RefResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+LEDGER_ROWS = (
+    "traders",
+    "makers",
+    "liquidators",
+    "fund_fees",
+    "fund_inventory",
+    "fund_deficit",
+    "fund_residual",
+    "valuation",
+    "residual_transfers",
+    "uncovered",
+)
+
+
+def band_edge(s: float, mark: float, band: float) -> float:
+    """The worst price a sell (s = +1, into the bids) or a buy may fill at: mark·(1 ∓ band)."""
+    return max(0.0, mark * (1.0 - band)) if s > 0 else mark * (1.0 + band)
+
+
+def tighter(s: float, limit: float, edge: float) -> float:
+    if math.isnan(limit):
+        return edge
+    return max(limit, edge) if s > 0 else min(limit, edge)
+
+
 def reference_liquidate(
     size: Any,
     entry_price: Any,
@@ -250,6 +273,11 @@ def reference_liquidate(
     pol: lq.Policy,
     fund: float,
 ) -> RefResult:
+    """One batch of the loss spec: closes in order (deficits paid as they come, fee first), the
+    fallbacks taken over by the fund at BP as inventory, sold after all closes into the book left
+    (per side, lots in liquidation order, within the price band), the unabsorbed rest valued at
+    the band edge; the fund credits inventory gains first, then pays inventory losses in
+    liquidation order; shortfalls per side are allocated as money (no quantity ADL)."""
     q_ = [float(x) for x in size]
     ep_ = [float(x) for x in entry_price]
     m_ = [float(x) for x in margin]
@@ -271,8 +299,8 @@ def reference_liquidate(
             "fee",
             "insurance_draw",
             "shortfall",
+            "inventory_loss",
             "adl",
-            "adl_closed",
         )
     }
     out["vwap"] = np.full(n, NAN)
@@ -302,80 +330,28 @@ def reference_liquidate(
 
         hits.sort(key=key)
 
+    # the book (the closes of execution="book" and the fund's inventory sales walk it)
+    book_cur = {1.0: Cursor(list(bids), True), -1.0: Cursor(list(asks), False)}
     if pol.execution == "book":
-        bcur, acur = Cursor(list(bids), True), Cursor(list(asks), False)
+        close_cur = book_cur
     else:
-        bcur = Cursor([], True, takeover_px=P * (1.0 - pol.takeover_fee))
-        acur = Cursor([], False, takeover_px=P * (1.0 + pol.takeover_fee))
+        close_cur = {
+            1.0: Cursor([], True, takeover_px=P * (1.0 - pol.takeover_fee)),
+            -1.0: Cursor([], False, takeover_px=P * (1.0 + pol.takeover_fee)),
+        }
 
-    # counterparties: ADL queue order by liqcore.adl.rank
-    scores = (
-        lq.adl.rank(
-            np.array(q_),
-            np.array(ep_),
-            np.array(m_),
-            P,
-            contract=pol.contract,
-            contract_size=pol.contract_size,
-        )
-        if n
-        else np.zeros(0)
-    )
-
-    def remaining(j: int) -> float:
-        return q_[j] - out["adl_closed"][j] if q_[j] > 0 else q_[j] + out["adl_closed"][j]
-
-    queues = {
-        s: sorted(
-            (j for j in range(n) if not liq[j] and q_[j] * s < 0), key=lambda j: (-scores[j], j)
-        )
-        for s in (1.0, -1.0)
-    }
-    nxt = {1.0: 0, -1.0: 0}
-
-    def place(s: float, qty: float, bp: float) -> float:
-        left = qty
-        order = queues[s]
-        while left > 0.0 and nxt[s] < len(order):
-            j = order[nxt[s]]
-            cap = abs(remaining(j))
-            x = min(cap, left)
-            out["adl_closed"][j] += x
-            out["adl"][j] += -c.pnl(s * x, bp, P)
-            left -= x
-            if x == cap:
-                nxt[s] += 1
-        return qty - left
-
-    led: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "traders",
-            "makers",
-            "liquidators",
-            "fund_fees",
-            "fund_takeover",
-            "fund_deficit",
-            "fund_residual",
-            "adl_takeover",
-            "residual_transfers",
-            "uncovered",
-        )
-    }
+    led: dict[str, list[float]] = {k: [] for k in LEDGER_ROWS}
     balance = fund
+
+    def available() -> float:
+        return max(0.0, balance - pol.reserve)
+
     sums: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "notional",
-            "fees",
-            "deficit",
-            "surplus",
-            "takeover",
-            "draw",
-            "short_long",
-            "short_short",
-        )
+        k: [] for k in ("notional", "fees", "deficit", "surplus", "draw", "short_long", "short_short")
     }
+    # flow[s] = [quantity filled through the book on side s, deepest price]
+    flow = {1.0: [0.0, NAN], -1.0: [0.0, NAN]}
+    lots: dict[float, list[tuple[int, float, float]]] = {1.0: [], -1.0: []}  # (i, qty, BP)
 
     for k, i in enumerate(hits):
         q, ep, m = q_[i], ep_[i], m_[i]
@@ -384,7 +360,7 @@ def reference_liquidate(
         E = m + c.pnl(q, ep, P)
         MM = c.mm(q, P)
         BP = c.bp(q, ep, m)
-        cur = bcur if s > 0 else acur
+        cur = close_cur[s]
         delta = Q
         fallback = 0.0
         fills = Sums()
@@ -396,6 +372,7 @@ def reference_liquidate(
                     limit = BP
                 elif pol.limit == "fillable":
                     limit = P * (1.0 - s * fillable_spread(E, MM, c.notional(q, P)))
+                limit = tighter(s, limit, band_edge(s, P, pol.price_band))
             done = False
             if pol.sizing == "partial":
                 delta = partial_size(cur, pol, c, s, P, Q, E, limit)
@@ -412,9 +389,8 @@ def reference_liquidate(
                         delta = d
                         done = True
             if not done:
-                available = max(0.0, balance - pol.reserve)
                 allowance = (
-                    available
+                    available()
                     if pol.refuse_uncovered and delta == Q and pol.execution == "book"
                     else INF
                 )
@@ -423,9 +399,11 @@ def reference_liquidate(
             fallback = Q
         book_filled = delta - fallback
         led["makers" if pol.execution == "book" else "liquidators"].append(-fills.gain)
+        if pol.execution == "book" and book_filled > 0.0:
+            flow[s][0] += book_filled
+            flow[s][1] = fills.last
         gain, vw_num, vw_den = fills.gain, fills.vw_num, fills.vw_den
-        takeover_cost = 0.0
-        if fallback > 0.0:
+        if fallback > 0.0:  # the fund takes it over at BP, as inventory
             gain += c.pnl(s * fallback, P, BP)
             if c.linear:
                 vw_num += fallback * BP
@@ -433,14 +411,8 @@ def reference_liquidate(
             else:
                 vw_num += fallback
                 vw_den += fallback / BP
-            to_fund = fallback
-            cost = -c.pnl(s * fallback, BP, P)
-            if pol.residual == "queue" and cost > max(0.0, balance - pol.reserve):
-                placed = min(fallback, place(s, fallback, BP))
-                to_fund = fallback - placed
-                led["adl_takeover"].append(c.pnl(s * placed, BP, P))
-            takeover_cost = -c.pnl(s * to_fund, BP, P)
-            led["fund_takeover"].append(-takeover_cost)
+            lots[s].append((i, fallback, BP))
+            led["fund_inventory"].append(c.pnl(s * fallback, BP, P))
         full = delta == Q
         if full:
             after = E + gain
@@ -451,14 +423,10 @@ def reference_liquidate(
         trader = (-E if deficit > 0.0 else surplus - fee - E) if full else gain - fee
         led["traders"].append(trader)
         led["fund_fees"].append(fee)
-        loss = deficit + max(takeover_cost, 0.0)
-        balance += fee + max(-takeover_cost, 0.0)
-        draw = min(loss, max(0.0, balance - pol.reserve))
+        balance += fee
+        draw = min(deficit, available())
         balance -= draw
-        draw_takeover = min(max(takeover_cost, 0.0), draw)
-        shortfall = loss - draw
-        led["fund_deficit"].append(-(draw - draw_takeover))
-        led["fund_residual"].append(max(takeover_cost, 0.0) - draw_takeover)
+        led["fund_deficit"].append(-draw)
         out["sequence"][i] = k
         out["closed"][i] = delta
         out["book_closed"][i] = book_filled
@@ -468,39 +436,86 @@ def reference_liquidate(
         out["surplus"][i] = surplus
         out["fee"][i] = fee
         out["insurance_draw"][i] = draw
-        out["shortfall"][i] = shortfall
+        out["shortfall"][i] = deficit - draw
         sums["notional"].append(c.notional(delta, P))
         sums["fees"].append(fee)
         sums["deficit"].append(deficit)
         sums["surplus"].append(surplus)
-        sums["takeover"].append(takeover_cost)
         sums["draw"].append(draw)
-        sums["short_long" if s > 0 else "short_short"].append(shortfall)
+        sums["short_long" if s > 0 else "short_short"].append(deficit - draw)
+
+    # the fund sells its inventory into the book left by the closes, within the band
+    loss: dict[int, list[float]] = {}
+    unabsorbed: list[float] = []
+    for s in (1.0, -1.0):
+        edge = band_edge(s, P, pol.price_band)
+        cur = book_cur[s]
+        for i, x, bp in lots[s]:
+            f = Sums()  # fills against the lot's bankruptcy price
+            left = walk(cur, c, s, bp, x, edge, bp, INF, f)
+            sold = x - left
+            parts = loss.setdefault(i, [])
+            if sold > 0.0:
+                parts.append(-f.gain)
+                vs_mark = c.pnl(s * sold, bp, P)
+                vs_mark = f.gain - vs_mark  # the fund's gain vs the mark: Σ pnl(s·x, P → p)
+                led["fund_inventory"].append(vs_mark)
+                led["makers"].append(-vs_mark)
+                flow[s][0] += sold
+                flow[s][1] = f.last
+            if left > 0.0:  # unabsorbed: valued at the band edge
+                unabsorbed.append(left)
+                parts.append(-c.pnl(s * left, bp, edge))
+                vs_mark = c.pnl(s * left, P, edge)
+                led["fund_inventory"].append(vs_mark)
+                led["valuation"].append(-vs_mark)
+    order = [i for i in hits if i in loss]  # liquidation order
+    net = {i: math.fsum(loss[i]) for i in order}
+    for i in order:  # gains first
+        if net[i] < 0.0:
+            balance += -net[i]
+    inv_loss, inv_gain, inv_draw = [], [], []
+    for i in order:  # then the losses, in liquidation order
+        li = net[i]
+        out["inventory_loss"][i] = li
+        if li > 0.0:
+            draw = min(li, available())
+            balance -= draw
+            out["insurance_draw"][i] += draw
+            out["shortfall"][i] += li - draw
+            led["fund_residual"].append(li - draw)
+            sums["short_long" if q_[i] > 0 else "short_short"].append(li - draw)
+            inv_loss.append(li)
+            inv_draw.append(draw)
+        else:
+            inv_gain.append(-li)
 
     short_long, short_short = math.fsum(sums["short_long"]), math.fsum(sums["short_short"])
     residual = short_long + short_short
-    transfers = settle(pol, c, q_, ep_, m_, liq, P, remaining, out, short_long, short_short, scores)
+    transfers = settle(pol, c, q_, ep_, m_, liq, P, out, short_long, short_short)
     led["residual_transfers"].append(-transfers)
     led["uncovered"].append(-(residual - transfers))
+    deficit_total = math.fsum(sums["deficit"])
+    inventory_loss = math.fsum(inv_loss)
     totals = {
         "liquidated": float(len(hits)),
         "closed_notional": math.fsum(sums["notional"]),
         "fees": math.fsum(sums["fees"]),
-        "deficit": math.fsum(sums["deficit"]),
+        "deficit": deficit_total,
         "surplus": math.fsum(sums["surplus"]),
-        "takeover_loss": math.fsum(sums["takeover"]),
-        "insurance_draw": math.fsum(sums["draw"]),
+        "inventory_loss": inventory_loss,
+        "inventory_gain": math.fsum(inv_gain),
+        "unabsorbed": math.fsum(unabsorbed),
+        "bad_debt": deficit_total + inventory_loss,
+        "insurance_draw": math.fsum(sums["draw"] + inv_draw),
         "residual": residual,
         "adl_transfers": transfers,
         "uncovered": max(0.0, residual - transfers),
         "insurance_fund": balance,
     }
-    ledger = [math.fsum(v) for v in led.values()]
-    if pol.execution == "book":
-        new_bids, new_asks = bcur.remaining_levels(), acur.remaining_levels()
-    else:
-        new_bids, new_asks = list(bids), list(asks)
-    return RefResult(out, totals, ledger, new_bids, new_asks)
+    ledger = [math.fsum(led[k]) for k in LEDGER_ROWS]
+    new_bids, new_asks = book_cur[1.0].remaining_levels(), book_cur[-1.0].remaining_levels()
+    return RefResult(out, totals, ledger, new_bids, new_asks, {"flow": flow})
 
 
 def settle(
@@ -511,43 +526,63 @@ def settle(
     m_: list[float],
     liq: list[bool],
     P: float,
-    remaining: Any,
     out: dict[str, np.ndarray],
     short_long: float,
     short_short: float,
-    scores: np.ndarray,
 ) -> float:
+    """Money allocation of the residual: ADL rules per side of the liquidated positions, from
+    the non-liquidated opposite side, each at most min(positive PnL, equity) at the mark; queue
+    in adl.rank order (highest first); socialize per unit of |size| over both sides, each charge
+    capped at the position's equity at the mark."""
     n = len(q_)
     if pol.residual == "none":
         return 0.0
+
+    def equity(j: int) -> float:
+        return m_[j] + c.pnl(q_[j], ep_[j], P)
+
     if pol.residual == "socialize":
         amount = short_long + short_short
         if not amount > 0.0:
             return 0.0
-        size = np.array([0.0 if liq[j] else remaining(j) for j in range(n)])
+        size = np.array([0.0 if liq[j] else q_[j] for j in range(n)])
         charge = lq.adl.socialize(size, amount)
+        charge = np.array(
+            [min(x, max(0.0, equity(j))) if x > 0.0 else x for j, x in enumerate(charge)]
+        )
         out["adl"] += charge
         return math.fsum(charge.tolist())
+    scores = lq.adl.rank(
+        np.array(q_), np.array(ep_), np.array(m_), P,
+        contract=pol.contract, contract_size=pol.contract_size,
+    )
     total = []
     for s in (1.0, -1.0):
         amount = short_long if s > 0 else short_short
         if not amount > 0.0:
             continue
-        idx = [j for j in range(n) if not liq[j] and remaining(j) * s < 0.0]
-        cap = np.array([max(0.0, c.pnl(remaining(j), ep_[j], P)) for j in idx])
-        if pol.residual == "queue":
-            taken = lq.adl.queue(cap, scores[idx], amount)
+        idx = [j for j in range(n) if not liq[j] and q_[j] * s < 0.0]
+        cap = [max(0.0, min(c.pnl(q_[j], ep_[j], P), equity(j))) for j in idx]
+        if pol.residual == "queue":  # highest rank first, each up to its capacity
+            taken = np.zeros(len(idx))
+            left = amount
+            for a in sorted(range(len(idx)), key=lambda a: (-scores[idx[a]], idx[a])):
+                if not left > 0.0:
+                    break
+                taken[a] = min(cap[a], left)
+                left -= taken[a]
         elif pol.residual == "pro_rata":
-            taken = lq.adl.pro_rata(cap, amount)
+            taken = lq.adl.pro_rata(np.array(cap), amount)
         elif pol.residual == "capped_pro_rata":
-            taken = lq.adl.capped_pro_rata(cap, np.full(len(idx), pol.adl_cap), amount)
+            taken = lq.adl.capped_pro_rata(np.array(cap), np.full(len(idx), pol.adl_cap), amount)
         else:
             w = []
             for j in idx:
-                r = remaining(j)
-                e = (m_[j] * (r / q_[j]) if q_[j] != 0.0 else 0.0) + c.pnl(r, ep_[j], P)
-                w.append(c.notional(r, P) / e if e > 0.0 else 0.0)
-            taken = lq.adl.risk_aware(cap, np.array(w), np.full(len(idx), pol.adl_cap), amount)
+                e = equity(j)
+                w.append(c.notional(q_[j], P) / e if e > 0.0 else 0.0)
+            taken = lq.adl.risk_aware(
+                np.array(cap), np.array(w), np.full(len(idx), pol.adl_cap), amount
+            )
         for a, j in enumerate(idx):
             out["adl"][j] += taken[a]
         total.extend(taken.tolist())

@@ -253,6 +253,12 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         # the key ABR·SMMR·MM/notional of positions with ABR clamped at 1 is SMMR·mmr for all of
         # them: a tie broken by notional in coin (isolated) vs by rounding noise in quote
         over["order"] = "largest"
+    if policy.execution == "takeover":
+        # KNOWN BUG (test_one_position_takeover_sells_inventory_into_the_book, strict xfail):
+        # liquidate_accounts does not pass the books to the kernel under execution="takeover",
+        # so its inventory is valued at the band edge instead of sold into the book. Remove this
+        # override when that test passes.
+        over["execution"] = "book"
     pol = lq.Policy(**{**policy.to_dict(), **over})
     iso = lq.liquidate(lq.Positions(size, ep, margin), book, mark, policy=pol, insurance_fund=fund)
     f = mark if contract == "inverse" else 1.0
@@ -267,9 +273,10 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
     scale = 1.0 + mark * 1e3
     assert np.array_equal(cr.liquidated, iso.liquidated)
     assert np.array_equal(cr.sequence, iso.sequence)
-    for k in ("closed", "book_closed", "fallback_closed", "vwap", "adl_closed"):
+    for k in ("closed", "book_closed", "fallback_closed", "vwap"):
         assert rel_close(getattr(cr, k), getattr(iso, k), scale), k
-    for k in ("deficit", "fee", "insurance_draw_by_position", "shortfall", "adl"):
+    for k in ("deficit", "fee", "insurance_draw_by_position", "shortfall", "adl",
+              "inventory_loss_by_position"):
         assert rel_close(getattr(cr, k), getattr(iso, k) * f, scale * f), k
     for k in (
         "insurance_fund",
@@ -278,6 +285,9 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         "uncovered",
         "total_fees",
         "total_deficit",
+        "inventory_loss",
+        "inventory_gain",
+        "bad_debt",
     ):
         assert getattr(cr, k) == pytest.approx(
             getattr(iso, k) * f, rel=1e-9, abs=1e-9 * scale * f
@@ -287,6 +297,40 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
     if policy.execution == "book":
         assert rel_close(cr.books[0].bids[1], iso.book.bids[1], scale)
         assert rel_close(cr.books[0].asks[1], iso.book.asks[1], scale)
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN BUG: liquidate_accounts passes no books to the "
+                   "kernel when execution='takeover', so the fund's inventory is not sold into the "
+                   "book (isolated liquidate sells it): the one-position equivalence breaks")
+def test_one_position_takeover_sells_inventory_into_the_book():
+    # long 10 @100, margin 40 (BP 96), mark 96, backstop: the fund takes the 10 over at 96 and
+    # sells them into the bid at 99 after the closes: a gain of 30 (isolated liquidate).
+    book = lq.Book([99.0], [100.0], [101.0], [100.0])
+    pol = lq.Policy(mmr=0.05, execution="takeover", backstop=1.0)
+    iso = lq.liquidate(lq.Positions([10.0], [100.0], [40.0]), book, 96.0, pol)
+    assert iso.inventory_gain == pytest.approx(30.0)
+    mk = lq.Markets([96.0], 0.05, books=[book])
+    cr = lq.liquidate_accounts(
+        lq.Portfolio([0], [0], [10.0], [100.0]), lq.Accounts([[40.0]], [1.0]), mk, policy=pol
+    )
+    assert cr.inventory_gain == pytest.approx(30.0)
+    assert cr.insurance_fund == pytest.approx(iso.insurance_fund)
+
+
+@pytest.mark.xfail(strict=True, reason="KNOWN BUG: account closes ignore Policy.price_band (the "
+                   "isolated kernel limits closes to the band edge, spec rule 4)")
+def test_account_closes_stay_inside_the_price_band():
+    # long 10 @100, margin 40, mark 97, band 0.05 (edge 92.15); the only bid is at 90: isolated
+    # liquidate fills nothing through the book (fallback 10 at BP 96, valued at the edge).
+    book = lq.Book([90.0], [100.0], [101.0], [100.0])
+    pol = lq.Policy(mmr=0.05, price_band=0.05)
+    iso = lq.liquidate(lq.Positions([10.0], [100.0], [40.0]), book, 97.0, pol)
+    assert iso.book_closed[0] == 0.0
+    mk = lq.Markets([97.0], 0.05, books=[book])
+    cr = lq.liquidate_accounts(
+        lq.Portfolio([0], [0], [10.0], [100.0]), lq.Accounts([[40.0]], [1.0]), mk, policy=pol
+    )
+    assert cr.book_closed[0] == 0.0
 
 
 # ---- the ledger, the fund and the accounts balance -----------------------------------------------

@@ -225,12 +225,15 @@ def test_first_round_is_liquidate_on_the_shifted_book(policy):
     liq = lq.liquidate(pos, shifted, mark * f, policy, insurance_fund=2e5)
     assert cas.rounds == 1
     np.testing.assert_array_equal(cas.liquidated, liq.liquidated)
-    for name in ("closed", "deficit", "surplus", "fee", "shortfall", "adl", "adl_closed"):
+    for name in ("closed", "deficit", "surplus", "fee", "shortfall", "adl",
+                 "inventory_loss_by_position", "insurance_draw_by_position"):
         np.testing.assert_array_equal(getattr(cas, name), getattr(liq, name), err_msg=name)
     np.testing.assert_array_equal(cas.vwap, liq.vwap)
     assert cas.insurance_fund == liq.insurance_fund
     assert cas.residual == liq.residual
     assert cas.adl_transfers == liq.adl_transfers
+    for name in ("inventory_loss", "inventory_gain", "unabsorbed", "bad_debt", "uncovered"):
+        assert getattr(cas, name) == getattr(liq, name), name
     np.testing.assert_array_equal(cas.ledger.amount, liq.ledger.amount)
     if policy.execution == "book":
         assert cas.book == liq.book

@@ -23,8 +23,9 @@ from strategies import examples
 
 TOL = 4 * 2.0**-52
 TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
-          "total_deficit", "total_surplus", "total_fees", "takeover_loss", "liquidated_notional")
-PER_POSITION = ("closed", "deficit", "surplus", "fee", "vwap", "adl")
+          "total_deficit", "total_surplus", "total_fees", "inventory_loss", "inventory_gain",
+          "unabsorbed", "bad_debt", "liquidated_notional")
+PER_POSITION = ("closed", "deficit", "surplus", "fee", "vwap", "adl", "inventory_loss_by_position")
 
 
 def _scenario(seed: int, n: int) -> tuple[dict[str, Any], liqcore.Book, float]:
