@@ -253,12 +253,6 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         # the key ABR·SMMR·MM/notional of positions with ABR clamped at 1 is SMMR·mmr for all of
         # them: a tie broken by notional in coin (isolated) vs by rounding noise in quote
         over["order"] = "largest"
-    if policy.execution == "takeover":
-        # KNOWN BUG (test_one_position_takeover_sells_inventory_into_the_book, strict xfail):
-        # liquidate_accounts does not pass the books to the kernel under execution="takeover",
-        # so its inventory is valued at the band edge instead of sold into the book. Remove this
-        # override when that test passes.
-        over["execution"] = "book"
     pol = lq.Policy(**{**policy.to_dict(), **over})
     iso = lq.liquidate(lq.Positions(size, ep, margin), book, mark, policy=pol, insurance_fund=fund)
     f = mark if contract == "inverse" else 1.0
@@ -299,9 +293,6 @@ def test_one_position_accounts_equal_isolated_liquidation(seed, contract, policy
         assert rel_close(cr.books[0].asks[1], iso.book.asks[1], scale)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG: liquidate_accounts passes no books to the "
-                   "kernel when execution='takeover', so the fund's inventory is not sold into the "
-                   "book (isolated liquidate sells it): the one-position equivalence breaks")
 def test_one_position_takeover_sells_inventory_into_the_book():
     # long 10 @100, margin 40 (BP 96), mark 96, backstop: the fund takes the 10 over at 96 and
     # sells them into the bid at 99 after the closes: a gain of 30 (isolated liquidate).
@@ -317,8 +308,6 @@ def test_one_position_takeover_sells_inventory_into_the_book():
     assert cr.insurance_fund == pytest.approx(iso.insurance_fund)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG: account closes ignore Policy.price_band (the "
-                   "isolated kernel limits closes to the band edge, spec rule 4)")
 def test_account_closes_stay_inside_the_price_band():
     # long 10 @100, margin 40, mark 97, band 0.05 (edge 92.15); the only bid is at 90: isolated
     # liquidate fills nothing through the book (fallback 10 at BP 96, valued at the edge).

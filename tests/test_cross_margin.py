@@ -159,7 +159,9 @@ def test_collateral_haircuts_size_discount_and_borrows():
     assert h.collateral[0] == pytest.approx(1_000.0 * w0 + 2 * 3_000.0 * 0.8 - 25_000.0, rel=1e-12)
     # account 1: 10,000 USDC: weight 1.1/(1 + 0.01·100) = 0.55
     assert h.collateral[1] == pytest.approx(5_500.0, rel=1e-12)
-    assert h.liquidatable[0]
+    # negative equity but no maintenance requirement: not liquidatable (dYdX: TMMR > 0 too)
+    assert h.equity[0] < 0.0
+    assert not h.liquidatable[0]
     assert not h.liquidatable[1]
     assert h.margin_ratio[1] == 0.0
     assert h.distance[1] == math.inf
@@ -234,8 +236,8 @@ def test_health_matches_reference(case):
     assert close(h.equity, eq, scale)
     assert close(h.maintenance, tm, scale)
     assert close(h.notional, tn, scale)
-    # liquidatable is exactly the kernel's own TMMR > TNC, and the derived columns follow it
-    assert np.array_equal(h.liquidatable, h.maintenance > h.equity)
+    # liquidatable is exactly dYdX's TMMR > 0 and TMMR > TNC, and the derived columns follow it
+    assert np.array_equal(h.liquidatable, (h.maintenance > 0.0) & (h.maintenance > h.equity))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(
             h.equity > 0,

@@ -743,10 +743,6 @@ def test_concurrent_calls_agree() -> None:
         assert g.insurance_fund == want.insurance_fund
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG: the kernel settles a fallback's sold part and "
-                   "its unabsorbed (band-edge valued) part as separate pieces, crediting the "
-                   "sold gain and drawing it back, instead of one net loss_k per fallback (spec "
-                   "step 4): insurance_draw, inventory_loss and inventory_gain differ")
 def test_inventory_loss_is_net_per_fallback() -> None:
     # long 10 @100, margin 40 → BP 96; mark 96, backstop: the fund takes all 10 at 96. It sells
     # 4 into the bid at 99 (+12) and values 6 at the band edge 9.6 (-518.4): loss_k = 506.4,

@@ -287,7 +287,8 @@ def liquidate_accounts(
             "mk has no books: liquidate_accounts with execution='book' needs Markets(books=[...]) "
             "(or Policy(execution='takeover'))"
         )
-    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    # With execution "takeover" the books (when given) still take the fund's inventory sales.
+    books = [b._b for b in mk._books] if mk._books is not None else []
 
     r = _core.liquidate_accounts(
         mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund
@@ -354,7 +355,7 @@ def liquidate_accounts(
         residual=float(t["residual"]),
         adl_transfers=float(t["adl_transfers"]),
         uncovered=float(t["uncovered"]),
-        books=[Book._wrap(b) for b in r["books"]] if by_book else None,
+        books=[Book._wrap(b) for b in r["books"]] if books else None,
         ledger=ledger,
         policy=policy,
     )

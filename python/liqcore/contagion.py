@@ -410,8 +410,9 @@ def simulate_cascade_accounts(
             "mk has no books: simulate_cascade_accounts with execution='book' needs "
             "Markets(books=[...]) (or Policy(execution='takeover'))"
         )
-    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
-    _check_shocked_prices(mk, shocks, by_book)
+    # the books take the fund's inventory sales even under execution "takeover"
+    books = [b._b for b in mk._books] if mk._books is not None else []
+    _check_shocked_prices(mk, shocks, bool(books))
     floors = [mk.tiers(m)[0] for m in range(len(mk))]
     rates = [mk.tiers(m)[1] for m in range(len(mk))]
 
@@ -498,7 +499,7 @@ def simulate_cascade_accounts(
         insurance_draw=float(t["insurance_draw"]),
         residual=float(t["residual"]),
         uncovered=float(t["residual"]),
-        books=[Book._wrap(b) for b in r["books"]] if by_book else None,
+        books=[Book._wrap(b) for b in r["books"]] if books else None,
         ledger=Ledger(
             entity=tuple(e for e, _ in _LEDGER_ROWS),
             kind=tuple(k for _, k in _LEDGER_ROWS),
@@ -806,7 +807,7 @@ def stress_test_accounts(
             "mk has no books: stress_test_accounts with execution='book' needs "
             "Markets(books=[...]) (or Policy(execution='takeover'))"
         )
-    books = [b._b for b in mk._books] if by_book and mk._books is not None else []
+    books = [b._b for b in mk._books] if mk._books is not None else []
     r = _core.stress_contagion(
         mk._marks,
         np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),

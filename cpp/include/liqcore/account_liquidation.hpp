@@ -89,6 +89,26 @@ struct MarketCounterparties {
 
 }  // namespace detail
 
+// The fund's inventory of an account batch, per market and side, with the position each lot came
+// from (lot tag = index into `position`). A cascade keeps one across its rounds (the fund sells
+// what it holds after each round's closes and carries the rest, docs/model.md §4).
+struct AccountInventory {
+  std::vector<Inventory> longs, shorts;  // per market
+  std::vector<std::size_t> position;     // per lot tag
+  void reset(std::size_t markets) {
+    longs.assign(markets, Inventory{});
+    shorts.assign(markets, Inventory{});
+    position.clear();
+  }
+  bool empty() const noexcept {
+    for (const Inventory& i : longs)
+      if (!i.empty()) return false;
+    for (const Inventory& i : shorts)
+      if (!i.empty()) return false;
+    return true;
+  }
+};
+
 // Liquidates every liquidatable account (TMMR > TNC at the marks, with an open position) and
 // runs the waterfall. `books` has one book per market (execution "book"), or is empty
 // (execution "takeover"); `books_after` receives the books after the closes. The policy's
@@ -97,7 +117,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
                                                    const CollateralColumns& col, const PortfolioColumns& pf,
                                                    const LiquidationPolicy& pol, double fund_balance,
                                                    const AccountLiquidationOutputs& out,
-                                                   std::vector<Book>& books_after) {
+                                                   std::vector<Book>& books_after,
+                                                   AccountInventory* carried = nullptr) {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   constexpr double inf = std::numeric_limits<double>::infinity();
   const std::size_t n = pf.size.size(), A = col.accounts(), M = markets.size();
@@ -219,8 +240,13 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     bids[m].bid = book_bids[m].bid = true;
     asks[m].bid = book_asks[m].bid = false;
   }
-  std::vector<Inventory> long_inv(M), short_inv(M);
-  std::vector<std::size_t> seq_position;  // the position of each close, in close order
+  // The fund's inventory: carried from earlier rounds (when the caller keeps one), or this
+  // batch's alone, whose unsold rest is valued at the band edge.
+  AccountInventory local;
+  AccountInventory& held = carried ? *carried : local;
+  if (held.longs.size() != M) held.reset(M);
+  std::vector<Inventory>& long_inv = held.longs;
+  std::vector<Inventory>& short_inv = held.shorts;
 
   // ---- sequential liquidation ----------------------------------------------------------------
   AccountLiquidationTotals tot;
@@ -278,6 +304,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       double limit = kNoLimit;
       if (by_book && pol.limit == LimitRule::bankruptcy && bp_ok) limit = bp;
       if (by_book && pol.limit == LimitRule::fillable) limit = fillable_price(mk, q, st, pol.ba, pol.smmr);
+      if (by_book) limit = within_band(s, limit, band_edge(s, P, pol.price_band));
 
       double delta = Q;
       double fallback = Q;  // of which the book does not take
@@ -325,7 +352,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
           vw_den += fallback / fallback_px;
         }
         // The fund takes the fallback over as inventory (sold after the batch's closes).
-        (s > 0.0 ? long_inv : short_inv)[m].lots.push_back({fallback, fallback_px, static_cast<std::size_t>(seq)});
+        (s > 0.0 ? long_inv : short_inv)[m].lots.push_back({fallback, fallback_px, held.position.size()});
+        held.position.push_back(i);
         led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, fallback_px, P) * f);
       }
       led.add(by_book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain * f);
@@ -338,7 +366,6 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
                                                     : liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, N);
       closes.push_back({i, G, N, S, fee});
 
-      seq_position.push_back(i);
       out.sequence[i] = seq++;
       out.closed[i] = delta;
       out.book_closed[i] = book_filled;
@@ -459,6 +486,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
         tot.flow[m].add(s, q_sold, fs.last);
       }
       s_unabsorbed.add(inv.quantity());
+      if (carried) continue;  // the caller carries the rest to its next round
       value_inventory(inv, mk.contract, s, mk.mark, edge, [&](const InventoryPiece& p) {
         pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
         sold.push_back(0);
@@ -472,7 +500,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     detail::order_pieces(pieces, sold, tmp, sold_tmp);
     std::vector<CompensatedSum> mk_inv(M);
     settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
-      const std::size_t i = seq_position[p.tag];
+      const std::size_t i = held.position[p.tag];
       const auto m = static_cast<std::size_t>(pf.market[i]);
       const auto a = static_cast<std::size_t>(pf.account[i]);
       out.inventory_loss[i] += p.loss;
@@ -532,6 +560,49 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   tot.uncovered = std::max(0.0, tot.residual - tot.adl_transfers);
   tot.fund_after = fund.balance();
   return tot;
+}
+
+// Values the inventory the fund still holds at the end of a cascade (docs/model.md §4): per
+// market and side, at the exit price of `books` (the books now, a walk that does not consume
+// them, within the band at the market's mark; `books` empty: none), the rest at the band edge.
+// The fund credits the gains, then pays the losses in lot order; on_lot(position, loss, draw,
+// shortfall) per lot, in quote. Returns the total (loss, gain) of the lots.
+template <class OnLot>
+inline std::pair<double, double> value_held_inventory(std::span<const Market> markets, std::span<const Book> books,
+                                                      AccountInventory& held, double price_band,
+                                                      InsuranceFund& fund, Ledger& led, OnLot&& on_lot) {
+  std::vector<InventoryPiece> pieces;
+  std::vector<std::uint8_t> sold;
+  for (std::size_t m = 0; m < held.longs.size(); ++m) {
+    const Market& mk = markets[m];
+    const double f = mk.quote_factor();
+    for (const double s : {1.0, -1.0}) {
+      Inventory& inv = (s > 0.0 ? held.longs : held.shorts)[m];
+      if (inv.empty()) continue;
+      const double edge = band_edge(s, mk.mark, price_band);
+      auto keep = [&](const InventoryPiece& p) {
+        pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
+        sold.push_back(0);  // valued, not sold
+      };
+      if (!books.empty()) {
+        detail::Cursor cur;
+        cur.side = s > 0.0 ? &books[m].bids() : &books[m].asks();
+        cur.bid = s > 0.0;
+        sell_inventory(inv, cur, mk.contract, s, mk.mark, edge, keep);
+      }
+      value_inventory(inv, mk.contract, s, mk.mark, edge, keep);
+    }
+  }
+  CompensatedSum loss, gain;
+  if (pieces.empty()) return {0.0, 0.0};
+  std::vector<InventoryPiece> tmp;
+  std::vector<std::uint8_t> sold_tmp;
+  detail::order_pieces(pieces, sold, tmp, sold_tmp);
+  settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
+    (p.loss > 0.0 ? loss : gain).add(std::abs(p.loss));
+    on_lot(held.position[p.tag], p.loss, draw, shortfall);
+  });
+  return {loss.value(), gain.value()};
 }
 
 }  // namespace liqcore

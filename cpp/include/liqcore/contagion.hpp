@@ -147,6 +147,9 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   const std::size_t M = markets.size(), n = pf.size.size(), A = col.accounts();
   const bool by_book = pol.execution == Execution::book;
+  // The books evolve whenever they are given: the fund sells its inventory into them even under
+  // execution "takeover".
+  const bool has_books = books.size() == M;
   if (pol.sizing != Sizing::full)
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
   if (pol.residual != ResidualRule::none)
@@ -184,7 +187,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     scale[m] = 1.0;
   }
   std::vector<detail::ContagionSide> bid(M), ask(M);
-  if (by_book) {
+  if (has_books) {
     for (std::size_t m = 0; m < M; ++m) {
       for (auto [side, src] : {std::pair{&bid[m], &books[m]->bids()}, std::pair{&ask[m], &books[m]->asks()}}) {
         side->px.assign(src->px().begin(), src->px().end());
@@ -229,8 +232,10 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
 
   std::vector<double> prev(M);               // marks before the last move (shift or round)
   std::vector<std::int64_t> move_origin(M);  // origin of the move prev → current marks
-  std::vector<Book> cur_books(by_book ? M : 0), after;
-  std::vector<const Book*> ptrs(by_book ? M : 0);
+  std::vector<Book> cur_books(has_books ? M : 0), after;
+  std::vector<const Book*> ptrs(has_books ? M : 0);
+  AccountInventory held;  // the fund's inventory, carried from round to round
+  held.reset(M);
   std::vector<double> bp, bq, ap, aq, dh(M), by_origin((M + 1) * M);
   std::vector<Market> prev_mk(mk);
   CompensatedSum s_ntl, s_def, s_sur, s_fees, s_inv, s_draw, s_res;
@@ -255,7 +260,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
             for (const std::size_t i : by_account.of(a)) run.converged &= size[i] == 0.0;
         break;
       }
-      if (by_book) {
+      if (has_books) {
         for (std::size_t m = 0; m < M; ++m) {
           bid[m].levels(scale[m], bp, bq);
           ask[m].levels(scale[m], ap, aq);
@@ -264,8 +269,10 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
         }
       }
       const AccountLiquidationTotals tot =
-          liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after);
-      if (tot.accounts == 0) break;
+          liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after, &held);
+      bool sold = false;
+      for (const BookFlow& fl : tot.flow) sold |= fl.any();
+      if (tot.accounts == 0 && !sold) break;  // nothing liquidated, no inventory sold
       ++k;
 
       ContagionRound tr;
@@ -278,7 +285,20 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
 
       // ---- per account: trigger, origin, outcomes ------------------------------------------------
       for (std::size_t a = 0; a < A; ++a) {
-        if (!acc_liq[a]) continue;
+        if (!acc_liq[a]) {  // an account liquidated earlier: its inventory sold this round
+          run.acc_draw[a] += a_draw[a];
+          run.acc_shortfall[a] += a_short[a];
+          const std::size_t row = run.acc_origin[a] < 0 ? M : static_cast<std::size_t>(run.acc_origin[a]);
+          for (const std::size_t i : by_account.of(a)) {
+            if (o_inv[i] == 0.0 && o_draw[i] == 0.0) continue;
+            const auto m = static_cast<std::size_t>(pf.market[i]);
+            run.inventory_loss[i] += o_inv[i];
+            run.draw[i] += o_draw[i];
+            run.shortfall[i] += o_short[i];
+            (row == M ? run.unattributed[m] : run.contagion[row * M + m]) += std::max(o_inv[i], 0.0);
+          }
+          continue;
+        }
         std::fill(dh.begin(), dh.end(), 0.0);
         for (const std::size_t i : by_account.of(a)) {
           if (size[i] == 0.0) continue;
@@ -329,7 +349,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
       std::vector<double> next(M);
       for (std::size_t m = 0; m < M; ++m) {
         next[m] = mk[m].mark;
-        if (!by_book) continue;
+        if (!has_books) continue;
         bid[m].update(after[m].bids());
         ask[m].update(after[m].asks());
         const BookFlow& flow = tot.flow[m];
@@ -341,7 +361,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
           if (!std::isnan(mid)) next[m] = mid;
         }
       }
-      if (by_book && prm.resilience > 0.0)
+      if (has_books && prm.resilience > 0.0)
         for (std::size_t m = 0; m < M; ++m) {
           bid[m].recover(prm.resilience);
           ask[m].recover(prm.resilience);
@@ -393,6 +413,40 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     }
   }
 
+  // ---- the inventory the fund still holds: valued at the books' exit prices now --------------
+  if (!held.empty()) {
+    std::vector<Book> now;
+    if (has_books) {
+      for (std::size_t m = 0; m < M; ++m) {
+        bid[m].levels(scale[m], bp, bq);
+        ask[m].levels(scale[m], ap, aq);
+        now.emplace_back(bp, bq, ap, aq);
+      }
+    }
+    InsuranceFund f(fund_now, pol.reserve);
+    CompensatedSum uncovered;
+    value_held_inventory(mk, now, held, pol.price_band, f, run.ledger,
+                         [&](std::size_t i, double loss, double draw, double shortfall) {
+                           const auto m = static_cast<std::size_t>(pf.market[i]);
+                           const auto a = static_cast<std::size_t>(pf.account[i]);
+                           run.inventory_loss[i] += loss;
+                           run.draw[i] += draw;
+                           run.shortfall[i] += shortfall;
+                           run.acc_draw[a] += draw;
+                           run.acc_shortfall[a] += shortfall;
+                           run.mk_residual[m] += shortfall;
+                           const std::int64_t o = run.acc_origin[a];
+                           (o < 0 ? run.unattributed[m] : run.contagion[static_cast<std::size_t>(o) * M + m]) +=
+                               std::max(loss, 0.0);
+                           s_inv.add(std::max(loss, 0.0));
+                           s_draw.add(draw);
+                           s_res.add(shortfall);
+                           uncovered.add(shortfall);
+                         });
+    run.ledger.add(LedgerRow::uncovered, -uncovered.value());
+    fund_now = f.balance();
+  }
+
   for (std::size_t m = 0; m < M; ++m) run.final_marks.push_back(mk[m].mark);
   run.total_notional = s_ntl.value();
   run.total_deficit = s_def.value();
@@ -403,7 +457,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   run.total_draw = s_draw.value();
   run.total_residual = s_res.value();
   run.fund_after = fund_now;
-  if (by_book) {
+  if (has_books) {
     for (std::size_t m = 0; m < M; ++m) {
       bid[m].levels(scale[m], bp, bq);
       ask[m].levels(scale[m], ap, aq);

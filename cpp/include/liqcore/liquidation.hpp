@@ -695,17 +695,27 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
 // credited first, then the losses are paid in the order given, down to the reserve. For each
 // piece, on_paid(piece, draw, shortfall). Ledger: the pieces against the mark (fund_inventory,
 // and makers for sold pieces, or valuation for valued ones) and the residual the fund receives.
+// Pieces of one lot (consecutive, same tag: part sold, part valued) are netted first: a lot's
+// loss is the net of its pieces.
 template <class OnPaid>
 inline void settle_inventory(std::span<const InventoryPiece> pieces, std::span<const std::uint8_t> sold,
                              InsuranceFund& fund, Ledger& led, OnPaid&& on_paid) {
+  std::vector<InventoryPiece> lots;
   for (std::size_t k = 0; k < pieces.size(); ++k) {
     const InventoryPiece& p = pieces[k];
     led.add(LedgerRow::fund_inventory, p.vs_mark);
     led.add(sold[k] ? LedgerRow::makers : LedgerRow::valuation, -p.vs_mark);
-    if (p.loss < 0.0) fund.credit(-p.loss);
+    if (!lots.empty() && lots.back().tag == p.tag) {
+      lots.back().qty += p.qty;
+      lots.back().loss += p.loss;
+      lots.back().vs_mark += p.vs_mark;
+    } else {
+      lots.push_back(p);
+    }
   }
-  for (std::size_t k = 0; k < pieces.size(); ++k) {
-    const InventoryPiece& p = pieces[k];
+  for (const InventoryPiece& p : lots)
+    if (p.loss < 0.0) fund.credit(-p.loss);
+  for (const InventoryPiece& p : lots) {
     const double draw = p.loss > 0.0 ? fund.pay(p.loss) : 0.0;
     const double shortfall = std::max(p.loss, 0.0) - draw;
     led.add(LedgerRow::fund_residual, shortfall);
