@@ -179,6 +179,10 @@ class CascadeResult:
         n_liquidated (liquidation events), liquidated_notional, total_deficit, total_surplus,
         total_fees, inventory_loss, inventory_gain, unabsorbed, insurance_draw, residual,
         adl_transfers, uncovered, insurance_fund (after), insurance_fund_before.
+    End of the cascade
+        held_at_end: inventory quantity the fund still held when the cascade stopped, valued at
+        the final book's exit price (band edge beyond it); end_inventory_loss: that valuation's
+        loss (included in inventory_loss and bad_debt; not in the per-round trace).
     Also the book after the cascade (shifted, consumed, recovered), the ``ledger`` over all
     rounds (sums to zero), ``shock`` and the ``policy`` used.
     """
@@ -199,6 +203,8 @@ class CascadeResult:
     inventory_gain: float
     unabsorbed: float
     bad_debt: float
+    held_at_end: float
+    end_inventory_loss: float
     insurance_draw: float
     residual: float
     adl_transfers: float
@@ -533,6 +539,8 @@ def simulate_cascade(
         inventory_gain=float(t["inventory_gain"]),
         unabsorbed=float(t["unabsorbed"]),
         bad_debt=float(t["bad_debt"]),
+        held_at_end=float(t["end_held"]),
+        end_inventory_loss=float(t["end_inventory_loss"]),
         insurance_draw=float(t["insurance_draw"]),
         residual=residual,
         adl_transfers=transfers,
