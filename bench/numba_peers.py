@@ -9,8 +9,8 @@ first); the benchmark files check their results against liqcore's before timing.
 - `sweep_many`: a binary search per order on the bid side's prefix sums;
 - `liquidate`: detection loop, one argsort of the ordering key, a sequential level-by-level walk
   of the book with the fee and the fund inline;
-- `cascade`: liquidation prices sorted once per side (a round's new hits are the next run of
-  that order), each round ordered and walked like `liquidate`, the fund's unfilled inventory
+- `cascade`: liquidation prices computed once, each round one scan for the positions whose
+  price the mark has crossed, ordered and walked like `liquidate`, the fund's unfilled inventory
   valued at the band edge, the mark moved to the quantity-weighted mean of each side's deepest
   fill of the round.
 
@@ -268,42 +268,19 @@ def cascade(
     n = q.shape[0]
     factor = 1.0 + shock
     mark = mark * factor
-    # liquidation prices, sorted once: longs by LP descending, shorts by LP ascending
+    # liquidation prices, once (NaN where no positive price liquidates: never crossed)
     lp = np.empty(n)
     for i in range(n):
         qi = q[i]
         aq = abs(qi)
         s = 1.0 if qi > 0.0 else -1.0
         num = aq * ep[i] - s * m[i]
-        lp[i] = (num if num > 0.0 else 0.0) / (aq * (1.0 - s * mmr))
-    nl = 0
-    ns = 0
-    for i in range(n):
-        if q[i] != 0.0 and lp[i] > 0.0 and np.isfinite(lp[i]):
-            if q[i] > 0.0:
-                nl += 1
-            else:
-                ns += 1
-    longs = np.empty(nl, np.int64)
-    shorts = np.empty(ns, np.int64)
-    a = 0
-    b = 0
-    for i in range(n):
-        if q[i] != 0.0 and lp[i] > 0.0 and np.isfinite(lp[i]):
-            if q[i] > 0.0:
-                longs[a] = i
-                a += 1
-            else:
-                shorts[b] = i
-                b += 1
-    longs = longs[np.argsort(-lp[longs])]
-    shorts = shorts[np.argsort(lp[shorts])]
-    lp_l = lp[longs]
-    lp_s = lp[shorts]
+        x = (num if num > 0.0 else 0.0) / (aq * (1.0 - s * mmr))
+        lp[i] = x if (qi != 0.0 and x > 0.0 and np.isfinite(x)) else np.nan
+    done = np.zeros(n, np.bool_)
+    idx = np.empty(n, np.int64)
 
     marks = [mark]
-    li = 0
-    si = 0
     b_level, b_used, a_level, a_used = 0, 0.0, 0, 0.0
     rounds = 0
     liquidations = 0
@@ -313,18 +290,17 @@ def cascade(
     fees = 0.0
     for _ in range(max_rounds):
         P = mark
-        l0 = li
-        while li < nl and lp_l[li] > P:
-            li += 1
-        s0 = si
-        while si < ns and lp_s[si] < P:
-            si += 1
-        k = (li - l0) + (si - s0)
+        # detection: one scan for positions not yet liquidated whose LP the mark has crossed
+        k = 0
+        for i in range(n):
+            # non-short-circuit tests: the side of a position is a coin flip for the predictor
+            crossed = ((q[i] > 0.0) & (lp[i] > P)) | ((q[i] < 0.0) & (lp[i] < P))
+            if crossed and not done[i]:
+                done[i] = True
+                idx[k] = i
+                k += 1
         if k == 0:
             break
-        idx = np.empty(k, np.int64)
-        idx[: li - l0] = longs[l0:li]
-        idx[li - l0 :] = shorts[s0:si]
         key = np.empty(k)
         nt = np.empty(k)
         for j in range(k):
@@ -332,7 +308,7 @@ def cascade(
             nt[j] = abs(q[i]) * P
             e = m[i] + q[i] * (P - ep[i])
             key[j] = (nt[j] * mmr - e) / nt[j]
-        order = _order(idx, key, nt)
+        order = _order(idx[:k], key, nt)
         bid_edge = max(0.0, P * (1.0 - band))
         ask_edge = P * (1.0 + band)
         bid_q = 0.0
