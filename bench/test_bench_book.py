@@ -6,6 +6,8 @@ The book is the Binance USD-M BTCUSDT book of 2024-08-08 after replaying every d
 ../shared/data (about 5,000 levels a side); without that folder a synthetic book stands in.
 Order sizes are log-uniform from 1e-3 BTC to 1.2x the whole bid side (heavy-tailed, like
 liquidations), so some orders overrun the side.
+`test_numba_sweep_many` (skipped without numba) times sweep_many at 1e6 beside the NumPy baseline
+and a Numba binary search (bench/numba_peers.py) in one group: `-k numba`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ argsort ordering, sequential book consumption as cumulative order quantity mappe
 book's prefix sums (searchsorted + interpolation), and the fund as a Lindley recursion through
 cumsum / minimum.accumulate. Both return the per-liquidation results in liquidation order
 (liqcore expands them to per-position arrays on first access), checked equal before timing.
+`test_numba_liquidate` (skipped without numba) adds a Numba peer (bench/numba_peers.py: detection
+loop, argsort, level-by-level walk) in one group with both: `-k numba`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ Each case first asserts that both give the same results (allclose), then times b
 pair them per function and size. liqcore runs twice: `threads=1` and the default (`threads=None`:
 every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
 np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
-read + write) / that bandwidth.
+read + write) / that bandwidth. `test_numba_lp_bp_flat` (group "numba: ...", skipped without numba)
+times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py):
+
+    .venv/bin/python -m pytest bench/test_bench_margin.py -k "numba or copy" --benchmark-only
 """
 
 from __future__ import annotations
