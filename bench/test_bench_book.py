@@ -6,6 +6,8 @@ The book is the Binance USD-M BTCUSDT book of 2024-08-08 after replaying every d
 ../shared/data (about 5,000 levels a side); without that folder a synthetic book stands in.
 Order sizes are log-uniform from 1e-3 BTC to 1.2x the whole bid side (heavy-tailed, like
 liquidations), so some orders overrun the side.
+`test_numba_sweep_many` (skipped without numba) times sweep_many at 1e6 beside the NumPy baseline
+and a Numba binary search (bench/numba_peers.py) in one group: `-k numba`.
 """
 
 from __future__ import annotations
@@ -190,3 +192,37 @@ def test_sweep_one_python(benchmark, book):
     q = 0.5 * float(book.bids[1].sum())
     px, qty = book.bids
     benchmark(python_walk, px.tolist(), qty.tolist(), q)
+
+
+# ---- Numba peer (bench/numba_peers.py): binary search on the prefix sums, one thread ----------
+
+
+@pytest.fixture(scope="module")
+def numba_peers():
+    pytest.importorskip("numba")
+    import numba_peers as nbp
+
+    nbp.warm_up()
+    return nbp
+
+
+@pytest.mark.parametrize("impl", ["liqcore", "numba", "numpy"])
+def test_numba_sweep_many(benchmark, book, numba_peers, impl):
+    n = 1_000_000
+    q = orders(book, n)
+    px = book.bids[0]
+    got = book.sweep_many("sell", q)
+    ours = (got.filled, got.notional, got.vwap, got.worst, got.levels, got.unfilled)
+    cum, cumn = numba_peers.prefix(*book.bids)
+    theirs = numba_peers.sweep_many(px, cum, cumn, q)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    benchmark.group = "numba: sweep_many 1e6 orders"
+    benchmark.extra_info.update(n=n, levels=len(px))
+    if impl == "liqcore":
+        benchmark(book.sweep_many, "sell", q)
+    elif impl == "numba":
+        # a user would keep the prefix sums with the book, as liqcore does: not timed
+        benchmark(numba_peers.sweep_many, px, cum, cumn, q)
+    else:
+        benchmark(numpy_sweep_many, *_prefix(book), q)

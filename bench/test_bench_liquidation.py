@@ -17,6 +17,8 @@ argsort ordering, sequential book consumption as cumulative order quantity mappe
 book's prefix sums (searchsorted + interpolation), and the fund as a Lindley recursion through
 cumsum / minimum.accumulate. Both return the per-liquidation results in liquidation order
 (liqcore expands them to per-position arrays on first access), checked equal before timing.
+`test_numba_liquidate` (skipped without numba) adds a Numba peer (bench/numba_peers.py: detection
+loop, argsort, level-by-level walk) in one group with both: `-k numba`.
 """
 
 from __future__ import annotations
@@ -177,3 +179,58 @@ def test_bench_numpy_peer(benchmark: Any, market: tuple[lq.Positions, lq.Book, f
     pos, book, mark = market
     out = benchmark(peer, pos, book, mark)
     assert out["closed"].shape[0] > 0
+
+
+# ---- Numba peer (bench/numba_peers.py): detection loop, argsort, level-by-level walk ----------
+
+
+@pytest.fixture(scope="module")
+def numba_peers() -> Any:
+    pytest.importorskip("numba")
+    import numba_peers as nbp
+
+    nbp.warm_up()
+    return nbp
+
+
+def numba_peer(nbp: Any, pos: lq.Positions, book: lq.Book, mark: float) -> Any:
+    (bp, bq), (ap, aq) = book.bids, book.asks
+    return nbp.liquidate(
+        pos.size, pos.entry_price, pos.margin, bp, bq, ap, aq, mark,
+        POLICY.mmr, POLICY.fee_cap, POLICY.price_band, FUND,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("impl", ["liqcore", "numba", "numpy"])
+def test_numba_liquidate(
+    benchmark: Any, numba_peers: Any, market: tuple[lq.Positions, lq.Book, float], impl: str
+) -> None:
+    pos, book, mark = market
+    res = kernel(pos, book, mark)
+    order, closed, vwap, deficit, surplus, fee, draw, shortfall, fund, fallback = numba_peer(
+        numba_peers, pos, book, mark
+    )
+    # the deep real book takes every close: no fallback, no inventory (both engines)
+    assert fallback == 0.0
+    assert not np.any(res.liquidations.fallback_closed)
+    assert res.unabsorbed == 0.0
+    scale = float(np.sum(np.abs(pos.size[res.liquidated]) * mark))
+    tol = {"rtol": 1e-9, "atol": 1e-12 * scale}
+    got = res.liquidations
+    np.testing.assert_array_equal(got.position, order)
+    np.testing.assert_allclose(got.closed, closed, **tol)
+    np.testing.assert_allclose(got.vwap, vwap, rtol=1e-9)
+    for name, want in (
+        ("deficit", deficit), ("surplus", surplus), ("fee", fee),
+        ("insurance_draw", draw), ("shortfall", shortfall),
+    ):  # fmt: skip
+        np.testing.assert_allclose(getattr(got, name), want, **tol, err_msg=name)
+    assert res.insurance_fund == pytest.approx(fund, rel=1e-9, abs=1e-12 * scale)
+    benchmark.group = "numba: liquidate 1e6 positions"
+    benchmark.extra_info.update(positions=len(pos), liquidated=res.n_liquidated)
+    if impl == "liqcore":
+        benchmark(kernel, pos, book, mark)
+    elif impl == "numba":
+        benchmark(numba_peer, numba_peers, pos, book, mark)
+    else:
+        benchmark(peer, pos, book, mark)

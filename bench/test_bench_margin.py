@@ -7,7 +7,10 @@ Each case first asserts that both give the same results (allclose), then times b
 pair them per function and size. liqcore runs twice: `threads=1` and the default (`threads=None`:
 every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
 np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
-read + write) / that bandwidth.
+read + write) / that bandwidth. `test_numba_lp_bp_flat` (group "numba: ...", skipped without numba)
+times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py):
+
+    .venv/bin/python -m pytest bench/test_bench_margin.py -k "numba or copy" --benchmark-only
 """
 
 from __future__ import annotations
@@ -121,3 +124,59 @@ def test_copy_bandwidth(benchmark: Any) -> None:
     benchmark.extra_info.update(n=n, bytes=16 * n)
     benchmark(np.copyto, dst, src)
     assert np.array_equal(dst, src)
+
+
+# ---- Numba peers (bench/numba_peers.py): liquidation + bankruptcy prices, flat mmr, 1e7 ---------
+# liqcore: two calls (liquidation_price, bankruptcy_price); NumPy: the two vectorized formulas;
+# Numba: the one fused loop a user would write (3 arrays in, 2 out), plain @njit (one thread) and
+# @njit(parallel=True) with prange (Numba's default thread count, every core).
+
+N_NUMBA = 10**7
+
+
+def np_bp(q: np.ndarray, ep: np.ndarray, m: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bp = np.maximum(ep - m / q, 0.0)
+    return np.where(q == 0, np.nan, bp)
+
+
+def _lq_lp_bp(q: np.ndarray, ep: np.ndarray, m: np.ndarray, threads: Any = None) -> Any:
+    return (
+        lq.liquidation_price(q, ep, m, MMR, threads=threads),
+        lq.bankruptcy_price(q, ep, m, threads=threads),
+    )
+
+
+@pytest.fixture(scope="module")
+def numba_peers() -> Any:
+    pytest.importorskip("numba")
+    import numba_peers as nbp
+
+    nbp.warm_up()
+    return nbp
+
+
+@pytest.fixture(scope="module")
+def data_1e7() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _data(N_NUMBA)
+
+
+@pytest.mark.parametrize(
+    "impl", ["liqcore-1thread", "numba-1thread", "liqcore", "numba-prange", "numpy"]
+)
+def test_numba_lp_bp_flat(benchmark: Any, numba_peers: Any, data_1e7: Any, impl: str) -> None:
+    q, ep, m = data_1e7
+    fns: dict[str, Callable[..., Any]] = {
+        "liqcore-1thread": lambda q, ep, m: _lq_lp_bp(q, ep, m, threads=1),
+        "liqcore": _lq_lp_bp,
+        "numpy": lambda q, ep, m: (np_lp_flat(q, ep, m, MMR), np_bp(q, ep, m)),
+        "numba-1thread": lambda q, ep, m: numba_peers.margin_flat(q, ep, m, MMR),
+        "numba-prange": lambda q, ep, m: numba_peers.margin_flat_parallel(q, ep, m, MMR),
+    }
+    want = _lq_lp_bp(q, ep, m, threads=1)
+    got = fns[impl](q, ep, m)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    benchmark.group = f"numba: liquidation_price + bankruptcy_price flat n={N_NUMBA:.0e}"
+    benchmark.extra_info.update(n=N_NUMBA, bytes_per_position=40)
+    benchmark(fns[impl], q, ep, m)
