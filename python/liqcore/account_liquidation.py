@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from liqcore import _repr_html
 from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
@@ -234,6 +235,9 @@ class AccountLiquidationResult:
             )
         pd = _pandas()
         return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

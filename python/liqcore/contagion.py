@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from liqcore import _repr_html
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_array, check_option
 from liqcore._arrays import real as _real
@@ -299,6 +300,9 @@ class ContagionResult:
                 f"(got {level!r})"
             )
         return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (
@@ -606,6 +610,9 @@ class AccountStressResult:
             cols[f"final_mark_{m}"] = self.final_marks[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
         return pd.DataFrame(cols)
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

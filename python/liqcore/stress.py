@@ -54,6 +54,7 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
+from liqcore import _repr_html
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option
 from liqcore._arrays import unit_level as _level
@@ -254,6 +255,9 @@ class StressResult:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per scenario."""
         return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (
