@@ -269,6 +269,8 @@ def liquidate_accounts(
     insurance_fund : float
         The fund's balance before, in quote (finite, >= 0).
 
+    Notes
+    -----
     See the module docstring for the semantics.
     """
     _check_kinds(pf, acc, mk)

@@ -388,6 +388,8 @@ def simulate_cascade_accounts(
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
 
+    Notes
+    -----
     See the module docstring for the semantics and the contagion attribution.
     """
     _check_kinds(pf, acc, mk)

@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from liqcore._repr_html import fmt
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
+from liqcore.margin import MarginTiers
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.stress import StressResult, stress_test
@@ -198,7 +199,7 @@ def build_report(
     mark: float,
     *,
     kind: str = "stress",
-    policy: Optional[Policy] = None,
+    policy: Policy | None = None,
     insurance_fund: float = 0.0,
     shock: float = -0.05,
     resilience: float = 0.0,
@@ -210,8 +211,8 @@ def build_report(
     seed: int = 0,
     q: float = 0.99,
     bins: int = 60,
-    threads: Optional[int] = None,
-    title: Optional[str] = None,
+    threads: int | None = None,
+    title: str | None = None,
 ) -> str:
     """The HTML page (a str) of a stress test (``kind="stress"``) or a cascade
     (``kind="cascade"``) of ``positions`` on ``book`` at ``mark``.
@@ -231,12 +232,15 @@ def build_report(
     t0 = time.perf_counter()
     cas = simulate_cascade(positions, book, mark, shock, policy, insurance_fund, resilience,
                            mark_rule=mark_rule, max_rounds=max_rounds)
-    st: Optional[StressResult] = None
+    st: StressResult | None = None
     if kind == "stress":
         st = stress_test(positions, book, mark, policy, insurance_fund, scenarios, horizon,
                          steps=steps, resilience=resilience, mark_rule=mark_rule,
                          max_rounds=max_rounds, seed=seed, threads=threads)
-    lmap = liquidation_map(positions, mark=mark, bins=bins, mmr=policy.mmr, tiers=policy.tiers,
+    tiers = None
+    if policy.tiers is not None:
+        tiers = MarginTiers(floors=[f for f, _ in policy.tiers], mmr=[r for _, r in policy.tiers])
+    lmap = liquidation_map(positions, mark=mark, bins=bins, mmr=policy.mmr, tiers=tiers,
                            contract=policy.contract, contract_size=policy.contract_size)
     seconds = time.perf_counter() - t0
 

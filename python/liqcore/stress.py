@@ -638,16 +638,18 @@ def stress_test(
     correlation : array (markets × markets), optional
         Only with a Portfolio: the correlation of the markets' Brownian moves.
 
+    Returns
+    -------
+    StressResult
+
+    Notes
+    -----
     With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
     place of ``positions``, ``book`` and ``mark``, this is :func:`liqcore.stress_test_accounts`
     (the multi-market cascade along correlated paths; ``paths`` scenarios × steps × markets;
     ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; one thread, so
     ``threads`` is ignored and ``progress`` must be None), returning an
     :class:`liqcore.AccountStressResult`.
-
-    Returns
-    -------
-    StressResult
     """
     if isinstance(positions, Portfolio):
         if not isinstance(book, Accounts) or not isinstance(mark, Markets):
