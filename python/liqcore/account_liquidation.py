@@ -62,8 +62,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _repr_html
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds, _pandas

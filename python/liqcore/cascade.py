@@ -63,8 +63,7 @@ from typing import Any, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _repr_html
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64, check_option
 from liqcore._arrays import real as _real
 from liqcore.book import Book

@@ -71,8 +71,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _repr_html
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy

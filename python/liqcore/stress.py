@@ -54,8 +54,7 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _repr_html
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64, as_f64, check_option
 from liqcore._arrays import unit_level as _level
 from liqcore.book import Book
