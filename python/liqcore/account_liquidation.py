@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds, _pandas
@@ -235,6 +235,9 @@ class AccountLiquidationResult:
         pd = _pandas()
         return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
 
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
+
     def __repr__(self) -> str:
         return (
             f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
@@ -265,6 +268,8 @@ def liquidate_accounts(
     insurance_fund : float
         The fund's balance before, in quote (finite, >= 0).
 
+    Notes
+    -----
     See the module docstring for the semantics.
     """
     _check_kinds(pf, acc, mk)

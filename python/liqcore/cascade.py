@@ -63,7 +63,7 @@ from typing import Any, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64, check_option
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -317,6 +317,9 @@ class CascadeResult:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per position, one column per per-position field."""
         return _pandas().DataFrame({f: getattr(self, f) for f in _PER_POSITION})
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

@@ -351,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     from liqcore.cli_map import add_map_commands  # here: cli_map imports this module
 
     add_map_commands(sub)
+    from liqcore.report_html import add_report_command  # liqcore report (report_html.py)
+
+    add_report_command(sub)
     return parser
 
 

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64, as_array, check_option
 from liqcore._arrays import real as _real
 from liqcore._arrays import unit_level as _level
@@ -300,6 +300,9 @@ class ContagionResult:
             )
         return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
 
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
+
     def __repr__(self) -> str:
         return (
             f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
@@ -384,6 +387,8 @@ def simulate_cascade_accounts(
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
 
+    Notes
+    -----
     See the module docstring for the semantics and the contagion attribution.
     """
     _check_kinds(pf, acc, mk)
@@ -607,6 +612,9 @@ class AccountStressResult:
             cols[f"final_mark_{m}"] = self.final_marks[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
         return pd.DataFrame(cols)
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

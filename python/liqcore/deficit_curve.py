@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from liqcore import _repr_html
 from liqcore._arrays import F64, I64, as_f64
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
@@ -110,6 +111,9 @@ class DeficitCurve:
         ax.legend(h1 + h2, l1 + l2, loc="best")
         ax.set_title("Deficit curve")
         return ax
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         worst = float(self.bad_debt.max()) if len(self) else 0.0

@@ -71,7 +71,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
@@ -362,6 +362,9 @@ class LiquidationResult:
         from liqcore.arrow import liquidation_result_to_arrow
 
         return liquidation_result_to_arrow(self)
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

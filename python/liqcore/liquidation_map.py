@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from liqcore import _repr_html
 from liqcore._arrays import F64, as_f64, check_option, real
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
@@ -144,6 +145,9 @@ class LiquidationMap:
         ax.legend(h1 + h2, l1 + l2, loc="best")
         ax.set_title("Liquidation map")
         return ax
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (

@@ -54,7 +54,7 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, _repr_html
 from liqcore._arrays import F64, I64, as_f64, check_option
 from liqcore._arrays import unit_level as _level
 from liqcore.book import Book
@@ -254,6 +254,9 @@ class StressResult:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per scenario."""
         return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
+
+    def _repr_html_(self) -> str:
+        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (
@@ -634,16 +637,18 @@ def stress_test(
     correlation : array (markets × markets), optional
         Only with a Portfolio: the correlation of the markets' Brownian moves.
 
+    Returns
+    -------
+    StressResult
+
+    Notes
+    -----
     With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
     place of ``positions``, ``book`` and ``mark``, this is :func:`liqcore.stress_test_accounts`
     (the multi-market cascade along correlated paths; ``paths`` scenarios × steps × markets;
     ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; one thread, so
     ``threads`` is ignored and ``progress`` must be None), returning an
     :class:`liqcore.AccountStressResult`.
-
-    Returns
-    -------
-    StressResult
     """
     if isinstance(positions, Portfolio):
         if not isinstance(book, Accounts) or not isinstance(mark, Markets):
