@@ -6,10 +6,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "liqcore/column.hpp"
+#include "liqcore/waterfall.hpp"
 
 namespace liqcore::bindings {
 
@@ -35,5 +39,24 @@ inline Column column(const F64Array& a) { return Column{view(a)}; }
 // A fresh 1-D output array (allocated while holding the GIL).
 inline F64Array empty_f64(std::size_t n) { return F64Array(static_cast<py::ssize_t>(n)); }
 inline I64Array empty_i64(std::size_t n) { return I64Array(static_cast<py::ssize_t>(n)); }
+
+// A NumPy array that takes over the vector's buffer (no copy): the one array-owning helper.
+template <class T>
+py::array_t<T> adopt(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
+                        owned->data(), owner);
+}
+
+// A ledger as the results carry it: "ledger" (float64 amounts, one per LedgerRow) and
+// "ledger_balance" (their compensated sum).
+inline void put_ledger(py::dict& d, const Ledger& ledger) {
+  const auto amounts = ledger.amounts();
+  F64Array a = empty_f64(amounts.size());
+  std::copy(amounts.begin(), amounts.end(), a.mutable_data());
+  d["ledger"] = a;
+  d["ledger_balance"] = ledger.balance();
+}
 
 }  // namespace liqcore::bindings

@@ -17,15 +17,6 @@ namespace liqcore::bindings {
 
 namespace {
 
-// A NumPy array that takes over `v` (no copy).
-template <class T>
-py::array_t<T> owned(std::vector<T>&& v) {
-  auto* p = new std::vector<T>(std::move(v));
-  const py::capsule owner(p, [](void* x) { delete static_cast<std::vector<T>*>(x); });
-  return py::array_t<T>({static_cast<py::ssize_t>(p->size())}, {static_cast<py::ssize_t>(sizeof(T))}, p->data(),
-                        owner);
-}
-
 py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                                 const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
                                 double fund, double resilience, int mark_rule, std::int64_t max_rounds) {
@@ -88,16 +79,16 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
 
   py::dict d;
   d["trace"] = trace;
-  d["position"] = owned(std::move(out.position));
-  d["round"] = owned(std::move(out.round));
-  d["closed"] = owned(std::move(out.closed));
-  d["vwap"] = owned(std::move(out.vwap));
-  d["deficit"] = owned(std::move(out.deficit));
-  d["surplus"] = owned(std::move(out.surplus));
-  d["fee"] = owned(std::move(out.fee));
-  d["insurance_draw"] = owned(std::move(out.draw));
-  d["shortfall"] = owned(std::move(out.shortfall));
-  d["inventory_loss"] = owned(std::move(out.inventory_loss));
+  d["position"] = adopt(std::move(out.position));
+  d["round"] = adopt(std::move(out.round));
+  d["closed"] = adopt(std::move(out.closed));
+  d["vwap"] = adopt(std::move(out.vwap));
+  d["deficit"] = adopt(std::move(out.deficit));
+  d["surplus"] = adopt(std::move(out.surplus));
+  d["fee"] = adopt(std::move(out.fee));
+  d["insurance_draw"] = adopt(std::move(out.draw));
+  d["shortfall"] = adopt(std::move(out.shortfall));
+  d["inventory_loss"] = adopt(std::move(out.inventory_loss));
   d["adl"] = adl;
   const CascadeTotals& t = run.totals;
   py::dict tot;
@@ -125,11 +116,7 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   tot["final_mark"] = run.final_mark;
   tot["converged"] = run.converged;
   d["totals"] = tot;
-  const auto amounts = run.ledger.amounts();
-  F64Array ledger = empty_f64(amounts.size());
-  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
-  d["ledger"] = ledger;
-  d["ledger_balance"] = run.ledger.balance();
+  put_ledger(d, run.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(std::move(run.book)));
   return d;
 }
@@ -137,6 +124,8 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
 }  // namespace
 
 void register_cascade(py::module_& m) {
+  // The cascade's mark rules, named as in Python; functions take their integer values.
+  py::enum_<MarkRule>(m, "MarkRule").value("last", MarkRule::last).value("mid", MarkRule::mid);
   m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
         py::arg("book"), py::arg("mark"), py::arg("shock"), py::arg("policy"), py::arg("fund"),
         py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));

@@ -185,11 +185,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   t["residual"] = run.total_residual;
   t["insurance_fund"] = run.fund_after;
   d["totals"] = t;
-  const auto amounts = run.ledger.amounts();
-  F64Array ledger = empty_f64(amounts.size());
-  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
-  d["ledger"] = ledger;
-  d["ledger_balance"] = run.ledger.balance();
+  put_ledger(d, run.ledger);
   py::list out_books;
   for (Book& b : run.books) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
   d["books"] = out_books;

@@ -216,11 +216,7 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   t["uncovered"] = tot.uncovered;
   t["insurance_fund"] = tot.fund_after;
   d["totals"] = t;
-  const auto amounts = tot.ledger.amounts();
-  F64Array ledger = empty_f64(amounts.size());
-  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
-  d["ledger"] = ledger;
-  d["ledger_balance"] = tot.ledger.balance();
+  put_ledger(d, tot.ledger);
   py::list out_books;
   for (Book& b : after) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
   d["books"] = out_books;

@@ -17,23 +17,6 @@ namespace liqcore::bindings {
 
 namespace {
 
-// An option index from Python, checked against the number of choices.
-template <class E>
-E option(const char* name, int v, int count) {
-  if (v < 0 || v >= count)
-    throw InvalidArgument(name, -1, "must be an option index in [0, " + std::to_string(count) + ") (got " +
-                                        std::to_string(v) + ")");
-  return static_cast<E>(v);
-}
-
-// A NumPy array that takes over the vector's buffer (no copy).
-template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& v) {
-  auto* owned = new std::vector<T>(std::move(v));
-  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>(static_cast<py::ssize_t>(owned->size()), owned->data(), owner);
-}
-
 py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                          const LockedBook& book, double mark, const LiquidationPolicy& policy, double fund) {
   const std::size_t n = static_cast<std::size_t>(size.size());
@@ -49,19 +32,19 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
     tot = liquidate(pos, book, mark, policy, fund, out, after);
   }
   py::dict d;
-  d["liquidated"] = to_numpy(std::move(out.liquidated));
-  d["order"] = to_numpy(std::move(out.order));
-  d["closed"] = to_numpy(std::move(out.closed));
-  d["book_closed"] = to_numpy(std::move(out.book_closed));
-  d["fallback_closed"] = to_numpy(std::move(out.fallback_closed));
-  d["vwap"] = to_numpy(std::move(out.vwap));
-  d["deficit"] = to_numpy(std::move(out.deficit));
-  d["surplus"] = to_numpy(std::move(out.surplus));
-  d["fee"] = to_numpy(std::move(out.fee));
-  d["insurance_draw"] = to_numpy(std::move(out.insurance_draw));
-  d["shortfall"] = to_numpy(std::move(out.shortfall));
-  d["inventory_loss"] = to_numpy(std::move(out.inventory_loss));
-  d["adl"] = to_numpy(std::move(out.adl));
+  d["liquidated"] = adopt(std::move(out.liquidated));
+  d["order"] = adopt(std::move(out.order));
+  d["closed"] = adopt(std::move(out.closed));
+  d["book_closed"] = adopt(std::move(out.book_closed));
+  d["fallback_closed"] = adopt(std::move(out.fallback_closed));
+  d["vwap"] = adopt(std::move(out.vwap));
+  d["deficit"] = adopt(std::move(out.deficit));
+  d["surplus"] = adopt(std::move(out.surplus));
+  d["fee"] = adopt(std::move(out.fee));
+  d["insurance_draw"] = adopt(std::move(out.insurance_draw));
+  d["shortfall"] = adopt(std::move(out.shortfall));
+  d["inventory_loss"] = adopt(std::move(out.inventory_loss));
+  d["adl"] = adopt(std::move(out.adl));
   py::dict t;
   t["liquidated"] = tot.liquidated;
   t["closed_notional"] = tot.closed_notional;
@@ -78,11 +61,7 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
   t["uncovered"] = tot.uncovered;
   t["insurance_fund"] = tot.fund_after;
   d["totals"] = t;
-  const auto amounts = tot.ledger.amounts();
-  F64Array ledger = empty_f64(amounts.size());
-  std::copy(amounts.begin(), amounts.end(), ledger.mutable_data());
-  d["ledger"] = ledger;
-  d["ledger_balance"] = tot.ledger.balance();
+  put_ledger(d, tot.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(after));
   return d;
 }
@@ -90,11 +69,32 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
 }  // namespace
 
 void register_liquidation(py::module_& m) {
+  // The policy's options, named as in Python (liqcore.policy reads its choices from these).
+  py::enum_<Contract>(m, "Contract").value("linear", Contract::linear).value("inverse", Contract::inverse);
+  py::enum_<LiquidationOrder>(m, "LiquidationOrder")
+      .value("underwater", LiquidationOrder::underwater)
+      .value("largest", LiquidationOrder::largest)
+      .value("given", LiquidationOrder::given);
+  py::enum_<Sizing>(m, "Sizing").value("full", Sizing::full).value("partial", Sizing::partial).value("slices", Sizing::slices);
+  py::enum_<Execution>(m, "Execution").value("book", Execution::book).value("takeover", Execution::takeover);
+  py::enum_<LimitRule>(m, "LimitRule")
+      .value("none", LimitRule::none)
+      .value("bankruptcy", LimitRule::bankruptcy)
+      .value("fillable", LimitRule::fillable);
+  py::enum_<FeeRule>(m, "FeeRule").value("capped", FeeRule::capped).value("surplus", FeeRule::surplus).value("rate", FeeRule::rate);
+  py::enum_<ResidualRule>(m, "ResidualRule")
+      .value("none", ResidualRule::none)
+      .value("queue", ResidualRule::queue)
+      .value("pro_rata", ResidualRule::pro_rata)
+      .value("capped_pro_rata", ResidualRule::capped_pro_rata)
+      .value("risk_aware", ResidualRule::risk_aware)
+      .value("socialize", ResidualRule::socialize);
+
   py::class_<LiquidationPolicy>(m, "LiquidationPolicy")
       .def(py::init<>())
       .def_property(
-          "contract", [](const LiquidationPolicy& p) { return static_cast<int>(p.contract.kind); },
-          [](LiquidationPolicy& p, int v) { p.contract.kind = option<Contract>("contract", v, 2); })
+          "contract", [](const LiquidationPolicy& p) { return p.contract.kind; },
+          [](LiquidationPolicy& p, Contract v) { p.contract.kind = v; })
       .def_property(
           "contract_size", [](const LiquidationPolicy& p) { return p.contract.contract_size; },
           [](LiquidationPolicy& p, double v) { p.contract.contract_size = v; })
@@ -102,36 +102,24 @@ void register_liquidation(py::module_& m) {
            [](LiquidationPolicy& p, const F64Array& floors, const F64Array& rates) {
              p.tiers = Tiers::from_floors(view(floors), view(rates));
            })
-      .def_property(
-          "order", [](const LiquidationPolicy& p) { return static_cast<int>(p.order); },
-          [](LiquidationPolicy& p, int v) { p.order = option<LiquidationOrder>("order", v, 3); })
-      .def_property(
-          "sizing", [](const LiquidationPolicy& p) { return static_cast<int>(p.sizing); },
-          [](LiquidationPolicy& p, int v) { p.sizing = option<Sizing>("sizing", v, 3); })
+      .def_readwrite("order", &LiquidationPolicy::order)
+      .def_readwrite("sizing", &LiquidationPolicy::sizing)
       .def_readwrite("buffer", &LiquidationPolicy::buffer)
       .def_readwrite("slice_threshold", &LiquidationPolicy::slice_threshold)
       .def_readwrite("slice_fraction", &LiquidationPolicy::slice_fraction)
-      .def_property(
-          "execution", [](const LiquidationPolicy& p) { return static_cast<int>(p.execution); },
-          [](LiquidationPolicy& p, int v) { p.execution = option<Execution>("execution", v, 2); })
+      .def_readwrite("execution", &LiquidationPolicy::execution)
       .def_readwrite("takeover_fee", &LiquidationPolicy::takeover_fee)
       .def_readwrite("backstop", &LiquidationPolicy::backstop)
-      .def_property(
-          "limit", [](const LiquidationPolicy& p) { return static_cast<int>(p.limit); },
-          [](LiquidationPolicy& p, int v) { p.limit = option<LimitRule>("limit", v, 3); })
+      .def_readwrite("limit", &LiquidationPolicy::limit)
       .def_readwrite("ba", &LiquidationPolicy::ba)
       .def_readwrite("smmr", &LiquidationPolicy::smmr)
-      .def_property(
-          "fee", [](const LiquidationPolicy& p) { return static_cast<int>(p.fee); },
-          [](LiquidationPolicy& p, int v) { p.fee = option<FeeRule>("fee", v, 3); })
+      .def_readwrite("fee", &LiquidationPolicy::fee)
       .def_readwrite("fee_cap", &LiquidationPolicy::fee_cap)
       .def_readwrite("fee_rate", &LiquidationPolicy::fee_rate)
       .def_readwrite("reserve", &LiquidationPolicy::reserve)
       .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
       .def_readwrite("price_band", &LiquidationPolicy::price_band)
-      .def_property(
-          "residual", [](const LiquidationPolicy& p) { return static_cast<int>(p.residual); },
-          [](LiquidationPolicy& p, int v) { p.residual = option<ResidualRule>("residual", v, 6); })
+      .def_readwrite("residual", &LiquidationPolicy::residual)
       .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap);
 
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),

@@ -101,27 +101,76 @@ def margin_ratio(
 # ---- liquidation engine (bind_liquidation.cpp) ----
 from typing import Any as _Any
 
+class _Enum:
+    """A pybind11 enum: ``name``, ``value`` and the mapping ``__members__`` of name -> member."""
+    __members__: dict[str, Any]
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    def __int__(self) -> int: ...
+
+class Contract(_Enum):
+    linear: Contract
+    inverse: Contract
+
+class LiquidationOrder(_Enum):
+    underwater: LiquidationOrder
+    largest: LiquidationOrder
+    given: LiquidationOrder
+
+class Sizing(_Enum):
+    full: Sizing
+    partial: Sizing
+    slices: Sizing
+
+class Execution(_Enum):
+    book: Execution
+    takeover: Execution
+
+class LimitRule(_Enum):
+    none: LimitRule
+    bankruptcy: LimitRule
+    fillable: LimitRule
+
+class FeeRule(_Enum):
+    capped: FeeRule
+    surplus: FeeRule
+    rate: FeeRule
+
+class ResidualRule(_Enum):
+    none: ResidualRule
+    queue: ResidualRule
+    pro_rata: ResidualRule
+    capped_pro_rata: ResidualRule
+    risk_aware: ResidualRule
+    socialize: ResidualRule
+
+class MarkRule(_Enum):
+    last: MarkRule
+    mid: MarkRule
+
 class LiquidationPolicy:
-    contract: int  # 0 linear, 1 inverse
+    contract: Contract
     contract_size: float
-    order: int  # 0 underwater, 1 largest, 2 given
-    sizing: int  # 0 full, 1 partial, 2 slices
+    order: LiquidationOrder
+    sizing: Sizing
     buffer: float
     slice_threshold: float
     slice_fraction: float
-    execution: int  # 0 book, 1 takeover
+    execution: Execution
     takeover_fee: float
     backstop: float  # NaN: none
-    limit: int  # 0 none, 1 bankruptcy, 2 fillable
+    limit: LimitRule
     ba: float
     smmr: float
-    fee: int  # 0 capped, 1 surplus, 2 rate
+    fee: FeeRule
     fee_cap: float
     fee_rate: float
     reserve: float
     refuse_uncovered: bool
     price_band: float
-    residual: int  # 0 none, 1 queue, 2 pro_rata, 3 capped_pro_rata, 4 risk_aware, 5 socialize
+    residual: ResidualRule
     adl_cap: float
     def __init__(self) -> None: ...
     def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...

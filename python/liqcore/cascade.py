@@ -82,7 +82,7 @@ from liqcore.positions import Positions
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
-MARK_RULES = ("last", "mid")
+MARK_RULES: tuple[str, ...] = tuple(_core.MarkRule.__members__)  # the kernel's enum
 
 _TRACE_FIELDS = (
     "round",

@@ -82,7 +82,7 @@ __all__ = [
     "stress_test_accounts",
 ]
 
-_MARK_RULES = ("last", "mid")
+_MARK_RULES: tuple[str, ...] = tuple(_core.MarkRule.__members__)  # the kernel's enum
 
 _PER_POSITION = (
     "account",

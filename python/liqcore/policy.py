@@ -39,13 +39,14 @@ from liqcore import _core
 
 __all__ = ["Policy"]
 
-ORDERS = ("underwater", "largest", "given")
-SIZINGS = ("full", "partial", "slices")
-EXECUTIONS = ("book", "takeover")
-LIMITS = ("none", "bankruptcy", "fillable")
-FEES = ("capped", "surplus", "rate")
-RESIDUALS = ("none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize")
-CONTRACTS = ("linear", "inverse")
+# The choices of each option are the kernel's own enums (one definition, in C++).
+ORDERS: tuple[str, ...] = tuple(_core.LiquidationOrder.__members__)
+SIZINGS: tuple[str, ...] = tuple(_core.Sizing.__members__)
+EXECUTIONS: tuple[str, ...] = tuple(_core.Execution.__members__)
+LIMITS: tuple[str, ...] = tuple(_core.LimitRule.__members__)
+FEES: tuple[str, ...] = tuple(_core.FeeRule.__members__)
+RESIDUALS: tuple[str, ...] = tuple(_core.ResidualRule.__members__)
+CONTRACTS: tuple[str, ...] = tuple(_core.Contract.__members__)
 
 Tier = tuple[float, float]
 
@@ -390,31 +391,31 @@ class Policy:
         import numpy as np
 
         p = _core.LiquidationPolicy()
-        p.contract = CONTRACTS.index(self.contract)
+        p.contract = _core.Contract.__members__[self.contract]
         p.contract_size = self.contract_size
         tiers = self.tiers if self.tiers is not None else ((0.0, self.mmr),)
         p.set_tiers(
             np.array([t[0] for t in tiers], dtype=np.float64),
             np.array([t[1] for t in tiers], dtype=np.float64),
         )
-        p.order = ORDERS.index(self.order)
-        p.sizing = SIZINGS.index(self.sizing)
+        p.order = _core.LiquidationOrder.__members__[self.order]
+        p.sizing = _core.Sizing.__members__[self.sizing]
         p.buffer = self.buffer
         p.slice_threshold = self.slice_threshold
         p.slice_fraction = self.slice_fraction
-        p.execution = EXECUTIONS.index(self.execution)
+        p.execution = _core.Execution.__members__[self.execution]
         p.takeover_fee = self.takeover_fee
         p.backstop = math.nan if self.backstop is None else self.backstop
-        p.limit = LIMITS.index(self.limit)
+        p.limit = _core.LimitRule.__members__[self.limit]
         p.ba = self.ba
         p.smmr = self.smmr
-        p.fee = FEES.index(self.fee)
+        p.fee = _core.FeeRule.__members__[self.fee]
         p.fee_cap = self.fee_cap
         p.fee_rate = self.fee_rate
         p.reserve = self.reserve
         p.refuse_uncovered = self.refuse_uncovered
         p.price_band = self.price_band
-        p.residual = RESIDUALS.index(self.residual)
+        p.residual = _core.ResidualRule.__members__[self.residual]
         p.adl_cap = self.adl_cap
         object.__setattr__(self, "_core_policy", p)
         return p
