@@ -59,7 +59,7 @@ from typing import Any, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, report
 from liqcore._arrays import F64, I64, check_option
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -304,6 +304,9 @@ class CascadeResult:
             f"liquidations={self.n_liquidated}, deficit={self.total_deficit:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.cascade(self)
 
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:

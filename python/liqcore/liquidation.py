@@ -65,7 +65,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core
+from liqcore import _core, report
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
@@ -347,6 +347,9 @@ class LiquidationResult:
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.liquidation(self)
 
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
