@@ -25,8 +25,11 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_alone(module: str) -> None:
+    # __main__ runs the command line when imported: run it as python -m does, with --help
+    code = "import runpy, sys; sys.argv = ['liqcore', '--help']; runpy.run_module('liqcore')" \
+        if module == "liqcore.__main__" else f"import {module}"
     r = subprocess.run(
-        [sys.executable, "-c", f"import {module}"],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         env=_env(),

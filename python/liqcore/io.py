@@ -57,6 +57,7 @@ import io as _stdio
 import json
 import math
 import os
+import warnings
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -778,9 +779,13 @@ def _in_file(e: Exception, spec: str) -> Exception:
 def _csv_columns(path: Path) -> dict[str, Any]:
     """Numeric CSV columns by header name, without pandas."""
     try:
-        data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+        with warnings.catch_warnings():  # an empty file: reported below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
     except (OSError, ValueError) as e:
         raise _TableError(f"cannot read {path}: {e}") from None
+    except IndexError:  # NumPy's genfromtxt on an empty file with names=True
+        raise _TableError(f"{path} has no header row") from None
     if data.dtype.names is None:
         raise _TableError(f"{path} has no header row")
     return {name: np.atleast_1d(data[name]) for name in data.dtype.names}

@@ -442,12 +442,44 @@ inline double lp_k(double q, double ep, double m, double rate, double cum, doubl
 // then still beyond the double range raises InvalidArgument naming size[i]: never a silent
 // infinity. Where long double is no wider than double, such elements raise instead.
 
-// E (linear m + q(P − EP), inverse m + qC(1/EP − 1/P)) or MM: only overflow makes it non-finite.
-inline bool value_suspect(double o) noexcept { return !(std::abs(o) <= kMax); }
+inline constexpr double kMinNormal = std::numeric_limits<double>::min();
+
+// |x| beyond the double range, or NaN.
+inline bool huge(double x) noexcept { return !(std::abs(x) <= kMax); }
+
+// A product of nonzero factors below the normal range: it kept only some of its digits, or
+// none (0), and a product with it as a factor keeps even fewer.
+inline bool lost(double x, double below = kMinNormal) noexcept { return std::abs(x) < below; }
+
+// E = m + q(P − EP) (linear: one product, overflow only) or m + qC(1/EP − 1/P) (inverse: also
+// qC, 1/EP or 1/P in the denormal range).
+template <Contract K>
+inline bool equity_suspect(double q, double ep, double p, double cs, double o) noexcept {
+  if constexpr (K == Contract::linear) {
+    (void)q, (void)ep, (void)p, (void)cs;
+    return huge(o);
+  } else {
+    return huge(o) | ((q != 0.0) & lost(q * cs)) | lost(1.0 / ep) | lost(1.0 / p);
+  }
+}
+
+// MM from the notional |q|P (linear) or |q|C/P (inverse) and the rate or tiers: the notional
+// (and |q|C) overflowing or in the denormal range, or the result overflowing.
+template <Contract K>
+inline bool mm_suspect(double q, double p, double cs, double o) noexcept {
+  if constexpr (K == Contract::linear) {
+    (void)cs;
+    return huge(o) | ((q != 0.0) & lost(std::abs(q) * p));
+  } else {
+    const double ac = std::abs(q) * cs;
+    return huge(o) | huge(ac) | ((q != 0.0) & (lost(ac) | lost(ac / p)));
+  }
+}
 
 // lp_k: linear overflows only through m + cum or the result; inverse through its numerator,
 // its product |q|·C·(1 + σ·mmr)·EP, or a result that is infinite while the position is not
-// "never" (numerator > 0). `cum_abs` and `rate` may be bounds (the tier kernels pass the
+// "never" (numerator > 0), and loses digits when |q|·C, |q|·C·EP or (m + cum)·EP is in (or
+// near) the denormal range. `cum_abs` and `rate` may be bounds (the tier kernels pass the
 // table's largest |cum| and rate 1); `exact_never` says whether `cum`/`rate` are exact, so
 // that an infinite inverse result can be told from the documented "never".
 template <Contract K>
@@ -455,19 +487,23 @@ inline bool lp_suspect(double q, double ep, double m, double rate, double cum_ab
                        double o, bool exact_never) noexcept {
   const double mc = std::abs(m) + cum_abs;
   if constexpr (K == Contract::linear) {
-    return (q != 0.0) & (!(mc <= kMax) | !(std::abs(o) <= kMax));
+    (void)ep, (void)rate, (void)cs, (void)exact_never;
+    return (q != 0.0) & (huge(mc) | huge(o));
   } else {
     const double s = std::copysign(1.0, q);
     const double ac = std::abs(q) * cs;
     const double num = s * (m + (exact_never ? cum_abs : 0.0)) * ep + ac;
     const bool inf_not_never = (o > kMax) & (!exact_never | (num > 0.0));
-    return (q != 0.0) & (!(mc * ep <= kMax) | !(ac * (1.0 + rate) * ep <= kMax) | inf_not_never);
+    // 2^-900: (1 + σ·mmr) >= 1 − mmr > 2^-53 keeps |q|·C·EP·(1 + σ·mmr) normal above it
+    const bool few_digits = lost(ac) | lost(ac * ep, 0x1p-900) | ((mc != 0.0) & lost(mc * ep));
+    return (q != 0.0) & (huge(mc * ep) | huge(ac * (1.0 + rate) * ep) | inf_not_never | few_digits);
   }
 }
 
-// MM/E: MM or E overflowed, or a positive E gave an infinite ratio (E <= 0 is the documented +inf).
-inline bool ratio_suspect(double mm, double e, double o) noexcept {
-  return !(mm <= kMax) | !(std::abs(e) <= kMax) | ((e > 0.0) & !(o <= kMax));
+// MM/E: MM or E suspect, or a positive E gave an infinite ratio (E <= 0 is the documented +inf).
+template <Contract K>
+inline bool ratio_suspect(double q, double ep, double p, double cs, double mm, double e, double o) noexcept {
+  return mm_suspect<K>(q, p, cs, mm) | equity_suspect<K>(q, ep, p, cs, e) | ((e > 0.0) & huge(o));
 }
 
 namespace wide {
@@ -680,16 +716,17 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                             ok(Rule::positive, p[i]));
         o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
-        sus = flag(sus, !value_suspect(o[i]));
+        sus = flag(sus, !equity_suspect<K>(q[i], ep[i], p[i], cs, o[i]));
       }
       overflow.note(sus);
       return bad;
     });
-  });
-  if (!good) report_first_bad(args, n, threads);
-  if (overflow.get())
+    if (!good || !overflow.get()) return;
     fix_overflows(
-        n, out, [&](std::size_t i) { return value_suspect(out[i]); },
+        n, out,
+        [&](std::size_t i) {
+          return equity_suspect<K>(wide::at(size, i), wide::at(entry_price, i), wide::at(mark, i), cs, out[i]);
+        },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
           const wide::W e = wide::equity(c.kind, qi, wide::at(entry_price, i), wide::at(margin, i),
@@ -697,6 +734,8 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
           return wide::narrow({e, false}, "the equity", i, n,
                               {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
         });
+  });
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM at the mark with a flat rate per position (or one for all).
@@ -723,21 +762,21 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
-        sus = flag(sus, !value_suspect(o[i]));
+        sus = flag(sus, !mm_suspect<K>(q[i], p[i], cs, o[i]));
       }
       overflow.note(sus);
       return bad;
     });
-  });
-  if (!good) report_first_bad(args, n, threads);
-  if (overflow.get())
+    if (!good || !overflow.get()) return;
     fix_overflows(
-        n, out, [&](std::size_t i) { return value_suspect(out[i]); },
+        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
-          const wide::W mm = wide::notional(c.kind, qi, wide::at(mark, i), cs) * wide::at(mmr, i);
+          const wide::W mm = wide::notional(K, qi, wide::at(mark, i), cs) * wide::at(mmr, i);
           return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
         });
+  });
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // MM at the mark with tiers by notional.
@@ -768,21 +807,21 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
           nb[i] = notional_k<K>(q[i], p[i], cs);
         }
         maintenance_block<NT>(tt, len, nb, o);
-        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, !value_suspect(o[i]));
+        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, !mm_suspect<K>(q[i], p[i], cs, o[i]));
         overflow.note(sus);
         return bad;
       });
     });
-  });
-  if (!good) report_first_bad(args, n, threads);
-  if (overflow.get())
+    if (!good || !overflow.get()) return;
     fix_overflows(
-        n, out, [&](std::size_t i) { return value_suspect(out[i]); },
+        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
-          const wide::W mm = wide::maintenance(tt, wide::notional(c.kind, qi, wide::at(mark, i), cs));
+          const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, wide::at(mark, i), cs));
           return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
         });
+  });
+  if (!good) report_first_bad(args, n, threads);
 }
 
 // Bankruptcy price (see the scalar bankruptcy_price for conventions).
@@ -997,7 +1036,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
                             ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         const double mm = notional_k<K>(q[i], p[i], cs) * r[i], e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
         o[i] = margin_ratio(mm, e);
-        sus = flag(sus, !ratio_suspect(mm, e, o[i]));
+        sus = flag(sus, !ratio_suspect<K>(q[i], ep[i], p[i], cs, mm, e, o[i]));
       }
       overflow.note(sus);
       return bad;
@@ -1007,8 +1046,9 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         n, out,
         [&](std::size_t i) {
           const double qi = wide::at(size, i), pi = wide::at(mark, i);
-          return ratio_suspect(notional_k<K>(qi, pi, cs) * wide::at(mmr, i),
-                               equity_k<K>(qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs), out[i]);
+          const double epi = wide::at(entry_price, i);
+          return ratio_suspect<K>(qi, epi, pi, cs, notional_k<K>(qi, pi, cs) * wide::at(mmr, i),
+                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
         },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
@@ -1059,7 +1099,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         for (std::size_t i = 0; i < len; ++i) {
           const double e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
           o[i] = margin_ratio(rb[i], e);
-          sus = flag(sus, !ratio_suspect(rb[i], e, o[i]));
+          sus = flag(sus, !ratio_suspect<K>(q[i], ep[i], p[i], cs, rb[i], e, o[i]));
         }
         overflow.note(sus);
         return bad;
@@ -1070,8 +1110,9 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         n, out,
         [&](std::size_t i) {
           const double qi = wide::at(size, i), pi = wide::at(mark, i);
-          return ratio_suspect(tiers.maintenance(notional_k<K>(qi, pi, cs)),
-                               equity_k<K>(qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs), out[i]);
+          const double epi = wide::at(entry_price, i);
+          return ratio_suspect<K>(qi, epi, pi, cs, tiers.maintenance(notional_k<K>(qi, pi, cs)),
+                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
         },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
