@@ -91,6 +91,7 @@ def valid_for(name: str, target: str = "") -> Any:
         "grid": {"buffer": [0.0, 0.05]}, "q": 0.99, "progress": None,
         # io
         "every": 10, "strict": True, "until": None, "index": -1, "format": None,
+        "spec": "binance", "assets": {"USDC": {"price": 1.0}},
     }
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
         return "bid"
@@ -99,6 +100,10 @@ def valid_for(name: str, target: str = "") -> Any:
     if name == "mmr" and target.endswith("MarginTiers"):
         return [0.004, 0.005, 0.01]
     if name == "path":
+        for reader, sample in (("read_markets", "markets.json"), ("read_collateral", "coll.csv"),
+                               ("read_table", "coll.csv"), ("read_positions", "positions.csv")):
+            if target.endswith(reader):
+                return sample
         for venue in ("binance", "hyperliquid"):
             if venue in target:
                 return f"{venue}.jsonl"
@@ -126,6 +131,10 @@ SAMPLE_FILES = {
     "hyperliquid.jsonl": '1 {"channel": "l2Book", "data": {"levels": [[{"px": "100", "sz": "1"}],'
                          ' [{"px": "101", "sz": "2"}]]}}\n',
     "book.json": '{"bids": [["100", "1"]], "asks": [["101", "2"]]}\n',
+    "markets.json": '{"marks": [100], "mmr": 0.01, "books": ["book.json"], '
+                    '"assets": {"USDC": {"price": 1}}}\n',
+    "coll.csv": "USDC\n10\n",
+    "positions.csv": "size,entry_price,margin\n1,100,10\n",
 }
 
 

@@ -60,7 +60,7 @@ def test_read_positions_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     cols.write_text("size,price\n1,2\n")
     with pytest.raises(ValueError, match=r"cols\.csv: frame is missing column\(s\) 'entry_price'"):
         io.read_positions(cols)
-    with pytest.raises(TypeError, match="^path must be"):
+    with pytest.raises(TypeError, match=r"^path must be"):
         io.read_positions(3)  # type: ignore[arg-type]
     _no_pandas(monkeypatch)
     with pytest.raises(ImportError, match=r"liqcore\[parquet\]"):
@@ -80,11 +80,12 @@ def test_read_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p.write_text("a,b\n1,2.5\n3,4\n")
     t = io.read_table(p)
     assert list(t["b"]) == [2.5, 4.0]
-    with pytest.raises(FileNotFoundError, match="^no such file"):
+    with pytest.raises(FileNotFoundError, match=r"^no such file"):
         io.read_table(tmp_path / "nope.csv")
     _no_pandas(monkeypatch)
     t = io.read_table(p)
-    assert isinstance(t, dict) and t["a"].tolist() == [1, 3]
+    assert isinstance(t, dict)
+    assert t["a"].tolist() == [1, 3]
 
 
 def test_read_policy(tmp_path: Path) -> None:
@@ -121,7 +122,8 @@ def _markets(tmp_path: Path, **fields: Any) -> Path:
 
 def test_read_markets_and_collateral(tmp_path: Path) -> None:
     mk, assets = io.read_markets(_markets(tmp_path))
-    assert isinstance(mk, lq.Markets) and list(assets) == ["USDC", "ETH"]
+    assert isinstance(mk, lq.Markets)
+    assert list(assets) == ["USDC", "ETH"]
     c = tmp_path / "c.csv"
     c.write_text("account,ETH,USDC\n2,1.0,10\n0,0,5\n")
     acc = io.read_collateral(c, assets)
@@ -140,7 +142,7 @@ def test_read_markets_and_collateral(tmp_path: Path) -> None:
 
 
 def test_read_markets_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="^no such file"):
+    with pytest.raises(FileNotFoundError, match=r"^no such file"):
         io.read_markets(tmp_path / "nope.json")
     with pytest.raises(ValueError, match=r"unknown field\(s\) 'bogus'"):
         io.read_markets(_markets(tmp_path, bogus=1))
@@ -190,5 +192,5 @@ def test_plot_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(FileNotFoundError, match=r"^no such folder .*nope"):
         plot.cascade(res, tmp_path / "nope" / "c.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    with pytest.raises(ImportError, match=r"^plotting needs matplotlib: pip install liqcore\[plot\]$"):
+    with pytest.raises(ImportError, match=r"^plotting needs matplotlib: pip install liqcore\[plot"):
         plot.cascade(res, tmp_path / "c.png")

@@ -171,4 +171,5 @@ def test_mmr_and_tiers_are_exclusive() -> None:
     # an older pickle state (mmr 0.005 kept beside tiers) still loads, as tiers
     q = lq.Policy.__new__(lq.Policy)
     q.__setstate__({**lq.Policy(tiers=tiers).to_dict(), "mmr": 0.005})
-    assert q.mmr is None and q == lq.Policy(tiers=tiers)
+    assert q.mmr is None
+    assert q == lq.Policy(tiers=tiers)

@@ -19,7 +19,8 @@ def _rows(text: str) -> dict[str, str]:
     """label -> value of a table (the lines between the two rules)."""
     lines = text.splitlines()
     rules = [i for i, line in enumerate(lines) if line and set(line) == {"-"}]
-    assert len(rules) == 2 and rules[0] == 1, text
+    assert len(rules) == 2, text
+    assert rules[0] == 1, text
     out = {}
     for line in lines[rules[0] + 1 : rules[1]]:
         label, value = line.split("   ", 1)
@@ -113,7 +114,8 @@ def test_account_reports() -> None:
     assert rows["liquidated accounts"] == "1"
     assert rows["accounts"] == "2"
     both = _rows(report.health(h, len(pf), res))
-    assert both["liquidated accounts"] == "1" and both["accounts"] == "2"
+    assert both["liquidated accounts"] == "1"
+    assert both["accounts"] == "2"
 
 
 def test_contagion_reports() -> None:

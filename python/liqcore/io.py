@@ -865,10 +865,14 @@ def read_policy(spec: str | None, **defaults: Any) -> Policy:
     """
     if spec is None:
         return Policy(**defaults)
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"spec must be a preset name, a file name or None (got {type(spec).__name__})"
+        )
     if spec in POLICY_PRESETS:
         return POLICY_PRESETS[spec](**defaults)
     path = Path(spec)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(
             f"{spec!r} is neither a preset ({', '.join(POLICY_PRESETS)}) nor a file"
         )
@@ -904,6 +908,8 @@ def read_markets(
     bad JSON or fields.
     """
     _check_path(path)
+    if not callable(book_reader):
+        raise TypeError(f"book_reader must be callable (got {type(book_reader).__name__})")
     p = Path(path)
     spec = os.fspath(path)
     if not p.is_file():
@@ -920,7 +926,10 @@ def read_markets(
         raise ValueError(f"{spec}: unknown field(s) {names}")
     books = None
     if d.get("books") is not None:
-        books = [book_reader(str(p.parent / b)) for b in d["books"]]
+        try:
+            books = [book_reader(str(p.parent / b)) for b in d["books"]]
+        except TypeError as e:
+            raise TypeError(f"book_reader: {e}") from None
     try:
         mk = Markets(
             d["marks"],
@@ -947,6 +956,14 @@ def read_collateral(path: PathLike, assets: dict[str, dict[str, float]]) -> Acco
     ids, and ValueError / TypeError naming ``asset_prices`` / ``haircuts`` / ``collateral`` for
     bad values.
     """
+    _check_path(path)
+    if not isinstance(assets, dict) or not all(isinstance(k, str) for k in assets):
+        raise TypeError(
+            "assets must be a dict of asset names to {'price', 'haircut'} fields, as "
+            f"read_markets returns it (got {type(assets).__name__})"
+        )
+    if not assets:
+        raise ValueError("assets must name at least one asset")
     spec = os.fspath(path)
     frame = read_table(path)
     names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())

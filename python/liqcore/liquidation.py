@@ -362,12 +362,14 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
     """
     if policy.contract != "inverse" or len(positions) == 0:
         return
-    bp = _core.bankruptcy_price(  # the margin kernel, without the public NaN check
-        positions._size, positions._entry_price, positions._margin, True,
-        float(policy.contract_size), 0,
-    )
-    with np.errstate(invalid="ignore"):
-        bad = (positions._size != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
+    # BP in double precision exactly as the liquidation kernel computes it (detail::lp_inverse;
+    # the public margin functions recompute such elements in extended precision)
+    q, ep, m = positions._size, positions._entry_price, positions._margin
+    with np.errstate(all="ignore"):
+        ac = np.abs(q) * float(policy.contract_size)
+        num = np.copysign(1.0, q) * m * ep + ac
+        bp = ac * 1.0 * ep / np.where(num > 0.0, num, 0.0)
+        bad = (q != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(

@@ -444,6 +444,30 @@ inline double lp_k(double q, double ep, double m, double rate, double cum, doubl
 
 inline constexpr double kMinNormal = std::numeric_limits<double>::min();
 
+// The screen the kernels' loops apply (cheap compares, no operation that could make a denormal):
+// with every input 0 or of magnitude in [2^-250, 2^250], no product of up to four of them nor
+// any formula here leaves the normal range, except by cancellation (an inverse price, a margin
+// ratio: those loops also test their result). An element failing the screen goes to the precise
+// test (the *_suspect functions below) in the rare fix-up pass.
+inline bool in_range(double x) noexcept {
+  const double a = std::abs(x);
+  return (a <= 0x1p250) & ((a >= 0x1p-250) | (a == 0.0));
+}
+
+// An inverse price that came out infinite although its numerator s·M·EP + |q|·C (with the
+// margin after MM at entry, cum 0) is positive: the quotient overflowed.
+inline bool inverse_overflow(double q, double ep, double m, double cs, double o) noexcept {
+  return (o > kMax) & (std::copysign(1.0, q) * m * ep + std::abs(q) * cs > 0.0);
+}
+
+// A tier table whose floors or cums leave the screen's range: every element takes the precise
+// test.
+inline bool tiers_in_range(const Tiers& t) noexcept {
+  bool ok = true;
+  for (std::size_t j = 0; j < t.size(); ++j) ok = ok && in_range(t.floor[j]) && in_range(t.cum[j]) && in_range(t.mmr[j]);
+  return ok;
+}
+
 // |x| beyond the double range, or NaN.
 inline bool huge(double x) noexcept { return !(std::abs(x) <= kMax); }
 
@@ -479,16 +503,20 @@ inline bool mm_suspect(double q, double p, double cs, double o) noexcept {
 // lp_k: linear overflows only through m + cum or the result; inverse through its numerator,
 // its product |q|·C·(1 + σ·mmr)·EP, or a result that is infinite while the position is not
 // "never" (numerator > 0), and loses digits when |q|·C, |q|·C·EP or (m + cum)·EP is in (or
-// near) the denormal range. `cum_abs` and `rate` may be bounds (the tier kernels pass the
-// table's largest |cum| and rate 1); `exact_never` says whether `cum`/`rate` are exact, so
-// that an infinite inverse result can be told from the documented "never".
+// near) the denormal range. `cum_abs` and `rate` may be bounds (`exact_never` false: then an
+// infinite inverse result always counts), else exact (the tier kernels pass m + cum as m).
 template <Contract K>
 inline bool lp_suspect(double q, double ep, double m, double rate, double cum_abs, double cs,
                        double o, bool exact_never) noexcept {
   const double mc = std::abs(m) + cum_abs;
   if constexpr (K == Contract::linear) {
     (void)ep, (void)rate, (void)cs, (void)exact_never;
-    return (q != 0.0) & (huge(mc) | huge(o));
+    // (m + cum)/|q| below the normal range (tested without a division) keeps only some digits,
+    // and 1/(1 + σ·mmr) can bring them back into the normal range
+    // (scaled by 2^60 so that the test itself makes no denormal for an ordinary |q| < 1: those
+    // take a slow microcode path on x86)
+    const bool few_digits = (mc != 0.0) & (mc * 0x1p60 < (kMinNormal * 0x1p60) * std::abs(q));
+    return (q != 0.0) & (huge(mc) | huge(o) | few_digits);
   } else {
     const double s = std::copysign(1.0, q);
     const double ac = std::abs(q) * cs;
@@ -703,6 +731,7 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -716,7 +745,7 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                             ok(Rule::positive, p[i]));
         o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
-        sus = flag(sus, !equity_suspect<K>(q[i], ep[i], p[i], cs, o[i]));
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]));
       }
       overflow.note(sus);
       return bad;
@@ -751,6 +780,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -762,7 +792,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
-        sus = flag(sus, !mm_suspect<K>(q[i], p[i], cs, o[i]));
+        sus = flag(sus, in_range(q[i]) & in_range(p[i]) & in_range(r[i]));
       }
       overflow.note(sus);
       return bad;
@@ -789,9 +819,11 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   check_spec(c);
   const Feed fq(size), fp(mark);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -807,7 +839,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
           nb[i] = notional_k<K>(q[i], p[i], cs);
         }
         maintenance_block<NT>(tt, len, nb, o);
-        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, !mm_suspect<K>(q[i], p[i], cs, o[i]));
+        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, in_range(q[i]) & in_range(p[i]) & table_ok);
         overflow.note(sus);
         return bad;
       });
@@ -838,6 +870,7 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -849,7 +882,8 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
         o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
-        sus = flag(sus, !lp_suspect<K>(q[i], ep[i], m[i], 0.0, 0.0, cs, o[i], true));
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) &
+                            !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i], cs, o[i])));
       }
       overflow.note(sus);
       return bad;
@@ -886,6 +920,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -901,14 +936,16 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
                               ok(Rule::rate, r[i]));
           const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
           o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
-          sus = flag(sus, !lp_suspect<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs, o[i], true));
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
+                              !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i] - mm, cs, o[i])));
         }
       } else {
         for (std::size_t i = 0; i < len; ++i) {
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                               ok(Rule::rate, r[i]));
           o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
-          sus = flag(sus, !lp_suspect<K>(q[i], ep[i], m[i], r[i], 0.0, cs, o[i], true));
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
+                              !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i], cs, o[i])));
         }
       }
       overflow.note(sus);
@@ -919,8 +956,10 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
         n, out,
         [&](std::size_t i) {
           const double qi = wide::at(size, i), epi = wide::at(entry_price, i), ri = wide::at(mmr, i);
-          const double mi = mm_at_entry ? wide::at(margin, i) - notional_k<K>(qi, epi, cs) * ri : wide::at(margin, i);
-          return lp_suspect<K>(qi, epi, mi, mm_at_entry ? 0.0 : ri, 0.0, cs, out[i], true);
+          if (!mm_at_entry) return lp_suspect<K>(qi, epi, wide::at(margin, i), ri, 0.0, cs, out[i], true);
+          const double mm = notional_k<K>(qi, epi, cs) * ri;
+          return lp_suspect<K>(qi, epi, wide::at(margin, i) - mm, 0.0, 0.0, cs, out[i], true) ||
+                 mm_suspect<K>(qi, epi, cs, mm);
         },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
@@ -949,11 +988,11 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   check_spec(c);
   const Feed fq(size), fe(entry_price), fm(margin);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
-  double cum_abs = 0.0;  // bounds |cum| of any tier (lp_suspect)
-  for (const double x : tiers.cum) cum_abs = std::max(cum_abs, std::abs(x));
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -972,12 +1011,14 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
           maintenance_block<NT>(tt, len, kb, rb);
           for (std::size_t i = 0; i < len; ++i) {
             o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
-            sus = flag(sus, !lp_suspect<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs, o[i], true));
+            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
+                                !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i] - rb[i], cs, o[i])));
           }
         } else {
           lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
           for (std::size_t i = 0; i < len; ++i)
-            sus = flag(sus, !lp_suspect<K>(q[i], ep[i], m[i], 1.0, cum_abs, cs, o[i], false));
+            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
+                                !(K == Contract::inverse && o[i] > kMax));  // "never", or overflow
         }
         overflow.note(sus);
         return bad;
@@ -988,9 +1029,12 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
         n, out,
         [&](std::size_t i) {
           const double qi = wide::at(size, i), epi = wide::at(entry_price, i), mi = wide::at(margin, i);
-          if (!mm_at_entry) return lp_suspect<K>(qi, epi, mi, 1.0, cum_abs, cs, out[i], false);
+          if (!mm_at_entry) {
+            const RateCum rc = lp_tier(c, tiers, qi, epi, mi);
+            return lp_suspect<K>(qi, epi, mi + rc.cum, rc.rate, 0.0, cs, out[i], true);
+          }
           const double mm = tiers.maintenance(notional_k<K>(qi, epi, cs));
-          return lp_suspect<K>(qi, epi, mi - mm, 0.0, 0.0, cs, out[i], true);
+          return lp_suspect<K>(qi, epi, mi - mm, 0.0, 0.0, cs, out[i], true) || mm_suspect<K>(qi, epi, cs, mm);
         },
         [&](std::size_t i) {
           const double qi = wide::at(size, i);
@@ -1021,6 +1065,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -1036,7 +1081,8 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
                             ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         const double mm = notional_k<K>(q[i], p[i], cs) * r[i], e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
         o[i] = margin_ratio(mm, e);
-        sus = flag(sus, !ratio_suspect<K>(q[i], ep[i], p[i], cs, mm, e, o[i]));
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & in_range(r[i]) &
+                            !((e > 0.0) & huge(o[i])));
       }
       overflow.note(sus);
       return bad;
@@ -1075,9 +1121,11 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   check_spec(c);
   const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
   bool good = true;
   SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -1099,7 +1147,8 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         for (std::size_t i = 0; i < len; ++i) {
           const double e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
           o[i] = margin_ratio(rb[i], e);
-          sus = flag(sus, !ratio_suspect<K>(q[i], ep[i], p[i], cs, rb[i], e, o[i]));
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & table_ok &
+                              !((e > 0.0) & huge(o[i])));
         }
         overflow.note(sus);
         return bad;
