@@ -434,13 +434,15 @@ inline double lp_k(double q, double ep, double m, double rate, double cum, doubl
 
 // ---- overflow guard ---------------------------------------------------------------------
 //
-// The double formulas above are right up to rounding whenever no intermediate overflows. Each
-// array kernel flags, branch-free in its loop, the elements where one may have (a non-finite
-// intermediate, or an infinite result that is not a documented +inf), and only when some
-// element is flagged recomputes those elements in long double (x87 extended on x86-64: a
-// 15-bit exponent, so no product of a few finite doubles overflows there). A result that is
-// then still beyond the double range raises InvalidArgument naming size[i]: never a silent
-// infinity. Where long double is no wider than double, such elements raise instead.
+// The double formulas above are right up to rounding whenever no intermediate overflows or
+// falls below the normal range. Each array kernel screens its elements branch-free in its loop
+// (in_range: every input 0 or within [2^-250, 2^250], and no infinite result that is not a
+// documented +inf); only when some element fails, a second pass applies the precise test (the
+// *_suspect functions: a non-finite or denormal intermediate) and recomputes those elements in
+// long double (x87 extended on x86-64: a 15-bit exponent, so no product of a few finite doubles
+// overflows or turns denormal there). A result that is then beyond the double range raises
+// InvalidArgument naming the arguments at that index: never a silent infinity. Where long
+// double is no wider than double, such elements raise instead.
 
 inline constexpr double kMinNormal = std::numeric_limits<double>::min();
 
@@ -456,8 +458,15 @@ inline bool in_range(double x) noexcept {
 
 // An inverse price that came out infinite although its numerator s·M·EP + |q|·C (with the
 // margin after MM at entry, cum 0) is positive: the quotient overflowed.
+template <Contract K>
 inline bool inverse_overflow(double q, double ep, double m, double cs, double o) noexcept {
-  return (o > kMax) & (std::copysign(1.0, q) * m * ep + std::abs(q) * cs > 0.0);
+  if constexpr (K == Contract::linear) {
+    (void)q, (void)ep, (void)m, (void)cs, (void)o;
+    return false;
+  } else {
+    // branch-free (a && here keeps GCC from vectorizing the loop)
+    return (o > kMax) & (std::copysign(1.0, q) * m * ep + std::abs(q) * cs > 0.0);
+  }
 }
 
 // A tier table whose floors or cums leave the screen's range: every element takes the precise
@@ -883,7 +892,7 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
         o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
         sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) &
-                            !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i], cs, o[i])));
+                            !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
       }
       overflow.note(sus);
       return bad;
@@ -937,7 +946,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
           const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
           o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
           sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
-                              !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i] - mm, cs, o[i])));
+                              !(inverse_overflow<K>(q[i], ep[i], m[i] - mm, cs, o[i])));
         }
       } else {
         for (std::size_t i = 0; i < len; ++i) {
@@ -945,7 +954,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
                               ok(Rule::rate, r[i]));
           o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
           sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
-                              !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i], cs, o[i])));
+                              !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
         }
       }
       overflow.note(sus);
@@ -1012,13 +1021,13 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
           for (std::size_t i = 0; i < len; ++i) {
             o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
             sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
-                                !(K == Contract::inverse && inverse_overflow(q[i], ep[i], m[i] - rb[i], cs, o[i])));
+                                !(inverse_overflow<K>(q[i], ep[i], m[i] - rb[i], cs, o[i])));
           }
         } else {
           lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
           for (std::size_t i = 0; i < len; ++i)
             sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
-                                !(K == Contract::inverse && o[i] > kMax));  // "never", or overflow
+                                !((K == Contract::inverse) & (o[i] > kMax)));  // "never", or overflow
         }
         overflow.note(sus);
         return bad;
