@@ -95,6 +95,7 @@ def valid_for(name: str, target: str = "") -> Any:
         "median": 5.0, "sigma": 1.0,
         # io
         "every": 10, "strict": True, "until": None, "index": -1, "format": None,
+        "spec": "binance", "assets": {"USDC": {"price": 1.0}},
     }
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
         return "bid"
@@ -103,6 +104,10 @@ def valid_for(name: str, target: str = "") -> Any:
     if name == "mmr" and target.endswith("MarginTiers"):
         return [0.004, 0.005, 0.01]
     if name == "path":
+        for reader, sample in (("read_markets", "markets.json"), ("read_collateral", "coll.csv"),
+                               ("read_table", "coll.csv"), ("read_positions", "positions.csv")):
+            if target.endswith(reader):
+                return sample
         for venue in ("binance", "hyperliquid"):
             if venue in target:
                 return f"{venue}.jsonl"
@@ -156,6 +161,10 @@ SAMPLE_FILES = {
                          "x,S,1,1,,0.0001,,10,100,100,100\n",
     "tardis_liquidations.csv": "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
                                "x,S,1,1,,sell,100,1\n",
+    "markets.json": '{"marks": [100], "mmr": 0.01, "books": ["book.json"], '
+                    '"assets": {"USDC": {"price": 1}}}\n',
+    "coll.csv": "USDC\n10\n",
+    "positions.csv": "size,entry_price,margin\n1,100,10\n",
 }
 SAMPLE_FILES["tardis_updates.csv"] = SAMPLE_FILES["tardis_book.csv"]
 

@@ -195,7 +195,9 @@ def books_of_accounts(draw, max_markets=4, max_accounts=6, max_positions=14):
                 )
             )
             tiers.append(list(zip(floors, rates)))
-    mk = lq.Markets(marks, mmr, tiers=tiers, contract=kinds, contract_size=cs)
+    # mmr only where some market uses it (with tiers everywhere, mmr is an error)
+    mmr_arg = mmr if any(t is None for t in tiers) else None
+    mk = lq.Markets(marks, mmr_arg, tiers=tiers, contract=kinds, contract_size=cs)
     A = draw(st.integers(1, max_accounts))
     K = draw(st.integers(1, 3))
     coll = np.array(draw(st.lists(st.floats(-1e5, 1e6), min_size=A * K, max_size=A * K))).reshape(
@@ -465,3 +467,17 @@ def test_health_frame_and_aliases():
     assert list(df.columns)[:3] == ["collateral", "equity", "maintenance"]
     assert h.excess[0] == pytest.approx(-40.0)
     assert lq.Portfolio.from_frame(pf.to_frame()).size.tolist() == pf.size.tolist()
+
+
+def test_markets_mmr_and_tiers_are_exclusive() -> None:
+    t = lq.MarginTiers([0.0, 1e6], [0.01, 0.02])
+    for mmr in (0.005, [0.01, 0.02]):
+        with pytest.raises(ValueError, match=r"^mmr and tiers are exclusive"):
+            lq.Markets([100.0, 10.0], mmr, tiers=t)
+        with pytest.raises(ValueError, match=r"^mmr and tiers are exclusive"):
+            lq.Markets([100.0, 10.0], mmr, tiers=[t, t])
+    mk = lq.Markets([100.0, 10.0], 0.05, tiers=[t, None])  # mmr for the market without tiers
+    h = lq.health(lq.Portfolio([0, 0], [0, 1], [1.0, 2.0], [100.0, 10.0]),
+                  lq.Accounts([[1_000.0]], [1.0], [0.0]), mk)
+    assert h.maintenance[0] == pytest.approx(100.0 * 0.01 + 20.0 * 0.05)
+    lq.Markets([100.0, 10.0], tiers=t)

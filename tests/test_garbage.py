@@ -57,6 +57,8 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 # Errors about a relation between arguments may name the relation instead of the argument.
 ALIASES: list[tuple[str, str, str]] = [
     (r"liqcore\.Book(\(\)\.apply)?", r"bid_px|bid_qty|ask_px|ask_qty|px|qty|side", "book"),
+    # the assets are the collateral file's columns: "coll.csv has no column(s) 'x' (has ...)"
+    (r"liqcore\.io\.read_collateral", r"assets", "column"),
 ]
 
 

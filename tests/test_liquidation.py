@@ -199,8 +199,10 @@ def test_inverse_bankruptcy_price_underflow_is_rejected() -> None:
     policy = lq.Policy(contract="inverse", contract_size=100.0, mmr=0.0)
     size, ep = -5e-324, 0.001
     margin = abs(size) * 100.0 / ep / 2.0  # 2x leverage: BP rounds to 0 (1x: 0/0 = NaN)
+    # the liquidation kernel's double arithmetic rounds BP to 0; the public margin function
+    # recomputes it in extended precision: 2x short, BP = 2 EP
     assert lq.bankruptcy_price([size], [ep], [margin], contract="inverse",
-                               contract_size=100.0)[0] == 0.0
+                               contract_size=100.0)[0] == pytest.approx(2.0 * ep, rel=1e-15)
     pos = lq.Positions([1.0, size], [ep, ep], [1e5, margin])
     pos_1x = lq.Positions([size], [ep], [2.0 * margin])
     with pytest.raises(ValueError, match=r"^size\[0\]: .* underflows to 0"):

@@ -541,9 +541,10 @@ def test_tiers_argument(func: str) -> None:
     t = lq.MarginTiers([0, 10], [0.01, 0.02])
     with pytest.raises(TypeError, match=r"^tiers must be a MarginTiers or None"):
         _call(func, tiers=[[0, 10], [0.01, 0.02]])
-    with pytest.raises(ValueError, match=r"^pass either mmr or tiers, not both"):
-        _call(func, tiers=t, mmr=0.02)
-    _call(func, tiers=t, mmr=0.005)  # the default: tiers win
+    for mmr in (0.02, 0.005, 0.0):  # any explicit mmr, the default's value included
+        with pytest.raises(ValueError, match=r"^pass either mmr or tiers, not both: they are ex"):
+            _call(func, tiers=t, mmr=mmr)
+    _call(func, tiers=t, mmr=None)  # None is "not given" (the default)
 
 
 def test_mm_at_entry_must_be_bool() -> None:

@@ -134,7 +134,9 @@ def test_frozen_serialization_and_pickle() -> None:
     assert json.loads(p.to_json())["tiers"][1] == [50_000.0, 0.005]
     assert pickle.loads(pickle.dumps(p)) == p
     assert hash(p) == hash(lq.Policy.from_dict(p.to_dict()))
-    assert dataclasses.replace(p, mmr=0.01).mmr == 0.01
+    assert p.mmr is None  # tiers given: no flat rate
+    assert dataclasses.replace(p, tiers=None, mmr=0.01).mmr == 0.01
+    assert dataclasses.replace(p, tiers=None).mmr == 0.005
     with pytest.raises(ValueError, match=r"unknown Policy field\(s\) 'bogus'"):
         lq.Policy.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="policy JSON could not be parsed"):
@@ -149,3 +151,25 @@ def test_smmr_default_matches_fillable_price() -> None:
     import inspect
 
     assert inspect.signature(lq.fillable_price).parameters["smmr"].default == lq.Policy().smmr
+
+
+def test_mmr_and_tiers_are_exclusive() -> None:
+    tiers = ((0.0, 0.004), (50_000.0, 0.005))
+    for mmr in (0.01, 0.005, 0.0):  # any explicit rate, the default's value included
+        with pytest.raises(ValueError, match=r"^Policy\.mmr and Policy\.tiers are exclusive"):
+            lq.Policy(mmr=mmr, tiers=tiers)
+        with pytest.raises(ValueError, match=r"exclusive"):
+            lq.Policy.binance(mmr=mmr)
+    assert lq.Policy().mmr == 0.005  # the documented default
+    assert lq.Policy(mmr=None).mmr == 0.005
+    assert lq.Policy(tiers=tiers).mmr is None
+    assert lq.Policy(tiers=tiers).tiers == tiers
+    flat = lq.Policy(mmr=0.02)
+    with pytest.raises(ValueError, match="exclusive"):
+        dataclasses.replace(flat, tiers=tiers)
+    assert dataclasses.replace(flat, tiers=tiers, mmr=None).tiers == tiers
+    # an older pickle state (mmr 0.005 kept beside tiers) still loads, as tiers
+    q = lq.Policy.__new__(lq.Policy)
+    q.__setstate__({**lq.Policy(tiers=tiers).to_dict(), "mmr": 0.005})
+    assert q.mmr is None
+    assert q == lq.Policy(tiers=tiers)

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html
+from liqcore import _core, _repr_html, report
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds, _pandas
@@ -246,6 +246,9 @@ class AccountLiquidationResult:
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.account_liquidation(self)
 
 
 def liquidate_accounts(

@@ -23,7 +23,7 @@ reader-writer lock guards it in the compiled layer).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from liqcore._arrays import (
     first_bad,
 )
 
-__all__ = ["Book", "Fill", "Fills"]
+__all__ = ["Book", "BookArrays", "Fill", "Fills"]
 
 _TAKER_SIDES = ("buy", "sell")
 _BOOK_SIDES = ("bid", "ask")
@@ -332,3 +332,16 @@ class Book:
 
     def __setstate__(self, state: dict[str, F64]) -> None:
         self._b = _core.Book(state["bid_px"], state["bid_qty"], state["ask_px"], state["ask_qty"])
+
+
+class BookArrays(NamedTuple):
+    """The four arrays of an L2 book, best level first (bids descending, asks ascending)."""
+
+    bid_px: F64
+    bid_qty: F64
+    ask_px: F64
+    ask_qty: F64
+
+    def to_book(self) -> Book:
+        """A validated :class:`liqcore.Book` over these arrays."""
+        return Book(self.bid_px, self.bid_qty, self.ask_px, self.ask_qty)

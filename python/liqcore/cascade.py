@@ -63,7 +63,7 @@ from typing import Any, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html
+from liqcore import _core, _repr_html, report
 from liqcore._arrays import F64, I64, check_option
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -328,6 +328,9 @@ class CascadeResult:
             f"liquidations={self.n_liquidated}, bad_debt={self.bad_debt:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.cascade(self)
 
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:

@@ -25,10 +25,16 @@
 ``liqcore accounts --positions FILE --collateral FILE --markets FILE [--liquidate] [--policy P] ...``
     Cross margin: :func:`liqcore.health` of every account (positions with ``account, market,
     size, entry_price``; collateral with one column per asset; a markets JSON with marks, margin,
-    books and the assets' prices and haircuts, see :func:`load_markets`), and with ``--liquidate``
+    books and the assets' prices and haircuts, see :func:`liqcore.io.read_markets`), and with
+    ``--liquidate``
     :func:`liqcore.liquidate_accounts`; a summary table, ``--json``, or per-account CSV ``--output``.
 
-Exit status: 0 on success, 2 on bad arguments or input (the message names what is wrong).
+The files are read by :mod:`liqcore.io`, the tables are :mod:`liqcore.report`'s and the figures
+:mod:`liqcore.plot`'s; this module only parses arguments and prints.
+
+Exit status: 0 on success, 2 on bad arguments or input, including an output file (``--output``,
+``--plot``) that cannot be written, e.g. in a folder that does not exist (a one-line message on
+stderr names what is wrong).
 """
 
 from __future__ import annotations
@@ -42,104 +48,105 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
+from liqcore import io, report
 from liqcore.liquidation import LiquidationResult, liquidate
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
 __all__ = ["main"]
 
-PRESETS: dict[str, Callable[..., Policy]] = {
-    "default": Policy,
-    "binance": Policy.binance,
-    "bybit": Policy.bybit,
-    "dydx": Policy.dydx,
-    "hyperliquid": Policy.hyperliquid,
-    "drift": Policy.drift,
-}
+PRESETS = io.POLICY_PRESETS
 
 
 class CliError(Exception):
     """A user error: printed as ``liqcore: error: ...`` with exit status 2."""
 
 
-# ---- inputs ------------------------------------------------------------------------------------
+# ---- inputs: liqcore.io, with the option's name before its errors ----------------------------
 
 
 def load_policy(spec: str | None, **defaults: Any) -> Policy:
     """A preset name, a JSON file of Policy fields, or None (``Policy(**defaults)``)."""
-    if spec is None:
-        return Policy(**defaults)
-    if spec in PRESETS:
-        return PRESETS[spec](**defaults)
-    path = Path(spec)
-    if not path.exists():
-        raise CliError(f"--policy: {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
     try:
-        fields = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CliError(f"--policy: cannot read {spec}: {e}") from None
-    if not isinstance(fields, dict):
-        raise CliError(f"--policy: {spec} must hold a JSON object of Policy fields")
-    try:
-        return Policy.from_dict({**defaults, **fields})
-    except (TypeError, ValueError) as e:
-        raise CliError(f"--policy: {spec}: {e}") from None
-
-
-def _csv_columns(path: Path) -> dict[str, Any]:
-    """Numeric CSV columns by header name, without pandas."""
-    try:
-        data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
-    except (OSError, ValueError) as e:
-        raise CliError(f"--positions: cannot read {path}: {e}") from None
-    if data.dtype.names is None:
-        raise CliError(f"--positions: {path} has no header row")
-    return {name: np.atleast_1d(data[name]) for name in data.dtype.names}
+        return io.read_policy(spec, **defaults)
+    except (OSError, TypeError, ValueError) as e:
+        raise CliError(f"--policy: {e}") from None
 
 
 def load_positions(spec: str) -> Positions:
     """Positions from a CSV or Parquet file with columns size, entry_price, margin[, account]."""
-    path = Path(spec)
-    if not path.is_file():
-        raise CliError(f"--positions: no such file {spec!r}")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            try:
-                import pandas as pd
-            except ImportError:
-                raise CliError(
-                    "--positions: reading Parquet needs pandas and pyarrow "
-                    "(pip install liqcore[parquet])"
-                ) from None
-            try:
-                frame: Any = pd.read_parquet(path)
-            except ImportError as e:
-                raise CliError(f"--positions: reading Parquet needs pyarrow: {e}") from None
-        else:
-            try:
-                import pandas as pd
-
-                frame = pd.read_csv(path)
-            except ImportError:
-                frame = _csv_columns(path)
-        return Positions.from_frame(frame)
-    except CliError:
-        raise
-    except (TypeError, ValueError, OSError) as e:
-        raise CliError(f"--positions: {spec}: {e}") from None
+        return io.read_positions(spec)
+    except (ImportError, OSError, TypeError, ValueError) as e:
+        raise CliError(f"--positions: {e}") from None
 
 
 def load_book(spec: str) -> Any:
-    from liqcore import io
-
     if not Path(spec).is_file():
         raise CliError(f"--book: no such file {spec!r}")
     try:
         return io.read_book(spec)
     except (TypeError, ValueError, OSError) as e:
         raise CliError(f"--book: {spec}: {e}") from None
+
+
+def load_table(spec: str, arg: str) -> Any:
+    """A CSV or Parquet file as a DataFrame (or a mapping of columns without pandas)."""
+    try:
+        return io.read_table(spec)
+    except (ImportError, OSError, ValueError) as e:
+        raise CliError(f"{arg}: {e}") from None
+
+
+def load_markets(spec: str) -> tuple[Any, dict[str, dict[str, float]]]:
+    """Markets and collateral assets from a JSON file (:func:`liqcore.io.read_markets`)."""
+    try:
+        return io.read_markets(spec, book_reader=load_book)
+    except (OSError, TypeError, ValueError) as e:
+        raise CliError(f"--markets: {e}") from None
+
+
+def load_accounts(spec: str, assets: dict[str, dict[str, float]]) -> Any:
+    """Collateral from CSV/Parquet (:func:`liqcore.io.read_collateral`)."""
+    try:
+        return io.read_collateral(spec, assets)
+    except (ImportError, OSError) as e:
+        raise CliError(f"--collateral: {e}") from None
+    except (TypeError, ValueError) as e:
+        # the file's own problems name the file; bad values are the markets' assets' or the
+        # collateral's
+        where = "--collateral" if str(e).startswith((spec, "cannot read")) else (
+            "--collateral/--markets"
+        )
+        raise CliError(f"{where}: {e}") from None
+
+
+def check_writable(path: str | None, arg: str) -> None:
+    """A CliError unless ``path``'s folder exists (checked before any work is done)."""
+    if path is None:
+        return
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise CliError(f"{arg}: cannot write {path}: no such folder {str(folder)!r}")
+    if Path(path).is_dir():
+        raise CliError(f"{arg}: cannot write {path}: it is a folder")
+
+
+def write_csv(frame: Any, path: str, **kwargs: Any) -> None:
+    try:
+        frame.to_csv(path, **kwargs)
+    except OSError as e:
+        raise CliError(f"--output: cannot write {path}: {e.strerror or e}") from None
+
+
+def draw(plot: Callable[..., None], *args: Any) -> None:
+    """``plot(*args)`` (liqcore.plot), with the --plot errors of the command line."""
+    try:
+        plot(*args)
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install liqcore[plot]") from None
+    except OSError as e:
+        raise CliError(f"--plot: cannot write {args[1]}: {e.strerror or e}") from None
 
 
 def _positive(name: str) -> Callable[[str], float]:
@@ -169,49 +176,6 @@ def _nonnegative(name: str) -> Callable[[str], float]:
 
 
 # ---- output ------------------------------------------------------------------------------------
-
-
-def _money(x: float) -> str:
-    return f"{x:,.2f}"
-
-
-def summary_rows(res: LiquidationResult, mark_before: float | None = None) -> list[tuple[str, str]]:
-    s = res.summary()
-    rows: list[tuple[str, str]] = []
-    if mark_before is not None:
-        rows.append(
-            ("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})")
-        )
-    else:
-        rows.append(("mark", f"{res.mark:,.2f}"))
-    rows += [
-        ("positions", f"{s['positions']:,}"),
-        ("liquidated", f"{s['liquidated']:,} ({s['liquidated'] / max(1, s['positions']):.2%})"),
-        ("liquidated notional", _money(s["liquidated_notional"])),
-        ("bad debt", _money(s["bad_debt"])),
-        ("  traders' deficits", _money(s["deficit"])),
-        ("  fund inventory losses", _money(s["inventory_loss"])),
-        ("fee income", _money(s["fees"])),
-        ("insurance fund before", _money(s["insurance_fund_before"])),
-        ("insurance fund draw", _money(s["insurance_draw"])),
-        ("insurance fund after", _money(s["insurance_fund_after"])),
-        ("residual", _money(s["residual"])),
-        (f"covered by counterparties ({res.policy.residual})", _money(s["adl_transfers"])),
-        ("uncovered", _money(s["uncovered"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
-    ]
-    return rows
-
-
-def print_table(rows: list[tuple[str, str]], title: str, out: Any) -> None:
-    w1 = max(len(r[0]) for r in rows)
-    w2 = max(len(r[1]) for r in rows)
-    rule = "-" * (w1 + w2 + 3)
-    print(title, file=out)
-    print(rule, file=out)
-    for k, v in rows:
-        print(f"{k:<{w1}}   {v:>{w2}}", file=out)
-    print(rule, file=out)
 
 
 def _json_ready(res: LiquidationResult, **extra: Any) -> dict[str, Any]:
@@ -251,7 +215,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({book.n_bids:,} + {book.n_asks:,} levels), "
         f"shock {shock:+.1%}"
     )
-    print_table(summary_rows(res, mark_before=mark), title, sys.stdout)
+    print(report.liquidation(res, title=title, mark_before=mark))
     print(
         f"market built in {t1 - t0:.2f} s, liquidated in {(t2 - t1) * 1e3:.1f} ms", file=sys.stdout
     )
@@ -259,6 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_liquidate(args: argparse.Namespace) -> int:
+    check_writable(args.output, "--output")
     pos = load_positions(args.positions)
     book = load_book(args.book)
     policy = load_policy(args.policy)
@@ -270,17 +235,14 @@ def cmd_liquidate(args: argparse.Namespace) -> int:
         json.dump(_json_ready(res), sys.stdout, indent=2)
         print()
     else:
-        print_table(
-            summary_rows(res),
-            f"liqcore liquidate: {args.positions} against {args.book}",
-            sys.stdout,
-        )
+        title = f"liqcore liquidate: {args.positions} against {args.book}"
+        print(report.liquidation(res, title=title))
     if args.output:
         try:
             frame = res.to_frame()
         except ImportError as e:
             raise CliError(f"--output: {e}") from None
-        frame.to_csv(args.output, index=False)
+        write_csv(frame, args.output, index=False)
     return 0
 
 
@@ -423,84 +385,11 @@ def _market_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CliError("--plot needs matplotlib: pip install liqcore[plot]") from None
-    return plt
-
-
-def _plot_cascade(res: Any, path: str) -> None:
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
-    rounds = np.arange(len(res.marks))
-    ax1.plot([-0.6, 0], [res.initial_mark, res.shocked_mark], "k--", lw=1, label="exogenous shock")
-    ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
-    ax1.axhline(res.initial_mark, color="grey", lw=0.6)
-    ax1.set_ylabel("mark price")
-    ax1.set_title(
-        f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} in {res.rounds} rounds"
-    )
-    ax1.legend(loc="best")
-    tr = res.trace
-    ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
-    ax2.set_ylabel("liquidated notional")
-    ax2.set_xlabel("round")
-    ax3 = ax2.twinx()
-    ax3.plot(
-        tr.round, np.cumsum(tr.bad_debt), color="tab:blue", marker=".", label="cumulative bad debt"
-    )
-    ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
-    ax3.set_ylabel("money")
-    h1, l1 = ax2.get_legend_handles_labels()
-    h2, l2 = ax3.get_legend_handles_labels()
-    ax2.legend(h1 + h2, l1 + l2, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_stress(st: Any, q: float, path: str) -> None:
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5))
-    d = st.deficit
-    positive = d[d > 0]
-    share = positive.size / max(1, d.size)
-    if positive.size:
-        bins = np.logspace(np.log10(positive.min()), np.log10(positive.max()) + 1e-9, 40)
-        ax1.hist(positive, bins=bins, color="tab:red", alpha=0.7)
-        ax1.set_xscale("log")
-    ax1.axvline(max(st.var(q), 1e-12), color="k", ls="--", label=f"VaR {q:g}")
-    es = st.expected_shortfall(q)
-    ax1.axvline(max(es, 1e-12), color="k", ls=":", label=f"ES {q:g}")
-    if st.insurance_fund_before > 0:
-        ax1.axvline(st.insurance_fund_before, color="tab:green", lw=2, label="insurance fund")
-    ax1.set_xlabel("deficit per scenario (scenarios with D > 0)")
-    ax1.set_ylabel("scenarios")
-    ax1.set_title(
-        f"Deficit distribution: {d.size:,} scenarios, {share:.1%} with a deficit, "
-        f"P(D > IF) = {st.depletion_probability:.2%}"
-    )
-    ax1.legend(loc="best")
-    ax2.hist(st.min_mark / st.mark - 1.0, bins=50, color="tab:blue", alpha=0.7, label="lowest mark")
-    ax2.hist(
-        st.max_mark / st.mark - 1.0, bins=50, color="tab:orange", alpha=0.5, label="highest mark"
-    )
-    ax2.set_xlabel("move from the initial mark (cascades included)")
-    ax2.set_ylabel("scenarios")
-    ax2.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def cmd_cascade(args: argparse.Namespace) -> int:
+    from liqcore import plot
     from liqcore.cascade import simulate_cascade
 
+    check_writable(args.plot, "--plot")
     pos, book, mark, default_fund = _market(args, args.seed)
     policy = load_policy(args.policy)
     fund = default_fund if args.fund is None else args.fund
@@ -521,7 +410,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     seconds = time.perf_counter() - t0
     if args.plot:
-        _plot_cascade(res, args.plot)
+        draw(plot.cascade, res, args.plot)
     if args.json:
         out = {
             "summary": res.summary(),
@@ -534,44 +423,8 @@ def cmd_cascade(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
-    s = res.summary()
-    rows = [
-        (
-            "mark",
-            f"{mark:,.2f} -> {res.shocked_mark:,.2f} (shock {res.shock:+.2%}) -> {res.final_mark:,.2f}",
-        ),
-        ("total move", f"{res.move:+.3%} ({res.amplification:.2f}x the shock)"),
-        ("rounds", f"{res.rounds}{'' if res.converged else ' (stopped by --max-rounds)'}"),
-        ("positions", f"{len(res):,}"),
-        (
-            "liquidated",
-            f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, len(res)):.2%})",
-        ),
-        ("liquidated notional", _money(s["liquidated_notional"])),
-        ("bad debt", _money(s["bad_debt"])),
-        ("  traders' deficits", _money(s["deficit"])),
-        ("fee income", _money(s["fees"])),
-        ("insurance fund before", _money(s["insurance_fund_before"])),
-        ("insurance fund after", _money(s["insurance_fund_after"])),
-        ("residual", _money(s["residual"])),
-        (f"covered by counterparties ({policy.residual})", _money(s["adl_transfers"])),
-        ("uncovered", _money(s["uncovered"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
-    ]
-    print_table(
-        rows, f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}", sys.stdout
-    )
-    tr = res.trace
-    if len(tr):
-        print(
-            f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'deficit':>16} {'fund after':>16}"
-        )
-        shown = list(range(min(len(tr), 12))) + ([len(tr) - 1] if len(tr) > 12 else [])
-        for k in shown:
-            print(
-                f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} {tr.notional[k]:>18,.2f} "
-                f"{tr.deficit[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}"
-            )
+    title = f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}"
+    print(report.cascade(res, title=title, limit_name="--max-rounds"))
     print(f"cascade in {seconds * 1e3:.1f} ms")
     return 0
 
@@ -606,8 +459,10 @@ class _Progress:
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
+    from liqcore import plot
     from liqcore.stress import stress_test
 
+    check_writable(args.plot, "--plot")
     pos, book, mark, default_fund = _market(args, args.market_seed)
     policy = load_policy(args.policy)
     fund = default_fund if args.fund is None else args.fund
@@ -645,10 +500,10 @@ def cmd_stress(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     q = args.q
     if args.plot:
-        _plot_stress(st, q, args.plot)
-    s = st.summary(q)
-    sizes = {f"r/kappa={r:g}": st.fund_size(r, 1.0) for r in (0.01, 0.05)}
+        draw(plot.stress, st, args.plot, q)
     if args.json:
+        s = st.summary(q)
+        sizes = {f"r/kappa={r:g}": st.fund_size(r, 1.0) for r in (0.01, 0.05)}
         out = {
             "summary": s,
             "fund_size": sizes,
@@ -661,34 +516,17 @@ def cmd_stress(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         print()
         return 0
-    rows = [
-        (
-            "scenarios x steps",
-            f"{len(st):,} x {st.steps} (horizon {args.horizon:g} d, sigma {args.sigma:g}/d, "
-            f"jumps {args.jump_intensity:g}/d)",
-        ),
-        ("positions", f"{len(pos):,}"),
-        ("insurance fund", _money(fund)),
-        ("expected deficit", _money(s["expected_deficit"])),
-        (f"VaR {q:g}", _money(s[f"var_{q:g}"])),
-        (f"ES {q:g}", _money(s[f"es_{q:g}"])),
-        ("P(D > fund)", f"{s['depletion_probability']:.3%}"),
-        ("P(fund exhausted)", f"{s['exhaustion_probability']:.3%}"),
-        ("LaR 0.95 (liquidated notional)", _money(s["lar_0.95"])),
-        ("mean liquidations", f"{s['mean_liquidations']:,.1f}"),
-        ("fund size IF* (r/kappa = 1%)", _money(sizes["r/kappa=0.01"])),
-        ("fund size IF* (r/kappa = 5%)", _money(sizes["r/kappa=0.05"])),
-        (
-            "Cover-1 (worst scenario)",
-            f"{_money(s['cover1'])} ({'met' if s['meets_cover1'] else 'NOT met'})",
-        ),
-        (
-            "Cover-2 (worst scenario)",
-            f"{_money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
-        ),
-    ]
-    print_table(
-        rows, f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}", sys.stdout
+    title = f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}"
+    print(
+        report.stress(
+            st,
+            q,
+            title=title,
+            positions=len(pos),
+            horizon=args.horizon,
+            sigma=args.sigma,
+            jump_intensity=args.jump_intensity,
+        )
     )
     print(
         f"stress test in {seconds:.2f} s "
@@ -754,117 +592,15 @@ def _add_cascade_commands(sub: Any) -> None:
 # ---- cross-margin accounts ---------------------------------------------------------------------
 
 
-def _table(spec: str, arg: str) -> Any:
-    """A CSV or Parquet file as a DataFrame (or a mapping of columns without pandas)."""
-    path = Path(spec)
-    if not path.is_file():
-        raise CliError(f"{arg}: no such file {spec!r}")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            import pandas as pd
-
-            return pd.read_parquet(path)
-        except ImportError as e:
-            raise CliError(f"{arg}: reading Parquet needs pandas and pyarrow: {e}") from None
-    try:
-        import pandas as pd
-
-        return pd.read_csv(path)
-    except ImportError:
-        try:
-            return _csv_columns(path)
-        except CliError as e:
-            raise CliError(str(e).replace("--positions", arg)) from None
-
-
-def load_markets(spec: str) -> tuple[Any, dict[str, dict[str, float]]]:
-    """Markets and collateral assets from a JSON file::
-
-        {"marks": [60000, 3000], "mmr": [0.005, 0.01],   # or "tiers": [[[floor, mmr], ...], ...]
-         "contract": "linear", "contract_size": 1.0,      # optional, one or per market
-         "books": ["btc_book.json", "eth_book.json"],     # optional, relative to this file
-         "assets": {"USDC": {"price": 1.0, "haircut": 0.0},
-                    "ETH": {"price": 3000.0, "haircut": 0.1, "size_discount": 0.001}}}
-    """
-    from liqcore.cross_margin import Markets
-
-    path = Path(spec)
-    if not path.is_file():
-        raise CliError(f"--markets: no such file {spec!r}")
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CliError(f"--markets: cannot read {spec}: {e}") from None
-    if not isinstance(d, dict) or "marks" not in d or "assets" not in d:
-        raise CliError(f"--markets: {spec} must hold a JSON object with 'marks' and 'assets'")
-    unknown = set(d) - {"marks", "mmr", "tiers", "contract", "contract_size", "books", "assets"}
-    if unknown:
-        names = ", ".join(sorted(map(repr, unknown)))
-        raise CliError(f"--markets: {spec}: unknown field(s) {names}")
-    books = None
-    if d.get("books") is not None:
-        books = [load_book(str(path.parent / b)) for b in d["books"]]
-    try:
-        mk = Markets(
-            d["marks"],
-            d.get("mmr"),
-            tiers=d.get("tiers"),
-            books=books,
-            contract=d.get("contract", "linear"),
-            contract_size=d.get("contract_size", 1.0),
-        )
-    except (TypeError, ValueError) as e:
-        raise CliError(f"--markets: {spec}: {e}") from None
-    assets = d["assets"]
-    if not isinstance(assets, dict) or not assets:
-        raise CliError(
-            f"--markets: {spec}: 'assets' must map asset names to {{'price', 'haircut'}}"
-        )
-    return mk, assets
-
-
-def load_accounts(spec: str, assets: dict[str, dict[str, float]]) -> Any:
-    """Collateral from CSV/Parquet: one column per asset of the markets file (balances in asset
-    units), one row per account in id order, or an ``account`` column giving each row's id."""
-    from liqcore.cross_margin import Accounts
-
-    frame = _table(spec, "--collateral")
-    names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
-    missing = [a for a in assets if a not in names]
-    if missing:
-        raise CliError(f"--collateral: {spec} has no column(s) {', '.join(map(repr, missing))} "
-                       f"(has {', '.join(map(repr, names))})")
-    cols = [np.asarray(frame[a], dtype=np.float64) for a in assets]
-    coll = np.column_stack(cols) if cols else np.zeros((0, 0))
-    if "account" in names:
-        ids = np.asarray(frame["account"])
-        distinct = ids.size == 0 or (ids.min() >= 0 and np.unique(ids).size == ids.size)
-        if ids.dtype.kind not in "iu" or not distinct:
-            raise CliError(
-                f"--collateral: {spec}: 'account' must hold distinct non-negative integer ids"
-            )
-        full = np.zeros((int(ids.max()) + 1 if ids.size else 0, len(cols)))
-        full[ids] = coll
-        coll = full
-    try:
-        def field(k: str, default: float | None) -> list[Any]:
-            return [a.get(k, default) if isinstance(a, dict) else None for a in assets.values()]
-
-        imf = field("size_discount", 0.0)
-        return Accounts(coll, field("price", None), field("haircut", 0.0),
-                        size_discount=imf if any(v for v in imf) else None)
-    except (TypeError, ValueError) as e:
-        raise CliError(f"--collateral/--markets: {e}") from None
-
-
 def cmd_accounts(args: argparse.Namespace) -> int:
     from liqcore.account_liquidation import liquidate_accounts
     from liqcore.cross_margin import Portfolio, health
 
+    check_writable(args.output, "--output")
     mk, assets = load_markets(args.markets)
     acc = load_accounts(args.collateral, assets)
     try:
-        pf = Portfolio.from_frame(_table(args.positions, "--positions"))
+        pf = Portfolio.from_frame(load_table(args.positions, "--positions"))
     except (TypeError, ValueError) as e:
         raise CliError(f"--positions: {args.positions}: {e}") from None
     try:
@@ -874,17 +610,8 @@ def cmd_accounts(args: argparse.Namespace) -> int:
             res = liquidate_accounts(pf, acc, mk, load_policy(args.policy), args.fund)
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
-    head = {
-        "accounts": len(h),
-        "positions": len(pf),
-        "liquidatable": int(h.liquidatable.sum()),
-        "equity": float(h.equity.sum()),
-        "maintenance": float(h.maintenance.sum()),
-        "equity_of_liquidatable": float(h.equity[h.liquidatable].sum()),
-        "maintenance_of_liquidatable": float(h.maintenance[h.liquidatable].sum()),
-    }
     if args.json:
-        out: dict[str, Any] = {"health": head}
+        out: dict[str, Any] = {"health": report.health_summary(h, len(pf))}
         if res is not None:
             fields = res.markets.__dataclass_fields__
             per_market = {k: getattr(res.markets, k).tolist() for k in fields}
@@ -897,37 +624,13 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         print()
     else:
-        rows = [
-            ("accounts", f"{head['accounts']:,}"),
-            ("positions", f"{head['positions']:,}"),
-            ("liquidatable accounts", f"{head['liquidatable']:,}"),
-            ("equity (TNC), all", _money(head["equity"])),
-            ("maintenance (TMMR), all", _money(head["maintenance"])),
-            ("equity of liquidatable", _money(head["equity_of_liquidatable"])),
-            ("maintenance of liquidatable", _money(head["maintenance_of_liquidatable"])),
-        ]
-        if res is not None:
-            s = res.summary()
-            rows += [
-                ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
-                ("positions closed", f"{s['liquidated_positions']:,}"),
-                ("liquidated notional", _money(s["liquidated_notional"])),
-                ("deficit", _money(s["deficit"])),
-                ("fee income", _money(s["fees"])),
-                ("insurance fund before", _money(s["insurance_fund_before"])),
-                ("insurance fund after", _money(s["insurance_fund_after"])),
-                ("residual", _money(s["residual"])),
-                (f"covered by counterparties ({res.policy.residual})", _money(s["adl_transfers"])),
-                ("uncovered", _money(s["uncovered"])),
-                ("ledger balance", f"{s['ledger_balance']:.3g}"),
-            ]
-        print_table(rows, f"liqcore accounts: {args.positions}", sys.stdout)
+        print(report.health(h, len(pf), res, title=f"liqcore accounts: {args.positions}"))
     if args.output:
         try:
             frame = res.to_frame("accounts") if res is not None else h.to_frame()
         except ImportError as e:
             raise CliError(f"--output: {e}") from None
-        frame.to_csv(args.output, index_label="account")
+        write_csv(frame, args.output, index_label="account")
     return 0
 
 

@@ -22,14 +22,14 @@ from liqcore.cli import (
     CliError,
     _market,
     _market_arguments,
-    _money,
     _nonnegative,
     _positive,
-    _pyplot,
     _resilience,
     load_policy,
     load_positions,
 )
+from liqcore.plot import _pyplot
+from liqcore.report import money as _money
 
 __all__ = ["add_map_commands"]
 

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html
+from liqcore import _core, _repr_html, report
 from liqcore._arrays import F64, I64, as_array, check_option
 from liqcore._arrays import real as _real
 from liqcore._arrays import unit_level as _level
@@ -310,6 +310,9 @@ class ContagionResult:
             f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
             f"residual={self.residual:.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.contagion(self)
 
 
 def _shocks(shock: Any, n: int) -> F64:
@@ -622,6 +625,9 @@ class AccountStressResult:
             f"mean_deficit={float(np.mean(self.deficit)) if len(self) else math.nan:.6g}, "
             f"exhaustion_probability={self.exhaustion_probability:.4g})"
         )
+
+    def __str__(self) -> str:
+        return report.account_stress(self)
 
 
 def _real_array(name: str, x: Any) -> npt.NDArray[np.float64]:

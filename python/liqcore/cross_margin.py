@@ -135,7 +135,8 @@ class Markets:
         Mark prices in quote per base, finite and > 0.
     mmr : float or array-like, optional
         Flat maintenance rates in ``[0, 1)``, one per market (a scalar for all); used where
-        ``tiers`` gives None.
+        ``tiers`` gives None. Exclusive with ``tiers``: passing both when every market has
+        tiers (so that ``mmr`` would be ignored) is a ValueError.
     tiers : optional
         Maintenance tiers: one ``liqcore.MarginTiers``-like object (``floors``, ``mmr``), mapping
         or sequence of ``(floor, mmr)`` pairs for every market, or a list with one such entry
@@ -182,6 +183,11 @@ class Markets:
             raise TypeError(
                 f"tiers must be None, a MarginTiers, or a list with one entry per market "
                 f"(got {type(tiers).__name__})"
+            )
+        if rates is not None and tier_list and all(t is not None for t in tier_list):
+            raise ValueError(
+                "mmr and tiers are exclusive: every market has tiers, so mmr would be ignored "
+                "(give mmr only for the markets whose tiers entry is None)"
             )
         parsed: list[tuple[F64, F64] | None] = []
         for m, t in enumerate(tier_list):

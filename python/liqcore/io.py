@@ -29,6 +29,20 @@ Units: prices in quote per base, quantities in base units, exactly as in the fil
 quantities are parsed to float64 (``float("61800.20")``), so the same price written differently
 (``"61800.2"``) is the same level.
 
+Tables and settings (:func:`read_positions`, :func:`read_table`, :func:`read_policy`,
+:func:`read_markets`, :func:`read_collateral`), the inputs of the ``liqcore`` command line:
+
+* **positions**: CSV or Parquet (by the ``.parquet`` / ``.pq`` suffix) with columns ``size,
+  entry_price, margin[, account]`` (isolated margin), or ``account, market, size, entry_price``
+  (cross margin, :meth:`liqcore.Portfolio.from_frame` over :func:`read_table`).
+* **policy**: a preset name (:data:`POLICY_PRESETS`) or a JSON object of :class:`liqcore.Policy`
+  fields.
+* **markets**: a JSON object of marks, margin, contracts, books and collateral assets
+  (:func:`read_markets`); **collateral**: CSV or Parquet with one column per asset.
+
+CSV tables are read with pandas when it is installed, else as numeric columns with NumPy;
+Parquet needs pandas and pyarrow (``pip install liqcore[parquet]``).
+
 Errors: a missing file raises FileNotFoundError. Anything malformed -- a line that is not
 ``<integer> <JSON>``, bad JSON, a missing field, a non-numeric, non-finite or non-positive price,
 a negative quantity, a truncated gzip stream, a sequence gap in a Binance replay, a crossed
@@ -43,17 +57,23 @@ import io as _stdio
 import json
 import math
 import os
+import warnings
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, NamedTuple, Optional, Union
+from pathlib import Path
+from typing import IO, Any, Callable, Optional, Union
 
 import numpy as np
 
 from liqcore._arrays import F64, as_f64
-from liqcore.book import Book
+from liqcore.book import Book, BookArrays  # BookArrays: defined beside Book, re-exported
+from liqcore.cross_margin import Accounts, Markets
+from liqcore.policy import Policy
+from liqcore.positions import Positions
 
 __all__ = [
+    "POLICY_PRESETS",
     "BookArrays",
     "iter_binance_depth",
     "iter_binance_depth_arrays",
@@ -63,25 +83,17 @@ __all__ = [
     "read_binance_depth_arrays",
     "read_book",
     "read_book_arrays",
+    "read_collateral",
     "read_hyperliquid_l2",
     "read_hyperliquid_l2_arrays",
+    "read_markets",
+    "read_policy",
+    "read_positions",
+    "read_table",
     "write_book",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-class BookArrays(NamedTuple):
-    """The four arrays of an L2 book, best level first (bids descending, asks ascending)."""
-
-    bid_px: F64
-    bid_qty: F64
-    ask_px: F64
-    ask_qty: F64
-
-    def to_book(self) -> Book:
-        """A validated :class:`liqcore.Book` over these arrays."""
-        return Book(self.bid_px, self.bid_qty, self.ask_px, self.ask_qty)
 
 
 # --------------------------------------------------------------------------------------------
@@ -736,44 +748,287 @@ def write_book(book: Any, path: PathLike, *, format: Optional[str] = None) -> No
 
 
 # --------------------------------------------------------------------------------------------
+# Positions, collateral, policies and markets (the command line's inputs)
+# --------------------------------------------------------------------------------------------
+
+#: Policy presets by name: ``read_policy("binance")`` is ``Policy.binance()``.
+POLICY_PRESETS: dict[str, Callable[..., Policy]] = {
+    "default": Policy,
+    "binance": Policy.binance,
+    "bybit": Policy.bybit,
+    "dydx": Policy.dydx,
+    "hyperliquid": Policy.hyperliquid,
+    "drift": Policy.drift,
+}
+
+_PARQUET = (".parquet", ".pq")
+
+
+class _TableError(ValueError):
+    """An unreadable table; the message is complete (it names the file)."""
+
+
+def _in_file(e: Exception, spec: str) -> Exception:
+    """``e`` with ``"<spec>: "`` before its message (as a ValueError, TypeError or OSError)."""
+    kind = TypeError if isinstance(e, TypeError) else OSError if isinstance(e, OSError) else (
+        ValueError
+    )
+    return kind(f"{spec}: {e}")
+
+
+def _csv_columns(path: Path) -> dict[str, Any]:
+    """Numeric CSV columns by header name, without pandas."""
+    try:
+        with warnings.catch_warnings():  # an empty file: reported below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            data = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+    except (OSError, ValueError) as e:
+        raise _TableError(f"cannot read {path}: {e}") from None
+    except IndexError:  # NumPy's genfromtxt on an empty file with names=True
+        raise _TableError(f"{path} has no header row") from None
+    if data.dtype.names is None:
+        raise _TableError(f"{path} has no header row")
+    return {name: np.atleast_1d(data[name]) for name in data.dtype.names}
+
+
+def read_table(path: PathLike) -> Any:
+    """A CSV or Parquet file (by the ``.parquet`` / ``.pq`` suffix) as a pandas DataFrame, or,
+    for a CSV without pandas installed, a dict of NumPy columns by header name.
+
+    Raises FileNotFoundError ("no such file 'x.csv'") for a missing file, ImportError when
+    Parquet is read without pandas and pyarrow, ValueError for an unreadable CSV.
+    """
+    _check_path(path)
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file {os.fspath(path)!r}")
+    if p.suffix.lower() in _PARQUET:
+        try:
+            import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+            return pd.read_parquet(p)
+        except ImportError as e:
+            raise ImportError(f"reading Parquet needs pandas and pyarrow: {e}") from None
+    try:
+        import pandas as pd
+
+        return pd.read_csv(p)
+    except ImportError:
+        return _csv_columns(p)
+
+
+def read_positions(path: PathLike) -> Positions:
+    """:class:`liqcore.Positions` from a CSV or Parquet file with columns ``size, entry_price,
+    margin`` and optionally ``account``.
+
+    Raises FileNotFoundError for a missing file, ImportError when Parquet is read without pandas
+    and pyarrow (``pip install liqcore[parquet]``), ValueError / TypeError for unreadable or bad
+    data (the message names the column and row: ``entry_price[1] must be finite and > 0``).
+    """
+    _check_path(path)
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file {os.fspath(path)!r}")
+    try:
+        if p.suffix.lower() in _PARQUET:
+            try:
+                import pandas as pd
+            except ImportError:
+                raise ImportError(
+                    "reading Parquet needs pandas and pyarrow (pip install liqcore[parquet])"
+                ) from None
+            try:
+                frame: Any = pd.read_parquet(p)
+            except ImportError as e:
+                raise ImportError(f"reading Parquet needs pyarrow: {e}") from None
+        else:
+            try:
+                import pandas as pd
+
+                frame = pd.read_csv(p)
+            except ImportError:
+                frame = _csv_columns(p)
+        return Positions.from_frame(frame)
+    except _TableError:
+        raise
+    except (TypeError, ValueError, OSError) as e:
+        raise _in_file(e, os.fspath(path)) from None
+
+
+def read_policy(spec: str | None, **defaults: Any) -> Policy:
+    """A :class:`liqcore.Policy` from a preset name (:data:`POLICY_PRESETS`), a JSON file holding
+    an object of Policy fields, or None (``Policy(**defaults)``). ``defaults`` are fields that
+    the file's (or the preset's overrides) win over.
+
+    Raises FileNotFoundError when ``spec`` is neither a preset nor a file, ValueError /
+    TypeError for unreadable JSON or bad fields.
+    """
+    if spec is None:
+        return Policy(**defaults)
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"spec must be a preset name, a file name or None (got {type(spec).__name__})"
+        )
+    if spec in POLICY_PRESETS:
+        return POLICY_PRESETS[spec](**defaults)
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{spec!r} is neither a preset ({', '.join(POLICY_PRESETS)}) nor a file"
+        )
+    try:
+        fields = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {spec}: {e}") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"{spec} must hold a JSON object of Policy fields")
+    try:
+        return Policy.from_dict({**defaults, **fields})
+    except (TypeError, ValueError) as e:
+        raise _in_file(e, spec) from None
+
+
+_MARKET_FIELDS = ("marks", "mmr", "tiers", "contract", "contract_size", "books", "assets")
+
+
+def read_markets(
+    path: PathLike, *, book_reader: Callable[[str], Book] = read_book
+) -> tuple[Markets, dict[str, dict[str, float]]]:
+    """:class:`liqcore.Markets` and the collateral assets from a JSON file::
+
+        {"marks": [60000, 3000], "mmr": [0.005, 0.01],   # or "tiers": [[[floor, mmr], ...], ...]
+         "contract": "linear", "contract_size": 1.0,      # optional, one or per market
+         "books": ["btc_book.json", "eth_book.json"],     # optional, relative to this file
+         "assets": {"USDC": {"price": 1.0, "haircut": 0.0},
+                    "ETH": {"price": 3000.0, "haircut": 0.1, "size_discount": 0.001}}}
+
+    Returns ``(markets, assets)``; ``assets`` maps each asset name to its fields, in file order
+    (:func:`read_collateral` takes it). ``book_reader`` reads each book file (default
+    :func:`read_book`). Raises FileNotFoundError for a missing file, ValueError / TypeError for
+    bad JSON or fields.
+    """
+    _check_path(path)
+    if not callable(book_reader):
+        raise TypeError(f"book_reader must be callable (got {type(book_reader).__name__})")
+    p = Path(path)
+    spec = os.fspath(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file {spec!r}")
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {spec}: {e}") from None
+    if not isinstance(d, dict) or "marks" not in d or "assets" not in d:
+        raise ValueError(f"{spec} must hold a JSON object with 'marks' and 'assets'")
+    unknown = set(d) - set(_MARKET_FIELDS)
+    if unknown:
+        names = ", ".join(sorted(map(repr, unknown)))
+        raise ValueError(f"{spec}: unknown field(s) {names}")
+    books = None
+    if d.get("books") is not None:
+        try:
+            books = [book_reader(str(p.parent / b)) for b in d["books"]]
+        except TypeError as e:
+            raise TypeError(f"book_reader: {e}") from None
+    try:
+        mk = Markets(
+            d["marks"],
+            d.get("mmr"),
+            tiers=d.get("tiers"),
+            books=books,
+            contract=d.get("contract", "linear"),
+            contract_size=d.get("contract_size", 1.0),
+        )
+    except (TypeError, ValueError) as e:
+        raise _in_file(e, spec) from None
+    assets = d["assets"]
+    if not isinstance(assets, dict) or not assets:
+        raise ValueError(f"{spec}: 'assets' must map asset names to {{'price', 'haircut'}}")
+    return mk, assets
+
+
+def read_collateral(path: PathLike, assets: dict[str, dict[str, float]]) -> Accounts:
+    """:class:`liqcore.Accounts` from CSV/Parquet collateral: one column per asset of ``assets``
+    (as :func:`read_markets` returns them; balances in asset units), one row per account in id
+    order, or an ``account`` column giving each row's id (accounts not listed hold nothing).
+
+    Raises FileNotFoundError for a missing file, ValueError for a missing asset column or bad
+    ids, and ValueError / TypeError naming ``asset_prices`` / ``haircuts`` / ``collateral`` for
+    bad values.
+    """
+    _check_path(path)
+    if not isinstance(assets, dict) or not all(isinstance(k, str) for k in assets):
+        raise TypeError(
+            "assets must be a dict of asset names to {'price', 'haircut'} fields, as "
+            f"read_markets returns it (got {type(assets).__name__})"
+        )
+    if not assets:
+        raise ValueError("assets must name at least one asset")
+    spec = os.fspath(path)
+    frame = read_table(path)
+    names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
+    missing = [a for a in assets if a not in names]
+    if missing:
+        raise ValueError(f"{spec} has no column(s) {', '.join(map(repr, missing))} "
+                         f"(has {', '.join(map(repr, names))})")
+    cols = [np.asarray(frame[a], dtype=np.float64) for a in assets]
+    coll = np.column_stack(cols) if cols else np.zeros((0, 0))
+    if "account" in names:
+        ids = np.asarray(frame["account"])
+        distinct = ids.size == 0 or (ids.min() >= 0 and np.unique(ids).size == ids.size)
+        if ids.dtype.kind not in "iu" or not distinct:
+            raise ValueError(f"{spec}: 'account' must hold distinct non-negative integer ids")
+        full = np.zeros((int(ids.max()) + 1 if ids.size else 0, len(cols)))
+        full[ids] = coll
+        coll = full
+
+    def field(k: str, default: float | None) -> list[Any]:
+        return [a.get(k, default) if isinstance(a, dict) else None for a in assets.values()]
+
+    imf = field("size_discount", 0.0)
+    return Accounts(coll, field("price", None), field("haircut", 0.0),
+                    size_discount=imf if any(v for v in imf) else None)
+
+
+# --------------------------------------------------------------------------------------------
 # Adapters defined in their own modules, re-exported here (imported last: they use the helpers
 # above).
 # --------------------------------------------------------------------------------------------
 
-from liqcore.arrow import read_positions_parquet, write_positions_parquet  # noqa: E402
-from liqcore.tardis import (  # noqa: E402
-    TardisLiquidations,
-    TardisTicker,
-    TardisUpdate,
-    iter_tardis_book,
-    iter_tardis_snapshots,
-    iter_tardis_updates,
-    read_tardis_book,
-    read_tardis_book_arrays,
-    read_tardis_liquidations,
-    read_tardis_snapshot,
-    read_tardis_snapshot_arrays,
-    read_tardis_ticker,
-)
+# Resolved on first access (PEP 562), not at import: those modules import this one's helpers,
+# and a module-level import here would close an import cycle.
+_ADAPTERS = {
+    "read_positions_parquet": "liqcore.arrow",
+    "write_positions_parquet": "liqcore.arrow",
+    "TardisLiquidations": "liqcore.tardis",
+    "TardisTicker": "liqcore.tardis",
+    "TardisUpdate": "liqcore.tardis",
+    "iter_tardis_book": "liqcore.tardis",
+    "iter_tardis_snapshots": "liqcore.tardis",
+    "iter_tardis_updates": "liqcore.tardis",
+    "read_tardis_book": "liqcore.tardis",
+    "read_tardis_book_arrays": "liqcore.tardis",
+    "read_tardis_liquidations": "liqcore.tardis",
+    "read_tardis_snapshot": "liqcore.tardis",
+    "read_tardis_snapshot_arrays": "liqcore.tardis",
+    "read_tardis_ticker": "liqcore.tardis",
+    "book_from_ccxt": "liqcore.ccxt",
+    "tiers_from_ccxt": "liqcore.ccxt",
+    "tiers_from_binance_brackets": "liqcore.leverage_brackets",
+}
+__all__ += sorted(_ADAPTERS)
 
-__all__ += [
-    "TardisLiquidations",
-    "TardisTicker",
-    "TardisUpdate",
-    "iter_tardis_book",
-    "iter_tardis_snapshots",
-    "iter_tardis_updates",
-    "read_positions_parquet",
-    "read_tardis_book",
-    "read_tardis_book_arrays",
-    "read_tardis_liquidations",
-    "read_tardis_snapshot",
-    "read_tardis_snapshot_arrays",
-    "read_tardis_ticker",
-    "write_positions_parquet",
-]
 
-from liqcore.ccxt import book_from_ccxt, tiers_from_ccxt  # noqa: E402
-from liqcore.leverage_brackets import tiers_from_binance_brackets  # noqa: E402
+def __getattr__(name: str) -> Any:
+    module = _ADAPTERS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'liqcore.io' has no attribute {name!r}")
+    import importlib
 
-__all__ += ["book_from_ccxt", "tiers_from_binance_brackets", "tiers_from_ccxt"]
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ADAPTERS))

@@ -71,7 +71,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html
+from liqcore import _core, _repr_html, report
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
@@ -374,6 +374,9 @@ class LiquidationResult:
             f"uncovered={self.uncovered:.6g})"
         )
 
+    def __str__(self) -> str:
+        return report.liquidation(self)
+
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
     """Reject inverse positions whose bankruptcy price underflows to 0.
@@ -385,12 +388,14 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
     """
     if policy.contract != "inverse" or len(positions) == 0:
         return
-    bp = _core.bankruptcy_price(  # the margin kernel, without the public NaN check
-        positions._size, positions._entry_price, positions._margin, True,
-        float(policy.contract_size), 0,
-    )
-    with np.errstate(invalid="ignore"):
-        bad = (positions._size != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
+    # BP in double precision exactly as the liquidation kernel computes it (detail::lp_inverse;
+    # the public margin functions recompute such elements in extended precision)
+    q, ep, m = positions._size, positions._entry_price, positions._margin
+    with np.errstate(all="ignore"):
+        ac = np.abs(q) * float(policy.contract_size)
+        num = np.copysign(1.0, q) * m * ep + ac
+        bp = ac * 1.0 * ep / np.where(num > 0.0, num, 0.0)
+        bad = (q != 0.0) & ~(bp > 0.0)  # 0, or 0/0 = NaN at 1x short
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(

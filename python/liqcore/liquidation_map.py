@@ -207,7 +207,7 @@ def liquidation_map(
     mark: float,
     bins: int | None = None,
     span: float = 0.2,
-    mmr: Any = 0.005,
+    mmr: Any = None,
     tiers: MarginTiers | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
@@ -229,7 +229,7 @@ def liquidation_map(
     span : float
         Half-width of the default range, relative to the mark, in (0, 1) (default 0.2).
     mmr, tiers, contract, contract_size
-        As :func:`liqcore.liquidation_price`.
+        As :func:`liqcore.liquidation_price` (``mmr`` defaults to 0.005; not with ``tiers``).
     """
     if not isinstance(positions, Positions):
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")

@@ -257,8 +257,11 @@ def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
         return None
     if not isinstance(tiers, MarginTiers):
         raise TypeError(f"tiers must be a MarginTiers or None (got {type(tiers).__name__})")
-    if not (isinstance(mmr, (int, float)) and not isinstance(mmr, bool) and mmr == _DEFAULT_MMR):
-        raise ValueError("pass either mmr or tiers, not both (tiers carry their own rates)")
+    if mmr is not None:
+        raise ValueError(
+            "pass either mmr or tiers, not both: they are exclusive "
+            "(tiers carry their own rates)"
+        )
     return tiers._t
 
 
@@ -329,7 +332,7 @@ def equity(
 def maintenance_margin(
     size: Any,
     mark: Any,
-    mmr: Any = _DEFAULT_MMR,
+    mmr: Any = None,
     *,
     tiers: MarginTiers | None = None,
     contract: str = "linear",
@@ -340,13 +343,15 @@ def maintenance_margin(
 
     ``notional = |size|·mark`` (linear, quote) or ``|size|·C/mark`` (inverse, coin). With
     ``tiers`` the rate and maintenance amount are those of the tier holding the notional;
-    ``mmr`` must then be left at its default (passing both is a ValueError).
+    ``mmr`` (None: 0.005) and ``tiers`` are exclusive: passing both is a ValueError.
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
+    if mmr is None:
+        mmr = _DEFAULT_MMR
     nt = _threads(threads)
     if t is None:
         (q, p, r), scalar = _prepare(
@@ -393,7 +398,7 @@ def liquidation_price(
     size: Any,
     entry_price: Any,
     margin: Any,
-    mmr: Any = _DEFAULT_MMR,
+    mmr: Any = None,
     *,
     tiers: MarginTiers | None = None,
     contract: str = "linear",
@@ -411,14 +416,16 @@ def liquidation_price(
     result is the bankruptcy price of ``margin - MM(entry_price)``.
 
     ``size == 0`` gives NaN; when no positive price has ``E = MM`` a linear position gets 0 and
-    an inverse one ``+inf`` (see the module docstring). ``mmr`` must be left at its default
-    when ``tiers`` is given (passing both is a ValueError).
+    an inverse one ``+inf`` (see the module docstring). ``mmr`` (None: 0.005) and ``tiers`` are
+    exclusive: passing both is a ValueError.
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
+    if mmr is None:
+        mmr = _DEFAULT_MMR
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
     nt = _threads(threads)
@@ -444,7 +451,7 @@ def margin_ratio(
     entry_price: Any,
     margin: Any,
     mark: Any,
-    mmr: Any = _DEFAULT_MMR,
+    mmr: Any = None,
     *,
     tiers: MarginTiers | None = None,
     contract: str = "linear",
@@ -454,14 +461,16 @@ def margin_ratio(
     """Maintenance margin over equity at the mark, ``MM/E``; liquidatable iff ``> 1``.
 
     ``+inf`` where ``E <= 0`` (no equity left: at or past bankruptcy), including a zero-size
-    position with zero margin; 0 for a zero-size position with margin. ``mmr`` must be left at
-    its default when ``tiers`` is given.
+    position with zero margin; 0 for a zero-size position with margin. ``mmr`` (None: 0.005) and
+    ``tiers`` are exclusive: passing both is a ValueError.
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr)
+    if mmr is None:
+        mmr = _DEFAULT_MMR
     nt = _threads(threads)
     if t is None:
         (q, ep, m, p, r), scalar = _prepare(

@@ -47,6 +47,7 @@ LIMITS: tuple[str, ...] = tuple(_core.LimitRule.__members__)
 FEES: tuple[str, ...] = tuple(_core.FeeRule.__members__)
 RESIDUALS: tuple[str, ...] = tuple(_core.ResidualRule.__members__)
 CONTRACTS: tuple[str, ...] = tuple(_core.Contract.__members__)
+_DEFAULT_MMR = 0.005  # Policy.mmr when neither mmr nor tiers is given
 
 Tier = tuple[float, float]
 
@@ -121,7 +122,10 @@ class Policy:
     """How one market liquidates (MODEL.md §1-3). All fields are keyword arguments.
 
     Margin
-        mmr (0.005): flat maintenance-margin rate, used when ``tiers`` is None.
+        mmr (None, meaning 0.005 when ``tiers`` is None): flat maintenance-margin rate.
+            Exclusive with ``tiers``: passing both is a ValueError; a Policy with tiers has
+            ``mmr`` None (``dataclasses.replace(p, tiers=t, mmr=None)`` moves a flat policy to
+            tiers).
         tiers (None): maintenance tiers by notional: a ``liqcore.MarginTiers``, a mapping
             ``{"floors": [...], "mmr": [...]}`` or (floor, mmr) pairs; stored as pairs.
         contract ("linear"): "linear" or "inverse"; contract_size (1.0): face value of an
@@ -183,7 +187,7 @@ class Policy:
         counterparty can bear is ``uncovered``; nobody's equity goes below zero.
     """
 
-    mmr: float = 0.005
+    mmr: float | None = None
     tiers: tuple[Tier, ...] | None = None
     contract: str = "linear"
     contract_size: float = 1.0
@@ -230,7 +234,16 @@ class Policy:
                 raise _fail(name, what, v)
             set_(self, name, v)
 
-        check("mmr", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
+        if self.tiers is not None:
+            if self.mmr is not None:
+                raise ValueError(
+                    "Policy.mmr and Policy.tiers are exclusive: give one of them "
+                    f"(got mmr={self.mmr!r} and tiers)"
+                )
+        else:
+            if self.mmr is None:
+                set_(self, "mmr", _DEFAULT_MMR)
+            check("mmr", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
         check("contract_size", lambda v: v > 0.0, "finite and > 0")
         check("buffer", lambda v: v >= 0.0, "finite and >= 0")
         check("slice_threshold", lambda v: v >= 0.0, "finite and >= 0")
@@ -292,7 +305,7 @@ class Policy:
 
     @classmethod
     def dydx(cls, **overrides: Any) -> Policy:
-        """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 1.5), fee capped at
+        """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 0.1), fee capped at
         1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue).
         BTC-USD maintenance 3%."""
         return cls(
@@ -393,7 +406,7 @@ class Policy:
         p = _core.LiquidationPolicy()
         p.contract = _core.Contract.__members__[self.contract]
         p.contract_size = self.contract_size
-        tiers = self.tiers if self.tiers is not None else ((0.0, self.mmr),)
+        tiers = self.tiers if self.tiers is not None else ((0.0, float(self.mmr or 0.0)),)
         p.set_tiers(
             np.array([t[0] for t in tiers], dtype=np.float64),
             np.array([t[1] for t in tiers], dtype=np.float64),
@@ -427,4 +440,6 @@ class Policy:
         for k, v in state.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "tiers", _tiers(state.get("tiers")))
+        if self.tiers is not None:  # pickles of older versions kept mmr 0.005 beside tiers
+            object.__setattr__(self, "mmr", None)
         object.__setattr__(self, "_core_policy", None)

@@ -64,16 +64,7 @@ img { max-width: 100%; height: auto; }
 
 # ---- pieces ------------------------------------------------------------------------------------
 
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError('liqcore report needs matplotlib: pip install "liqcore[plot]"') from None
-    return plt
+from liqcore.plot import _pyplot  # noqa: E402  (matplotlib imported when called)
 
 
 def _png(fig: Any) -> str:

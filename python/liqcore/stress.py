@@ -54,7 +54,7 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html
+from liqcore import _core, _repr_html, report
 from liqcore._arrays import F64, I64, as_f64, check_option
 from liqcore._arrays import unit_level as _level
 from liqcore.book import Book
@@ -264,6 +264,9 @@ class StressResult:
             f"expected_deficit={self.expected_deficit:.6g}, "
             f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
         )
+
+    def __str__(self) -> str:
+        return report.stress(self)
 
 
 # ---- inputs ------------------------------------------------------------------------------------

@@ -51,8 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore._arrays import F64
-from liqcore.book import Book
-from liqcore.io import BookArrays
+from liqcore.book import Book, BookArrays
 
 __all__ = ["synthetic_book", "synthetic_book_arrays"]
 

@@ -266,10 +266,12 @@ struct CascadeIndex {
       }
     };
     if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
-      // The common case: LP = max(num, 0) / den as detail::lp_linear computes it (the same
-      // bits as liquidation_price; q = 0 gives NaN, never kept). LP > lo implies
-      // max(num, 0) > lo·den·(1 − 1e-12) (LP < hi: < hi·den·(1 + 1e-12)) whatever the rounding,
-      // so most positions are passed over without a division.
+      // The common case: LP = max(num, 0) / den, num = |q|·EP − s·M, den = |q|(1 − s·mmr), which
+      // detail::lp_linear computes as max(EP − s·M/|q|, 0)/(1 − s·mmr) (the same value up to a
+      // few ulps; the kept positions get lp_linear's bits, as liquidation_price; q = 0 gives
+      // NaN, never kept). LP > lo implies max(num, 0) > lo·den·(1 − 1e-12) (LP < hi:
+      // < hi·den·(1 + 1e-12)) whatever the rounding, so most positions are passed over without
+      // a division.
       const double rate = pol.tiers.mmr[0];
       const double lo_l = long_lo * (1.0 - 1e-12), hi_s = short_hi * (1.0 + 1e-12);
       scan(

@@ -202,7 +202,7 @@ struct FillSums {
 inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, double qty, double limit, double bp,
                    double allowance, FillSums& acc) noexcept {
   double remaining = qty;
-  double net = 0.0;  // Σ pnl(s·x, bp → p) of this close so far
+  double net = 0.0;  // Σ of the negative pnl(s·x, bp → p) of this close so far (gross cost to the fund)
   while (remaining > 0.0 && cur.has(cur.level)) {
     const double p = cur.price(cur.level);
     if (!cur.acceptable(p, limit)) break;
@@ -212,7 +212,7 @@ inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, do
       const double unit = pnl(c, s, bp, p);  // < 0: the fund pays -unit per unit filled
       // A fill the fund cannot cover is refused whole, never split (dYdX rejects the match).
       if (unit < 0.0 && take * -unit > std::max(0.0, allowance + net)) break;
-      net += pnl(c, s * take, bp, p);
+      net += std::min(0.0, pnl(c, s * take, bp, p));  // the fund is not credited better fills
     }
     if (take > 0.0) acc.add(c, s, mark, take, p);
     remaining -= take;

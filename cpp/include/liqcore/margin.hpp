@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
@@ -126,15 +127,21 @@ namespace detail {
 // n* = σ(A + cum) / (1 + σ·mmr). n* <= 0 means no positive price makes E = MM: a linear
 // position then gets 0 and an inverse one +inf (a long is liquidatable below LP, a short above,
 // so "0" is "never" for a linear long and "always" for a linear short, and +inf the reverse
-// for inverse). Rate 0 and cum 0 give the bankruptcy price. Each form below uses one division.
+// for inverse). Rate 0 and cum 0 give the bankruptcy price.
+//
+// Linear is written as (EP − s·(m + cum)/|q|) / (1 + σ·mmr), s = sign(q): no product |q|·EP,
+// which overflows for huge positions (1e300 · 1e300) and loses every digit in the denormal
+// range (|q| = 5e-324) although the price itself is ordinary. The array kernels recompute in
+// long double the rare elements whose double arithmetic may still have overflowed (see
+// lp_suspect below).
 inline double lp_linear(double q, double ep, double m, double rate, double cum) noexcept {
   const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
   const double aq = std::abs(q);
-  const double num = aq * ep - s * (m + cum);  // σ(A + cum)
-  const double den = aq * (1.0 - s * rate);    // |q|(1 + σ·mmr) > 0
+  const double x = ep - s * ((m + cum) / aq);  // σ(A + cum)/|q|
+  const double den = 1.0 - s * rate;           // 1 + σ·mmr > 0
   // Selects only between a value and the operand of its own test, and divides afterwards: GCC
   // keeps that branch-free (and vectorizes it) while it would sink a division into a branch.
-  const double pos = num > 0.0 ? num : 0.0;
+  const double pos = x > 0.0 ? x : 0.0;
   return pos / den;
 }
 
@@ -425,6 +432,235 @@ inline double lp_k(double q, double ep, double m, double rate, double cum, doubl
   return std::abs(p + (q != 0.0 ? 0.0 : nan));
 }
 
+// ---- overflow guard ---------------------------------------------------------------------
+//
+// The double formulas above are right up to rounding whenever no intermediate overflows or
+// falls below the normal range. Each array kernel screens its elements branch-free in its loop
+// (in_range: every input 0 or within [2^-250, 2^250], and no infinite result that is not a
+// documented +inf); only when some element fails, a second pass applies the precise test (the
+// *_suspect functions: a non-finite or denormal intermediate) and recomputes those elements in
+// long double (x87 extended on x86-64: a 15-bit exponent, so no product of a few finite doubles
+// overflows or turns denormal there). A result that is then beyond the double range raises
+// InvalidArgument naming the arguments at that index: never a silent infinity. Where long
+// double is no wider than double, such elements raise instead.
+
+inline constexpr double kMinNormal = std::numeric_limits<double>::min();
+
+// The screen the kernels' loops apply (cheap compares, no operation that could make a denormal):
+// with every input 0 or of magnitude in [2^-250, 2^250], no product of up to four of them nor
+// any formula here leaves the normal range, except by cancellation (an inverse price, a margin
+// ratio: those loops also test their result). An element failing the screen goes to the precise
+// test (the *_suspect functions below) in the rare fix-up pass.
+inline bool in_range(double x) noexcept {
+  const double a = std::abs(x);
+  return (a <= 0x1p250) & ((a >= 0x1p-250) | (a == 0.0));
+}
+
+// An inverse price that came out infinite although its numerator s·M·EP + |q|·C (with the
+// margin after MM at entry, cum 0) is positive: the quotient overflowed.
+template <Contract K>
+inline bool inverse_overflow(double q, double ep, double m, double cs, double o) noexcept {
+  if constexpr (K == Contract::linear) {
+    (void)q, (void)ep, (void)m, (void)cs, (void)o;
+    return false;
+  } else {
+    // branch-free (a && here keeps GCC from vectorizing the loop)
+    return (o > kMax) & (std::copysign(1.0, q) * m * ep + std::abs(q) * cs > 0.0);
+  }
+}
+
+// A tier table whose floors or cums leave the screen's range: every element takes the precise
+// test.
+inline bool tiers_in_range(const Tiers& t) noexcept {
+  bool ok = true;
+  for (std::size_t j = 0; j < t.size(); ++j) ok = ok && in_range(t.floor[j]) && in_range(t.cum[j]) && in_range(t.mmr[j]);
+  return ok;
+}
+
+// |x| beyond the double range, or NaN.
+inline bool huge(double x) noexcept { return !(std::abs(x) <= kMax); }
+
+// A product of nonzero factors below the normal range: it kept only some of its digits, or
+// none (0), and a product with it as a factor keeps even fewer.
+inline bool lost(double x, double below = kMinNormal) noexcept { return std::abs(x) < below; }
+
+// E = m + q(P − EP) (linear: one product, overflow only) or m + qC(1/EP − 1/P) (inverse: also
+// qC, 1/EP or 1/P in the denormal range).
+template <Contract K>
+inline bool equity_suspect(double q, double ep, double p, double cs, double o) noexcept {
+  if constexpr (K == Contract::linear) {
+    (void)q, (void)ep, (void)p, (void)cs;
+    return huge(o);
+  } else {
+    return huge(o) | ((q != 0.0) & lost(q * cs)) | lost(1.0 / ep) | lost(1.0 / p);
+  }
+}
+
+// MM from the notional |q|P (linear) or |q|C/P (inverse) and the rate or tiers: the notional
+// (and |q|C) overflowing or in the denormal range, or the result overflowing.
+template <Contract K>
+inline bool mm_suspect(double q, double p, double cs, double o) noexcept {
+  if constexpr (K == Contract::linear) {
+    (void)cs;
+    return huge(o) | ((q != 0.0) & lost(std::abs(q) * p));
+  } else {
+    const double ac = std::abs(q) * cs;
+    return huge(o) | huge(ac) | ((q != 0.0) & (lost(ac) | lost(ac / p)));
+  }
+}
+
+// lp_k: linear overflows only through m + cum or the result; inverse through its numerator,
+// its product |q|·C·(1 + σ·mmr)·EP, or a result that is infinite while the position is not
+// "never" (numerator > 0), and loses digits when |q|·C, |q|·C·EP or (m + cum)·EP is in (or
+// near) the denormal range. `cum_abs` and `rate` may be bounds (`exact_never` false: then an
+// infinite inverse result always counts), else exact (the tier kernels pass m + cum as m).
+template <Contract K>
+inline bool lp_suspect(double q, double ep, double m, double rate, double cum_abs, double cs,
+                       double o, bool exact_never) noexcept {
+  const double mc = std::abs(m) + cum_abs;
+  if constexpr (K == Contract::linear) {
+    (void)ep, (void)rate, (void)cs, (void)exact_never;
+    // (m + cum)/|q| below the normal range (tested without a division) keeps only some digits,
+    // and 1/(1 + σ·mmr) can bring them back into the normal range
+    // (scaled by 2^60 so that the test itself makes no denormal for an ordinary |q| < 1: those
+    // take a slow microcode path on x86)
+    const bool few_digits = (mc != 0.0) & (mc * 0x1p60 < (kMinNormal * 0x1p60) * std::abs(q));
+    return (q != 0.0) & (huge(mc) | huge(o) | few_digits);
+  } else {
+    const double s = std::copysign(1.0, q);
+    const double ac = std::abs(q) * cs;
+    const double num = s * (m + (exact_never ? cum_abs : 0.0)) * ep + ac;
+    const bool inf_not_never = (o > kMax) & (!exact_never | (num > 0.0));
+    // 2^-900: (1 + σ·mmr) >= 1 − mmr > 2^-53 keeps |q|·C·EP·(1 + σ·mmr) normal above it
+    const bool few_digits = lost(ac) | lost(ac * ep, 0x1p-900) | ((mc != 0.0) & lost(mc * ep));
+    return (q != 0.0) & (huge(mc * ep) | huge(ac * (1.0 + rate) * ep) | inf_not_never | few_digits);
+  }
+}
+
+// MM/E: MM or E suspect, or a positive E gave an infinite ratio (E <= 0 is the documented +inf).
+template <Contract K>
+inline bool ratio_suspect(double q, double ep, double p, double cs, double mm, double e, double o) noexcept {
+  return mm_suspect<K>(q, p, cs, mm) | equity_suspect<K>(q, ep, p, cs, e) | ((e > 0.0) & huge(o));
+}
+
+namespace wide {
+
+using W = long double;
+
+// A result in long double; `never` marks the documented +inf (an inverse position that no
+// price liquidates, a margin ratio with E <= 0).
+struct Value {
+  W v;
+  bool never;
+};
+
+inline W abs(W x) noexcept { return x < 0 ? -x : x; }
+
+inline W notional(Contract k, W q, W p, W cs) noexcept {
+  return k == Contract::linear ? abs(q) * p : abs(q) * cs / p;
+}
+
+inline W equity(Contract k, W q, W ep, W m, W p, W cs) noexcept {
+  return k == Contract::linear ? m + q * (p - ep) : m + q * cs * (1.0L / ep - 1.0L / p);
+}
+
+inline W maintenance(const TierTable& t, W n) noexcept {
+  W mm = 0;
+  for (std::size_t j = 0; j < t.size(); ++j) {
+    const W d = W(t.rate[j]) - (j > 0 ? W(t.rate[j - 1]) : W(0));
+    const W x = n - W(t.floor[j]);
+    mm += d * (x > 0 ? x : W(0));
+  }
+  return mm;
+}
+
+inline Value ratio(W mm, W e) noexcept {
+  if (!(e > 0)) return {0, true};
+  return {mm / e, false};
+}
+
+// As detail::lp_rate (q != 0).
+inline Value lp(Contract k, W q, W ep, W m, W rate, W cum, W cs) noexcept {
+  const W s = q < 0 ? -1 : 1;
+  const W aq = abs(q);
+  if (k == Contract::linear) {
+    const W x = ep - s * ((m + cum) / aq);
+    return {(x > 0 ? x : W(0)) / (1 - s * rate), false};
+  }
+  const W ac = aq * cs;
+  const W num = s * (m + cum) * ep + ac;
+  if (!(num > 0)) return {0, true};
+  return {ac * (1 + s * rate) * ep / num, false};
+}
+
+// As detail::lp_tier then lp_rate: the tier of the root, then its closed form.
+inline Value lp_tiers(Contract k, const TierTable& t, W q, W ep, W m, W cs) noexcept {
+  const W s = q < 0 ? -1 : 1;
+  const W sg = k == Contract::linear ? -s : s;
+  const W aq = abs(q);
+  const W key = k == Contract::linear ? aq * ep - s * m : s * m * ep + aq * cs;
+  const W scale = k == Contract::linear ? W(1) : ep;
+  W rate = t.rate[0], cum = t.cum[0];
+  for (std::size_t j = 1; j < t.size(); ++j) {
+    const W f = t.floor[j];
+    const W edge = f + sg * (f * W(t.rate[j]) - W(t.cum[j]));
+    if (edge * scale <= key) {
+      rate += W(t.rate[j]) - W(t.rate[j - 1]);
+      cum += W(t.cum[j]) - W(t.cum[j - 1]);
+    }
+  }
+  return lp(k, q, ep, m, rate, cum, cs);
+}
+
+struct Arg {
+  const char* name;
+  Column col;
+};
+
+inline double at(const Column& c, std::size_t i) noexcept { return c.values[c.scalar() ? 0 : i]; }
+
+// The double of `r`, or InvalidArgument naming every argument at element i when the result is
+// beyond the double range: "size[3] = 1e+300, entry_price[3] = ...: the equity is beyond ...".
+// (`args` starts with size; a broadcast argument is named without an index.)
+inline double narrow(Value r, const char* what, std::size_t i, std::size_t n, std::initializer_list<Arg> args) {
+  if (r.never) return std::numeric_limits<double>::infinity();
+  if (abs(r.v) <= W(kMax)) return static_cast<double>(r.v);
+  std::string text;
+  std::int64_t first_index = -1;
+  for (const Arg& a : args) {
+    const bool broadcast = a.col.scalar() && n != 1;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " = %.17g", at(a.col, i));
+    if (text.empty()) {
+      first_index = broadcast ? -1 : static_cast<std::int64_t>(i);
+      text = buf + 1;  // InvalidArgument puts "size[i] " before it
+    } else {
+      text += std::string(", ") + a.name + (broadcast ? "" : "[" + std::to_string(i) + "]") + buf;
+    }
+  }
+  throw InvalidArgument(args.begin()->name, first_index,
+                        text + ": " + what + " is beyond the float range (magnitude > 1.8e308)");
+}
+
+}  // namespace wide
+
+// Recomputes out[i] = exact(i) where suspect(i) (serially, in index order: the rare path, and
+// the first bad index is the one reported).
+template <class Suspect, class Exact>
+void fix_overflows(std::size_t n, std::span<double> out, const Suspect& suspect, const Exact& exact) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (suspect(i)) out[i] = exact(i);
+}
+
+// A block-level "some element suspect" flag shared by a kernel's threads.
+struct SuspectFlag {
+  std::atomic<bool> any{false};
+  void note(double f) noexcept {
+    if (f != 0.0) any.store(true, std::memory_order_relaxed);
+  }
+  bool get() const noexcept { return any.load(std::memory_order_relaxed); }
+};
+
 template <class F>
 void dispatch(const ContractSpec& c, F&& f) {
   if (c.kind == Contract::linear)
@@ -503,6 +739,8 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
   const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -511,14 +749,29 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
       const double* __restrict m = fm.at(i0);
       const double* __restrict p = fp.at(i0);
       double* __restrict o = out.data() + i0;
-      double bad = 0.0;
+      double bad = 0.0, sus = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                             ok(Rule::positive, p[i]));
         o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]));
       }
+      overflow.note(sus);
       return bad;
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          return equity_suspect<K>(wide::at(size, i), wide::at(entry_price, i), wide::at(mark, i), cs, out[i]);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W e = wide::equity(c.kind, qi, wide::at(entry_price, i), wide::at(margin, i),
+                                         wide::at(mark, i), cs);
+          return wide::narrow({e, false}, "the equity", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -535,6 +788,8 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   const Feed fq(size), fp(mark), fr(mmr);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -542,13 +797,23 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
       const double* __restrict p = fp.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
-      double bad = 0.0;
+      double bad = 0.0, sus = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
         o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
+        sus = flag(sus, in_range(q[i]) & in_range(p[i]) & in_range(r[i]));
       }
+      overflow.note(sus);
       return bad;
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W mm = wide::notional(K, qi, wide::at(mark, i), cs) * wide::at(mmr, i);
+          return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -563,8 +828,11 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   check_spec(c);
   const Feed fq(size), fp(mark);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -574,15 +842,25 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
         const double* __restrict p = fp.at(i0);
         double* __restrict o = out.data() + i0;
         double nb[kBlock];
-        double bad = 0.0;
+        double bad = 0.0, sus = 0.0;
         for (std::size_t i = 0; i < len; ++i) {
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]));
           nb[i] = notional_k<K>(q[i], p[i], cs);
         }
         maintenance_block<NT>(tt, len, nb, o);
+        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, in_range(q[i]) & in_range(p[i]) & table_ok);
+        overflow.note(sus);
         return bad;
       });
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, wide::at(mark, i), cs));
+          return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -600,6 +878,8 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
   const Feed fq(size), fe(entry_price), fm(margin);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -607,13 +887,29 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
       const double* __restrict ep = fe.at(i0);
       const double* __restrict m = fm.at(i0);
       double* __restrict o = out.data() + i0;
-      double bad = 0.0;
+      double bad = 0.0, sus = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
         o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) &
+                            !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
       }
+      overflow.note(sus);
       return bad;
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          return lp_suspect<K>(wide::at(size, i), wide::at(entry_price, i), wide::at(margin, i), 0.0, 0.0, cs,
+                               out[i], true);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::Value v = wide::lp(K, qi, wide::at(entry_price, i), wide::at(margin, i), 0, 0, cs);
+          return wide::narrow(v, "the bankruptcy price", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -632,6 +928,8 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   const Feed fq(size), fe(entry_price), fm(margin), fr(mmr);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -640,23 +938,47 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
       const double* __restrict m = fm.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
-      double bad = 0.0;
+      double bad = 0.0, sus = 0.0;
       if (mm_at_entry) {
         for (std::size_t i = 0; i < len; ++i) {
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                               ok(Rule::rate, r[i]));
           const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
           o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
+                              !(inverse_overflow<K>(q[i], ep[i], m[i] - mm, cs, o[i])));
         }
       } else {
         for (std::size_t i = 0; i < len; ++i) {
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                               ok(Rule::rate, r[i]));
           o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
+                              !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
         }
       }
+      overflow.note(sus);
       return bad;
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i), epi = wide::at(entry_price, i), ri = wide::at(mmr, i);
+          if (!mm_at_entry) return lp_suspect<K>(qi, epi, wide::at(margin, i), ri, 0.0, cs, out[i], true);
+          const double mm = notional_k<K>(qi, epi, cs) * ri;
+          return lp_suspect<K>(qi, epi, wide::at(margin, i) - mm, 0.0, 0.0, cs, out[i], true) ||
+                 mm_suspect<K>(qi, epi, cs, mm);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W epi = wide::at(entry_price, i), ri = wide::at(mmr, i);
+          const wide::W mi = wide::at(margin, i);
+          const wide::Value v = mm_at_entry ? wide::lp(K, qi, epi, mi - wide::notional(K, qi, epi, cs) * ri, 0, 0, cs)
+                                            : wide::lp(K, qi, epi, mi, ri, 0, cs);
+          return wide::narrow(v, "the liquidation price", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -675,8 +997,11 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   check_spec(c);
   const Feed fq(size), fe(entry_price), fm(margin);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -686,20 +1011,49 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
         const double* __restrict ep = fe.at(i0);
         const double* __restrict m = fm.at(i0);
         double* __restrict o = out.data() + i0;
-        double bad = 0.0;
+        double bad = 0.0, sus = 0.0;
         for (std::size_t i = 0; i < len; ++i)
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
         if (mm_at_entry) {
           double kb[kBlock], rb[kBlock];
           for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
           maintenance_block<NT>(tt, len, kb, rb);
-          for (std::size_t i = 0; i < len; ++i) o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
+          for (std::size_t i = 0; i < len; ++i) {
+            o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
+            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
+                                !(inverse_overflow<K>(q[i], ep[i], m[i] - rb[i], cs, o[i])));
+          }
         } else {
           lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
+          for (std::size_t i = 0; i < len; ++i)
+            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
+                                !((K == Contract::inverse) & (o[i] > kMax)));  // "never", or overflow
         }
+        overflow.note(sus);
         return bad;
       });
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i), epi = wide::at(entry_price, i), mi = wide::at(margin, i);
+          if (!mm_at_entry) {
+            const RateCum rc = lp_tier(c, tiers, qi, epi, mi);
+            return lp_suspect<K>(qi, epi, mi + rc.cum, rc.rate, 0.0, cs, out[i], true);
+          }
+          const double mm = tiers.maintenance(notional_k<K>(qi, epi, cs));
+          return lp_suspect<K>(qi, epi, mi - mm, 0.0, 0.0, cs, out[i], true) || mm_suspect<K>(qi, epi, cs, mm);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W epi = wide::at(entry_price, i), mi = wide::at(margin, i);
+          const wide::Value v =
+              mm_at_entry ? wide::lp(K, qi, epi, mi - wide::maintenance(tt, wide::notional(K, qi, epi, cs)), 0, 0, cs)
+                          : wide::lp_tiers(K, tt, qi, epi, mi, cs);
+          return wide::narrow(v, "the liquidation price", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -719,6 +1073,8 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   const Feed fq(size), fe(entry_price), fm(margin), fp(mark), fr(mmr);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
@@ -728,14 +1084,35 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
       const double* __restrict p = fp.at(i0);
       const double* __restrict r = fr.at(i0);
       double* __restrict o = out.data() + i0;
-      double bad = 0.0;
+      double bad = 0.0, sus = 0.0;
       for (std::size_t i = 0; i < len; ++i) {
         bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                             ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
-        o[i] = margin_ratio(notional_k<K>(q[i], p[i], cs) * r[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+        const double mm = notional_k<K>(q[i], p[i], cs) * r[i], e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+        o[i] = margin_ratio(mm, e);
+        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & in_range(r[i]) &
+                            !((e > 0.0) & huge(o[i])));
       }
+      overflow.note(sus);
       return bad;
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i), pi = wide::at(mark, i);
+          const double epi = wide::at(entry_price, i);
+          return ratio_suspect<K>(qi, epi, pi, cs, notional_k<K>(qi, pi, cs) * wide::at(mmr, i),
+                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W pi = wide::at(mark, i);
+          const wide::W mm = wide::notional(K, qi, pi, cs) * wide::at(mmr, i);
+          const wide::W e = wide::equity(K, qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs);
+          return wide::narrow(wide::ratio(mm, e), "the margin ratio", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }
@@ -753,8 +1130,11 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   check_spec(c);
   const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
   const TierTable tt(tiers);
+  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
   bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
     with_tier_count(tt.size(), [&](auto nt) {
@@ -766,17 +1146,40 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
         const double* __restrict p = fp.at(i0);
         double* __restrict o = out.data() + i0;
         double nb[kBlock], rb[kBlock];
-        double bad = 0.0;
+        double bad = 0.0, sus = 0.0;
         for (std::size_t i = 0; i < len; ++i) {
           bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
                               ok(Rule::positive, p[i]));
           nb[i] = notional_k<K>(q[i], p[i], cs);
         }
         maintenance_block<NT>(tt, len, nb, rb);
-        for (std::size_t i = 0; i < len; ++i) o[i] = margin_ratio(rb[i], equity_k<K>(q[i], ep[i], m[i], p[i], cs));
+        for (std::size_t i = 0; i < len; ++i) {
+          const double e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+          o[i] = margin_ratio(rb[i], e);
+          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & table_ok &
+                              !((e > 0.0) & huge(o[i])));
+        }
+        overflow.note(sus);
         return bad;
       });
     });
+    if (!good || !overflow.get()) return;
+    fix_overflows(
+        n, out,
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i), pi = wide::at(mark, i);
+          const double epi = wide::at(entry_price, i);
+          return ratio_suspect<K>(qi, epi, pi, cs, tiers.maintenance(notional_k<K>(qi, pi, cs)),
+                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
+        },
+        [&](std::size_t i) {
+          const double qi = wide::at(size, i);
+          const wide::W pi = wide::at(mark, i);
+          const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, pi, cs));
+          const wide::W e = wide::equity(K, qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs);
+          return wide::narrow(wide::ratio(mm, e), "the margin ratio", i, n,
+                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
+        });
   });
   if (!good) report_first_bad(args, n, threads);
 }

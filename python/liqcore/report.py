@@ -1,0 +1,306 @@
+"""Plain-text reports of results: the tables that ``print(result)`` and the ``liqcore`` command
+line show.
+
+Each function takes a result object and returns a string (no trailing newline):
+
+* :func:`liquidation` -- a :class:`liqcore.LiquidationResult` (``liqcore liquidate``, ``demo``)
+* :func:`cascade` -- a :class:`liqcore.CascadeResult`, with its round-by-round trace
+* :func:`stress` -- a :class:`liqcore.StressResult` (VaR, ES, P(depletion), LaR, fund sizes,
+  Cover-1/2)
+* :func:`health` -- a :class:`liqcore.Health`, with an optional account liquidation
+  (``liqcore accounts``); :func:`account_liquidation` -- a
+  :class:`liqcore.AccountLiquidationResult`
+* :func:`contagion`, :func:`account_stress` -- :class:`liqcore.ContagionResult`,
+  :class:`liqcore.AccountStressResult`
+
+:func:`table` lays out ``(label, value)`` rows under a title, labels left and values right
+aligned between two rules. Money is shown with thousands separators and two decimals.
+
+This module imports no other liqcore module at run time, so every result module can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from liqcore.account_liquidation import AccountLiquidationResult
+    from liqcore.cascade import CascadeResult
+    from liqcore.contagion import AccountStressResult, ContagionResult
+    from liqcore.cross_margin import Health
+    from liqcore.liquidation import LiquidationResult
+    from liqcore.stress import StressResult
+
+__all__ = [
+    "account_liquidation",
+    "account_stress",
+    "cascade",
+    "contagion",
+    "health",
+    "liquidation",
+    "money",
+    "stress",
+    "table",
+]
+
+Rows = Sequence[tuple[str, str]]
+
+
+def money(x: float) -> str:
+    """``1,234,567.89``."""
+    return f"{x:,.2f}"
+
+
+def table(rows: Rows, title: str) -> str:
+    """``title``, a rule, one ``label   value`` line per row (labels left, values right
+    aligned), a rule."""
+    w1 = max(len(r[0]) for r in rows)
+    w2 = max(len(r[1]) for r in rows)
+    rule = "-" * (w1 + w2 + 3)
+    return "\n".join([title, rule, *(f"{k:<{w1}}   {v:>{w2}}" for k, v in rows), rule])
+
+
+# ---- isolated margin -------------------------------------------------------------------------
+
+
+def liquidation_rows(res: LiquidationResult, mark_before: float | None = None) -> list[
+    tuple[str, str]
+]:
+    """The rows of :func:`liquidation`."""
+    s = res.summary()
+    rows: list[tuple[str, str]] = []
+    if mark_before is not None:
+        rows.append(
+            ("mark", f"{mark_before:,.2f} -> {res.mark:,.2f} ({res.mark / mark_before - 1:+.2%})")
+        )
+    else:
+        rows.append(("mark", f"{res.mark:,.2f}"))
+    rows += [
+        ("positions", f"{s['positions']:,}"),
+        ("liquidated", f"{s['liquidated']:,} ({s['liquidated'] / max(1, s['positions']):.2%})"),
+        ("liquidated notional", money(s["liquidated_notional"])),
+        ("bad debt", money(s["bad_debt"])),
+        ("  traders' deficits", money(s["deficit"])),
+        ("  fund inventory losses", money(s["inventory_loss"])),
+        ("fee income", money(s["fees"])),
+        ("insurance fund before", money(s["insurance_fund_before"])),
+        ("insurance fund draw", money(s["insurance_draw"])),
+        ("insurance fund after", money(s["insurance_fund_after"])),
+        ("residual", money(s["residual"])),
+        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
+        ("uncovered", money(s["uncovered"])),
+        ("ledger balance", f"{s['ledger_balance']:.3g}"),
+    ]
+    return rows
+
+
+def liquidation(
+    res: LiquidationResult, *, title: str = "liquidation", mark_before: float | None = None
+) -> str:
+    """The summary of one liquidation pass; with ``mark_before``, the mark row shows the move."""
+    return table(liquidation_rows(res, mark_before), title)
+
+
+def cascade(
+    res: CascadeResult, *, title: str | None = None, limit_name: str = "max_rounds"
+) -> str:
+    """The summary of a cascade, then its trace (the first 12 rounds and the last)."""
+    s = res.summary()
+    n = len(res)
+    rows = [
+        (
+            "mark",
+            f"{res.initial_mark:,.2f} -> {res.shocked_mark:,.2f} (shock {res.shock:+.2%}) -> "
+            f"{res.final_mark:,.2f}",
+        ),
+        ("total move", f"{res.move:+.3%} ({res.amplification:.2f}x the shock)"),
+        ("rounds", f"{res.rounds}{'' if res.converged else f' (stopped by {limit_name})'}"),
+        ("positions", f"{n:,}"),
+        (
+            "liquidated",
+            f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, n):.2%})",
+        ),
+        ("liquidated notional", money(s["liquidated_notional"])),
+        ("bad debt", money(s["bad_debt"])),
+        ("  traders' deficits", money(s["deficit"])),
+        ("  fund inventory losses", money(s["inventory_loss"])),
+        ("fee income", money(s["fees"])),
+        ("insurance fund before", money(s["insurance_fund_before"])),
+        ("insurance fund after", money(s["insurance_fund_after"])),
+        ("residual", money(s["residual"])),
+        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
+        ("uncovered", money(s["uncovered"])),
+        ("ledger balance", f"{s['ledger_balance']:.3g}"),
+    ]
+    if title is None:
+        title = f"cascade: {n:,} positions, shock {res.shock:+.1%}"
+    lines = [table(rows, title)]
+    tr = res.trace
+    if len(tr):
+        lines.append(
+            f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'bad debt':>16} "
+            f"{'fund after':>16}"
+        )
+        shown = list(range(min(len(tr), 12))) + ([len(tr) - 1] if len(tr) > 12 else [])
+        for k in shown:
+            lines.append(
+                f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} "
+                f"{tr.notional[k]:>18,.2f} {tr.bad_debt[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}"
+            )
+    return "\n".join(lines)
+
+
+def stress(
+    st: StressResult,
+    q: float = 0.99,
+    *,
+    title: str | None = None,
+    positions: int | None = None,
+    horizon: float | None = None,
+    sigma: float | None = None,
+    jump_intensity: float | None = None,
+) -> str:
+    """The deficit statistics of a stress test at level ``q``. ``positions`` adds a row;
+    ``horizon``, ``sigma`` and ``jump_intensity`` default to ``st.params``."""
+    p = st.params
+    horizon = float(p.get("horizon", float("nan"))) if horizon is None else horizon
+    sigma = float(p.get("sigma", float("nan"))) if sigma is None else sigma
+    if jump_intensity is None:
+        jump_intensity = float(p.get("jump_intensity", float("nan")))
+    s = st.summary(q)
+    sizes = {r: st.fund_size(r, 1.0) for r in (0.01, 0.05)}
+    rows = [
+        (
+            "scenarios x steps",
+            f"{len(st):,} x {st.steps} (horizon {horizon:g} d, sigma {sigma:g}/d, "
+            f"jumps {jump_intensity:g}/d)",
+        ),
+        *([("positions", f"{positions:,}")] if positions is not None else []),
+        ("insurance fund", money(st.insurance_fund_before)),
+        ("expected deficit", money(s["expected_deficit"])),
+        (f"VaR {q:g}", money(s[f"var_{q:g}"])),
+        (f"ES {q:g}", money(s[f"es_{q:g}"])),
+        ("P(D > fund)", f"{s['depletion_probability']:.3%}"),
+        ("P(fund exhausted)", f"{s['exhaustion_probability']:.3%}"),
+        ("LaR 0.95 (liquidated notional)", money(s["lar_0.95"])),
+        ("mean liquidations", f"{s['mean_liquidations']:,.1f}"),
+        ("fund size IF* (r/kappa = 1%)", money(sizes[0.01])),
+        ("fund size IF* (r/kappa = 5%)", money(sizes[0.05])),
+        (
+            "Cover-1 (worst scenario)",
+            f"{money(s['cover1'])} ({'met' if s['meets_cover1'] else 'NOT met'})",
+        ),
+        (
+            "Cover-2 (worst scenario)",
+            f"{money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
+        ),
+    ]
+    return table(rows, f"stress test: seed {st.seed}" if title is None else title)
+
+
+# ---- cross margin ------------------------------------------------------------------------------
+
+
+def _account_liquidation_rows(res: AccountLiquidationResult) -> list[tuple[str, str]]:
+    s = res.summary()
+    return [
+        ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
+        ("positions closed", f"{s['liquidated_positions']:,}"),
+        ("liquidated notional", money(s["liquidated_notional"])),
+        ("bad debt", money(s["bad_debt"])),
+        ("  traders' deficits", money(s["deficit"])),
+        ("  fund inventory losses", money(s["inventory_loss"])),
+        ("fee income", money(s["fees"])),
+        ("insurance fund before", money(s["insurance_fund_before"])),
+        ("insurance fund after", money(s["insurance_fund_after"])),
+        ("residual", money(s["residual"])),
+        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
+        ("uncovered", money(s["uncovered"])),
+        ("ledger balance", f"{s['ledger_balance']:.3g}"),
+    ]
+
+
+def health_summary(h: Health, positions: int) -> dict[str, Any]:
+    """Headline figures of a health check over ``positions`` positions (``--json``'s
+    ``health``)."""
+    return {
+        "accounts": len(h),
+        "positions": positions,
+        "liquidatable": int(h.liquidatable.sum()),
+        "equity": float(h.equity.sum()),
+        "maintenance": float(h.maintenance.sum()),
+        "equity_of_liquidatable": float(h.equity[h.liquidatable].sum()),
+        "maintenance_of_liquidatable": float(h.maintenance[h.liquidatable].sum()),
+    }
+
+
+def health(
+    h: Health,
+    positions: int,
+    res: AccountLiquidationResult | None = None,
+    *,
+    title: str = "accounts",
+) -> str:
+    """Cross-margin health of the accounts (equity, maintenance, liquidatable), then the
+    account liquidation ``res`` when given."""
+    head = health_summary(h, positions)
+    rows = [
+        ("accounts", f"{head['accounts']:,}"),
+        ("positions", f"{head['positions']:,}"),
+        ("liquidatable accounts", f"{head['liquidatable']:,}"),
+        ("equity (TNC), all", money(head["equity"])),
+        ("maintenance (TMMR), all", money(head["maintenance"])),
+        ("equity of liquidatable", money(head["equity_of_liquidatable"])),
+        ("maintenance of liquidatable", money(head["maintenance_of_liquidatable"])),
+    ]
+    if res is not None:
+        rows += _account_liquidation_rows(res)
+    return table(rows, title)
+
+
+def account_liquidation(res: AccountLiquidationResult, *, title: str | None = None) -> str:
+    """The summary of an account-wide liquidation."""
+    s = res.summary()
+    rows = [("accounts", f"{s['accounts']:,}"), ("positions", f"{s['positions']:,}")]
+    rows += _account_liquidation_rows(res)
+    return table(rows, "account liquidation" if title is None else title)
+
+
+def contagion(res: ContagionResult, *, title: str | None = None) -> str:
+    """The summary of a cross-margin cascade."""
+    s = res.summary()
+    rows = [
+        ("positions", f"{s['positions']:,}"),
+        ("rounds", f"{s['rounds']}{'' if s['converged'] else ' (stopped by max_rounds)'}"),
+        ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
+        ("positions liquidated", f"{s['liquidated_positions']:,}"),
+        ("liquidated notional", money(s["liquidated_notional"])),
+        ("bad debt", money(s["bad_debt"])),
+        ("  traders' deficits", money(s["deficit"])),
+        ("  fund inventory losses", money(s["inventory_loss"])),
+        ("cross-market bad debt", money(s["cross_market_deficit"])),
+        ("fee income", money(s["fees"])),
+        ("insurance fund before", money(s["insurance_fund_before"])),
+        ("insurance fund after", money(s["insurance_fund_after"])),
+        ("residual", money(s["residual"])),
+        ("ledger balance", f"{s['ledger_balance']:.3g}"),
+    ]
+    return table(rows, "cross-margin cascade" if title is None else title)
+
+
+def account_stress(res: AccountStressResult, q: float = 0.99, *, title: str | None = None) -> str:
+    """The deficit statistics of a cross-margin stress test at level ``q``."""
+    n = len(res)
+    mean = float(res.deficit.mean()) if n else float("nan")
+    rows = [
+        ("scenarios", f"{n:,}"),
+        ("markets", f"{res.final_marks.shape[1] if res.final_marks.ndim == 2 else 0:,}"),
+        ("insurance fund", money(res.insurance_fund_before)),
+        ("expected deficit", money(mean)),
+        (f"VaR {q:g}", money(res.var(q)) if n else "nan"),
+        (f"ES {q:g}", money(res.expected_shortfall(q)) if n else "nan"),
+        ("P(D > fund)", f"{res.depletion_probability:.3%}"),
+        ("P(fund exhausted)", f"{res.exhaustion_probability:.3%}"),
+    ]
+    return table(rows, "cross-margin stress test" if title is None else title)
