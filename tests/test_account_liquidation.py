@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from liquidation_reference import Contract, settle
 from test_cross_margin import ref_health, ref_position_values
 
 # ---- pure-Python reference (linear markets, full sizing) ---------------------------------------
@@ -242,7 +243,30 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
         if x > 0:
             out["draw"][i] += draws[i]
             out["shortfall"][i] += x - draws[i]
+    # the residual per market and side, allocated to that market's counterparties (the positions
+    # of accounts not liquidated), each at most its positive PnL and its equity at the mark (the
+    # account's collateral split over its positions by notional); socialize: per unit of size
+    marks = np.asarray(mk.marks)
+    coll, _eq, _tm, tn = ref_health(pf, acc, mk)
+    acct, mkt = np.asarray(pf.account), np.asarray(pf.market)
+    size, ep = np.asarray(pf.size), np.asarray(pf.entry_price)
+    out["adl"] = np.zeros(len(size))
+    transfers = []
+    for m in range(len(mk)):
+        idx = np.flatnonzero(mkt == m)
+        side = {s: math.fsum(out["shortfall"][i] for i in idx if size[i] * s > 0) for s in (1, -1)}
+        nt = np.abs(size[idx]) * marks[m]
+        margin = [coll[acct[i]] * nt[k] / tn[acct[i]] if tn[acct[i]] > 0 else 0.0
+                  for k, i in enumerate(idx)]
+        sub = {"adl": np.zeros(len(idx))}
+        liq = [bool(acc_out["liquidated"][acct[i]]) for i in idx]
+        transfers.append(
+            settle(policy, Contract(lq.Policy()), size[idx].tolist(), ep[idx].tolist(),
+                   [max(0.0, x) for x in margin], liq, marks[m], sub, side[1], side[-1])
+        )
+        out["adl"][idx] = sub["adl"]
     totals = {
+        "adl_transfers": math.fsum(transfers),
         "inventory_loss": math.fsum(max(x, 0.0) for _, x in pieces),
         "inventory_gain": math.fsum(max(-x, 0.0) for _, x in pieces),
         "unabsorbed": unabsorbed,
@@ -320,10 +344,13 @@ def rel_close(a, b, scale):
     st.sampled_from(["book", "takeover"]),
     st.sampled_from(["capped", "surplus", "rate"]),
     st.floats(0.0, 500.0),
+    st.sampled_from(["none", "queue", "pro_rata", "socialize"]),
 )
-def test_matches_reference(case, order, limit, execution, fee, fund):
+def test_matches_reference(case, order, limit, execution, fee, fund, residual):
     pf, acc, mk = case
-    policy = lq.Policy(order=order, limit=limit, execution=execution, fee=fee, smmr=0.5)
+    policy = lq.Policy(
+        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual
+    )
     r = lq.liquidate_accounts(pf, acc, mk, policy=policy, insurance_fund=fund)
     out, acc_out, tot, books = ref_liquidate_accounts(pf, acc, mk, policy, fund)
     scale = 1.0 + float(np.abs(np.asarray(mk.marks)).max()) * 10
@@ -335,7 +362,11 @@ def test_matches_reference(case, order, limit, execution, fee, fund):
         assert rel_close(getattr(r.accounts, k), acc_out[k], scale), k
     for k in ("inventory_loss", "inventory_gain", "unabsorbed", "residual", "insurance_fund"):
         assert getattr(r, k) == pytest.approx(tot[k], rel=1e-9, abs=1e-9 * scale), k
-    assert r.uncovered == pytest.approx(tot["residual"], rel=1e-9, abs=1e-9 * scale)
+    assert rel_close(r.adl, out["adl"], scale)
+    assert r.adl_transfers == pytest.approx(tot["adl_transfers"], rel=1e-9, abs=1e-9 * scale)
+    assert r.uncovered == pytest.approx(
+        tot["residual"] - tot["adl_transfers"], rel=1e-9, abs=1e-9 * scale
+    )
     # the books left (under takeover too: the fund sells its inventory into them)
     assert len(r.books) == len(books)
     for m, b in enumerate(r.books):

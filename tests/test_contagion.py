@@ -334,6 +334,43 @@ def test_matches_reference(case):
     assert r.converged
 
 
+@pytest.mark.parametrize("resilience", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("rule", ["last", "mid"])
+@pytest.mark.parametrize("path", [False, True])
+def test_carried_inventory_matches_the_reference(resilience, rule, path):
+    # thin ETH bids: A's ETH close leaves 3 to the fund and B's most of its 10; the fund works
+    # them off as the book recovers (or holds them to the end), across rounds (and steps)
+    pf, acc, _ = btc_eth()
+    btc = lq.Book([49900, 49500, 49000], [0.5, 0.5, 10], [50100], [10])
+    eth = lq.Book([2900, 2500], [5, 2], [3010], [100])
+    mk = lq.Markets([50_000.0, 3_000.0], [0.05, 0.05], books=[btc, eth])
+    policy = lq.Policy()
+    shocks = [[-0.1, 0.0], [0.0, -0.02]] if path else [-0.1, 0.0]
+    a_round, a_origin, C, unatt, marks, fund_after, _s = reference_contagion(
+        pf, acc, mk, shocks, policy, 1000.0, resilience, rule
+    )
+    assert C.sum() > 0.0
+    res = lq.stress_test_accounts(
+        pf, acc, mk, policy, 1000.0, paths=[np.atleast_2d(shocks)], resilience=resilience,
+        mark_rule=rule,
+    )
+    np.testing.assert_allclose(res.contagion[0], C, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(res.final_marks[0], marks, rtol=1e-12)
+    assert res.insurance_fund[0] == pytest.approx(fund_after, rel=1e-9, abs=1e-6)
+    assert res.deficit[0] == pytest.approx(C.sum() + unatt.sum(), rel=1e-9, abs=1e-6)
+    if not path:
+        r = lq.simulate_cascade_accounts(
+            pf, acc, mk, shocks, policy, 1000.0, resilience, mark_rule=rule
+        )
+        np.testing.assert_allclose(r.contagion, C, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(r.markets.unattributed, unatt, rtol=1e-9, atol=1e-6)
+        np.testing.assert_array_equal(r.accounts.round, a_round)
+        np.testing.assert_array_equal(r.accounts.origin, a_origin)
+        np.testing.assert_allclose(r.final_marks, marks, rtol=1e-12)
+        assert r.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-6)
+        assert r.inventory_loss > 0.0
+
+
 # ---- one market of one-position accounts is simulate_cascade --------------------------------
 
 
