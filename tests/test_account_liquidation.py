@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from liquidation_reference import Contract, settle
 from test_cross_margin import ref_health, ref_position_values
 
-# ---- pure-Python reference (linear markets, full sizing, residual "none") ---------------------
+# ---- pure-Python reference (linear markets, full sizing) ---------------------------------------
 
 
 def fee_of(policy, surplus, notional):
@@ -24,9 +25,59 @@ def fee_of(policy, surplus, notional):
     return min(surplus, rate * notional)
 
 
-def ref_liquidate_accounts(pf, acc, mk, policy, fund):
-    """Every liquidatable account closed in full, account by account, position by position,
-    each walking its market's book; fallback at the slice bankruptcy price to the fund."""
+def band_edge(s, P, band):
+    """The worst price the band admits: a sell (s = +1) down to P·(1 − band), a buy up to
+    P·(1 + band) (docs/model.md §2)."""
+    return max(0.0, P * (1.0 - band)) if s > 0 else P * (1.0 + band)
+
+
+def record(flow, key, fills):
+    """Per market and side: [quantity filled through the book, deepest price] (for the mark)."""
+    if flow is None or not fills:
+        return
+    f = flow.setdefault(key, [0.0, math.nan])
+    for x, p in fills:
+        f[0] += x
+        f[1] = p if math.isnan(f[1]) else (min(f[1], p) if key[1] > 0 else max(f[1], p))
+
+
+def walk_side(side, s, qty, limit):
+    """Market order of `qty` into one book side (a list of [price, quantity], consumed in place;
+    emptied levels stay at 0), never at a price worse than `limit` (None: no limit). Returns the
+    fills [(x, p)] and the rest."""
+    fills, rem = [], qty
+    for level in side:
+        if not rem > 0:
+            break
+        p, avail = level
+        if limit is not None and (p < limit if s > 0 else p > limit):
+            break
+        x = min(rem, avail)
+        if x > 0:
+            fills.append((x, p))
+            rem -= x
+            level[1] = avail - x
+    return fills, max(rem, 0.0)
+
+
+def as_levels(b):
+    """A liqcore.Book as mutable sides: {"bid": [[price, quantity], ...], "ask": [...]}."""
+    return {
+        side: [[float(p), float(q)] for p, q in zip(*levels)]
+        for side, levels in (("bid", b.bids), ("ask", b.asks))
+    }
+
+
+def ref_account_closes(pf, acc, mk, policy, books, fund, flow=None):
+    """Steps 1-3 of the loss rules (docs/model.md §3, §6) for accounts, linear markets, full
+    sizing: every liquidatable account closed in full, account by account (policy order),
+    position by position (largest requirement first), each walking its market's book (`books`,
+    consumed) under the tighter of the rule's limit and the price band at its market's mark. The
+    account's fee is credited, then the fund pays each close's deficit share in close order. The
+    fallbacks become inventory lots [position, quantity, slice bankruptcy price] per market and
+    side, in close order.
+
+    Returns (per-position outputs, per-account outputs, lots, close order, fund)."""
     marks = np.asarray(mk.marks)
     tiers = [mk.tiers(m) for m in range(len(mk))]
     coll, eq, tm, tn = ref_health(pf, acc, mk)
@@ -36,23 +87,24 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
     _pnl, mm, nt = ref_position_values(
         marks, mk.contract, np.asarray(mk.contract_size), tiers, mkt, size, ep
     )
-    books = []
-    for b in mk.books or []:
-        bp_, bq_ = b.bids
-        ap_, aq_ = b.asks
-        books.append(
-            {
-                "bid": [[float(p), float(q)] for p, q in zip(bp_, bq_)],
-                "ask": [[float(p), float(q)] for p, q in zip(ap_, aq_)],
-            }
-        )
-    n, A = size.shape[0], coll.shape[0]
+    band = policy.price_band
+    n, A, M = size.shape[0], coll.shape[0], len(mk)
     out = {
         k: np.zeros(n)
-        for k in ("closed", "book_closed", "fallback_closed", "deficit", "fee", "draw")
+        for k in (
+            "closed",
+            "book_closed",
+            "fallback_closed",
+            "deficit",
+            "fee",
+            "draw",
+            "shortfall",
+            "inventory_loss",
+        )
     }
     out["vwap"] = np.full(n, np.nan)
     acc_out = {k: np.zeros(A) for k in ("deficit", "surplus", "fee")}
+    acc_out["liquidated"] = np.zeros(A, dtype=bool)
     hits = [a for a in range(A) if tm[a] > eq[a] and np.any((acct == a) & (size != 0))]
 
     def abr(e, t):
@@ -71,50 +123,47 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
 
         hits.sort(key=key)
     balance = fund
+    close_order = []  # positions in the order they were closed
+    lots = {(m, s): [] for m in range(M) for s in (1.0, -1.0)}
     for a in hits:
+        acc_out["liquidated"][a] = True
         idx = [i for i in range(n) if acct[i] == a and size[i] != 0]
         if policy.order != "given":
             idx.sort(key=lambda i: ((-mm[i]) if policy.order == "underwater" else 0.0, -nt[i], i))
         tnc, tmmr, ntl = eq[a], tm[a], tn[a]
-        e0 = coll_mkt[a] + (eq[a] - coll[a])
-        gains, notionals, tcs = {}, {}, {}
+        e0 = coll_mkt[a] + (eq[a] - coll[a])  # equity at market value (no haircut)
+        gains, notionals = {}, {}
         for i in idx:
+            close_order.append(i)
             m = mkt[i]
             P, q = marks[m], size[i]
             s, Q = math.copysign(1.0, q), abs(q)
+            # the slice bankruptcy price of the whole position when its close begins
             share = mm[i] / tmmr if tmmr > 0 else (nt[i] / ntl if ntl > 0 else 0.0)
             bp = max(P - tnc * share / (s * Q), 0.0)
-            fb = bp if bp > 0 else P
-            limit = None
+            fb = bp if bp > 0 else P  # no positive bankruptcy price: the fund takes it at P
             if policy.execution == "book":
+                limit = band_edge(s, P, band)
+                rule = None
                 if policy.limit == "bankruptcy" and bp > 0:
-                    limit = bp
+                    rule = bp
                 elif policy.limit == "fillable":
-                    limit = P * (1 - s * abr(tnc, tmmr) * policy.smmr * mm[i] / nt[i])
-            rem, G, N, vn, vd = Q, 0.0, 0.0, 0.0, 0.0
-            if policy.execution == "book":
-                side = books[m]["bid" if s > 0 else "ask"]
-                while rem > 0 and side:
-                    p, avail = side[0]
-                    if limit is not None and (p < limit if s > 0 else p > limit):
-                        break
-                    x = min(rem, avail)
-                    G += s * x * (p - P)
-                    N += x * p
-                    vn, vd = vn + x * p, vd + x
-                    rem -= x
-                    if x == avail:
-                        side.pop(0)
-                    else:
-                        side[0][1] -= x
+                    rule = P * (1 - s * abr(tnc, tmmr) * policy.smmr * mm[i] / nt[i])
+                if rule is not None:  # the tighter of the two
+                    limit = max(limit, rule) if s > 0 else min(limit, rule)
+                fills, rem = walk_side(books[m]["bid" if s > 0 else "ask"], s, Q, limit)
+                record(flow, (m, s), fills)
             else:
-                p = P * (1 - s * policy.takeover_fee)
-                G, N, vn, vd, rem = s * Q * (p - P), Q * p, Q * p, Q, 0.0
+                fills, rem = [(Q, P * (1 - s * policy.takeover_fee))], 0.0
+            G = sum(s * x * (p - P) for x, p in fills)
+            N = sum(x * p for x, p in fills)
+            vn, vd = sum(x * p for x, p in fills), sum(x for x, _ in fills)
             out["book_closed"][i] = Q - rem
             out["fallback_closed"][i] = rem
-            tcs[i] = s * rem * (fb - P)
-            G += tcs[i]
-            vn, vd = vn + rem * fb, vd + rem
+            if rem > 0:  # the fund takes the rest over at BP: inventory
+                G += s * rem * (fb - P)
+                vn, vd = vn + rem * fb, vd + rem
+                lots[(m, s)].append([i, rem, fb])
             out["closed"][i] = Q
             out["vwap"][i] = vn / vd
             gains[i], notionals[i] = G, N
@@ -124,19 +173,108 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
         after = e0 + sum(gains.values())
         deficit, surplus = max(0.0, -after), max(0.0, after)
         fee = fee_of(policy, surplus, sum(notionals.values()))
+        # dYdX's slice rule: result_i = G_i + E·MM_i/TMMR; the deficit goes to the negative ones
         results = {i: gains[i] + e0 * (mm[i] / tm[a] if tm[a] > 0 else nt[i] / tn[a]) for i in idx}
         neg = sum(max(0.0, -r) for r in results.values())
+        ntot = sum(notionals.values())
+        balance += fee  # the account's fee first, then each close's deficit in close order
         for i in idx:
             out["deficit"][i] = deficit * max(0.0, -results[i]) / neg if deficit > 0 else 0.0
-        ntot = sum(notionals.values())
-        balance += fee + sum(max(-t, 0.0) for t in tcs.values())
-        for i in idx:
             out["fee"][i] = fee * notionals[i] / ntot if ntot > 0 else 0.0
-            loss = out["deficit"][i] + max(tcs[i], 0.0)
-            out["draw"][i] = min(loss, max(0.0, balance - policy.reserve))
+            out["draw"][i] = min(out["deficit"][i], max(0.0, balance - policy.reserve))
             balance -= out["draw"][i]
+            out["shortfall"][i] = out["deficit"][i] - out["draw"][i]
         acc_out["deficit"][a], acc_out["surplus"][a], acc_out["fee"][a] = deficit, surplus, fee
-    return out, acc_out, balance, books
+    return out, acc_out, lots, close_order, balance
+
+
+def sell_lots(lots, books, marks, band, value_rest, flow=None):
+    """The fund's inventory sale (docs/model.md §3 step 4): per market and side, lot by lot in
+    order, a market order into the book (`books`, consumed) within the band at the market's mark.
+    Each lot's quantity drops by what sold; with `value_rest` the rest is valued at the band edge
+    (and the lot emptied). Returns [(position, loss of the lot)] for the lots that sold or were
+    valued (loss = Σ −s·x·(p − BP), negative for a gain), and the quantity valued at the edge."""
+    pieces, valued = [], 0.0
+    for (m, s), side_lots in lots.items():
+        edge = band_edge(s, marks[m], band)
+        side = books[m]["bid" if s > 0 else "ask"] if books else []
+        for lot in side_lots:
+            i, x, px = lot
+            fills, left = walk_side(side, s, x, edge)
+            record(flow, (m, s), fills)
+            parts = [-s * y * (p - px) for y, p in fills]
+            if value_rest and left > 0:
+                parts.append(-s * left * (edge - px))
+                valued += left
+                left = 0.0
+            lot[1] = left
+            if parts:
+                pieces.append((i, math.fsum(parts)))
+    return pieces, valued
+
+
+def settle_lots(pieces, order, balance, reserve):
+    """The fund credits every lot's gain first, then pays the losses in `order` (positions) while
+    it can (down to the reserve). Returns (draw per position, fund)."""
+    for _i, x in pieces:
+        if x < 0:
+            balance += -x
+    rank = {i: k for k, i in enumerate(order)}
+    draws = {}
+    for i, x in sorted(pieces, key=lambda ix: rank[ix[0]]):
+        if x > 0:
+            draws[i] = draws.get(i, 0.0) + min(x, max(0.0, balance - reserve))
+            balance -= min(x, max(0.0, balance - reserve))
+    return draws, balance
+
+
+def ref_liquidate_accounts(pf, acc, mk, policy, fund):
+    """One batch of the loss rules with accounts: the closes (ref_account_closes); after ALL of
+    them the fund sells the lots into each book left (close order per market and side, within
+    the band at the market's mark), the unsold rest valued at the band edge; per lot net loss,
+    gains credited first, then losses paid in close order; unpaid losses join the position's
+    shortfall (the residual of its market and side; residual "none" here: uncovered)."""
+    books = [as_levels(b) for b in mk.books or []]
+    out, acc_out, lots, order, balance = ref_account_closes(pf, acc, mk, policy, books, fund)
+    pieces, unabsorbed = sell_lots(lots, books, np.asarray(mk.marks), policy.price_band, True)
+    draws, balance = settle_lots(pieces, order, balance, policy.reserve)
+    for i, x in pieces:
+        out["inventory_loss"][i] += x
+        if x > 0:
+            out["draw"][i] += draws[i]
+            out["shortfall"][i] += x - draws[i]
+    # the residual per market and side, allocated to that market's counterparties (the positions
+    # of accounts not liquidated), each at most its positive PnL and its equity at the mark (the
+    # account's collateral split over its positions by notional); socialize: per unit of size
+    marks = np.asarray(mk.marks)
+    coll, _eq, _tm, tn = ref_health(pf, acc, mk)
+    acct, mkt = np.asarray(pf.account), np.asarray(pf.market)
+    size, ep = np.asarray(pf.size), np.asarray(pf.entry_price)
+    out["adl"] = np.zeros(len(size))
+    transfers = []
+    for m in range(len(mk)):
+        idx = np.flatnonzero(mkt == m)
+        side = {s: math.fsum(out["shortfall"][i] for i in idx if size[i] * s > 0) for s in (1, -1)}
+        nt = np.abs(size[idx]) * marks[m]
+        margin = [coll[acct[i]] * nt[k] / tn[acct[i]] if tn[acct[i]] > 0 else 0.0
+                  for k, i in enumerate(idx)]
+        sub = {"adl": np.zeros(len(idx))}
+        liq = [bool(acc_out["liquidated"][acct[i]]) for i in idx]
+        transfers.append(
+            settle(policy, Contract(lq.Policy()), size[idx].tolist(), ep[idx].tolist(),
+                   [max(0.0, x) for x in margin], liq, marks[m], sub, side[1], side[-1])
+        )
+        out["adl"][idx] = sub["adl"]
+    totals = {
+        "adl_transfers": math.fsum(transfers),
+        "inventory_loss": math.fsum(max(x, 0.0) for _, x in pieces),
+        "inventory_gain": math.fsum(max(-x, 0.0) for _, x in pieces),
+        "unabsorbed": unabsorbed,
+        "residual": math.fsum(out["shortfall"].tolist()),
+        "insurance_fund": balance,
+    }
+    books = [{k: [lv for lv in side if lv[1] > 0] for k, side in b.items()} for b in books]
+    return out, acc_out, totals, books
 
 
 # ---- strategies -------------------------------------------------------------------------------
@@ -206,28 +344,38 @@ def rel_close(a, b, scale):
     st.sampled_from(["book", "takeover"]),
     st.sampled_from(["capped", "surplus", "rate"]),
     st.floats(0.0, 500.0),
+    st.sampled_from(["none", "queue", "pro_rata", "socialize"]),
 )
-def test_matches_reference(case, order, limit, execution, fee, fund):
+def test_matches_reference(case, order, limit, execution, fee, fund, residual):
     pf, acc, mk = case
-    policy = lq.Policy(order=order, limit=limit, execution=execution, fee=fee, smmr=0.5)
+    policy = lq.Policy(
+        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual
+    )
     r = lq.liquidate_accounts(pf, acc, mk, policy=policy, insurance_fund=fund)
-    out, acc_out, balance, books = ref_liquidate_accounts(pf, acc, mk, policy, fund)
+    out, acc_out, tot, books = ref_liquidate_accounts(pf, acc, mk, policy, fund)
     scale = 1.0 + float(np.abs(np.asarray(mk.marks)).max()) * 10
-    for k in ("closed", "book_closed", "fallback_closed", "vwap", "deficit", "fee"):
+    for k in ("closed", "book_closed", "fallback_closed", "vwap", "deficit", "fee", "shortfall"):
         assert rel_close(getattr(r, k), out[k], scale), k
     assert rel_close(r.insurance_draw_by_position, out["draw"], scale)
+    assert rel_close(r.inventory_loss_by_position, out["inventory_loss"], scale)
     for k in ("deficit", "surplus", "fee"):
         assert rel_close(getattr(r.accounts, k), acc_out[k], scale), k
-    assert r.insurance_fund == pytest.approx(balance, rel=1e-9, abs=1e-9 * scale)
-    if execution == "book":
-        for m, b in enumerate(r.books):
-            px, qty = b.bids
-            assert rel_close(px, [p for p, _ in books[m]["bid"]], scale)
-            assert rel_close(qty, [q for _, q in books[m]["bid"]], scale)
-            px, qty = b.asks
-            assert rel_close(qty, [q for _, q in books[m]["ask"]], scale)
-    else:
-        assert r.books is None
+    for k in ("inventory_loss", "inventory_gain", "unabsorbed", "residual", "insurance_fund"):
+        assert getattr(r, k) == pytest.approx(tot[k], rel=1e-9, abs=1e-9 * scale), k
+    assert rel_close(r.adl, out["adl"], scale)
+    assert r.adl_transfers == pytest.approx(tot["adl_transfers"], rel=1e-9, abs=1e-9 * scale)
+    assert r.uncovered == pytest.approx(
+        tot["residual"] - tot["adl_transfers"], rel=1e-9, abs=1e-9 * scale
+    )
+    # the books left (under takeover too: the fund sells its inventory into them)
+    assert len(r.books) == len(books)
+    for m, b in enumerate(r.books):
+        px, qty = b.bids
+        assert rel_close(px, [p for p, _ in books[m]["bid"]], scale)
+        assert rel_close(qty, [q for _, q in books[m]["bid"]], scale)
+        px, qty = b.asks
+        assert rel_close(px, [p for p, _ in books[m]["ask"]], scale)
+        assert rel_close(qty, [q for _, q in books[m]["ask"]], scale)
 
 
 # ---- an isolated position is an account with one position -------------------------------------

@@ -30,18 +30,26 @@ def reference_cascade(
     resilience=0.0,
     mark_rule="last",
     max_rounds=1000,
+    price_band=0.9,
 ):
-    """The cascade of liqcore.cascade for linear contracts, a flat mmr, full closes through the
-    book without a limit price, the capped fee, no residual allocation, most underwater first.
+    """The cascade of docs/model.md §4 (the loss rules of §3 each round) for linear contracts,
+    a flat mmr, full closes through the book without a limit price (the price band only), the
+    capped fee, no residual allocation, most underwater first.
 
-    Returns (marks, per-position round/closed/deficit/fee, fund after, remaining book)."""
+    Each round at mark P: the closes (fallbacks become inventory lots at BP, after the lots the
+    fund already holds); the fund sells all its inventory, per side oldest lot first, into the
+    book left by the closes within the band at P, and carries what the book cannot absorb; the
+    sold pieces settle per lot (gains first, then losses); the mark moves to the round's fills
+    (order-free), the book recovers. A round happens if it liquidates or sells; at the end the
+    inventory still held is valued on the book then (within the band at the final mark), the
+    rest at the band edge.
+
+    Returns (marks, per-position round/closed/deficit/fee, fund after)."""
     n = len(size)
     f = 1.0 + shock
-    bid_px = [f * p for p, _ in bids]
-    ask_px = [f * p for p, _ in asks]
-    q0 = {"bid": [q for _, q in bids], "ask": [q for _, q in asks]}
-    qty = {"bid": list(q0["bid"]), "ask": list(q0["ask"])}
-    px = {"bid": bid_px, "ask": ask_px}
+    px = {1.0: [f * p for p, _ in bids], -1.0: [f * p for p, _ in asks]}
+    q0 = {1.0: [q for _, q in bids], -1.0: [q for _, q in asks]}
+    qty = {s: list(q0[s]) for s in (1.0, -1.0)}
     # liquidation price, exactly as margin.hpp computes it for one tier with cum = 0
     lp = [
         (margin[i] + 0.0 - size[i] * entry_price[i]) / (abs(size[i]) * mmr - size[i])
@@ -54,6 +62,49 @@ def reference_cascade(
     deficit = [0.0] * n
     fee = [0.0] * n
     done = [False] * n
+    lots = {1.0: [], -1.0: []}  # the fund's inventory per side: [quantity, bankruptcy price]
+
+    def edge(s, P):  # the band's worst price for a sell (s = +1) or a buy at mark P
+        return max(0.0, P * (1.0 - price_band)) if s > 0 else P * (1.0 + price_band)
+
+    def walk(s, x, limit, q):
+        """A market order of x into side s of quantities q (consumed), never worse than limit:
+        the fills [(quantity, price)] and the rest."""
+        fills = []
+        for lv in range(len(q)):
+            if not x > 0.0:
+                break
+            p = px[s][lv]
+            if (p < limit) if s > 0 else (p > limit):
+                break
+            take = min(x, q[lv])
+            if take > 0.0:
+                fills.append((take, p))
+                q[lv] -= take
+                x -= take
+        return fills, max(x, 0.0)
+
+    def settle(losses):
+        """The fund: every gain credited first, then the losses paid while it can."""
+        nonlocal fund
+        fund += sum(-x for x in losses if x < 0.0)
+        for x in losses:
+            if x > 0.0:
+                fund -= min(x, max(fund, 0.0))
+
+    def underwater(i, P):  # most underwater first: (MM − E)/notional descending
+        q = size[i]
+        e = margin[i] + q * (P - entry_price[i])
+        nt = abs(q) * P
+        mm = nt * mmr - 0.0
+        return (-((mm - e) / nt), -nt, i)
+
+    def record(flow, s, fills):  # per side: quantity through the book, deepest price
+        for x, p in fills:
+            flow[s][0] += x
+            d = flow[s][1]
+            flow[s][1] = p if math.isnan(d) else (min(d, p) if s > 0 else max(d, p))
+
     for k in range(1, max_rounds + 1):
         hits = [
             i
@@ -64,60 +115,68 @@ def reference_cascade(
             and math.isfinite(lp[i])
             and ((size[i] > 0 and lp[i] > P) or (size[i] < 0 and lp[i] < P))
         ]
-        if not hits:
+        sellable = any(
+            lots[s] and walk(s, math.inf, edge(s, P), list(qty[s]))[0] for s in (1.0, -1.0)
+        )
+        if not hits and not sellable:
             break
-
-        def key(i):
-            q = size[i]
-            e = margin[i] + q * (P - entry_price[i])
-            nt = abs(q) * P
-            mm = nt * mmr - 0.0
-            return (-((mm - e) / nt), -nt, i)
-
-        hits.sort(key=key)
-        last = math.nan
+        hits.sort(key=lambda i: underwater(i, P))
+        flow = {1.0: [0.0, math.nan], -1.0: [0.0, math.nan]}  # [book quantity, deepest price]
         for i in hits:
             q = size[i]
-            side = "bid" if q > 0 else "ask"
             s = 1.0 if q > 0 else -1.0
             E = margin[i] + q * (P - entry_price[i])
-            remaining = abs(q)
-            gain = 0.0
-            fill_notional = 0.0
-            lv = 0
-            while remaining > 0.0 and lv < len(qty[side]):
-                take = min(remaining, qty[side][lv])
-                if take > 0.0:
-                    p = px[side][lv]
-                    gain += s * take * (p - P)
-                    fill_notional += take * p
-                    last = p
-                    qty[side][lv] -= take
-                    remaining -= take
-                lv += 1
-            takeover = 0.0  # the fund's loss at the mark on a takeover at the bankruptcy price
-            if remaining > 0.0:  # fallback: taken over by the fund at the bankruptcy price
+            fills, rest = walk(s, abs(q), edge(s, P), qty[s])
+            record(flow, s, fills)
+            gain = sum(s * x * (p - P) for x, p in fills)
+            fill_notional = sum(x * p for x, p in fills)
+            if rest > 0.0:  # fallback: taken over by the fund at the bankruptcy price
                 bp = max(entry_price[i] - margin[i] / q, 0.0)
-                gain += s * remaining * (bp - P)
-                takeover = s * remaining * (bp - P)
+                gain += s * rest * (bp - P)
+                lots[s].append([rest, bp])
             after = E + gain
             d = max(0.0, -after)
             sur = max(0.0, after)
             fe = min(sur, fee_cap * fill_notional) if sur > 0.0 else 0.0
-            fund += fe + max(-takeover, 0.0)
-            fund -= min(d + max(takeover, 0.0), fund)
+            fund += fe
+            fund -= min(d, max(fund, 0.0))
             rnd[i], closed[i], deficit[i], fee[i], done[i] = k, abs(q), d, fe, True
-        if not math.isnan(last):
+        # the fund sells everything it holds, oldest lot first; the rest is carried
+        losses = []
+        for s in (1.0, -1.0):
+            for lot in lots[s]:
+                fills, lot[0] = walk(s, lot[0], edge(s, P), qty[s])
+                record(flow, s, fills)
+                if fills:
+                    losses.append(sum(-s * x * (p - lot[1]) for x, p in fills))
+            lots[s] = [lot for lot in lots[s] if lot[0] > 0.0]
+        settle(losses)
+        # the mark: order-free, from each side's deepest fill of the round
+        if flow[1.0][0] > 0.0 or flow[-1.0][0] > 0.0:
             if mark_rule == "last":
-                P = last
+                w = [(flow[s][0], flow[s][1]) for s in (1.0, -1.0) if flow[s][0] > 0.0]
+                P = sum(x * p for x, p in w) / sum(x for x, _ in w)
             else:
-                bb = next((px["bid"][j] for j, x in enumerate(qty["bid"]) if x > 0.0), math.nan)
-                ba = next((px["ask"][j] for j, x in enumerate(qty["ask"]) if x > 0.0), math.nan)
+                best = {
+                    s: next((px[s][j] for j, x in enumerate(qty[s]) if x > 0.0), math.nan)
+                    for s in (1.0, -1.0)
+                }
+                bb, ba = best[1.0], best[-1.0]
                 mid = ba if math.isnan(bb) else (bb if math.isnan(ba) else 0.5 * (bb + ba))
                 P = P if math.isnan(mid) else mid  # an empty book leaves the mark
-        for side in ("bid", "ask"):
-            qty[side] = [x + resilience * (x0 - x) for x, x0 in zip(qty[side], q0[side])]
+        for s in (1.0, -1.0):
+            qty[s] = [x + resilience * (x0 - x) for x, x0 in zip(qty[s], q0[s])]
         marks.append(P)
+    # finish: what the fund still holds is valued on the book as it is, the rest at the edge
+    losses = []
+    for s in (1.0, -1.0):
+        view = list(qty[s])  # the valuation does not consume the book
+        for x, bp in lots[s]:
+            fills, rest = walk(s, x, edge(s, P), view)
+            losses.append(
+                sum(-s * y * (p - bp) for y, p in fills) - s * rest * (edge(s, P) - bp)
+            )
+    settle(losses)
     return marks, rnd, closed, deficit, fee, fund
 
 

@@ -4,121 +4,160 @@ equivalence with simulate_cascade on one market, properties and input errors."""
 
 from __future__ import annotations
 
+import math
+
 import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_account_liquidation import (
+    as_levels,
+    band_edge,
+    ref_account_closes,
+    sell_lots,
+    settle_lots,
+    walk_side,
+)
+from test_cross_margin import ref_health
 
 # ---- the reference ------------------------------------------------------------------------------
 
 
 def reference_contagion(pf, acc, mk, shocks, policy, fund, resilience, rule, max_rounds=1000):
-    """The round loop of contagion.py, one liquidate_accounts call per round; ``shocks``: one
-    move per market, or steps × markets (a path: shift, then rounds, at every step).
+    """The multi-market cascade of docs/model.md §4 with the loss rules of §3 per round, written
+    from the spec; ``shocks``: one move per market, or steps × markets (a path: shift, then
+    rounds, at every step). Linear markets, flat mmr, full closes, residual "none".
+
+    Each round at the marks: the account closes (ref_account_closes: fallbacks become lots per
+    market and side, after the lots the fund holds); the fund sells all its inventory into each
+    book left, within the band at that market's mark, and carries the rest (across rounds and
+    steps); sold pieces settle per lot (gains first); per market the mark moves to the round's
+    deepest fills (order-free "last") or the mid; the books recover. A round happens if it
+    liquidates or sells. At the end the inventory still held is valued on the books then, the
+    rest at the band edge. Attribution: each account's trigger is the market whose move since
+    the previous round's start lowered its health most; its origin is that move's origin (the
+    origin that closed the most notional in the market in the previous round; a shock's origin
+    is its market). contagion[o, m] collects the deficits of accounts of origin o in market m and
+    the positive loss of each of their lots in the market where it is realised.
 
     Returns (account round, account origin, contagion matrix, unattributed, final marks, fund,
     marks at the start of every round)."""
     M, A = len(mk), len(acc)
+    band = policy.price_band
     marks = np.array(mk.marks, dtype=float)
-    scale = np.ones(M)
-    base = []  # per market, per side: [px0, q0, q]
-    for b in mk.books:
-        sides = []
-        for px, q in (b.bids, b.asks):
-            sides.append([np.array(px), np.array(q), np.array(q, dtype=float)])
-        base.append(sides)
+    mmr = [mk.tiers(m)[1][0] for m in range(M)]
+    books = [as_levels(b) for b in mk.books]
+    q0 = [{k: [lv[1] for lv in side] for k, side in b.items()} for b in books]
     size = np.array(pf.size, dtype=float)
     acc_id, mkt_id, ep = np.asarray(pf.account), np.asarray(pf.market), np.asarray(pf.entry_price)
-    move_origin = list(range(M))
-    prev = marks.copy()
+    lots = {(m, s): [] for m in range(M) for s in (1.0, -1.0)}  # the fund's inventory
     acc_round = np.full(A, -1)
     acc_origin = np.full(A, -1)
     C = np.zeros((M, M))
     unatt = np.zeros(M)
     starts = []
-    mmr = np.array([mk.tiers(m)[1][0] for m in range(M)])
 
-    def hval(q, e, p, m):  # PnL − MM of linear positions with flat mmr
-        return q * (p - e) - np.abs(q) * p * mmr[m]
+    def attribute(i, x):  # a loss realised in position i's market, by i's account's origin
+        o, m = acc_origin[acc_id[i]], mkt_id[i]
+        if o >= 0:
+            C[o, m] += x
+        else:
+            unatt[m] += x
+
+    def hval(i, p):  # PnL − MM of a linear position with a flat mmr
+        q = size[i]
+        return q * (p - ep[i]) - abs(q) * p * mmr[mkt_id[i]]
+
+    def sellable():
+        return any(
+            side_lots and walk_side([list(lv) for lv in books[m]["bid" if s > 0 else "ask"]],
+                                    s, math.inf, band_edge(s, marks[m], band))[0]
+            for (m, s), side_lots in lots.items()
+        )
 
     k = 0
     for step in np.atleast_2d(np.asarray(shocks, dtype=float)):
         prev = marks.copy()
         marks = marks * (1.0 + step)
-        scale = scale * (1.0 + step)
+        for m in range(M):
+            for side in books[m].values():
+                for lv in side:
+                    lv[0] *= 1.0 + step[m]
         move_origin = list(range(M))
         for _ in range(max_rounds):
-            books, live = [], []
-            for m in range(M):
-                lv = []
-                sides = []
-                for px0, _q0, q in base[m]:
-                    keep = q > 0
-                    lv.append(np.flatnonzero(keep))
-                    sides.append((px0[keep] * scale[m], q[keep]))
-                live.append(lv)
-                books.append(lq.Book(sides[0][0], sides[0][1], sides[1][0], sides[1][1]))
-            cur_mk = lq.Markets(marks, mmr, books=books)
+            cur_mk = lq.Markets(marks, mmr)
             cur_pf = lq.Portfolio(acc_id, mkt_id, size, ep)
-            r = lq.liquidate_accounts(cur_pf, acc, cur_mk, policy, fund)
-            if r.n_accounts == 0:
+            _coll, eq, tm, _tn = ref_health(cur_pf, acc, cur_mk)
+            liquidating = any(
+                tm[a] > eq[a] and np.any((acc_id == a) & (size != 0.0)) for a in range(A)
+            )
+            if not liquidating and not sellable():
                 break
             k += 1
             starts.append(marks.copy())
-            by_origin = np.zeros((M + 1, M))
-            for a in np.flatnonzero(r.accounts.liquidated):
+            flow = {}
+            out, acc_out, new, _order, fund = ref_account_closes(
+                cur_pf, acc, cur_mk, policy, books, fund, flow
+            )
+            by_origin = np.zeros((M + 1, M))  # notional closed per origin (row M: none)
+            for a in np.flatnonzero(acc_out["liquidated"]):
                 idx = np.flatnonzero((acc_id == a) & (size != 0.0))
                 dh = np.zeros(M)
                 for i in idx:
-                    m = mkt_id[i]
-                    dh[m] += hval(size[i], ep[i], marks[m], m) - hval(size[i], ep[i], prev[m], m)
+                    dh[mkt_id[i]] += hval(i, marks[mkt_id[i]]) - hval(i, prev[mkt_id[i]])
                 trig = int(np.argmin(dh)) if dh.min() < 0.0 else -1
-                origin = move_origin[trig] if trig >= 0 else -1
-                acc_round[a], acc_origin[a] = k, origin
+                acc_round[a] = k
+                acc_origin[a] = move_origin[trig] if trig >= 0 else -1
                 for i in idx:
                     m = mkt_id[i]
-                    if origin >= 0:
-                        C[origin, m] += r.deficit[i]
-                    else:
-                        unatt[m] += r.deficit[i]
-                    by_origin[origin if origin >= 0 else M, m] += abs(size[i]) * marks[m]
+                    attribute(i, out["deficit"][i])
+                    o = acc_origin[a]
+                    by_origin[o if o >= 0 else M, m] += abs(size[i]) * marks[m]
                     size[i] = 0.0
+            # the fund sells all it holds (carried lots first), carries the rest
+            for key in lots:
+                lots[key].extend(new[key])
+            order = [lot[0] for side_lots in lots.values() for lot in side_lots]
+            pieces, _ = sell_lots(lots, books, marks, band, False, flow)
+            _draws, fund = settle_lots(pieces, order, fund, policy.reserve)
+            for i, x in pieces:
+                if x > 0.0:
+                    attribute(i, x)
+            for key in lots:
+                lots[key] = [lot for lot in lots[key] if lot[1] > 0.0]
             nxt = marks.copy()
             for m in range(M):
-                after = r.books[m]
-                changed = [None, None]
-                for s, (px_after, q_after) in enumerate((after.bids, after.asks)):
-                    px0, _q0, q = base[m][s]
-                    left = dict(zip(px_after.tolist(), q_after.tolist()))
-                    deepest = None
-                    for lvl in live[m][s]:
-                        new = left.get(px0[lvl] * scale[m], 0.0)
-                        if new < q[lvl]:
-                            deepest = lvl
-                        q[lvl] = new
-                    changed[s] = deepest
-                filled = [i for i in range(len(size)) if mkt_id[i] == m and r.book_closed[i] > 0.0]
-                if not filled:
-                    continue
-                last = max(filled, key=lambda i: r.sequence[i])
-                s = 0 if pf.size[last] > 0 else 1
+                sides = [flow[(m, s)] for s in (1.0, -1.0) if (m, s) in flow]
+                if not sides:
+                    continue  # no book fill in the market: its mark stays
                 if rule == "last":
-                    nxt[m] = base[m][s][0][changed[s]] * scale[m]
-                elif not np.isnan(after.mid):
-                    nxt[m] = after.mid
+                    nxt[m] = sum(x * p for x, p in sides) / sum(x for x, _ in sides)
+                else:
+                    best = [
+                        next((p for p, q in books[m][side] if q > 0.0), np.nan)
+                        for side in ("bid", "ask")
+                    ]
+                    live = [p for p in best if not np.isnan(p)]
+                    if live:
+                        nxt[m] = 0.5 * (best[0] + best[1]) if len(live) == 2 else live[0]
             for m in range(M):
-                for _px0, q0, q in base[m]:
-                    q += resilience * (q0 - q)
+                for side, levels in books[m].items():
+                    for lv, x0 in zip(levels, q0[m][side]):
+                        lv[1] += resilience * (x0 - lv[1])
             for m in range(M):
                 col = by_origin[:, m]
-                move_origin[m] = (
-                    -1
-                    if col.max() <= 0.0
-                    else (int(np.argmax(col)) if int(np.argmax(col)) < M else -1)
-                )
-            fund = r.insurance_fund
+                top = int(np.argmax(col))
+                move_origin[m] = -1 if col.max() <= 0.0 or top == M else top
             prev, marks = marks, nxt
+    # the end: the inventory still held, valued on the books as they are, the rest at the edge
+    view = [{k: [list(lv) for lv in side] for k, side in b.items()} for b in books]
+    order = [lot[0] for side_lots in lots.values() for lot in side_lots]
+    pieces, _ = sell_lots(lots, view, marks, band, True)
+    _draws, fund = settle_lots(pieces, order, fund, policy.reserve)
+    for i, x in pieces:
+        if x > 0.0:
+            attribute(i, x)
     return acc_round, acc_origin, C, unatt, marks, fund, starts
 
 
@@ -284,14 +323,52 @@ def test_matches_reference(case):
     assert r.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
     # invariants: the ledger balances, the attribution adds up, the trace adds up
     assert abs(r.ledger.balance) <= 1e-9 * scale
-    np.testing.assert_allclose(
-        r.contagion.sum(axis=0) + r.markets.unattributed,
-        r.markets.deficit,
-        rtol=1e-9,
-        atol=1e-9 * scale,
+    # the attribution covers the bad debt: deficits plus the fund's inventory losses
+    assert r.contagion.sum() + r.markets.unattributed.sum() == pytest.approx(
+        r.bad_debt, rel=1e-9, abs=1e-9 * scale
+    )
+    assert np.all(
+        r.contagion.sum(axis=0) + r.markets.unattributed >= r.markets.deficit - 1e-9 * scale
     )
     assert r.total_deficit == pytest.approx(float(r.trace.deficit.sum()), abs=1e-9 * scale)
     assert r.converged
+
+
+@pytest.mark.parametrize("resilience", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("rule", ["last", "mid"])
+@pytest.mark.parametrize("path", [False, True])
+def test_carried_inventory_matches_the_reference(resilience, rule, path):
+    # thin ETH bids: A's ETH close leaves 3 to the fund and B's most of its 10; the fund works
+    # them off as the book recovers (or holds them to the end), across rounds (and steps)
+    pf, acc, _ = btc_eth()
+    btc = lq.Book([49900, 49500, 49000], [0.5, 0.5, 10], [50100], [10])
+    eth = lq.Book([2900, 2500], [5, 2], [3010], [100])
+    mk = lq.Markets([50_000.0, 3_000.0], [0.05, 0.05], books=[btc, eth])
+    policy = lq.Policy()
+    shocks = [[-0.1, 0.0], [0.0, -0.02]] if path else [-0.1, 0.0]
+    a_round, a_origin, C, unatt, marks, fund_after, _s = reference_contagion(
+        pf, acc, mk, shocks, policy, 1000.0, resilience, rule
+    )
+    assert C.sum() > 0.0
+    res = lq.stress_test_accounts(
+        pf, acc, mk, policy, 1000.0, paths=[np.atleast_2d(shocks)], resilience=resilience,
+        mark_rule=rule,
+    )
+    np.testing.assert_allclose(res.contagion[0], C, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(res.final_marks[0], marks, rtol=1e-12)
+    assert res.insurance_fund[0] == pytest.approx(fund_after, rel=1e-9, abs=1e-6)
+    assert res.deficit[0] == pytest.approx(C.sum() + unatt.sum(), rel=1e-9, abs=1e-6)
+    if not path:
+        r = lq.simulate_cascade_accounts(
+            pf, acc, mk, shocks, policy, 1000.0, resilience, mark_rule=rule
+        )
+        np.testing.assert_allclose(r.contagion, C, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(r.markets.unattributed, unatt, rtol=1e-9, atol=1e-6)
+        np.testing.assert_array_equal(r.accounts.round, a_round)
+        np.testing.assert_array_equal(r.accounts.origin, a_origin)
+        np.testing.assert_allclose(r.final_marks, marks, rtol=1e-12)
+        assert r.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-6)
+        assert r.inventory_loss > 0.0
 
 
 # ---- one market of one-position accounts is simulate_cascade --------------------------------
@@ -499,15 +576,15 @@ def test_stress_paths_match_the_reference(case, data):
             pf, acc, mk, paths[s], policy, fund, resilience, rule
         )
         np.testing.assert_allclose(res.contagion[s], C, rtol=1e-9, atol=1e-9 * scale)
-        np.testing.assert_allclose(
-            res.deficit_by_market[s], C.sum(axis=0) + unatt, rtol=1e-9, atol=1e-9 * scale
+        # the scenario's bad debt: deficits plus inventory losses, all attributed
+        assert res.deficit[s] == pytest.approx(
+            float(C.sum() + unatt.sum()), rel=1e-9, abs=1e-9 * scale
         )
+        # (deficit_by_market holds the deficits only: see the xfail test below)
+        assert np.all(res.deficit_by_market[s] <= C.sum(axis=0) + unatt + 1e-9 * scale)
         np.testing.assert_allclose(res.final_marks[s], marks, rtol=1e-12)
         assert res.insurance_fund[s] == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
         assert res.liquidated_accounts[s] == int(np.sum(a_round >= 0))
-        assert res.deficit[s] == pytest.approx(
-            float(res.deficit_by_market[s].sum()), abs=1e-9 * scale
-        )
     # one step is simulate_cascade_accounts with that shock
     one = lq.simulate_cascade_accounts(
         pf, acc, mk, paths[0, 0], policy, fund, resilience, mark_rule=rule
@@ -517,8 +594,27 @@ def test_stress_paths_match_the_reference(case, data):
     )
     np.testing.assert_array_equal(first.contagion[0], one.contagion)
     np.testing.assert_array_equal(first.final_marks[0], one.final_marks)
-    assert first.deficit[0] == one.total_deficit
+    assert first.deficit[0] == one.bad_debt  # deficit: the bad debt (deficits + inventory)
     assert first.insurance_fund[0] == one.insurance_fund
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: stress_test_accounts' deficit_by_market omits the fund's inventory losses, so "
+    "it does not add up to deficit (the scenario's bad debt)",
+)
+def test_stress_deficit_by_market_adds_up_to_the_bad_debt():
+    # Long 10 @ 100 with collateral 40 at mark 100 (TNC 40 < TMMR 50); one bid, 1 @ 99. The close
+    # sells 1 @ 99; 9 go to the fund at the slice bankruptcy price 96. Nothing is left to sell
+    # them into: at the end they are valued at the band edge of the final mark 99, 9.9: an
+    # inventory loss of 9·(96 − 9.9) = 774.9, no deficit (E_after = 40 − 1 − 36 = 3).
+    mk = lq.Markets([100.0], 0.05, books=[lq.Book([99.0], [1.0], [101.0], [1.0])])
+    acc = lq.Accounts([[40.0]], [1.0])
+    pf = lq.Portfolio([0], [0], [10.0], [100.0])
+    r = lq.stress_test_accounts(pf, acc, mk, insurance_fund=1000.0, paths=[[[0.0]]])
+    assert r.deficit[0] == pytest.approx(774.9)
+    assert r.contagion[0].sum() == 0.0  # liquidatable before the move: unattributed
+    assert r.deficit_by_market[0].sum() == pytest.approx(r.deficit[0])
 
 
 def test_stress_hand_checked_paths():

@@ -303,7 +303,7 @@ def fillable_prices(
 ) -> _F64: ...
 
 # Returns per-position arrays, "accounts" and "markets" (dicts of arrays), "totals", "ledger",
-# "ledger_balance" and "books" (list of Book, empty for takeover execution).
+# "ledger_balance" and "books" (list of Book, one per market; empty when no books are given).
 def liquidate_accounts(
     markets: CrossMarkets,
     books: list[Book],

@@ -154,8 +154,9 @@ class AccountLiquidationResult:
     uncovered; n_accounts and n_positions liquidated, liquidated_notional, total_deficit,
     total_surplus, total_fees, inventory_loss, inventory_gain, unabsorbed,
     insurance_fund_before / insurance_fund (after), insurance_draw, residual, adl_transfers,
-    uncovered. Also the updated ``books`` (one per
-    market; None for takeover execution), the ``ledger`` and the ``policy``.
+    uncovered. Also the updated ``books`` (one per market, after the closes and the fund's
+    inventory sales; also under takeover execution when ``mk`` has books, None when it has
+    none), the ``ledger`` and the ``policy``.
     """
 
     account: I64

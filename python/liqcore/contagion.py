@@ -45,9 +45,11 @@ account's health ``TNC − TMMR`` the most (``Σ Δ(PnL − MM)`` over its posit
 ties: the lower id). Its origin is the origin of that move; an account that no move made less
 healthy (liquidatable before the shock) is unattributed (origin -1).
 
-``contagion[i, j]`` is the deficit realised in market ``j`` (the account deficit attributed to
-its positions in ``j``) by accounts whose origin is market ``i``; ``markets.unattributed[j]``
-holds the rest, so ``contagion.sum(axis=0) + markets.unattributed == markets.deficit``. Example:
+``contagion[i, j]`` is the bad debt realised in market ``j`` by accounts whose origin is market
+``i``: the account deficit attributed to its positions in ``j``, plus the fund's losses on their
+inventory in ``j`` (each lot's positive loss, per round where it is sold and at the final
+valuation); ``markets.unattributed[j]`` holds the rest, so ``contagion.sum() +
+markets.unattributed.sum() == bad_debt``. Example:
 a BTC shock liquidates account A (BTC and ETH); selling A's ETH moves the ETH book, which
 liquidates ETH-only account B in round 2: B's trigger is ETH, whose round-1 move has origin BTC,
 so B's deficit lands in ``contagion[BTC, ETH]``.
@@ -185,7 +187,7 @@ class ContagionAccounts:
 class ContagionMarkets:
     """Per market: initial, shocked and final marks; closed_notional; deficit (realised in it);
     residual (what the fund could not pay for its positions, uncovered); unattributed (its deficit
-    from accounts with no origin)."""
+    and inventory losses from accounts with no origin)."""
 
     initial_mark: F64
     shocked_mark: F64
@@ -207,7 +209,7 @@ class ContagionResult:
     liquidated, closed, book_closed, fallback_closed, vwap, deficit, fee,
     insurance_draw_by_position, shortfall. ``accounts``: :class:`ContagionAccounts`;
     ``markets``: :class:`ContagionMarkets`; ``trace``: :class:`ContagionTrace`; ``contagion``:
-    markets × markets matrix, ``contagion[i, j]`` the deficit realised in market ``j`` that
+    markets × markets matrix, ``contagion[i, j]`` the bad debt realised in market ``j`` that
     originates in market ``i`` (module docstring). Totals: rounds, converged,
     bad_debt (= total_deficit + inventory_loss = insurance_draw + uncovered), liquidated_notional,
     total_deficit, total_surplus, total_fees, inventory_loss (the fund's losses on inventory taken
