@@ -65,7 +65,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_array, check_option
+from liqcore._arrays import F64, I64, as_array, check_option, check_progress
 from liqcore._arrays import real as _real
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
@@ -1026,10 +1026,7 @@ def stress_test_accounts(
         seed=seed,
     )
     th = _threads(threads)
-    if progress is not None and not callable(progress):
-        raise TypeError(
-            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
-        )
+    check_progress(progress)
     plan = spec.plan()
     if progress is None:
         return spec.result([spec.run(plan, 0, spec.scenarios, th)])

@@ -43,7 +43,6 @@ single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the 
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import numbers
@@ -55,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, check_option
+from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
@@ -226,26 +225,6 @@ def _check_points(n_s: int, n_t: int) -> None:
         raise ValueError(
             f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
         )
-
-
-def _check_progress(progress: Any) -> None:
-    """TypeError naming ``progress`` unless it is None or callable as ``progress(done, total)``."""
-    if progress is None:
-        return
-    if not callable(progress):
-        raise TypeError(
-            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
-        )
-    try:
-        sig = inspect.signature(progress)
-    except (TypeError, ValueError):  # no signature to check (some builtins)
-        return
-    try:
-        sig.bind(0, 0)
-    except TypeError:
-        raise TypeError(
-            f"progress must accept two arguments (done, total) (got signature {sig})"
-        ) from None
 
 
 def _seed(seed: Any) -> int:
@@ -607,7 +586,7 @@ def stress_test(
         seed=seed,
     )
     th = _threads(threads)
-    _check_progress(progress)
+    check_progress(progress)
     plan = spec.plan()
     if progress is None:
         return spec.result([spec.run(plan, 0, spec.scenarios, th)])
@@ -707,7 +686,7 @@ def buffer_sweep(
     # zero scenarios would give NaN statistics (the mean of nothing) for every point
     _count("scenarios", scenarios, minimum=1)
     if "progress" in stress_kwargs:
-        _check_progress(stress_kwargs["progress"])
+        check_progress(stress_kwargs["progress"])
     rows: dict[str, list[float]] = {k: [] for k in keys}
     stats: dict[str, list[float]] = {
         s: []
