@@ -802,6 +802,10 @@ def test_stress_model_jumps_and_drift():
         lq.stress_test_accounts(pf, acc, mk, scenarios=2, jump_intensity=-1.0)
     with pytest.raises(ValueError, match=r"mu must be finite \(got inf\)"):
         lq.stress_test_accounts(pf, acc, mk, scenarios=2, mu=float("inf"))
+    # a scenario's error in a worker thread reaches the caller (the runner joins, then raises)
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match=r"the path model \(mu, sigma, .*\) gives a move"):
+            lq.stress_test_accounts(pf, acc, mk, scenarios=40, mu=1e308, threads=threads)
 
 
 # ---- one market of one-position accounts is stress_test ---------------------------------------
