@@ -351,7 +351,7 @@ def test_carried_inventory_matches_the_reference(resilience, rule, path):
     )
     assert C.sum() > 0.0
     res = lq.stress_test_accounts(
-        pf, acc, mk, policy, 1000.0, paths=[np.atleast_2d(shocks)], resilience=resilience,
+        pf, acc, mk, policy, 1000.0, paths=[np.atleast_2d(shocks)], path_type="return", resilience=resilience,
         mark_rule=rule,
     )
     np.testing.assert_allclose(res.contagion[0], C, rtol=1e-9, atol=1e-6)
@@ -567,7 +567,15 @@ def test_stress_paths_match_the_reference(case, data):
         ]
     )
     res = lq.stress_test_accounts(
-        pf, acc, mk, policy, fund, paths=paths, resilience=resilience, mark_rule=rule
+        pf,
+        acc,
+        mk,
+        policy,
+        fund,
+        paths=paths,
+        path_type="return",
+        resilience=resilience,
+        mark_rule=rule,
     )
     assert len(res) == 2
     scale = max(1.0, float(np.sum(np.abs(pf.size) * np.asarray(mk.marks)[pf.market])))
@@ -590,7 +598,15 @@ def test_stress_paths_match_the_reference(case, data):
         pf, acc, mk, paths[0, 0], policy, fund, resilience, mark_rule=rule
     )
     first = lq.stress_test_accounts(
-        pf, acc, mk, policy, fund, paths=paths[:1, :1], resilience=resilience, mark_rule=rule
+        pf,
+        acc,
+        mk,
+        policy,
+        fund,
+        paths=paths[:1, :1],
+        path_type="return",
+        resilience=resilience,
+        mark_rule=rule,
     )
     np.testing.assert_array_equal(first.contagion[0], one.contagion)
     np.testing.assert_array_equal(first.final_marks[0], one.final_marks)
@@ -598,11 +614,6 @@ def test_stress_paths_match_the_reference(case, data):
     assert first.insurance_fund[0] == one.insurance_fund
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: stress_test_accounts' deficit_by_market omits the fund's inventory losses, so "
-    "it does not add up to deficit (the scenario's bad debt)",
-)
 def test_stress_deficit_by_market_adds_up_to_the_bad_debt():
     # Long 10 @ 100 with collateral 40 at mark 100 (TNC 40 < TMMR 50); one bid, 1 @ 99. The close
     # sells 1 @ 99; 9 go to the fund at the slice bankruptcy price 96. Nothing is left to sell
@@ -611,7 +622,7 @@ def test_stress_deficit_by_market_adds_up_to_the_bad_debt():
     mk = lq.Markets([100.0], 0.05, books=[lq.Book([99.0], [1.0], [101.0], [1.0])])
     acc = lq.Accounts([[40.0]], [1.0])
     pf = lq.Portfolio([0], [0], [10.0], [100.0])
-    r = lq.stress_test_accounts(pf, acc, mk, insurance_fund=1000.0, paths=[[[0.0]]])
+    r = lq.stress_test_accounts(pf, acc, mk, insurance_fund=1000.0, paths=[[[0.0]]], path_type="return")
     assert r.deficit[0] == pytest.approx(774.9)
     assert r.contagion[0].sum() == 0.0  # liquidatable before the move: unattributed
     assert r.deficit_by_market[0].sum() == pytest.approx(r.deficit[0])
@@ -620,7 +631,9 @@ def test_stress_deficit_by_market_adds_up_to_the_bad_debt():
 def test_stress_hand_checked_paths():
     pf, acc, mk = btc_eth()
     paths = [[[-0.1, 0.0], [0.0, 0.0]], [[0.0, 0.0], [-0.1, 0.0]], [[0.05, 0.05], [0.0, 0.0]]]
-    res = lq.stress_test_accounts(pf, acc, mk, insurance_fund=1000.0, paths=paths)
+    res = lq.stress_test_accounts(
+        pf, acc, mk, insurance_fund=1000.0, paths=paths, path_type="return"
+    )
     # the BTC shock at step 0 or at step 1 gives the same contagion; an up move nothing
     np.testing.assert_array_equal(res.deficit, [320.0, 320.0, 0.0])
     np.testing.assert_array_equal(res.contagion[0], [[0.0, 320.0], [0.0, 0.0]])
@@ -632,9 +645,24 @@ def test_stress_hand_checked_paths():
     assert res.exhaustion_probability == 0.0
     assert res.depletion_probability == 0.0
     assert res.var(1.0) == 320.0
-    # marks given as levels, and log returns, are the same paths
+    # the statistics of StressResult: VaR, ES, LaR, fund size, Cover-1/2 (one account, B, loses
+    # 300 and A 20 in the first two scenarios: see test_btc_shock_liquidates_eth_only_account…)
+    assert res.var(0.5) == 320.0
+    assert res.expected_shortfall(0.5) == pytest.approx((320.0 + 0.5 * 320.0) / 1.5)
+    np.testing.assert_array_equal(res.largest_loss, [300.0, 300.0, 0.0])
+    np.testing.assert_array_equal(res.second_largest_loss, [20.0, 20.0, 0.0])
+    assert res.cover1() == 300.0
+    assert res.cover2() == 320.0
+    assert res.cover1(0.3) == 0.0
+    assert res.lar(1.0) == float(res.liquidated_notional.max()) > 0.0
+    assert res.fund_size(0.01, 0.02) == 320.0  # VaR at 1 − r/κ = 0.5
+    assert res.exceedance_probability(319.0) == pytest.approx(2.0 / 3.0)
+    assert res.expected_deficit == pytest.approx(640.0 / 3.0)
+    assert res.summary()["meets_cover2"]
+    np.testing.assert_array_equal(res.bad_debt, res.deficit)
+    # marks given as levels (the default path_type), and log returns, are the same paths
     marks = lq.stress_test_accounts(
-        pf, acc, mk, insurance_fund=1000.0, paths=[[[45_000.0, 3_000.0]]], path_type="mark"
+        pf, acc, mk, insurance_fund=1000.0, paths=[[[45_000.0, 3_000.0]]]
     )
     logs = lq.stress_test_accounts(
         pf, acc, mk, insurance_fund=1000.0, paths=[[[np.log(0.9), 0.0]]], path_type="log_return"
@@ -643,41 +671,121 @@ def test_stress_hand_checked_paths():
     assert logs.deficit[0] == pytest.approx(320.0, rel=1e-12)
 
 
-def test_stress_model_paths_are_correlated_and_seeded():
-    # rich accounts: nothing is liquidated, the marks are the exogenous paths
-    mk = lq.Markets(
-        [100.0, 200.0, 50.0],
-        0.01,
-        books=[lq.Book([0.99 * p], [1.0], [1.01 * p], [1.0]) for p in (100.0, 200.0, 50.0)],
+def philox_reference(seed, scenario, step, block):
+    """The two uniforms of block ``block`` of step ``step`` of the stream (seed, scenario), from
+    the Philox4x32-10 bijection (rng.hpp): counter (step, block, scenario lo, scenario hi), key
+    (seed lo, seed hi); a uniform is (top 53 bits of a 64-bit word + 0.5)·2^-53."""
+    lo32 = 2**32 - 1
+    r = lq._core.philox4x32(
+        [step, block, scenario & lo32, scenario >> 32], [seed & lo32, seed >> 32]
     )
-    pf = lq.Portfolio([0, 0, 0], [0, 1, 2], [1.0, 1.0, 1.0], [100.0, 200.0, 50.0])
+    u = [(((r[2 * k] << 32) | r[2 * k + 1]) >> 11) for k in range(2)]
+    return [(k + 0.5) * 2.0**-53 for k in u]
+
+
+def normal_reference(seed, scenario, step, block):
+    u1, u2 = philox_reference(seed, scenario, step, block)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def log_returns_reference(seed, scenarios, steps, dt, mu, sigma, corr, lam, jm, js):
+    """scenarios × steps × markets log returns of the model of stress_test_accounts: market m
+    uses blocks 256·m + b of the scenario's stream (b = 0: Z, 1: the jump count, 2 + j: J_j)."""
+    M = len(sigma)
+    L = np.linalg.cholesky(np.asarray(corr)) if corr is not None else np.eye(M)
+    k = np.exp(jm + 0.5 * js * js) - 1.0
+    out = np.zeros((scenarios, steps, M))
+    for s in range(scenarios):
+        for t in range(steps):
+            z = np.array([normal_reference(seed, s, t, 256 * m) for m in range(M)])
+            for m in range(M):
+                r = (mu - 0.5 * sigma[m] ** 2 - lam * k) * dt + sigma[m] * np.sqrt(dt) * (L[m] @ z)
+                if lam > 0.0:  # Poisson by inversion of the CDF
+                    u, n, p = philox_reference(seed, s, t, 256 * m + 1)[0], 0, np.exp(-lam * dt)
+                    cdf = p
+                    while u > cdf and n < 64:
+                        n += 1
+                        p *= lam * dt / n
+                        cdf += p
+                    for j in range(n):
+                        r += jm + js * normal_reference(seed, s, t, 256 * m + 2 + j)
+                out[s, t, m] = r
+    return out
+
+
+def rich_three_markets():
+    """Accounts too rich to be liquidated: the final marks are the exogenous paths."""
+    marks = [100.0, 200.0, 50.0]
+    mk = lq.Markets(
+        marks, 0.01, books=[lq.Book([0.99 * p], [1.0], [1.01 * p], [1.0]) for p in marks]
+    )
+    pf = lq.Portfolio([0, 0, 0], [0, 1, 2], [1.0, 1.0, 1.0], marks)
     acc = lq.Accounts([[1e9]], [1.0])
-    corr = [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
-    with pytest.raises(ValueError, match="correlation must be positive definite"):
-        lq.stress_test_accounts(pf, acc, mk, scenarios=50, correlation=corr)
+    return pf, acc, mk
+
+
+@pytest.mark.parametrize("seed", [7, 2**64 - 1])
+def test_stress_model_paths_are_the_philox_streams(seed):
+    pf, acc, mk = rich_three_markets()
+    corr = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.3], [0.0, 0.3, 1.0]]
+    sigma = [0.05, 0.02, 0.1]
+    a = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=6, steps=3, horizon=0.6, sigma=sigma, correlation=corr,
+        jump_intensity=2.0, jump_mean=-0.05, jump_std=0.1, mu=0.01, seed=seed,
+    )
+    ref = log_returns_reference(seed, 6, 3, 0.2, 0.01, sigma, corr, 2.0, -0.05, 0.1)
+    expected = np.array(mk.marks) * np.exp(ref).prod(axis=1)
+    np.testing.assert_allclose(a.final_marks, expected, rtol=1e-12)
+    assert not a.liquidated_accounts.any()
+    np.testing.assert_array_equal(a.params["correlation"], corr)
+
+
+def test_stress_model_paths_are_correlated_and_seeded():
+    pf, acc, mk = rich_three_markets()
     corr = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]]
     a = lq.stress_test_accounts(
         pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7
     )
     b = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7
+        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7, threads=2
     )
     c = lq.stress_test_accounts(
         pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=8
     )
     np.testing.assert_array_equal(a.final_marks, b.final_marks)
     assert not np.array_equal(a.final_marks, c.final_marks)
-    assert not a.liquidated_accounts.any()
     r = np.log(a.final_marks / [100.0, 200.0, 50.0])
     rho = np.corrcoef(r.T)
     assert rho[0, 1] > 0.8  # 0.9 ± sampling noise (400 scenarios: sd ≈ 0.01)
     assert abs(rho[0, 2]) < 0.2
-    # the same paths through path_type="return" give the same results
-    rng = np.random.default_rng(7)
-    z = rng.standard_normal((400, 5, 3)) @ np.linalg.cholesky(np.array(corr)).T
-    moves = np.expm1(-0.5 * 0.05**2 * 0.2 + 0.05 * np.sqrt(0.2) * z)
-    d = lq.stress_test_accounts(pf, acc, mk, paths=moves)
-    np.testing.assert_array_equal(a.final_marks, d.final_marks)
+    # a positive semi-definite (singular) correlation: markets 0 and 1 move together
+    one = [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    d = lq.stress_test_accounts(pf, acc, mk, scenarios=50, steps=3, sigma=0.05, correlation=one)
+    np.testing.assert_allclose(d.final_marks[:, 0] / 100.0, d.final_marks[:, 1] / 200.0, rtol=1e-12)
+    # market 0 draws what it draws alone: the identity correlation changes nothing
+    e = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=np.eye(3), seed=7
+    )
+    f = lq.stress_test_accounts(pf, acc, mk, scenarios=400, steps=5, sigma=0.05, seed=7)
+    np.testing.assert_array_equal(e.final_marks, f.final_marks)
+    np.testing.assert_array_equal(a.final_marks[:, 0], f.final_marks[:, 0])
+    # the model's marks given back as mark paths (the default path_type) are the same paths
+    g = lq.stress_test_accounts(pf, acc, mk, paths=a.final_marks[:, None, :])
+    h = lq.stress_test_accounts(
+        pf, acc, mk, scenarios=400, steps=1, sigma=0.05, correlation=corr, seed=7
+    )
+    k = lq.stress_test_accounts(pf, acc, mk, paths=h.final_marks[:, None, :])
+    np.testing.assert_allclose(k.final_marks, h.final_marks, rtol=1e-15)
+    assert g.steps == 1
+    assert g.params["user_paths"]
+    with pytest.raises(ValueError, match="correlation must be positive semi-definite"):
+        lq.stress_test_accounts(
+            pf, acc, mk, scenarios=5, correlation=[[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]
+        )
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*64\) \(got 1844674407370955"):
+        lq.stress_test_accounts(pf, acc, mk, scenarios=5, seed=2**64)
+    with pytest.raises(ValueError, match=r"threads must be >= 1 \(got 0\)"):
+        lq.stress_test_accounts(pf, acc, mk, scenarios=5, threads=0)
 
 
 def test_stress_bad_input():
@@ -688,15 +796,15 @@ def test_stress_bad_input():
     ):
         run(pf, acc, mk, paths=[[0.1, 0.1]])
     with pytest.raises(ValueError, match=r"paths\[0, 1, 0\] must be finite and > -1 \(got -1.5\)"):
-        run(pf, acc, mk, paths=[[[0.0, 0.0], [-1.5, 0.0]]])
+        run(pf, acc, mk, paths=[[[0.0, 0.0], [-1.5, 0.0]]], path_type="return")
     with pytest.raises(ValueError, match=r"paths\[0, 0, 1\] must be finite and > 0 \(got 0.0\)"):
         run(pf, acc, mk, paths=[[[1.0, 0.0]]], path_type="mark")
     with pytest.raises(ValueError, match=r"paths\[0, 0, 0\] must be finite \(got nan\)"):
         run(pf, acc, mk, paths=[[[np.nan, 0.0]]], path_type="log_return")
-    with pytest.raises(ValueError, match="path_type must be one of 'return', 'log_return', 'mark'"):
+    with pytest.raises(ValueError, match="path_type must be one of 'mark', 'return', 'log_return'"):
         run(pf, acc, mk, paths=[[[0.0, 0.0]]], path_type="price")
     with pytest.raises(ValueError, match=r"scenarios \(3\) does not match paths \(1 rows\)"):
-        run(pf, acc, mk, paths=[[[0.0, 0.0]]], scenarios=3)
+        run(pf, acc, mk, paths=[[[1.0, 1.0]]], scenarios=3)
     with pytest.raises(ValueError, match=r"correlation must be markets × markets \(2 × 2\)"):
         run(pf, acc, mk, scenarios=2, correlation=np.eye(3))
     with pytest.raises(ValueError, match="correlation must be symmetric with a unit diagonal"):
@@ -736,8 +844,11 @@ def test_stress_test_dispatches_on_a_portfolio():
         jump_std=0.05,
     )  # stress_test's jump defaults
     np.testing.assert_array_equal(b.final_marks, c.final_marks)
-    with pytest.raises(ValueError, match="progress is not supported with a Portfolio"):
-        lq.stress_test(pf, acc, mk, scenarios=2, progress=lambda done, total: None)
+    calls = []
+    kw = dict(scenarios=20, steps=4, seed=3)
+    p = lq.stress_test(pf, acc, mk, progress=lambda d, t: calls.append(d), **kw)
+    assert calls == list(range(1, 21))  # 20 scenarios: batches of one
+    np.testing.assert_array_equal(p.deficit, lq.stress_test(pf, acc, mk, **kw).deficit)
     with pytest.raises(
         TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
     ):
@@ -784,3 +895,125 @@ def test_stress_model_jumps_and_drift():
         lq.stress_test_accounts(pf, acc, mk, scenarios=2, jump_intensity=-1.0)
     with pytest.raises(ValueError, match=r"mu must be finite \(got inf\)"):
         lq.stress_test_accounts(pf, acc, mk, scenarios=2, mu=float("inf"))
+    # a scenario's error in a worker thread reaches the caller (the runner joins, then raises)
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match=r"the path model \(mu, sigma, .*\) gives a move"):
+            lq.stress_test_accounts(pf, acc, mk, scenarios=40, mu=1e308, threads=threads)
+
+
+# ---- one market of one-position accounts is stress_test ---------------------------------------
+
+
+def one_position_accounts(n=200, seed=5):
+    """n isolated positions around 100 and the same positions as one-position accounts
+    (collateral = margin) on one market with the same thin book."""
+    rng = np.random.default_rng(seed)
+    size = np.where(rng.random(n) < 0.5, 1.0, -1.0) * rng.uniform(0.1, 2.0, n)
+    entry = 100.0 * rng.lognormal(0.0, 0.03, n)
+    margin = np.abs(size) * entry / rng.uniform(5.0, 40.0, n)
+    book = lq.Book.synthetic(mid=100.0, levels=50, seed=1)
+    pos = lq.Positions(size=size, entry_price=entry, margin=margin)
+    mmr = lq.Policy().mmr
+    mk = lq.Markets(marks=[100.0], mmr=[mmr], books=[book])
+    acc = lq.Accounts(collateral=[[m] for m in margin], asset_prices=[1.0], haircuts=[0.0])
+    pf = lq.Portfolio(
+        account=np.arange(n), market=np.zeros(n, dtype=np.int64), size=size, entry_price=entry
+    )
+    return pos, book, pf, acc, mk
+
+
+def assert_same_stress(iso, cross, scale):
+    assert len(iso) == len(cross)
+    np.testing.assert_allclose(cross.bad_debt, iso.bad_debt, rtol=1e-9, atol=1e-9 * scale)
+    for f in ("insurance_fund", "insurance_draw"):
+        np.testing.assert_allclose(
+            getattr(cross, f), getattr(iso, f), rtol=1e-9, atol=1e-9 * scale, err_msg=f
+        )
+    np.testing.assert_allclose(cross.residual, iso.residual, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(cross.fees, iso.fees, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(
+        cross.liquidated_notional, iso.liquidated_notional, rtol=1e-9, atol=1e-9 * scale
+    )
+    np.testing.assert_allclose(cross.final_marks[:, 0], iso.final_mark, rtol=1e-12)
+    np.testing.assert_array_equal(cross.liquidated_accounts, iso.liquidations)
+    np.testing.assert_allclose(
+        cross.largest_loss, iso.largest_loss, rtol=1e-9, atol=1e-9 * scale
+    )
+    np.testing.assert_allclose(
+        cross.second_largest_loss, iso.second_largest_loss, rtol=1e-9, atol=1e-9 * scale
+    )
+    for stat in ("var", "lar", "cover1", "cover2"):
+        assert getattr(cross, stat)(0.9) == pytest.approx(
+            getattr(iso, stat)(0.9), rel=1e-9, abs=1e-9 * scale
+        ), stat
+    assert cross.expected_shortfall(0.9) == pytest.approx(
+        iso.expected_shortfall(0.9), rel=1e-9, abs=1e-9 * scale
+    )
+    assert cross.fund_size(0.01, 0.1) == pytest.approx(
+        iso.fund_size(0.01, 0.1), rel=1e-9, abs=1e-9 * scale
+    )
+    assert cross.depletion_probability == iso.depletion_probability
+    assert cross.exhaustion_probability == iso.exhaustion_probability
+
+
+@pytest.mark.parametrize("seed", [0, 11, 2**64 - 1])
+def test_one_position_accounts_reproduce_the_isolated_stress_test(seed):
+    pos, book, pf, acc, mk = one_position_accounts()
+    kw = dict(insurance_fund=50.0, scenarios=64, steps=12, sigma=0.03, seed=seed)
+    jumps = dict(jump_intensity=0.5, jump_mean=-0.04, jump_std=0.05)
+    iso = lq.stress_test(pos, book, 100.0, **kw, **jumps)
+    cross = lq.stress_test_accounts(pf, acc, mk, **kw, **jumps)
+    assert_same_stress(iso, cross, float(np.sum(np.abs(pos.size))) * 100.0)
+    assert np.count_nonzero(iso.bad_debt > 0.0) >= 8  # the paths do cause bad debt
+    # lq.stress_test dispatches to stress_test_accounts with its own jump defaults
+    iso2 = lq.stress_test(pos, book, 100.0, **kw)
+    cross2 = lq.stress_test(pf, acc, mk, **kw)
+    assert_same_stress(iso2, cross2, float(np.sum(np.abs(pos.size))) * 100.0)
+
+
+def test_one_position_accounts_reproduce_the_isolated_stress_test_on_mark_paths():
+    pos, book, pf, acc, mk = one_position_accounts()
+    rng = np.random.default_rng(4)
+    marks = 100.0 * np.exp(np.cumsum(rng.normal(-0.004, 0.02, (64, 10)), axis=1))
+    iso = lq.stress_test(pos, book, 100.0, insurance_fund=50.0, paths=marks, resilience=0.3)
+    cross = lq.stress_test_accounts(
+        pf, acc, mk, insurance_fund=50.0, paths=marks[:, :, None], resilience=0.3
+    )  # path_type "mark" by default in both
+    assert_same_stress(iso, cross, float(np.sum(np.abs(pos.size))) * 100.0)
+    assert np.count_nonzero(iso.bad_debt > 0.0) >= 8
+
+
+def test_account_stress_is_bit_identical_for_any_thread_count():
+    _pos, book, pf, acc, _mk = one_position_accounts(n=120)
+    eth = lq.Book.synthetic(mid=50.0, levels=30, seed=2)
+    rng = np.random.default_rng(3)
+    n2 = 60  # a second market, some accounts in both
+    pf2 = lq.Portfolio(
+        account=np.concatenate([pf.account, rng.integers(0, 120, n2)]),
+        market=np.concatenate([pf.market, np.ones(n2, dtype=np.int64)]),
+        size=np.concatenate([pf.size, rng.normal(0.0, 1.0, n2)]),
+        entry_price=np.concatenate([pf.entry_price, 50.0 * rng.lognormal(0.0, 0.02, n2)]),
+    )
+    mk2 = lq.Markets(marks=[100.0, 50.0], mmr=[0.01, 0.02], books=[book, eth])
+    kw = dict(
+        insurance_fund=20.0,
+        scenarios=37,
+        steps=6,
+        sigma=[0.03, 0.05],
+        correlation=[[1.0, 0.6], [0.6, 1.0]],
+        jump_intensity=0.3,
+        jump_mean=-0.05,
+        jump_std=0.05,
+        resilience=0.2,
+        seed=99,
+    )
+    runs = [lq.stress_test_accounts(pf2, acc, mk2, threads=t, **kw) for t in (1, 2, 3, None)]
+    runs.append(lq.stress_test_accounts(pf2, acc, mk2, progress=lambda d, t: None, **kw))
+    assert np.any(runs[0].deficit > 0.0)
+    for r in runs[1:]:
+        for f in (
+            "deficit", "insurance_draw", "residual", "insurance_fund", "liquidated_notional",
+            "fees", "largest_loss", "second_largest_loss", "liquidated_accounts", "rounds",
+            "converged", "final_marks", "deficit_by_market", "contagion",
+        ):
+            np.testing.assert_array_equal(getattr(r, f), getattr(runs[0], f), err_msg=f)

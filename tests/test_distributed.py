@@ -139,3 +139,82 @@ def test_errors(market, client):
         ld.stress_test(client, pos, book, MARK, scenarios=1, chunk=0)
     with pytest.raises(ValueError, match="sigma must be finite"):
         ld.stress_test(client, pos, book, MARK, scenarios=1, sigma=float("nan"))
+
+
+# ---- cross-margin accounts over several markets (lq.stress_test(pf, acc, mk, ...)) ------------
+
+ACCOUNT_FIELDS = (
+    "deficit",
+    "insurance_draw",
+    "residual",
+    "insurance_fund",
+    "liquidated_notional",
+    "fees",
+    "largest_loss",
+    "second_largest_loss",
+    "liquidated_accounts",
+    "rounds",
+    "converged",
+    "final_marks",
+    "deficit_by_market",
+    "contagion",
+)
+
+
+@pytest.fixture(scope="module")
+def accounts():
+    rng = np.random.default_rng(2)
+    n, A = 120, 50
+    marks = np.array([MARK, 3_000.0])
+    books = [lq.Book.synthetic(p, levels=40, seed=k) for k, p in enumerate(marks)]
+    mk = lq.Markets(marks, [0.01, 0.02], books=books)
+    market = rng.integers(0, 2, n)
+    pf = lq.Portfolio(
+        rng.integers(0, A, n),
+        market,
+        rng.choice([-1.0, 1.0], n) * rng.lognormal(0.0, 1.0, n) * 500.0 / marks[market],
+        marks[market] * np.exp(rng.normal(0.0, 0.02, n)),
+    )
+    return pf, lq.Accounts(rng.uniform(10.0, 100.0, (A, 1)), [1.0]), mk
+
+
+def assert_same_accounts(a, b):
+    assert len(a) == len(b)
+    for f in ACCOUNT_FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+def test_accounts_bit_identical_to_a_local_run(accounts, client):
+    pf, acc, mk = accounts
+    kw = dict(
+        insurance_fund=100.0,
+        scenarios=19,
+        steps=5,
+        seed=2**64 - 5,
+        sigma=[0.04, 0.06],
+        correlation=[[1.0, 0.7], [0.7, 1.0]],
+        resilience=0.1,
+    )
+    local = lq.stress_test(pf, acc, mk, **kw)
+    assert isinstance(local, lq.AccountStressResult)
+    assert np.any(local.deficit > 0)
+    for chunk in (1, 7):
+        remote = ld.stress_test(client, pf, acc, mk, chunk=chunk, **kw)
+        assert_same_accounts(local, remote)
+    moves = np.random.default_rng(0).normal(0.0, 0.02, (9, 4, 2))
+    paths = mk.marks * np.exp(np.cumsum(moves, axis=1))
+    assert_same_accounts(
+        lq.stress_test(pf, acc, mk, paths=paths),
+        ld.stress_test(client, pf, acc, mk, paths=paths, chunk=4),
+    )
+
+
+def test_accounts_errors(accounts, client):
+    pf, acc, mk = accounts
+    with pytest.raises(ValueError, match="correlation must be symmetric with a unit diagonal"):
+        ld.stress_test(client, pf, acc, mk, scenarios=2, correlation=[[1.0, 0.5], [0.4, 1.0]])
+    with pytest.raises(TypeError, match=r"acc must be a liqcore\.Accounts"):
+        ld.stress_test(client, pf, mk, acc, scenarios=2)
+    pos, book = population(10), lq.Book.synthetic(MARK, levels=10)
+    with pytest.raises(ValueError, match="correlation applies to a Portfolio"):
+        ld.stress_test(client, pos, book, MARK, scenarios=2, correlation=[[1.0]])

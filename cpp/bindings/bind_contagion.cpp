@@ -1,12 +1,15 @@
 // Bindings for multi-market liquidation cascades (liqcore/contagion.hpp).
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "arrays.hpp"
 #include "liqcore/contagion.hpp"
+#include "liqcore/rng.hpp"
 #include "locked_book.hpp"
 #include "registry.hpp"
 
@@ -192,37 +195,49 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   return d;
 }
 
-py::dict stress_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
-                               const py::list& floors, const py::list& rates, const py::list& books,
-                               const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
-                               const F64Array& size_discount, const I64Array& account, const I64Array& market,
-                               const F64Array& size, const F64Array& entry_price, const F64Array& paths,
-                               std::size_t scenarios, const LiquidationPolicy& policy, double fund, double resilience,
-                               int mark_rule, std::int64_t max_rounds) {
-  const Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
-                              size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
-  const std::size_t S = scenarios, M = in.markets.size();
+std::unique_ptr<AccountStressPlan> make_account_plan(
+    const F64Array& marks, const I64Array& contract, const F64Array& contract_size, const py::list& floors,
+    const py::list& rates, const py::list& books, const F64Array& collateral, const F64Array& asset_prices,
+    const F64Array& haircuts, const F64Array& size_discount, const I64Array& account, const I64Array& market,
+    const F64Array& size, const F64Array& entry_price, const LiquidationPolicy& policy, double fund,
+    double resilience, int mark_rule, std::int64_t max_rounds, const std::optional<F64Array>& correlation) {
+  Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
+                        size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
+  const std::span<const double> corr = correlation ? view(*correlation) : std::span<const double>{};
+  py::gil_scoped_release release;
+  Snapshots snap(in.locked);
+  return std::make_unique<AccountStressPlan>(std::move(in.markets), std::move(snap.books), in.col, in.pf, policy,
+                                             fund, in.prm, corr);
+}
+
+py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps,
+                          double mu, const F64Array& sigma, double intensity, double jump_mean, double jump_std,
+                          double dt, std::uint64_t seed, const std::optional<F64Array>& factors, unsigned threads) {
+  const std::size_t S = count, M = plan.markets();
+  std::vector<rng::JumpDiffusion> model(static_cast<std::size_t>(sigma.size()));
+  for (std::size_t m = 0; m < model.size(); ++m) {
+    model[m].mu = mu;
+    model[m].sigma = sigma.at(static_cast<py::ssize_t>(m));
+    model[m].intensity = intensity;
+    model[m].jump_mean = jump_mean;
+    model[m].jump_std = jump_std;
+    model[m].dt = dt;
+  }
   auto f = [](std::size_t n) { return empty_f64(n); };
-  F64Array deficit = f(S), draw = f(S), residual = f(S), fund_after = f(S), notional = f(S), fees = f(S);
+  F64Array deficit = f(S), draw = f(S), residual = f(S), fund_after = f(S), notional = f(S), fees = f(S),
+           largest = f(S), second = f(S);
   I64Array accounts = empty_i64(S), rounds = empty_i64(S);
   py::array_t<std::uint8_t> converged(static_cast<py::ssize_t>(S));
   F64Array final_marks = f(S * M), by_market = f(S * M), contagion = f(S * M * M);
-  const ContagionStressOutputs out{mutable_view(deficit),
-                                   mutable_view(draw),
-                                   mutable_view(residual),
-                                   mutable_view(fund_after),
-                                   mutable_view(notional),
-                                   mutable_view(fees),
-                                   mutable_view(accounts),
-                                   mutable_view(rounds),
-                                   {converged.mutable_data(), S},
-                                   mutable_view(final_marks),
-                                   mutable_view(by_market),
-                                   mutable_view(contagion)};
+  const AccountStressOutputs out{mutable_view(deficit),     mutable_view(draw),      mutable_view(residual),
+                                 mutable_view(fund_after),  mutable_view(notional),  mutable_view(fees),
+                                 mutable_view(largest),     mutable_view(second),    mutable_view(accounts),
+                                 mutable_view(rounds),      {converged.mutable_data(), S},
+                                 mutable_view(final_marks), mutable_view(by_market), mutable_view(contagion)};
+  const std::span<const double> fs = factors ? view(*factors) : std::span<const double>{};
   {
     py::gil_scoped_release release;
-    const Snapshots snap(in.locked);
-    stress_contagion(in.markets, snap.ptrs, in.col, in.pf, view(paths), S, policy, fund, in.prm, out);
+    plan.run(first, count, steps, model, seed, fs, threads, out);
   }
   py::dict d;
   d["deficit"] = deficit;
@@ -231,6 +246,8 @@ py::dict stress_contagion_batch(const F64Array& marks, const I64Array& contract,
   d["insurance_fund"] = fund_after;
   d["liquidated_notional"] = notional;
   d["fees"] = fees;
+  d["largest_loss"] = largest;
+  d["second_largest_loss"] = second;
   d["liquidated_accounts"] = accounts;
   d["rounds"] = rounds;
   d["converged"] = converged;
@@ -248,11 +265,23 @@ void register_contagion(py::module_& m) {
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
         py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
-  m.def("stress_contagion", &stress_contagion_batch, py::arg("marks"), py::arg("contract"),
-        py::arg("contract_size"), py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"),
-        py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
-        py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("paths"), py::arg("scenarios"),
-        py::arg("policy"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
+  py::class_<AccountStressPlan>(m, "AccountStressPlan")
+      .def(py::init(&make_account_plan), py::arg("marks"), py::arg("contract"), py::arg("contract_size"),
+           py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"), py::arg("asset_prices"),
+           py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"), py::arg("size"),
+           py::arg("entry_price"), py::arg("policy"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"),
+           py::arg("max_rounds"), py::arg("correlation"))
+      .def_property_readonly("markets", &AccountStressPlan::markets)
+      .def_property_readonly("cholesky",
+                             [](const AccountStressPlan& p) {
+                               const std::size_t M = p.markets();
+                               py::array_t<double> a({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(M)});
+                               std::copy(p.cholesky().begin(), p.cholesky().end(), a.mutable_data());
+                               return a;
+                             })
+      .def("run", &run_account_plan, py::arg("first"), py::arg("count"), py::arg("steps"), py::arg("mu"),
+           py::arg("sigma"), py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"), py::arg("dt"),
+           py::arg("seed"), py::arg("factors"), py::arg("threads"));
 }
 
 }  // namespace liqcore::bindings

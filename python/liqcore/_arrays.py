@@ -9,6 +9,7 @@ for arrays, the first offending index: ``"entry_price[3] must be finite and > 0 
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Iterable, Mapping
 import math
@@ -195,3 +196,23 @@ def check_option(name: str, value: T, allowed: Iterable[T]) -> T:
         shown = f"{type(value).__name__}" if isinstance(value, np.ndarray) else repr(value)
         raise ValueError(f"{name} must be one of {listed} (got {shown})")
     return value
+
+
+def check_progress(progress: Any) -> None:
+    """TypeError naming ``progress`` unless it is None or callable as ``progress(done, total)``."""
+    if progress is None:
+        return
+    if not callable(progress):
+        raise TypeError(
+            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
+        )
+    try:
+        sig = inspect.signature(progress)
+    except (TypeError, ValueError):  # no signature to check (some builtins)
+        return
+    try:
+        sig.bind(0, 0)
+    except TypeError:
+        raise TypeError(
+            f"progress must accept two arguments (done, total) (got signature {sig})"
+        ) from None

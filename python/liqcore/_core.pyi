@@ -342,26 +342,52 @@ def simulate_contagion(
     mark_rule: int,
     max_rounds: int,
 ) -> dict[str, _Any]: ...
-def stress_contagion(
-    marks: _F64,
-    contract: _I64,
-    contract_size: _F64,
-    floors: list[_F64],
-    rates: list[_F64],
-    books: list[Book],
-    collateral: _F64,
-    asset_prices: _F64,
-    haircuts: _F64,
-    size_discount: _F64,
-    account: _I64,
-    market: _I64,
-    size: _F64,
-    entry_price: _F64,
-    paths: _F64,
-    scenarios: int,
-    policy: LiquidationPolicy,
-    fund: float,
-    resilience: float,
-    mark_rule: int,
-    max_rounds: int,
-) -> dict[str, _Any]: ...
+# The multi-market stress test's plan (contagion.hpp AccountStressPlan): inputs copied and
+# checked once; correlation: markets x markets (row-major) or None (independent markets),
+# positive semi-definite (its Cholesky factor is computed once).
+class AccountStressPlan:
+    def __init__(
+        self,
+        marks: _F64,
+        contract: _I64,
+        contract_size: _F64,
+        floors: list[_F64],
+        rates: list[_F64],
+        books: list[Book],
+        collateral: _F64,
+        asset_prices: _F64,
+        haircuts: _F64,
+        size_discount: _F64,
+        account: _I64,
+        market: _I64,
+        size: _F64,
+        entry_price: _F64,
+        policy: LiquidationPolicy,
+        fund: float,
+        resilience: float,
+        mark_rule: int,
+        max_rounds: int,
+        correlation: _F64 | None,
+    ) -> None: ...
+    @property
+    def markets(self) -> int: ...
+    @property
+    def cholesky(self) -> _npt.NDArray[_np.float64]: ...
+    # Per-scenario arrays of scenarios [first, first + count) (final_marks, deficit_by_market:
+    # count x markets flat; contagion: count x markets x markets flat); sigma: one per market;
+    # factors: count x steps x markets (flat) or None (model paths); threads 0: every core.
+    def run(
+        self,
+        first: int,
+        count: int,
+        steps: int,
+        mu: float,
+        sigma: _F64,
+        intensity: float,
+        jump_mean: float,
+        jump_std: float,
+        dt: float,
+        seed: int,
+        factors: _F64 | None,
+        threads: int,
+    ) -> dict[str, _Any]: ...

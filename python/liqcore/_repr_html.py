@@ -270,6 +270,7 @@ def _cascade(r: Any) -> str:
 
 
 def _stress(r: Any, q: float = 0.99) -> str:
+    """StressResult and AccountStressResult: one summary protocol, one view."""
     s = r.summary(q)
     fig = hist_svg(
         r.deficit,
@@ -281,33 +282,7 @@ def _stress(r: Any, q: float = 0.99) -> str:
         "bad debt per scenario",
         "bad debt",
     )
-    return _layout("StressResult", table(list(s.items())), fig)
-
-
-def _account_stress(r: Any, q: float = 0.99) -> str:
-    n = len(r)
-    rows: list[tuple[str, Any]] = [
-        ("scenarios", n),
-        ("markets", int(r.final_marks.shape[1])),
-        ("insurance_fund", float(r.insurance_fund_before)),
-        ("expected_bad_debt", float(np.mean(r.deficit)) if n else math.nan),
-        (f"var_{q:g}", r.var(q)),
-        (f"es_{q:g}", r.expected_shortfall(q)),
-        ("depletion_probability", r.depletion_probability),
-        ("exhaustion_probability", r.exhaustion_probability),
-        ("all_converged", bool(np.all(r.converged))),
-    ]
-    fig = hist_svg(
-        r.deficit,
-        [
-            (f"VaR {q:g}", r.var(q), _ORANGE),
-            (f"ES {q:g}", r.expected_shortfall(q), _RED),
-            ("fund", float(r.insurance_fund_before), _GREEN),
-        ],
-        "bad debt per scenario",
-        "bad debt",
-    )
-    return _layout("AccountStressResult", table(rows), fig)
+    return _layout(type(r).__name__, table(list(s.items())), fig)
 
 
 def _contagion(r: Any) -> str:
@@ -387,7 +362,7 @@ _RENDERERS: dict[str, Callable[[Any], str]] = {
     "AccountLiquidationResult": _account_liquidation,
     "CascadeResult": _cascade,
     "StressResult": _stress,
-    "AccountStressResult": _account_stress,
+    "AccountStressResult": _stress,
     "ContagionResult": _contagion,
     "DeficitCurve": _deficit_curve,
     "LiquidationMap": _liquidation_map,

@@ -32,7 +32,7 @@ the books and the ledger. Collateral prices do not move. Supported policies: ``s
 
 Cost: every round re-runs account-wide liquidation over the whole portfolio, so a cascade costs
 ``O(rounds · (positions + accounts + book levels))``; :func:`stress_test_accounts` runs its
-scenarios one after another on one thread.
+scenarios on threads (``threads``), bit-identical for any thread count.
 
 Contagion attribution
 ---------------------
@@ -59,19 +59,21 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core, _repr_html, report
-from liqcore._arrays import F64, I64, as_array, check_option
+from liqcore._arrays import F64, I64, as_array, check_option, check_progress
 from liqcore._arrays import real as _real
-from liqcore._arrays import unit_level as _level
+from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
 
 __all__ = [
@@ -523,18 +525,29 @@ def simulate_cascade_accounts(
 
 # ---- stress tests over correlated paths ---------------------------------------------------------
 
-PATH_TYPES = ("return", "log_return", "mark")
+PATH_TYPES = ("mark", "return", "log_return")
 
 
 @dataclass(frozen=True, eq=False)
-class AccountStressResult:
-    """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote.
+class AccountStressResult(ScenarioStats):
+    """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote, and
+    the statistics of :class:`liqcore.StressResult`.
 
-    deficit (the scenario's bad debt: traders' deficits plus the fund's inventory losses over the
-    path, docs/model.md; also ``bad_debt``, as for :class:`liqcore.StressResult`), insurance_draw,
-    residual (what the fund could not pay), insurance_fund (after), liquidated_notional, fees, liquidated_accounts, rounds,
-    converged; final_marks (scenarios × markets), deficit_by_market (scenarios × markets) and
-    contagion (scenarios × markets × markets, as :attr:`ContagionResult.contagion`).
+    Per scenario
+        deficit (the scenario's bad debt: traders' deficits plus the fund's inventory losses
+        over the path, docs/model.md; also ``bad_debt``, as for :class:`liqcore.StressResult`),
+        insurance_draw, residual (what the fund could not pay), insurance_fund (after),
+        liquidated_notional, fees, largest_loss and second_largest_loss (the two largest
+        single-account losses: an account's deficit plus the fund's inventory losses on its
+        positions), liquidated_accounts, rounds, converged; final_marks (scenarios × markets),
+        deficit_by_market (scenarios × markets) and contagion (scenarios × markets × markets, as
+        :attr:`ContagionResult.contagion`).
+    Statistics (shared with :class:`liqcore.StressResult`)
+        ``expected_deficit``, ``depletion_probability``, ``exhaustion_probability``,
+        ``exceedance_probability(fund)``, ``var(q)``, ``expected_shortfall(q)``, ``lar(q)``,
+        ``fund_size(r, kappa)``, ``cover1(q)`` and ``cover2(q)`` (a defaulter is an account);
+        ``mean_contagion``. With one market and one-position accounts they equal those of the
+        isolated stress test on the same positions.
     """
 
     deficit: F64
@@ -543,6 +556,8 @@ class AccountStressResult:
     insurance_fund: F64
     liquidated_notional: F64
     fees: F64
+    largest_loss: F64
+    second_largest_loss: F64
     liquidated_accounts: I64
     rounds: I64
     converged: npt.NDArray[np.bool_]
@@ -551,67 +566,48 @@ class AccountStressResult:
     contagion: npt.NDArray[np.float64]
     insurance_fund_before: float
     policy: Policy
-
-    def __len__(self) -> int:
-        return int(self.deficit.shape[0])
-
-    @property
-    def bad_debt(self) -> F64:
-        """Per scenario: the bad debt (the same array as ``deficit``)."""
-        return self.deficit
-
-    @property
-    def depletion_probability(self) -> float:
-        """P(deficit > insurance_fund − reserve), over the scenarios."""
-        available = max(0.0, self.insurance_fund_before - self.policy.reserve)
-        return float(np.mean(self.deficit > available)) if len(self) else math.nan
-
-    @property
-    def exhaustion_probability(self) -> float:
-        """P(residual > 0): the fund could not pay a loss in full when it came."""
-        return float(np.mean(self.residual > 0.0)) if len(self) else math.nan
+    seed: int = 0
+    steps: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mean_contagion(self) -> npt.NDArray[np.float64]:
         """The contagion matrix averaged over the scenarios (markets × markets)."""
         return self.contagion.mean(axis=0)  # type: ignore[no-any-return]
 
-    def var(self, q: float = 0.99) -> float:
-        """Empirical q-quantile of the deficit (NumPy's "inverted_cdf"), q in (0, 1]."""
-        level = _level("q", q)
-        return (
-            float(np.quantile(self.deficit, level, method="inverted_cdf"))
-            if len(self)
-            else math.nan
-        )
-
-    def expected_shortfall(self, q: float = 0.99) -> float:
-        """Mean of the worst ``(1 − q)`` share of the deficits (the boundary scenario weighted by
-        its fraction, as :meth:`liqcore.StressResult.expected_shortfall`), q in (0, 1)."""
-        level = _level("q", q, upper_open=True)
+    def summary(self, q: float = 0.99) -> dict[str, Any]:
+        """Headline figures as a flat dict (VaR and ES at ``q``)."""
+        fund = self.insurance_fund_before
         n = len(self)
-        if n == 0:
-            return math.nan
-        x = np.sort(self.deficit)
-        k = min(max(math.ceil(level * n - 1e-9 * n), 1), n)
-        tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
-        return tail / (n * (1.0 - level))
+        return {
+            "scenarios": n,
+            "steps": self.steps,
+            "markets": int(self.final_marks.shape[1]),
+            "insurance_fund": fund,
+            "expected_deficit": self.expected_deficit,
+            f"var_{q:g}": self.var(q),
+            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
+            "depletion_probability": self.depletion_probability,
+            "exhaustion_probability": self.exhaustion_probability,
+            "lar_0.95": self.lar(0.95),
+            "mean_liquidated_accounts": float(np.mean(self.liquidated_accounts))
+            if n
+            else math.nan,
+            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
+            if n
+            else math.nan,
+            "cover1": self.cover1(),
+            "cover2": self.cover2(),
+            "meets_cover1": bool(fund >= self.cover1()),
+            "meets_cover2": bool(fund >= self.cover2()),
+            "all_converged": bool(np.all(self.converged)),
+        }
 
     def to_frame(self) -> Any:
         """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
         pd = _pandas()
         cols: dict[str, Any] = {}
-        for k in (
-            "deficit",
-            "insurance_draw",
-            "residual",
-            "insurance_fund",
-            "liquidated_notional",
-            "fees",
-            "liquidated_accounts",
-            "rounds",
-            "converged",
-        ):
+        for k in _SCENARIO_FIELDS[:11]:
             cols[k] = getattr(self, k)
         for m in range(self.final_marks.shape[1]):
             cols[f"final_mark_{m}"] = self.final_marks[:, m]
@@ -624,12 +620,32 @@ class AccountStressResult:
     def __repr__(self) -> str:
         return (
             f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
-            f"mean_deficit={float(np.mean(self.deficit)) if len(self) else math.nan:.6g}, "
+            f"mean_deficit={self.expected_deficit:.6g}, "
             f"exhaustion_probability={self.exhaustion_probability:.4g})"
         )
 
     def __str__(self) -> str:
         return report.account_stress(self)
+
+
+# Per-scenario outputs of the kernel, in AccountStressResult field order (the last three are
+# per market: scenarios × markets, × markets).
+_SCENARIO_FIELDS = (
+    "deficit",
+    "insurance_draw",
+    "residual",
+    "insurance_fund",
+    "liquidated_notional",
+    "fees",
+    "largest_loss",
+    "second_largest_loss",
+    "liquidated_accounts",
+    "rounds",
+    "converged",
+    "final_marks",
+    "deficit_by_market",
+    "contagion",
+)
 
 
 def _real_array(name: str, x: Any) -> npt.NDArray[np.float64]:
@@ -649,18 +665,33 @@ def _first_bad(name: str, a: npt.NDArray[np.float64], ok: Any, what: str) -> Non
         raise ValueError(f"{name}[{where}] must be {what} (got {float(a[idx])!r})")
 
 
-def _model_paths(
-    marks: F64,
-    scenarios: int,
+@dataclass(frozen=True, eq=False)
+class _PathModel:
+    """The correlated jump-diffusion per step, in the kernel's units (dt in days)."""
+
+    mu: float
+    sigma: F64  # per market
+    jump_intensity: float
+    jump_mean: float
+    jump_std: float
+    dt: float
+    correlation: Optional[F64]  # markets × markets, or None: independent markets
+
+
+def _path_model(
+    M: int,
     steps: int,
-    horizon: float,
+    horizon: Any,
+    mu: Any,
     sigma: Any,
     correlation: Any,
-    seed: int,
-    jumps: tuple[float, float, float, float],
-) -> npt.NDArray[np.float64]:
-    M = int(marks.shape[0])
-    mu, lam, jm, js = jumps
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+) -> _PathModel:
+    h = _real("horizon", horizon)
+    if not (math.isfinite(h) and h > 0.0):
+        raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
     sig = _real_array("sigma", sigma)
     if sig.ndim == 0:
         sig = np.full(M, float(sig))
@@ -669,7 +700,7 @@ def _model_paths(
             f"sigma must be a scalar or have one value per market ({M}) (got shape {sig.shape})"
         )
     _first_bad("sigma", sig, np.isfinite(sig) & (sig >= 0.0), "finite and >= 0")
-    chol: npt.NDArray[np.float64] = np.eye(M)
+    corr: Optional[F64] = None
     if correlation is not None:
         c = _real_array("correlation", correlation)
         if c.shape != (M, M):
@@ -679,32 +710,258 @@ def _model_paths(
         _first_bad("correlation", c, np.isfinite(c) & (np.abs(c) <= 1.0), "finite and in [-1, 1]")
         if not np.array_equal(c, c.T) or not np.all(np.diag(c) == 1.0):
             raise ValueError("correlation must be symmetric with a unit diagonal")
-        try:
-            chol = np.asarray(np.linalg.cholesky(c), dtype=np.float64)
-        except np.linalg.LinAlgError:
-            raise ValueError("correlation must be positive definite") from None
-    dt = horizon / steps
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((scenarios, steps, M)) @ chol.T
-    try:  # parameters too large for float64 (or for numpy's Poisson sampler) are the user's
-        with np.errstate(over="raise", invalid="raise"):
-            k = math.expm1(jm + 0.5 * js * js)
-            log_r = (mu - 0.5 * sig**2 - lam * k) * dt + sig * math.sqrt(dt) * z
-            if lam > 0.0:
-                n = rng.poisson(lam * dt, (scenarios, steps, M))
-                log_r += n * jm + np.sqrt(n) * js * rng.standard_normal((scenarios, steps, M))
-            moves = np.expm1(log_r)
-    except (ArithmeticError, ValueError) as e:
-        raise ValueError(
-            "the path model (mu, sigma, horizon, steps, jump_intensity, jump_mean, jump_std) "
-            f"gives returns outside the float range: {e}"
-        ) from None
-    if not (np.isfinite(moves) & (moves > -1.0)).all():  # a factor of 0 or below: no price
-        raise ValueError(
-            "the path model (mu, sigma, horizon, steps, jump_intensity, jump_mean, jump_std) "
-            "gives returns outside (-1, inf): a price would reach 0 or overflow"
+        corr = np.ascontiguousarray(c).reshape(-1)  # positive semi-definite: checked by the plan
+    return _PathModel(
+        mu=_finite("mu", mu),
+        sigma=np.ascontiguousarray(sig),
+        jump_intensity=_nonnegative("jump_intensity", jump_intensity),
+        jump_mean=_finite("jump_mean", jump_mean),
+        jump_std=_nonnegative("jump_std", jump_std),
+        dt=h / steps,
+        correlation=corr,
+    )
+
+
+def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
+    """Move factors (scenarios × steps × markets, C-contiguous) from the user's paths, computed
+    as :func:`liqcore.stress_test` computes them for one market."""
+    if not isinstance(path_type, str):
+        raise TypeError(
+            "path_type must be a str, one of 'mark', 'return', 'log_return' "
+            f"(got {type(path_type).__name__})"
         )
-    return moves
+    check_option("path_type", path_type, PATH_TYPES)
+    M = int(marks.shape[0])
+    p = _real_array("paths", paths)
+    if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(
+            f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
+        )
+    if path_type == "mark":
+        _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
+        prev = np.concatenate([np.broadcast_to(marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1)
+        f = p / prev
+    elif path_type == "return":
+        _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
+        f = 1.0 + p
+    else:
+        _first_bad("paths", p, np.isfinite(p), "finite")
+        f = np.exp(p)
+    bad = np.flatnonzero(~(np.isfinite(f) & (f > 0.0)).reshape(-1))
+    if bad.size:
+        idx = np.unravel_index(int(bad[0]), f.shape)
+        where = ", ".join(str(int(i)) for i in idx)
+        raise ValueError(
+            f"paths[{where}] gives a move factor that is not finite and > 0 "
+            f"(got {float(f[idx])!r})"
+        )
+    return np.ascontiguousarray(f, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class AccountStressSpec:
+    """Everything a scenario of :func:`stress_test_accounts` depends on, validated; picklable
+    (for liqcore.distributed). ``plan_args``: the kernel plan's market, collateral and position
+    columns (books as :class:`liqcore.Book`)."""
+
+    plan_args: tuple[Any, ...]
+    markets: int
+    policy: Policy
+    insurance_fund: float
+    resilience: float
+    mark_rule: int
+    max_rounds: int
+    scenarios: int
+    steps: int
+    model: _PathModel
+    seed: int
+    factors: Optional[npt.NDArray[np.float64]]  # scenarios × steps × markets, or None: model
+
+    def plan(self) -> Any:
+        """The kernel's plan (inputs copied and checked once; the correlation's Cholesky factor)."""
+        a = self.plan_args
+        make: Any = _core.AccountStressPlan  # plan_args: the columns in the stub's order
+        return make(
+            *a[:5],
+            [b._b for b in a[5]],
+            *a[6:],
+            self.policy._to_core(),
+            self.insurance_fund,
+            self.resilience,
+            self.mark_rule,
+            self.max_rounds,
+            self.model.correlation if self.factors is None else None,
+        )
+
+    def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
+        """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
+        f = (
+            None
+            if self.factors is None
+            else np.ascontiguousarray(self.factors[first : first + count]).reshape(-1)
+        )
+        m = self.model
+        return dict(
+            plan.run(
+                first,
+                count,
+                self.steps,
+                m.mu,
+                m.sigma,
+                m.jump_intensity,
+                m.jump_mean,
+                m.jump_std,
+                m.dt,
+                self.seed,
+                f,
+                threads,
+            )
+        )
+
+    def result(self, parts: Sequence[Mapping[str, Any]]) -> AccountStressResult:
+        """The result from the kernel's outputs of consecutive scenario chunks, in order."""
+        cols: dict[str, Any] = {
+            k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in _SCENARIO_FIELDS
+        }
+        S, M = int(cols["deficit"].shape[0]), self.markets
+        cols["converged"] = cols["converged"].view(np.bool_)
+        cols["final_marks"] = cols["final_marks"].reshape(S, M)
+        cols["deficit_by_market"] = cols["deficit_by_market"].reshape(S, M)
+        cols["contagion"] = cols["contagion"].reshape(S, M, M)
+        m = self.model
+        user = self.factors is not None
+        params: dict[str, Any] = {
+            "resilience": self.resilience,
+            "mark_rule": _MARK_RULES[self.mark_rule],
+            "max_rounds": self.max_rounds,
+            "user_paths": user,
+        }
+        if not user:
+            params.update(
+                horizon=m.dt * self.steps,
+                mu=m.mu,
+                sigma=m.sigma.copy(),
+                correlation=None if m.correlation is None else m.correlation.reshape(M, M),
+                jump_intensity=m.jump_intensity,
+                jump_mean=m.jump_mean,
+                jump_std=m.jump_std,
+            )
+        return AccountStressResult(
+            **cols,
+            insurance_fund_before=self.insurance_fund,
+            policy=self.policy,
+            seed=self.seed,
+            steps=self.steps,
+            params=params,
+        )
+
+
+def _seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
+    s = int(seed)
+    if not 0 <= s < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
+    return s
+
+
+def _threads(threads: Any) -> int:
+    """0 (every core) for None, else an int in [1, MAX_THREADS]."""
+    return 0 if threads is None else _int("threads", threads, 1, MAX_THREADS)
+
+
+def _account_spec(
+    pf: Portfolio,
+    acc: Accounts,
+    mk: Markets,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    *,
+    steps: Any,
+    mu: Any,
+    sigma: Any,
+    correlation: Any,
+    jump_intensity: Any,
+    jump_mean: Any,
+    jump_std: Any,
+    paths: Any,
+    path_type: Any,
+    resilience: Any,
+    mark_rule: Any,
+    max_rounds: Any,
+    seed: Any,
+) -> AccountStressSpec:
+    _check_kinds(pf, acc, mk)
+    if policy is None:
+        policy = Policy()
+    elif not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    fund = _real("insurance_fund", insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    res = _real("resilience", resilience)
+    if not 0.0 <= res <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
+    if not isinstance(mark_rule, str):
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
+    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    rounds_cap = _int("max_rounds", max_rounds, 0)
+    M = len(mk)
+    factors: Optional[npt.NDArray[np.float64]] = None
+    if paths is None:
+        n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
+        n_st = 10 if steps is None else _int("steps", steps, 1)
+        if n_sc * n_st > MAX_PATH_POINTS:
+            raise ValueError(
+                f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_sc}, "
+                f"steps={n_st})"
+            )
+        model = _path_model(
+            M, n_st, horizon, mu, sigma, correlation, jump_intensity, jump_mean, jump_std
+        )
+    else:
+        factors = _factors(paths, path_type, mk._marks)
+        n_sc, n_st = int(factors.shape[0]), int(factors.shape[1])
+        if scenarios is not None and _int("scenarios", scenarios, 1) != n_sc:
+            raise ValueError(f"scenarios ({scenarios}) does not match paths ({n_sc} rows)")
+        if steps is not None and _int("steps", steps, 1) != n_st:
+            raise ValueError(f"steps ({steps}) does not match paths ({n_st} columns)")
+        model = _PathModel(0.0, np.zeros(M), 0.0, 0.0, 0.0, 1.0, None)
+    by_book = policy.execution == "book"
+    if by_book and mk._books is None:
+        raise ValueError(
+            "mk has no books: stress_test_accounts with execution='book' needs "
+            "Markets(books=[...]) (or Policy(execution='takeover'))"
+        )
+    books = list(mk._books) if mk._books is not None else []  # the fund sells into them too
+    plan_args = (
+        mk._marks,
+        np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
+        mk._contract_size,
+        [mk.tiers(m)[0] for m in range(M)],
+        [mk.tiers(m)[1] for m in range(M)],
+        books,
+        *acc._args(),
+        *pf._args(),
+    )
+    return AccountStressSpec(
+        plan_args=plan_args,
+        markets=M,
+        policy=policy,
+        insurance_fund=fund,
+        resilience=res,
+        mark_rule=rule,
+        max_rounds=rounds_cap,
+        scenarios=n_sc,
+        steps=n_st,
+        model=model,
+        seed=_seed(seed),
+        factors=factors,
+    )
 
 
 def stress_test_accounts(
@@ -724,139 +981,79 @@ def stress_test_accounts(
     jump_mean: float = 0.0,
     jump_std: float = 0.0,
     paths: Any = None,
-    path_type: str = "return",
+    path_type: str = "mark",
     resilience: float = 0.0,
     mark_rule: str = "last",
     max_rounds: int = 1000,
     seed: int = 0,
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AccountStressResult:
     """Run the multi-market cascade (:func:`simulate_cascade_accounts`) along correlated paths.
 
     Every scenario starts from the inputs and walks ``steps`` steps; at each step every market
     (mark and book) moves by its own factor, then the cascade runs until nothing new triggers
     (or ``max_rounds``); positions, books, the one shared fund and the ledger carry over from
-    step to step. Scenarios run one after another in the C++ kernel (GIL released).
+    step to step. Scenarios run in the C++ kernel on ``threads`` threads (default None: every
+    core; GIL released), in fixed chunks, each writing its own results: the results are
+    bit-identical for any ``threads`` (and on a Dask cluster, :mod:`liqcore.distributed`).
 
     Paths: by default correlated geometric Brownian motions, time in days, with optional Merton
     jumps as :func:`liqcore.stress_test`: the log return of market ``m`` over a step of
     ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
-    ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, default the
-    identity), ``N ~ Poisson(λ·dt)`` and ``J_j ~ N(jump_mean, jump_std²)`` independent per market
-    (``λ = jump_intensity``, ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily
-    volatility, a scalar or one per market. The random numbers come from
-    ``numpy.random.default_rng(seed)``: the same seed gives the same paths. Or the user's
-    ``paths``, scenarios × steps × markets, per ``path_type``: "return" (the factor is
-    ``1 + r``), "log_return" (``exp(r)``), "mark" (the exogenous mark at the end of the step;
-    the factor is the ratio to the previous one, the first to the market's mark).
+    ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, symmetric,
+    unit diagonal, positive semi-definite; default the identity), ``N ~ Poisson(λ·dt)`` and
+    ``J_j ~ N(jump_mean, jump_std²)`` independent per market (``λ = jump_intensity``,
+    ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily volatility, a scalar or one
+    per market. The random numbers come from the counter-based Philox4x32-10 streams of
+    :func:`liqcore.stress_test`, keyed by ``(seed, scenario, step, market)``, ``seed`` in
+    ``[0, 2**64)``; market 0 draws exactly what :func:`liqcore.stress_test` draws, so one market
+    with no correlation has the isolated stress test's paths (same parameters, same seed).
+
+    Or the user's ``paths``, scenarios × steps × markets, per ``path_type``: "mark" (the
+    default: the exogenous mark at the end of the step; the factor is the ratio to the previous
+    one, the first to the market's mark), "return" (the factor is ``1 + r``), "log_return"
+    (``exp(r)``), as :func:`liqcore.stress_test` reads them.
 
     Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
-    :func:`simulate_cascade_accounts` (sizing "full", residual "none").
+    :func:`simulate_cascade_accounts` (sizing "full", residual "none"). ``progress``:
+    ``progress(done, total)`` after each batch of scenarios (about 50 batches; results are
+    unchanged). Returns an :class:`AccountStressResult`.
     """
-    _check_kinds(pf, acc, mk)
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
-    fund = _real("insurance_fund", insurance_fund)
-    if not (math.isfinite(fund) and fund >= 0.0):
-        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
-    res = _real("resilience", resilience)
-    if not 0.0 <= res <= 1.0:
-        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
-    if not isinstance(mark_rule, str):
-        raise TypeError(
-            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
-        )
-    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
-    rounds_cap = _int("max_rounds", max_rounds, 0)
-    M = len(mk)
-    if paths is None:
-        n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
-        n_st = 10 if steps is None else _int("steps", steps, 1)
-        if n_sc * n_st > MAX_PATH_POINTS:
-            raise ValueError(
-                f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_sc}, "
-                f"steps={n_st})"
-            )
-        h = _real("horizon", horizon)
-        if not (math.isfinite(h) and h > 0.0):
-            raise ValueError(f"horizon must be finite and > 0 (got {h!r})")
-        jumps = (
-            _finite("mu", mu),
-            _nonnegative("jump_intensity", jump_intensity),
-            _finite("jump_mean", jump_mean),
-            _nonnegative("jump_std", jump_std),
-        )
-        moves = _model_paths(
-            mk._marks, n_sc, n_st, h, sigma, correlation, _int("seed", seed, 0, 2**63 - 1), jumps
-        )
-    else:
-        if not isinstance(path_type, str):
-            raise TypeError(f"path_type must be a str (got {type(path_type).__name__})")
-        check_option("path_type", path_type, PATH_TYPES)
-        p = _real_array("paths", paths)
-        if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
-            raise ValueError(
-                f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
-            )
-        if scenarios is not None and _int("scenarios", scenarios, 1) != p.shape[0]:
-            raise ValueError(f"scenarios ({scenarios}) does not match paths ({p.shape[0]} rows)")
-        if steps is not None and _int("steps", steps, 1) != p.shape[1]:
-            raise ValueError(f"steps ({steps}) does not match paths ({p.shape[1]} columns)")
-        if path_type == "return":
-            _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
-            moves = p
-        elif path_type == "log_return":
-            _first_bad("paths", p, np.isfinite(p), "finite")
-            moves = np.expm1(p)
-        else:
-            _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
-            prev = np.concatenate(
-                [np.broadcast_to(mk._marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1
-            )
-            moves = p / prev - 1.0
-    moves = np.ascontiguousarray(moves, dtype=np.float64)
-    S = int(moves.shape[0])
-    by_book = policy.execution == "book"
-    if by_book and mk._books is None:
-        raise ValueError(
-            "mk has no books: stress_test_accounts with execution='book' needs "
-            "Markets(books=[...]) (or Policy(execution='takeover'))"
-        )
-    books = [b._b for b in mk._books] if mk._books is not None else []
-    r = _core.stress_contagion(
-        mk._marks,
-        np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
-        mk._contract_size,
-        [mk.tiers(m)[0] for m in range(M)],
-        [mk.tiers(m)[1] for m in range(M)],
-        books,
-        *acc._args(),
-        *pf._args(),
-        moves.reshape(-1),
-        S,
-        policy._to_core(),
-        fund,
-        res,
-        rule,
-        rounds_cap,
+    spec = _account_spec(
+        pf,
+        acc,
+        mk,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        correlation=correlation,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
     )
-    return AccountStressResult(
-        deficit=r["deficit"],
-        insurance_draw=r["insurance_draw"],
-        residual=r["residual"],
-        insurance_fund=r["insurance_fund"],
-        liquidated_notional=r["liquidated_notional"],
-        fees=r["fees"],
-        liquidated_accounts=r["liquidated_accounts"],
-        rounds=r["rounds"],
-        converged=r["converged"].view(np.bool_),
-        final_marks=r["final_marks"].reshape(S, M),
-        deficit_by_market=r["deficit_by_market"].reshape(S, M),
-        contagion=r["contagion"].reshape(S, M, M),
-        insurance_fund_before=fund,
-        policy=policy,
-    )
+    th = _threads(threads)
+    check_progress(progress)
+    plan = spec.plan()
+    if progress is None:
+        return spec.result([spec.run(plan, 0, spec.scenarios, th)])
+    batch = max(1, -(-spec.scenarios // 50))
+    parts = []
+    for first in range(0, spec.scenarios, batch):
+        count = min(batch, spec.scenarios - first)
+        parts.append(spec.run(plan, first, count, th))
+        progress(first + count, spec.scenarios)
+    return spec.result(parts)
 
 
 MAX_COUNT = 2**31 - 1  # counts fit in an int32, as in liqcore.cascade

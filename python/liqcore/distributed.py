@@ -3,8 +3,10 @@
 Needs the optional extra ``dask[distributed]`` (``pip install "liqcore[dask]"``).
 
 :func:`stress_test` takes the arguments of :func:`liqcore.stress_test` plus a Dask ``client``
-and ``chunk`` (scenarios per task). Scenario ``s`` draws from the counter-based stream
-``(seed, s)`` wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
+and ``chunk`` (scenarios per task): isolated positions ``(positions, book, mark, ...)`` or, as
+:func:`liqcore.stress_test_accounts`, cross-margin accounts over several markets
+``(pf, acc, mk, ...)``. Scenario ``s`` draws from the counter-based stream ``(seed, s)``
+wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
 its chunk, so the result is **bit-identical** to a local run with the same arguments, whatever
 the number of workers, threads per task or chunk size.
 
@@ -15,8 +17,9 @@ none is counted twice, since a chunk's result is stored once under its key which
 produced it. A task that raises is retried up to ``retries`` times.
 
 The inputs (positions, book, policy, paths) are scattered to the workers once; each worker
-builds the kernel's plan (positions sorted by liquidation price) once per run and keeps it
-while that run's chunks arrive.
+builds the kernel's plan (positions sorted by liquidation price; for accounts, the inputs
+checked and the correlation's Cholesky factor) once per run and keeps it while that run's
+chunks arrive.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any, Optional, Union, overload
 
 from liqcore.book import Book
 from liqcore.cascade import _count
+from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec
+from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.stress import StressResult, StressSpec, _spec, _threads
+
+_Spec = Union[StressSpec, AccountStressSpec]
 
 __all__ = ["stress_test"]
 
@@ -40,7 +47,7 @@ _PLANS_LOCK = threading.Lock()
 _PLANS_KEPT = 2
 
 
-def _plan(token: str, spec: StressSpec) -> Any:
+def _plan(token: str, spec: _Spec) -> Any:
     with _PLANS_LOCK:
         plan = _PLANS.get(token)
         if plan is None:
@@ -51,9 +58,7 @@ def _plan(token: str, spec: StressSpec) -> Any:
         return plan
 
 
-def _run_chunk(
-    spec: StressSpec, token: str, first: int, count: int, threads: int
-) -> dict[str, Any]:
+def _run_chunk(spec: _Spec, token: str, first: int, count: int, threads: int) -> dict[str, Any]:
     """One task: scenarios [first, first + count) of the run ``token``."""
     return spec.run(_plan(token, spec), first, count, threads)
 
@@ -72,6 +77,7 @@ def _client(client: Any) -> Any:
     return client
 
 
+@overload
 def stress_test(
     client: Any,
     positions: Positions,
@@ -97,36 +103,136 @@ def stress_test(
     mark_rule: str = "last",
     max_rounds: int = 1000,
     seed: int = 0,
-) -> StressResult:
+    correlation: Any = None,
+) -> StressResult: ...
+
+
+@overload
+def stress_test(
+    client: Any,
+    positions: Portfolio,
+    book: Accounts,
+    mark: Markets,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    chunk: int = 1_000,
+    threads_per_task: Optional[int] = 1,
+    retries: int = 2,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: Any = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+    correlation: Any = None,
+) -> AccountStressResult: ...
+
+
+def stress_test(
+    client: Any,
+    positions: Positions | Portfolio,
+    book: Book | Accounts,
+    mark: float | Markets,
+    policy: Optional[Policy] = None,
+    insurance_fund: float = 0.0,
+    scenarios: Optional[int] = None,
+    horizon: float = 1.0,
+    *,
+    chunk: int = 1_000,
+    threads_per_task: Optional[int] = 1,
+    retries: int = 2,
+    steps: Optional[int] = None,
+    mu: float = 0.0,
+    sigma: Any = 0.04,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
+    paths: Any = None,
+    path_type: str = "mark",
+    resilience: float = 0.0,
+    mark_rule: str = "last",
+    max_rounds: int = 1000,
+    seed: int = 0,
+    correlation: Any = None,
+) -> StressResult | AccountStressResult:
     """:func:`liqcore.stress_test` with its scenarios run on a Dask cluster.
 
     ``client``: a ``dask.distributed.Client`` (None: the current one). ``chunk``: scenarios per
     task (>= 1). ``threads_per_task``: kernel threads per task (default 1: Dask runs one task per
     worker thread; None: all cores of the worker). ``retries``: reruns of a failed task. The
-    other arguments are those of :func:`liqcore.stress_test`; the result is bit-identical to it.
+    other arguments are those of :func:`liqcore.stress_test`, for isolated positions
+    ``(positions, book, mark)`` or accounts ``(pf, acc, mk)`` (then ``sigma`` may be one per
+    market and ``correlation`` applies, as :func:`liqcore.stress_test_accounts`); the result
+    (:class:`liqcore.StressResult` or :class:`liqcore.AccountStressResult`) is bit-identical to
+    the local run's.
     """
     cl = _client(client)
-    spec = _spec(
-        positions,
-        book,
-        mark,
-        policy,
-        insurance_fund,
-        scenarios,
-        horizon,
-        steps=steps,
-        mu=mu,
-        sigma=sigma,
-        jump_intensity=jump_intensity,
-        jump_mean=jump_mean,
-        jump_std=jump_std,
-        paths=paths,
-        path_type=path_type,
-        resilience=resilience,
-        mark_rule=mark_rule,
-        max_rounds=max_rounds,
-        seed=seed,
-    )
+    spec: _Spec
+    if isinstance(positions, Portfolio):
+        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
+            raise TypeError(
+                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
+                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
+                f"{type(mark).__name__})"
+            )
+        spec = _account_spec(
+            positions,
+            book,
+            mark,
+            policy,
+            insurance_fund,
+            scenarios,
+            horizon,
+            steps=steps,
+            mu=mu,
+            sigma=sigma,
+            correlation=correlation,
+            jump_intensity=jump_intensity,
+            jump_mean=jump_mean,
+            jump_std=jump_std,
+            paths=paths,
+            path_type=path_type,
+            resilience=resilience,
+            mark_rule=mark_rule,
+            max_rounds=max_rounds,
+            seed=seed,
+        )
+        spec.plan()  # checks what only the kernel checks (the correlation), before any task
+    else:
+        if correlation is not None:
+            raise ValueError(
+                "correlation applies to a Portfolio over several markets (must be None)"
+            )
+        spec = _spec(
+            positions,
+            book,
+            mark,
+            policy,
+            insurance_fund,
+            scenarios,
+            horizon,
+            steps=steps,
+            mu=mu,
+            sigma=sigma,
+            jump_intensity=jump_intensity,
+            jump_mean=jump_mean,
+            jump_std=jump_std,
+            paths=paths,
+            path_type=path_type,
+            resilience=resilience,
+            mark_rule=mark_rule,
+            max_rounds=max_rounds,
+            seed=seed,
+        )
     size = _count("chunk", chunk, minimum=1)
     th = _threads(threads_per_task)
     tries = _count("retries", retries)

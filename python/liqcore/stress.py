@@ -43,7 +43,6 @@ single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the 
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 import numbers
@@ -55,8 +54,9 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core, _repr_html, report
-from liqcore._arrays import F64, I64, as_f64, check_option
+from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
 from liqcore._arrays import unit_level as _level
+from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
 from liqcore.contagion import AccountStressResult, stress_test_accounts
@@ -89,15 +89,8 @@ SCENARIO_FIELDS = (
 )
 
 
-def _quantile(x: F64, q: float) -> float:
-    """Empirical q-quantile, ``inf{v : F(v) >= q}`` (NumPy's "inverted_cdf")."""
-    if x.size == 0:
-        return math.nan
-    return float(np.quantile(x, q, method="inverted_cdf"))
-
-
 @dataclass(frozen=True, eq=False)
-class StressResult:
+class StressResult(ScenarioStats):
     """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
 
     Per scenario (arrays of length ``scenarios``; money in the margin currency)
@@ -114,7 +107,8 @@ class StressResult:
         ``P(D > IF)``; it ignores the fees earned along the path, so it never falls below
         ``exhaustion_probability``); ``exhaustion_probability`` = P(residual > 0), the fund
         actually ran dry along the path, fees included. ``var(q)``, ``expected_shortfall(q)``,
-        ``lar(q)``, ``fund_size(r, kappa)``, ``cover1(q)``, ``cover2(q)``: see each method.
+        ``lar(q)``, ``fund_size(r, kappa)``, ``cover1(q)``, ``cover2(q)``: see each method
+        (shared with :class:`liqcore.AccountStressResult`, liqcore._stats).
     Quantiles are empirical, ``inf{v : F(v) >= q}`` over the scenarios.
     """
 
@@ -138,94 +132,6 @@ class StressResult:
     seed: int
     steps: int
     params: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.deficit.shape[0])
-
-    @property
-    def scenarios(self) -> int:
-        return len(self)
-
-    @property
-    def bad_debt(self) -> F64:
-        """Per scenario: the bad debt ``D`` (the same array as ``deficit``)."""
-        return self.deficit
-
-    # ---- statistics ----------------------------------------------------------------------
-
-    @property
-    def expected_deficit(self) -> float:
-        """Mean of ``D`` over the scenarios."""
-        return float(np.mean(self.deficit)) if len(self) else math.nan
-
-    @property
-    def depletion_probability(self) -> float:
-        """P(D > insurance_fund − reserve): the fraction of scenarios whose loss exceeds the
-        fund available at the start. Never rises when the fund grows."""
-        available = max(0.0, self.insurance_fund_before - self.policy.reserve)
-        return float(np.mean(self.deficit > available)) if len(self) else math.nan
-
-    @property
-    def exhaustion_probability(self) -> float:
-        """P(residual > 0): the fraction of scenarios in which the fund could not pay a loss
-        in full when it came (fees earned earlier in the path included)."""
-        return float(np.mean(self.residual > 0.0)) if len(self) else math.nan
-
-    def exceedance_probability(self, fund: float) -> float:
-        """P(D > fund) for another fund size (same paths: D does not depend on the fund for
-        policies whose execution does not look at it, i.e. not ``refuse_uncovered``; with a
-        residual rule, ADL charges change later rounds too)."""
-        f = _real("fund", fund)
-        return float(np.mean(self.deficit > f)) if len(self) else math.nan
-
-    def var(self, q: float = 0.99) -> float:
-        """Value at risk of the deficit: the empirical q-quantile of ``D``, q in (0, 1]."""
-        return _quantile(self.deficit, _level("q", q))
-
-    def expected_shortfall(self, q: float = 0.99) -> float:
-        """Expected shortfall of the deficit at level q in (0, 1):
-        ``ES_q = 1/(1 − q) ∫_q^1 VaR_u(D) du`` over the empirical distribution (Acerbi–Tasche:
-        the mean of the worst ``(1 − q)`` share of scenarios, the boundary scenario weighted
-        by its fraction). ``ES_q >= VaR_q``."""
-        level = _level("q", q, upper_open=True)
-        n = len(self)
-        if n == 0:
-            return math.nan
-        x = np.sort(self.deficit)
-        k = int(math.ceil(level * n - 1e-9 * n))  # 1-based index of VaR_q
-        k = min(max(k, 1), n)
-        tail = float(np.sum(x[k:])) + (k - level * n) * float(x[k - 1])
-        return tail / (n * (1.0 - level))
-
-    def lar(self, q: float = 0.95) -> float:
-        """Liquidations at risk (Gauntlet): the empirical q-quantile of the liquidated notional."""
-        return _quantile(self.liquidated_notional, _level("q", q))
-
-    def fund_size(self, r: float, kappa: float) -> float:
-        """Newsvendor insurance-fund size ``IF* = VaR_{1 − r/κ}(D)`` (Chitra 2025).
-
-        ``r``: cost of holding one unit of fund (cost of capital over the horizon); ``kappa``:
-        cost of one unit of shortfall. Minimising ``r·IF + κ·E[(D − IF)+]`` gives
-        ``P(D > IF*) = r/κ``. Requires ``0 < r < kappa``.
-        """
-        rr, kk = _real("r", r), _real("kappa", kappa)
-        if not (math.isfinite(rr) and rr > 0.0):
-            raise ValueError(f"r must be finite and > 0 (got {rr!r})")
-        if not (math.isfinite(kk) and kk > rr):
-            raise ValueError(f"kappa must be finite and > r (got {kk!r}, r = {rr!r})")
-        return _quantile(self.deficit, 1.0 - rr / kk)
-
-    def cover1(self, q: float = 1.0) -> float:
-        """Cover-1 requirement (CPMI-IOSCO): the loss of the largest single defaulter, here the
-        largest single-position loss (deficit + takeover loss) of a scenario, taken at the
-        empirical q-quantile over scenarios (q = 1: the worst scenario). With isolated margin
-        a position is an account. The fund meets Cover-1 when it is at least this."""
-        return _quantile(self.largest_loss, _level("q", q))
-
-    def cover2(self, q: float = 1.0) -> float:
-        """Cover-2 requirement: as :meth:`cover1` for the two largest single-position losses
-        of a scenario together."""
-        return _quantile(self.largest_loss + self.second_largest_loss, _level("q", q))
 
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
@@ -325,26 +231,6 @@ def _check_points(n_s: int, n_t: int) -> None:
         raise ValueError(
             f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
         )
-
-
-def _check_progress(progress: Any) -> None:
-    """TypeError naming ``progress`` unless it is None or callable as ``progress(done, total)``."""
-    if progress is None:
-        return
-    if not callable(progress):
-        raise TypeError(
-            f"progress must be a callable(done, total) or None (got {type(progress).__name__})"
-        )
-    try:
-        sig = inspect.signature(progress)
-    except (TypeError, ValueError):  # no signature to check (some builtins)
-        return
-    try:
-        sig.bind(0, 0)
-    except TypeError:
-        raise TypeError(
-            f"progress must accept two arguments (done, total) (got signature {sig})"
-        ) from None
 
 
 def _seed(seed: Any) -> int:
@@ -649,8 +535,8 @@ def stress_test(
     With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
     place of ``positions``, ``book`` and ``mark``, this is :func:`liqcore.stress_test_accounts`
     (the multi-market cascade along correlated paths; ``paths`` scenarios × steps × markets;
-    ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; one thread, so
-    ``threads`` is ignored and ``progress`` must be None), returning an
+    ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; the same Philox
+    streams, market 0 drawing what a single market draws here), returning an
     :class:`liqcore.AccountStressResult`.
     """
     if isinstance(positions, Portfolio):
@@ -660,8 +546,6 @@ def stress_test(
                 f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
                 f"{type(mark).__name__})"
             )
-        if progress is not None:
-            raise ValueError("progress is not supported with a Portfolio (must be None)")
         return stress_test_accounts(
             positions,
             book,
@@ -683,6 +567,8 @@ def stress_test(
             mark_rule=mark_rule,
             max_rounds=max_rounds,
             seed=seed,
+            threads=threads,
+            progress=progress,
         )
     if correlation is not None:
         raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
@@ -708,7 +594,7 @@ def stress_test(
         seed=seed,
     )
     th = _threads(threads)
-    _check_progress(progress)
+    check_progress(progress)
     plan = spec.plan()
     if progress is None:
         return spec.result([spec.run(plan, 0, spec.scenarios, th)])
@@ -808,7 +694,7 @@ def buffer_sweep(
     # zero scenarios would give NaN statistics (the mean of nothing) for every point
     _count("scenarios", scenarios, minimum=1)
     if "progress" in stress_kwargs:
-        _check_progress(stress_kwargs["progress"])
+        check_progress(stress_kwargs["progress"])
     rows: dict[str, list[float]] = {k: [] for k in keys}
     stats: dict[str, list[float]] = {
         s: []

@@ -22,8 +22,8 @@
 //
 // Cost: every round runs liquidate_accounts over the whole portfolio (the health of every
 // account, a copy of every book), so a run costs O(rounds · (positions + accounts + levels)),
-// unlike cascade.hpp whose rounds cost only what they liquidate. stress_contagion runs its
-// scenarios one after another on one thread.
+// unlike cascade.hpp whose rounds cost only what they liquidate. AccountStressPlan runs the
+// scenarios of a stress test on threads (run_scenarios, scenarios.hpp).
 //
 // Contagion attribution. Each mark move has an origin market:
 //   * the shock of market m (round 0) has origin m;
@@ -53,6 +53,8 @@
 #include "liqcore/cascade.hpp"
 #include "liqcore/cross_margin.hpp"
 #include "liqcore/error.hpp"
+#include "liqcore/rng.hpp"
+#include "liqcore/scenarios.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore {
@@ -134,40 +136,23 @@ struct ContagionSide {
 
 }  // namespace detail
 
-// Runs the cascade described in the header comment. `markets` carry the marks before the shock;
-// `books`: one book per market at those marks (execution "book") or empty (execution
-// "takeover"); `shocks`: one relative move per market (finite, > −1), or steps × markets
-// (row-major) for a path: at every step each market (mark and book) moves by its shock of the
-// step (an exogenous move, whose origin is that market), then rounds run as above (at most
-// max_rounds per step); positions, books, fund and ledger carry over from step to step.
-inline ContagionRun simulate_contagion(std::span<const Market> markets, std::span<const Book* const> books,
-                                       const CollateralColumns& col, const PortfolioColumns& pf,
-                                       std::span<const double> shocks, const LiquidationPolicy& pol, double fund,
-                                       const ContagionParams& prm) {
-  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::size_t M = markets.size(), n = pf.size.size(), A = col.accounts();
-  const bool by_book = pol.execution == Execution::book;
-  // The books evolve whenever they are given: the fund sells its inventory into them even under
-  // execution "takeover".
-  const bool has_books = books.size() == M;
+namespace detail {
+
+// Checks everything simulate_contagion depends on but the moves.
+inline void check_contagion_inputs(std::span<const Market> markets, std::span<const Book* const> books,
+                                   const CollateralColumns& col, const PortfolioColumns& pf,
+                                   const LiquidationPolicy& pol, double fund, const ContagionParams& prm) {
+  const std::size_t M = markets.size(), A = col.accounts();
   if (pol.sizing != Sizing::full)
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
   if (pol.residual != ResidualRule::none)
     throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
-  if (M == 0 || shocks.size() % M != 0 || shocks.empty())
-    throw InvalidArgument("shock", -1,
-                          "must have one value per market (" + std::to_string(shocks.size()) + " values, " +
-                              std::to_string(M) + " markets)");
-  const std::size_t T = shocks.size() / M;
-  for (std::size_t j = 0; j < shocks.size(); ++j)
-    if (!(std::isfinite(shocks[j]) && shocks[j] > -1.0))
-      throw InvalidArgument("shock", static_cast<std::int64_t>(j), "must be finite and > -1 " + describe(shocks[j]));
   if (!(std::isfinite(fund) && fund >= 0.0))
     throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  if (by_book && books.size() != M)
+  if (pol.execution == Execution::book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
   check_markets(markets);
   {  // validates collateral and positions (ids, sizes, entry prices) before anything indexes by them
@@ -175,6 +160,21 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     std::vector<std::uint8_t> l(A);
     health(markets, col, pf, HealthOutputs{c, e, mm, nt, ra, di, l});
   }
+}
+
+// The cascade of simulate_contagion with the exogenous moves given as factors (steps × markets,
+// finite, > 0: every price of market m is multiplied by factors[t·M + m] at step t), on inputs
+// already checked by check_contagion_inputs.
+inline ContagionRun contagion_run(std::span<const Market> markets, std::span<const Book* const> books,
+                                  const CollateralColumns& col, const PortfolioColumns& pf,
+                                  std::span<const double> factors, const LiquidationPolicy& pol, double fund,
+                                  const ContagionParams& prm) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t M = markets.size(), n = pf.size.size(), A = col.accounts();
+  // The books evolve whenever they are given: the fund sells its inventory into them even under
+  // execution "takeover".
+  const bool has_books = books.size() == M;
+  const std::size_t T = factors.size() / M;
 
   ContagionRun run;
   run.markets = M;
@@ -183,7 +183,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   std::vector<double> scale(M);
   for (std::size_t m = 0; m < M; ++m) {
     run.initial_marks.push_back(mk[m].mark);
-    run.shocked_marks.push_back(mk[m].mark * (1.0 + shocks[m]));
+    run.shocked_marks.push_back(mk[m].mark * factors[m]);
     scale[m] = 1.0;
   }
   std::vector<detail::ContagionSide> bid(M), ask(M);
@@ -244,7 +244,7 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   std::int64_t k = 0;  // rounds so far
   for (std::size_t step = 0; step < T; ++step) {
     for (std::size_t m = 0; m < M; ++m) {  // the exogenous move of the step
-      const double f = 1.0 + shocks[step * M + m];
+      const double f = factors[step * M + m];
       prev[m] = mk[m].mark;
       mk[m].mark *= f;
       scale[m] *= f;
@@ -467,42 +467,229 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
   return run;
 }
 
-// Per-scenario results of stress_contagion (spans of length S, S·M, S·M·M), allocated by the caller.
-struct ContagionStressOutputs {
-  std::span<double> deficit, insurance_draw, residual, fund_after, notional, fees;
+}  // namespace detail
+
+// Runs the cascade described in the header comment. `markets` carry the marks before the shock;
+// `books`: one book per market at those marks (execution "book") or empty (execution
+// "takeover"); `shocks`: one relative move per market (finite, > −1), or steps × markets
+// (row-major) for a path: at every step each market (mark and book) moves by its shock of the
+// step (an exogenous move, whose origin is that market), then rounds run as above (at most
+// max_rounds per step); positions, books, fund and ledger carry over from step to step.
+inline ContagionRun simulate_contagion(std::span<const Market> markets, std::span<const Book* const> books,
+                                       const CollateralColumns& col, const PortfolioColumns& pf,
+                                       std::span<const double> shocks, const LiquidationPolicy& pol, double fund,
+                                       const ContagionParams& prm) {
+  const std::size_t M = markets.size();
+  if (pol.sizing != Sizing::full)
+    throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
+  if (pol.residual != ResidualRule::none)
+    throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
+  if (M == 0 || shocks.size() % M != 0 || shocks.empty())
+    throw InvalidArgument("shock", -1,
+                          "must have one value per market (" + std::to_string(shocks.size()) + " values, " +
+                              std::to_string(M) + " markets)");
+  std::vector<double> factors(shocks.size());
+  for (std::size_t j = 0; j < shocks.size(); ++j) {
+    if (!(std::isfinite(shocks[j]) && shocks[j] > -1.0))
+      throw InvalidArgument("shock", static_cast<std::int64_t>(j), "must be finite and > -1 " + describe(shocks[j]));
+    factors[j] = 1.0 + shocks[j];
+  }
+  detail::check_contagion_inputs(markets, books, col, pf, pol, fund, prm);
+  return detail::contagion_run(markets, books, col, pf, factors, pol, fund, prm);
+}
+
+// The lower-triangular L with L·Lᵀ = C of a symmetric positive semi-definite matrix C (M × M,
+// row-major; a correlation matrix: unit diagonal). A pivot within 1e-12 of 0 makes its column
+// of L zero (a market perfectly correlated with earlier ones), which requires the rest of that
+// column of the Schur complement to be within 1e-6 of 0; otherwise C is not positive
+// semi-definite.
+inline std::vector<double> psd_cholesky(std::span<const double> c, std::size_t M) {
+  constexpr double kPivotTol = 1e-12, kColumnTol = 1e-6;
+  if (c.size() != M * M) throw InvalidArgument("correlation", -1, "must be markets x markets");
+  std::vector<double> L(M * M, 0.0);
+  auto not_psd = [](std::size_t j) {
+    return InvalidArgument("correlation", -1,
+                           "must be positive semi-definite (the Cholesky factorisation fails at market " +
+                               std::to_string(j) + ")");
+  };
+  for (std::size_t j = 0; j < M; ++j) {
+    double d = c[j * M + j];
+    for (std::size_t k = 0; k < j; ++k) d -= L[j * M + k] * L[j * M + k];
+    if (!(d >= -kPivotTol)) throw not_psd(j);
+    const double ljj = d > kPivotTol ? std::sqrt(d) : 0.0;
+    L[j * M + j] = ljj;
+    for (std::size_t i = j + 1; i < M; ++i) {
+      double v = c[i * M + j];
+      for (std::size_t k = 0; k < j; ++k) v -= L[i * M + k] * L[j * M + k];
+      if (ljj > 0.0)
+        L[i * M + j] = v / ljj;
+      else if (!(std::abs(v) <= kColumnTol))
+        throw not_psd(j);
+    }
+  }
+  return L;
+}
+
+// Per-scenario results of AccountStressPlan::run (spans of length S, S·M, S·M·M), allocated by
+// the caller.
+struct AccountStressOutputs {
+  std::span<double> deficit;  // bad debt: deficits + the fund's inventory losses
+  std::span<double> insurance_draw, residual, fund_after, notional, fees;
+  std::span<double> largest_loss, second_loss;  // the two largest per-account losses
   std::span<std::int64_t> accounts, rounds;
   std::span<std::uint8_t> converged;
   std::span<double> final_marks, deficit_by_market, contagion;
 };
 
-// Runs simulate_contagion once per scenario: `paths` holds S scenarios × steps × markets relative
-// moves (row-major); every scenario starts from the inputs. Sequential and deterministic.
-inline void stress_contagion(std::span<const Market> markets, std::span<const Book* const> books,
-                             const CollateralColumns& col, const PortfolioColumns& pf, std::span<const double> paths,
-                             std::size_t scenarios, const LiquidationPolicy& pol, double fund,
-                             const ContagionParams& prm, const ContagionStressOutputs& out) {
-  const std::size_t M = markets.size();
-  if (scenarios == 0 || paths.size() % scenarios != 0)
-    throw InvalidArgument("paths", -1, "must have scenarios × steps × markets values");
-  const std::size_t per = paths.size() / scenarios;
-  for (std::size_t sc = 0; sc < scenarios; ++sc) {
-    const ContagionRun r =
-        simulate_contagion(markets, books, col, pf, paths.subspan(sc * per, per), pol, fund, prm);
-    out.deficit[sc] = r.bad_debt;
-    out.insurance_draw[sc] = r.total_draw;
-    out.residual[sc] = r.total_residual;
-    out.fund_after[sc] = r.fund_after;
-    out.notional[sc] = r.total_notional;
-    out.fees[sc] = r.total_fees;
+// The multi-market stress test: simulate_contagion along a path per scenario. Markets, books,
+// collateral, positions and policy are copied and checked once; scenarios run through
+// run_scenarios (scenarios.hpp: fixed chunks on threads, one output slot per scenario,
+// bit-identical for any thread count).
+//
+// Model paths: the log return of market m at step t of scenario s is the jump-diffusion of
+// rng.hpp with that market's parameters, its diffusion normal (L·Z)_m, L the Cholesky factor of
+// the correlation (psd_cholesky; the identity when none is given), Z_k the normal of block
+// market_block(k, 0) of step t of the stream (seed, s), and its jumps drawn from the blocks
+// market_block(m, 1), market_block(m, 2 + j). Market 0 thus draws exactly what the isolated
+// StressPlan draws: one market with no correlation has the isolated stress test's paths.
+class AccountStressPlan {
+ public:
+  AccountStressPlan(std::vector<Market> markets, std::vector<Book> books, const CollateralColumns& col,
+                    const PortfolioColumns& pf, LiquidationPolicy pol, double fund, ContagionParams prm,
+                    std::span<const double> correlation)
+      : markets_(std::move(markets)), books_(std::move(books)), pol_(std::move(pol)), fund_(fund), prm_(prm) {
+    const std::size_t M = markets_.size();
+    if (M == 0) throw InvalidArgument("markets", -1, "must not be empty");
+    if (M > rng::kMaxMarkets)
+      throw InvalidArgument("markets", -1, "must be at most " + std::to_string(rng::kMaxMarkets));
+    collateral_.assign(col.amount.begin(), col.amount.end());
+    asset_prices_.assign(col.price.begin(), col.price.end());
+    haircuts_.assign(col.haircut.begin(), col.haircut.end());
+    size_discount_.assign(col.imf.begin(), col.imf.end());
+    account_.assign(pf.account.begin(), pf.account.end());
+    market_.assign(pf.market.begin(), pf.market.end());
+    size_.assign(pf.size.begin(), pf.size.end());
+    entry_.assign(pf.entry_price.begin(), pf.entry_price.end());
+    col_ = CollateralColumns{collateral_, asset_prices_, haircuts_, size_discount_};
+    pf_ = PortfolioColumns{account_, market_, size_, entry_};
+    for (const Book& b : books_) book_ptrs_.push_back(&b);
+    detail::check_contagion_inputs(markets_, book_ptrs_, col_, pf_, pol_, fund_, prm_);
+    if (correlation.empty()) {
+      chol_.assign(M * M, 0.0);
+      for (std::size_t m = 0; m < M; ++m) chol_[m * M + m] = 1.0;
+    } else {
+      chol_ = psd_cholesky(correlation, M);
+    }
+  }
+  AccountStressPlan(const AccountStressPlan&) = delete;
+  AccountStressPlan& operator=(const AccountStressPlan&) = delete;
+
+  std::size_t markets() const noexcept { return markets_.size(); }
+  std::span<const double> cholesky() const noexcept { return chol_; }
+
+  // Runs scenarios [first, first + count). `factors` is empty (model paths: `model` holds one
+  // jump-diffusion per market, keyed by `seed`) or holds count × steps × markets move factors
+  // (finite, > 0), row-major. threads = 0: every available core.
+  void run(std::uint64_t first, std::size_t count, std::size_t steps, std::span<const rng::JumpDiffusion> model,
+           std::uint64_t seed, std::span<const double> factors, unsigned threads,
+           const AccountStressOutputs& out) const {
+    const std::size_t M = markets_.size(), per = steps * M;
+    if (!factors.empty() && factors.size() != count * per)
+      throw InvalidArgument("paths", -1, "must hold scenarios x steps x markets values");
+    if (factors.empty() && model.size() != M) throw InvalidArgument("sigma", -1, "must have one value per market");
+    if (steps == 0) throw InvalidArgument("steps", -1, "must be >= 1");
+    if (steps > std::uint64_t{1} << 32) throw InvalidArgument("steps", -1, "must be < 2**32");
+    struct Scratch {
+      std::vector<double> factors, z;
+    };
+    run_scenarios(
+        first, count, seed, threads, [&] { return Scratch{std::vector<double>(per), std::vector<double>(M)}; },
+        [&](Scratch& w, std::size_t s, const rng::Stream& stream) {
+          std::span<const double> f;
+          if (factors.empty()) {
+            draw(stream, steps, model, w.z, w.factors);
+            f = w.factors;
+          } else {
+            f = factors.subspan(s * per, per);
+          }
+          scenario(f, s, out);
+        });
+  }
+
+  // The move factors of one scenario's model path (steps × markets) into `f`; z: scratch (M).
+  void draw(const rng::Stream& stream, std::size_t steps, std::span<const rng::JumpDiffusion> model,
+            std::vector<double>& z, std::vector<double>& f) const {
+    const std::size_t M = markets_.size();
+    for (std::size_t t = 0; t < steps; ++t) {
+      const auto step = static_cast<std::uint32_t>(t);
+      for (std::size_t k = 0; k < M; ++k) z[k] = stream.normal(step, rng::market_block(k, 0));
+      for (std::size_t m = 0; m < M; ++m) {
+        double zc = 0.0;
+        for (std::size_t k = 0; k <= m; ++k) zc += chol_[m * M + k] * z[k];
+        const double x = std::exp(model[m].log_return(stream, step, zc, rng::market_block(m, 0)));
+        if (!(std::isfinite(x) && x > 0.0))
+          throw InvalidArgument("the path model (mu, sigma, horizon, steps, jump_intensity, jump_mean, jump_std)", -1,
+                                "gives a move factor outside (0, inf) " + describe(x) +
+                                    ": a price would reach 0 or overflow");
+        f[t * M + m] = x;
+      }
+    }
+  }
+
+ private:
+  void scenario(std::span<const double> f, std::size_t s, const AccountStressOutputs& out) const {
+    const std::size_t M = markets_.size();
+    const ContagionRun r = detail::contagion_run(markets_, book_ptrs_, col_, pf_, f, pol_, fund_, prm_);
+    out.deficit[s] = r.bad_debt;
+    out.insurance_draw[s] = r.total_draw;
+    out.residual[s] = r.total_residual;
+    out.fund_after[s] = r.fund_after;
+    out.notional[s] = r.total_notional;
+    out.fees[s] = r.total_fees;
     std::int64_t acc = 0;
     for (const std::int64_t x : r.acc_round) acc += x >= 0;
-    out.accounts[sc] = acc;
-    out.rounds[sc] = static_cast<std::int64_t>(r.rounds.size());
-    out.converged[sc] = r.converged;
-    std::copy(r.final_marks.begin(), r.final_marks.end(), out.final_marks.begin() + sc * M);
-    std::copy(r.mk_deficit.begin(), r.mk_deficit.end(), out.deficit_by_market.begin() + sc * M);
-    std::copy(r.contagion.begin(), r.contagion.end(), out.contagion.begin() + sc * M * M);
+    out.accounts[s] = acc;
+    // per account: its deficit and the fund's inventory losses on its positions
+    std::vector<double> loss(col_.accounts(), 0.0);
+    for (std::size_t i = 0; i < r.pos_round.size(); ++i)
+      if (r.pos_round[i] >= 0)
+        loss[static_cast<std::size_t>(pf_.account[i])] += r.deficit[i] + std::max(r.inventory_loss[i], 0.0);
+    double l1 = 0.0, l2 = 0.0;
+    for (const double x : loss) {
+      if (x > l1) {
+        l2 = l1;
+        l1 = x;
+      } else if (x > l2) {
+        l2 = x;
+      }
+    }
+    out.largest_loss[s] = l1;
+    out.second_loss[s] = l2;
+    out.rounds[s] = static_cast<std::int64_t>(r.rounds.size());
+    out.converged[s] = r.converged;
+    std::copy(r.final_marks.begin(), r.final_marks.end(), out.final_marks.begin() + s * M);
+    // per market: the bad debt realised there (deficits and inventory losses), i.e. the
+    // contagion matrix's column plus what no origin explains
+    for (std::size_t m = 0; m < M; ++m) {
+      double d = r.unattributed[m];
+      for (std::size_t o = 0; o < M; ++o) d += r.contagion[o * M + m];
+      out.deficit_by_market[s * M + m] = d;
+    }
+    std::copy(r.contagion.begin(), r.contagion.end(), out.contagion.begin() + s * M * M);
   }
-}
+
+  std::vector<Market> markets_;
+  std::vector<Book> books_;
+  std::vector<const Book*> book_ptrs_;
+  std::vector<double> collateral_, asset_prices_, haircuts_, size_discount_;
+  std::vector<std::int64_t> account_, market_;
+  std::vector<double> size_, entry_;
+  CollateralColumns col_;
+  PortfolioColumns pf_;
+  LiquidationPolicy pol_;
+  double fund_;
+  ContagionParams prm_;
+  std::vector<double> chol_;
+};
 
 }  // namespace liqcore

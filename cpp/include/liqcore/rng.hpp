@@ -85,17 +85,33 @@ inline std::uint32_t poisson(double mean, double u, std::uint32_t cap = 64) noex
 //   log return = (mu − sigma²/2 − intensity·k)·dt + sigma·sqrt(dt)·Z + Σ_{j < N} J_j,
 //   Z ~ N(0, 1), N ~ Poisson(intensity·dt), J_j ~ N(jump_mean, jump_std²),
 //   k = E[e^J − 1] = exp(jump_mean + jump_std²/2) − 1 (compensator: E[S_t] = S_0·e^{mu·t}).
-// Blocks of step t: 0 → Z, 1 → the Poisson uniform, 2 + j → J_j.
+// Blocks of step t: 0 → Z, 1 → the Poisson uniform, 2 + j → J_j (j < kMaxJumps).
+inline constexpr std::uint32_t kMaxJumps = 64;  // poisson's cap
+
+// Several markets share a scenario's stream (multi-market stress tests): market m uses the
+// blocks m·kMarketBlocks + b, so market 0 draws exactly what a single market draws.
+inline constexpr std::uint32_t kMarketBlocks = 256;  // > 2 + kMaxJumps
+inline constexpr std::uint64_t kMaxMarkets = (std::uint64_t{1} << 32) / kMarketBlocks;
+inline std::uint32_t market_block(std::uint64_t market, std::uint32_t block) noexcept {
+  return static_cast<std::uint32_t>(market) * kMarketBlocks + block;
+}
+
 struct JumpDiffusion {
   double mu = 0.0, sigma = 0.0, intensity = 0.0, jump_mean = 0.0, jump_std = 0.0, dt = 1.0;
 
   double log_return(const Stream& st, std::uint32_t step) const noexcept {
+    return log_return(st, step, sigma != 0.0 ? st.normal(step, 0) : 0.0, 0);
+  }
+
+  // The same with the step's standard normal z given (drawn by the caller, e.g. correlated
+  // across markets) and the jumps drawn from blocks base + 1 and base + 2 + j.
+  double log_return(const Stream& st, std::uint32_t step, double z, std::uint32_t base) const noexcept {
     const double k = std::exp(jump_mean + 0.5 * jump_std * jump_std) - 1.0;
     double r = (mu - 0.5 * sigma * sigma - intensity * k) * dt;
-    if (sigma != 0.0) r += sigma * std::sqrt(dt) * st.normal(step, 0);
+    if (sigma != 0.0) r += sigma * std::sqrt(dt) * z;
     if (intensity > 0.0) {
-      const std::uint32_t jumps = poisson(intensity * dt, st.uniforms(step, 1)[0]);
-      for (std::uint32_t j = 0; j < jumps; ++j) r += jump_mean + jump_std * st.normal(step, 2 + j);
+      const std::uint32_t jumps = poisson(intensity * dt, st.uniforms(step, base + 1)[0], kMaxJumps);
+      for (std::uint32_t j = 0; j < jumps; ++j) r += jump_mean + jump_std * st.normal(step, base + 2 + j);
     }
     return r;
   }

@@ -9,23 +9,21 @@
 // Factors come either from a user array (scenarios × steps, row-major) or from the Merton
 // jump-diffusion of rng.hpp: f = exp(log return of step t of stream (seed, scenario)). The stream
 // is keyed by the scenario's global id (first_scenario + s), so a scenario gives the same bits
-// in any thread, any chunk and any process; threads take fixed chunks of scenarios and write
-// each scenario's results to its own slot, so the results do not depend on the thread count.
+// in any thread, any chunk and any process; scenarios run through run_scenarios
+// (scenarios.hpp: fixed chunks, one output slot per scenario), so the results do not depend on
+// the thread count.
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
-#include <mutex>
+#include <memory>
 #include <span>
-#include <thread>
-#include <vector>
 
 #include "liqcore/cascade.hpp"
 #include "liqcore/rng.hpp"
+#include "liqcore/scenarios.hpp"
 
 namespace liqcore {
 
@@ -62,48 +60,27 @@ class StressPlan {
   std::size_t positions() const noexcept { return sorted_.size.size(); }
 
   // Runs scenarios [first, first + count). `factors` is empty (use `model` with `seed`) or holds
-  // count × steps move factors (finite, > 0), row-major. threads = 0: all hardware threads.
+  // count × steps move factors (finite, > 0), row-major. threads = 0: every available core.
   void run(std::uint64_t first, std::size_t count, std::size_t steps, const rng::JumpDiffusion& model,
            std::uint64_t seed, std::span<const double> factors, unsigned threads, const StressOutputs& out) const {
     if (!factors.empty() && factors.size() != count * steps)
       throw InvalidArgument("paths", -1, "must hold scenarios x steps values");
-    constexpr std::size_t kChunk = 8;  // scenarios per work item
-    const std::size_t chunks = (count + kChunk - 1) / kChunk;
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    const auto workers = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(chunks, 1)));
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    auto work = [&] {
-      try {
-        CascadeEngine eng(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
-        eng.track_losses();
-        for (std::size_t k; (k = next.fetch_add(1)) < chunks;) {
-          const std::size_t end = std::min(count, (k + 1) * kChunk);
-          for (std::size_t s = k * kChunk; s < end; ++s) scenario(eng, first + s, s, steps, model, seed, factors, out);
-        }
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-        next.store(chunks);
-      }
-    };
-    if (workers <= 1) {
-      work();
-    } else {
-      std::vector<std::thread> pool;
-      pool.reserve(workers);
-      for (unsigned w = 0; w < workers; ++w) pool.emplace_back(work);
-      for (auto& t : pool) t.join();
-    }
-    if (error) std::rethrow_exception(error);
+    run_scenarios(
+        first, count, seed, threads,
+        [&] {
+          auto eng = std::make_unique<CascadeEngine>(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
+          eng->track_losses();
+          return eng;
+        },
+        [&](std::unique_ptr<CascadeEngine>& eng, std::size_t s, const rng::Stream& stream) {
+          scenario(*eng, stream, s, steps, model, factors, out);
+        });
   }
 
  private:
-  void scenario(CascadeEngine& eng, std::uint64_t id, std::size_t s, std::size_t steps, const rng::JumpDiffusion& model,
-                std::uint64_t seed, std::span<const double> factors, const StressOutputs& out) const {
+  void scenario(CascadeEngine& eng, const rng::Stream& stream, std::size_t s, std::size_t steps,
+                const rng::JumpDiffusion& model, std::span<const double> factors, const StressOutputs& out) const {
     eng.reset(mark_, fund_);
-    const rng::Stream stream(seed, id);
     double lo = mark_, hi = mark_;
     bool converged = true;
     for (std::size_t t = 0; t < steps; ++t) {
