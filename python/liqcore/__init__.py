@@ -30,6 +30,7 @@ from liqcore.cross_margin import (
     slice_bankruptcy_price,
 )
 from liqcore.deficit_curve import DeficitCurve, deficit_curve
+from liqcore.engine import Engine, MarkRun
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import (
@@ -57,6 +58,7 @@ __all__ = [
     "CascadeTrace",
     "ContagionResult",
     "DeficitCurve",
+    "Engine",
     "Fill",
     "Fills",
     "Health",
@@ -65,6 +67,7 @@ __all__ = [
     "LiquidationResult",
     "Liquidations",
     "MarginTiers",
+    "MarkRun",
     "Markets",
     "Policy",
     "Portfolio",
