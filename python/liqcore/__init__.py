@@ -44,6 +44,7 @@ from liqcore.margin import (
 from liqcore.policy import Policy
 from liqcore.population import calibrate_positions, synthetic_positions
 from liqcore.positions import Positions
+from liqcore.replay import ReplayResult, replay
 from liqcore.stress import StressResult, buffer_sweep, stress_log_returns, stress_test
 from liqcore.synthetic import synthetic_book
 
@@ -72,6 +73,7 @@ __all__ = [
     "Policy",
     "Portfolio",
     "Positions",
+    "ReplayResult",
     "StressResult",
     "__version__",
     "adl",
@@ -90,6 +92,7 @@ __all__ = [
     "maintenance_margin",
     "margin_ratio",
     "population",
+    "replay",
     "simulate_cascade",
     "simulate_cascade_accounts",
     "slice_bankruptcy_price",
