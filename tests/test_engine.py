@@ -143,7 +143,7 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
             try:
                 ref.book.apply(ev[1], ev[2], ev[3])
             except ValueError:
-                with pytest.raises(ValueError):
+                with pytest.raises(ValueError, match="crossed"):
                     eng.apply(ev[1], ev[2], ev[3])
             else:
                 eng.apply(ev[1], ev[2], ev[3])
@@ -168,7 +168,8 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
                 got = eng.deposit(row[0], ev[2])
             want = ref.step()
         if want is None:
-            assert got.n_liquidated == 0 and len(got) == 0
+            assert got.n_liquidated == 0
+            assert len(got) == 0
             assert got.bad_debt == 0.0
         else:
             assert got.n_liquidated == want.n_liquidated
@@ -202,8 +203,10 @@ def test_run_marks_is_on_mark_one_by_one(policy, seed, marks):
     for (_, x), (_, y) in zip(run, want):
         assert x.bad_debt == y.bad_debt
         np.testing.assert_array_equal(x.closed, y.closed)
-    assert a.positions == b.positions and a.book == b.book
-    assert a.insurance_fund == b.insurance_fund and a.mark == b.mark == marks[-1]
+    assert a.positions == b.positions
+    assert a.book == b.book
+    assert a.insurance_fund == b.insurance_fund
+    assert a.mark == b.mark == marks[-1]
     assert run.n_marks == len(marks)
     assert run.n_liquidated == sum(r.n_liquidated for _, r in want)
 
@@ -219,8 +222,10 @@ def test_thin_book_example_of_the_model():
     eng = lq.Engine(pos, book, 10_000.0, insurance_fund=2_000.0, ids=[7, 9])
     assert eng.on_mark(9_500.0).n_liquidated == 0
     r = eng.on_mark(8_800.0)
-    assert r.n_liquidated == 1 and r.bad_debt == pytest.approx(500.0)
-    assert r.account.tolist() == [7, 9] and r.liquidated.tolist() == [True, False]
+    assert r.n_liquidated == 1
+    assert r.bad_debt == pytest.approx(500.0)
+    assert r.account.tolist() == [7, 9]
+    assert r.liquidated.tolist() == [True, False]
     assert eng.insurance_fund == pytest.approx(1_500.0)
     assert eng.ids.tolist() == [9]
     assert eng.book.bids[0].tolist() == [8_000.0]
@@ -288,14 +293,17 @@ def test_pickle_round_trip_and_determinism():
     a = _engine(policy=lq.Policy(residual="queue"))
     a.on_mark(97.0)
     b = pickle.loads(pickle.dumps(a))
-    assert a.positions == b.positions and a.book == b.book
-    assert a.insurance_fund == b.insurance_fund and a.mark == b.mark
+    assert a.positions == b.positions
+    assert a.book == b.book
+    assert a.insurance_fund == b.insurance_fund
+    assert a.mark == b.mark
     for e in (a, b):
         e.open(2.0, 100.0, 3.0)
         e.apply("bid", 98.5, 4.0)
         e.run_marks(np.linspace(97.0, 92.0, 50))
         e.on_mark(104.0)
-    assert a.positions == b.positions and a.book == b.book
+    assert a.positions == b.positions
+    assert a.book == b.book
     assert a.insurance_fund == b.insurance_fund
     assert a.positions.margin.tobytes() == b.positions.margin.tobytes()
 
@@ -304,7 +312,9 @@ def test_empty_result_and_copy_on_write_book():
     eng = _engine()
     assert eng.on_mark(100.0).n_liquidated > 0  # the population's weakest at the start
     r = eng.on_mark(100.0)
-    assert r.n_liquidated == 0 and len(r) == 0 and r.bad_debt == 0.0
+    assert r.n_liquidated == 0
+    assert len(r) == 0
+    assert r.bad_debt == 0.0
     assert r.insurance_fund == r.insurance_fund_before == eng.insurance_fund
     assert r.mark == 100.0
     before = r.book.bids
@@ -336,12 +346,14 @@ def test_update_and_close_and_ids():
     eng.close(30)
     p = eng.positions
     assert p.account.tolist() == [10, 20]
-    assert p.size.tolist() == [-1.0, 3.0] and p.margin.tolist() == [50.0, 5.0]
+    assert p.size.tolist() == [-1.0, 3.0]
+    assert p.margin.tolist() == [50.0, 5.0]
     assert p.entry_price.tolist() == [100.0, 101.0]
     assert eng.open(1.0, 100.0, 10.0) == 31
     # an update that makes the position liquidatable liquidates it at once
     r = eng.update(31, margin=0.0)
-    assert r.n_liquidated == 1 and 31 not in eng.ids.tolist()
+    assert r.n_liquidated == 1
+    assert 31 not in eng.ids.tolist()
     with pytest.raises(KeyError, match="no open position with id 31"):
         eng.close(31)
 

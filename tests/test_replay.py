@@ -62,15 +62,20 @@ def test_synthetic_feed_liquidates_as_computed_by_hand(tmp_path):
     assert r.book.bids[0].tolist() == [89.0, 88.0]
     assert r.book.bids[1].tolist() == [3.0, 1.5]
     t, res = r.batches[0]
-    assert t == 1020 and res.account.tolist() == [0, 1] and res.vwap[0] == pytest.approx(88.5)
+    assert t == 1020
+    assert res.account.tolist() == [0, 1]
+    assert res.vwap[0] == pytest.approx(88.5)
     assert r.positions.account.tolist() == [1]
     frame = r.liquidations_frame()
-    assert frame["id"].tolist() == [0] and frame["time"].tolist() == [1020]
+    assert frame["id"].tolist() == [0]
+    assert frame["time"].tolist() == [1020]
     assert r.to_frame().shape == (4, 11)
     s = r.summary()
-    assert s["liquidated"] == 1 and s["bad_debt"] == pytest.approx(1.5)
+    assert s["liquidated"] == 1
+    assert s["bad_debt"] == pytest.approx(1.5)
     # the depth column: base quantity within 10 bps of the mid
-    assert r.bid_depth[0] == 0.0 and r.ask_depth[0] == 0.0
+    assert r.bid_depth[0] == 0.0
+    assert r.ask_depth[0] == 0.0
 
     # every=20 (time units of the feed): rows at the last event of each interval
     r2 = lq.replay(feed, pos, insurance_fund=10.0, every=20)
@@ -86,7 +91,8 @@ def test_mark_from_recorded_series_and_callable(tmp_path):
     # a recorded mark that never falls below the LP: nothing liquidates
     r = lq.replay(feed, pos, mark=(np.array([0, 1025]), np.array([100.0, 95.0])))
     assert r.mark.tolist() == [100.0, 100.0, 95.0, 95.0]
-    assert r.n_liquidated.sum() == 0 and len(r.positions) == 1
+    assert r.n_liquidated.sum() == 0
+    assert len(r.positions) == 1
     r = lq.replay(feed, pos, mark=lambda t, book: 80.0 if t >= 1040 else 100.0)
     assert r.n_liquidated.tolist() == [0, 0, 0, 1]
 
@@ -140,7 +146,8 @@ def test_btcusdt_recording_rebuilds_the_book_of_read_binance_depth():
     np.testing.assert_array_equal(bq, want.bid_qty)
     np.testing.assert_array_equal(ap, want.ask_px)
     np.testing.assert_array_equal(aq, want.ask_qty)
-    assert r.n_liquidated.sum() == 0 and len(r.positions) == n
+    assert r.n_liquidated.sum() == 0
+    assert len(r.positions) == n
     assert np.all(np.diff(r.time) > 0)
 
 
@@ -150,3 +157,32 @@ def test_hyperliquid_snapshots():
     r = lq.replay(HL, never)
     assert r.book == lq.io.read_hyperliquid_l2(HL)
     assert len(r) == sum(1 for _ in lq.io.iter_hyperliquid_l2(HL))
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+
+def test_cli_replay(tmp_path, capsys):
+    from liqcore.cli import main
+
+    feed = tmp_path / "feed.jsonl.gz"
+    synthetic_feed(feed)
+    positions = tmp_path / "pos.csv"
+    positions.write_text("size,entry_price,margin\n1,100,10\n-0.5,100,60\n")
+    assert main(["replay", str(feed), "--positions", str(positions), "--fund", "10",
+                 "--json", "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["liquidated"] == 1
+    assert out["summary"]["bad_debt"] == pytest.approx(1.5)
+    assert out["summary"]["insurance_fund_after"] == pytest.approx(8.5)
+    assert [r["time"] for r in out["liquidation_rows"]] == [1020]
+    plot = tmp_path / "replay.png"
+    assert main(["replay", str(feed), "--positions", str(positions), "--plot", str(plot)]) == 0
+    text = capsys.readouterr().out
+    assert "liquidated" in text
+    assert "1020" in text  # the row of the liquidation
+    assert plot.stat().st_size > 0
+    with pytest.raises(SystemExit) as e:
+        main(["replay", str(tmp_path / "nope.gz"), "--positions", str(positions)])
+    assert e.value.code == 2
+    assert "nope.gz" in capsys.readouterr().err

@@ -156,7 +156,7 @@ class _SideIndex:
         i0 = int(np.searchsorted(self.keys[: self.n], x, side="right"))
         s = self.slots[i0 : self.n]
         ok = self.stamps[i0 : self.n] == stamp[s]
-        out = s[ok]
+        out: I64 = s[ok]
         if self.pkeys:
             pk = np.array(self.pkeys)
             ps = np.array(self.pslots, dtype=np.int64)
@@ -526,10 +526,7 @@ class Engine:
         if neg.any():
             s, mn = slots[neg], m[neg]
             q, ep = self._q[s], self._ep[s]
-            if self._inv:
-                ep2 = 1.0 / (1.0 / ep + mn / (q * self._cs))
-            else:
-                ep2 = ep - mn / q
+            ep2 = 1.0 / (1.0 / ep + mn / (q * self._cs)) if self._inv else ep - mn / q
             ok = np.isfinite(ep2) & (ep2 > 0.0)
             self._ep[s] = np.where(ok, ep2, ep)
             m = np.where(neg, 0.0, m)

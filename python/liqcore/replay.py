@@ -418,7 +418,9 @@ def replay(
         progress(n_events)
 
     i64 = ("time", "n_liquidated", "open_positions")
-    arrays = {k: np.array(v, dtype=np.int64 if k in i64 else np.float64) for k, v in cols.items()}
+    arrays: dict[str, Any] = {
+        k: np.array(v, dtype=np.int64 if k in i64 else np.float64) for k, v in cols.items()
+    }
     final_book = eng.book if eng is not None else book.copy()
     final_pos = eng.positions if eng is not None else positions
     return ReplayResult(
