@@ -354,7 +354,7 @@ def test_update_and_close_and_ids():
     r = eng.update(31, margin=0.0)
     assert r.n_liquidated == 1
     assert 31 not in eng.ids.tolist()
-    with pytest.raises(KeyError, match="no open position with id 31"):
+    with pytest.raises(ValueError, match=r"id must be the id of an open position \(got 31\)"):
         eng.close(31)
 
 

@@ -57,6 +57,7 @@ def rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 # Errors about a relation between arguments may name the relation instead of the argument.
 ALIASES: list[tuple[str, str, str]] = [
     (r"liqcore\.Book(\(\)\.apply)?", r"bid_px|bid_qty|ask_px|ask_qty|px|qty|side", "book"),
+    (r"liqcore\.Engine\(\)\.apply", r"px|qty|side", "book"),
 ]
 
 
@@ -70,7 +71,8 @@ def _names(r: dict[str, Any]) -> list[str]:
 
 def _problem(r: dict[str, Any]) -> str | None:
     """"unclean", "unnamed" or None for one call."""
-    clean = CLEAN | (IO_CLEAN if r["target"].startswith("liqcore.io.") else set())
+    reads_files = r["target"].startswith(("liqcore.io.", "liqcore.replay"))
+    clean = CLEAN | (IO_CLEAN if reads_files else set())
     if r["target"].endswith(".take") and r["type"] == "IndexError":  # as numpy.take
         clean = clean | {"IndexError"}
         r = {**r, "outcome": "ValueError"}  # and it must name the argument

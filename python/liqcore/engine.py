@@ -458,9 +458,11 @@ class Engine:
         mm = _core.maintenance_margin(q, mk, _NO_RATE, self._tiers, self._inv, self._cs, 1)
         return bool(((q != 0.0) & (e < mm)).any())
 
-    def _step(self, p: float) -> LiquidationResult | None:
-        """The mark is ``p``: the batch if anything is liquidatable, else None."""
-        self._mark = p
+    def _step(self, p: float, name: str = "mark") -> LiquidationResult | None:
+        """The mark is ``p``: the batch if anything is liquidatable, else None. A batch that
+        cannot run (ValueError of liquidate) is reported naming ``name``; the state is then
+        unchanged."""
+        prev, self._mark = self._mark, p
         t = self._thr
         if t is None:
             t = self._thresholds()
@@ -468,7 +470,11 @@ class Engine:
             return None
         if not self._liquidatable(p):
             return None
-        return self._batch(p)
+        try:
+            return self._batch(p)
+        except ValueError as e:
+            self._mark = prev
+            raise ValueError(f"{name} {p!r}: {e}") from None
 
     def _open_slots(self) -> I64:
         return np.flatnonzero(self._alive[: self._n])
@@ -560,7 +566,7 @@ class Engine:
         """The mark moves to ``price``: liquidates what is liquidatable there (see the module
         docstring). O(1) when nothing triggers."""
         p = price if type(price) is float and 0.0 < price < math.inf else _positive("price", price)
-        r = self._step(p)
+        r = self._step(p, "price")
         out = self._empty(p) if r is None else r
         self.last_result = out
         return out
@@ -592,7 +598,7 @@ class Engine:
                 i += int(c.shape[0])
             if j < 0:
                 break
-            r = self._step(float(a[j]))
+            r = self._step(float(a[j]), f"marks[{j}]")
             if r is not None:
                 idx.append(j)
                 res.append(r)
@@ -648,12 +654,15 @@ class Engine:
                entry_price: float | None = None) -> LiquidationResult:
         """Sets a position's size, margin and/or entry price (None keeps it); returns the batch
         this triggers at the current mark (or an empty result)."""
+        q0 = None if size is None else _real("size", size)
+        if q0 is not None and not math.isfinite(q0):
+            raise ValueError(f"size must be finite (got {q0!r})")
+        ep0 = None if entry_price is None else _positive("entry_price", entry_price)
+        m0 = None if margin is None else _nonnegative("margin", margin)
         s = self._slot(id)
-        q = self._q[s] if size is None else _real("size", size)
-        if not math.isfinite(q):
-            raise ValueError(f"size must be finite (got {q!r})")
-        ep = self._ep[s] if entry_price is None else _positive("entry_price", entry_price)
-        m = self._m[s] if margin is None else _nonnegative("margin", margin)
+        q = self._q[s] if q0 is None else q0
+        ep = self._ep[s] if ep0 is None else ep0
+        m = self._m[s] if m0 is None else m0
         self._check_inverse(float(q), float(ep), float(m))
         self._q[s], self._ep[s], self._m[s] = q, ep, m
         self._changed(np.array([s], dtype=np.int64))
@@ -670,8 +679,8 @@ class Engine:
 
     def deposit(self, id: int, amount: float) -> LiquidationResult:
         """Adds ``amount`` (finite, > 0) to a position's margin."""
-        s = self._slot(id)
         a = _positive("amount", amount)
+        s = self._slot(id)
         self._m[s] = self._m[s] + a
         self._changed(np.array([s], dtype=np.int64))
         return self._after()
@@ -680,8 +689,8 @@ class Engine:
         """Takes ``amount`` (finite, > 0, at most the margin) from a position's margin.
         ValueError if that would make it liquidatable at the current mark (E < MM); the state
         is then unchanged."""
-        s = self._slot(id)
         a = _positive("amount", amount)
+        s = self._slot(id)
         m = float(self._m[s])
         if a > m:
             raise ValueError(f"amount must be <= the margin of position {id} ({m!r}) (got {a!r})")
@@ -731,7 +740,7 @@ class Engine:
             found = got is not None and bool(self._alive[got])
             s = -1 if got is None else got
         if not found:
-            raise KeyError(f"no open position with id {key}")
+            raise ValueError(f"id must be the id of an open position (got {key})")
         return s
 
     # ---- state out -------------------------------------------------------------------------

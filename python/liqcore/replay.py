@@ -32,6 +32,7 @@ ask, and the depth (base quantity) within ``depth_bps`` of the mid on each side.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -249,7 +250,25 @@ def _tardis(path: PathLike) -> Iterator[_Event]:
 
 
 def _events(feed: PathLike, fmt: str | None, strict: bool) -> Iterator[_Event]:
-    _check_path(feed)
+    """The feed's events; a malformed file raises ValueError("feed: <path>:<line>: ...")."""
+    if isinstance(feed, bytes) or not isinstance(feed, (str, os.PathLike)):
+        raise TypeError(f"feed must be a str or os.PathLike (got {type(feed).__name__})")
+    try:
+        _check_path(feed)
+        it = _feed_events(feed, fmt, strict)
+    except ValueError as e:
+        raise ValueError(f"feed: {e}") from None
+    return _named(it)
+
+
+def _named(it: Iterator[_Event]) -> Iterator[_Event]:
+    try:
+        yield from it
+    except ValueError as e:
+        raise ValueError(f"feed: {e}") from None
+
+
+def _feed_events(feed: PathLike, fmt: str | None, strict: bool) -> Iterator[_Event]:
     if fmt is None:
         kind = _sniff(feed)
         fmt = "tardis" if kind == "csv" else kind
@@ -258,10 +277,6 @@ def _events(feed: PathLike, fmt: str | None, strict: bool) -> Iterator[_Event]:
                 f"{os.fspath(feed)}: not a feed replay() reads (a Binance depth or Hyperliquid "
                 "l2Book feed, or a Tardis incremental_book_L2 CSV)"
             )
-    elif fmt not in _FORMATS:
-        raise ValueError(
-            f"format must be one of {', '.join(map(repr, _FORMATS))} or None (got {fmt!r})"
-        )
     if fmt == "binance":
         return _binance(feed, strict)
     if fmt == "hyperliquid":
@@ -272,13 +287,34 @@ def _events(feed: PathLike, fmt: str | None, strict: bool) -> Iterator[_Event]:
 # ---- marks -----------------------------------------------------------------------------------
 
 
+def _check_arity(name: str, fn: Callable[..., Any], n: int, args: str) -> None:
+    """TypeError naming ``name`` unless ``fn`` accepts ``n`` positional arguments."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to check (some builtins)
+        return
+    try:
+        sig.bind(*range(n))
+    except TypeError:
+        raise TypeError(f"{name} must accept {n} argument(s) {args} (got signature {sig})") \
+            from None
+
+
 def _mark_rule(mark: Any) -> Callable[[int, Book], float]:
     if isinstance(mark, str):
         if mark != "mid":
             raise ValueError(f"mark must be 'mid', a callable or (times, marks) (got {mark!r})")
         return lambda t, book: book.mid
     if callable(mark):
-        return lambda t, book: float(mark(t, book))
+        _check_arity("mark", mark, 2, "(t, book)")
+
+        def call(t: int, book: Book) -> float:
+            try:
+                return float(mark(t, book))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"mark: the callable failed at time {t}: {e}") from e
+
+        return call
     if isinstance(mark, tuple) and len(mark) == 2:
         times = as_i64("mark times", mark[0])
         values = as_f64("mark values", mark[1])
@@ -343,7 +379,21 @@ def replay(
         raise ValueError(f"every must be a positive integer (got {every!r})")
     bps = _nonnegative("depth_bps", depth_bps)
     rule = _mark_rule(mark)
-    events = _events(feed, format, strict)
+    if progress is not None:
+        if not callable(progress):
+            raise TypeError(
+                f"progress must be a callable(done) or None (got {type(progress).__name__})"
+            )
+        _check_arity("progress", progress, 1, "(done)")
+    if format is not None and (not isinstance(format, str) or format not in _FORMATS):
+        if not isinstance(format, str):
+            raise TypeError(f"format must be a str or None (got {type(format).__name__})")
+        raise ValueError(
+            f"format must be one of {', '.join(map(repr, _FORMATS))} or None (got {format!r})"
+        )
+    if not isinstance(strict, (bool, np.bool_)):
+        raise TypeError(f"strict must be a bool (got {type(strict).__name__})")
+    events = _events(feed, format, bool(strict))
     bps_arr = np.array([bps])
 
     book = Book([], [], [], [])
