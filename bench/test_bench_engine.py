@@ -1,7 +1,8 @@
 """Live engine benchmark: Engine.on_mark and Engine.run_marks when nothing triggers, and the
 replay of the recorded BTCUSDT feed.
 
-Run: .venv/bin/python -m pytest bench/test_bench_engine.py --benchmark-only --benchmark-columns=min,median,max,rounds
+Run: .venv/bin/python -m pytest bench/test_bench_engine.py --benchmark-only \
+         --benchmark-columns=min,median,max,rounds
 
 Market: ~1e6 isolated positions with $2B of open interest around the BTCUSDT mark
 (bench/market_data.py) and the recorded book (synthetic without ../shared/data). The engine is
