@@ -97,9 +97,10 @@ def _book(mid=100.0, levels=6, qty=1.0, tick=1.0):
 POLICIES = [
     lq.Policy(),
     lq.Policy(residual="queue", fee="surplus"),
-    lq.Policy(sizing="partial", residual="socialize"),
-    lq.Policy(sizing="partial", execution="takeover", residual="pro_rata"),
-    lq.Policy(sizing="slices", slice_threshold=50.0, limit="bankruptcy", residual="queue"),
+    lq.Policy(mmr=0.1, sizing="partial", residual="socialize"),
+    lq.Policy(mmr=0.1, sizing="partial", execution="takeover", fee="rate", residual="pro_rata"),
+    lq.Policy(sizing="slices", slice_threshold=50.0, residual="queue"),
+    lq.Policy(sizing="slices", slice_threshold=50.0, limit="bankruptcy", residual="socialize"),
     lq.Policy(mmr=0.0, tiers=[(0.0, 0.01), (150.0, 0.05)], backstop=0.5, residual="queue"),
     lq.Policy(contract="inverse", contract_size=10.0, price_band=0.5, residual="queue"),
 ]
@@ -394,3 +395,13 @@ def test_bad_inputs():
         eng.open(1.0, 0.0, 1.0)
     with pytest.raises(TypeError, match="id must be an int"):
         eng.close("0")
+
+
+def test_a_closed_position_no_longer_holds_the_threshold():
+    """The index forgets a removed position: the next quiet mark takes the O(1) path."""
+    eng = _engine(policy=lq.Policy())
+    eng.on_mark(100.0)
+    tl, ts = eng._thresholds()
+    i = eng.open(1.0, 100.0, 0.0)  # liquidatable at once: opened, liquidated, gone
+    assert i not in eng.ids.tolist()
+    assert eng._thresholds() == (tl, ts)

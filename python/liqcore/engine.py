@@ -149,7 +149,16 @@ class _SideIndex:
         while n and stamps[n - 1] != stamp[slots[n - 1]]:
             n -= 1
         self.n = n
-        return max(float(self.keys[n - 1]) if n else -math.inf, self.pmax)
+        top = float(self.keys[n - 1]) if n else -math.inf
+        if self.pmax > top:  # the pending buffer decides: drop its stale entries first
+            pk = np.array(self.pkeys)
+            ps = np.array(self.pslots, dtype=np.int64)
+            pst = np.array(self.pstamps, dtype=np.int64)
+            ok = pst == stamp[ps]
+            self.pkeys, self.pslots = pk[ok].tolist(), ps[ok].tolist()
+            self.pstamps = pst[ok].tolist()
+            self.pmax = float(pk[ok].max()) if ok.any() else -math.inf
+        return max(top, self.pmax)
 
     def candidates(self, x: float, stamp: I64) -> I64:
         """Slots of the valid entries with ``x < key``."""
