@@ -18,6 +18,7 @@ exits normally (no signal, exit code 0) and classifies the outcomes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import json
 import math
@@ -96,7 +97,13 @@ def valid_for(name: str, target: str = "") -> Any:
         # io
         "every": 10, "strict": True, "until": None, "index": -1, "format": None,
         "spec": "binance", "assets": {"USDC": {"price": 1.0}},
+        # the live engine and replays
+        "price": 100.0, "id": 0, "ids": None, "feed": "binance.jsonl", "depth_bps": 10.0,
     }
+    if name == "mark" and target.endswith("replay"):
+        return "mid"
+    if target.endswith(("Engine().open", "Engine().update")) and name in table:
+        return {"size": 1.0, "entry_price": 100.0, "margin": 10.0, "id": 0}[name]
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
         return "bid"
     if name in ("account", "market") and target.endswith("Portfolio"):
@@ -245,6 +252,19 @@ def fuzz_callable(out: Any, target: str, fn: Callable[..., Any]) -> None:
         record(out, target, "", "no arguments", fn)
 
 
+# Classes whose methods change the instance so that later valid arguments stop being valid (an
+# Engine's position closed by one call is gone for the next): each call gets a fresh instance.
+STATEFUL = {"Engine"}
+
+
+def _fresh(cls: type, attr: str) -> Callable[..., Any]:
+    @functools.wraps(getattr(instance_of(cls), attr))
+    def fresh_call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(instance_of(cls), attr)(*args, **kwargs)
+
+    return fresh_call
+
+
 def _getter(obj: Any, attr: str) -> Callable[[], Any]:
     return lambda: getattr(obj, attr)
 
@@ -272,6 +292,8 @@ def public_callables() -> list[tuple[str, Callable[..., Any]]]:
                     member = inspect.getattr_static(obj, attr)
                     if isinstance(member, property):
                         found.append((f"{name}().{attr}", _getter(inst, attr)))
+                    elif callable(member) and obj.__name__ in STATEFUL:
+                        found.append((f"{name}().{attr}", _fresh(obj, attr)))
                     elif callable(member):
                         found.append((f"{name}().{attr}", getattr(inst, attr)))
         elif callable(obj):

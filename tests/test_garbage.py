@@ -59,6 +59,7 @@ ALIASES: list[tuple[str, str, str]] = [
     (r"liqcore\.Book(\(\)\.apply)?", r"bid_px|bid_qty|ask_px|ask_qty|px|qty|side", "book"),
     # the assets are the collateral file's columns: "coll.csv has no column(s) 'x' (has ...)"
     (r"liqcore\.io\.read_collateral", r"assets", "column"),
+    (r"liqcore\.Engine\(\)\.apply", r"px|qty|side", "book"),
 ]
 
 
@@ -72,7 +73,8 @@ def _names(r: dict[str, Any]) -> list[str]:
 
 def _problem(r: dict[str, Any]) -> str | None:
     """"unclean", "unnamed" or None for one call."""
-    clean = CLEAN | (IO_CLEAN if r["target"].startswith("liqcore.io.") else set())
+    reads_files = r["target"].startswith(("liqcore.io.", "liqcore.replay"))
+    clean = CLEAN | (IO_CLEAN if reads_files else set())
     if r["target"].endswith(".take") and r["type"] == "IndexError":  # as numpy.take
         clean = clean | {"IndexError"}
         r = {**r, "outcome": "ValueError"}  # and it must name the argument

@@ -30,6 +30,7 @@ from liqcore.cross_margin import (
     slice_bankruptcy_price,
 )
 from liqcore.deficit_curve import DeficitCurve, deficit_curve
+from liqcore.engine import Engine, MarkRun
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import (
@@ -43,6 +44,7 @@ from liqcore.margin import (
 from liqcore.policy import Policy
 from liqcore.population import calibrate_positions, synthetic_positions
 from liqcore.positions import Positions
+from liqcore.replay import ReplayResult, replay
 from liqcore.stress import StressResult, buffer_sweep, stress_log_returns, stress_test
 from liqcore.synthetic import synthetic_book
 
@@ -57,6 +59,7 @@ __all__ = [
     "CascadeTrace",
     "ContagionResult",
     "DeficitCurve",
+    "Engine",
     "Fill",
     "Fills",
     "Health",
@@ -65,10 +68,12 @@ __all__ = [
     "LiquidationResult",
     "Liquidations",
     "MarginTiers",
+    "MarkRun",
     "Markets",
     "Policy",
     "Portfolio",
     "Positions",
+    "ReplayResult",
     "StressResult",
     "__version__",
     "adl",
@@ -87,6 +92,7 @@ __all__ = [
     "maintenance_margin",
     "margin_ratio",
     "population",
+    "replay",
     "simulate_cascade",
     "simulate_cascade_accounts",
     "slice_bankruptcy_price",

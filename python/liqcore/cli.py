@@ -21,6 +21,9 @@
 ``liqcore curve [--positions FILE --book FILE --mark PRICE] [--shocks -0.01,-0.02,...] ...``
     The deficit curve (:func:`liqcore.deficit_curve`): bad debt per shock, cascades in parallel.
     Both in :mod:`liqcore.cli_map`.
+``liqcore replay FEED --positions FILE [--policy P] [--fund X] [--every T] [--json] [--plot FILE]``
+    Replays a recorded feed through the live engine (:func:`liqcore.replay`), in
+    :mod:`liqcore.cli_replay`.
 
 ``liqcore accounts --positions FILE --collateral FILE --markets FILE [--liquidate] [--policy P] ...``
     Cross margin: :func:`liqcore.health` of every account (positions with ``account, market,
@@ -316,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     from liqcore.report_html import add_report_command  # liqcore report (report_html.py)
 
     add_report_command(sub)
+
+    from liqcore.cli_replay import add_replay_command  # here: cli_replay imports this module
+
+    add_replay_command(sub)
     return parser
 
 
