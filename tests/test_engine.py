@@ -101,7 +101,7 @@ POLICIES = [
     lq.Policy(mmr=0.1, sizing="partial", execution="takeover", fee="rate", residual="pro_rata"),
     lq.Policy(sizing="slices", slice_threshold=50.0, residual="queue"),
     lq.Policy(sizing="slices", slice_threshold=50.0, limit="bankruptcy", residual="socialize"),
-    lq.Policy(mmr=0.0, tiers=[(0.0, 0.01), (150.0, 0.05)], backstop=0.5, residual="queue"),
+    lq.Policy(tiers=[(0.0, 0.01), (150.0, 0.05)], backstop=0.5, residual="queue"),
     lq.Policy(contract="inverse", contract_size=10.0, price_band=0.5, residual="queue"),
 ]
 

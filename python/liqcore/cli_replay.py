@@ -16,7 +16,9 @@ import json
 import sys
 from typing import Any
 
-from liqcore.cli import CliError, _money, _nonnegative, _pyplot, load_policy, load_positions
+from liqcore.cli import CliError, _nonnegative, load_policy, load_positions
+from liqcore.plot import _pyplot
+from liqcore.report import money as _money
 
 __all__ = ["add_replay_command"]
 

@@ -386,8 +386,18 @@ class Engine:
     def _keys(self, slots: I64) -> tuple[F64, F64]:
         """(LP, slack) of the given slots (sizes != 0)."""
         q, ep, m = self._q[slots], self._ep[slots], self._m[slots]
-        lp = _core.liquidation_price(q, ep, m, _NO_RATE, self._tiers, False, self._inv,
-                                     self._cs, 1)
+        try:
+            lp = _core.liquidation_price(q, ep, m, _NO_RATE, self._tiers, False, self._inv,
+                                         self._cs, 1)
+        except ValueError:  # a price beyond the float range: such positions are always checked
+            lp = np.empty(q.shape[0])
+            for k in range(q.shape[0]):
+                try:
+                    lp[k] = _core.liquidation_price(q[k : k + 1], ep[k : k + 1], m[k : k + 1],
+                                                    _NO_RATE, self._tiers, False, self._inv,
+                                                    self._cs, 1)[0]
+                except ValueError:
+                    lp[k] = np.inf if q[k] > 0.0 else -np.inf
         with np.errstate(invalid="ignore", over="ignore"):
             slack = _SLACK * (np.abs(lp) + ep)
         return lp, slack
@@ -477,9 +487,9 @@ class Engine:
             t = self._thresholds()
         if not (p < t[0] or p > t[1]):
             return None
-        if not self._liquidatable(p):
-            return None
         try:
+            if not self._liquidatable(p):
+                return None
             return self._batch(p)
         except ValueError as e:
             self._mark = prev
