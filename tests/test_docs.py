@@ -71,6 +71,11 @@ def test_page_runs(page: Path) -> None:
 
 # A LocalCluster of 2 worker processes: ~6 s here, under the 20 s that would mark it slow.
 @pytest.mark.skipif(not (DOCS / "howto/dask.md").exists(), reason="docs/ not beside the tests")
+@pytest.mark.skipif(
+    os.environ.get("LIQCORE_HYPOTHESIS_PROFILE") == "sanitize",
+    reason="a LocalCluster of instrumented worker processes under the ASan stage is slow and "
+    "loses tasks; stage 1 runs the page",
+)
 def test_dask_page_runs() -> None:
     pytest.importorskip("distributed")
     t0 = time.perf_counter()

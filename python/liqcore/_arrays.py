@@ -57,7 +57,10 @@ def as_f64(name: str, x: Any, *, ndim: int = 1) -> F64:
     if a.ndim > ndim:
         raise ValueError(f"{name} must have at most {ndim} dimension(s) (got shape {a.shape})")
     # np.asarray keeps 0-d scalars 0-d (np.ascontiguousarray would make them 1-D).
-    return np.asarray(a, dtype=np.float64, order="C")
+    out = np.asarray(a, dtype=np.float64, order="C")
+    # A view at an odd byte offset (np.frombuffer, an Arrow slice) is copied: the kernel reads
+    # aligned doubles.
+    return out if out.flags.aligned else out.copy()
 
 
 def as_i64(name: str, x: Any, *, ndim: int = 1) -> I64:
