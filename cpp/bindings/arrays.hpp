@@ -129,6 +129,27 @@ inline py::dict dict_of(std::initializer_list<Item> items) {
   return d;
 }
 
+// The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) as a dict:
+// the items of `first`, then the fields both kinds have, in this order.
+template <class Totals>
+py::dict liquidation_totals(std::initializer_list<Item> first, const Totals& t) {
+  py::dict d = dict_of(first);
+  put(d, {{"closed_notional", t.closed_notional},
+          {"fees", t.fees},
+          {"deficit", t.deficit},
+          {"surplus", t.surplus},
+          {"inventory_loss", t.inventory_loss},
+          {"inventory_gain", t.inventory_gain},
+          {"unabsorbed", t.unabsorbed},
+          {"bad_debt", t.bad_debt},
+          {"insurance_draw", t.insurance_draw},
+          {"residual", t.residual},
+          {"adl_transfers", t.adl_transfers},
+          {"uncovered", t.uncovered},
+          {"insurance_fund", t.fund_after}});
+  return d;
+}
+
 // The value named `s` among `options`, or InvalidArgument naming `arg`:
 // "must be one of 'a', 'b' (got 'c')".
 template <class E>

@@ -45,20 +45,7 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
       {"shortfall", adopt(std::move(out.shortfall))},
       {"inventory_loss", adopt(std::move(out.inventory_loss))},
       {"adl", adopt(std::move(out.adl))},
-      {"totals", dict_of({{"liquidated", tot.liquidated},
-                          {"closed_notional", tot.closed_notional},
-                          {"fees", tot.fees},
-                          {"deficit", tot.deficit},
-                          {"surplus", tot.surplus},
-                          {"inventory_loss", tot.inventory_loss},
-                          {"inventory_gain", tot.inventory_gain},
-                          {"unabsorbed", tot.unabsorbed},
-                          {"bad_debt", tot.bad_debt},
-                          {"insurance_draw", tot.insurance_draw},
-                          {"residual", tot.residual},
-                          {"adl_transfers", tot.adl_transfers},
-                          {"uncovered", tot.uncovered},
-                          {"insurance_fund", tot.fund_after}})},
+      {"totals", liquidation_totals({{"liquidated", tot.liquidated}}, tot)},
   });
   put_ledger(d, tot.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(after));

@@ -713,6 +713,13 @@ inline void lp_tiers_block(const TierTable& t, std::size_t len, const double* __
   }
 }
 
+// The arguments of the kernels below, each named with its rule once.
+inline Checked a_size(Column c) noexcept { return {"size", c, Rule::finite}; }
+inline Checked a_entry(Column c) noexcept { return {"entry_price", c, Rule::positive}; }
+inline Checked a_margin(Column c) noexcept { return {"margin", c, Rule::nonnegative}; }
+inline Checked a_mark(Column c) noexcept { return {"mark", c, Rule::positive}; }
+inline Checked a_mmr(Column c) noexcept { return {"mmr", c, Rule::rate}; }
+
 // A rule as the closed interval lo <= x <= hi (false for NaN, as ok()): x > 0 is
 // x >= the least denormal, x < 1 is x <= the double below 1. One branch-free loop then checks
 // arguments of different rules alike, with two compares each.
@@ -808,11 +815,7 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
   using namespace detail;
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative},
-       {"mark", mark, Rule::positive}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
       "the equity", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
@@ -829,7 +832,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   using namespace detail;
   const double cs = c.contract_size;
   run_kernel(
-      c, {{"size", size, Rule::finite}, {"mark", mark, Rule::positive}, {"mmr", mmr, Rule::rate}},
+      c, {a_size(size), a_mark(mark), a_mmr(mmr)},
       "the maintenance margin", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict p = x[1], *__restrict r = x[2];
@@ -849,7 +852,7 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
   const TierTable tt(tiers);
   const double cs = c.contract_size;
   run_kernel(
-      c, {{"size", size, Rule::finite}, {"mark", mark, Rule::positive}}, "the maintenance margin",
+      c, {a_size(size), a_mark(mark)}, "the maintenance margin",
       tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict p = x[1];
@@ -870,10 +873,7 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
   using namespace detail;
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin)},
       "the bankruptcy price", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2];
@@ -894,11 +894,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   using namespace detail;
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative},
-       {"mmr", mmr, Rule::rate}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mmr(mmr)},
       "the liquidation price", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict r = x[3];
@@ -940,10 +936,7 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
   const TierTable tt(tiers);
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin)},
       "the liquidation price", tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2];
@@ -991,12 +984,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   using namespace detail;
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative},
-       {"mark", mark, Rule::positive},
-       {"mmr", mmr, Rule::rate}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark), a_mmr(mmr)},
       "the margin ratio", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
@@ -1029,11 +1017,7 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
   const TierTable tt(tiers);
   const double cs = c.contract_size;
   run_kernel(
-      c,
-      {{"size", size, Rule::finite},
-       {"entry_price", entry_price, Rule::positive},
-       {"margin", margin, Rule::nonnegative},
-       {"mark", mark, Rule::positive}},
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
       "the margin ratio", tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
         const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
