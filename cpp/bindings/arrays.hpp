@@ -8,11 +8,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "liqcore/column.hpp"
+#include "liqcore/error.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore::bindings {
@@ -35,6 +39,7 @@ inline std::span<std::int64_t> mutable_view(I64Array& a) {
   return {a.mutable_data(), static_cast<std::size_t>(a.size())};
 }
 inline Column column(const F64Array& a) { return Column{view(a)}; }
+inline std::size_t size_of(const py::array& a) { return static_cast<std::size_t>(a.size()); }
 
 // A fresh 1-D output array (allocated while holding the GIL).
 inline F64Array empty_f64(std::size_t n) { return F64Array(static_cast<py::ssize_t>(n)); }
@@ -47,6 +52,114 @@ py::array_t<T> adopt(std::vector<T>&& v) {
   py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
   return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
                         owned->data(), owner);
+}
+
+// A fresh 1-D NumPy array holding a copy of `v`.
+template <class T>
+py::array_t<T> copy_array(std::span<const T> v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+template <class T>
+py::array_t<T> copy_array(const std::vector<T>& v) {
+  return copy_array(std::span<const T>(v));
+}
+
+// A fresh rows x cols float64 array holding a copy of `v` (row-major, rows·cols values).
+inline py::array_t<double> copy_matrix(std::span<const double> v, std::size_t rows, std::size_t cols) {
+  py::array_t<double> a({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+// Column `member` of a vector of records (a round trace, say) as a 1-D array of T.
+template <class T, class Row, class M>
+py::array_t<T> column_of(const std::vector<Row>& rows, M Row::*member) {
+  py::array_t<T> a(static_cast<py::ssize_t>(rows.size()));
+  T* p = a.mutable_data();
+  for (std::size_t k = 0; k < rows.size(); ++k) p[k] = static_cast<T>(rows[k].*member);
+  return a;
+}
+
+// Vector member `member` (cols values) of each record as the rows of a rows x cols array.
+template <class Row>
+py::array_t<double> rows_of(const std::vector<Row>& rows, std::vector<double> Row::*member, std::size_t cols) {
+  py::array_t<double> a({static_cast<py::ssize_t>(rows.size()), static_cast<py::ssize_t>(cols)});
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::vector<double>& v = rows[k].*member;
+    std::copy(v.begin(), v.end(), a.mutable_data() + k * cols);
+  }
+  return a;
+}
+
+// A fresh 1-D array of n values (A: F64Array or I64Array) that kernel(span) fills with the GIL
+// released.
+template <class A = F64Array, class Kernel>
+A filled(std::size_t n, const Kernel& kernel) {
+  A out(static_cast<py::ssize_t>(n));
+  auto o = mutable_view(out);
+  py::gil_scoped_release release;
+  kernel(o);
+  return out;
+}
+
+// One (name, value) of a result dict: a Python object as it is, anything else cast.
+struct Item {
+  const char* name;
+  py::object value;
+  template <class T>
+  Item(const char* n, T&& v) : name(n) {
+    if constexpr (std::is_base_of_v<py::handle, std::decay_t<T>>)
+      value = py::reinterpret_borrow<py::object>(v);
+    else
+      value = py::cast(std::forward<T>(v));
+  }
+};
+
+// The items into `d`, in order.
+inline void put(py::dict& d, std::initializer_list<Item> items) {
+  for (const Item& it : items) d[it.name] = it.value;
+}
+
+// A dict of the items, in order.
+inline py::dict dict_of(std::initializer_list<Item> items) {
+  py::dict d;
+  put(d, items);
+  return d;
+}
+
+// The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) as a dict:
+// the items of `first`, then the fields both kinds have, in this order.
+template <class Totals>
+py::dict liquidation_totals(std::initializer_list<Item> first, const Totals& t) {
+  py::dict d = dict_of(first);
+  put(d, {{"closed_notional", t.closed_notional},
+          {"fees", t.fees},
+          {"deficit", t.deficit},
+          {"surplus", t.surplus},
+          {"inventory_loss", t.inventory_loss},
+          {"inventory_gain", t.inventory_gain},
+          {"unabsorbed", t.unabsorbed},
+          {"bad_debt", t.bad_debt},
+          {"insurance_draw", t.insurance_draw},
+          {"residual", t.residual},
+          {"adl_transfers", t.adl_transfers},
+          {"uncovered", t.uncovered},
+          {"insurance_fund", t.fund_after}});
+  return d;
+}
+
+// The value named `s` among `options`, or InvalidArgument naming `arg`:
+// "must be one of 'a', 'b' (got 'c')".
+template <class E>
+E choice(const char* arg, const std::string& s, std::initializer_list<std::pair<const char*, E>> options) {
+  std::string names;
+  for (const auto& [name, value] : options) {
+    if (s == name) return value;
+    names += std::string(names.empty() ? "'" : ", '") + name + "'";
+  }
+  throw InvalidArgument(arg, -1, "must be one of " + names + " (got '" + s + "')");
 }
 
 // A ledger as the results carry it: "ledger" (float64 amounts, one per LedgerRow) and

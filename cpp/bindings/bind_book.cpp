@@ -19,17 +19,9 @@ namespace liqcore::bindings {
 
 namespace {
 
-Side taker_side(const std::string& s) {
-  if (s == "sell") return Side::sell;
-  if (s == "buy") return Side::buy;
-  throw InvalidArgument("side", -1, "must be one of 'buy', 'sell' (got '" + s + "')");
-}
+Side taker_side(const std::string& s) { return choice<Side>("side", s, {{"buy", Side::buy}, {"sell", Side::sell}}); }
 
-bool book_side(const std::string& s) {
-  if (s == "bid") return true;
-  if (s == "ask") return false;
-  throw InvalidArgument("side", -1, "must be one of 'bid', 'ask' (got '" + s + "')");
-}
+bool book_side(const std::string& s) { return choice<bool>("side", s, {{"bid", true}, {"ask", false}}); }
 
 // Output arrays of a batch of n orders, allocated while holding the GIL.
 struct FillArrays {

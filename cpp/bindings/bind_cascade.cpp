@@ -41,81 +41,57 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
     auto lock = book.lock_shared();
     run = simulate_cascade(pos, book, mark, shock, policy, fund, prm, &out);
   }
-  const std::size_t r = run.rounds.size();
-  F64Array mark_before = empty_f64(r), mark_after = empty_f64(r), notional = empty_f64(r), r_deficit = empty_f64(r),
-           inventory = empty_f64(r), unabsorbed = empty_f64(r), bad_debt = empty_f64(r), fees = empty_f64(r), r_draw = empty_f64(r), residual = empty_f64(r),
-           transfers = empty_f64(r), fund_after = empty_f64(r);
-  I64Array count = empty_i64(r);
-  for (std::size_t k = 0; k < r; ++k) {
-    const RoundTrace& t = run.rounds[k];
-    mark_before.mutable_data()[k] = t.mark_before;
-    mark_after.mutable_data()[k] = t.mark_after;
-    count.mutable_data()[k] = t.liquidated;
-    notional.mutable_data()[k] = t.notional;
-    r_deficit.mutable_data()[k] = t.deficit;
-    inventory.mutable_data()[k] = t.inventory_loss;
-    unabsorbed.mutable_data()[k] = t.unabsorbed;
-    bad_debt.mutable_data()[k] = t.bad_debt;
-    fees.mutable_data()[k] = t.fees;
-    r_draw.mutable_data()[k] = t.draw;
-    residual.mutable_data()[k] = t.residual;
-    transfers.mutable_data()[k] = t.adl_transfers;
-    fund_after.mutable_data()[k] = t.fund_after;
-  }
-  py::dict trace;
-  trace["mark_before"] = mark_before;
-  trace["mark"] = mark_after;
-  trace["liquidated"] = count;
-  trace["notional"] = notional;
-  trace["deficit"] = r_deficit;
-  trace["inventory_loss"] = inventory;
-  trace["unabsorbed"] = unabsorbed;
-  trace["bad_debt"] = bad_debt;
-  trace["fees"] = fees;
-  trace["insurance_draw"] = r_draw;
-  trace["residual"] = residual;
-  trace["adl_transfers"] = transfers;
-  trace["insurance_fund"] = fund_after;
-
-  py::dict d;
-  d["trace"] = trace;
-  d["position"] = adopt(std::move(out.position));
-  d["round"] = adopt(std::move(out.round));
-  d["closed"] = adopt(std::move(out.closed));
-  d["vwap"] = adopt(std::move(out.vwap));
-  d["deficit"] = adopt(std::move(out.deficit));
-  d["surplus"] = adopt(std::move(out.surplus));
-  d["fee"] = adopt(std::move(out.fee));
-  d["insurance_draw"] = adopt(std::move(out.draw));
-  d["shortfall"] = adopt(std::move(out.shortfall));
-  d["inventory_loss"] = adopt(std::move(out.inventory_loss));
-  d["adl"] = adl;
+  const std::vector<RoundTrace>& rt = run.rounds;
   const CascadeTotals& t = run.totals;
-  py::dict tot;
-  tot["liquidations"] = t.liquidations;
-  tot["rounds"] = t.rounds;
-  tot["notional"] = t.notional.value();
-  tot["deficit"] = t.deficit.value();
-  tot["surplus"] = t.surplus.value();
-  tot["fees"] = t.fees.value();
-  tot["inventory_loss"] = t.inventory_loss.value();
-  tot["inventory_gain"] = t.inventory_gain.value();
-  tot["unabsorbed"] = t.unabsorbed.value();
-  tot["bad_debt"] = t.bad_debt();
-  tot["end_held"] = run.end.held;
-  tot["end_unabsorbed"] = run.end.unabsorbed;
-  tot["end_inventory_loss"] = run.end.inventory_loss;
-  tot["end_insurance_draw"] = run.end.draw;
-  tot["end_residual"] = run.end.residual;
-  tot["end_adl_transfers"] = run.end.adl_transfers;
-  tot["insurance_draw"] = t.draw.value();
-  tot["residual"] = t.residual.value();
-  tot["adl_transfers"] = t.adl_transfers.value();
-  tot["insurance_fund"] = run.fund_after;
-  tot["shocked_mark"] = run.shocked_mark;
-  tot["final_mark"] = run.final_mark;
-  tot["converged"] = run.converged;
-  d["totals"] = tot;
+  py::dict d = dict_of({
+      {"trace", dict_of({{"mark_before", column_of<double>(rt, &RoundTrace::mark_before)},
+                         {"mark", column_of<double>(rt, &RoundTrace::mark_after)},
+                         {"liquidated", column_of<std::int64_t>(rt, &RoundTrace::liquidated)},
+                         {"notional", column_of<double>(rt, &RoundTrace::notional)},
+                         {"deficit", column_of<double>(rt, &RoundTrace::deficit)},
+                         {"inventory_loss", column_of<double>(rt, &RoundTrace::inventory_loss)},
+                         {"unabsorbed", column_of<double>(rt, &RoundTrace::unabsorbed)},
+                         {"bad_debt", column_of<double>(rt, &RoundTrace::bad_debt)},
+                         {"fees", column_of<double>(rt, &RoundTrace::fees)},
+                         {"insurance_draw", column_of<double>(rt, &RoundTrace::draw)},
+                         {"residual", column_of<double>(rt, &RoundTrace::residual)},
+                         {"adl_transfers", column_of<double>(rt, &RoundTrace::adl_transfers)},
+                         {"insurance_fund", column_of<double>(rt, &RoundTrace::fund_after)}})},
+      {"position", adopt(std::move(out.position))},
+      {"round", adopt(std::move(out.round))},
+      {"closed", adopt(std::move(out.closed))},
+      {"vwap", adopt(std::move(out.vwap))},
+      {"deficit", adopt(std::move(out.deficit))},
+      {"surplus", adopt(std::move(out.surplus))},
+      {"fee", adopt(std::move(out.fee))},
+      {"insurance_draw", adopt(std::move(out.draw))},
+      {"shortfall", adopt(std::move(out.shortfall))},
+      {"inventory_loss", adopt(std::move(out.inventory_loss))},
+      {"adl", adl},
+      {"totals", dict_of({{"liquidations", t.liquidations},
+                          {"rounds", t.rounds},
+                          {"notional", t.notional.value()},
+                          {"deficit", t.deficit.value()},
+                          {"surplus", t.surplus.value()},
+                          {"fees", t.fees.value()},
+                          {"inventory_loss", t.inventory_loss.value()},
+                          {"inventory_gain", t.inventory_gain.value()},
+                          {"unabsorbed", t.unabsorbed.value()},
+                          {"bad_debt", t.bad_debt()},
+                          {"end_held", run.end.held},
+                          {"end_unabsorbed", run.end.unabsorbed},
+                          {"end_inventory_loss", run.end.inventory_loss},
+                          {"end_insurance_draw", run.end.draw},
+                          {"end_residual", run.end.residual},
+                          {"end_adl_transfers", run.end.adl_transfers},
+                          {"insurance_draw", t.draw.value()},
+                          {"residual", t.residual.value()},
+                          {"adl_transfers", t.adl_transfers.value()},
+                          {"insurance_fund", run.fund_after},
+                          {"shocked_mark", run.shocked_mark},
+                          {"final_mark", run.final_mark},
+                          {"converged", run.converged}})},
+  });
   put_ledger(d, run.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(std::move(run.book)));
   return d;

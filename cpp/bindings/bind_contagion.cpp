@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "accounts.hpp"
 #include "arrays.hpp"
 #include "liqcore/contagion.hpp"
 #include "liqcore/rng.hpp"
@@ -18,13 +19,6 @@ namespace py = pybind11;
 namespace liqcore::bindings {
 
 namespace {
-
-template <class T>
-py::array_t<T> to_array(const std::vector<T>& v) {
-  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), a.mutable_data());
-  return a;
-}
 
 // Markets, collateral, portfolio and parameters as the kernel sees them (values are checked by
 // the kernel; shapes here).
@@ -40,56 +34,19 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
                  const F64Array& asset_prices, const F64Array& haircuts, const F64Array& size_discount,
                  const I64Array& account, const I64Array& market, const F64Array& size, const F64Array& entry_price,
                  double resilience, int mark_rule, std::int64_t max_rounds) {
-  const std::size_t M = static_cast<std::size_t>(marks.size());
-  if (static_cast<std::size_t>(contract.size()) != M || static_cast<std::size_t>(contract_size.size()) != M ||
-      py::len(floors) != M || py::len(rates) != M)
-    throw InvalidArgument("markets", -1, "columns must have the same length");
   Prepared in;
-  std::vector<Market>& mk = in.markets;
-  mk.resize(M);
-  for (std::size_t j = 0; j < M; ++j) {
-    const auto jj = static_cast<py::ssize_t>(j);
-    mk[j].mark = marks.at(jj);
-    mk[j].contract.kind = contract.at(jj) == 1 ? Contract::inverse : Contract::linear;
-    mk[j].contract.contract_size = contract_size.at(jj);
-    const auto fl = floors[j].cast<F64Array>();
-    const auto rt = rates[j].cast<F64Array>();
-    mk[j].tiers = Tiers::from_floors(view(fl), view(rt));
-  }
-  const std::size_t k = static_cast<std::size_t>(asset_prices.size());
-  if (k == 0 || static_cast<std::size_t>(collateral.size()) % k != 0)
-    throw InvalidArgument("collateral", -1, "must have one column per asset");
-  if (static_cast<std::size_t>(haircuts.size()) != k)
-    throw InvalidArgument("haircuts", -1, "must have one value per asset");
-  if (size_discount.size() != 0 && static_cast<std::size_t>(size_discount.size()) != k)
-    throw InvalidArgument("size_discount", -1, "must have one value per asset");
-  const std::size_t n = static_cast<std::size_t>(size.size());
-  if (static_cast<std::size_t>(account.size()) != n || static_cast<std::size_t>(market.size()) != n ||
-      static_cast<std::size_t>(entry_price.size()) != n)
-    throw InvalidArgument("positions", -1, "columns must have the same length");
+  in.markets = markets_of(marks, contract, contract_size, floors, rates);
+  const AccountInputs ai =
+      account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
   if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
-  in.col = CollateralColumns{view(collateral), view(asset_prices), view(haircuts), view(size_discount)};
-  in.pf = PortfolioColumns{view(account), view(market), view(size), view(entry_price)};
-  for (const py::handle b : books) in.locked.push_back(&b.cast<const LockedBook&>());
+  in.col = ai.col;
+  in.pf = ai.pf;
+  in.locked = locked_books(books);
   in.prm.resilience = resilience;
   in.prm.mark_rule = static_cast<MarkRule>(mark_rule);
   in.prm.max_rounds = max_rounds;
   return in;
 }
-
-// One consistent copy of every book, each lock held alone (call with the GIL released).
-struct Snapshots {
-  std::vector<Book> books;
-  std::vector<const Book*> ptrs;
-  explicit Snapshots(const std::vector<const LockedBook*>& locked) {
-    books.reserve(locked.size());
-    for (const LockedBook* b : locked) {
-      auto lock = b->lock_shared();
-      books.emplace_back(static_cast<const Book&>(*b));
-    }
-    for (const Book& b : books) ptrs.push_back(&b);
-  }
-};
 
 py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
                                   const py::list& floors, const py::list& rates, const py::list& books,
@@ -107,87 +64,58 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
     const Snapshots snap(in.locked);
     run = simulate_contagion(in.markets, snap.ptrs, in.col, in.pf, view(shocks), policy, fund, in.prm);
   }
-  const std::size_t R = run.rounds.size();
-  py::array_t<double> mb({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(M)}),
-      ma({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(M)}),
-      md({static_cast<py::ssize_t>(R), static_cast<py::ssize_t>(M)});
-  std::vector<std::int64_t> r_acc(R), r_pos(R);
-  std::vector<double> r_ntl(R), r_def(R), r_fees(R), r_draw(R), r_res(R), r_fund(R);
-  for (std::size_t r = 0; r < R; ++r) {
-    const ContagionRound& t = run.rounds[r];
-    std::copy(t.marks_before.begin(), t.marks_before.end(), mb.mutable_data() + r * M);
-    std::copy(t.marks_after.begin(), t.marks_after.end(), ma.mutable_data() + r * M);
-    std::copy(t.deficit_by_market.begin(), t.deficit_by_market.end(), md.mutable_data() + r * M);
-    r_acc[r] = t.accounts;
-    r_pos[r] = t.positions;
-    r_ntl[r] = t.notional;
-    r_def[r] = t.deficit;
-    r_fees[r] = t.fees;
-    r_draw[r] = t.draw;
-    r_res[r] = t.residual;
-    r_fund[r] = t.fund_after;
-  }
-  py::dict tr;
-  tr["marks_before"] = mb;
-  tr["marks_after"] = ma;
-  tr["deficit_by_market"] = md;
-  tr["accounts"] = to_array(r_acc);
-  tr["positions"] = to_array(r_pos);
-  tr["notional"] = to_array(r_ntl);
-  tr["deficit"] = to_array(r_def);
-  tr["fees"] = to_array(r_fees);
-  tr["insurance_draw"] = to_array(r_draw);
-  tr["residual"] = to_array(r_res);
-  tr["insurance_fund"] = to_array(r_fund);
-
-  py::dict d;
-  d["trace"] = tr;
-  d["initial_marks"] = to_array(run.initial_marks);
-  d["shocked_marks"] = to_array(run.shocked_marks);
-  d["final_marks"] = to_array(run.final_marks);
-  d["converged"] = run.converged;
-  d["round"] = to_array(run.pos_round);
-  d["closed"] = to_array(run.closed);
-  d["book_closed"] = to_array(run.book_closed);
-  d["fallback_closed"] = to_array(run.fallback_closed);
-  d["vwap"] = to_array(run.vwap);
-  d["deficit"] = to_array(run.deficit);
-  d["inventory_loss"] = to_array(run.inventory_loss);
-  d["fee"] = to_array(run.fee);
-  d["insurance_draw"] = to_array(run.draw);
-  d["shortfall"] = to_array(run.shortfall);
-  py::dict acc;
-  acc["round"] = to_array(run.acc_round);
-  acc["trigger"] = to_array(run.acc_trigger);
-  acc["origin"] = to_array(run.acc_origin);
-  acc["equity"] = to_array(run.acc_equity);
-  acc["maintenance"] = to_array(run.acc_maintenance);
-  acc["equity_after"] = to_array(run.acc_equity_after);
-  acc["deficit"] = to_array(run.acc_deficit);
-  acc["fee"] = to_array(run.acc_fee);
-  acc["insurance_draw"] = to_array(run.acc_draw);
-  acc["shortfall"] = to_array(run.acc_shortfall);
-  d["accounts"] = acc;
-  py::dict mkt;
-  mkt["deficit"] = to_array(run.mk_deficit);
-  mkt["closed_notional"] = to_array(run.mk_closed_notional);
-  mkt["residual"] = to_array(run.mk_residual);
-  mkt["unattributed"] = to_array(run.unattributed);
-  d["markets"] = mkt;
-  py::array_t<double> cm({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(M)});
-  std::copy(run.contagion.begin(), run.contagion.end(), cm.mutable_data());
-  d["contagion"] = cm;
-  py::dict t;
-  t["notional"] = run.total_notional;
-  t["deficit"] = run.total_deficit;
-  t["surplus"] = run.total_surplus;
-  t["fees"] = run.total_fees;
-  t["inventory_loss"] = run.total_inventory_loss;
-  t["bad_debt"] = run.bad_debt;
-  t["insurance_draw"] = run.total_draw;
-  t["residual"] = run.total_residual;
-  t["insurance_fund"] = run.fund_after;
-  d["totals"] = t;
+  const std::vector<ContagionRound>& rt = run.rounds;
+  py::dict d = dict_of({
+      {"trace", dict_of({{"marks_before", rows_of(rt, &ContagionRound::marks_before, M)},
+                         {"marks_after", rows_of(rt, &ContagionRound::marks_after, M)},
+                         {"deficit_by_market", rows_of(rt, &ContagionRound::deficit_by_market, M)},
+                         {"accounts", column_of<std::int64_t>(rt, &ContagionRound::accounts)},
+                         {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)},
+                         {"notional", column_of<double>(rt, &ContagionRound::notional)},
+                         {"deficit", column_of<double>(rt, &ContagionRound::deficit)},
+                         {"fees", column_of<double>(rt, &ContagionRound::fees)},
+                         {"insurance_draw", column_of<double>(rt, &ContagionRound::draw)},
+                         {"residual", column_of<double>(rt, &ContagionRound::residual)},
+                         {"insurance_fund", column_of<double>(rt, &ContagionRound::fund_after)}})},
+      {"initial_marks", copy_array(run.initial_marks)},
+      {"shocked_marks", copy_array(run.shocked_marks)},
+      {"final_marks", copy_array(run.final_marks)},
+      {"converged", run.converged},
+      {"round", copy_array(run.pos_round)},
+      {"closed", copy_array(run.closed)},
+      {"book_closed", copy_array(run.book_closed)},
+      {"fallback_closed", copy_array(run.fallback_closed)},
+      {"vwap", copy_array(run.vwap)},
+      {"deficit", copy_array(run.deficit)},
+      {"inventory_loss", copy_array(run.inventory_loss)},
+      {"fee", copy_array(run.fee)},
+      {"insurance_draw", copy_array(run.draw)},
+      {"shortfall", copy_array(run.shortfall)},
+      {"accounts", dict_of({{"round", copy_array(run.acc_round)},
+                            {"trigger", copy_array(run.acc_trigger)},
+                            {"origin", copy_array(run.acc_origin)},
+                            {"equity", copy_array(run.acc_equity)},
+                            {"maintenance", copy_array(run.acc_maintenance)},
+                            {"equity_after", copy_array(run.acc_equity_after)},
+                            {"deficit", copy_array(run.acc_deficit)},
+                            {"fee", copy_array(run.acc_fee)},
+                            {"insurance_draw", copy_array(run.acc_draw)},
+                            {"shortfall", copy_array(run.acc_shortfall)}})},
+      {"markets", dict_of({{"deficit", copy_array(run.mk_deficit)},
+                           {"closed_notional", copy_array(run.mk_closed_notional)},
+                           {"residual", copy_array(run.mk_residual)},
+                           {"unattributed", copy_array(run.unattributed)}})},
+      {"contagion", copy_matrix(run.contagion, M, M)},
+      {"totals", dict_of({{"notional", run.total_notional},
+                          {"deficit", run.total_deficit},
+                          {"surplus", run.total_surplus},
+                          {"fees", run.total_fees},
+                          {"inventory_loss", run.total_inventory_loss},
+                          {"bad_debt", run.bad_debt},
+                          {"insurance_draw", run.total_draw},
+                          {"residual", run.total_residual},
+                          {"insurance_fund", run.fund_after}})},
+  });
   put_ledger(d, run.ledger);
   py::list out_books;
   for (Book& b : run.books) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
@@ -239,22 +167,20 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
     py::gil_scoped_release release;
     plan.run(first, count, steps, model, seed, fs, threads, out);
   }
-  py::dict d;
-  d["deficit"] = deficit;
-  d["insurance_draw"] = draw;
-  d["residual"] = residual;
-  d["insurance_fund"] = fund_after;
-  d["liquidated_notional"] = notional;
-  d["fees"] = fees;
-  d["largest_loss"] = largest;
-  d["second_largest_loss"] = second;
-  d["liquidated_accounts"] = accounts;
-  d["rounds"] = rounds;
-  d["converged"] = converged;
-  d["final_marks"] = final_marks;
-  d["deficit_by_market"] = by_market;
-  d["contagion"] = contagion;
-  return d;
+  return dict_of({{"deficit", deficit},
+                  {"insurance_draw", draw},
+                  {"residual", residual},
+                  {"insurance_fund", fund_after},
+                  {"liquidated_notional", notional},
+                  {"fees", fees},
+                  {"largest_loss", largest},
+                  {"second_largest_loss", second},
+                  {"liquidated_accounts", accounts},
+                  {"rounds", rounds},
+                  {"converged", converged},
+                  {"final_marks", final_marks},
+                  {"deficit_by_market", by_market},
+                  {"contagion", contagion}});
 }
 
 }  // namespace
@@ -274,10 +200,7 @@ void register_contagion(py::module_& m) {
       .def_property_readonly("markets", &AccountStressPlan::markets)
       .def_property_readonly("cholesky",
                              [](const AccountStressPlan& p) {
-                               const std::size_t M = p.markets();
-                               py::array_t<double> a({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(M)});
-                               std::copy(p.cholesky().begin(), p.cholesky().end(), a.mutable_data());
-                               return a;
+                               return copy_matrix(p.cholesky(), p.markets(), p.markets());
                              })
       .def("run", &run_account_plan, py::arg("first"), py::arg("count"), py::arg("steps"), py::arg("mu"),
            py::arg("sigma"), py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"), py::arg("dt"),

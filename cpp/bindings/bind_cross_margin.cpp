@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "accounts.hpp"
 #include "arrays.hpp"
 #include "liqcore/account_liquidation.hpp"
 #include "liqcore/cross_margin.hpp"
@@ -27,34 +28,11 @@ struct CrossMarkets {
 
 std::span<std::uint8_t> u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
 
-// The arrays of Accounts and Portfolio, as the kernel sees them (the Python layer has checked
-// shapes; values are checked by the kernel).
-struct Inputs {
-  CollateralColumns col;
-  PortfolioColumns pf;
-};
-Inputs inputs(const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
-              const F64Array& size_discount, const I64Array& account, const I64Array& market, const F64Array& size,
-              const F64Array& entry_price) {
-  const std::size_t k = static_cast<std::size_t>(asset_prices.size());
-  if (k == 0 || static_cast<std::size_t>(collateral.size()) % k != 0)
-    throw InvalidArgument("collateral", -1, "must have one column per asset");
-  if (static_cast<std::size_t>(haircuts.size()) != k)
-    throw InvalidArgument("haircuts", -1, "must have one value per asset");
-  if (size_discount.size() != 0 && static_cast<std::size_t>(size_discount.size()) != k)
-    throw InvalidArgument("size_discount", -1, "must have one value per asset");
-  const std::size_t n = static_cast<std::size_t>(size.size());
-  if (static_cast<std::size_t>(account.size()) != n || static_cast<std::size_t>(market.size()) != n ||
-      static_cast<std::size_t>(entry_price.size()) != n)
-    throw InvalidArgument("positions", -1, "columns must have the same length");
-  return Inputs{CollateralColumns{view(collateral), view(asset_prices), view(haircuts), view(size_discount)},
-                PortfolioColumns{view(account), view(market), view(size), view(entry_price)}};
-}
-
 py::dict cross_health(const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
                       const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
                       const I64Array& market, const F64Array& size, const F64Array& entry_price) {
-  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const AccountInputs in =
+      account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
   const std::size_t A = in.col.accounts();
   F64Array coll = empty_f64(A), eq = empty_f64(A), mm = empty_f64(A), nt = empty_f64(A), ratio = empty_f64(A),
            dist = empty_f64(A);
@@ -65,15 +43,13 @@ py::dict cross_health(const CrossMarkets& mk, const F64Array& collateral, const 
     py::gil_scoped_release release;
     health(mk.markets, in.col, in.pf, out);
   }
-  py::dict d;
-  d["collateral"] = coll;
-  d["equity"] = eq;
-  d["maintenance"] = mm;
-  d["notional"] = nt;
-  d["margin_ratio"] = ratio;
-  d["distance"] = dist;
-  d["liquidatable"] = liq;
-  return d;
+  return dict_of({{"collateral", coll},
+                  {"equity", eq},
+                  {"maintenance", mm},
+                  {"notional", nt},
+                  {"margin_ratio", ratio},
+                  {"distance", dist},
+                  {"liquidatable", liq}});
 }
 
 // Slice rules for a batch of positions (indices into the portfolio); `what` 0: bankruptcy price
@@ -82,7 +58,8 @@ F64Array slice_prices(int what, const CrossMarkets& mk, const F64Array& collater
                       const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
                       const I64Array& market, const F64Array& size, const F64Array& entry_price,
                       const I64Array& positions, const F64Array& deltas, double ba, double smmr) {
-  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const AccountInputs in =
+      account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
   const std::size_t A = in.col.accounts(), n = static_cast<std::size_t>(size.size());
   const std::size_t k = static_cast<std::size_t>(positions.size());
   F64Array out = empty_f64(k);
@@ -124,10 +101,10 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
                                   const F64Array& size_discount, const I64Array& account, const I64Array& market,
                                   const F64Array& size, const F64Array& entry_price, const LiquidationPolicy& policy,
                                   double fund) {
-  const Inputs in = inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
+  const AccountInputs in =
+      account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
   const std::size_t A = in.col.accounts(), n = static_cast<std::size_t>(size.size()), M = mk.markets.size();
-  std::vector<const LockedBook*> locked;
-  for (const py::handle b : books) locked.push_back(&b.cast<const LockedBook&>());
+  const std::vector<const LockedBook*> locked = locked_books(books);
 
   U8Array liquidated(static_cast<py::ssize_t>(n)), acc_liq(static_cast<py::ssize_t>(A));
   I64Array sequence = empty_i64(n), acc_seq = empty_i64(A);
@@ -152,70 +129,44 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
   AccountLiquidationTotals tot;
   {
     py::gil_scoped_release release;
-    std::vector<Book> snapshots;  // one consistent copy per market, each lock held alone
-    snapshots.reserve(locked.size());
-    for (const LockedBook* b : locked) {
-      auto lock = b->lock_shared();
-      snapshots.emplace_back(static_cast<const Book&>(*b));
-    }
-    std::vector<const Book*> ptrs;
-    for (const Book& b : snapshots) ptrs.push_back(&b);
-    tot = liquidate_accounts(mk.markets, ptrs, in.col, in.pf, policy, fund, out, after);
+    const Snapshots snap(locked);
+    tot = liquidate_accounts(mk.markets, snap.ptrs, in.col, in.pf, policy, fund, out, after);
   }
-  py::dict d;
-  d["liquidated"] = liquidated;
-  d["sequence"] = sequence;
-  d["closed"] = closed;
-  d["book_closed"] = book_closed;
-  d["fallback_closed"] = fallback_closed;
-  d["vwap"] = vwap;
-  d["bankruptcy_price"] = bp;
-  d["result"] = result;
-  d["deficit"] = deficit;
-  d["fee"] = fee;
-  d["insurance_draw"] = draw;
-  d["shortfall"] = shortfall;
-  d["inventory_loss"] = inventory;
-  d["adl"] = adl;
-  py::dict acc;
-  acc["liquidated"] = acc_liq;
-  acc["sequence"] = acc_seq;
-  acc["equity"] = a_eq;
-  acc["maintenance"] = a_mm;
-  acc["equity_market"] = a_em;
-  acc["equity_after"] = a_after;
-  acc["deficit"] = a_def;
-  acc["surplus"] = a_sur;
-  acc["fee"] = a_fee;
-  acc["insurance_draw"] = a_draw;
-  acc["shortfall"] = a_short;
-  acc["closed_notional"] = a_ntl;
-  d["accounts"] = acc;
-  py::dict mkt;
-  mkt["closed_notional"] = m_ntl;
-  mkt["deficit"] = m_def;
-  mkt["residual"] = m_res;
-  mkt["adl_transfers"] = m_adl;
-  mkt["uncovered"] = m_unc;
-  mkt["inventory_loss"] = m_inv;
-  d["markets"] = mkt;
-  py::dict t;
-  t["accounts"] = tot.accounts;
-  t["positions"] = tot.positions;
-  t["closed_notional"] = tot.closed_notional;
-  t["fees"] = tot.fees;
-  t["deficit"] = tot.deficit;
-  t["surplus"] = tot.surplus;
-  t["inventory_loss"] = tot.inventory_loss;
-  t["inventory_gain"] = tot.inventory_gain;
-  t["unabsorbed"] = tot.unabsorbed;
-  t["bad_debt"] = tot.bad_debt;
-  t["insurance_draw"] = tot.insurance_draw;
-  t["residual"] = tot.residual;
-  t["adl_transfers"] = tot.adl_transfers;
-  t["uncovered"] = tot.uncovered;
-  t["insurance_fund"] = tot.fund_after;
-  d["totals"] = t;
+  py::dict d = dict_of({
+      {"liquidated", liquidated},
+      {"sequence", sequence},
+      {"closed", closed},
+      {"book_closed", book_closed},
+      {"fallback_closed", fallback_closed},
+      {"vwap", vwap},
+      {"bankruptcy_price", bp},
+      {"result", result},
+      {"deficit", deficit},
+      {"fee", fee},
+      {"insurance_draw", draw},
+      {"shortfall", shortfall},
+      {"inventory_loss", inventory},
+      {"adl", adl},
+      {"accounts", dict_of({{"liquidated", acc_liq},
+                            {"sequence", acc_seq},
+                            {"equity", a_eq},
+                            {"maintenance", a_mm},
+                            {"equity_market", a_em},
+                            {"equity_after", a_after},
+                            {"deficit", a_def},
+                            {"surplus", a_sur},
+                            {"fee", a_fee},
+                            {"insurance_draw", a_draw},
+                            {"shortfall", a_short},
+                            {"closed_notional", a_ntl}})},
+      {"markets", dict_of({{"closed_notional", m_ntl},
+                           {"deficit", m_def},
+                           {"residual", m_res},
+                           {"adl_transfers", m_adl},
+                           {"uncovered", m_unc},
+                           {"inventory_loss", m_inv}})},
+      {"totals", liquidation_totals({{"accounts", tot.accounts}, {"positions", tot.positions}}, tot)},
+  });
   put_ledger(d, tot.ledger);
   py::list out_books;
   for (Book& b : after) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
@@ -229,21 +180,7 @@ void register_cross_margin(py::module_& m) {
   py::class_<CrossMarkets>(m, "CrossMarkets")
       .def(py::init([](const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
                        const py::list& floors, const py::list& rates) {
-             const std::size_t n = static_cast<std::size_t>(marks.size());
-             if (static_cast<std::size_t>(contract.size()) != n || static_cast<std::size_t>(contract_size.size()) != n ||
-                 py::len(floors) != n || py::len(rates) != n)
-               throw InvalidArgument("markets", -1, "columns must have the same length");
-             CrossMarkets mk;
-             mk.markets.resize(n);
-             for (std::size_t j = 0; j < n; ++j) {
-               Market& x = mk.markets[j];
-               x.mark = marks.at(static_cast<py::ssize_t>(j));
-               x.contract.kind = contract.at(static_cast<py::ssize_t>(j)) == 1 ? Contract::inverse : Contract::linear;
-               x.contract.contract_size = contract_size.at(static_cast<py::ssize_t>(j));
-               const auto fl = floors[j].cast<F64Array>();
-               const auto rt = rates[j].cast<F64Array>();
-               x.tiers = Tiers::from_floors(view(fl), view(rt));
-             }
+             CrossMarkets mk{markets_of(marks, contract, contract_size, floors, rates)};
              check_markets(mk.markets);
              return mk;
            }),

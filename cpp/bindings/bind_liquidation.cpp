@@ -31,36 +31,22 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
     auto lock = book.lock_shared();
     tot = liquidate(pos, book, mark, policy, fund, out, after);
   }
-  py::dict d;
-  d["liquidated"] = adopt(std::move(out.liquidated));
-  d["order"] = adopt(std::move(out.order));
-  d["closed"] = adopt(std::move(out.closed));
-  d["book_closed"] = adopt(std::move(out.book_closed));
-  d["fallback_closed"] = adopt(std::move(out.fallback_closed));
-  d["vwap"] = adopt(std::move(out.vwap));
-  d["deficit"] = adopt(std::move(out.deficit));
-  d["surplus"] = adopt(std::move(out.surplus));
-  d["fee"] = adopt(std::move(out.fee));
-  d["insurance_draw"] = adopt(std::move(out.insurance_draw));
-  d["shortfall"] = adopt(std::move(out.shortfall));
-  d["inventory_loss"] = adopt(std::move(out.inventory_loss));
-  d["adl"] = adopt(std::move(out.adl));
-  py::dict t;
-  t["liquidated"] = tot.liquidated;
-  t["closed_notional"] = tot.closed_notional;
-  t["fees"] = tot.fees;
-  t["deficit"] = tot.deficit;
-  t["surplus"] = tot.surplus;
-  t["inventory_loss"] = tot.inventory_loss;
-  t["inventory_gain"] = tot.inventory_gain;
-  t["unabsorbed"] = tot.unabsorbed;
-  t["bad_debt"] = tot.bad_debt;
-  t["insurance_draw"] = tot.insurance_draw;
-  t["residual"] = tot.residual;
-  t["adl_transfers"] = tot.adl_transfers;
-  t["uncovered"] = tot.uncovered;
-  t["insurance_fund"] = tot.fund_after;
-  d["totals"] = t;
+  py::dict d = dict_of({
+      {"liquidated", adopt(std::move(out.liquidated))},
+      {"order", adopt(std::move(out.order))},
+      {"closed", adopt(std::move(out.closed))},
+      {"book_closed", adopt(std::move(out.book_closed))},
+      {"fallback_closed", adopt(std::move(out.fallback_closed))},
+      {"vwap", adopt(std::move(out.vwap))},
+      {"deficit", adopt(std::move(out.deficit))},
+      {"surplus", adopt(std::move(out.surplus))},
+      {"fee", adopt(std::move(out.fee))},
+      {"insurance_draw", adopt(std::move(out.insurance_draw))},
+      {"shortfall", adopt(std::move(out.shortfall))},
+      {"inventory_loss", adopt(std::move(out.inventory_loss))},
+      {"adl", adopt(std::move(out.adl))},
+      {"totals", liquidation_totals({{"liquidated", tot.liquidated}}, tot)},
+  });
   put_ledger(d, tot.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(after));
   return d;

@@ -69,22 +69,20 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
     py::gil_scoped_release release;
     plan.run(first, count, steps, jd, seed, f, threads, out);
   }
-  py::dict d;
-  d["deficit"] = deficit;
-  d["insurance_draw"] = draw;
-  d["residual"] = residual;
-  d["liquidated_notional"] = notional;
-  d["fees"] = fees;
-  d["insurance_fund"] = fund_after;
-  d["final_mark"] = final_mark;
-  d["min_mark"] = min_mark;
-  d["max_mark"] = max_mark;
-  d["largest_loss"] = largest;
-  d["second_largest_loss"] = second;
-  d["liquidations"] = liquidations;
-  d["rounds"] = rounds;
-  d["converged"] = converged;
-  return d;
+  return dict_of({{"deficit", deficit},
+                  {"insurance_draw", draw},
+                  {"residual", residual},
+                  {"liquidated_notional", notional},
+                  {"fees", fees},
+                  {"insurance_fund", fund_after},
+                  {"final_mark", final_mark},
+                  {"min_mark", min_mark},
+                  {"max_mark", max_mark},
+                  {"largest_loss", largest},
+                  {"second_largest_loss", second},
+                  {"liquidations", liquidations},
+                  {"rounds", rounds},
+                  {"converged", converged}});
 }
 
 // count x steps log returns of the jump-diffusion, scenario ids first..first+count-1.

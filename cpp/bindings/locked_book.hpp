@@ -11,6 +11,7 @@
 
 #include <mutex>
 #include <shared_mutex>
+#include <vector>
 
 #include "liqcore/book.hpp"
 
@@ -34,6 +35,20 @@ class LockedBook : public Book {
 
  private:
   mutable std::shared_mutex mutex_;
+};
+
+// One consistent copy of every book, each lock held alone (build it with the GIL released).
+struct Snapshots {
+  std::vector<Book> books;
+  std::vector<const Book*> ptrs;
+  explicit Snapshots(const std::vector<const LockedBook*>& locked) {
+    books.reserve(locked.size());
+    for (const LockedBook* b : locked) {
+      auto lock = b->lock_shared();
+      books.emplace_back(static_cast<const Book&>(*b));
+    }
+    for (const Book& b : books) ptrs.push_back(&b);
+  }
 };
 
 }  // namespace liqcore::bindings

@@ -344,13 +344,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       double gain = fills.gain, vw_num = fills.vw_num, vw_den = fills.vw_den;
       if (fallback > 0.0) {
         gain += pnl(c, s * fallback, P, fallback_px);
-        if (c.kind == Contract::linear) {
-          vw_num += fallback * fallback_px;
-          vw_den += fallback;
-        } else {
-          vw_num += fallback;
-          vw_den += fallback / fallback_px;
-        }
+        detail::FillSums::add_vwap(c, fallback, fallback_px, vw_num, vw_den);
         // The fund takes the fallback over as inventory (sold after the batch's closes).
         (s > 0.0 ? long_inv : short_inv)[m].lots.push_back({fallback, fallback_px, held.position.size()});
         held.position.push_back(i);
@@ -473,17 +467,14 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       Inventory& inv = (s > 0.0 ? long_inv : short_inv)[m];
       if (inv.empty()) continue;
       const double edge = band_edge(s, mk.mark, pol.price_band);
-      const std::size_t before = pieces.size();
       if (!books_after.empty()) {
         detail::Cursor& cur = by_book ? (s > 0.0 ? bids[m] : asks[m]) : (s > 0.0 ? book_bids[m] : book_asks[m]);
         if (!by_book) cur.side = s > 0.0 ? &books_after[m].bids() : &books_after[m].asks();
-        const detail::FillSums fs = sell_inventory(inv, cur, mk.contract, s, mk.mark, edge, [&](const InventoryPiece& p) {
-          pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
-          sold.push_back(1);
-        });
-        double q_sold = 0.0;
-        for (std::size_t k = before; k < pieces.size(); ++k) q_sold += pieces[k].qty;
-        tot.flow[m].add(s, q_sold, fs.last);
+        const InventorySale sale =
+            sell_into(inv, cur, mk.contract, s, mk.mark, edge, pieces, sold, [&](const InventoryPiece& p) {
+              return InventoryPiece{p.tag, p.qty, p.loss * f, p.vs_mark * f};
+            });
+        tot.flow[m].add(s, sale.qty, sale.fills.last);
       }
       s_unabsorbed.add(inv.quantity());
       if (carried) continue;  // the caller carries the rest to its next round

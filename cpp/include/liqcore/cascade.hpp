@@ -763,15 +763,9 @@ class CascadeEngine {
       Inventory& inv = s > 0.0 ? long_inv : short_inv;
       if (inv.empty()) continue;
       const double edge = band_edge(s, mark, pol_.price_band);
-      const std::size_t before = pieces_.size();
-      const detail::FillSums f = sell_inventory(inv, s > 0.0 ? bids : asks, c, s, mark, edge, [&](const InventoryPiece& p) {
-        pieces_.push_back(p);
-        sold_.push_back(1);
-      });
-      double q_sold = 0.0;
-      for (std::size_t k = before; k < pieces_.size(); ++k) q_sold += pieces_[k].qty;
-      flow.add(s, q_sold, f.last);
-      sold_qty += q_sold;
+      const InventorySale sale = sell_into(inv, s > 0.0 ? bids : asks, c, s, mark, edge, pieces_, sold_);
+      flow.add(s, sale.qty, sale.fills.last);
+      sold_qty += sale.qty;
     }
     if (hits_.empty() && !(sold_qty > 0.0)) return false;  // nothing liquidated, nothing sold
     const double unabsorbed = long_inv.quantity() + short_inv.quantity();

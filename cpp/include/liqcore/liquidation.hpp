@@ -184,12 +184,18 @@ struct FillSums {
     last = p;
     gain += pnl(c, s * x, mark, p);
     fill_notional += notional(c, x, p);
+    add_vwap(c, x, p, vw_num, vw_den);
+  }
+
+  // Adds quantity x at price p to VWAP sums (num, den): linear Σ x·p / Σ x, inverse
+  // Σ x / Σ (x/p). Also for a fallback taken over at a fixed price after the fills.
+  static void add_vwap(const ContractSpec& c, double x, double p, double& num, double& den) noexcept {
     if (c.kind == Contract::linear) {
-      vw_num += x * p;
-      vw_den += x;
+      num += x * p;
+      den += x;
     } else {
-      vw_num += x;
-      vw_den += x / p;
+      num += x;
+      den += x / p;
     }
   }
 };
@@ -538,6 +544,31 @@ inline detail::FillSums sell_inventory(Inventory& inv, detail::Cursor& cur, cons
   return all;
 }
 
+// sell_inventory for the engines that keep the pieces of a round in one list: appends each sold
+// piece as keep(piece) to `pieces` (flag 1 in `sold`) and returns the fill sums and the quantity
+// sold (those pieces' quantities, summed in order).
+struct InventorySale {
+  detail::FillSums fills;
+  double qty = 0.0;
+};
+template <class Keep>
+inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s, double mark,
+                               double edge, std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold,
+                               Keep&& keep) {
+  const std::size_t before = pieces.size();
+  InventorySale r;
+  r.fills = sell_inventory(inv, cur, c, s, mark, edge, [&](const InventoryPiece& p) {
+    pieces.push_back(keep(p));
+    sold.push_back(1);
+  });
+  for (std::size_t k = before; k < pieces.size(); ++k) r.qty += pieces[k].qty;
+  return r;
+}
+inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s, double mark,
+                               double edge, std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold) {
+  return sell_into(inv, cur, c, s, mark, edge, pieces, sold, [](const InventoryPiece& p) { return p; });
+}
+
 // Values what is left of the inventory at `price` (the band edge), without selling it:
 // on_piece(piece) per lot; the inventory is emptied.
 template <class OnPiece>
@@ -639,13 +670,7 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   double vw_num = fills.vw_num, vw_den = fills.vw_den;
   if (fallback > 0.0) {
     gain += pnl(c, s * fallback, mark, BP);
-    if (c.kind == Contract::linear) {
-      vw_num += fallback * BP;
-      vw_den += fallback;
-    } else {
-      vw_num += fallback;
-      vw_den += fallback / BP;
-    }
+    detail::FillSums::add_vwap(c, fallback, BP, vw_num, vw_den);
     inventory.lots.push_back({fallback, BP, tag});
     led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, BP, mark));
   }
@@ -839,14 +864,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     Inventory& inv = s > 0.0 ? long_inv : short_inv;
     if (inv.empty()) continue;
     const double edge = band_edge(s, mark, pol.price_band);
-    const std::size_t before = pieces.size();
-    const detail::FillSums f = sell_inventory(inv, s > 0.0 ? bids : asks, c, s, mark, edge, [&](const InventoryPiece& p) {
-      pieces.push_back(p);
-      sold.push_back(1);
-    });
-    double q_sold = 0.0;
-    for (std::size_t k = before; k < pieces.size(); ++k) q_sold += pieces[k].qty;
-    tot.flow.add(s, q_sold, f.last);
+    const InventorySale sale = sell_into(inv, s > 0.0 ? bids : asks, c, s, mark, edge, pieces, sold);
+    tot.flow.add(s, sale.qty, sale.fills.last);
     unabsorbed.add(inv.quantity());
     value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
       pieces.push_back(p);

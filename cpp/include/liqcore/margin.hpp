@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <limits>
 #include <span>
 #include <string>
@@ -240,11 +239,12 @@ inline double margin_ratio(double mm, double e) noexcept {
 // ---- array kernels --------------------------------------------------------------------
 //
 // Elementwise over n positions. Each input is a Column (length n, or length 1 broadcast);
-// `out` has length n. Values are checked in the same pass as the computation: each block
-// accumulates a branch-free "bad" flag, and only when one is set is the input rescanned (after
-// every worker is done) to report the first bad value in argument order, then index order, so
-// checking costs no extra pass over memory and the report does not depend on the thread count.
-// A broadcast column reports index -1.
+// `out` has length n. Values are checked block by block (kBlock elements, L1-resident) just
+// before the block is computed: a branch-free "bad" flag per block (check_block), and only when
+// one is set is the input rescanned (after every worker is done) to report the first bad value
+// in argument order, then index order, so checking costs no extra pass over memory and the
+// report does not depend on the thread count. A broadcast column reports index -1. Every
+// kernel runs in the one frame run_kernel, with the contract kind as a template parameter.
 //
 // `threads`: 0 = auto (every core from kParallelMinAuto elements on, else 1), k >= 1 = at most
 // k threads over fixed contiguous chunks (parallel.hpp). Each element is computed the same way
@@ -293,7 +293,7 @@ struct Checked {
 // Throws at the first bad value (first argument, then first index); called only after a
 // kernel saw one. Each argument is scanned in parallel chunks that throw at their own first
 // bad value; parallel_for_chunks rethrows the lowest chunk's, i.e. the argument's first.
-inline void report_first_bad(std::initializer_list<Checked> args, std::size_t n, std::size_t threads) {
+inline void report_first_bad(std::span<const Checked> args, std::size_t n, std::size_t threads) {
   for (const Checked& a : args) {
     const std::size_t len = a.col.values.size();
     parallel_for_chunks(len, threads, kBlock, [&](std::size_t begin, std::size_t end) {
@@ -309,7 +309,7 @@ inline void report_first_bad(std::initializer_list<Checked> args, std::size_t n,
   throw InvalidArgument("input", -1, "has a bad value that could not be located");  // unreachable
 }
 
-inline void check_lengths(std::initializer_list<Checked> args, std::size_t n) {
+inline void check_lengths(std::span<const Checked> args, std::size_t n) {
   for (const Checked& a : args) {
     const std::size_t len = a.col.values.size();
     if (len != n && len != 1)
@@ -342,7 +342,9 @@ bool for_blocks(std::size_t n, std::size_t threads, const Body& body) {
 // Read-only once built, so the threads of one kernel share it.
 class Feed {
  public:
-  explicit Feed(Column c) : c_(c) {
+  Feed() = default;
+  void reset(Column c) noexcept {
+    c_ = c;
     if (c.scalar()) std::fill(buf_, buf_ + kBlock, c.values[0]);
   }
   const double* at(std::size_t i0) const noexcept { return c_.scalar() ? buf_ : c_.values.data() + i0; }
@@ -435,8 +437,8 @@ inline double lp_k(double q, double ep, double m, double rate, double cum, doubl
 // ---- overflow guard ---------------------------------------------------------------------
 //
 // The double formulas above are right up to rounding whenever no intermediate overflows or
-// falls below the normal range. Each array kernel screens its elements branch-free in its loop
-// (in_range: every input 0 or within [2^-250, 2^250], and no infinite result that is not a
+// falls below the normal range. Each array kernel screens its elements branch-free block by
+// block (in_range: every input 0 or within [2^-250, 2^250], and no infinite result that is not a
 // documented +inf); only when some element fails, a second pass applies the precise test (the
 // *_suspect functions: a non-finite or denormal intermediate) and recomputes those elements in
 // long double (x87 extended on x86-64: a 15-bit exponent, so no product of a few finite doubles
@@ -612,22 +614,18 @@ inline Value lp_tiers(Contract k, const TierTable& t, W q, W ep, W m, W cs) noex
   return lp(k, q, ep, m, rate, cum, cs);
 }
 
-struct Arg {
-  const char* name;
-  Column col;
-};
-
 inline double at(const Column& c, std::size_t i) noexcept { return c.values[c.scalar() ? 0 : i]; }
 
 // The double of `r`, or InvalidArgument naming every argument at element i when the result is
 // beyond the double range: "size[3] = 1e+300, entry_price[3] = ...: the equity is beyond ...".
-// (`args` starts with size; a broadcast argument is named without an index.)
-inline double narrow(Value r, const char* what, std::size_t i, std::size_t n, std::initializer_list<Arg> args) {
+// (`args` starts with size; a broadcast argument is named without an index; rates are not named.)
+inline double narrow(Value r, const char* what, std::size_t i, std::size_t n, std::span<const Checked> args) {
   if (r.never) return std::numeric_limits<double>::infinity();
   if (abs(r.v) <= W(kMax)) return static_cast<double>(r.v);
   std::string text;
   std::int64_t first_index = -1;
-  for (const Arg& a : args) {
+  for (const Checked& a : args) {
+    if (a.rule == Rule::rate) continue;
     const bool broadcast = a.col.scalar() && n != 1;
     char buf[64];
     std::snprintf(buf, sizeof buf, " = %.17g", at(a.col, i));
@@ -638,19 +636,11 @@ inline double narrow(Value r, const char* what, std::size_t i, std::size_t n, st
       text += std::string(", ") + a.name + (broadcast ? "" : "[" + std::to_string(i) + "]") + buf;
     }
   }
-  throw InvalidArgument(args.begin()->name, first_index,
+  throw InvalidArgument(args.front().name, first_index,
                         text + ": " + what + " is beyond the float range (magnitude > 1.8e308)");
 }
 
 }  // namespace wide
-
-// Recomputes out[i] = exact(i) where suspect(i) (serially, in index order: the rare path, and
-// the first bad index is the one reported).
-template <class Suspect, class Exact>
-void fix_overflows(std::size_t n, std::span<double> out, const Suspect& suspect, const Exact& exact) {
-  for (std::size_t i = 0; i < n; ++i)
-    if (suspect(i)) out[i] = exact(i);
-}
 
 // A block-level "some element suspect" flag shared by a kernel's threads.
 struct SuspectFlag {
@@ -723,264 +713,218 @@ inline void lp_tiers_block(const TierTable& t, std::size_t len, const double* __
   }
 }
 
+// The arguments of the kernels below, each named with its rule once.
+inline Checked a_size(Column c) noexcept { return {"size", c, Rule::finite}; }
+inline Checked a_entry(Column c) noexcept { return {"entry_price", c, Rule::positive}; }
+inline Checked a_margin(Column c) noexcept { return {"margin", c, Rule::nonnegative}; }
+inline Checked a_mark(Column c) noexcept { return {"mark", c, Rule::positive}; }
+inline Checked a_mmr(Column c) noexcept { return {"mmr", c, Rule::rate}; }
+
+// A rule as the closed interval lo <= x <= hi (false for NaN, as ok()): x > 0 is
+// x >= the least denormal, x < 1 is x <= the double below 1. One branch-free loop then checks
+// arguments of different rules alike, with two compares each.
+struct Bounds {
+  double lo, hi;
+};
+
+inline Bounds bounds(Rule r) noexcept {
+  switch (r) {
+    case Rule::finite: return {-kMax, kMax};
+    case Rule::positive: return {std::numeric_limits<double>::denorm_min(), kMax};
+    case Rule::nonnegative: return {0.0, kMax};
+    case Rule::rate: return {0.0, 1.0 - 0x1p-53};
+  }
+  return {1.0, 0.0};
+}
+
+// One pass over a block of the N arguments x[k]: the bad flag (some value breaks its rule) and
+// the screen flag (some value fails in_range), both as sticky selects that vectorize.
+template <std::size_t N>
+inline void check_block(const double* const* x, const Bounds* b, std::size_t len, double& bad, double& sus) noexcept {
+  const double* xs[N];
+  Bounds bs[N];
+  for (std::size_t k = 0; k < N; ++k) xs[k] = x[k], bs[k] = b[k];
+  double bd = 0.0, su = 0.0;
+  for (std::size_t i = 0; i < len; ++i) {
+    bool good = true, screened = true;
+    for (std::size_t k = 0; k < N; ++k) {
+      const double v = xs[k][i];
+      good = good & (v >= bs[k].lo) & (v <= bs[k].hi);
+      screened = screened & in_range(v);
+    }
+    bd = flag(bd, good);
+    su = flag(su, screened);
+  }
+  bad = bd;
+  sus = su;
+}
+
+// The frame of every array kernel below, written once: checks the lengths and the spec, then
+// runs the blocks with the contract kind K as a compile-time constant (no branch on it in the
+// loops); in each block it checks every argument against its rule, screens it (in_range) and
+// calls the kernel's own loop; last (rare) it recomputes the suspect elements in long double
+// and reports the first bad value. A kernel supplies three lambdas templated on K:
+//   block(x, o, len) -> double: o[0, len) from x[a], argument a's block in `args` order;
+//       1.0 when some result is suspect by itself (an infinite price, say), else 0.0;
+//   suspect(v, o) -> bool: the precise test of one element (v[a]: argument a there, o: its
+//       result);
+//   exact(v) -> wide::Value: that element in long double; beyond the double range it raises
+//       InvalidArgument naming the arguments that are not rates and calling the result `what`.
+// `table_ok` false (a tier table beyond the screen's range) sends every element to `suspect`.
+template <std::size_t N, class Block, class Suspect, class Exact>
+void run_kernel(const ContractSpec& c, const Checked (&args)[N], const char* what, bool table_ok,
+                std::span<double> out, std::size_t threads, const Block& block, const Suspect& suspect,
+                const Exact& exact) {
+  const std::size_t n = out.size();
+  check_lengths(args, n);
+  check_spec(c);
+  Feed feeds[N];
+  Bounds b[N];
+  for (std::size_t k = 0; k < N; ++k) feeds[k].reset(args[k].col), b[k] = bounds(args[k].rule);
+  bool good = true;
+  SuspectFlag overflow;
+  if (!in_range(c.contract_size) || !table_ok) overflow.note(1.0);  // precise test for every element
+  dispatch(c, [&](auto kind) {
+    constexpr Contract K = decltype(kind)::value;
+    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
+      const double* x[N];
+      for (std::size_t k = 0; k < N; ++k) x[k] = feeds[k].at(i0);
+      double bad, sus;
+      check_block<N>(x, b, len, bad, sus);
+      sus += block.template operator()<K>(x, out.data() + i0, len);
+      overflow.note(sus);
+      return bad;
+    });
+    if (!good || !overflow.get()) return;
+    // serially, in index order: the rare path, and the first bad index is the one reported
+    double v[N];
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t k = 0; k < N; ++k) v[k] = wide::at(args[k].col, i);
+      if (suspect.template operator()<K>(v, out[i]))
+        out[i] = wide::narrow(exact.template operator()<K>(v), what, i, n, args);
+    }
+  });
+  if (!good) report_first_bad(args, n, threads);
+}
+
 }  // namespace detail
 
 // E = M + PnL(mark).
 inline void equity(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                    std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative},
-                                            {"mark", mark, Rule::positive}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      const double* __restrict p = fp.at(i0);
-      double* __restrict o = out.data() + i0;
-      double bad = 0.0, sus = 0.0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-                            ok(Rule::positive, p[i]));
-        o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
-        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]));
-      }
-      overflow.note(sus);
-      return bad;
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          return equity_suspect<K>(wide::at(size, i), wide::at(entry_price, i), wide::at(mark, i), cs, out[i]);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W e = wide::equity(c.kind, qi, wide::at(entry_price, i), wide::at(margin, i),
-                                         wide::at(mark, i), cs);
-          return wide::narrow({e, false}, "the equity", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
+      "the equity", true, out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
+        for (std::size_t i = 0; i < len; ++i) o[i] = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+        return 0.0;
+      },
+      [&]<Contract K>(const double* v, double o) { return equity_suspect<K>(v[0], v[1], v[3], cs, o); },
+      [&]<Contract K>(const double* v) { return wide::Value{wide::equity(K, v[0], v[1], v[2], v[3], cs), false}; });
 }
 
 // MM at the mark with a flat rate per position (or one for all).
 inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out,
                                std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{
-      {"size", size, Rule::finite}, {"mark", mark, Rule::positive}, {"mmr", mmr, Rule::rate}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fp(mark), fr(mmr);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict p = fp.at(i0);
-      const double* __restrict r = fr.at(i0);
-      double* __restrict o = out.data() + i0;
-      double bad = 0.0, sus = 0.0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
-        o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
-        sus = flag(sus, in_range(q[i]) & in_range(p[i]) & in_range(r[i]));
-      }
-      overflow.note(sus);
-      return bad;
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W mm = wide::notional(K, qi, wide::at(mark, i), cs) * wide::at(mmr, i);
-          return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
+  run_kernel(
+      c, {a_size(size), a_mark(mark), a_mmr(mmr)},
+      "the maintenance margin", true, out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict p = x[1], *__restrict r = x[2];
+        for (std::size_t i = 0; i < len; ++i) o[i] = notional_k<K>(q[i], p[i], cs) * r[i];
+        return 0.0;
+      },
+      [&]<Contract K>(const double* v, double o) { return mm_suspect<K>(v[0], v[1], cs, o); },
+      [&]<Contract K>(const double* v) {
+        return wide::Value{wide::notional(K, v[0], v[1], cs) * v[2], false};
+      });
 }
 
 // MM at the mark with tiers by notional.
 inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, const Tiers& tiers,
                                std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite}, {"mark", mark, Rule::positive}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fp(mark);
   const TierTable tt(tiers);
-  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    with_tier_count(tt.size(), [&](auto nt) {
-      constexpr std::size_t NT = decltype(nt)::value;
-      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-        const double* __restrict q = fq.at(i0);
-        const double* __restrict p = fp.at(i0);
-        double* __restrict o = out.data() + i0;
+  run_kernel(
+      c, {a_size(size), a_mark(mark)}, "the maintenance margin",
+      tiers_in_range(tiers), out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict p = x[1];
         double nb[kBlock];
-        double bad = 0.0, sus = 0.0;
-        for (std::size_t i = 0; i < len; ++i) {
-          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, p[i]));
-          nb[i] = notional_k<K>(q[i], p[i], cs);
-        }
-        maintenance_block<NT>(tt, len, nb, o);
-        for (std::size_t i = 0; i < len; ++i) sus = flag(sus, in_range(q[i]) & in_range(p[i]) & table_ok);
-        overflow.note(sus);
-        return bad;
+        for (std::size_t i = 0; i < len; ++i) nb[i] = notional_k<K>(q[i], p[i], cs);
+        with_tier_count(tt.size(), [&](auto nt) { maintenance_block<decltype(nt)::value>(tt, len, nb, o); });
+        return 0.0;
+      },
+      [&]<Contract K>(const double* v, double o) { return mm_suspect<K>(v[0], v[1], cs, o); },
+      [&]<Contract K>(const double* v) {
+        return wide::Value{wide::maintenance(tt, wide::notional(K, v[0], v[1], cs)), false};
       });
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out, [&](std::size_t i) { return mm_suspect<K>(wide::at(size, i), wide::at(mark, i), cs, out[i]); },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, wide::at(mark, i), cs));
-          return wide::narrow({mm, false}, "the maintenance margin", i, n, {{"size", size}, {"mark", mark}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
 }
 
 // Bankruptcy price (see the scalar bankruptcy_price for conventions).
 inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
                              std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      double* __restrict o = out.data() + i0;
-      double bad = 0.0, sus = 0.0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
-        o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
-        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) &
-                            !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
-      }
-      overflow.note(sus);
-      return bad;
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          return lp_suspect<K>(wide::at(size, i), wide::at(entry_price, i), wide::at(margin, i), 0.0, 0.0, cs,
-                               out[i], true);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::Value v = wide::lp(K, qi, wide::at(entry_price, i), wide::at(margin, i), 0, 0, cs);
-          return wide::narrow(v, "the bankruptcy price", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin)},
+      "the bankruptcy price", true, out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2];
+        double sus = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          o[i] = lp_k<K>(q[i], ep[i], m[i], 0.0, 0.0, cs);
+          sus = flag(sus, !inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i]));
+        }
+        return sus;
+      },
+      [&]<Contract K>(const double* v, double o) { return lp_suspect<K>(v[0], v[1], v[2], 0.0, 0.0, cs, o, true); },
+      [&]<Contract K>(const double* v) { return wide::lp(K, v[0], v[1], v[2], 0, 0, cs); });
 }
 
 // Liquidation price with a flat rate per position (or one for all).
 inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mmr,
                               bool mm_at_entry, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative},
-                                            {"mmr", mmr, Rule::rate}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin), fr(mmr);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      const double* __restrict r = fr.at(i0);
-      double* __restrict o = out.data() + i0;
-      double bad = 0.0, sus = 0.0;
-      if (mm_at_entry) {
-        for (std::size_t i = 0; i < len; ++i) {
-          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-                              ok(Rule::rate, r[i]));
-          const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
-          o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
-          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
-                              !(inverse_overflow<K>(q[i], ep[i], m[i] - mm, cs, o[i])));
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mmr(mmr)},
+      "the liquidation price", true, out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict r = x[3];
+        double sus = 0.0;
+        if (mm_at_entry) {
+          for (std::size_t i = 0; i < len; ++i) {
+            const double mm = notional_k<K>(q[i], ep[i], cs) * r[i];
+            o[i] = lp_k<K>(q[i], ep[i], m[i] - mm, 0.0, 0.0, cs);
+            sus = flag(sus, !inverse_overflow<K>(q[i], ep[i], m[i] - mm, cs, o[i]));
+          }
+        } else {
+          for (std::size_t i = 0; i < len; ++i) {
+            o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
+            sus = flag(sus, !inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i]));
+          }
         }
-      } else {
-        for (std::size_t i = 0; i < len; ++i) {
-          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-                              ok(Rule::rate, r[i]));
-          o[i] = lp_k<K>(q[i], ep[i], m[i], r[i], 0.0, cs);
-          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(r[i]) &
-                              !(inverse_overflow<K>(q[i], ep[i], m[i], cs, o[i])));
-        }
-      }
-      overflow.note(sus);
-      return bad;
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i), epi = wide::at(entry_price, i), ri = wide::at(mmr, i);
-          if (!mm_at_entry) return lp_suspect<K>(qi, epi, wide::at(margin, i), ri, 0.0, cs, out[i], true);
-          const double mm = notional_k<K>(qi, epi, cs) * ri;
-          return lp_suspect<K>(qi, epi, wide::at(margin, i) - mm, 0.0, 0.0, cs, out[i], true) ||
-                 mm_suspect<K>(qi, epi, cs, mm);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W epi = wide::at(entry_price, i), ri = wide::at(mmr, i);
-          const wide::W mi = wide::at(margin, i);
-          const wide::Value v = mm_at_entry ? wide::lp(K, qi, epi, mi - wide::notional(K, qi, epi, cs) * ri, 0, 0, cs)
-                                            : wide::lp(K, qi, epi, mi, ri, 0, cs);
-          return wide::narrow(v, "the liquidation price", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
+        return sus;
+      },
+      [&]<Contract K>(const double* v, double o) {
+        const double qi = v[0], epi = v[1], ri = v[3];
+        if (!mm_at_entry) return lp_suspect<K>(qi, epi, v[2], ri, 0.0, cs, o, true);
+        const double mm = notional_k<K>(qi, epi, cs) * ri;
+        return lp_suspect<K>(qi, epi, v[2] - mm, 0.0, 0.0, cs, o, true) || mm_suspect<K>(qi, epi, cs, mm);
+      },
+      [&]<Contract K>(const double* v) {
+        const double qi = v[0];
+        const wide::W epi = v[1], mi = v[2], ri = v[3];
+        return mm_at_entry ? wide::lp(K, qi, epi, mi - wide::notional(K, qi, epi, cs) * ri, 0, 0, cs)
+                           : wide::lp(K, qi, epi, mi, ri, 0, cs);
+      });
 }
 
 // Liquidation price with tiers: the tier of the solution is found branch-free per element
@@ -989,199 +933,116 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
                               const Tiers& tiers, bool mm_at_entry, std::span<double> out,
                               std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin);
   const TierTable tt(tiers);
-  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    with_tier_count(tt.size(), [&](auto nt) {
-      constexpr std::size_t NT = decltype(nt)::value;
-      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-        const double* __restrict q = fq.at(i0);
-        const double* __restrict ep = fe.at(i0);
-        const double* __restrict m = fm.at(i0);
-        double* __restrict o = out.data() + i0;
-        double bad = 0.0, sus = 0.0;
-        for (std::size_t i = 0; i < len; ++i)
-          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]));
-        if (mm_at_entry) {
-          double kb[kBlock], rb[kBlock];
-          for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
-          maintenance_block<NT>(tt, len, kb, rb);
-          for (std::size_t i = 0; i < len; ++i) {
-            o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
-            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
-                                !(inverse_overflow<K>(q[i], ep[i], m[i] - rb[i], cs, o[i])));
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin)},
+      "the liquidation price", tiers_in_range(tiers), out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2];
+        double sus = 0.0;
+        with_tier_count(tt.size(), [&](auto nt) {
+          constexpr std::size_t NT = decltype(nt)::value;
+          double s = 0.0;  // a local, not `sus` (a reference here, which GCC would store each time)
+          if (mm_at_entry) {
+            double kb[kBlock], rb[kBlock];
+            for (std::size_t i = 0; i < len; ++i) kb[i] = notional_k<K>(q[i], ep[i], cs);
+            maintenance_block<NT>(tt, len, kb, rb);
+            for (std::size_t i = 0; i < len; ++i) {
+              o[i] = lp_k<K>(q[i], ep[i], m[i] - rb[i], 0.0, 0.0, cs);
+              s = flag(s, !inverse_overflow<K>(q[i], ep[i], m[i] - rb[i], cs, o[i]));
+            }
+          } else {
+            lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
+            for (std::size_t i = 0; i < len; ++i)
+              s = flag(s, !((K == Contract::inverse) & (o[i] > kMax)));  // "never", or overflow
           }
-        } else {
-          lp_tiers_block<K, NT>(tt, len, q, ep, m, cs, o);
-          for (std::size_t i = 0; i < len; ++i)
-            sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & table_ok &
-                                !((K == Contract::inverse) & (o[i] > kMax)));  // "never", or overflow
-        }
-        overflow.note(sus);
-        return bad;
-      });
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i), epi = wide::at(entry_price, i), mi = wide::at(margin, i);
-          if (!mm_at_entry) {
-            const RateCum rc = lp_tier(c, tiers, qi, epi, mi);
-            return lp_suspect<K>(qi, epi, mi + rc.cum, rc.rate, 0.0, cs, out[i], true);
-          }
-          const double mm = tiers.maintenance(notional_k<K>(qi, epi, cs));
-          return lp_suspect<K>(qi, epi, mi - mm, 0.0, 0.0, cs, out[i], true) || mm_suspect<K>(qi, epi, cs, mm);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W epi = wide::at(entry_price, i), mi = wide::at(margin, i);
-          const wide::Value v =
-              mm_at_entry ? wide::lp(K, qi, epi, mi - wide::maintenance(tt, wide::notional(K, qi, epi, cs)), 0, 0, cs)
-                          : wide::lp_tiers(K, tt, qi, epi, mi, cs);
-          return wide::narrow(v, "the liquidation price", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}});
+          sus = s;
         });
-  });
-  if (!good) report_first_bad(args, n, threads);
+        return sus;
+      },
+      [&]<Contract K>(const double* v, double o) {
+        const double qi = v[0], epi = v[1], mi = v[2];
+        if (!mm_at_entry) {
+          const RateCum rc = lp_tier(c, tiers, qi, epi, mi);
+          return lp_suspect<K>(qi, epi, mi + rc.cum, rc.rate, 0.0, cs, o, true);
+        }
+        const double mm = tiers.maintenance(notional_k<K>(qi, epi, cs));
+        return lp_suspect<K>(qi, epi, mi - mm, 0.0, 0.0, cs, o, true) || mm_suspect<K>(qi, epi, cs, mm);
+      },
+      [&]<Contract K>(const double* v) {
+        const double qi = v[0];
+        const wide::W epi = v[1], mi = v[2];
+        return mm_at_entry ? wide::lp(K, qi, epi, mi - wide::maintenance(tt, wide::notional(K, qi, epi, cs)), 0, 0, cs)
+                           : wide::lp_tiers(K, tt, qi, epi, mi, cs);
+      });
 }
 
 // MM/E at the mark with a flat rate; +inf where E <= 0.
 inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                          Column mmr, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative},
-                                            {"mark", mark, Rule::positive},
-                                            {"mmr", mmr, Rule::rate}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin), fp(mark), fr(mmr);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* __restrict q = fq.at(i0);
-      const double* __restrict ep = fe.at(i0);
-      const double* __restrict m = fm.at(i0);
-      const double* __restrict p = fp.at(i0);
-      const double* __restrict r = fr.at(i0);
-      double* __restrict o = out.data() + i0;
-      double bad = 0.0, sus = 0.0;
-      for (std::size_t i = 0; i < len; ++i) {
-        bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-                            ok(Rule::positive, p[i]) & ok(Rule::rate, r[i]));
-        const double mm = notional_k<K>(q[i], p[i], cs) * r[i], e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
-        o[i] = margin_ratio(mm, e);
-        sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & in_range(r[i]) &
-                            !((e > 0.0) & huge(o[i])));
-      }
-      overflow.note(sus);
-      return bad;
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i), pi = wide::at(mark, i);
-          const double epi = wide::at(entry_price, i);
-          return ratio_suspect<K>(qi, epi, pi, cs, notional_k<K>(qi, pi, cs) * wide::at(mmr, i),
-                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W pi = wide::at(mark, i);
-          const wide::W mm = wide::notional(K, qi, pi, cs) * wide::at(mmr, i);
-          const wide::W e = wide::equity(K, qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs);
-          return wide::narrow(wide::ratio(mm, e), "the margin ratio", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark), a_mmr(mmr)},
+      "the margin ratio", true, out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
+        const double* __restrict r = x[4];
+        double sus = 0.0;
+        for (std::size_t i = 0; i < len; ++i) {
+          const double mm = notional_k<K>(q[i], p[i], cs) * r[i], e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
+          o[i] = margin_ratio(mm, e);
+          sus = flag(sus, !((e > 0.0) & huge(o[i])));
+        }
+        return sus;
+      },
+      [&]<Contract K>(const double* v, double o) {
+        const double qi = v[0], epi = v[1], pi = v[3];
+        return ratio_suspect<K>(qi, epi, pi, cs, notional_k<K>(qi, pi, cs) * v[4], equity_k<K>(qi, epi, v[2], pi, cs),
+                                o);
+      },
+      [&]<Contract K>(const double* v) {
+        const double qi = v[0];
+        const wide::W pi = v[3];
+        const wide::W mm = wide::notional(K, qi, pi, cs) * v[4];
+        return wide::ratio(mm, wide::equity(K, qi, v[1], v[2], pi, cs));
+      });
 }
 
 // MM/E at the mark with tiers; +inf where E <= 0.
 inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                          const Tiers& tiers, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
-  const std::size_t n = out.size();
-  const std::initializer_list<Checked> args{{"size", size, Rule::finite},
-                                            {"entry_price", entry_price, Rule::positive},
-                                            {"margin", margin, Rule::nonnegative},
-                                            {"mark", mark, Rule::positive}};
-  check_lengths(args, n);
-  check_spec(c);
-  const Feed fq(size), fe(entry_price), fm(margin), fp(mark);
   const TierTable tt(tiers);
-  const bool table_ok = tiers_in_range(tiers);
   const double cs = c.contract_size;
-  bool good = true;
-  SuspectFlag overflow;
-  if (!in_range(c.contract_size)) overflow.note(1.0);  // precise test for every element
-  dispatch(c, [&](auto kind) {
-    constexpr Contract K = decltype(kind)::value;
-    with_tier_count(tt.size(), [&](auto nt) {
-      constexpr std::size_t NT = decltype(nt)::value;
-      good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-        const double* __restrict q = fq.at(i0);
-        const double* __restrict ep = fe.at(i0);
-        const double* __restrict m = fm.at(i0);
-        const double* __restrict p = fp.at(i0);
-        double* __restrict o = out.data() + i0;
+  run_kernel(
+      c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
+      "the margin ratio", tiers_in_range(tiers), out, threads,
+      [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
+        const double *__restrict q = x[0], *__restrict ep = x[1], *__restrict m = x[2], *__restrict p = x[3];
         double nb[kBlock], rb[kBlock];
-        double bad = 0.0, sus = 0.0;
-        for (std::size_t i = 0; i < len; ++i) {
-          bad = flag(bad, ok(Rule::finite, q[i]) & ok(Rule::positive, ep[i]) & ok(Rule::nonnegative, m[i]) &
-                              ok(Rule::positive, p[i]));
-          nb[i] = notional_k<K>(q[i], p[i], cs);
-        }
-        maintenance_block<NT>(tt, len, nb, rb);
+        for (std::size_t i = 0; i < len; ++i) nb[i] = notional_k<K>(q[i], p[i], cs);
+        with_tier_count(tt.size(), [&](auto nt) { maintenance_block<decltype(nt)::value>(tt, len, nb, rb); });
+        double sus = 0.0;
         for (std::size_t i = 0; i < len; ++i) {
           const double e = equity_k<K>(q[i], ep[i], m[i], p[i], cs);
           o[i] = margin_ratio(rb[i], e);
-          sus = flag(sus, in_range(q[i]) & in_range(ep[i]) & in_range(m[i]) & in_range(p[i]) & table_ok &
-                              !((e > 0.0) & huge(o[i])));
+          sus = flag(sus, !((e > 0.0) & huge(o[i])));
         }
-        overflow.note(sus);
-        return bad;
+        return sus;
+      },
+      [&]<Contract K>(const double* v, double o) {
+        const double qi = v[0], epi = v[1], pi = v[3];
+        return ratio_suspect<K>(qi, epi, pi, cs, tiers.maintenance(notional_k<K>(qi, pi, cs)),
+                                equity_k<K>(qi, epi, v[2], pi, cs), o);
+      },
+      [&]<Contract K>(const double* v) {
+        const double qi = v[0];
+        const wide::W pi = v[3];
+        const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, pi, cs));
+        return wide::ratio(mm, wide::equity(K, qi, v[1], v[2], pi, cs));
       });
-    });
-    if (!good || !overflow.get()) return;
-    fix_overflows(
-        n, out,
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i), pi = wide::at(mark, i);
-          const double epi = wide::at(entry_price, i);
-          return ratio_suspect<K>(qi, epi, pi, cs, tiers.maintenance(notional_k<K>(qi, pi, cs)),
-                                  equity_k<K>(qi, epi, wide::at(margin, i), pi, cs), out[i]);
-        },
-        [&](std::size_t i) {
-          const double qi = wide::at(size, i);
-          const wide::W pi = wide::at(mark, i);
-          const wide::W mm = wide::maintenance(tt, wide::notional(K, qi, pi, cs));
-          const wide::W e = wide::equity(K, qi, wide::at(entry_price, i), wide::at(margin, i), pi, cs);
-          return wide::narrow(wide::ratio(mm, e), "the margin ratio", i, n,
-                              {{"size", size}, {"entry_price", entry_price}, {"margin", margin}, {"mark", mark}});
-        });
-  });
-  if (!good) report_first_bad(args, n, threads);
 }
 
 }  // namespace liqcore
