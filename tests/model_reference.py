@@ -41,8 +41,9 @@ Q5 Cascade mark: the "round's fills" include the fund's inventory sales of that 
    book fills and happen before the mark update).
 Q6 Cascade mark "mid": both sides left -> their mid; one side -> its best price; none -> P
    unchanged. A round without any book fill leaves P unchanged for both rules.
-Q7 Cascade residual: allocated after the mark update, so counterparties' positive PnL (and
-   equity) is measured at the NEW mark; counterparties are the positions not liquidated in this
+Q7 Cascade residual: allocated at the round's mark (the one its detection used), before the
+   mark moves with the round's fills, as docs/model.md §4 says (this reference first read it at
+   the new mark; the kernel and the docs settled on the round's mark); counterparties are the positions not liquidated in this
    or an earlier round. ADL charges are taken from the counterparty's margin, and its capacity in
    a later round is min(positive PnL, equity) at that round's mark (so nobody's equity goes below
    zero over several rounds; in one batch this equals the positive PnL).
@@ -719,6 +720,13 @@ def reference_cascade(
                 seen.append(it.i)
         unpaid = _settle_inventory([(i, realized[i]) for i in seen], fnd, res)
         held = [it for it in held if it.left > 0]
+        # the round's residual at the round's mark, before the mark moves (Q7)
+        shortfalls = dict(close_short)
+        for i, u in unpaid.items():
+            shortfalls[i] = shortfalls.get(i, F(0)) + u
+        charge = _residual(shortfalls, q, ep, mg, P, alive, pol["residual"], res)
+        for j in range(n):
+            mg[j] -= charge[j]
         # the order-free mark (Q5, Q6)
         if log:
             if mark_rule == "last":
@@ -738,13 +746,6 @@ def reference_cascade(
                 elif bb is not None or ba is not None:
                     P = bb if bb is not None else ba  # type: ignore[assignment]
         res.marks.append(P)
-        # the round's residual at the new mark (Q7)
-        shortfalls = dict(close_short)
-        for i, u in unpaid.items():
-            shortfalls[i] = shortfalls.get(i, F(0)) + u
-        charge = _residual(shortfalls, q, ep, mg, P, alive, pol["residual"], res)
-        for j in range(n):
-            mg[j] -= charge[j]
         if r > 0:
             book[1].recover(r)
             book[-1].recover(r)

@@ -2,8 +2,8 @@
 hand-worked numbers, properties of the rules, and the kernel (liqcore.liquidate, liqcore.liquidate_accounts,
 liqcore.simulate_cascade) compared with the reference on small random cases.
 
-Until the kernel implements these rules the kernel comparisons are expected to fail (xfail, not
-strict); the reference-only tests must pass.
+The kernel comparisons (liquidate, one-position accounts, cascades) must agree with it to 1e-9.
+The reference-only tests (hand-worked numbers and properties) must pass too.
 """
 
 from __future__ import annotations
@@ -19,13 +19,6 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from model_reference import RefResult, reference_cascade, reference_liquidate
 
-KERNEL_PENDING = pytest.mark.xfail(
-    reason=(
-        "open: the reference allocates a cascade round's residual at the round's new mark "
-        "(its note Q7), the kernel and docs/model.md §4 at the round's mark; ADL amounts differ"
-    ),
-    strict=False
-)
 SETTINGS = settings(max_examples=200, deadline=None)
 FRAGILE = F(1, 10**7)  # skip examples whose discrete decisions are this close to flipping
 
@@ -707,7 +700,6 @@ def test_kernel_one_position_accounts_match_reference() -> None:
     kernel_accounts_property()
 
 
-@KERNEL_PENDING
 def test_kernel_cascade_matches_reference() -> None:
     require_kernel_rules()
     kernel_cascade_property()
