@@ -63,7 +63,7 @@ from typing import Any, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -73,12 +73,11 @@ from liqcore.liquidation import (
     _LEDGER_ROWS,
     Ledger,
     _check_bankruptcy_prices,
-    _frozen,
-    _pandas,
     _scalar,
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result, _columns, _frozen
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -154,11 +153,11 @@ class CascadeTrace:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per round."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in _TRACE_FIELDS})
+        return _columns(self, _TRACE_FIELDS)
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult:
+class CascadeResult(Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -218,6 +217,9 @@ class CascadeResult:
     _n: int = field(repr=False)
     # the kernel's results per liquidated position (see _core.simulate_cascade)
     _compact: dict[str, Any] = field(repr=False)
+
+    _ROW_FIELDS = _PER_POSITION
+    _REPORT = "cascade"
 
     def __len__(self) -> int:
         return self._n
@@ -314,13 +316,6 @@ class CascadeResult:
             "ledger_balance": self.ledger.balance,
         }
 
-    def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per position, one column per per-position field."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in _PER_POSITION})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
@@ -328,9 +323,6 @@ class CascadeResult:
             f"liquidations={self.n_liquidated}, bad_debt={self.bad_debt:.6g}, "
             f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.cascade(self)
 
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:

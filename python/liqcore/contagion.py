@@ -66,15 +66,16 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64, as_array, check_option, check_progress
 from liqcore._arrays import real as _real
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
-from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
+from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
 from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
+from liqcore.result import Result, _columns, _pandas
 
 __all__ = [
     "AccountStressResult",
@@ -106,8 +107,7 @@ _PER_POSITION = (
 
 
 def _frame(obj: Any) -> Any:
-    pd = _pandas()
-    return pd.DataFrame({k: getattr(obj, k) for k in obj.__dataclass_fields__})
+    return _columns(obj, obj.__dataclass_fields__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +204,7 @@ class ContagionMarkets:
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionResult:
+class ContagionResult(Result):
     """What :func:`simulate_cascade_accounts` did.
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
@@ -256,12 +256,20 @@ class ContagionResult:
     shock: F64
     policy: Policy
 
+    _ROW_FIELDS = _PER_POSITION
+    _REPORT = "contagion"
+
     def __len__(self) -> int:
         return int(self.closed.shape[0])
 
     @property
     def final_marks(self) -> F64:
         return self.markets.final_mark
+
+    @property
+    def n_liquidated(self) -> int:
+        """Positions closed (those of the liquidated accounts; the name every result uses)."""
+        return int(self.liquidated.sum())
 
     def summary(self) -> dict[str, Any]:
         """Headline figures as a flat dict."""
@@ -270,7 +278,7 @@ class ContagionResult:
             "rounds": self.rounds,
             "converged": self.converged,
             "liquidated_accounts": int(self.accounts.liquidated.sum()),
-            "liquidated_positions": int(self.liquidated.sum()),
+            "liquidated_positions": self.n_liquidated,
             "liquidated_notional": self.liquidated_notional,
             "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
@@ -294,18 +302,14 @@ class ContagionResult:
             return self.markets.to_frame()
         if level == "rounds":
             return self.trace.to_frame()
-        pd = _pandas()
         if level == "contagion":
-            return pd.DataFrame(self.contagion).rename_axis(index="origin", columns="market")
+            return _pandas().DataFrame(self.contagion).rename_axis(index="origin", columns="market")
         if level != "positions":
             raise ValueError(
                 "level must be one of 'positions', 'accounts', 'markets', 'rounds', 'contagion' "
                 f"(got {level!r})"
             )
-        return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
+        return super().to_frame()
 
     def __repr__(self) -> str:
         return (
@@ -314,9 +318,6 @@ class ContagionResult:
             f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
             f"residual={self.residual:.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.contagion(self)
 
 
 def _shocks(shock: Any, n: int) -> F64:
@@ -529,7 +530,7 @@ PATH_TYPES = ("mark", "return", "log_return")
 
 
 @dataclass(frozen=True, eq=False)
-class AccountStressResult(ScenarioStats):
+class AccountStressResult(ScenarioStats, Result):
     """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote, and
     the statistics of :class:`liqcore.StressResult`.
 
@@ -570,6 +571,8 @@ class AccountStressResult(ScenarioStats):
     steps: int = 0
     params: dict[str, Any] = field(default_factory=dict)
 
+    _REPORT = "account_stress"
+
     @property
     def mean_contagion(self) -> npt.NDArray[np.float64]:
         """The contagion matrix averaged over the scenarios (markets × markets)."""
@@ -585,6 +588,7 @@ class AccountStressResult(ScenarioStats):
             "markets": int(self.final_marks.shape[1]),
             "insurance_fund": fund,
             "expected_deficit": self.expected_deficit,
+            "bad_debt": self.expected_deficit,
             f"var_{q:g}": self.var(q),
             f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
             "depletion_probability": self.depletion_probability,
@@ -614,18 +618,12 @@ class AccountStressResult(ScenarioStats):
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
         return pd.DataFrame(cols)
 
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
             f"mean_deficit={self.expected_deficit:.6g}, "
             f"exhaustion_probability={self.exhaustion_probability:.4g})"
         )
-
-    def __str__(self) -> str:
-        return report.account_stress(self)
 
 
 # Per-scenario outputs of the kernel, in AccountStressResult field order (the last three are

@@ -41,7 +41,7 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, as_i64, check_finite, common_length, first_bad
 from liqcore.book import Book
-from liqcore.liquidation import _pandas
+from liqcore.result import _pandas
 
 __all__ = [
     "Accounts",

@@ -68,11 +68,11 @@ from liqcore.liquidation import (
     Ledger,
     LiquidationResult,
     Liquidations,
-    _pandas,
     liquidate,
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import _pandas
 
 __all__ = ["Engine", "MarkRun"]
 

@@ -66,16 +66,17 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result, _frozen, _pandas
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -107,25 +108,6 @@ _PER_POSITION = (
     "inventory_loss_by_position",
     "adl",
 )
-
-
-_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
-
-
-def _frozen(a: _A) -> _A:
-    """``a``, made read-only (results are values)."""
-    a.flags.writeable = False
-    return a
-
-
-def _pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-        ) from None
-    return pd
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +194,7 @@ class Liquidations:
 
 
 @dataclass(frozen=True, eq=False)
-class LiquidationResult:
+class LiquidationResult(Result):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -263,6 +245,8 @@ class LiquidationResult:
     policy: Policy
     account: I64 | None = None
     _adl: F64 | None = None
+
+    _REPORT = "liquidation"
 
     def __len__(self) -> int:
         return int(self.liquidated.shape[0])
@@ -347,13 +331,12 @@ class LiquidationResult:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per position, one column per per-position field
         (plus ``account`` when the positions carry account ids)."""
-        pd = _pandas()
         data: dict[str, Any] = {}
         if self.account is not None:
             data["account"] = self.account
         for name in _PER_POSITION:
             data[name] = getattr(self, name)
-        return pd.DataFrame(data)
+        return _pandas().DataFrame(data)
 
     def to_arrow(self) -> Any:
         """The per-position fields as a ``pyarrow.Table`` (the columns of :meth:`to_frame`),
@@ -363,9 +346,6 @@ class LiquidationResult:
 
         return liquidation_result_to_arrow(self)
 
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
@@ -373,9 +353,6 @@ class LiquidationResult:
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.liquidation(self)
 
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:

@@ -56,9 +56,10 @@ from liqcore.io import (
     _sniff,
     _where,
 )
-from liqcore.liquidation import LiquidationResult, _pandas
+from liqcore.liquidation import LiquidationResult
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -72,7 +73,7 @@ _Event = tuple[int, Union[Book, None], Union[tuple[Any, ...], None]]
 
 
 @dataclass(frozen=True, eq=False)
-class ReplayResult:
+class ReplayResult(Result):
     """A feed replayed through an :class:`liqcore.Engine`: one row per event or interval.
 
     Series (arrays of one length): ``time`` (int64, the feed's clock), ``mark``,
@@ -102,6 +103,8 @@ class ReplayResult:
     events: int
     depth_bps: float
 
+    _ROW_FIELDS = _SERIES
+
     def __len__(self) -> int:
         return int(self.time.shape[0])
 
@@ -128,11 +131,6 @@ class ReplayResult:
             "best_bid": self.book.best_bid,
             "best_ask": self.book.best_ask,
         }
-
-    def to_frame(self) -> Any:
-        """The series as a pandas DataFrame, one row per event or interval."""
-        pd = _pandas()
-        return pd.DataFrame({k: getattr(self, k) for k in _SERIES})
 
     def liquidations_frame(self) -> Any:
         """Every liquidation as a DataFrame row: ``time``, ``mark``, ``id`` and the fields of

@@ -53,7 +53,7 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
@@ -61,10 +61,11 @@ from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
 from liqcore.contagion import AccountStressResult, stress_test_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import _pandas, _scalar
+from liqcore.liquidation import _scalar
 from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result
 
 __all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
 
@@ -90,7 +91,7 @@ SCENARIO_FIELDS = (
 
 
 @dataclass(frozen=True, eq=False)
-class StressResult(ScenarioStats):
+class StressResult(ScenarioStats, Result):
     """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
 
     Per scenario (arrays of length ``scenarios``; money in the margin currency)
@@ -133,6 +134,9 @@ class StressResult(ScenarioStats):
     steps: int
     params: dict[str, Any] = field(default_factory=dict)
 
+    _ROW_FIELDS = SCENARIO_FIELDS
+    _REPORT = "stress"
+
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
         fund = self.insurance_fund_before
@@ -141,6 +145,7 @@ class StressResult(ScenarioStats):
             "steps": self.steps,
             "insurance_fund": fund,
             "expected_deficit": self.expected_deficit,
+            "bad_debt": self.expected_deficit,
             f"var_{q:g}": self.var(q),
             f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
             "depletion_probability": self.depletion_probability,
@@ -157,22 +162,12 @@ class StressResult(ScenarioStats):
             "all_converged": bool(np.all(self.converged)),
         }
 
-    def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per scenario."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"StressResult(scenarios={len(self)}, steps={self.steps}, "
             f"expected_deficit={self.expected_deficit:.6g}, "
             f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.stress(self)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
