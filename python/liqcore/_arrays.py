@@ -216,3 +216,36 @@ def check_progress(progress: Any) -> None:
         raise TypeError(
             f"progress must accept two arguments (done, total) (got signature {sig})"
         ) from None
+
+
+# ---- scalar arguments: counts, seeds, threads, fractions (one home for every module) -----------
+
+MAX_COUNT = 2**31 - 1  # counts (rounds, scenarios, steps, threads ...) fit in an int32
+MAX_THREADS = 1024  # more is a caller's mistake (and beyond pybind11's size_t on 2**64)
+
+
+def count(name: str, x: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """``x`` as an int in [minimum, maximum]: checked here, before pybind11's conversion."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
+    v = int(x)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {v})")
+    if v > maximum:
+        raise ValueError(f"{name} must be <= {maximum} (got {v})")
+    return v
+
+
+def seed(x: Any) -> int:
+    """A random seed: an int in [0, 2**64)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"seed must be an int (got {type(x).__name__})")
+    s = int(x)
+    if not 0 <= s < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
+    return s
+
+
+def threads(x: Any) -> int:
+    """0 (every core) for None, else an int in [1, MAX_THREADS]."""
+    return 0 if x is None else count("threads", x, minimum=1, maximum=MAX_THREADS)

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Optional, overload
 
@@ -65,6 +64,7 @@ import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
@@ -342,21 +342,6 @@ def _fraction(name: str, x: Any) -> float:
     v = _real(name, x)
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"{name} must be in [0, 1] (got {v!r})")
-    return v
-
-
-MAX_COUNT = 2**31 - 1  # counts (rounds, scenarios, steps, threads ...) fit in an int32
-
-
-def _count(name: str, x: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
-    """``x`` as an int in [minimum, maximum]: checked here, before pybind11's conversion."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    v = int(x)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {v})")
-    if v > maximum:
-        raise ValueError(f"{name} must be <= {maximum} (got {v})")
     return v
 
 

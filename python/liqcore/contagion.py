@@ -67,13 +67,15 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_array, check_option, check_progress
+from liqcore._arrays import F64, I64, MAX_COUNT, as_array, check_option, check_progress
+from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
+from liqcore._arrays import seed as _seed
+from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
-from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
 from liqcore.result import Result, _columns, _pandas
 
@@ -854,20 +856,6 @@ class AccountStressSpec:
         )
 
 
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
-    s = int(seed)
-    if not 0 <= s < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
-    return s
-
-
-def _threads(threads: Any) -> int:
-    """0 (every core) for None, else an int in [1, MAX_THREADS]."""
-    return 0 if threads is None else _int("threads", threads, 1, MAX_THREADS)
-
-
 def _account_spec(
     pf: Portfolio,
     acc: Accounts,
@@ -1054,18 +1042,11 @@ def stress_test_accounts(
     return spec.result(parts)
 
 
-MAX_COUNT = 2**31 - 1  # counts fit in an int32, as in liqcore.cascade
 MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
 
 
 def _int(name: str, x: Any, minimum: int, maximum: int = MAX_COUNT) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    if int(x) < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
-    if int(x) > maximum:
-        raise ValueError(f"{name} must be <= {maximum} (got {int(x)})")
-    return int(x)
+    return _count(name, x, minimum=minimum, maximum=maximum)
 
 
 def _finite(name: str, x: Any) -> float:

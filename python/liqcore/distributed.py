@@ -29,13 +29,14 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Optional, Union, overload
 
+from liqcore._arrays import count as _count
+from liqcore._arrays import threads as _threads
 from liqcore.book import Book
-from liqcore.cascade import _count
 from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.stress import StressResult, StressSpec, _spec, _threads
+from liqcore.stress import StressResult, StressSpec, _spec
 
 _Spec = Union[StressSpec, AccountStressSpec]
 

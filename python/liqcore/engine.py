@@ -72,7 +72,7 @@ from liqcore.liquidation import (
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import _pandas
+from liqcore.result import _frozen, _pandas
 
 __all__ = ["Engine", "MarkRun"]
 
@@ -80,11 +80,6 @@ _SLACK = 1e-9  # relative widening of the liquidation-price keys (a filter, neve
 _MERGE = 4096  # pending entries merged into the sorted arrays beyond this many
 _CHUNK = 1 << 16  # marks tested per NumPy pass in run_marks
 _NO_RATE: F64 = np.zeros(())
-
-
-def _frozen(a: Any) -> Any:
-    a.flags.writeable = False
-    return a
 
 
 def _real(name: str, x: Any) -> float:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, overload
@@ -55,14 +54,16 @@ import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
+from liqcore._arrays import count as _count
+from liqcore._arrays import seed as _seed
+from liqcore._arrays import threads as _threads
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
-from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
+from liqcore.cascade import _check_inputs, _fraction, _mark_rule, _real
 from liqcore.contagion import AccountStressResult, stress_test_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
-from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result
@@ -226,21 +227,6 @@ def _check_points(n_s: int, n_t: int) -> None:
         raise ValueError(
             f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
         )
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
-    s = int(seed)
-    if not 0 <= s < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
-    return s
-
-
-def _threads(threads: Any) -> int:
-    if threads is None:
-        return 0
-    return _count("threads", threads, minimum=1, maximum=MAX_THREADS)
 
 
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
