@@ -214,19 +214,7 @@ class AccountLiquidationResult(Result):
             "accounts": int(self.accounts.liquidated.shape[0]),
             "liquidated_accounts": self.n_accounts,
             "liquidated_positions": self.n_positions,
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
 
     def to_frame(self, level: str = "positions") -> Any:

@@ -77,7 +77,7 @@ from liqcore.liquidation import (
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, _columns, _frozen
+from liqcore.result import Result, _columns, _frozen, _per_position
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -241,42 +241,20 @@ class CascadeResult(Result):
         out[self._compact["position"]] = self._compact["round"]
         return _frozen(out)
 
-    @functools.cached_property
-    def closed(self) -> F64:
-        return self._spread("closed")
-
-    @functools.cached_property
-    def vwap(self) -> F64:
-        return self._spread("vwap", np.nan)
-
-    @functools.cached_property
-    def deficit(self) -> F64:
-        return self._spread("deficit")
-
-    @functools.cached_property
-    def surplus(self) -> F64:
-        return self._spread("surplus")
-
-    @functools.cached_property
-    def fee(self) -> F64:
-        return self._spread("fee")
-
-    @functools.cached_property
-    def insurance_draw_by_position(self) -> F64:
-        return self._spread("insurance_draw")
-
-    @functools.cached_property
-    def shortfall(self) -> F64:
-        return self._spread("shortfall")
+    closed = _per_position("closed")
+    vwap = _per_position("vwap", math.nan)
+    deficit = _per_position("deficit")
+    surplus = _per_position("surplus")
+    fee = _per_position("fee")
+    insurance_draw_by_position = _per_position("insurance_draw")
+    shortfall = _per_position("shortfall")
 
     @functools.cached_property
     def adl(self) -> F64:
         a: F64 = self._compact["adl"]
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
 
-    @functools.cached_property
-    def inventory_loss_by_position(self) -> F64:
-        return self._spread("inventory_loss")
+    inventory_loss_by_position = _per_position("inventory_loss")
 
     @property
     def move(self) -> float:
@@ -301,19 +279,7 @@ class CascadeResult(Result):
             "converged": self.converged,
             "liquidations": self.n_liquidated,
             "positions_liquidated": int(self._compact["position"].shape[0]),
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
 
     def __repr__(self) -> str:

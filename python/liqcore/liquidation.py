@@ -76,7 +76,7 @@ from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, _frozen, _pandas
+from liqcore.result import Result, _frozen, _pandas, _per_position
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -251,9 +251,9 @@ class LiquidationResult(Result):
     def __len__(self) -> int:
         return int(self.liquidated.shape[0])
 
-    def _spread(self, values: F64, fill: float = 0.0) -> F64:
+    def _spread(self, name: str, fill: float = 0.0) -> F64:
         out = np.full(len(self), fill)
-        out[self.liquidations.position] = values
+        out[self.liquidations.position] = getattr(self.liquidations, name)
         return _frozen(out)
 
     @functools.cached_property
@@ -262,45 +262,16 @@ class LiquidationResult(Result):
         out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
         return _frozen(out)
 
-    @functools.cached_property
-    def closed(self) -> F64:
-        return self._spread(self.liquidations.closed)
-
-    @functools.cached_property
-    def book_closed(self) -> F64:
-        return self._spread(self.liquidations.book_closed)
-
-    @functools.cached_property
-    def fallback_closed(self) -> F64:
-        return self._spread(self.liquidations.fallback_closed)
-
-    @functools.cached_property
-    def vwap(self) -> F64:
-        return self._spread(self.liquidations.vwap, np.nan)
-
-    @functools.cached_property
-    def deficit(self) -> F64:
-        return self._spread(self.liquidations.deficit)
-
-    @functools.cached_property
-    def surplus(self) -> F64:
-        return self._spread(self.liquidations.surplus)
-
-    @functools.cached_property
-    def fee(self) -> F64:
-        return self._spread(self.liquidations.fee)
-
-    @functools.cached_property
-    def insurance_draw_by_position(self) -> F64:
-        return self._spread(self.liquidations.insurance_draw)
-
-    @functools.cached_property
-    def shortfall(self) -> F64:
-        return self._spread(self.liquidations.shortfall)
-
-    @functools.cached_property
-    def inventory_loss_by_position(self) -> F64:
-        return self._spread(self.liquidations.inventory_loss)
+    closed = _per_position("closed")
+    book_closed = _per_position("book_closed")
+    fallback_closed = _per_position("fallback_closed")
+    vwap = _per_position("vwap", math.nan)
+    deficit = _per_position("deficit")
+    surplus = _per_position("surplus")
+    fee = _per_position("fee")
+    insurance_draw_by_position = _per_position("insurance_draw")
+    shortfall = _per_position("shortfall")
+    inventory_loss_by_position = _per_position("inventory_loss")
 
     @functools.cached_property
     def adl(self) -> F64:
@@ -313,19 +284,7 @@ class LiquidationResult(Result):
         return {
             "positions": len(self),
             "liquidated": self.n_liquidated,
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
 
     def to_frame(self) -> Any:

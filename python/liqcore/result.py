@@ -30,9 +30,12 @@ The same thing has the same name on every result:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
+
+from liqcore._arrays import F64
 
 __all__ = ["Result"]
 
@@ -53,6 +56,17 @@ def _pandas() -> Any:
             "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
         ) from None
     return pd
+
+
+def _per_position(name: str, fill: float = 0.0) -> functools.cached_property[F64]:
+    """A per-position array built on first access by the result's ``_spread(name, fill)`` (its
+    compact per-liquidation ``name`` spread over every position, ``fill`` elsewhere)."""
+
+    def get(self: Any) -> F64:
+        out: F64 = self._spread(name, fill)
+        return out
+
+    return functools.cached_property(get)
 
 
 def _columns(obj: Any, names: Any) -> Any:
@@ -91,6 +105,26 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """Headline figures as a flat dict (with a ``"bad_debt"`` entry)."""
         raise NotImplementedError
+
+    def _totals(self) -> dict[str, Any]:
+        """The totals of a liquidation batch or cascade, in the order of their summaries: what
+        was closed, the bad debt and who bore it, the fund before and after, the ledger."""
+        r: Any = self
+        return {
+            "liquidated_notional": r.liquidated_notional,
+            "bad_debt": r.bad_debt,
+            "deficit": r.total_deficit,
+            "inventory_loss": r.inventory_loss,
+            "unabsorbed": r.unabsorbed,
+            "fees": r.total_fees,
+            "insurance_fund_before": r.insurance_fund_before,
+            "insurance_fund_after": r.insurance_fund,
+            "insurance_draw": r.insurance_draw,
+            "residual": r.residual,
+            "adl_transfers": r.adl_transfers,
+            "uncovered": r.uncovered,
+            "ledger_balance": r.ledger.balance,
+        }
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per position (scenario, shock, event), one column per

@@ -55,12 +55,13 @@ import numpy.typing as npt
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
 from liqcore._arrays import count as _count
+from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
 from liqcore._arrays import threads as _threads
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
-from liqcore.cascade import _check_inputs, _fraction, _mark_rule, _real
+from liqcore.cascade import _check_inputs, _fraction, _mark_rule
 from liqcore.contagion import AccountStressResult, stress_test_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
