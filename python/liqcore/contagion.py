@@ -1028,6 +1028,13 @@ def stress_test_accounts(
         max_rounds=max_rounds,
         seed=seed,
     )
+    result: AccountStressResult = _run_spec(spec, threads, progress)
+    return result
+
+
+def _run_spec(spec: Any, threads: Any, progress: Any) -> Any:
+    """Run a stress spec (:class:`AccountStressSpec` or liqcore.stress's) on this machine, in
+    about 50 batches reporting ``progress(done, total)`` when ``progress`` is given."""
     th = _threads(threads)
     check_progress(progress)
     plan = spec.plan()

@@ -57,12 +57,11 @@ from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
-from liqcore._arrays import threads as _threads
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _fraction, _mark_rule
-from liqcore.contagion import AccountStressResult, stress_test_accounts
+from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec, _run_spec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
 from liqcore.policy import Policy
@@ -521,40 +520,7 @@ def stress_test(
     streams, market 0 drawing what a single market draws here), returning an
     :class:`liqcore.AccountStressResult`.
     """
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
-        return stress_test_accounts(
-            positions,
-            book,
-            mark,
-            policy,
-            insurance_fund,
-            scenarios,
-            horizon,
-            steps=steps,
-            mu=mu,
-            sigma=sigma,
-            correlation=correlation,
-            jump_intensity=jump_intensity,
-            jump_mean=jump_mean,
-            jump_std=jump_std,
-            paths=paths,
-            path_type=path_type,
-            resilience=resilience,
-            mark_rule=mark_rule,
-            max_rounds=max_rounds,
-            seed=seed,
-            threads=threads,
-            progress=progress,
-        )
-    if correlation is not None:
-        raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
-    spec = _spec(
+    spec = _any_spec(
         positions,
         book,
         mark,
@@ -562,6 +528,7 @@ def stress_test(
         insurance_fund,
         scenarios,
         horizon,
+        correlation=correlation,
         steps=steps,
         mu=mu,
         sigma=sigma,
@@ -575,18 +542,39 @@ def stress_test(
         max_rounds=max_rounds,
         seed=seed,
     )
-    th = _threads(threads)
-    check_progress(progress)
-    plan = spec.plan()
-    if progress is None:
-        return spec.result([spec.run(plan, 0, spec.scenarios, th)])
-    batch = max(1, -(-spec.scenarios // 50))
-    parts = []
-    for first in range(0, spec.scenarios, batch):
-        count = min(batch, spec.scenarios - first)
-        parts.append(spec.run(plan, first, count, th))
-        progress(first + count, spec.scenarios)
-    return spec.result(parts)
+    result: StressResult | AccountStressResult = _run_spec(spec, threads, progress)
+    return result
+
+
+def _any_spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    *,
+    correlation: Any,
+    **model: Any,
+) -> StressSpec | AccountStressSpec:
+    """The validated spec of :func:`stress_test` (also liqcore.distributed's): for isolated
+    positions ``(positions, book, mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path
+    model and cascade keywords of :func:`_spec`."""
+    if isinstance(positions, Portfolio):
+        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
+            raise TypeError(
+                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
+                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
+                f"{type(mark).__name__})"
+            )
+        return _account_spec(
+            positions, book, mark, policy, insurance_fund, scenarios, horizon,
+            correlation=correlation, **model,
+        )
+    if correlation is not None:
+        raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
+    return _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **model)
 
 
 def stress_log_returns(
