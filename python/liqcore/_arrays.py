@@ -13,7 +13,7 @@ import inspect
 import numbers
 from collections.abc import Iterable, Mapping
 import math
-from typing import Any, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 T = TypeVar("T")
+_AT = TypeVar("_AT", bound="np.ndarray[Any, Any]")
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 
@@ -249,3 +250,33 @@ def seed(x: Any) -> int:
 def threads(x: Any) -> int:
     """0 (every core) for None, else an int in [1, MAX_THREADS]."""
     return 0 if x is None else count("threads", x, minimum=1, maximum=MAX_THREADS)
+
+
+# ---- read-only columns of the input containers (Positions, Portfolio, Markets, Accounts) -------
+
+
+def readonly(a: _AT) -> _AT:
+    """A read-only view of ``a`` (``a`` itself is not changed)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+class Column(Generic[_AT]):
+    """A class attribute reading the array in the instance attribute ``attr`` as a read-only
+    view (``size = Column[F64]("_size", "doc")``)."""
+
+    def __init__(self, attr: str, doc: str | None = None) -> None:
+        self._attr = attr
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Column[_AT]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _AT: ...
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return readonly(getattr(obj, self._attr))

@@ -16,7 +16,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore._arrays import F64, I64, as_array, as_f64, as_i64, broadcast, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    Column,
+    as_array,
+    as_f64,
+    as_i64,
+    broadcast,
+    common_length,
+    first_bad,
+)
+from liqcore._arrays import readonly as _readonly
 
 __all__ = ["Positions"]
 
@@ -32,12 +43,6 @@ def _check(name: str, a: Any, ok: Any, what: str) -> None:
 
 def _account(x: Any) -> I64:
     return as_i64("account", x)
-
-
-def _readonly(a: Any) -> Any:
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 class Positions:
@@ -85,20 +90,15 @@ class Positions:
 
     # ---- columns -----------------------------------------------------------------------
 
-    @property
-    def size(self) -> F64:
-        """Signed size (+ long, - short), base units or contracts; read-only view."""
-        return _readonly(self._size)  # type: ignore[no-any-return]
+    size = Column[F64](
+        "_size", "Signed size (+ long, - short), base units or contracts; read-only view."
+    )
 
-    @property
-    def entry_price(self) -> F64:
-        """Entry price, quote per base; read-only view."""
-        return _readonly(self._entry_price)  # type: ignore[no-any-return]
+    entry_price = Column[F64]("_entry_price", "Entry price, quote per base; read-only view.")
 
-    @property
-    def margin(self) -> F64:
-        """Isolated margin in the margin currency (>= 0); read-only view."""
-        return _readonly(self._margin)  # type: ignore[no-any-return]
+    margin = Column[F64](
+        "_margin", "Isolated margin in the margin currency (>= 0); read-only view."
+    )
 
     @property
     def account(self) -> I64 | None:
