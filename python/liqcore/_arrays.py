@@ -10,9 +10,9 @@ for arrays, the first offending index: ``"entry_price[3] must be finite and > 0 
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Iterable, Mapping
-import math
 from typing import Any, Generic, Optional, TypeVar, overload
 
 import numpy as np
@@ -280,3 +280,38 @@ class Column(Generic[_AT]):
         if obj is None:
             return self
         return readonly(getattr(obj, self._attr))
+
+
+# ---- tables in: DataFrames or mappings of columns; tables out: pandas ---------------------------
+
+
+def pandas(what: str) -> Any:
+    """The pandas module; ImportError saying that ``what`` needs it when it is missing."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{what} needs pandas: pip install pandas (or liqcore[pandas])") from None
+    return pd
+
+
+def frame_columns(frame: Any, required: Iterable[str]) -> tuple[list[str], Any]:
+    """The column names of ``frame`` (a DataFrame or a mapping of columns) and a function
+    reading one column as an array; TypeError for anything else, ValueError naming the
+    ``required`` columns it is missing."""
+    if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
+        raise TypeError(
+            f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
+        )
+    names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ValueError(
+            f"frame is missing column(s) {', '.join(map(repr, missing))} "
+            f"(has {', '.join(map(repr, names))})"
+        )
+
+    def col(c: str) -> Any:
+        v = frame[c]
+        return v.to_numpy() if hasattr(v, "to_numpy") else v
+
+    return names, col

@@ -39,7 +39,17 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, Column, as_f64, as_i64, check_finite, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    Column,
+    as_f64,
+    as_i64,
+    check_finite,
+    common_length,
+    first_bad,
+    frame_columns,
+)
 from liqcore._arrays import readonly as _readonly
 from liqcore.book import Book
 from liqcore.result import _pandas
@@ -431,22 +441,7 @@ class Portfolio:
     @classmethod
     def from_frame(cls, frame: Any) -> Portfolio:
         """From a pandas DataFrame (or a mapping of columns): account, market, size, entry_price."""
-        if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(
-                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
-            )
-        names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
-        missing = [c for c in ("account", "market", "size", "entry_price") if c not in names]
-        if missing:
-            raise ValueError(
-                f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                f"(has {', '.join(map(repr, names))})"
-            )
-
-        def col(c: str) -> Any:
-            v = frame[c]
-            return v.to_numpy() if hasattr(v, "to_numpy") else v
-
+        _, col = frame_columns(frame, ("account", "market", "size", "entry_price"))
         return cls(col("account"), col("market"), col("size"), col("entry_price"))
 
     def to_frame(self) -> Any:

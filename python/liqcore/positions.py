@@ -10,7 +10,6 @@ collateral assets) group positions by this id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,8 @@ from liqcore._arrays import (
     broadcast,
     common_length,
     first_bad,
+    frame_columns,
+    pandas,
 )
 from liqcore._arrays import readonly as _readonly
 
@@ -153,33 +154,13 @@ class Positions:
     def from_frame(cls, frame: Any) -> Positions:
         """Positions from a pandas DataFrame (or any mapping of columns) with columns
         ``size``, ``entry_price``, ``margin`` and optionally ``account``."""
-        if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(
-                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
-            )
-        names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
-        missing = [c for c in _COLUMNS if c not in names]
-        if missing:
-            raise ValueError(
-                f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                f"(has {', '.join(map(repr, names))})"
-            )
-
-        def col(c: str) -> Any:
-            v = frame[c]
-            return v.to_numpy() if hasattr(v, "to_numpy") else v
-
+        names, col = frame_columns(frame, _COLUMNS)
         account = col("account") if "account" in names else None
         return cls(col("size"), col("entry_price"), col("margin"), account)
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns size, entry_price, margin (and account)."""
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Positions.to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-            ) from None
+        pd = pandas("Positions.to_frame()")
         data: dict[str, Any] = {
             "size": self._size,
             "entry_price": self._entry_price,

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from liqcore._arrays import F64
+from liqcore._arrays import F64, pandas
 
 __all__ = ["Result"]
 
@@ -49,13 +49,7 @@ def _frozen(a: _A) -> _A:
 
 
 def _pandas() -> Any:
-    try:
-        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-        ) from None
-    return pd
+    return pandas("to_frame()")
 
 
 def _per_position(name: str, fill: float = 0.0) -> functools.cached_property[F64]:
