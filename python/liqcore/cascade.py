@@ -73,6 +73,7 @@ from liqcore.liquidation import (
     _LEDGER_ROWS,
     Ledger,
     _check_bankruptcy_prices,
+    _check_types,
     _scalar,
 )
 from liqcore.policy import Policy
@@ -292,16 +293,9 @@ class CascadeResult(Result):
 
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
-    _check_bankruptcy_prices(positions, policy)
-    return policy
+    checked = _check_types(positions, book, policy)
+    _check_bankruptcy_prices(positions, checked)
+    return checked
 
 
 def _fraction(name: str, x: Any) -> float:

@@ -68,6 +68,7 @@ from liqcore.liquidation import (
     Ledger,
     LiquidationResult,
     Liquidations,
+    _check_types,
     liquidate,
 )
 from liqcore.policy import Policy
@@ -293,16 +294,7 @@ class Engine:
         insurance_fund: float = 0.0,
         ids: Any = None,
     ) -> None:
-        if not isinstance(positions, Positions):
-            raise TypeError(
-                f"positions must be a liqcore.Positions (got {type(positions).__name__})"
-            )
-        if not isinstance(book, Book):
-            raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-        if policy is None:
-            policy = Policy()
-        elif not isinstance(policy, Policy):
-            raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+        policy = _check_types(positions, book, policy)
         n = len(positions)
         if ids is None:
             idv = np.arange(n, dtype=np.int64)

@@ -314,6 +314,20 @@ class LiquidationResult(Result):
         )
 
 
+def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
+    """TypeError unless ``positions`` is a Positions, ``book`` a Book and ``policy`` a Policy or
+    None (the default Policy, returned)."""
+    if not isinstance(positions, Positions):
+        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
+    if not isinstance(book, Book):
+        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    if policy is None:
+        return Policy()
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    return policy
+
+
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
     """Reject inverse positions whose bankruptcy price underflows to 0.
 
@@ -413,14 +427,7 @@ def liquidate(
         Per-position outcomes, totals, the updated book and a balancing ledger; see the module
         docstring for the semantics.
     """
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _check_types(positions, book, policy)
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
     _check_bankruptcy_prices(positions, policy)
