@@ -353,6 +353,13 @@ class _BinanceReplay:
             self._gap(
                 where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}"
             )
+        self._apply(where, lineno, b, a)
+        self.prev_u = u
+        self.applied += 1
+        return True
+
+    def _apply(self, where: str, lineno: int, b: Any, a: Any) -> None:
+        """Apply an in-sequence diff's bid and ask levels (quantity 0 deletes a level)."""
         for p, q in _pairs(where, b, "b", zero_ok=True):
             if q == 0.0:
                 self.bids.pop(p, None)  # deleting an absent level is normal (Binance doc)
@@ -363,9 +370,6 @@ class _BinanceReplay:
                 self.asks.pop(p, None)
             else:
                 self.asks[p] = (q, lineno)
-        self.prev_u = u
-        self.applied += 1
-        return True
 
     def _gap(self, where: str, what: str) -> None:
         if self.strict:
