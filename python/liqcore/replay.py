@@ -53,6 +53,7 @@ from liqcore.io import (
     _lines,
     _pairs,
     _sniff,
+    _stamped,
     _where,
 )
 from liqcore.liquidation import LiquidationResult
@@ -186,16 +187,7 @@ def _binance(path: PathLike, strict: bool) -> Iterator[_Event]:
     for lineno, line in _lines(path):
         if b"depthUpdate" not in line and b"lastUpdateId" not in line:
             continue
-        ts_text, sep, payload = line.strip().partition(b" ")
-        try:
-            ts = int(ts_text)
-        except ValueError:
-            ts = -1
-        if not sep or ts < 0:
-            raise ValueError(
-                f"{_where(path, lineno)}: expected '<local timestamp ns> <JSON>' "
-                f"(got {line[:60]!r})"
-            )
+        ts, payload = _stamped(path, lineno, line, strip=True)
         try:
             msg = json.loads(payload)
         except (ValueError, RecursionError) as e:
