@@ -10,10 +10,10 @@ for arrays, the first offending index: ``"entry_price[3] must be finite and > 0 
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Iterable, Mapping
-import math
-from typing import Any, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 T = TypeVar("T")
+_AT = TypeVar("_AT", bound="np.ndarray[Any, Any]")
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 
@@ -219,3 +220,101 @@ def check_progress(progress: Any) -> None:
         raise TypeError(
             f"progress must accept two arguments (done, total) (got signature {sig})"
         ) from None
+
+
+# ---- scalar arguments: counts, seeds, threads, fractions (one home for every module) -----------
+
+MAX_COUNT = 2**31 - 1  # counts (rounds, scenarios, steps, threads ...) fit in an int32
+MAX_THREADS = 1024  # more is a caller's mistake (and beyond pybind11's size_t on 2**64)
+
+
+def count(name: str, x: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """``x`` as an int in [minimum, maximum]: checked here, before pybind11's conversion."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
+    v = int(x)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum} (got {v})")
+    if v > maximum:
+        raise ValueError(f"{name} must be <= {maximum} (got {v})")
+    return v
+
+
+def seed(x: Any) -> int:
+    """A random seed: an int in [0, 2**64)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"seed must be an int (got {type(x).__name__})")
+    s = int(x)
+    if not 0 <= s < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
+    return s
+
+
+def threads(x: Any) -> int:
+    """0 (every core) for None, else an int in [1, MAX_THREADS]."""
+    return 0 if x is None else count("threads", x, minimum=1, maximum=MAX_THREADS)
+
+
+# ---- read-only columns of the input containers (Positions, Portfolio, Markets, Accounts) -------
+
+
+def readonly(a: _AT) -> _AT:
+    """A read-only view of ``a`` (``a`` itself is not changed)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+class Column(Generic[_AT]):
+    """A class attribute reading the array in the instance attribute ``attr`` as a read-only
+    view (``size = Column[F64]("_size", "doc")``)."""
+
+    def __init__(self, attr: str, doc: str | None = None) -> None:
+        self._attr = attr
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Column[_AT]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _AT: ...
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return readonly(getattr(obj, self._attr))
+
+
+# ---- tables in: DataFrames or mappings of columns; tables out: pandas ---------------------------
+
+
+def pandas(what: str) -> Any:
+    """The pandas module; ImportError saying that ``what`` needs it when it is missing."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{what} needs pandas: pip install pandas (or liqcore[pandas])") from None
+    return pd
+
+
+def frame_columns(frame: Any, required: Iterable[str]) -> tuple[list[str], Any]:
+    """The column names of ``frame`` (a DataFrame or a mapping of columns) and a function
+    reading one column as an array; TypeError for anything else, ValueError naming the
+    ``required`` columns it is missing."""
+    if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
+        raise TypeError(
+            f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
+        )
+    names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ValueError(
+            f"frame is missing column(s) {', '.join(map(repr, missing))} "
+            f"(has {', '.join(map(repr, names))})"
+        )
+
+    def col(c: str) -> Any:
+        v = frame[c]
+        return v.to_numpy() if hasattr(v, "to_numpy") else v
+
+    return names, col

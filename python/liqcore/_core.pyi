@@ -103,7 +103,7 @@ from typing import Any as _Any
 
 class _Enum:
     """A pybind11 enum: ``name``, ``value`` and the mapping ``__members__`` of name -> member."""
-    __members__: dict[str, Any]
+    __members__: dict[str, _Any]
     @property
     def name(self) -> str: ...
     @property

@@ -318,7 +318,7 @@ def _deficit_curve(r: Any) -> str:
             r.insurance_fund.tolist(),
         )
     ]
-    tables = table([("mark", r.mark), ("insurance_fund_before", r.insurance_fund_before)]) + _grid(
+    tables = table(list(r.summary().items())) + _grid(
         ["shock", "bad_debt", "liquidated_notional", "final_mark", "insurance_fund"], rows
     )
     order = np.argsort(r.shocks)
@@ -372,6 +372,8 @@ _RENDERERS: dict[str, Callable[[Any], str]] = {
 def render(obj: Any) -> str:
     """The HTML of one result object (its class picks the renderer)."""
     fn = _RENDERERS.get(type(obj).__name__)
+    if fn is None and callable(getattr(obj, "summary", None)):
+        return _layout(type(obj).__name__, table(list(obj.summary().items())), "")
     if fn is None:
         raise TypeError(f"no HTML view for {type(obj).__name__}")
     return fn(obj)

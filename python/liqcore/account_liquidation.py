@@ -62,12 +62,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
-from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds, _pandas
+from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
 from liqcore.policy import Policy
+from liqcore.result import Result, _columns
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -116,8 +117,7 @@ class AccountOutcomes:
     closed_notional: F64
 
     def to_frame(self) -> Any:
-        pd = _pandas()
-        return pd.DataFrame({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return _columns(self, self.__dataclass_fields__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,12 +134,11 @@ class MarketOutcomes:
     uncovered: F64
 
     def to_frame(self) -> Any:
-        pd = _pandas()
-        return pd.DataFrame({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return _columns(self, self.__dataclass_fields__)
 
 
 @dataclass(frozen=True, eq=False)
-class AccountLiquidationResult:
+class AccountLiquidationResult(Result):
     """What :func:`liquidate_accounts` did.
 
     Per position (length ``len(pf)``): account and market ids; liquidated (its account was);
@@ -197,8 +196,16 @@ class AccountLiquidationResult:
     ledger: Ledger
     policy: Policy
 
+    _ROW_FIELDS = _PER_POSITION
+    _REPORT = "account_liquidation"
+
     def __len__(self) -> int:
         return int(self.closed.shape[0])
+
+    @property
+    def n_liquidated(self) -> int:
+        """Positions closed (the same as ``n_positions``; the name every result uses)."""
+        return self.n_positions
 
     def summary(self) -> dict[str, float]:
         """Headline figures as a flat dict (counts as ints)."""
@@ -207,19 +214,7 @@ class AccountLiquidationResult:
             "accounts": int(self.accounts.liquidated.shape[0]),
             "liquidated_accounts": self.n_accounts,
             "liquidated_positions": self.n_positions,
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
 
     def to_frame(self, level: str = "positions") -> Any:
@@ -233,11 +228,7 @@ class AccountLiquidationResult:
             raise ValueError(
                 f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})"
             )
-        pd = _pandas()
-        return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
+        return super().to_frame()
 
     def __repr__(self) -> str:
         return (
@@ -247,9 +238,6 @@ class AccountLiquidationResult:
             f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
             f"uncovered={self.uncovered:.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.account_liquidation(self)
 
 
 def liquidate_accounts(

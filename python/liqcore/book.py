@@ -37,6 +37,7 @@ from liqcore._arrays import (
     check_option,
     common_length,
     first_bad,
+    pandas,
 )
 
 __all__ = ["Book", "BookArrays", "Fill", "Fills"]
@@ -88,13 +89,7 @@ class Fills:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with one row per order and one column per field."""
-        try:
-            import pandas as pd  # type: ignore[import-untyped,unused-ignore]
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Fills.to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-            ) from None
-        return pd.DataFrame(
+        return pandas("Fills.to_frame()").DataFrame(
             {
                 "filled": self.filled, "notional": self.notional, "vwap": self.vwap,
                 "worst": self.worst, "levels": self.levels, "unfilled": self.unfilled,

@@ -56,15 +56,15 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Optional, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
@@ -73,12 +73,12 @@ from liqcore.liquidation import (
     _LEDGER_ROWS,
     Ledger,
     _check_bankruptcy_prices,
-    _frozen,
-    _pandas,
+    _check_types,
     _scalar,
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result, _columns, _frozen, _per_position
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -154,11 +154,11 @@ class CascadeTrace:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per round."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in _TRACE_FIELDS})
+        return _columns(self, _TRACE_FIELDS)
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult:
+class CascadeResult(Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -219,6 +219,9 @@ class CascadeResult:
     # the kernel's results per liquidated position (see _core.simulate_cascade)
     _compact: dict[str, Any] = field(repr=False)
 
+    _ROW_FIELDS = _PER_POSITION
+    _REPORT = "cascade"
+
     def __len__(self) -> int:
         return self._n
 
@@ -239,42 +242,20 @@ class CascadeResult:
         out[self._compact["position"]] = self._compact["round"]
         return _frozen(out)
 
-    @functools.cached_property
-    def closed(self) -> F64:
-        return self._spread("closed")
-
-    @functools.cached_property
-    def vwap(self) -> F64:
-        return self._spread("vwap", np.nan)
-
-    @functools.cached_property
-    def deficit(self) -> F64:
-        return self._spread("deficit")
-
-    @functools.cached_property
-    def surplus(self) -> F64:
-        return self._spread("surplus")
-
-    @functools.cached_property
-    def fee(self) -> F64:
-        return self._spread("fee")
-
-    @functools.cached_property
-    def insurance_draw_by_position(self) -> F64:
-        return self._spread("insurance_draw")
-
-    @functools.cached_property
-    def shortfall(self) -> F64:
-        return self._spread("shortfall")
+    closed = _per_position("closed")
+    vwap = _per_position("vwap", math.nan)
+    deficit = _per_position("deficit")
+    surplus = _per_position("surplus")
+    fee = _per_position("fee")
+    insurance_draw_by_position = _per_position("insurance_draw")
+    shortfall = _per_position("shortfall")
 
     @functools.cached_property
     def adl(self) -> F64:
         a: F64 = self._compact["adl"]
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
 
-    @functools.cached_property
-    def inventory_loss_by_position(self) -> F64:
-        return self._spread("inventory_loss")
+    inventory_loss_by_position = _per_position("inventory_loss")
 
     @property
     def move(self) -> float:
@@ -299,27 +280,8 @@ class CascadeResult:
             "converged": self.converged,
             "liquidations": self.n_liquidated,
             "positions_liquidated": int(self._compact["position"].shape[0]),
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
-
-    def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per position, one column per per-position field."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in _PER_POSITION})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
 
     def __repr__(self) -> str:
         return (
@@ -329,42 +291,17 @@ class CascadeResult:
             f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
         )
 
-    def __str__(self) -> str:
-        return report.cascade(self)
-
 
 def _check_inputs(positions: Any, book: Any, policy: Any) -> Policy:
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
-    _check_bankruptcy_prices(positions, policy)
-    return policy
+    checked = _check_types(positions, book, policy)
+    _check_bankruptcy_prices(positions, checked)
+    return checked
 
 
 def _fraction(name: str, x: Any) -> float:
     v = _real(name, x)
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"{name} must be in [0, 1] (got {v!r})")
-    return v
-
-
-MAX_COUNT = 2**31 - 1  # counts (rounds, scenarios, steps, threads ...) fit in an int32
-
-
-def _count(name: str, x: Any, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
-    """``x`` as an int in [minimum, maximum]: checked here, before pybind11's conversion."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    v = int(x)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {v})")
-    if v > maximum:
-        raise ValueError(f"{name} must be <= {maximum} (got {v})")
     return v
 
 

@@ -66,15 +66,18 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
-from liqcore._arrays import F64, I64, as_array, check_option, check_progress
+from liqcore import _core
+from liqcore._arrays import F64, I64, MAX_COUNT, as_array, check_option, check_progress
+from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
+from liqcore._arrays import seed as _seed
+from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
-from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds, _pandas
+from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger
-from liqcore.margin import MAX_THREADS
 from liqcore.policy import Policy
+from liqcore.result import Result, _columns, _pandas
 
 __all__ = [
     "AccountStressResult",
@@ -106,8 +109,7 @@ _PER_POSITION = (
 
 
 def _frame(obj: Any) -> Any:
-    pd = _pandas()
-    return pd.DataFrame({k: getattr(obj, k) for k in obj.__dataclass_fields__})
+    return _columns(obj, obj.__dataclass_fields__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,7 +206,7 @@ class ContagionMarkets:
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionResult:
+class ContagionResult(Result):
     """What :func:`simulate_cascade_accounts` did.
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
@@ -256,12 +258,20 @@ class ContagionResult:
     shock: F64
     policy: Policy
 
+    _ROW_FIELDS = _PER_POSITION
+    _REPORT = "contagion"
+
     def __len__(self) -> int:
         return int(self.closed.shape[0])
 
     @property
     def final_marks(self) -> F64:
         return self.markets.final_mark
+
+    @property
+    def n_liquidated(self) -> int:
+        """Positions closed (those of the liquidated accounts; the name every result uses)."""
+        return int(self.liquidated.sum())
 
     def summary(self) -> dict[str, Any]:
         """Headline figures as a flat dict."""
@@ -270,7 +280,7 @@ class ContagionResult:
             "rounds": self.rounds,
             "converged": self.converged,
             "liquidated_accounts": int(self.accounts.liquidated.sum()),
-            "liquidated_positions": int(self.liquidated.sum()),
+            "liquidated_positions": self.n_liquidated,
             "liquidated_notional": self.liquidated_notional,
             "bad_debt": self.bad_debt,
             "deficit": self.total_deficit,
@@ -294,18 +304,14 @@ class ContagionResult:
             return self.markets.to_frame()
         if level == "rounds":
             return self.trace.to_frame()
-        pd = _pandas()
         if level == "contagion":
-            return pd.DataFrame(self.contagion).rename_axis(index="origin", columns="market")
+            return _pandas().DataFrame(self.contagion).rename_axis(index="origin", columns="market")
         if level != "positions":
             raise ValueError(
                 "level must be one of 'positions', 'accounts', 'markets', 'rounds', 'contagion' "
                 f"(got {level!r})"
             )
-        return pd.DataFrame({k: getattr(self, k) for k in _PER_POSITION})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
+        return super().to_frame()
 
     def __repr__(self) -> str:
         return (
@@ -314,9 +320,6 @@ class ContagionResult:
             f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
             f"residual={self.residual:.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.contagion(self)
 
 
 def _shocks(shock: Any, n: int) -> F64:
@@ -529,7 +532,7 @@ PATH_TYPES = ("mark", "return", "log_return")
 
 
 @dataclass(frozen=True, eq=False)
-class AccountStressResult(ScenarioStats):
+class AccountStressResult(ScenarioStats, Result):
     """Per-scenario outcomes of :func:`stress_test_accounts` (length ``scenarios``), quote, and
     the statistics of :class:`liqcore.StressResult`.
 
@@ -570,6 +573,8 @@ class AccountStressResult(ScenarioStats):
     steps: int = 0
     params: dict[str, Any] = field(default_factory=dict)
 
+    _REPORT = "account_stress"
+
     @property
     def mean_contagion(self) -> npt.NDArray[np.float64]:
         """The contagion matrix averaged over the scenarios (markets × markets)."""
@@ -585,6 +590,7 @@ class AccountStressResult(ScenarioStats):
             "markets": int(self.final_marks.shape[1]),
             "insurance_fund": fund,
             "expected_deficit": self.expected_deficit,
+            "bad_debt": self.expected_deficit,
             f"var_{q:g}": self.var(q),
             f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
             "depletion_probability": self.depletion_probability,
@@ -614,18 +620,12 @@ class AccountStressResult(ScenarioStats):
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
         return pd.DataFrame(cols)
 
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
             f"mean_deficit={self.expected_deficit:.6g}, "
             f"exhaustion_probability={self.exhaustion_probability:.4g})"
         )
-
-    def __str__(self) -> str:
-        return report.account_stress(self)
 
 
 # Per-scenario outputs of the kernel, in AccountStressResult field order (the last three are
@@ -856,20 +856,6 @@ class AccountStressSpec:
         )
 
 
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
-    s = int(seed)
-    if not 0 <= s < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
-    return s
-
-
-def _threads(threads: Any) -> int:
-    """0 (every core) for None, else an int in [1, MAX_THREADS]."""
-    return 0 if threads is None else _int("threads", threads, 1, MAX_THREADS)
-
-
 def _account_spec(
     pf: Portfolio,
     acc: Accounts,
@@ -1042,6 +1028,13 @@ def stress_test_accounts(
         max_rounds=max_rounds,
         seed=seed,
     )
+    result: AccountStressResult = _run_spec(spec, threads, progress)
+    return result
+
+
+def _run_spec(spec: Any, threads: Any, progress: Any) -> Any:
+    """Run a stress spec (:class:`AccountStressSpec` or liqcore.stress's) on this machine, in
+    about 50 batches reporting ``progress(done, total)`` when ``progress`` is given."""
     th = _threads(threads)
     check_progress(progress)
     plan = spec.plan()
@@ -1056,18 +1049,11 @@ def stress_test_accounts(
     return spec.result(parts)
 
 
-MAX_COUNT = 2**31 - 1  # counts fit in an int32, as in liqcore.cascade
 MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
 
 
 def _int(name: str, x: Any, minimum: int, maximum: int = MAX_COUNT) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"{name} must be an int (got {type(x).__name__})")
-    if int(x) < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (got {int(x)})")
-    if int(x) > maximum:
-        raise ValueError(f"{name} must be <= {maximum} (got {int(x)})")
-    return int(x)
+    return _count(name, x, minimum=minimum, maximum=maximum)
 
 
 def _finite(name: str, x: Any) -> float:

@@ -39,9 +39,20 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, as_i64, check_finite, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    Column,
+    as_f64,
+    as_i64,
+    check_finite,
+    common_length,
+    first_bad,
+    frame_columns,
+)
+from liqcore._arrays import readonly as _readonly
 from liqcore.book import Book
-from liqcore.liquidation import _pandas
+from liqcore.result import _pandas
 
 __all__ = [
     "Accounts",
@@ -58,12 +69,6 @@ CONTRACTS = ("linear", "inverse")
 #: ``spread_to_maintenance_margin_ratio_ppm = 100_000``
 #: (x/clob/types/liquidations_config.go); with ``bankruptcy_adjustment_ppm = 1_000_000`` (BA 1).
 DYDX_SMMR = 0.1
-
-
-def _readonly(a: Any) -> Any:
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 def _per_market(
@@ -249,18 +254,13 @@ class Markets:
     def __len__(self) -> int:
         return int(self._marks.shape[0])
 
-    @property
-    def marks(self) -> F64:
-        """Mark prices (read-only view)."""
-        return _readonly(self._marks)  # type: ignore[no-any-return]
+    marks = Column[F64]("_marks", "Mark prices (read-only view).")
 
     @property
     def contract(self) -> tuple[str, ...]:
         return self._contract
 
-    @property
-    def contract_size(self) -> F64:
-        return _readonly(self._contract_size)  # type: ignore[no-any-return]
+    contract_size = Column[F64]("_contract_size")
 
     @property
     def books(self) -> list[Book] | None:
@@ -374,18 +374,13 @@ class Accounts:
     def __len__(self) -> int:
         return int(self._collateral.shape[0])
 
-    @property
-    def collateral(self) -> npt.NDArray[np.float64]:
-        """Balances, accounts × assets (read-only view)."""
-        return _readonly(self._collateral)  # type: ignore[no-any-return]
+    collateral = Column[npt.NDArray[np.float64]](
+        "_collateral", "Balances, accounts × assets (read-only view)."
+    )
 
-    @property
-    def asset_prices(self) -> F64:
-        return _readonly(self._prices)  # type: ignore[no-any-return]
+    asset_prices = Column[F64]("_prices")
 
-    @property
-    def haircuts(self) -> F64:
-        return _readonly(self._haircuts)  # type: ignore[no-any-return]
+    haircuts = Column[F64]("_haircuts")
 
     @property
     def size_discount(self) -> F64 | None:
@@ -432,21 +427,13 @@ class Portfolio:
     def __len__(self) -> int:
         return int(self._size.shape[0])
 
-    @property
-    def account(self) -> I64:
-        return _readonly(self._account)  # type: ignore[no-any-return]
+    account = Column[I64]("_account")
 
-    @property
-    def market(self) -> I64:
-        return _readonly(self._market)  # type: ignore[no-any-return]
+    market = Column[I64]("_market")
 
-    @property
-    def size(self) -> F64:
-        return _readonly(self._size)  # type: ignore[no-any-return]
+    size = Column[F64]("_size")
 
-    @property
-    def entry_price(self) -> F64:
-        return _readonly(self._entry_price)  # type: ignore[no-any-return]
+    entry_price = Column[F64]("_entry_price")
 
     def _args(self) -> tuple[I64, I64, F64, F64]:
         return self._account, self._market, self._size, self._entry_price
@@ -454,22 +441,7 @@ class Portfolio:
     @classmethod
     def from_frame(cls, frame: Any) -> Portfolio:
         """From a pandas DataFrame (or a mapping of columns): account, market, size, entry_price."""
-        if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(
-                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
-            )
-        names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
-        missing = [c for c in ("account", "market", "size", "entry_price") if c not in names]
-        if missing:
-            raise ValueError(
-                f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                f"(has {', '.join(map(repr, names))})"
-            )
-
-        def col(c: str) -> Any:
-            v = frame[c]
-            return v.to_numpy() if hasattr(v, "to_numpy") else v
-
+        _, col = frame_columns(frame, ("account", "market", "size", "entry_price"))
         return cls(col("account"), col("market"), col("size"), col("entry_price"))
 
     def to_frame(self) -> Any:

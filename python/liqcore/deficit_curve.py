@@ -15,6 +15,7 @@ fund after the cascade).
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from liqcore import _repr_html
 from liqcore._arrays import F64, I64, as_f64
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result, _frozen, _pandas
 
 __all__ = ["DeficitCurve", "deficit_curve"]
 
@@ -47,13 +48,8 @@ def _bad_debt(result: CascadeResult) -> float:
     return result.bad_debt
 
 
-def _frozen(a: Any) -> Any:
-    a.flags.writeable = False
-    return a
-
-
 @dataclass(frozen=True, eq=False)
-class DeficitCurve:
+class DeficitCurve(Result):
     """One entry per shock, in the order given (read-only arrays); money in the margin currency.
 
     ``shocks``; ``bad_debt``; ``liquidated_notional``; ``n_liquidated`` and
@@ -83,8 +79,6 @@ class DeficitCurve:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per shock, columns as :data:`_COLUMNS`."""
-        from liqcore.liquidation import _pandas
-
         return _pandas().DataFrame(
             {c: getattr(self, "shocks" if c == "shock" else c) for c in _COLUMNS}
         )
@@ -112,8 +106,20 @@ class DeficitCurve:
         ax.set_title("Deficit curve")
         return ax
 
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
+    def summary(self) -> dict[str, Any]:
+        """Headline figures: shocks, the mark and fund at the start, the largest bad debt and
+        liquidated notional over the shocks, and the shock with the largest bad debt."""
+        n = len(self)
+        worst = int(np.argmax(self.bad_debt)) if n else -1
+        return {
+            "shocks": n,
+            "mark": self.mark,
+            "insurance_fund_before": self.insurance_fund_before,
+            "bad_debt": float(self.bad_debt[worst]) if n else 0.0,
+            "worst_shock": float(self.shocks[worst]) if n else math.nan,
+            "liquidated_notional": float(self.liquidated_notional.max()) if n else 0.0,
+            "n_liquidated": int(self.n_liquidated.max()) if n else 0,
+        }
 
     def __repr__(self) -> str:
         worst = float(self.bad_debt.max()) if len(self) else 0.0

@@ -29,13 +29,14 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Optional, Union, overload
 
+from liqcore._arrays import count as _count
+from liqcore._arrays import threads as _threads
 from liqcore.book import Book
-from liqcore.cascade import _count
-from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec
+from liqcore.contagion import AccountStressResult, AccountStressSpec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.stress import StressResult, StressSpec, _spec, _threads
+from liqcore.stress import StressResult, StressSpec, _any_spec
 
 _Spec = Union[StressSpec, AccountStressSpec]
 
@@ -176,63 +177,30 @@ def stress_test(
     the local run's.
     """
     cl = _client(client)
-    spec: _Spec
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
-        spec = _account_spec(
-            positions,
-            book,
-            mark,
-            policy,
-            insurance_fund,
-            scenarios,
-            horizon,
-            steps=steps,
-            mu=mu,
-            sigma=sigma,
-            correlation=correlation,
-            jump_intensity=jump_intensity,
-            jump_mean=jump_mean,
-            jump_std=jump_std,
-            paths=paths,
-            path_type=path_type,
-            resilience=resilience,
-            mark_rule=mark_rule,
-            max_rounds=max_rounds,
-            seed=seed,
-        )
+    spec: _Spec = _any_spec(
+        positions,
+        book,
+        mark,
+        policy,
+        insurance_fund,
+        scenarios,
+        horizon,
+        correlation=correlation,
+        steps=steps,
+        mu=mu,
+        sigma=sigma,
+        jump_intensity=jump_intensity,
+        jump_mean=jump_mean,
+        jump_std=jump_std,
+        paths=paths,
+        path_type=path_type,
+        resilience=resilience,
+        mark_rule=mark_rule,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    if isinstance(spec, AccountStressSpec):
         spec.plan()  # checks what only the kernel checks (the correlation), before any task
-    else:
-        if correlation is not None:
-            raise ValueError(
-                "correlation applies to a Portfolio over several markets (must be None)"
-            )
-        spec = _spec(
-            positions,
-            book,
-            mark,
-            policy,
-            insurance_fund,
-            scenarios,
-            horizon,
-            steps=steps,
-            mu=mu,
-            sigma=sigma,
-            jump_intensity=jump_intensity,
-            jump_mean=jump_mean,
-            jump_std=jump_std,
-            paths=paths,
-            path_type=path_type,
-            resilience=resilience,
-            mark_rule=mark_rule,
-            max_rounds=max_rounds,
-            seed=seed,
-        )
     size = _count("chunk", chunk, minimum=1)
     th = _threads(threads_per_task)
     tries = _count("retries", retries)

@@ -68,11 +68,12 @@ from liqcore.liquidation import (
     Ledger,
     LiquidationResult,
     Liquidations,
-    _pandas,
+    _check_types,
     liquidate,
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import _frozen, _pandas
 
 __all__ = ["Engine", "MarkRun"]
 
@@ -80,11 +81,6 @@ _SLACK = 1e-9  # relative widening of the liquidation-price keys (a filter, neve
 _MERGE = 4096  # pending entries merged into the sorted arrays beyond this many
 _CHUNK = 1 << 16  # marks tested per NumPy pass in run_marks
 _NO_RATE: F64 = np.zeros(())
-
-
-def _frozen(a: Any) -> Any:
-    a.flags.writeable = False
-    return a
 
 
 def _real(name: str, x: Any) -> float:
@@ -298,16 +294,7 @@ class Engine:
         insurance_fund: float = 0.0,
         ids: Any = None,
     ) -> None:
-        if not isinstance(positions, Positions):
-            raise TypeError(
-                f"positions must be a liqcore.Positions (got {type(positions).__name__})"
-            )
-        if not isinstance(book, Book):
-            raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-        if policy is None:
-            policy = Policy()
-        elif not isinstance(policy, Policy):
-            raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+        policy = _check_types(positions, book, policy)
         n = len(positions)
         if ids is None:
             idv = np.arange(n, dtype=np.int64)

@@ -141,21 +141,28 @@ def _lines(path: PathLike) -> Iterator[tuple[int, bytes]]:
         raw.close()
 
 
+def _stamped(path: PathLike, lineno: int, line: bytes, *, strip: bool = False) -> tuple[int, bytes]:
+    """A feed line ``<local timestamp ns> <JSON>`` (stripped first with ``strip``) split into the
+    timestamp and the JSON text; ValueError naming the line otherwise."""
+    ts_text, sep, payload = (line.strip() if strip else line).partition(b" ")
+    try:
+        ts = int(ts_text)
+    except ValueError:
+        ts = -1
+    if not sep or ts < 0:
+        raise ValueError(
+            f"{_where(path, lineno)}: expected '<local timestamp ns> <JSON>' "
+            f"(got {line[:60]!r})"
+        )
+    return ts, payload
+
+
 def _feed_messages(path: PathLike) -> Iterator[tuple[int, int, Any]]:
     """(line number, local timestamp ns, decoded JSON) for every non-blank line of a feed file."""
     for lineno, line in _lines(path):
         if not line.strip():
             continue
-        ts_text, sep, payload = line.partition(b" ")
-        try:
-            ts = int(ts_text)
-        except ValueError:
-            ts = -1
-        if not sep or ts < 0:
-            raise ValueError(
-                f"{_where(path, lineno)}: expected '<local timestamp ns> <JSON>' "
-                f"(got {line[:60]!r})"
-            )
+        ts, payload = _stamped(path, lineno, line)
         try:
             msg = json.loads(payload)
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
@@ -353,6 +360,13 @@ class _BinanceReplay:
             self._gap(
                 where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}"
             )
+        self._apply(where, lineno, b, a)
+        self.prev_u = u
+        self.applied += 1
+        return True
+
+    def _apply(self, where: str, lineno: int, b: Any, a: Any) -> None:
+        """Apply an in-sequence diff's bid and ask levels (quantity 0 deletes a level)."""
         for p, q in _pairs(where, b, "b", zero_ok=True):
             if q == 0.0:
                 self.bids.pop(p, None)  # deleting an absent level is normal (Binance doc)
@@ -363,9 +377,6 @@ class _BinanceReplay:
                 self.asks.pop(p, None)
             else:
                 self.asks[p] = (q, lineno)
-        self.prev_u = u
-        self.applied += 1
-        return True
 
     def _gap(self, where: str, what: str) -> None:
         if self.strict:

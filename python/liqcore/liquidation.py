@@ -66,16 +66,17 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result, _frozen, _pandas, _per_position
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -107,25 +108,6 @@ _PER_POSITION = (
     "inventory_loss_by_position",
     "adl",
 )
-
-
-_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
-
-
-def _frozen(a: _A) -> _A:
-    """``a``, made read-only (results are values)."""
-    a.flags.writeable = False
-    return a
-
-
-def _pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-        ) from None
-    return pd
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +194,7 @@ class Liquidations:
 
 
 @dataclass(frozen=True, eq=False)
-class LiquidationResult:
+class LiquidationResult(Result):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -264,12 +246,14 @@ class LiquidationResult:
     account: I64 | None = None
     _adl: F64 | None = None
 
+    _REPORT = "liquidation"
+
     def __len__(self) -> int:
         return int(self.liquidated.shape[0])
 
-    def _spread(self, values: F64, fill: float = 0.0) -> F64:
+    def _spread(self, name: str, fill: float = 0.0) -> F64:
         out = np.full(len(self), fill)
-        out[self.liquidations.position] = values
+        out[self.liquidations.position] = getattr(self.liquidations, name)
         return _frozen(out)
 
     @functools.cached_property
@@ -278,45 +262,16 @@ class LiquidationResult:
         out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
         return _frozen(out)
 
-    @functools.cached_property
-    def closed(self) -> F64:
-        return self._spread(self.liquidations.closed)
-
-    @functools.cached_property
-    def book_closed(self) -> F64:
-        return self._spread(self.liquidations.book_closed)
-
-    @functools.cached_property
-    def fallback_closed(self) -> F64:
-        return self._spread(self.liquidations.fallback_closed)
-
-    @functools.cached_property
-    def vwap(self) -> F64:
-        return self._spread(self.liquidations.vwap, np.nan)
-
-    @functools.cached_property
-    def deficit(self) -> F64:
-        return self._spread(self.liquidations.deficit)
-
-    @functools.cached_property
-    def surplus(self) -> F64:
-        return self._spread(self.liquidations.surplus)
-
-    @functools.cached_property
-    def fee(self) -> F64:
-        return self._spread(self.liquidations.fee)
-
-    @functools.cached_property
-    def insurance_draw_by_position(self) -> F64:
-        return self._spread(self.liquidations.insurance_draw)
-
-    @functools.cached_property
-    def shortfall(self) -> F64:
-        return self._spread(self.liquidations.shortfall)
-
-    @functools.cached_property
-    def inventory_loss_by_position(self) -> F64:
-        return self._spread(self.liquidations.inventory_loss)
+    closed = _per_position("closed")
+    book_closed = _per_position("book_closed")
+    fallback_closed = _per_position("fallback_closed")
+    vwap = _per_position("vwap", math.nan)
+    deficit = _per_position("deficit")
+    surplus = _per_position("surplus")
+    fee = _per_position("fee")
+    insurance_draw_by_position = _per_position("insurance_draw")
+    shortfall = _per_position("shortfall")
+    inventory_loss_by_position = _per_position("inventory_loss")
 
     @functools.cached_property
     def adl(self) -> F64:
@@ -329,31 +284,18 @@ class LiquidationResult:
         return {
             "positions": len(self),
             "liquidated": self.n_liquidated,
-            "liquidated_notional": self.liquidated_notional,
-            "bad_debt": self.bad_debt,
-            "deficit": self.total_deficit,
-            "inventory_loss": self.inventory_loss,
-            "unabsorbed": self.unabsorbed,
-            "fees": self.total_fees,
-            "insurance_fund_before": self.insurance_fund_before,
-            "insurance_fund_after": self.insurance_fund,
-            "insurance_draw": self.insurance_draw,
-            "residual": self.residual,
-            "adl_transfers": self.adl_transfers,
-            "uncovered": self.uncovered,
-            "ledger_balance": self.ledger.balance,
+            **self._totals(),
         }
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per position, one column per per-position field
         (plus ``account`` when the positions carry account ids)."""
-        pd = _pandas()
         data: dict[str, Any] = {}
         if self.account is not None:
             data["account"] = self.account
         for name in _PER_POSITION:
             data[name] = getattr(self, name)
-        return pd.DataFrame(data)
+        return _pandas().DataFrame(data)
 
     def to_arrow(self) -> Any:
         """The per-position fields as a ``pyarrow.Table`` (the columns of :meth:`to_frame`),
@@ -363,9 +305,6 @@ class LiquidationResult:
 
         return liquidation_result_to_arrow(self)
 
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
@@ -374,8 +313,19 @@ class LiquidationResult:
             f"uncovered={self.uncovered:.6g})"
         )
 
-    def __str__(self) -> str:
-        return report.liquidation(self)
+
+def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
+    """TypeError unless ``positions`` is a Positions, ``book`` a Book and ``policy`` a Policy or
+    None (the default Policy, returned)."""
+    if not isinstance(positions, Positions):
+        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
+    if not isinstance(book, Book):
+        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    if policy is None:
+        return Policy()
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    return policy
 
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
@@ -477,14 +427,7 @@ def liquidate(
         Per-position outcomes, totals, the updated book and a balancing ledger; see the module
         docstring for the semantics.
     """
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _check_types(positions, book, policy)
     p = _scalar("mark", mark)
     fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
     _check_bankruptcy_prices(positions, policy)

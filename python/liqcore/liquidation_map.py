@@ -39,15 +39,11 @@ from liqcore import _repr_html
 from liqcore._arrays import F64, as_f64, check_option, real
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
+from liqcore.result import _frozen, _pandas
 
 __all__ = ["LiquidationMap", "liquidation_map"]
 
 _FIELDS = ("price_low", "price_high", "long", "short", "long_cumulative", "short_cumulative")
-
-
-def _frozen(a: F64) -> F64:
-    a.flags.writeable = False
-    return a
 
 
 def pyplot() -> Any:
@@ -103,8 +99,6 @@ class LiquidationMap:
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per bin: price_low, price_high, long, short,
         long_cumulative, short_cumulative."""
-        from liqcore.liquidation import _pandas
-
         return _pandas().DataFrame(
             {
                 "price_low": self.edges[:-1],

@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, as_f64, check_option
+from liqcore._arrays import F64, MAX_THREADS, as_f64, check_option
 
 __all__ = [
     "MarginTiers",
@@ -236,7 +236,6 @@ def _contract(contract: str, contract_size: Any) -> tuple[bool, float]:
     return contract == "inverse", c
 
 
-MAX_THREADS = 1024  # more is a caller's mistake (and beyond pybind11's size_t on 2**64)
 
 
 def _threads(threads: Optional[int]) -> int:

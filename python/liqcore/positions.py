@@ -10,13 +10,25 @@ collateral assets) group positions by this id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from liqcore._arrays import F64, I64, as_array, as_f64, as_i64, broadcast, common_length, first_bad
+from liqcore._arrays import (
+    F64,
+    I64,
+    Column,
+    as_array,
+    as_f64,
+    as_i64,
+    broadcast,
+    common_length,
+    first_bad,
+    frame_columns,
+    pandas,
+)
+from liqcore._arrays import readonly as _readonly
 
 __all__ = ["Positions"]
 
@@ -32,12 +44,6 @@ def _check(name: str, a: Any, ok: Any, what: str) -> None:
 
 def _account(x: Any) -> I64:
     return as_i64("account", x)
-
-
-def _readonly(a: Any) -> Any:
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 class Positions:
@@ -85,20 +91,15 @@ class Positions:
 
     # ---- columns -----------------------------------------------------------------------
 
-    @property
-    def size(self) -> F64:
-        """Signed size (+ long, - short), base units or contracts; read-only view."""
-        return _readonly(self._size)  # type: ignore[no-any-return]
+    size = Column[F64](
+        "_size", "Signed size (+ long, - short), base units or contracts; read-only view."
+    )
 
-    @property
-    def entry_price(self) -> F64:
-        """Entry price, quote per base; read-only view."""
-        return _readonly(self._entry_price)  # type: ignore[no-any-return]
+    entry_price = Column[F64]("_entry_price", "Entry price, quote per base; read-only view.")
 
-    @property
-    def margin(self) -> F64:
-        """Isolated margin in the margin currency (>= 0); read-only view."""
-        return _readonly(self._margin)  # type: ignore[no-any-return]
+    margin = Column[F64](
+        "_margin", "Isolated margin in the margin currency (>= 0); read-only view."
+    )
 
     @property
     def account(self) -> I64 | None:
@@ -153,33 +154,13 @@ class Positions:
     def from_frame(cls, frame: Any) -> Positions:
         """Positions from a pandas DataFrame (or any mapping of columns) with columns
         ``size``, ``entry_price``, ``margin`` and optionally ``account``."""
-        if not (isinstance(frame, Mapping) or hasattr(frame, "columns")):
-            raise TypeError(
-                f"frame must be a DataFrame or a mapping of columns (got {type(frame).__name__})"
-            )
-        names = list(frame.columns) if hasattr(frame, "columns") else list(frame.keys())
-        missing = [c for c in _COLUMNS if c not in names]
-        if missing:
-            raise ValueError(
-                f"frame is missing column(s) {', '.join(map(repr, missing))} "
-                f"(has {', '.join(map(repr, names))})"
-            )
-
-        def col(c: str) -> Any:
-            v = frame[c]
-            return v.to_numpy() if hasattr(v, "to_numpy") else v
-
+        names, col = frame_columns(frame, _COLUMNS)
         account = col("account") if "account" in names else None
         return cls(col("size"), col("entry_price"), col("margin"), account)
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns size, entry_price, margin (and account)."""
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "Positions.to_frame() needs pandas: pip install pandas (or liqcore[pandas])"
-            ) from None
+        pd = pandas("Positions.to_frame()")
         data: dict[str, Any] = {
             "size": self._size,
             "entry_price": self._entry_price,

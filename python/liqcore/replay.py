@@ -50,15 +50,16 @@ from liqcore.io import (
     _arrays_from_dicts,
     _BinanceReplay,
     _check_path,
-    _field,
     _lines,
     _pairs,
     _sniff,
+    _stamped,
     _where,
 )
-from liqcore.liquidation import LiquidationResult, _pandas
+from liqcore.liquidation import LiquidationResult
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -72,7 +73,7 @@ _Event = tuple[int, Union[Book, None], Union[tuple[Any, ...], None]]
 
 
 @dataclass(frozen=True, eq=False)
-class ReplayResult:
+class ReplayResult(Result):
     """A feed replayed through an :class:`liqcore.Engine`: one row per event or interval.
 
     Series (arrays of one length): ``time`` (int64, the feed's clock), ``mark``,
@@ -102,6 +103,8 @@ class ReplayResult:
     events: int
     depth_bps: float
 
+    _ROW_FIELDS = _SERIES
+
     def __len__(self) -> int:
         return int(self.time.shape[0])
 
@@ -128,11 +131,6 @@ class ReplayResult:
             "best_bid": self.book.best_bid,
             "best_ask": self.book.best_ask,
         }
-
-    def to_frame(self) -> Any:
-        """The series as a pandas DataFrame, one row per event or interval."""
-        pd = _pandas()
-        return pd.DataFrame({k: getattr(self, k) for k in _SERIES})
 
     def liquidations_frame(self) -> Any:
         """Every liquidation as a DataFrame row: ``time``, ``mark``, ``id`` and the fields of
@@ -173,40 +171,15 @@ class _BinanceEvents(_BinanceReplay):
                                {p: v[0] for p, v in self.asks.items()})
         self.out.append((Book(a.bid_px, a.bid_qty, a.ask_px, a.ask_qty), None))
 
-    def _diff(self, lineno: int, data: dict[str, Any]) -> bool:
-        """io's ``_BinanceReplay._diff`` (same fields, sync rules and messages), recording the
-        levels as arrays instead of updating dicts (the engine's book is the state here)."""
-        where = _where(self.path, lineno)
-        big_u = self._int(where, _field(where, data, "U", "depthUpdate"))
-        u = self._int(where, _field(where, data, "u", "depthUpdate"))
-        pu = self._int(where, _field(where, data, "pu", "depthUpdate"))
-        b = _field(where, data, "b", "depthUpdate")
-        a = _field(where, data, "a", "depthUpdate")
-        last = self.last_update_id
-        if last is None:  # feed() buffers diffs until a snapshot arrives
-            raise RuntimeError("diff applied before any snapshot")
-        if u < last:
-            return False  # older than the snapshot: already in it
-        if self.prev_u is None:
-            if big_u > last:
-                self._gap(
-                    where,
-                    f"first diff after the snapshot (line {self.snapshot_line}, lastUpdateId "
-                    f"{last}) starts at U={big_u} > lastUpdateId: updates are missing",
-                )
-        elif pu != self.prev_u:
-            self._gap(
-                where, f"sequence gap: pu={pu} but the previous diff ended at u={self.prev_u}"
-            )
+    def _apply(self, where: str, lineno: int, b: Any, a: Any) -> None:
+        """Record an in-sequence diff's levels as arrays instead of updating dicts (the
+        engine's book is the state here); io's ``_BinanceReplay._diff`` checks the sequence."""
         bl = _pairs(where, b, "b", zero_ok=True)
         al = _pairs(where, a, "a", zero_ok=True)
-        self.prev_u = u
-        self.applied += 1
         self.out.append((None, (
             np.array([p for p, _ in bl]), np.array([q for _, q in bl]),
             np.array([p for p, _ in al]), np.array([q for _, q in al]),
         )))
-        return True
 
 
 def _binance(path: PathLike, strict: bool) -> Iterator[_Event]:
@@ -214,16 +187,7 @@ def _binance(path: PathLike, strict: bool) -> Iterator[_Event]:
     for lineno, line in _lines(path):
         if b"depthUpdate" not in line and b"lastUpdateId" not in line:
             continue
-        ts_text, sep, payload = line.strip().partition(b" ")
-        try:
-            ts = int(ts_text)
-        except ValueError:
-            ts = -1
-        if not sep or ts < 0:
-            raise ValueError(
-                f"{_where(path, lineno)}: expected '<local timestamp ns> <JSON>' "
-                f"(got {line[:60]!r})"
-            )
+        ts, payload = _stamped(path, lineno, line, strip=True)
         try:
             msg = json.loads(payload)
         except (ValueError, RecursionError) as e:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, overload
@@ -53,18 +52,21 @@ from typing import Any, Callable, Optional, overload
 import numpy as np
 import numpy.typing as npt
 
-from liqcore import _core, _repr_html, report
+from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
+from liqcore._arrays import count as _count
+from liqcore._arrays import real as _real
+from liqcore._arrays import seed as _seed
 from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
-from liqcore.cascade import _check_inputs, _count, _fraction, _mark_rule, _real
-from liqcore.contagion import AccountStressResult, stress_test_accounts
+from liqcore.cascade import _check_inputs, _fraction, _mark_rule
+from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec, _run_spec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import _pandas, _scalar
-from liqcore.margin import MAX_THREADS
+from liqcore.liquidation import _scalar
 from liqcore.policy import Policy
 from liqcore.positions import Positions
+from liqcore.result import Result
 
 __all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
 
@@ -90,7 +92,7 @@ SCENARIO_FIELDS = (
 
 
 @dataclass(frozen=True, eq=False)
-class StressResult(ScenarioStats):
+class StressResult(ScenarioStats, Result):
     """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
 
     Per scenario (arrays of length ``scenarios``; money in the margin currency)
@@ -133,6 +135,9 @@ class StressResult(ScenarioStats):
     steps: int
     params: dict[str, Any] = field(default_factory=dict)
 
+    _ROW_FIELDS = SCENARIO_FIELDS
+    _REPORT = "stress"
+
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
         fund = self.insurance_fund_before
@@ -141,6 +146,7 @@ class StressResult(ScenarioStats):
             "steps": self.steps,
             "insurance_fund": fund,
             "expected_deficit": self.expected_deficit,
+            "bad_debt": self.expected_deficit,
             f"var_{q:g}": self.var(q),
             f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
             "depletion_probability": self.depletion_probability,
@@ -157,22 +163,12 @@ class StressResult(ScenarioStats):
             "all_converged": bool(np.all(self.converged)),
         }
 
-    def to_frame(self) -> Any:
-        """A pandas DataFrame, one row per scenario."""
-        return _pandas().DataFrame({f: getattr(self, f) for f in SCENARIO_FIELDS})
-
-    def _repr_html_(self) -> str:
-        return _repr_html.render(self)
-
     def __repr__(self) -> str:
         return (
             f"StressResult(scenarios={len(self)}, steps={self.steps}, "
             f"expected_deficit={self.expected_deficit:.6g}, "
             f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
         )
-
-    def __str__(self) -> str:
-        return report.stress(self)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -231,21 +227,6 @@ def _check_points(n_s: int, n_t: int) -> None:
         raise ValueError(
             f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
         )
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int (got {type(seed).__name__})")
-    s = int(seed)
-    if not 0 <= s < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64) (got {s})")
-    return s
-
-
-def _threads(threads: Any) -> int:
-    if threads is None:
-        return 0
-    return _count("threads", threads, minimum=1, maximum=MAX_THREADS)
 
 
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
@@ -539,40 +520,7 @@ def stress_test(
     streams, market 0 drawing what a single market draws here), returning an
     :class:`liqcore.AccountStressResult`.
     """
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
-        return stress_test_accounts(
-            positions,
-            book,
-            mark,
-            policy,
-            insurance_fund,
-            scenarios,
-            horizon,
-            steps=steps,
-            mu=mu,
-            sigma=sigma,
-            correlation=correlation,
-            jump_intensity=jump_intensity,
-            jump_mean=jump_mean,
-            jump_std=jump_std,
-            paths=paths,
-            path_type=path_type,
-            resilience=resilience,
-            mark_rule=mark_rule,
-            max_rounds=max_rounds,
-            seed=seed,
-            threads=threads,
-            progress=progress,
-        )
-    if correlation is not None:
-        raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
-    spec = _spec(
+    spec = _any_spec(
         positions,
         book,
         mark,
@@ -580,6 +528,7 @@ def stress_test(
         insurance_fund,
         scenarios,
         horizon,
+        correlation=correlation,
         steps=steps,
         mu=mu,
         sigma=sigma,
@@ -593,18 +542,39 @@ def stress_test(
         max_rounds=max_rounds,
         seed=seed,
     )
-    th = _threads(threads)
-    check_progress(progress)
-    plan = spec.plan()
-    if progress is None:
-        return spec.result([spec.run(plan, 0, spec.scenarios, th)])
-    batch = max(1, -(-spec.scenarios // 50))
-    parts = []
-    for first in range(0, spec.scenarios, batch):
-        count = min(batch, spec.scenarios - first)
-        parts.append(spec.run(plan, first, count, th))
-        progress(first + count, spec.scenarios)
-    return spec.result(parts)
+    result: StressResult | AccountStressResult = _run_spec(spec, threads, progress)
+    return result
+
+
+def _any_spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    *,
+    correlation: Any,
+    **model: Any,
+) -> StressSpec | AccountStressSpec:
+    """The validated spec of :func:`stress_test` (also liqcore.distributed's): for isolated
+    positions ``(positions, book, mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path
+    model and cascade keywords of :func:`_spec`."""
+    if isinstance(positions, Portfolio):
+        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
+            raise TypeError(
+                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
+                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
+                f"{type(mark).__name__})"
+            )
+        return _account_spec(
+            positions, book, mark, policy, insurance_fund, scenarios, horizon,
+            correlation=correlation, **model,
+        )
+    if correlation is not None:
+        raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
+    return _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **model)
 
 
 def stress_log_returns(

@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import pandas as _pandas
 from liqcore.book import Book
 
 # liqcore.io imports this module at its end, after defining these helpers.
@@ -549,14 +550,6 @@ def iter_tardis_snapshots(
 # --------------------------------------------------------------------------------------------
 # derivative_ticker and liquidations
 # --------------------------------------------------------------------------------------------
-
-
-def _pandas(what: str) -> Any:
-    try:
-        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(f"{what} needs pandas: pip install pandas (or liqcore[pandas])") from None
-    return pd
 
 
 @dataclass(frozen=True, eq=False)
