@@ -162,6 +162,13 @@ E choice(const char* arg, const std::string& s, std::initializer_list<std::pair<
   throw InvalidArgument(arg, -1, "must be one of " + names + " (got '" + s + "')");
 }
 
+// A Python enum `name` in `m` with the (name, value) pairs of `values`, in their order.
+template <class E>
+void bind_enum(py::module_& m, const char* name, std::initializer_list<std::pair<const char*, E>> values) {
+  py::enum_<E> e(m, name);
+  for (const auto& [n, v] : values) e.value(n, v);
+}
+
 // A ledger as the results carry it: "ledger" (float64 amounts, one per LedgerRow) and
 // "ledger_balance" (their compensated sum).
 inline void put_ledger(py::dict& d, const Ledger& ledger) {

@@ -1,6 +1,7 @@
 // Bindings for the ADL / socialized-loss allocators (liqcore/adl.hpp).
 #include <pybind11/pybind11.h>
 
+#include <span>
 #include <string>
 
 #include "arrays.hpp"
@@ -18,33 +19,30 @@ Contract contract_of(const std::string& name) {
   return choice<Contract>("contract", name, {{"linear", Contract::linear}, {"inverse", Contract::inverse}});
 }
 
+// An allocator of `amount` over `capacity` that reads one more column per entry (the queue's
+// scores, the capped rule's caps): bound as f(capacity, <column>, amount) -> transfers.
+using ColumnRule = void (*)(std::span<const double>, std::span<const double>, double, std::span<double>);
+
+void def_column_rule(py::module_& m, const char* name, ColumnRule rule, const char* column) {
+  m.def(
+      name,
+      [rule](const F64Array& capacity, const F64Array& x, double amount) {
+        return filled(size_of(capacity), [&](std::span<double> t) { rule(view(capacity), view(x), amount, t); });
+      },
+      py::arg("capacity"), py::arg(column), py::arg("amount"));
+}
+
 }  // namespace
 
 void register_adl(py::module_& m) {
-  m.def(
-      "adl_queue",
-      [](const F64Array& capacity, const F64Array& scores, double amount) {
-        return filled(size_of(capacity), [&](std::span<double> t) {
-          adl::queue(view(capacity), view(scores), amount, t);
-        });
-      },
-      py::arg("capacity"), py::arg("scores"), py::arg("amount"));
+  def_column_rule(m, "adl_queue", adl::queue, "scores");
   m.def(
       "adl_pro_rata",
       [](const F64Array& capacity, double amount) {
-        return filled(size_of(capacity), [&](std::span<double> t) {
-          adl::pro_rata(view(capacity), amount, t);
-        });
+        return filled(size_of(capacity), [&](std::span<double> t) { adl::pro_rata(view(capacity), amount, t); });
       },
       py::arg("capacity"), py::arg("amount"));
-  m.def(
-      "adl_capped_pro_rata",
-      [](const F64Array& capacity, const F64Array& caps, double amount) {
-        return filled(size_of(capacity), [&](std::span<double> t) {
-          adl::capped_pro_rata(view(capacity), view(caps), amount, t);
-        });
-      },
-      py::arg("capacity"), py::arg("caps"), py::arg("amount"));
+  def_column_rule(m, "adl_capped_pro_rata", adl::capped_pro_rata, "caps");
   m.def(
       "adl_risk_aware",
       [](const F64Array& capacity, const F64Array& weights, const F64Array& caps, double amount) {

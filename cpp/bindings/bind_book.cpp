@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "arrays.hpp"
@@ -70,6 +71,30 @@ auto read(const LockedBook& b, F&& f) {
   return f(static_cast<const Book&>(b));
 }
 
+// sweep_many (Consumes = false: reads the book under the shared lock) and execute (consumes its
+// liquidity under the unique lock): a batch of orders with the GIL released, the fill columns as
+// a tuple.
+template <bool Consumes>
+auto fill_batch() {
+  using Target = std::conditional_t<Consumes, LockedBook&, const LockedBook&>;
+  return [](Target b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits) {
+    const Side s = taker_side(side);
+    FillArrays out(static_cast<std::size_t>(qtys.size()));
+    FillColumns cols = out.columns();
+    {
+      py::gil_scoped_release release;
+      if constexpr (Consumes) {
+        auto lock = b.lock_unique();
+        b.execute(s, view(qtys), optional_view(limits), cols);
+      } else {
+        auto lock = b.lock_shared();
+        b.sweep_many(s, view(qtys), optional_view(limits), cols);
+      }
+    }
+    return out.to_tuple();
+  };
+}
+
 }  // namespace
 
 void register_book(py::module_& m) {
@@ -104,34 +129,8 @@ void register_book(py::module_& m) {
             return fill_tuple(f);
           },
           py::arg("side"), py::arg("qty"), py::arg("limit") = kNoLimit)
-      .def(
-          "sweep_many",
-          [](const LockedBook& b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits) {
-            const Side s = taker_side(side);
-            FillArrays out(static_cast<std::size_t>(qtys.size()));
-            FillColumns cols = out.columns();
-            {
-              py::gil_scoped_release release;
-              auto lock = b.lock_shared();
-              b.sweep_many(s, view(qtys), optional_view(limits), cols);
-            }
-            return out.to_tuple();
-          },
-          py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
-      .def(
-          "execute",
-          [](LockedBook& b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits) {
-            const Side s = taker_side(side);
-            FillArrays out(static_cast<std::size_t>(qtys.size()));
-            FillColumns cols = out.columns();
-            {
-              py::gil_scoped_release release;
-              auto lock = b.lock_unique();
-              b.execute(s, view(qtys), optional_view(limits), cols);
-            }
-            return out.to_tuple();
-          },
-          py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
+      .def("sweep_many", fill_batch<false>(), py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
+      .def("execute", fill_batch<true>(), py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
       .def(
           "apply",
           [](LockedBook& b, const F64Array& bp, const F64Array& bq, const F64Array& ap, const F64Array& aq) {

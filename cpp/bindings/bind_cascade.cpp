@@ -101,7 +101,7 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
 
 void register_cascade(py::module_& m) {
   // The cascade's mark rules, named as in Python; functions take their integer values.
-  py::enum_<MarkRule>(m, "MarkRule").value("last", MarkRule::last).value("mid", MarkRule::mid);
+  bind_enum<MarkRule>(m, "MarkRule", {{"last", MarkRule::last}, {"mid", MarkRule::mid}});
   m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
         py::arg("book"), py::arg("mark"), py::arg("shock"), py::arg("policy"), py::arg("fund"),
         py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));

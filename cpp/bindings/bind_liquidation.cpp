@@ -56,25 +56,23 @@ py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, cons
 
 void register_liquidation(py::module_& m) {
   // The policy's options, named as in Python (liqcore.policy reads its choices from these).
-  py::enum_<Contract>(m, "Contract").value("linear", Contract::linear).value("inverse", Contract::inverse);
-  py::enum_<LiquidationOrder>(m, "LiquidationOrder")
-      .value("underwater", LiquidationOrder::underwater)
-      .value("largest", LiquidationOrder::largest)
-      .value("given", LiquidationOrder::given);
-  py::enum_<Sizing>(m, "Sizing").value("full", Sizing::full).value("partial", Sizing::partial).value("slices", Sizing::slices);
-  py::enum_<Execution>(m, "Execution").value("book", Execution::book).value("takeover", Execution::takeover);
-  py::enum_<LimitRule>(m, "LimitRule")
-      .value("none", LimitRule::none)
-      .value("bankruptcy", LimitRule::bankruptcy)
-      .value("fillable", LimitRule::fillable);
-  py::enum_<FeeRule>(m, "FeeRule").value("capped", FeeRule::capped).value("surplus", FeeRule::surplus).value("rate", FeeRule::rate);
-  py::enum_<ResidualRule>(m, "ResidualRule")
-      .value("none", ResidualRule::none)
-      .value("queue", ResidualRule::queue)
-      .value("pro_rata", ResidualRule::pro_rata)
-      .value("capped_pro_rata", ResidualRule::capped_pro_rata)
-      .value("risk_aware", ResidualRule::risk_aware)
-      .value("socialize", ResidualRule::socialize);
+  bind_enum<Contract>(m, "Contract", {{"linear", Contract::linear}, {"inverse", Contract::inverse}});
+  bind_enum<LiquidationOrder>(m, "LiquidationOrder",
+                              {{"underwater", LiquidationOrder::underwater},
+                               {"largest", LiquidationOrder::largest},
+                               {"given", LiquidationOrder::given}});
+  bind_enum<Sizing>(m, "Sizing", {{"full", Sizing::full}, {"partial", Sizing::partial}, {"slices", Sizing::slices}});
+  bind_enum<Execution>(m, "Execution", {{"book", Execution::book}, {"takeover", Execution::takeover}});
+  bind_enum<LimitRule>(m, "LimitRule",
+                       {{"none", LimitRule::none}, {"bankruptcy", LimitRule::bankruptcy}, {"fillable", LimitRule::fillable}});
+  bind_enum<FeeRule>(m, "FeeRule", {{"capped", FeeRule::capped}, {"surplus", FeeRule::surplus}, {"rate", FeeRule::rate}});
+  bind_enum<ResidualRule>(m, "ResidualRule",
+                          {{"none", ResidualRule::none},
+                           {"queue", ResidualRule::queue},
+                           {"pro_rata", ResidualRule::pro_rata},
+                           {"capped_pro_rata", ResidualRule::capped_pro_rata},
+                           {"risk_aware", ResidualRule::risk_aware},
+                           {"socialize", ResidualRule::socialize}});
 
   py::class_<LiquidationPolicy>(m, "LiquidationPolicy")
       .def(py::init<>())

@@ -254,7 +254,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   Ledger& led = tot.ledger;
   InsuranceFund fund(fund_balance, pol.reserve);
   std::vector<CompensatedSum> short_long(M), short_short(M), mk_notional(M), mk_deficit(M), mk_residual(M);
-  CompensatedSum s_notional, s_fees, s_deficit, s_surplus, s_draw;
+  OutcomeSums sums;  // its draw: the closes' and the inventory's; the residual is summed per market
   std::int64_t seq = 0;
 
   struct Close {
@@ -367,7 +367,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       out.vwap[i] = vw_den > 0.0 ? vw_num / vw_den : nan;
       out.bankruptcy_price[i] = bp;
       mk_notional[m].add(d_ntl);
-      s_notional.add(d_ntl);
+      sums.notional.add(d_ntl);
       out.acc_closed_notional[a] += d_ntl;
 
       tnc += G - fee;
@@ -443,23 +443,22 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / f);
       acc_draw += draw;
       acc_short += shortfall;
-      s_draw.add(draw);
+      sums.draw.add(draw);
     }
     out.acc_deficit[a] = deficit;
     out.acc_surplus[a] = surplus;
     out.acc_fee[a] = fee;
     out.acc_insurance_draw[a] = acc_draw;
     out.acc_shortfall[a] = acc_short;
-    s_fees.add(fee);
-    s_deficit.add(deficit);
-    s_surplus.add(surplus);
+    sums.fees.add(fee);
+    sums.deficit.add(deficit);
+    sums.surplus.add(surplus);
     tot.positions += static_cast<std::int64_t>(closes.size());
   }
   // ---- the fund sells its inventory into each book left by the closes, within the band -------
   // (docs/model.md, "One batch", step 4); pieces in quote, paid in close order.
   std::vector<InventoryPiece> pieces;
   std::vector<std::uint8_t> sold;
-  CompensatedSum s_unabsorbed;
   for (std::size_t m = 0; m < M; ++m) {
     const Market& mk = markets[m];
     const double f = mk.quote_factor();
@@ -476,7 +475,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
             });
         tot.flow[m].add(s, sale.qty, sale.fills.last);
       }
-      s_unabsorbed.add(inv.quantity());
+      sums.unabsorbed.add(inv.quantity());
       if (carried) continue;  // the caller carries the rest to its next round
       value_inventory(inv, mk.contract, s, mk.mark, edge, [&](const InventoryPiece& p) {
         pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
@@ -484,7 +483,6 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       });
     }
   }
-  CompensatedSum s_inv_loss, s_inv_gain;
   if (!pieces.empty()) {
     std::vector<InventoryPiece> tmp;
     std::vector<std::uint8_t> sold_tmp;
@@ -502,8 +500,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       mk_residual[m].add(shortfall);
       mk_inv[m].add(std::max(p.loss, 0.0));
       (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / markets[m].quote_factor());
-      (p.loss > 0.0 ? s_inv_loss : s_inv_gain).add(std::abs(p.loss));
-      s_draw.add(draw);
+      sums.add_inventory(p.loss);
+      sums.draw.add(draw);
     });
     for (std::size_t m = 0; m < M; ++m) out.mk_inventory_loss[m] = mk_inv[m].value();
   }
@@ -537,16 +535,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   }
 
   tot.accounts = static_cast<std::int64_t>(hits.size());
-  tot.closed_notional = s_notional.value();
-  tot.fees = s_fees.value();
-  tot.deficit = s_deficit.value();
-  tot.surplus = s_surplus.value();
-  tot.inventory_loss = s_inv_loss.value();
-  tot.inventory_gain = s_inv_gain.value();
-  tot.unabsorbed = s_unabsorbed.value();
-  tot.bad_debt = tot.deficit + tot.inventory_loss;
-  tot.insurance_draw = s_draw.value();
-  tot.residual = s_residual.value();
+  sums.fill(tot, sums.draw.value(), s_residual.value());
   tot.adl_transfers = s_transfers.value();
   tot.uncovered = std::max(0.0, tot.residual - tot.adl_transfers);
   tot.fund_after = fund.balance();

@@ -44,8 +44,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "liqcore/account_liquidation.hpp"
@@ -165,6 +167,12 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
 // The cascade of simulate_contagion with the exogenous moves given as factors (steps × markets,
 // finite, > 0: every price of market m is multiplied by factors[t·M + m] at step t), on inputs
 // already checked by check_contagion_inputs.
+// Entry j of each (run column, round column) pair: the run keeps what the round computed.
+inline void copy_entry(std::size_t j,
+                       std::initializer_list<std::pair<std::vector<double>*, const std::vector<double>*>> cols) {
+  for (const auto& [to, from] : cols) (*to)[j] = (*from)[j];
+}
+
 inline ContagionRun contagion_run(std::span<const Market> markets, std::span<const Book* const> books,
                                   const CollateralColumns& col, const PortfolioColumns& pf,
                                   std::span<const double> factors, const LiquidationPolicy& pol, double fund,
@@ -318,27 +326,17 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
         run.acc_round[a] = k;
         run.acc_trigger[a] = trigger;
         run.acc_origin[a] = origin;
-        run.acc_equity[a] = a_eq[a];
-        run.acc_maintenance[a] = a_mm[a];
-        run.acc_equity_after[a] = a_after[a];
-        run.acc_deficit[a] = a_def[a];
-        run.acc_fee[a] = a_fee[a];
-        run.acc_draw[a] = a_draw[a];
-        run.acc_shortfall[a] = a_short[a];
+        copy_entry(a, {{&run.acc_equity, &a_eq}, {&run.acc_maintenance, &a_mm}, {&run.acc_equity_after, &a_after},
+                       {&run.acc_deficit, &a_def}, {&run.acc_fee, &a_fee}, {&run.acc_draw, &a_draw},
+                       {&run.acc_shortfall, &a_short}});
         const std::size_t row = origin < 0 ? M : static_cast<std::size_t>(origin);
         for (const std::size_t i : by_account.of(a)) {
           if (seq[i] < 0) continue;
           const auto m = static_cast<std::size_t>(pf.market[i]);
           run.pos_round[i] = k;
-          run.closed[i] = o_closed[i];
-          run.book_closed[i] = o_book[i];
-          run.fallback_closed[i] = o_fb[i];
-          run.vwap[i] = o_vwap[i];
-          run.deficit[i] = o_def[i];
-          run.inventory_loss[i] = o_inv[i];
-          run.fee[i] = o_fee[i];
-          run.draw[i] = o_draw[i];
-          run.shortfall[i] = o_short[i];
+          copy_entry(i, {{&run.closed, &o_closed}, {&run.book_closed, &o_book}, {&run.fallback_closed, &o_fb},
+                         {&run.vwap, &o_vwap}, {&run.deficit, &o_def}, {&run.inventory_loss, &o_inv},
+                         {&run.fee, &o_fee}, {&run.draw, &o_draw}, {&run.shortfall, &o_short}});
           (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i] + std::max(o_inv[i], 0.0);
           by_origin[row * M + m] += std::abs(size[i]) * (mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark);
           size[i] = 0.0;

@@ -469,6 +469,8 @@ struct LiquidationOutcome {
 struct OutcomeSums {
   CompensatedSum notional, fees, deficit, surplus, draw, fallback;
   CompensatedSum shortfall_long, shortfall_short;  // the residual, by side of the liquidated positions
+  // the fund's inventory: its losses and gains, and the quantity no book absorbed
+  CompensatedSum inventory_loss, inventory_gain, unabsorbed;
 
   void add(double q, const LiquidationOutcome& o) noexcept {
     notional.add(o.closed_notional);
@@ -480,6 +482,24 @@ struct OutcomeSums {
     (q > 0.0 ? shortfall_long : shortfall_short).add(o.shortfall);
   }
   double residual() const noexcept { return shortfall_long.value() + shortfall_short.value(); }
+  // A loss (> 0) or gain (< 0) of the fund's inventory.
+  void add_inventory(double loss) noexcept { (loss > 0.0 ? inventory_loss : inventory_gain).add(std::abs(loss)); }
+
+  // Sets a batch's totals (LiquidationTotals, AccountLiquidationTotals) from these sums, with the
+  // fund's draw and the residual as the batch summed them; bad_debt = deficit + inventory_loss.
+  template <class Totals>
+  void fill(Totals& t, double insurance_draw, double residual) const {
+    t.closed_notional = notional.value();
+    t.fees = fees.value();
+    t.deficit = deficit.value();
+    t.surplus = surplus.value();
+    t.inventory_loss = inventory_loss.value();
+    t.inventory_gain = inventory_gain.value();
+    t.unabsorbed = unabsorbed.value();
+    t.bad_debt = t.deficit + t.inventory_loss;
+    t.insurance_draw = insurance_draw;
+    t.residual = residual;
+  }
 };
 
 // ---- the fund's inventory ---------------------------------------------------------------------
@@ -859,14 +879,13 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   // ---- the fund sells its inventory into the book left by the closes, within the band --------
   std::vector<InventoryPiece> pieces;
   std::vector<std::uint8_t> sold;
-  CompensatedSum unabsorbed;
   for (const double s : {1.0, -1.0}) {
     Inventory& inv = s > 0.0 ? long_inv : short_inv;
     if (inv.empty()) continue;
     const double edge = band_edge(s, mark, pol.price_band);
     const InventorySale sale = sell_into(inv, s > 0.0 ? bids : asks, c, s, mark, edge, pieces, sold);
     tot.flow.add(s, sale.qty, sale.fills.last);
-    unabsorbed.add(inv.quantity());
+    sums.unabsorbed.add(inv.quantity());
     value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
       pieces.push_back(p);
       sold.push_back(0);
@@ -878,12 +897,12 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     std::vector<std::uint8_t> sold_tmp;
     detail::order_pieces(pieces, sold, tmp, sold_tmp);
   }
-  CompensatedSum inv_loss, inv_gain, inv_draw;
+  CompensatedSum inv_draw;
   settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
     out.inventory_loss[p.tag] += p.loss;
     out.insurance_draw[p.tag] += draw;
     out.shortfall[p.tag] += shortfall;
-    (p.loss > 0.0 ? inv_loss : inv_gain).add(std::abs(p.loss));
+    sums.add_inventory(p.loss);
     inv_draw.add(draw);
     (hits[p.tag].q > 0.0 ? sums.shortfall_long : sums.shortfall_short).add(shortfall);
   });
@@ -891,16 +910,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   book_after.asks_mut().consume(asks.level, asks.used);
 
   tot.liquidated = static_cast<std::int64_t>(hits.size());
-  tot.closed_notional = sums.notional.value();
-  tot.fees = sums.fees.value();
-  tot.deficit = sums.deficit.value();
-  tot.surplus = sums.surplus.value();
-  tot.inventory_loss = inv_loss.value();
-  tot.inventory_gain = inv_gain.value();
-  tot.unabsorbed = unabsorbed.value();
-  tot.bad_debt = tot.deficit + tot.inventory_loss;
-  tot.insurance_draw = sums.draw.value() + inv_draw.value();
-  tot.residual = sums.residual();
+  sums.fill(tot, sums.draw.value() + inv_draw.value(), sums.residual());
   tot.fund_after = fund.balance();
 
   // ---- residual allocation --------------------------------------------------------------------
