@@ -66,7 +66,7 @@ from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
-from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
 from liqcore.result import Result, _columns
 
@@ -265,10 +265,7 @@ def liquidate_accounts(
     See the module docstring for the semantics.
     """
     _check_kinds(pf, acc, mk)
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _policy(policy)
     if isinstance(insurance_fund, bool) or not isinstance(
         insurance_fund, (int, float, np.integer, np.floating)
     ):

@@ -38,6 +38,7 @@ import numpy as np
 from liqcore._repr_html import fmt
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
+from liqcore.liquidation import _policy
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import MarginTiers
 from liqcore.policy import Policy
@@ -203,10 +204,7 @@ def build_report(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))} (got {kind!r})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _policy(policy)
     t0 = time.perf_counter()
     cas = simulate_cascade(positions, book, mark, shock, policy, insurance_fund, resilience,
                            mark_rule=mark_rule, max_rounds=max_rounds)
