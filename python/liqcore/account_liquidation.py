@@ -68,7 +68,7 @@ from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns
+from liqcore.result import Result, _columns, _from_columns
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -311,28 +311,10 @@ def liquidate_accounts(
         shortfall=r["shortfall"],
         inventory_loss_by_position=r["inventory_loss"],
         adl=r["adl"],
-        accounts=AccountOutcomes(
-            liquidated=a["liquidated"].view(np.bool_),
-            sequence=a["sequence"],
-            equity=a["equity"],
-            maintenance=a["maintenance"],
-            equity_market=a["equity_market"],
-            equity_after=a["equity_after"],
-            deficit=a["deficit"],
-            surplus=a["surplus"],
-            fee=a["fee"],
-            insurance_draw=a["insurance_draw"],
-            shortfall=a["shortfall"],
-            closed_notional=a["closed_notional"],
+        accounts=_from_columns(
+            AccountOutcomes, a, liquidated=a["liquidated"].view(np.bool_)
         ),
-        markets=MarketOutcomes(
-            closed_notional=m["closed_notional"],
-            deficit=m["deficit"],
-            inventory_loss=m["inventory_loss"],
-            residual=m["residual"],
-            adl_transfers=m["adl_transfers"],
-            uncovered=m["uncovered"],
-        ),
+        markets=_from_columns(MarketOutcomes, m),
         n_accounts=int(t["accounts"]),
         n_positions=int(t["positions"]),
         liquidated_notional=float(t["closed_notional"]),

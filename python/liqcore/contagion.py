@@ -77,7 +77,7 @@ from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns, _pandas
+from liqcore.result import Result, _columns, _from_columns, _pandas
 
 __all__ = [
     "AccountStressResult",
@@ -452,41 +452,16 @@ def simulate_cascade_accounts(
         insurance_draw_by_position=r["insurance_draw"],
         shortfall=r["shortfall"],
         inventory_loss_by_position=r["inventory_loss"],
-        accounts=ContagionAccounts(
-            round=a_round,
-            liquidated=a_round >= 0,
-            trigger=a["trigger"],
-            origin=a["origin"],
-            equity=a["equity"],
-            maintenance=a["maintenance"],
-            equity_after=a["equity_after"],
-            deficit=a["deficit"],
-            fee=a["fee"],
-            insurance_draw=a["insurance_draw"],
-            shortfall=a["shortfall"],
-        ),
-        markets=ContagionMarkets(
+        accounts=_from_columns(ContagionAccounts, a, round=a_round, liquidated=a_round >= 0),
+        markets=_from_columns(
+            ContagionMarkets,
+            m,
             initial_mark=r["initial_marks"],
             shocked_mark=r["shocked_marks"],
             final_mark=r["final_marks"],
-            closed_notional=m["closed_notional"],
-            deficit=m["deficit"],
-            residual=m["residual"],
-            unattributed=m["unattributed"],
         ),
-        trace=ContagionTrace(
-            round=np.arange(1, n_rounds + 1, dtype=np.int64),
-            marks_before=tr["marks_before"],
-            marks_after=tr["marks_after"],
-            deficit_by_market=tr["deficit_by_market"],
-            accounts=tr["accounts"],
-            positions=tr["positions"],
-            notional=tr["notional"],
-            deficit=tr["deficit"],
-            fees=tr["fees"],
-            insurance_draw=tr["insurance_draw"],
-            residual=tr["residual"],
-            insurance_fund=tr["insurance_fund"],
+        trace=_from_columns(
+            ContagionTrace, tr, round=np.arange(1, n_rounds + 1, dtype=np.int64)
         ),
         contagion=r["contagion"],
         rounds=n_rounds,
