@@ -66,9 +66,9 @@ from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
-from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns
+from liqcore.result import Result, _columns, _from_columns
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -265,10 +265,7 @@ def liquidate_accounts(
     See the module docstring for the semantics.
     """
     _check_kinds(pf, acc, mk)
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _policy(policy)
     if isinstance(insurance_fund, bool) or not isinstance(
         insurance_fund, (int, float, np.integer, np.floating)
     ):
@@ -314,28 +311,10 @@ def liquidate_accounts(
         shortfall=r["shortfall"],
         inventory_loss_by_position=r["inventory_loss"],
         adl=r["adl"],
-        accounts=AccountOutcomes(
-            liquidated=a["liquidated"].view(np.bool_),
-            sequence=a["sequence"],
-            equity=a["equity"],
-            maintenance=a["maintenance"],
-            equity_market=a["equity_market"],
-            equity_after=a["equity_after"],
-            deficit=a["deficit"],
-            surplus=a["surplus"],
-            fee=a["fee"],
-            insurance_draw=a["insurance_draw"],
-            shortfall=a["shortfall"],
-            closed_notional=a["closed_notional"],
+        accounts=_from_columns(
+            AccountOutcomes, a, liquidated=a["liquidated"].view(np.bool_)
         ),
-        markets=MarketOutcomes(
-            closed_notional=m["closed_notional"],
-            deficit=m["deficit"],
-            inventory_loss=m["inventory_loss"],
-            residual=m["residual"],
-            adl_transfers=m["adl_transfers"],
-            uncovered=m["uncovered"],
-        ),
+        markets=_from_columns(MarketOutcomes, m),
         n_accounts=int(t["accounts"]),
         n_positions=int(t["positions"]),
         liquidated_notional=float(t["closed_notional"]),

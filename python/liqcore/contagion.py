@@ -75,9 +75,9 @@ from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
-from liqcore.liquidation import _LEDGER_ROWS, Ledger
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns, _pandas
+from liqcore.result import Result, _columns, _from_columns, _pandas
 
 __all__ = [
     "AccountStressResult",
@@ -402,23 +402,11 @@ def simulate_cascade_accounts(
     See the module docstring for the semantics and the contagion attribution.
     """
     _check_kinds(pf, acc, mk)
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _policy(policy)
     shocks = _shocks(shock, len(mk))
-    fund = _real("insurance_fund", insurance_fund)
-    if not (math.isfinite(fund) and fund >= 0.0):
-        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
-    res = _real("resilience", resilience)
-    if not 0.0 <= res <= 1.0:
-        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
-    if not isinstance(mark_rule, str):
-        raise TypeError(
-            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
-        )
-    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
-    max_rounds = _int("max_rounds", max_rounds, 0)
+    fund, res, rule, max_rounds = _cascade_settings(
+        insurance_fund, resilience, mark_rule, max_rounds
+    )
     by_book = policy.execution == "book"
     if by_book and mk._books is None:
         raise ValueError(
@@ -464,41 +452,16 @@ def simulate_cascade_accounts(
         insurance_draw_by_position=r["insurance_draw"],
         shortfall=r["shortfall"],
         inventory_loss_by_position=r["inventory_loss"],
-        accounts=ContagionAccounts(
-            round=a_round,
-            liquidated=a_round >= 0,
-            trigger=a["trigger"],
-            origin=a["origin"],
-            equity=a["equity"],
-            maintenance=a["maintenance"],
-            equity_after=a["equity_after"],
-            deficit=a["deficit"],
-            fee=a["fee"],
-            insurance_draw=a["insurance_draw"],
-            shortfall=a["shortfall"],
-        ),
-        markets=ContagionMarkets(
+        accounts=_from_columns(ContagionAccounts, a, round=a_round, liquidated=a_round >= 0),
+        markets=_from_columns(
+            ContagionMarkets,
+            m,
             initial_mark=r["initial_marks"],
             shocked_mark=r["shocked_marks"],
             final_mark=r["final_marks"],
-            closed_notional=m["closed_notional"],
-            deficit=m["deficit"],
-            residual=m["residual"],
-            unattributed=m["unattributed"],
         ),
-        trace=ContagionTrace(
-            round=np.arange(1, n_rounds + 1, dtype=np.int64),
-            marks_before=tr["marks_before"],
-            marks_after=tr["marks_after"],
-            deficit_by_market=tr["deficit_by_market"],
-            accounts=tr["accounts"],
-            positions=tr["positions"],
-            notional=tr["notional"],
-            deficit=tr["deficit"],
-            fees=tr["fees"],
-            insurance_draw=tr["insurance_draw"],
-            residual=tr["residual"],
-            insurance_fund=tr["insurance_fund"],
+        trace=_from_columns(
+            ContagionTrace, tr, round=np.arange(1, n_rounds + 1, dtype=np.int64)
         ),
         contagion=r["contagion"],
         rounds=n_rounds,
@@ -880,22 +843,10 @@ def _account_spec(
     seed: Any,
 ) -> AccountStressSpec:
     _check_kinds(pf, acc, mk)
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
-    fund = _real("insurance_fund", insurance_fund)
-    if not (math.isfinite(fund) and fund >= 0.0):
-        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
-    res = _real("resilience", resilience)
-    if not 0.0 <= res <= 1.0:
-        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
-    if not isinstance(mark_rule, str):
-        raise TypeError(
-            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
-        )
-    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
-    rounds_cap = _int("max_rounds", max_rounds, 0)
+    policy = _policy(policy)
+    fund, res, rule, rounds_cap = _cascade_settings(
+        insurance_fund, resilience, mark_rule, max_rounds
+    )
     M = len(mk)
     factors: Optional[npt.NDArray[np.float64]] = None
     if paths is None:
@@ -1050,6 +1001,24 @@ def _run_spec(spec: Any, threads: Any, progress: Any) -> Any:
 
 
 MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
+
+
+def _cascade_settings(
+    insurance_fund: Any, resilience: Any, mark_rule: Any, max_rounds: Any
+) -> tuple[float, float, int, int]:
+    """The checked fund, resilience, mark rule (its index) and round limit of a cascade."""
+    fund = _real("insurance_fund", insurance_fund)
+    if not (math.isfinite(fund) and fund >= 0.0):
+        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
+    res = _real("resilience", resilience)
+    if not 0.0 <= res <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
+    if not isinstance(mark_rule, str):
+        raise TypeError(
+            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
+        )
+    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    return fund, res, rule, _int("max_rounds", max_rounds, 0)
 
 
 def _int(name: str, x: Any, minimum: int, maximum: int = MAX_COUNT) -> int:

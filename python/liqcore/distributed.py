@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any, Optional, Union, overload
+from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
 from liqcore._arrays import count as _count
 from liqcore._arrays import threads as _threads
@@ -36,7 +36,10 @@ from liqcore.contagion import AccountStressResult, AccountStressSpec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.stress import StressResult, StressSpec, _any_spec
+from liqcore.stress import StressOptions, StressResult, StressSpec, _any_spec
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _Spec = Union[StressSpec, AccountStressSpec]
 
@@ -78,6 +81,13 @@ def _client(client: Any) -> Any:
     return client
 
 
+
+class _DaskOptions(StressOptions, total=False):
+    chunk: int
+    threads_per_task: Optional[int]
+    retries: int
+
+
 @overload
 def stress_test(
     client: Any,
@@ -88,23 +98,7 @@ def stress_test(
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
     horizon: float = 1.0,
-    *,
-    chunk: int = 1_000,
-    threads_per_task: Optional[int] = 1,
-    retries: int = 2,
-    steps: Optional[int] = None,
-    mu: float = 0.0,
-    sigma: float = 0.04,
-    jump_intensity: float = 0.1,
-    jump_mean: float = -0.03,
-    jump_std: float = 0.05,
-    paths: Any = None,
-    path_type: str = "mark",
-    resilience: float = 0.0,
-    mark_rule: str = "last",
-    max_rounds: int = 1000,
-    seed: int = 0,
-    correlation: Any = None,
+    **options: Unpack[_DaskOptions],
 ) -> StressResult: ...
 
 
@@ -118,23 +112,7 @@ def stress_test(
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
     horizon: float = 1.0,
-    *,
-    chunk: int = 1_000,
-    threads_per_task: Optional[int] = 1,
-    retries: int = 2,
-    steps: Optional[int] = None,
-    mu: float = 0.0,
-    sigma: Any = 0.04,
-    jump_intensity: float = 0.1,
-    jump_mean: float = -0.03,
-    jump_std: float = 0.05,
-    paths: Any = None,
-    path_type: str = "mark",
-    resilience: float = 0.0,
-    mark_rule: str = "last",
-    max_rounds: int = 1000,
-    seed: int = 0,
-    correlation: Any = None,
+    **options: Unpack[_DaskOptions],
 ) -> AccountStressResult: ...
 
 

@@ -321,6 +321,11 @@ def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
     if not isinstance(book, Book):
         raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    return _policy(policy)
+
+
+def _policy(policy: Any) -> Policy:
+    """``policy`` checked (None: ``Policy()``)."""
     if policy is None:
         return Policy()
     if not isinstance(policy, Policy):

@@ -251,6 +251,28 @@ def _threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
+def _setup(
+    contract: Any, contract_size: Any, tiers: MarginTiers | None, mmr: Any
+) -> tuple[bool, float, Any | None, Any]:
+    """The contract, the kernel's tiers (None: flat ``mmr``) and ``mmr`` (None: the default)
+    of the maintenance-margin functions below."""
+    inv, cs = _contract(contract, contract_size)
+    t = _tiers(tiers, mmr)
+    return inv, cs, t, _DEFAULT_MMR if mmr is None else mmr
+
+
+def _prepare_rated(
+    names: tuple[str, ...], values: tuple[Any, ...], rules: tuple[str, ...], t: Any, mmr: Any
+) -> tuple[list[F64], Any, bool]:
+    """:func:`_prepare` of ``values`` and, with flat rates (``t`` None), of ``mmr`` after them;
+    returns the arrays, the rates (``_NO_RATE`` with tiers) and whether all were scalars."""
+    if t is None:
+        arrays, scalar = _prepare(names + ("mmr",), values + (mmr,), rules + ("rate",))
+        return arrays[:-1], arrays[-1], scalar
+    arrays, scalar = _prepare(names, values, rules)
+    return arrays, _NO_RATE, scalar
+
+
 def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
     if tiers is None:
         return None
@@ -347,18 +369,11 @@ def maintenance_margin(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs = _contract(contract, contract_size)
-    t = _tiers(tiers, mmr)
-    if mmr is None:
-        mmr = _DEFAULT_MMR
+    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
     nt = _threads(threads)
-    if t is None:
-        (q, p, r), scalar = _prepare(
-            ("size", "mark", "mmr"), (size, mark, mmr), ("finite", "positive", "rate")
-        )
-    else:
-        (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
-        r = _NO_RATE
+    (q, p), r, scalar = _prepare_rated(
+        ("size", "mark"), (size, mark), ("finite", "positive"), t, mmr
+    )
     out = _core.maintenance_margin(q, p, r, t, inv, cs, nt)
     return _out(out, scalar, "maintenance_margin", ("size", "mark"), (q, p))
 
@@ -421,26 +436,17 @@ def liquidation_price(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs = _contract(contract, contract_size)
-    t = _tiers(tiers, mmr)
-    if mmr is None:
-        mmr = _DEFAULT_MMR
+    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
     nt = _threads(threads)
-    if t is None:
-        (q, ep, m, r), scalar = _prepare(
-            ("size", "entry_price", "margin", "mmr"),
-            (size, entry_price, margin, mmr),
-            ("finite", "positive", "nonnegative", "rate"),
-        )
-    else:
-        (q, ep, m), scalar = _prepare(
-            ("size", "entry_price", "margin"),
-            (size, entry_price, margin),
-            ("finite", "positive", "nonnegative"),
-        )
-        r = _NO_RATE
+    (q, ep, m), r, scalar = _prepare_rated(
+        ("size", "entry_price", "margin"),
+        (size, entry_price, margin),
+        ("finite", "positive", "nonnegative"),
+        t,
+        mmr,
+    )
     out = _core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt)
     return _out(out, scalar, "liquidation_price", _QEMP[:3], (q, ep, m))
 
@@ -466,23 +472,14 @@ def margin_ratio(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs = _contract(contract, contract_size)
-    t = _tiers(tiers, mmr)
-    if mmr is None:
-        mmr = _DEFAULT_MMR
+    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
     nt = _threads(threads)
-    if t is None:
-        (q, ep, m, p, r), scalar = _prepare(
-            ("size", "entry_price", "margin", "mark", "mmr"),
-            (size, entry_price, margin, mark, mmr),
-            ("finite", "positive", "nonnegative", "positive", "rate"),
-        )
-    else:
-        (q, ep, m, p), scalar = _prepare(
-            ("size", "entry_price", "margin", "mark"),
-            (size, entry_price, margin, mark),
-            ("finite", "positive", "nonnegative", "positive"),
-        )
-        r = _NO_RATE
+    (q, ep, m, p), r, scalar = _prepare_rated(
+        ("size", "entry_price", "margin", "mark"),
+        (size, entry_price, margin, mark),
+        ("finite", "positive", "nonnegative", "positive"),
+        t,
+        mmr,
+    )
     out = _core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt)
     return _out(out, scalar, "margin_ratio", _QEMP, (q, ep, m, p))

@@ -45,6 +45,41 @@ def _check_folder(path: PathLike) -> None:
         raise FileNotFoundError(f"no such folder {str(folder)!r} for {os.fspath(path)!r}")
 
 
+def _draw_cascade(
+    ax1: Any,
+    ax2: Any,
+    res: CascadeResult,
+    *,
+    shock_label: str,
+    mark_label: str,
+    title: str,
+    money_label: str | None,
+) -> None:
+    """The cascade chart of :func:`cascade` (also the HTML report's): the mark per round on
+    ``ax1``; liquidated notional, cumulative bad debt and insurance fund per round on ``ax2``."""
+    rounds = np.arange(len(res.marks))
+    ax1.plot([-0.6, 0], [res.initial_mark, res.shocked_mark], "k--", lw=1, label=shock_label)
+    ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
+    ax1.axhline(res.initial_mark, color="grey", lw=0.6)
+    ax1.set_ylabel(mark_label)
+    ax1.set_title(title)
+    ax1.legend(loc="best")
+    tr = res.trace
+    ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
+    ax2.set_ylabel("liquidated notional")
+    ax2.set_xlabel("round")
+    ax3 = ax2.twinx()
+    ax3.plot(
+        tr.round, np.cumsum(tr.bad_debt), color="tab:blue", marker=".", label="cumulative bad debt"
+    )
+    ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
+    if money_label is not None:
+        ax3.set_ylabel(money_label)
+    h1, l1 = ax2.get_legend_handles_labels()
+    h2, l2 = ax3.get_legend_handles_labels()
+    ax2.legend(h1 + h2, l1 + l2, loc="best")
+
+
 def cascade(res: CascadeResult, path: PathLike) -> None:
     """The cascade ``res``: mark per round (top), liquidated notional, cumulative deficit and
     insurance fund per round (bottom)."""
@@ -52,34 +87,16 @@ def cascade(res: CascadeResult, path: PathLike) -> None:
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     try:
-        rounds = np.arange(len(res.marks))
-        ax1.plot(
-            [-0.6, 0], [res.initial_mark, res.shocked_mark], "k--", lw=1, label="exogenous shock"
+        _draw_cascade(
+            ax1,
+            ax2,
+            res,
+            shock_label="exogenous shock",
+            mark_label="mark price",
+            title=f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} "
+            f"in {res.rounds} rounds",
+            money_label="money",
         )
-        ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
-        ax1.axhline(res.initial_mark, color="grey", lw=0.6)
-        ax1.set_ylabel("mark price")
-        ax1.set_title(
-            f"Liquidation cascade: shock {res.shock:+.1%} -> move {res.move:+.2%} "
-            f"in {res.rounds} rounds"
-        )
-        ax1.legend(loc="best")
-        tr = res.trace
-        ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
-        ax2.set_ylabel("liquidated notional")
-        ax2.set_xlabel("round")
-        ax3 = ax2.twinx()
-        ax3.plot(
-            tr.round, np.cumsum(tr.bad_debt), color="tab:blue", marker=".",
-            label="cumulative bad debt",
-        )
-        ax3.plot(
-            tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund"
-        )
-        ax3.set_ylabel("money")
-        h1, l1 = ax2.get_legend_handles_labels()
-        h2, l2 = ax3.get_legend_handles_labels()
-        ax2.legend(h1 + h2, l1 + l2, loc="best")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
     finally:

@@ -64,6 +64,42 @@ def table(rows: Rows, title: str) -> str:
 # ---- isolated margin -------------------------------------------------------------------------
 
 
+def _loss_rows(
+    s: dict[str, Any],
+    residual: str | None,
+    *,
+    draw: bool = False,
+    cross_market: bool = False,
+) -> list[tuple[str, str]]:
+    """The loss and fund rows of a liquidation's summary ``s`` (shared by the tables below);
+    ``residual``: the policy's residual rule (None: no counterparty rows)."""
+    rows = [
+        ("liquidated notional", money(s["liquidated_notional"])),
+        ("bad debt", money(s["bad_debt"])),
+        ("  traders' deficits", money(s["deficit"])),
+        ("  fund inventory losses", money(s["inventory_loss"])),
+    ]
+    if cross_market:
+        rows.append(("cross-market bad debt", money(s["cross_market_deficit"])))
+    rows += [
+        ("fee income", money(s["fees"])),
+        ("insurance fund before", money(s["insurance_fund_before"])),
+    ]
+    if draw:
+        rows.append(("insurance fund draw", money(s["insurance_draw"])))
+    rows += [
+        ("insurance fund after", money(s["insurance_fund_after"])),
+        ("residual", money(s["residual"])),
+    ]
+    if residual is not None:
+        rows += [
+            (f"covered by counterparties ({residual})", money(s["adl_transfers"])),
+            ("uncovered", money(s["uncovered"])),
+        ]
+    rows.append(("ledger balance", f"{s['ledger_balance']:.3g}"))
+    return rows
+
+
 def liquidation_rows(res: LiquidationResult, mark_before: float | None = None) -> list[
     tuple[str, str]
 ]:
@@ -79,19 +115,8 @@ def liquidation_rows(res: LiquidationResult, mark_before: float | None = None) -
     rows += [
         ("positions", f"{s['positions']:,}"),
         ("liquidated", f"{s['liquidated']:,} ({s['liquidated'] / max(1, s['positions']):.2%})"),
-        ("liquidated notional", money(s["liquidated_notional"])),
-        ("bad debt", money(s["bad_debt"])),
-        ("  traders' deficits", money(s["deficit"])),
-        ("  fund inventory losses", money(s["inventory_loss"])),
-        ("fee income", money(s["fees"])),
-        ("insurance fund before", money(s["insurance_fund_before"])),
-        ("insurance fund draw", money(s["insurance_draw"])),
-        ("insurance fund after", money(s["insurance_fund_after"])),
-        ("residual", money(s["residual"])),
-        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
-        ("uncovered", money(s["uncovered"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
     ]
+    rows += _loss_rows(s, res.policy.residual, draw=True)
     return rows
 
 
@@ -121,18 +146,8 @@ def cascade(
             "liquidated",
             f"{s['positions_liquidated']:,} ({s['positions_liquidated'] / max(1, n):.2%})",
         ),
-        ("liquidated notional", money(s["liquidated_notional"])),
-        ("bad debt", money(s["bad_debt"])),
-        ("  traders' deficits", money(s["deficit"])),
-        ("  fund inventory losses", money(s["inventory_loss"])),
-        ("fee income", money(s["fees"])),
-        ("insurance fund before", money(s["insurance_fund_before"])),
-        ("insurance fund after", money(s["insurance_fund_after"])),
-        ("residual", money(s["residual"])),
-        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
-        ("uncovered", money(s["uncovered"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
     ]
+    rows += _loss_rows(s, res.policy.residual)
     if title is None:
         title = f"cascade: {n:,} positions, shock {res.shock:+.1%}"
     lines = [table(rows, title)]
@@ -207,18 +222,7 @@ def _account_liquidation_rows(res: AccountLiquidationResult) -> list[tuple[str, 
     return [
         ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
         ("positions closed", f"{s['liquidated_positions']:,}"),
-        ("liquidated notional", money(s["liquidated_notional"])),
-        ("bad debt", money(s["bad_debt"])),
-        ("  traders' deficits", money(s["deficit"])),
-        ("  fund inventory losses", money(s["inventory_loss"])),
-        ("fee income", money(s["fees"])),
-        ("insurance fund before", money(s["insurance_fund_before"])),
-        ("insurance fund after", money(s["insurance_fund_after"])),
-        ("residual", money(s["residual"])),
-        (f"covered by counterparties ({res.policy.residual})", money(s["adl_transfers"])),
-        ("uncovered", money(s["uncovered"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
-    ]
+    ] + _loss_rows(s, res.policy.residual)
 
 
 def health_summary(h: Health, positions: int) -> dict[str, Any]:
@@ -275,17 +279,8 @@ def contagion(res: ContagionResult, *, title: str | None = None) -> str:
         ("rounds", f"{s['rounds']}{'' if s['converged'] else ' (stopped by max_rounds)'}"),
         ("liquidated accounts", f"{s['liquidated_accounts']:,}"),
         ("positions liquidated", f"{s['liquidated_positions']:,}"),
-        ("liquidated notional", money(s["liquidated_notional"])),
-        ("bad debt", money(s["bad_debt"])),
-        ("  traders' deficits", money(s["deficit"])),
-        ("  fund inventory losses", money(s["inventory_loss"])),
-        ("cross-market bad debt", money(s["cross_market_deficit"])),
-        ("fee income", money(s["fees"])),
-        ("insurance fund before", money(s["insurance_fund_before"])),
-        ("insurance fund after", money(s["insurance_fund_after"])),
-        ("residual", money(s["residual"])),
-        ("ledger balance", f"{s['ledger_balance']:.3g}"),
     ]
+    rows += _loss_rows(s, None, cross_market=True)
     return table(rows, "cross-margin cascade" if title is None else title)
 
 

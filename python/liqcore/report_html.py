@@ -38,6 +38,7 @@ import numpy as np
 from liqcore._repr_html import fmt
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
+from liqcore.liquidation import _policy
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import MarginTiers
 from liqcore.policy import Policy
@@ -64,7 +65,7 @@ img { max-width: 100%; height: auto; }
 
 # ---- pieces ------------------------------------------------------------------------------------
 
-from liqcore.plot import _pyplot  # noqa: E402  (matplotlib imported when called)
+from liqcore.plot import _draw_cascade, _pyplot  # noqa: E402  (matplotlib imported when called)
 
 
 def _png(fig: Any) -> str:
@@ -130,24 +131,11 @@ def _deficit_figure(st: StressResult, q: float) -> str:
 def _cascade_figure(res: CascadeResult) -> str:
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
-    rounds = np.arange(len(res.marks))
-    ax1.plot([-0.6, 0], [res.initial_mark, res.shocked_mark], "k--", lw=1, label="shock")
-    ax1.step(rounds, res.marks, where="post", marker="o", ms=3, label="mark after round")
-    ax1.axhline(res.initial_mark, color="grey", lw=0.6)
-    ax1.set_ylabel("mark")
-    ax1.set_title(f"shock {res.shock:+.1%}, move {res.move:+.2%} in {res.rounds} rounds")
-    ax1.legend(loc="best")
-    tr = res.trace
-    ax2.bar(tr.round, tr.notional, color="tab:red", alpha=0.7, label="liquidated notional")
-    ax2.set_ylabel("liquidated notional")
-    ax2.set_xlabel("round")
-    ax3 = ax2.twinx()
-    ax3.plot(tr.round, np.cumsum(tr.bad_debt), color="tab:blue", marker=".",
-             label="cumulative bad debt")
-    ax3.plot(tr.round, tr.insurance_fund, color="tab:green", marker=".", label="insurance fund")
-    h1, l1 = ax2.get_legend_handles_labels()
-    h2, l2 = ax3.get_legend_handles_labels()
-    ax2.legend(h1 + h2, l1 + l2, loc="best")
+    _draw_cascade(
+        ax1, ax2, res, shock_label="shock", mark_label="mark",
+        title=f"shock {res.shock:+.1%}, move {res.move:+.2%} in {res.rounds} rounds",
+        money_label=None,
+    )
     return _png(fig)
 
 
@@ -216,10 +204,7 @@ def build_report(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))} (got {kind!r})")
-    if policy is None:
-        policy = Policy()
-    elif not isinstance(policy, Policy):
-        raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
+    policy = _policy(policy)
     t0 = time.perf_counter()
     cas = simulate_cascade(positions, book, mark, shock, policy, insurance_fund, resilience,
                            mark_rule=mark_rule, max_rounds=max_rounds)

@@ -31,7 +31,8 @@ The same thing has the same name on every result:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from liqcore._arrays import F64, pandas
 __all__ = ["Result"]
 
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
+_T = TypeVar("_T")
 
 
 def _frozen(a: _A) -> _A:
@@ -66,6 +68,13 @@ def _per_position(name: str, fill: float = 0.0) -> functools.cached_property[F64
 def _columns(obj: Any, names: Any) -> Any:
     """A DataFrame with one column per name, ``getattr(obj, name)``."""
     return _pandas().DataFrame({k: getattr(obj, k) for k in names})
+
+
+def _from_columns(cls: Callable[..., _T], src: Mapping[str, Any], **override: Any) -> _T:
+    """The dataclass ``cls`` built from the same-named entries of ``src`` (a kernel's dict of
+    columns), ``override`` in place of some."""
+    names = getattr(cls, "__dataclass_fields__")
+    return cls(**{k: override[k] if k in override else src[k] for k in names})
 
 
 class Result:

@@ -47,7 +47,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypedDict, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,9 @@ from liqcore.liquidation import _scalar
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
 
@@ -395,6 +398,31 @@ def _spec(
     )
 
 
+class StressOptions(TypedDict, total=False):
+    """The path-model and cascade keywords of :func:`stress_test` (shared by its overloads and
+    liqcore.distributed's); ``sigma`` may be one per market and ``correlation`` applies only
+    with a Portfolio."""
+
+    steps: Optional[int]
+    mu: float
+    sigma: Any
+    jump_intensity: float
+    jump_mean: float
+    jump_std: float
+    paths: Any
+    path_type: str
+    resilience: float
+    mark_rule: str
+    max_rounds: int
+    seed: int
+    correlation: Any
+
+
+class _LocalOptions(StressOptions, total=False):
+    threads: Optional[int]
+    progress: Optional[Callable[[int, int], None]]
+
+
 @overload
 def stress_test(
     positions: Positions,
@@ -404,22 +432,7 @@ def stress_test(
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
     horizon: float = 1.0,
-    *,
-    steps: Optional[int] = None,
-    mu: float = 0.0,
-    sigma: float = 0.04,
-    jump_intensity: float = 0.1,
-    jump_mean: float = -0.03,
-    jump_std: float = 0.05,
-    paths: Any = None,
-    path_type: str = "mark",
-    resilience: float = 0.0,
-    mark_rule: str = "last",
-    max_rounds: int = 1000,
-    seed: int = 0,
-    threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
-    correlation: Any = None,
+    **options: Unpack[_LocalOptions],
 ) -> StressResult: ...
 
 
@@ -432,22 +445,7 @@ def stress_test(
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
     horizon: float = 1.0,
-    *,
-    steps: Optional[int] = None,
-    mu: float = 0.0,
-    sigma: Any = 0.04,
-    jump_intensity: float = 0.1,
-    jump_mean: float = -0.03,
-    jump_std: float = 0.05,
-    paths: Any = None,
-    path_type: str = "mark",
-    resilience: float = 0.0,
-    mark_rule: str = "last",
-    max_rounds: int = 1000,
-    seed: int = 0,
-    threads: Optional[int] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
-    correlation: Any = None,
+    **options: Unpack[_LocalOptions],
 ) -> AccountStressResult: ...
 
 

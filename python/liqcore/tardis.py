@@ -552,8 +552,21 @@ def iter_tardis_snapshots(
 # --------------------------------------------------------------------------------------------
 
 
+class _Rows:
+    """``len()`` (rows of ``timestamp``) and the DataFrame of the Tardis tables."""
+
+    timestamp: I64
+
+    def __len__(self) -> int:
+        return int(self.timestamp.shape[0])
+
+    def _frame(self, fields: tuple[str, ...]) -> Any:
+        pd = _pandas(f"{type(self).__name__}.to_frame()")
+        return pd.DataFrame({k: getattr(self, k) for k in fields})
+
+
 @dataclass(frozen=True, eq=False)
-class TardisTicker:
+class TardisTicker(_Rows):
     """The rows of a ``derivative_ticker`` file for one symbol, as arrays in file order.
 
     ``timestamp``, ``local_timestamp``: int64 microseconds. ``mark_price``, ``index_price``,
@@ -572,13 +585,9 @@ class TardisTicker:
     predicted_funding_rate: F64
     open_interest: F64
 
-    def __len__(self) -> int:
-        return int(self.timestamp.shape[0])
-
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per ticker row, one column per array field."""
-        pd = _pandas("TardisTicker.to_frame()")
-        return pd.DataFrame({k: getattr(self, k) for k in _TICKER_FIELDS})
+        return self._frame(_TICKER_FIELDS)
 
 
 _TICKER_FIELDS = (
@@ -616,7 +625,7 @@ def read_tardis_ticker(path: PathLike, *, symbol: str | None = None) -> TardisTi
 
 
 @dataclass(frozen=True, eq=False)
-class TardisLiquidations:
+class TardisLiquidations(_Rows):
     """The rows of a ``liquidations`` file for one symbol, as arrays in file order.
 
     ``timestamp``, ``local_timestamp``: int64 microseconds; ``id``: the exchange's id (may be
@@ -632,13 +641,9 @@ class TardisLiquidations:
     price: F64
     amount: F64
 
-    def __len__(self) -> int:
-        return int(self.timestamp.shape[0])
-
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per liquidation, one column per array field."""
-        pd = _pandas("TardisLiquidations.to_frame()")
-        return pd.DataFrame({k: getattr(self, k) for k in _LIQ_FIELDS})
+        return self._frame(_LIQ_FIELDS)
 
 
 _LIQ_FIELDS = ("timestamp", "local_timestamp", "id", "side", "price", "amount")
