@@ -174,12 +174,16 @@ def ref_account_closes(pf, acc, mk, policy, books, fund, flow=None):
         deficit, surplus = max(0.0, -after), max(0.0, after)
         fee = fee_of(policy, surplus, sum(notionals.values()))
         # dYdX's slice rule: result_i = G_i + E·MM_i/TMMR; the deficit goes to the negative ones
-        results = {i: gains[i] + e0 * (mm[i] / tm[a] if tm[a] > 0 else nt[i] / tn[a]) for i in idx}
+        results = {
+            i: gains[i] + e0 * (mm[i] / tm[a] if tm[a] > 0 else (nt[i] / tn[a] if tn[a] > 0 else 0.0))
+            for i in idx
+        }
         neg = sum(max(0.0, -r) for r in results.values())
         ntot = sum(notionals.values())
         balance += fee  # the account's fee first, then each close's deficit in close order
         for i in idx:
-            out["deficit"][i] = deficit * max(0.0, -results[i]) / neg if deficit > 0 else 0.0
+            # (no negative slice can only be rounding of a deficit at the ulp level: none to share)
+            out["deficit"][i] = deficit * max(0.0, -results[i]) / neg if deficit > 0 and neg > 0 else 0.0
             out["fee"][i] = fee * notionals[i] / ntot if ntot > 0 else 0.0
             out["draw"][i] = min(out["deficit"][i], max(0.0, balance - policy.reserve))
             balance -= out["draw"][i]

@@ -139,13 +139,21 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   const double max_give = max_total.value(), slope = slope_total.value();
   if (!std::isfinite(slope)) throw InvalidArgument("capacity", -1, "sum overflows a double");
 
-  auto fill = [&](double eta) {
+  // The level eta = num/den, kept as a ratio: eta itself underflows for a tiny amount against a
+  // huge capacity (1e-286 / 1e308), while num·(w·capacity/den) does not.
+  auto fill = [&](double num, double den) {
     for (std::size_t i = 0; i < n; ++i) {
       const double w = weight(i);
-      taken[i] = w > 0.0 ? std::min(eta * w, caps[i]) * capacity[i] : 0.0;
+      if (!(w > 0.0) || !(num > 0.0)) {
+        taken[i] = 0.0;
+      } else if (num * w < caps[i] * den) {
+        taken[i] = num * ((w * capacity[i]) / den);
+      } else {
+        taken[i] = caps[i] * capacity[i];
+      }
     }
   };
-  if (amount <= 0.0 || max_give <= 0.0) return fill(0.0);
+  if (amount <= 0.0 || max_give <= 0.0) return fill(0.0, 1.0);
   if (amount >= max_give) {  // everyone at their cap; the rest is uncovered
     for (std::size_t i = 0; i < n; ++i) {
       const double w = weight(i);
@@ -153,7 +161,7 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
     }
     return;
   }
-  if (amount <= t_min * slope) return fill(amount / slope);  // nobody saturates
+  if (amount <= t_min * slope) return fill(amount, slope);  // nobody saturates
 
   // Breakpoints of the contributing entries, ascending (ties by index: a total order).
   std::vector<std::size_t> order;
@@ -178,18 +186,20 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   // Walk the segments: before breakpoint k, entries 0..k-1 are saturated (given A) and the
   // rest give eta·slope_after[k]; g(t_k) = A + t_k·slope_after[k].
   Sum given;
-  double eta = 0.0;
+  double num = 0.0, den = 1.0;
   for (std::size_t k = 0; k < m; ++k) {
     const std::size_t i = order[k];
     const double a = given.value();
     if (a + t[i] * slope_after[k] >= amount) {
-      eta = (amount - a) / slope_after[k];
+      num = amount - a;
+      den = slope_after[k];
       break;
     }
     given.add(caps[i] * capacity[i]);
-    eta = t[i];  // reached only by rounding past the last breakpoint
+    num = t[i];  // reached only by rounding past the last breakpoint
+    den = 1.0;
   }
-  fill(eta);
+  fill(num, den);
 }
 
 }  // namespace detail
