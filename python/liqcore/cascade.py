@@ -117,7 +117,8 @@ _PER_POSITION = (
 
 @dataclass(frozen=True, eq=False)
 class CascadeTrace:
-    """One entry per round that liquidated something (round 1 first).
+    """One entry per round that liquidated something or in which the fund sold inventory (round
+    1 first).
 
     round (int64, 1-based); mark_before: the mark the round detected at; mark: the mark after
     it; liquidated (int64): liquidations in the round (a position closed in slices counts once
@@ -164,8 +165,8 @@ class CascadeResult(Result):
     Path
         initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``), marks (float64 of
         length ``rounds + 1``: ``marks[0]`` the shocked mark, ``marks[k]`` the mark after round
-        ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something),
-        converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),
+        ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something or in
+        which the fund sold inventory), converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),
         trace (:class:`CascadeTrace`, per round).
     Per position (one entry per input position, read-only; built on first access from the
     compact per-liquidated-position results of the kernel)

@@ -104,7 +104,7 @@ class StressResult(ScenarioStats, Result):
         insurance_draw, residual, liquidated_notional,
         fees, insurance_fund (after), final_mark, min_mark, max_mark, largest_loss and
         second_largest_loss (the two largest single-position losses ``deficit + inventory
-        loss``), liquidations (int64, events), rounds (int64, rounds that liquidated),
+        loss``), liquidations (int64, events), rounds (int64, rounds that liquidated or sold inventory),
         converged (bool: no step's cascade was cut by ``max_rounds``).
     Statistics
         ``depletion_probability`` = P(D > insurance_fund − policy.reserve), the probability

@@ -365,7 +365,7 @@ struct RoundTrace {
 // Totals over every round since the last reset.
 struct CascadeTotals {
   std::int64_t liquidations = 0;  // liquidation events (a position closed in slices counts each)
-  std::int64_t rounds = 0;        // rounds that liquidated something
+  std::int64_t rounds = 0;        // rounds that liquidated something or sold inventory
   CompensatedSum notional, deficit, surplus, fees, inventory_loss, inventory_gain, unabsorbed, draw, residual,
       adl_transfers;
   // Σ deficits + Σ inventory losses = draw + adl_transfers + uncovered (docs/model.md).
