@@ -3,6 +3,14 @@
 One loop over the liquidatable positions in order, a book as lists of (price, quantity) walked
 with a (level, used) cursor, the waterfall spelled out. The ADL allocators come from
 liqcore.adl, which has its own reference in tests/test_adl.py.
+
+Caveat: this reference predates the loss rules of docs/model.md and still shares the kernel's
+structure (a cursor, `walk`, `partial_size`) and its ADL allocators, so it can share their bugs.
+Its waterfall was rewritten from docs/model.md §3, and it is kept for what the independent
+reference does not cover (inverse contracts, partial sizing and slices, tiers, the fillable
+limit, takeover and backstop). The independent definition is tests/model_reference.py (exact
+fractions, its own walk and ADL, written from docs/model.md without the kernel), which
+`liquidate`, one-position `liquidate_accounts` and `simulate_cascade` must match.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ Q9 Cascade stop: a round that liquidates nothing and sells nothing is not counte
    nothing (no recovery). ``max_rounds`` bounds the counted rounds.
 Q10 Cascade shock (as liqcore.simulate_cascade today): round 0 multiplies the mark and every
    book price by (1 + shock); recovery restores levels at those shifted prices.
-Q11 ADL queue charge: MODEL.md §3b words it as "its loss against the mark from being closed at the
+Q11 ADL queue charge: an earlier wording of the rule read it as "its loss against the mark from being closed at the
    bankrupt position's price", step 5 of the spec as money up to its positive PnL in rank order.
    With no quantity ADL these differ; implemented: step 5 (min(remaining, positive PnL) each).
    Ranks use the counterparty's margin as it is (in cascades, after earlier charges).
@@ -213,7 +213,7 @@ def band_edge(s: int, mark: F, band: F) -> F:
 
 
 def rank_score(q: F, ep: F, margin: F, mark: F) -> F:
-    """BitMEX-style ADL score (MODEL.md §3 step 4), linear: PnL% x EffLev for winners,
+    """BitMEX-style ADL score (docs/model.md §3, step 5), linear: PnL% x EffLev for winners,
     PnL% / EffLev for losers; PnL% = PnL/|entry value|, EffLev = |mark value| / equity
     (1 for a long that can never go bankrupt, +inf at or past bankruptcy)."""
     if q == 0:

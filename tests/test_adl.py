@@ -248,7 +248,7 @@ def test_capped_equals_risk_aware_with_equal_weights():
 
 
 def test_drift_socialized_loss():
-    # MODEL.md §7: loss 100, OI 5 long + 5 short, empty IF -> 10 per unit; each position pays 50.
+    # docs/model.md §8: loss 100, OI 5 long + 5 short, empty IF -> 10 per unit; each position pays 50.
     charge = lq.adl.socialize([5.0, -5.0], 100.0)
     np.testing.assert_array_equal(charge, [50.0, 50.0])
     np.testing.assert_allclose(lq.adl.socialize([5.0, -5.0, 0.0, 1.0], 100.0), [500 / 11, 500 / 11, 0, 100 / 11],
@@ -262,7 +262,7 @@ def test_socialize_without_open_interest_leaves_residual():
 
 
 def test_bitmex_adl_queue():
-    # MODEL.md §7: longs (account, qty, rank); a liquidated short of 20 closes account 2 fully
+    # docs/model.md §8: longs (account, qty, rank); a liquidated short of 20 closes account 2 fully
     # (10) and 10 of account 5.
     qty = [10, 10, 20, 30, 20, 10]
     rank = [3, 6, 1, 4, 5, 2]

@@ -1,4 +1,4 @@
-"""Order book (MODEL.md §2): the kernel against pure-Python / NumPy references."""
+"""Order book (docs/model.md §2): the kernel against pure-Python / NumPy references."""
 
 from __future__ import annotations
 

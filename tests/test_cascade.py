@@ -1,4 +1,4 @@
-"""liqcore.simulate_cascade against a pure-Python reference, the closed form of MODEL.md §4,
+"""liqcore.simulate_cascade against a pure-Python reference, the closed form of docs/model.md §4,
 consistency with liqcore.liquidate, properties and input errors."""
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ def test_first_round_is_liquidate_on_the_shifted_book(policy):
         assert cas.book == liq.book
 
 
-# ---- the closed form of MODEL.md §4 --------------------------------------------------------------
+# ---- the closed form of docs/model.md §4 --------------------------------------------------------------
 
 
 def linear_market(lam_rho, *, P0=100.0, L=1_000.0, delta=0.001, mmr=0.005, span=15.0):

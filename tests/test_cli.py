@@ -116,7 +116,7 @@ def test_liquidate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         == 0
     )
     out = json.loads(capsys.readouterr().out)
-    # the dYdX example of MODEL.md §7: 0.1 BTC sold at 56,100 against a bankruptcy quote of 5,100
+    # the dYdX example of docs/model.md §8: 0.1 BTC sold at 56,100 against a bankruptcy quote of 5,100
     assert out["summary"]["liquidated"] == 1
     assert out["summary"]["fees"] == pytest.approx(28.05)
     assert out["summary"]["insurance_fund_after"] == pytest.approx(38.05)

@@ -68,7 +68,7 @@ def ref_health(pf, acc, mk):
     return coll, eq, tm, tn
 
 
-# ---- the dYdX numbers (MODEL.md §6, §7) ------------------------------------------------------
+# ---- the dYdX numbers (docs/model.md §6, §7) ------------------------------------------------------
 
 
 def dydx_two_markets():

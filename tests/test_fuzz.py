@@ -698,7 +698,7 @@ _MARGIN_VALUES: dict[str, st.SearchStrategy[float]] = {
 
 
 def margin_reference(fn: str, a: dict[str, Any]) -> Any:
-    """Linear, flat-rate reference (MODEL.md §1) on broadcast float64 arrays."""
+    """Linear, flat-rate reference (docs/model.md §1) on broadcast float64 arrays."""
     q, ep, m = a.get("size"), a.get("entry_price"), a.get("margin")
     p, r = a.get("mark"), a.get("mmr")
     with np.errstate(all="ignore"):

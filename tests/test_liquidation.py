@@ -533,7 +533,7 @@ def test_inverse_contract_by_hand() -> None:
     assert res.deficit[0] == pytest.approx(-e_after, rel=1e-12)
 
 
-# ---- published numbers (MODEL.md §7) ----------------------------------------------------------
+# ---- published numbers (docs/model.md §8) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(("cap", "fee"), [(0.005, 28.05), (0.025, 140.25), (1.0, 510.0)])

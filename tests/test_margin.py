@@ -1,4 +1,4 @@
-"""Margin math (MODEL.md §1): NumPy references, published numbers, properties, bad inputs."""
+"""Margin math (docs/model.md §1): NumPy references, published numbers, properties, bad inputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# ---- NumPy reference (defines the semantics; written from MODEL.md, not from the kernel) ----
+# ---- NumPy reference (defines the semantics; written from docs/model.md, not from the kernel) ----
 
 
 def ref_tiers(floors: list[float], mmr: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,7 +107,7 @@ def close_prices(
     assert not bad.any(), (a[bad], b[bad], ep[bad])
 
 
-# ---- MODEL.md §7 published numbers ------------------------------------------------------------
+# ---- docs/model.md §8 published numbers ------------------------------------------------------------
 
 BINANCE_FLOORS = [0, 50_000, 250_000, 1_000_000, 10_000_000]
 BINANCE_MMR = [0.004, 0.005, 0.01, 0.025, 0.05]
@@ -116,7 +116,7 @@ BINANCE_MMR = [0.004, 0.005, 0.01, 0.025, 0.05]
 def test_binance_isolated_long_and_short() -> None:
     assert round(lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004), 4) == 9036.1446
     assert round(lq.liquidation_price(-1.0, 10_000.0, 1_000.0, 0.004), 4) == 10956.1753
-    # the closed form of MODEL.md §1, to the last bit that matters
+    # the closed form of docs/model.md §1, to the last bit that matters
     assert lq.liquidation_price(1.0, 10_000.0, 1_000.0, 0.004) == pytest.approx(
         9000 / 0.996, rel=1e-15
     )

@@ -28,7 +28,7 @@ def _clamp0(x: Fr) -> Fr:
     return x if x > 0 else Fr(0)
 
 
-# ---- exact references (MODEL.md §1), in rationals --------------------------------------------
+# ---- exact references (docs/model.md §1), in rationals --------------------------------------------
 
 
 def eq_exact(q: Fr, ep: Fr, m: Fr, p: Fr, inverse: bool, c: Fr) -> Fr:

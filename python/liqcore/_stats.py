@@ -1,4 +1,4 @@
-"""The statistics of a stress test's per-scenario outcomes (MODEL.md §5), shared by
+"""The statistics of a stress test's per-scenario outcomes (docs/model.md §5), shared by
 :class:`liqcore.StressResult` (isolated positions) and :class:`liqcore.AccountStressResult`
 (cross-margin accounts over several markets).
 

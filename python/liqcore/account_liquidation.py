@@ -1,4 +1,4 @@
-"""Account-wide liquidation across markets (MODEL.md §3, §6): :func:`liquidate_accounts`.
+"""Account-wide liquidation across markets (docs/model.md §3, §6): :func:`liquidate_accounts`.
 
 The same :class:`liqcore.Policy` that drives :func:`liqcore.liquidate` drives it (order, sizing,
 execution, limit rule, backstop, fees, fund, residual rule); the policy's margin fields

@@ -1,4 +1,4 @@
-"""ADL and socialized-loss allocators (MODEL.md §3 step 4), usable alone.
+"""ADL and socialized-loss allocators (docs/model.md §3, step 5), usable alone.
 
 When the insurance fund cannot cover a deficit, the residual is taken from counterparties.
 ``capacity[i]`` is what counterparty ``i`` can give, either contracts to close (ADL queue) or
@@ -120,7 +120,7 @@ def risk_aware(capacity: Any, weights: Any, caps: Any, amount: Any) -> F64:
     is never charged. ``eta`` is found by exact weighted water-filling so that ``taken.sum() ==
     min(amount, sum(caps * capacity over weights > 0))``.
 
-    This follows MODEL.md's "risk-aware pro-rata weighted by leverage" (Chitra 2025,
+    This follows docs/model.md's "risk-aware pro-rata weighted by leverage" (Chitra 2025,
     arXiv:2512.01112). The paper's own formula was not available to us; this is the natural
     weighted generalization of :func:`capped_pro_rata` (equal weights reproduce it exactly).
 

@@ -1,4 +1,4 @@
-"""The L2 order book of one market (MODEL.md §2).
+"""The L2 order book of one market (docs/model.md §2).
 
 Units: prices in quote per base, quantities in base units (always > 0 on the book), notional in
 quote. Bids are kept strictly descending, asks strictly ascending, and the book is never crossed

@@ -1,4 +1,4 @@
-"""Liquidation cascades (MODEL.md §4): liquidations move the price, the new price liquidates more.
+"""Liquidation cascades (docs/model.md §4): liquidations move the price, the new price liquidates more.
 
 :func:`simulate_cascade` plays one cascade in one call into the C++ kernel (GIL released).
 
@@ -38,7 +38,7 @@ remaining size with the equity it has left and a new liquidation price, and can 
 again in a later round; counterparties charged by ADL or socialization keep their size with
 the equity left after the charge, in the same way.
 
-Closed form (MODEL.md §4): with liquidation quantity spread evenly over liquidation prices with
+Closed form (docs/model.md §4): with liquidation quantity spread evenly over liquidation prices with
 density ``ρ`` (base units per unit of price) and a bid side of constant density ``L`` (``λ = 1/L``
 price per base unit), ``mark_rule="last"`` moves the price by ``shock·P / (1 − λρ)`` in total; the
 cascade runs away (to the end of the book or of the positions) once ``λρ >= 1``. With

@@ -1,4 +1,4 @@
-"""Multi-market liquidation cascades and contagion (MODEL.md §4, §6):
+"""Multi-market liquidation cascades and contagion (docs/model.md §4, §6):
 :func:`simulate_cascade_accounts`.
 
 The cross-margin counterpart of :func:`liqcore.simulate_cascade`: a :class:`liqcore.Portfolio` of

@@ -1,4 +1,4 @@
-"""Cross margin (MODEL.md §6): markets, collateral accounts, portfolios, account health and
+"""Cross margin (docs/model.md §6): markets, collateral accounts, portfolios, account health and
 dYdX's slice rules.
 
 Units and conventions
@@ -574,7 +574,7 @@ def _real(name: str, x: Any) -> float:
 def slice_bankruptcy_price(
     pf: Portfolio, acc: Accounts, mk: Markets, position: Any, delta: Any
 ) -> Any:
-    """dYdX's bankruptcy price, per unit, of closing ``delta`` of a position (MODEL.md §6).
+    """dYdX's bankruptcy price, per unit, of closing ``delta`` of a position (docs/model.md §6).
 
     ``delta`` is the signed change of the position: opposite in sign to its size and at most its
     size (``-0.1`` closes 0.1 of a long). The slice carries its share of account equity: its
@@ -622,7 +622,7 @@ def fillable_price(
     ba: float = 1.0,
     smmr: float = DYDX_SMMR,
 ) -> Any:
-    """dYdX's fillable (liquidation limit) price of a position (MODEL.md §2):
+    """dYdX's fillable (liquidation limit) price of a position (docs/model.md §2):
     ``(PNNV − ABR·SMMR·PMMR)/PS`` with ``ABR = clamp(BA·(1 − TNC/TMMR), 0, 1)`` (1 when
     ``TMMR = 0``), PNNV the position's signed notional, PMMR its maintenance margin, PS its signed
     size; for inverse markets the same relative spread ``P·(1 − s·ABR·SMMR·MM/notional)``.

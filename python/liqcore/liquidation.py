@@ -1,4 +1,4 @@
-"""Liquidation of one market's isolated positions against its order book (MODEL.md §1-3).
+"""Liquidation of one market's isolated positions against its order book (docs/model.md §1-3).
 
 :func:`liquidate` answers, for positions, a book and a mark price: who is liquidated, at what
 prices, and who pays the loss. Everything runs in one call into the C++ kernel, GIL released.

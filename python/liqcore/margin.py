@@ -1,4 +1,4 @@
-"""Isolated-margin math for linear and inverse perpetuals (MODEL.md §1), elementwise over arrays.
+"""Isolated-margin math for linear and inverse perpetuals (docs/model.md §1), elementwise over arrays.
 
 Units and signs
 ---------------

@@ -1,4 +1,4 @@
-"""The liquidation policy: every rule of MODEL.md §1-3 that a venue chooses, as one frozen value.
+"""The liquidation policy: every rule of docs/model.md §1-3 that a venue chooses, as one frozen value.
 
 ``Policy()`` is what a user of a large venue would expect by default: flat maintenance margin of
 0.5%, linear contracts, most underwater first, full liquidation through the book with no limit
@@ -119,7 +119,7 @@ def _tiers(value: Any) -> tuple[Tier, ...] | None:
 
 @dataclass(frozen=True)
 class Policy:
-    """How one market liquidates (MODEL.md §1-3). All fields are keyword arguments.
+    """How one market liquidates (docs/model.md §1-3). All fields are keyword arguments.
 
     Margin
         mmr (None, meaning 0.005 when ``tiers`` is None): flat maintenance-margin rate.
@@ -269,7 +269,7 @@ class Policy:
 
     @classmethod
     def binance(cls, **overrides: Any) -> Policy:
-        """Binance USDⓈ-M: BTCUSDT maintenance tiers of MODEL.md §7, liquidation orders limited
+        """Binance USDⓈ-M: BTCUSDT maintenance tiers of docs/model.md §8, liquidation orders limited
         at the bankruptcy price, the whole remaining margin (surplus) to the insurance fund, ADL
         queue for what the fund cannot cover."""
         tiers = (

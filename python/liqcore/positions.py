@@ -1,4 +1,4 @@
-"""Positions of one market (MODEL.md §1), the input of :func:`liqcore.liquidate`.
+"""Positions of one market (docs/model.md §1), the input of :func:`liqcore.liquidate`.
 
 Units and signs: ``size`` is signed (``> 0`` long, ``< 0`` short) in base units for linear
 contracts or in contracts for inverse ones; ``entry_price`` in quote per base; ``margin`` (the

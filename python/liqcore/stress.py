@@ -1,4 +1,4 @@
-"""Stress tests (MODEL.md §5): many price paths × the positions × the policy.
+"""Stress tests (docs/model.md §5): many price paths × the positions × the policy.
 
 :func:`stress_test` runs every scenario in the C++ kernel, on all cores (``std::thread``), GIL
 released; :func:`buffer_sweep` repeats it over a grid of policy settings.
@@ -96,7 +96,7 @@ SCENARIO_FIELDS = (
 
 @dataclass(frozen=True, eq=False)
 class StressResult(ScenarioStats, Result):
-    """Per-scenario outcomes of :func:`stress_test` and the statistics of MODEL.md §5.
+    """Per-scenario outcomes of :func:`stress_test` and the statistics of docs/model.md §5.
 
     Per scenario (arrays of length ``scenarios``; money in the margin currency)
         deficit (``D``, the scenario's bad debt: traders' deficits plus the fund's inventory
@@ -108,7 +108,7 @@ class StressResult(ScenarioStats, Result):
         converged (bool: no step's cascade was cut by ``max_rounds``).
     Statistics
         ``depletion_probability`` = P(D > insurance_fund − policy.reserve), the probability
-        that the scenario's loss exceeds what the fund could pay at the start (MODEL.md's
+        that the scenario's loss exceeds what the fund could pay at the start (docs/model.md's
         ``P(D > IF)``; it ignores the fees earned along the path, so it never falls below
         ``exhaustion_probability``); ``exhaustion_probability`` = P(residual > 0), the fund
         actually ran dry along the path, fees included. ``var(q)``, ``expected_shortfall(q)``,

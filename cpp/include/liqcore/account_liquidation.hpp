@@ -1,4 +1,4 @@
-// Account-wide liquidation across markets (MODEL.md §3, §6): the cross-margin counterpart of
+// Account-wide liquidation across markets (docs/model.md §3, §6): the cross-margin counterpart of
 // liquidation.hpp, with the same policy, book walk, fallback, fees, fund, residual rules and ledger.
 //
 // All money is in quote (see cross_margin.hpp for how inverse markets are valued at their mark).

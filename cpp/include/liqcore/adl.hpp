@@ -1,4 +1,4 @@
-// ADL and socialized-loss allocators (MODEL.md §3 step 4).
+// ADL and socialized-loss allocators (docs/model.md §3, step 5).
 //
 // A residual that the insurance fund could not cover is taken from counterparties.
 // capacity[i] is what counterparty i can give (contracts to close, or positive PnL in money);
@@ -267,7 +267,7 @@ inline void capped_pro_rata(std::span<const double> capacity, std::span<const do
   detail::water_fill(capacity, {}, caps, amount, taken);
 }
 
-// Risk-aware pro-rata (MODEL.md §3, after Chitra 2025): weighted water-filling
+// Risk-aware pro-rata (docs/model.md §3, after Chitra 2025): weighted water-filling
 // taken[i] = min(eta·weights[i], caps[i])·capacity[i], weights finite >= 0 (e.g. leverage) and
 // relative (only ratios matter); a zero weight is never charged. Covers
 // min(amount, sum over weights > 0 of caps·capacity).

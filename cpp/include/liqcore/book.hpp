@@ -1,4 +1,4 @@
-// The L2 order book of one market (MODEL.md §2).
+// The L2 order book of one market (docs/model.md §2).
 //
 // Each side keeps its levels best first (bids descending, asks ascending) with prefix sums of
 // quantity and notional, so that independent what-if orders are answered from the prefix sums

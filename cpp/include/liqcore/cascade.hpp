@@ -1,4 +1,4 @@
-// Liquidation cascades (MODEL.md §4): liquidations move the price, the new price liquidates more.
+// Liquidation cascades (docs/model.md §4): liquidations move the price, the new price liquidates more.
 //
 // One cascade, at a mark P and a book, after an exogenous relative move `shock`:
 //   round 0  the market moves: P ← P·(1 + shock) and every book price is multiplied by the same

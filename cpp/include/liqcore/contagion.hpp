@@ -1,4 +1,4 @@
-// Multi-market liquidation cascades with contagion attribution (MODEL.md §4, §6).
+// Multi-market liquidation cascades with contagion attribution (docs/model.md §4, §6).
 //
 // The cross-margin counterpart of cascade.hpp, built on account_liquidation.hpp:
 //   round 0  every market m moves by its own shock: P_m ← P_m·(1 + shock_m), and every price of

@@ -1,4 +1,4 @@
-// Cross margin (MODEL.md §6): markets, collateral accounts, account health, and dYdX's slice rules.
+// Cross margin (docs/model.md §6): markets, collateral accounts, account health, and dYdX's slice rules.
 //
 // An account holds collateral in several assets and positions in several perpetual markets.
 // Everything is valued in the quote currency of the venue (the currency of the collateral

@@ -1,4 +1,4 @@
-// Liquidation of one market's isolated positions against its order book (MODEL.md §1–3):
+// Liquidation of one market's isolated positions against its order book (docs/model.md §1–3):
 // detection at the mark, ordering, sizing (full, partial, slices), execution (book walk with a
 // limit price, or a liquidator takeover), the fallback takeover at the bankruptcy price, and the
 // loss waterfall of waterfall.hpp.

@@ -1,4 +1,4 @@
-// Isolated-margin math for linear and inverse perpetuals (MODEL.md §1).
+// Isolated-margin math for linear and inverse perpetuals (docs/model.md §1).
 //
 // Units: size q signed (+ long, - short), in base units (linear) or contracts (inverse);
 // prices in quote per base; margin, equity and maintenance in quote (linear) or coin (inverse).
@@ -208,7 +208,7 @@ inline double bankruptcy_price(const ContractSpec& c, double q, double ep, doubl
   return detail::lp_rate(c, q, ep, m, 0.0, 0.0);
 }
 
-// Liquidation price: the mark at which E(P) = MM(P) (MODEL.md §1), solved exactly in the tier
+// Liquidation price: the mark at which E(P) = MM(P) (docs/model.md §1), solved exactly in the tier
 // that holds the solution (which may differ from the tier of the current or entry notional).
 // With mm_at_entry (Bybit's convention) MM is fixed at its value at the entry price, so LP is
 // the zero-equity price of margin M − MM(EP). q = 0 gets NaN; when no positive price has

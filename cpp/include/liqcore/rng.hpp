@@ -1,4 +1,4 @@
-// Counter-based random numbers for stress tests (MODEL.md §5).
+// Counter-based random numbers for stress tests (docs/model.md §5).
 //
 // Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3",
 // SC'11; the Random123 reference): a keyed bijection of a 128-bit counter. Every number is a pure

@@ -1,4 +1,4 @@
-// The scenario runner of the stress tests (MODEL.md §5): isolated (stress.hpp) and multi-market
+// The scenario runner of the stress tests (docs/model.md §5): isolated (stress.hpp) and multi-market
 // (contagion.hpp) stress plans both run their scenarios through run_scenarios.
 //
 // Scenarios [first, first + count) of a run are cut into fixed chunks of kScenarioChunk; threads

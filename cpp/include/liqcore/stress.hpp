@@ -1,4 +1,4 @@
-// Stress tests (MODEL.md §5): many price paths × the positions × the policy.
+// Stress tests (docs/model.md §5): many price paths × the positions × the policy.
 //
 // Scenario s starts from the inputs (positions, book, mark, fund) and walks `steps` steps. At
 // step t the market moves by a factor f (exogenous: the mark and every book price are multiplied

@@ -1,4 +1,4 @@
-// The loss waterfall of a liquidation batch (MODEL.md §3): the liquidation fee, the insurance
+// The loss waterfall of a liquidation batch (docs/model.md §3): the liquidation fee, the insurance
 // fund, the residual and the ledger that shows where every unit of money went.
 //
 // Sign conventions: amounts are in the margin currency (quote for linear, coin for inverse);
