@@ -564,13 +564,10 @@ inline std::pair<double, double> value_held_inventory(std::span<const Market> ma
         pieces.push_back({p.tag, p.qty, p.loss * f, p.vs_mark * f});
         sold.push_back(0);  // valued, not sold
       };
-      if (!books.empty()) {
-        detail::Cursor cur;
-        cur.side = s > 0.0 ? &books[m].bids() : &books[m].asks();
-        cur.bid = s > 0.0;
-        sell_inventory(inv, cur, mk.contract, s, mk.mark, edge, keep);
-      }
-      value_inventory(inv, mk.contract, s, mk.mark, edge, keep);
+      detail::Cursor cur;  // over the book as it is (none: everything at the edge)
+      cur.bid = s > 0.0;
+      if (!books.empty()) cur.side = s > 0.0 ? &books[m].bids() : &books[m].asks();
+      value_at_exit(inv, cur, mk.contract, s, mk.mark, edge, keep);
     }
   }
   CompensatedSum loss, gain;

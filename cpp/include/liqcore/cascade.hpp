@@ -428,7 +428,6 @@ class CascadeEngine {
     held_short_.clear();
     lots_.clear();
     end_ = EndValuation{};
-    inventory_rounds_ = 0;
     ledger_ = Ledger{};
     tot_ = CascadeTotals{};
     out_ = nullptr;
@@ -739,7 +738,7 @@ class CascadeEngine {
       const std::size_t lot = lots_.size();  // the tag of this liquidation's inventory, if any
       const LiquidationOutcome o = liquidate_position(pol_, q, ep, m, mark, q > 0.0 ? close_bids : close_asks, fund_,
                                                       q > 0.0 ? long_inv : short_inv, lot, ledger_);
-      if (by_book) flow.add(q > 0.0 ? 1.0 : -1.0, o.book_qty, o.last_fill);
+      if (by_book) flow.add(q > 0.0 ? 1.0 : -1.0, o.book_closed, o.last_fill);
       sums.add(q, o);
       tot_.surplus.add(o.surplus);
       if (!loss_.empty()) loss_[i] += o.deficit;
@@ -783,7 +782,6 @@ class CascadeEngine {
       for (const LiquidationHit& h : hits_) liq[h.i] = 0;
       if (covered > 0.0) apply_adl(mark);
     }
-    if (hits_.empty()) ++inventory_rounds_;
 
     // The mark follows the round's book fills (if any), whatever their order; then the book
     // recovers.
@@ -865,19 +863,14 @@ class CascadeEngine {
       if (inv.empty()) continue;
       held += inv.quantity();
       const double edge = band_edge(s, mark, pol_.price_band);
-      detail::Cursor cur;  // what-if: a private cursor over the book as it is
+      detail::Cursor cur;  // over the book as it is, at its current scale
       cur.side = s > 0.0 ? &book_.bids() : &book_.asks();
       cur.bid = s > 0.0;
       cur.scale = scale_;
       cur.level = s > 0.0 ? bid_.start : ask_.start;
-      sell_inventory(inv, cur, c, s, mark, edge, [&](const InventoryPiece& p) {
+      unabsorbed += value_at_exit(inv, cur, c, s, mark, edge, [&](const InventoryPiece& p) {
         pieces_.push_back(p);
         sold_.push_back(0);  // valued, not sold: the ledger's valuation row
-      });
-      unabsorbed += inv.quantity();
-      value_inventory(inv, c, s, mark, edge, [&](const InventoryPiece& p) {
-        pieces_.push_back(p);
-        sold_.push_back(0);
       });
     }
     OutcomeSums sums;
@@ -1014,7 +1007,6 @@ class CascadeEngine {
   Inventory held_long_, held_short_;
   std::vector<Lot> lots_;
   EndValuation end_;
-  std::int64_t inventory_rounds_ = 0;
   std::vector<InventoryPiece> pieces_, piece_tmp_;
   std::vector<std::uint8_t> sold_, sold_tmp_;
   std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed

@@ -461,7 +461,6 @@ struct LiquidationOutcome {
   double closed_notional = 0.0;  // notional at the mark of what was closed
   double trader_change = 0.0;    // trader's equity change at the mark (ledger row "traders")
   double last_fill = std::numeric_limits<double>::quiet_NaN();  // last book (or takeover) fill price
-  double book_qty = 0.0;         // quantity filled through the book
   bool full = true;              // closed in full (else a partial close or a slice)
 };
 
@@ -623,6 +622,19 @@ inline void order_pieces(std::vector<InventoryPiece>& pieces, std::vector<std::u
 }
 }  // namespace detail
 
+// Values inventory the holder keeps (the end of a cascade): at the exit price of the book the
+// cursor `cur` looks at (a walk on this copy, the book is not consumed; cur.side null: no book),
+// within the band edge, the rest at the edge. on_piece(piece) per lot or part, all valued (not
+// sold); the inventory is emptied. Returns the quantity the book could not absorb.
+template <class OnPiece>
+inline double value_at_exit(Inventory& inv, detail::Cursor cur, const ContractSpec& c, double s, double mark,
+                            double edge, OnPiece&& on_piece) {
+  if (cur.side) sell_inventory(inv, cur, c, s, mark, edge, on_piece);
+  const double unabsorbed = inv.quantity();
+  value_inventory(inv, c, s, mark, edge, on_piece);
+  return unabsorbed;
+}
+
 // Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it)
 // within the price band, the fallback taken over by the fund at the bankruptcy price (added to
 // `inventory` with `tag`), the fee, the fund's payment of the deficit, and the ledger rows.
@@ -731,7 +743,6 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   o.closed_notional = notional(c, delta, mark);
   o.trader_change = trader_change;
   o.last_fill = fills.last;
-  o.book_qty = book_filled;
   o.full = full;
   return o;
 }
@@ -873,7 +884,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     out.shortfall[k] = o.shortfall;
     out.inventory_loss[k] = 0.0;
     sums.add(q, o);
-    if (pol.execution == Execution::book) tot.flow.add(q > 0.0 ? 1.0 : -1.0, o.book_qty, o.last_fill);
+    if (pol.execution == Execution::book) tot.flow.add(q > 0.0 ? 1.0 : -1.0, o.book_closed, o.last_fill);
   }
 
   // ---- the fund sells its inventory into the book left by the closes, within the band --------
