@@ -8,21 +8,7 @@ from pathlib import Path
 import liqcore as lq
 import pytest
 from liqcore.cli import main
-
-
-def _files(tmp_path: Path) -> tuple[Path, Path]:
-    positions = tmp_path / "positions.csv"
-    positions.write_text("size,entry_price,margin\n1.0,100,5\n1.0,100,4\n1.0,100,3\n-1.0,100,20\n")
-    book = tmp_path / "book.json"
-    book.write_text(
-        json.dumps(
-            {
-                "bids": [[99.0 - 0.5 * k, 1.0] for k in range(20)],
-                "asks": [[101.0 + 0.5 * k, 1.0] for k in range(20)],
-            }
-        )
-    )
-    return positions, book
+from test_cli_cascade import _files  # the same small positions and book files
 
 
 def test_map_json_on_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
