@@ -27,6 +27,7 @@
 #include "liqcore/book.hpp"
 #include "liqcore/error.hpp"
 #include "liqcore/margin.hpp"
+#include "liqcore/parallel.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore {
@@ -849,37 +850,46 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
 
   // ---- detection: one pass, value checks folded in ------------------------------------------
-  out.liquidated.assign(n, 0);
+  // On every core (fixed chunks, parallel.hpp): each chunk gathers its liquidatable subset in
+  // index order; the chunks' lists are joined in chunk order, so the result does not depend on
+  // the thread count. The liquidation loop then reads this compact copy instead of jumping
+  // around the full columns. Within a chunk detection runs by blocks, each block gathered
+  // (branch-free) while its columns are still in cache.
+  out.liquidated.resize(n);
   std::uint8_t* flag = out.liquidated.data();
-  bool bad = false;
-  // The liquidatable subset, gathered in index order; the liquidation loop then reads this
-  // compact copy instead of jumping around the full columns. Detection runs by blocks, each
-  // block gathered (branch-free) while its columns are still in cache.
   constexpr std::size_t kBlock = 2048;
-  std::vector<LiquidationHit> hits;
-  hits.reserve(std::min(n, n / 8 + kBlock) + 1);  // no regrowth up to 1/8 liquidatable
+  const std::size_t step = chunk_step(n, resolve_threads(n, 0), 16 * kBlock);
+  const std::size_t chunks = n == 0 ? 0 : (n + step - 1) / step;
+  std::vector<std::vector<LiquidationHit>> part(std::max<std::size_t>(chunks, 1));
+  std::vector<std::uint8_t> part_bad(part.size(), 0);
   auto detect = [&](auto eq_minus_mm) {
-    std::size_t w = 0;  // hits so far
-    for (std::size_t lo = 0; lo < n; lo += kBlock) {
-      const std::size_t hi = std::min(n, lo + kBlock);
-      std::size_t count = 0;
-      for (std::size_t i = lo; i < hi; ++i) {
-        const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-        bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
-        const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
-        flag[i] = static_cast<std::uint8_t>(liq);
-        count += liq;
+    parallel_for_chunks(n, 0, 16 * kBlock, [&](std::size_t begin, std::size_t end) {
+      std::vector<LiquidationHit>& hits = part[begin / step];
+      hits.reserve(std::min(end - begin, (end - begin) / 8 + kBlock) + 1);  // no regrowth up to 1/8
+      bool bad = false;
+      std::size_t w = 0;  // hits so far
+      for (std::size_t lo = begin; lo < end; lo += kBlock) {
+        const std::size_t hi = std::min(end, lo + kBlock);
+        std::size_t count = 0;
+        for (std::size_t i = lo; i < hi; ++i) {
+          const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
+          bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+          const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
+          flag[i] = static_cast<std::uint8_t>(liq);
+          count += liq;
+        }
+        if (count == 0) continue;
+        hits.resize(w + count + 1);  // one spare slot: the branch-free writes store every position
+        LiquidationHit* h = hits.data();
+        for (std::size_t i = lo; i < hi; ++i) {
+          h[w] = {pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
+                  static_cast<std::uint32_t>(i)};
+          w += flag[i];
+        }
       }
-      if (count == 0) continue;
-      hits.resize(w + count + 1);  // one spare slot: the branch-free writes store every position
-      LiquidationHit* h = hits.data();
-      for (std::size_t i = lo; i < hi; ++i) {
-        h[w] = {pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
-                static_cast<std::uint32_t>(i)};
-        w += flag[i];
-      }
-    }
-    hits.resize(w);
+      hits.resize(w);
+      part_bad[begin / step] = bad;
+    });
   };
   if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
     const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
@@ -889,6 +899,9 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
       return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
     });
   }
+  const bool bad = std::find(part_bad.begin(), part_bad.end(), std::uint8_t{1}) != part_bad.end();
+  std::vector<LiquidationHit> hits = std::move(part[0]);
+  for (std::size_t k = 1; k < part.size(); ++k) hits.insert(hits.end(), part[k].begin(), part[k].end());
   if (bad) report_bad_position(pos);
 
   // ---- ordering of the liquidatable subset --------------------------------------------------
