@@ -13,13 +13,17 @@ import liqcore.account_engine as account_engine
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from book_recovery_reference import recover
 from hypothesis import strategies as st
 
 # ---- the reference: lq.liquidate_accounts called after every event on state carried by hand ----
 
 
 class Reference:
-    def __init__(self, spec, rows, coll, policy, fund, settle=0):
+    def __init__(self, spec, rows, coll, policy, fund, settle=0, resilience=0.0):
+        self.res = resilience
+        self.base = [b.copy() for b in spec["books"]]
+        self.depleted = [False] * len(self.base)
         self.spec = spec  # Markets constructor arguments (without marks and books)
         self.marks = list(spec["marks"])
         self.books = [b.copy() for b in spec["books"]]
@@ -50,6 +54,16 @@ class Reference:
         if self.spec["contract"][m] == "inverse":
             return q * self.spec["contract_size"][m] * (1.0 / ep - 1.0 / p) * p
         return q * (p - ep)
+
+    def event(self):
+        """The end of an event: the pass, then the books' recovery (resilience)."""
+        r = self.step()
+        if self.res > 0.0:
+            for m, d in enumerate(self.depleted):
+                if d:
+                    self.books[m], self.depleted[m] = recover(self.books[m], self.base[m],
+                                                              self.res)
+        return r
 
     def step(self):
         if not self.rows:
@@ -88,6 +102,7 @@ class Reference:
             self.coll[a][self.settle] -= x / px
         self.books = r.books
         self.fund = r.insurance_fund
+        self.depleted = [True] * len(self.books)
         return r
 
 
@@ -179,30 +194,33 @@ event = st.one_of(
     seed=st.integers(0, 2**31),
     fund=st.floats(0.0, 30.0),
     events=st.lists(event, min_size=1, max_size=25),
+    res=st.sampled_from([0.0, 0.0, 0.3, 1.0]),
 )
 def test_events_match_the_carried_reference(policy, kinds, n_accounts, n_positions, seed, fund,
-                                            events):
+                                            events, res):
     M = len(kinds)
     spec, rows, coll = _setup(seed, M, n_accounts, n_positions, kinds)
-    eng = _engine(spec, rows, coll, policy, fund)
-    ref = Reference(spec, rows, coll, policy, fund)
+    eng = _engine(spec, rows, coll, policy, fund, resilience=res)
+    ref = Reference(spec, rows, coll, policy, fund, resilience=res)
     assert_same(eng, ref)
     for ev in events:
         kind = ev[0]
         if kind == "mark":
             m = ev[1] % M
             ref.marks[m] = ev[2]
-            want = ref.step()
+            want = ref.event()
             got = eng.on_mark(m, ev[2])
         elif kind == "marks":
             d = {k % M: v for k, v in ev[1].items()}
             for k, v in d.items():
                 ref.marks[k] = v
-            want = ref.step()
+            want = ref.event()
             got = eng.on_marks(d)
         elif kind == "book":
             m = ev[1] % M
             try:
+                if res > 0.0:
+                    ref.base[m].apply(ev[2], ev[3], ev[4])
                 ref.books[m].apply(ev[2], ev[3], ev[4])
             except ValueError:
                 with pytest.raises(ValueError, match="crossed"):
@@ -217,13 +235,13 @@ def test_events_match_the_carried_reference(policy, kinds, n_accounts, n_positio
             assert new_id == ref.next_id
             ref.rows.append([ref.next_id, a, m, ev[3], ev[4]])
             ref.next_id += 1
-            want = ref.step()
+            want = ref.event()
             got = eng.last_result
         elif kind == "deposit":
             a = ev[1] % n_accounts
             ref.coll[a][0] = ref.coll[a][0] + ev[2]
             got = eng.deposit(a, ev[2])
-            want = ref.step()
+            want = ref.event()
         else:
             if not ref.rows:
                 continue
@@ -234,7 +252,7 @@ def test_events_match_the_carried_reference(policy, kinds, n_accounts, n_positio
             else:
                 row[3] = ev[2]
                 got = eng.update(row[0], ev[2])
-            want = ref.step()
+            want = ref.event()
         if want is None:
             assert got.n_accounts == 0 and got.n_positions == 0
             assert len(got) == 0
