@@ -12,8 +12,8 @@ import liqcore as lq
 import liqcore.account_engine as account_engine
 import numpy as np
 import pytest
-from hypothesis import given, settings
 from book_recovery_reference import recover
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # ---- the reference: lq.liquidate_accounts called after every event on state carried by hand ----
@@ -254,7 +254,8 @@ def test_events_match_the_carried_reference(policy, kinds, n_accounts, n_positio
                 got = eng.update(row[0], ev[2])
             want = ref.event()
         if want is None:
-            assert got.n_accounts == 0 and got.n_positions == 0
+            assert got.n_accounts == 0
+            assert got.n_positions == 0
             assert len(got) == 0
             assert got.bad_debt == 0.0
         else:
@@ -285,11 +286,14 @@ def test_worked_example_settles_in_the_settlement_asset():
     eng = _example()
     for p in (95.0, 90.0):
         r = eng.on_mark(0, p)
-        assert r.n_accounts == 0 and len(r) == 0 and r.insurance_fund == 5.0
+        assert r.n_accounts == 0
+        assert len(r) == 0
+        assert r.insurance_fund == 5.0
     r = eng.on_mark(0, 89.0)
     # the long sells 1 at the best bid 99; market equity before 10 + 10 - 11 = 9, gain vs the
     # mark 10: 19 after; fee min(19, 0.015·99) = 1.485; equity_after 17.515.
-    assert r.n_accounts == 1 and r.n_positions == 1
+    assert r.n_accounts == 1
+    assert r.n_positions == 1
     assert r.vwap[0] == 99.0
     assert math.isclose(r.accounts.equity_after[0], 17.515, rel_tol=1e-12)
     np.testing.assert_array_equal(eng.last_ids, [0, 1])
@@ -299,7 +303,7 @@ def test_worked_example_settles_in_the_settlement_asset():
     assert math.isclose(eng.insurance_fund, 6.485, rel_tol=1e-12)
     assert len(eng) == 1
     np.testing.assert_array_equal(eng.ids, [1])
-    bp, bq = eng.books[0].bids
+    bp, _ = eng.books[0].bids
     np.testing.assert_array_equal(bp, [98.0])
     # the short of account 1 is untouched; nothing more at the same mark
     assert eng.on_mark(0, 89.0).n_accounts == 0
@@ -353,7 +357,8 @@ def test_adl_charge_is_paid_from_the_settlement_asset():
     pf = lq.Portfolio([0, 1], [0, 0], [1.0, -1.0], [100.0, 100.0])
     eng = lq.AccountEngine(pf, acc, mk, policy=lq.Policy(residual="socialize"))
     r = eng.on_mark(0, 97.0)
-    assert r.n_accounts == 1 and r.adl[1] > 0.0
+    assert r.n_accounts == 1
+    assert r.adl[1] > 0.0
     assert eng.collateral[1, 0] == 100.0 - float(r.adl[1])
     assert eng.collateral[0, 0] == 0.0  # bankrupt: equity_after 0, no positions left
 
@@ -383,10 +388,12 @@ def test_one_pass_is_one_round_of_the_account_cascade(res):
     eng = lq.AccountEngine(pf, acc, lq.Markets([100.0, 100.0], mmr=0.05, books=shifted),
                            insurance_fund=3.0, resilience=res)
     r = eng.on_marks(100.0 * f)
-    assert c.rounds == 1 and r.n_accounts > 0
+    assert c.rounds == 1
+    assert r.n_accounts > 0
     # books deep enough for every close: no fallback, so no inventory, which the cascade
     # carries to later rounds (and sells into the recovered book) while one pass values it
-    assert r.fallback_closed.sum() == 0.0 and c.inventory_loss == 0.0
+    assert r.fallback_closed.sum() == 0.0
+    assert c.inventory_loss == 0.0
     np.testing.assert_array_equal(r.liquidated, c.liquidated)
     np.testing.assert_array_equal(r.closed, c.closed)
     assert r.insurance_fund == c.insurance_fund
@@ -432,7 +439,8 @@ def test_pickle_round_trip_and_determinism():
         np.testing.assert_array_equal(e.collateral, a.collateral)
         np.testing.assert_array_equal(e.ids, a.ids)
         np.testing.assert_array_equal(e.portfolio.size, a.portfolio.size)
-        assert e.books == a.books and e.base_books == a.base_books
+        assert e.books == a.books
+        assert e.base_books == a.base_books
         assert e.insurance_fund == a.insurance_fund
     assert a.open(0, 1, 1.0, 100.0) == c.open(0, 1, 1.0, 100.0)
 
@@ -506,7 +514,7 @@ def test_bad_inputs():
         eng.deposit(0, 1.0, asset=2)
     with pytest.raises(ValueError, match=r"market must be a market id"):
         eng.apply(1, "bid", 99.0, 1.0)
-    with pytest.raises(TypeError, match="book must be a liqcore.Book"):
+    with pytest.raises(TypeError, match=r"book must be a liqcore\.Book"):
         eng.set_book(0, None)
     np.testing.assert_array_equal(eng.marks, [100.0])  # nothing changed
     book = lq.Book([99.0], [1.0], [101.0], [1.0])
@@ -520,7 +528,7 @@ def test_bad_inputs():
         lq.AccountEngine(lq.Portfolio([0], [0], 1.0, 100.0), acc, mk, resilience=2.0)
     with pytest.raises(ValueError, match="markets has no books"):
         lq.AccountEngine(lq.Portfolio([0], [0], 1.0, 100.0), acc, lq.Markets([100.0], 0.05))
-    with pytest.raises(TypeError, match="pf must be a liqcore.Portfolio"):
+    with pytest.raises(TypeError, match=r"pf must be a liqcore\.Portfolio"):
         lq.AccountEngine(None, acc, mk)
     with pytest.raises(ValueError, match=r"ids\[1\] is a duplicate id"):
         lq.AccountEngine(lq.Portfolio([0, 0], [0, 0], 1.0, 100.0), acc, mk, ids=[4, 4])

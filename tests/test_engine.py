@@ -10,8 +10,8 @@ import pickle
 import liqcore as lq
 import numpy as np
 import pytest
-from hypothesis import given, settings
 from book_recovery_reference import recover
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # ---- the reference: lq.liquidate called repeatedly on state carried by hand ---------------------
@@ -253,7 +253,8 @@ def test_one_mark_is_one_round_of_the_cascade(policy, res):
         eng = lq.Engine(pos, shifted, 100.0, policy=policy, insurance_fund=10.0,
                         resilience=res)
         r = eng.on_mark(100.0 * f)
-        assert c.rounds == 1 and r.n_liquidated == c.n_liquidated > 0
+        assert c.rounds == 1
+        assert r.n_liquidated == c.n_liquidated > 0
         assert r.liquidations.fallback_closed.sum() == 0.0
         np.testing.assert_array_equal(r.closed, c.closed)
         assert r.total_deficit == c.total_deficit

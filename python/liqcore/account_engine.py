@@ -77,10 +77,10 @@ from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Health, Markets, Portfolio, _check_kinds, health
 from liqcore.engine import (
     _MERGE,
-    _Recovery,
     _nonnegative,
     _positive,
     _real,
+    _Recovery,
     _resilience,
     _SideIndex,
 )
@@ -261,19 +261,17 @@ class AccountEngine:
             entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
             amount=_frozen(np.zeros(len(_LEDGER_ROWS))), balance=0.0,
         )
-        t: dict[str, Any] = {
-            k: e_f for k in ("closed", "book_closed", "fallback_closed", "vwap",
-                             "bankruptcy_price", "result", "deficit", "fee",
-                             "insurance_draw_by_position", "shortfall",
-                             "inventory_loss_by_position", "adl")
-        }
+        t: dict[str, Any] = dict.fromkeys(
+            ("closed", "book_closed", "fallback_closed", "vwap", "bankruptcy_price", "result",
+             "deficit", "fee", "insurance_draw_by_position", "shortfall",
+             "inventory_loss_by_position", "adl"), e_f)
         t.update({"account": e_i, "market": e_i, "liquidated": e_b, "sequence": e_i})
         t["accounts"] = AccountOutcomes(e_b, e_i, *([e_f] * 10))
         t["markets"] = MarketOutcomes(z, z, z, z, z, z)
-        t.update({k: 0.0 for k in (
-            "liquidated_notional", "total_deficit", "total_surplus", "total_fees",
-            "inventory_loss", "inventory_gain", "unabsorbed", "bad_debt", "insurance_draw",
-            "residual", "adl_transfers", "uncovered")})
+        t.update(dict.fromkeys(
+            ("liquidated_notional", "total_deficit", "total_surplus", "total_fees",
+             "inventory_loss", "inventory_gain", "unabsorbed", "bad_debt", "insurance_draw",
+             "residual", "adl_transfers", "uncovered"), 0.0))
         t.update({"n_accounts": 0, "n_positions": 0, "ledger": ledger, "policy": self._policy})
         return t
 
@@ -320,7 +318,7 @@ class AccountEngine:
         self._thr = [None] * M
         if accts.shape[0] == 0:
             return np.zeros(0, np.bool_)
-        pf, acc, sl = self._sub(accts)
+        pf, acc, _ = self._sub(accts)
         h = health(pf, acc, self._markets())
         q, ep, mkt, loc = pf._size, pf._entry_price, pf._market, pf._account
         aq = np.abs(q)
@@ -487,10 +485,12 @@ class AccountEngine:
         pnl = np.where(self._inv[mkt], q * cs * (1.0 / ep - 1.0 / P) * P, q * (P - ep))
         for i, a in enumerate(pf._account.tolist()):  # sequential, in position order
             e[a] = e[a] + pnl[i]
-        return e
+        out: F64 = e
+        return out
 
     def _recover(self) -> None:
-        assert self._rec is not None and self._books is not None
+        assert self._rec is not None
+        assert self._books is not None
         for m, rec in enumerate(self._rec):
             if rec.depleted:
                 rec.recover(self._own_book(m))
@@ -737,7 +737,7 @@ class AccountEngine:
 
     @property
     def collateral(self) -> F64:
-        """The balances, accounts × assets (a copy)."""
+        """The balances, accounts x assets (a copy)."""
         return self._coll.copy()
 
     @property
