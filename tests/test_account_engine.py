@@ -528,7 +528,27 @@ def test_bad_inputs():
         lq.AccountEngine(lq.Portfolio([0], [0], 1.0, 100.0), acc, mk, resilience=2.0)
     with pytest.raises(ValueError, match="markets has no books"):
         lq.AccountEngine(lq.Portfolio([0], [0], 1.0, 100.0), acc, lq.Markets([100.0], 0.05))
-    with pytest.raises(TypeError, match=r"pf must be a liqcore\.Portfolio"):
+    with pytest.raises(TypeError, match=r"portfolio must be a liqcore\.Portfolio"):
         lq.AccountEngine(None, acc, mk)
     with pytest.raises(ValueError, match=r"ids\[1\] is a duplicate id"):
         lq.AccountEngine(lq.Portfolio([0, 0], [0, 0], 1.0, 100.0), acc, mk, ids=[4, 4])
+
+
+def test_results_keep_their_books_and_pending_accounts_go_at_any_mark():
+    books = [lq.Book([99.0], [1.0], [101.0], [1.0]), lq.Book([9.9], [1.0], [10.1], [1.0])]
+    mk = lq.Markets([100.0, 10.0], mmr=0.05, books=books)
+    acc = lq.Accounts([1.0, 50.0], [1.0])  # account 0 is liquidatable from the start
+    pf = lq.Portfolio([0, 1], [0, 0], [1.0, 0.1], [100.0, 100.0])
+    eng = lq.AccountEngine(pf, acc, mk)
+    r = eng.on_mark(1, 10.0)  # a mark of a market account 0 does not trade
+    assert r.n_accounts == 1
+    np.testing.assert_array_equal(r.accounts.liquidated, [True, False])
+    before = r.books[0].bids
+    eng.apply(0, "bid", 99.0, 5.0)
+    np.testing.assert_array_equal(r.books[0].bids[0], before[0])
+    np.testing.assert_array_equal(r.books[0].bids[1], before[1])
+    e = eng.on_mark(1, 10.0)
+    assert len(e) == 0
+    eng.set_book(0, lq.Book([98.0], [2.0], [101.0], [1.0]))
+    eng.apply(0, "bid", 98.0, 3.0)
+    np.testing.assert_array_equal(e.books[0].bids[1], [5.0])  # the empty result's book too

@@ -74,7 +74,7 @@ from liqcore.account_liquidation import (
     liquidate_accounts,
 )
 from liqcore.book import Book
-from liqcore.cross_margin import Accounts, Health, Markets, Portfolio, _check_kinds, health
+from liqcore.cross_margin import Accounts, Health, Markets, Portfolio, health
 from liqcore.engine import (
     _MERGE,
     _nonnegative,
@@ -90,6 +90,8 @@ from liqcore.result import _frozen
 
 __all__ = ["AccountEngine"]
 
+_NO_IDS: I64 = np.empty(0, np.int64)
+_NO_IDS.flags.writeable = False
 _SLACK = 1e-9  # relative rounding slack of an account's excess (a filter, never a decision)
 
 
@@ -145,7 +147,11 @@ class AccountEngine:
         settlement_asset: int = 0,
         resilience: float = 0.0,
     ) -> None:
-        _check_kinds(portfolio, accounts, markets)
+        for name, obj, kind in (("portfolio", portfolio, Portfolio),
+                                ("accounts", accounts, Accounts), ("markets", markets, Markets)):
+            if not isinstance(obj, kind):
+                raise TypeError(f"{name} must be a liqcore.{kind.__name__} "
+                                f"(got {type(obj).__name__})")
         policy = _policy(policy)
         fund = _nonnegative("insurance_fund", insurance_fund)
         res = _resilience(resilience)
@@ -221,6 +227,7 @@ class AccountEngine:
         self._rmax, self._cmax = rmax, cmax
         self._books: list[Book] | None = st["books"]
         self._shared = [False] * M
+        self._all_shared = False
         self._rec: list[_Recovery] | None = st["recovery"]
         # positions, in slots
         q = np.asarray(st["size"], dtype=np.float64)
@@ -320,29 +327,31 @@ class AccountEngine:
             return np.zeros(0, np.bool_)
         pf, acc, _ = self._sub(accts)
         h = health(pf, acc, self._markets())
+        with np.errstate(all="ignore"):  # huge values: an inf/NaN budget is an always-open window
+            return self._windows(accts, pf, acc, h, build)
+
+    def _windows(self, accts: I64, pf: Portfolio, acc: Accounts, h: Health, build: bool) -> Any:
+        M = self._n_mk
         q, ep, mkt, loc = pf._size, pf._entry_price, pf._market, pf._account
         aq = np.abs(q)
         P = self._marks[mkt]
         inv, cs = self._inv[mkt], self._cs[mkt]
-        with np.errstate(over="ignore", invalid="ignore"):
-            lip = np.where(inv, aq * cs / ep + self._cmax[mkt], aq * (1.0 + self._rmax[mkt]))
-            lip = np.where(q != 0.0, lip, 0.0)
-            scale = np.where(inv, aq * cs * (1.0 + P / ep) + self._cmax[mkt] * P, aq * (P + ep))
+        lip = np.where(inv, aq * cs / ep + self._cmax[mkt], aq * (1.0 + self._rmax[mkt]))
+        lip = np.where(q != 0.0, lip, 0.0)
+        scale = np.where(inv, aq * cs * (1.0 + P / ep) + self._cmax[mkt] * P, aq * (P + ep))
         k = accts.shape[0]
         L = np.bincount(loc * M + mkt, weights=lip, minlength=k * M).reshape(k, M)
         sc = np.bincount(loc, weights=scale, minlength=k)
         gross = (np.abs(acc._collateral) * self._prices).sum(axis=1)
         slack = _SLACK * (gross + sc + np.abs(h.equity) + np.abs(h.maintenance))
-        with np.errstate(invalid="ignore"):
-            budget = (h.equity - h.maintenance) - slack
+        budget = (h.equity - h.maintenance) - slack
         held = L > 0.0
         K = held.sum(axis=1)
         ok = budget > 0.0  # NaN: always open
         pend = self._pending
         pend.difference_update(accts.tolist())
         pend.update(accts[~ok & (K > 0)].tolist())
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            d = np.where(held, (budget / np.maximum(K, 1))[:, None] / L, 0.0)
+        d = np.where(held, (budget / np.maximum(K, 1))[:, None] / L, 0.0)
         for m in range(M):
             rows = np.flatnonzero(held[:, m] & ok)
             if rows.shape[0] == 0 and not build:
@@ -350,9 +359,10 @@ class AccountEngine:
             a = accts[rows]
             p = float(self._marks[m])
             dm = d[rows, m]
-            with np.errstate(invalid="ignore", over="ignore"):
-                lo = p - dm
-                hi = -(p + dm)
+            lo = p - dm
+            hi = -(p + dm)
+            lo[np.isnan(lo)] = math.inf  # undefined: always a candidate (the exact rule decides)
+            hi[np.isnan(hi)] = math.inf
             st = self._astamp[a]
             for side, key in ((self._down[m], lo), (self._up[m], hi)):
                 if build:
@@ -400,7 +410,7 @@ class AccountEngine:
                 r = self._pass(name)
         out = self._empty() if r is None else r
         if r is None:
-            self.last_ids = np.empty(0, np.int64)
+            self.last_ids = _NO_IDS
         if self._rec is not None:
             self._recover()
         self.last_result = out
@@ -452,15 +462,17 @@ class AccountEngine:
         px = float(self._prices[self._settle])
         if hit.shape[0]:
             pf, acc, _ = self._sub(hit)
-            rest = self._market_equity(pf, acc)
-            self._coll[hit, self._settle] += (r.accounts.equity_after[hit] - rest) / px
+            with np.errstate(all="ignore"):
+                rest = self._market_equity(pf, acc)
+                self._coll[hit, self._settle] += (r.accounts.equity_after[hit] - rest) / px
         charged = np.empty(0, np.int64)
         adl = r.adl
         if adl.shape[0] and (adl != 0.0).any():
             nz = np.flatnonzero(adl != 0.0)
             per = np.bincount(r.account[nz], weights=adl[nz], minlength=self._n_acc)
             charged = np.unique(r.account[nz])
-            self._coll[charged, self._settle] -= per[charged] / px
+            with np.errstate(all="ignore"):
+                self._coll[charged, self._settle] -= per[charged] / px
         if r.books is not None:
             self._books = list(r.books)
             self._shared = [True] * self._n_mk
@@ -488,6 +500,10 @@ class AccountEngine:
         out: F64 = e
         return out
 
+    def _recovering(self) -> bool:
+        rec = self._rec
+        return rec is not None and any(r.depleted for r in rec)
+
     def _recover(self) -> None:
         assert self._rec is not None
         assert self._books is not None
@@ -497,6 +513,7 @@ class AccountEngine:
 
     def _own_book(self, m: int) -> Book:
         assert self._books is not None
+        self._all_shared = False
         if self._shared[m]:
             self._books[m] = self._books[m].copy()
             self._shared[m] = False
@@ -524,7 +541,9 @@ class AccountEngine:
             d["books"] = None
         else:
             d["books"] = list(self._books)
-            self._shared = [True] * self._n_mk
+            if not self._all_shared:
+                self._shared = [True] * self._n_mk
+                self._all_shared = True
         return r
 
     # ---- events: marks and books ------------------------------------------------------------
@@ -535,8 +554,19 @@ class AccountEngine:
     def on_mark(self, market: int, price: float) -> AccountLiquidationResult:
         """Market ``market``'s mark moves to ``price`` (finite, > 0): liquidates what is
         liquidatable there. O(1) when ``price`` stays inside every window of the market."""
-        m = self._market("market", market)
-        p = _positive("price", price)
+        m = (market if type(market) is int and 0 <= market < self._n_mk
+             else self._market("market", market))
+        p = price if type(price) is float and 0.0 < price < math.inf else _positive("price", price)
+        t = self._thr[m]
+        if t is None:
+            t = self._thresholds(m)
+        if t[0] <= p <= t[1] and not self._pending and not self._recovering():
+            self._marks[m] = p  # quiet: inside every window of the market
+            self._mk = None
+            out = self._empty()
+            self.last_ids = _NO_IDS
+            self.last_result = out
+            return out
         prev = float(self._marks[m])
         self._marks[m] = p
         self._mk = None
@@ -605,6 +635,7 @@ class AccountEngine:
             raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
         books[m] = book.copy()
         self._shared[m] = False
+        self._all_shared = False
         if self._rec is not None:
             self._rec[m].base = book.copy()
             self._rec[m].depleted = False

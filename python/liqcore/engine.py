@@ -46,6 +46,14 @@ O(n/4096) amortized per change), and the whole index is rebuilt (O(n log n)) whe
 changes more than 1/16 of the positions or invalidated entries exceed 1/4 of them. A triggered
 batch costs what ``liquidate`` costs on all open positions, O(n), plus gathering them.
 
+**Resilience** (``resilience=r > 0``): the engine keeps a base book (the book given, then every
+:meth:`Engine.apply` and :meth:`Engine.set_book`); after a batch, at the end of every event,
+each level recovers ``q <- q + r·(q0 - q)`` toward it, as after a round of
+:func:`liqcore.simulate_cascade` (a level within ``1e-12·q0`` counts as recovered). While the
+book is recovering, events cost O(levels) and ``run_marks`` goes one mark at a time.
+
+For cross-margin accounts in several markets, see :class:`liqcore.AccountEngine`.
+
 ``run_marks`` tests a whole stream of marks against the two extreme keys with NumPy in chunks,
 jumps to the first mark that may trigger, processes it as ``on_mark`` would, and continues from
 there: the same results as feeding the marks one by one, in O(1) Python work per trigger.
