@@ -47,11 +47,15 @@ maintenance amounts), the account cannot be liquidatable while every market it t
 ``P°_m ± X/(K·L_m)`` (``K`` the number of its markets): its excess falls by at most
 ``Σ_m L_m·|ΔP_m| < X``. Each market keeps the lower and the upper ends of those windows sorted
 (the index of :class:`liqcore.Engine`), so a mark inside every window of its market costs O(1)
-(a comparison with the extreme ends). A mark past some ends takes the accounts whose window it
+in the positions and accounts (a comparison with the extreme ends; the empty result lists the
+books, O(markets)). A mark past some ends takes the accounts whose window it
 left, computes their exact health (O(their positions)), re-centres their windows at the
-current marks and runs the pass only if one of them is liquidatable; an account already at or
-below the slack has an always-open window and is checked at every mark of its markets. A pass
+current marks and runs the pass only if one of them is liquidatable. An account already at or
+below the slack (or liquidatable: left so by an ADL charge) has an always-open window and is
+checked exactly at every event, whatever market moves. A position or collateral change
+re-centres its account's windows (O(its positions)) and checks the always-open ones. A pass
 costs what ``liquidate_accounts`` costs on the whole state, O(positions + accounts + levels).
+The windows are only a filter: the decision is always ``liquidate_accounts``'s own rule.
 
 **Resilience** (``resilience=r > 0``): as for :class:`liqcore.Engine`, per market: after a
 pass, at the end of every event, each level of a depleted book recovers ``q <- q + r·(q0 - q)``
