@@ -456,3 +456,25 @@ def test_a_closed_position_no_longer_holds_the_threshold():
     i = eng.open(1.0, 100.0, 0.0)  # liquidatable at once: opened, liquidated, gone
     assert i not in eng.ids.tolist()
     assert eng._thresholds() == (tl, ts)
+
+
+def test_resilience_survives_pickling_and_book_updates_set_both_books():
+    book = lq.Book([99.0, 98.0, 97.0], [1.0, 1.0, 1.0], [101.0], [1.0])
+    eng = lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience=0.5)
+    r = eng.on_mark(96.0)
+    assert r.n_liquidated == 1
+    np.testing.assert_array_equal(r.book.bids[1], [1.0])  # the batch's book: 99, 98 taken
+    np.testing.assert_array_equal(eng.book.bids[1], [0.5, 0.5, 1.0])  # then half comes back
+    copy = pickle.loads(pickle.dumps(eng))
+    for e in (eng, copy):
+        e.on_mark(96.0)
+        np.testing.assert_array_equal(e.book.bids[1], [0.75, 0.75, 1.0])
+        e.apply("bid", 98.0, 4.0)
+        assert e.base_book.bids[1].tolist() == [1.0, 4.0, 1.0]
+        e.on_mark(96.0)
+        np.testing.assert_array_equal(e.book.bids[1], [0.875, 4.0, 1.0])
+        assert e.resilience == 0.5
+    with pytest.raises(ValueError, match=r"resilience must be in \[0, 1\] \(got 1.5\)"):
+        lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience=1.5)
+    with pytest.raises(TypeError, match="resilience must be a real number"):
+        lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience="x")
