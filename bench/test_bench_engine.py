@@ -101,7 +101,7 @@ ACCOUNT_MARKETS = 4
 @pytest.fixture(scope="module")
 def account_engine():
     """1e5 accounts, ~3e5 positions over 4 markets at mark 100 (each account's collateral
-    50–500 quote, positions of up to 1 unit), takeover execution (no books needed)."""
+    50 to 500 quote, positions of up to 1 unit), takeover execution (no books needed)."""
     rng = np.random.default_rng(3)
     n = 3 * N_ACCOUNTS
     mk = lq.Markets([100.0] * ACCOUNT_MARKETS, mmr=0.01)
