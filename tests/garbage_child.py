@@ -102,6 +102,16 @@ def valid_for(name: str, target: str = "") -> Any:
     }
     if name == "mark" and target.endswith("replay"):
         return "mid"
+    if "AccountEngine" in target:
+        sample = {"portfolio": "pf", "accounts": "acc", "markets": "mk"}.get(name)
+        if sample is not None:
+            return valid_for(sample)
+        if name in ("market", "account", "id"):
+            return 0
+        if name in ("size", "entry_price"):
+            return {"size": 1.0, "entry_price": 100.0}[name]
+        if name == "prices":
+            return {0: 100.0}
     if target.endswith(("Engine().open", "Engine().update")) and name in table:
         return {"size": 1.0, "entry_price": 100.0, "margin": 10.0, "id": 0}[name]
     if name == "side" and target.endswith(("apply", "depth", "depth_notional", "levels")):
@@ -254,7 +264,7 @@ def fuzz_callable(out: Any, target: str, fn: Callable[..., Any]) -> None:
 
 # Classes whose methods change the instance so that later valid arguments stop being valid (an
 # Engine's position closed by one call is gone for the next): each call gets a fresh instance.
-STATEFUL = {"Engine"}
+STATEFUL = {"Engine", "AccountEngine"}
 
 
 def _fresh(cls: type, attr: str) -> Callable[..., Any]:
@@ -310,7 +320,9 @@ def instance_of(cls: type) -> Any:
         if cls.__name__ == "Book":
             return small_book()
         params = params_of(cls)
-        values = {p.name: valid_for(p.name) for p in params if p.default is inspect.Parameter.empty}
+        target = "AccountEngine" if cls.__name__ == "AccountEngine" else ""
+        values = {p.name: valid_for(p.name, target) for p in params
+                  if p.default is inspect.Parameter.empty}
         if any(v is None for v in values.values()):
             return None
         return call(cls, params, values)

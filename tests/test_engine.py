@@ -10,6 +10,7 @@ import pickle
 import liqcore as lq
 import numpy as np
 import pytest
+from book_recovery_reference import recover
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,10 @@ from hypothesis import strategies as st
 class Reference:
     """The engine's state rules written from docs/model.md §4b, one position at a time."""
 
-    def __init__(self, positions, book, mark, policy, fund):
+    def __init__(self, positions, book, mark, policy, fund, resilience=0.0):
+        self.res = resilience
+        self.base = book.copy()
+        self.depleted = False
         self.rows = [
             [i, float(q), float(ep), float(m)]
             for i, (q, ep, m) in enumerate(
@@ -54,6 +58,13 @@ class Reference:
             m = 0.0
         row[3] = m
 
+    def event(self):
+        """The end of an event: the batch, then the book's recovery (resilience)."""
+        r = self.step()
+        if self.res > 0.0 and self.depleted:
+            self.book, self.depleted = recover(self.book, self.base, self.res)
+        return r
+
     def step(self):
         """One batch at the current mark; None when nothing was liquidatable."""
         if not self.rows:
@@ -78,6 +89,7 @@ class Reference:
         self.rows = keep
         self.book = r.book
         self.fund = r.insurance_fund
+        self.depleted = True
         return r
 
 
@@ -122,8 +134,9 @@ event = st.one_of(
     n=st.integers(0, 8),
     seed=st.integers(0, 2**31),
     events=st.lists(event, min_size=1, max_size=25),
+    res=st.sampled_from([0.0, 0.0, 0.3, 1.0]),
 )
-def test_events_match_the_carried_reference(policy, n, seed, events):
+def test_events_match_the_carried_reference(policy, n, seed, events, res):
     rng = np.random.default_rng(seed)
     q = rng.uniform(-3.0, 3.0, n)
     ep = rng.uniform(90.0, 110.0, n)
@@ -131,17 +144,19 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
     pos = lq.Positions(q, ep, m)
     book = _book(levels=int(rng.integers(1, 8)), qty=float(rng.uniform(0.2, 3.0)))
     fund = float(rng.uniform(0.0, 50.0))
-    eng = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=fund)
-    ref = Reference(pos, book, 100.0, policy, fund)
+    eng = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=fund, resilience=res)
+    ref = Reference(pos, book, 100.0, policy, fund, res)
     assert_same(eng, ref)
     for ev in events:
         kind = ev[0]
         if kind == "mark":
             ref.mark = ev[1]
-            want = ref.step()
+            want = ref.event()
             got = eng.on_mark(ev[1])
         elif kind == "book":
             try:
+                if res > 0.0:
+                    ref.base.apply(ev[1], ev[2], ev[3])
                 ref.book.apply(ev[1], ev[2], ev[3])
             except ValueError:
                 with pytest.raises(ValueError, match="crossed"):
@@ -155,7 +170,7 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
             assert new_id == ref.next_id
             ref.rows.append([ref.next_id, ev[1], ev[2], ev[3]])
             ref.next_id += 1
-            want = ref.step()
+            want = ref.event()
             got = eng.last_result
         else:
             if not ref.rows:
@@ -167,7 +182,7 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
             else:
                 row[3] = row[3] + ev[2]
                 got = eng.deposit(row[0], ev[2])
-            want = ref.step()
+            want = ref.event()
         if want is None:
             assert got.n_liquidated == 0
             assert len(got) == 0
@@ -186,14 +201,15 @@ def test_events_match_the_carried_reference(policy, n, seed, events):
     policy=st.sampled_from(POLICIES),
     seed=st.integers(0, 2**31),
     marks=st.lists(st.floats(80.0, 120.0), min_size=1, max_size=40),
+    res=st.sampled_from([0.0, 0.4, 1.0]),
 )
-def test_run_marks_is_on_mark_one_by_one(policy, seed, marks):
+def test_run_marks_is_on_mark_one_by_one(policy, seed, marks, res):
     rng = np.random.default_rng(seed)
     n = 30
     pos = lq.Positions(rng.uniform(-3, 3, n), rng.uniform(90, 110, n), rng.uniform(0, 30, n))
     book = _book(levels=5, qty=2.0)
-    a = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=20.0)
-    b = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=20.0)
+    a = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=20.0, resilience=res)
+    b = lq.Engine(pos, book, 100.0, policy=policy, insurance_fund=20.0, resilience=res)
     run = a.run_marks(marks)
     want = []
     for i, p in enumerate(marks):
@@ -210,6 +226,41 @@ def test_run_marks_is_on_mark_one_by_one(policy, seed, marks):
     assert a.mark == b.mark == marks[-1]
     assert run.n_marks == len(marks)
     assert run.n_liquidated == sum(r.n_liquidated for _, r in want)
+
+
+# ---- the cascade engine ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", POLICIES[:4])
+@pytest.mark.parametrize("res", [0.0, 0.5, 1.0])
+def test_one_mark_is_one_round_of_the_cascade(policy, res):
+    """What is compared: simulate_cascade(positions, book, P, shock, resilience=r,
+    max_rounds=1) against an engine that starts from the shocked book (every price x (1 +
+    shock)) with the same resilience and gets the shocked mark P·(1 + shock) in one on_mark:
+    the positions liquidated and closed, the deficit, the fees, the fund, and the book after
+    the round's recovery. The book is deep enough for every close (no fallback): the cascade
+    carries fallback inventory to later rounds and sells it into the recovered book, while a
+    batch of liquidate values it within the round."""
+    rng = np.random.default_rng(5)
+    n = 40
+    pos = lq.Positions(rng.uniform(-2, 2, n), rng.uniform(95, 105, n), rng.uniform(2, 20, n))
+    book = lq.Book(100.0 - 0.5 * np.arange(1, 41), rng.uniform(2.0, 4.0, 40),
+                   100.0 + 0.5 * np.arange(1, 41), rng.uniform(2.0, 4.0, 40))
+    for shock in (-0.06, 0.07):
+        c = lq.simulate_cascade(pos, book, 100.0, shock, policy, 10.0, res, max_rounds=1)
+        f = 1.0 + shock
+        shifted = lq.Book(book.bids[0] * f, book.bids[1], book.asks[0] * f, book.asks[1])
+        eng = lq.Engine(pos, shifted, 100.0, policy=policy, insurance_fund=10.0,
+                        resilience=res)
+        r = eng.on_mark(100.0 * f)
+        assert c.rounds == 1
+        assert r.n_liquidated == c.n_liquidated > 0
+        assert r.liquidations.fallback_closed.sum() == 0.0
+        np.testing.assert_array_equal(r.closed, c.closed)
+        assert r.total_deficit == c.total_deficit
+        assert r.total_fees == c.total_fees
+        assert r.insurance_fund == c.insurance_fund
+        assert eng.book == c.book
 
 
 # ---- the model's numbers ---------------------------------------------------------------------
@@ -405,3 +456,25 @@ def test_a_closed_position_no_longer_holds_the_threshold():
     i = eng.open(1.0, 100.0, 0.0)  # liquidatable at once: opened, liquidated, gone
     assert i not in eng.ids.tolist()
     assert eng._thresholds() == (tl, ts)
+
+
+def test_resilience_survives_pickling_and_book_updates_set_both_books():
+    book = lq.Book([99.0, 98.0, 97.0], [1.0, 1.0, 1.0], [101.0], [1.0])
+    eng = lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience=0.5)
+    r = eng.on_mark(96.0)
+    assert r.n_liquidated == 1
+    np.testing.assert_array_equal(r.book.bids[1], [1.0])  # the batch's book: 99, 98 taken
+    np.testing.assert_array_equal(eng.book.bids[1], [0.5, 0.5, 1.0])  # then half comes back
+    copy = pickle.loads(pickle.dumps(eng))
+    for e in (eng, copy):
+        e.on_mark(96.0)
+        np.testing.assert_array_equal(e.book.bids[1], [0.75, 0.75, 1.0])
+        e.apply("bid", 98.0, 4.0)
+        assert e.base_book.bids[1].tolist() == [1.0, 4.0, 1.0]
+        e.on_mark(96.0)
+        np.testing.assert_array_equal(e.book.bids[1], [0.875, 4.0, 1.0])
+        assert e.resilience == 0.5
+    with pytest.raises(ValueError, match=r"resilience must be in \[0, 1\] \(got 1.5\)"):
+        lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience=1.5)
+    with pytest.raises(TypeError, match="resilience must be a real number"):
+        lq.Engine(lq.Positions([2.0], [100.0], [5.0]), book, 100.0, resilience="x")

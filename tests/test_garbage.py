@@ -59,7 +59,7 @@ ALIASES: list[tuple[str, str, str]] = [
     (r"liqcore\.Book(\(\)\.apply)?", r"bid_px|bid_qty|ask_px|ask_qty|px|qty|side", "book"),
     # the assets are the collateral file's columns: "coll.csv has no column(s) 'x' (has ...)"
     (r"liqcore\.io\.read_collateral", r"assets", "column"),
-    (r"liqcore\.Engine\(\)\.apply", r"px|qty|side", "book"),
+    (r"liqcore\.(Account)?Engine\(\)\.apply", r"px|qty|side", "book"),
 ]
 
 

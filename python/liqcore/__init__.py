@@ -30,6 +30,7 @@ from liqcore.cross_margin import (
     slice_bankruptcy_price,
 )
 from liqcore.deficit_curve import DeficitCurve, deficit_curve
+from liqcore.account_engine import AccountEngine
 from liqcore.engine import Engine, MarkRun
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
@@ -59,6 +60,7 @@ __all__ = [
     "CascadeTrace",
     "ContagionResult",
     "DeficitCurve",
+    "AccountEngine",
     "Engine",
     "Fill",
     "Fills",

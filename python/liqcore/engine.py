@@ -46,6 +46,14 @@ O(n/4096) amortized per change), and the whole index is rebuilt (O(n log n)) whe
 changes more than 1/16 of the positions or invalidated entries exceed 1/4 of them. A triggered
 batch costs what ``liquidate`` costs on all open positions, O(n), plus gathering them.
 
+**Resilience** (``resilience=r > 0``): the engine keeps a base book (the book given, then every
+:meth:`Engine.apply` and :meth:`Engine.set_book`); after a batch, at the end of every event,
+each level recovers ``q <- q + r·(q0 - q)`` toward it, as after a round of
+:func:`liqcore.simulate_cascade` (a level within ``1e-12·q0`` counts as recovered). While the
+book is recovering, events cost O(levels) and ``run_marks`` goes one mark at a time.
+
+For cross-margin accounts in several markets, see :class:`liqcore.AccountEngine`.
+
 ``run_marks`` tests a whole stream of marks against the two extreme keys with NumPy in chunks,
 jumps to the first mark that may trigger, processes it as ``on_mark`` would, and continues from
 there: the same results as feeding the marks one by one, in O(1) Python work per trigger.
@@ -104,6 +112,57 @@ def _nonnegative(name: str, x: Any) -> float:
     if not (v >= 0.0 and v < math.inf):
         raise ValueError(f"{name} must be finite and >= 0 (got {v!r})")
     return v
+
+
+def _resilience(x: Any) -> float:
+    v = _real("resilience", x)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"resilience must be in [0, 1] (got {v!r})")
+    return v
+
+
+_RECOVERED = 1e-12  # a level within this relative distance of its base quantity is recovered
+
+
+class _Recovery:
+    """The base book of one market and the recovery of the live book toward it
+    (``q <- q + r·(q0 - q)`` on every level the engine's liquidations depleted)."""
+
+    __slots__ = ("base", "depleted", "rate")
+
+    def __init__(self, rate: float, base: Book) -> None:
+        self.rate = rate
+        self.base = base  # owned
+        self.depleted = False
+
+    def recover(self, book: Book) -> None:
+        """One recovery step of ``book`` (owned by the caller), in place."""
+        r = self.rate
+        upd: list[tuple[F64, F64]] = []
+        left = False
+        for side in ("bid", "ask"):
+            px0, q0 = self.base._b.levels(side)
+            px, q = book._b.levels(side)
+            qc = np.zeros(q0.shape[0])
+            if px.shape[0]:
+                key0, key = (-px0, -px) if side == "bid" else (px0, px)
+                at = np.minimum(np.searchsorted(key0, key), max(px0.shape[0] - 1, 0))
+                found = px0[at] == px if px0.shape[0] else np.zeros(px.shape[0], np.bool_)
+                qc[at[found]] = q[found]
+            d = qc != q0
+            new = qc[d] + r * (q0[d] - qc[d])
+            left = left or bool((np.abs(q0[d] - new) > _RECOVERED * q0[d]).any())
+            upd.append((np.ascontiguousarray(px0[d]), np.ascontiguousarray(new)))
+        (bp, bq), (ap, aq) = upd
+        if bp.shape[0] or ap.shape[0]:
+            book._b.apply(bp, bq, ap, aq)
+        self.depleted = left
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"rate": self.rate, "base": self.base, "depleted": self.depleted}
+
+    def __setstate__(self, st: dict[str, Any]) -> None:
+        self.rate, self.base, self.depleted = st["rate"], st["base"], st["depleted"]
 
 
 class _SideIndex:
@@ -282,6 +341,15 @@ class Engine:
     ids : array-like of int64, optional
         One distinct id per position; by default ``0 .. n-1``. :meth:`open` gives new positions
         ``max(id) + 1`` onwards.
+    resilience : float
+        In [0, 1] (default 0: liquidated depth never returns by itself). With ``r > 0`` the
+        engine keeps a *base* book -- the book given, then every :meth:`apply` and
+        :meth:`set_book` -- and at the end of every event after its liquidations depleted the
+        book, each level's quantity ``q`` becomes ``q + r·(q0 - q)`` (``q0`` the base
+        quantity; a level the liquidations removed comes back), as after each round of
+        :func:`liqcore.simulate_cascade`. A level within ``1e-12·q0`` of ``q0`` counts as
+        recovered; once all have, events cost O(1) again. Book updates (``apply``) set a level
+        in both books.
     """
 
     def __init__(
@@ -293,8 +361,10 @@ class Engine:
         policy: Policy | None = None,
         insurance_fund: float = 0.0,
         ids: Any = None,
+        resilience: float = 0.0,
     ) -> None:
         policy = _check_types(positions, book, policy)
+        res = _resilience(resilience)
         n = len(positions)
         if ids is None:
             idv = np.arange(n, dtype=np.int64)
@@ -312,6 +382,7 @@ class Engine:
             np.array(positions._size), np.array(positions._entry_price),
             np.array(positions._margin), idv, book.copy(),
             _positive("mark", mark), _nonnegative("insurance_fund", insurance_fund), policy,
+            _Recovery(res, book.copy()) if res > 0.0 else None,
         )
         if policy.contract == "inverse" and n:
             from liqcore.liquidation import _check_bankruptcy_prices
@@ -319,7 +390,8 @@ class Engine:
             _check_bankruptcy_prices(positions, policy)
 
     def _setup(self, q: F64, ep: F64, m: F64, ids: I64, book: Book, mark: float, fund: float,
-               policy: Policy) -> None:
+               policy: Policy, rec: _Recovery | None = None) -> None:
+        self._rec = rec
         n = int(q.shape[0])
         cap = max(16, n + n // 4)
         self._q = np.zeros(cap)
@@ -529,8 +601,16 @@ class Engine:
         self._book = r.book
         self._book_shared = True
         self._fund = float(r.insurance_fund)
+        if self._rec is not None:
+            self._rec.depleted = True
         self._changed(np.concatenate(changed))
         return r
+
+    def _recover(self) -> None:
+        """The end of an event: the book recovers toward the base book (resilience)."""
+        rec = self._rec
+        if rec is not None and rec.depleted:
+            rec.recover(self._own_book())
 
     def _set_margin(self, slots: I64, m: F64) -> None:
         """Margin ``m``; a negative one is realized from the PnL: entry price moved, margin 0."""
@@ -557,6 +637,7 @@ class Engine:
     def _after(self) -> LiquidationResult:
         r = self._step(self._mark)
         out = self._empty(self._mark) if r is None else r
+        self._recover()
         self.last_result = out
         return out
 
@@ -574,6 +655,8 @@ class Engine:
         p = price if type(price) is float and 0.0 < price < math.inf else _positive("price", price)
         r = self._step(p, "price")
         out = self._empty(p) if r is None else r
+        if self._rec is not None:
+            self._recover()
         self.last_result = out
         return out
 
@@ -592,6 +675,14 @@ class Engine:
         res: list[LiquidationResult] = []
         i = 0
         while i < n:
+            if self._rec is not None and self._rec.depleted:  # recovering: one mark at a time
+                r = self._step(float(a[i]), f"marks[{i}]")
+                self._recover()
+                if r is not None:
+                    idx.append(i)
+                    res.append(r)
+                i += 1
+                continue
             tl, ts = self._thresholds()
             j = -1
             while i < n:
@@ -605,6 +696,7 @@ class Engine:
             if j < 0:
                 break
             r = self._step(float(a[j]), f"marks[{j}]")
+            self._recover()
             if r is not None:
                 idx.append(j)
                 res.append(r)
@@ -617,11 +709,16 @@ class Engine:
 
     def apply(self, side: Any, px: Any, qty: Any) -> None:
         """Book L2 updates, as :meth:`liqcore.Book.apply` (absolute level quantities; 0 deletes
-        the level). Book updates do not move the mark and trigger nothing."""
+        the level). Book updates do not move the mark and trigger nothing. With resilience the
+        update sets the level in the base book too."""
+        if self._rec is not None:
+            self._rec.base.apply(side, px, qty)
         self._own_book().apply(side, px, qty)
 
     def _apply_levels(self, bp: F64, bq: F64, ap: F64, aq: F64) -> None:
         """Validated updates straight to the compiled book (the replay's path)."""
+        if self._rec is not None:
+            self._rec.base._b.apply(bp, bq, ap, aq)
         self._own_book()._b.apply(bp, bq, ap, aq)
 
     def set_book(self, book: Book) -> None:
@@ -630,6 +727,9 @@ class Engine:
             raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
         self._book = book.copy()
         self._book_shared = False
+        if self._rec is not None:
+            self._rec.base = book.copy()
+            self._rec.depleted = False
 
     def open(self, size: float, entry_price: float, margin: float) -> int:
         """Opens a position and returns its new id. It may be liquidatable at the current mark
@@ -780,6 +880,17 @@ class Engine:
     def policy(self) -> Policy:
         return self._policy
 
+    @property
+    def resilience(self) -> float:
+        """The book's recovery rate per event (0: none)."""
+        return 0.0 if self._rec is None else self._rec.rate
+
+    @property
+    def base_book(self) -> Book:
+        """A copy of the base book the live book recovers toward (the live book without
+        resilience)."""
+        return (self._book if self._rec is None else self._rec.base).copy()
+
     def __len__(self) -> int:
         return self._open
 
@@ -793,9 +904,10 @@ class Engine:
             "size": self._q[s], "entry_price": self._ep[s], "margin": self._m[s],
             "ids": self._ids[s], "book": self._book.copy(), "mark": self._mark,
             "insurance_fund": self._fund, "policy": self._policy, "next_id": self._next_id,
+            "recovery": self._rec,
         }
 
     def __setstate__(self, st: dict[str, Any]) -> None:
         self._setup(st["size"], st["entry_price"], st["margin"], st["ids"], st["book"],
-                    st["mark"], st["insurance_fund"], st["policy"])
+                    st["mark"], st["insurance_fund"], st["policy"], st.get("recovery"))
         self._next_id = int(st["next_id"])
