@@ -68,7 +68,7 @@ from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns, _from_columns
+from liqcore.result import Result, Rows, _columns, _from_columns
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -138,7 +138,7 @@ class MarketOutcomes:
 
 
 @dataclass(frozen=True, eq=False)
-class AccountLiquidationResult(Result):
+class AccountLiquidationResult(Result, Rows):
     """What :func:`liquidate_accounts` did.
 
     Per position (length ``len(pf)``): account and market ids; liquidated (its account was);
@@ -157,6 +157,8 @@ class AccountLiquidationResult(Result):
     inventory sales; also under takeover execution when ``mk`` has books, None when it has
     none), the ``ledger`` and the ``policy``.
     """
+
+    _ROWS = "closed"
 
     account: I64
     market: I64
@@ -198,9 +200,6 @@ class AccountLiquidationResult(Result):
 
     _ROW_FIELDS = _PER_POSITION
     _REPORT = "account_liquidation"
-
-    def __len__(self) -> int:
-        return int(self.closed.shape[0])
 
     @property
     def n_liquidated(self) -> int:

@@ -39,6 +39,7 @@ from liqcore._arrays import (
     first_bad,
     pandas,
 )
+from liqcore.result import Rows
 
 __all__ = ["Book", "BookArrays", "Fill", "Fills"]
 
@@ -66,9 +67,11 @@ class Fill:
 
 
 @dataclass(frozen=True, eq=False)
-class Fills:
+class Fills(Rows):
     """Outcomes of a batch of market orders: the fields of :class:`Fill` as arrays, one entry
     per order (``levels`` is int64, the rest float64)."""
+
+    _ROWS = "filled"
 
     filled: F64
     notional: F64
@@ -76,9 +79,6 @@ class Fills:
     worst: F64
     levels: I64
     unfilled: F64
-
-    def __len__(self) -> int:
-        return int(self.filled.shape[0])
 
     def __getitem__(self, i: int) -> Fill:
         """Order ``i`` as a :class:`Fill`."""

@@ -52,7 +52,7 @@ from liqcore._arrays import (
 )
 from liqcore._arrays import readonly as _readonly
 from liqcore.book import Book
-from liqcore.result import _pandas
+from liqcore.result import Rows, _pandas
 
 __all__ = [
     "Accounts",
@@ -461,7 +461,7 @@ class Portfolio:
 
 
 @dataclass(frozen=True, eq=False)
-class Health:
+class Health(Rows):
     """Health of every account (arrays of length ``len(accounts)``, quote currency).
 
     collateral: risk value of the collateral (after haircuts). equity: ``TNC`` = collateral +
@@ -470,6 +470,8 @@ class Health:
     ``(TNC − TMMR)/notional`` (±inf for an account without positions). liquidatable:
     ``TMMR > 0 and TMMR > TNC`` (dYdX).
     """
+
+    _ROWS = "equity"
 
     collateral: F64
     equity: F64
@@ -493,9 +495,6 @@ class Health:
     def excess(self) -> F64:
         """``TNC − TMMR``: equity above maintenance (negative: liquidatable)."""
         return self.equity - self.maintenance
-
-    def __len__(self) -> int:
-        return int(self.equity.shape[0])
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per account."""

@@ -28,7 +28,7 @@ from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, _frozen, _pandas
+from liqcore.result import Result, Rows, _frozen, _pandas
 
 __all__ = ["DeficitCurve", "deficit_curve"]
 
@@ -49,7 +49,7 @@ def _bad_debt(result: CascadeResult) -> float:
 
 
 @dataclass(frozen=True, eq=False)
-class DeficitCurve(Result):
+class DeficitCurve(Result, Rows):
     """One entry per shock, in the order given (read-only arrays); money in the margin currency.
 
     ``shocks``; ``bad_debt``; ``liquidated_notional``; ``n_liquidated`` and
@@ -57,6 +57,8 @@ class DeficitCurve(Result):
     ``mark`` and ``insurance_fund_before`` (the common start); ``results``: the
     :class:`liqcore.CascadeResult` of each shock.
     """
+
+    _ROWS = "shocks"
 
     mark: float
     insurance_fund_before: float
@@ -68,9 +70,6 @@ class DeficitCurve(Result):
     final_mark: F64
     insurance_fund: F64
     results: tuple[CascadeResult, ...]
-
-    def __len__(self) -> int:
-        return int(self.shocks.shape[0])
 
     def to_dict(self) -> dict[str, Any]:
         """Columns as lists (JSON-compatible), plus ``mark`` and ``insurance_fund_before``."""

@@ -76,7 +76,7 @@ from liqcore._arrays import F64, I64
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, _frozen, _pandas, _per_position
+from liqcore.result import Result, Rows, _frozen, _pandas, _per_position
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -167,10 +167,12 @@ _COMPACT = (
 
 
 @dataclass(frozen=True, eq=False)
-class Liquidations:
+class Liquidations(Rows):
     """The liquidations of one call in the order they happened (entry ``k`` is the ``k``-th
     liquidation, of position ``position[k]``): compact arrays of length ``n_liquidated``.
     Fields as the per-position arrays of :class:`LiquidationResult`."""
+
+    _ROWS = "position"
 
     position: I64
     closed: F64
@@ -184,9 +186,6 @@ class Liquidations:
     shortfall: F64
     inventory_loss: F64
 
-    def __len__(self) -> int:
-        return int(self.position.shape[0])
-
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per liquidation, in liquidation order."""
         pd = _pandas()
@@ -194,7 +193,7 @@ class Liquidations:
 
 
 @dataclass(frozen=True, eq=False)
-class LiquidationResult(Result):
+class LiquidationResult(Result, Rows):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -222,6 +221,8 @@ class LiquidationResult(Result):
     ``ledger``, the ``mark`` and ``policy`` used, and the positions' ``account`` ids.
     """
 
+    _ROWS = "liquidated"
+
     liquidated: npt.NDArray[np.bool_]
     liquidations: Liquidations
     insurance_fund: float
@@ -247,9 +248,6 @@ class LiquidationResult(Result):
     _adl: F64 | None = None
 
     _REPORT = "liquidation"
-
-    def __len__(self) -> int:
-        return int(self.liquidated.shape[0])
 
     def _spread(self, name: str, fill: float = 0.0) -> F64:
         out = np.full(len(self), fill)

@@ -39,7 +39,7 @@ from liqcore import _repr_html
 from liqcore._arrays import F64, as_f64, check_option, real
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
-from liqcore.result import _frozen, _pandas
+from liqcore.result import Rows, _frozen, _pandas
 
 __all__ = ["LiquidationMap", "liquidation_map"]
 
@@ -56,7 +56,7 @@ def pyplot() -> Any:
 
 
 @dataclass(frozen=True, eq=False)
-class LiquidationMap:
+class LiquidationMap(Rows):
     """Liquidatable notional per price bin (see the module docstring for the definitions).
 
     ``edges`` (length ``bins + 1``, ascending), ``long``, ``short``, ``long_cumulative``,
@@ -65,6 +65,8 @@ class LiquidationMap:
     ``short_now``: notional already liquidatable at the mark; ``contract``. Money in the margin
     currency (quote for linear contracts, coin for inverse ones).
     """
+
+    _ROWS = "long"
 
     mark: float
     edges: F64
@@ -76,9 +78,6 @@ class LiquidationMap:
     short_now: float
     liquidation_prices: F64
     contract: str
-
-    def __len__(self) -> int:
-        return int(self.long.shape[0])
 
     @property
     def centers(self) -> F64:

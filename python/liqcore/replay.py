@@ -59,7 +59,7 @@ from liqcore.io import (
 from liqcore.liquidation import LiquidationResult
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result
+from liqcore.result import Result, Rows
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -73,7 +73,7 @@ _Event = tuple[int, Union[Book, None], Union[tuple[Any, ...], None]]
 
 
 @dataclass(frozen=True, eq=False)
-class ReplayResult(Result):
+class ReplayResult(Result, Rows):
     """A feed replayed through an :class:`liqcore.Engine`: one row per event or interval.
 
     Series (arrays of one length): ``time`` (int64, the feed's clock), ``mark``,
@@ -84,6 +84,8 @@ class ReplayResult(Result):
     ``positions``, ``insurance_fund_before``: the final book and open positions, and the fund
     at the start. ``events``: feed events replayed.
     """
+
+    _ROWS = "time"
 
     time: I64
     mark: F64
@@ -104,9 +106,6 @@ class ReplayResult(Result):
     depth_bps: float
 
     _ROW_FIELDS = _SERIES
-
-    def __len__(self) -> int:
-        return int(self.time.shape[0])
 
     def summary(self) -> dict[str, float]:
         """Headline figures: events, rows, batches, liquidations, notional, bad debt, the fund

@@ -38,7 +38,7 @@ import numpy as np
 
 from liqcore._arrays import F64, pandas
 
-__all__ = ["Result"]
+__all__ = ["Result", "Rows"]
 
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 _T = TypeVar("_T")
@@ -75,6 +75,23 @@ def _from_columns(cls: Callable[..., _T], src: Mapping[str, Any], **override: An
     columns), ``override`` in place of some."""
     names = getattr(cls, "__dataclass_fields__")
     return cls(**{k: override[k] if k in override else src[k] for k in names})
+
+
+class Rows:
+    """A table of equal-length columns (a frozen dataclass of arrays): ``len()`` is its number
+    of rows, the length of the field named by ``_ROWS``; ``to_frame()`` has one column per field
+    (a subclass that is also a :class:`Result` keeps :meth:`Result.to_frame`)."""
+
+    __slots__ = ()
+
+    _ROWS: ClassVar[str]
+
+    def __len__(self) -> int:
+        return int(np.shape(getattr(self, self._ROWS))[0])
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one column per field."""
+        return _columns(self, getattr(self, "__dataclass_fields__"))
 
 
 class Result:
