@@ -193,7 +193,7 @@ class Policy:
         order until the next one would exceed a cap; the rest wait for the next round and are
         liquidated at its price if still liquidatable then. The first of a round always goes,
         so a position above ``max_notional`` is liquidated alone in its round. Single batches
-        (:func:`liqcore.liquidate`) are not limited.
+        (:func:`liqcore.liquidate`, the live engine's) are not limited.
     """
 
     mmr: float | None = None
@@ -275,12 +275,13 @@ class Policy:
         if self.max_notional is not None:
             check("max_notional", lambda v: v > 0.0, "None or finite and > 0")
         if self.max_orders is not None:
-            v = self.max_orders
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"Policy.max_orders must be None or an int (got {type(v).__name__})")
-            if not 1 <= int(v) < 2**63:
-                raise _fail("max_orders", "None or an int >= 1", v)
-            set_(self, "max_orders", int(v))
+            n = self.max_orders
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+                kind = type(n).__name__
+                raise TypeError(f"Policy.max_orders must be None or an int (got {kind})")
+            if not 1 <= int(n) < 2**63:
+                raise _fail("max_orders", "None or an int >= 1", n)
+            set_(self, "max_orders", int(n))
         set_(self, "_core_policy", None)
 
     # ---- presets -------------------------------------------------------------------------

@@ -17,6 +17,11 @@
 //            its quantity before any liquidation and r = resilience in [0, 1] (a fraction r of
 //            the depth still missing returns; r = 0: none, r = 1: the whole book).
 // until a round finds nothing to liquidate, or max_rounds rounds have run.
+// Rate limits (docs/model.md §4, "Rate limits"): a round takes the ordered liquidatable
+// positions while it holds at most pol.max_orders of them and pol.max_notional notional at its
+// mark (the first always goes); the rest wait: they stay open, watched by the heap below, and
+// the next round detects them again if they are still liquidatable at its mark, so a round
+// that leaves positions waiting is followed by another even if the mark did not move.
 //
 // Cost: positions are indexed by liquidation price (CascadeIndex: longs descending, shorts
 // ascending, in buckets of nearby prices), so detection is a cursor moving through each side's
@@ -26,7 +31,8 @@
 // positions whose LP lies within 1/64 of the shocked mark (one vectorized pass over the
 // positions) and makes another pass with a 4-fold wider window whenever the mark runs past them.
 // Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
-// a new liquidation price and move to a heap that detection also watches. The engine's
+// a new liquidation price and move to a heap that detection also watches; so do the positions
+// a rate limit leaves waiting, re-detected (and re-ordered) every round they wait. The engine's
 // per-position state is allocated zeroed by the OS (pages mapped as touched) and records
 // results per liquidated position, so memory touched also follows what the cascade does.
 //

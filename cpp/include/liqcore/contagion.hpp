@@ -12,6 +12,8 @@
 //            of its book after the round; no book fill in a market: its mark is unchanged); then
 //            every book recovers: each level's quantity q becomes q + r·(q0 − q) (q0 before any
 //            liquidation, r = resilience), as in cascade.hpp;
+//            With rate limits (pol.max_notional, pol.max_orders), only the accounts within the
+//            caps are liquidated (rate_limit_accounts); the rest wait for the next round;
 // until a round liquidates nothing, or max_rounds rounds have run. One insurance fund, shared
 // by all markets, carries over from round to round; so do the books and the ledger.
 //
