@@ -9,7 +9,7 @@ import pickle
 import liqcore as lq
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 # ---- the reference ------------------------------------------------------------------------------
@@ -31,6 +31,9 @@ def reference_cascade(
     mark_rule="last",
     max_rounds=1000,
     price_band=0.9,
+    max_notional=math.inf,
+    max_orders=None,
+    waits=None,
 ):
     """The cascade of docs/model.md §4 (the loss rules of §3 each round) for linear contracts,
     a flat mmr, full closes through the book without a limit price (the price band only), the
@@ -43,6 +46,11 @@ def reference_cascade(
     (order-free), the book recovers. A round happens if it liquidates or sells; at the end the
     inventory still held is valued on the book then (within the band at the final mark), the
     rest at the band edge.
+
+    Rate limits (docs/model.md §4): each round takes the ordered liquidatable positions while
+    the round holds at most ``max_orders`` of them and at most ``max_notional`` notional at P
+    (the first always goes); the rest wait, and are detected again in the next round if still
+    liquidatable at its mark. ``waits``: a list that gets (waited, waited notional) per round.
 
     Returns (marks, per-position round/closed/deficit/fee, fund after)."""
     n = len(size)
@@ -121,6 +129,17 @@ def reference_cascade(
         if not hits and not sellable:
             break
         hits.sort(key=lambda i: underwater(i, P))
+        taken, used = 0, 0.0
+        for i in hits:
+            nt = abs(size[i]) * P
+            if taken > 0 and (
+                (max_orders is not None and taken + 1 > max_orders) or used + nt > max_notional
+            ):
+                break
+            taken, used = taken + 1, used + nt
+        if waits is not None:
+            waits.append((len(hits) - taken, sum(abs(size[i]) * P for i in hits[taken:])))
+        hits = hits[:taken]
         flow = {1.0: [0.0, math.nan], -1.0: [0.0, math.nan]}  # [book quantity, deepest price]
         for i in hits:
             q = size[i]
@@ -245,6 +264,61 @@ def test_matches_reference(case):
     np.testing.assert_allclose(res.deficit, deficit, rtol=1e-9, atol=1e-9 * scale)
     np.testing.assert_allclose(res.fee, fee, rtol=1e-9, atol=1e-9 * scale)
     assert res.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
+    assert res.converged
+    assert abs(res.ledger.balance) <= 1e-9 * scale
+
+
+@settings(max_examples=60, deadline=None)
+@given(cascades(), st.sampled_from([None, 1, 2, 3]), st.sampled_from([None, 0.05, 0.3, 1.0]))
+def test_rate_limited_matches_reference(case, max_orders, cap_share):
+    # cap_share: max_notional as a share of the population's notional at the mark
+    size, entry, margin, bids, asks, mark, shock, resilience, rule, fund = case
+    cap = None if cap_share is None else cap_share * float(np.sum(np.abs(size))) * mark
+    policy = lq.Policy(max_orders=max_orders, max_notional=cap)
+    res = lq.simulate_cascade(
+        lq.Positions(size, entry, margin),
+        make_book(bids, asks),
+        mark,
+        shock,
+        policy,
+        insurance_fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+    )
+    waits = []
+    marks, rnd, closed, deficit, fee, fund_after = reference_cascade(
+        size,
+        entry,
+        margin,
+        bids,
+        asks,
+        mark,
+        shock,
+        fund=fund,
+        resilience=resilience,
+        mark_rule=rule,
+        max_notional=math.inf if cap is None else cap,
+        max_orders=max_orders,
+        waits=waits,
+    )
+    np.testing.assert_allclose(res.marks, marks, rtol=1e-12)
+    np.testing.assert_array_equal(res.round, rnd)
+    np.testing.assert_allclose(res.closed, closed, rtol=1e-12)
+    scale = max(1.0, float(np.sum(np.abs(size))) * mark)
+    np.testing.assert_allclose(res.deficit, deficit, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(res.fee, fee, rtol=1e-9, atol=1e-9 * scale)
+    assert res.insurance_fund == pytest.approx(fund_after, rel=1e-9, abs=1e-9 * scale)
+    np.testing.assert_array_equal(res.trace.waited, [w for w, _ in waits])
+    np.testing.assert_allclose(res.trace.waited_notional, [x for _, x in waits], rtol=1e-12)
+    event(f"waited: {res.n_waited > 0}")
+    assert res.n_waited == sum(w for w, _ in waits)
+    assert res.waited_notional == pytest.approx(sum(x for _, x in waits), rel=1e-12)
+    # never more than the caps per round, unless one position alone exceeds the notional cap
+    if max_orders is not None:
+        assert np.all(res.trace.liquidated <= max_orders)
+    if cap is not None:
+        over = res.trace.notional > cap * (1.0 + 1e-12)
+        assert np.all(res.trace.liquidated[over] == 1)
     assert res.converged
     assert abs(res.ledger.balance) <= 1e-9 * scale
 

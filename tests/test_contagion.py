@@ -433,6 +433,41 @@ def test_one_market_reproduces_simulate_cascade(case):
     assert r.rounds == iso.rounds
 
 
+@settings(max_examples=60, deadline=None)
+@given(isolated(), st.sampled_from([None, 1, 2]), st.sampled_from([None, 0.05, 0.3]))
+def test_one_market_reproduces_simulate_cascade_with_rate_limits(case, max_orders, share):
+    # docs/model.md §4, "Rate limits": a one-position account waits exactly when the isolated
+    # position does (one order, its notional at the round's mark)
+    size, entry, margin, book, mark, shock, resilience, rule, fund, order = case
+    cap = None if share is None else share * float(np.sum(np.abs(size))) * mark
+    policy = lq.Policy(order=order, max_orders=max_orders, max_notional=cap)
+    pos = lq.Positions(size, entry, margin)
+    iso = lq.simulate_cascade(pos, book, mark, shock, policy, fund, resilience, mark_rule=rule)
+    n = len(size)
+    r = lq.simulate_cascade_accounts(
+        lq.Portfolio(np.arange(n), 0, size, entry),
+        lq.Accounts(np.array(margin)[:, None], [1.0]),
+        lq.Markets([mark], [0.005], books=[book]),
+        shock,
+        policy,
+        fund,
+        resilience,
+        mark_rule=rule,
+    )
+    scale = max(1.0, float(np.sum(np.abs(size))) * mark)
+    np.testing.assert_array_equal(r.round, iso.round)
+    np.testing.assert_allclose(r.closed, iso.closed, rtol=1e-12)
+    np.testing.assert_allclose(r.deficit, iso.deficit, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(r.trace.marks_after[:, 0], iso.marks[1:], rtol=1e-12)
+    assert r.rounds == iso.rounds
+    assert r.converged == iso.converged
+    np.testing.assert_array_equal(r.trace.waited, iso.trace.waited)
+    np.testing.assert_allclose(r.trace.waited_notional, iso.trace.waited_notional, rtol=1e-12)
+    assert r.n_waited == iso.n_waited
+    assert r.waited_notional == pytest.approx(iso.waited_notional, rel=1e-12)
+    assert r.insurance_fund == pytest.approx(iso.insurance_fund, rel=1e-9, abs=1e-9 * scale)
+
+
 # ---- without liquidations each market moves exactly by its shock ----------------------------
 
 
@@ -969,6 +1004,19 @@ def test_one_position_accounts_reproduce_the_isolated_stress_test(seed):
     iso2 = lq.stress_test(pos, book, 100.0, **kw)
     cross2 = lq.stress_test(pf, acc, mk, **kw)
     assert_same_stress(iso2, cross2, float(np.sum(np.abs(pos.size))) * 100.0)
+
+
+def test_one_position_accounts_reproduce_the_isolated_stress_test_with_rate_limits():
+    pos, book, pf, acc, mk = one_position_accounts()
+    pol = lq.Policy(max_orders=2, max_notional=150.0)
+    kw = {"insurance_fund": 50.0, "scenarios": 48, "steps": 10, "sigma": 0.03, "seed": 3}
+    jumps = {"jump_intensity": 0.5, "jump_mean": -0.04, "jump_std": 0.05}
+    iso = lq.stress_test(pos, book, 100.0, pol, **kw, **jumps)
+    cross = lq.stress_test_accounts(pf, acc, mk, pol, **kw, **jumps)
+    assert_same_stress(iso, cross, float(np.sum(np.abs(pos.size))) * 100.0)
+    assert iso.waited.sum() > 0
+    np.testing.assert_array_equal(cross.waited, iso.waited)
+    np.testing.assert_allclose(cross.waited_notional, iso.waited_notional, rtol=1e-12)
 
 
 def test_one_position_accounts_reproduce_the_isolated_stress_test_on_mark_paths():

@@ -76,7 +76,9 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                          {"fees", column_of<double>(rt, &ContagionRound::fees)},
                          {"insurance_draw", column_of<double>(rt, &ContagionRound::draw)},
                          {"residual", column_of<double>(rt, &ContagionRound::residual)},
-                         {"insurance_fund", column_of<double>(rt, &ContagionRound::fund_after)}})},
+                         {"insurance_fund", column_of<double>(rt, &ContagionRound::fund_after)},
+                         {"waited", column_of<std::int64_t>(rt, &ContagionRound::waited)},
+                         {"waited_notional", column_of<double>(rt, &ContagionRound::waited_notional)}})},
       {"initial_marks", copy_array(run.initial_marks)},
       {"shocked_marks", copy_array(run.shocked_marks)},
       {"final_marks", copy_array(run.final_marks)},
@@ -114,7 +116,9 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                           {"bad_debt", run.bad_debt},
                           {"insurance_draw", run.total_draw},
                           {"residual", run.total_residual},
-                          {"insurance_fund", run.fund_after}})},
+                          {"insurance_fund", run.fund_after},
+                          {"waited", run.waited},
+                          {"waited_notional", run.waited_notional}})},
   });
   put_ledger(d, run.ledger);
   py::list out_books;
@@ -154,14 +158,17 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
   auto f = [](std::size_t n) { return empty_f64(n); };
   F64Array deficit = f(S), draw = f(S), residual = f(S), fund_after = f(S), notional = f(S), fees = f(S),
            largest = f(S), second = f(S);
-  I64Array accounts = empty_i64(S), rounds = empty_i64(S);
+  I64Array accounts = empty_i64(S), rounds = empty_i64(S), waited = empty_i64(S);
+  F64Array waited_notional = f(S);
   py::array_t<std::uint8_t> converged(static_cast<py::ssize_t>(S));
   F64Array final_marks = f(S * M), by_market = f(S * M), contagion = f(S * M * M);
-  const AccountStressOutputs out{mutable_view(deficit),     mutable_view(draw),      mutable_view(residual),
+  AccountStressOutputs out{mutable_view(deficit),     mutable_view(draw),      mutable_view(residual),
                                  mutable_view(fund_after),  mutable_view(notional),  mutable_view(fees),
                                  mutable_view(largest),     mutable_view(second),    mutable_view(accounts),
                                  mutable_view(rounds),      {converged.mutable_data(), S},
                                  mutable_view(final_marks), mutable_view(by_market), mutable_view(contagion)};
+  out.waited = mutable_view(waited);
+  out.waited_notional = mutable_view(waited_notional);
   const std::span<const double> fs = factors ? view(*factors) : std::span<const double>{};
   {
     py::gil_scoped_release release;
@@ -180,7 +187,9 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
                   {"converged", converged},
                   {"final_marks", final_marks},
                   {"deficit_by_market", by_market},
-                  {"contagion", contagion}});
+                  {"contagion", contagion},
+                  {"waited", waited},
+                  {"waited_notional", waited_notional}});
 }
 
 }  // namespace

@@ -109,7 +109,9 @@ void register_liquidation(py::module_& m) {
       .def_readwrite("refuse_uncovered", &LiquidationPolicy::refuse_uncovered)
       .def_readwrite("price_band", &LiquidationPolicy::price_band)
       .def_readwrite("residual", &LiquidationPolicy::residual)
-      .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap);
+      .def_readwrite("adl_cap", &LiquidationPolicy::adl_cap)
+      .def_readwrite("max_notional", &LiquidationPolicy::max_notional)
+      .def_readwrite("max_orders", &LiquidationPolicy::max_orders);
 
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
         py::arg("mark"), py::arg("policy"), py::arg("fund"));

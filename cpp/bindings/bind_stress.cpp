@@ -57,12 +57,16 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
            final_mark = empty_f64(count), min_mark = empty_f64(count), max_mark = empty_f64(count),
            largest = empty_f64(count), second = empty_f64(count);
   I64Array liquidations = empty_i64(count), rounds = empty_i64(count);
+  I64Array waited = empty_i64(count);
+  F64Array waited_notional = empty_f64(count);
   U8Array converged(static_cast<py::ssize_t>(count));
-  const StressOutputs out{mutable_view(deficit),    mutable_view(draw),       mutable_view(residual),
+  StressOutputs out{mutable_view(deficit),    mutable_view(draw),       mutable_view(residual),
                           mutable_view(notional),   mutable_view(fees),       mutable_view(fund_after),
                           mutable_view(final_mark), mutable_view(min_mark),   mutable_view(max_mark),
                           mutable_view(largest),    mutable_view(second),     mutable_view(liquidations),
                           mutable_view(rounds),     {converged.mutable_data(), count}};
+  out.waited = mutable_view(waited);
+  out.waited_notional = mutable_view(waited_notional);
   const rng::JumpDiffusion jd = model(mu, sigma, intensity, jump_mean, jump_std, dt);
   const std::span<const double> f = factors ? view(*factors) : std::span<const double>{};
   {
@@ -82,7 +86,9 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
                   {"second_largest_loss", second},
                   {"liquidations", liquidations},
                   {"rounds", rounds},
-                  {"converged", converged}});
+                  {"converged", converged},
+                  {"waited", waited},
+                  {"waited_notional", waited_notional}});
 }
 
 // count x steps log returns of the jump-diffusion, scenario ids first..first+count-1.

@@ -178,6 +178,8 @@ class LiquidationPolicy:
     price_band: float
     residual: ResidualRule
     adl_cap: float
+    max_notional: float  # inf: no cap
+    max_orders: int  # 0: no cap
     def __init__(self) -> None: ...
     def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...
 
@@ -200,6 +202,8 @@ def liquidate(
 # ---- cascades (bind_cascade.cpp) ----
 # Returns "trace" (dict of per-round arrays), per-position arrays ("round" int64, the rest
 # float64), "totals" (dict), "ledger" (float64 amounts), "ledger_balance", "book" (a Book).
+# The trace's "waited" (int64) and "waited_notional" per round, and the totals' sums of them:
+# what the policy's rate limits (max_notional, max_orders) left for the next round.
 def simulate_cascade(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],
@@ -231,7 +235,8 @@ class StressPlan:
     ) -> None: ...
     @property
     def positions(self) -> int: ...
-    # Per-scenario arrays of scenarios [first, first + count); factors: count x steps or None.
+    # Per-scenario arrays of scenarios [first, first + count) ("waited", "waited_notional":
+    # what the rate limits left for a later round); factors: count x steps or None.
     def run(
         self,
         first: int,

@@ -99,6 +99,8 @@ _TRACE_FIELDS = (
     "residual",
     "adl_transfers",
     "insurance_fund",
+    "waited",
+    "waited_notional",
 )
 _PER_POSITION = (
     "liquidated",
@@ -127,8 +129,10 @@ class CascadeTrace:
     round's closes, or valued at the band edge); unabsorbed: inventory quantity valued at the
     band edge; bad_debt: deficit + inventory_loss; fees:
     fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
-    adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round.
-    Money in the margin currency.
+    adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round;
+    waited (int64): liquidatable positions the policy's rate limits (``max_notional``,
+    ``max_orders``) left for the next round; waited_notional: their notional at ``mark_before``
+    (docs/model.md §4, "Rate limits"). Money in the margin currency.
     """
 
     round: I64
@@ -145,6 +149,8 @@ class CascadeTrace:
     residual: F64
     adl_transfers: F64
     insurance_fund: F64
+    waited: I64
+    waited_notional: F64
 
     def __len__(self) -> int:
         return int(self.round.shape[0])
@@ -180,6 +186,8 @@ class CascadeResult(Result):
         n_liquidated (liquidation events), liquidated_notional, total_deficit, total_surplus,
         total_fees, inventory_loss, inventory_gain, unabsorbed, insurance_draw, residual,
         adl_transfers, uncovered, insurance_fund (after), insurance_fund_before.
+        n_waited, waited_notional: sums over the rounds of the trace's ``waited`` and
+        ``waited_notional`` (a position waiting two rounds counts twice; 0 without rate limits).
     End of the cascade
         held_at_end: inventory quantity the fund still held when the cascade stopped, valued at
         the final book's exit price (band edge beyond it); end_inventory_loss: that valuation's
@@ -212,6 +220,8 @@ class CascadeResult(Result):
     uncovered: float
     insurance_fund: float
     insurance_fund_before: float
+    n_waited: int
+    waited_notional: float
     book: Book
     ledger: Ledger
     shock: float
@@ -282,6 +292,8 @@ class CascadeResult(Result):
             "liquidations": self.n_liquidated,
             "positions_liquidated": int(self._compact["position"].shape[0]),
             **self._totals(),
+            "n_waited": self.n_waited,
+            "waited_notional": self.waited_notional,
         }
 
     def __repr__(self) -> str:
@@ -491,6 +503,8 @@ def simulate_cascade(
         uncovered=max(0.0, residual - transfers),
         insurance_fund=float(t["insurance_fund"]),
         insurance_fund_before=fund,
+        n_waited=int(t["waited"]),
+        waited_notional=float(t["waited_notional"]),
         book=Book._wrap(r["book"]),
         ledger=_ledger(r),
         shock=s,

@@ -11,7 +11,9 @@
     :class:`liqcore.Policy` fields or a preset name (binance, bybit, dydx, hyperliquid, drift).
 ``liqcore cascade [--positions FILE --book FILE --mark PRICE] [--shock X] [--plot FILE.png] ...``
     Plays a liquidation cascade (:func:`liqcore.simulate_cascade`) on the embedded market or
-    your files: the round-by-round trace and a summary table, or ``--json``.
+    your files: the round-by-round trace and a summary table, or ``--json``. ``--rate-limit
+    NOTIONAL`` and ``--rate-limit-orders N`` (also on ``stress``) cap what a round liquidates
+    (:class:`liqcore.Policy` ``max_notional``, ``max_orders``); the rest waits a round.
 ``liqcore stress [--positions FILE --book FILE --mark PRICE] [--scenarios N] [--plot FILE.png] ...``
     Runs a stress test (:func:`liqcore.stress_test`) with a progress bar (tqdm when installed)
     and prints the deficit statistics (VaR, ES, P(depletion), LaR, fund sizes, Cover-1/2).
@@ -43,6 +45,7 @@ stderr names what is wrong).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -176,6 +179,47 @@ def _nonnegative(name: str) -> Callable[[str], float]:
         return v
 
     return parse
+
+
+def _count_arg(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {text})")
+        return v
+
+    return parse
+
+
+def _rate_limit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rate-limit",
+        type=_positive("--rate-limit"),
+        default=None,
+        metavar="NOTIONAL",
+        help="most notional liquidated per round; the rest waits for the next round "
+        "(Policy.max_notional; default: the policy's, no cap)",
+    )
+    p.add_argument(
+        "--rate-limit-orders",
+        type=_count_arg("--rate-limit-orders"),
+        default=None,
+        metavar="N",
+        help="most liquidation orders per round (Policy.max_orders; default: the policy's)",
+    )
+
+
+def _with_rate_limits(policy: Policy, args: argparse.Namespace) -> Policy:
+    """``policy`` with --rate-limit / --rate-limit-orders when given."""
+    changes: dict[str, Any] = {}
+    if args.rate_limit is not None:
+        changes["max_notional"] = args.rate_limit
+    if args.rate_limit_orders is not None:
+        changes["max_orders"] = args.rate_limit_orders
+    return dataclasses.replace(policy, **changes) if changes else policy
 
 
 # ---- output ------------------------------------------------------------------------------------
@@ -398,7 +442,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
 
     check_writable(args.plot, "--plot")
     pos, book, mark, default_fund = _market(args, args.seed)
-    policy = load_policy(args.policy)
+    policy = _with_rate_limits(load_policy(args.policy), args)
     fund = default_fund if args.fund is None else args.fund
     t0 = time.perf_counter()
     try:
@@ -471,7 +515,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
     check_writable(args.plot, "--plot")
     pos, book, mark, default_fund = _market(args, args.market_seed)
-    policy = load_policy(args.policy)
+    policy = _with_rate_limits(load_policy(args.policy), args)
     fund = default_fund if args.fund is None else args.fund
     long_run = len(pos) * args.scenarios * args.steps >= 2e8
     progress = _Progress(
@@ -549,6 +593,7 @@ def _add_cascade_commands(sub: Any) -> None:
         description="Shock the market (the book moves with the mark) and play the cascade.",
     )
     _market_arguments(cas)
+    _rate_limit_arguments(cas)
     cas.add_argument("--seed", type=int, default=0, help="seed of the embedded market (default 0)")
     cas.add_argument(
         "--shock", type=float, default=-0.05, help="relative mark move (default -0.05)"
@@ -561,6 +606,7 @@ def _add_cascade_commands(sub: Any) -> None:
         description="Cascades along jump-diffusion price paths; deficit statistics.",
     )
     _market_arguments(st)
+    _rate_limit_arguments(st)
     st.add_argument(
         "--market-seed", type=int, default=0, help="seed of the embedded market (default 0)"
     )

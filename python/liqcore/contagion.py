@@ -119,7 +119,10 @@ class ContagionTrace:
     marks_before, marks_after: rounds × markets marks at the start and the end of the round;
     deficit_by_market: rounds × markets deficits realised in the round; accounts, positions:
     newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
-    residual (what the fund could not pay) of the round; insurance_fund after it.
+    residual (what the fund could not pay) of the round; insurance_fund after it; waited
+    (int64): open positions of the liquidatable accounts the policy's rate limits left for the
+    next round, waited_notional their notional at the round's marks (docs/model.md §4, "Rate
+    limits").
     """
 
     round: I64
@@ -134,6 +137,8 @@ class ContagionTrace:
     insurance_draw: F64
     residual: F64
     insurance_fund: F64
+    waited: I64
+    waited_notional: F64
 
     def __len__(self) -> int:
         return int(self.round.shape[0])
@@ -156,6 +161,8 @@ class ContagionTrace:
             "insurance_draw",
             "residual",
             "insurance_fund",
+            "waited",
+            "waited_notional",
         ):
             cols[k] = getattr(self, k)
         return pd.DataFrame(cols)
@@ -218,7 +225,9 @@ class ContagionResult(Result):
     bad_debt (= total_deficit + inventory_loss = insurance_draw + uncovered), liquidated_notional,
     total_deficit, total_surplus, total_fees, inventory_loss (the fund's losses on inventory taken
     over at bankruptcy prices, sold in the round's book or valued at the band edge),
-    insurance_fund_before / insurance_fund (after), insurance_draw, residual (= uncovered). Also
+    insurance_fund_before / insurance_fund (after), insurance_draw, residual (= uncovered),
+    n_waited and waited_notional (sums over the rounds of the trace's ``waited`` and
+    ``waited_notional``: what the rate limits left for a later round; 0 without them). Also
     the ``books`` after (None for takeover execution), the ``ledger`` over all rounds, the
     ``shock`` per market and the ``policy``.
     """
@@ -253,6 +262,8 @@ class ContagionResult(Result):
     insurance_draw: float
     residual: float
     uncovered: float
+    n_waited: int
+    waited_notional: float
     books: list[Book] | None
     ledger: Ledger
     shock: F64
@@ -291,6 +302,8 @@ class ContagionResult(Result):
             "insurance_fund_after": self.insurance_fund,
             "insurance_draw": self.insurance_draw,
             "residual": self.residual,
+            "n_waited": self.n_waited,
+            "waited_notional": self.waited_notional,
             "ledger_balance": self.ledger.balance,
         }
 
@@ -477,6 +490,8 @@ def simulate_cascade_accounts(
         insurance_draw=float(t["insurance_draw"]),
         residual=float(t["residual"]),
         uncovered=float(t["residual"]),
+        n_waited=int(t["waited"]),
+        waited_notional=float(t["waited_notional"]),
         books=[Book._wrap(b) for b in r["books"]] if books else None,
         ledger=Ledger(
             entity=tuple(e for e, _ in _LEDGER_ROWS),
@@ -507,7 +522,8 @@ class AccountStressResult(ScenarioStats, Result):
         single-account losses: an account's deficit plus the fund's inventory losses on its
         positions), liquidated_accounts, rounds, converged; final_marks (scenarios × markets),
         deficit_by_market (scenarios × markets) and contagion (scenarios × markets × markets, as
-        :attr:`ContagionResult.contagion`).
+        :attr:`ContagionResult.contagion`); waited (int64) and waited_notional, what the
+        policy's rate limits left for a later round, summed over the scenario's rounds.
     Statistics (shared with :class:`liqcore.StressResult`)
         ``expected_deficit``, ``depletion_probability``, ``exhaustion_probability``,
         ``exceedance_probability(fund)``, ``var(q)``, ``expected_shortfall(q)``, ``lar(q)``,
@@ -530,6 +546,8 @@ class AccountStressResult(ScenarioStats, Result):
     final_marks: npt.NDArray[np.float64]
     deficit_by_market: npt.NDArray[np.float64]
     contagion: npt.NDArray[np.float64]
+    waited: I64
+    waited_notional: F64
     insurance_fund_before: float
     policy: Policy
     seed: int = 0
@@ -570,13 +588,15 @@ class AccountStressResult(ScenarioStats, Result):
             "meets_cover1": bool(fund >= self.cover1()),
             "meets_cover2": bool(fund >= self.cover2()),
             "all_converged": bool(np.all(self.converged)),
+            "mean_waited": float(np.mean(self.waited)) if n else math.nan,
+            "mean_waited_notional": float(np.mean(self.waited_notional)) if n else math.nan,
         }
 
     def to_frame(self) -> Any:
         """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
         pd = _pandas()
         cols: dict[str, Any] = {}
-        for k in _SCENARIO_FIELDS[:11]:
+        for k in (*_SCENARIO_FIELDS[:11], "waited", "waited_notional"):
             cols[k] = getattr(self, k)
         for m in range(self.final_marks.shape[1]):
             cols[f"final_mark_{m}"] = self.final_marks[:, m]
@@ -591,8 +611,8 @@ class AccountStressResult(ScenarioStats, Result):
         )
 
 
-# Per-scenario outputs of the kernel, in AccountStressResult field order (the last three are
-# per market: scenarios × markets, × markets).
+# Per-scenario outputs of the kernel, in AccountStressResult field order (final_marks,
+# deficit_by_market and contagion are per market: scenarios × markets, × markets).
 _SCENARIO_FIELDS = (
     "deficit",
     "insurance_draw",
@@ -608,6 +628,8 @@ _SCENARIO_FIELDS = (
     "final_marks",
     "deficit_by_market",
     "contagion",
+    "waited",
+    "waited_notional",
 )
 
 

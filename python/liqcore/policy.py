@@ -189,6 +189,15 @@ class Policy:
         the total residual per unit of open interest, charged to every open non-liquidated
         position on both sides, each at most its equity at the mark. adl_cap (1.0). What no
         counterparty can bear is ``uncovered``; nobody's equity goes below zero.
+    Rate limits (``max_notional``, ``max_orders``: None, no cap) — docs/model.md §4
+        The most a cascade round (a stress-test step's rounds, a contagion round) liquidates:
+        max_notional (finite and > 0: notional at the round's mark, margin currency) and
+        max_orders (an int >= 1: liquidation orders; an account liquidation counts one order per
+        open position). The round takes the liquidatable positions (accounts) in the policy's
+        order until the next one would exceed a cap; the rest wait for the next round and are
+        liquidated at its price if still liquidatable then. The first of a round always goes,
+        so a position above ``max_notional`` is liquidated alone in its round. Single batches
+        (:func:`liqcore.liquidate`, the live engine's) are not limited.
     """
 
     mmr: float | None = None
@@ -216,6 +225,8 @@ class Policy:
     price_band: float = 0.9
     residual: str = "none"
     adl_cap: float = 1.0
+    max_notional: float | None = None
+    max_orders: int | None = None
     _core_policy: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -269,6 +280,16 @@ class Policy:
             check("price_band", lambda v: 0.0 < v <= 1.0, "finite and in (0, 1]")
         if self.backstop is not None:
             check("backstop", lambda v: 0.0 < v <= 1.0, "None or finite and in (0, 1]")
+        if self.max_notional is not None:
+            check("max_notional", lambda v: v > 0.0, "None or finite and > 0")
+        if self.max_orders is not None:
+            n = self.max_orders
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+                kind = type(n).__name__
+                raise TypeError(f"Policy.max_orders must be None or an int (got {kind})")
+            if not 1 <= int(n) < 2**63:
+                raise _fail("max_orders", "None or an int >= 1", n)
+            set_(self, "max_orders", int(n))
         set_(self, "_core_policy", None)
 
     # ---- presets -------------------------------------------------------------------------
@@ -444,6 +465,8 @@ class Policy:
         p.price_band = self.price_band
         p.residual = _core.ResidualRule.__members__[self.residual]
         p.adl_cap = self.adl_cap
+        p.max_notional = math.inf if self.max_notional is None else self.max_notional
+        p.max_orders = 0 if self.max_orders is None else self.max_orders
         object.__setattr__(self, "_core_policy", p)
         return p
 

@@ -127,6 +127,24 @@ def liquidation(
     return table(liquidation_rows(res, mark_before), title)
 
 
+def _rate_limit_rows(
+    policy: Any, waited: float, notional: float, label: str = "waited (position-rounds)"
+) -> list[tuple[str, str]]:
+    """Rows of the policy's rate limits and what waited (none without rate limits);
+    ``waited``, ``notional``: totals, or means over scenarios."""
+    if policy.max_notional is None and policy.max_orders is None:
+        return []
+    caps = []
+    if policy.max_notional is not None:
+        caps.append(f"{money(policy.max_notional)} notional")
+    if policy.max_orders is not None:
+        caps.append(f"{policy.max_orders:,} orders")
+    return [
+        ("rate limit per round", ", ".join(caps)),
+        (label, f"{waited:,.6g} ({money(notional)} notional)"),
+    ]
+
+
 def cascade(
     res: CascadeResult, *, title: str | None = None, limit_name: str = "max_rounds"
 ) -> str:
@@ -148,6 +166,7 @@ def cascade(
         ),
     ]
     rows += _loss_rows(s, res.policy.residual)
+    rows += _rate_limit_rows(res.policy, res.n_waited, res.waited_notional)
     if title is None:
         title = f"cascade: {n:,} positions, shock {res.shock:+.1%}"
     lines = [table(rows, title)]
@@ -211,6 +230,9 @@ def stress(
             f"{money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
         ),
     ]
+    rows += _rate_limit_rows(
+        st.policy, s["mean_waited"], s["mean_waited_notional"], "mean waited per scenario"
+    )
     return table(rows, f"stress test: seed {st.seed}" if title is None else title)
 
 
@@ -281,6 +303,7 @@ def contagion(res: ContagionResult, *, title: str | None = None) -> str:
         ("positions liquidated", f"{s['liquidated_positions']:,}"),
     ]
     rows += _loss_rows(s, None, cross_market=True)
+    rows += _rate_limit_rows(res.policy, res.n_waited, res.waited_notional)
     return table(rows, "cross-margin cascade" if title is None else title)
 
 

@@ -25,7 +25,9 @@ The same thing has the same name on every result:
 - ``final_mark`` and ``book`` on single-market results, ``final_marks`` and ``books`` (one per
   market) on multi-market ones;
 - ``insurance_fund_before`` and ``insurance_fund`` (after), ``insurance_draw``, ``residual``,
-  ``uncovered``, ``ledger``, ``policy``.
+  ``uncovered``, ``ledger``, ``policy``;
+- ``n_waited`` and ``waited_notional`` on cascades (``waited``, ``waited_notional`` per round
+  and per scenario): what the policy's rate limits left for a later round.
 """
 
 from __future__ import annotations

@@ -91,6 +91,8 @@ SCENARIO_FIELDS = (
     "liquidations",
     "rounds",
     "converged",
+    "waited",
+    "waited_notional",
 )
 
 
@@ -105,7 +107,10 @@ class StressResult(ScenarioStats, Result):
         fees, insurance_fund (after), final_mark, min_mark, max_mark, largest_loss and
         second_largest_loss (the two largest single-position losses ``deficit + inventory
         loss``), liquidations (int64, events), rounds (int64, rounds that liquidated or sold inventory),
-        converged (bool: no step's cascade was cut by ``max_rounds``).
+        converged (bool: no step's cascade was cut by ``max_rounds``), waited (int64) and
+        waited_notional: what the policy's rate limits left for a later round, summed over
+        the scenario's rounds (a position waiting two rounds counts twice; docs/model.md §4,
+        "Rate limits"; 0 without rate limits).
     Statistics
         ``depletion_probability`` = P(D > insurance_fund − policy.reserve), the probability
         that the scenario's loss exceeds what the fund could pay at the start (docs/model.md's
@@ -131,6 +136,8 @@ class StressResult(ScenarioStats, Result):
     liquidations: I64
     rounds: I64
     converged: npt.NDArray[np.bool_]
+    waited: I64
+    waited_notional: F64
     insurance_fund_before: float
     mark: float
     policy: Policy
@@ -164,6 +171,8 @@ class StressResult(ScenarioStats, Result):
             "meets_cover1": bool(fund >= self.cover1()),
             "meets_cover2": bool(fund >= self.cover2()),
             "all_converged": bool(np.all(self.converged)),
+            "mean_waited": float(np.mean(self.waited)) if len(self) else math.nan,
+            "mean_waited_notional": float(np.mean(self.waited_notional)) if len(self) else math.nan,
         }
 
     def __repr__(self) -> str:

@@ -17,6 +17,11 @@
 //            its quantity before any liquidation and r = resilience in [0, 1] (a fraction r of
 //            the depth still missing returns; r = 0: none, r = 1: the whole book).
 // until a round finds nothing to liquidate, or max_rounds rounds have run.
+// Rate limits (docs/model.md §4, "Rate limits"): a round takes the ordered liquidatable
+// positions while it holds at most pol.max_orders of them and pol.max_notional notional at its
+// mark (the first always goes); the rest wait: they stay open, watched by the heap below, and
+// the next round detects them again if they are still liquidatable at its mark, so a round
+// that leaves positions waiting is followed by another even if the mark did not move.
 //
 // Cost: positions are indexed by liquidation price (CascadeIndex: longs descending, shorts
 // ascending, in buckets of nearby prices), so detection is a cursor moving through each side's
@@ -26,7 +31,8 @@
 // positions whose LP lies within 1/64 of the shocked mark (one vectorized pass over the
 // positions) and makes another pass with a 4-fold wider window whenever the mark runs past them.
 // Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
-// a new liquidation price and move to a heap that detection also watches. The engine's
+// a new liquidation price and move to a heap that detection also watches; so do the positions
+// a rate limit leaves waiting, re-detected (and re-ordered) every round they wait. The engine's
 // per-position state is allocated zeroed by the OS (pages mapped as touched) and records
 // results per liquidated position, so memory touched also follows what the cascade does.
 //
@@ -360,12 +366,16 @@ struct RoundTrace {
   double residual = 0.0;  // what the fund could not pay
   double adl_transfers = 0.0;
   double fund_after = 0.0;
+  std::int64_t waited = 0;      // liquidatable positions the rate limits left for the next round
+  double waited_notional = 0.0;  // their notional at the round's mark
 };
 
 // Totals over every round since the last reset.
 struct CascadeTotals {
   std::int64_t liquidations = 0;  // liquidation events (a position closed in slices counts each)
   std::int64_t rounds = 0;        // rounds that liquidated something or sold inventory
+  std::int64_t waited = 0;        // Σ over rounds of RoundTrace::waited (a position per round it waits)
+  double waited_notional = 0.0;   // Σ over rounds of RoundTrace::waited_notional
   CompensatedSum notional, deficit, surplus, fees, inventory_loss, inventory_gain, unabsorbed, draw, residual,
       adl_transfers;
   // Σ deficits + Σ inventory losses = draw + adl_transfers + uncovered (docs/model.md).
@@ -683,6 +693,40 @@ class CascadeEngine {
     return std::numeric_limits<double>::quiet_NaN();
   }
 
+  struct Waiting {
+    std::int64_t count = 0;
+    double notional = 0.0;
+  };
+  // Rate limits (docs/model.md §4, "Rate limits"): keeps the longest prefix of the ordered hits_
+  // within pol_.max_orders and pol_.max_notional (notional at `mark`; the first hit always goes,
+  // so a position above the notional cap goes alone); the rest wait: each is moved with its size
+  // and margin unchanged, so the heap watches it and the next round's detection takes it again
+  // if it is still liquidatable then.
+  Waiting rate_limit(double mark) {
+    Waiting w;
+    const bool by_orders = pol_.max_orders > 0, by_notional = pol_.max_notional < std::numeric_limits<double>::infinity();
+    if (!(by_orders || by_notional) || hits_.empty()) return w;
+    const ContractSpec& c = pol_.contract;
+    std::size_t k = 1;
+    double used = notional(c, hits_[0].q, mark);
+    for (; k < hits_.size(); ++k) {
+      if (by_orders && static_cast<std::int64_t>(k) >= pol_.max_orders) break;
+      const double nt = notional(c, hits_[k].q, mark);
+      if (by_notional && used + nt > pol_.max_notional) break;
+      used += nt;
+    }
+    CompensatedSum waiting;
+    for (std::size_t j = k; j < hits_.size(); ++j) {
+      const LiquidationHit& h = hits_[j];
+      waiting.add(notional(c, h.q, mark));
+      move(h.i, h.q, h.m);
+    }
+    w.count = static_cast<std::int64_t>(hits_.size() - k);
+    w.notional = waiting.value();
+    hits_.resize(k);
+    return w;
+  }
+
   // One round at the current mark; false when nothing is liquidatable.
   bool round(RoundTrace& tr) {
     detect();
@@ -691,7 +735,7 @@ class CascadeEngine {
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
     order_liquidations(hits_, mark, pol_, order_scratch_);
-
+    const Waiting waited = rate_limit(mark);
 
     // Book cursors (closes through the book and the fund's inventory sales walk them) and the
     // cursors the closes use (a takeover liquidator's instead, for execution "takeover").
@@ -812,6 +856,8 @@ class CascadeEngine {
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();
+    tr.waited = waited.count;
+    tr.waited_notional = waited.notional;
 
     tot_.liquidations += tr.liquidated;
     tot_.rounds += 1;
@@ -824,6 +870,8 @@ class CascadeEngine {
     tot_.draw.add(tr.draw);
     tot_.residual.add(res);
     tot_.adl_transfers.add(covered);
+    tot_.waited += waited.count;
+    tot_.waited_notional += waited.notional;
     return true;
   }
 

@@ -12,6 +12,8 @@
 //            of its book after the round; no book fill in a market: its mark is unchanged); then
 //            every book recovers: each level's quantity q becomes q + r·(q0 − q) (q0 before any
 //            liquidation, r = resilience), as in cascade.hpp;
+//            With rate limits (pol.max_notional, pol.max_orders), only the accounts within the
+//            caps are liquidated (rate_limit_accounts); the rest wait for the next round;
 // until a round liquidates nothing, or max_rounds rounds have run. One insurance fund, shared
 // by all markets, carries over from round to round; so do the books and the ledger.
 //
@@ -75,6 +77,8 @@ struct ContagionRound {
   std::int64_t accounts = 0, positions = 0;       // newly liquidated
   double notional = 0.0, deficit = 0.0, inventory_loss = 0.0, bad_debt = 0.0, fees = 0.0, draw = 0.0,
          residual = 0.0, fund_after = 0.0;
+  std::int64_t waited = 0;       // open positions of the accounts the rate limits left waiting
+  double waited_notional = 0.0;  // their notional at the round's marks (quote)
 };
 
 struct ContagionRun {
@@ -94,6 +98,8 @@ struct ContagionRun {
   double bad_debt = 0.0;  // total_deficit + inventory_loss = total_draw + (residual: uncovered)
   double total_draw = 0.0, total_residual = 0.0;
   double fund_before = 0.0, fund_after = 0.0;
+  std::int64_t waited = 0;       // Σ over rounds of ContagionRound::waited
+  double waited_notional = 0.0;  // Σ over rounds of ContagionRound::waited_notional
   Ledger ledger;
   std::vector<Book> books;  // after the cascade (execution "book"), at the current prices
 };
@@ -162,6 +168,75 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
     std::vector<std::uint8_t> l(A);
     health(markets, col, pf, HealthOutputs{c, e, mm, nt, ra, di, l});
   }
+}
+
+// Rate limits of a round of the accounts cascade (docs/model.md §4, "Rate limits"): the accounts
+// liquidatable at the marks (with an open position), in the order of liquidate_accounts, are
+// taken while their open positions (orders) and their notional stay within pol.max_orders and
+// pol.max_notional (the first always goes: an account alone above a cap is liquidated alone).
+// An account's liquidation closes all its positions at once, so a whole account waits or goes.
+// `limited` gets the sizes with the waiting accounts' positions at 0 (liquidate_accounts then
+// leaves them alone); returns what waited.
+struct AccountsWaiting {
+  std::int64_t count = 0;
+  double notional = 0.0;
+};
+inline AccountsWaiting rate_limit_accounts(std::span<const Market> markets, const CollateralColumns& col,
+                                           const PortfolioColumns& pf, const LiquidationPolicy& pol,
+                                           const Groups& by_account, std::vector<double>& limited) {
+  const std::size_t A = col.accounts();
+  limited.assign(pf.size.begin(), pf.size.end());
+  std::vector<double> coll(A), eq(A), mmr(A), ntl(A), ratio(A), dist(A);
+  std::vector<std::uint8_t> liq(A);
+  health(markets, col, pf, HealthOutputs{coll, eq, mmr, ntl, ratio, dist, liq});
+  struct Key {
+    double key, notional;
+    std::size_t a;
+    std::int64_t orders;
+  };
+  std::vector<Key> keys;
+  for (std::size_t a = 0; a < A; ++a) {
+    if (!liq[a]) continue;
+    std::int64_t orders = 0;
+    for (const std::size_t i : by_account.of(a)) orders += pf.size[i] != 0.0;
+    if (orders == 0) continue;
+    double key = ntl[a];  // LiquidationOrder::largest; given: the account index alone
+    if (pol.order == LiquidationOrder::given) {
+      key = 0.0;
+    } else if (pol.order == LiquidationOrder::underwater) {
+      const AccountState st{eq[a], mmr[a], ntl[a]};
+      key = !(ntl[a] > 0.0)                      ? 0.0
+            : pol.limit == LimitRule::fillable ? adjusted_bankruptcy_rating(st, pol.ba) * pol.smmr * mmr[a] / ntl[a]
+                                               : (mmr[a] - eq[a]) / ntl[a];
+    }
+    keys.push_back({key, pol.order == LiquidationOrder::given ? 0.0 : ntl[a], a, orders});
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
+    if (x.key != y.key) return x.key > y.key;
+    if (x.notional != y.notional) return x.notional > y.notional;
+    return x.a < y.a;
+  });
+  AccountsWaiting w;
+  std::int64_t orders = 0;
+  double used = 0.0;
+  bool full = false;
+  CompensatedSum waiting;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const Key& e = keys[k];
+    if (k > 0 && !full) {
+      full = (pol.max_orders > 0 && orders + e.orders > pol.max_orders) || used + ntl[e.a] > pol.max_notional;
+    }
+    if (!full) {
+      orders += e.orders;
+      used += ntl[e.a];
+      continue;
+    }
+    w.count += e.orders;
+    waiting.add(ntl[e.a]);
+    for (const std::size_t i : by_account.of(e.a)) limited[i] = 0.0;
+  }
+  w.notional = waiting.value();
+  return w;
 }
 
 // The cascade of simulate_contagion with the exogenous moves given as factors (steps × markets,
@@ -246,6 +321,8 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
   held.reset(M);
   std::vector<double> bp, bq, ap, aq, dh(M), by_origin((M + 1) * M);
   std::vector<Market> prev_mk(mk);
+  const bool rate_limited = pol.max_orders > 0 || pol.max_notional < std::numeric_limits<double>::infinity();
+  std::vector<double> limited;  // sizes with the accounts waiting this round at 0
   CompensatedSum s_ntl, s_def, s_sur, s_fees, s_inv, s_draw, s_res;
   double fund_now = fund;
 
@@ -276,8 +353,12 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
           ptrs[m] = &cur_books[m];
         }
       }
+      const detail::AccountsWaiting waited =
+          rate_limited ? detail::rate_limit_accounts(mk, col, cur_pf, pol, by_account, limited) : detail::AccountsWaiting{};
       const AccountLiquidationTotals tot =
-          liquidate_accounts(mk, ptrs, col, cur_pf, pol, fund_now, out, after, &held);
+          liquidate_accounts(mk, ptrs, col,
+                             rate_limited ? PortfolioColumns{pf.account, pf.market, limited, pf.entry_price} : cur_pf,
+                             pol, fund_now, out, after, &held);
       bool sold = false;
       for (const BookFlow& fl : tot.flow) sold |= fl.any();
       if (tot.accounts == 0 && !sold) break;  // nothing liquidated, no inventory sold
@@ -388,6 +469,10 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       tr.draw = tot.insurance_draw;
       tr.residual = tot.residual;
       tr.fund_after = tot.fund_after;
+      tr.waited = waited.count;
+      tr.waited_notional = waited.notional;
+      run.waited += waited.count;
+      run.waited_notional += waited.notional;
       run.rounds.push_back(std::move(tr));
       for (std::size_t m = 0; m < M; ++m) {
         run.mk_deficit[m] += m_def[m];
@@ -537,6 +622,9 @@ struct AccountStressOutputs {
   std::span<std::int64_t> accounts, rounds;
   std::span<std::uint8_t> converged;
   std::span<double> final_marks, deficit_by_market, contagion;
+  // Rate limits (docs/model.md §4): ContagionRun::waited, waited_notional; empty: not reported.
+  std::span<std::int64_t> waited = {};
+  std::span<double> waited_notional = {};
 };
 
 // The multi-market stress test: simulate_contagion along a path per scenario. Markets, books,
@@ -674,6 +762,8 @@ class AccountStressPlan {
       out.deficit_by_market[s * M + m] = d;
     }
     std::copy(r.contagion.begin(), r.contagion.end(), out.contagion.begin() + s * M * M);
+    if (!out.waited.empty()) out.waited[s] = r.waited;
+    if (!out.waited_notional.empty()) out.waited_notional[s] = r.waited_notional;
   }
 
   std::vector<Market> markets_;

@@ -79,6 +79,10 @@ struct LiquidationPolicy {
   ResidualRule residual = ResidualRule::none;
   double adl_cap = 1.0;  // capped_pro_rata / risk_aware: largest fraction of a winner's PnL taken
   SizeRounding size_rounding = SizeRounding::down;  // to contract.size_step (0: no rounding)
+  // Rate limits per round of a cascade (docs/model.md §4, "Rate limits"): the most notional (at
+  // the round's mark) and the most liquidation orders a round takes; inf / 0: no cap.
+  double max_notional = std::numeric_limits<double>::infinity();
+  std::int64_t max_orders = 0;
 };
 
 struct PositionColumns {

@@ -38,6 +38,10 @@ struct StressOutputs {  // one entry per scenario of the call
   std::span<double> largest_loss, second_loss;  // the two largest per-position losses
   std::span<std::int64_t> liquidations, rounds;
   std::span<std::uint8_t> converged;  // every step's cascade stopped before max_rounds
+  // Rate limits (docs/model.md §4): Σ over rounds of the positions left waiting, and of their
+  // notional (CascadeTotals::waited, waited_notional); empty spans: not reported.
+  std::span<std::int64_t> waited = {};
+  std::span<double> waited_notional = {};
 };
 
 // Positions (stored in liquidation-price order, see SortedPositions), book and policy copied
@@ -110,6 +114,8 @@ class StressPlan {
     out.liquidations[s] = tot.liquidations;
     out.rounds[s] = tot.rounds;
     out.converged[s] = converged ? 1 : 0;
+    if (!out.waited.empty()) out.waited[s] = tot.waited;
+    if (!out.waited_notional.empty()) out.waited_notional[s] = tot.waited_notional;
   }
 
   LiquidationPolicy pol_;
