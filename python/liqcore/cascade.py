@@ -78,7 +78,7 @@ from liqcore.liquidation import (
 )
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, _columns, _frozen, _per_position
+from liqcore.result import Result, Rows, _columns, _frozen, _per_position
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -118,7 +118,7 @@ _PER_POSITION = (
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeTrace:
+class CascadeTrace(Rows):
     """One entry per round that liquidated something or in which the fund sold inventory (round
     1 first).
 
@@ -134,6 +134,8 @@ class CascadeTrace:
     ``max_orders``) left for the next round; waited_notional: their notional at ``mark_before``
     (docs/model.md §4, "Rate limits"). Money in the margin currency.
     """
+
+    _ROWS = "round"
 
     round: I64
     mark_before: F64
@@ -151,9 +153,6 @@ class CascadeTrace:
     insurance_fund: F64
     waited: I64
     waited_notional: F64
-
-    def __len__(self) -> int:
-        return int(self.round.shape[0])
 
     def to_dict(self) -> dict[str, list[float]]:
         """Columns as lists (JSON-compatible)."""

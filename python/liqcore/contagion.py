@@ -77,7 +77,7 @@ from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, _columns, _from_columns, _pandas
+from liqcore.result import Result, Rows, _columns, _from_columns, _pandas
 
 __all__ = [
     "AccountStressResult",
@@ -108,12 +108,8 @@ _PER_POSITION = (
 )
 
 
-def _frame(obj: Any) -> Any:
-    return _columns(obj, obj.__dataclass_fields__)
-
-
 @dataclass(frozen=True, eq=False)
-class ContagionTrace:
+class ContagionTrace(Rows):
     """One entry per round that liquidated (round numbers from 1); quote currency.
 
     marks_before, marks_after: rounds × markets marks at the start and the end of the round;
@@ -124,6 +120,8 @@ class ContagionTrace:
     next round, waited_notional their notional at the round's marks (docs/model.md §4, "Rate
     limits").
     """
+
+    _ROWS = "round"
 
     round: I64
     marks_before: npt.NDArray[np.float64]
@@ -139,9 +137,6 @@ class ContagionTrace:
     insurance_fund: F64
     waited: I64
     waited_notional: F64
-
-    def __len__(self) -> int:
-        return int(self.round.shape[0])
 
     def to_frame(self) -> Any:
         """One row per round; per-market columns ``mark_before_<m>``, ``mark_after_<m>``,
@@ -169,7 +164,7 @@ class ContagionTrace:
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionAccounts:
+class ContagionAccounts(Rows):
     """Per account (length ``len(acc)``), quote currency.
 
     round (liquidated in, -1 if never); liquidated; trigger (market whose last move hurt its health
@@ -177,6 +172,8 @@ class ContagionAccounts:
     (``TNC``) and maintenance (``TMMR``) at detection; equity_after; deficit, fee, insurance_draw,
     shortfall.
     """
+
+    _ROWS = "round"
 
     round: I64
     liquidated: npt.NDArray[np.bool_]
@@ -190,15 +187,14 @@ class ContagionAccounts:
     insurance_draw: F64
     shortfall: F64
 
-    def to_frame(self) -> Any:
-        return _frame(self)
-
 
 @dataclass(frozen=True, eq=False)
-class ContagionMarkets:
+class ContagionMarkets(Rows):
     """Per market: initial, shocked and final marks; closed_notional; deficit (realised in it);
     residual (what the fund could not pay for its positions, uncovered); unattributed (its deficit
     and inventory losses from accounts with no origin)."""
+
+    _ROWS = "initial_mark"
 
     initial_mark: F64
     shocked_mark: F64
@@ -208,12 +204,9 @@ class ContagionMarkets:
     residual: F64
     unattributed: F64
 
-    def to_frame(self) -> Any:
-        return _frame(self)
-
 
 @dataclass(frozen=True, eq=False)
-class ContagionResult(Result):
+class ContagionResult(Result, Rows):
     """What :func:`simulate_cascade_accounts` did.
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
@@ -231,6 +224,8 @@ class ContagionResult(Result):
     the ``books`` after (None for takeover execution), the ``ledger`` over all rounds, the
     ``shock`` per market and the ``policy``.
     """
+
+    _ROWS = "closed"
 
     account: I64
     market: I64
@@ -271,9 +266,6 @@ class ContagionResult(Result):
 
     _ROW_FIELDS = _PER_POSITION
     _REPORT = "contagion"
-
-    def __len__(self) -> int:
-        return int(self.closed.shape[0])
 
     @property
     def final_marks(self) -> F64:
