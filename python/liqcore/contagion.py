@@ -383,6 +383,20 @@ def _collateral_shock(x: Any, assets: int) -> Optional[F64]:
     return np.ascontiguousarray(s, dtype=np.float64)
 
 
+def _check_shocked_assets(acc: Accounts, shock: Optional[F64]) -> None:
+    """Every moved collateral price must stay finite and > 0."""
+    if shock is None:
+        return
+    moved = acc._prices * (1.0 + shock)
+    bad = np.flatnonzero(~(np.isfinite(moved) & (moved > 0.0)))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"collateral_shock[{k}]={float(shock[k])!r} moves asset {k}'s price from "
+            f"{float(acc._prices[k])!r} to {float(moved[k])!r}: prices must be finite and > 0"
+        )
+
+
 def _check_shocked_prices(mk: Markets, shocks: F64, by_book: bool) -> None:
     """Every shocked mark (and book price, when books are walked) must stay finite and > 0."""
     for m in range(len(mk)):
@@ -462,6 +476,7 @@ def simulate_cascade_accounts(
     floors = [mk.tiers(m)[0] for m in range(len(mk))]
     rates = [mk.tiers(m)[1] for m in range(len(mk))]
     cshock = _collateral_shock(collateral_shock, int(acc._prices.shape[0]))
+    _check_shocked_assets(acc, cshock)
 
     r = _core.simulate_contagion(
         mk._marks,

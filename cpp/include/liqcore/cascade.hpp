@@ -510,7 +510,10 @@ class CascadeEngine {
       const bool pays = (q > 0.0) == (rate > 0.0);
       const double change = pays ? -std::abs(rate) * ntl : credit * ntl;
       if (!pays) got.add(change);
-      move(static_cast<std::uint32_t>(i), q, margin_of(i) + change);
+      const double m = margin_of(i) + change;
+      if (!std::isfinite(m))
+        throw InvalidArgument("funding", -1, "moves a margin outside the finite range " + describe(m));
+      move(static_cast<std::uint32_t>(i), q, m);
     }
     flow.paid = paid;
     flow.received = got.value();

@@ -207,7 +207,12 @@ inline void settle_funding(std::span<const Market> mk, const PortfolioColumns& p
     if (r == 0.0) continue;
     const double ntl = mk[m].notional_quote(size[i]);
     const bool pays = (size[i] > 0.0) == (r > 0.0);
-    amount[static_cast<std::size_t>(pf.account[i]) * KW + KW - 1] += pays ? -pay[m] * ntl : credit[m] * ntl;
+    double& bal = amount[static_cast<std::size_t>(pf.account[i]) * KW + KW - 1];
+    bal += pays ? -pay[m] * ntl : credit[m] * ntl;
+    if (!std::isfinite(bal))
+      throw InvalidArgument("funding", -1,
+                            "moves a collateral balance outside the finite range " + describe(bal) +
+                                " (market " + std::to_string(m) + ")");
   }
 }
 
