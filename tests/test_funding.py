@@ -81,28 +81,26 @@ def test_shorts_pay_when_the_rate_is_negative_and_longs_never_do():
 
 
 def test_received_funding_is_the_payers_total_pro_rata():
-    # short S (notional 300) pays r = 0.001 per step: 0.3 per step, credited 2:1 to longs
-    # L1 (notional 200) and L2 (notional 100). After 10 steps L1 has received 2.0, L2 1.0.
-    # The last step drops the price to 95: L1 (margin 10 + 2 = 12, size 2, mmr 0) has equity
-    # 12 - 10 = 2 > 0 and survives; without funding its margin 10 would leave 0 = MM (not
-    # below, so also alive) -- so take mmr = 1% (MM = 1.9): 12 - 10 = 2 > 1.9 survives, 0 < 1.9
-    # is liquidated.
+    # rate -0.001: the short S (size 3, notional 300 at 100) pays 0.3 per step, credited pro
+    # rata to the longs' notional: L1 (size 2) 0.2, L2 (size 1) 0.1 per step. Steps 1-9 at 100,
+    # step 10 at 95 (S pays 0.285, L1 gets 0.19): L1's margin is 10 + 9·0.2 + 0.19 = 11.99, its
+    # equity at 95 is 11.99 − 10 = 1.99 > MM 0.01·190 = 1.9: alive. Without funding its equity
+    # 0 < 1.9: liquidated.
     pos = lq.Positions([2.0, 1.0, -3.0], [MARK, MARK, MARK], [10.0, 100.0, 1000.0])
     path = np.full((1, 10), MARK)
     path[0, -1] = 95.0
     pol = lq.Policy(mmr=0.01, **TAKEOVER)
     with_funding = lq.stress_test(pos, BOOK, MARK, pol, paths=path, funding=-0.001)
     without = lq.stress_test(pos, BOOK, MARK, pol, paths=path)
-    assert int(with_funding.liquidations[0]) == 0  # L1 received 0.2 x 10 steps... see above
+    assert int(with_funding.liquidations[0]) == 0
     assert int(without.liquidations[0]) == 1
     assert with_funding.funding_paid[0] == pytest.approx(
         0.001 * 300.0 * 9 + 0.001 * 3 * 95.0, rel=1e-12
     )
-    # L1 with only half of the credit (1.0 instead of 2.0): equity 11 - 10 = 1 < 1.9
+    # L2 of size 2: the longs' notional is 400, L1 gets 0.3·200/400 = 0.15 per step (0.1425 at
+    # step 10): margin 11.4925, equity 1.4925 < 1.9: liquidated
     pos_half = lq.Positions([2.0, 2.0, -3.0], [MARK, MARK, MARK], [10.0, 100.0, 1000.0])
     r = lq.stress_test(pos_half, BOOK, MARK, pol, paths=path, funding=-0.001)
-    # S notional 300 over longs 400: L1 receives 0.3·200/400 = 0.15 per step -> 1.5 > ... 11.5 - 10
-    # = 1.5 < 1.9: liquidated
     assert int(r.liquidations[0]) == 1
 
 
@@ -254,8 +252,9 @@ def test_a_collateral_depeg_liquidates_an_account_a_fixed_price_would_not():
         assert r.accounts.equity[0] == pytest.approx(0.8, rel=1e-12)
         assert r.accounts.maintenance[0] == pytest.approx(4.5, rel=1e-12)
     # the threshold: TNC = 18(1 + s) − 10 < 4.5 <=> s < −14.5/18 + 1 = −0.19444...
-    assert lq.simulate_cascade_accounts(pf, acc, mk, -0.1, pol, collateral_shock=-0.19).accounts.round[0] == -1
-    assert lq.simulate_cascade_accounts(pf, acc, mk, -0.1, pol, collateral_shock=-0.2).accounts.round[0] == 1
+    for move, round_ in ((-0.19, -1), (-0.2, 1)):
+        r = lq.simulate_cascade_accounts(pf, acc, mk, -0.1, pol, collateral_shock=move)
+        assert r.accounts.round[0] == round_
 
 
 def test_collateral_paths_in_the_stress_test():
@@ -277,11 +276,9 @@ def test_collateral_paths_in_the_stress_test():
 
 
 def test_collateral_model_beta_one_follows_the_market():
-    # beta 1 to market 0, sigma 0: the coin moves exactly as the market, so a 10% market fall
-    # takes the collateral to 18·0.9·... : TNC = 20·0.9·0.9 − 10 = 6.2 > 4.5 alive; a 20% fall:
-    # 20·0.8·0.9 − 20 = −5.6 < 4 liquidated, while the fixed coin gives 18 − 20 = −2 < 4 too;
-    # at a 15% fall: fixed 18 − 15 = 3 < 4.25 ... pick the 12% fall: fixed 18 − 12 = 6 > 4.4,
-    # beta 1: 20·0.88·0.9 − 12 = 3.84 < 4.4 -> liquidated only with the model.
+    # beta 1 to market 0, sigma 0: the coin moves exactly as the market. A 12% market fall:
+    # fixed coin TNC = 18 − 12 = 6 > MM 0.05·88 = 4.4, alive; with the model the coin falls
+    # 12% too: TNC = 20·0.88·0.9 − 12 = 3.84 < 4.4, liquidated.
     pf, acc, mk = depeg_case()
     pol = lq.Policy(**TAKEOVER)
     path = np.array([[[88.0]]])

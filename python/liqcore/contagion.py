@@ -387,7 +387,8 @@ def _check_shocked_assets(acc: Accounts, shock: Optional[F64]) -> None:
     """Every moved collateral price must stay finite and > 0."""
     if shock is None:
         return
-    moved = acc._prices * (1.0 + shock)
+    with np.errstate(over="ignore"):
+        moved = acc._prices * (1.0 + shock)
     bad = np.flatnonzero(~(np.isfinite(moved) & (moved > 0.0)))
     if bad.size:
         k = int(bad[0])
