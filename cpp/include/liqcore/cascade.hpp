@@ -513,8 +513,10 @@ class CascadeEngine {
       const double m = margin_of(i) + change;
       if (!std::isfinite(m))
         throw InvalidArgument("funding", -1, "moves a margin outside the finite range " + describe(m));
-      move(static_cast<std::uint32_t>(i), q, m);
+      move(static_cast<std::uint32_t>(i), q, m, false);
     }
+    std::make_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+    std::make_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
     flow.paid = paid;
     flow.received = got.value();
     flow.unmatched = receivers > 0.0 ? 0.0 : paid;
@@ -684,7 +686,8 @@ class CascadeEngine {
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
-  void move(std::uint32_t i, double q, double m) {
+  // heapify = false: the entry is appended to its heap's vector, which the caller makes a heap.
+  void move(std::uint32_t i, double q, double m, bool heapify = true) {
     if (status_[i] == kOpen) touched_.push_back(i);
     if (q == 0.0) {
       if (dense_) size_[i] = margin_[i] = 0.0;
@@ -700,10 +703,10 @@ class CascadeEngine {
     if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
     if (q > 0.0) {
       long_heap_.push_back({lp, i, version_[i]});
-      std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+      if (heapify) std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
     } else {
       short_heap_.push_back({lp, i, version_[i]});
-      std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
+      if (heapify) std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
     }
   }
 
