@@ -393,3 +393,38 @@ def test_collateral_options_need_a_portfolio():
             lq.Positions([1.0], [MARK], [10.0]), BOOK, MARK, scenarios=2, steps=2,
             collateral_beta=1.0,
         )
+
+
+def test_per_scenario_rows_follow_their_scenarios_in_batches():
+    # progress= runs the scenarios in batches (as liqcore.distributed runs chunks): per-scenario
+    # funding and collateral rows must follow their scenario
+    rng = np.random.default_rng(11)
+    pos = lq.Positions(rng.choice([-1.0, 1.0], 50), np.full(50, MARK), rng.uniform(2.0, 20.0, 50))
+    rates = rng.normal(0.0, 2e-3, (120, 12))
+    one = lq.stress_test(pos, BOOK, MARK, scenarios=120, steps=12, seed=1, funding=rates)
+    batched = lq.stress_test(
+        pos, BOOK, MARK, scenarios=120, steps=12, seed=1, funding=rates, progress=lambda d, t: None
+    )
+    np.testing.assert_array_equal(one.funding_paid, batched.funding_paid)
+    np.testing.assert_array_equal(one.deficit, batched.deficit)
+    # scenario 77 alone (its row as the shared path) gives scenario 77's numbers
+    alone = lq.stress_test(
+        pos, BOOK, MARK, scenarios=120, steps=12, seed=1, funding=np.tile(rates[77], (120, 1))
+    )
+    assert alone.funding_paid[77] == one.funding_paid[77]
+
+    _, pf, acc, mk = random_accounts(3, 0.1, A=20)
+    coins = np.exp(np.cumsum(rng.normal(0.0, 0.1, (120, 5, 1)), axis=1))
+    fr = rng.normal(0.0, 2e-3, (120, 5, 1))
+    pol = lq.Policy(**TAKEOVER)
+    kw = dict(scenarios=120, steps=5, seed=2, funding=fr, collateral_paths=coins)
+    a = lq.stress_test_accounts(pf, acc, mk, pol, **kw)
+    b = lq.stress_test_accounts(pf, acc, mk, pol, progress=lambda d, t: None, **kw)
+    np.testing.assert_array_equal(a.deficit, b.deficit)
+    np.testing.assert_array_equal(a.funding_paid, b.funding_paid)
+    np.testing.assert_array_equal(a.liquidated_accounts, b.liquidated_accounts)
+    c = lq.stress_test_accounts(
+        pf, acc, mk, pol, scenarios=120, steps=5, seed=2, funding=fr[77], collateral_paths=coins[77]
+    )
+    assert c.funding_paid[77] == a.funding_paid[77]
+    assert c.deficit[77] == a.deficit[77]
