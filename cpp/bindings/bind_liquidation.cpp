@@ -65,6 +65,7 @@ void register_liquidation(py::module_& m) {
   bind_enum<Execution>(m, "Execution", {{"book", Execution::book}, {"takeover", Execution::takeover}});
   bind_enum<LimitRule>(m, "LimitRule",
                        {{"none", LimitRule::none}, {"bankruptcy", LimitRule::bankruptcy}, {"fillable", LimitRule::fillable}});
+  bind_enum<SizeRounding>(m, "SizeRounding", {{"down", SizeRounding::down}, {"up", SizeRounding::up}});
   bind_enum<FeeRule>(m, "FeeRule", {{"capped", FeeRule::capped}, {"surplus", FeeRule::surplus}, {"rate", FeeRule::rate}});
   bind_enum<ResidualRule>(m, "ResidualRule",
                           {{"none", ResidualRule::none},
@@ -82,6 +83,10 @@ void register_liquidation(py::module_& m) {
       .def_property(
           "contract_size", [](const LiquidationPolicy& p) { return p.contract.contract_size; },
           [](LiquidationPolicy& p, double v) { p.contract.contract_size = v; })
+      .def_property(
+          "size_step", [](const LiquidationPolicy& p) { return p.contract.size_step; },
+          [](LiquidationPolicy& p, double v) { p.contract.size_step = v; })
+      .def_readwrite("size_rounding", &LiquidationPolicy::size_rounding)
       .def("set_tiers",
            [](LiquidationPolicy& p, const F64Array& floors, const F64Array& rates) {
              p.tiers = Tiers::from_floors(view(floors), view(rates));

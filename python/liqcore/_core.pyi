@@ -133,6 +133,10 @@ class LimitRule(_Enum):
     bankruptcy: LimitRule
     fillable: LimitRule
 
+class SizeRounding(_Enum):
+    down: SizeRounding
+    up: SizeRounding
+
 class FeeRule(_Enum):
     capped: FeeRule
     surplus: FeeRule
@@ -153,6 +157,8 @@ class MarkRule(_Enum):
 class LiquidationPolicy:
     contract: Contract
     contract_size: float
+    size_step: float  # 0: no rounding
+    size_rounding: SizeRounding
     order: LiquidationOrder
     sizing: Sizing
     buffer: float

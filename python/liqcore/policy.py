@@ -47,6 +47,7 @@ LIMITS: tuple[str, ...] = tuple(_core.LimitRule.__members__)
 FEES: tuple[str, ...] = tuple(_core.FeeRule.__members__)
 RESIDUALS: tuple[str, ...] = tuple(_core.ResidualRule.__members__)
 CONTRACTS: tuple[str, ...] = tuple(_core.Contract.__members__)
+SIZE_ROUNDINGS: tuple[str, ...] = tuple(_core.SizeRounding.__members__)
 _DEFAULT_MMR = 0.005  # Policy.mmr when neither mmr nor tiers is given
 
 Tier = tuple[float, float]
@@ -144,6 +145,9 @@ class Policy:
         (Hyperliquid): positions above ``slice_threshold`` notional close ``slice_fraction``
         of their size per call, smaller ones in full.
         buffer (0.02), slice_threshold (100_000, margin currency), slice_fraction (0.2).
+        size_step (0.0: any size): the market's order step; a partial or slice size is rounded
+        to a multiple of it, ``size_rounding`` "down" (dYdX) or "up" (Drift), then clamped to
+        ``[size_step, |size|]`` (docs/model.md, "Order sizes"). A full close is never rounded.
     Execution (``execution``, "book")
         "book": a market order through the book; each liquidation consumes liquidity for the
         next (a long sells into the bids, a short buys the asks). "takeover": a liquidator
@@ -196,6 +200,8 @@ class Policy:
     buffer: float = 0.02
     slice_threshold: float = 100_000.0
     slice_fraction: float = 0.2
+    size_step: float = 0.0
+    size_rounding: str = "down"
     execution: str = "book"
     takeover_fee: float = 0.01
     backstop: float | None = None
@@ -221,6 +227,7 @@ class Policy:
         set_(self, "limit", _option("limit", self.limit, LIMITS))
         set_(self, "fee", _option("fee", self.fee, FEES))
         set_(self, "residual", _option("residual", self.residual, RESIDUALS))
+        set_(self, "size_rounding", _option("size_rounding", self.size_rounding, SIZE_ROUNDINGS))
         set_(self, "tiers", _tiers(self.tiers))
         if not isinstance(self.refuse_uncovered, bool):
             raise TypeError(
@@ -248,6 +255,7 @@ class Policy:
         check("buffer", lambda v: v >= 0.0, "finite and >= 0")
         check("slice_threshold", lambda v: v >= 0.0, "finite and >= 0")
         check("slice_fraction", lambda v: 0.0 < v <= 1.0, "finite and in (0, 1]")
+        check("size_step", lambda v: v >= 0.0, "finite and >= 0 (0: no rounding)")
         check("takeover_fee", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
         check("ba", lambda v: v >= 0.0, "finite and >= 0")
         check("smmr", lambda v: v >= 0.0, "finite and >= 0")
@@ -306,7 +314,8 @@ class Policy:
     @classmethod
     def dydx(cls, **overrides: Any) -> Policy:
         """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 0.1), fee capped at
-        1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue).
+        1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue),
+        partial order sizes rounded down to the market's step (give ``size_step``).
         BTC-USD maintenance 3%."""
         return cls(
             **{
@@ -318,6 +327,7 @@ class Policy:
                 "fee": "capped",
                 "fee_cap": 0.015,
                 "refuse_uncovered": True,
+                "size_rounding": "down",
                 "residual": "queue",
                 **overrides,
             }
@@ -345,7 +355,8 @@ class Policy:
     @classmethod
     def drift(cls, **overrides: Any) -> Policy:
         """Drift v2: a liquidator takes over at a 1% discount to the oracle, partial liquidation
-        to maintenance + 2% buffer, a fixed-rate fee to the insurance fund, socialized loss."""
+        to maintenance + 2% buffer (its size rounded up to the market's step: give
+        ``size_step``), a fixed-rate fee to the insurance fund, socialized loss."""
         return cls(
             **{
                 "mmr": 0.03,
@@ -353,6 +364,7 @@ class Policy:
                 "takeover_fee": 0.01,
                 "sizing": "partial",
                 "buffer": 0.02,
+                "size_rounding": "up",
                 "fee": "rate",
                 "fee_rate": 0.01,
                 "residual": "socialize",
@@ -416,6 +428,8 @@ class Policy:
         p.buffer = self.buffer
         p.slice_threshold = self.slice_threshold
         p.slice_fraction = self.slice_fraction
+        p.size_step = self.size_step
+        p.size_rounding = _core.SizeRounding.__members__[self.size_rounding]
         p.execution = _core.Execution.__members__[self.execution]
         p.takeover_fee = self.takeover_fee
         p.backstop = math.nan if self.backstop is None else self.backstop

@@ -202,6 +202,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   std::vector<detail::MarketCounterparties> cps(M);
   for (std::size_t m = 0; m < M; ++m) {
     mpol[m].contract = markets[m].contract;
+    // the market's order step, or the policy's for every market (docs/model.md, "Order sizes")
+    if (!(mpol[m].contract.size_step > 0.0)) mpol[m].contract.size_step = pol.contract.size_step;
     mpol[m].tiers = markets[m].tiers;
     const auto idx = by_market.of(m);
     detail::MarketCounterparties& c = cps[m];
@@ -306,51 +308,27 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       if (by_book && pol.limit == LimitRule::fillable) limit = fillable_price(mk, q, st, pol.ba, pol.smmr);
       if (by_book) limit = within_band(s, limit, band_edge(s, P, pol.price_band));
 
-      double delta = Q;
-      double fallback = Q;  // of which the book does not take
-      detail::FillSums fills;
-      if (!backstopped) {
-        bool done = false;
-        if (pol.sizing == Sizing::partial && tmmr > 0.0) {
-          const double e_other = (tnc - k1 * (tmmr - val[i].mm)) / f;
-          delta = detail::partial_size(cur, mpol[m], s, P, Q, e_other, limit, e_mkt / tmmr);
-        } else if (pol.sizing == Sizing::slices && val[i].notional > pol.slice_threshold) {
-          // A slice the book cannot fill within the limit, or that would leave the account with
-          // negative equity, becomes a full close (as for isolated positions).
-          const double d = pol.slice_fraction * Q;
-          detail::Cursor trial = cur;
-          detail::FillSums fs;
-          if (detail::walk(trial, c, s, P, d, limit, fallback_px, inf, fs) == 0.0) {
+      const CloseRequest rq{s, Q, P, limit, fallback_px, val[i].notional, f, backstopped, by_book};
+      Inventory& inv = (s > 0.0 ? long_inv : short_inv)[m];
+      const CloseFills cf = close_position(
+          mpol[m], rq, cur, fund, inv, held.position.size(), led,
+          [&](double lim) {
+            if (!(tmmr > 0.0)) return Q;
+            const double e_other = (tnc - k1 * (tmmr - val[i].mm)) / f;
+            return detail::partial_size(cur, mpol[m], s, P, Q, e_other, lim, e_mkt / tmmr);
+          },
+          // a slice that would leave the account with negative equity is a full close
+          [&](double d, const detail::FillSums& fs) {
             const double d_mm = val[i].mm - mk.mm_quote(s * (Q - d));
             const double S = e_mkt * slice_share(st, d_mm, val[i].notional * d / Q) + f * fs.gain;
             const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f * fs.fill_notional);
-            if (tnc + f * fs.gain - fee >= 0.0) {
-              cur = trial;
-              fills = fs;
-              delta = d;
-              fallback = 0.0;
-              done = true;
-            }
-          }
-        }
-        if (!done) {
-          const double allowance =
-              pol.refuse_uncovered && delta == Q && by_book ? fund.available() / f : inf;
-          fallback = detail::walk(cur, c, s, P, delta, limit, fallback_px, allowance, fills);
-        }
-      }
-      const double book_filled = delta - fallback;
+            return tnc + f * fs.gain - fee >= 0.0;
+          });
+      if (cf.fallback > 0.0) held.position.push_back(i);
+      const double delta = cf.delta, fallback = cf.fallback, book_filled = cf.book_filled();
+      const detail::FillSums& fills = cf.fills;
       if (by_book) tot.flow[m].add(s, book_filled, fills.last);
-      double gain = fills.gain, vw_num = fills.vw_num, vw_den = fills.vw_den;
-      if (fallback > 0.0) {
-        gain += pnl(c, s * fallback, P, fallback_px);
-        detail::FillSums::add_vwap(c, fallback, fallback_px, vw_num, vw_den);
-        // The fund takes the fallback over as inventory (sold after the batch's closes).
-        (s > 0.0 ? long_inv : short_inv)[m].lots.push_back({fallback, fallback_px, held.position.size()});
-        held.position.push_back(i);
-        led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, fallback_px, P) * f);
-      }
-      led.add(by_book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain * f);
+      const double gain = cf.gain;
 
       const double G = gain * f, N = fills.fill_notional * f;
       const double d_mm = val[i].mm - (delta == Q ? 0.0 : mk.mm_quote(s * (Q - delta)));
@@ -364,7 +342,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       out.closed[i] = delta;
       out.book_closed[i] = book_filled;
       out.fallback_closed[i] = fallback;
-      out.vwap[i] = vw_den > 0.0 ? vw_num / vw_den : nan;
+      out.vwap[i] = cf.vwap();
       out.bankruptcy_price[i] = bp;
       mk_notional[m].add(d_ntl);
       sums.notional.add(d_ntl);

@@ -45,6 +45,10 @@ enum class Execution : int {
   book = 0,      // market order through the book
   takeover = 1,  // a liquidator takes the close at P·(1 − takeover_fee) (long), P·(1 + fee) (short)
 };
+enum class SizeRounding : int {
+  down = 0,  // dYdX: a slice or partial size rounds down to the contract's size step
+  up = 1,    // Drift: rounds up
+};
 enum class LimitRule : int {
   none = 0,        // walk until filled or the side is empty
   bankruptcy = 1,  // never fill worse than the bankruptcy price
@@ -73,6 +77,7 @@ struct LiquidationPolicy {
   double price_band = 0.9;        // no fill, and no inventory sale, beyond mark·(1 ∓ band)
   ResidualRule residual = ResidualRule::none;
   double adl_cap = 1.0;  // capped_pro_rata / risk_aware: largest fraction of a winner's PnL taken
+  SizeRounding size_rounding = SizeRounding::down;  // to contract.size_step (0: no rounding)
 };
 
 struct PositionColumns {
@@ -635,77 +640,128 @@ inline double value_at_exit(Inventory& inv, detail::Cursor cur, const ContractSp
   return unabsorbed;
 }
 
-// Liquidates position (q, ep, m) at `mark`: sizing, execution from the cursor (advancing it)
-// within the price band, the fallback taken over by the fund at the bankruptcy price (added to
-// `inventory` with `tag`), the fee, the fund's payment of the deficit, and the ledger rows.
-// Shared by the batch below and the cascade engine.
+// ---- the close step ---------------------------------------------------------------------------
+
+// What one close needs besides the policy (docs/model.md, "One batch", step 3): the side s
+// (+1 long), the quantity Q, the mark, the price limit (NaN: none; already within the band), the
+// takeover price of what the book does not take (the bankruptcy price, or the mark when none
+// exists), the notional the slice threshold is compared with, the quote value of one unit of the
+// margin currency (1 for isolated positions; the fund's and the ledger's currency), whether a
+// backstop takes the position whole, and whether the close walks a book (or a takeover level).
+struct CloseRequest {
+  double s, Q, mark, limit, takeover_px, notional;
+  double quote_factor = 1.0;
+  bool backstopped = false;
+  bool by_book = true;
+};
+
+// What one close did: the quantity closed (delta), of which taken over by the fund (fallback),
+// the book fills, and the close's gain against the mark including the takeover at takeover_px.
+struct CloseFills {
+  double delta = 0.0, fallback = 0.0;
+  detail::FillSums fills;
+  double gain = 0.0, vw_num = 0.0, vw_den = 0.0;
+  double book_filled() const noexcept { return delta - fallback; }
+  double vwap() const noexcept { return vw_den > 0.0 ? vw_num / vw_den : std::numeric_limits<double>::quiet_NaN(); }
+};
+
+// A slice or partial size d of a position of size Q on the contract's size step (docs/model.md,
+// "Order sizes"): rounded down (dYdX) or up (Drift) to a multiple of the step, then clamped to
+// [step, Q] as dYdX clamps its liquidation order. No step (0): d unchanged.
+inline double round_size(double d, double Q, double step, SizeRounding rule) noexcept {
+  if (!(step > 0.0) || !(d < Q)) return d;
+  const double k = d / step;
+  const double r = step * (rule == SizeRounding::down ? std::floor(k) : std::ceil(k));
+  return std::clamp(r, std::min(step, Q), Q);
+}
+
+// The close step shared by every engine (isolated batches, cascades, accounts): sizing (full,
+// partial via partial_size(limit), slices accepted by slice_ok(d, fills)), execution from the
+// cursor (advancing it) within the limit, refusal of fills the fund cannot cover, and the
+// fallback taken over by the fund at takeover_px as inventory lot `tag`. Ledger rows (in quote
+// via quote_factor): the makers' or liquidators' side of the fills, the fund's inventory against
+// the mark. The trader's outcome and the fund's payment are the caller's (they differ between an
+// isolated position and a slice of an account).
+template <class PartialSize, class SliceOk>
+inline CloseFills close_position(const LiquidationPolicy& pol, const CloseRequest& rq, detail::Cursor& cur,
+                                 const InsuranceFund& fund, Inventory& inventory, std::size_t tag, Ledger& led,
+                                 PartialSize&& partial_size, SliceOk&& slice_ok) {
+  const ContractSpec& c = pol.contract;
+  const double inf = std::numeric_limits<double>::infinity();
+  const double s = rq.s, Q = rq.Q, f = rq.quote_factor;
+  CloseFills r;
+  r.delta = Q;
+  r.fallback = Q;
+  if (!rq.backstopped) {
+    bool done = false;
+    if (pol.sizing == Sizing::partial) {
+      r.delta = round_size(partial_size(rq.limit), Q, c.size_step, pol.size_rounding);
+    } else if (pol.sizing == Sizing::slices && rq.notional > pol.slice_threshold) {
+      const double d = round_size(pol.slice_fraction * Q, Q, c.size_step, pol.size_rounding);
+      detail::Cursor trial = cur;
+      detail::FillSums fs;
+      if (d < Q && detail::walk(trial, c, s, rq.mark, d, rq.limit, rq.takeover_px, inf, fs) == 0.0 &&
+          slice_ok(d, fs)) {
+        cur = trial;
+        r.fills = fs;
+        r.delta = d;
+        r.fallback = 0.0;
+        done = true;
+      }
+    }
+    if (!done) {
+      const double allowance = pol.refuse_uncovered && r.delta == Q && rq.by_book ? fund.available() / f : inf;
+      r.fallback = detail::walk(cur, c, s, rq.mark, r.delta, rq.limit, rq.takeover_px, allowance, r.fills);
+    }
+  }
+  led.add(rq.by_book ? LedgerRow::makers : LedgerRow::liquidators, -r.fills.gain * f);
+  r.gain = r.fills.gain;
+  r.vw_num = r.fills.vw_num;
+  r.vw_den = r.fills.vw_den;
+  if (r.fallback > 0.0) {
+    // The fund takes the rest over as inventory; its loss is known when it is sold or valued.
+    r.gain += pnl(c, s * r.fallback, rq.mark, rq.takeover_px);
+    detail::FillSums::add_vwap(c, r.fallback, rq.takeover_px, r.vw_num, r.vw_den);
+    inventory.lots.push_back({r.fallback, rq.takeover_px, tag});
+    led.add(LedgerRow::fund_inventory, pnl(c, s * r.fallback, rq.takeover_px, rq.mark) * f);
+  }
+  return r;
+}
+
+// Liquidates position (q, ep, m) at `mark`: the close step above (the fallback added to
+// `inventory` with `tag`), then the trader's outcome, the fee and the fund's payment of the
+// deficit, with their ledger rows. Shared by the batch below and the cascade engine.
 inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, double q, double ep, double m,
                                              double mark, detail::Cursor& cur, InsuranceFund& fund,
                                              Inventory& inventory, std::size_t tag, Ledger& led) {
   const ContractSpec& c = pol.contract;
-  const double nan = std::numeric_limits<double>::quiet_NaN();
   const double s = q > 0.0 ? 1.0 : -1.0;
   const double Q = std::abs(q);
   const double E = equity(c, q, ep, m, mark);
   const double MM = maintenance(c, pol.tiers, q, mark);
   const double BP = bankruptcy_price(c, q, ep, m);
-  const double edge = band_edge(s, mark, pol.price_band);
-  double delta = Q;       // quantity to close
-  double fallback = 0.0;  // of which the book does not take
-  detail::FillSums fills;
-  const bool backstopped = !std::isnan(pol.backstop) && E < pol.backstop * MM;
-  if (!backstopped) {
-    double limit = kNoLimit;
-    if (pol.execution == Execution::book) {
-      if (pol.limit == LimitRule::bankruptcy) {
-        limit = BP;
-      } else if (pol.limit == LimitRule::fillable) {
-        limit = mark * (1.0 - s * detail::fillable_spread(pol, E, MM, notional(c, q, mark)));
-      }
-      limit = within_band(s, limit, edge);
+  const double N0 = notional(c, q, mark);
+  const bool by_book = pol.execution == Execution::book;
+  double limit = kNoLimit;
+  if (by_book) {
+    if (pol.limit == LimitRule::bankruptcy) {
+      limit = BP;
+    } else if (pol.limit == LimitRule::fillable) {
+      limit = mark * (1.0 - s * detail::fillable_spread(pol, E, MM, N0));
     }
-    bool done = false;
-    if (pol.sizing == Sizing::partial) {
-      delta = detail::partial_size(cur, pol, s, mark, Q, E, limit);
-    } else if (pol.sizing == Sizing::slices && notional(c, q, mark) > pol.slice_threshold) {
-      // A slice the book cannot fill within the limit, or that would leave the rest of the
-      // position with negative equity, becomes a full close.
-      const double d = pol.slice_fraction * Q;
-      detail::Cursor trial = cur;
-      detail::FillSums f;
-      if (detail::walk(trial, c, s, mark, d, limit, BP, std::numeric_limits<double>::infinity(), f) == 0.0) {
-        const double S = (d / Q) * E + f.gain;
-        const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f.fill_notional);
-        if (E + f.gain - fee >= 0.0) {
-          cur = trial;
-          fills = f;
-          delta = d;
-          done = true;
-        }
-      }
-    }
-    if (!done) {
-      const double allowance = pol.refuse_uncovered && delta == Q && pol.execution == Execution::book
-                                   ? fund.available()
-                                   : std::numeric_limits<double>::infinity();
-      fallback = detail::walk(cur, c, s, mark, delta, limit, BP, allowance, fills);
-    }
-  } else {
-    fallback = Q;
+    limit = within_band(s, limit, band_edge(s, mark, pol.price_band));
   }
-  const double book_filled = delta - fallback;
-  led.add(pol.execution == Execution::book ? LedgerRow::makers : LedgerRow::liquidators, -fills.gain);
-
-  // Fallback at the bankruptcy price: the fund takes it over as inventory; its loss is known
-  // when the inventory is sold (or valued), after the batch's closes.
-  double gain = fills.gain;
-  double vw_num = fills.vw_num, vw_den = fills.vw_den;
-  if (fallback > 0.0) {
-    gain += pnl(c, s * fallback, mark, BP);
-    detail::FillSums::add_vwap(c, fallback, BP, vw_num, vw_den);
-    inventory.lots.push_back({fallback, BP, tag});
-    led.add(LedgerRow::fund_inventory, pnl(c, s * fallback, BP, mark));
-  }
+  const CloseRequest rq{s, Q, mark, limit, BP, N0, 1.0, !std::isnan(pol.backstop) && E < pol.backstop * MM, by_book};
+  const CloseFills cf = close_position(
+      pol, rq, cur, fund, inventory, tag, led,
+      [&](double lim) { return detail::partial_size(cur, pol, s, mark, Q, E, lim); },
+      // a slice that would leave the rest of the position with negative equity is a full close
+      [&](double d, const detail::FillSums& fs) {
+        const double S = (d / Q) * E + fs.gain;
+        return E + fs.gain - liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, fs.fill_notional) >= 0.0;
+      });
+  const double delta = cf.delta, gain = cf.gain;
+  const detail::FillSums& fills = cf.fills;
 
   // Trader outcome. A full close leaves E + gain; a partial close keeps the position open and
   // never draws on the fund (its size was chosen so the rest stays solvent): its surplus is
@@ -731,10 +787,10 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
 
   LiquidationOutcome o;
   o.closed = delta;
-  o.book_closed = book_filled;
-  o.fallback_closed = fallback;
+  o.book_closed = cf.book_filled();
+  o.fallback_closed = cf.fallback;
   o.bankruptcy_price = BP;
-  o.vwap = vw_den > 0.0 ? vw_num / vw_den : nan;
+  o.vwap = cf.vwap();
   o.deficit = deficit;
   o.surplus = surplus;
   o.fee = fee;

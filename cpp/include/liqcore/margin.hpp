@@ -30,6 +30,7 @@ enum class Contract : int { linear = 0, inverse = 1 };
 struct ContractSpec {
   Contract kind = Contract::linear;
   double contract_size = 1.0;  // inverse: face value C in quote per contract
+  double size_step = 0.0;      // liquidation order sizes are multiples of it (0: any size)
 };
 
 // Maintenance-margin tiers by position notional (quote for linear, coin for inverse).
