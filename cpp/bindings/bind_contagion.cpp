@@ -54,7 +54,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                                   const F64Array& size_discount, const I64Array& account, const I64Array& market,
                                   const F64Array& size, const F64Array& entry_price, const F64Array& shocks,
                                   const LiquidationPolicy& policy, double fund, double resilience, int mark_rule,
-                                  std::int64_t max_rounds) {
+                                  std::int64_t max_rounds, const std::optional<F64Array>& collateral_shock) {
   const Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
                               size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
   const std::size_t M = in.markets.size();
@@ -62,7 +62,8 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   {
     py::gil_scoped_release release;
     const Snapshots snap(in.locked);
-    run = simulate_contagion(in.markets, snap.ptrs, in.col, in.pf, view(shocks), policy, fund, in.prm);
+    run = simulate_contagion(in.markets, snap.ptrs, in.col, in.pf, view(shocks), policy, fund, in.prm,
+                             collateral_shock ? view(*collateral_shock) : std::span<const double>{});
   }
   const std::vector<ContagionRound>& rt = run.rounds;
   py::dict d = dict_of({
@@ -144,7 +145,11 @@ std::unique_ptr<AccountStressPlan> make_account_plan(
 
 py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps,
                           double mu, const F64Array& sigma, double intensity, double jump_mean, double jump_std,
-                          double dt, std::uint64_t seed, const std::optional<F64Array>& factors, unsigned threads) {
+                          double dt, std::uint64_t seed, const std::optional<F64Array>& factors, unsigned threads,
+                          const std::optional<F64Array>& funding, const std::optional<F64Array>& collateral_paths,
+                          const std::optional<F64Array>& collateral_beta,
+                          const std::optional<F64Array>& collateral_sigma,
+                          const std::optional<I64Array>& collateral_market) {
   const std::size_t S = count, M = plan.markets();
   std::vector<rng::JumpDiffusion> model(static_cast<std::size_t>(sigma.size()));
   for (std::size_t m = 0; m < model.size(); ++m) {
@@ -157,7 +162,7 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
   }
   auto f = [](std::size_t n) { return empty_f64(n); };
   F64Array deficit = f(S), draw = f(S), residual = f(S), fund_after = f(S), notional = f(S), fees = f(S),
-           largest = f(S), second = f(S);
+           largest = f(S), second = f(S), paid = f(S);
   I64Array accounts = empty_i64(S), rounds = empty_i64(S), waited = empty_i64(S);
   F64Array waited_notional = f(S);
   py::array_t<std::uint8_t> converged(static_cast<py::ssize_t>(S));
@@ -166,13 +171,30 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
                                  mutable_view(fund_after),  mutable_view(notional),  mutable_view(fees),
                                  mutable_view(largest),     mutable_view(second),    mutable_view(accounts),
                                  mutable_view(rounds),      {converged.mutable_data(), S},
-                                 mutable_view(final_marks), mutable_view(by_market), mutable_view(contagion)};
+                                 mutable_view(final_marks), mutable_view(by_market), mutable_view(contagion),
+                                 mutable_view(paid)};
   out.waited = mutable_view(waited);
   out.waited_notional = mutable_view(waited_notional);
   const std::span<const double> fs = factors ? view(*factors) : std::span<const double>{};
+  const std::span<const double> fr = funding ? view(*funding) : std::span<const double>{};
+  const std::span<const double> cp = collateral_paths ? view(*collateral_paths) : std::span<const double>{};
+  CollateralPathModel cm;
+  if (collateral_beta) {
+    const auto b = view(*collateral_beta);
+    cm.beta.assign(b.begin(), b.end());
+    if (collateral_sigma) {
+      const auto sg = view(*collateral_sigma);
+      cm.sigma.assign(sg.begin(), sg.end());
+    }
+    if (collateral_market) {
+      const auto mm = view(*collateral_market);
+      cm.market.assign(mm.begin(), mm.end());
+    }
+    cm.dt = dt;
+  }
   {
     py::gil_scoped_release release;
-    plan.run(first, count, steps, model, seed, fs, threads, out);
+    plan.run(first, count, steps, model, seed, fs, threads, out, fr, cp, collateral_beta ? &cm : nullptr);
   }
   return dict_of({{"deficit", deficit},
                   {"insurance_draw", draw},
@@ -189,7 +211,8 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
                   {"deficit_by_market", by_market},
                   {"contagion", contagion},
                   {"waited", waited},
-                  {"waited_notional", waited_notional}});
+                  {"waited_notional", waited_notional},
+                  {"funding_paid", paid}});
 }
 
 }  // namespace
@@ -199,7 +222,8 @@ void register_contagion(py::module_& m) {
         py::arg("contract_size"), py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"),
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
-        py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
+        py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),
+        py::arg("collateral_shock") = py::none());
   py::class_<AccountStressPlan>(m, "AccountStressPlan")
       .def(py::init(&make_account_plan), py::arg("marks"), py::arg("contract"), py::arg("contract_size"),
            py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"), py::arg("asset_prices"),
@@ -213,7 +237,9 @@ void register_contagion(py::module_& m) {
                              })
       .def("run", &run_account_plan, py::arg("first"), py::arg("count"), py::arg("steps"), py::arg("mu"),
            py::arg("sigma"), py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"), py::arg("dt"),
-           py::arg("seed"), py::arg("factors"), py::arg("threads"));
+           py::arg("seed"), py::arg("factors"), py::arg("threads"), py::arg("funding") = py::none(),
+           py::arg("collateral_paths") = py::none(), py::arg("collateral_beta") = py::none(),
+           py::arg("collateral_sigma") = py::none(), py::arg("collateral_market") = py::none());
 }
 
 }  // namespace liqcore::bindings

@@ -51,11 +51,12 @@ std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entr
 
 py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps, double mu,
                   double sigma, double intensity, double jump_mean, double jump_std, double dt, std::uint64_t seed,
-                  const std::optional<F64Array>& factors, unsigned threads) {
+                  const std::optional<F64Array>& factors, unsigned threads,
+                  const std::optional<F64Array>& funding) {
   F64Array deficit = empty_f64(count), draw = empty_f64(count), residual = empty_f64(count),
            notional = empty_f64(count), fees = empty_f64(count), fund_after = empty_f64(count),
            final_mark = empty_f64(count), min_mark = empty_f64(count), max_mark = empty_f64(count),
-           largest = empty_f64(count), second = empty_f64(count);
+           largest = empty_f64(count), second = empty_f64(count), paid = empty_f64(count);
   I64Array liquidations = empty_i64(count), rounds = empty_i64(count);
   I64Array waited = empty_i64(count);
   F64Array waited_notional = empty_f64(count);
@@ -64,14 +65,16 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
                           mutable_view(notional),   mutable_view(fees),       mutable_view(fund_after),
                           mutable_view(final_mark), mutable_view(min_mark),   mutable_view(max_mark),
                           mutable_view(largest),    mutable_view(second),     mutable_view(liquidations),
-                          mutable_view(rounds),     {converged.mutable_data(), count}};
+                          mutable_view(rounds),     {converged.mutable_data(), count},
+                          mutable_view(paid)};
   out.waited = mutable_view(waited);
   out.waited_notional = mutable_view(waited_notional);
+  const std::span<const double> fr = funding ? view(*funding) : std::span<const double>{};
   const rng::JumpDiffusion jd = model(mu, sigma, intensity, jump_mean, jump_std, dt);
   const std::span<const double> f = factors ? view(*factors) : std::span<const double>{};
   {
     py::gil_scoped_release release;
-    plan.run(first, count, steps, jd, seed, f, threads, out);
+    plan.run(first, count, steps, jd, seed, f, threads, out, fr);
   }
   return dict_of({{"deficit", deficit},
                   {"insurance_draw", draw},
@@ -88,7 +91,8 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
                   {"rounds", rounds},
                   {"converged", converged},
                   {"waited", waited},
-                  {"waited_notional", waited_notional}});
+                  {"waited_notional", waited_notional},
+                  {"funding_paid", paid}});
 }
 
 // count x steps log returns of the jump-diffusion, scenario ids first..first+count-1.
@@ -115,7 +119,7 @@ void register_stress(py::module_& m) {
       .def_property_readonly("positions", &StressPlan::positions)
       .def("run", &run_plan, py::arg("first"), py::arg("count"), py::arg("steps"), py::arg("mu"), py::arg("sigma"),
            py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"), py::arg("dt"), py::arg("seed"),
-           py::arg("factors"), py::arg("threads"));
+           py::arg("factors"), py::arg("threads"), py::arg("funding") = py::none());
   m.def("stress_log_returns", &log_returns, py::arg("seed"), py::arg("first"), py::arg("count"), py::arg("steps"),
         py::arg("mu"), py::arg("sigma"), py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"),
         py::arg("dt"));

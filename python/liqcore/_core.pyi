@@ -235,8 +235,10 @@ class StressPlan:
     ) -> None: ...
     @property
     def positions(self) -> int: ...
-    # Per-scenario arrays of scenarios [first, first + count) ("waited", "waited_notional":
-    # what the rate limits left for a later round); factors: count x steps or None.
+    # Per-scenario arrays of scenarios [first, first + count) (funding_paid, and "waited",
+    # "waited_notional": what the rate limits left for a later round, among them);
+    # factors: count x steps or None; funding: rates per step, steps (every scenario) or
+    # count x steps (flat), or None.
     def run(
         self,
         first: int,
@@ -251,6 +253,7 @@ class StressPlan:
         seed: int,
         factors: _npt.NDArray[_np.float64] | None,
         threads: int,
+        funding: _npt.NDArray[_np.float64] | None = None,
     ) -> dict[str, _Any]: ...
 
 def stress_log_returns(
@@ -352,6 +355,7 @@ def simulate_contagion(
     resilience: float,
     mark_rule: int,
     max_rounds: int,
+    collateral_shock: _F64 | None = None,  # one relative move per asset, with the first step
 ) -> dict[str, _Any]: ...
 # The multi-market stress test's plan (contagion.hpp AccountStressPlan): inputs copied and
 # checked once; correlation: markets x markets (row-major) or None (independent markets),
@@ -386,7 +390,11 @@ class AccountStressPlan:
     def cholesky(self) -> _npt.NDArray[_np.float64]: ...
     # Per-scenario arrays of scenarios [first, first + count) (final_marks, deficit_by_market:
     # count x markets flat; contagion: count x markets x markets flat); sigma: one per market;
-    # factors: count x steps x markets (flat) or None (model paths); threads 0: every core.
+    # factors: count x steps x markets (flat) or None (model paths); threads 0: every core;
+    # funding: steps x markets or count x steps x markets rates per step (flat), or None;
+    # collateral_paths: steps x assets or count x steps x assets prices (flat), or None;
+    # collateral_beta, collateral_sigma (one per asset), collateral_market (int64, one per
+    # asset): the collateral model when no collateral_paths (None: prices fixed).
     def run(
         self,
         first: int,
@@ -401,4 +409,9 @@ class AccountStressPlan:
         seed: int,
         factors: _F64 | None,
         threads: int,
+        funding: _F64 | None = None,
+        collateral_paths: _F64 | None = None,
+        collateral_beta: _F64 | None = None,
+        collateral_sigma: _F64 | None = None,
+        collateral_market: _I64 | None = None,
     ) -> dict[str, _Any]: ...

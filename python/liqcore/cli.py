@@ -17,6 +17,14 @@
 ``liqcore stress [--positions FILE --book FILE --mark PRICE] [--scenarios N] [--plot FILE.png] ...``
     Runs a stress test (:func:`liqcore.stress_test`) with a progress bar (tqdm when installed)
     and prints the deficit statistics (VaR, ES, P(depletion), LaR, fund sizes, Cover-1/2).
+    ``--funding RATE``: a funding rate per step (longs pay shorts when > 0). With
+    ``--collateral FILE --markets FILE`` (and ``--positions`` a portfolio, as ``liqcore
+    accounts`` reads them) it is the cross-margin stress test
+    (:func:`liqcore.stress_test_accounts`), where ``--depeg ASSET:DROP:START:END`` makes a
+    collateral asset (a name of the markets file's assets, or its index) trade at ``1 − DROP``
+    times its price (DROP 0.4: 40% lower) from step ``START`` to step ``END`` (excluded), then
+    return (docs/model.md §6, "Collateral moves"); combine it with a negative ``--mu`` (or
+    jumps) for a market falling meanwhile.
 
 ``liqcore map [--positions FILE --mark PRICE] [--bins N] [--json] [--plot FILE.png]``
     The liquidation map (:func:`liqcore.liquidation_map`): notional liquidated per price level.
@@ -509,10 +517,139 @@ class _Progress:
             self.bar.close()
 
 
+def _parse_depeg(text: str) -> tuple[str, float, int, int]:
+    """``ASSET:DROP:START:END`` of ``--depeg`` (DROP in (0, 1), 0 <= START < END)."""
+    parts = text.split(":")
+    if len(parts) != 4 or not parts[0]:
+        raise argparse.ArgumentTypeError(f"must be ASSET:DROP:START:END (got {text!r})")
+    try:
+        drop, start, end = float(parts[1]), int(parts[2]), int(parts[3])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "must be ASSET:DROP:START:END with DROP a number, START and END integers "
+            f"(got {text!r})"
+        ) from None
+    if not 0.0 < drop < 1.0:
+        raise argparse.ArgumentTypeError(f"DROP must be in (0, 1) (got {parts[1]!r})")
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"must have 0 <= START < END (got {start}, {end})")
+    return parts[0], drop, start, end
+
+
+def depeg_paths(
+    depegs: Sequence[tuple[str, float, int, int]],
+    names: Sequence[str],
+    prices: Any,
+    steps: int,
+) -> Any:
+    """Collateral prices (steps × assets) of the ``--depeg`` preset: each named asset at
+    ``price·(1 − DROP)`` for the steps ``START <= t < END`` (cut at ``steps``), else its
+    price."""
+    import numpy as np
+
+    p = np.tile(np.asarray(prices, dtype=np.float64), (steps, 1))
+    for asset, drop, start, end in depegs:
+        if asset in names:
+            k = list(names).index(asset)
+        elif asset.isdigit() and int(asset) < len(names):
+            k = int(asset)
+        else:
+            raise CliError(
+                f"--depeg: {asset!r} is not an asset of --markets (assets: {', '.join(names)})"
+            )
+        if start >= steps:
+            raise CliError(f"--depeg: START {start} is not a step (steps: {steps})")
+        p[start : min(end, steps), k] *= 1.0 - drop
+    return p
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    return x.tolist() if hasattr(x, "tolist") else x
+
+
+def cmd_stress_accounts(args: argparse.Namespace) -> int:
+    """``liqcore stress --collateral ... --markets ...``: stress_test_accounts."""
+    from liqcore.contagion import stress_test_accounts
+    from liqcore.cross_margin import Portfolio
+
+    if args.collateral is None or args.markets is None or args.positions is None:
+        raise CliError(
+            "--positions, --collateral and --markets go together (the cross-margin stress test)"
+        )
+    if args.book is not None or args.mark is not None:
+        raise CliError("--book and --mark do not apply with --collateral/--markets")
+    if args.plot is not None:
+        raise CliError("--plot applies to isolated positions (not with --collateral/--markets)")
+    mk, assets = load_markets(args.markets)
+    acc = load_accounts(args.collateral, assets)
+    try:
+        pf = Portfolio.from_frame(load_table(args.positions, "--positions"))
+    except (TypeError, ValueError) as e:
+        raise CliError(f"--positions: {args.positions}: {e}") from None
+    names = list(assets)
+    paths = (
+        depeg_paths(args.depeg, names, [assets[a]["price"] for a in names], args.steps)
+        if args.depeg
+        else None
+    )
+    t0 = time.perf_counter()
+    try:
+        res = stress_test_accounts(
+            pf,
+            acc,
+            mk,
+            load_policy(args.policy),
+            0.0 if args.fund is None else args.fund,
+            args.scenarios,
+            args.horizon,
+            steps=args.steps,
+            mu=args.mu,
+            sigma=args.sigma,
+            jump_intensity=args.jump_intensity,
+            jump_mean=args.jump_mean,
+            jump_std=args.jump_std,
+            resilience=_resilience(args),
+            mark_rule=args.mark_rule,
+            max_rounds=args.max_rounds,
+            seed=args.seed,
+            threads=args.threads,
+            funding=args.funding,
+            collateral_paths=paths,
+        )
+    except (TypeError, ValueError) as e:
+        raise CliError(str(e)) from None
+    seconds = time.perf_counter() - t0
+    q = args.q
+    if args.json:
+        out = {
+            "summary": res.summary(q),
+            "params": _json_safe(res.params),
+            "policy": res.policy.to_dict(),
+            "seed": res.seed,
+            "mean_funding_paid": float(res.funding_paid.mean())
+            if res.funding_paid is not None and len(res)
+            else None,
+            "depeg": [list(d) for d in args.depeg or []],
+            "seconds": seconds,
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    print(report.account_stress(res, q, title=f"liqcore stress (accounts): seed {res.seed}"))
+    print(f"stress test in {seconds:.2f} s")
+    return 0
+
+
 def cmd_stress(args: argparse.Namespace) -> int:
     from liqcore import plot
     from liqcore.stress import stress_test
 
+    if args.collateral is not None or args.markets is not None:
+        return cmd_stress_accounts(args)
+    if args.depeg:
+        raise CliError("--depeg needs the cross-margin stress test (--collateral and --markets)")
     check_writable(args.plot, "--plot")
     pos, book, mark, default_fund = _market(args, args.market_seed)
     policy = _with_rate_limits(load_policy(args.policy), args)
@@ -543,6 +680,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
             progress=progress if progress.enabled else None,
+            funding=args.funding,
         )
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
@@ -561,6 +699,9 @@ def cmd_stress(args: argparse.Namespace) -> int:
             "params": st.params,
             "policy": policy.to_dict(),
             "seed": st.seed,
+            "mean_funding_paid": float(st.funding_paid.mean())
+            if st.funding_paid is not None and len(st)
+            else None,
             "seconds": seconds,
             "position_scenarios_per_second": len(pos) * len(st) / seconds if seconds > 0 else None,
         }
@@ -639,6 +780,34 @@ def _add_cascade_commands(sub: Any) -> None:
     st.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     st.add_argument("--q", type=float, default=0.99, help="VaR / ES level (default 0.99)")
     st.add_argument("--no-progress", action="store_true", help="no progress bar")
+    st.add_argument(
+        "--funding",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="funding rate per step, settled before each step's cascade; longs pay shorts "
+        "when > 0 (a daily rate r is r*horizon/steps per step)",
+    )
+    st.add_argument(
+        "--collateral",
+        default=None,
+        help="cross-margin stress test: CSV or Parquet, one column per asset (with --markets, "
+        "and --positions holding account, market, size, entry_price)",
+    )
+    st.add_argument(
+        "--markets",
+        default=None,
+        help="cross-margin stress test: JSON of marks, mmr or tiers, books, assets",
+    )
+    st.add_argument(
+        "--depeg",
+        type=_parse_depeg,
+        action="append",
+        default=None,
+        metavar="ASSET:DROP:START:END",
+        help="cross-margin only: collateral ASSET trades DROP (e.g. 0.4) below its price from "
+        "step START to END (excluded); repeatable",
+    )
     st.set_defaults(func=cmd_stress)
 
 

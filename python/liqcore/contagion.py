@@ -26,7 +26,9 @@ Round ``k = 1, 2, …`` at the current marks:
 
 It stops after the first round that liquidates nothing (``converged``) or after ``max_rounds``
 rounds. **One insurance fund**, shared by all markets, carries over from round to round, as do
-the books and the ledger. Collateral prices do not move. Supported policies: ``sizing="full"``
+the books and the ledger. Collateral prices move only when asked (``collateral_shock`` here,
+collateral paths or a collateral model in :func:`stress_test_accounts`; docs/model.md §6,
+"Collateral moves"); haircuts apply to the moved prices. Supported policies: ``sizing="full"``
 (a liquidated account has nothing left, so it is liquidated at most once) and
 ``residual="none"`` (each market's residual is reported as uncovered); others raise ValueError.
 
@@ -352,6 +354,55 @@ def _shocks(shock: Any, n: int) -> F64:
     return s
 
 
+def _collateral_shock(x: Any, assets: int) -> Optional[F64]:
+    """One relative move per collateral asset (finite, > -1), or None (no move)."""
+    if x is None:
+        return None
+    if isinstance(x, Mapping):
+        s = np.zeros(assets)
+        for k, v in x.items():
+            if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+                raise TypeError(
+                    f"collateral_shock keys must be asset indices (int) (got {type(k).__name__})"
+                )
+            if not 0 <= int(k) < assets:
+                raise ValueError(
+                    f"collateral_shock key {int(k)} is not an asset index in [0, {assets})"
+                )
+            s[int(k)] = _real(f"collateral_shock[{int(k)}]", v)
+    elif isinstance(x, numbers.Real) and not isinstance(x, bool):
+        s = np.full(assets, float(x))
+    else:
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+            raise TypeError(
+                "collateral_shock must be a real number, one per asset or a dict "
+                f"(got {type(x).__name__})"
+            )
+        s = _real_array("collateral_shock", x)
+        if s.shape != (assets,):
+            raise ValueError(
+                f"collateral_shock must be a scalar, a dict or have one value per asset "
+                f"({assets}) (got shape {s.shape})"
+            )
+    _first_bad("collateral_shock", s, np.isfinite(s) & (s > -1.0), "finite and > -1")
+    return np.ascontiguousarray(s, dtype=np.float64)
+
+
+def _check_shocked_assets(acc: Accounts, shock: Optional[F64]) -> None:
+    """Every moved collateral price must stay finite and > 0."""
+    if shock is None:
+        return
+    with np.errstate(over="ignore"):
+        moved = acc._prices * (1.0 + shock)
+    bad = np.flatnonzero(~(np.isfinite(moved) & (moved > 0.0)))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"collateral_shock[{k}]={float(shock[k])!r} moves asset {k}'s price from "
+            f"{float(acc._prices[k])!r} to {float(moved[k])!r}: prices must be finite and > 0"
+        )
+
+
 def _check_shocked_prices(mk: Markets, shocks: F64, by_book: bool) -> None:
     """Every shocked mark (and book price, when books are walked) must stay finite and > 0."""
     for m in range(len(mk)):
@@ -380,6 +431,7 @@ def simulate_cascade_accounts(
     *,
     mark_rule: str = "last",
     max_rounds: int = 1000,
+    collateral_shock: Any = None,
 ) -> ContagionResult:
     """Play a liquidation cascade over several markets after exogenous moves, with contagion.
 
@@ -401,6 +453,12 @@ def simulate_cascade_accounts(
         How each market's mark follows its own trades.
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
+    collateral_shock : float, array-like or dict, optional
+        A one-off relative move of the collateral prices with the shock (docs/model.md §6,
+        "Collateral moves"): a scalar for every asset, one per asset, or ``{asset index: move}``
+        (other assets unchanged); finite, > -1 (-0.4: a 40% depeg). Haircuts apply to the moved
+        prices; prices then stay there. An account only the collateral move made liquidatable
+        has no trigger market (origin -1).
 
     Notes
     -----
@@ -423,6 +481,8 @@ def simulate_cascade_accounts(
     _check_shocked_prices(mk, shocks, bool(books))
     floors = [mk.tiers(m)[0] for m in range(len(mk))]
     rates = [mk.tiers(m)[1] for m in range(len(mk))]
+    cshock = _collateral_shock(collateral_shock, int(acc._prices.shape[0]))
+    _check_shocked_assets(acc, cshock)
 
     r = _core.simulate_contagion(
         mk._marks,
@@ -439,6 +499,7 @@ def simulate_cascade_accounts(
         res,
         rule,
         int(max_rounds),
+        cshock,
     )
     t, a, m, tr = r["totals"], r["accounts"], r["markets"], r["trace"]
     n_rounds = int(tr["accounts"].shape[0])
@@ -515,7 +576,9 @@ class AccountStressResult(ScenarioStats, Result):
         positions), liquidated_accounts, rounds, converged; final_marks (scenarios × markets),
         deficit_by_market (scenarios × markets) and contagion (scenarios × markets × markets, as
         :attr:`ContagionResult.contagion`); waited (int64) and waited_notional, what the
-        policy's rate limits left for a later round, summed over the scenario's rounds.
+        policy's rate limits left for a later round, summed over the scenario's rounds;
+        funding_paid (the funding the paying sides paid over the path; zeros without
+        ``funding``).
     Statistics (shared with :class:`liqcore.StressResult`)
         ``expected_deficit``, ``depletion_probability``, ``exhaustion_probability``,
         ``exceedance_probability(fund)``, ``var(q)``, ``expected_shortfall(q)``, ``lar(q)``,
@@ -545,6 +608,7 @@ class AccountStressResult(ScenarioStats, Result):
     seed: int = 0
     steps: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    funding_paid: Optional[F64] = None
 
     _REPORT = "account_stress"
 
@@ -640,6 +704,113 @@ def _first_bad(name: str, a: npt.NDArray[np.float64], ok: Any, what: str) -> Non
         idx = np.unravel_index(int(bad[0]), a.shape)
         where = ", ".join(str(int(i)) for i in idx)
         raise ValueError(f"{name}[{where}] must be {what} (got {float(a[idx])!r})")
+
+
+def _rates(
+    funding: Any, scenarios: int, steps: int, markets: Optional[int] = None
+) -> Optional[npt.NDArray[np.float64]]:
+    """Funding rates per step (docs/model.md §5, "Funding"), checked, in the kernel's layout:
+    None (no funding: absent or all zero); for every scenario ``steps`` (isolated) or ``steps ×
+    markets``; or one row per scenario (a leading ``scenarios`` axis). Isolated: a float, or
+    ``steps``, or ``scenarios × steps``. Accounts (``markets`` given): a float, one per market,
+    ``steps × markets`` or ``scenarios × steps × markets``."""
+    if funding is None:
+        return None
+    if isinstance(funding, (str, bytes, dict)):
+        raise TypeError(f"funding must be a real number or an array (got {type(funding).__name__})")
+    a = _real_array("funding", funding)
+    _first_bad("funding", a, np.isfinite(a), "finite")
+    if markets is None:
+        shapes = {0: (), 1: (steps,), 2: (scenarios, steps)}
+        what = "a float, steps or scenarios × steps"
+    else:
+        shapes = {0: (), 1: (markets,), 2: (steps, markets), 3: (scenarios, steps, markets)}
+        what = "a float, one per market, steps × markets or scenarios × steps × markets"
+    if a.ndim not in shapes or a.shape != shapes[a.ndim]:
+        raise ValueError(
+            f"funding must be {what} (scenarios={scenarios}, steps={steps}"
+            + ("" if markets is None else f", markets={markets}")
+            + f") (got shape {a.shape})"
+        )
+    if not np.any(a != 0.0):
+        return None
+    if markets is None:
+        if a.ndim == 0:
+            a = np.full(steps, float(a))
+    elif a.ndim <= 1:
+        a = np.broadcast_to(a, (steps, markets))
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _rows(a: Optional[npt.NDArray[np.float64]], ndim: int, first: int, count: int) -> Any:
+    """The kernel's view of a per-step array for scenarios [first, first + count): the whole
+    array when it is shared by every scenario (``ndim`` dimensions), else those rows."""
+    if a is None:
+        return None
+    if a.ndim == ndim:
+        return a.reshape(-1)
+    return np.ascontiguousarray(a[first : first + count]).reshape(-1)
+
+
+def _collateral_paths(
+    paths: Any, scenarios: int, steps: int, assets: int
+) -> Optional[npt.NDArray[np.float64]]:
+    """The user's collateral prices (finite, > 0): ``steps × assets`` for every scenario or
+    ``scenarios × steps × assets``; the price of step ``t`` is in force from step ``t``'s move."""
+    if paths is None:
+        return None
+    if isinstance(paths, (str, bytes, dict)):
+        raise TypeError(f"collateral_paths must be an array (got {type(paths).__name__})")
+    a = _real_array("collateral_paths", paths)
+    if a.shape not in ((steps, assets), (scenarios, steps, assets)):
+        raise ValueError(
+            "collateral_paths must be steps × assets or scenarios × steps × assets "
+            f"(scenarios={scenarios}, steps={steps}, assets={assets}) (got shape {a.shape})"
+        )
+    _first_bad("collateral_paths", a, np.isfinite(a) & (a > 0.0), "finite and > 0")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class _CollateralModel:
+    """Collateral prices moving with the markets (see stress_test_accounts), per asset."""
+
+    beta: F64
+    sigma: F64
+    market: I64
+
+
+def _collateral_model(
+    beta: Any, sigma: Any, market: Any, assets: int, markets: int
+) -> Optional[_CollateralModel]:
+    if beta is None and sigma is None and market is None:
+        return None
+
+    def per_asset(name: str, x: Any, default: float) -> F64:
+        a = _real_array(name, default if x is None else x)
+        if a.ndim == 0:
+            a = np.full(assets, float(a))
+        if a.shape != (assets,):
+            raise ValueError(
+                f"{name} must be a scalar or have one value per collateral asset ({assets}) "
+                f"(got shape {a.shape})"
+            )
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    b = per_asset("collateral_beta", beta, 0.0)
+    _first_bad("collateral_beta", b, np.isfinite(b), "finite")
+    sg = per_asset("collateral_sigma", sigma, 0.0)
+    _first_bad("collateral_sigma", sg, np.isfinite(sg) & (sg >= 0.0), "finite and >= 0")
+    mk = per_asset("collateral_market", market, 0.0)
+    _first_bad(
+        "collateral_market",
+        mk,
+        (mk == np.round(mk)) & (mk >= 0) & (mk < markets),
+        f"a market id in [0, {markets})",
+    )
+    if not (np.any(b != 0.0) or np.any(sg != 0.0)):
+        return None
+    return _CollateralModel(b, sg, np.ascontiguousarray(mk, dtype=np.int64))
 
 
 @dataclass(frozen=True, eq=False)
@@ -753,6 +924,9 @@ class AccountStressSpec:
     model: _PathModel
     seed: int
     factors: Optional[npt.NDArray[np.float64]]  # scenarios × steps × markets, or None: model
+    funding: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × markets
+    collateral_paths: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × assets
+    collateral_model: Optional[_CollateralModel] = None
 
     def plan(self) -> Any:
         """The kernel's plan (inputs copied and checked once; the correlation's Cholesky factor)."""
@@ -792,6 +966,13 @@ class AccountStressSpec:
                 self.seed,
                 f,
                 threads,
+                _rows(self.funding, 2, first, count),
+                _rows(self.collateral_paths, 2, first, count),
+                *(
+                    (None, None, None)
+                    if (cm := self.collateral_model) is None
+                    else (cm.beta, cm.sigma, cm.market)
+                ),
             )
         )
 
@@ -805,14 +986,24 @@ class AccountStressSpec:
         cols["final_marks"] = cols["final_marks"].reshape(S, M)
         cols["deficit_by_market"] = cols["deficit_by_market"].reshape(S, M)
         cols["contagion"] = cols["contagion"].reshape(S, M, M)
+        paid = np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
         m = self.model
         user = self.factors is not None
+        cm = self.collateral_model
         params: dict[str, Any] = {
             "resilience": self.resilience,
             "mark_rule": _MARK_RULES[self.mark_rule],
             "max_rounds": self.max_rounds,
             "user_paths": user,
+            "funding": self.funding is not None,
+            "collateral_paths": self.collateral_paths is not None,
         }
+        if cm is not None:
+            params.update(
+                collateral_beta=cm.beta.copy(),
+                collateral_sigma=cm.sigma.copy(),
+                collateral_market=cm.market.copy(),
+            )
         if not user:
             params.update(
                 horizon=m.dt * self.steps,
@@ -830,6 +1021,7 @@ class AccountStressSpec:
             seed=self.seed,
             steps=self.steps,
             params=params,
+            funding_paid=paid,
         )
 
 
@@ -855,6 +1047,11 @@ def _account_spec(
     mark_rule: Any,
     max_rounds: Any,
     seed: Any,
+    funding: Any = None,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
 ) -> AccountStressSpec:
     _check_kinds(pf, acc, mk)
     policy = _policy(policy)
@@ -889,6 +1086,7 @@ def _account_spec(
             "Markets(books=[...]) (or Policy(execution='takeover'))"
         )
     books = list(mk._books) if mk._books is not None else []  # the fund sells into them too
+    K = int(acc._prices.shape[0])
     plan_args = (
         mk._marks,
         np.array([CONTRACTS.index(k) for k in mk._contract], dtype=np.int64),
@@ -912,6 +1110,11 @@ def _account_spec(
         model=model,
         seed=_seed(seed),
         factors=factors,
+        funding=_rates(funding, n_sc, n_st, M),
+        collateral_paths=_collateral_paths(collateral_paths, n_sc, n_st, K),
+        collateral_model=None
+        if collateral_paths is not None
+        else _collateral_model(collateral_beta, collateral_sigma, collateral_market, K, M),
     )
 
 
@@ -939,6 +1142,11 @@ def stress_test_accounts(
     seed: int = 0,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    funding: Any = None,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
 ) -> AccountStressResult:
     """Run the multi-market cascade (:func:`simulate_cascade_accounts`) along correlated paths.
 
@@ -966,6 +1174,24 @@ def stress_test_accounts(
     one, the first to the market's mark), "return" (the factor is ``1 + r``), "log_return"
     (``exp(r)``), as :func:`liqcore.stress_test` reads them.
 
+    Funding (docs/model.md §5, "Funding"): ``funding`` is a rate **per step**, a float for every
+    market and step, one per market, ``steps × markets`` or ``scenarios × steps × markets``. At
+    each step, after the move and before health is checked, the open positions of market ``m``'s
+    paying side (longs when its rate is > 0) pay ``|rate| × notional`` (quote, at the step's
+    mark) out of their account's collateral, and the total is credited to the accounts holding
+    the other side of ``m`` pro rata to their notional (a quote balance, price 1, no haircut).
+    ``AccountStressResult.funding_paid``: the total paid per scenario.
+
+    Collateral prices (docs/model.md §6, "Collateral moves"): fixed by default. Either
+    ``collateral_paths``, the prices themselves (``steps × assets`` for every scenario or
+    ``scenarios × steps × assets``; step ``t``'s prices are in force from step ``t``'s move),
+    or a model moving with the markets: the log move of asset ``k`` at step ``t`` is
+    ``collateral_beta[k] × (log move of market collateral_market[k]) + collateral_sigma[k] ×
+    sqrt(dt) × W − collateral_sigma[k]² × dt / 2`` with ``W`` a standard normal of the asset's
+    own Philox block (keyed by ``(seed, scenario, step, asset)``, apart from every market's;
+    bit-identical for any ``threads``); scalars apply to every asset; ``collateral_market``
+    defaults to market 0. Haircuts apply to the moved prices.
+
     Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
     :func:`simulate_cascade_accounts` (sizing "full", residual "none"). ``progress``:
     ``progress(done, total)`` after each batch of scenarios (about 50 batches; results are
@@ -992,6 +1218,11 @@ def stress_test_accounts(
         mark_rule=mark_rule,
         max_rounds=max_rounds,
         seed=seed,
+        funding=funding,
+        collateral_paths=collateral_paths,
+        collateral_beta=collateral_beta,
+        collateral_sigma=collateral_sigma,
+        collateral_market=collateral_market,
     )
     result: AccountStressResult = _run_spec(spec, threads, progress)
     return result

@@ -36,7 +36,13 @@ from liqcore.contagion import AccountStressResult, AccountStressSpec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.stress import StressOptions, StressResult, StressSpec, _any_spec
+from liqcore.stress import (
+    StressOptions,
+    StressResult,
+    StressSpec,
+    _any_spec,
+    _collateral_options,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -142,6 +148,11 @@ def stress_test(
     max_rounds: int = 1000,
     seed: int = 0,
     correlation: Any = None,
+    funding: Any = None,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
 ) -> StressResult | AccountStressResult:
     """:func:`liqcore.stress_test` with its scenarios run on a Dask cluster.
 
@@ -176,6 +187,10 @@ def stress_test(
         mark_rule=mark_rule,
         max_rounds=max_rounds,
         seed=seed,
+        funding=funding,
+        **_collateral_options(
+            positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
+        ),
     )
     if isinstance(spec, AccountStressSpec):
         spec.plan()  # checks what only the kernel checks (the correlation), before any task

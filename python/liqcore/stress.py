@@ -61,7 +61,14 @@ from liqcore._arrays import unit_level as _level
 from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cascade import _check_inputs, _fraction, _mark_rule
-from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec, _run_spec
+from liqcore.contagion import (
+    AccountStressResult,
+    AccountStressSpec,
+    _account_spec,
+    _rates,
+    _rows,
+    _run_spec,
+)
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
 from liqcore.policy import Policy
@@ -144,6 +151,7 @@ class StressResult(ScenarioStats, Result):
     seed: int
     steps: int
     params: dict[str, Any] = field(default_factory=dict)
+    funding_paid: Optional[F64] = None
 
     _ROW_FIELDS = SCENARIO_FIELDS
     _REPORT = "stress"
@@ -297,6 +305,7 @@ class StressSpec:
     model: _Model
     seed: int
     factors: Optional[F64]
+    funding: Optional[F64] = None  # steps, or scenarios × steps; None: no funding
 
     def plan(self) -> Any:
         p = self.positions
@@ -320,7 +329,10 @@ class StressSpec:
             if self.factors is None
             else np.ascontiguousarray(self.factors[first : first + count])
         )
-        return dict(plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads))
+        fr = _rows(self.funding, 1, first, count)
+        return dict(
+            plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads, fr)
+        )
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
@@ -341,7 +353,13 @@ class StressSpec:
             "mark_rule": ("last", "mid")[self.mark_rule],
             "max_rounds": self.max_rounds,
             "user_paths": self.factors is not None,
+            "funding": self.funding is not None,
         }
+        paid = (
+            np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
+            if parts
+            else np.empty(0)
+        )
         return StressResult(
             **cols,
             insurance_fund_before=self.insurance_fund,
@@ -350,6 +368,7 @@ class StressSpec:
             seed=self.seed,
             steps=self.steps,
             params=params,
+            funding_paid=paid,
         )
 
 
@@ -374,6 +393,7 @@ def _spec(
     mark_rule: Any,
     max_rounds: Any,
     seed: Any,
+    funding: Any = None,
 ) -> StressSpec:
     pol = _check_inputs(positions, book, policy)
     p = _scalar("mark", mark)
@@ -404,6 +424,7 @@ def _spec(
         model=_model(horizon, n_t, mu, sigma, jump_intensity, jump_mean, jump_std),
         seed=_seed(seed),
         factors=factors,
+        funding=_rates(funding, n_s, n_t),
     )
 
 
@@ -425,6 +446,11 @@ class StressOptions(TypedDict, total=False):
     max_rounds: int
     seed: int
     correlation: Any
+    funding: Any
+    collateral_paths: Any
+    collateral_beta: Any
+    collateral_sigma: Any
+    collateral_market: Any
 
 
 class _LocalOptions(StressOptions, total=False):
@@ -482,6 +508,11 @@ def stress_test(
     threads: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     correlation: Any = None,
+    funding: Any = None,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
 ) -> StressResult | AccountStressResult:
     """Run the cascade engine along many price paths (see the module docstring).
 
@@ -513,6 +544,17 @@ def stress_test(
 
     correlation : array (markets × markets), optional
         Only with a Portfolio: the correlation of the markets' Brownian moves.
+    funding : float or array, optional
+        Funding rate **per step** (docs/model.md §5, "Funding"): a float for every step, an
+        array of ``steps`` for every scenario, or ``scenarios × steps``. At each step, after the
+        move and before the cascade, every open position of the paying side (longs when the
+        rate is > 0) pays ``|rate| × notional`` at the step's mark out of its margin; the total
+        is credited to the open positions of the other side pro rata to their notional
+        (conserved; with no open receiver it leaves, see the model). A daily rate ``r_d`` is
+        ``r_d × horizon / steps`` per step. ``StressResult.funding_paid`` holds the total paid
+        per scenario. Costs a pass over all positions per step.
+    collateral_paths, collateral_beta, collateral_sigma, collateral_market
+        Only with a Portfolio: collateral price paths, see :func:`liqcore.stress_test_accounts`.
 
     Returns
     -------
@@ -548,9 +590,34 @@ def stress_test(
         mark_rule=mark_rule,
         max_rounds=max_rounds,
         seed=seed,
+        funding=funding,
+        **_collateral_options(
+            positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
+        ),
     )
     result: StressResult | AccountStressResult = _run_spec(spec, threads, progress)
     return result
+
+
+def _collateral_options(
+    positions: Any, paths: Any, beta: Any, sigma: Any, market: Any
+) -> dict[str, Any]:
+    """The collateral keywords stress_test passes on (only given ones; accounts only)."""
+    given = {
+        k: v
+        for k, v in (
+            ("collateral_paths", paths),
+            ("collateral_beta", beta),
+            ("collateral_sigma", sigma),
+            ("collateral_market", market),
+        )
+        if v is not None
+    }
+    if given and not isinstance(positions, Portfolio):
+        raise ValueError(
+            f"{next(iter(given))} applies to a Portfolio with collateral accounts (must be None)"
+        )
+    return given
 
 
 def _any_spec(

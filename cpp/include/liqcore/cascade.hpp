@@ -378,6 +378,9 @@ struct CascadeTotals {
   double waited_notional = 0.0;   // Σ over rounds of RoundTrace::waited_notional
   CompensatedSum notional, deficit, surplus, fees, inventory_loss, inventory_gain, unabsorbed, draw, residual,
       adl_transfers;
+  // Funding (settle_funding): paid by the paying side; paid with no open receiver (left the
+  // population).
+  CompensatedSum funding_paid, funding_unmatched;
   // Σ deficits + Σ inventory losses = draw + adl_transfers + uncovered (docs/model.md).
   double bad_debt() const noexcept { return deficit.value() + inventory_loss.value(); }
 };
@@ -477,6 +480,59 @@ class CascadeEngine {
   }
   bool run() {
     return run([](const RoundTrace&) {});
+  }
+
+  // Funding of one step (docs/model.md §5, "Funding"), settled at the current mark before the
+  // step's cascade: at rate r (per step; > 0: longs pay shorts) every open position of the paying
+  // side (longs when r > 0) pays |r|·notional (notional at the mark, margin currency) out of its
+  // margin; the total paid is credited to the open positions of the other side pro rata to their
+  // notional. Closed positions and the fund's inventory neither pay nor receive. Without an open
+  // position on the receiving side the payment leaves the population (`unmatched`). Costs a pass
+  // over all positions (every open position gets a new liquidation price); r = 0 does nothing.
+  struct FundingFlow {
+    double paid = 0.0, received = 0.0, unmatched = 0.0;
+  };
+  FundingFlow settle_funding(double rate) {
+    FundingFlow flow;
+    if (rate == 0.0) return flow;
+    const ContractSpec& c = pol_.contract;
+    const std::size_t n = pos_.size.size();
+    const auto size_of = [&](std::size_t i) { return status_[i] == kOpen ? pos_.size[i] : size_[i]; };
+    const auto margin_of = [&](std::size_t i) { return status_[i] == kOpen ? pos_.margin[i] : margin_[i]; };
+    CompensatedSum n_long, n_short;  // open notional per side
+    for (std::size_t i = 0; i < n; ++i) {
+      if (status_[i] == kClosed) continue;
+      const double q = size_of(i);
+      (q > 0.0 ? n_long : n_short).add(notional(c, q, mark_));
+    }
+    const double payers = rate > 0.0 ? n_long.value() : n_short.value();
+    const double receivers = rate > 0.0 ? n_short.value() : n_long.value();
+    const double paid = std::abs(rate) * payers;
+    const double credit = receivers > 0.0 ? paid / receivers : 0.0;  // per unit of notional
+    long_heap_.clear();
+    short_heap_.clear();
+    CompensatedSum got;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (status_[i] == kClosed) continue;
+      const double q = size_of(i);
+      if (q == 0.0) continue;
+      const double ntl = notional(c, q, mark_);
+      const bool pays = (q > 0.0) == (rate > 0.0);
+      const double change = pays ? -std::abs(rate) * ntl : credit * ntl;
+      if (!pays) got.add(change);
+      const double m = margin_of(i) + change;
+      if (!std::isfinite(m))
+        throw InvalidArgument("funding", -1, "moves a margin outside the finite range " + describe(m));
+      move(static_cast<std::uint32_t>(i), q, m, false);
+    }
+    std::make_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+    std::make_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
+    flow.paid = paid;
+    flow.received = got.value();
+    flow.unmatched = receivers > 0.0 ? 0.0 : paid;
+    tot_.funding_paid.add(flow.paid);
+    tot_.funding_unmatched.add(flow.unmatched);
+    return flow;
   }
 
   double mark() const noexcept { return mark_; }
@@ -640,7 +696,8 @@ class CascadeEngine {
   }
 
   // Position i keeps size q and margin m (changed): a new liquidation price, watched by the heap.
-  void move(std::uint32_t i, double q, double m) {
+  // heapify = false: the entry is appended to its heap's vector, which the caller makes a heap.
+  void move(std::uint32_t i, double q, double m, bool heapify = true) {
     if (status_[i] == kOpen) touched_.push_back(i);
     if (q == 0.0) {
       if (dense_) size_[i] = margin_[i] = 0.0;
@@ -656,10 +713,10 @@ class CascadeEngine {
     if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
     if (q > 0.0) {
       long_heap_.push_back({lp, i, version_[i]});
-      std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
+      if (heapify) std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
     } else {
       short_heap_.push_back({lp, i, version_[i]});
-      std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
+      if (heapify) std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
     }
   }
 

@@ -20,7 +20,18 @@
 // Supported policies: sizing "full" (an account once liquidated has nothing left open, so it is
 // never revisited) and residual "none" (the residual of a market stays uncovered; ADL would
 // change counterparties' positions between rounds, which this engine does not model).
-// Collateral prices do not move during the cascade.
+// Collateral prices move only when a path of them is given (contagion_run's `asset_prices`: the
+// prices of step t replace the collateral prices at step t's exogenous move, and haircuts apply
+// to them); a single cascade (simulate_contagion) takes a one-off relative move per asset with
+// the shock. An account that only a collateral move made liquidatable is unattributed (no
+// market move lowered its health the most).
+//
+// Funding (docs/model.md §5): with a funding path (steps × markets, per step), the rate of
+// market m at step t is settled right after the step's move, before health is checked: the
+// open positions of the paying side of market m (longs when the rate is > 0) pay |r|·notional
+// (quote, at the mark), and the total is credited to the open positions of the other side of
+// market m pro rata to their notional; the amounts go to the account's collateral as a quote
+// balance (price 1, no haircut). Liquidated accounts have nothing open, so they stop paying.
 //
 // Cost: every round runs liquidate_accounts over the whole portfolio (the health of every
 // account, a copy of every book), so a run costs O(rounds · (positions + accounts + levels)),
@@ -100,6 +111,8 @@ struct ContagionRun {
   double fund_before = 0.0, fund_after = 0.0;
   std::int64_t waited = 0;       // Σ over rounds of ContagionRound::waited
   double waited_notional = 0.0;  // Σ over rounds of ContagionRound::waited_notional
+  // Funding paid by the paying sides over the path, and the part with no open receiver.
+  double funding_paid = 0.0, funding_unmatched = 0.0;
   Ledger ledger;
   std::vector<Book> books;  // after the cascade (execution "book"), at the current prices
 };
@@ -239,6 +252,45 @@ inline AccountsWaiting rate_limit_accounts(std::span<const Market> markets, cons
   return w;
 }
 
+// Funding of one step (see the header comment): rates[m] for market m; credits and debits go
+// to amount[a·KW + KW − 1], account a's quote balance.
+inline void settle_funding(std::span<const Market> mk, const PortfolioColumns& pf, std::span<const double> size,
+                           std::span<const double> rates, std::vector<double>& amount, std::size_t KW,
+                           CompensatedSum& paid_total, CompensatedSum& unmatched) {
+  const std::size_t M = mk.size(), n = size.size();
+  std::vector<CompensatedSum> n_long(M), n_short(M);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (size[i] == 0.0) continue;
+    const auto m = static_cast<std::size_t>(pf.market[i]);
+    (size[i] > 0.0 ? n_long[m] : n_short[m]).add(mk[m].notional_quote(size[i]));
+  }
+  std::vector<double> pay(M), credit(M);
+  for (std::size_t m = 0; m < M; ++m) {
+    const double r = rates[m];
+    const double payers = r > 0.0 ? n_long[m].value() : n_short[m].value();
+    const double receivers = r > 0.0 ? n_short[m].value() : n_long[m].value();
+    const double paid = std::abs(r) * payers;
+    pay[m] = std::abs(r);
+    credit[m] = receivers > 0.0 ? paid / receivers : 0.0;
+    paid_total.add(paid);
+    if (!(receivers > 0.0)) unmatched.add(paid);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (size[i] == 0.0) continue;
+    const auto m = static_cast<std::size_t>(pf.market[i]);
+    const double r = rates[m];
+    if (r == 0.0) continue;
+    const double ntl = mk[m].notional_quote(size[i]);
+    const bool pays = (size[i] > 0.0) == (r > 0.0);
+    double& bal = amount[static_cast<std::size_t>(pf.account[i]) * KW + KW - 1];
+    bal += pays ? -pay[m] * ntl : credit[m] * ntl;
+    if (!std::isfinite(bal))
+      throw InvalidArgument("funding", -1,
+                            "moves a collateral balance outside the finite range " + describe(bal) +
+                                " (market " + std::to_string(m) + ")");
+  }
+}
+
 // The cascade of simulate_contagion with the exogenous moves given as factors (steps × markets,
 // finite, > 0: every price of market m is multiplied by factors[t·M + m] at step t), on inputs
 // already checked by check_contagion_inputs.
@@ -248,12 +300,36 @@ inline void copy_entry(std::size_t j,
   for (const auto& [to, from] : cols) (*to)[j] = (*from)[j];
 }
 
+// `funding`: empty or steps × markets rates (finite, per step); `asset_prices`: empty or
+// steps × assets collateral prices (finite, > 0) in force from each step's move on.
 inline ContagionRun contagion_run(std::span<const Market> markets, std::span<const Book* const> books,
-                                  const CollateralColumns& col, const PortfolioColumns& pf,
+                                  const CollateralColumns& col_in, const PortfolioColumns& pf,
                                   std::span<const double> factors, const LiquidationPolicy& pol, double fund,
-                                  const ContagionParams& prm) {
+                                  const ContagionParams& prm, std::span<const double> funding = {},
+                                  std::span<const double> asset_prices = {}) {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::size_t M = markets.size(), n = pf.size.size(), A = col.accounts();
+  const std::size_t M = markets.size(), n = pf.size.size(), A = col_in.accounts();
+  // Working collateral: its prices follow asset_prices; funding adds a quote balance (asset K).
+  const std::size_t K = col_in.price.size();
+  const bool has_funding = !funding.empty(), moves_assets = !asset_prices.empty();
+  const std::size_t KW = K + (has_funding ? 1 : 0);
+  std::vector<double> w_amount, w_price, w_haircut, w_imf;
+  CollateralColumns col = col_in;
+  if (has_funding || moves_assets) {
+    w_amount.assign(A * KW, 0.0);
+    for (std::size_t a = 0; a < A; ++a)
+      for (std::size_t k = 0; k < K; ++k) w_amount[a * KW + k] = col_in.amount[a * K + k];
+    w_price.assign(col_in.price.begin(), col_in.price.end());
+    w_haircut.assign(col_in.haircut.begin(), col_in.haircut.end());
+    if (!col_in.imf.empty()) w_imf.assign(col_in.imf.begin(), col_in.imf.end());
+    if (has_funding) {
+      w_price.push_back(1.0);
+      w_haircut.push_back(0.0);
+      if (!col_in.imf.empty()) w_imf.push_back(0.0);
+    }
+    col = CollateralColumns{w_amount, w_price, w_haircut, w_imf};
+  }
+  CompensatedSum s_funding, s_unmatched;
   // The books evolve whenever they are given: the fund sells its inventory into them even under
   // execution "takeover".
   const bool has_books = books.size() == M;
@@ -335,6 +411,9 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       scale[m] *= f;
       move_origin[m] = static_cast<std::int64_t>(m);
     }
+    if (moves_assets)
+      for (std::size_t k = 0; k < K; ++k) w_price[k] = asset_prices[step * K + k];
+    if (has_funding) settle_funding(mk, pf, size, funding.subspan(step * M, M), w_amount, KW, s_funding, s_unmatched);
     for (std::int64_t k_step = 1;; ++k_step) {
       if (k_step > prm.max_rounds) {
         std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
@@ -540,6 +619,8 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
   run.total_draw = s_draw.value();
   run.total_residual = s_res.value();
   run.fund_after = fund_now;
+  run.funding_paid = s_funding.value();
+  run.funding_unmatched = s_unmatched.value();
   if (has_books) {
     for (std::size_t m = 0; m < M; ++m) {
       bid[m].levels(scale[m], bp, bq);
@@ -558,10 +639,12 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
 // (row-major) for a path: at every step each market (mark and book) moves by its shock of the
 // step (an exogenous move, whose origin is that market), then rounds run as above (at most
 // max_rounds per step); positions, books, fund and ledger carry over from step to step.
+// `asset_shock`: empty, or one relative move per collateral asset (finite, > −1) applied with the
+// first step's move (a one-off collateral shock: prices then stay there).
 inline ContagionRun simulate_contagion(std::span<const Market> markets, std::span<const Book* const> books,
                                        const CollateralColumns& col, const PortfolioColumns& pf,
                                        std::span<const double> shocks, const LiquidationPolicy& pol, double fund,
-                                       const ContagionParams& prm) {
+                                       const ContagionParams& prm, std::span<const double> asset_shock = {}) {
   const std::size_t M = markets.size();
   if (pol.sizing != Sizing::full)
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
@@ -578,7 +661,22 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
     factors[j] = 1.0 + shocks[j];
   }
   detail::check_contagion_inputs(markets, books, col, pf, pol, fund, prm);
-  return detail::contagion_run(markets, books, col, pf, factors, pol, fund, prm);
+  std::vector<double> prices;
+  if (!asset_shock.empty()) {
+    const std::size_t K = col.price.size(), T = shocks.size() / M;
+    if (asset_shock.size() != K)
+      throw InvalidArgument("collateral_shock", -1,
+                            "must have one value per collateral asset (" + std::to_string(asset_shock.size()) +
+                                " values, " + std::to_string(K) + " assets)");
+    prices.resize(T * K);
+    for (std::size_t k = 0; k < K; ++k) {
+      const double x = asset_shock[k];
+      if (!(std::isfinite(x) && x > -1.0))
+        throw InvalidArgument("collateral_shock", static_cast<std::int64_t>(k), "must be finite and > -1 " + describe(x));
+      for (std::size_t t = 0; t < T; ++t) prices[t * K + k] = col.price[k] * (1.0 + x);
+    }
+  }
+  return detail::contagion_run(markets, books, col, pf, factors, pol, fund, prm, {}, prices);
 }
 
 // The lower-triangular L with L·Lᵀ = C of a symmetric positive semi-definite matrix C (M × M,
@@ -622,9 +720,21 @@ struct AccountStressOutputs {
   std::span<std::int64_t> accounts, rounds;
   std::span<std::uint8_t> converged;
   std::span<double> final_marks, deficit_by_market, contagion;
+  std::span<double> funding_paid;  // per scenario (empty: not kept)
   // Rate limits (docs/model.md §4): ContagionRun::waited, waited_notional; empty: not reported.
   std::span<std::int64_t> waited = {};
   std::span<double> waited_notional = {};
+};
+
+// Model paths of the collateral prices (AccountStressPlan): asset k's log move at step t is
+//   beta_k · (log move of market market_k at step t) + sigma_k·sqrt(dt)·W − sigma_k²·dt/2,
+// W the normal of block market_block(kMaxMarkets − 1 − k, 0) of step t of the scenario's stream
+// (the assets' own blocks, apart from every market's); the price compounds from the input price.
+// beta = sigma = 0 for every asset: prices do not move.
+struct CollateralPathModel {
+  std::vector<double> beta, sigma;   // one per asset (empty: no model)
+  std::vector<std::int64_t> market;  // one per asset, in [0, markets)
+  double dt = 1.0;
 };
 
 // The multi-market stress test: simulate_contagion along a path per scenario. Markets, books,
@@ -676,20 +786,52 @@ class AccountStressPlan {
   // Runs scenarios [first, first + count). `factors` is empty (model paths: `model` holds one
   // jump-diffusion per market, keyed by `seed`) or holds count × steps × markets move factors
   // (finite, > 0), row-major. threads = 0: every available core.
+  // `funding`: empty, steps × markets rates (every scenario) or count × steps × markets (finite,
+  // per step). `asset_prices`: empty, steps × assets or count × steps × assets collateral
+  // prices (finite, > 0); when empty and `cm` holds a model, the collateral prices follow it.
   void run(std::uint64_t first, std::size_t count, std::size_t steps, std::span<const rng::JumpDiffusion> model,
-           std::uint64_t seed, std::span<const double> factors, unsigned threads,
-           const AccountStressOutputs& out) const {
-    const std::size_t M = markets_.size(), per = steps * M;
+           std::uint64_t seed, std::span<const double> factors, unsigned threads, const AccountStressOutputs& out,
+           std::span<const double> funding = {}, std::span<const double> asset_prices = {},
+           const CollateralPathModel* cm = nullptr) const {
+    const std::size_t M = markets_.size(), per = steps * M, K = asset_prices_.size(), per_k = steps * K;
+    if (!funding.empty() && funding.size() != per && funding.size() != count * per)
+      throw InvalidArgument("funding", -1, "must hold steps x markets or scenarios x steps x markets values");
+    for (std::size_t j = 0; j < funding.size(); ++j)
+      if (!std::isfinite(funding[j]))
+        throw InvalidArgument("funding", static_cast<std::int64_t>(j), "must be finite " + describe(funding[j]));
+    if (!asset_prices.empty() && asset_prices.size() != per_k && asset_prices.size() != count * per_k)
+      throw InvalidArgument("collateral_paths", -1, "must hold steps x assets or scenarios x steps x assets values");
+    for (std::size_t j = 0; j < asset_prices.size(); ++j)
+      if (!(std::isfinite(asset_prices[j]) && asset_prices[j] > 0.0))
+        throw InvalidArgument("collateral_paths", static_cast<std::int64_t>(j),
+                              "must be finite and > 0 " + describe(asset_prices[j]));
+    bool use_model = false;
+    if (asset_prices.empty() && cm != nullptr && !cm->beta.empty()) {
+      if (cm->beta.size() != K || cm->sigma.size() != K || cm->market.size() != K)
+        throw InvalidArgument("collateral_beta", -1, "must have one value per collateral asset");
+      if (M + K > rng::kMaxMarkets) throw InvalidArgument("markets", -1, "too many markets and assets");
+      for (std::size_t k = 0; k < K; ++k) {
+        const auto i = static_cast<std::int64_t>(k);
+        if (!std::isfinite(cm->beta[k])) throw InvalidArgument("collateral_beta", i, "must be finite " + describe(cm->beta[k]));
+        if (!(std::isfinite(cm->sigma[k]) && cm->sigma[k] >= 0.0))
+          throw InvalidArgument("collateral_sigma", i, "must be finite and >= 0 " + describe(cm->sigma[k]));
+        if (cm->market[k] < 0 || static_cast<std::size_t>(cm->market[k]) >= M)
+          throw InvalidArgument("collateral_market", i, "must be a market id in [0, markets)");
+        use_model |= cm->beta[k] != 0.0 || cm->sigma[k] != 0.0;
+      }
+      if (use_model && !(std::isfinite(cm->dt) && cm->dt > 0.0)) throw InvalidArgument("horizon", -1, "must be > 0");
+    }
     if (!factors.empty() && factors.size() != count * per)
       throw InvalidArgument("paths", -1, "must hold scenarios x steps x markets values");
     if (factors.empty() && model.size() != M) throw InvalidArgument("sigma", -1, "must have one value per market");
     if (steps == 0) throw InvalidArgument("steps", -1, "must be >= 1");
     if (steps > std::uint64_t{1} << 32) throw InvalidArgument("steps", -1, "must be < 2**32");
     struct Scratch {
-      std::vector<double> factors, z;
+      std::vector<double> factors, z, prices;
     };
     run_scenarios(
-        first, count, seed, threads, [&] { return Scratch{std::vector<double>(per), std::vector<double>(M)}; },
+        first, count, seed, threads,
+        [&] { return Scratch{std::vector<double>(per), std::vector<double>(M), std::vector<double>(use_model ? per_k : 0)}; },
         [&](Scratch& w, std::size_t s, const rng::Stream& stream) {
           std::span<const double> f;
           if (factors.empty()) {
@@ -698,8 +840,38 @@ class AccountStressPlan {
           } else {
             f = factors.subspan(s * per, per);
           }
-          scenario(f, s, out);
+          std::span<const double> fr = funding.size() == count * per ? funding.subspan(s * per, per) : funding;
+          std::span<const double> ap =
+              asset_prices.size() == count * per_k ? asset_prices.subspan(s * per_k, per_k) : asset_prices;
+          if (use_model) {
+            draw_assets(stream, steps, f, *cm, w.prices);
+            ap = w.prices;
+          }
+          scenario(f, fr, ap, s, out);
         });
+  }
+
+  // The collateral prices of one scenario's model path (steps × assets) into `p`, given the
+  // scenario's market move factors f (steps × markets); see CollateralPathModel.
+  void draw_assets(const rng::Stream& stream, std::size_t steps, std::span<const double> f,
+                   const CollateralPathModel& cm, std::vector<double>& p) const {
+    const std::size_t M = markets_.size(), K = asset_prices_.size();
+    for (std::size_t k = 0; k < K; ++k) {
+      double price = asset_prices_[k];
+      const double sg = cm.sigma[k], b = cm.beta[k];
+      const auto m = static_cast<std::size_t>(cm.market[k]);
+      const std::uint32_t block = rng::market_block(rng::kMaxMarkets - 1 - k, 0);
+      for (std::size_t t = 0; t < steps; ++t) {
+        const auto step = static_cast<std::uint32_t>(t);
+        double x = b * std::log(f[t * M + m]);
+        if (sg != 0.0) x += sg * std::sqrt(cm.dt) * stream.normal(step, block) - 0.5 * sg * sg * cm.dt;
+        price *= std::exp(x);
+        if (!(std::isfinite(price) && price > 0.0))
+          throw InvalidArgument("the collateral path model (collateral_beta, collateral_sigma)", -1,
+                                "gives a collateral price outside (0, inf) " + describe(price));
+        p[t * K + k] = price;
+      }
+    }
   }
 
   // The move factors of one scenario's model path (steps × markets) into `f`; z: scratch (M).
@@ -723,9 +895,12 @@ class AccountStressPlan {
   }
 
  private:
-  void scenario(std::span<const double> f, std::size_t s, const AccountStressOutputs& out) const {
+  void scenario(std::span<const double> f, std::span<const double> funding, std::span<const double> asset_prices,
+                std::size_t s, const AccountStressOutputs& out) const {
     const std::size_t M = markets_.size();
-    const ContagionRun r = detail::contagion_run(markets_, book_ptrs_, col_, pf_, f, pol_, fund_, prm_);
+    const ContagionRun r =
+        detail::contagion_run(markets_, book_ptrs_, col_, pf_, f, pol_, fund_, prm_, funding, asset_prices);
+    if (!out.funding_paid.empty()) out.funding_paid[s] = r.funding_paid;
     out.deficit[s] = r.bad_debt;
     out.insurance_draw[s] = r.total_draw;
     out.residual[s] = r.total_residual;

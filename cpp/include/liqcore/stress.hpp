@@ -6,6 +6,9 @@
 // (or max_rounds). The book (its consumed depth, its recovery), the positions and the fund carry
 // over from step to step; the mark after a step's cascade is where the next step's move starts.
 //
+// Funding (docs/model.md §5): when a funding path is given, the step's rate is settled at the
+// step's mark right after the move and before the cascade (CascadeEngine::settle_funding).
+//
 // Factors come either from a user array (scenarios × steps, row-major) or from the Merton
 // jump-diffusion of rng.hpp: f = exp(log return of step t of stream (seed, scenario)). The stream
 // is keyed by the scenario's global id (first_scenario + s), so a scenario gives the same bits
@@ -38,6 +41,7 @@ struct StressOutputs {  // one entry per scenario of the call
   std::span<double> largest_loss, second_loss;  // the two largest per-position losses
   std::span<std::int64_t> liquidations, rounds;
   std::span<std::uint8_t> converged;  // every step's cascade stopped before max_rounds
+  std::span<double> funding;          // funding paid by the paying side over the path (empty: not kept)
   // Rate limits (docs/model.md §4): Σ over rounds of the positions left waiting, and of their
   // notional (CascadeTotals::waited, waited_notional); empty spans: not reported.
   std::span<std::int64_t> waited = {};
@@ -64,11 +68,19 @@ class StressPlan {
   std::size_t positions() const noexcept { return sorted_.size.size(); }
 
   // Runs scenarios [first, first + count). `factors` is empty (use `model` with `seed`) or holds
-  // count × steps move factors (finite, > 0), row-major. threads = 0: every available core.
+  // count × steps move factors (finite, > 0), row-major. `funding`: empty (none), steps rates
+  // (every scenario) or count × steps (row-major), finite, per step. threads = 0: every
+  // available core.
   void run(std::uint64_t first, std::size_t count, std::size_t steps, const rng::JumpDiffusion& model,
-           std::uint64_t seed, std::span<const double> factors, unsigned threads, const StressOutputs& out) const {
+           std::uint64_t seed, std::span<const double> factors, unsigned threads, const StressOutputs& out,
+           std::span<const double> funding = {}) const {
     if (!factors.empty() && factors.size() != count * steps)
       throw InvalidArgument("paths", -1, "must hold scenarios x steps values");
+    if (!funding.empty() && funding.size() != steps && funding.size() != count * steps)
+      throw InvalidArgument("funding", -1, "must hold steps or scenarios x steps values");
+    for (std::size_t j = 0; j < funding.size(); ++j)
+      if (!std::isfinite(funding[j]))
+        throw InvalidArgument("funding", static_cast<std::int64_t>(j), "must be finite " + describe(funding[j]));
     run_scenarios(
         first, count, seed, threads,
         [&] {
@@ -77,13 +89,16 @@ class StressPlan {
           return eng;
         },
         [&](std::unique_ptr<CascadeEngine>& eng, std::size_t s, const rng::Stream& stream) {
-          scenario(*eng, stream, s, steps, model, factors, out);
+          scenario(*eng, stream, s, steps, model, factors, funding, out);
         });
   }
 
  private:
   void scenario(CascadeEngine& eng, const rng::Stream& stream, std::size_t s, std::size_t steps,
-                const rng::JumpDiffusion& model, std::span<const double> factors, const StressOutputs& out) const {
+                const rng::JumpDiffusion& model, std::span<const double> factors, std::span<const double> funding,
+                const StressOutputs& out) const {
+    const std::span<const double> rates =
+        funding.size() == steps ? funding : (funding.empty() ? funding : funding.subspan(s * steps, steps));
     eng.reset(mark_, fund_);
     double lo = mark_, hi = mark_;
     bool converged = true;
@@ -91,6 +106,7 @@ class StressPlan {
       const double f = factors.empty() ? std::exp(model.log_return(stream, static_cast<std::uint32_t>(t)))
                                        : factors[s * steps + t];
       eng.shift(f);
+      if (!rates.empty()) eng.settle_funding(rates[t]);
       lo = std::min(lo, eng.mark());
       hi = std::max(hi, eng.mark());
       converged &= eng.run();
@@ -116,6 +132,7 @@ class StressPlan {
     out.converged[s] = converged ? 1 : 0;
     if (!out.waited.empty()) out.waited[s] = tot.waited;
     if (!out.waited_notional.empty()) out.waited_notional[s] = tot.waited_notional;
+    if (!out.funding.empty()) out.funding[s] = tot.funding_paid.value();
   }
 
   LiquidationPolicy pol_;
