@@ -63,7 +63,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import F64, I64
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -76,13 +76,13 @@ from liqcore.liquidation import (
     _check_types,
     _scalar,
 )
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result, _columns, _frozen, _per_position
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
-MARK_RULES: tuple[str, ...] = tuple(_core.MarkRule.__members__)  # the kernel's enum
 
 _TRACE_FIELDS = (
     "round",
@@ -323,10 +323,8 @@ def _check_shock(book: Book, mark: float, shock: float) -> None:
             )
 
 
-def _mark_rule(x: Any) -> int:
-    if not isinstance(x, str):
-        raise TypeError(f"mark_rule must be a str, one of 'last', 'mid' (got {type(x).__name__})")
-    return MARK_RULES.index(check_option("mark_rule", x, MARK_RULES))
+def _mark_rule(x: Any) -> MarkRule:
+    return MarkRule.of(x)
 
 
 def _ledger(r: dict[str, Any]) -> Ledger:
@@ -348,7 +346,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> CascadeResult: ...
 
@@ -363,7 +361,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> ContagionResult: ...
 
@@ -377,7 +375,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> CascadeResult | ContagionResult:
     """Play a liquidation cascade after an exogenous relative price move.
@@ -404,8 +402,10 @@ def simulate_cascade(
         The fund's balance before (finite, >= 0), margin currency; carried across rounds.
     resilience : float
         Fraction in [0, 1] of the depth still missing that returns after each round.
-    mark_rule : {"last", "mid"}
-        How the mark follows the round's trades: last book fill, or mid of the book left.
+    mark_rule : {"last", "mid", "index", "binance", "hyperliquid"} or MarkRule
+        How the mark follows the index and the round's trades (:class:`liqcore.MarkRule`):
+        the round's book price, the mid of the book left, or an index-anchored rule (the index
+        is the shocked mark ``mark·(1 + shock)``, constant during the cascade).
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
 
@@ -454,8 +454,9 @@ def simulate_cascade(
         policy._to_core(),
         fund,
         res,
-        rule,
+        rule.code,
         rounds_cap,
+        mark_params=rule.params,
     )
     t, tr = r["totals"], r["trace"]
     n_rounds = int(t["rounds"])

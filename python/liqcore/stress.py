@@ -64,6 +64,7 @@ from liqcore.cascade import _check_inputs, _fraction, _mark_rule
 from liqcore.contagion import AccountStressResult, AccountStressSpec, _account_spec, _run_spec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result
@@ -281,7 +282,7 @@ class StressSpec:
     policy: Policy
     insurance_fund: float
     resilience: float
-    mark_rule: int
+    mark_rule: MarkRule
     max_rounds: int
     scenarios: int
     steps: int
@@ -300,8 +301,9 @@ class StressSpec:
             self.mark,
             self.insurance_fund,
             self.resilience,
-            self.mark_rule,
+            self.mark_rule.code,
             self.max_rounds,
+            mark_params=self.mark_rule.params,
         )
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
@@ -329,7 +331,7 @@ class StressSpec:
             "jump_mean": m.jump_mean,
             "jump_std": m.jump_std,
             "resilience": self.resilience,
-            "mark_rule": ("last", "mid")[self.mark_rule],
+            "mark_rule": str(self.mark_rule),
             "max_rounds": self.max_rounds,
             "user_paths": self.factors is not None,
         }
@@ -412,7 +414,7 @@ class StressOptions(TypedDict, total=False):
     paths: Any
     path_type: str
     resilience: float
-    mark_rule: str
+    mark_rule: str | MarkRule
     max_rounds: int
     seed: int
     correlation: Any
@@ -467,7 +469,7 @@ def stress_test(
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     seed: int = 0,
     threads: Optional[int] = None,
