@@ -322,9 +322,11 @@ def test_bad_mark_rules():
         lq.MarkRule.hyperliquid(basis_half_life=-1.0)
     with pytest.raises(ValueError, match=r"mark_rule.cap_half_life must be finite and >= 0"):
         lq.MarkRule.hyperliquid(cap_half_life=math.inf)
-    with pytest.raises(ValueError, match="mark_rule must be one of 'last', 'mid', 'index', "
+    with pytest.raises(ValueError, match="mark_rule.name must be one of 'last', 'mid', 'index', "
                        "'binance', 'hyperliquid' \\(got 'flox'\\)"):
         lq.MarkRule("flox")
+    with pytest.raises(TypeError, match="mark_rule.name must be a str"):
+        lq.MarkRule(None)  # type: ignore[arg-type]
     for run in (
         lambda r: lq.simulate_cascade(pos, book, P0, shock, mark_rule=r),
         lambda r: lq.stress_test(pos, book, P0, scenarios=2, steps=2, mark_rule=r),

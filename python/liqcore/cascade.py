@@ -25,8 +25,11 @@ Round ``k = 1, 2, …`` at the current mark ``P_k``:
    the quantity-weighted mean of each book side's deepest fill of the round (closes and the
    fund's sales; with one side only, that side's last fill); ``"mid"`` to the mid of the book
    left after the round (best remaining bid and ask; one side's best price if the other is
-   empty). A round without book fills leaves the mark unchanged, so a takeover policy with no
-   inventory to sell never cascades.
+   empty); an index-anchored :class:`liqcore.MarkRule` (``"index"``, ``"binance"``,
+   ``"hyperliquid"``) to its formula of the index ``P·(1 + shock)`` (constant during the
+   cascade) and the ``"last"`` price (it also gives the mark of round 0). A round without book
+   fills leaves the mark unchanged, so a takeover policy with no inventory to sell never
+   cascades.
 4. *Resilience*: every level's quantity ``q`` becomes ``q + resilience·(q0 − q)``, ``q0`` its
    quantity before the cascade: a fraction ``resilience`` of the depth still missing returns at
    its old price (0: none, 1: the whole book). Restored depth sits at the shifted prices of
@@ -43,7 +46,8 @@ density ``ρ`` (base units per unit of price) and a bid side of constant density
 price per base unit), ``mark_rule="last"`` moves the price by ``shock·P / (1 − λρ)`` in total; the
 cascade runs away (to the end of the book or of the positions) once ``λρ >= 1``. With
 ``mark_rule="mid"`` the mark moves by half the impact (the ask side does not move), so the
-multiplier is ``1 / (1 − λρ/2)``.
+multiplier is ``1 / (1 − λρ/2)``. With ``MarkRule.index(w)`` only the fraction ``w`` of the
+impact moves the mark: ``shock·P / (1 − w·λρ)``, a runaway only when ``w·λρ >= 1``.
 
 Cost: one pass over the positions computes their liquidation prices and keeps those near the
 shocked mark, in buckets of nearby prices; a round costs what it liquidates and the book levels
@@ -163,7 +167,8 @@ class CascadeResult(Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
-        initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``), marks (float64 of
+        initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``; under an
+        index-anchored mark rule the rule's value at that index), marks (float64 of
         length ``rounds + 1``: ``marks[0]`` the shocked mark, ``marks[k]`` the mark after round
         ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something or in
         which the fund sold inventory), converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),

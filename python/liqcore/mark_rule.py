@@ -68,7 +68,9 @@ class MarkRule:
     cap_half_life: float = _CAP_HALF_LIFE
 
     def __post_init__(self) -> None:
-        check_option("mark_rule", self.name, MARK_RULES)
+        if not isinstance(self.name, str):
+            raise TypeError(f"mark_rule.name must be a str (got {type(self.name).__name__})")
+        check_option("mark_rule.name", self.name, MARK_RULES)
         for f in ("w", "funding_basis", "ma_basis", "basis_half_life", "cap", "cap_half_life"):
             object.__setattr__(self, f, _real(f"mark_rule.{f}", getattr(self, f)))
         if not 0.0 <= self.w <= 1.0:
@@ -107,7 +109,8 @@ class MarkRule:
     def binance(cls, funding_basis: float = 0.0, ma_basis: float = 0.0) -> MarkRule:
         """``median(index·(1 + funding_basis), index + ma_basis, book price)``; ``funding_basis``
         relative (Binance: last funding rate × time to funding / 8 h), ``ma_basis`` in price
-        units (Binance: the moving average of mid − index)."""
+        units (Binance: the moving average of mid − index; the same for every market of a
+        multi-market cascade)."""
         return cls("binance", funding_basis=funding_basis, ma_basis=ma_basis)
 
     @classmethod
@@ -124,18 +127,19 @@ class MarkRule:
         )
 
     @classmethod
-    def of(cls, x: Any, name: str = "mark_rule") -> MarkRule:
-        """``x`` itself if a MarkRule, the rule of that name with its defaults if a str."""
-        if isinstance(x, MarkRule):
-            return x
-        if not isinstance(x, str):
+    def of(cls, mark_rule: Any) -> MarkRule:
+        """``mark_rule`` itself if a MarkRule, the rule of that name with its defaults if a str
+        (what the ``mark_rule`` arguments accept)."""
+        if isinstance(mark_rule, MarkRule):
+            return mark_rule
+        if not isinstance(mark_rule, str):
             choices = ", ".join(repr(c) for c in MARK_RULES)
             raise TypeError(
-                f"{name} must be a str, one of {choices}, or a liqcore.MarkRule "
-                f"(got {type(x).__name__})"
+                f"mark_rule must be a str, one of {choices}, or a liqcore.MarkRule "
+                f"(got {type(mark_rule).__name__})"
             )
-        check_option(name, x, MARK_RULES)
-        return getattr(cls, x)()  # type: ignore[no-any-return]
+        check_option("mark_rule", mark_rule, MARK_RULES)
+        return getattr(cls, mark_rule)()  # type: ignore[no-any-return]
 
     # ---- the kernel's view -----------------------------------------------------------------
 

@@ -10,7 +10,9 @@ steps. At each step the market moves by a factor ``f``: the mark and every book 
 multiplied by ``f`` (as the shock of :func:`liqcore.simulate_cascade`), then the cascade engine
 runs at the new mark until nothing new triggers (or ``max_rounds``). The book (consumed depth,
 its recovery by ``resilience`` after each round), the positions and the fund carry over from
-step to step, and the next move starts from the mark the cascade left.
+step to step, and the next move starts from the mark the cascade left. Under an
+index-anchored ``mark_rule`` (:class:`liqcore.MarkRule`) the index is multiplied by ``f``
+instead (it follows the path, not the liquidations) and the mark is the rule's value.
 
 Price paths
 -----------
@@ -495,7 +497,7 @@ def stress_test(
         User paths instead of the model, read per ``path_type`` ("mark", "return",
         "log_return").
     resilience, mark_rule, max_rounds
-        The cascade engine's, per step.
+        The cascade engine's, per step (``mark_rule``: a name or a :class:`liqcore.MarkRule`).
     seed : int
         Key of the random streams, in [0, 2**64).
     threads : int, optional
