@@ -391,25 +391,45 @@ def linear_market(lam_rho, *, P0=100.0, L=1_000.0, delta=0.001, mmr=0.005, span=
 
 
 @pytest.mark.parametrize("lam_rho", [0.25, 0.5, 0.75])
-@pytest.mark.parametrize("rule", ["last", "mid"])
+@pytest.mark.parametrize("rule", ["last", "mid", "index", 0.25, 0.5, 0.8])
 def test_closed_form(lam_rho, rule):
+    # rule: a name, or the weight w of the index blend (the index: the shocked mark), whose
+    # multiplier is 1 / (1 − w·λρ) ("last": w = 1, "index": w = 0, "mid": w = 1/2 in effect)
     P0, L, shock = 100.0, 1_000.0, -0.01
     pos, book, policy = linear_market(lam_rho, P0=P0, L=L)
-    res = lq.simulate_cascade(pos, book, P0, shock, policy, mark_rule=rule)
+    w = {"last": 1.0, "mid": 0.5, "index": 0.0}.get(rule, rule)  # mid: the ask side stays
+    mark_rule = lq.MarkRule.index(w=rule) if isinstance(rule, float) else rule
+    res = lq.simulate_cascade(pos, book, P0, shock, policy, mark_rule=mark_rule)
     lam = (1.0 + shock) / L  # the shifted book's levels are (1 + shock)·delta apart
-    eff = lam * lam_rho * L * (1.0 if rule == "last" else 0.5)  # mid: the ask side stays
+    eff = w * lam * lam_rho * L
     expected = P0 * shock / (1.0 - eff)
     assert res.final_mark - P0 == pytest.approx(expected, rel=0.10)
     assert res.final_mark - P0 == pytest.approx(expected, rel=0.01)  # in fact much closer
-    assert res.converged and res.rounds > 1
+    assert res.converged and res.rounds > (1 if w > 0.0 else 0)
+    assert res.rounds == 1 or w > 0.0  # w = 0: one round at the index, no feedback
     assert np.all(np.diff(res.marks) <= 0.0)
 
 
-def test_runaway_when_lambda_rho_at_least_one():
+@pytest.mark.parametrize("lam_rho, w", [(1.2, 0.5), (2.0, 0.25), (1.1, 0.8)])
+def test_closed_form_of_the_blend_beyond_lambda_rho_one(lam_rho, w):
+    # λρ >= 1 runs away under "last" but converges when w·λρ < 1
+    P0, L, shock = 100.0, 1_000.0, -0.01
+    pos, book, policy = linear_market(lam_rho, P0=P0, L=L)
+    res = lq.simulate_cascade(pos, book, P0, shock, policy, mark_rule=lq.MarkRule.index(w=w))
+    expected = P0 * shock / (1.0 - w * (1.0 + shock) * lam_rho)
+    assert res.final_mark - P0 == pytest.approx(expected, rel=0.01)
+    assert res.converged
+
+
+@pytest.mark.parametrize("rule", ["last", lq.MarkRule.index(w=0.9)], ids=str)
+def test_runaway_when_w_lambda_rho_at_least_one(rule):
+    # λρ = 1.2: w·λρ = 1.19 ("last", w = 1) and 1.07 (w = 0.9)
     pos, book, policy = linear_market(1.2, span=5.0)
-    res = lq.simulate_cascade(pos, book, 100.0, -0.01, policy)
+    res = lq.simulate_cascade(pos, book, 100.0, -0.01, policy, mark_rule=rule)
     assert res.liquidated.all()  # the cascade runs through every position...
-    assert res.final_mark < 95.0  # ...and past the lowest liquidation price (100 - span)
+    w = 1.0 if rule == "last" else 0.9
+    book_price = (res.final_mark - (1.0 - w) * 99.0) / w  # (the mark: (1 − w)·index + w·B)
+    assert book_price < 95.0  # ...and past the lowest liquidation price (100 - span)
 
 
 def test_no_liquidation_moves_exactly_by_the_shock():

@@ -168,3 +168,41 @@ def test_cascade_resilience_default_depends_on_the_market(
     files = ["--positions", str(positions), "--book", str(book), "--mark", "100", "--shock", "-0.03"]
     assert marks(*files) == marks(*files, "--resilience", "0")
     assert marks(*files) != marks(*files, "--resilience", "1")
+
+
+def test_mark_rule_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    positions, book = _files(tmp_path)
+    files = ["--positions", str(positions), "--book", str(book), "--mark", "100"]
+
+    def cascade(*extra: str) -> dict[str, object]:
+        assert main(["cascade", *files, "--shock", "-0.03", "--json", *extra]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    # the index is the shocked mark, 97; round 1 sells the first long at 99 * 0.97 = 96.03:
+    # w = 0.5 puts the mark at (97 + 96.03) / 2 = 96.515, above the second long's LP (96.48)
+    half = cascade("--mark-rule", "index", "--mark-weight", "0.5")
+    assert half["marks"] == pytest.approx([97.0, 0.5 * 97.0 + 0.5 * 99 * 0.97], rel=1e-12)
+    assert half["summary"]["positions_liquidated"] == 1  # type: ignore[index]
+    assert cascade("--mark-rule", "index")["marks"] == [97.0, 97.0]  # w = 0: the index
+    assert cascade("--mark-rule", "binance")["marks"] == [97.0, 97.0]  # zero bases: the index
+    last = cascade()
+    assert cascade("--mark-rule", "index", "--mark-weight", "1")["marks"] == last["marks"]
+    assert len(cascade("--mark-rule", "hyperliquid")["marks"]) >= 2  # type: ignore[arg-type]
+
+    stress = ["stress", "--scenarios", "8", "--steps", "4", "--json"]
+    assert main([*stress, "--mark-rule", "index", "--mark-weight", "0.25"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["mark_rule"] == "index(w=0.25)"
+    assert main([*stress, "--mark-rule", "index", "--mark-weight", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)["summary"]
+    assert main(stress) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == one
+
+    for bad, message in (
+        (["--mark-weight", "0.3"], "--mark-weight applies to --mark-rule index only"),
+        (["--mark-rule", "index", "--mark-weight", "1.5"], "--mark-weight must be in [0, 1]"),
+        (["--mark-rule", "vwap"], "invalid choice: 'vwap'"),
+    ):
+        for cmd in (["cascade", *files], ["stress", "--scenarios", "2", "--steps", "2"]):
+            with pytest.raises(SystemExit) as e:
+                main([*cmd, *bad])
+            assert e.value.code == 2 and message in capsys.readouterr().err

@@ -388,15 +388,26 @@ def isolated(draw):
     )
     shock = draw(st.floats(-0.1, 0.1))
     resilience = draw(st.sampled_from([0.0, 0.3, 1.0]))
-    rule = draw(st.sampled_from(["last", "mid"]))
+    rule = draw(st.sampled_from(["last", "mid", "index", "binance", "hyperliquid"]))
+    if rule == "index" and draw(st.booleans()):
+        rule = lq.MarkRule.index(w=draw(st.floats(0.0, 1.0)))
+    elif rule == "binance" and draw(st.booleans()):
+        rule = lq.MarkRule.binance(draw(st.floats(-0.01, 0.01)), mark * draw(st.floats(-0.01, 0.01)))
+    elif rule == "hyperliquid" and draw(st.booleans()):
+        rule = lq.MarkRule.hyperliquid(
+            draw(st.sampled_from([0.0, 1.0, 35.0])),
+            draw(st.sampled_from([1.01, 10.0])),
+            draw(st.sampled_from([0.0, 3.0, 6654.0])),
+        )
     fund = draw(st.sampled_from([0.0, 1e3 * mark]))
     order = draw(st.sampled_from(["underwater", "given"]))
     return size, entry, margin, book, mark, shock, resilience, rule, fund, order
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(isolated())
 def test_one_market_reproduces_simulate_cascade(case):
+    # under every mark rule (the index of the one market: its shocked mark)
     size, entry, margin, book, mark, shock, resilience, rule, fund, order = case
     policy = lq.Policy(order=order)
     iso = lq.simulate_cascade(

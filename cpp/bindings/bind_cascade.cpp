@@ -1,5 +1,6 @@
 // Bindings for liquidation cascades (liqcore/cascade.hpp).
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include "arrays.hpp"
 #include "liqcore/cascade.hpp"
 #include "locked_book.hpp"
+#include "mark.hpp"
 #include "registry.hpp"
 
 namespace py = pybind11;
@@ -19,11 +21,12 @@ namespace {
 
 py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                                 const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
-                                double fund, double resilience, int mark_rule, std::int64_t max_rounds) {
+                                double fund, double resilience, int mark_rule, std::int64_t max_rounds,
+                                const std::vector<double>& mark_params) {
   const std::size_t n = static_cast<std::size_t>(size.size());
   if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
-  if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
+  const MarkParams mp = mark_params_of(mark_rule, mark_params);
   // adl: per position when the residual rule allocates (zeros first), else empty.
   const std::size_t n_adl = policy.residual != ResidualRule::none ? n : 0;
   F64Array adl = empty_f64(n_adl);
@@ -34,6 +37,7 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   CascadeParams prm;
   prm.resilience = resilience;
   prm.mark_rule = static_cast<MarkRule>(mark_rule);
+  prm.mark = mp;
   prm.max_rounds = max_rounds;
   CascadeRun run;
   {
@@ -105,10 +109,16 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
 
 void register_cascade(py::module_& m) {
   // The cascade's mark rules, named as in Python; functions take their integer values.
-  bind_enum<MarkRule>(m, "MarkRule", {{"last", MarkRule::last}, {"mid", MarkRule::mid}});
+  bind_enum<MarkRule>(m, "MarkRule",
+                     {{"last", MarkRule::last},
+                      {"mid", MarkRule::mid},
+                      {"index", MarkRule::index},
+                      {"binance", MarkRule::binance},
+                      {"hyperliquid", MarkRule::hyperliquid}});
   m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
         py::arg("book"), py::arg("mark"), py::arg("shock"), py::arg("policy"), py::arg("fund"),
-        py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"));
+        py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),
+        py::arg("mark_params") = std::vector<double>{});
 }
 
 }  // namespace liqcore::bindings

@@ -12,6 +12,7 @@
 #include "liqcore/contagion.hpp"
 #include "liqcore/rng.hpp"
 #include "locked_book.hpp"
+#include "mark.hpp"
 #include "registry.hpp"
 
 namespace py = pybind11;
@@ -33,17 +34,18 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
                  const py::list& floors, const py::list& rates, const py::list& books, const F64Array& collateral,
                  const F64Array& asset_prices, const F64Array& haircuts, const F64Array& size_discount,
                  const I64Array& account, const I64Array& market, const F64Array& size, const F64Array& entry_price,
-                 double resilience, int mark_rule, std::int64_t max_rounds) {
+                 double resilience, int mark_rule, std::int64_t max_rounds, const std::vector<double>& mark_params) {
   Prepared in;
   in.markets = markets_of(marks, contract, contract_size, floors, rates);
   const AccountInputs ai =
       account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
-  if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
+  const MarkParams mp = mark_params_of(mark_rule, mark_params);
   in.col = ai.col;
   in.pf = ai.pf;
   in.locked = locked_books(books);
   in.prm.resilience = resilience;
   in.prm.mark_rule = static_cast<MarkRule>(mark_rule);
+  in.prm.mark = mp;
   in.prm.max_rounds = max_rounds;
   return in;
 }
@@ -54,9 +56,11 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                                   const F64Array& size_discount, const I64Array& account, const I64Array& market,
                                   const F64Array& size, const F64Array& entry_price, const F64Array& shocks,
                                   const LiquidationPolicy& policy, double fund, double resilience, int mark_rule,
-                                  std::int64_t max_rounds, const std::optional<F64Array>& collateral_shock) {
+                                  std::int64_t max_rounds, const std::optional<F64Array>& collateral_shock,
+                                  const std::vector<double>& mark_params) {
   const Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
-                              size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
+                              size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds,
+                              mark_params);
   const std::size_t M = in.markets.size();
   ContagionRun run;
   {
@@ -133,9 +137,11 @@ std::unique_ptr<AccountStressPlan> make_account_plan(
     const py::list& rates, const py::list& books, const F64Array& collateral, const F64Array& asset_prices,
     const F64Array& haircuts, const F64Array& size_discount, const I64Array& account, const I64Array& market,
     const F64Array& size, const F64Array& entry_price, const LiquidationPolicy& policy, double fund,
-    double resilience, int mark_rule, std::int64_t max_rounds, const std::optional<F64Array>& correlation) {
+    double resilience, int mark_rule, std::int64_t max_rounds, const std::optional<F64Array>& correlation,
+    const std::vector<double>& mark_params) {
   Prepared in = prepare(marks, contract, contract_size, floors, rates, books, collateral, asset_prices, haircuts,
-                        size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds);
+                        size_discount, account, market, size, entry_price, resilience, mark_rule, max_rounds,
+                        mark_params);
   const std::span<const double> corr = correlation ? view(*correlation) : std::span<const double>{};
   py::gil_scoped_release release;
   Snapshots snap(in.locked);
@@ -223,13 +229,13 @@ void register_contagion(py::module_& m) {
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
         py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),
-        py::arg("collateral_shock") = py::none());
+        py::arg("collateral_shock") = py::none(), py::arg("mark_params") = std::vector<double>{});
   py::class_<AccountStressPlan>(m, "AccountStressPlan")
       .def(py::init(&make_account_plan), py::arg("marks"), py::arg("contract"), py::arg("contract_size"),
            py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"), py::arg("asset_prices"),
            py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"), py::arg("size"),
            py::arg("entry_price"), py::arg("policy"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"),
-           py::arg("max_rounds"), py::arg("correlation"))
+           py::arg("max_rounds"), py::arg("correlation"), py::arg("mark_params") = std::vector<double>{})
       .def_property_readonly("markets", &AccountStressPlan::markets)
       .def_property_readonly("cholesky",
                              [](const AccountStressPlan& p) {

@@ -11,6 +11,7 @@
 #include "liqcore/rng.hpp"
 #include "liqcore/stress.hpp"
 #include "locked_book.hpp"
+#include "mark.hpp"
 #include "registry.hpp"
 
 namespace py = pybind11;
@@ -34,14 +35,16 @@ rng::JumpDiffusion model(double mu, double sigma, double intensity, double jump_
 
 std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                                       const LockedBook& book, const LiquidationPolicy& policy, double mark,
-                                      double fund, double resilience, int mark_rule, std::int64_t max_rounds) {
+                                      double fund, double resilience, int mark_rule, std::int64_t max_rounds,
+                                      const std::vector<double>& mark_params) {
   const std::size_t n = static_cast<std::size_t>(size.size());
   if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
     throw InvalidArgument("positions", -1, "columns must have the same length");
-  if (mark_rule != 0 && mark_rule != 1) throw InvalidArgument("mark_rule", -1, "must be 0 (last) or 1 (mid)");
+  const MarkParams mp = mark_params_of(mark_rule, mark_params);
   CascadeParams prm;
   prm.resilience = resilience;
   prm.mark_rule = static_cast<MarkRule>(mark_rule);
+  prm.mark = mp;
   prm.max_rounds = max_rounds;
   const PositionColumns pos{view(size), view(entry_price), view(margin)};
   Book b = book.snapshot();
@@ -115,7 +118,7 @@ void register_stress(py::module_& m) {
   py::class_<StressPlan>(m, "StressPlan")
       .def(py::init(&make_plan), py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
            py::arg("policy"), py::arg("mark"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"),
-           py::arg("max_rounds"))
+           py::arg("max_rounds"), py::arg("mark_params") = std::vector<double>{})
       .def_property_readonly("positions", &StressPlan::positions)
       .def("run", &run_plan, py::arg("first"), py::arg("count"), py::arg("steps"), py::arg("mu"), py::arg("sigma"),
            py::arg("intensity"), py::arg("jump_mean"), py::arg("jump_std"), py::arg("dt"), py::arg("seed"),

@@ -42,6 +42,7 @@ from liqcore.margin import (
     maintenance_margin,
     margin_ratio,
 )
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.population import calibrate_positions, synthetic_positions
 from liqcore.positions import Positions
@@ -70,6 +71,7 @@ __all__ = [
     "LiquidationResult",
     "Liquidations",
     "MarginTiers",
+    "MarkRule",
     "MarkRun",
     "Markets",
     "Policy",

@@ -99,6 +99,7 @@ def margin_ratio(
 ) -> npt.NDArray[np.float64]: ...
 
 # ---- liquidation engine (bind_liquidation.cpp) ----
+from collections.abc import Sequence as _Sequence
 from typing import Any as _Any
 
 class _Enum:
@@ -153,6 +154,9 @@ class ResidualRule(_Enum):
 class MarkRule(_Enum):
     last: MarkRule
     mid: MarkRule
+    index: MarkRule
+    binance: MarkRule
+    hyperliquid: MarkRule
 
 class LiquidationPolicy:
     contract: Contract
@@ -214,8 +218,10 @@ def simulate_cascade(
     policy: LiquidationPolicy,
     fund: float,
     resilience: float,
-    mark_rule: int,  # 0 last, 1 mid
+    mark_rule: int,  # MarkRule's value
     max_rounds: int,
+    # w, funding_basis, ma_basis, basis_half_life, cap, cap_half_life; empty: the defaults
+    mark_params: _Sequence[float] = ...,
 ) -> dict[str, _Any]: ...
 
 # ---- stress tests (bind_stress.cpp) ----
@@ -232,6 +238,7 @@ class StressPlan:
         resilience: float,
         mark_rule: int,
         max_rounds: int,
+        mark_params: _Sequence[float] = ...,  # as simulate_cascade's
     ) -> None: ...
     @property
     def positions(self) -> int: ...
@@ -356,6 +363,7 @@ def simulate_contagion(
     mark_rule: int,
     max_rounds: int,
     collateral_shock: _F64 | None = None,  # one relative move per asset, with the first step
+    mark_params: _Sequence[float] = ...,  # as simulate_cascade's
 ) -> dict[str, _Any]: ...
 # The multi-market stress test's plan (contagion.hpp AccountStressPlan): inputs copied and
 # checked once; correlation: markets x markets (row-major) or None (independent markets),
@@ -383,6 +391,7 @@ class AccountStressPlan:
         mark_rule: int,
         max_rounds: int,
         correlation: _F64 | None,
+        mark_params: _Sequence[float] = ...,  # as simulate_cascade's
     ) -> None: ...
     @property
     def markets(self) -> int: ...

@@ -25,8 +25,11 @@ Round ``k = 1, 2, …`` at the current mark ``P_k``:
    the quantity-weighted mean of each book side's deepest fill of the round (closes and the
    fund's sales; with one side only, that side's last fill); ``"mid"`` to the mid of the book
    left after the round (best remaining bid and ask; one side's best price if the other is
-   empty). A round without book fills leaves the mark unchanged, so a takeover policy with no
-   inventory to sell never cascades.
+   empty); an index-anchored :class:`liqcore.MarkRule` (``"index"``, ``"binance"``,
+   ``"hyperliquid"``) to its formula of the index ``P·(1 + shock)`` (constant during the
+   cascade) and the ``"last"`` price (it also gives the mark of round 0). A round without book
+   fills leaves the mark unchanged, so a takeover policy with no inventory to sell never
+   cascades.
 4. *Resilience*: every level's quantity ``q`` becomes ``q + resilience·(q0 − q)``, ``q0`` its
    quantity before the cascade: a fraction ``resilience`` of the depth still missing returns at
    its old price (0: none, 1: the whole book). Restored depth sits at the shifted prices of
@@ -43,7 +46,8 @@ density ``ρ`` (base units per unit of price) and a bid side of constant density
 price per base unit), ``mark_rule="last"`` moves the price by ``shock·P / (1 − λρ)`` in total; the
 cascade runs away (to the end of the book or of the positions) once ``λρ >= 1``. With
 ``mark_rule="mid"`` the mark moves by half the impact (the ask side does not move), so the
-multiplier is ``1 / (1 − λρ/2)``.
+multiplier is ``1 / (1 − λρ/2)``. With ``MarkRule.index(w)`` only the fraction ``w`` of the
+impact moves the mark: ``shock·P / (1 − w·λρ)``, a runaway only when ``w·λρ >= 1``.
 
 Cost: one pass over the positions computes their liquidation prices and keeps those near the
 shocked mark, in buckets of nearby prices; a round costs what it liquidates and the book levels
@@ -63,7 +67,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, check_option
+from liqcore._arrays import F64, I64
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore.book import Book
@@ -76,13 +80,13 @@ from liqcore.liquidation import (
     _check_types,
     _scalar,
 )
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result, Rows, _columns, _frozen, _per_position
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
-MARK_RULES: tuple[str, ...] = tuple(_core.MarkRule.__members__)  # the kernel's enum
 
 _TRACE_FIELDS = (
     "round",
@@ -168,7 +172,8 @@ class CascadeResult(Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
-        initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``), marks (float64 of
+        initial_mark (the input mark), shocked_mark (``mark·(1 + shock)``; under an
+        index-anchored mark rule the rule's value at that index), marks (float64 of
         length ``rounds + 1``: ``marks[0]`` the shocked mark, ``marks[k]`` the mark after round
         ``k``), final_mark (``marks[-1]``), rounds (rounds that liquidated something or in
         which the fund sold inventory), converged (False when ``max_rounds`` stopped a cascade that had more to liquidate),
@@ -334,10 +339,8 @@ def _check_shock(book: Book, mark: float, shock: float) -> None:
             )
 
 
-def _mark_rule(x: Any) -> int:
-    if not isinstance(x, str):
-        raise TypeError(f"mark_rule must be a str, one of 'last', 'mid' (got {type(x).__name__})")
-    return MARK_RULES.index(check_option("mark_rule", x, MARK_RULES))
+def _mark_rule(x: Any) -> MarkRule:
+    return MarkRule.of(x)
 
 
 def _ledger(r: dict[str, Any]) -> Ledger:
@@ -359,7 +362,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> CascadeResult: ...
 
@@ -374,7 +377,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> ContagionResult: ...
 
@@ -388,7 +391,7 @@ def simulate_cascade(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
 ) -> CascadeResult | ContagionResult:
     """Play a liquidation cascade after an exogenous relative price move.
@@ -415,8 +418,10 @@ def simulate_cascade(
         The fund's balance before (finite, >= 0), margin currency; carried across rounds.
     resilience : float
         Fraction in [0, 1] of the depth still missing that returns after each round.
-    mark_rule : {"last", "mid"}
-        How the mark follows the round's trades: last book fill, or mid of the book left.
+    mark_rule : {"last", "mid", "index", "binance", "hyperliquid"} or MarkRule
+        How the mark follows the index and the round's trades (:class:`liqcore.MarkRule`):
+        the round's book price, the mid of the book left, or an index-anchored rule (the index
+        is the shocked mark ``mark·(1 + shock)``, constant during the cascade).
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
 
@@ -465,8 +470,9 @@ def simulate_cascade(
         policy._to_core(),
         fund,
         res,
-        rule,
+        rule.code,
         rounds_cap,
+        mark_params=rule.params,
     )
     t, tr = r["totals"], r["trace"]
     n_rounds = int(t["rounds"])

@@ -64,6 +64,7 @@ from typing import Any, Callable
 
 from liqcore import io, report
 from liqcore.liquidation import LiquidationResult, liquidate
+from liqcore.mark_rule import MARK_RULES, MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 
@@ -407,6 +408,20 @@ def _resilience(args: argparse.Namespace) -> float:
     return 0.0
 
 
+def _mark_rule(args: argparse.Namespace) -> MarkRule:
+    """--mark-rule with --mark-weight (the index blend's weight)."""
+    if args.mark_weight is None:
+        return MarkRule.of(args.mark_rule)
+    if args.mark_rule != "index":
+        raise CliError(
+            f"--mark-weight applies to --mark-rule index only (got --mark-rule {args.mark_rule})"
+        )
+    try:
+        return MarkRule.index(w=args.mark_weight)
+    except ValueError as e:
+        raise CliError(str(e).replace("mark_rule.w", "--mark-weight")) from None
+
+
 def _market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
@@ -431,9 +446,17 @@ def _market_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mark-rule",
-        choices=("last", "mid"),
+        choices=MARK_RULES,
         default="last",
-        help="the mark after a round: last fill or mid of the book left (default last)",
+        help="how the mark follows the index and the trades: last fill, mid of the book left, "
+        "index blend (see --mark-weight), Binance's or Hyperliquid's median (default last)",
+    )
+    p.add_argument(
+        "--mark-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="with --mark-rule index: mark = (1 - W)*index + W*last, W in [0, 1] (default 0)",
     )
     p.add_argument(
         "--max-rounds", type=int, default=1000, help="round limit per cascade (default 1000)"
@@ -462,7 +485,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
             policy,
             fund,
             _resilience(args),
-            mark_rule=args.mark_rule,
+            mark_rule=_mark_rule(args),
             max_rounds=args.max_rounds,
         )
     except (TypeError, ValueError) as e:
@@ -675,7 +698,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             jump_mean=args.jump_mean,
             jump_std=args.jump_std,
             resilience=_resilience(args),
-            mark_rule=args.mark_rule,
+            mark_rule=_mark_rule(args),
             max_rounds=args.max_rounds,
             seed=args.seed,
             threads=args.threads,

@@ -20,6 +20,7 @@ from typing import Any
 
 from liqcore.cli import (
     CliError,
+    _mark_rule,
     _market,
     _market_arguments,
     _nonnegative,
@@ -108,7 +109,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     try:
         c = deficit_curve(
             pos, book, mark, args.shocks, policy=policy, insurance_fund=fund,
-            resilience=_resilience(args), mark_rule=args.mark_rule,
+            resilience=_resilience(args), mark_rule=_mark_rule(args),
             max_rounds=args.max_rounds, threads=args.threads,
         )
     except (TypeError, ValueError) as e:

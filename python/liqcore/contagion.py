@@ -20,7 +20,10 @@ Round ``k = 1, 2, …`` at the current marks:
 2. *Each market's mark follows its own trades* (``mark_rule``): ``"last"``: the price of the
    quantity-weighted mean of each book side's deepest fill of the round in that market, whatever
    their order; ``"mid"``: the mid of its book left
-   after the round. A market without book fills in the round keeps its mark.
+   after the round; an index-anchored :class:`liqcore.MarkRule` (``"index"``, ``"binance"``,
+   ``"hyperliquid"``): its formula of the market's index (the market's exogenous path: its mark
+   before the shock times the shock, and every step of a stress path) and that book price. A
+   market without book fills in the round keeps its mark.
 3. *Resilience*: every level's quantity ``q`` of every book becomes ``q + resilience·(q0 − q)``
    (``q0`` before the cascade), as in the single-market cascade.
 
@@ -78,6 +81,7 @@ from liqcore._stats import ScenarioStats
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.result import Result, Rows, _columns, _from_columns, _pandas
 
@@ -91,7 +95,6 @@ __all__ = [
     "stress_test_accounts",
 ]
 
-_MARK_RULES: tuple[str, ...] = tuple(_core.MarkRule.__members__)  # the kernel's enum
 
 _PER_POSITION = (
     "account",
@@ -429,7 +432,7 @@ def simulate_cascade_accounts(
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
     *,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     collateral_shock: Any = None,
 ) -> ContagionResult:
@@ -449,8 +452,9 @@ def simulate_cascade_accounts(
         Balance of the one fund shared by all markets, in quote (finite, >= 0).
     resilience : float
         Fraction in [0, 1] of each book's missing depth that returns after each round.
-    mark_rule : {"last", "mid"}
-        How each market's mark follows its own trades.
+    mark_rule : {"last", "mid", "index", "binance", "hyperliquid"} or MarkRule
+        How each market's mark follows its index and its own trades
+        (:class:`liqcore.MarkRule`; each market's index is its own exogenous path).
     max_rounds : int
         Upper bound on the number of rounds (>= 0).
     collateral_shock : float, array-like or dict, optional
@@ -497,9 +501,10 @@ def simulate_cascade_accounts(
         policy._to_core(),
         fund,
         res,
-        rule,
+        rule.code,
         int(max_rounds),
         cshock,
+        mark_params=rule.params,
     )
     t, a, m, tr = r["totals"], r["accounts"], r["markets"], r["trace"]
     n_rounds = int(tr["accounts"].shape[0])
@@ -917,7 +922,7 @@ class AccountStressSpec:
     policy: Policy
     insurance_fund: float
     resilience: float
-    mark_rule: int
+    mark_rule: MarkRule
     max_rounds: int
     scenarios: int
     steps: int
@@ -939,9 +944,10 @@ class AccountStressSpec:
             self.policy._to_core(),
             self.insurance_fund,
             self.resilience,
-            self.mark_rule,
+            self.mark_rule.code,
             self.max_rounds,
             self.model.correlation if self.factors is None else None,
+            mark_params=self.mark_rule.params,
         )
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
@@ -992,7 +998,7 @@ class AccountStressSpec:
         cm = self.collateral_model
         params: dict[str, Any] = {
             "resilience": self.resilience,
-            "mark_rule": _MARK_RULES[self.mark_rule],
+            "mark_rule": str(self.mark_rule),
             "max_rounds": self.max_rounds,
             "user_paths": user,
             "funding": self.funding is not None,
@@ -1137,7 +1143,7 @@ def stress_test_accounts(
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     seed: int = 0,
     threads: int | None = None,
@@ -1250,19 +1256,15 @@ MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
 
 def _cascade_settings(
     insurance_fund: Any, resilience: Any, mark_rule: Any, max_rounds: Any
-) -> tuple[float, float, int, int]:
-    """The checked fund, resilience, mark rule (its index) and round limit of a cascade."""
+) -> tuple[float, float, MarkRule, int]:
+    """The checked fund, resilience, mark rule and round limit of a cascade."""
     fund = _real("insurance_fund", insurance_fund)
     if not (math.isfinite(fund) and fund >= 0.0):
         raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
     res = _real("resilience", resilience)
     if not 0.0 <= res <= 1.0:
         raise ValueError(f"resilience must be in [0, 1] (got {res!r})")
-    if not isinstance(mark_rule, str):
-        raise TypeError(
-            f"mark_rule must be a str, one of 'last', 'mid' (got {type(mark_rule).__name__})"
-        )
-    rule = _MARK_RULES.index(check_option("mark_rule", mark_rule, _MARK_RULES))
+    rule = MarkRule.of(mark_rule)
     return fund, res, rule, _int("max_rounds", max_rounds, 0)
 
 

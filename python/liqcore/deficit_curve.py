@@ -26,6 +26,7 @@ import numpy as np
 from liqcore._arrays import F64, I64, as_f64
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result, Rows, _frozen, _pandas
@@ -144,7 +145,7 @@ def deficit_curve(
     policy: Policy | None = None,
     insurance_fund: float = 0.0,
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     threads: int | None = None,
 ) -> DeficitCurve:

@@ -34,6 +34,7 @@ from liqcore._arrays import threads as _threads
 from liqcore.book import Book
 from liqcore.contagion import AccountStressResult, AccountStressSpec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.stress import (
@@ -144,7 +145,7 @@ def stress_test(
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     seed: int = 0,
     correlation: Any = None,

@@ -41,6 +41,7 @@ from liqcore.cascade import CascadeResult, simulate_cascade
 from liqcore.liquidation import _policy
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import MarginTiers
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.stress import StressResult, stress_test
@@ -182,7 +183,7 @@ def build_report(
     insurance_fund: float = 0.0,
     shock: float = -0.05,
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     scenarios: int = 500,
     steps: int = 100,

@@ -10,7 +10,9 @@ steps. At each step the market moves by a factor ``f``: the mark and every book 
 multiplied by ``f`` (as the shock of :func:`liqcore.simulate_cascade`), then the cascade engine
 runs at the new mark until nothing new triggers (or ``max_rounds``). The book (consumed depth,
 its recovery by ``resilience`` after each round), the positions and the fund carry over from
-step to step, and the next move starts from the mark the cascade left.
+step to step, and the next move starts from the mark the cascade left. Under an
+index-anchored ``mark_rule`` (:class:`liqcore.MarkRule`) the index is multiplied by ``f``
+instead (it follows the path, not the liquidations) and the mark is the rule's value.
 
 Price paths
 -----------
@@ -71,6 +73,7 @@ from liqcore.contagion import (
 )
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
+from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import Result
@@ -298,7 +301,7 @@ class StressSpec:
     policy: Policy
     insurance_fund: float
     resilience: float
-    mark_rule: int
+    mark_rule: MarkRule
     max_rounds: int
     scenarios: int
     steps: int
@@ -318,8 +321,9 @@ class StressSpec:
             self.mark,
             self.insurance_fund,
             self.resilience,
-            self.mark_rule,
+            self.mark_rule.code,
             self.max_rounds,
+            mark_params=self.mark_rule.params,
         )
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
@@ -350,7 +354,7 @@ class StressSpec:
             "jump_mean": m.jump_mean,
             "jump_std": m.jump_std,
             "resilience": self.resilience,
-            "mark_rule": ("last", "mid")[self.mark_rule],
+            "mark_rule": str(self.mark_rule),
             "max_rounds": self.max_rounds,
             "user_paths": self.factors is not None,
             "funding": self.funding is not None,
@@ -442,7 +446,7 @@ class StressOptions(TypedDict, total=False):
     paths: Any
     path_type: str
     resilience: float
-    mark_rule: str
+    mark_rule: str | MarkRule
     max_rounds: int
     seed: int
     correlation: Any
@@ -502,7 +506,7 @@ def stress_test(
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
-    mark_rule: str = "last",
+    mark_rule: str | MarkRule = "last",
     max_rounds: int = 1000,
     seed: int = 0,
     threads: Optional[int] = None,
@@ -533,7 +537,7 @@ def stress_test(
         User paths instead of the model, read per ``path_type`` ("mark", "return",
         "log_return").
     resilience, mark_rule, max_rounds
-        The cascade engine's, per step.
+        The cascade engine's, per step (``mark_rule``: a name or a :class:`liqcore.MarkRule`).
     seed : int
         Key of the random streams, in [0, 2**64).
     threads : int, optional

@@ -12,7 +12,9 @@
 //            price band; the rest is valued at the band edge (docs/model.md §3).
 //            Then the mark follows the trades, whatever their order: MarkRule::last sets P to the
 //            quantity-weighted mean of each side's deepest fill (BookFlow), MarkRule::mid to the mid of the book left after
-//            the round; a round without book fills (takeovers, fallbacks) leaves P unchanged.
+//            the round, the index-anchored rules (mark_rule.hpp) to their formula of the index
+//            (the exogenous path: the shocked mark) and that price; a round without book fills
+//            (takeovers, fallbacks) leaves P unchanged.
 //            Then the book recovers: every level's quantity q becomes q + r·(q0 − q), with q0
 //            its quantity before any liquidation and r = resilience in [0, 1] (a fraction r of
 //            the depth still missing returns; r = 0: none, r = 1: the whole book).
@@ -62,18 +64,15 @@
 #include "liqcore/error.hpp"
 #include "liqcore/liquidation.hpp"
 #include "liqcore/margin.hpp"
+#include "liqcore/mark_rule.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore {
 
-enum class MarkRule : int {
-  last = 0,  // the price of the round's last book fill
-  mid = 1,   // the mid of the book after the round
-};
-
 struct CascadeParams {
   double resilience = 0.0;  // in [0, 1]
   MarkRule mark_rule = MarkRule::last;
+  MarkParams mark;  // the rule's parameters (mark_rule.hpp)
   std::int64_t max_rounds = 1000;
 };
 
@@ -407,7 +406,7 @@ class CascadeEngine {
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
                 const CascadeParams& prm, std::span<const std::uint32_t> rank = {}, CascadeIndex* grow = nullptr)
       : pos_(pos), idx_(index), grow_(grow), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book),
-        fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none), size_(pos.size.size()),
+        mark_tr_(prm.mark_rule, prm.mark), fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none), size_(pos.size.size()),
         margin_(pos.size.size()), status_(pos.size.size()) {
     if (dense_) {  // the counterparties read every position's size and margin
       std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
@@ -436,6 +435,7 @@ class CascadeEngine {
     restore_side(book_.asks_mut(), base_.asks(), ask_);
     scale_ = 1.0;
     mark_ = mark;
+    mark_tr_.reset(mark);
     fund_ = InsuranceFund(fund, pol_.reserve);
     held_long_.clear();
     held_short_.clear();
@@ -461,10 +461,14 @@ class CascadeEngine {
     if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
   }
 
-  // An exogenous move: the mark and every book price are multiplied by `factor` (> 0).
+  // An exogenous move: every book price and the index are multiplied by `factor` (> 0), and the
+  // mark follows its rule (mark_rule.hpp; "last", "mid": multiplied by `factor` too).
   void shift(double factor) noexcept {
-    mark_ *= factor;
     scale_ *= factor;
+    const bool quotes = mark_tr_.anchored();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    mark_tr_.shift(factor, quotes ? best(book_.bids(), bid_) : nan, quotes ? best(book_.asks(), ask_) : nan);
+    mark_ = mark_tr_.mark();
   }
 
   // Runs rounds until nothing new is liquidatable or max_rounds; calls on_round(trace) after
@@ -668,12 +672,15 @@ class CascadeEngine {
       hit(e.i, e.q, e.ep, e.m);
       return false;
     };
-    for (bool more = true; more;) {
-      scan(idx_.longs, next_long_, add);
-      scan(idx_.shorts, next_short_, add);
+    // After an extension only the side extended is scanned again: the other side's scan
+    // stopped in a bucket the mark has not crossed entirely, whose hits are already taken.
+    for (bool longs = true, shorts = true; longs || shorts;) {
+      if (longs) scan(idx_.longs, next_long_, add);
+      if (shorts) scan(idx_.shorts, next_short_, add);
       const std::size_t nl = idx_.longs.buckets(), ns = idx_.shorts.buckets();
       extend_index();
-      more = idx_.longs.buckets() != nl || idx_.shorts.buckets() != ns;
+      longs = idx_.longs.buckets() != nl;
+      shorts = idx_.shorts.buckets() != ns;
     }
     pop_hits(long_heap_, long_heap_less, true);
     pop_hits(short_heap_, short_heap_less, false);
@@ -884,16 +891,14 @@ class CascadeEngine {
       if (covered > 0.0) apply_adl(mark);
     }
 
-    // The mark follows the round's book fills (if any), whatever their order; then the book
-    // recovers.
+    // The mark follows the round's book fills (if any), whatever their order, by its rule
+    // (mark_rule.hpp); then the book recovers.
     if (flow.any()) {
-      if (prm_.mark_rule == MarkRule::last) {
-        mark_ = flow.last_price();
-      } else {
-        const double b = best(book_.bids(), bid_), a = best(book_.asks(), ask_);
-        const double mid = std::isnan(b) ? a : (std::isnan(a) ? b : 0.5 * (a + b));
-        if (!std::isnan(mid)) mark_ = mid;
-      }
+      const bool quotes = prm_.mark_rule != MarkRule::last;
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      mark_tr_.trade(flow.last_price(), quotes ? best(book_.bids(), bid_) : nan,
+                     quotes ? best(book_.asks(), ask_) : nan);
+      mark_ = mark_tr_.mark();
     }
     if (prm_.resilience > 0.0) {
       recover(book_.bids_mut(), base_.bids(), bid_);
@@ -1087,6 +1092,7 @@ class CascadeEngine {
   SideState bid_, ask_;
   double scale_ = 1.0;
   double mark_ = 0.0;
+  MarkTracker mark_tr_;  // the mark's rule and state; mark_ is its mark()
   InsuranceFund fund_;
   Ledger ledger_;
   CascadeTotals tot_;
@@ -1144,6 +1150,7 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  check_mark_rule(prm.mark_rule, prm.mark);
   // Positions in input order; only those whose LP is near the marks of the cascade get sorted.
   CascadeIndex index = CascadeIndex::partial(pos, pol, mark * (1.0 + shock), CascadeEngine::first_window());
   CascadeEngine eng(pos, index, book, pol, prm, {}, &index);

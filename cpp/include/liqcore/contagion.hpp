@@ -2,14 +2,17 @@
 //
 // The cross-margin counterpart of cascade.hpp, built on account_liquidation.hpp:
 //   round 0  every market m moves by its own shock: P_m ← P_m·(1 + shock_m), and every price of
-//            its book is multiplied by the same factor (multiplicative shift);
+//            its book is multiplied by the same factor (multiplicative shift; an index-anchored
+//            mark rule moves the index so and evaluates its formula);
 //   round k  every account liquidatable at the current marks (TMMR > TNC, with an open position)
 //            is liquidated account-wide by liquidate_accounts (policy order, each close walking
 //            its market's book as left by the earlier rounds, fallback, fees, fund, ledger);
 //            then each market's mark follows its own book fills of the round (MarkRule::last:
 //            the quantity-weighted mean of each book side's deepest fill of the round, whatever
 //            their order (BookFlow, liquidation.hpp); MarkRule::mid: the mid
-//            of its book after the round; no book fill in a market: its mark is unchanged); then
+//            of its book after the round; the index-anchored rules of mark_rule.hpp: their
+//            formula of the market's index (its exogenous path) and that price; no book fill in a
+//            market: its mark is unchanged); then
 //            every book recovers: each level's quantity q becomes q + r·(q0 − q) (q0 before any
 //            liquidation, r = resilience), as in cascade.hpp;
 //            With rate limits (pol.max_notional, pol.max_orders), only the accounts within the
@@ -68,6 +71,7 @@
 #include "liqcore/cascade.hpp"
 #include "liqcore/cross_margin.hpp"
 #include "liqcore/error.hpp"
+#include "liqcore/mark_rule.hpp"
 #include "liqcore/rng.hpp"
 #include "liqcore/scenarios.hpp"
 #include "liqcore/waterfall.hpp"
@@ -77,6 +81,7 @@ namespace liqcore {
 struct ContagionParams {
   double resilience = 0.0;  // in [0, 1]
   MarkRule mark_rule = MarkRule::last;
+  MarkParams mark;  // the rule's parameters (mark_rule.hpp), the same for every market
   std::int64_t max_rounds = 1000;
 };
 
@@ -153,6 +158,12 @@ struct ContagionSide {
   void recover(double r) {
     for (std::size_t l = 0; l < q.size(); ++l) q[l] += r * (q0[l] - q[l]);
   }
+  // The best price with quantity at `scale` (NaN: none).
+  double best(double scale) const noexcept {
+    for (std::size_t l = 0; l < px.size(); ++l)
+      if (q[l] > 0.0) return px[l] * scale;
+    return std::numeric_limits<double>::quiet_NaN();
+  }
 };
 
 }  // namespace detail
@@ -173,6 +184,7 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
   if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
     throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
   if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  check_mark_rule(prm.mark_rule, prm.mark);
   if (pol.execution == Execution::book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
   check_markets(markets);
@@ -340,10 +352,12 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
   run.fund_before = fund;
   std::vector<Market> mk(markets.begin(), markets.end());
   std::vector<double> scale(M);
+  std::vector<MarkTracker> marks(M, MarkTracker(prm.mark_rule, prm.mark));  // each market's mark rule
   for (std::size_t m = 0; m < M; ++m) {
     run.initial_marks.push_back(mk[m].mark);
-    run.shocked_marks.push_back(mk[m].mark * factors[m]);
     scale[m] = 1.0;
+    marks[m].reset(mk[m].mark);
+    if (T == 0) run.shocked_marks.push_back(mk[m].mark);
   }
   std::vector<detail::ContagionSide> bid(M), ask(M);
   if (has_books) {
@@ -407,8 +421,11 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
     for (std::size_t m = 0; m < M; ++m) {  // the exogenous move of the step
       const double f = factors[step * M + m];
       prev[m] = mk[m].mark;
-      mk[m].mark *= f;
       scale[m] *= f;
+      const bool quotes = has_books && marks[m].anchored();
+      marks[m].shift(f, quotes ? bid[m].best(scale[m]) : nan, quotes ? ask[m].best(scale[m]) : nan);
+      mk[m].mark = marks[m].mark();
+      if (step == 0) run.shocked_marks.push_back(mk[m].mark);
       move_origin[m] = static_cast<std::int64_t>(m);
     }
     if (moves_assets)
@@ -512,12 +529,9 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
         ask[m].update(after[m].asks());
         const BookFlow& flow = tot.flow[m];
         if (!flow.any()) continue;
-        if (prm.mark_rule == MarkRule::last) {
-          next[m] = flow.last_price();
-        } else {
-          const double mid = after[m].mid();
-          if (!std::isnan(mid)) next[m] = mid;
-        }
+        const bool quotes = prm.mark_rule != MarkRule::last;
+        marks[m].trade(flow.last_price(), quotes ? after[m].bids().best() : nan, quotes ? after[m].asks().best() : nan);
+        next[m] = marks[m].mark();
       }
       if (has_books && prm.resilience > 0.0)
         for (std::size_t m = 0; m < M; ++m) {

@@ -1,8 +1,8 @@
 // Stress tests (docs/model.md §5): many price paths × the positions × the policy.
 //
 // Scenario s starts from the inputs (positions, book, mark, fund) and walks `steps` steps. At
-// step t the market moves by a factor f (exogenous: the mark and every book price are multiplied
-// by f), then the cascade engine of cascade.hpp runs at the new mark until nothing new triggers
+// step t the market moves by a factor f (exogenous: the index and every book price are multiplied
+// by f, the mark follows its rule, mark_rule.hpp; "last" and "mid": multiplied by f), then the cascade engine of cascade.hpp runs at the new mark until nothing new triggers
 // (or max_rounds). The book (its consumed depth, its recovery), the positions and the fund carry
 // over from step to step; the mark after a step's cascade is where the next step's move starts.
 //
@@ -61,6 +61,7 @@ class StressPlan {
     if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
       throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
     if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+    check_mark_rule(prm.mark_rule, prm.mark);
   }
   StressPlan(const StressPlan&) = delete;
   StressPlan& operator=(const StressPlan&) = delete;
