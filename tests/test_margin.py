@@ -708,10 +708,12 @@ def test_initial_margin_tiers_and_per_position_rates() -> None:
     assert lq.initial_margin(0.0, 100.0, 0.1) == 0.0
     # dYdX's BTC-USD "Large-Cap" tier through the policy: 5% initial, 3% maintenance
     d = lq.Policy.dydx()
-    assert d.initial_margin(2.0, 50_000.0) == pytest.approx(5_000.0)
+    assert (d.imr, d.mmr) == (0.05, 0.03)
+    assert lq.initial_margin(2.0, 50_000.0, d.imr) == pytest.approx(5_000.0)
     p = lq.Policy(imr=0.2, oi_caps=(1e6, 2e6))
-    assert p.initial_margin(1.0, 500_000.0, open_interest=1.5e6) == pytest.approx(300_000.0)
-    assert p.initial_margin(1.0, 500_000.0) == pytest.approx(100_000.0)  # no OI given: base
+    im = lq.initial_margin(1.0, 500_000.0, p.imr, open_interest=1.5e6, oi_caps=p.oi_caps)
+    assert im == pytest.approx(300_000.0)
+    assert lq.Policy.from_json(p.to_json()) == p
 
 
 @pytest.mark.parametrize(
@@ -744,12 +746,14 @@ def test_initial_margin_bad_positions() -> None:
         lq.initial_margin([np.nan, 1.0], [100.0, 1.0], 0.1)
     with pytest.raises(ValueError, match=r"notional is beyond the float range"):
         lq.initial_margin([1e300], [1e300], 0.1)
-    with pytest.raises(ValueError, match=r"Policy.imr is not set"):
-        lq.Policy().initial_margin(1.0, 1.0)
     with pytest.raises(ValueError, match=r"Policy.oi_caps scales the initial margin"):
         lq.Policy(oi_caps=(1, 2))
-    with pytest.raises(ValueError, match=r"only with Policy.oi_caps"):
-        lq.Policy(imr=0.1).initial_margin(1.0, 1.0, open_interest=3.0)
+    with pytest.raises(ValueError, match=r"Policy.oi_caps must have lower <= upper"):
+        lq.Policy(imr=0.1, oi_caps=(3, 2))
+    with pytest.raises(ValueError, match=r"Policy.oi_caps\[1\] must be finite and >= 0"):
+        lq.Policy(imr=0.1, oi_caps=(0, math.inf))
+    with pytest.raises(TypeError, match=r"Policy.oi_caps must be None or a \(lower, upper\)"):
+        lq.Policy(imr=0.1, oi_caps=3)
 
 
 # ---- mmr = 1 (dYdX's largest maintenance fraction): the limit of the liquidation price ----------

@@ -88,7 +88,6 @@ __all__ = [
     "drift_if_fee",
     "drift_liquidator_fee",
     "equity",
-    "fees",
     "fillable_price",
     "health",
     "initial_margin",

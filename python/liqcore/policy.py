@@ -147,8 +147,9 @@ class Policy:
             ``{"floors": [...], "mmr": [...]}`` or (floor, mmr) pairs; stored as pairs.
         contract ("linear"): "linear" or "inverse"; contract_size (1.0): face value of an
             inverse contract in quote.
-        imr (None): initial-margin rate in ``[0, 1]``, for :meth:`initial_margin` (and
-            max leverage ``1/imr``); None: not set. The liquidation kernels do not use it.
+        imr (None): initial-margin rate in ``[0, 1]`` (max leverage ``1/imr``); None: not set.
+            The liquidation kernels do not use it: it is the venue's rule for
+            ``liqcore.initial_margin(size, mark, p.imr, open_interest=oi, oi_caps=p.oi_caps)``.
         oi_caps (None): dYdX's open-interest caps ``(lower, upper)`` (quote) that raise the
             initial-margin fraction from ``imr`` at ``lower`` to 1 at ``upper``
             (:func:`liqcore.initial_margin_fraction`); needs ``imr``.
@@ -317,27 +318,6 @@ class Policy:
 
         slots = self.liquidation_slots
         return drift_liquidator_fee(self.takeover_fee, self.takeover_fee_max, slots)
-
-    def initial_margin(self, size: Any, mark: Any, *, open_interest: float | None = None) -> Any:
-        """Initial margin of positions at the mark under this policy's ``imr`` (and
-        ``oi_caps`` with the market's ``open_interest``); see :func:`liqcore.initial_margin`."""
-        from liqcore.margin import initial_margin
-
-        if self.imr is None:
-            raise ValueError("Policy.imr is not set: this policy has no initial-margin rule")
-        if self.oi_caps is None and open_interest is not None:
-            raise ValueError("open_interest scales the initial margin only with Policy.oi_caps")
-        if self.oi_caps is not None and open_interest is None:
-            open_interest = 0.0  # no open interest given: the base rate
-        return initial_margin(
-            size,
-            mark,
-            self.imr,
-            open_interest=open_interest,
-            oi_caps=self.oi_caps,
-            contract=self.contract,
-            contract_size=self.contract_size,
-        )
 
     # ---- presets -------------------------------------------------------------------------
     # Illustrative approximations of each venue's published rules for a BTC perpetual; the
