@@ -807,3 +807,24 @@ def test_mmr_one_tiers_and_large_values() -> None:
     assert lq.liquidation_price([1e200, 1.0], [1e200, 100.0], [1.0, 150.0], [1.0, 1.0]).tolist() \
         == [math.inf, 0.0]
     assert lq.liquidation_price(-1e200, 1e200, 0.0, 1.0, contract="inverse") == 0.0
+
+
+def test_mmr_one_through_liquidation_and_cascade() -> None:
+    # liquidatable iff E < MM = notional: the 50-margin long and short and the 2x long
+    pos = lq.Positions([1.0, 1.0, -1.0, 2.0], [100.0] * 4, [50.0, 150.0, 50.0, 30.0])
+    book = lq.synthetic_book(100.0, levels=50)
+    res = lq.liquidate(pos, book, 100.0, lq.Policy(mmr=1.0))
+    assert res.liquidated.tolist() == [True, False, True, True]
+    casc = lq.simulate_cascade(pos, book, 100.0, -0.05, lq.Policy(mmr=1.0))
+    assert math.isfinite(casc.bad_debt)
+    assert int(casc.liquidated.sum()) == 3
+    # the cascade's index keeps "always" positions: a linear long at LP = +inf (found by
+    # Hypothesis against tests/model_reference.py) and an inverse short at LP = 0
+    pos = lq.Positions([-4.0, 0.5], [50.0, 50.0], [0.0, 0.0])
+    casc = lq.simulate_cascade(pos, lq.Book([], [], [], []), 80.0, -0.05, lq.Policy(mmr=1.0))
+    assert casc.liquidated.tolist() == [True, True]
+    inv = lq.Policy(mmr=1.0, contract="inverse", price_band=0.5)
+    pos = lq.Positions([-100.0], [100.0], [0.5])
+    assert lq.liquidation_price(-100.0, 100.0, 0.5, 1.0, contract="inverse") == 0.0
+    casc = lq.simulate_cascade(pos, lq.synthetic_book(100.0, levels=50), 100.0, 0.01, inv)
+    assert casc.liquidated.tolist() == [True]
