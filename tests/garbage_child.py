@@ -99,7 +99,14 @@ def valid_for(name: str, target: str = "") -> Any:
         "spec": "binance", "assets": {"USDC": {"price": 1.0}},
         # the live engine and replays
         "price": 100.0, "id": 0, "ids": None, "feed": "binance.jsonl", "depth_bps": 10.0,
+        # initial margin, venue fees
+        "imr": 0.1, "open_interest": None, "oi_caps": None, "notional": 1000.0,
+        "margin_shortage": 20.0, "margin_ratio": 0.05, "liquidator_fee": 0.01,
+        "max_if_fee": 0.05, "base_fee": 0.01, "max_fee": 0.03, "slots": 2000.0,
+        "grace_slots": 1500.0, "per_slot": 1e-6,
     }
+    if name == "notional" and not target.endswith(("drift_if_fee", "initial_margin_fraction")):
+        return None  # synthetic_positions' notional is a distribution
     if name == "mark" and target.endswith("replay"):
         return "mid"
     if "AccountEngine" in target:

@@ -159,6 +159,8 @@ def fee_of(pol: lq.Policy, surplus: float, fill_notional: float) -> float:
         return 0.0
     if pol.fee == "surplus":
         return surplus
+    if pol.fee == "drift":  # docs/model.md §3: 95% of the surplus, at most fee_rate·N
+        return min(0.95 * surplus, pol.fee_rate * fill_notional)
     rate = pol.fee_cap if pol.fee == "capped" else pol.fee_rate
     return min(surplus, rate * fill_notional)
 

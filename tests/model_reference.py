@@ -10,8 +10,9 @@ of positions and levels.
 * :func:`reference_cascade`: the multi-round rules (``liqcore.simulate_cascade``).
 
 Covered: linear contracts, flat ``mmr``; ``order`` underwater / largest / given; ``sizing`` full;
-``execution`` book; ``limit`` none / bankruptcy; ``fee`` capped / surplus / rate; ``reserve``;
-``residual`` none / queue / pro_rata / socialize (cascades: none / pro_rata / queue);
+``execution`` book; ``limit`` none / bankruptcy; ``fee`` capped / surplus / rate / drift;
+``reserve``; ``residual`` none / queue / pro_rata / socialize (cascades: none / pro_rata /
+queue);
 ``price_band``; ``refuse_uncovered``. NOT covered, left to the existing references: inverse
 contracts, partial and slice sizing, maintenance tiers, the fillable-price limit, takeover
 execution, backstop, capped_pro_rata / risk_aware.
@@ -94,7 +95,7 @@ SUPPORTED = {
     "order": ("underwater", "largest", "given"),
     "sizing": ("full",),
     "limit": ("none", "bankruptcy"),
-    "fee": ("capped", "surplus", "rate"),
+    "fee": ("capped", "surplus", "rate", "drift"),
     "residual": ("none", "queue", "pro_rata", "socialize"),
     "contract": ("linear",),
     "execution": ("book",),
@@ -448,6 +449,8 @@ def _close(
         fee = min(surplus, pol["fee_cap"] * notional)
     elif pol["fee"] == "rate":
         fee = min(surplus, pol["fee_rate"] * notional)
+    elif pol["fee"] == "drift":  # Drift's IF fee: 95% of the surplus, at most fee_rate·N
+        fee = min(F(19, 20) * surplus, pol["fee_rate"] * notional)
     else:
         fee = surplus
     fund.balance += fee

@@ -21,6 +21,8 @@ def fee_of(policy, surplus, notional):
         return 0.0
     if policy.fee == "surplus":
         return surplus
+    if policy.fee == "drift":
+        return min(0.95 * surplus, policy.fee_rate * notional)
     rate = policy.fee_cap if policy.fee == "capped" else policy.fee_rate
     return min(surplus, rate * notional)
 
@@ -320,7 +322,7 @@ policies = st.builds(
     sizing=st.sampled_from(["full", "partial", "slices"]),
     execution=st.sampled_from(["book", "takeover"]),
     limit=st.sampled_from(["none", "bankruptcy", "fillable"]),
-    fee=st.sampled_from(["capped", "surplus", "rate"]),
+    fee=st.sampled_from(["capped", "surplus", "rate", "drift"]),
     residual=st.sampled_from(
         ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
     ),
@@ -346,7 +348,7 @@ def rel_close(a, b, scale):
     st.sampled_from(["underwater", "largest", "given"]),
     st.sampled_from(["none", "bankruptcy", "fillable"]),
     st.sampled_from(["book", "takeover"]),
-    st.sampled_from(["capped", "surplus", "rate"]),
+    st.sampled_from(["capped", "surplus", "rate", "drift"]),
     st.floats(0.0, 500.0),
     st.sampled_from(["none", "queue", "pro_rata", "socialize"]),
 )

@@ -164,7 +164,7 @@ def test_binance_brackets_wrong_cum() -> None:
         (0, "notionalFloor", 10.0, "BTCUSDT brackets[0] notionalFloor must be 0 (got 10.0)"),
         (1, "maintMarginRatio", "abc",
          "BTCUSDT brackets[1] maintMarginRatio must be finite and >= 0 (got 'abc')"),
-        (1, "maintMarginRatio", 1.5, "BTCUSDT brackets: mmr[1] must be finite and >= 0 and < 1"),
+        (1, "maintMarginRatio", 1.5, "BTCUSDT brackets: mmr[1] must be finite and >= 0 and <= 1"),
         (4, "cum", None, "BTCUSDT brackets[4] has no 'cum'"),
     ],
 )

@@ -388,7 +388,7 @@ def test_accounts_bad_input(kwargs, err, match):
     [
         ({"marks": [100.0, 0.0]}, ValueError, r"marks\[1\] must be finite and > 0"),
         ({"marks": [100.0, float("inf")]}, ValueError, r"marks\[1\] must be finite"),
-        ({"mmr": [0.1, 1.0]}, ValueError, r"mmr\[1\] must be finite and >= 0 and < 1"),
+        ({"mmr": [0.1, 1.5]}, ValueError, r"mmr\[1\] must be finite and >= 0 and <= 1"),
         ({"mmr": [0.1, 0.1, 0.1]}, ValueError, r"mmr has length 3, expected 2"),
         ({"mmr": None}, ValueError, r"market 0 has neither mmr nor tiers"),
         (
@@ -406,7 +406,7 @@ def test_accounts_bad_input(kwargs, err, match):
         (
             {"tiers": [None, [(0.0, 1.5)]]},
             ValueError,
-            r"tiers\[1\].mmr\[0\] must be finite and >= 0 and < 1",
+            r"tiers\[1\].mmr\[0\] must be finite and >= 0 and <= 1",
         ),
         ({"tiers": [None]}, ValueError, r"tiers has length 1, expected 2"),
         ({"books": [None, None]}, TypeError, r"books\[0\] must be a liqcore.Book"),

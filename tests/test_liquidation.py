@@ -111,7 +111,7 @@ POLICY_CHOICES = {
     "sizing": st.sampled_from(["full", "partial", "slices"]),
     "execution": st.sampled_from(["book", "book", "takeover"]),
     "limit": st.sampled_from(["none", "bankruptcy", "fillable"]),
-    "fee": st.sampled_from(["capped", "surplus", "rate"]),
+    "fee": st.sampled_from(["capped", "surplus", "rate", "drift"]),
     "residual": st.sampled_from(
         ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from typing import Any
 
@@ -454,9 +455,10 @@ BAD = {
         (np.inf, r"must be finite and >= 0"),
     ],
     "mmr": [
-        (1.0, r"must be finite and >= 0 and < 1"),
-        (-0.01, r"must be finite and >= 0 and < 1"),
-        (np.nan, r"must be finite and >= 0 and < 1"),
+        (1.5, r"must be finite and >= 0 and <= 1"),
+        (np.nextafter(1.0, 2.0), r"must be finite and >= 0 and <= 1"),
+        (-0.01, r"must be finite and >= 0 and <= 1"),
+        (np.nan, r"must be finite and >= 0 and <= 1"),
     ],
 }
 
@@ -572,18 +574,23 @@ def test_mm_at_entry_must_be_bool() -> None:
         ),
         ([0, np.nan], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got nan\)$"),
         ([0, np.inf], [0.01, 0.02], ValueError, r"^floors\[1\] must be finite \(got inf\)$"),
-        ([0, 10], [0.01, 1.0], ValueError, r"^mmr\[1\] must be finite and >= 0 and < 1 \(got 1\)$"),
+        (
+            [0, 10],
+            [0.01, 1.5],
+            ValueError,
+            r"^mmr\[1\] must be finite and >= 0 and <= 1 \(got 1.5\)$",
+        ),
         (
             [0, 10],
             [-0.01, 0.1],
             ValueError,
-            r"^mmr\[0\] must be finite and >= 0 and < 1 \(got -0.01\)$",
+            r"^mmr\[0\] must be finite and >= 0 and <= 1 \(got -0.01\)$",
         ),
         (
             [0, 10],
             [0.01, np.nan],
             ValueError,
-            r"^mmr\[1\] must be finite and >= 0 and < 1 \(got nan\)$",
+            r"^mmr\[1\] must be finite and >= 0 and <= 1 \(got nan\)$",
         ),
         (["a"], [0.01], TypeError, r"^floors must be a real number"),
         ([0], {"a": 1}, TypeError, r"^mmr must be a real number"),
@@ -610,3 +617,214 @@ def test_core_checks_lengths_itself() -> None:
         _core.bankruptcy_price(np.ones(3), np.ones(2), np.ones(3), False, 1.0)
     with pytest.raises(ValueError, match=r"^tiers.floors\[1\] must be strictly increasing"):
         _core.Tiers(np.array([0.0, 0.0]), np.array([0.1, 0.2]))
+
+
+# ---- initial margin (docs/model.md §1): dYdX v4's published vectors ---------------------------
+#
+# protocol/x/perpetuals/types/liquidity_tier_test.go, TestGetInitialMarginQuoteQuantums: quote
+# quantums as the notional (size 1 at mark = quantums), the expected IMR rounded up by dYdX.
+
+DYDX_IMR_VECTORS = [
+    # (base IMF, quote quantums, open interest, lower cap, upper cap, expected IMR)
+    (0.2, 500_000, None, 0, 0, 100_000),
+    (0.5, 1_000_000, None, 0, 0, 500_000),
+    (0.1, 1, None, 0, 0, 1),  # 0.1 rounds up to 1
+    (0.567243, 123_456, None, 0, 0, 70_030),  # 70,029.55 rounds up
+    (0.2, 500_000, 1_500_000_000_000, 0, 0, 100_000),  # upper cap 0: no OIMF
+    (0.2, 500_000, 1_500_000_000_000, 1_000_000_000_000, 2_000_000_000_000, 300_000),  # 60%
+    (0.2, 500_000, 80_000_000_000_000, 25_000_000_000_000, 50_000_000_000_000, 500_000),
+    (0.2, 500_000, 25_000_000_000_000, 25_000_000_000_000, 50_000_000_000_000, 100_000),
+    (0.2, 500_000, 28_123_456_789_123, 25_000_000_000_000, 60_000_000_000_000, 135_697),
+]
+
+
+@pytest.mark.parametrize(("imf", "quantums", "oi", "lo", "hi", "expected"), DYDX_IMR_VECTORS)
+def test_initial_margin_dydx_vectors(
+    imf: float, quantums: float, oi: float | None, lo: float, hi: float, expected: int
+) -> None:
+    caps = None if oi is None else (lo, hi)
+    im = lq.initial_margin(1.0, float(quantums), imf, open_interest=oi, oi_caps=caps)
+    assert isinstance(im, float)
+    assert im <= quantums
+    assert math.ceil(im - 1e-9 * quantums) == expected  # dYdX rounds the IMR up to a quantum
+
+
+@pytest.mark.parametrize(
+    ("oi", "expected_ppm"),
+    [
+        # TestGetAdjustedInitialMarginPpm: base 20%, caps 1,000,000 / 2,000,000
+        (0, 200_000),
+        (1_500_000, 600_000),
+        (1_234_567, 387_653),  # 0.3876536, truncated to ppm by dYdX
+        (1_000_000, 200_000),
+        (2_000_000, 1_000_000),
+        (2_500_000, 1_000_000),
+    ],
+)
+def test_initial_margin_fraction_dydx_vectors(oi: float, expected_ppm: int) -> None:
+    f = lq.initial_margin_fraction(1.0, 0.2, open_interest=oi, oi_caps=(1_000_000, 2_000_000))
+    assert math.floor(f * 1e6 + 1e-7) == expected_ppm
+    assert lq.initial_margin_fraction(1.0, 0.2, open_interest=oi, oi_caps=(0, 0)) == 0.2
+
+
+def ref_imf(n: np.ndarray, base: np.ndarray, oi: float | None, lo: float, hi: float) -> np.ndarray:
+    """docs/model.md §1: base below the lower cap, 1 from the upper cap, linear between."""
+    if oi is None or hi == 0 or oi <= lo:
+        return base + 0 * n
+    if oi >= hi:
+        return np.ones_like(base + 0 * n)
+    return np.minimum(base + (oi - lo) / (hi - lo) * (1 - base), 1.0) + 0 * n
+
+
+@given(
+    st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=20),
+    st.floats(1.0, 1e5),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 3e6),
+    st.booleans(),
+)
+def test_initial_margin_matches_reference(
+    q: list[float], p: float, imf: float, oi: float, inverse: bool
+) -> None:
+    qa = np.array(q)
+    contract = "inverse" if inverse else "linear"
+    n = ref_notional(qa, p, inverse, 100.0)
+    expected = n * ref_imf(n, np.full(len(q), imf), oi, 1e6, 2e6)
+    got = lq.initial_margin(qa, p, imf, open_interest=oi, oi_caps=(1e6, 2e6), contract=contract,
+                            contract_size=100.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0)
+    assert np.all(got <= n * (1 + 1e-15))
+
+
+def test_initial_margin_tiers_and_per_position_rates() -> None:
+    # leverage brackets: 125x to 50k, 100x to 250k, 50x above; the whole notional at its rate
+    t = lq.MarginTiers([0, 50_000, 250_000], [0.008, 0.01, 0.02])
+    got = lq.initial_margin([1.0, -2.0, 10.0], 30_000.0, tiers=t)
+    np.testing.assert_allclose(got, [30_000 * 0.008, 60_000 * 0.01, 300_000 * 0.02], rtol=1e-15)
+    assert lq.initial_margin_fraction(50_000.0, tiers=t) == 0.01  # a floor opens its tier
+    assert 1 / lq.initial_margin_fraction(10_000.0, tiers=t) == 125.0  # max leverage
+    got = lq.initial_margin([1.0, 2.0], [100.0, 100.0], [0.1, 1.0])
+    np.testing.assert_array_equal(got, [10.0, 200.0])
+    assert lq.initial_margin(0.0, 100.0, 0.1) == 0.0
+    # dYdX's BTC-USD "Large-Cap" tier through the policy: 5% initial, 3% maintenance
+    d = lq.Policy.dydx()
+    assert (d.imr, d.mmr) == (0.05, 0.03)
+    assert lq.initial_margin(2.0, 50_000.0, d.imr) == pytest.approx(5_000.0)
+    p = lq.Policy(imr=0.2, oi_caps=(1e6, 2e6))
+    im = lq.initial_margin(1.0, 500_000.0, p.imr, open_interest=1.5e6, oi_caps=p.oi_caps)
+    assert im == pytest.approx(300_000.0)
+    assert lq.Policy.from_json(p.to_json()) == p
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        ({}, ValueError, r"initial margin needs a rate: pass imr"),
+        ({"imr": 1.5}, ValueError, r"^imr must be finite and >= 0 and <= 1 \(got 1.5\)$"),
+        ({"imr": [0.1, -0.1]}, ValueError, r"^imr\[1\] must be finite and >= 0 and <= 1"),
+        ({"imr": [0.1, 0.1, 0.1]}, ValueError, r"imr has length 3, expected 2"),
+        ({"imr": 0.1, "tiers": lq.MarginTiers([0], [0.1])}, ValueError, r"pass either imr or"),
+        ({"tiers": [0.1]}, TypeError, r"tiers must be a MarginTiers"),
+        ({"imr": 0.1, "open_interest": 5.0}, ValueError, r"open_interest and oi_caps go together"),
+        ({"imr": 0.1, "oi_caps": (1, 2)}, ValueError, r"open_interest and oi_caps go together"),
+        ({"imr": 0.1, "open_interest": -1.0, "oi_caps": (1, 2)}, ValueError, r"open_interest must"),
+        ({"imr": 0.1, "open_interest": 1.0, "oi_caps": (3, 2)}, ValueError, r"oi_caps\[0\] must"),
+        ({"imr": 0.1, "open_interest": 1.0, "oi_caps": 3}, TypeError, r"oi_caps must be a \(lower"),
+        ({"imr": 0.1, "open_interest": 1.0, "oi_caps": (0, math.nan)}, ValueError, r"oi_caps\[1\]"),
+        ({"imr": 0.1, "open_interest": "1", "oi_caps": (0, 1)}, TypeError, r"open_interest must"),
+    ],
+)
+def test_initial_margin_bad_inputs(kwargs: dict[str, Any], err: type, match: str) -> None:
+    with pytest.raises(err, match=match):
+        lq.initial_margin([1.0, 2.0], [100.0, 100.0], **kwargs)
+
+
+def test_initial_margin_bad_positions() -> None:
+    with pytest.raises(ValueError, match=r"^mark\[1\] must be finite and > 0"):
+        lq.initial_margin([1.0, 1.0], [100.0, 0.0], 0.1)
+    with pytest.raises(ValueError, match=r"^size\[0\] must be finite"):
+        lq.initial_margin([np.nan, 1.0], [100.0, 1.0], 0.1)
+    with pytest.raises(ValueError, match=r"notional is beyond the float range"):
+        lq.initial_margin([1e300], [1e300], 0.1)
+    with pytest.raises(ValueError, match=r"Policy.oi_caps scales the initial margin"):
+        lq.Policy(oi_caps=(1, 2))
+    with pytest.raises(ValueError, match=r"Policy.oi_caps must have lower <= upper"):
+        lq.Policy(imr=0.1, oi_caps=(3, 2))
+    with pytest.raises(ValueError, match=r"Policy.oi_caps\[1\] must be finite and >= 0"):
+        lq.Policy(imr=0.1, oi_caps=(0, math.inf))
+    with pytest.raises(TypeError, match=r"Policy.oi_caps must be None or a \(lower, upper\)"):
+        lq.Policy(imr=0.1, oi_caps=3)
+
+
+# ---- mmr = 1 (dYdX's largest maintenance fraction): the limit of the liquidation price ----------
+
+
+def test_mmr_one_linear() -> None:
+    # long 1 @ 100: E − MM = M − 100 at every price (liquidatable at every price iff M < 100)
+    assert lq.liquidation_price(1.0, 100.0, 50.0, 1.0) == math.inf  # always
+    assert lq.liquidation_price(1.0, 100.0, 150.0, 1.0) == 0.0  # never
+    assert lq.liquidation_price(1.0, 100.0, 100.0, 1.0) == 0.0  # E = MM: never (strict)
+    # short 1 @ 100: E − MM = M + 100 − 2P, root (M + 100)/2
+    assert lq.liquidation_price(-1.0, 100.0, 50.0, 1.0) == 75.0
+    # the array kernel agrees, threads and all
+    q = np.array([1.0, 1.0, -1.0, 0.0] * 300)
+    m = np.array([50.0, 150.0, 50.0, 10.0] * 300)
+    lp = lq.liquidation_price(q, 100.0, m, 1.0, threads=3)
+    np.testing.assert_array_equal(lp[:4], [math.inf, 0.0, 75.0, math.nan])
+    np.testing.assert_array_equal(lp, np.tile(lp[:4], 300))
+    # detection agrees: margin ratio MM/E > 1 iff liquidatable
+    for mark in (1.0, 100.0, 1e6):
+        assert lq.margin_ratio(1.0, 100.0, 50.0, mark, 1.0) > 1.0
+        assert lq.margin_ratio(1.0, 100.0, 150.0, mark, 1.0) < 1.0
+        assert lq.maintenance_margin(1.0, mark, 1.0) == mark  # MM = notional
+
+
+def test_mmr_one_inverse() -> None:
+    # inverse short of 100 contracts of $1 at 100 (1 coin of notional): E − MM = M − 1 coin
+    kw: dict[str, Any] = {"contract": "inverse", "contract_size": 1.0}
+    assert lq.liquidation_price(-100.0, 100.0, 0.5, 1.0, **kw) == 0.0  # always
+    assert lq.liquidation_price(-100.0, 100.0, 2.0, 1.0, **kw) == math.inf  # never
+    # inverse long: the root of M − 100/100 + 100/P·... = 100/P: P = 2·100·100/(100 + 100·M)
+    lp = lq.liquidation_price(100.0, 100.0, 0.5, 1.0, **kw)
+    assert lp == pytest.approx(2 * 100 * 100 / (100 + 0.5 * 100), rel=1e-15)
+    e = ref_equity(100.0, 100.0, 0.5, lp, True, 1.0)
+    assert float(e) == pytest.approx(float(ref_mm(100.0, lp, 1.0, inverse=True)), rel=1e-12)
+
+
+def test_mmr_one_tiers_and_large_values() -> None:
+    # a top tier of 100% from notional 1,000 (cum 900): a long 10 @ 100 with margin 200 has
+    # E − MM = 100 in that tier (P >= 100) and 9P − 800 below it: the root is in the 10% tier
+    t = lq.MarginTiers([0, 1_000], [0.1, 1.0])
+    lp = lq.liquidation_price(10.0, 100.0, 200.0, tiers=t)
+    assert lp == pytest.approx((10 * 100 - 200) / (10 * (1 - 0.1)), rel=1e-15)
+    # a short whose root lies in the 100% tier: E − MM = 300 + 10·(100 − P) − (10P − 900)
+    lp = lq.liquidation_price(-10.0, 100.0, 300.0, tiers=t)
+    assert lp == pytest.approx((300 + 1000 + 900) / 20, rel=1e-15)
+    # a long above the top floor at entry whose E − MM is constant there: liquidatable (+inf)
+    assert lq.liquidation_price(20.0, 100.0, 100.0, tiers=t) == math.inf
+    # huge positions take the long-double path and still give the limit
+    assert lq.liquidation_price(1e200, 1e200, 1.0, 1.0) == math.inf
+    assert lq.liquidation_price([1e200, 1.0], [1e200, 100.0], [1.0, 150.0], [1.0, 1.0]).tolist() \
+        == [math.inf, 0.0]
+    assert lq.liquidation_price(-1e200, 1e200, 0.0, 1.0, contract="inverse") == 0.0
+
+
+def test_mmr_one_through_liquidation_and_cascade() -> None:
+    # liquidatable iff E < MM = notional: the 50-margin long and short and the 2x long
+    pos = lq.Positions([1.0, 1.0, -1.0, 2.0], [100.0] * 4, [50.0, 150.0, 50.0, 30.0])
+    book = lq.synthetic_book(100.0, levels=50)
+    res = lq.liquidate(pos, book, 100.0, lq.Policy(mmr=1.0))
+    assert res.liquidated.tolist() == [True, False, True, True]
+    casc = lq.simulate_cascade(pos, book, 100.0, -0.05, lq.Policy(mmr=1.0))
+    assert math.isfinite(casc.bad_debt)
+    assert int(casc.liquidated.sum()) == 3
+    # the cascade's index keeps "always" positions: a linear long at LP = +inf (found by
+    # Hypothesis against tests/model_reference.py) and an inverse short at LP = 0
+    pos = lq.Positions([-4.0, 0.5], [50.0, 50.0], [0.0, 0.0])
+    casc = lq.simulate_cascade(pos, lq.Book([], [], [], []), 80.0, -0.05, lq.Policy(mmr=1.0))
+    assert casc.liquidated.tolist() == [True, True]
+    inv = lq.Policy(mmr=1.0, contract="inverse", price_band=0.5)
+    pos = lq.Positions([-100.0], [100.0], [0.5])
+    assert lq.liquidation_price(-100.0, 100.0, 0.5, 1.0, contract="inverse") == 0.0
+    casc = lq.simulate_cascade(pos, lq.synthetic_book(100.0, levels=50), 100.0, 0.01, inv)
+    assert casc.liquidated.tolist() == [True]

@@ -113,8 +113,9 @@ def test_first_bad_index_whatever_the_thread_count(threads: int | None) -> None:
         with pytest.raises(ValueError, match=r"^size\[700\] must be finite \(got nan\)$"):
             f()
     bad_r = r.copy()
-    bad_r[[1600, 513]] = 1.0
-    with pytest.raises(ValueError, match=r"^mmr\[513\] must be finite and >= 0 and < 1 \(got 1\)$"):
+    bad_r[[1600, 513]] = 1.5
+    msg = r"^mmr\[513\] must be finite and >= 0 and <= 1 \(got 1.5\)$"
+    with pytest.raises(ValueError, match=msg):
         lq.maintenance_margin(q, p, bad_r, threads=threads)
 
 

@@ -346,10 +346,10 @@ def policies(
     draw: Any, residuals: tuple[str, ...] = ("none", "queue", "pro_rata", "socialize")
 ) -> dict[str, Any]:
     return {
-        "mmr": draw(st.sampled_from([0.005, 0.05, 0.1])),
+        "mmr": draw(st.sampled_from([0.005, 0.05, 0.1, 1.0])),
         "order": draw(st.sampled_from(["underwater", "given", "largest"])),
         "limit": draw(st.sampled_from(["none", "bankruptcy"])),
-        "fee": draw(st.sampled_from(["capped", "surplus"])),
+        "fee": draw(st.sampled_from(["capped", "surplus", "drift"])),
         "fee_cap": draw(st.sampled_from([0.015, 0.5])),
         "reserve": draw(st.sampled_from([0.0, 0.0, 20.0])),
         "residual": draw(st.sampled_from(residuals)),

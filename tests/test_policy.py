@@ -44,7 +44,10 @@ def test_unknown_option_names_the_field(field: str) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "match"),
     [
-        ("mmr", 1.0, r"Policy\.mmr must be finite and in \[0, 1\) \(got 1.0\)"),
+        ("mmr", 1.5, r"Policy\.mmr must be finite and in \[0, 1\] \(got 1.5\)"),
+        ("takeover_fee_max", 1.0, r"Policy\.takeover_fee_max must be None or finite and in"),
+        ("liquidation_slots", -1.0, r"Policy\.liquidation_slots must be finite and >= 0"),
+        ("imr", 1.5, r"Policy\.imr must be None or finite and in \[0, 1\] \(got 1.5\)"),
         ("mmr", float("nan"), r"Policy\.mmr must be finite"),
         ("buffer", -0.1, r"Policy\.buffer must be finite and >= 0"),
         ("slice_fraction", 0.0, r"Policy\.slice_fraction must be finite and in \(0, 1\]"),
@@ -89,7 +92,7 @@ def test_tiers() -> None:
         lq.Policy(tiers=[(0, 0.01), (0, 0.02)])
     with pytest.raises(ValueError, match=r"Policy\.tiers\[0\]\.floor"):
         lq.Policy(tiers=[(10, 0.01)])
-    with pytest.raises(ValueError, match=r"Policy\.tiers\[0\]\.mmr must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Policy\.tiers\[0\]\.mmr must be in \[0, 1\]"):
         lq.Policy(tiers=[(0, 1.5)])
     with pytest.raises(ValueError, match=r"Policy\.tiers\[0\] must be a \(floor, mmr\) pair"):
         lq.Policy(tiers=[(0, 0.1, 3)])

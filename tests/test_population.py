@@ -161,7 +161,7 @@ def test_empty_population() -> None:
         ({"notional": (5_000, 1.5)}, TypeError, "notional must be a liqcore.population"),
         ({"leverage": 10.0}, TypeError, "leverage must be a liqcore.population"),
         ({"entry_dispersion": -0.1}, ValueError, "entry_dispersion must be finite and >= 0"),
-        ({"mmr": 1.0}, ValueError, "mmr must be finite and in"),
+        ({"mmr": 1.5}, ValueError, "mmr must be finite and in"),
         ({"seed": -3}, ValueError, "seed must be an int >= 0"),
         ({"seed": 1.0}, TypeError, "seed must be an int"),
         ({"only_healthy": 1}, TypeError, "only_healthy must be a bool"),

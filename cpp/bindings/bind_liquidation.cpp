@@ -66,7 +66,7 @@ void register_liquidation(py::module_& m) {
   bind_enum<LimitRule>(m, "LimitRule",
                        {{"none", LimitRule::none}, {"bankruptcy", LimitRule::bankruptcy}, {"fillable", LimitRule::fillable}});
   bind_enum<SizeRounding>(m, "SizeRounding", {{"down", SizeRounding::down}, {"up", SizeRounding::up}});
-  bind_enum<FeeRule>(m, "FeeRule", {{"capped", FeeRule::capped}, {"surplus", FeeRule::surplus}, {"rate", FeeRule::rate}});
+  bind_enum<FeeRule>(m, "FeeRule", {{"capped", FeeRule::capped}, {"surplus", FeeRule::surplus}, {"rate", FeeRule::rate}, {"drift", FeeRule::drift}});
   bind_enum<ResidualRule>(m, "ResidualRule",
                           {{"none", ResidualRule::none},
                            {"queue", ResidualRule::queue},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from liqcore import _core
 from liqcore import adl as adl
+from liqcore import fees as fees
 from liqcore import io as io
 from liqcore import population as population
 from liqcore.account_liquidation import AccountLiquidationResult, liquidate_accounts
@@ -32,12 +33,15 @@ from liqcore.cross_margin import (
 from liqcore.deficit_curve import DeficitCurve, deficit_curve
 from liqcore.account_engine import AccountEngine
 from liqcore.engine import Engine, MarkRun
+from liqcore.fees import drift_if_fee, drift_liquidator_fee
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate
 from liqcore.liquidation_map import LiquidationMap, liquidation_map
 from liqcore.margin import (
     MarginTiers,
     bankruptcy_price,
     equity,
+    initial_margin,
+    initial_margin_fraction,
     liquidation_price,
     maintenance_margin,
     margin_ratio,
@@ -85,9 +89,13 @@ __all__ = [
     "buffer_sweep",
     "calibrate_positions",
     "deficit_curve",
+    "drift_if_fee",
+    "drift_liquidator_fee",
     "equity",
     "fillable_price",
     "health",
+    "initial_margin",
+    "initial_margin_fraction",
     "io",
     "liquidate",
     "liquidate_accounts",

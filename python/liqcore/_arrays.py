@@ -129,8 +129,10 @@ def check_finite(
     positive: bool = False,
     nonnegative: bool = False,
     below: Optional[float] = None,
+    at_most: float | None = None,
 ) -> None:
-    """Raise ValueError at the first element that is not finite (and > 0 / >= 0 / < below)."""
+    """Raise ValueError at the first element that is not finite (and > 0 / >= 0 / < below /
+    <= at_most)."""
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(a)
         what = "finite"
@@ -143,6 +145,9 @@ def check_finite(
         if below is not None:
             ok &= a < below
             what += f" and < {below:g}"
+        if at_most is not None:
+            ok &= a <= at_most
+            what += f" and <= {at_most:g}"
     bad = first_bad(ok)
     if bad is not None:
         raise ValueError(f"{name}{_at(bad, a)} must be {what} (got {float(a.flat[bad])!r})")

@@ -142,6 +142,7 @@ class FeeRule(_Enum):
     capped: FeeRule
     surplus: FeeRule
     rate: FeeRule
+    drift: FeeRule
 
 class ResidualRule(_Enum):
     none: ResidualRule

@@ -78,6 +78,7 @@ def _per_market(
     *,
     positive: bool = False,
     below: float | None = None,
+    at_most: float | None = None,
     nonnegative: bool = False,
 ) -> F64:
     a = as_f64(name, x)
@@ -85,7 +86,7 @@ def _per_market(
         a = np.full(n, float(a), dtype=np.float64)
     elif a.shape[0] != n:
         raise ValueError(f"{name} has length {a.shape[0]}, expected {n} (the number of markets)")
-    check_finite(name, a, positive=positive, nonnegative=nonnegative, below=below)
+    check_finite(name, a, positive=positive, nonnegative=nonnegative, below=below, at_most=at_most)
     return a
 
 
@@ -127,7 +128,7 @@ def _tiers(name: str, value: Any) -> tuple[F64, F64]:
         raise ValueError(
             f"{name}.floors[{bad + 1}] must be strictly increasing (got {f[bad + 1]!r})"
         )
-    check_finite(f"{name}.mmr", r, nonnegative=True, below=1.0)
+    check_finite(f"{name}.mmr", r, nonnegative=True, at_most=1.0)
     return np.ascontiguousarray(f), np.ascontiguousarray(r)
 
 
@@ -139,7 +140,7 @@ class Markets:
     marks : array-like, one per market
         Mark prices in quote per base, finite and > 0.
     mmr : float or array-like, optional
-        Flat maintenance rates in ``[0, 1)``, one per market (a scalar for all); used where
+        Flat maintenance rates in ``[0, 1]``, one per market (a scalar for all); used where
         ``tiers`` gives None. Exclusive with ``tiers``: passing both when every market has
         tiers (so that ``mmr`` would be ignored) is a ValueError.
     tiers : optional
@@ -172,7 +173,7 @@ class Markets:
             raise ValueError("marks must have at least one market")
         check_finite("marks", p, positive=True)
         rates: F64 | None = (
-            None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, below=1.0)
+            None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, at_most=1.0)
         )
         if tiers is None:
             tier_list: list[Any] = [None] * n

@@ -241,7 +241,9 @@ def liquidation_map(
     ).reshape(-1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         w = np.abs(q) * lp if contract == "linear" else np.abs(q) * float(contract_size) / lp
-    alive = np.isfinite(lp) & (lp > 0.0)  # drops size 0 (NaN) and "never" (0 or inf)
+    # drops size 0 (NaN), "never" (0 or inf) and, at mmr = 1, "always" (inf or 0: already
+    # liquidatable at the mark, so at no price of the map)
+    alive = np.isfinite(lp) & (lp > 0.0)
     is_long = alive & (q > 0)
     is_short = alive & (q < 0)
     long_bin = is_long & (lp < p)

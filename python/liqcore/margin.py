@@ -6,7 +6,9 @@ Units and signs
   (inverse). Any finite value, 0 allowed.
 - ``entry_price``, ``mark``: quote per base, finite and ``> 0``.
 - ``margin``: isolated margin, finite and ``>= 0``; quote (linear) or coin (inverse).
-- ``mmr``: maintenance-margin rate, finite in ``[0, 1)``, one for all or one per position.
+- ``mmr``: maintenance-margin rate, finite in ``[0, 1]``, one for all or one per position. A rate
+  of 1 (dYdX allows maintenance margin up to 100% of notional) makes a position liquidatable as
+  soon as its equity is below its notional.
 - ``contract="inverse"``: each contract is worth ``contract_size`` (face value ``C``) quote; the
   notional ``|size|·C/P`` and every money amount are in coin.
 
@@ -37,12 +39,14 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, MAX_THREADS, as_f64, check_option
+from liqcore._arrays import F64, MAX_THREADS, as_f64, check_finite, check_option, real
 
 __all__ = [
     "MarginTiers",
     "bankruptcy_price",
     "equity",
+    "initial_margin",
+    "initial_margin_fraction",
     "liquidation_price",
     "maintenance_margin",
     "margin_ratio",
@@ -58,7 +62,7 @@ class MarginTiers:
     """Maintenance-margin tiers by position notional (quote for linear, coin for inverse).
 
     ``floors``: the notional where each tier starts; the first must be 0, then strictly
-    increasing, finite. ``mmr``: one rate per tier, finite in ``[0, 1)``. The maintenance amounts
+    increasing, finite. ``mmr``: one rate per tier, finite in ``[0, 1]``. The maintenance amounts
     ``cum`` are derived (see the module docstring). Immutable, comparable, picklable.
 
     >>> t = MarginTiers(floors=[0, 50_000, 250_000], mmr=[0.004, 0.005, 0.01])
@@ -86,8 +90,8 @@ class MarginTiers:
             if k > 0 and not v > float(f[k - 1]):
                 raise ValueError(f"floors[{k}] must be strictly increasing (got {v:.17g})")
             w = float(r[k])
-            if not (0.0 <= w < 1.0):
-                raise ValueError(f"mmr[{k}] must be finite and >= 0 and < 1 (got {w:.17g})")
+            if not (0.0 <= w <= 1.0):
+                raise ValueError(f"mmr[{k}] must be finite and >= 0 and <= 1 (got {w:.17g})")
         self._t = _core.Tiers(f, r)
 
     @classmethod
@@ -162,7 +166,7 @@ _RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
     "finite": ("must be finite", lambda v: math.isfinite(v)),
     "positive": ("must be finite and > 0", lambda v: math.isfinite(v) and v > 0.0),
     "nonnegative": ("must be finite and >= 0", lambda v: math.isfinite(v) and v >= 0.0),
-    "rate": ("must be finite and >= 0 and < 1", lambda v: 0.0 <= v < 1.0),
+    "rate": ("must be finite and >= 0 and <= 1", lambda v: 0.0 <= v <= 1.0),
 }
 
 
@@ -432,6 +436,11 @@ def liquidation_price(
     ``size == 0`` gives NaN; when no positive price has ``E = MM`` a linear position gets 0 and
     an inverse one ``+inf`` (see the module docstring). ``mmr`` (None: 0.005) and ``tiers`` are
     exclusive: passing both is a ValueError.
+
+    A rate of 1 (in the tier that holds the solution) has a limit, not a root: a linear long's
+    (an inverse short's) ``E − MM`` no longer depends on the price, so it is liquidatable at
+    every price (``+inf`` for a linear long, ``0`` for an inverse short) when its margin is
+    below its notional at entry, and never otherwise (``0``, ``+inf``).
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
@@ -483,3 +492,159 @@ def margin_ratio(
     )
     out = _core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt)
     return _out(out, scalar, "margin_ratio", _QEMP, (q, ep, m, p))
+
+
+# ---- initial margin ------------------------------------------------------------------------
+#
+# One product per position (notional times a fraction), in NumPy: no kernel of its own.
+
+
+def _oi_caps(open_interest: Any, oi_caps: Any) -> tuple[float, float, float] | None:
+    """(open interest, lower cap, upper cap), or None when the rates are not scaled."""
+    if open_interest is None and oi_caps is None:
+        return None
+    if open_interest is None or oi_caps is None:
+        raise ValueError(
+            "open_interest and oi_caps go together: pass both (the market's open notional and "
+            "its (lower, upper) caps) or neither"
+        )
+    oi = real("open_interest", open_interest)
+    _check_scalar("open_interest", oi, "nonnegative")
+    try:
+        lo_x, hi_x = oi_caps
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"oi_caps must be a (lower, upper) pair of numbers (got {oi_caps!r})"
+        ) from None
+    lo, hi = real("oi_caps[0]", lo_x), real("oi_caps[1]", hi_x)
+    _check_scalar("oi_caps[0]", lo, "nonnegative")
+    _check_scalar("oi_caps[1]", hi, "nonnegative")
+    if lo > hi:
+        raise ValueError(f"oi_caps[0] must be <= oi_caps[1] (got {lo!r} > {hi!r})")
+    return oi, lo, hi
+
+
+def _scaled(base: F64, caps: tuple[float, float, float] | None) -> F64:
+    """dYdX's open-interest scaling of the base fraction (see initial_margin_fraction)."""
+    if caps is None:
+        return base
+    oi, lo, hi = caps
+    if hi == 0.0 or oi <= lo:  # upper cap 0: scaling off (dYdX)
+        return base
+    if oi >= hi:
+        return np.ones_like(base)
+    return np.minimum(base + (oi - lo) / (hi - lo) * (1.0 - base), 1.0)
+
+
+def _base_fraction(notional: F64, imr: Any, tiers: MarginTiers | None) -> F64:
+    if tiers is not None:
+        if not isinstance(tiers, MarginTiers):
+            raise TypeError(f"tiers must be a MarginTiers or None (got {type(tiers).__name__})")
+        if imr is not None:
+            raise ValueError(
+                "pass either imr or tiers, not both: they are exclusive "
+                "(tiers carry their own rates)"
+            )
+        k = np.searchsorted(tiers.floors, notional, side="right") - 1
+        return np.asarray(tiers.mmr[np.maximum(k, 0)], dtype=np.float64)
+    if imr is None:
+        raise ValueError("initial margin needs a rate: pass imr (a rate) or tiers (a MarginTiers)")
+    r = as_f64("imr", imr)
+    _check_rates("imr", r)
+    return r
+
+
+def _check_rates(name: str, a: F64) -> None:
+    if a.ndim == 0:
+        _check_scalar(name, float(a), "rate")
+        return
+    with np.errstate(invalid="ignore"):
+        ok = (a >= 0.0) & (a <= 1.0)
+    if not ok.all():
+        i = int(np.argmin(ok))
+        raise ValueError(f"{name}[{i}] must be finite and >= 0 and <= 1 (got {float(a[i]):.17g})")
+
+
+def initial_margin_fraction(
+    notional: Any,
+    imr: Any = None,
+    *,
+    tiers: MarginTiers | None = None,
+    open_interest: float | None = None,
+    oi_caps: tuple[float, float] | None = None,
+) -> Result:
+    """The initial-margin fraction (IMF) of positions of this notional; max leverage is ``1/IMF``.
+
+    The base fraction is ``imr`` (flat, one for all or one per position, finite in ``[0, 1]``) or,
+    with ``tiers`` (a :class:`MarginTiers` whose rates are initial-margin rates, e.g. one over
+    each leverage bracket's maximum leverage), the rate of the tier holding the notional, for
+    the whole notional (no maintenance amount: leverage brackets cap the leverage of the whole
+    position). ``imr`` and ``tiers`` are exclusive.
+
+    ``open_interest`` with ``oi_caps=(lower, upper)`` applies dYdX v4's open-interest margin
+    fraction (OIMF, ``LiquidityTier.GetInitialMarginQuoteQuantums``): with the market's open
+    notional ``OI``, the fraction is the base while ``OI <= lower``, rises linearly to 1 at
+    ``OI = upper`` and stays 1 above, ``min(base + max(0, (OI − lower)/(upper − lower))·(1 −
+    base), 1)``; ``upper == 0`` turns the scaling off (dYdX's convention). The caps and the
+    open interest are in the notional's currency (quote for linear contracts).
+    """
+    n = as_f64("notional", notional)
+    _check_scalar_or_array("notional", n, "nonnegative")
+    caps = _oi_caps(open_interest, oi_caps)
+    base = _base_fraction(n, imr, tiers)
+    if base.ndim == 1 and n.ndim == 1 and base.shape[0] != n.shape[0]:
+        raise ValueError(
+            f"imr has length {base.shape[0]}, expected {n.shape[0]} (the length of notional)"
+        )
+    f = _scaled(np.broadcast_to(base, np.broadcast_shapes(base.shape, n.shape)).astype(np.float64),
+                caps)
+    return float(f) if f.ndim == 0 else f
+
+
+def initial_margin(
+    size: Any,
+    mark: Any,
+    imr: Any = None,
+    *,
+    tiers: MarginTiers | None = None,
+    open_interest: float | None = None,
+    oi_caps: tuple[float, float] | None = None,
+    contract: str = "linear",
+    contract_size: float = 1.0,
+) -> Result:
+    """Initial margin at the mark: ``notional · IMF`` (see :func:`initial_margin_fraction`).
+
+    ``notional = |size|·mark`` (linear, quote) or ``|size|·C/mark`` (inverse, coin). The
+    fraction is ``imr`` (flat), the rate of the ``tiers`` tier holding the notional, and with
+    ``open_interest`` and ``oi_caps`` dYdX's open-interest scaling towards 1, so the initial
+    margin never exceeds the notional. dYdX rounds the result up to a whole quote quantum;
+    liqcore does not round.
+
+    >>> initial_margin(2.0, 50_000.0, 0.05)  # 5% of $100,000 (dYdX's "Large-Cap" tier)
+    5000.0
+    >>> ims = initial_margin(1.0, 500_000.0, 0.2, open_interest=1.5e12, oi_caps=(1e12, 2e12))
+    >>> round(ims, 6)  # dYdX's vector: IMF 20% + 0.5 x 80% = 60%
+    300000.0
+    """
+    inv, cs = _contract(contract, contract_size)
+    (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
+    if q.ndim:  # _prepare checks scalars only (the kernels check arrays; this has none)
+        check_finite("size", q)
+    if p.ndim:
+        check_finite("mark", p, positive=True)
+    with np.errstate(over="ignore"):  # an infinite notional is reported below
+        if scalar:
+            n = np.asarray(np.abs(q) * (cs / p if inv else p), dtype=np.float64)
+        else:
+            qa = np.broadcast_to(q, np.broadcast_shapes(q.shape, p.shape))
+            pa = np.broadcast_to(p, qa.shape)
+            n = np.abs(qa) * (cs / pa if inv else pa)
+    if not np.isfinite(n).all():
+        i = int(np.argmin(np.isfinite(np.atleast_1d(n))))
+        raise ValueError(
+            f"initial_margin is undefined at size[{i}], mark[{i}]: the notional is beyond the "
+            "float range"
+        )
+    f = initial_margin_fraction(n, imr, tiers=tiers, open_interest=open_interest, oi_caps=oi_caps)
+    out = n * f
+    return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=np.float64)

@@ -112,10 +112,25 @@ def _tiers(value: Any) -> tuple[Tier, ...] | None:
             raise _fail(
                 f"tiers[{k}].floor", "finite, 0 for the first tier, then strictly increasing", f
             )
-        if not (0.0 <= r < 1.0):
-            raise _fail(f"tiers[{k}].mmr", "in [0, 1)", r)
+        if not (0.0 <= r <= 1.0):
+            raise _fail(f"tiers[{k}].mmr", "in [0, 1]", r)
         out.append((f, r))
     return tuple(out)
+
+
+def _oi_caps(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    pair = isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == 2
+    if not pair:
+        raise TypeError(f"Policy.oi_caps must be None or a (lower, upper) pair (got {value!r})")
+    lo, hi = _number("oi_caps[0]", value[0]), _number("oi_caps[1]", value[1])
+    for k, v in enumerate((lo, hi)):
+        if not (math.isfinite(v) and v >= 0.0):
+            raise _fail(f"oi_caps[{k}]", "finite and >= 0", v)
+    if lo > hi:
+        raise ValueError(f"Policy.oi_caps must have lower <= upper (got {value!r})")
+    return (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -123,14 +138,22 @@ class Policy:
     """How one market liquidates (docs/model.md §1-3). All fields are keyword arguments.
 
     Margin
-        mmr (None, meaning 0.005 when ``tiers`` is None): flat maintenance-margin rate.
-            Exclusive with ``tiers``: passing both is a ValueError; a Policy with tiers has
+        mmr (None, meaning 0.005 when ``tiers`` is None): flat maintenance-margin rate, in
+            ``[0, 1]`` (1: dYdX's largest, the position is liquidatable once its equity is
+            below its notional). Exclusive with ``tiers``: passing both is a ValueError; a
+            Policy with tiers has
             ``mmr`` None (``dataclasses.replace(p, tiers=t, mmr=None)`` moves a flat policy to
             tiers).
         tiers (None): maintenance tiers by notional: a ``liqcore.MarginTiers``, a mapping
             ``{"floors": [...], "mmr": [...]}`` or (floor, mmr) pairs; stored as pairs.
         contract ("linear"): "linear" or "inverse"; contract_size (1.0): face value of an
             inverse contract in quote.
+        imr (None): initial-margin rate in ``[0, 1]`` (max leverage ``1/imr``); None: not set.
+            The liquidation kernels do not use it: it is the venue's rule for
+            ``liqcore.initial_margin(size, mark, p.imr, open_interest=oi, oi_caps=p.oi_caps)``.
+        oi_caps (None): dYdX's open-interest caps ``(lower, upper)`` (quote) that raise the
+            initial-margin fraction from ``imr`` at ``lower`` to 1 at ``upper``
+            (:func:`liqcore.initial_margin_fraction`); needs ``imr``.
     Detection is at the mark price: a position is liquidatable iff ``E(P) < MM(P)`` (strict).
 
     Ordering (``order``, "underwater")
@@ -153,6 +176,12 @@ class Policy:
         next (a long sells into the bids, a short buys the asks). "takeover": a liquidator
         takes the close at ``P·(1 - takeover_fee)`` (long) or ``P·(1 + takeover_fee)`` (short).
         takeover_fee (0.01).
+        takeover_fee_max (None) and liquidation_slots (0): Drift's time ramp
+        (:func:`liqcore.fees.drift_liquidator_fee`): with ``takeover_fee_max`` set, the fee
+        the liquidator takes is ``takeover_fee`` until ``liquidation_slots`` reaches 1,500
+        slots in liquidation, then ``min(takeover_fee + 1e-6·liquidation_slots,
+        takeover_fee_max)`` (:attr:`effective_takeover_fee`). The elapsed time is one fixed
+        value for every liquidation of the policy (a cascade does not advance it).
         backstop (None): a fraction of MM (Hyperliquid: 2/3); a position with
         ``E < backstop·MM`` is taken over whole by the fund at its bankruptcy price, no book walk.
     Limit price of book liquidations (``limit``, "none")
@@ -163,8 +192,11 @@ class Policy:
         at the bankruptcy price.
     Fees (``fee``, "capped")
         "capped" (dYdX): ``min(surplus, fee_cap·fill notional)``; "surplus" (Bybit, BitMEX): the
-        whole surplus; "rate": ``min(surplus, fee_rate·fill notional)``. The rest of the surplus
-        returns to the trader. fee_cap (0.015), fee_rate (0.005).
+        whole surplus; "rate": ``min(surplus, fee_rate·fill notional)``; "drift" (Drift's
+        dynamic insurance-fund fee, ``calculate_perp_if_fee``): ``min(0.95·surplus,
+        fee_rate·fill notional)``, 95% of what the liquidator's fee leaves, at most Drift's
+        ``if_liquidation_fee`` (``fee_rate``) of the notional. The rest of the surplus returns
+        to the trader. fee_cap (0.015), fee_rate (0.005).
     Fund
         reserve (0.0): the fund never pays below this balance; it pays ``min(bad debt, fund -
         reserve)`` first, and only the rest goes to the residual rule. refuse_uncovered (False):
@@ -213,6 +245,8 @@ class Policy:
     size_rounding: str = "down"
     execution: str = "book"
     takeover_fee: float = 0.01
+    takeover_fee_max: float | None = None
+    liquidation_slots: float = 0.0
     backstop: float | None = None
     limit: str = "none"
     ba: float = 1.0
@@ -227,6 +261,8 @@ class Policy:
     adl_cap: float = 1.0
     max_notional: float | None = None
     max_orders: int | None = None
+    imr: float | None = None
+    oi_caps: tuple[float, float] | None = None
     _core_policy: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -261,13 +297,21 @@ class Policy:
         else:
             if self.mmr is None:
                 set_(self, "mmr", _DEFAULT_MMR)
-            check("mmr", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
+            check("mmr", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
         check("contract_size", lambda v: v > 0.0, "finite and > 0")
         check("buffer", lambda v: v >= 0.0, "finite and >= 0")
         check("slice_threshold", lambda v: v >= 0.0, "finite and >= 0")
         check("slice_fraction", lambda v: 0.0 < v <= 1.0, "finite and in (0, 1]")
         check("size_step", lambda v: v >= 0.0, "finite and >= 0 (0: no rounding)")
         check("takeover_fee", lambda v: 0.0 <= v < 1.0, "finite and in [0, 1)")
+        if self.takeover_fee_max is not None:
+            check("takeover_fee_max", lambda v: 0.0 <= v < 1.0, "None or finite and in [0, 1)")
+        check("liquidation_slots", lambda v: v >= 0.0, "finite and >= 0")
+        if self.imr is not None:
+            check("imr", lambda v: 0.0 <= v <= 1.0, "None or finite and in [0, 1]")
+        set_(self, "oi_caps", _oi_caps(self.oi_caps))
+        if self.oi_caps is not None and self.imr is None:
+            raise ValueError("Policy.oi_caps scales the initial margin: it needs Policy.imr")
         check("ba", lambda v: v >= 0.0, "finite and >= 0")
         check("smmr", lambda v: v >= 0.0, "finite and >= 0")
         check("fee_cap", lambda v: 0.0 <= v <= 1.0, "finite and in [0, 1]")
@@ -291,6 +335,18 @@ class Policy:
                 raise _fail("max_orders", "None or an int >= 1", n)
             set_(self, "max_orders", int(n))
         set_(self, "_core_policy", None)
+
+    @property
+    def effective_takeover_fee(self) -> float:
+        """The takeover fee the kernel applies: ``takeover_fee``, or with ``takeover_fee_max``
+        Drift's ramp after ``liquidation_slots`` slots
+        (:func:`liqcore.fees.drift_liquidator_fee`)."""
+        if self.takeover_fee_max is None:
+            return self.takeover_fee
+        from liqcore.fees import drift_liquidator_fee
+
+        slots = self.liquidation_slots
+        return drift_liquidator_fee(self.takeover_fee, self.takeover_fee_max, slots)
 
     # ---- presets -------------------------------------------------------------------------
     # Illustrative approximations of each venue's published rules for a BTC perpetual; the
@@ -337,10 +393,14 @@ class Policy:
         """dYdX v4: most underwater first, fillable-price limit (BA 1, SMMR 0.1), fee capped at
         1.5% of fill notional, fills the fund cannot cover refused, deleveraging (ADL queue),
         partial order sizes rounded down to the market's step (give ``size_step``).
-        BTC-USD maintenance 3%."""
+        BTC-USD in the "Large-Cap" liquidity tier: initial margin 5% (``initial_margin_ppm``
+        50,000) and maintenance 60% of it, 3% (``maintenance_fraction_ppm`` 600,000); that tier
+        has no open-interest caps in dYdX's sample genesis (pass ``oi_caps`` for a tier that
+        has them)."""
         return cls(
             **{
                 "mmr": 0.03,
+                "imr": 0.05,
                 "order": "underwater",
                 "limit": "fillable",
                 "ba": 1.0,
@@ -375,18 +435,22 @@ class Policy:
 
     @classmethod
     def drift(cls, **overrides: Any) -> Policy:
-        """Drift v2: a liquidator takes over at a 1% discount to the oracle, partial liquidation
-        to maintenance + 2% buffer (its size rounded up to the market's step: give
-        ``size_step``), a fixed-rate fee to the insurance fund, socialized loss."""
+        """Drift v2: a liquidator takes over at a 1% discount to the oracle (``liquidator_fee``),
+        ramped by time in liquidation up to ``min(3 x 1%, mmr)`` = 3%
+        (``get_max_liquidation_fee``; set ``liquidation_slots``), partial liquidation to
+        maintenance + 2% buffer (its size rounded up to the market's step: give
+        ``size_step``), Drift's dynamic insurance-fund fee (``fee="drift"``: 95% of
+        what the liquidator's fee leaves, at most 1% of the notional), socialized loss."""
         return cls(
             **{
                 "mmr": 0.03,
                 "execution": "takeover",
                 "takeover_fee": 0.01,
+                "takeover_fee_max": 0.03,
                 "sizing": "partial",
                 "buffer": 0.02,
                 "size_rounding": "up",
-                "fee": "rate",
+                "fee": "drift",
                 "fee_rate": 0.01,
                 "residual": "socialize",
                 **overrides,
@@ -452,7 +516,7 @@ class Policy:
         p.size_step = self.size_step
         p.size_rounding = _core.SizeRounding.__members__[self.size_rounding]
         p.execution = _core.Execution.__members__[self.execution]
-        p.takeover_fee = self.takeover_fee
+        p.takeover_fee = self.effective_takeover_fee
         p.backstop = math.nan if self.backstop is None else self.backstop
         p.limit = _core.LimitRule.__members__[self.limit]
         p.ba = self.ba
@@ -477,6 +541,7 @@ class Policy:
         for k, v in state.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "tiers", _tiers(state.get("tiers")))
+        object.__setattr__(self, "oi_caps", _oi_caps(state.get("oi_caps")))
         if self.tiers is not None:  # pickles of older versions kept mmr 0.005 beside tiers
             object.__setattr__(self, "mmr", None)
         object.__setattr__(self, "_core_policy", None)

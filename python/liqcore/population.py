@@ -312,8 +312,8 @@ def synthetic_positions(
         raise ValueError(f"entry_dispersion must be <= {_MAX_DISPERSION:g} (got {disp!r})")
     if tiers is None:
         rate = real("mmr", mmr)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"mmr must be finite and in [0, 1) (got {rate!r})")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"mmr must be finite and in [0, 1] (got {rate!r})")
     else:
         if not isinstance(tiers, MarginTiers):
             raise TypeError(f"tiers must be a MarginTiers or None (got {type(tiers).__name__})")

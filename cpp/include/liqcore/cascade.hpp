@@ -229,13 +229,14 @@ struct CascadeIndex {
       longs.at.reserve(n);
       shorts.at.reserve(n);
     }
-    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling (LP > 0 and
-    // finite). A block at a time: the LPs and the value checks in a loop the compiler
-    // vectorizes, then the (few) positions kept.
+    // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling. A long's
+    // LP of +inf and a short's of 0 are "liquidatable at every price" (mmr = 1, docs/model.md
+    // §1): the first collect keeps them (long_floor starts at +inf, short_ceiling at 0), and
+    // the mark is always below +inf and above 0. A block at a time: the LPs and the value
+    // checks in a loop the compiler vectorizes, then the (few) positions kept.
     constexpr std::size_t kBlock = 256;
-    constexpr double max = std::numeric_limits<double>::max();
-    const double long_lo = std::max(floor, 0.0), long_hi = std::min(long_floor, max);
-    const double short_lo = std::max(short_ceiling, std::numeric_limits<double>::denorm_min());
+    const double long_lo = std::max(floor, 0.0), long_hi = long_floor;
+    const double short_lo = short_ceiling;
     const double short_hi = ceiling;
     const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
     double bad = 0.0;

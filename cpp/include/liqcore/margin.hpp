@@ -43,7 +43,7 @@ struct Tiers {
 
   static Tiers flat(double rate) { return Tiers{{0.0}, {rate}, {0.0}}; }
 
-  // Validates (floors finite, first 0, strictly increasing; rates finite in [0, 1)) and
+  // Validates (floors finite, first 0, strictly increasing; rates finite in [0, 1]) and
   // derives cum. Throws InvalidArgument naming "tiers.floors" / "tiers.mmr".
   static Tiers from_floors(std::span<const double> floors, std::span<const double> rates) {
     if (floors.empty()) throw InvalidArgument("tiers.floors", -1, "must have at least one tier");
@@ -59,8 +59,8 @@ struct Tiers {
       if (k == 0 && floors[0] != 0.0) throw InvalidArgument("tiers.floors", 0, "must be 0 " + describe(floors[0]));
       if (k > 0 && !(floors[k] > floors[k - 1]))
         throw InvalidArgument("tiers.floors", i, "must be strictly increasing " + describe(floors[k]));
-      if (!(rates[k] >= 0.0 && rates[k] < 1.0))
-        throw InvalidArgument("tiers.mmr", i, "must be in [0, 1) " + describe(rates[k]));
+      if (!(rates[k] >= 0.0 && rates[k] <= 1.0))
+        throw InvalidArgument("tiers.mmr", i, "must be in [0, 1] " + describe(rates[k]));
       if (k > 0) t.cum[k] = t.cum[k - 1] + floors[k] * (rates[k] - rates[k - 1]);
     }
     return t;
@@ -123,11 +123,17 @@ namespace detail {
 // is g(n) = A − σ·n − (n·mmr − cum) with
 //   linear  A = m − q·EP,    σ = −sign(q)   (n = |q|·P)
 //   inverse A = m + q·C/EP,  σ = +sign(q)   (n = |q|·C/P)
-// so g is strictly monotone (slope −σ − mmr, |mmr| < 1) and its root is
+// so g is monotone (slope −σ − mmr, 0 <= mmr <= 1) and, when 1 + σ·mmr > 0, its root is
 // n* = σ(A + cum) / (1 + σ·mmr). n* <= 0 means no positive price makes E = MM: a linear
 // position then gets 0 and an inverse one +inf (a long is liquidatable below LP, a short above,
 // so "0" is "never" for a linear long and "always" for a linear short, and +inf the reverse
 // for inverse). Rate 0 and cum 0 give the bankruptcy price.
+//
+// mmr = 1 with σ = −1 (a linear long, an inverse short) is the limit 1 + σ·mmr = 0: g is the
+// constant A + cum, so the position is liquidatable at every price when σ(A + cum) > 0 (a
+// linear long gets +inf, an inverse short 0: "always") and never otherwise (0, +inf), which
+// is what the division by 0 gives once a zero numerator is divided by 1 instead (0/0 would
+// be NaN).
 //
 // Linear is written as (EP − s·(m + cum)/|q|) / (1 + σ·mmr), s = sign(q): no product |q|·EP,
 // which overflows for huge positions (1e300 · 1e300) and loses every digit in the denormal
@@ -138,20 +144,24 @@ inline double lp_linear(double q, double ep, double m, double rate, double cum) 
   const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
   const double aq = std::abs(q);
   const double x = ep - s * ((m + cum) / aq);  // σ(A + cum)/|q|
-  const double den = 1.0 - s * rate;           // 1 + σ·mmr > 0
+  const double den = 1.0 - s * rate;           // 1 + σ·mmr >= 0
   // Selects only between a value and the operand of its own test, and divides afterwards: GCC
   // keeps that branch-free (and vectorizes it) while it would sink a division into a branch.
+  // The added 1 (a select between constants) turns 0/0 at mmr = 1 into 0 ("never") and
+  // leaves every other quotient's bits alone (0/(den + 1) = 0/den = 0 for den > 0).
   const double pos = x > 0.0 ? x : 0.0;
-  return pos / den;
+  return pos / (den + (x > 0.0 ? 0.0 : 1.0));
 }
 
 inline double lp_inverse(double q, double ep, double m, double rate, double cum, double csize) noexcept {
   const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
   const double ac = std::abs(q) * csize;
   const double num = s * (m + cum) * ep + ac;  // σ(A + cum)·EP
-  const double den = 1.0 + s * rate;           // 1 + σ·mmr > 0
+  const double den = 1.0 + s * rate;           // 1 + σ·mmr >= 0
   const double pos = num > 0.0 ? num : 0.0;
-  return ac * den * ep / pos;  // x/0 = +inf: "never" (see above)
+  // x/0 = +inf: "never" (see above); the added 1 keeps it +inf, not 0/0, at mmr = 1 (and
+  // changes no other result: a positive numerator over 0 is +inf either way).
+  return ac * (den + (num > 0.0 ? 0.0 : 1.0)) * ep / pos;
 }
 
 // The root lies at or above tier j's floor iff floor_j + σ·MM(floor_j) <= σ·A (g is monotone,
@@ -252,7 +262,7 @@ inline double margin_ratio(double mm, double e) noexcept {
 // whichever chunk holds it, so the output bits do not depend on the thread count.
 //
 // Checks: size finite (any sign, 0 allowed), entry_price and mark finite > 0, margin finite >= 0,
-// mmr finite in [0, 1), contract_size finite > 0.
+// mmr finite in [0, 1], contract_size finite > 0.
 
 namespace detail {
 
@@ -266,7 +276,7 @@ inline bool ok(Rule r, double x) noexcept {
     case Rule::finite: return std::abs(x) <= kMax;
     case Rule::positive: return (x > 0.0) & (x <= kMax);
     case Rule::nonnegative: return (x >= 0.0) & (x <= kMax);
-    case Rule::rate: return (x >= 0.0) & (x < 1.0);
+    case Rule::rate: return (x >= 0.0) & (x <= 1.0);
   }
   return false;
 }
@@ -276,7 +286,7 @@ inline const char* rule_text(Rule r) noexcept {
     case Rule::finite: return "must be finite ";
     case Rule::positive: return "must be finite and > 0 ";
     case Rule::nonnegative: return "must be finite and >= 0 ";
-    case Rule::rate: return "must be finite and >= 0 and < 1 ";
+    case Rule::rate: return "must be finite and >= 0 and <= 1 ";
   }
   return "";
 }
@@ -534,7 +544,8 @@ inline bool lp_suspect(double q, double ep, double m, double rate, double cum_ab
     const double ac = std::abs(q) * cs;
     const double num = s * (m + (exact_never ? cum_abs : 0.0)) * ep + ac;
     const bool inf_not_never = (o > kMax) & (!exact_never | (num > 0.0));
-    // 2^-900: (1 + σ·mmr) >= 1 − mmr > 2^-53 keeps |q|·C·EP·(1 + σ·mmr) normal above it
+    // 2^-900: (1 + σ·mmr) >= 1 − mmr >= 2^-53 (or exactly 0: result 0 or +inf, exact) keeps
+    // |q|·C·EP·(1 + σ·mmr) normal above it
     const bool few_digits = lost(ac) | lost(ac * ep, 0x1p-900) | ((mc != 0.0) & lost(mc * ep));
     return (q != 0.0) & (huge(mc * ep) | huge(ac * (1.0 + rate) * ep) | inf_not_never | few_digits);
   }
@@ -588,7 +599,10 @@ inline Value lp(Contract k, W q, W ep, W m, W rate, W cum, W cs) noexcept {
   const W aq = abs(q);
   if (k == Contract::linear) {
     const W x = ep - s * ((m + cum) / aq);
-    return {(x > 0 ? x : W(0)) / (1 - s * rate), false};
+    if (!(x > 0)) return {0, false};
+    const W den = 1 - s * rate;
+    if (!(den > 0)) return {0, true};  // mmr = 1, a long: liquidatable at every price (+inf)
+    return {x / den, false};
   }
   const W ac = aq * cs;
   const W num = s * (m + cum) * ep + ac;
@@ -722,7 +736,7 @@ inline Checked a_mark(Column c) noexcept { return {"mark", c, Rule::positive}; }
 inline Checked a_mmr(Column c) noexcept { return {"mmr", c, Rule::rate}; }
 
 // A rule as the closed interval lo <= x <= hi (false for NaN, as ok()): x > 0 is
-// x >= the least denormal, x < 1 is x <= the double below 1. One branch-free loop then checks
+// x >= the least denormal. One branch-free loop then checks
 // arguments of different rules alike, with two compares each.
 struct Bounds {
   double lo, hi;
@@ -733,7 +747,7 @@ inline Bounds bounds(Rule r) noexcept {
     case Rule::finite: return {-kMax, kMax};
     case Rule::positive: return {std::numeric_limits<double>::denorm_min(), kMax};
     case Rule::nonnegative: return {0.0, kMax};
-    case Rule::rate: return {0.0, 1.0 - 0x1p-53};
+    case Rule::rate: return {0.0, 1.0};
   }
   return {1.0, 0.0};
 }

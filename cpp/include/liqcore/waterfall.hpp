@@ -42,9 +42,21 @@ enum class FeeRule : int {
   capped = 0,   // dYdX: min(surplus, fee_cap · fill notional)
   surplus = 1,  // Bybit / BitMEX: the whole surplus
   rate = 2,     // min(surplus, fee_rate · fill notional)
+  drift = 3,    // Drift: min(0.95 · surplus, fee_rate · fill notional)
 };
 
+// Drift's insurance-fund fee takes at most this share of what the liquidator's fee leaves
+// (calculate_perp_if_fee scales its implied rate by 19/20; docs/model.md §3, "Fees").
+inline constexpr double kDriftIfShare = 0.95;
+
 // The liquidation fee charged to the trader's surplus; never more than the surplus.
+//
+// Drift's rule: its IF fee rate is min(max_if, 0.95·(mmr − liquidator_fee − shortage/N)) on the
+// notional N taken over, with shortage = MM − E; since mmr·N − shortage = E, that is
+// min(max_if·N, 0.95·(E − liquidator_fee·N)), and E − liquidator_fee·N is the surplus a takeover
+// at the liquidator's discount leaves (the slice's own equity for a partial close). fee_rate is
+// Drift's max_if (if_liquidation_fee); the cap applies to the fill notional (at the takeover
+// price) where Drift takes the oracle notional.
 inline double liquidation_fee(FeeRule rule, double fee_cap, double fee_rate, double surplus,
                               double fill_notional) noexcept {
   if (!(surplus > 0.0)) return 0.0;
@@ -53,6 +65,8 @@ inline double liquidation_fee(FeeRule rule, double fee_cap, double fee_rate, dou
       return surplus;
     case FeeRule::rate:
       return std::min(surplus, fee_rate * fill_notional);
+    case FeeRule::drift:
+      return std::min(kDriftIfShare * surplus, fee_rate * fill_notional);
     case FeeRule::capped:
     default:
       return std::min(surplus, fee_cap * fill_notional);
