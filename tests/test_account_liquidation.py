@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from liquidation_reference import Contract, settle
+from model_reference import allocate_residual
 from test_cross_margin import ref_health, ref_position_values
 
 # ---- pure-Python reference (linear markets, full sizing) ---------------------------------------
@@ -262,13 +262,16 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
         nt = np.abs(size[idx]) * marks[m]
         margin = [coll[acct[i]] * nt[k] / tn[acct[i]] if tn[acct[i]] > 0 else 0.0
                   for k, i in enumerate(idx)]
-        sub = {"adl": np.zeros(len(idx))}
         liq = [bool(acc_out["liquidated"][acct[i]]) for i in idx]
-        transfers.append(
-            settle(policy, Contract(lq.Policy()), size[idx].tolist(), ep[idx].tolist(),
-                   [max(0.0, x) for x in margin], liq, marks[m], sub, side[1], side[-1])
+        # step 5 from the independent reference (exact): each side's residual to the other
+        # side's counterparties, at most min(positive PnL, equity) each
+        charge = allocate_residual(
+            policy.residual, side[1], side[-1], size[idx].tolist(), ep[idx].tolist(),
+            [max(0.0, x) for x in margin], marks[m], [not x for x in liq],
+            {"adl_cap": policy.adl_cap},
         )
-        out["adl"][idx] = sub["adl"]
+        out["adl"][idx] = [float(x) for x in charge]
+        transfers.append(math.fsum(out["adl"][idx].tolist()))
     totals = {
         "adl_transfers": math.fsum(transfers),
         "inventory_loss": math.fsum(max(x, 0.0) for _, x in pieces),
@@ -348,12 +351,16 @@ def rel_close(a, b, scale):
     st.sampled_from(["book", "takeover"]),
     st.sampled_from(["capped", "surplus", "rate"]),
     st.floats(0.0, 500.0),
-    st.sampled_from(["none", "queue", "pro_rata", "socialize"]),
+    st.sampled_from(
+        ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
+    ),
+    st.sampled_from([0.3, 1.0]),
 )
-def test_matches_reference(case, order, limit, execution, fee, fund, residual):
+def test_matches_reference(case, order, limit, execution, fee, fund, residual, adl_cap):
     pf, acc, mk = case
     policy = lq.Policy(
-        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual
+        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual,
+        adl_cap=adl_cap,
     )
     r = lq.liquidate_accounts(pf, acc, mk, policy=policy, insurance_fund=fund)
     out, acc_out, tot, books = ref_liquidate_accounts(pf, acc, mk, policy, fund)
