@@ -22,10 +22,10 @@ pro_rata / queue.
 Money is in quote (linear) or coin (inverse). Prices and quantities may be given as ints, floats
 (taken exactly, as the binary value the kernel sees), strings or Fractions.
 
-How partial sizing is solved (docs/model.md §3 "Sizing"): ``f(Δ) = E + G(Δ) − fee(Δ) −
-(1 + buffer)·MM(Q − Δ)`` is continuous and piecewise linear in ``Δ``: its kinks are the
+How partial sizing is solved (docs/model.md §3 "Sizing"): ``f(Δ) = E + G(Δ) - fee(Δ) -
+(1 + buffer)·MM(Q - Δ)`` is continuous and piecewise linear in ``Δ``: its kinks are the
 cumulative level quantities of the walk, the tier floors of the rest, and the zeros of the surplus
-``S(Δ)`` and of ``S(Δ) − rate·N(Δ)`` (where the fee rule switches branch). The reference lists
+``S(Δ)`` and of ``S(Δ) - rate·N(Δ)`` (where the fee rule switches branch). The reference lists
 all those points on ``[0, fillable]``, evaluates ``f`` from scratch at each (a what-if walk of the
 book), and returns the first point where ``f ≥ 0``, interpolated exactly inside the first segment
 that crosses zero. No interval algebra; a different structure from the kernel's solver.
@@ -34,7 +34,7 @@ Readings of the spec (questions for the spec's author; each choice is the one im
 ------------------------------------------------------------------------------------------
 Q1 refuse_uncovered (§3 step 3): a level worse than BP is refused whole when the close's deficit
    so far, NET (fills better than BP count negative), plus the cost of the part of the level the
-   order would take exceeds ``max(0, fund − reserve)`` at the start of the close. Only for a full
+   order would take exceeds ``max(0, fund - reserve)`` at the start of the close. Only for a full
    close through the book.
 Q2 Price band bounds are inclusive: a bid exactly at P·(1 - band) and an ask exactly at
    P·(1 + band) fill ("no fill at a bid BELOW ..."). Same for the bankruptcy and fillable limits.
@@ -63,8 +63,8 @@ Q9 Cascade stop: a round that liquidates nothing and sells nothing is not counte
 Q10 Cascade shock: round 0 multiplies the mark and every book price by (1 + shock); recovery
    restores levels at those shifted prices.
 Q11 ADL queue: money up to each counterparty's capacity min(positive PnL, equity) in rank order.
-   Rank (§3 step 5): PnL% × EffLev for a winner, PnL% / EffLev for a loser, 0 at zero PnL;
-   EffLev = notional / (mark value − bankruptcy value), the bankruptcy value taken at BP clamped
+   Rank (§3 step 5): PnL% x EffLev for a winner, PnL% / EffLev for a loser, 0 at zero PnL;
+   EffLev = notional / (mark value - bankruptcy value), the bankruptcy value taken at BP clamped
    to [0, +inf] (so a position that can never go bankrupt has EffLev 1), +inf at or past
    bankruptcy. Ties: lower index first.
 Q12 A partial or slice size after rounding to ``size_step`` that equals Q is a full close (with
@@ -72,11 +72,11 @@ Q12 A partial or slice size after rounding to ``size_step`` that equals Q is a f
    cannot fill within the limit leaves its rest as fallback at BP (the partial surplus rule
    ``max(0, (Δ/Q)·E + G)`` then includes the fallback's gain against the mark).
 Q13 Slices: the slice is kept when the book fills all of it within the limit and the rest's
-   equity ``E + G − fee`` is >= 0; otherwise a full close. The size is ``slice_fraction·Q``,
+   equity ``E + G - fee`` is >= 0; otherwise a full close. The size is ``slice_fraction·Q``,
    rounded to the step, for a position whose notional at the mark is strictly above
    ``slice_threshold``.
 Q14 Takeover execution has no limit and no band: the liquidator takes any quantity at
-   ``P·(1 − s·takeover_fee)``; refuse_uncovered does not apply. A backstop (``E < backstop·MM``,
+   ``P·(1 - s·takeover_fee)``; refuse_uncovered does not apply. A backstop (``E < backstop·MM``,
    strict) sends the whole position to the fallback, whatever the execution.
 Q15 capped_pro_rata: ``taken_j = min(η, adl_cap)·cap_j`` and risk_aware ``taken_j = min(η·w_j,
    adl_cap)·cap_j`` (w_j = notional/equity at the mark, 0 when equity <= 0), with η the least
@@ -91,7 +91,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction as F
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 DEFAULTS: dict[str, Any] = {
     "mmr": 0.005,
@@ -202,7 +202,8 @@ class Contract:
     def pnl(self, q: F, a: F | None, b: F | None) -> F:
         """PnL of signed size q moved from price a to price b."""
         if self.linear:
-            assert a is not None and b is not None
+            assert a is not None
+            assert b is not None
             return q * (b - a)
         return q * self.C * (self.recip(a) - self.recip(b))
 
@@ -246,7 +247,7 @@ class Margins:
         self.smallest = F(10**9)
 
     def gap(self, a: F, b: F, scale: F) -> None:
-        """Record |a − b| relative to the largest of |a|, |b|, |scale| (a tie at 0 is fragile)."""
+        """Record |a - b| relative to the largest of |a|, |b|, |scale| (a tie at 0 is fragile)."""
         s = max(abs(a), abs(b), abs(scale))
         self.smallest = min(self.smallest, abs(a - b) / s if s > 0 else F(0))
 
@@ -385,7 +386,7 @@ def water_fill(amount: F, cap: dict[int, F], weight: dict[int, F], frac_cap: F) 
     lo = F(0)
     for k in kinks:
         if total(k) >= amount:
-            # linear on [lo, k]: total(lo) + slope·(η − lo) = amount
+            # linear on [lo, k]: total(lo) + slope·(η - lo) = amount
             slope = sum((weight[j] * cap[j] for j in live if frac_cap / weight[j] >= k), F(0))
             eta = lo + (amount - total(lo)) / slope
             break
@@ -446,10 +447,10 @@ def allocate_residual(
     res = RefResult(len(q) + 2)
     sl, ss = fr(shortfall_long), fr(shortfall_short)
     # the side of a shortfall is the side of the position it belongs to: use two pseudo-ids
-    q2, ep2, mg2 = q + [F(1), F(-1)], ep + [F(1), F(1)], mg + [F(0), F(0)]
+    q2, ep2, mg2 = [*q, F(1), F(-1)], [*ep, F(1), F(1)], [*mg, F(0), F(0)]
     short = {len(q): sl, len(q) + 1: ss}
     short = {i: v for i, v in short.items() if v > 0}
-    charge = _residual(short, q2, ep2, mg2, fr(mark), list(counterparty) + [False, False],
+    charge = _residual(short, q2, ep2, mg2, fr(mark), [*list(counterparty), False, False],
                        pol, res)
     return charge[: len(q)]
 
@@ -474,7 +475,7 @@ class RefResult:
     book_closed: list[F] = field(default_factory=list)
     fallback: list[F] = field(default_factory=list)
     book_notional: list[F] = field(default_factory=list)
-    vwap_all: list[Optional[F]] = field(default_factory=list)
+    vwap_all: list[F | None] = field(default_factory=list)
     deficit: list[F] = field(default_factory=list)
     surplus: list[F] = field(default_factory=list)
     fee: list[F] = field(default_factory=list)
@@ -562,7 +563,7 @@ class Inventory:
 
     i: int
     s: int
-    bp: Optional[F]
+    bp: F | None
     left: F
 
 
@@ -572,7 +573,7 @@ def _state(i: int, q: list[F], ep: list[F], mg: list[F], P: F, c: Contract) -> t
 
 
 def _abr(pol: dict[str, Any], E: F, MM: F) -> F:
-    """dYdX's adjusted bankruptcy rating clamp(ba·(1 − E/MM), 0, 1) (Q16: 1 when MM = 0)."""
+    """dYdX's adjusted bankruptcy rating clamp(ba·(1 - E/MM), 0, 1) (Q16: 1 when MM = 0)."""
     if MM <= 0:
         return F(1)
     return min(max(pol["ba"] * (1 - E / MM), F(0)), F(1))
@@ -692,7 +693,7 @@ def _close(
     backstop = pol["backstop"]
     if backstop is not None:
         m.gap(E, backstop * MM, nt)
-    if backstop is not None and E < backstop * MM:
+    if backstop is not None and backstop * MM > E:
         fills: list[tuple[F, F]] = []
     else:
         if pol["sizing"] == "partial":
@@ -804,7 +805,7 @@ def _partial_size(
     m: Margins,
 ) -> F | None:
     """Drift's partial size (docs/model.md §3 "Sizing"): the least Δ in (0, Q) with
-    f(Δ) = E + G(Δ) − fee(Δ) − (1 + buffer)·MM(Q − Δ) >= 0, among the sizes the book (or the
+    f(Δ) = E + G(Δ) - fee(Δ) - (1 + buffer)·MM(Q - Δ) >= 0, among the sizes the book (or the
     takeover) fills within the limit; None when there is none (a full close)."""
     k1 = 1 + pol["buffer"]
     rate = None if pol["fee"] == "surplus" else (
