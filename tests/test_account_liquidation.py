@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from liquidation_reference import Contract, settle
+from model_reference import allocate_residual
 from test_cross_margin import ref_health, ref_position_values
 
 # ---- pure-Python reference (linear markets, full sizing) ---------------------------------------
@@ -28,7 +28,7 @@ def fee_of(policy, surplus, notional):
 
 
 def band_edge(s, P, band):
-    """The worst price the band admits: a sell (s = +1) down to P·(1 − band), a buy up to
+    """The worst price the band admits: a sell (s = +1) down to P·(1 - band), a buy up to
     P·(1 + band) (docs/model.md §2)."""
     return max(0.0, P * (1.0 - band)) if s > 0 else P * (1.0 + band)
 
@@ -199,7 +199,7 @@ def sell_lots(lots, books, marks, band, value_rest, flow=None):
     order, a market order into the book (`books`, consumed) within the band at the market's mark.
     Each lot's quantity drops by what sold; with `value_rest` the rest is valued at the band edge
     (and the lot emptied). Returns [(position, loss of the lot)] for the lots that sold or were
-    valued (loss = Σ −s·x·(p − BP), negative for a gain), and the quantity valued at the edge."""
+    valued (loss = Σ -s·x·(p - BP), negative for a gain), and the quantity valued at the edge."""
     pieces, valued = [], 0.0
     for (m, s), side_lots in lots.items():
         edge = band_edge(s, marks[m], band)
@@ -264,13 +264,16 @@ def ref_liquidate_accounts(pf, acc, mk, policy, fund):
         nt = np.abs(size[idx]) * marks[m]
         margin = [coll[acct[i]] * nt[k] / tn[acct[i]] if tn[acct[i]] > 0 else 0.0
                   for k, i in enumerate(idx)]
-        sub = {"adl": np.zeros(len(idx))}
         liq = [bool(acc_out["liquidated"][acct[i]]) for i in idx]
-        transfers.append(
-            settle(policy, Contract(lq.Policy()), size[idx].tolist(), ep[idx].tolist(),
-                   [max(0.0, x) for x in margin], liq, marks[m], sub, side[1], side[-1])
+        # step 5 from the independent reference (exact): each side's residual to the other
+        # side's counterparties, at most min(positive PnL, equity) each
+        charge = allocate_residual(
+            policy.residual, side[1], side[-1], size[idx].tolist(), ep[idx].tolist(),
+            [max(0.0, x) for x in margin], marks[m], [not x for x in liq],
+            {"adl_cap": policy.adl_cap},
         )
-        out["adl"][idx] = sub["adl"]
+        out["adl"][idx] = [float(x) for x in charge]
+        transfers.append(math.fsum(out["adl"][idx].tolist()))
     totals = {
         "adl_transfers": math.fsum(transfers),
         "inventory_loss": math.fsum(max(x, 0.0) for _, x in pieces),
@@ -350,12 +353,16 @@ def rel_close(a, b, scale):
     st.sampled_from(["book", "takeover"]),
     st.sampled_from(["capped", "surplus", "rate", "drift"]),
     st.floats(0.0, 500.0),
-    st.sampled_from(["none", "queue", "pro_rata", "socialize"]),
+    st.sampled_from(
+        ["none", "queue", "pro_rata", "capped_pro_rata", "risk_aware", "socialize"]
+    ),
+    st.sampled_from([0.3, 1.0]),
 )
-def test_matches_reference(case, order, limit, execution, fee, fund, residual):
+def test_matches_reference(case, order, limit, execution, fee, fund, residual, adl_cap):
     pf, acc, mk = case
     policy = lq.Policy(
-        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual
+        order=order, limit=limit, execution=execution, fee=fee, smmr=0.5, residual=residual,
+        adl_cap=adl_cap,
     )
     r = lq.liquidate_accounts(pf, acc, mk, policy=policy, insurance_fund=fund)
     out, acc_out, tot, books = ref_liquidate_accounts(pf, acc, mk, policy, fund)
@@ -493,7 +500,7 @@ def test_ledger_balances(case, policy, fund):
     liq = r.accounts.liquidated
     change = float(np.sum(r.accounts.equity_after[liq] - r.accounts.equity_market[liq]))
     assert led["traders/equity change"] == pytest.approx(change, rel=1e-9, abs=1e-9 * scale)
-    # the fund: its change is the sum of its ledger rows (fees + takeover gains − draws), and it
+    # the fund: its change is the sum of its ledger rows (fees + takeover gains - draws), and it
     # never pays below the reserve
     fund_rows = sum(v for k, v in led.items() if k.startswith("insurance_fund/"))
     assert r.insurance_fund - fund == pytest.approx(fund_rows, rel=1e-9, abs=1e-9 * scale)
@@ -563,8 +570,8 @@ def test_dydx_account_full_liquidation_by_hand():
         account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0]
     )
     r = lq.liquidate_accounts(pf, acc, mk, policy=lq.Policy(fee="surplus"), insurance_fund=100.0)
-    # ETH first (MM 30 > 20): 0.05 @ 2,990 + 0.05 @ 2,900 → G = −5.5; BTC: 0.002 @ 49,900 +
-    # 0.002 @ 49,000 → G = −2.2. E_after = 10 − 7.7 = 2.3: surplus, whole to the fund.
+    # ETH first (MM 30 > 20): 0.05 @ 2,990 + 0.05 @ 2,900 → G = -5.5; BTC: 0.002 @ 49,900 +
+    # 0.002 @ 49,000 → G = -2.2. E_after = 10 - 7.7 = 2.3: surplus, whole to the fund.
     assert r.sequence.tolist() == [1, 0]
     assert r.vwap[1] == pytest.approx(2_945.0)
     assert r.vwap[0] == pytest.approx(49_450.0)
@@ -572,11 +579,11 @@ def test_dydx_account_full_liquidation_by_hand():
     assert r.accounts.fee[0] == pytest.approx(2.3)
     assert r.insurance_fund == pytest.approx(102.3)
     assert r.total_deficit == 0.0
-    # slice bankruptcy prices when each close began: ETH 3,000 − 10·30/50/0.1 = 2,940; then
-    # BTC with TNC 10 − 5.5 = 4.5 and TMMR 20: 50,000 − 4.5/0.004 = 48,875
+    # slice bankruptcy prices when each close began: ETH 3,000 - 10·30/50/0.1 = 2,940; then
+    # BTC with TNC 10 - 5.5 = 4.5 and TMMR 20: 50,000 - 4.5/0.004 = 48,875
     assert r.bankruptcy_price[1] == pytest.approx(2_940.0)
     assert r.bankruptcy_price[0] == pytest.approx(48_875.0)
-    # slice results: ETH −5.5 + 10·0.6 = 0.5, BTC −2.2 + 10·0.4 = 1.8; they sum to E_after
+    # slice results: ETH -5.5 + 10·0.6 = 0.5, BTC -2.2 + 10·0.4 = 1.8; they sum to E_after
     assert r.result.tolist() == pytest.approx([1.8, 0.5])
     # the books were consumed; the input books were not
     assert r.books[1].bids[0].tolist() == [2_900.0]
@@ -593,8 +600,8 @@ def test_deficit_is_attributed_by_slice_rule_and_paid_by_fund():
         account=[0, 0], market=[0, 1], size=[0.004, 0.1], entry_price=[50_000.0, 3_000.0]
     )
     r = lq.liquidate_accounts(pf, acc, mk, insurance_fund=5.0)
-    # BTC at 45,000: G = −20; ETH at the mark: G = 0. E_after = 10 − 20 = −10 → deficit 10.
-    # Results: BTC −20 + 10·0.4 = −16, ETH 0 + 10·0.6 = 6: the whole deficit is BTC's.
+    # BTC at 45,000: G = -20; ETH at the mark: G = 0. E_after = 10 - 20 = -10 → deficit 10.
+    # Results: BTC -20 + 10·0.4 = -16, ETH 0 + 10·0.6 = 6: the whole deficit is BTC's.
     assert r.accounts.deficit[0] == pytest.approx(10.0)
     assert r.deficit.tolist() == pytest.approx([10.0, 0.0])
     assert r.markets.deficit.tolist() == pytest.approx([10.0, 0.0])
@@ -612,7 +619,7 @@ def test_order_and_consumption_across_accounts():
     acc = lq.Accounts(collateral=[4.0, 1.0, 1_000.0], asset_prices=[1.0])
     pf = lq.Portfolio(account=[0, 1, 2], market=0, size=[1.0, 1.0, 1.0], entry_price=100.0)
     r = lq.liquidate_accounts(pf, acc, mk)
-    # account 1 is most underwater ((5 − 1)/100 > (5 − 4)/100), so it takes the best bid
+    # account 1 is most underwater ((5 - 1)/100 > (5 - 4)/100), so it takes the best bid
     assert r.accounts.sequence.tolist() == [1, 0, -1]
     assert r.vwap.tolist()[:2] == pytest.approx([98.0, 99.0])
     assert not r.liquidated[2]

@@ -1,19 +1,43 @@
-"""liqcore.liquidate against its pure-Python reference, properties, and published numbers."""
+"""liqcore.liquidate against the independent reference (tests/model_reference.py: exact
+fractions, written from docs/model.md), properties, and published numbers."""
 
 from __future__ import annotations
 
 import math
 import pickle
-import re
+from fractions import Fraction
+from typing import Any
 
 import liqcore as lq
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from liquidation_reference import Contract, reference_liquidate
+from model_reference import LEDGER_ROWS, fr, reference_liquidate
+from model_reference import _policy as ref_policy
+
+# an example whose discrete decisions (detection, order, band, limit, rounding...) came this close
+# to flipping (relative) is skipped: the float kernel may rightly decide the other way
+FRAGILE = Fraction(1, 10**7)
 
 # ---- helpers ----------------------------------------------------------------------------------
+
+
+class Money:
+    """PnL, notional and maintenance of docs/model.md §1 in floats, from the reference's exact
+    contract (for properties checked on the kernel's results)."""
+
+    def __init__(self, policy: lq.Policy) -> None:
+        self.c = ref_policy(policy)["_c"]
+
+    def pnl(self, q: float, ep: float, p: float) -> float:
+        return float(self.c.pnl(fr(q), fr(ep), fr(p)))
+
+    def notional(self, q: float, p: float) -> float:
+        return float(self.c.notional(fr(q), fr(p)))
+
+    def mm(self, q: float, p: float) -> float:
+        return float(self.c.mm(fr(q), fr(p)))
 
 
 def make_book(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> lq.Book:
@@ -26,13 +50,80 @@ def levels(side: tuple[np.ndarray, np.ndarray]) -> list[tuple[float, float]]:
     return list(zip(side[0].tolist(), side[1].tolist()))
 
 
-def scale_of(res: lq.LiquidationResult, pos: lq.Positions, mark: float) -> float:
+def scale_of(res: Any, pos: lq.Positions, mark: float) -> float:
     return max(
         1.0,
         float(np.sum(np.abs(pos.size) * mark)),
         float(np.sum(pos.margin)),
         res.insurance_fund_before,
     )
+
+
+def _f(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _same_levels(got: list[tuple[float, float]], want: list[tuple[Any, Any]], tol: dict) -> None:
+    """Book levels left, dust (quantities within the tolerance of 0) ignored on both sides."""
+    dust = tol["atol"]
+    g = np.array([lv for lv in got if lv[1] > dust], dtype=float).reshape(-1, 2)
+    w = np.array([(float(p), float(x)) for p, x in want if float(x) > dust]).reshape(-1, 2)
+    assert g.shape == w.shape, (got, want)
+    np.testing.assert_allclose(g, w, **tol)
+
+
+def compare_with_reference(
+    res: Any, ref: Any, n: int, tol: dict, f: float = 1.0, book: Any = None
+) -> None:
+    """A kernel result against the reference's exact one; money fields times ``f`` (an account's
+    quote value of an inverse position's coin amounts)."""
+    np.testing.assert_array_equal(np.asarray(res.liquidated), ref.liquidated)
+    seq = np.full(n, -1, dtype=np.int64)
+    for k, i in enumerate(ref.order):
+        seq[i] = k
+    np.testing.assert_array_equal(np.asarray(res.sequence), seq)
+    mtol = {"rtol": tol["rtol"], "atol": tol["atol"] * f}
+    for name, want, t in [
+        ("closed", ref.closed, tol),
+        ("book_closed", ref.book_closed, tol),
+        ("fallback_closed", ref.fallback, tol),
+        ("vwap", ref.vwap_all, tol),
+        ("deficit", ref.deficit, mtol),
+        ("fee", ref.fee, mtol),
+        ("insurance_draw_by_position", ref.draw, mtol),
+        ("shortfall", ref.shortfall, mtol),
+        ("inventory_loss_by_position", ref.inventory_loss, mtol),
+        *([("adl", ref.adl, mtol)] if not ref.rank_ties else []),
+    ]:
+        scale = 1.0 if t is tol else f
+        np.testing.assert_allclose(
+            np.asarray(getattr(res, name), dtype=float),
+            np.array([_f(x) * scale for x in want], dtype=float).reshape(-1),
+            **t,
+            err_msg=name,
+        )
+    for name, want in [
+        ("insurance_fund", ref.fund_after),
+        ("insurance_draw", ref.insurance_draw),
+        ("residual", ref.residual),
+        ("adl_transfers", ref.adl_transfers),
+        ("uncovered", ref.uncovered),
+        ("total_deficit", ref.total_deficit),
+        ("total_fees", ref.total_fees),
+        ("inventory_loss", ref.inventory_loss_total),
+        ("inventory_gain", ref.inventory_gains),
+        ("bad_debt", ref.bad_debt),
+    ]:
+        assert getattr(res, name) == pytest.approx(
+            float(want) * f, rel=tol["rtol"], abs=mtol["atol"]
+        ), (name, getattr(res, name), float(want) * f)
+    assert res.n_liquidated == len(ref.order)
+    np.testing.assert_allclose(
+        np.asarray(res.ledger.amount), [float(ref.ledger[k]) * f for k in LEDGER_ROWS], **mtol
+    )
+    if book is not None:
+        _same_levels(levels(book.bids), ref.bids_after, tol)
+        _same_levels(levels(book.asks), ref.asks_after, tol)
 
 
 def assert_matches_reference(
@@ -42,65 +133,71 @@ def assert_matches_reference(
     mark: float,
     policy: lq.Policy,
     fund: float,
+    accounts: bool = True,
 ) -> lq.LiquidationResult | None:
+    """liquidate (and, with ``accounts``, the same positions as one-position accounts) against
+    the exact reference to 1e-9; None when the example is fragile or the kernel rejects it."""
     book = make_book(bids, asks)
     try:
-        ref = reference_liquidate(
-            pos.size, pos.entry_price, pos.margin, bids, asks, mark, policy, fund
-        )
-    except ValueError as e:  # rejected by the reference: the kernel must reject it too
-        with pytest.raises(ValueError, match=re.escape(str(e))):
-            lq.liquidate(pos, book, mark, policy, fund)
+        res = lq.liquidate(pos, book, mark, policy, fund)
+    except ValueError as e:
+        # float arithmetic only: an inverse BP whose product underflows (denormal sizes) is
+        # rejected by the kernel (test_inverse_bankruptcy_price_underflow_is_rejected)
+        if "underflows to 0" not in str(e):
+            raise
         return None
-    res = lq.liquidate(pos, book, mark, policy, fund)
+    ref = reference_liquidate(
+        pos.size.tolist(), pos.entry_price.tolist(), pos.margin.tolist(), bids, asks, mark, fund,
+        policy,
+    )
+    if ref.fragile <= FRAGILE:
+        return None
+    n = len(pos)
     scale = scale_of(res, pos, mark)
     tol = {"rtol": 1e-9, "atol": 1e-9 * scale}
-    np.testing.assert_array_equal(res.liquidated, ref.arrays["liquidated"])
-    np.testing.assert_array_equal(res.sequence, ref.arrays["sequence"])
-    for name, ref_name in [
-        ("closed", "closed"),
-        ("book_closed", "book_closed"),
-        ("fallback_closed", "fallback_closed"),
-        ("vwap", "vwap"),
-        ("deficit", "deficit"),
-        ("surplus", "surplus"),
-        ("fee", "fee"),
-        ("insurance_draw_by_position", "insurance_draw"),
-        ("shortfall", "shortfall"),
-        ("adl", "adl"),
-        ("inventory_loss_by_position", "inventory_loss"),
-    ]:
-        np.testing.assert_allclose(getattr(res, name), ref.arrays[ref_name], **tol, err_msg=name)
-    t = ref.totals
-    for name, ref_name in [
-        ("insurance_fund", "insurance_fund"),
-        ("insurance_draw", "insurance_draw"),
-        ("residual", "residual"),
-        ("adl_transfers", "adl_transfers"),
-        ("uncovered", "uncovered"),
-        ("total_deficit", "deficit"),
-        ("total_surplus", "surplus"),
-        ("total_fees", "fees"),
-        ("inventory_loss", "inventory_loss"),
-        ("inventory_gain", "inventory_gain"),
-        ("unabsorbed", "unabsorbed"),
-        ("bad_debt", "bad_debt"),
-        ("liquidated_notional", "closed_notional"),
-    ]:
-        assert getattr(res, name) == pytest.approx(t[ref_name], rel=1e-9, abs=1e-9 * scale), name
-    assert res.n_liquidated == int(t["liquidated"])
-    np.testing.assert_allclose(res.ledger.amount, ref.ledger, **tol)
-    for got, want in [(levels(res.book.bids), ref.bids), (levels(res.book.asks), ref.asks)]:
-        assert len(got) == len(want)
-        np.testing.assert_allclose(
-            np.array(got).reshape(-1, 2), np.array(want).reshape(-1, 2), **tol
-        )
+    compare_with_reference(res, ref, n, tol, book=res.book)
+    assert res.total_surplus == pytest.approx(float(ref.total_surplus), rel=1e-9, abs=tol["atol"])
+    np.testing.assert_allclose(res.surplus, [float(x) for x in ref.surplus], **tol)
+    assert res.unabsorbed == pytest.approx(float(ref.unabsorbed), rel=1e-9, abs=tol["atol"])
+    assert res.liquidated_notional == pytest.approx(
+        float(ref.liquidated_notional), rel=1e-9, abs=tol["atol"]
+    )
     # money is conserved on every case, and the bad debt is borne by someone
     assert res.bad_debt == pytest.approx(
         res.insurance_draw + res.adl_transfers + res.uncovered, rel=1e-9, abs=1e-9 * scale
     )
     assert abs(res.ledger.balance) <= 1e-9 * scale
     assert math.fsum(res.ledger.amount.tolist()) == pytest.approx(0.0, abs=1e-9 * scale)
+    # nobody below zero equity after the residual (never principal)
+    c = Money(policy)
+    for j in np.flatnonzero(~np.asarray(res.liquidated)):
+        e = pos.margin[j] + c.pnl(pos.size[j], pos.entry_price[j], mark)
+        assert res.adl[j] <= max(0.0, e) + 1e-9 * scale, (j, res.adl[j], e)
+        if policy.residual != "socialize":
+            assert res.adl[j] <= max(0.0, c.pnl(pos.size[j], pos.entry_price[j], mark)) + (
+                1e-9 * scale
+            )
+    # (mmr 0: §1 liquidates an isolated position with E < MM = 0, §6 never liquidates an
+    # account with TMMR = 0: the two engines differ there by the model's own words)
+    # (tiers with partial or slice sizing: the account engine shares the equity by
+    # |ΔMMR|/TMMR (§6), the isolated one by Δ/Q (§3); they differ when the slice changes tier:
+    # test_one_position_account_slice_with_tiers_equals_isolated, xfail)
+    if (accounts and n > 0 and (policy.tiers is not None or policy.mmr > 0)
+            and (policy.tiers is None or policy.sizing == "full")):
+        # the same positions as one-position accounts (collateral = margin): the same numbers
+        f = mark if policy.contract == "inverse" else 1.0
+        over = {"reserve": policy.reserve * f, "slice_threshold": policy.slice_threshold * f}
+        cpol = lq.Policy(**{**policy.to_dict(), **over})
+        if policy.tiers is not None:
+            mk = lq.Markets([mark], tiers=[policy.tiers], books=[book], contract=policy.contract,
+                            contract_size=policy.contract_size)
+        else:
+            mk = lq.Markets([mark], policy.mmr, books=[book], contract=policy.contract,
+                            contract_size=policy.contract_size)
+        acc = lq.Accounts(np.asarray(pos.margin) * f, [1.0])
+        pf = lq.Portfolio(np.arange(n), np.zeros(n, np.int64), pos.size, pos.entry_price)
+        cr = lq.liquidate_accounts(pf, acc, mk, policy=cpol, insurance_fund=fund * f)
+        compare_with_reference(cr, ref, n, tol, f=f, book=cr.books[0])
     return res
 
 
@@ -150,13 +247,15 @@ def markets(draw: st.DrawFn, contract: str = "linear") -> tuple:
     unit = (
         1.0 / mark if contract == "linear" else 1.0
     )  # sizes of ~1 quote-unit of notional per mark
+    # (sizes below 1e-6 are flat: denormal sizes lose the kernel's float precision in BP, a
+    # matter of float robustness, tested in test_fuzz/test_numerics, not of the model)
     size = [
-        draw(st.floats(-50, 50, allow_nan=False)) * unit * (100.0 if contract == "linear" else 1.0)
-        for _ in range(n)
+        (x if abs(x) >= 1e-6 else 0.0) * unit * (100.0 if contract == "linear" else 1.0)
+        for x in (draw(st.floats(-50, 50, allow_nan=False)) for _ in range(n))
     ]
     ep = [mark * draw(st.floats(0.7, 1.3)) for _ in range(n)]
     lev = [draw(st.floats(1.0, 100.0)) for _ in range(n)]
-    c = Contract(lq.Policy(contract=contract, contract_size=100.0))
+    c = Money(lq.Policy(contract=contract, contract_size=100.0))
     margin = [c.notional(q, e) / lv for q, e, lv in zip(size, ep, lev)]
     nb, na = draw(st.integers(0, 12)), draw(st.integers(0, 12))
     spread = draw(st.floats(0.0, 0.05))
@@ -236,7 +335,7 @@ def test_healthy_positions_untouched(data: st.DataObject) -> None:
     pos, bids, asks, mark, fund = data.draw(markets("linear"))
     policy = data.draw(policies("linear"))
     res = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
-    c = Contract(policy)
+    c = Money(policy)
     healthy = np.array(
         [
             m + c.pnl(q, e, mark) >= c.mm(q, mark) or q == 0
@@ -260,7 +359,7 @@ def test_no_deficit_when_the_book_is_deep(data: st.DataObject) -> None:
     # Positions still solvent at the mark, and a book deep enough to take every close at the
     # mark (bids) or a hair above it (asks): no close can leave a deficit.
     pos, _, _, mark, fund = data.draw(markets("linear"))
-    c = Contract(lq.Policy())
+    c = Money(lq.Policy())
     eq = np.array([m + c.pnl(q, e, mark) for q, e, m in zip(pos.size, pos.entry_price, pos.margin)])
     keep = eq >= np.abs(pos.size) * mark * 1e-9
     pos = pos[keep]
@@ -319,7 +418,7 @@ def test_partial_restores_maintenance_plus_buffer(data: st.DataObject) -> None:
     base = data.draw(policies("linear"))
     policy = lq.Policy(**{**base.to_dict(), "sizing": "partial", "backstop": None})
     res = lq.liquidate(pos, make_book(bids, asks), mark, policy, fund)
-    c = Contract(policy)
+    c = Money(policy)
     for i in np.flatnonzero(res.liquidated & (res.closed < np.abs(pos.size))):
         q, e, m = pos.size[i], pos.entry_price[i], pos.margin[i]
         s = np.sign(q)
@@ -471,6 +570,50 @@ def test_refuse_uncovered_fills() -> None:
     )
     assert rich.book_closed[0] == 10.0
     assert rich.fallback_closed[0] == 0.0
+
+
+def test_refuse_uncovered_does_not_credit_better_fills() -> None:
+    # Long 1 @ 100, margin 10: BP 90; mark 91: E = 1 < MM = 4.55. Empty fund. Bids 95 x 0.5,
+    # 89 x 1. The level at 89 costs the fund 0.5·(90 - 89) = 0.5 > 0 it can pay; the better fill
+    # at 95 is not credited (docs/model.md §3, the conservative reading): refused whole. The fund
+    # takes 0.5 over at 90 and sells it at 89 after the close: bad debt 0.5.
+    args = ([1], [100], [10], [(95.0, 0.5), (89.0, 1.0)], [], 91.0, 0.0)
+    pol = lq.Policy(mmr=0.05, refuse_uncovered=True)
+    ref = reference_liquidate(*args, pol)
+    assert ref.book_closed == [Fraction(1, 2)]
+    assert ref.fallback == [Fraction(1, 2)]
+    assert ref.bad_debt == Fraction(1, 2)
+    res = lq.liquidate(lq.Positions([1.0], [100.0], [10.0]), make_book([(95.0, 0.5), (89.0, 1.0)],
+                       []), 91.0, pol, 0.0)
+    assert res.book_closed[0] == 0.5
+    assert res.fallback_closed[0] == 0.5
+    assert res.bad_debt == pytest.approx(0.5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with tiers a slice's equity share is Δ/Q (docs/model.md §3) for a position but "
+    "|ΔMMR|/TMMR (§6, dYdX) for an account, while §3b/§6 say both engines give the same numbers",
+)
+def test_one_position_account_slice_with_tiers_equals_isolated() -> None:
+    # Tiers (0, 1%), (2,000, 2%): cum 20. Long 40 @ 104, margin 200, mark 100: notional 4,000,
+    # MM = 80 - 20 = 60 > E = 200 - 160 = 40. A slice of 0.75 closes 30 at 99.99: G = -0.3; the
+    # rest (notional 1,000, tier 0) has MM 10. §3: surplus (30/40)·40 - 0.3 = 29.7, all of it the
+    # fee (fee="surplus"); the rest keeps 40 - 0.3 - 29.7 = 10 >= 0: the slice stands.
+    # An account sharing by |ΔMMR|/TMMR = 50/60 has surplus 33.0333: a different fee.
+    pol = lq.Policy(tiers=((0.0, 0.01), (2_000.0, 0.02)), sizing="slices", slice_threshold=0.0,
+                    slice_fraction=0.75, fee="surplus")
+    book = make_book([(99.99, 1_000.0)], [(100.01, 1_000.0)])
+    ref = reference_liquidate([40], [104], [200], [(99.99, 1_000.0)], [], 100.0, 0.0, pol)
+    assert ref.closed == [30]
+    assert float(ref.fee[0]) == pytest.approx(29.7, rel=1e-12)
+    iso = lq.liquidate(lq.Positions([40.0], [104.0], [200.0]), book, 100.0, pol, 0.0)
+    assert iso.fee[0] == pytest.approx(29.7, rel=1e-12)
+    mk = lq.Markets([100.0], tiers=[pol.tiers], books=[book])
+    cr = lq.liquidate_accounts(lq.Portfolio([0], [0], [40.0], [104.0]),
+                               lq.Accounts([[200.0]], [1.0]), mk, policy=pol, insurance_fund=0.0)
+    assert cr.closed[0] == pytest.approx(30.0, rel=1e-12)
+    assert cr.fee[0] == pytest.approx(29.7, rel=1e-12)
 
 
 def test_takeover_execution() -> None:
@@ -635,13 +778,15 @@ def test_result_objects() -> None:
     assert np.isnan(res.vwap[1])
     assert res.adl.tolist() == [0.0, 0.0]
     assert res.inventory_loss_by_position.tolist() == [0.0, 0.0]
-    assert not hasattr(res, "adl_closed") and not hasattr(res, "takeover_loss")
+    assert not hasattr(res, "adl_closed")
+    assert not hasattr(res, "takeover_loss")
     # the long sells 1 at 97: E + gain = 0 + (97 - 98) = -1, a deficit of 1 the fund pays
     assert res.bad_debt == pytest.approx(1.0)
     assert s["bad_debt"] == res.bad_debt
     assert res.bad_debt == pytest.approx(res.insurance_draw + res.adl_transfers + res.uncovered)
     assert res.insurance_fund == pytest.approx(9.0)
-    assert s["inventory_loss"] == 0.0 and s["unabsorbed"] == 0.0
+    assert s["inventory_loss"] == 0.0
+    assert s["unabsorbed"] == 0.0
     with pytest.raises(ValueError, match="read-only"):
         res.closed[0] = 2.0
     pd = pytest.importorskip("pandas")
