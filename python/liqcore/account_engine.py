@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from liqcore._arrays import F64, I64, as_f64, as_i64, first_bad
+from liqcore._arrays import F64, I64, as_f64, first_bad
 from liqcore.account_liquidation import (
     AccountLiquidationResult,
     AccountOutcomes,
@@ -82,6 +82,7 @@ from liqcore.cross_margin import Accounts, Health, Markets, Portfolio, health
 from liqcore.engine import (
     _MERGE,
     _nonnegative,
+    _PositionSlots,
     _positive,
     _real,
     _Recovery,
@@ -108,7 +109,7 @@ def _index_id(name: str, x: Any, n: int, what: str) -> int:
     return v
 
 
-class AccountEngine:
+class AccountEngine(_PositionSlots):
     """The live state of a cross-margin venue's liquidation engine; see the module docstring.
 
     Parameters
@@ -138,6 +139,9 @@ class AccountEngine:
 
     The constructor does not liquidate: the first event does, if anything is liquidatable.
     """
+
+    _COLUMNS = (("_q", 0.0), ("_ep", 1.0), ("_acc", 0), ("_mkt", 0), ("_ids", 0),
+                ("_alive", False))
 
     def __init__(
         self,
@@ -176,18 +180,7 @@ class AccountEngine:
                 raise ValueError(f"{name}[{bad}] must be {what} in [0, {top}) "
                                  f"(got {int(col[bad])})")
         n = len(portfolio)
-        if ids is None:
-            idv = np.arange(n, dtype=np.int64)
-        else:
-            idv = np.ascontiguousarray(as_i64("ids", ids)).reshape(-1).copy()
-            if idv.shape[0] != n:
-                raise ValueError(f"ids has length {idv.shape[0]}, expected {n} (the positions)")
-            if n:
-                srt = np.sort(idv)
-                dup = np.flatnonzero(srt[1:] == srt[:-1])
-                if dup.size:
-                    i = int(np.flatnonzero(idv == srt[dup[0]])[1])
-                    raise ValueError(f"ids[{i}] is a duplicate id (got {int(idv[i])})")
+        idv = self._checked_ids(ids, n)
         books = None if markets._books is None else [b.copy() for b in markets._books]
         self._setup({
             "account": portfolio._account.copy(), "market": portfolio._market.copy(),
@@ -419,9 +412,6 @@ class AccountEngine:
             self._recover()
         self.last_result = out
         return out
-
-    def _open_slots(self) -> I64:
-        return np.flatnonzero(self._alive[: self._n])
 
     def _portfolio_of(self, slots: I64) -> Portfolio:
         pf = Portfolio.__new__(Portfolio)
@@ -668,17 +658,8 @@ class AccountEngine:
         if not math.isfinite(q):
             raise ValueError(f"size must be finite (got {q!r})")
         ep = _positive("entry_price", entry_price)
-        if self._n == self._q.shape[0]:
-            self._grow()
-        s = self._n
+        s, new_id = self._new_slot()
         self._q[s], self._ep[s], self._acc[s], self._mkt[s] = q, ep, a, m
-        new_id = self._next_id
-        self._ids[s] = new_id
-        self._alive[s] = True
-        self._n += 1
-        self._open += 1
-        self._next_id += 1
-        self._slot_of[new_id] = s
         self._slots_of[a].append(s)
         self._after([a])
         return new_id
@@ -749,26 +730,12 @@ class AccountEngine:
             )
         return self._after([a])
 
-    def _grow(self) -> None:
-        cap = max(16, 2 * self._q.shape[0])
-        for name, fill in (("_q", 0.0), ("_ep", 1.0), ("_acc", 0), ("_mkt", 0), ("_ids", 0),
-                           ("_alive", False)):
-            old = getattr(self, name)
-            new = np.full(cap, fill, dtype=old.dtype)
-            new[: old.shape[0]] = old
-            setattr(self, name, new)
-
     # ---- state out -------------------------------------------------------------------------
 
     @property
     def portfolio(self) -> Portfolio:
         """The open positions (copies) in the engine's order."""
         return self._portfolio_of(self._open_slots())
-
-    @property
-    def ids(self) -> I64:
-        """The open positions' ids, in the engine's order (a copy)."""
-        return self._ids[self._open_slots()]
 
     @property
     def collateral(self) -> F64:
@@ -805,15 +772,6 @@ class AccountEngine:
         return [r.base.copy() for r in self._rec]
 
     @property
-    def insurance_fund(self) -> float:
-        """The fund's balance."""
-        return self._fund
-
-    @property
-    def policy(self) -> Policy:
-        return self._policy
-
-    @property
     def resilience(self) -> float:
         return self._res
 
@@ -824,9 +782,6 @@ class AccountEngine:
     def health(self) -> Health:
         """:func:`liqcore.health` of every account at the current state."""
         return health(self.portfolio, self._accounts_obj(self._coll), self._markets())
-
-    def __len__(self) -> int:
-        return self._open
 
     def __repr__(self) -> str:
         return (f"AccountEngine(positions={self._open}, accounts={self._n_acc}, "

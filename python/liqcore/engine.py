@@ -64,7 +64,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -321,7 +321,83 @@ def _liquidations_frame(keys: list[Any], results: list[LiquidationResult], key: 
     return pd.DataFrame(data)
 
 
-class Engine:
+class _PositionSlots:
+    """Open positions in slots with stable ids, shared by :class:`Engine` and
+    ``AccountEngine``: slot columns (``_COLUMNS``: name and fill value, grown together), the ids,
+    the alive flags, the id -> slot map (``_slot_of``; None until first needed), the fund and
+    the policy."""
+
+    _COLUMNS: ClassVar[tuple[tuple[str, Any], ...]]
+    _q: F64
+    _ids: I64
+    _alive: np.ndarray[Any, np.dtype[np.bool_]]
+    _n: int
+    _open: int
+    _next_id: int
+    _slot_of: dict[int, int] | None
+    _fund: float
+    _policy: Policy
+
+    @staticmethod
+    def _checked_ids(ids: Any, n: int) -> I64:
+        """The ids of n positions: 0..n-1 by default, else int64, one per position, unique."""
+        if ids is None:
+            return np.arange(n, dtype=np.int64)
+        idv: I64 = np.ascontiguousarray(as_i64("ids", ids)).reshape(-1).copy()
+        if idv.shape[0] != n:
+            raise ValueError(f"ids has length {idv.shape[0]}, expected {n} (the positions)")
+        if n:
+            srt = np.sort(idv)
+            dup = np.flatnonzero(srt[1:] == srt[:-1])
+            if dup.size:
+                i = int(np.flatnonzero(idv == srt[dup[0]])[1])
+                raise ValueError(f"ids[{i}] is a duplicate id (got {int(idv[i])})")
+        return idv
+
+    def _grow(self) -> None:
+        cap = max(16, 2 * self._q.shape[0])
+        for name, fill in self._COLUMNS:
+            old = getattr(self, name)
+            new = np.full(cap, fill, dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+
+    def _new_slot(self) -> tuple[int, int]:
+        """A fresh slot for a new open position, and its new id."""
+        if self._n == self._q.shape[0]:
+            self._grow()
+        s, new_id = self._n, self._next_id
+        self._ids[s] = new_id
+        self._alive[s] = True
+        self._n += 1
+        self._open += 1
+        self._next_id += 1
+        if self._slot_of is not None:
+            self._slot_of[new_id] = s
+        return s, new_id
+
+    def _open_slots(self) -> I64:
+        return np.flatnonzero(self._alive[: self._n])
+
+    @property
+    def ids(self) -> I64:
+        """The open positions' ids, in the engine's order (a copy)."""
+        return self._ids[self._open_slots()]
+
+    @property
+    def insurance_fund(self) -> float:
+        """The fund's balance."""
+        return self._fund
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def __len__(self) -> int:
+        return self._open
+
+
+class Engine(_PositionSlots):
     """The live state of one market's liquidation engine; see the module docstring.
 
     Parameters
@@ -352,6 +428,9 @@ class Engine:
         in both books.
     """
 
+    _COLUMNS = (("_q", 0.0), ("_ep", 1.0), ("_m", 0.0), ("_ids", 0), ("_alive", False),
+                ("_stamp", 0))
+
     def __init__(
         self,
         positions: Positions,
@@ -366,18 +445,7 @@ class Engine:
         policy = _check_types(positions, book, policy)
         res = _resilience(resilience)
         n = len(positions)
-        if ids is None:
-            idv = np.arange(n, dtype=np.int64)
-        else:
-            idv = np.ascontiguousarray(as_i64("ids", ids)).reshape(-1).copy()
-            if idv.shape[0] != n:
-                raise ValueError(f"ids has length {idv.shape[0]}, expected {n} (the positions)")
-            if n:
-                srt = np.sort(idv)
-                dup = np.flatnonzero(srt[1:] == srt[:-1])
-                if dup.size:
-                    i = int(np.flatnonzero(idv == srt[dup[0]])[1])
-                    raise ValueError(f"ids[{i}] is a duplicate id (got {int(idv[i])})")
+        idv = self._checked_ids(ids, n)
         self._setup(
             np.array(positions._size), np.array(positions._entry_price),
             np.array(positions._margin), idv, book.copy(),
@@ -553,9 +621,6 @@ class Engine:
         except ValueError as e:
             self._mark = prev
             raise ValueError(f"{name} {p!r}: {e}") from None
-
-    def _open_slots(self) -> I64:
-        return np.flatnonzero(self._alive[: self._n])
 
     def _positions_of(self, slots: I64) -> Positions:
         out = Positions.__new__(Positions)
@@ -740,18 +805,8 @@ class Engine:
         ep = _positive("entry_price", entry_price)
         m = _nonnegative("margin", margin)
         self._check_inverse(q, ep, m)
-        if self._n == self._q.shape[0]:
-            self._grow()
-        s = self._n
+        s, new_id = self._new_slot()
         self._q[s], self._ep[s], self._m[s] = q, ep, m
-        new_id = self._next_id
-        self._ids[s] = new_id
-        self._alive[s] = True
-        self._n += 1
-        self._open += 1
-        self._next_id += 1
-        if self._slot_of is not None:
-            self._slot_of[new_id] = s
         self._changed(np.array([s], dtype=np.int64))
         self._after()
         return new_id
@@ -821,15 +876,6 @@ class Engine:
 
             _check_bankruptcy_prices(Positions([q], [ep], [m]), self._policy)
 
-    def _grow(self) -> None:
-        cap = max(16, 2 * self._q.shape[0])
-        for name, fill in (("_q", 0.0), ("_ep", 1.0), ("_m", 0.0), ("_ids", 0), ("_alive", False),
-                           ("_stamp", 0)):
-            old = getattr(self, name)
-            new = np.full(cap, fill, dtype=old.dtype)
-            new[: old.shape[0]] = old
-            setattr(self, name, new)
-
     def _slot(self, id: Any) -> int:
         if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
             raise TypeError(f"id must be an int (got {type(id).__name__})")
@@ -857,11 +903,6 @@ class Engine:
         return self._positions_of(self._open_slots())
 
     @property
-    def ids(self) -> I64:
-        """The open positions' ids, in the engine's order (a copy)."""
-        return self._ids[self._open_slots()]
-
-    @property
     def book(self) -> Book:
         """A copy of the current book."""
         return self._book.copy()
@@ -870,15 +911,6 @@ class Engine:
     def mark(self) -> float:
         """The current mark."""
         return self._mark
-
-    @property
-    def insurance_fund(self) -> float:
-        """The fund's balance."""
-        return self._fund
-
-    @property
-    def policy(self) -> Policy:
-        return self._policy
 
     @property
     def resilience(self) -> float:
@@ -890,9 +922,6 @@ class Engine:
         """A copy of the base book the live book recovers toward (the live book without
         resilience)."""
         return (self._book if self._rec is None else self._rec.base).copy()
-
-    def __len__(self) -> int:
-        return self._open
 
     def __repr__(self) -> str:
         return (f"Engine(positions={self._open}, mark={self._mark!r}, "
