@@ -618,3 +618,17 @@ def test_errors():
         lq.simulate_cascade(pos, book, 100.0, -0.1, max_rounds=-1)
     with pytest.raises(TypeError, match="max_rounds must be an int"):
         lq.simulate_cascade(pos, book, 100.0, -0.1, max_rounds=2.5)
+
+
+def test_mmr_one_counterparty_charged_by_the_residual_is_liquidated_later() -> None:
+    # mmr = 1: a long is liquidatable at every mark once its margin is below its notional at
+    # entry (docs/model.md §1). Long 0.5 @ 50 with margin 26 is not (26 > 25); the pro-rata
+    # residual of the four bankrupt shorts charges it more than 1, after which it is
+    # liquidatable at any mark and the next round takes it (found by the model reference).
+    pos = lq.Positions([0.5, -4.0, -4.0, -4.0, -4.0], [50.0] * 5, [26.0, 0.0, 0.0, 0.0, 0.0])
+    book = lq.Book([], [], [81.0], [0.25])
+    pol = lq.Policy(mmr=1.0, residual="pro_rata", price_band=1.0)
+    res = lq.simulate_cascade(pos, book, 80.0, -0.05, pol, insurance_fund=0.0, max_rounds=20)
+    assert res.n_liquidated == 5
+    assert bool(np.asarray(res.liquidated)[0])
+    assert res.bad_debt == pytest.approx(1648.9, rel=1e-12)

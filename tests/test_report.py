@@ -133,3 +133,18 @@ def test_contagion_reports() -> None:
     assert rows["scenarios"] == "8"
     assert rows["insurance fund"] == "10.00"
     assert rows["VaR 0.99"] == f"{st.var(0.99):,.2f}"
+
+
+def test_stress_report_shows_the_mark_rule_and_funding() -> None:
+    book = lq.Book.synthetic(mid=60_000.0, seed=0)
+    pos = lq.Positions(size=[2.0, -1.5], entry_price=[61_000.0, 59_000.0],
+                       margin=[4_000.0, 9_000.0])
+    st = lq.stress_test(pos, book, 60_000.0, insurance_fund=1e6, scenarios=20, seed=0,
+                        mark_rule=lq.MarkRule.index(w=0.3), funding=0.0003)
+    text = str(st)
+    assert "mark rule" in text and "index(w=0.3)" in text
+    assert "funding paid (mean per scenario)" in text
+    mean_paid = float(np.mean(st.funding_paid))
+    assert mean_paid > 0.0
+    plain = str(lq.stress_test(pos, book, 60_000.0, insurance_fund=1e6, scenarios=20, seed=0))
+    assert "mark rule" not in plain and "funding paid" not in plain

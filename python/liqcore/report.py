@@ -230,6 +230,12 @@ def stress(
             f"{money(s['cover2'])} ({'met' if s['meets_cover2'] else 'NOT met'})",
         ),
     ]
+    rule = str(p.get("mark_rule", "last"))
+    if rule != "last":
+        rows.append(("mark rule", rule))
+    paid = getattr(st, "funding_paid", None)
+    if p.get("funding") and paid is not None and len(paid):
+        rows.append(("funding paid (mean per scenario)", money(float(paid.mean()))))
     rows += _rate_limit_rows(
         st.policy, s["mean_waited"], s["mean_waited_notional"], "mean waited per scenario"
     )

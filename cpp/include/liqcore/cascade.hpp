@@ -718,7 +718,9 @@ class CascadeEngine {
     if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());  // the first move
     ++version_[i];
     const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
-    if (!(lp > 0.0 && std::isfinite(lp))) return;  // never liquidatable again
+    // Never liquidatable again: a long's LP <= 0, a short's LP = +inf. A long's LP of +inf and a
+    // short's of 0 (mmr = 1, docs/model.md §1) are liquidatable at every mark: kept.
+    if (q > 0.0 ? !(lp > 0.0) : !(lp >= 0.0 && std::isfinite(lp))) return;
     if (q > 0.0) {
       long_heap_.push_back({lp, i, version_[i]});
       if (heapify) std::push_heap(long_heap_.begin(), long_heap_.end(), long_heap_less);
