@@ -408,6 +408,24 @@ def _resilience(args: argparse.Namespace) -> float:
     return 0.0
 
 
+def _stress_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The path, cascade and funding options `liqcore stress` passes to either stress test."""
+    return {
+        "steps": args.steps,
+        "mu": args.mu,
+        "sigma": args.sigma,
+        "jump_intensity": args.jump_intensity,
+        "jump_mean": args.jump_mean,
+        "jump_std": args.jump_std,
+        "resilience": _resilience(args),
+        "mark_rule": _mark_rule(args),
+        "max_rounds": args.max_rounds,
+        "seed": args.seed,
+        "threads": args.threads,
+        "funding": args.funding,
+    }
+
+
 def _mark_rule(args: argparse.Namespace) -> MarkRule:
     """--mark-rule with --mark-weight (the index blend's weight)."""
     if args.mark_weight is None:
@@ -623,23 +641,12 @@ def cmd_stress_accounts(args: argparse.Namespace) -> int:
             pf,
             acc,
             mk,
-            load_policy(args.policy),
+            _with_rate_limits(load_policy(args.policy), args),
             0.0 if args.fund is None else args.fund,
             args.scenarios,
             args.horizon,
-            steps=args.steps,
-            mu=args.mu,
-            sigma=args.sigma,
-            jump_intensity=args.jump_intensity,
-            jump_mean=args.jump_mean,
-            jump_std=args.jump_std,
-            resilience=_resilience(args),
-            mark_rule=args.mark_rule,
-            max_rounds=args.max_rounds,
-            seed=args.seed,
-            threads=args.threads,
-            funding=args.funding,
             collateral_paths=paths,
+            **_stress_options(args),
         )
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
@@ -691,19 +698,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
             fund,
             args.scenarios,
             args.horizon,
-            steps=args.steps,
-            mu=args.mu,
-            sigma=args.sigma,
-            jump_intensity=args.jump_intensity,
-            jump_mean=args.jump_mean,
-            jump_std=args.jump_std,
-            resilience=_resilience(args),
-            mark_rule=_mark_rule(args),
-            max_rounds=args.max_rounds,
-            seed=args.seed,
-            threads=args.threads,
             progress=progress if progress.enabled else None,
-            funding=args.funding,
+            **_stress_options(args),
         )
     except (TypeError, ValueError) as e:
         raise CliError(str(e)) from None
