@@ -80,6 +80,38 @@ inline Groups group_by(std::span<const std::int64_t> key, std::size_t k) {
   return g;
 }
 
+// The liquidatable accounts `hits` (in index order) into the policy's order (docs/model.md §6):
+// "underwater" by (TMMR − TNC)/notional descending (or the fillable spread with
+// limit="fillable"), "largest" by notional; ties to the larger notional, then the lower index;
+// "given" keeps index order. eq, mmr, ntl: every account's TNC, TMMR and notional.
+inline void order_accounts(std::vector<std::size_t>& hits, std::span<const double> eq, std::span<const double> mmr,
+                           std::span<const double> ntl, const LiquidationPolicy& pol) {
+  if (pol.order == LiquidationOrder::given || hits.size() < 2) return;
+  struct Key {
+    double key, notional;
+    std::size_t a;
+  };
+  std::vector<Key> keys(hits.size());
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    const std::size_t a = hits[k];
+    double key = ntl[a];
+    if (pol.order == LiquidationOrder::underwater) {
+      const AccountState st{eq[a], mmr[a], ntl[a]};
+      key = !(ntl[a] > 0.0) ? 0.0
+            : pol.limit == LimitRule::fillable
+                ? adjusted_bankruptcy_rating(st, pol.ba) * pol.smmr * mmr[a] / ntl[a]
+                : (mmr[a] - eq[a]) / ntl[a];
+    }
+    keys[k] = {key, ntl[a], a};
+  }
+  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
+    if (x.key != y.key) return x.key > y.key;
+    if (x.notional != y.notional) return x.notional > y.notional;
+    return x.a < y.a;
+  });
+  for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].a;
+}
+
 // The non-liquidated positions of one market as ADL / socialization counterparties.
 struct MarketCounterparties {
   std::vector<double> size, entry_price, margin, charge;
@@ -171,31 +203,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
         out.mk_uncovered[m] = out.mk_inventory_loss[m] = 0.0;
 
   // ---- order of accounts ---------------------------------------------------------------------
-  if (pol.order != LiquidationOrder::given && hits.size() > 1) {
-    struct Key {
-      double key, notional;
-      std::size_t a;
-    };
-    std::vector<Key> keys(hits.size());
-    for (std::size_t k = 0; k < hits.size(); ++k) {
-      const std::size_t a = hits[k];
-      double key = ntl[a];
-      if (pol.order == LiquidationOrder::underwater) {
-        const AccountState st{eq[a], mmr[a], ntl[a]};
-        key = !(ntl[a] > 0.0) ? 0.0
-              : pol.limit == LimitRule::fillable
-                  ? adjusted_bankruptcy_rating(st, pol.ba) * pol.smmr * mmr[a] / ntl[a]
-                  : (mmr[a] - eq[a]) / ntl[a];
-      }
-      keys[k] = {key, ntl[a], a};
-    }
-    std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
-      if (x.key != y.key) return x.key > y.key;
-      if (x.notional != y.notional) return x.notional > y.notional;
-      return x.a < y.a;
-    });
-    for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].a;
-  }
+  detail::order_accounts(hits, eq, mmr, ntl, pol);
 
   // ---- per market: policy, counterparties, cursors -------------------------------------------
   std::vector<LiquidationPolicy> mpol(M, pol);

@@ -214,51 +214,32 @@ inline AccountsWaiting rate_limit_accounts(std::span<const Market> markets, cons
   std::vector<double> coll(A), eq(A), mmr(A), ntl(A), ratio(A), dist(A);
   std::vector<std::uint8_t> liq(A);
   health(markets, col, pf, HealthOutputs{coll, eq, mmr, ntl, ratio, dist, liq});
-  struct Key {
-    double key, notional;
-    std::size_t a;
-    std::int64_t orders;
-  };
-  std::vector<Key> keys;
+  std::vector<std::size_t> hits;  // liquidatable accounts with open positions, in the batch's order
+  std::vector<std::int64_t> orders_of(A, 0);
   for (std::size_t a = 0; a < A; ++a) {
     if (!liq[a]) continue;
-    std::int64_t orders = 0;
-    for (const std::size_t i : by_account.of(a)) orders += pf.size[i] != 0.0;
-    if (orders == 0) continue;
-    double key = ntl[a];  // LiquidationOrder::largest; given: the account index alone
-    if (pol.order == LiquidationOrder::given) {
-      key = 0.0;
-    } else if (pol.order == LiquidationOrder::underwater) {
-      const AccountState st{eq[a], mmr[a], ntl[a]};
-      key = !(ntl[a] > 0.0)                      ? 0.0
-            : pol.limit == LimitRule::fillable ? adjusted_bankruptcy_rating(st, pol.ba) * pol.smmr * mmr[a] / ntl[a]
-                                               : (mmr[a] - eq[a]) / ntl[a];
-    }
-    keys.push_back({key, pol.order == LiquidationOrder::given ? 0.0 : ntl[a], a, orders});
+    for (const std::size_t i : by_account.of(a)) orders_of[a] += pf.size[i] != 0.0;
+    if (orders_of[a] > 0) hits.push_back(a);
   }
-  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
-    if (x.key != y.key) return x.key > y.key;
-    if (x.notional != y.notional) return x.notional > y.notional;
-    return x.a < y.a;
-  });
+  order_accounts(hits, eq, mmr, ntl, pol);
   AccountsWaiting w;
   std::int64_t orders = 0;
   double used = 0.0;
   bool full = false;
   CompensatedSum waiting;
-  for (std::size_t k = 0; k < keys.size(); ++k) {
-    const Key& e = keys[k];
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    const std::size_t a = hits[k];
     if (k > 0 && !full) {
-      full = (pol.max_orders > 0 && orders + e.orders > pol.max_orders) || used + ntl[e.a] > pol.max_notional;
+      full = (pol.max_orders > 0 && orders + orders_of[a] > pol.max_orders) || used + ntl[a] > pol.max_notional;
     }
     if (!full) {
-      orders += e.orders;
-      used += ntl[e.a];
+      orders += orders_of[a];
+      used += ntl[a];
       continue;
     }
-    w.count += e.orders;
-    waiting.add(ntl[e.a]);
-    for (const std::size_t i : by_account.of(e.a)) limited[i] = 0.0;
+    w.count += orders_of[a];
+    waiting.add(ntl[a]);
+    for (const std::size_t i : by_account.of(a)) limited[i] = 0.0;
   }
   w.notional = waiting.value();
   return w;
