@@ -506,8 +506,6 @@ class RefResult:
     ledger: dict[str, F] = field(default_factory=dict)
     fragile: F = F(10**9)
     rank_ties: bool = False
-    # refuse_uncovered accepted a level that the gross reading (better fills not counted) refuses
-    refuse_credit_used: bool = False
 
     def __post_init__(self) -> None:
         z = [F(0)] * self.n
@@ -717,20 +715,17 @@ def _close(
                     if filled == d and rest >= 0:
                         delta = d
         if delta == Q and pol["refuse_uncovered"] and on_book:
-            so_far = [F(0), F(0)]  # the close's cost so far: net, and gross (Q1)
+            cost_so_far = [F(0)]  # the fund's gross cost of the close so far (Q1)
 
             def accept(p: F, x: F) -> bool:
                 if not within(p):
                     return False
                 cost = -c.pnl(s * x, bp, p)  # the fund's cost of this fill against BP
-                if cost > 0:
-                    m.gap(so_far[1] + cost, avail0, nt)
-                    if so_far[1] + cost > avail0:
+                if cost > 0:  # fills better than BP are not credited (Q1)
+                    m.gap(cost_so_far[0] + cost, avail0, nt)
+                    if cost_so_far[0] + cost > avail0:
                         return False
-                    if so_far[0] + cost > avail0:
-                        res.refuse_credit_used = True  # the net reading would have refused too
-                    so_far[1] += cost
-                so_far[0] += cost
+                    cost_so_far[0] += cost
                 return True
 
             fills = venue.take(delta, accept)
