@@ -314,9 +314,10 @@ def test_slice_bankruptcy_price_reference(case, data):
         )
         return mm[0], nt[0]
 
+    # docs/model.md §6: the slice carries the part |Δ|/|q| of its position's share MM/TMMR (by
+    # notional when TMMR = 0)
     mm0, nt0 = values(q)
-    mm1, nt1 = values(q + delta)
-    share = abs(mm0 - mm1) / tm[a] if tm[a] > 0 else (abs(nt0 - nt1) / tn[a] if tn[a] > 0 else 0.0)
+    share = frac * (mm0 / tm[a] if tm[a] > 0 else (nt0 / tn[a] if tn[a] > 0 else 0.0))
     g = -eq[a] * share  # the slice's quote gain vs the mark at the bankruptcy price
     P, s, x = marks[m], math.copysign(1.0, q), abs(delta)
     if kinds[m] == "linear":

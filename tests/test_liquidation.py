@@ -179,11 +179,7 @@ def assert_matches_reference(
             )
     # (mmr 0: §1 liquidates an isolated position with E < MM = 0, §6 never liquidates an
     # account with TMMR = 0: the two engines differ there by the model's own words)
-    # (tiers with partial or slice sizing: the account engine shares the equity by
-    # |ΔMMR|/TMMR (§6), the isolated one by Δ/Q (§3); they differ when the slice changes tier:
-    # test_one_position_account_slice_with_tiers_equals_isolated, xfail)
-    if (accounts and n > 0 and (policy.tiers is not None or policy.mmr > 0)
-            and (policy.tiers is None or policy.sizing == "full")):
+    if accounts and n > 0 and (policy.tiers is not None or policy.mmr > 0):
         # the same positions as one-position accounts (collateral = margin): the same numbers
         f = mark if policy.contract == "inverse" else 1.0
         over = {"reserve": policy.reserve * f, "slice_threshold": policy.slice_threshold * f}
@@ -590,17 +586,13 @@ def test_refuse_uncovered_does_not_credit_better_fills() -> None:
     assert res.bad_debt == pytest.approx(0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with tiers a slice's equity share is Δ/Q (docs/model.md §3) for a position but "
-    "|ΔMMR|/TMMR (§6, dYdX) for an account, while §3b/§6 say both engines give the same numbers",
-)
 def test_one_position_account_slice_with_tiers_equals_isolated() -> None:
     # Tiers (0, 1%), (2,000, 2%): cum 20. Long 40 @ 104, margin 200, mark 100: notional 4,000,
     # MM = 80 - 20 = 60 > E = 200 - 160 = 40. A slice of 0.75 closes 30 at 99.99: G = -0.3; the
     # rest (notional 1,000, tier 0) has MM 10. §3: surplus (30/40)·40 - 0.3 = 29.7, all of it the
     # fee (fee="surplus"); the rest keeps 40 - 0.3 - 29.7 = 10 >= 0: the slice stands.
-    # An account sharing by |ΔMMR|/TMMR = 50/60 has surplus 33.0333: a different fee.
+    # §6: the account's slice carries (30/40)·MM/TMMR = 3/4 of its equity, the same 29.7 (dYdX's
+    # |ΔMMR|/TMMR = 50/60 would give 33.0333: the rule liqcore leaves for size tiers).
     pol = lq.Policy(tiers=((0.0, 0.01), (2_000.0, 0.02)), sizing="slices", slice_threshold=0.0,
                     slice_fraction=0.75, fee="surplus")
     book = make_book([(99.99, 1_000.0)], [(100.01, 1_000.0)])

@@ -578,10 +578,12 @@ def slice_bankruptcy_price(
 
     ``delta`` is the signed change of the position: opposite in sign to its size and at most its
     size (``-0.1`` closes 0.1 of a long). The slice carries its share of account equity: its
-    bankruptcy quote is ``BP(Δ) = −ΔNNV − TNC·|ΔMMR|/TMMR`` (received for the slice, paid when
-    negative; ``ΔNNV = Δ·P`` for linear markets, ``ΔMMR`` the change of the position's MM), and
-    the price per unit is ``−BP(Δ)/Δ``: filling the slice there leaves the account's remaining
-    equity at its remaining requirement's share. When ``TMMR = 0`` the share is by notional.
+    bankruptcy quote is ``BP(Δ) = −ΔNNV − TNC·(|Δ|/|q|)·MM/TMMR`` (received for the slice, paid
+    when negative; ``ΔNNV = Δ·P`` for linear markets, ``MM`` the position's requirement), and
+    the price per unit is ``−BP(Δ)/Δ``. Where MM is proportional to size (flat or open-interest
+    scaled margin fractions) ``(|Δ|/|q|)·MM`` is dYdX's ``|ΔMMR|``; with size tiers the slice
+    takes the pro-rata part of its position's share, as an isolated position's slice does
+    (``Δ/Q`` of its equity). When ``TMMR = 0`` the share is by notional.
     In general (inverse markets) it is the price at which the slice's quote gain vs the mark is
     ``−TNC·share``; a long solvent at every price gets 0, an inverse position that no price makes
     bankrupt gets +inf. Uses health's ``TNC`` (after haircuts).

@@ -307,7 +307,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       const AccountState st{tnc, tmmr, ntl_open};
 
       // slice bankruptcy price of the whole position now: the limit and the fallback price
-      const double share_all = slice_share(st, val[i].mm, val[i].notional);
+      const double share_all = slice_share(st, val[i].mm, val[i].notional, 1.0);
       const double bp = price_for_gain(mk, s, Q, -tnc * share_all);
       const bool bp_ok = std::isfinite(bp) && bp > 0.0;
       const double fallback_px = bp_ok ? bp : P;
@@ -327,8 +327,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
           },
           // a slice that would leave the account with negative equity is a full close
           [&](double d, const detail::FillSums& fs) {
-            const double d_mm = val[i].mm - mk.mm_quote(s * (Q - d));
-            const double S = e_mkt * slice_share(st, d_mm, val[i].notional * d / Q) + f * fs.gain;
+            const double S = e_mkt * slice_share(st, val[i].mm, val[i].notional, d / Q) + f * fs.gain;
             const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f * fs.fill_notional);
             return tnc + f * fs.gain - fee >= 0.0;
           });
@@ -341,7 +340,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       const double G = gain * f, N = fills.fill_notional * f;
       const double d_mm = val[i].mm - (delta == Q ? 0.0 : mk.mm_quote(s * (Q - delta)));
       const double d_ntl = val[i].notional * (delta / Q);
-      const double S = e_mkt * slice_share(st, d_mm, d_ntl) + G;  // the slice's own equity after its fills
+      const double S = e_mkt * slice_share(st, val[i].mm, val[i].notional, delta / Q) + G;  // the slice's own equity after its fills
       const double fee = pol.sizing == Sizing::full ? 0.0
                                                     : liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, N);
       closes.push_back({i, G, N, S, fee});
@@ -385,7 +384,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       const AccountState st0{tnc0, tmmr0, ntl0};
       double neg = 0.0;
       for (Close& cl : closes) {
-        cl.slice_equity = cl.gain + e_mkt0 * slice_share(st0, val[cl.i].mm, val[cl.i].notional);
+        cl.slice_equity = cl.gain + e_mkt0 * slice_share(st0, val[cl.i].mm, val[cl.i].notional, 1.0);
         neg += std::max(0.0, -cl.slice_equity);
       }
       const double nsum = n_sum.value();

@@ -357,10 +357,16 @@ struct AccountState {
   double notional;     // Σ |notional| (splits equity when TMMR = 0)
 };
 
-// The slice's share of account equity: |ΔMMR| / TMMR; by notional when TMMR is 0.
-inline double slice_share(const AccountState& st, double d_mm, double d_notional) noexcept {
-  if (st.maintenance > 0.0) return std::abs(d_mm) / st.maintenance;
-  return st.notional > 0.0 ? std::abs(d_notional) / st.notional : 0.0;
+// The share of account equity a slice closing the fraction `part` (0..1) of one position
+// carries (docs/model.md §6): part·MM/TMMR, the position's requirement share split pro rata to
+// the size closed; by notional (part·notional/Σ notional) when TMMR is 0. Where MM is
+// proportional to size (flat or OI-scaled margin fractions, as on dYdX) this is dYdX's
+// |ΔMMR|/TMMR exactly; with size tiers it keeps a one-position account's slice at the isolated
+// position's share Δ/Q (§3).
+inline double slice_share(const AccountState& st, double position_mm, double position_notional,
+                          double part) noexcept {
+  if (st.maintenance > 0.0) return part * std::abs(position_mm) / st.maintenance;
+  return st.notional > 0.0 ? part * std::abs(position_notional) / st.notional : 0.0;
 }
 
 // dYdX's bankruptcy price per unit of closing `delta` (opposite sign to q, |delta| <= |q|):
@@ -370,9 +376,8 @@ inline double slice_share(const AccountState& st, double d_mm, double d_notional
 inline double slice_bankruptcy_price(const Market& mk, double q, double delta, const AccountState& st) noexcept {
   const double s = q > 0.0 ? 1.0 : -1.0;
   const double x = std::abs(delta);
-  const double d_mm = mk.mm_quote(q) - mk.mm_quote(q + delta);
-  const double d_n = mk.notional_quote(q) - mk.notional_quote(q + delta);
-  return price_for_gain(mk, s, x, -st.equity * slice_share(st, d_mm, d_n));
+  const double part = std::min(1.0, x / std::abs(q));
+  return price_for_gain(mk, s, x, -st.equity * slice_share(st, mk.mm_quote(q), mk.notional_quote(q), part));
 }
 
 // The adjusted bankruptcy rating ABR = clamp(BA·(1 − TNC/TMMR), 0, 1) (1 when TMMR is 0).
