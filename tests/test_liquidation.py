@@ -178,7 +178,7 @@ def assert_matches_reference(
                 1e-9 * scale
             )
     # (mmr 0: §1 liquidates an isolated position with E < MM = 0, §6 never liquidates an
-    # account with TMMR = 0: the two engines differ there by the model's own words)
+    # account with TMMR = 0: the one difference of the engines, docs/model.md §7 item 13)
     if accounts and n > 0 and (policy.tiers is not None or policy.mmr > 0):
         # the same positions as one-position accounts (collateral = margin): the same numbers
         f = mark if policy.contract == "inverse" else 1.0
@@ -928,3 +928,21 @@ def test_detection_on_every_core_gives_the_same_bits_as_on_one() -> None:
     finally:
         os.sched_setaffinity(0, cpus)
     assert one == everywhere
+
+
+def test_zero_requirement_isolated_liquidates_bankrupt_account_does_not() -> None:
+    # docs/model.md §7 item 13: mmr 0. Long 1 @ 100, margin 10, mark 80: E = -10 < MM = 0, so the
+    # isolated position is liquidated (bids at 79: deficit 100 - 79 - 10 = 11); the one-position
+    # account has TMMR = 0 and dYdX's rule never liquidates it.
+    pol = lq.Policy(mmr=0.0)
+    book = make_book([(79.0, 10.0)], [(81.0, 10.0)])
+    iso = lq.liquidate(lq.Positions([1.0], [100.0], [10.0]), book, 80.0, pol, 100.0)
+    assert iso.liquidated.tolist() == [True]
+    assert iso.bad_debt == pytest.approx(11.0)
+    mk = lq.Markets([80.0], 0.0, books=[book])
+    cr = lq.liquidate_accounts(lq.Portfolio([0], [0], [1.0], [100.0]),
+                               lq.Accounts([[10.0]], [1.0]), mk, policy=pol, insurance_fund=100.0)
+    assert cr.n_liquidated == 0
+    assert cr.bad_debt == 0.0
+    assert not bool(lq.health(lq.Portfolio([0], [0], [1.0], [100.0]), lq.Accounts([[10.0]], [1.0]),
+                              mk).liquidatable[0])
