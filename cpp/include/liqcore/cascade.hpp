@@ -76,6 +76,17 @@ struct CascadeParams {
   std::int64_t max_rounds = 1000;
 };
 
+// Checks a cascade's parameters and the fund it starts with: the checks simulate_cascade,
+// StressPlan and the multi-market cascade (contagion.hpp) share, in this order.
+inline void check_cascade_params(const CascadeParams& prm, double fund) {
+  if (!(std::isfinite(fund) && fund >= 0.0))
+    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
+  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
+    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
+  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  check_mark_rule(prm.mark_rule, prm.mark);
+}
+
 namespace detail {
 
 // A zero-filled array whose pages the OS maps on first touch (calloc of a large block is fresh
@@ -1148,12 +1159,7 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
   if (!(std::isfinite(shock) && shock > -1.0))
     throw InvalidArgument("shock", -1, "must be finite and > -1 " + describe(shock));
-  if (!(std::isfinite(fund) && fund >= 0.0))
-    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
-  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
-    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
-  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  check_mark_rule(prm.mark_rule, prm.mark);
+  check_cascade_params(prm, fund);
   // Positions in input order; only those whose LP is near the marks of the cascade get sorted.
   CascadeIndex index = CascadeIndex::partial(pos, pol, mark * (1.0 + shock), CascadeEngine::first_window());
   CascadeEngine eng(pos, index, book, pol, prm, {}, &index);

@@ -78,12 +78,8 @@
 
 namespace liqcore {
 
-struct ContagionParams {
-  double resilience = 0.0;  // in [0, 1]
-  MarkRule mark_rule = MarkRule::last;
-  MarkParams mark;  // the rule's parameters (mark_rule.hpp), the same for every market
-  std::int64_t max_rounds = 1000;
-};
+// The single-market cascade's parameters (the mark rule's parameters the same for every market).
+using ContagionParams = CascadeParams;
 
 // What one round did (money in quote).
 struct ContagionRound {
@@ -179,12 +175,7 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
   if (pol.residual != ResidualRule::none)
     throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
-  if (!(std::isfinite(fund) && fund >= 0.0))
-    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
-  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
-    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
-  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  check_mark_rule(prm.mark_rule, prm.mark);
+  check_cascade_params(prm, fund);
   if (pol.execution == Execution::book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
   check_markets(markets);
