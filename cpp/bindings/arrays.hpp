@@ -137,41 +137,61 @@ inline py::dict dict_of(std::initializer_list<Item> items) {
   return d;
 }
 
+// A dict of the items of `first`, then those of `then`, in order (a result whose callers put
+// their own items before the shared ones).
+inline py::dict dict_of(std::initializer_list<Item> first, std::initializer_list<Item> then) {
+  py::dict d = dict_of(first);
+  put(d, then);
+  return d;
+}
+
 // The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) as a dict:
 // the items of `first`, then the fields both kinds have, in this order.
 template <class Totals>
 py::dict liquidation_totals(std::initializer_list<Item> first, const Totals& t) {
-  py::dict d = dict_of(first);
-  put(d, {{"closed_notional", t.closed_notional},
-          {"fees", t.fees},
-          {"deficit", t.deficit},
-          {"surplus", t.surplus},
-          {"inventory_loss", t.inventory_loss},
-          {"inventory_gain", t.inventory_gain},
-          {"unabsorbed", t.unabsorbed},
-          {"bad_debt", t.bad_debt},
-          {"insurance_draw", t.insurance_draw},
-          {"residual", t.residual},
-          {"adl_transfers", t.adl_transfers},
-          {"uncovered", t.uncovered},
-          {"insurance_fund", t.fund_after}});
-  return d;
+  return dict_of(first, {{"closed_notional", t.closed_notional},
+                         {"fees", t.fees},
+                         {"deficit", t.deficit},
+                         {"surplus", t.surplus},
+                         {"inventory_loss", t.inventory_loss},
+                         {"inventory_gain", t.inventory_gain},
+                         {"unabsorbed", t.unabsorbed},
+                         {"bad_debt", t.bad_debt},
+                         {"insurance_draw", t.insurance_draw},
+                         {"residual", t.residual},
+                         {"adl_transfers", t.adl_transfers},
+                         {"uncovered", t.uncovered},
+                         {"insurance_fund", t.fund_after}});
+}
+
+// The totals of a cascade (CascadeTotals, single- or multi-market) as a dict: the items of
+// `first`, then the fields both cascades report, in this order.
+template <class Totals>
+py::dict cascade_totals(std::initializer_list<Item> first, const Totals& t) {
+  return dict_of(first, {{"waited", t.waited},
+                         {"waited_notional", t.waited_notional},
+                         {"notional", t.notional.value()},
+                         {"deficit", t.deficit.value()},
+                         {"surplus", t.surplus.value()},
+                         {"fees", t.fees.value()},
+                         {"inventory_loss", t.inventory_loss.value()},
+                         {"bad_debt", t.bad_debt()},
+                         {"insurance_draw", t.draw.value()},
+                         {"residual", t.residual.value()}});
 }
 
 // The trace of a cascade's rounds (RoundTrace, ContagionRound) as a dict of columns: the items
 // of `first`, then the columns both kinds of round have, in this order.
 template <class Round>
 py::dict round_trace(std::initializer_list<Item> first, const std::vector<Round>& rt) {
-  py::dict d = dict_of(first);
-  put(d, {{"notional", column_of<double>(rt, &Round::notional)},
-          {"deficit", column_of<double>(rt, &Round::deficit)},
-          {"fees", column_of<double>(rt, &Round::fees)},
-          {"insurance_draw", column_of<double>(rt, &Round::draw)},
-          {"residual", column_of<double>(rt, &Round::residual)},
-          {"insurance_fund", column_of<double>(rt, &Round::fund_after)},
-          {"waited", column_of<std::int64_t>(rt, &Round::waited)},
-          {"waited_notional", column_of<double>(rt, &Round::waited_notional)}});
-  return d;
+  return dict_of(first, {{"notional", column_of<double>(rt, &Round::notional)},
+                         {"deficit", column_of<double>(rt, &Round::deficit)},
+                         {"fees", column_of<double>(rt, &Round::fees)},
+                         {"insurance_draw", column_of<double>(rt, &Round::draw)},
+                         {"residual", column_of<double>(rt, &Round::residual)},
+                         {"insurance_fund", column_of<double>(rt, &Round::fund_after)},
+                         {"waited", column_of<std::int64_t>(rt, &Round::waited)},
+                         {"waited_notional", column_of<double>(rt, &Round::waited_notional)}});
 }
 
 // The value named `s` among `options`, or InvalidArgument naming `arg`:

@@ -102,17 +102,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                            {"residual", copy_array(run.mk_residual)},
                            {"unattributed", copy_array(run.unattributed)}})},
       {"contagion", copy_matrix(run.contagion, M, M)},
-      {"totals", dict_of({{"notional", run.total_notional},
-                          {"deficit", run.total_deficit},
-                          {"surplus", run.total_surplus},
-                          {"fees", run.total_fees},
-                          {"inventory_loss", run.total_inventory_loss},
-                          {"bad_debt", run.bad_debt},
-                          {"insurance_draw", run.total_draw},
-                          {"residual", run.total_residual},
-                          {"insurance_fund", run.fund_after},
-                          {"waited", run.waited},
-                          {"waited_notional", run.waited_notional}})},
+      {"totals", cascade_totals({{"insurance_fund", run.fund_after}}, run.totals)},
   });
   put_ledger(d, run.ledger);
   py::list out_books;
