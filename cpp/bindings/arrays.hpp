@@ -17,6 +17,7 @@
 
 #include "liqcore/column.hpp"
 #include "liqcore/error.hpp"
+#include "liqcore/liquidation.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore::bindings {
@@ -40,6 +41,13 @@ inline std::span<std::int64_t> mutable_view(I64Array& a) {
 }
 inline Column column(const F64Array& a) { return Column{view(a)}; }
 inline std::size_t size_of(const py::array& a) { return static_cast<std::size_t>(a.size()); }
+
+// The columns of a single-market population (InvalidArgument "positions" if their lengths differ).
+inline PositionColumns position_columns(const F64Array& size, const F64Array& entry_price, const F64Array& margin) {
+  if (size_of(entry_price) != size_of(size) || size_of(margin) != size_of(size))
+    throw InvalidArgument("positions", -1, "columns must have the same length");
+  return PositionColumns{view(size), view(entry_price), view(margin)};
+}
 
 // A fresh 1-D output array (allocated while holding the GIL).
 inline F64Array empty_f64(std::size_t n) { return F64Array(static_cast<py::ssize_t>(n)); }
@@ -129,25 +137,61 @@ inline py::dict dict_of(std::initializer_list<Item> items) {
   return d;
 }
 
+// A dict of the items of `first`, then those of `then`, in order (a result whose callers put
+// their own items before the shared ones).
+inline py::dict dict_of(std::initializer_list<Item> first, std::initializer_list<Item> then) {
+  py::dict d = dict_of(first);
+  put(d, then);
+  return d;
+}
+
 // The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) as a dict:
 // the items of `first`, then the fields both kinds have, in this order.
 template <class Totals>
 py::dict liquidation_totals(std::initializer_list<Item> first, const Totals& t) {
-  py::dict d = dict_of(first);
-  put(d, {{"closed_notional", t.closed_notional},
-          {"fees", t.fees},
-          {"deficit", t.deficit},
-          {"surplus", t.surplus},
-          {"inventory_loss", t.inventory_loss},
-          {"inventory_gain", t.inventory_gain},
-          {"unabsorbed", t.unabsorbed},
-          {"bad_debt", t.bad_debt},
-          {"insurance_draw", t.insurance_draw},
-          {"residual", t.residual},
-          {"adl_transfers", t.adl_transfers},
-          {"uncovered", t.uncovered},
-          {"insurance_fund", t.fund_after}});
-  return d;
+  return dict_of(first, {{"closed_notional", t.closed_notional},
+                         {"fees", t.fees},
+                         {"deficit", t.deficit},
+                         {"surplus", t.surplus},
+                         {"inventory_loss", t.inventory_loss},
+                         {"inventory_gain", t.inventory_gain},
+                         {"unabsorbed", t.unabsorbed},
+                         {"bad_debt", t.bad_debt},
+                         {"insurance_draw", t.insurance_draw},
+                         {"residual", t.residual},
+                         {"adl_transfers", t.adl_transfers},
+                         {"uncovered", t.uncovered},
+                         {"insurance_fund", t.fund_after}});
+}
+
+// The totals of a cascade (CascadeTotals, single- or multi-market) as a dict: the items of
+// `first`, then the fields both cascades report, in this order.
+template <class Totals>
+py::dict cascade_totals(std::initializer_list<Item> first, const Totals& t) {
+  return dict_of(first, {{"waited", t.waited},
+                         {"waited_notional", t.waited_notional},
+                         {"notional", t.notional.value()},
+                         {"deficit", t.deficit.value()},
+                         {"surplus", t.surplus.value()},
+                         {"fees", t.fees.value()},
+                         {"inventory_loss", t.inventory_loss.value()},
+                         {"bad_debt", t.bad_debt()},
+                         {"insurance_draw", t.draw.value()},
+                         {"residual", t.residual.value()}});
+}
+
+// The trace of a cascade's rounds (RoundTrace, ContagionRound) as a dict of columns: the items
+// of `first`, then the columns both kinds of round have, in this order.
+template <class Round>
+py::dict round_trace(std::initializer_list<Item> first, const std::vector<Round>& rt) {
+  return dict_of(first, {{"notional", column_of<double>(rt, &Round::notional)},
+                         {"deficit", column_of<double>(rt, &Round::deficit)},
+                         {"fees", column_of<double>(rt, &Round::fees)},
+                         {"insurance_draw", column_of<double>(rt, &Round::draw)},
+                         {"residual", column_of<double>(rt, &Round::residual)},
+                         {"insurance_fund", column_of<double>(rt, &Round::fund_after)},
+                         {"waited", column_of<std::int64_t>(rt, &Round::waited)},
+                         {"waited_notional", column_of<double>(rt, &Round::waited_notional)}});
 }
 
 // The value named `s` among `options`, or InvalidArgument naming `arg`:

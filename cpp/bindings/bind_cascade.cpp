@@ -23,22 +23,14 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
                                 const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
                                 double fund, double resilience, int mark_rule, std::int64_t max_rounds,
                                 const std::vector<double>& mark_params) {
-  const std::size_t n = static_cast<std::size_t>(size.size());
-  if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
-    throw InvalidArgument("positions", -1, "columns must have the same length");
-  const MarkParams mp = mark_params_of(mark_rule, mark_params);
+  const PositionColumns pos = position_columns(size, entry_price, margin);
+  const CascadeParams prm = cascade_params(resilience, mark_rule, max_rounds, mark_params);
   // adl: per position when the residual rule allocates (zeros first), else empty.
-  const std::size_t n_adl = policy.residual != ResidualRule::none ? n : 0;
+  const std::size_t n_adl = policy.residual != ResidualRule::none ? pos.size.size() : 0;
   F64Array adl = empty_f64(n_adl);
   std::fill_n(adl.mutable_data(), n_adl, 0.0);
   CascadeLiquidations out;
   out.adl = mutable_view(adl);
-  const PositionColumns pos{view(size), view(entry_price), view(margin)};
-  CascadeParams prm;
-  prm.resilience = resilience;
-  prm.mark_rule = static_cast<MarkRule>(mark_rule);
-  prm.mark = mp;
-  prm.max_rounds = max_rounds;
   CascadeRun run;
   {
     py::gil_scoped_release release;
@@ -47,22 +39,31 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
   }
   const std::vector<RoundTrace>& rt = run.rounds;
   const CascadeTotals& t = run.totals;
+  py::dict trace = round_trace({{"mark_before", column_of<double>(rt, &RoundTrace::mark_before)},
+                                {"mark", column_of<double>(rt, &RoundTrace::mark_after)},
+                                {"liquidated", column_of<std::int64_t>(rt, &RoundTrace::liquidated)}},
+                               rt);
+  // the money only a single-market round traces: its fund's inventory and the residual's transfers
+  put(trace, {{"inventory_loss", column_of<double>(rt, &RoundTrace::inventory_loss)},
+              {"unabsorbed", column_of<double>(rt, &RoundTrace::unabsorbed)},
+              {"bad_debt", column_of<double>(rt, &RoundTrace::bad_debt)},
+              {"adl_transfers", column_of<double>(rt, &RoundTrace::adl_transfers)}});
+  py::dict totals = cascade_totals({{"liquidations", t.liquidations}, {"rounds", t.rounds}}, t);
+  put(totals, {{"inventory_gain", t.inventory_gain.value()},
+               {"unabsorbed", t.unabsorbed.value()},
+               {"end_held", run.end.held},
+               {"end_unabsorbed", run.end.unabsorbed},
+               {"end_inventory_loss", run.end.inventory_loss},
+               {"end_insurance_draw", run.end.draw},
+               {"end_residual", run.end.residual},
+               {"end_adl_transfers", run.end.adl_transfers},
+               {"adl_transfers", t.adl_transfers.value()},
+               {"insurance_fund", run.fund_after},
+               {"shocked_mark", run.shocked_mark},
+               {"final_mark", run.final_mark},
+               {"converged", run.converged}});
   py::dict d = dict_of({
-      {"trace", dict_of({{"mark_before", column_of<double>(rt, &RoundTrace::mark_before)},
-                         {"mark", column_of<double>(rt, &RoundTrace::mark_after)},
-                         {"liquidated", column_of<std::int64_t>(rt, &RoundTrace::liquidated)},
-                         {"notional", column_of<double>(rt, &RoundTrace::notional)},
-                         {"deficit", column_of<double>(rt, &RoundTrace::deficit)},
-                         {"inventory_loss", column_of<double>(rt, &RoundTrace::inventory_loss)},
-                         {"unabsorbed", column_of<double>(rt, &RoundTrace::unabsorbed)},
-                         {"bad_debt", column_of<double>(rt, &RoundTrace::bad_debt)},
-                         {"fees", column_of<double>(rt, &RoundTrace::fees)},
-                         {"insurance_draw", column_of<double>(rt, &RoundTrace::draw)},
-                         {"residual", column_of<double>(rt, &RoundTrace::residual)},
-                         {"adl_transfers", column_of<double>(rt, &RoundTrace::adl_transfers)},
-                         {"insurance_fund", column_of<double>(rt, &RoundTrace::fund_after)},
-                         {"waited", column_of<std::int64_t>(rt, &RoundTrace::waited)},
-                         {"waited_notional", column_of<double>(rt, &RoundTrace::waited_notional)}})},
+      {"trace", trace},
       {"position", adopt(std::move(out.position))},
       {"round", adopt(std::move(out.round))},
       {"closed", adopt(std::move(out.closed))},
@@ -74,31 +75,7 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
       {"shortfall", adopt(std::move(out.shortfall))},
       {"inventory_loss", adopt(std::move(out.inventory_loss))},
       {"adl", adl},
-      {"totals", dict_of({{"liquidations", t.liquidations},
-                          {"rounds", t.rounds},
-                          {"waited", t.waited},
-                          {"waited_notional", t.waited_notional},
-                          {"notional", t.notional.value()},
-                          {"deficit", t.deficit.value()},
-                          {"surplus", t.surplus.value()},
-                          {"fees", t.fees.value()},
-                          {"inventory_loss", t.inventory_loss.value()},
-                          {"inventory_gain", t.inventory_gain.value()},
-                          {"unabsorbed", t.unabsorbed.value()},
-                          {"bad_debt", t.bad_debt()},
-                          {"end_held", run.end.held},
-                          {"end_unabsorbed", run.end.unabsorbed},
-                          {"end_inventory_loss", run.end.inventory_loss},
-                          {"end_insurance_draw", run.end.draw},
-                          {"end_residual", run.end.residual},
-                          {"end_adl_transfers", run.end.adl_transfers},
-                          {"insurance_draw", t.draw.value()},
-                          {"residual", t.residual.value()},
-                          {"adl_transfers", t.adl_transfers.value()},
-                          {"insurance_fund", run.fund_after},
-                          {"shocked_mark", run.shocked_mark},
-                          {"final_mark", run.final_mark},
-                          {"converged", run.converged}})},
+      {"totals", totals},
   });
   put_ledger(d, run.ledger);
   d["book"] = py::cast(std::make_unique<LockedBook>(std::move(run.book)));

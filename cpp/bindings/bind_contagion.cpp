@@ -39,14 +39,10 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
   in.markets = markets_of(marks, contract, contract_size, floors, rates);
   const AccountInputs ai =
       account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
-  const MarkParams mp = mark_params_of(mark_rule, mark_params);
+  in.prm = cascade_params(resilience, mark_rule, max_rounds, mark_params);
   in.col = ai.col;
   in.pf = ai.pf;
   in.locked = locked_books(books);
-  in.prm.resilience = resilience;
-  in.prm.mark_rule = static_cast<MarkRule>(mark_rule);
-  in.prm.mark = mp;
-  in.prm.max_rounds = max_rounds;
   return in;
 }
 
@@ -71,19 +67,12 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
   }
   const std::vector<ContagionRound>& rt = run.rounds;
   py::dict d = dict_of({
-      {"trace", dict_of({{"marks_before", rows_of(rt, &ContagionRound::marks_before, M)},
-                         {"marks_after", rows_of(rt, &ContagionRound::marks_after, M)},
-                         {"deficit_by_market", rows_of(rt, &ContagionRound::deficit_by_market, M)},
-                         {"accounts", column_of<std::int64_t>(rt, &ContagionRound::accounts)},
-                         {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)},
-                         {"notional", column_of<double>(rt, &ContagionRound::notional)},
-                         {"deficit", column_of<double>(rt, &ContagionRound::deficit)},
-                         {"fees", column_of<double>(rt, &ContagionRound::fees)},
-                         {"insurance_draw", column_of<double>(rt, &ContagionRound::draw)},
-                         {"residual", column_of<double>(rt, &ContagionRound::residual)},
-                         {"insurance_fund", column_of<double>(rt, &ContagionRound::fund_after)},
-                         {"waited", column_of<std::int64_t>(rt, &ContagionRound::waited)},
-                         {"waited_notional", column_of<double>(rt, &ContagionRound::waited_notional)}})},
+      {"trace", round_trace({{"marks_before", rows_of(rt, &ContagionRound::marks_before, M)},
+                             {"marks_after", rows_of(rt, &ContagionRound::marks_after, M)},
+                             {"deficit_by_market", rows_of(rt, &ContagionRound::deficit_by_market, M)},
+                             {"accounts", column_of<std::int64_t>(rt, &ContagionRound::accounts)},
+                             {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)}},
+                            rt)},
       {"initial_marks", copy_array(run.initial_marks)},
       {"shocked_marks", copy_array(run.shocked_marks)},
       {"final_marks", copy_array(run.final_marks)},
@@ -113,17 +102,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                            {"residual", copy_array(run.mk_residual)},
                            {"unattributed", copy_array(run.unattributed)}})},
       {"contagion", copy_matrix(run.contagion, M, M)},
-      {"totals", dict_of({{"notional", run.total_notional},
-                          {"deficit", run.total_deficit},
-                          {"surplus", run.total_surplus},
-                          {"fees", run.total_fees},
-                          {"inventory_loss", run.total_inventory_loss},
-                          {"bad_debt", run.bad_debt},
-                          {"insurance_draw", run.total_draw},
-                          {"residual", run.total_residual},
-                          {"insurance_fund", run.fund_after},
-                          {"waited", run.waited},
-                          {"waited_notional", run.waited_notional}})},
+      {"totals", cascade_totals({{"insurance_fund", run.fund_after}}, run.totals)},
   });
   put_ledger(d, run.ledger);
   py::list out_books;

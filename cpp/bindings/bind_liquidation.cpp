@@ -19,10 +19,7 @@ namespace {
 
 py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
                          const LockedBook& book, double mark, const LiquidationPolicy& policy, double fund) {
-  const std::size_t n = static_cast<std::size_t>(size.size());
-  if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
-    throw InvalidArgument("positions", -1, "columns must have the same length");
-  const PositionColumns pos{view(size), view(entry_price), view(margin)};
+  const PositionColumns pos = position_columns(size, entry_price, margin);
   LiquidationOutputs out;
   Book after;
   LiquidationTotals tot;

@@ -37,16 +37,8 @@ std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entr
                                       const LockedBook& book, const LiquidationPolicy& policy, double mark,
                                       double fund, double resilience, int mark_rule, std::int64_t max_rounds,
                                       const std::vector<double>& mark_params) {
-  const std::size_t n = static_cast<std::size_t>(size.size());
-  if (static_cast<std::size_t>(entry_price.size()) != n || static_cast<std::size_t>(margin.size()) != n)
-    throw InvalidArgument("positions", -1, "columns must have the same length");
-  const MarkParams mp = mark_params_of(mark_rule, mark_params);
-  CascadeParams prm;
-  prm.resilience = resilience;
-  prm.mark_rule = static_cast<MarkRule>(mark_rule);
-  prm.mark = mp;
-  prm.max_rounds = max_rounds;
-  const PositionColumns pos{view(size), view(entry_price), view(margin)};
+  const PositionColumns pos = position_columns(size, entry_price, margin);
+  const CascadeParams prm = cascade_params(resilience, mark_rule, max_rounds, mark_params);
   Book b = book.snapshot();
   py::gil_scoped_release release;
   return std::make_unique<StressPlan>(pos, std::move(b), policy, mark, fund, prm);

@@ -96,6 +96,15 @@ inline void check_limits_length(std::span<const double> qtys, std::span<const do
                           "has length " + std::to_string(limits.size()) + ", expected " +
                               std::to_string(qtys.size()) + " (the length of " + args.qty + ")");
 }
+
+// A side's levels have as many quantities as prices; `name` prefixes the error ("bid" ->
+// "bid_qty ... bid_px").
+inline void check_side_lengths(std::span<const double> px, std::span<const double> qty, const std::string& name) {
+  if (px.size() != qty.size())
+    throw InvalidArgument(name + "_qty", -1,
+                          "must have the same length as " + name + "_px (" + std::to_string(qty.size()) +
+                              " != " + std::to_string(px.size()) + ")");
+}
 }  // namespace detail
 
 class BookSide {
@@ -106,10 +115,7 @@ class BookSide {
   // ("bid" -> "bid_px[3] ...").
   BookSide(bool bid, std::span<const double> px, std::span<const double> qty, const std::string& name)
       : bid_(bid), px_(px.begin(), px.end()), qty_(qty.begin(), qty.end()) {
-    if (px.size() != qty.size())
-      throw InvalidArgument(name + "_qty", -1,
-                            "must have the same length as " + name + "_px (" + std::to_string(qty.size()) +
-                                " != " + std::to_string(px.size()) + ")");
+    detail::check_side_lengths(px, qty, name);
     for (std::size_t i = 0; i < px_.size(); ++i) {
       const auto ii = static_cast<std::int64_t>(i);
       if (!(std::isfinite(px_[i]) && px_[i] > 0.0))
@@ -481,10 +487,7 @@ class Book {
   // `side` with the updates (px[i], qty[i]) merged in: O(L + u log u).
   static BookSide updated(const BookSide& side, std::span<const double> px, std::span<const double> qty,
                           const std::string& name) {
-    if (px.size() != qty.size())
-      throw InvalidArgument(name + "_qty", -1,
-                            "must have the same length as " + name + "_px (" + std::to_string(qty.size()) +
-                                " != " + std::to_string(px.size()) + ")");
+    detail::check_side_lengths(px, qty, name);
     for (std::size_t i = 0; i < px.size(); ++i) {
       const auto ii = static_cast<std::int64_t>(i);
       if (!(px[i] > 0.0 && px[i] <= DBL_MAX))

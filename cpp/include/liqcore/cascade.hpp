@@ -76,6 +76,17 @@ struct CascadeParams {
   std::int64_t max_rounds = 1000;
 };
 
+// Checks a cascade's parameters and the fund it starts with: the checks simulate_cascade,
+// StressPlan and the multi-market cascade (contagion.hpp) share, in this order.
+inline void check_cascade_params(const CascadeParams& prm, double fund) {
+  if (!(std::isfinite(fund) && fund >= 0.0))
+    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
+  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
+    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
+  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
+  check_mark_rule(prm.mark_rule, prm.mark);
+}
+
 namespace detail {
 
 // A zero-filled array whose pages the OS maps on first touch (calloc of a large block is fresh
@@ -370,6 +381,14 @@ struct RoundTrace {
   double waited_notional = 0.0;  // their notional at the round's mark
 };
 
+// What a round's rate limits (docs/model.md §4, "Rate limits") left for the next round: open
+// positions (of the single-market cascade's positions, or of the accounts cascade's accounts)
+// and their notional at the round's marks.
+struct RoundWaiting {
+  std::int64_t count = 0;
+  double notional = 0.0;
+};
+
 // Totals over every round since the last reset.
 struct CascadeTotals {
   std::int64_t liquidations = 0;  // liquidation events (a position closed in slices counts each)
@@ -383,6 +402,15 @@ struct CascadeTotals {
   CompensatedSum funding_paid, funding_unmatched;
   // Σ deficits + Σ inventory losses = draw + adl_transfers + uncovered (docs/model.md).
   double bad_debt() const noexcept { return deficit.value() + inventory_loss.value(); }
+
+  // A round's wait: into its trace (RoundTrace, ContagionRound) and these totals.
+  template <class Round>
+  void add_waited(Round& tr, const RoundWaiting& w) noexcept {
+    tr.waited = w.count;
+    tr.waited_notional = w.notional;
+    waited += w.count;
+    waited_notional += w.notional;
+  }
 };
 
 // Results of a single cascade per liquidated position (not kept by stress tests): entry k
@@ -760,17 +788,13 @@ class CascadeEngine {
     return std::numeric_limits<double>::quiet_NaN();
   }
 
-  struct Waiting {
-    std::int64_t count = 0;
-    double notional = 0.0;
-  };
   // Rate limits (docs/model.md §4, "Rate limits"): keeps the longest prefix of the ordered hits_
   // within pol_.max_orders and pol_.max_notional (notional at `mark`; the first hit always goes,
   // so a position above the notional cap goes alone); the rest wait: each is moved with its size
   // and margin unchanged, so the heap watches it and the next round's detection takes it again
   // if it is still liquidatable then.
-  Waiting rate_limit(double mark) {
-    Waiting w;
+  RoundWaiting rate_limit(double mark) {
+    RoundWaiting w;
     const bool by_orders = pol_.max_orders > 0, by_notional = pol_.max_notional < std::numeric_limits<double>::infinity();
     if (!(by_orders || by_notional) || hits_.empty()) return w;
     const ContractSpec& c = pol_.contract;
@@ -802,7 +826,7 @@ class CascadeEngine {
     const double mark = mark_;
     const ContractSpec& c = pol_.contract;
     order_liquidations(hits_, mark, pol_, order_scratch_);
-    const Waiting waited = rate_limit(mark);
+    const RoundWaiting waited = rate_limit(mark);
 
     // Book cursors (closes through the book and the fund's inventory sales walk them) and the
     // cursors the closes use (a takeover liquidator's instead, for execution "takeover").
@@ -921,8 +945,7 @@ class CascadeEngine {
     tr.residual = res;
     tr.adl_transfers = covered;
     tr.fund_after = fund_.balance();
-    tr.waited = waited.count;
-    tr.waited_notional = waited.notional;
+    tot_.add_waited(tr, waited);
 
     tot_.liquidations += tr.liquidated;
     tot_.rounds += 1;
@@ -935,8 +958,6 @@ class CascadeEngine {
     tot_.draw.add(tr.draw);
     tot_.residual.add(res);
     tot_.adl_transfers.add(covered);
-    tot_.waited += waited.count;
-    tot_.waited_notional += waited.notional;
     return true;
   }
 
@@ -1148,12 +1169,7 @@ inline CascadeRun simulate_cascade(const PositionColumns& pos, const Book& book,
   if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
   if (!(std::isfinite(shock) && shock > -1.0))
     throw InvalidArgument("shock", -1, "must be finite and > -1 " + describe(shock));
-  if (!(std::isfinite(fund) && fund >= 0.0))
-    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
-  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
-    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
-  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  check_mark_rule(prm.mark_rule, prm.mark);
+  check_cascade_params(prm, fund);
   // Positions in input order; only those whose LP is near the marks of the cascade get sorted.
   CascadeIndex index = CascadeIndex::partial(pos, pol, mark * (1.0 + shock), CascadeEngine::first_window());
   CascadeEngine eng(pos, index, book, pol, prm, {}, &index);

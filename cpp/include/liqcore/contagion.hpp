@@ -78,12 +78,8 @@
 
 namespace liqcore {
 
-struct ContagionParams {
-  double resilience = 0.0;  // in [0, 1]
-  MarkRule mark_rule = MarkRule::last;
-  MarkParams mark;  // the rule's parameters (mark_rule.hpp), the same for every market
-  std::int64_t max_rounds = 1000;
-};
+// The single-market cascade's parameters (the mark rule's parameters the same for every market).
+using ContagionParams = CascadeParams;
 
 // What one round did (money in quote).
 struct ContagionRound {
@@ -91,8 +87,7 @@ struct ContagionRound {
   std::vector<double> deficit_by_market;          // per market
   std::int64_t step = 0;                          // of the path (0 for a single shock)
   std::int64_t accounts = 0, positions = 0;       // newly liquidated
-  double notional = 0.0, deficit = 0.0, inventory_loss = 0.0, bad_debt = 0.0, fees = 0.0, draw = 0.0,
-         residual = 0.0, fund_after = 0.0;
+  double notional = 0.0, deficit = 0.0, fees = 0.0, draw = 0.0, residual = 0.0, fund_after = 0.0;
   std::int64_t waited = 0;       // open positions of the accounts the rate limits left waiting
   double waited_notional = 0.0;  // their notional at the round's marks (quote)
 };
@@ -110,14 +105,14 @@ struct ContagionRun {
   std::vector<double> acc_equity, acc_maintenance, acc_equity_after, acc_deficit, acc_fee, acc_draw, acc_shortfall;
   // per market and market × market (row: origin, column: where realised)
   std::vector<double> mk_deficit, mk_closed_notional, mk_residual, unattributed, contagion;
-  double total_notional = 0.0, total_deficit = 0.0, total_surplus = 0.0, total_fees = 0.0, total_inventory_loss = 0.0;
-  double bad_debt = 0.0;  // total_deficit + inventory_loss = total_draw + (residual: uncovered)
-  double total_draw = 0.0, total_residual = 0.0;
+  // Totals as a single-market cascade keeps them: Σ over rounds (and the fund's inventory valued
+  // at the end) of notional, deficit, surplus, fees, inventory_loss, draw and residual
+  // (uncovered); bad_debt() = deficit + inventory_loss = draw + residual; waited, waited_notional:
+  // Σ over rounds of ContagionRound's; funding_paid, funding_unmatched: funding paid by the paying
+  // sides over the path, and the part with no open receiver. Not kept: liquidations, rounds,
+  // inventory_gain, unabsorbed, adl_transfers.
+  CascadeTotals totals;
   double fund_before = 0.0, fund_after = 0.0;
-  std::int64_t waited = 0;       // Σ over rounds of ContagionRound::waited
-  double waited_notional = 0.0;  // Σ over rounds of ContagionRound::waited_notional
-  // Funding paid by the paying sides over the path, and the part with no open receiver.
-  double funding_paid = 0.0, funding_unmatched = 0.0;
   Ledger ledger;
   std::vector<Book> books;  // after the cascade (execution "book"), at the current prices
 };
@@ -179,12 +174,7 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
     throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
   if (pol.residual != ResidualRule::none)
     throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
-  if (!(std::isfinite(fund) && fund >= 0.0))
-    throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
-  if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
-    throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
-  if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-  check_mark_rule(prm.mark_rule, prm.mark);
+  check_cascade_params(prm, fund);
   if (pol.execution == Execution::book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
   check_markets(markets);
@@ -202,11 +192,7 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
 // An account's liquidation closes all its positions at once, so a whole account waits or goes.
 // `limited` gets the sizes with the waiting accounts' positions at 0 (liquidate_accounts then
 // leaves them alone); returns what waited.
-struct AccountsWaiting {
-  std::int64_t count = 0;
-  double notional = 0.0;
-};
-inline AccountsWaiting rate_limit_accounts(std::span<const Market> markets, const CollateralColumns& col,
+inline RoundWaiting rate_limit_accounts(std::span<const Market> markets, const CollateralColumns& col,
                                            const PortfolioColumns& pf, const LiquidationPolicy& pol,
                                            const Groups& by_account, std::vector<double>& limited) {
   const std::size_t A = col.accounts();
@@ -222,7 +208,7 @@ inline AccountsWaiting rate_limit_accounts(std::span<const Market> markets, cons
     if (orders_of[a] > 0) hits.push_back(a);
   }
   order_accounts(hits, eq, mmr, ntl, pol);
-  AccountsWaiting w;
+  RoundWaiting w;
   std::int64_t orders = 0;
   double used = 0.0;
   bool full = false;
@@ -322,7 +308,6 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
     }
     col = CollateralColumns{w_amount, w_price, w_haircut, w_imf};
   }
-  CompensatedSum s_funding, s_unmatched;
   // The books evolve whenever they are given: the fund sells its inventory into them even under
   // execution "takeover".
   const bool has_books = books.size() == M;
@@ -394,7 +379,6 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
   std::vector<Market> prev_mk(mk);
   const bool rate_limited = pol.max_orders > 0 || pol.max_notional < std::numeric_limits<double>::infinity();
   std::vector<double> limited;  // sizes with the accounts waiting this round at 0
-  CompensatedSum s_ntl, s_def, s_sur, s_fees, s_inv, s_draw, s_res;
   double fund_now = fund;
 
   std::int64_t k = 0;  // rounds so far
@@ -411,7 +395,9 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
     }
     if (moves_assets)
       for (std::size_t k = 0; k < K; ++k) w_price[k] = asset_prices[step * K + k];
-    if (has_funding) settle_funding(mk, pf, size, funding.subspan(step * M, M), w_amount, KW, s_funding, s_unmatched);
+    if (has_funding)
+      settle_funding(mk, pf, size, funding.subspan(step * M, M), w_amount, KW, run.totals.funding_paid,
+                     run.totals.funding_unmatched);
     for (std::int64_t k_step = 1;; ++k_step) {
       if (k_step > prm.max_rounds) {
         std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
@@ -430,8 +416,8 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
           ptrs[m] = &cur_books[m];
         }
       }
-      const detail::AccountsWaiting waited =
-          rate_limited ? detail::rate_limit_accounts(mk, col, cur_pf, pol, by_account, limited) : detail::AccountsWaiting{};
+      const RoundWaiting waited =
+          rate_limited ? detail::rate_limit_accounts(mk, col, cur_pf, pol, by_account, limited) : RoundWaiting{};
       const AccountLiquidationTotals tot =
           liquidate_accounts(mk, ptrs, col,
                              rate_limited ? PortfolioColumns{pf.account, pf.market, limited, pf.entry_price} : cur_pf,
@@ -537,16 +523,11 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       tr.positions = tot.positions;
       tr.notional = tot.closed_notional;
       tr.deficit = tot.deficit;
-      tr.inventory_loss = tot.inventory_loss;
-      tr.bad_debt = tot.bad_debt;
       tr.fees = tot.fees;
       tr.draw = tot.insurance_draw;
       tr.residual = tot.residual;
       tr.fund_after = tot.fund_after;
-      tr.waited = waited.count;
-      tr.waited_notional = waited.notional;
-      run.waited += waited.count;
-      run.waited_notional += waited.notional;
+      run.totals.add_waited(tr, waited);
       run.rounds.push_back(std::move(tr));
       for (std::size_t m = 0; m < M; ++m) {
         run.mk_deficit[m] += m_def[m];
@@ -555,13 +536,13 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       }
       for (std::size_t r = 0; r < kLedgerRows; ++r)
         run.ledger.add(static_cast<LedgerRow>(r), tot.ledger.amounts()[r]);
-      s_ntl.add(tot.closed_notional);
-      s_def.add(tot.deficit);
-      s_sur.add(tot.surplus);
-      s_fees.add(tot.fees);
-      s_inv.add(tot.inventory_loss);
-      s_draw.add(tot.insurance_draw);
-      s_res.add(tot.residual);
+      run.totals.notional.add(tot.closed_notional);
+      run.totals.deficit.add(tot.deficit);
+      run.totals.surplus.add(tot.surplus);
+      run.totals.fees.add(tot.fees);
+      run.totals.inventory_loss.add(tot.inventory_loss);
+      run.totals.draw.add(tot.insurance_draw);
+      run.totals.residual.add(tot.residual);
       fund_now = tot.fund_after;
       for (std::size_t m = 0; m < M; ++m) {
         prev[m] = mk[m].mark;
@@ -595,9 +576,9 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
                            const std::int64_t o = run.acc_origin[a];
                            (o < 0 ? run.unattributed[m] : run.contagion[static_cast<std::size_t>(o) * M + m]) +=
                                std::max(loss, 0.0);
-                           s_inv.add(std::max(loss, 0.0));
-                           s_draw.add(draw);
-                           s_res.add(shortfall);
+                           run.totals.inventory_loss.add(std::max(loss, 0.0));
+                           run.totals.draw.add(draw);
+                           run.totals.residual.add(shortfall);
                            uncovered.add(shortfall);
                          });
     run.ledger.add(LedgerRow::uncovered, -uncovered.value());
@@ -605,17 +586,7 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
   }
 
   for (std::size_t m = 0; m < M; ++m) run.final_marks.push_back(mk[m].mark);
-  run.total_notional = s_ntl.value();
-  run.total_deficit = s_def.value();
-  run.total_surplus = s_sur.value();
-  run.total_fees = s_fees.value();
-  run.total_inventory_loss = s_inv.value();
-  run.bad_debt = run.total_deficit + run.total_inventory_loss;
-  run.total_draw = s_draw.value();
-  run.total_residual = s_res.value();
   run.fund_after = fund_now;
-  run.funding_paid = s_funding.value();
-  run.funding_unmatched = s_unmatched.value();
   if (has_books) {
     for (std::size_t m = 0; m < M; ++m) {
       bid[m].levels(scale[m], bp, bq);
@@ -895,13 +866,13 @@ class AccountStressPlan {
     const std::size_t M = markets_.size();
     const ContagionRun r =
         detail::contagion_run(markets_, book_ptrs_, col_, pf_, f, pol_, fund_, prm_, funding, asset_prices);
-    if (!out.funding_paid.empty()) out.funding_paid[s] = r.funding_paid;
-    out.deficit[s] = r.bad_debt;
-    out.insurance_draw[s] = r.total_draw;
-    out.residual[s] = r.total_residual;
+    if (!out.funding_paid.empty()) out.funding_paid[s] = r.totals.funding_paid.value();
+    out.deficit[s] = r.totals.bad_debt();
+    out.insurance_draw[s] = r.totals.draw.value();
+    out.residual[s] = r.totals.residual.value();
     out.fund_after[s] = r.fund_after;
-    out.notional[s] = r.total_notional;
-    out.fees[s] = r.total_fees;
+    out.notional[s] = r.totals.notional.value();
+    out.fees[s] = r.totals.fees.value();
     std::int64_t acc = 0;
     for (const std::int64_t x : r.acc_round) acc += x >= 0;
     out.accounts[s] = acc;
@@ -932,8 +903,8 @@ class AccountStressPlan {
       out.deficit_by_market[s * M + m] = d;
     }
     std::copy(r.contagion.begin(), r.contagion.end(), out.contagion.begin() + s * M * M);
-    if (!out.waited.empty()) out.waited[s] = r.waited;
-    if (!out.waited_notional.empty()) out.waited_notional[s] = r.waited_notional;
+    if (!out.waited.empty()) out.waited[s] = r.totals.waited;
+    if (!out.waited_notional.empty()) out.waited_notional[s] = r.totals.waited_notional;
   }
 
   std::vector<Market> markets_;

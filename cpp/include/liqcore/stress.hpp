@@ -56,12 +56,7 @@ class StressPlan {
              CascadeParams prm)
       : pol_(std::move(pol)), sorted_(pos, pol_), book_(std::move(book)), mark_(mark), fund_(fund), prm_(prm) {
     if (!(std::isfinite(mark) && mark > 0.0)) throw InvalidArgument("mark", -1, "must be finite and > 0 " + describe(mark));
-    if (!(std::isfinite(fund) && fund >= 0.0))
-      throw InvalidArgument("insurance_fund", -1, "must be finite and >= 0 " + describe(fund));
-    if (!(prm.resilience >= 0.0 && prm.resilience <= 1.0))
-      throw InvalidArgument("resilience", -1, "must be in [0, 1] " + describe(prm.resilience));
-    if (prm.max_rounds < 0) throw InvalidArgument("max_rounds", -1, "must be >= 0");
-    check_mark_rule(prm.mark_rule, prm.mark);
+    check_cascade_params(prm, fund);
   }
   StressPlan(const StressPlan&) = delete;
   StressPlan& operator=(const StressPlan&) = delete;
