@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from liqcore.cli import main
+from test_replay import synthetic_feed
 
 
 def _files(tmp_path: Path) -> dict[str, str]:
@@ -30,9 +31,10 @@ def _files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "pos.csv").write_text("account,market,size,entry_price\n0,0,1,100\n")
     (tmp_path / "coll.csv").write_text("USDC\n10\n")
     (tmp_path / "afile").write_text("")
+    synthetic_feed(tmp_path / "feed.jsonl.gz")
     return {k: str(tmp_path / v) for k, v in [
         ("positions", "positions.csv"), ("book", "book.json"), ("markets", "markets.json"),
-        ("pos", "pos.csv"), ("coll", "coll.csv")]}
+        ("pos", "pos.csv"), ("coll", "coll.csv"), ("feed", "feed.jsonl.gz")]}
 
 
 def _commands(f: dict[str, str], target: str) -> dict[str, list[str]]:
@@ -43,10 +45,16 @@ def _commands(f: dict[str, str], target: str) -> dict[str, list[str]]:
         "stress --plot": ["stress", *market, "--scenarios", "4", "--steps", "2", "--plot", target],
         "accounts --output": ["accounts", "--positions", f["pos"], "--collateral", f["coll"],
                               "--markets", f["markets"], "--output", target],
+        "map --plot": ["map", "--positions", f["positions"], "--mark", "100", "--plot", target],
+        "curve --plot": ["curve", *market, "--shocks", "-0.01,-0.03", "--plot", target],
+        "replay --plot": ["replay", f["feed"], "--positions", f["positions"], "--no-progress",
+                          "--plot", target],
+        "report --output": ["report", "cascade", *market, "--output", target],
     }
 
 
-COMMANDS = ["liquidate --output", "cascade --plot", "stress --plot", "accounts --output"]
+COMMANDS = ["liquidate --output", "cascade --plot", "stress --plot", "accounts --output",
+            "map --plot", "curve --plot", "replay --plot", "report --output"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -99,7 +107,9 @@ def test_writable_outputs_still_written(tmp_path: Path, capsys: pytest.CaptureFi
     pytest.importorskip("matplotlib")
     f = _files(tmp_path)
     for command, name in [("liquidate --output", "liq.csv"), ("cascade --plot", "c.png"),
-                          ("stress --plot", "s.png"), ("accounts --output", "acc.csv")]:
+                          ("stress --plot", "s.png"), ("accounts --output", "acc.csv"),
+                          ("map --plot", "m.png"), ("curve --plot", "cv.png"),
+                          ("replay --plot", "r.png"), ("report --output", "r.html")]:
         target = tmp_path / name
         assert main(_commands(f, str(target))[command]) == 0
         assert target.stat().st_size > 0, command

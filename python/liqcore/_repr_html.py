@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["fmt", "render", "table"]
+__all__ = ["fmt", "html_table", "render", "table"]
 
 _W, _H = 320.0, 170.0  # figure size, px
 _PAD_L, _PAD_R, _PAD_T, _PAD_B = 48.0, 10.0, 22.0, 26.0
@@ -45,31 +45,49 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def table(rows: Sequence[tuple[str, Any]], caption: str = "") -> str:
-    """A two-column HTML table (name, formatted value)."""
+def html_table(
+    rows: Sequence[Sequence[Any]],
+    *,
+    header: Sequence[str] | None = None,
+    named: bool = False,
+    caption: str = "",
+    attrs: str = "",
+    th: str = "",
+    td: str = "",
+) -> str:
+    """An HTML table of formatted values (:func:`fmt`): a ``header`` row when given; with
+    ``named`` the first cell of each row is its name (a ``<th>``). ``attrs``, ``th`` and ``td``
+    are the attributes of the ``<table>``, ``<th>`` and ``<td>`` tags (with a leading space);
+    also the tables of the HTML report (:mod:`liqcore.report_html`)."""
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    body = "".join(
-        f"<tr><th style='text-align:left;padding:1px 8px'>{html.escape(str(k))}</th>"
-        f"<td style='text-align:right;padding:1px 8px;font-family:monospace'>"
-        f"{html.escape(fmt(v))}</td></tr>"
-        for k, v in rows
+    head = (
+        "" if header is None
+        else "<tr>" + "".join(f"<th{th}>{html.escape(h)}</th>" for h in header) + "</tr>"
     )
-    return f"<table class='liqcore-summary'>{cap}{body}</table>"
-
-
-def _grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th style='padding:1px 6px'>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
-        + "".join(
-            f"<td style='text-align:right;padding:1px 6px;font-family:monospace'>"
-            f"{html.escape(fmt(v))}</td>"
-            for v in row
-        )
+        + (f"<th{th}>{html.escape(str(row[0]))}</th>" if named else "")
+        + "".join(f"<td{td}>{html.escape(fmt(v))}</td>" for v in row[1 if named else 0 :])
         + "</tr>"
         for row in rows
     )
-    return f"<table class='liqcore-grid'><tr>{head}</tr>{body}</table>"
+    return f"<table{attrs}>{cap}{head}{body}</table>"
+
+
+def table(rows: Sequence[tuple[str, Any]], caption: str = "") -> str:
+    """A two-column HTML table (name, formatted value)."""
+    return html_table(
+        rows, named=True, caption=caption, attrs=" class='liqcore-summary'",
+        th=" style='text-align:left;padding:1px 8px'",
+        td=" style='text-align:right;padding:1px 8px;font-family:monospace'",
+    )
+
+
+def _grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    return html_table(
+        rows, header=header, attrs=" class='liqcore-grid'", th=" style='padding:1px 6px'",
+        td=" style='text-align:right;padding:1px 6px;font-family:monospace'",
+    )
 
 
 # ---- SVG ----------------------------------------------------------------------------------------

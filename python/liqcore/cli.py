@@ -58,7 +58,9 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -136,6 +138,21 @@ def load_accounts(spec: str, assets: dict[str, dict[str, float]]) -> Any:
         raise CliError(f"{where}: {e}") from None
 
 
+def load_cross_margin(
+    args: argparse.Namespace,
+) -> tuple[Any, Any, Any, dict[str, dict[str, float]]]:
+    """(portfolio, accounts, markets, assets) of --positions, --collateral and --markets."""
+    from liqcore.cross_margin import Portfolio
+
+    mk, assets = load_markets(args.markets)
+    acc = load_accounts(args.collateral, assets)
+    try:
+        pf = Portfolio.from_frame(load_table(args.positions, "--positions"))
+    except (TypeError, ValueError) as e:
+        raise CliError(f"--positions: {args.positions}: {e}") from None
+    return pf, acc, mk, assets
+
+
 def check_writable(path: str | None, arg: str) -> None:
     """A CliError unless ``path``'s folder exists (checked before any work is done)."""
     if path is None:
@@ -147,60 +164,114 @@ def check_writable(path: str | None, arg: str) -> None:
         raise CliError(f"{arg}: cannot write {path}: it is a folder")
 
 
-def write_csv(frame: Any, path: str, **kwargs: Any) -> None:
+def write_output(arg: str, path: str, write: Callable[[], Any], needs: str = "") -> None:
+    """``write()``, which writes ``path``, the file of option ``arg`` (its folder checked first
+    by :func:`check_writable`), with the errors of the command line: a missing optional
+    dependency (``needs``, else its own message) and a file that cannot be written."""
     try:
-        frame.to_csv(path, **kwargs)
+        write()
+    except ImportError as e:
+        raise CliError(needs or f"{arg}: {e}") from None
     except OSError as e:
-        raise CliError(f"--output: cannot write {path}: {e.strerror or e}") from None
+        raise CliError(f"{arg}: cannot write {path}: {e.strerror or e}") from None
 
 
-def draw(plot: Callable[..., None], *args: Any) -> None:
-    """``plot(*args)`` (liqcore.plot), with the --plot errors of the command line."""
+def write_csv(frame: Callable[[], Any], path: str, **kwargs: Any) -> None:
+    """The DataFrame ``frame()`` (ImportError without pandas) written to the --output ``path``."""
+    write_output("--output", path, lambda: frame().to_csv(path, **kwargs))
+
+
+def draw(plot: Callable[..., None], result: Any, path: str, *args: Any) -> None:
+    """``plot(result, path, *args)`` (liqcore.plot), with the --plot errors of the command
+    line."""
+    write_output(
+        "--plot",
+        path,
+        lambda: plot(result, path, *args),
+        needs="--plot needs matplotlib: pip install liqcore[plot]",
+    )
+
+
+@contextmanager
+def user_errors(*more: type[Exception]) -> Iterator[None]:
+    """A TypeError or ValueError (or one of ``more``) raised in the block, from the library
+    checking the user's inputs: a CliError of its message."""
+    caught: tuple[type[Exception], ...] = (TypeError, ValueError, *more)
     try:
-        plot(*args)
-    except ImportError:
-        raise CliError("--plot needs matplotlib: pip install liqcore[plot]") from None
-    except OSError as e:
-        raise CliError(f"--plot: cannot write {args[1]}: {e.strerror or e}") from None
+        yield
+    except caught as e:
+        raise CliError(str(e)) from None
+
+
+def print_json(obj: Any) -> None:
+    """``obj`` as indented JSON on stdout."""
+    json.dump(obj, sys.stdout, indent=2)
+    print()
+
+
+def _checked(
+    name: str, convert: Callable[[str], Any], kind: str, ok: Callable[[Any], bool], rule: str
+) -> Callable[[str], Any]:
+    """An argparse ``type``: ``convert(text)`` (else "NAME must be KIND") that is ``ok`` (else
+    "NAME must be RULE")."""
+
+    def parse(text: str) -> Any:
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be {kind} (got {text!r})") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{name} must be {rule} (got {text})")
+        return v
+
+    return parse
 
 
 def _positive(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number (got {text!r})") from None
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"{name} must be finite and > 0 (got {text})")
-        return v
-
-    return parse
+    return _checked(name, float, "a number", lambda v: math.isfinite(v) and v > 0, "finite and > 0")
 
 
 def _nonnegative(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number (got {text!r})") from None
-        if not (math.isfinite(v) and v >= 0):
-            raise argparse.ArgumentTypeError(f"{name} must be finite and >= 0 (got {text})")
-        return v
-
-    return parse
+    return _checked(
+        name, float, "a number", lambda v: math.isfinite(v) and v >= 0, "finite and >= 0"
+    )
 
 
 def _count_arg(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer (got {text!r})") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1 (got {text})")
-        return v
+    return _checked(name, int, "an integer", lambda v: v >= 1, ">= 1")
 
-    return parse
+
+POSITIONS_HELP = "CSV or Parquet: size, entry_price, margin[, account]"
+EMBEDDED_FUND_HELP = "insurance fund before (default: 2,000,000 on the embedded market, else 0)"
+
+
+def _market_file_arguments(p: argparse.ArgumentParser, required: bool) -> None:
+    """--positions, --book and --mark: the user's market (all three; when not ``required``,
+    none of them is the embedded market, see :func:`_market`)."""
+    p.add_argument("--positions", required=required, default=None, help=POSITIONS_HELP)
+    p.add_argument(
+        "--book",
+        required=required,
+        default=None,
+        help="book file (JSON, CSV, Binance or Hyperliquid feed)",
+    )
+    p.add_argument(
+        "--mark", required=required, type=_positive("--mark"), default=None, help="mark price"
+    )
+
+
+def _policy_fund_arguments(
+    p: argparse.ArgumentParser,
+    fund: float | None = 0.0,
+    fund_help: str = "insurance fund before (default 0)",
+) -> None:
+    """--policy (a preset or a JSON file, :func:`load_policy`) and --fund (default ``fund``)."""
+    p.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
+    p.add_argument("--fund", type=_nonnegative("--fund"), default=fund, help=fund_help)
+
+
+def _json_argument(p: argparse.ArgumentParser, instead_of: str = "a table") -> None:
+    p.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
 
 
 def _rate_limit_arguments(p: argparse.ArgumentParser) -> None:
@@ -261,10 +332,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     res = liquidate(pos, shocked, new_mark, policy, fund)
     t2 = time.perf_counter()
     if args.json:
-        json.dump(
-            _json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1), sys.stdout, indent=2
-        )
-        print()
+        print_json(_json_ready(res, mark_before=mark, shock=shock, seconds=t2 - t1))
         return 0
     title = (
         f"liqcore demo: {len(pos):,} positions, BTC-like book "
@@ -283,22 +351,15 @@ def cmd_liquidate(args: argparse.Namespace) -> int:
     pos = load_positions(args.positions)
     book = load_book(args.book)
     policy = load_policy(args.policy)
-    try:
+    with user_errors():
         res = liquidate(pos, book, args.mark, policy, args.fund)
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     if args.json:
-        json.dump(_json_ready(res), sys.stdout, indent=2)
-        print()
+        print_json(_json_ready(res))
     else:
         title = f"liqcore liquidate: {args.positions} against {args.book}"
         print(report.liquidation(res, title=title))
     if args.output:
-        try:
-            frame = res.to_frame()
-        except ImportError as e:
-            raise CliError(f"--output: {e}") from None
-        write_csv(frame, args.output, index=False)
+        write_csv(res.to_frame, args.output, index=False)
     return 0
 
 
@@ -340,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="preset name or JSON file of Policy fields (default: Policy(residual='queue'))",
     )
-    demo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_argument(demo)
     demo.set_defaults(func=cmd_demo)
 
     liq = sub.add_parser(
@@ -348,18 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="liquidate your positions against your book",
         description="Liquidate positions (CSV/Parquet) against a book file at a mark price.",
     )
-    liq.add_argument(
-        "--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]"
-    )
-    liq.add_argument(
-        "--book", required=True, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
-    )
-    liq.add_argument("--mark", required=True, type=_positive("--mark"), help="mark price")
-    liq.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    liq.add_argument(
-        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
-    )
-    liq.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _market_file_arguments(liq, required=True)
+    _policy_fund_arguments(liq)
+    _json_argument(liq)
     liq.add_argument(
         "--output", default=None, help="write the per-position results as CSV (needs pandas)"
     )
@@ -382,19 +434,25 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- cascades and stress tests -------------------------------------------------------------------
 
 
-def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, float]:
-    """(positions, book, mark, default fund): the user's files, or the embedded default market."""
+def _market(args: argparse.Namespace, seed: int) -> tuple[Any, Any, float, Policy, float]:
+    """(positions, book, mark, policy, fund): the user's files, or the embedded default market
+    (of ``seed``; its fund when --fund is not given), with --policy and --fund."""
     given = [args.positions is not None, args.book is not None, args.mark is not None]
     if any(given) and not all(given):
         raise CliError(
             "--positions, --book and --mark go together (or none of them: the embedded market)"
         )
     if all(given):
-        return load_positions(args.positions), load_book(args.book), args.mark, 0.0
-    from liqcore.demo import DEFAULT_FUND, default_market
+        pos, book, mark, default_fund = (
+            load_positions(args.positions), load_book(args.book), args.mark, 0.0
+        )
+    else:
+        from liqcore.demo import DEFAULT_FUND, default_market
 
-    pos, book, mark, _ = default_market(seed=seed)
-    return pos, book, mark, DEFAULT_FUND
+        pos, book, mark, _ = default_market(seed=seed)
+        default_fund = DEFAULT_FUND
+    policy = load_policy(args.policy)
+    return pos, book, mark, policy, default_fund if args.fund is None else args.fund
 
 
 def _resilience(args: argparse.Namespace) -> float:
@@ -441,20 +499,8 @@ def _mark_rule(args: argparse.Namespace) -> MarkRule:
 
 
 def _market_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
-    )
-    p.add_argument(
-        "--book", default=None, help="book file (JSON, CSV, Binance or Hyperliquid feed)"
-    )
-    p.add_argument("--mark", type=_positive("--mark"), default=None, help="mark price")
-    p.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    p.add_argument(
-        "--fund",
-        type=_nonnegative("--fund"),
-        default=None,
-        help="insurance fund before (default: 2,000,000 on the embedded market, else 0)",
-    )
+    _market_file_arguments(p, required=False)
+    _policy_fund_arguments(p, None, EMBEDDED_FUND_HELP)
     p.add_argument(
         "--resilience",
         type=_nonnegative("--resilience"),
@@ -479,7 +525,7 @@ def _market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-rounds", type=int, default=1000, help="round limit per cascade (default 1000)"
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _json_argument(p, "tables")
     p.add_argument(
         "--plot", default=None, metavar="FILE.png", help="draw the results (needs matplotlib)"
     )
@@ -490,24 +536,20 @@ def cmd_cascade(args: argparse.Namespace) -> int:
     from liqcore.cascade import simulate_cascade
 
     check_writable(args.plot, "--plot")
-    pos, book, mark, default_fund = _market(args, args.seed)
-    policy = _with_rate_limits(load_policy(args.policy), args)
-    fund = default_fund if args.fund is None else args.fund
+    pos, book, mark, policy, fund = _market(args, args.seed)
     t0 = time.perf_counter()
-    try:
+    with user_errors():
         res = simulate_cascade(
             pos,
             book,
             mark,
             args.shock,
-            policy,
+            _with_rate_limits(policy, args),
             fund,
             _resilience(args),
             mark_rule=_mark_rule(args),
             max_rounds=args.max_rounds,
         )
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     seconds = time.perf_counter() - t0
     if args.plot:
         draw(plot.cascade, res, args.plot)
@@ -520,8 +562,7 @@ def cmd_cascade(args: argparse.Namespace) -> int:
             "policy": res.policy.to_dict(),
             "seconds": seconds,
         }
-        json.dump(out, sys.stdout, indent=2)
-        print()
+        print_json(out)
         return 0
     title = f"liqcore cascade: {len(pos):,} positions, shock {res.shock:+.1%}"
     print(report.cascade(res, title=title, limit_name="--max-rounds"))
@@ -613,7 +654,6 @@ def _json_safe(x: Any) -> Any:
 def cmd_stress_accounts(args: argparse.Namespace) -> int:
     """``liqcore stress --collateral ... --markets ...``: stress_test_accounts."""
     from liqcore.contagion import stress_test_accounts
-    from liqcore.cross_margin import Portfolio
 
     if args.collateral is None or args.markets is None or args.positions is None:
         raise CliError(
@@ -623,12 +663,7 @@ def cmd_stress_accounts(args: argparse.Namespace) -> int:
         raise CliError("--book and --mark do not apply with --collateral/--markets")
     if args.plot is not None:
         raise CliError("--plot applies to isolated positions (not with --collateral/--markets)")
-    mk, assets = load_markets(args.markets)
-    acc = load_accounts(args.collateral, assets)
-    try:
-        pf = Portfolio.from_frame(load_table(args.positions, "--positions"))
-    except (TypeError, ValueError) as e:
-        raise CliError(f"--positions: {args.positions}: {e}") from None
+    pf, acc, mk, assets = load_cross_margin(args)
     names = list(assets)
     paths = (
         depeg_paths(args.depeg, names, [assets[a]["price"] for a in names], args.steps)
@@ -636,7 +671,7 @@ def cmd_stress_accounts(args: argparse.Namespace) -> int:
         else None
     )
     t0 = time.perf_counter()
-    try:
+    with user_errors():
         res = stress_test_accounts(
             pf,
             acc,
@@ -648,8 +683,6 @@ def cmd_stress_accounts(args: argparse.Namespace) -> int:
             collateral_paths=paths,
             **_stress_options(args),
         )
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     seconds = time.perf_counter() - t0
     q = args.q
     if args.json:
@@ -664,8 +697,7 @@ def cmd_stress_accounts(args: argparse.Namespace) -> int:
             "depeg": [list(d) for d in args.depeg or []],
             "seconds": seconds,
         }
-        json.dump(out, sys.stdout, indent=2)
-        print()
+        print_json(out)
         return 0
     print(report.account_stress(res, q, title=f"liqcore stress (accounts): seed {res.seed}"))
     print(f"stress test in {seconds:.2f} s")
@@ -681,15 +713,14 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if args.depeg:
         raise CliError("--depeg needs the cross-margin stress test (--collateral and --markets)")
     check_writable(args.plot, "--plot")
-    pos, book, mark, default_fund = _market(args, args.market_seed)
-    policy = _with_rate_limits(load_policy(args.policy), args)
-    fund = default_fund if args.fund is None else args.fund
+    pos, book, mark, policy, fund = _market(args, args.market_seed)
+    policy = _with_rate_limits(policy, args)
     long_run = len(pos) * args.scenarios * args.steps >= 2e8
     progress = _Progress(
         args.scenarios, enabled=long_run and not args.json and not args.no_progress
     )
     t0 = time.perf_counter()
-    try:
+    with user_errors(), closing(progress):
         st = stress_test(
             pos,
             book,
@@ -701,10 +732,6 @@ def cmd_stress(args: argparse.Namespace) -> int:
             progress=progress if progress.enabled else None,
             **_stress_options(args),
         )
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
-    finally:
-        progress.close()
     seconds = time.perf_counter() - t0
     q = args.q
     if args.plot:
@@ -724,8 +751,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
             "seconds": seconds,
             "position_scenarios_per_second": len(pos) * len(st) / seconds if seconds > 0 else None,
         }
-        json.dump(out, sys.stdout, indent=2)
-        print()
+        print_json(out)
         return 0
     title = f"liqcore stress: seed {st.seed}, policy {args.policy or 'default'}"
     print(
@@ -835,22 +861,15 @@ def _add_cascade_commands(sub: Any) -> None:
 
 def cmd_accounts(args: argparse.Namespace) -> int:
     from liqcore.account_liquidation import liquidate_accounts
-    from liqcore.cross_margin import Portfolio, health
+    from liqcore.cross_margin import health
 
     check_writable(args.output, "--output")
-    mk, assets = load_markets(args.markets)
-    acc = load_accounts(args.collateral, assets)
-    try:
-        pf = Portfolio.from_frame(load_table(args.positions, "--positions"))
-    except (TypeError, ValueError) as e:
-        raise CliError(f"--positions: {args.positions}: {e}") from None
-    try:
+    pf, acc, mk, assets = load_cross_margin(args)
+    with user_errors():
         h = health(pf, acc, mk)
         res = None
         if args.liquidate:
             res = liquidate_accounts(pf, acc, mk, load_policy(args.policy), args.fund)
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     if args.json:
         out: dict[str, Any] = {"health": report.health_summary(h, len(pf))}
         if res is not None:
@@ -862,15 +881,11 @@ def cmd_accounts(args: argparse.Namespace) -> int:
                 policy=res.policy.to_dict(),
                 markets=per_market,
             )
-        json.dump(out, sys.stdout, indent=2)
-        print()
+        print_json(out)
     else:
         print(report.health(h, len(pf), res, title=f"liqcore accounts: {args.positions}"))
     if args.output:
-        try:
-            frame = res.to_frame("accounts") if res is not None else h.to_frame()
-        except ImportError as e:
-            raise CliError(f"--output: {e}") from None
+        frame = partial(res.to_frame, "accounts") if res is not None else h.to_frame
         write_csv(frame, args.output, index_label="account")
     return 0
 
@@ -898,11 +913,8 @@ def _add_accounts_command(sub: Any) -> None:
     acc.add_argument(
         "--liquidate", action="store_true", help="run liquidate_accounts after the health check"
     )
-    acc.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    acc.add_argument(
-        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
-    )
-    acc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _policy_fund_arguments(acc)
+    _json_argument(acc)
     acc.add_argument(
         "--output", default=None, help="write the per-account results as CSV (needs pandas)"
     )

@@ -13,23 +13,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sys
 from typing import Any
 
+from liqcore import plot
 from liqcore.cli import (
+    POSITIONS_HELP,
     CliError,
+    _json_argument,
     _mark_rule,
     _market,
     _market_arguments,
     _nonnegative,
     _positive,
     _resilience,
-    load_policy,
+    check_writable,
+    draw,
     load_positions,
+    print_json,
+    user_errors,
 )
-from liqcore.plot import _pyplot
+from liqcore.report import columns
 from liqcore.report import money as _money
 
 __all__ = ["add_map_commands"]
@@ -37,15 +41,6 @@ __all__ = ["add_map_commands"]
 DEFAULT_SHOCKS = "-0.01,-0.02,-0.03,-0.05,-0.1"
 _NUMBER = r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 _NEGATIVE_LIST = rf"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,{_NUMBER})*$"
-
-
-def _save_plot(obj: Any, path: str) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 5))
-    obj.plot(ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _shocks(text: str) -> list[float]:
@@ -63,6 +58,7 @@ def _shocks(text: str) -> list[float]:
 def cmd_map(args: argparse.Namespace) -> int:
     from liqcore.liquidation_map import liquidation_map
 
+    check_writable(args.plot, "--plot")
     if args.positions is not None:
         if args.mark is None:
             raise CliError("--positions needs --mark (the current mark price)")
@@ -75,63 +71,45 @@ def cmd_map(args: argparse.Namespace) -> int:
         if args.mark is not None:
             mark = args.mark
         source = "the embedded market"
-    try:
+    with user_errors():
         m = liquidation_map(pos, mark=mark, bins=args.bins, span=args.span, mmr=args.mmr)
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     if args.plot:
-        _save_plot(m, args.plot)
+        draw(plot._result, m, args.plot)
     if args.json:
-        json.dump(m.to_dict(), sys.stdout, indent=2)
-        print()
+        print_json(m.to_dict())
         return 0
     print(f"liqcore map: {len(pos):,} positions of {source} at mark {mark:,.2f}")
     print(f"already liquidatable at the mark: longs {_money(m.long_now)}, "
           f"shorts {_money(m.short_now)}")
-    head = f"{'price from':>14} {'price to':>14} {'long':>18} {'long cum.':>18} " \
-           f"{'short':>18} {'short cum.':>18}"
-    print(head)
-    print("-" * len(head))
-    for j in range(len(m)):
-        print(
-            f"{m.edges[j]:>14,.2f} {m.edges[j + 1]:>14,.2f} {m.long[j]:>18,.2f} "
-            f"{m.long_cumulative[j]:>18,.2f} {m.short[j]:>18,.2f} {m.short_cumulative[j]:>18,.2f}"
-        )
+    cols = [("price from", 14, ",.2f"), ("price to", 14, ",.2f"), ("long", 18, ",.2f"),
+            ("long cum.", 18, ",.2f"), ("short", 18, ",.2f"), ("short cum.", 18, ",.2f")]
+    print(columns(cols, zip(m.edges[:-1], m.edges[1:], m.long, m.long_cumulative, m.short,
+                            m.short_cumulative)))
     return 0
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
     from liqcore.deficit_curve import deficit_curve
 
-    pos, book, mark, default_fund = _market(args, args.seed)
-    policy = load_policy(args.policy)
-    fund = default_fund if args.fund is None else args.fund
-    try:
+    check_writable(args.plot, "--plot")
+    pos, book, mark, policy, fund = _market(args, args.seed)
+    with user_errors():
         c = deficit_curve(
             pos, book, mark, args.shocks, policy=policy, insurance_fund=fund,
             resilience=_resilience(args), mark_rule=_mark_rule(args),
             max_rounds=args.max_rounds, threads=args.threads,
         )
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
     if args.plot:
-        _save_plot(c, args.plot)
+        draw(plot._result, c, args.plot)
     if args.json:
-        json.dump(c.to_dict(), sys.stdout, indent=2)
-        print()
+        print_json(c.to_dict())
         return 0
     print(f"liqcore curve: {len(pos):,} positions, mark {mark:,.2f}, "
           f"insurance fund {_money(fund)}")
-    head = f"{'shock':>8} {'bad debt':>18} {'liq. notional':>18} {'liquidations':>12} " \
-           f"{'final mark':>14} {'fund after':>18}"
-    print(head)
-    print("-" * len(head))
-    for j in range(len(c)):
-        print(
-            f"{c.shocks[j]:>+8.2%} {c.bad_debt[j]:>18,.2f} {c.liquidated_notional[j]:>18,.2f} "
-            f"{int(c.n_liquidated[j]):>12,} {c.final_mark[j]:>14,.2f} "
-            f"{c.insurance_fund[j]:>18,.2f}"
-        )
+    cols = [("shock", 8, "+.2%"), ("bad debt", 18, ",.2f"), ("liq. notional", 18, ",.2f"),
+            ("liquidations", 12, ","), ("final mark", 14, ",.2f"), ("fund after", 18, ",.2f")]
+    print(columns(cols, zip(c.shocks, c.bad_debt, c.liquidated_notional,
+                            [int(n) for n in c.n_liquidated], c.final_mark, c.insurance_fund)))
     return 0
 
 
@@ -143,9 +121,7 @@ def add_map_commands(sub: Any) -> None:
         description="Notional of the longs liquidated as the price falls to each level and of "
         "the shorts as it rises, per bin and cumulated from the mark.",
     )
-    mp.add_argument(
-        "--positions", default=None, help="CSV or Parquet: size, entry_price, margin[, account]"
-    )
+    mp.add_argument("--positions", default=None, help=POSITIONS_HELP)
     mp.add_argument("--mark", type=_positive("--mark"), default=None,
                     help="mark price (needed with --positions; default: the embedded market's)")
     mp.add_argument("--seed", type=int, default=0, help="seed of the embedded market (default 0)")
@@ -154,7 +130,7 @@ def add_map_commands(sub: Any) -> None:
                     help="half-width of the price range relative to the mark (default 0.2)")
     mp.add_argument("--mmr", type=_nonnegative("--mmr"), default=0.005,
                     help="maintenance-margin rate (default 0.005)")
-    mp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_argument(mp)
     mp.add_argument("--plot", default=None, metavar="FILE.png",
                     help="draw the map (needs matplotlib)")
     mp.set_defaults(func=cmd_map)

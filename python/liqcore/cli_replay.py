@@ -12,12 +12,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from contextlib import closing
 from typing import Any
 
-from liqcore.cli import CliError, _nonnegative, load_policy, load_positions
-from liqcore.plot import _pyplot
+from liqcore import plot
+from liqcore.cli import (
+    POSITIONS_HELP,
+    _json_argument,
+    _policy_fund_arguments,
+    check_writable,
+    draw,
+    load_policy,
+    load_positions,
+    print_json,
+    user_errors,
+)
+from liqcore.report import columns
 from liqcore.report import money as _money
 
 __all__ = ["add_replay_command"]
@@ -59,25 +70,15 @@ def _every(text: str) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from liqcore.replay import replay
 
+    check_writable(args.plot, "--plot")
     pos = load_positions(args.positions)
     policy = load_policy(args.policy)
     bar = _EventBar(not args.no_progress)
-    try:
+    with user_errors(FileNotFoundError), closing(bar):
         r = replay(args.feed, pos, policy=policy, insurance_fund=args.fund, every=args.every,
                    strict=not args.lenient, progress=bar)
-    except FileNotFoundError as e:
-        raise CliError(str(e)) from None
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
-    finally:
-        bar.close()
     if args.plot:
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(9, 5))
-        r.plot(ax=ax)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
-        plt.close(fig)
+        draw(plot._result, r, args.plot)
     s = r.summary()
     if args.json:
         rows = [
@@ -88,8 +89,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                  r.bad_debt[i], r.insurance_fund[i]))}
             for i in range(len(r)) if r.n_liquidated[i]
         ]
-        json.dump({"summary": s, "liquidation_rows": rows}, sys.stdout, indent=2)
-        print()
+        print_json({"summary": s, "liquidation_rows": rows})
         return 0
     print(f"liqcore replay: {args.feed}: {s['events']:,} events, {len(pos):,} positions")
     for k in ("liquidated", "liquidated_notional", "bad_debt", "fees", "uncovered",
@@ -98,12 +98,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  {k:<24} {v:>20,}" if isinstance(v, int) else f"  {k:<24} {_money(v):>20}")
     liq = [i for i in range(len(r)) if r.n_liquidated[i]]
     if liq:
-        head = f"{'time':>20} {'mark':>14} {'liquidated':>10} {'notional':>18} {'bad debt':>16}"
-        print(head)
-        print("-" * len(head))
-        for i in liq:
-            print(f"{int(r.time[i]):>20} {r.mark[i]:>14,.2f} {int(r.n_liquidated[i]):>10,} "
-                  f"{r.liquidated_notional[i]:>18,.2f} {r.bad_debt[i]:>16,.2f}")
+        cols = [("time", 20, ""), ("mark", 14, ",.2f"), ("liquidated", 10, ","),
+                ("notional", 18, ",.2f"), ("bad debt", 16, ",.2f")]
+        print(columns(cols, (
+            (int(r.time[i]), r.mark[i], int(r.n_liquidated[i]), r.liquidated_notional[i],
+             r.bad_debt[i])
+            for i in liq
+        )))
     return 0
 
 
@@ -115,19 +116,14 @@ def add_replay_command(sub: Any) -> None:
         "feed through the live engine: the book follows the feed, the mark is its mid.",
     )
     rp.add_argument("feed", help="feed file (Binance/Hyperliquid .jsonl[.gz], Tardis CSV)")
-    rp.add_argument(
-        "--positions", required=True, help="CSV or Parquet: size, entry_price, margin[, account]"
-    )
-    rp.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    rp.add_argument(
-        "--fund", type=_nonnegative("--fund"), default=0.0, help="insurance fund before (default 0)"
-    )
+    rp.add_argument("--positions", required=True, help=POSITIONS_HELP)
+    _policy_fund_arguments(rp)
     rp.add_argument(
         "--every", type=_every, default=None,
         help="one row per interval of this many feed time units (ns; µs for Tardis)",
     )
     rp.add_argument("--lenient", action="store_true", help="replay across Binance sequence gaps")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    rp.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_argument(rp)
     rp.add_argument("--plot", default=None, help="save mark and cumulative bad debt (PNG)")
     rp.set_defaults(func=cmd_replay)

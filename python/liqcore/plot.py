@@ -14,6 +14,8 @@ A folder of ``path`` that does not exist raises FileNotFoundError before anythin
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -43,6 +45,28 @@ def _check_folder(path: PathLike) -> None:
     folder = Path(path).parent
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder {str(folder)!r} for {os.fspath(path)!r}")
+
+
+@contextmanager
+def _saved_figure(path: PathLike, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """The axes of a new figure (``plt.subplots(*args, **kwargs)``), saved to ``path`` at 110 dpi
+    when the block ends; the figure is closed either way."""
+    _check_folder(path)
+    plt = _pyplot()
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def _result(obj: Any, path: PathLike) -> None:
+    """A result's own figure (``obj.plot(ax=...)``: a liquidation map, a deficit curve, a replay)
+    saved to ``path``."""
+    with _saved_figure(path, figsize=(9, 5)) as ax:
+        obj.plot(ax=ax)
 
 
 def _draw_cascade(
@@ -83,10 +107,7 @@ def _draw_cascade(
 def cascade(res: CascadeResult, path: PathLike) -> None:
     """The cascade ``res``: mark per round (top), liquidated notional, cumulative deficit and
     insurance fund per round (bottom)."""
-    _check_folder(path)
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
-    try:
+    with _saved_figure(path, 2, 1, figsize=(8, 6.5), sharex=True) as (ax1, ax2):
         _draw_cascade(
             ax1,
             ax2,
@@ -97,20 +118,13 @@ def cascade(res: CascadeResult, path: PathLike) -> None:
             f"in {res.rounds} rounds",
             money_label="money",
         )
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
 
 
 def stress(st: StressResult, path: PathLike, q: float = 0.99) -> None:
     """The stress test ``st``: deficit distribution of the scenarios with a deficit (log scale,
     with VaR and ES at level ``q`` and the insurance fund; top) and the lowest / highest mark
     of each scenario relative to the initial mark (bottom)."""
-    _check_folder(path)
-    plt = _pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6.5))
-    try:
+    with _saved_figure(path, 2, 1, figsize=(8, 6.5)) as (ax1, ax2):
         d = st.deficit
         positive = d[d > 0]
         share = positive.size / max(1, d.size)
@@ -140,7 +154,3 @@ def stress(st: StressResult, path: PathLike, q: float = 0.99) -> None:
         ax2.set_xlabel("move from the initial mark (cascades included)")
         ax2.set_ylabel("scenarios")
         ax2.legend(loc="best")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)

@@ -14,14 +14,15 @@ Each function takes a result object and returns a string (no trailing newline):
   :class:`liqcore.AccountStressResult`
 
 :func:`table` lays out ``(label, value)`` rows under a title, labels left and values right
-aligned between two rules. Money is shown with thousands separators and two decimals.
+aligned between two rules; :func:`columns` a row per item under named, fixed-width columns. Money
+is shown with thousands separators and two decimals.
 
 This module imports no other liqcore module at run time, so every result module can use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +37,7 @@ __all__ = [
     "account_liquidation",
     "account_stress",
     "cascade",
+    "columns",
     "contagion",
     "health",
     "liquidation",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 Rows = Sequence[tuple[str, str]]
+Column = tuple[str, int, str]  # name, width, format spec of the values (e.g. ",.2f")
 
 
 def money(x: float) -> str:
@@ -59,6 +62,19 @@ def table(rows: Rows, title: str) -> str:
     w2 = max(len(r[1]) for r in rows)
     rule = "-" * (w1 + w2 + 3)
     return "\n".join([title, rule, *(f"{k:<{w1}}   {v:>{w2}}" for k, v in rows), rule])
+
+
+def columns(cols: Sequence[Column], rows: Iterable[Sequence[Any]], rule: bool = True) -> str:
+    """A line of the column names, a rule (with ``rule``), then a line per row: each value
+    formatted by its column's spec, names and values right aligned to the column's width and
+    separated by a space."""
+    head = " ".join(f"{name:>{width}}" for name, width, _ in cols)
+    lines = [head, "-" * len(head)] if rule else [head]
+    lines += [
+        " ".join(format(v, spec).rjust(width) for (_, width, spec), v in zip(cols, row))
+        for row in rows
+    ]
+    return "\n".join(lines)
 
 
 # ---- isolated margin -------------------------------------------------------------------------
@@ -172,16 +188,14 @@ def cascade(
     lines = [table(rows, title)]
     tr = res.trace
     if len(tr):
-        lines.append(
-            f"{'round':>5} {'mark':>14} {'liquidated':>10} {'notional':>18} {'bad debt':>16} "
-            f"{'fund after':>16}"
-        )
         shown = list(range(min(len(tr), 12))) + ([len(tr) - 1] if len(tr) > 12 else [])
-        for k in shown:
-            lines.append(
-                f"{int(tr.round[k]):>5} {tr.mark[k]:>14,.2f} {int(tr.liquidated[k]):>10,} "
-                f"{tr.notional[k]:>18,.2f} {tr.bad_debt[k]:>16,.2f} {tr.insurance_fund[k]:>16,.2f}"
-            )
+        cols = [("round", 5, ""), ("mark", 14, ",.2f"), ("liquidated", 10, ","),
+                ("notional", 18, ",.2f"), ("bad debt", 16, ",.2f"), ("fund after", 16, ",.2f")]
+        lines.append(columns(cols, (
+            (int(tr.round[k]), tr.mark[k], int(tr.liquidated[k]), tr.notional[k], tr.bad_debt[k],
+             tr.insurance_fund[k])
+            for k in shown
+        ), rule=False))
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from liqcore._repr_html import fmt
+from liqcore._repr_html import fmt, html_table
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
 from liqcore.liquidation import _policy
@@ -80,20 +80,11 @@ def _png(fig: Any) -> str:
 
 
 def _rows(rows: Sequence[tuple[str, Any]]) -> str:
-    body = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td class='num'>{html.escape(fmt(v))}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table>{body}</table>"
+    return html_table(rows, named=True, td=" class='num'")
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td class='num'>{html.escape(fmt(v))}</td>" for v in r) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return html_table(rows, header=header, td=" class='num'")
 
 
 def _section(sid: str, title: str, *parts: str) -> str:
@@ -323,7 +314,13 @@ def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
 
 def add_report_command(sub: Any) -> None:
     """Register ``liqcore report`` on the subparsers of :mod:`liqcore.cli`."""
-    from liqcore.cli import _nonnegative, _positive
+    from liqcore.cli import (
+        EMBEDDED_FUND_HELP,
+        _market_file_arguments,
+        _nonnegative,
+        _policy_fund_arguments,
+        _positive,
+    )
 
     rep = sub.add_parser(
         "report",
@@ -335,15 +332,8 @@ def add_report_command(sub: Any) -> None:
                      help="stress (default) or cascade")
     rep.add_argument("-o", "--output", default="liqcore-report.html",
                      help="HTML file to write (default liqcore-report.html)")
-    rep.add_argument("--positions", default=None,
-                     help="CSV or Parquet: size, entry_price, margin[, account]")
-    rep.add_argument("--book", default=None,
-                     help="book file (JSON, CSV, Binance or Hyperliquid feed)")
-    rep.add_argument("--mark", type=_positive("--mark"), default=None, help="mark price")
-    rep.add_argument("--policy", default=None, help="preset name or JSON file of Policy fields")
-    rep.add_argument("--fund", type=_nonnegative("--fund"), default=None,
-                     help="insurance fund before (default: 2,000,000 on the embedded market, "
-                     "else 0)")
+    _market_file_arguments(rep, required=False)
+    _policy_fund_arguments(rep, None, EMBEDDED_FUND_HELP)
     rep.add_argument("--resilience", type=_nonnegative("--resilience"), default=None,
                      help="depth returning after each round (default: 0.5 on the embedded "
                      "market, else 0)")
@@ -365,25 +355,18 @@ def add_report_command(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from liqcore.cli import CliError, _market, _resilience, load_policy
+    from liqcore.cli import _market, _resilience, check_writable, user_errors, write_output
 
-    pos, book, mark, default_fund = _market(args, args.market_seed)
-    policy = load_policy(args.policy)
-    fund = default_fund if args.fund is None else args.fund
-    try:
+    check_writable(args.output, "--output")
+    pos, book, mark, policy, fund = _market(args, args.market_seed)
+    with user_errors(ImportError):
         page = build_report(
             pos, book, mark, kind=args.kind, policy=policy, insurance_fund=fund,
             shock=args.shock, resilience=_resilience(args), mark_rule=args.mark_rule,
             max_rounds=args.max_rounds, scenarios=args.scenarios, steps=args.steps,
             horizon=args.horizon, seed=args.seed, q=args.q, threads=args.threads,
         )
-    except ImportError as e:
-        raise CliError(str(e)) from None
-    except (TypeError, ValueError) as e:
-        raise CliError(str(e)) from None
-    try:
-        Path(args.output).write_text(page, encoding="utf-8")
-    except OSError as e:
-        raise CliError(f"--output: cannot write {args.output}: {e}") from None
+    out = Path(args.output)
+    write_output("--output", args.output, lambda: out.write_text(page, encoding="utf-8"))
     print(f"wrote {args.output} ({len(page.encode('utf-8')):,} bytes)")
     return 0
