@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+
+def finite(name: str, v: float) -> float:
+    """``v`` if it is finite; ValueError naming ``name`` otherwise."""
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite (got {v!r})")
+    return v
 
 
 def tier_columns(name: str, value: Any) -> tuple[Any, Any]:

@@ -72,23 +72,24 @@ CONTRACTS = ("linear", "inverse")
 DYDX_SMMR = 0.1
 
 
-def _per_market(
-    name: str,
-    x: Any,
-    n: int,
-    *,
-    positive: bool = False,
-    below: float | None = None,
-    at_most: float | None = None,
-    nonnegative: bool = False,
-) -> F64:
+def _per_market(name: str, x: Any, n: int, **checks: Any) -> F64:
+    """One value per market (a scalar stands for all), checked by ``check_finite(**checks)``."""
     a = as_f64(name, x)
     if a.ndim == 0:
         a = np.full(n, float(a), dtype=np.float64)
     elif a.shape[0] != n:
         raise ValueError(f"{name} has length {a.shape[0]}, expected {n} (the number of markets)")
-    check_finite(name, a, positive=positive, nonnegative=nonnegative, below=below, at_most=at_most)
+    check_finite(name, a, **checks)
     return a
+
+
+def _prices(name: str, x: Any, what: str) -> F64:
+    """One price per market or asset (at least one), finite and > 0."""
+    p = np.atleast_1d(as_f64(name, x))
+    if p.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one {what}")
+    check_finite(name, p, positive=True)
+    return p
 
 
 def _market_list(name: str, value: Any, n: int, expected: str) -> list[Any]:
@@ -160,11 +161,8 @@ class Markets:
         contract: str | Sequence[str] = "linear",
         contract_size: Any = 1.0,
     ) -> None:
-        p = np.atleast_1d(as_f64("marks", marks))
+        p = _prices("marks", marks, "market")
         n = int(p.shape[0])
-        if n == 0:
-            raise ValueError("marks must have at least one market")
-        check_finite("marks", p, positive=True)
         rates: F64 | None = (
             None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, at_most=1.0)
         )
@@ -295,11 +293,8 @@ class Accounts:
     def __init__(
         self, collateral: Any, asset_prices: Any, haircuts: Any = 0.0, *, size_discount: Any = None
     ) -> None:
-        p = np.atleast_1d(as_f64("asset_prices", asset_prices))
+        p = _prices("asset_prices", asset_prices, "asset")
         k = int(p.shape[0])
-        if k == 0:
-            raise ValueError("asset_prices must have at least one asset")
-        check_finite("asset_prices", p, positive=True)
         h = as_f64("haircuts", haircuts)
         if h.ndim == 0:
             h = np.full(k, float(h))
