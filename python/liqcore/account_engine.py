@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from liqcore._arrays import F64, I64, as_f64, first_bad
+from liqcore._checks import finite
 from liqcore.account_liquidation import (
     AccountLiquidationResult,
     AccountOutcomes,
@@ -81,6 +82,8 @@ from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Health, Markets, Portfolio, health
 from liqcore.engine import (
     _MERGE,
+    _check_book,
+    _empty_ledger,
     _nonnegative,
     _PositionSlots,
     _positive,
@@ -89,7 +92,7 @@ from liqcore.engine import (
     _resilience,
     _SideIndex,
 )
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
+from liqcore.liquidation import _policy
 from liqcore.policy import Policy
 from liqcore.result import _frozen
 
@@ -142,6 +145,8 @@ class AccountEngine(_PositionSlots):
 
     _COLUMNS = (("_q", 0.0), ("_ep", 1.0), ("_acc", 0), ("_mkt", 0), ("_ids", 0),
                 ("_alive", False))
+    _acc: I64
+    _mkt: I64
 
     def __init__(
         self,
@@ -228,18 +233,8 @@ class AccountEngine(_PositionSlots):
         self._rec: list[_Recovery] | None = st["recovery"]
         # positions, in slots
         q = np.asarray(st["size"], dtype=np.float64)
-        n = int(q.shape[0])
-        cap = max(16, n + n // 4)
-        self._q, self._ep = np.zeros(cap), np.ones(cap)
-        self._acc = np.zeros(cap, dtype=np.int64)
-        self._mkt = np.zeros(cap, dtype=np.int64)
-        self._ids = np.zeros(cap, dtype=np.int64)
-        self._alive = np.zeros(cap, dtype=np.bool_)
-        self._q[:n], self._ep[:n] = q, st["entry_price"]
-        self._acc[:n], self._mkt[:n], self._ids[:n] = st["account"], st["market"], st["ids"]
-        self._alive[:n] = True
-        self._n = n
-        self._open = n
+        self._alloc(int(q.shape[0]), q=q, ep=st["entry_price"], acc=st["account"],
+                    mkt=st["market"], ids=st["ids"])
         self._reslot()
         # the per-market window index, keyed by account
         self._astamp = np.zeros(self._n_acc, dtype=np.int64)
@@ -261,10 +256,7 @@ class AccountEngine(_PositionSlots):
         e_f, e_i = _frozen(np.empty(0)), _frozen(np.empty(0, np.int64))
         e_b = _frozen(np.empty(0, np.bool_))
         z = _frozen(np.zeros(self._n_mk))
-        ledger = Ledger(
-            entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
-            amount=_frozen(np.zeros(len(_LEDGER_ROWS))), balance=0.0,
-        )
+        ledger = _empty_ledger()
         t: dict[str, Any] = dict.fromkeys(
             ("closed", "book_closed", "fallback_closed", "vwap", "bankruptcy_price", "result",
              "deficit", "fee", "insurance_draw_by_position", "shortfall",
@@ -360,13 +352,8 @@ class AccountEngine(_PositionSlots):
             hi = -(p + dm)
             lo[np.isnan(lo)] = math.inf  # undefined: always a candidate (the exact rule decides)
             hi[np.isnan(hi)] = math.inf
-            st = self._astamp[a]
-            for side, key in ((self._down[m], lo), (self._up[m], hi)):
-                if build:
-                    side.build(key, a, st)
-                else:
-                    side.add(key, a, st)
-                    side.merge(self._astamp)
+            self._down[m].put(lo, a, self._astamp, build)
+            self._up[m].put(hi, a, self._astamp, build)
         if not build and self._dead > 4 * max(self._n_acc, _MERGE):
             self._build_index()
         return h.liquidatable
@@ -513,18 +500,11 @@ class AccountEngine(_PositionSlots):
             self._shared[m] = False
         return self._books[m]
 
-    def _compact(self) -> None:
-        n = self._n
-        if n - self._open <= n // 2 or n < 64:
-            return
-        keep = np.flatnonzero(self._alive[:n])
-        k = keep.shape[0]
-        for a in (self._q, self._ep, self._acc, self._mkt, self._ids):
-            a[:k] = a[keep]
-        self._alive[:k] = True
-        self._alive[k:n] = False
-        self._n = k
+    def _compact(self) -> bool:
+        if not super()._compact():
+            return False
         self._reslot()
+        return True
 
     def _empty(self) -> AccountLiquidationResult:
         r = object.__new__(AccountLiquidationResult)
@@ -625,14 +605,11 @@ class AccountEngine(_PositionSlots):
         nothing."""
         m = self._market("market", market)
         books = self._need_books()
-        if not isinstance(book, Book):
-            raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-        books[m] = book.copy()
+        books[m] = _check_book(book).copy()
         self._shared[m] = False
         self._all_shared = False
         if self._rec is not None:
-            self._rec[m].base = book.copy()
-            self._rec[m].depleted = False
+            self._rec[m].reset(book)
 
     # ---- events: positions and collateral ---------------------------------------------------
 
@@ -641,11 +618,10 @@ class AccountEngine(_PositionSlots):
         return self._check(range(self._n_mk), "event")
 
     def _slot(self, id: Any) -> int:
-        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
-            raise TypeError(f"id must be an int (got {type(id).__name__})")
-        s = self._slot_of.get(int(id))
+        key = self._id_key(id)
+        s = self._slot_of.get(key)
         if s is None:
-            raise ValueError(f"id must be the id of an open position (got {int(id)})")
+            raise self._no_position(key)
         return s
 
     def open(self, account: int, market: int, size: float, entry_price: float) -> int:
@@ -654,9 +630,7 @@ class AccountEngine(_PositionSlots):
         :attr:`last_result`."""
         a = _index_id("account", account, self._n_acc, "an account id")
         m = self._market("market", market)
-        q = _real("size", size)
-        if not math.isfinite(q):
-            raise ValueError(f"size must be finite (got {q!r})")
+        q = finite("size", _real("size", size))
         ep = _positive("entry_price", entry_price)
         s, new_id = self._new_slot()
         self._q[s], self._ep[s], self._acc[s], self._mkt[s] = q, ep, a, m
@@ -668,9 +642,7 @@ class AccountEngine(_PositionSlots):
                entry_price: float | None = None) -> AccountLiquidationResult:
         """Sets a position's size and/or entry price (None keeps it); returns what this
         triggers at the current marks (or an empty result)."""
-        q0 = None if size is None else _real("size", size)
-        if q0 is not None and not math.isfinite(q0):
-            raise ValueError(f"size must be finite (got {q0!r})")
+        q0 = None if size is None else finite("size", _real("size", size))
         ep0 = None if entry_price is None else _positive("entry_price", entry_price)
         s = self._slot(id)
         if q0 is not None:

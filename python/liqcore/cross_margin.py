@@ -51,8 +51,9 @@ from liqcore._arrays import (
     frame_columns,
 )
 from liqcore._arrays import readonly as _readonly
+from liqcore._checks import tier_columns
 from liqcore.book import Book
-from liqcore.result import Rows, _pandas
+from liqcore.result import Rows, _columns
 
 __all__ = [
     "Accounts",
@@ -71,47 +72,40 @@ CONTRACTS = ("linear", "inverse")
 DYDX_SMMR = 0.1
 
 
-def _per_market(
-    name: str,
-    x: Any,
-    n: int,
-    *,
-    positive: bool = False,
-    below: float | None = None,
-    at_most: float | None = None,
-    nonnegative: bool = False,
-) -> F64:
+def _per_market(name: str, x: Any, n: int, **checks: Any) -> F64:
+    """One value per market (a scalar stands for all), checked by ``check_finite(**checks)``."""
     a = as_f64(name, x)
     if a.ndim == 0:
         a = np.full(n, float(a), dtype=np.float64)
     elif a.shape[0] != n:
         raise ValueError(f"{name} has length {a.shape[0]}, expected {n} (the number of markets)")
-    check_finite(name, a, positive=positive, nonnegative=nonnegative, below=below, at_most=at_most)
+    check_finite(name, a, **checks)
     return a
+
+
+def _prices(name: str, x: Any, what: str) -> F64:
+    """One price per market or asset (at least one), finite and > 0."""
+    p = np.atleast_1d(as_f64(name, x))
+    if p.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one {what}")
+    check_finite(name, p, positive=True)
+    return p
+
+
+def _market_list(name: str, value: Any, n: int, expected: str) -> list[Any]:
+    """The entries of a per-market list (any sequence but a string) of length ``n``."""
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {expected} (got {type(value).__name__})")
+    out = list(value)
+    if len(out) != n:
+        raise ValueError(f"{name} has length {len(out)}, expected {n} (the number of markets)")
+    return out
 
 
 def _tiers(name: str, value: Any) -> tuple[F64, F64]:
     """(floors, rates) of a MarginTiers-like object, a mapping with 'floors' and 'mmr', or a
     sequence of (floor, mmr) pairs; validated like liqcore.MarginTiers."""
-    if hasattr(value, "floors") and hasattr(value, "mmr"):
-        floors, rates = value.floors, value.mmr
-    elif isinstance(value, Mapping):
-        if "floors" not in value or "mmr" not in value:
-            raise ValueError(
-                f"{name} must have 'floors' and 'mmr' (got keys {', '.join(map(repr, value))})"
-            )
-        floors, rates = value["floors"], value["mmr"]
-    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        pairs = list(value)
-        for k, p in enumerate(pairs):
-            if not (isinstance(p, Sequence) and not isinstance(p, (str, bytes)) and len(p) == 2):
-                raise ValueError(f"{name}[{k}] must be a (floor, mmr) pair (got {p!r})")
-        floors, rates = [p[0] for p in pairs], [p[1] for p in pairs]
-    else:
-        raise TypeError(
-            f"{name} must be None, a MarginTiers, a mapping with 'floors' and 'mmr', or "
-            f"(floor, mmr) pairs (got {type(value).__name__})"
-        )
+    floors, rates = tier_columns(name, value)
     f = np.atleast_1d(as_f64(f"{name}.floors", floors))
     r = np.atleast_1d(as_f64(f"{name}.mmr", rates))
     if f.shape[0] == 0:
@@ -167,11 +161,8 @@ class Markets:
         contract: str | Sequence[str] = "linear",
         contract_size: Any = 1.0,
     ) -> None:
-        p = np.atleast_1d(as_f64("marks", marks))
+        p = _prices("marks", marks, "market")
         n = int(p.shape[0])
-        if n == 0:
-            raise ValueError("marks must have at least one market")
-        check_finite("marks", p, positive=True)
         rates: F64 | None = (
             None if mmr is None else _per_market("mmr", mmr, n, nonnegative=True, at_most=1.0)
         )
@@ -179,16 +170,9 @@ class Markets:
             tier_list: list[Any] = [None] * n
         elif (hasattr(tiers, "floors") and hasattr(tiers, "mmr")) or isinstance(tiers, Mapping):
             tier_list = [tiers] * n
-        elif isinstance(tiers, Sequence) and not isinstance(tiers, (str, bytes)):
-            tier_list = list(tiers)
-            if len(tier_list) != n:
-                raise ValueError(
-                    f"tiers has length {len(tier_list)}, expected {n} (the number of markets)"
-                )
         else:
-            raise TypeError(
-                f"tiers must be None, a MarginTiers, or a list with one entry per market "
-                f"(got {type(tiers).__name__})"
+            tier_list = _market_list(
+                "tiers", tiers, n, "None, a MarginTiers, or a list with one entry per market"
             )
         if rates is not None and tier_list and all(t is not None for t in tier_list):
             raise ValueError(
@@ -208,31 +192,14 @@ class Markets:
                 parsed.append(_tiers(f"tiers[{m}]", t))
         if isinstance(contract, str):
             kinds = [contract] * n
-        elif isinstance(contract, Sequence):
-            kinds = list(contract)
-            if len(kinds) != n:
-                raise ValueError(
-                    f"contract has length {len(kinds)}, expected {n} (the number of markets)"
-                )
         else:
-            raise TypeError(
-                f"contract must be 'linear', 'inverse' or a list of them "
-                f"(got {type(contract).__name__})"
-            )
+            kinds = _market_list("contract", contract, n, "'linear', 'inverse' or a list of them")
         for m, k in enumerate(kinds):
             if k not in CONTRACTS:
                 raise ValueError(f"contract[{m}] must be one of 'linear', 'inverse' (got {k!r})")
         cs = _per_market("contract_size", contract_size, n, positive=True)
         if books is not None:
-            if isinstance(books, Book) or not isinstance(books, Sequence):
-                raise TypeError(
-                    f"books must be a list of liqcore.Book, one per market "
-                    f"(got {type(books).__name__})"
-                )
-            if len(books) != n:
-                raise ValueError(
-                    f"books has length {len(books)}, expected {n} (the number of markets)"
-                )
+            books = _market_list("books", books, n, "a list of liqcore.Book, one per market")
             for m, b in enumerate(books):
                 if not isinstance(b, Book):
                     raise TypeError(f"books[{m}] must be a liqcore.Book (got {type(b).__name__})")
@@ -326,11 +293,8 @@ class Accounts:
     def __init__(
         self, collateral: Any, asset_prices: Any, haircuts: Any = 0.0, *, size_discount: Any = None
     ) -> None:
-        p = np.atleast_1d(as_f64("asset_prices", asset_prices))
+        p = _prices("asset_prices", asset_prices, "asset")
         k = int(p.shape[0])
-        if k == 0:
-            raise ValueError("asset_prices must have at least one asset")
-        check_finite("asset_prices", p, positive=True)
         h = as_f64("haircuts", haircuts)
         if h.ndim == 0:
             h = np.full(k, float(h))
@@ -394,6 +358,9 @@ class Accounts:
         return f"Accounts(n={len(self)}, assets={self._prices.shape[0]})"
 
 
+_PORTFOLIO_COLUMNS = ("account", "market", "size", "entry_price")
+
+
 class Portfolio:
     """Positions of cross-margin accounts: ``account`` and ``market`` ids (int64 row indices into
     :class:`Accounts` and :class:`Markets`), signed ``size`` (+ long, − short; base units, or
@@ -442,20 +409,12 @@ class Portfolio:
     @classmethod
     def from_frame(cls, frame: Any) -> Portfolio:
         """From a pandas DataFrame (or a mapping of columns): account, market, size, entry_price."""
-        _, col = frame_columns(frame, ("account", "market", "size", "entry_price"))
-        return cls(col("account"), col("market"), col("size"), col("entry_price"))
+        _, col = frame_columns(frame, _PORTFOLIO_COLUMNS)
+        return cls(*map(col, _PORTFOLIO_COLUMNS))
 
     def to_frame(self) -> Any:
         """A pandas DataFrame with columns account, market, size, entry_price."""
-        pd = _pandas()
-        return pd.DataFrame(
-            {
-                "account": self._account,
-                "market": self._market,
-                "size": self._size,
-                "entry_price": self._entry_price,
-            }
-        )
+        return _columns(self, _PORTFOLIO_COLUMNS)
 
     def __repr__(self) -> str:
         return f"Portfolio(n={len(self)}, accounts={np.unique(self._account).shape[0]})"
@@ -499,18 +458,7 @@ class Health(Rows):
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per account."""
-        pd = _pandas()
-        return pd.DataFrame(
-            {
-                "collateral": self.collateral,
-                "equity": self.equity,
-                "maintenance": self.maintenance,
-                "notional": self.notional,
-                "margin_ratio": self.margin_ratio,
-                "distance": self.distance,
-                "liquidatable": self.liquidatable,
-            }
-        )
+        return super().to_frame()
 
     def __repr__(self) -> str:
         return f"Health(accounts={len(self)}, liquidatable={int(self.liquidatable.sum())})"

@@ -70,6 +70,7 @@ import numpy as np
 
 from liqcore import _core
 from liqcore._arrays import F64, I64, as_f64, as_i64, first_bad
+from liqcore._checks import finite
 from liqcore.book import Book
 from liqcore.liquidation import (
     _LEDGER_ROWS,
@@ -89,6 +90,7 @@ _SLACK = 1e-9  # relative widening of the liquidation-price keys (a filter, neve
 _MERGE = 4096  # pending entries merged into the sorted arrays beyond this many
 _CHUNK = 1 << 16  # marks tested per NumPy pass in run_marks
 _NO_RATE: F64 = np.zeros(())
+_DTYPES: dict[type, Any] = {float: np.float64, int: np.int64, bool: np.bool_}  # slot columns
 
 
 def _real(name: str, x: Any) -> float:
@@ -157,6 +159,11 @@ class _Recovery:
         if bp.shape[0] or ap.shape[0]:
             book._b.apply(bp, bq, ap, aq)
         self.depleted = left
+
+    def reset(self, book: Book) -> None:
+        """A new base book (a copy of ``book``), nothing left to recover."""
+        self.base = book.copy()
+        self.depleted = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {"rate": self.rate, "base": self.base, "depleted": self.depleted}
@@ -230,6 +237,16 @@ class _SideIndex:
                 out = np.concatenate([out, ps[sel]])
         return out
 
+    def put(self, keys: F64, slots: I64, stamp: I64, build: bool) -> None:
+        """Entries for ``slots`` at their current ``stamp``: the whole index anew (``build``),
+        else added to the pending buffer (merged when it is full)."""
+        st = stamp[slots]
+        if build:
+            self.build(keys, slots, st)
+        else:
+            self.add(keys, slots, st)
+            self.merge(stamp)
+
     def merge(self, stamp: I64) -> None:
         if len(self.pkeys) <= _MERGE:
             return
@@ -299,6 +316,20 @@ class MarkRun:
         return _liquidations_frame(self.mark_index.tolist(), list(self.results), "mark_index")
 
 
+def _empty_ledger() -> Ledger:
+    """The ledger of a batch that liquidated nothing (every row 0)."""
+    return Ledger(
+        entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
+        amount=_frozen(np.zeros(len(_LEDGER_ROWS))), balance=0.0,
+    )
+
+
+def _check_book(book: Any) -> Book:
+    if not isinstance(book, Book):
+        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    return book
+
+
 def _liquidations_frame(keys: list[Any], results: list[LiquidationResult], key: str) -> Any:
     pd = _pandas()
     names = ("closed", "book_closed", "fallback_closed", "vwap", "deficit", "surplus", "fee",
@@ -329,6 +360,7 @@ class _PositionSlots:
 
     _COLUMNS: ClassVar[tuple[tuple[str, Any], ...]]
     _q: F64
+    _ep: F64
     _ids: I64
     _alive: np.ndarray[Any, np.dtype[np.bool_]]
     _n: int
@@ -353,6 +385,46 @@ class _PositionSlots:
                 i = int(np.flatnonzero(idv == srt[dup[0]])[1])
                 raise ValueError(f"ids[{i}] is a duplicate id (got {int(idv[i])})")
         return idv
+
+    def _alloc(self, n: int, **values: Any) -> None:
+        """Slots for ``n`` open positions (room for a quarter more): every column of
+        ``_COLUMNS`` at its fill value, its first ``n`` entries from ``values`` (by name
+        without the underscore), ``_alive`` set."""
+        cap = max(16, n + n // 4)
+        for name, fill in self._COLUMNS:
+            a = np.full(cap, fill, dtype=_DTYPES[type(fill)])
+            if name[1:] in values:
+                a[:n] = values[name[1:]]
+            setattr(self, name, a)
+        self._alive[:n] = True
+        self._n = n  # slots used
+        self._open = n  # alive slots
+
+    def _compact(self) -> bool:
+        """Drops closed slots (keeps the order) when they are more than half; True if it did
+        (the subclass then renumbers what refers to slots)."""
+        n = self._n
+        if n - self._open <= n // 2 or n < 64:
+            return False
+        keep = np.flatnonzero(self._alive[:n])
+        k = keep.shape[0]
+        for name, _ in self._COLUMNS:
+            a = getattr(self, name)
+            a[:k] = a[keep]
+        self._alive[k:n] = False
+        self._n = k
+        return True
+
+    @staticmethod
+    def _id_key(id: Any) -> int:
+        """The int of a position id argument (TypeError if it is not an int)."""
+        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
+            raise TypeError(f"id must be an int (got {type(id).__name__})")
+        return int(id)
+
+    @staticmethod
+    def _no_position(key: int) -> ValueError:
+        return ValueError(f"id must be the id of an open position (got {key})")
 
     def _grow(self) -> None:
         cap = max(16, 2 * self._q.shape[0])
@@ -430,6 +502,8 @@ class Engine(_PositionSlots):
 
     _COLUMNS = (("_q", 0.0), ("_ep", 1.0), ("_m", 0.0), ("_ids", 0), ("_alive", False),
                 ("_stamp", 0))
+    _m: F64
+    _stamp: I64
 
     def __init__(
         self,
@@ -461,17 +535,7 @@ class Engine(_PositionSlots):
                policy: Policy, rec: _Recovery | None = None) -> None:
         self._rec = rec
         n = int(q.shape[0])
-        cap = max(16, n + n // 4)
-        self._q = np.zeros(cap)
-        self._ep = np.ones(cap)
-        self._m = np.zeros(cap)
-        self._ids = np.zeros(cap, dtype=np.int64)
-        self._alive = np.zeros(cap, dtype=np.bool_)
-        self._stamp = np.zeros(cap, dtype=np.int64)
-        self._q[:n], self._ep[:n], self._m[:n], self._ids[:n] = q, ep, m, ids
-        self._alive[:n] = True
-        self._n = n  # slots used
-        self._open = n  # alive slots
+        self._alloc(n, q=q, ep=ep, m=m, ids=ids)
         self._dead = 0  # invalidated index entries
         self._next_id = int(ids.max()) + 1 if n else 0
         self._sorted_ids = bool(n < 2 or (ids[1:] > ids[:-1]).all())
@@ -492,10 +556,7 @@ class Engine(_PositionSlots):
         self._short = _SideIndex()
         self._thr: tuple[float, float] | None = None
         self._rebuild()
-        ledger = Ledger(
-            entity=tuple(e for e, _ in _LEDGER_ROWS), kind=tuple(k for _, k in _LEDGER_ROWS),
-            amount=_frozen(np.zeros(len(_LEDGER_ROWS))), balance=0.0,
-        )
+        ledger = _empty_ledger()
         e_f, e_i = _frozen(np.empty(0)), _frozen(np.empty(0, np.int64))
         self._template: dict[str, Any] = {
             "liquidated": _frozen(np.empty(0, np.bool_)),
@@ -538,13 +599,8 @@ class Engine(_PositionSlots):
             ks = -lp[~long] + slack[~long]
         kl[np.isnan(kl)] = math.inf  # undefined: always a candidate (the exact rule decides)
         ks[np.isnan(ks)] = math.inf
-        for side, k, s in ((self._long, kl, slots[long]), (self._short, ks, slots[~long])):
-            st = self._stamp[s]
-            if build:
-                side.build(k, s, st)
-            else:
-                side.add(k, s, st)
-                side.merge(self._stamp)
+        self._long.put(kl, slots[long], self._stamp, build)
+        self._short.put(ks, slots[~long], self._stamp, build)
 
     def _rebuild(self) -> None:
         self._thr = None
@@ -552,20 +608,12 @@ class Engine(_PositionSlots):
         self._index(np.flatnonzero(self._alive[: self._n]), True)
         self._dead = 0
 
-    def _compact(self) -> None:
-        """Drops closed slots (keeps the order) when they are more than half."""
-        n = self._n
-        if n - self._open <= n // 2 or n < 64:
-            return
-        keep = np.flatnonzero(self._alive[:n])
-        k = keep.shape[0]
-        for a in (self._q, self._ep, self._m, self._ids, self._stamp):
-            a[:k] = a[keep]
-        self._alive[:k] = True
-        self._alive[k:n] = False
-        self._stamp[:k] += 1  # old index entries refer to old slots
-        self._n = k
+    def _compact(self) -> bool:
+        if not super()._compact():
+            return False
+        self._stamp[: self._n] += 1  # old index entries refer to old slots
         self._slot_of = None
+        return True
 
     def _changed(self, slots: I64) -> None:
         """Slots whose position changed (or closed): new stamps, new keys."""
@@ -598,11 +646,16 @@ class Engine(_PositionSlots):
         ])
         if c.shape[0] == 0:
             return False
-        q, ep, m = self._q[c], self._ep[c], self._m[c]
+        q = self._q[c]
+        e, mm = self._equity_mm(q, self._ep[c], self._m[c], p)
+        return bool(((q != 0.0) & (e < mm)).any())
+
+    def _equity_mm(self, q: F64, ep: F64, m: F64, p: float) -> tuple[F64, F64]:
+        """The kernel's equity and maintenance margin of these positions at the mark ``p``."""
         mk = np.array(p)
         e = _core.equity(q, ep, m, mk, self._inv, self._cs, 1)
         mm = _core.maintenance_margin(q, mk, _NO_RATE, self._tiers, self._inv, self._cs, 1)
-        return bool(((q != 0.0) & (e < mm)).any())
+        return e, mm
 
     def _step(self, p: float, name: str = "mark") -> LiquidationResult | None:
         """The mark is ``p``: the batch if anything is liquidatable, else None. A batch that
@@ -788,20 +841,15 @@ class Engine(_PositionSlots):
 
     def set_book(self, book: Book) -> None:
         """Replaces the book by a copy of ``book`` (a snapshot). Triggers nothing."""
-        if not isinstance(book, Book):
-            raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-        self._book = book.copy()
+        self._book = _check_book(book).copy()
         self._book_shared = False
         if self._rec is not None:
-            self._rec.base = book.copy()
-            self._rec.depleted = False
+            self._rec.reset(book)
 
     def open(self, size: float, entry_price: float, margin: float) -> int:
         """Opens a position and returns its new id. It may be liquidatable at the current mark
         at once: the batch's result (or an empty one) is :attr:`last_result`."""
-        q = _real("size", size)
-        if not math.isfinite(q):
-            raise ValueError(f"size must be finite (got {q!r})")
+        q = finite("size", _real("size", size))
         ep = _positive("entry_price", entry_price)
         m = _nonnegative("margin", margin)
         self._check_inverse(q, ep, m)
@@ -815,9 +863,7 @@ class Engine(_PositionSlots):
                entry_price: float | None = None) -> LiquidationResult:
         """Sets a position's size, margin and/or entry price (None keeps it); returns the batch
         this triggers at the current mark (or an empty result)."""
-        q0 = None if size is None else _real("size", size)
-        if q0 is not None and not math.isfinite(q0):
-            raise ValueError(f"size must be finite (got {q0!r})")
+        q0 = None if size is None else finite("size", _real("size", size))
         ep0 = None if entry_price is None else _positive("entry_price", entry_price)
         m0 = None if margin is None else _nonnegative("margin", margin)
         s = self._slot(id)
@@ -856,9 +902,7 @@ class Engine(_PositionSlots):
         if a > m:
             raise ValueError(f"amount must be <= the margin of position {id} ({m!r}) (got {a!r})")
         q, ep = self._q[s : s + 1], self._ep[s : s + 1]
-        mk = np.array(self._mark)
-        e = _core.equity(q, ep, np.array([m - a]), mk, self._inv, self._cs, 1)
-        mm = _core.maintenance_margin(q, mk, _NO_RATE, self._tiers, self._inv, self._cs, 1)
+        e, mm = self._equity_mm(q, ep, np.array([m - a]), self._mark)
         if q[0] != 0.0 and e[0] < mm[0]:
             raise ValueError(
                 f"withdraw: amount {a!r} would make position {id} liquidatable at mark "
@@ -877,9 +921,7 @@ class Engine(_PositionSlots):
             _check_bankruptcy_prices(Positions([q], [ep], [m]), self._policy)
 
     def _slot(self, id: Any) -> int:
-        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
-            raise TypeError(f"id must be an int (got {type(id).__name__})")
-        key = int(id)
+        key = self._id_key(id)
         n = self._n
         if self._sorted_ids:
             s = int(np.searchsorted(self._ids[:n], key))
@@ -892,7 +934,7 @@ class Engine(_PositionSlots):
             found = got is not None and bool(self._alive[got])
             s = -1 if got is None else got
         if not found:
-            raise ValueError(f"id must be the id of an open position (got {key})")
+            raise self._no_position(key)
         return s
 
     # ---- state out -------------------------------------------------------------------------

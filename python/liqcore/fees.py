@@ -13,6 +13,7 @@ functions compute in floats, without that truncation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from liqcore._arrays import real
@@ -40,18 +41,23 @@ DRIFT_MAX_LIQUIDATION_MULTIPLIER = 3
 DRIFT_IF_SHARE = 0.95
 
 
-def _rate(name: str, x: Any) -> float:
-    v = real(name, x)
-    if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-        raise ValueError(f"{name} must be finite and in [0, 1] (got {v!r})")
-    return v
+def _checked(what: str, ok: Callable[[float], bool], args: dict[str, Any]) -> list[float]:
+    """The arguments (by name, in order) as floats; ValueError at the first that is not ``ok``."""
+    out = []
+    for name, x in args.items():
+        v = real(name, x)
+        if not (math.isfinite(v) and ok(v)):
+            raise ValueError(f"{name} must be finite and {what} (got {v!r})")
+        out.append(v)
+    return out
 
 
-def _nonnegative(name: str, x: Any) -> float:
-    v = real(name, x)
-    if not (math.isfinite(v) and v >= 0.0):
-        raise ValueError(f"{name} must be finite and >= 0 (got {v!r})")
-    return v
+def _rates(**args: Any) -> list[float]:
+    return _checked("in [0, 1]", lambda v: 0.0 <= v <= 1.0, args)
+
+
+def _nonnegatives(**args: Any) -> list[float]:
+    return _checked(">= 0", lambda v: v >= 0.0, args)
 
 
 def drift_liquidator_fee(
@@ -74,11 +80,8 @@ def drift_liquidator_fee(
     >>> drift_liquidator_fee(0.02, 0.05, 10_000)  # Drift's unit test: 2% + 10,000 x 0.01 bps
     0.03
     """
-    b = _rate("base_fee", base_fee)
-    m = _rate("max_fee", max_fee)
-    s = _nonnegative("slots", slots)
-    g = _nonnegative("grace_slots", grace_slots)
-    r = _nonnegative("per_slot", per_slot)
+    b, m = _rates(base_fee=base_fee, max_fee=max_fee)
+    s, g, r = _nonnegatives(slots=slots, grace_slots=grace_slots, per_slot=per_slot)
     if s < g:
         return b
     return min(b + s * r, m)
@@ -109,11 +112,9 @@ def drift_if_fee(
     >>> round(drift_if_fee(20, 1_000, 0.05, 0.01, 0.05), 12)  # Drift's unit test: 2% x 0.95
     0.019
     """
-    sh = _nonnegative("margin_shortage", margin_shortage)
-    n = _nonnegative("notional", notional)
-    mr = _rate("margin_ratio", margin_ratio)
-    lf = _rate("liquidator_fee", liquidator_fee)
-    cap = _rate("max_if_fee", max_if_fee)
+    sh, n = _nonnegatives(margin_shortage=margin_shortage, notional=notional)
+    mr, lf, cap = _rates(margin_ratio=margin_ratio, liquidator_fee=liquidator_fee,
+                         max_if_fee=max_if_fee)
     if n == 0.0 or mr <= lf:
         return 0.0
     implied = max(0.0, mr - lf - sh / n) * DRIFT_IF_SHARE

@@ -192,9 +192,11 @@ def _check_scalar_or_array(name: str, a: F64, rule: str) -> None:
 _F64 = np.dtype(np.float64)
 
 
-def _prepare(
-    names: tuple[str, ...], values: tuple[Any, ...], rules: tuple[str, ...]
-) -> tuple[list[F64], bool]:
+_RULE_OF = {"size": "finite", "entry_price": "positive", "margin": "nonnegative",
+            "mark": "positive", "mmr": "rate"}  # the check of each argument of the kernels
+
+
+def _prepare(names: tuple[str, ...], values: tuple[Any, ...]) -> tuple[list[F64], bool]:
     """Converts each argument once, checks lengths and the scalar ones (the kernel checks the
     array ones in its own pass). Returns the arrays and whether every input was a scalar.
 
@@ -203,7 +205,8 @@ def _prepare(
     arrays: list[F64] = []
     n = -1
     first = ""
-    for name, x, rule in zip(names, values, rules):
+    for name, x in zip(names, values):
+        rule = _RULE_OF[name]
         if type(x) is np.ndarray and x.dtype is _F64 and x.ndim == 1 and x.flags.c_contiguous:
             a: F64 = x
         elif type(x) is float:
@@ -255,26 +258,41 @@ def _threads(threads: Optional[int]) -> int:
     return int(threads)
 
 
-def _setup(
-    contract: Any, contract_size: Any, tiers: MarginTiers | None, mmr: Any
-) -> tuple[bool, float, Any | None, Any]:
-    """The contract, the kernel's tiers (None: flat ``mmr``) and ``mmr`` (None: the default)
-    of the maintenance-margin functions below."""
+class _Call:
+    """The checked arguments of one call of a kernel: the contract and thread count
+    (``kernel``: ``inv, cs, nt``, the kernels' last arguments), the kernel's tiers ``t`` (None:
+    flat rates) and rates ``r`` (``_NO_RATE`` with tiers), and what :func:`_out` needs."""
+
+    __slots__ = ("arrays", "kernel", "names", "r", "scalar", "t")
+
+    def __init__(self, names: tuple[str, ...], arrays: list[F64], scalar: bool,
+                 kernel: tuple[bool, float, int], t: Any | None, r: Any) -> None:
+        self.names, self.arrays, self.scalar = names, arrays, scalar
+        self.kernel, self.t, self.r = kernel, t, r
+
+    def out(self, out: F64, fn: str) -> Result:
+        return _out(out, self.scalar, fn, self.names, tuple(self.arrays))
+
+
+def _args(
+    names: tuple[str, ...], values: tuple[Any, ...], contract: Any, contract_size: Any,
+    threads: Optional[int], *, rated: bool = False, tiers: MarginTiers | None = None,
+    mmr: Any = None,
+) -> tuple[list[F64], _Call]:
+    """The checks of every public function below, in order: the contract, with ``rated`` (the
+    maintenance-margin functions) the tiers against ``mmr`` (None: the default rate), the
+    thread count, then the arrays (``values`` and, with flat rates, ``mmr`` after them)."""
     inv, cs = _contract(contract, contract_size)
-    t = _tiers(tiers, mmr)
-    return inv, cs, t, _DEFAULT_MMR if mmr is None else mmr
-
-
-def _prepare_rated(
-    names: tuple[str, ...], values: tuple[Any, ...], rules: tuple[str, ...], t: Any, mmr: Any
-) -> tuple[list[F64], Any, bool]:
-    """:func:`_prepare` of ``values`` and, with flat rates (``t`` None), of ``mmr`` after them;
-    returns the arrays, the rates (``_NO_RATE`` with tiers) and whether all were scalars."""
-    if t is None:
-        arrays, scalar = _prepare(names + ("mmr",), values + (mmr,), rules + ("rate",))
-        return arrays[:-1], arrays[-1], scalar
-    arrays, scalar = _prepare(names, values, rules)
-    return arrays, _NO_RATE, scalar
+    t = _tiers(tiers, mmr) if rated else None
+    nt = _threads(threads)
+    r: Any = _NO_RATE
+    if rated and t is None:
+        rate = _DEFAULT_MMR if mmr is None else mmr
+        arrays, scalar = _prepare(names + ("mmr",), values + (rate,))
+        r = arrays.pop()
+    else:
+        arrays, scalar = _prepare(names, values)
+    return arrays, _Call(names, arrays, scalar, (inv, cs, nt), t, r)
 
 
 def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
@@ -294,6 +312,8 @@ _NO_RATE: F64 = np.zeros(())  # the unused mmr argument of the tier kernels
 
 
 _QEMP = ("size", "entry_price", "margin", "mark")
+_QEM = _QEMP[:3]
+_QP = ("size", "mark")
 
 
 def _out(out: F64, scalar: bool, fn: str, names: tuple[str, ...], args: tuple[F64, ...]) -> Result:
@@ -344,14 +364,9 @@ def equity(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs = _contract(contract, contract_size)
-    nt = _threads(threads)
-    (q, ep, m, p), scalar = _prepare(
-        ("size", "entry_price", "margin", "mark"),
-        (size, entry_price, margin, mark),
-        ("finite", "positive", "nonnegative", "positive"),
-    )
-    return _out(_core.equity(q, ep, m, p, inv, cs, nt), scalar, "equity", _QEMP, (q, ep, m, p))
+    (q, ep, m, p), c = _args(_QEMP, (size, entry_price, margin, mark), contract, contract_size,
+                             threads)
+    return c.out(_core.equity(q, ep, m, p, *c.kernel), "equity")
 
 
 def maintenance_margin(
@@ -373,13 +388,9 @@ def maintenance_margin(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
-    nt = _threads(threads)
-    (q, p), r, scalar = _prepare_rated(
-        ("size", "mark"), (size, mark), ("finite", "positive"), t, mmr
-    )
-    out = _core.maintenance_margin(q, p, r, t, inv, cs, nt)
-    return _out(out, scalar, "maintenance_margin", ("size", "mark"), (q, p))
+    (q, p), c = _args(_QP, (size, mark), contract, contract_size, threads, rated=True,
+                      tiers=tiers, mmr=mmr)
+    return c.out(_core.maintenance_margin(q, p, c.r, c.t, *c.kernel), "maintenance_margin")
 
 
 def bankruptcy_price(
@@ -401,15 +412,8 @@ def bankruptcy_price(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs = _contract(contract, contract_size)
-    nt = _threads(threads)
-    (q, ep, m), scalar = _prepare(
-        ("size", "entry_price", "margin"),
-        (size, entry_price, margin),
-        ("finite", "positive", "nonnegative"),
-    )
-    out = _core.bankruptcy_price(q, ep, m, inv, cs, nt)
-    return _out(out, scalar, "bankruptcy_price", _QEMP[:3], (q, ep, m))
+    (q, ep, m), c = _args(_QEM, (size, entry_price, margin), contract, contract_size, threads)
+    return c.out(_core.bankruptcy_price(q, ep, m, *c.kernel), "bankruptcy_price")
 
 
 def liquidation_price(
@@ -445,19 +449,12 @@ def liquidation_price(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
-    nt = _threads(threads)
-    (q, ep, m), r, scalar = _prepare_rated(
-        ("size", "entry_price", "margin"),
-        (size, entry_price, margin),
-        ("finite", "positive", "nonnegative"),
-        t,
-        mmr,
-    )
-    out = _core.liquidation_price(q, ep, m, r, t, bool(mm_at_entry), inv, cs, nt)
-    return _out(out, scalar, "liquidation_price", _QEMP[:3], (q, ep, m))
+    (q, ep, m), c = _args(_QEM, (size, entry_price, margin), contract, contract_size, threads,
+                          rated=True, tiers=tiers, mmr=mmr)
+    out = _core.liquidation_price(q, ep, m, c.r, c.t, bool(mm_at_entry), *c.kernel)
+    return c.out(out, "liquidation_price")
 
 
 def margin_ratio(
@@ -481,17 +478,9 @@ def margin_ratio(
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
     """
-    inv, cs, t, mmr = _setup(contract, contract_size, tiers, mmr)
-    nt = _threads(threads)
-    (q, ep, m, p), r, scalar = _prepare_rated(
-        ("size", "entry_price", "margin", "mark"),
-        (size, entry_price, margin, mark),
-        ("finite", "positive", "nonnegative", "positive"),
-        t,
-        mmr,
-    )
-    out = _core.margin_ratio(q, ep, m, p, r, t, inv, cs, nt)
-    return _out(out, scalar, "margin_ratio", _QEMP, (q, ep, m, p))
+    (q, ep, m, p), c = _args(_QEMP, (size, entry_price, margin, mark), contract, contract_size,
+                             threads, rated=True, tiers=tiers, mmr=mmr)
+    return c.out(_core.margin_ratio(q, ep, m, p, c.r, c.t, *c.kernel), "margin_ratio")
 
 
 # ---- initial margin ------------------------------------------------------------------------
@@ -627,7 +616,7 @@ def initial_margin(
     300000.0
     """
     inv, cs = _contract(contract, contract_size)
-    (q, p), scalar = _prepare(("size", "mark"), (size, mark), ("finite", "positive"))
+    (q, p), scalar = _prepare(_QP, (size, mark))
     if q.ndim:  # _prepare checks scalars only (the kernels check arrays; this has none)
         check_finite("size", q)
     if p.ndim:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqcore import _core
+from liqcore._checks import tier_columns
 
 __all__ = ["Policy"]
 
@@ -81,26 +82,7 @@ def _tiers(value: Any) -> tuple[Tier, ...] | None:
     ``{"floors": [...], "mmr": [...]}`` or a sequence of (floor, mmr) pairs."""
     if value is None:
         return None
-    if hasattr(value, "floors") and hasattr(value, "mmr"):
-        floors, rates = list(value.floors), list(value.mmr)
-    elif isinstance(value, Mapping):
-        if "floors" not in value or "mmr" not in value:
-            raise ValueError(
-                "Policy.tiers must have 'floors' and 'mmr' (got keys "
-                f"{', '.join(map(repr, value))})"
-            )
-        floors, rates = list(value["floors"]), list(value["mmr"])
-    elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        pairs = list(value)
-        for k, p in enumerate(pairs):
-            if not (isinstance(p, Sequence) and not isinstance(p, (str, bytes)) and len(p) == 2):
-                raise ValueError(f"Policy.tiers[{k}] must be a (floor, mmr) pair (got {p!r})")
-        floors, rates = [p[0] for p in pairs], [p[1] for p in pairs]
-    else:
-        raise TypeError(
-            "Policy.tiers must be None, a MarginTiers, a mapping with 'floors' and 'mmr', "
-            f"or a sequence of (floor, mmr) pairs (got {type(value).__name__})"
-        )
+    floors, rates = map(list, tier_columns("Policy.tiers", value))
     if not floors:
         raise ValueError("Policy.tiers must have at least one tier")
     if len(floors) != len(rates):

@@ -198,6 +198,21 @@ class _Symbol:
         return False
 
 
+def _stamped_rows(
+    csv: _Csv, sym: _Symbol, ts: list[int], lts: list[int]
+) -> Iterator[tuple[str, list[str]]]:
+    """(where, fields) of the rows of the symbol, each row's ``timestamp`` and
+    ``local_timestamp`` checked and appended to ``ts`` and ``lts`` first."""
+    c = csv.columns
+    for lineno, f in csv.rows():
+        if not sym.keep(lineno, f[c["symbol"]]):
+            continue
+        where = _where(csv.path, lineno)
+        ts.append(_time(where, "timestamp", f[c["timestamp"]]))
+        lts.append(_time(where, "local_timestamp", f[c["local_timestamp"]]))
+        yield where, f
+
+
 def _which(symbol: str | None, clock: str, at: int | None) -> str:
     """The selection that found no rows, for the message."""
     out = "" if symbol is None else f" for symbol={symbol!r}"
@@ -609,12 +624,7 @@ def read_tardis_ticker(path: PathLike, *, symbol: str | None = None) -> TardisTi
     ts: list[int] = []
     lts: list[int] = []
     cols: dict[str, list[float]] = {name: [] for name, _ in checks}
-    for lineno, f in csv.rows():
-        if not sym.keep(lineno, f[c["symbol"]]):
-            continue
-        where = _where(path, lineno)
-        ts.append(_time(where, "timestamp", f[c["timestamp"]]))
-        lts.append(_time(where, "local_timestamp", f[c["local_timestamp"]]))
+    for where, f in _stamped_rows(csv, sym, ts, lts):
         for name, rule in checks:
             cols[name].append(_real(where, name, f[c[name]], rule, empty_ok=True))
     arr = {k: np.array(v, dtype=np.float64) for k, v in cols.items()}
@@ -662,12 +672,7 @@ def read_tardis_liquidations(
     sides: list[str] = []
     px: list[float] = []
     amt: list[float] = []
-    for lineno, f in csv.rows():
-        if not sym.keep(lineno, f[c["symbol"]]):
-            continue
-        where = _where(path, lineno)
-        ts.append(_time(where, "timestamp", f[c["timestamp"]]))
-        lts.append(_time(where, "local_timestamp", f[c["local_timestamp"]]))
+    for where, f in _stamped_rows(csv, sym, ts, lts):
         ids.append(f[c["id"]])
         side = f[c["side"]].strip().lower()
         if side not in ("buy", "sell"):
