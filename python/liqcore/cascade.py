@@ -70,20 +70,23 @@ from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
+from liqcore._arrays import scalar as _scalar
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import (
-    _LEDGER_ROWS,
-    Ledger,
-    _check_bankruptcy_prices,
-    _check_types,
-    _scalar,
-)
+from liqcore.liquidation import _LEDGER_ROWS, Ledger, _check_bankruptcy_prices, _check_types
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, Rows, _columns, _frozen, _per_position
+from liqcore.result import (
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _columns,
+    _frozen,
+    _SpreadOutcomes,
+    _totals_of,
+)
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -113,10 +116,7 @@ _PER_POSITION = (
     "vwap",
     "deficit",
     "surplus",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
     "adl",
 )
 
@@ -168,7 +168,7 @@ class CascadeTrace(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult(Result):
+class CascadeResult(_SpreadOutcomes, Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -257,20 +257,12 @@ class CascadeResult(Result):
         out[self._compact["position"]] = self._compact["round"]
         return _frozen(out)
 
-    closed = _per_position("closed")
-    vwap = _per_position("vwap", math.nan)
-    deficit = _per_position("deficit")
-    surplus = _per_position("surplus")
-    fee = _per_position("fee")
-    insurance_draw_by_position = _per_position("insurance_draw")
-    shortfall = _per_position("shortfall")
+    # the other per-position outcomes: _SpreadOutcomes
 
     @functools.cached_property
     def adl(self) -> F64:
         a: F64 = self._compact["adl"]
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
-
-    inventory_loss_by_position = _per_position("inventory_loss")
 
     @property
     def move(self) -> float:
@@ -481,8 +473,6 @@ def simulate_cascade(
         **{f: tr[f] for f in _TRACE_FIELDS if f != "round"},
     )
     shocked = float(t["shocked_mark"])
-    residual = float(t["residual"])
-    transfers = float(t["adl_transfers"])
     return CascadeResult(
         initial_mark=p,
         shocked_mark=shocked,
@@ -492,24 +482,12 @@ def simulate_cascade(
         converged=bool(t["converged"]),
         trace=trace,
         n_liquidated=int(t["liquidations"]),
-        liquidated_notional=float(t["notional"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        inventory_gain=float(t["inventory_gain"]),
-        unabsorbed=float(t["unabsorbed"]),
-        bad_debt=float(t["bad_debt"]),
         held_at_end=float(t["end_held"]),
         end_inventory_loss=float(t["end_inventory_loss"]),
-        insurance_draw=float(t["insurance_draw"]),
-        residual=residual,
-        adl_transfers=transfers,
-        uncovered=max(0.0, residual - transfers),
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_fund_before=fund,
-        n_waited=int(t["waited"]),
-        waited_notional=float(t["waited_notional"]),
+        **_totals_of(
+            CascadeResult, t, fund=fund, notional="notional",
+            uncovered=max(0.0, float(t["residual"]) - float(t["adl_transfers"])),
+        ),
         book=Book._wrap(r["book"]),
         ledger=_ledger(r),
         shock=s,

@@ -86,11 +86,9 @@ class DeficitCurve(Result, Rows):
     def plot(self, ax: Any = None) -> Any:
         """Bad debt and the fund after against the shock, liquidated notional on a second
         axis; returns the axes. Needs matplotlib."""
-        from liqcore.liquidation_map import pyplot
+        from liqcore.liquidation_map import _axes, _legend
 
-        plt = pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
+        ax = _axes(ax, (8, 5))
         x = 100.0 * self.shocks
         ax.plot(x, self.bad_debt, marker="o", color="tab:red", label="bad debt")
         ax.plot(x, self.insurance_fund, marker=".", color="tab:green", label="insurance fund after")
@@ -100,11 +98,7 @@ class DeficitCurve(Result, Rows):
         ax2.plot(x, self.liquidated_notional, ls="--", color="tab:blue",
                  label="liquidated notional")
         ax2.set_ylabel("liquidated notional")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="best")
-        ax.set_title("Deficit curve")
-        return ax
+        return _legend(ax, ax2, "Deficit curve")
 
     def summary(self) -> dict[str, Any]:
         """Headline figures: shocks, the mark and fund at the start, the largest bad debt and

@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +73,20 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64
+from liqcore._arrays import F64, I64, scalar
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, Rows, _frozen, _pandas, _per_position
+from liqcore.result import (
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _frozen,
+    _pandas,
+    _per_position,
+    _SpreadOutcomes,
+    _totals_of,
+)
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -102,10 +112,7 @@ _PER_POSITION = (
     "vwap",
     "deficit",
     "surplus",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
     "adl",
 )
 
@@ -151,19 +158,16 @@ class Ledger:
         )
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
-
-_COMPACT = (
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
-    "deficit",
-    "surplus",
-    "fee",
-    "insurance_draw",
-    "shortfall",
-    "inventory_loss",
-)
+    @classmethod
+    def _from_kernel(cls, r: Mapping[str, Any]) -> Ledger:
+        """The ledger of a kernel's result dict (its ``"ledger"`` amounts, in the order of
+        :data:`_LEDGER_ROWS`, and its ``"ledger_balance"``)."""
+        return cls(
+            entity=tuple(e for e, _ in _LEDGER_ROWS),
+            kind=tuple(k for _, k in _LEDGER_ROWS),
+            amount=r["ledger"],
+            balance=float(r["ledger_balance"]),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,8 +196,12 @@ class Liquidations(Rows):
         return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
+# the kernel's compact per-liquidation columns (besides "order", the position)
+_COMPACT = tuple(f.name for f in dataclasses.fields(Liquidations))[1:]
+
+
 @dataclass(frozen=True, eq=False)
-class LiquidationResult(Result, Rows):
+class LiquidationResult(_SpreadOutcomes, Result, Rows):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -260,16 +268,9 @@ class LiquidationResult(Result, Rows):
         out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
         return _frozen(out)
 
-    closed = _per_position("closed")
+    # the other per-position outcomes: _SpreadOutcomes
     book_closed = _per_position("book_closed")
     fallback_closed = _per_position("fallback_closed")
-    vwap = _per_position("vwap", math.nan)
-    deficit = _per_position("deficit")
-    surplus = _per_position("surplus")
-    fee = _per_position("fee")
-    insurance_draw_by_position = _per_position("insurance_draw")
-    shortfall = _per_position("shortfall")
-    inventory_loss_by_position = _per_position("inventory_loss")
 
     @functools.cached_property
     def adl(self) -> F64:
@@ -360,6 +361,9 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
         )
 
 
+_scalar = scalar  # the scalar check under the name liqcore.stress imports
+
+
 _MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
                  "deficit", "surplus", "fees", "inventory_loss", "bad_debt", "closed_notional")
 
@@ -381,25 +385,6 @@ def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
         f"{float(positions._size[i])!r} at entry_price {float(positions._entry_price[i])!r}, "
         f"mark {mark!r}): sizes times prices must stay well below 1.8e308"
     )
-
-
-def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    try:
-        ndim = 0 if np.isscalar(x) else np.ndim(x)
-    except ValueError:  # ragged nested sequences
-        ndim = -1
-    if isinstance(x, (bool, str, bytes)) or ndim != 0:
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
-    ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
-    if not ok:
-        raise ValueError(
-            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
-        )
-    return v
 
 
 def liquidate(
@@ -431,8 +416,8 @@ def liquidate(
         docstring for the semantics.
     """
     policy = _check_types(positions, book, policy)
-    p = _scalar("mark", mark)
-    fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    p = scalar("mark", mark)
+    fund = scalar("insurance_fund", insurance_fund, nonnegative=True)
     _check_bankruptcy_prices(positions, policy)
 
     r = _core.liquidate(
@@ -448,32 +433,13 @@ def liquidate(
         _frozen(r[k])
     t = r["totals"]
     _check_money_finite(r, positions, p)
-    ledger = Ledger(
-        entity=tuple(e for e, _ in _LEDGER_ROWS),
-        kind=tuple(k for _, k in _LEDGER_ROWS),
-        amount=r["ledger"],
-        balance=float(r["ledger_balance"]),
-    )
     return LiquidationResult(
         liquidated=r["liquidated"].view(np.bool_),
         liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_fund_before=fund,
-        insurance_draw=float(t["insurance_draw"]),
-        residual=float(t["residual"]),
-        adl_transfers=float(t["adl_transfers"]),
-        uncovered=float(t["uncovered"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        inventory_gain=float(t["inventory_gain"]),
-        unabsorbed=float(t["unabsorbed"]),
-        bad_debt=float(t["bad_debt"]),
-        liquidated_notional=float(t["closed_notional"]),
+        **_totals_of(LiquidationResult, t, fund=fund, notional="closed_notional"),
         n_liquidated=int(t["liquidated"]),
         book=Book._wrap(r["book"]),
-        ledger=ledger,
+        ledger=Ledger._from_kernel(r),
         mark=p,
         policy=policy,
         account=positions._account,

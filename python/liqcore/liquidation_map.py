@@ -55,6 +55,23 @@ def pyplot() -> Any:
     return plt
 
 
+def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
+    """``ax``, or the axes of a new figure of ``figsize`` when it is None (needs matplotlib)."""
+    plt = pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _legend(ax: Any, ax2: Any, title: str) -> Any:
+    """One legend for ``ax`` and its twin ``ax2``, and the title; returns ``ax``."""
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="best")
+    ax.set_title(title)
+    return ax
+
+
 @dataclass(frozen=True, eq=False)
 class LiquidationMap(Rows):
     """Liquidatable notional per price bin (see the module docstring for the definitions).
@@ -112,9 +129,7 @@ class LiquidationMap(Rows):
     def plot(self, ax: Any = None) -> Any:
         """Bars of long (below the mark) and short (above) notional per bin, the cumulative
         curves on a second axis and the mark; returns the axes. Needs matplotlib."""
-        plt = pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(9, 5))
+        ax = _axes(ax, (9, 5))
         width = np.diff(self.edges)
         ax.bar(self.edges[:-1], self.long, width=width, align="edge", color="tab:red",
                alpha=0.7, label="longs liquidated")
@@ -133,11 +148,7 @@ class LiquidationMap(Rows):
         ax2.plot(np.r_[self.mark, self.edges[1:][high]], np.r_[0.0, self.short_cumulative[high]],
                  color="darkgreen", marker=".", label="cumulative shorts")
         ax2.set_ylabel("cumulative notional from the mark")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="best")
-        ax.set_title("Liquidation map")
-        return ax
+        return _legend(ax, ax2, "Liquidation map")
 
     def _repr_html_(self) -> str:
         return _repr_html.render(self)
