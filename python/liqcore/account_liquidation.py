@@ -214,15 +214,7 @@ class AccountLiquidationResult(Result, Rows):
     def to_frame(self, level: str = "positions") -> Any:
         """A pandas DataFrame: one row per position (default), per account (``"accounts"``) or per
         market (``"markets"``)."""
-        if level == "accounts":
-            return self.accounts.to_frame()
-        if level == "markets":
-            return self.markets.to_frame()
-        if level != "positions":
-            raise ValueError(
-                f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})"
-            )
-        return super().to_frame()
+        return self._frame_at(level, accounts=self.accounts.to_frame, markets=self.markets.to_frame)
 
     def __repr__(self) -> str:
         return (

@@ -74,7 +74,13 @@ from liqcore._arrays import scalar as _scalar
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _check_bankruptcy_prices, _check_types
+from liqcore.liquidation import (
+    _LEDGER_ROWS,
+    Ledger,
+    _check_bankruptcy_prices,
+    _check_types,
+    _kernel_positions,
+)
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
@@ -240,22 +246,23 @@ class CascadeResult(_SpreadOutcomes, Result):
     def __len__(self) -> int:
         return self._n
 
-    def _spread(self, name: str, fill: float = 0.0) -> F64:
-        out = np.full(self._n, fill)
-        out[self._compact["position"]] = self._compact[name]
-        return _frozen(out)
+    def _liquidated_positions(self) -> I64:
+        out: I64 = self._compact["position"]
+        return out
+
+    def _compact_column(self, name: str) -> F64:
+        out: F64 = self._compact[name]
+        return out
 
     @functools.cached_property
     def liquidated(self) -> npt.NDArray[np.bool_]:
-        out = np.zeros(self._n, dtype=np.bool_)
-        out[self._compact["position"]] = True
-        return _frozen(out)
+        out: npt.NDArray[np.bool_] = self._at_liquidated(True, False, np.bool_)
+        return out
 
     @functools.cached_property
     def round(self) -> I64:
-        out = np.full(self._n, -1, dtype=np.int64)
-        out[self._compact["position"]] = self._compact["round"]
-        return _frozen(out)
+        out: I64 = self._at_liquidated(self._compact["round"], -1, np.int64)
+        return out
 
     # the other per-position outcomes: _SpreadOutcomes
 
@@ -453,9 +460,7 @@ def simulate_cascade(
     rounds_cap = _count("max_rounds", max_rounds)
 
     r = _core.simulate_cascade(
-        positions._size,
-        positions._entry_price,
-        positions._margin,
+        *_kernel_positions(positions),
         book._b,
         p,
         s,

@@ -305,20 +305,17 @@ class ContagionResult(Result, Rows):
         """A pandas DataFrame: one row per position (default), per account (``"accounts"``), per
         market (``"markets"``), per round (``"rounds"``), or the contagion matrix
         (``"contagion"``: rows origin, columns where realised)."""
-        if level == "accounts":
-            return self.accounts.to_frame()
-        if level == "markets":
-            return self.markets.to_frame()
-        if level == "rounds":
-            return self.trace.to_frame()
-        if level == "contagion":
+
+        def matrix() -> Any:
             return _pandas().DataFrame(self.contagion).rename_axis(index="origin", columns="market")
-        if level != "positions":
-            raise ValueError(
-                "level must be one of 'positions', 'accounts', 'markets', 'rounds', 'contagion' "
-                f"(got {level!r})"
-            )
-        return super().to_frame()
+
+        return self._frame_at(
+            level,
+            accounts=self.accounts.to_frame,
+            markets=self.markets.to_frame,
+            rounds=self.trace.to_frame,
+            contagion=matrix,
+        )
 
     def __repr__(self) -> str:
         return (

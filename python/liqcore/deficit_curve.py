@@ -26,6 +26,7 @@ import numpy as np
 from liqcore._arrays import F64, I64, as_f64
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
+from liqcore.liquidation import _check_market
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
@@ -149,10 +150,7 @@ def deficit_curve(
     ``[-0.01, -0.02, -0.05]``). ``threads``: None uses ``min(len(shocks), cores)``. The other
     arguments are those of :func:`liqcore.simulate_cascade`, the same for every shock.
     """
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    _check_market(positions, book)
     s = np.array(as_f64("shocks", shocks), dtype=np.float64, ndmin=1)
     with np.errstate(invalid="ignore"):
         bad = ~(np.isfinite(s) & (s > -1.0))

@@ -257,16 +257,17 @@ class LiquidationResult(_SpreadOutcomes, Result, Rows):
 
     _REPORT = "liquidation"
 
-    def _spread(self, name: str, fill: float = 0.0) -> F64:
-        out = np.full(len(self), fill)
-        out[self.liquidations.position] = getattr(self.liquidations, name)
-        return _frozen(out)
+    def _liquidated_positions(self) -> I64:
+        return self.liquidations.position
+
+    def _compact_column(self, name: str) -> F64:
+        out: F64 = getattr(self.liquidations, name)
+        return out
 
     @functools.cached_property
     def sequence(self) -> I64:
-        out = np.full(len(self), -1, dtype=np.int64)
-        out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
-        return _frozen(out)
+        out: I64 = self._at_liquidated(np.arange(self.n_liquidated), -1, np.int64)
+        return out
 
     # the other per-position outcomes: _SpreadOutcomes
     book_closed = _per_position("book_closed")
@@ -316,11 +317,16 @@ class LiquidationResult(_SpreadOutcomes, Result, Rows):
 def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
     """TypeError unless ``positions`` is a Positions, ``book`` a Book and ``policy`` a Policy or
     None (the default Policy, returned)."""
+    _check_market(positions, book)
+    return _policy(policy)
+
+
+def _check_market(positions: Any, book: Any) -> None:
+    """TypeError unless ``positions`` is a Positions and ``book`` a Book."""
     if not isinstance(positions, Positions):
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
     if not isinstance(book, Book):
         raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    return _policy(policy)
 
 
 def _policy(policy: Any) -> Policy:
@@ -330,6 +336,11 @@ def _policy(policy: Any) -> Policy:
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     return policy
+
+
+def _kernel_positions(positions: Positions) -> tuple[F64, F64, F64]:
+    """The positions' columns in the order the kernels take them: size, entry price, margin."""
+    return positions._size, positions._entry_price, positions._margin
 
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
@@ -344,7 +355,7 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
         return
     # BP in double precision exactly as the liquidation kernel computes it (detail::lp_inverse;
     # the public margin functions recompute such elements in extended precision)
-    q, ep, m = positions._size, positions._entry_price, positions._margin
+    q, ep, m = _kernel_positions(positions)
     with np.errstate(all="ignore"):
         ac = np.abs(q) * float(policy.contract_size)
         num = np.copysign(1.0, q) * m * ep + ac
@@ -420,15 +431,7 @@ def liquidate(
     fund = scalar("insurance_fund", insurance_fund, nonnegative=True)
     _check_bankruptcy_prices(positions, policy)
 
-    r = _core.liquidate(
-        positions._size,
-        positions._entry_price,
-        positions._margin,
-        book._b,
-        p,
-        policy._to_core(),
-        fund,
-    )
+    r = _core.liquidate(*_kernel_positions(positions), book._b, p, policy._to_core(), fund)
     for k in ("liquidated", "order", "adl", "ledger", *_COMPACT):
         _frozen(r[k])
     t = r["totals"]

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from liqcore import _repr_html
-from liqcore._arrays import F64, as_f64, check_option, real
+from liqcore._arrays import F64, as_f64, check_option, real, scalar
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
 from liqcore.result import Rows, _frozen, _pandas
@@ -237,9 +237,7 @@ def liquidation_map(
     """
     if not isinstance(positions, Positions):
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    p = real("mark", mark)
-    if not (math.isfinite(p) and p > 0.0):
-        raise ValueError(f"mark must be finite and > 0 (got {p!r})")
+    p = scalar("mark", mark)
     check_option("contract", contract, ("linear", "inverse"))
     edges = _frozen(_edges(prices, bins, span, p))
     q = positions._size

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from liqcore._arrays import F64, pandas
+from liqcore._arrays import F64, check_option, pandas
 
 __all__ = ["Result", "Rows"]
 
@@ -59,7 +59,8 @@ def _pandas() -> Any:
 
 def _per_position(name: str, fill: float = 0.0) -> functools.cached_property[F64]:
     """A per-position array built on first access by the result's ``_spread(name, fill)`` (its
-    compact per-liquidation ``name`` spread over every position, ``fill`` elsewhere)."""
+    compact per-liquidation ``name`` spread over every position, ``fill`` elsewhere; see
+    :class:`_SpreadOutcomes`)."""
 
     def get(self: Any) -> F64:
         out: F64 = self._spread(name, fill)
@@ -72,9 +73,34 @@ class _SpreadOutcomes:
     """The per-position outcome arrays of a result kept per liquidation (:class:`liqcore.
     LiquidationResult`, :class:`liqcore.CascadeResult`): each built on first access from the
     compact column of the same name (``insurance_draw``, ``inventory_loss`` for the
-    ``*_by_position`` ones) by the result's ``_spread``."""
+    ``*_by_position`` ones) by :meth:`_spread`. A subclass says where the compact columns are:
+    :meth:`_liquidated_positions` and :meth:`_compact_column`."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def __len__(self) -> int: ...
+
+    def _liquidated_positions(self) -> Any:
+        """The position of each entry of the compact columns (int64)."""
+        raise NotImplementedError
+
+    def _compact_column(self, name: str) -> Any:
+        """The compact column ``name``, one entry per liquidation."""
+        raise NotImplementedError
+
+    def _at_liquidated(self, values: Any, fill: Any, dtype: Any = np.float64) -> Any:
+        """A read-only array over every position: ``values`` (one per entry of the compact
+        columns, or a scalar) at the liquidated positions, ``fill`` elsewhere."""
+        out = np.full(len(self), fill, dtype=dtype)
+        out[self._liquidated_positions()] = values
+        return _frozen(out)
+
+    def _spread(self, name: str, fill: float = 0.0) -> F64:
+        """The compact column ``name`` spread over every position, ``fill`` elsewhere."""
+        out: F64 = self._at_liquidated(self._compact_column(name), fill)
+        return out
 
     closed = _per_position("closed")
     vwap = _per_position("vwap", math.nan)
@@ -215,6 +241,12 @@ class Result:
         """A pandas DataFrame, one row per position (scenario, shock, event), one column per
         per-row field."""
         return _columns(self, self._ROW_FIELDS)
+
+    def _frame_at(self, level: str, **tables: Callable[[], Any]) -> Any:
+        """``to_frame(level)`` of a result with several tables: one row per position for
+        ``"positions"``, else the frame ``tables[level]()``; ValueError naming the levels."""
+        check_option("level", level, ("positions", *tables))
+        return Result.to_frame(self) if level == "positions" else tables[level]()
 
     def _repr_html_(self) -> str:
         from liqcore import _repr_html
