@@ -68,7 +68,15 @@ from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import _FUND_COLUMNS, Result, Rows, _from_columns, _pick, _totals_of
+from liqcore.result import (
+    _CLOSE_COLUMNS,
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _from_columns,
+    _pick,
+    _totals_of,
+)
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -77,10 +85,7 @@ _PER_POSITION = (
     "market",
     "liquidated",
     "sequence",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "bankruptcy_price",
     "result",
     "deficit",

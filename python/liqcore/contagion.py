@@ -85,6 +85,7 @@ from liqcore.liquidation import Ledger, _policy
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.result import (
+    _CLOSE_COLUMNS,
     _FUND_COLUMNS,
     Result,
     Rows,
@@ -110,10 +111,7 @@ _PER_POSITION = (
     "market",
     "round",
     "liquidated",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "deficit",
     *_FUND_COLUMNS,
 )

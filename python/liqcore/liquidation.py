@@ -78,6 +78,7 @@ from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import (
+    _CLOSE_COLUMNS,
     _FUND_COLUMNS,
     Result,
     Rows,
@@ -106,10 +107,7 @@ _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
 _PER_POSITION = (
     "liquidated",
     "sequence",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "deficit",
     "surplus",
     *_FUND_COLUMNS,

@@ -135,6 +135,9 @@ def _pick(src: Mapping[str, Any], names: Iterable[str], **override: Any) -> dict
 #: Per-position columns every liquidation result has, in its column order: the fee to the fund,
 #: what the fund paid for the close's loss, what it could not pay, its loss on the inventory.
 _FUND_COLUMNS = ("fee", "insurance_draw_by_position", "shortfall", "inventory_loss_by_position")
+#: Per-position columns of the batch results and the account cascade: the quantity closed, of
+#: which through the book (or takeover) and at the bankruptcy price, and its blended price.
+_CLOSE_COLUMNS = ("closed", "book_closed", "fallback_closed", "vwap")
 
 #: Result field, the kernel's totals key it is read from and its type, for the totals the batch
 #: and cascade results share (each result takes those it has a field for; docs/model.md §3).
