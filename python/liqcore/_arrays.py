@@ -37,6 +37,7 @@ __all__ = [
     "common_length",
     "first_bad",
     "real",
+    "scalar",
     "unit_level",
 ]
 
@@ -182,6 +183,28 @@ def real(name: str, x: Any) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
     return float(x)
+
+
+def scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
+    """A finite real number (a Python or NumPy scalar, or a 0-d array; not a bool or a string)
+    that is > 0, or >= 0 with ``nonnegative``, as a float: a mark, a fund balance. TypeError or
+    ValueError naming ``name`` otherwise."""
+    try:
+        ndim = 0 if np.isscalar(x) else np.ndim(x)
+    except ValueError:  # ragged nested sequences
+        ndim = -1
+    if isinstance(x, (bool, str, bytes)) or ndim != 0:
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
+    ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
+    if not ok:
+        raise ValueError(
+            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
+        )
+    return v
 
 
 def unit_level(name: str, q: Any, *, upper_open: bool = False) -> float:

@@ -55,7 +55,7 @@ Semantics
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +63,20 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64
+from liqcore._arrays import F64, I64, scalar
 from liqcore.book import Book
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
+from liqcore.liquidation import Ledger, _policy
 from liqcore.policy import Policy
-from liqcore.result import Result, Rows, _columns, _from_columns
+from liqcore.result import (
+    _CLOSE_COLUMNS,
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _from_columns,
+    _pick,
+    _totals_of,
+)
 
 __all__ = ["AccountLiquidationResult", "AccountOutcomes", "MarketOutcomes", "liquidate_accounts"]
 
@@ -77,23 +85,17 @@ _PER_POSITION = (
     "market",
     "liquidated",
     "sequence",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "bankruptcy_price",
     "result",
     "deficit",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
     "adl",
 )
 
 
 @dataclass(frozen=True, eq=False)
-class AccountOutcomes:
+class AccountOutcomes(Rows):
     """Per account (length ``len(accounts)``), quote currency.
 
     liquidated, sequence (rank in the liquidation order, -1 if not liquidated); equity (``TNC``,
@@ -116,12 +118,11 @@ class AccountOutcomes:
     shortfall: F64
     closed_notional: F64
 
-    def to_frame(self) -> Any:
-        return _columns(self, self.__dataclass_fields__)
+    _ROWS = "liquidated"
 
 
 @dataclass(frozen=True, eq=False)
-class MarketOutcomes:
+class MarketOutcomes(Rows):
     """Per market: closed_notional, deficit (attributed to its positions), inventory_loss (the
     fund's losses on inventory taken over in it), residual (what the fund could not pay for its
     positions), adl_transfers (covered by its counterparties), uncovered (bad debt left in it)."""
@@ -133,8 +134,7 @@ class MarketOutcomes:
     adl_transfers: F64
     uncovered: F64
 
-    def to_frame(self) -> Any:
-        return _columns(self, self.__dataclass_fields__)
+    _ROWS = "closed_notional"
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,15 +219,7 @@ class AccountLiquidationResult(Result, Rows):
     def to_frame(self, level: str = "positions") -> Any:
         """A pandas DataFrame: one row per position (default), per account (``"accounts"``) or per
         market (``"markets"``)."""
-        if level == "accounts":
-            return self.accounts.to_frame()
-        if level == "markets":
-            return self.markets.to_frame()
-        if level != "positions":
-            raise ValueError(
-                f"level must be one of 'positions', 'accounts', 'markets' (got {level!r})"
-            )
-        return super().to_frame()
+        return self._frame_at(level, accounts=self.accounts.to_frame, markets=self.markets.to_frame)
 
     def __repr__(self) -> str:
         return (
@@ -265,72 +257,43 @@ def liquidate_accounts(
     """
     _check_kinds(pf, acc, mk)
     policy = _policy(policy)
-    if isinstance(insurance_fund, bool) or not isinstance(
-        insurance_fund, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"insurance_fund must be a real number (got {type(insurance_fund).__name__})"
-        )
-    fund = float(insurance_fund)
-    if not (math.isfinite(fund) and fund >= 0.0):
-        raise ValueError(f"insurance_fund must be finite and >= 0 (got {fund!r})")
-    by_book = policy.execution == "book"
-    if by_book and mk._books is None:
-        raise ValueError(
-            "mk has no books: liquidate_accounts with execution='book' needs Markets(books=[...]) "
-            "(or Policy(execution='takeover'))"
-        )
-    # With execution "takeover" the books (when given) still take the fund's inventory sales.
-    books = [b._b for b in mk._books] if mk._books is not None else []
+    fund = scalar("insurance_fund", insurance_fund, nonnegative=True)
+    books = _kernel_books(mk, policy, "liquidate_accounts")
 
     r = _core.liquidate_accounts(
         mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund
     )
-    t, a, m = r["totals"], r["accounts"], r["markets"]
-    ledger = Ledger(
-        entity=tuple(e for e, _ in _LEDGER_ROWS),
-        kind=tuple(k for _, k in _LEDGER_ROWS),
-        amount=r["ledger"],
-        balance=float(r["ledger_balance"]),
-    )
+    t, a = r["totals"], r["accounts"]
     return AccountLiquidationResult(
-        account=pf._account,
-        market=pf._market,
-        liquidated=r["liquidated"].view(np.bool_),
-        sequence=r["sequence"],
-        closed=r["closed"],
-        book_closed=r["book_closed"],
-        fallback_closed=r["fallback_closed"],
-        vwap=r["vwap"],
-        bankruptcy_price=r["bankruptcy_price"],
-        result=r["result"],
-        deficit=r["deficit"],
-        fee=r["fee"],
-        insurance_draw_by_position=r["insurance_draw"],
-        shortfall=r["shortfall"],
-        inventory_loss_by_position=r["inventory_loss"],
-        adl=r["adl"],
+        **_pick(
+            r, _PER_POSITION, account=pf._account, market=pf._market,
+            liquidated=r["liquidated"].view(np.bool_),
+        ),
         accounts=_from_columns(
             AccountOutcomes, a, liquidated=a["liquidated"].view(np.bool_)
         ),
-        markets=_from_columns(MarketOutcomes, m),
+        markets=_from_columns(MarketOutcomes, r["markets"]),
         n_accounts=int(t["accounts"]),
         n_positions=int(t["positions"]),
-        liquidated_notional=float(t["closed_notional"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        inventory_gain=float(t["inventory_gain"]),
-        unabsorbed=float(t["unabsorbed"]),
-        bad_debt=float(t["bad_debt"]),
-        insurance_fund_before=fund,
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_draw=float(t["insurance_draw"]),
-        residual=float(t["residual"]),
-        adl_transfers=float(t["adl_transfers"]),
-        uncovered=float(t["uncovered"]),
-        books=[Book._wrap(b) for b in r["books"]] if books else None,
-        ledger=ledger,
+        **_totals_of(AccountLiquidationResult, t, fund=fund, notional="closed_notional"),
+        books=_wrap_books(r, books),
+        ledger=Ledger._from_kernel(r),
         policy=policy,
     )
+
+
+def _kernel_books(mk: Markets, policy: Policy, caller: str) -> list[Any]:
+    """The markets' books as the kernel takes them (none when ``mk`` has none): ValueError when
+    ``policy`` closes through the book and ``mk`` has none. Under takeover execution the books,
+    when given, still take the fund's inventory sales."""
+    if policy.execution == "book" and mk._books is None:
+        raise ValueError(
+            f"mk has no books: {caller} with execution='book' needs Markets(books=[...]) "
+            "(or Policy(execution='takeover'))"
+        )
+    return [b._b for b in mk._books] if mk._books is not None else []
+
+
+def _wrap_books(r: Mapping[str, Any], books: list[Any]) -> list[Book] | None:
+    """The books after a kernel run (``r["books"]``), None when it was given none."""
+    return [Book._wrap(b) for b in r["books"]] if books else None

@@ -70,6 +70,7 @@ from liqcore import _core
 from liqcore._arrays import F64, I64
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
+from liqcore._arrays import scalar as _scalar
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio
@@ -78,12 +79,20 @@ from liqcore.liquidation import (
     Ledger,
     _check_bankruptcy_prices,
     _check_types,
-    _scalar,
+    _kernel_positions,
 )
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, Rows, _columns, _frozen, _per_position
+from liqcore.result import (
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _columns,
+    _frozen,
+    _SpreadOutcomes,
+    _totals_of,
+)
 
 __all__ = ["CascadeResult", "CascadeTrace", "simulate_cascade"]
 
@@ -113,10 +122,7 @@ _PER_POSITION = (
     "vwap",
     "deficit",
     "surplus",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
     "adl",
 )
 
@@ -168,7 +174,7 @@ class CascadeTrace(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult(Result):
+class CascadeResult(_SpreadOutcomes, Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -240,37 +246,30 @@ class CascadeResult(Result):
     def __len__(self) -> int:
         return self._n
 
-    def _spread(self, name: str, fill: float = 0.0) -> F64:
-        out = np.full(self._n, fill)
-        out[self._compact["position"]] = self._compact[name]
-        return _frozen(out)
+    def _liquidated_positions(self) -> I64:
+        out: I64 = self._compact["position"]
+        return out
+
+    def _compact_column(self, name: str) -> F64:
+        out: F64 = self._compact[name]
+        return out
 
     @functools.cached_property
     def liquidated(self) -> npt.NDArray[np.bool_]:
-        out = np.zeros(self._n, dtype=np.bool_)
-        out[self._compact["position"]] = True
-        return _frozen(out)
+        out: npt.NDArray[np.bool_] = self._at_liquidated(True, False, np.bool_)
+        return out
 
     @functools.cached_property
     def round(self) -> I64:
-        out = np.full(self._n, -1, dtype=np.int64)
-        out[self._compact["position"]] = self._compact["round"]
-        return _frozen(out)
+        out: I64 = self._at_liquidated(self._compact["round"], -1, np.int64)
+        return out
 
-    closed = _per_position("closed")
-    vwap = _per_position("vwap", math.nan)
-    deficit = _per_position("deficit")
-    surplus = _per_position("surplus")
-    fee = _per_position("fee")
-    insurance_draw_by_position = _per_position("insurance_draw")
-    shortfall = _per_position("shortfall")
+    # the other per-position outcomes: _SpreadOutcomes
 
     @functools.cached_property
     def adl(self) -> F64:
         a: F64 = self._compact["adl"]
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
-
-    inventory_loss_by_position = _per_position("inventory_loss")
 
     @property
     def move(self) -> float:
@@ -461,9 +460,7 @@ def simulate_cascade(
     rounds_cap = _count("max_rounds", max_rounds)
 
     r = _core.simulate_cascade(
-        positions._size,
-        positions._entry_price,
-        positions._margin,
+        *_kernel_positions(positions),
         book._b,
         p,
         s,
@@ -481,8 +478,6 @@ def simulate_cascade(
         **{f: tr[f] for f in _TRACE_FIELDS if f != "round"},
     )
     shocked = float(t["shocked_mark"])
-    residual = float(t["residual"])
-    transfers = float(t["adl_transfers"])
     return CascadeResult(
         initial_mark=p,
         shocked_mark=shocked,
@@ -492,24 +487,12 @@ def simulate_cascade(
         converged=bool(t["converged"]),
         trace=trace,
         n_liquidated=int(t["liquidations"]),
-        liquidated_notional=float(t["notional"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        inventory_gain=float(t["inventory_gain"]),
-        unabsorbed=float(t["unabsorbed"]),
-        bad_debt=float(t["bad_debt"]),
         held_at_end=float(t["end_held"]),
         end_inventory_loss=float(t["end_inventory_loss"]),
-        insurance_draw=float(t["insurance_draw"]),
-        residual=residual,
-        adl_transfers=transfers,
-        uncovered=max(0.0, residual - transfers),
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_fund_before=fund,
-        n_waited=int(t["waited"]),
-        waited_notional=float(t["waited_notional"]),
+        **_totals_of(
+            CascadeResult, t, fund=fund, notional="notional",
+            uncovered=max(0.0, float(t["residual"]) - float(t["adl_transfers"])),
+        ),
         book=Book._wrap(r["book"]),
         ledger=_ledger(r),
         shock=s,

@@ -78,12 +78,22 @@ from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
 from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
+from liqcore.account_liquidation import _kernel_books, _wrap_books
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
-from liqcore.liquidation import _LEDGER_ROWS, Ledger, _policy
+from liqcore.liquidation import Ledger, _policy
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
-from liqcore.result import Result, Rows, _columns, _from_columns, _pandas
+from liqcore.result import (
+    _CLOSE_COLUMNS,
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _from_columns,
+    _pandas,
+    _pick,
+    _totals_of,
+)
 
 __all__ = [
     "AccountStressResult",
@@ -101,15 +111,9 @@ _PER_POSITION = (
     "market",
     "round",
     "liquidated",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "deficit",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
 )
 
 
@@ -152,19 +156,10 @@ class ContagionTrace(Rows):
             cols[f"mark_before_{m}"] = self.marks_before[:, m]
             cols[f"mark_after_{m}"] = self.marks_after[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
-        for k in (
-            "accounts",
-            "positions",
-            "notional",
-            "deficit",
-            "fees",
-            "insurance_draw",
-            "residual",
-            "insurance_fund",
-            "waited",
-            "waited_notional",
-        ):
-            cols[k] = getattr(self, k)
+        for k in self.__dataclass_fields__:  # then the per-round columns, in field order
+            v = getattr(self, k)
+            if v.ndim == 1 and k not in cols:
+                cols[k] = v
         return pd.DataFrame(cols)
 
 
@@ -308,20 +303,17 @@ class ContagionResult(Result, Rows):
         """A pandas DataFrame: one row per position (default), per account (``"accounts"``), per
         market (``"markets"``), per round (``"rounds"``), or the contagion matrix
         (``"contagion"``: rows origin, columns where realised)."""
-        if level == "accounts":
-            return self.accounts.to_frame()
-        if level == "markets":
-            return self.markets.to_frame()
-        if level == "rounds":
-            return self.trace.to_frame()
-        if level == "contagion":
+
+        def matrix() -> Any:
             return _pandas().DataFrame(self.contagion).rename_axis(index="origin", columns="market")
-        if level != "positions":
-            raise ValueError(
-                "level must be one of 'positions', 'accounts', 'markets', 'rounds', 'contagion' "
-                f"(got {level!r})"
-            )
-        return super().to_frame()
+
+        return self._frame_at(
+            level,
+            accounts=self.accounts.to_frame,
+            markets=self.markets.to_frame,
+            rounds=self.trace.to_frame,
+            contagion=matrix,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -474,14 +466,7 @@ def simulate_cascade_accounts(
     fund, res, rule, max_rounds = _cascade_settings(
         insurance_fund, resilience, mark_rule, max_rounds
     )
-    by_book = policy.execution == "book"
-    if by_book and mk._books is None:
-        raise ValueError(
-            "mk has no books: simulate_cascade_accounts with execution='book' needs "
-            "Markets(books=[...]) (or Policy(execution='takeover'))"
-        )
-    # the books take the fund's inventory sales even under execution "takeover"
-    books = [b._b for b in mk._books] if mk._books is not None else []
+    books = _kernel_books(mk, policy, "simulate_cascade_accounts")
     _check_shocked_prices(mk, shocks, bool(books))
     floors = [mk.tiers(m)[0] for m in range(len(mk))]
     rates = [mk.tiers(m)[1] for m in range(len(mk))]
@@ -510,19 +495,10 @@ def simulate_cascade_accounts(
     n_rounds = int(tr["accounts"].shape[0])
     a_round = a["round"]
     return ContagionResult(
-        account=pf._account,
-        market=pf._market,
-        round=r["round"],
-        liquidated=r["round"] >= 0,
-        closed=r["closed"],
-        book_closed=r["book_closed"],
-        fallback_closed=r["fallback_closed"],
-        vwap=r["vwap"],
-        deficit=r["deficit"],
-        fee=r["fee"],
-        insurance_draw_by_position=r["insurance_draw"],
-        shortfall=r["shortfall"],
-        inventory_loss_by_position=r["inventory_loss"],
+        **_pick(
+            r, _PER_POSITION, account=pf._account, market=pf._market,
+            liquidated=r["round"] >= 0,
+        ),
         accounts=_from_columns(ContagionAccounts, a, round=a_round, liquidated=a_round >= 0),
         markets=_from_columns(
             ContagionMarkets,
@@ -537,26 +513,12 @@ def simulate_cascade_accounts(
         contagion=r["contagion"],
         rounds=n_rounds,
         converged=bool(r["converged"]),
-        liquidated_notional=float(t["notional"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        bad_debt=float(t["bad_debt"]),
-        insurance_fund_before=fund,
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_draw=float(t["insurance_draw"]),
-        residual=float(t["residual"]),
-        uncovered=float(t["residual"]),
-        n_waited=int(t["waited"]),
-        waited_notional=float(t["waited_notional"]),
-        books=[Book._wrap(b) for b in r["books"]] if books else None,
-        ledger=Ledger(
-            entity=tuple(e for e, _ in _LEDGER_ROWS),
-            kind=tuple(k for _, k in _LEDGER_ROWS),
-            amount=r["ledger"],
-            balance=float(r["ledger_balance"]),
+        # no ADL: what the fund could not pay stays uncovered
+        **_totals_of(
+            ContagionResult, t, fund=fund, notional="notional", uncovered=float(t["residual"])
         ),
+        books=_wrap_books(r, books),
+        ledger=Ledger._from_kernel(r),
         shock=shocks,
         policy=policy,
     )

@@ -26,6 +26,7 @@ import numpy as np
 from liqcore._arrays import F64, I64, as_f64
 from liqcore.book import Book
 from liqcore.cascade import CascadeResult, simulate_cascade
+from liqcore.liquidation import _check_market
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
@@ -86,11 +87,9 @@ class DeficitCurve(Result, Rows):
     def plot(self, ax: Any = None) -> Any:
         """Bad debt and the fund after against the shock, liquidated notional on a second
         axis; returns the axes. Needs matplotlib."""
-        from liqcore.liquidation_map import pyplot
+        from liqcore.liquidation_map import _axes, _legend
 
-        plt = pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 5))
+        ax = _axes(ax, (8, 5))
         x = 100.0 * self.shocks
         ax.plot(x, self.bad_debt, marker="o", color="tab:red", label="bad debt")
         ax.plot(x, self.insurance_fund, marker=".", color="tab:green", label="insurance fund after")
@@ -100,11 +99,7 @@ class DeficitCurve(Result, Rows):
         ax2.plot(x, self.liquidated_notional, ls="--", color="tab:blue",
                  label="liquidated notional")
         ax2.set_ylabel("liquidated notional")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="best")
-        ax.set_title("Deficit curve")
-        return ax
+        return _legend(ax, ax2, "Deficit curve")
 
     def summary(self) -> dict[str, Any]:
         """Headline figures: shocks, the mark and fund at the start, the largest bad debt and
@@ -155,10 +150,7 @@ def deficit_curve(
     ``[-0.01, -0.02, -0.05]``). ``threads``: None uses ``min(len(shocks), cores)``. The other
     arguments are those of :func:`liqcore.simulate_cascade`, the same for every shock.
     """
-    if not isinstance(positions, Positions):
-        raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    if not isinstance(book, Book):
-        raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
+    _check_market(positions, book)
     s = np.array(as_f64("shocks", shocks), dtype=np.float64, ndmin=1)
     with np.errstate(invalid="ignore"):
         bad = ~(np.isfinite(s) & (s > -1.0))

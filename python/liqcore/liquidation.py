@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +73,21 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64
+from liqcore._arrays import F64, I64, scalar
 from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result, Rows, _frozen, _pandas, _per_position
+from liqcore.result import (
+    _CLOSE_COLUMNS,
+    _FUND_COLUMNS,
+    Result,
+    Rows,
+    _frozen,
+    _pandas,
+    _per_position,
+    _SpreadOutcomes,
+    _totals_of,
+)
 
 __all__ = ["Ledger", "LiquidationResult", "Liquidations", "liquidate"]
 
@@ -96,16 +107,10 @@ _LEDGER_ROWS: tuple[tuple[str, str], ...] = (
 _PER_POSITION = (
     "liquidated",
     "sequence",
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
+    *_CLOSE_COLUMNS,
     "deficit",
     "surplus",
-    "fee",
-    "insurance_draw_by_position",
-    "shortfall",
-    "inventory_loss_by_position",
+    *_FUND_COLUMNS,
     "adl",
 )
 
@@ -151,19 +156,16 @@ class Ledger:
         )
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
-
-_COMPACT = (
-    "closed",
-    "book_closed",
-    "fallback_closed",
-    "vwap",
-    "deficit",
-    "surplus",
-    "fee",
-    "insurance_draw",
-    "shortfall",
-    "inventory_loss",
-)
+    @classmethod
+    def _from_kernel(cls, r: Mapping[str, Any]) -> Ledger:
+        """The ledger of a kernel's result dict (its ``"ledger"`` amounts, in the order of
+        :data:`_LEDGER_ROWS`, and its ``"ledger_balance"``)."""
+        return cls(
+            entity=tuple(e for e, _ in _LEDGER_ROWS),
+            kind=tuple(k for _, k in _LEDGER_ROWS),
+            amount=r["ledger"],
+            balance=float(r["ledger_balance"]),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,8 +194,12 @@ class Liquidations(Rows):
         return pd.DataFrame({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
+# the kernel's compact per-liquidation columns (besides "order", the position)
+_COMPACT = tuple(f.name for f in dataclasses.fields(Liquidations))[1:]
+
+
 @dataclass(frozen=True, eq=False)
-class LiquidationResult(Result, Rows):
+class LiquidationResult(_SpreadOutcomes, Result, Rows):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -249,27 +255,21 @@ class LiquidationResult(Result, Rows):
 
     _REPORT = "liquidation"
 
-    def _spread(self, name: str, fill: float = 0.0) -> F64:
-        out = np.full(len(self), fill)
-        out[self.liquidations.position] = getattr(self.liquidations, name)
-        return _frozen(out)
+    def _liquidated_positions(self) -> I64:
+        return self.liquidations.position
+
+    def _compact_column(self, name: str) -> F64:
+        out: F64 = getattr(self.liquidations, name)
+        return out
 
     @functools.cached_property
     def sequence(self) -> I64:
-        out = np.full(len(self), -1, dtype=np.int64)
-        out[self.liquidations.position] = np.arange(self.n_liquidated, dtype=np.int64)
-        return _frozen(out)
+        out: I64 = self._at_liquidated(np.arange(self.n_liquidated), -1, np.int64)
+        return out
 
-    closed = _per_position("closed")
+    # the other per-position outcomes: _SpreadOutcomes
     book_closed = _per_position("book_closed")
     fallback_closed = _per_position("fallback_closed")
-    vwap = _per_position("vwap", math.nan)
-    deficit = _per_position("deficit")
-    surplus = _per_position("surplus")
-    fee = _per_position("fee")
-    insurance_draw_by_position = _per_position("insurance_draw")
-    shortfall = _per_position("shortfall")
-    inventory_loss_by_position = _per_position("inventory_loss")
 
     @functools.cached_property
     def adl(self) -> F64:
@@ -315,11 +315,16 @@ class LiquidationResult(Result, Rows):
 def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
     """TypeError unless ``positions`` is a Positions, ``book`` a Book and ``policy`` a Policy or
     None (the default Policy, returned)."""
+    _check_market(positions, book)
+    return _policy(policy)
+
+
+def _check_market(positions: Any, book: Any) -> None:
+    """TypeError unless ``positions`` is a Positions and ``book`` a Book."""
     if not isinstance(positions, Positions):
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
     if not isinstance(book, Book):
         raise TypeError(f"book must be a liqcore.Book (got {type(book).__name__})")
-    return _policy(policy)
 
 
 def _policy(policy: Any) -> Policy:
@@ -329,6 +334,11 @@ def _policy(policy: Any) -> Policy:
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     return policy
+
+
+def _kernel_positions(positions: Positions) -> tuple[F64, F64, F64]:
+    """The positions' columns in the order the kernels take them: size, entry price, margin."""
+    return positions._size, positions._entry_price, positions._margin
 
 
 def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
@@ -343,7 +353,7 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
         return
     # BP in double precision exactly as the liquidation kernel computes it (detail::lp_inverse;
     # the public margin functions recompute such elements in extended precision)
-    q, ep, m = positions._size, positions._entry_price, positions._margin
+    q, ep, m = _kernel_positions(positions)
     with np.errstate(all="ignore"):
         ac = np.abs(q) * float(policy.contract_size)
         num = np.copysign(1.0, q) * m * ep + ac
@@ -358,6 +368,9 @@ def _check_bankruptcy_prices(positions: Positions, policy: Policy) -> None:
             f"margin={float(positions._margin[i])!r}): |size|·contract_size·entry_price is "
             "below the float range"
         )
+
+
+_scalar = scalar  # the scalar check under the name liqcore.stress imports
 
 
 _MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers", "uncovered",
@@ -381,25 +394,6 @@ def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
         f"{float(positions._size[i])!r} at entry_price {float(positions._entry_price[i])!r}, "
         f"mark {mark!r}): sizes times prices must stay well below 1.8e308"
     )
-
-
-def _scalar(name: str, x: Any, *, nonnegative: bool = False) -> float:
-    try:
-        ndim = 0 if np.isscalar(x) else np.ndim(x)
-    except ValueError:  # ragged nested sequences
-        ndim = -1
-    if isinstance(x, (bool, str, bytes)) or ndim != 0:
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})")
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number (got {type(x).__name__})") from None
-    ok = math.isfinite(v) and (v >= 0.0 if nonnegative else v > 0.0)
-    if not ok:
-        raise ValueError(
-            f"{name} must be finite and {'>= 0' if nonnegative else '> 0'} (got {v!r})"
-        )
-    return v
 
 
 def liquidate(
@@ -431,49 +425,22 @@ def liquidate(
         docstring for the semantics.
     """
     policy = _check_types(positions, book, policy)
-    p = _scalar("mark", mark)
-    fund = _scalar("insurance_fund", insurance_fund, nonnegative=True)
+    p = scalar("mark", mark)
+    fund = scalar("insurance_fund", insurance_fund, nonnegative=True)
     _check_bankruptcy_prices(positions, policy)
 
-    r = _core.liquidate(
-        positions._size,
-        positions._entry_price,
-        positions._margin,
-        book._b,
-        p,
-        policy._to_core(),
-        fund,
-    )
+    r = _core.liquidate(*_kernel_positions(positions), book._b, p, policy._to_core(), fund)
     for k in ("liquidated", "order", "adl", "ledger", *_COMPACT):
         _frozen(r[k])
     t = r["totals"]
     _check_money_finite(r, positions, p)
-    ledger = Ledger(
-        entity=tuple(e for e, _ in _LEDGER_ROWS),
-        kind=tuple(k for _, k in _LEDGER_ROWS),
-        amount=r["ledger"],
-        balance=float(r["ledger_balance"]),
-    )
     return LiquidationResult(
         liquidated=r["liquidated"].view(np.bool_),
         liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
-        insurance_fund=float(t["insurance_fund"]),
-        insurance_fund_before=fund,
-        insurance_draw=float(t["insurance_draw"]),
-        residual=float(t["residual"]),
-        adl_transfers=float(t["adl_transfers"]),
-        uncovered=float(t["uncovered"]),
-        total_deficit=float(t["deficit"]),
-        total_surplus=float(t["surplus"]),
-        total_fees=float(t["fees"]),
-        inventory_loss=float(t["inventory_loss"]),
-        inventory_gain=float(t["inventory_gain"]),
-        unabsorbed=float(t["unabsorbed"]),
-        bad_debt=float(t["bad_debt"]),
-        liquidated_notional=float(t["closed_notional"]),
+        **_totals_of(LiquidationResult, t, fund=fund, notional="closed_notional"),
         n_liquidated=int(t["liquidated"]),
         book=Book._wrap(r["book"]),
-        ledger=ledger,
+        ledger=Ledger._from_kernel(r),
         mark=p,
         policy=policy,
         account=positions._account,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from liqcore import _repr_html
-from liqcore._arrays import F64, as_f64, check_option, real
+from liqcore._arrays import F64, as_f64, check_option, real, scalar
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
 from liqcore.result import Rows, _frozen, _pandas
@@ -53,6 +53,23 @@ def pyplot() -> Any:
     except ImportError:
         raise ImportError("plot() needs matplotlib: pip install liqcore[plot]") from None
     return plt
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
+    """``ax``, or the axes of a new figure of ``figsize`` when it is None (needs matplotlib)."""
+    plt = pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _legend(ax: Any, ax2: Any, title: str) -> Any:
+    """One legend for ``ax`` and its twin ``ax2``, and the title; returns ``ax``."""
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="best")
+    ax.set_title(title)
+    return ax
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,9 +129,7 @@ class LiquidationMap(Rows):
     def plot(self, ax: Any = None) -> Any:
         """Bars of long (below the mark) and short (above) notional per bin, the cumulative
         curves on a second axis and the mark; returns the axes. Needs matplotlib."""
-        plt = pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(9, 5))
+        ax = _axes(ax, (9, 5))
         width = np.diff(self.edges)
         ax.bar(self.edges[:-1], self.long, width=width, align="edge", color="tab:red",
                alpha=0.7, label="longs liquidated")
@@ -133,11 +148,7 @@ class LiquidationMap(Rows):
         ax2.plot(np.r_[self.mark, self.edges[1:][high]], np.r_[0.0, self.short_cumulative[high]],
                  color="darkgreen", marker=".", label="cumulative shorts")
         ax2.set_ylabel("cumulative notional from the mark")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="best")
-        ax.set_title("Liquidation map")
-        return ax
+        return _legend(ax, ax2, "Liquidation map")
 
     def _repr_html_(self) -> str:
         return _repr_html.render(self)
@@ -226,9 +237,7 @@ def liquidation_map(
     """
     if not isinstance(positions, Positions):
         raise TypeError(f"positions must be a liqcore.Positions (got {type(positions).__name__})")
-    p = real("mark", mark)
-    if not (math.isfinite(p) and p > 0.0):
-        raise ValueError(f"mark must be finite and > 0 (got {p!r})")
+    p = scalar("mark", mark)
     check_option("contract", contract, ("linear", "inverse"))
     edges = _frozen(_edges(prices, bins, span, p))
     q = positions._size

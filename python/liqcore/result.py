@@ -33,12 +33,13 @@ The same thing has the same name on every result:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from liqcore._arrays import F64, pandas
+from liqcore._arrays import F64, check_option, pandas
 
 __all__ = ["Result", "Rows"]
 
@@ -58,13 +59,57 @@ def _pandas() -> Any:
 
 def _per_position(name: str, fill: float = 0.0) -> functools.cached_property[F64]:
     """A per-position array built on first access by the result's ``_spread(name, fill)`` (its
-    compact per-liquidation ``name`` spread over every position, ``fill`` elsewhere)."""
+    compact per-liquidation ``name`` spread over every position, ``fill`` elsewhere; see
+    :class:`_SpreadOutcomes`)."""
 
     def get(self: Any) -> F64:
         out: F64 = self._spread(name, fill)
         return out
 
     return functools.cached_property(get)
+
+
+class _SpreadOutcomes:
+    """The per-position outcome arrays of a result kept per liquidation (:class:`liqcore.
+    LiquidationResult`, :class:`liqcore.CascadeResult`): each built on first access from the
+    compact column of the same name (``insurance_draw``, ``inventory_loss`` for the
+    ``*_by_position`` ones) by :meth:`_spread`. A subclass says where the compact columns are:
+    :meth:`_liquidated_positions` and :meth:`_compact_column`."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def __len__(self) -> int: ...
+
+    def _liquidated_positions(self) -> Any:
+        """The position of each entry of the compact columns (int64)."""
+        raise NotImplementedError
+
+    def _compact_column(self, name: str) -> Any:
+        """The compact column ``name``, one entry per liquidation."""
+        raise NotImplementedError
+
+    def _at_liquidated(self, values: Any, fill: Any, dtype: Any = np.float64) -> Any:
+        """A read-only array over every position: ``values`` (one per entry of the compact
+        columns, or a scalar) at the liquidated positions, ``fill`` elsewhere."""
+        out = np.full(len(self), fill, dtype=dtype)
+        out[self._liquidated_positions()] = values
+        return _frozen(out)
+
+    def _spread(self, name: str, fill: float = 0.0) -> F64:
+        """The compact column ``name`` spread over every position, ``fill`` elsewhere."""
+        out: F64 = self._at_liquidated(self._compact_column(name), fill)
+        return out
+
+    closed = _per_position("closed")
+    vwap = _per_position("vwap", math.nan)
+    deficit = _per_position("deficit")
+    surplus = _per_position("surplus")
+    fee = _per_position("fee")
+    insurance_draw_by_position = _per_position("insurance_draw")
+    shortfall = _per_position("shortfall")
+    inventory_loss_by_position = _per_position("inventory_loss")
 
 
 def _columns(obj: Any, names: Any) -> Any:
@@ -75,8 +120,55 @@ def _columns(obj: Any, names: Any) -> Any:
 def _from_columns(cls: Callable[..., _T], src: Mapping[str, Any], **override: Any) -> _T:
     """The dataclass ``cls`` built from the same-named entries of ``src`` (a kernel's dict of
     columns), ``override`` in place of some."""
-    names = getattr(cls, "__dataclass_fields__")
-    return cls(**{k: override[k] if k in override else src[k] for k in names})
+    return cls(**_pick(src, getattr(cls, "__dataclass_fields__"), **override))
+
+
+def _pick(src: Mapping[str, Any], names: Iterable[str], **override: Any) -> dict[str, Any]:
+    """``{name: src[name]}`` for each of ``names``, ``override`` in place of some; a
+    ``*_by_position`` name reads the kernel's column without the suffix (on a result, the plain
+    name is the total's)."""
+    return {
+        k: override[k] if k in override else src[k.removesuffix("_by_position")] for k in names
+    }
+
+
+#: Per-position columns every liquidation result has, in its column order: the fee to the fund,
+#: what the fund paid for the close's loss, what it could not pay, its loss on the inventory.
+_FUND_COLUMNS = ("fee", "insurance_draw_by_position", "shortfall", "inventory_loss_by_position")
+#: Per-position columns of the batch results and the account cascade: the quantity closed, of
+#: which through the book (or takeover) and at the bankruptcy price, and its blended price.
+_CLOSE_COLUMNS = ("closed", "book_closed", "fallback_closed", "vwap")
+
+#: Result field, the kernel's totals key it is read from and its type, for the totals the batch
+#: and cascade results share (each result takes those it has a field for; docs/model.md §3).
+_KERNEL_TOTALS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("total_deficit", "deficit", float),
+    ("total_surplus", "surplus", float),
+    ("total_fees", "fees", float),
+    ("inventory_loss", "inventory_loss", float),
+    ("inventory_gain", "inventory_gain", float),
+    ("unabsorbed", "unabsorbed", float),
+    ("bad_debt", "bad_debt", float),
+    ("insurance_fund", "insurance_fund", float),
+    ("insurance_draw", "insurance_draw", float),
+    ("residual", "residual", float),
+    ("adl_transfers", "adl_transfers", float),
+    ("uncovered", "uncovered", float),
+    ("n_waited", "waited", int),
+    ("waited_notional", "waited_notional", float),
+)
+
+
+def _totals_of(
+    cls: Any, t: Mapping[str, Any], *, fund: float, notional: str, **override: Any
+) -> dict[str, Any]:
+    """The totals fields of the result class ``cls`` read from the kernel's ``totals`` dict ``t``
+    (those of :data:`_KERNEL_TOTALS` it has, ``liquidated_notional`` from ``t[notional]``),
+    ``insurance_fund_before=fund``, ``override`` in place of some."""
+    names = cls.__dataclass_fields__
+    out = {f: conv(t[k]) for f, k, conv in _KERNEL_TOTALS if f in names and f not in override}
+    out.update(override, liquidated_notional=float(t[notional]), insurance_fund_before=fund)
+    return out
 
 
 class Rows:
@@ -152,6 +244,12 @@ class Result:
         """A pandas DataFrame, one row per position (scenario, shock, event), one column per
         per-row field."""
         return _columns(self, self._ROW_FIELDS)
+
+    def _frame_at(self, level: str, **tables: Callable[[], Any]) -> Any:
+        """``to_frame(level)`` of a result with several tables: one row per position for
+        ``"positions"``, else the frame ``tables[level]()``; ValueError naming the levels."""
+        check_option("level", level, ("positions", *tables))
+        return Result.to_frame(self) if level == "positions" else tables[level]()
 
     def _repr_html_(self) -> str:
         from liqcore import _repr_html
