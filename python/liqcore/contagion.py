@@ -911,8 +911,60 @@ def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
     return np.ascontiguousarray(f, dtype=np.float64)
 
 
+class _ScenarioSpec:
+    """What the stress specs (liqcore.stress's StressSpec and :class:`AccountStressSpec`) share:
+    the cascade settings, the scenarios, the user's move factors and funding rates, and how the
+    kernel's outputs of consecutive scenario chunks become the result's keywords."""
+
+    policy: Policy
+    insurance_fund: float
+    resilience: float
+    mark_rule: MarkRule
+    max_rounds: int
+    scenarios: int
+    steps: int
+    seed: int
+    factors: Optional[npt.NDArray[np.float64]]  # per scenario, or None: the model's paths
+    funding: Optional[npt.NDArray[np.float64]]
+
+    def _factor_rows(self, first: int, count: int) -> Optional[npt.NDArray[np.float64]]:
+        """The user's move factors of scenarios [first, first + count) (None: the model's)."""
+        if self.factors is None:
+            return None
+        return np.ascontiguousarray(self.factors[first : first + count])
+
+    def _cascade_params(self) -> dict[str, Any]:
+        """The result's ``params`` that every stress test records."""
+        return {
+            "resilience": self.resilience,
+            "mark_rule": str(self.mark_rule),
+            "max_rounds": self.max_rounds,
+            "user_paths": self.factors is not None,
+            "funding": self.funding is not None,
+        }
+
+    def _result_args(
+        self, parts: Sequence[Mapping[str, Any]], fields: Sequence[str], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The result's keywords: the per-scenario outputs ``fields`` and ``funding_paid`` of
+        the chunks ``parts`` joined in order (empty without chunks), the run's inputs and
+        ``params``."""
+        cols: dict[str, Any] = {
+            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
+            for k in (*fields, "funding_paid")
+        }
+        return dict(
+            cols,
+            insurance_fund_before=self.insurance_fund,
+            policy=self.policy,
+            seed=self.seed,
+            steps=self.steps,
+            params=params,
+        )
+
+
 @dataclass(frozen=True, eq=False)
-class AccountStressSpec:
+class AccountStressSpec(_ScenarioSpec):
     """Everything a scenario of :func:`stress_test_accounts` depends on, validated; picklable
     (for liqcore.distributed). ``plan_args``: the kernel plan's market, collateral and position
     columns (books as :class:`liqcore.Book`)."""
@@ -952,11 +1004,7 @@ class AccountStressSpec:
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
-        f = (
-            None
-            if self.factors is None
-            else np.ascontiguousarray(self.factors[first : first + count]).reshape(-1)
-        )
+        f = self._factor_rows(first, count)
         m = self.model
         return dict(
             plan.run(
@@ -970,7 +1018,7 @@ class AccountStressSpec:
                 m.jump_std,
                 m.dt,
                 self.seed,
-                f,
+                None if f is None else f.reshape(-1),
                 threads,
                 _rows(self.funding, 2, first, count),
                 _rows(self.collateral_paths, 2, first, count),
@@ -984,33 +1032,18 @@ class AccountStressSpec:
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> AccountStressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
-        cols: dict[str, Any] = {
-            k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in _SCENARIO_FIELDS
-        }
-        S, M = int(cols["deficit"].shape[0]), self.markets
-        cols["converged"] = cols["converged"].view(np.bool_)
-        cols["final_marks"] = cols["final_marks"].reshape(S, M)
-        cols["deficit_by_market"] = cols["deficit_by_market"].reshape(S, M)
-        cols["contagion"] = cols["contagion"].reshape(S, M, M)
-        paid = np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
         m = self.model
-        user = self.factors is not None
+        M = self.markets
+        params = self._cascade_params()
+        params["collateral_paths"] = self.collateral_paths is not None
         cm = self.collateral_model
-        params: dict[str, Any] = {
-            "resilience": self.resilience,
-            "mark_rule": str(self.mark_rule),
-            "max_rounds": self.max_rounds,
-            "user_paths": user,
-            "funding": self.funding is not None,
-            "collateral_paths": self.collateral_paths is not None,
-        }
         if cm is not None:
             params.update(
                 collateral_beta=cm.beta.copy(),
                 collateral_sigma=cm.sigma.copy(),
                 collateral_market=cm.market.copy(),
             )
-        if not user:
+        if self.factors is None:
             params.update(
                 horizon=m.dt * self.steps,
                 mu=m.mu,
@@ -1020,15 +1053,13 @@ class AccountStressSpec:
                 jump_mean=m.jump_mean,
                 jump_std=m.jump_std,
             )
-        return AccountStressResult(
-            **cols,
-            insurance_fund_before=self.insurance_fund,
-            policy=self.policy,
-            seed=self.seed,
-            steps=self.steps,
-            params=params,
-            funding_paid=paid,
-        )
+        args = self._result_args(parts, _SCENARIO_FIELDS, params)
+        S = int(args["deficit"].shape[0])
+        args["converged"] = args["converged"].view(np.bool_)
+        args["final_marks"] = args["final_marks"].reshape(S, M)
+        args["deficit_by_market"] = args["deficit_by_market"].reshape(S, M)
+        args["contagion"] = args["contagion"].reshape(S, M, M)
+        return AccountStressResult(**args)
 
 
 def _account_spec(

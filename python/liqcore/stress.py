@@ -70,6 +70,7 @@ from liqcore.contagion import (
     _rates,
     _rows,
     _run_spec,
+    _ScenarioSpec,
 )
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
@@ -292,7 +293,7 @@ def _factors(paths: Any, path_type: str, mark: float) -> F64:
 
 
 @dataclass(frozen=True)
-class StressSpec:
+class StressSpec(_ScenarioSpec):
     """Everything one scenario depends on, validated; picklable (for liqcore.distributed)."""
 
     positions: Positions
@@ -328,11 +329,7 @@ class StressSpec:
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
-        f = (
-            None
-            if self.factors is None
-            else np.ascontiguousarray(self.factors[first : first + count])
-        )
+        f = self._factor_rows(first, count)
         fr = _rows(self.funding, 1, first, count)
         return dict(
             plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads, fr)
@@ -340,11 +337,6 @@ class StressSpec:
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
-        cols: dict[str, Any] = {
-            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
-            for k in SCENARIO_FIELDS
-        }
-        cols["converged"] = cols["converged"].astype(np.bool_)
         m = self.model
         params = {
             "horizon": m.dt * self.steps,
@@ -353,27 +345,11 @@ class StressSpec:
             "jump_intensity": m.jump_intensity,
             "jump_mean": m.jump_mean,
             "jump_std": m.jump_std,
-            "resilience": self.resilience,
-            "mark_rule": str(self.mark_rule),
-            "max_rounds": self.max_rounds,
-            "user_paths": self.factors is not None,
-            "funding": self.funding is not None,
+            **self._cascade_params(),
         }
-        paid = (
-            np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
-            if parts
-            else np.empty(0)
-        )
-        return StressResult(
-            **cols,
-            insurance_fund_before=self.insurance_fund,
-            mark=self.mark,
-            policy=self.policy,
-            seed=self.seed,
-            steps=self.steps,
-            params=params,
-            funding_paid=paid,
-        )
+        args = self._result_args(parts, SCENARIO_FIELDS, params)
+        args["converged"] = args["converged"].astype(np.bool_)
+        return StressResult(**args, mark=self.mark)
 
 
 def _spec(
