@@ -875,25 +875,23 @@ def _path_model(
     )
 
 
-def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
-    """Move factors (scenarios × steps × markets, C-contiguous) from the user's paths, computed
-    as :func:`liqcore.stress_test` computes them for one market."""
+def _check_path_type(path_type: Any) -> None:
     if not isinstance(path_type, str):
         raise TypeError(
             "path_type must be a str, one of 'mark', 'return', 'log_return' "
             f"(got {type(path_type).__name__})"
         )
     check_option("path_type", path_type, PATH_TYPES)
-    M = int(marks.shape[0])
-    p = _real_array("paths", paths)
-    if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
-        raise ValueError(
-            f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
-        )
+
+
+def _move_factors(p: npt.NDArray[np.float64], path_type: str, marks: Any) -> F64:
+    """Move factors (C-contiguous) from the user's paths ``p`` (scenarios × steps, or
+    scenarios × steps × markets) per ``path_type``, checked; ``marks``: the prices before the
+    first step (a scalar, or one per market), for "mark" paths."""
     if path_type == "mark":
         _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
-        prev = np.concatenate([np.broadcast_to(marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1)
-        f = p / prev
+        first = np.broadcast_to(marks, (p.shape[0], 1, *p.shape[2:]))
+        f = p / np.concatenate([first, p[:, :-1]], axis=1)
     elif path_type == "return":
         _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
         f = 1.0 + p
@@ -911,6 +909,20 @@ def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
     return np.ascontiguousarray(f, dtype=np.float64)
 
 
+def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
+    """Move factors (scenarios × steps × markets, C-contiguous) from the user's paths, computed
+    as :func:`liqcore.stress_test` computes them for one market."""
+    _check_path_type(path_type)
+    M = int(marks.shape[0])
+    p = _real_array("paths", paths)
+    if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(
+            f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
+        )
+    return _move_factors(p, path_type, marks)
+
+
+@dataclass(frozen=True, eq=False)
 class _ScenarioSpec:
     """What the stress specs (liqcore.stress's StressSpec and :class:`AccountStressSpec`) share:
     the cascade settings, the scenarios, the user's move factors and funding rates, and how the
@@ -925,7 +937,7 @@ class _ScenarioSpec:
     steps: int
     seed: int
     factors: Optional[npt.NDArray[np.float64]]  # per scenario, or None: the model's paths
-    funding: Optional[npt.NDArray[np.float64]]
+    funding: Optional[npt.NDArray[np.float64]]  # per step [and market], or per scenario; or None
 
     def _factor_rows(self, first: int, count: int) -> Optional[npt.NDArray[np.float64]]:
         """The user's move factors of scenarios [first, first + count) (None: the model's)."""
@@ -971,17 +983,8 @@ class AccountStressSpec(_ScenarioSpec):
 
     plan_args: tuple[Any, ...]
     markets: int
-    policy: Policy
-    insurance_fund: float
-    resilience: float
-    mark_rule: MarkRule
-    max_rounds: int
-    scenarios: int
-    steps: int
     model: _PathModel
-    seed: int
-    factors: Optional[npt.NDArray[np.float64]]  # scenarios × steps × markets, or None: model
-    funding: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × markets
+    # factors: scenarios × steps × markets; funding: [scenarios ×] steps × markets
     collateral_paths: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × assets
     collateral_model: Optional[_CollateralModel] = None
 
@@ -1100,11 +1103,7 @@ def _account_spec(
     if paths is None:
         n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
         n_st = 10 if steps is None else _int("steps", steps, 1)
-        if n_sc * n_st > MAX_PATH_POINTS:
-            raise ValueError(
-                f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_sc}, "
-                f"steps={n_st})"
-            )
+        _check_points(n_sc, n_st)
         model = _path_model(
             M, n_st, horizon, mu, sigma, correlation, jump_intensity, jump_mean, jump_std
         )
@@ -1282,7 +1281,15 @@ def _run_spec(spec: Any, threads: Any, progress: Any) -> Any:
     return spec.result(parts)
 
 
-MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
+MAX_PATH_POINTS = 2**30  # scenarios x steps: 8 GiB of float64 log returns, ~1e9 model steps
+
+
+def _check_points(n_s: int, n_t: int) -> None:
+    """Reject a run whose scenarios x steps exceeds MAX_PATH_POINTS (it would not finish or fit)."""
+    if n_s * n_t > MAX_PATH_POINTS:
+        raise ValueError(
+            f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
+        )
 
 
 def _cascade_settings(

@@ -45,6 +45,7 @@ single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
+from liqcore._arrays import F64, I64, as_f64, check_progress
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
@@ -67,6 +68,9 @@ from liqcore.contagion import (
     AccountStressResult,
     AccountStressSpec,
     _account_spec,
+    _check_path_type,
+    _check_points,
+    _move_factors,
     _rates,
     _rows,
     _run_spec,
@@ -83,8 +87,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
-
-PATH_TYPES = ("mark", "return", "log_return")
 
 # Per-scenario arrays returned by the kernel, in StressResult field order.
 SCENARIO_FIELDS = (
@@ -242,54 +244,13 @@ def _model(
     )
 
 
-MAX_PATH_POINTS = 2**30  # scenarios x steps: 8 GiB of float64 log returns, ~1e9 model steps
-
-
-def _check_points(n_s: int, n_t: int) -> None:
-    """Reject a run whose scenarios x steps exceeds MAX_PATH_POINTS (it would not finish or fit)."""
-    if n_s * n_t > MAX_PATH_POINTS:
-        raise ValueError(
-            f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
-        )
-
-
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
     """Move factors (scenarios × steps, C-contiguous) from the user's paths."""
-    if not isinstance(path_type, str):
-        raise TypeError(
-            f"path_type must be a str, one of 'mark', 'return', 'log_return' (got {type(path_type).__name__})"
-        )
-    check_option("path_type", path_type, PATH_TYPES)
+    _check_path_type(path_type)
     a = as_f64("paths", paths, ndim=2)
     if a.ndim != 2:
         raise ValueError(f"paths must be a 2-D array (scenarios x steps) (got shape {a.shape})")
-    finite = np.isfinite(a)
-    if path_type == "mark":
-        ok = finite & (a > 0)
-        what = "finite and > 0"
-    elif path_type == "return":
-        ok = finite & (a > -1)
-        what = "finite and > -1"
-    else:
-        ok = finite
-        what = "finite"
-    if not ok.all():
-        s, t = np.unravel_index(int(np.argmin(ok)), a.shape)
-        raise ValueError(f"paths[{s}, {t}] must be {what} (got {float(a[s, t])!r})")
-    if path_type == "mark":
-        prev = np.concatenate((np.full((a.shape[0], 1), mark), a[:, :-1]), axis=1)
-        f = a / prev
-    elif path_type == "return":
-        f = 1.0 + a
-    else:
-        f = np.exp(a)
-    bad = ~(np.isfinite(f) & (f > 0))
-    if bad.any():
-        s, t = np.unravel_index(int(np.argmax(bad)), a.shape)
-        raise ValueError(
-            f"paths[{s}, {t}] gives a move factor that is not finite and > 0 (got {float(f[s, t])!r})"
-        )
-    return np.ascontiguousarray(f, dtype=np.float64)
+    return _move_factors(a, path_type, mark)
 
 
 @dataclass(frozen=True)
@@ -299,17 +260,8 @@ class StressSpec(_ScenarioSpec):
     positions: Positions
     book: Book
     mark: float
-    policy: Policy
-    insurance_fund: float
-    resilience: float
-    mark_rule: MarkRule
-    max_rounds: int
-    scenarios: int
-    steps: int
     model: _Model
-    seed: int
-    factors: Optional[F64]
-    funding: Optional[F64] = None  # steps, or scenarios × steps; None: no funding
+    # factors: scenarios × steps; funding: steps, or scenarios × steps
 
     def plan(self) -> Any:
         p = self.positions
@@ -571,9 +523,10 @@ def stress_test(
         max_rounds=max_rounds,
         seed=seed,
         funding=funding,
-        **_collateral_options(
-            positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
-        ),
+        collateral_paths=collateral_paths,
+        collateral_beta=collateral_beta,
+        collateral_sigma=collateral_sigma,
+        collateral_market=collateral_market,
     )
     result: StressResult | AccountStressResult = _run_spec(spec, threads, progress)
     return result
@@ -610,11 +563,18 @@ def _any_spec(
     horizon: Any,
     *,
     correlation: Any,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
     **model: Any,
 ) -> StressSpec | AccountStressSpec:
-    """The validated spec of :func:`stress_test` (also liqcore.distributed's): for isolated
-    positions ``(positions, book, mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path
-    model and cascade keywords of :func:`_spec`."""
+    """The validated spec of :func:`stress_test`: for isolated positions ``(positions, book,
+    mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path model and cascade keywords of
+    :func:`_spec`."""
+    collateral = _collateral_options(
+        positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
+    )
     if isinstance(positions, Portfolio):
         if not isinstance(book, Accounts) or not isinstance(mark, Markets):
             raise TypeError(
@@ -624,11 +584,32 @@ def _any_spec(
             )
         return _account_spec(
             positions, book, mark, policy, insurance_fund, scenarios, horizon,
-            correlation=correlation, **model,
+            correlation=correlation, **collateral, **model,
         )
     if correlation is not None:
         raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
     return _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **model)
+
+
+def _options_spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    options: Mapping[str, Any],
+) -> StressSpec | AccountStressSpec:
+    """The spec :func:`stress_test` runs for these arguments and its path-model and cascade
+    keywords ``options`` (those of :class:`StressOptions`; the others get stress_test's
+    defaults): liqcore.distributed's, which takes them as ``**options``."""
+    for k in options:
+        if k not in StressOptions.__optional_keys__:
+            raise TypeError(f"stress_test() got an unexpected keyword argument {k!r}")
+    defaults = inspect.signature(stress_test).parameters
+    keywords = {k: options.get(k, defaults[k].default) for k in StressOptions.__optional_keys__}
+    return _any_spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **keywords)
 
 
 def stress_log_returns(
