@@ -837,25 +837,23 @@ def _path_model(
     )
 
 
-def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
-    """Move factors (scenarios × steps × markets, C-contiguous) from the user's paths, computed
-    as :func:`liqcore.stress_test` computes them for one market."""
+def _check_path_type(path_type: Any) -> None:
     if not isinstance(path_type, str):
         raise TypeError(
             "path_type must be a str, one of 'mark', 'return', 'log_return' "
             f"(got {type(path_type).__name__})"
         )
     check_option("path_type", path_type, PATH_TYPES)
-    M = int(marks.shape[0])
-    p = _real_array("paths", paths)
-    if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
-        raise ValueError(
-            f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
-        )
+
+
+def _move_factors(p: npt.NDArray[np.float64], path_type: str, marks: Any) -> F64:
+    """Move factors (C-contiguous) from the user's paths ``p`` (scenarios × steps, or
+    scenarios × steps × markets) per ``path_type``, checked; ``marks``: the prices before the
+    first step (a scalar, or one per market), for "mark" paths."""
     if path_type == "mark":
         _first_bad("paths", p, np.isfinite(p) & (p > 0.0), "finite and > 0")
-        prev = np.concatenate([np.broadcast_to(marks, (p.shape[0], 1, M)), p[:, :-1]], axis=1)
-        f = p / prev
+        first = np.broadcast_to(marks, (p.shape[0], 1, *p.shape[2:]))
+        f = p / np.concatenate([first, p[:, :-1]], axis=1)
     elif path_type == "return":
         _first_bad("paths", p, np.isfinite(p) & (p > -1.0), "finite and > -1")
         f = 1.0 + p
@@ -873,14 +871,25 @@ def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
     return np.ascontiguousarray(f, dtype=np.float64)
 
 
-@dataclass(frozen=True, eq=False)
-class AccountStressSpec:
-    """Everything a scenario of :func:`stress_test_accounts` depends on, validated; picklable
-    (for liqcore.distributed). ``plan_args``: the kernel plan's market, collateral and position
-    columns (books as :class:`liqcore.Book`)."""
+def _factors(paths: Any, path_type: Any, marks: F64) -> npt.NDArray[np.float64]:
+    """Move factors (scenarios × steps × markets, C-contiguous) from the user's paths, computed
+    as :func:`liqcore.stress_test` computes them for one market."""
+    _check_path_type(path_type)
+    M = int(marks.shape[0])
+    p = _real_array("paths", paths)
+    if p.ndim != 3 or p.shape[2] != M or p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(
+            f"paths must be scenarios × steps × markets (markets = {M}) (got shape {p.shape})"
+        )
+    return _move_factors(p, path_type, marks)
 
-    plan_args: tuple[Any, ...]
-    markets: int
+
+@dataclass(frozen=True, eq=False)
+class _ScenarioSpec:
+    """What the stress specs (liqcore.stress's StressSpec and :class:`AccountStressSpec`) share:
+    the cascade settings, the scenarios, the user's move factors and funding rates, and how the
+    kernel's outputs of consecutive scenario chunks become the result's keywords."""
+
     policy: Policy
     insurance_fund: float
     resilience: float
@@ -888,10 +897,56 @@ class AccountStressSpec:
     max_rounds: int
     scenarios: int
     steps: int
-    model: _PathModel
     seed: int
-    factors: Optional[npt.NDArray[np.float64]]  # scenarios × steps × markets, or None: model
-    funding: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × markets
+    factors: Optional[npt.NDArray[np.float64]]  # per scenario, or None: the model's paths
+    funding: Optional[npt.NDArray[np.float64]]  # per step [and market], or per scenario; or None
+
+    def _factor_rows(self, first: int, count: int) -> Optional[npt.NDArray[np.float64]]:
+        """The user's move factors of scenarios [first, first + count) (None: the model's)."""
+        if self.factors is None:
+            return None
+        return np.ascontiguousarray(self.factors[first : first + count])
+
+    def _cascade_params(self) -> dict[str, Any]:
+        """The result's ``params`` that every stress test records."""
+        return {
+            "resilience": self.resilience,
+            "mark_rule": str(self.mark_rule),
+            "max_rounds": self.max_rounds,
+            "user_paths": self.factors is not None,
+            "funding": self.funding is not None,
+        }
+
+    def _result_args(
+        self, parts: Sequence[Mapping[str, Any]], fields: Sequence[str], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The result's keywords: the per-scenario outputs ``fields`` and ``funding_paid`` of
+        the chunks ``parts`` joined in order (empty without chunks), the run's inputs and
+        ``params``."""
+        cols: dict[str, Any] = {
+            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
+            for k in (*fields, "funding_paid")
+        }
+        return dict(
+            cols,
+            insurance_fund_before=self.insurance_fund,
+            policy=self.policy,
+            seed=self.seed,
+            steps=self.steps,
+            params=params,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AccountStressSpec(_ScenarioSpec):
+    """Everything a scenario of :func:`stress_test_accounts` depends on, validated; picklable
+    (for liqcore.distributed). ``plan_args``: the kernel plan's market, collateral and position
+    columns (books as :class:`liqcore.Book`)."""
+
+    plan_args: tuple[Any, ...]
+    markets: int
+    model: _PathModel
+    # factors: scenarios × steps × markets; funding: [scenarios ×] steps × markets
     collateral_paths: Optional[npt.NDArray[np.float64]] = None  # [scenarios ×] steps × assets
     collateral_model: Optional[_CollateralModel] = None
 
@@ -914,11 +969,7 @@ class AccountStressSpec:
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
-        f = (
-            None
-            if self.factors is None
-            else np.ascontiguousarray(self.factors[first : first + count]).reshape(-1)
-        )
+        f = self._factor_rows(first, count)
         m = self.model
         return dict(
             plan.run(
@@ -932,7 +983,7 @@ class AccountStressSpec:
                 m.jump_std,
                 m.dt,
                 self.seed,
-                f,
+                None if f is None else f.reshape(-1),
                 threads,
                 _rows(self.funding, 2, first, count),
                 _rows(self.collateral_paths, 2, first, count),
@@ -946,33 +997,18 @@ class AccountStressSpec:
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> AccountStressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
-        cols: dict[str, Any] = {
-            k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in _SCENARIO_FIELDS
-        }
-        S, M = int(cols["deficit"].shape[0]), self.markets
-        cols["converged"] = cols["converged"].view(np.bool_)
-        cols["final_marks"] = cols["final_marks"].reshape(S, M)
-        cols["deficit_by_market"] = cols["deficit_by_market"].reshape(S, M)
-        cols["contagion"] = cols["contagion"].reshape(S, M, M)
-        paid = np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
         m = self.model
-        user = self.factors is not None
+        M = self.markets
+        params = self._cascade_params()
+        params["collateral_paths"] = self.collateral_paths is not None
         cm = self.collateral_model
-        params: dict[str, Any] = {
-            "resilience": self.resilience,
-            "mark_rule": str(self.mark_rule),
-            "max_rounds": self.max_rounds,
-            "user_paths": user,
-            "funding": self.funding is not None,
-            "collateral_paths": self.collateral_paths is not None,
-        }
         if cm is not None:
             params.update(
                 collateral_beta=cm.beta.copy(),
                 collateral_sigma=cm.sigma.copy(),
                 collateral_market=cm.market.copy(),
             )
-        if not user:
+        if self.factors is None:
             params.update(
                 horizon=m.dt * self.steps,
                 mu=m.mu,
@@ -982,15 +1018,13 @@ class AccountStressSpec:
                 jump_mean=m.jump_mean,
                 jump_std=m.jump_std,
             )
-        return AccountStressResult(
-            **cols,
-            insurance_fund_before=self.insurance_fund,
-            policy=self.policy,
-            seed=self.seed,
-            steps=self.steps,
-            params=params,
-            funding_paid=paid,
-        )
+        args = self._result_args(parts, _SCENARIO_FIELDS, params)
+        S = int(args["deficit"].shape[0])
+        args["converged"] = args["converged"].view(np.bool_)
+        args["final_marks"] = args["final_marks"].reshape(S, M)
+        args["deficit_by_market"] = args["deficit_by_market"].reshape(S, M)
+        args["contagion"] = args["contagion"].reshape(S, M, M)
+        return AccountStressResult(**args)
 
 
 def _account_spec(
@@ -1031,11 +1065,7 @@ def _account_spec(
     if paths is None:
         n_sc = 1000 if scenarios is None else _int("scenarios", scenarios, 1)
         n_st = 10 if steps is None else _int("steps", steps, 1)
-        if n_sc * n_st > MAX_PATH_POINTS:
-            raise ValueError(
-                f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_sc}, "
-                f"steps={n_st})"
-            )
+        _check_points(n_sc, n_st)
         model = _path_model(
             M, n_st, horizon, mu, sigma, correlation, jump_intensity, jump_mean, jump_std
         )
@@ -1213,7 +1243,15 @@ def _run_spec(spec: Any, threads: Any, progress: Any) -> Any:
     return spec.result(parts)
 
 
-MAX_PATH_POINTS = 2**30  # scenarios x steps, as in liqcore.stress
+MAX_PATH_POINTS = 2**30  # scenarios x steps: 8 GiB of float64 log returns, ~1e9 model steps
+
+
+def _check_points(n_s: int, n_t: int) -> None:
+    """Reject a run whose scenarios x steps exceeds MAX_PATH_POINTS (it would not finish or fit)."""
+    if n_s * n_t > MAX_PATH_POINTS:
+        raise ValueError(
+            f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
+        )
 
 
 def _cascade_settings(

@@ -34,15 +34,13 @@ from liqcore._arrays import threads as _threads
 from liqcore.book import Book
 from liqcore.contagion import AccountStressResult, AccountStressSpec
 from liqcore.cross_margin import Accounts, Markets, Portfolio
-from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.stress import (
     StressOptions,
     StressResult,
     StressSpec,
-    _any_spec,
-    _collateral_options,
+    _options_spec,
 )
 
 if TYPE_CHECKING:
@@ -136,24 +134,7 @@ def stress_test(
     chunk: int = 1_000,
     threads_per_task: Optional[int] = 1,
     retries: int = 2,
-    steps: Optional[int] = None,
-    mu: float = 0.0,
-    sigma: Any = 0.04,
-    jump_intensity: float = 0.1,
-    jump_mean: float = -0.03,
-    jump_std: float = 0.05,
-    paths: Any = None,
-    path_type: str = "mark",
-    resilience: float = 0.0,
-    mark_rule: str | MarkRule = "last",
-    max_rounds: int = 1000,
-    seed: int = 0,
-    correlation: Any = None,
-    funding: Any = None,
-    collateral_paths: Any = None,
-    collateral_beta: Any = None,
-    collateral_sigma: Any = None,
-    collateral_market: Any = None,
+    **options: Any,
 ) -> StressResult | AccountStressResult:
     """:func:`liqcore.stress_test` with its scenarios run on a Dask cluster.
 
@@ -167,31 +148,8 @@ def stress_test(
     the local run's.
     """
     cl = _client(client)
-    spec: _Spec = _any_spec(
-        positions,
-        book,
-        mark,
-        policy,
-        insurance_fund,
-        scenarios,
-        horizon,
-        correlation=correlation,
-        steps=steps,
-        mu=mu,
-        sigma=sigma,
-        jump_intensity=jump_intensity,
-        jump_mean=jump_mean,
-        jump_std=jump_std,
-        paths=paths,
-        path_type=path_type,
-        resilience=resilience,
-        mark_rule=mark_rule,
-        max_rounds=max_rounds,
-        seed=seed,
-        funding=funding,
-        **_collateral_options(
-            positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
-        ),
+    spec: _Spec = _options_spec(
+        positions, book, mark, policy, insurance_fund, scenarios, horizon, options
     )
     if isinstance(spec, AccountStressSpec):
         spec.plan()  # checks what only the kernel checks (the correlation), before any task

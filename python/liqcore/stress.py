@@ -45,6 +45,7 @@ single-position losses (for Cover-1/Cover-2). See :class:`StressResult` for the 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,7 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, check_option, check_progress
+from liqcore._arrays import F64, I64, as_f64, check_progress
 from liqcore._arrays import count as _count
 from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
@@ -67,9 +68,13 @@ from liqcore.contagion import (
     AccountStressResult,
     AccountStressSpec,
     _account_spec,
+    _check_path_type,
+    _check_points,
+    _move_factors,
     _rates,
     _rows,
     _run_spec,
+    _ScenarioSpec,
 )
 from liqcore.cross_margin import Accounts, Markets, Portfolio
 from liqcore.liquidation import _scalar
@@ -82,8 +87,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["StressResult", "buffer_sweep", "stress_log_returns", "stress_test"]
-
-PATH_TYPES = ("mark", "return", "log_return")
 
 # Per-scenario arrays returned by the kernel, in StressResult field order.
 SCENARIO_FIELDS = (
@@ -241,74 +244,24 @@ def _model(
     )
 
 
-MAX_PATH_POINTS = 2**30  # scenarios x steps: 8 GiB of float64 log returns, ~1e9 model steps
-
-
-def _check_points(n_s: int, n_t: int) -> None:
-    """Reject a run whose scenarios x steps exceeds MAX_PATH_POINTS (it would not finish or fit)."""
-    if n_s * n_t > MAX_PATH_POINTS:
-        raise ValueError(
-            f"scenarios x steps must be <= {MAX_PATH_POINTS} (got scenarios={n_s}, steps={n_t})"
-        )
-
-
 def _factors(paths: Any, path_type: str, mark: float) -> F64:
     """Move factors (scenarios × steps, C-contiguous) from the user's paths."""
-    if not isinstance(path_type, str):
-        raise TypeError(
-            f"path_type must be a str, one of 'mark', 'return', 'log_return' (got {type(path_type).__name__})"
-        )
-    check_option("path_type", path_type, PATH_TYPES)
+    _check_path_type(path_type)
     a = as_f64("paths", paths, ndim=2)
     if a.ndim != 2:
         raise ValueError(f"paths must be a 2-D array (scenarios x steps) (got shape {a.shape})")
-    finite = np.isfinite(a)
-    if path_type == "mark":
-        ok = finite & (a > 0)
-        what = "finite and > 0"
-    elif path_type == "return":
-        ok = finite & (a > -1)
-        what = "finite and > -1"
-    else:
-        ok = finite
-        what = "finite"
-    if not ok.all():
-        s, t = np.unravel_index(int(np.argmin(ok)), a.shape)
-        raise ValueError(f"paths[{s}, {t}] must be {what} (got {float(a[s, t])!r})")
-    if path_type == "mark":
-        prev = np.concatenate((np.full((a.shape[0], 1), mark), a[:, :-1]), axis=1)
-        f = a / prev
-    elif path_type == "return":
-        f = 1.0 + a
-    else:
-        f = np.exp(a)
-    bad = ~(np.isfinite(f) & (f > 0))
-    if bad.any():
-        s, t = np.unravel_index(int(np.argmax(bad)), a.shape)
-        raise ValueError(
-            f"paths[{s}, {t}] gives a move factor that is not finite and > 0 (got {float(f[s, t])!r})"
-        )
-    return np.ascontiguousarray(f, dtype=np.float64)
+    return _move_factors(a, path_type, mark)
 
 
 @dataclass(frozen=True)
-class StressSpec:
+class StressSpec(_ScenarioSpec):
     """Everything one scenario depends on, validated; picklable (for liqcore.distributed)."""
 
     positions: Positions
     book: Book
     mark: float
-    policy: Policy
-    insurance_fund: float
-    resilience: float
-    mark_rule: MarkRule
-    max_rounds: int
-    scenarios: int
-    steps: int
     model: _Model
-    seed: int
-    factors: Optional[F64]
-    funding: Optional[F64] = None  # steps, or scenarios × steps; None: no funding
+    # factors: scenarios × steps; funding: steps, or scenarios × steps
 
     def plan(self) -> Any:
         p = self.positions
@@ -328,11 +281,7 @@ class StressSpec:
 
     def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
-        f = (
-            None
-            if self.factors is None
-            else np.ascontiguousarray(self.factors[first : first + count])
-        )
+        f = self._factor_rows(first, count)
         fr = _rows(self.funding, 1, first, count)
         return dict(
             plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads, fr)
@@ -340,11 +289,6 @@ class StressSpec:
 
     def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
-        cols: dict[str, Any] = {
-            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
-            for k in SCENARIO_FIELDS
-        }
-        cols["converged"] = cols["converged"].astype(np.bool_)
         m = self.model
         params = {
             "horizon": m.dt * self.steps,
@@ -353,27 +297,11 @@ class StressSpec:
             "jump_intensity": m.jump_intensity,
             "jump_mean": m.jump_mean,
             "jump_std": m.jump_std,
-            "resilience": self.resilience,
-            "mark_rule": str(self.mark_rule),
-            "max_rounds": self.max_rounds,
-            "user_paths": self.factors is not None,
-            "funding": self.funding is not None,
+            **self._cascade_params(),
         }
-        paid = (
-            np.concatenate([np.asarray(p["funding_paid"]) for p in parts])
-            if parts
-            else np.empty(0)
-        )
-        return StressResult(
-            **cols,
-            insurance_fund_before=self.insurance_fund,
-            mark=self.mark,
-            policy=self.policy,
-            seed=self.seed,
-            steps=self.steps,
-            params=params,
-            funding_paid=paid,
-        )
+        args = self._result_args(parts, SCENARIO_FIELDS, params)
+        args["converged"] = args["converged"].astype(np.bool_)
+        return StressResult(**args, mark=self.mark)
 
 
 def _spec(
@@ -595,9 +523,10 @@ def stress_test(
         max_rounds=max_rounds,
         seed=seed,
         funding=funding,
-        **_collateral_options(
-            positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
-        ),
+        collateral_paths=collateral_paths,
+        collateral_beta=collateral_beta,
+        collateral_sigma=collateral_sigma,
+        collateral_market=collateral_market,
     )
     result: StressResult | AccountStressResult = _run_spec(spec, threads, progress)
     return result
@@ -634,11 +563,18 @@ def _any_spec(
     horizon: Any,
     *,
     correlation: Any,
+    collateral_paths: Any = None,
+    collateral_beta: Any = None,
+    collateral_sigma: Any = None,
+    collateral_market: Any = None,
     **model: Any,
 ) -> StressSpec | AccountStressSpec:
-    """The validated spec of :func:`stress_test` (also liqcore.distributed's): for isolated
-    positions ``(positions, book, mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path
-    model and cascade keywords of :func:`_spec`."""
+    """The validated spec of :func:`stress_test`: for isolated positions ``(positions, book,
+    mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path model and cascade keywords of
+    :func:`_spec`."""
+    collateral = _collateral_options(
+        positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
+    )
     if isinstance(positions, Portfolio):
         if not isinstance(book, Accounts) or not isinstance(mark, Markets):
             raise TypeError(
@@ -648,11 +584,32 @@ def _any_spec(
             )
         return _account_spec(
             positions, book, mark, policy, insurance_fund, scenarios, horizon,
-            correlation=correlation, **model,
+            correlation=correlation, **collateral, **model,
         )
     if correlation is not None:
         raise ValueError("correlation applies to a Portfolio over several markets (must be None)")
     return _spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **model)
+
+
+def _options_spec(
+    positions: Any,
+    book: Any,
+    mark: Any,
+    policy: Any,
+    insurance_fund: Any,
+    scenarios: Any,
+    horizon: Any,
+    options: Mapping[str, Any],
+) -> StressSpec | AccountStressSpec:
+    """The spec :func:`stress_test` runs for these arguments and its path-model and cascade
+    keywords ``options`` (those of :class:`StressOptions`; the others get stress_test's
+    defaults): liqcore.distributed's, which takes them as ``**options``."""
+    for k in options:
+        if k not in StressOptions.__optional_keys__:
+            raise TypeError(f"stress_test() got an unexpected keyword argument {k!r}")
+    defaults = inspect.signature(stress_test).parameters
+    keywords = {k: options.get(k, defaults[k].default) for k in StressOptions.__optional_keys__}
+    return _any_spec(positions, book, mark, policy, insurance_fund, scenarios, horizon, **keywords)
 
 
 def stress_log_returns(
