@@ -71,7 +71,8 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                              {"marks_after", rows_of(rt, &ContagionRound::marks_after, M)},
                              {"deficit_by_market", rows_of(rt, &ContagionRound::deficit_by_market, M)},
                              {"accounts", column_of<std::int64_t>(rt, &ContagionRound::accounts)},
-                             {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)}},
+                             {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)},
+                             {"adl_transfers", column_of<double>(rt, &ContagionRound::adl_transfers)}},
                             rt)},
       {"initial_marks", copy_array(run.initial_marks)},
       {"shocked_marks", copy_array(run.shocked_marks)},
@@ -87,6 +88,7 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
       {"fee", copy_array(run.fee)},
       {"insurance_draw", copy_array(run.draw)},
       {"shortfall", copy_array(run.shortfall)},
+      {"adl", copy_array(run.adl)},
       {"accounts", dict_of({{"round", copy_array(run.acc_round)},
                             {"trigger", copy_array(run.acc_trigger)},
                             {"origin", copy_array(run.acc_origin)},
@@ -102,7 +104,9 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
                            {"residual", copy_array(run.mk_residual)},
                            {"unattributed", copy_array(run.unattributed)}})},
       {"contagion", copy_matrix(run.contagion, M, M)},
-      {"totals", cascade_totals({{"insurance_fund", run.fund_after}}, run.totals)},
+      {"totals", cascade_totals({{"insurance_fund", run.fund_after},
+                                 {"adl_transfers", run.totals.adl_transfers.value()}},
+                                run.totals)},
   });
   put_ledger(d, run.ledger);
   py::list out_books;

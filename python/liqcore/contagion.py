@@ -31,9 +31,13 @@ It stops after the first round that liquidates nothing (``converged``) or after 
 rounds. **One insurance fund**, shared by all markets, carries over from round to round, as do
 the books and the ledger. Collateral prices move only when asked (``collateral_shock`` here,
 collateral paths or a collateral model in :func:`stress_test_accounts`; docs/model.md §6,
-"Collateral moves"); haircuts apply to the moved prices. Supported policies: ``sizing="full"``
-(a liquidated account has nothing left, so it is liquidated at most once) and
-``residual="none"`` (each market's residual is reported as uncovered); others raise ValueError.
+"Collateral moves"); haircuts apply to the moved prices. Every policy is supported: with
+``sizing="partial"`` or ``"slices"`` an account the round leaves open settles the round's
+realised PnL and fee in its collateral (a quote balance) and is liquidated again in a later
+round if it falls below maintenance again; with ``residual="queue"`` or ``"socialize"`` each
+market's residual is charged to the counterparties of that market (never more than a
+position's positive PnL; the charge leaves the account's collateral), what nobody can bear is
+uncovered, and the inventory still held at the end goes to a last allocation.
 
 Cost: every round re-runs account-wide liquidation over the whole portfolio, so a cascade costs
 ``O(rounds · (positions + accounts + book levels))``; :func:`stress_test_accounts` runs its
@@ -114,6 +118,7 @@ _PER_POSITION = (
     *_CLOSE_COLUMNS,
     "deficit",
     *_FUND_COLUMNS,
+    "adl",
 )
 
 
@@ -124,7 +129,8 @@ class ContagionTrace(Rows):
     marks_before, marks_after: rounds × markets marks at the start and the end of the round;
     deficit_by_market: rounds × markets deficits realised in the round; accounts, positions:
     newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
-    residual (what the fund could not pay) of the round; insurance_fund after it; waited
+    residual (what the fund could not pay) of the round, adl_transfers (what counterparties
+    paid of it; the rest is uncovered); insurance_fund after it; waited
     (int64): open positions of the liquidatable accounts the policy's rate limits left for the
     next round, waited_notional their notional at the round's marks (docs/model.md §4, "Rate
     limits").
@@ -143,6 +149,7 @@ class ContagionTrace(Rows):
     fees: F64
     insurance_draw: F64
     residual: F64
+    adl_transfers: F64
     insurance_fund: F64
     waited: I64
     waited_notional: F64
@@ -211,14 +218,18 @@ class ContagionResult(Result, Rows):
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
     liquidated, closed, book_closed, fallback_closed, vwap, deficit, fee,
-    insurance_draw_by_position, shortfall. ``accounts``: :class:`ContagionAccounts`;
+    insurance_draw_by_position, shortfall, inventory_loss_by_position, adl (money charged to it as
+    an ADL / socialization counterparty). Amounts add up over the rounds: with partial or slice
+    sizing an account may be liquidated in several rounds (``round`` is its first). ``accounts``: :class:`ContagionAccounts`;
     ``markets``: :class:`ContagionMarkets`; ``trace``: :class:`ContagionTrace`; ``contagion``:
     markets × markets matrix, ``contagion[i, j]`` the bad debt realised in market ``j`` that
     originates in market ``i`` (module docstring). Totals: rounds, converged,
-    bad_debt (= total_deficit + inventory_loss = insurance_draw + uncovered), liquidated_notional,
+    bad_debt (= total_deficit + inventory_loss = insurance_draw + adl_transfers + uncovered),
+    liquidated_notional,
     total_deficit, total_surplus, total_fees, inventory_loss (the fund's losses on inventory taken
     over at bankruptcy prices, sold in the round's book or valued at the band edge),
-    insurance_fund_before / insurance_fund (after), insurance_draw, residual (= uncovered),
+    insurance_fund_before / insurance_fund (after), insurance_draw, residual (what the fund could
+    not pay), adl_transfers (what counterparties paid of it), uncovered (the rest),
     n_waited and waited_notional (sums over the rounds of the trace's ``waited`` and
     ``waited_notional``: what the rate limits left for a later round; 0 without them). Also
     the ``books`` after (None for takeover execution), the ``ledger`` over all rounds, the
@@ -240,6 +251,7 @@ class ContagionResult(Result, Rows):
     insurance_draw_by_position: F64
     shortfall: F64
     inventory_loss_by_position: F64
+    adl: F64
     accounts: ContagionAccounts
     markets: ContagionMarkets
     trace: ContagionTrace
@@ -256,6 +268,7 @@ class ContagionResult(Result, Rows):
     insurance_fund: float
     insurance_draw: float
     residual: float
+    adl_transfers: float
     uncovered: float
     n_waited: int
     waited_notional: float
@@ -294,6 +307,8 @@ class ContagionResult(Result, Rows):
             "insurance_fund_after": self.insurance_fund,
             "insurance_draw": self.insurance_draw,
             "residual": self.residual,
+            "adl_transfers": self.adl_transfers,
+            "uncovered": self.uncovered,
             "n_waited": self.n_waited,
             "waited_notional": self.waited_notional,
             "ledger_balance": self.ledger.balance,
@@ -320,7 +335,7 @@ class ContagionResult(Result, Rows):
             f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
             f"rounds={self.rounds}, accounts={int(self.accounts.liquidated.sum())}, "
             f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
-            f"residual={self.residual:.6g})"
+            f"uncovered={self.uncovered:.6g})"
         )
 
 
@@ -439,7 +454,9 @@ def simulate_cascade_accounts(
         Relative move of every market (a scalar) or one per market (finite, > -1): -0.1 moves
         that market's mark and every price of its book by -10%.
     policy : Policy, optional
-        ``Policy()`` by default; ``sizing`` must be "full" and ``residual`` "none".
+        ``Policy()`` by default; every sizing and residual rule (an account a partial close
+        leaves open settles the round's PnL and fee in its collateral and may be liquidated
+        again; a counterparty's ADL or socialization charge leaves its collateral).
     insurance_fund : float
         Balance of the one fund shared by all markets, in quote (finite, >= 0).
     resilience : float
@@ -513,9 +530,10 @@ def simulate_cascade_accounts(
         contagion=r["contagion"],
         rounds=n_rounds,
         converged=bool(r["converged"]),
-        # no ADL: what the fund could not pay stays uncovered
+        # uncovered: what the fund could not pay less what counterparties paid of it
         **_totals_of(
-            ContagionResult, t, fund=fund, notional="notional", uncovered=float(t["residual"])
+            ContagionResult, t, fund=fund, notional="notional",
+            uncovered=max(0.0, float(t["residual"]) - float(t["adl_transfers"])),
         ),
         books=_wrap_books(r, books),
         ledger=Ledger._from_kernel(r),
@@ -1191,7 +1209,7 @@ def stress_test_accounts(
     defaults to market 0. Haircuts apply to the moved prices.
 
     Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
-    :func:`simulate_cascade_accounts` (sizing "full", residual "none"). ``progress``:
+    :func:`simulate_cascade_accounts` (every sizing and residual rule). ``progress``:
     ``progress(done, total)`` after each batch of scenarios (about 50 batches; results are
     unchanged). Returns an :class:`AccountStressResult`.
     """

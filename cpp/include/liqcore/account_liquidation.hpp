@@ -119,6 +119,32 @@ struct MarketCounterparties {
   std::unique_ptr<Counterparties> cp;
 };
 
+// Market m's positions (`idx`, from group_by(pf.market)) as the residual allocation's
+// counterparties at its mark: the accounts flagged in `excluded` (liquidated ones) bear
+// nothing; each position's margin is its account's collateral value `coll` split by notional
+// (`ntl`: the account's, `val`: the position's), in the margin currency. It may be negative (a
+// borrow, or earlier charges in a cascade): a position's charge is capped by its positive PnL
+// and by that equity (its collateral share plus its PnL), never more.
+inline void market_counterparties(MarketCounterparties& c, const Market& mk, const PortfolioColumns& pf,
+                                  std::span<const std::size_t> idx, std::span<const Valued> val,
+                                  std::span<const double> coll, std::span<const double> ntl,
+                                  std::span<const std::uint8_t> excluded) {
+  const std::size_t k = idx.size();
+  c.size.resize(k), c.entry_price.resize(k), c.margin.resize(k), c.charge.assign(k, 0.0);
+  c.liquidated.resize(k);
+  const double f = mk.quote_factor();
+  for (std::size_t j = 0; j < k; ++j) {
+    const std::size_t i = idx[j];
+    const auto a = static_cast<std::size_t>(pf.account[i]);
+    c.size[j] = pf.size[i];
+    c.entry_price[j] = pf.entry_price[i];
+    c.margin[j] = ntl[a] > 0.0 ? coll[a] * val[i].notional / ntl[a] / f : 0.0;
+    c.liquidated[j] = excluded[a];
+  }
+  c.cp = std::make_unique<Counterparties>(mk.contract, c.size, c.entry_price, c.margin, c.liquidated, mk.mark,
+                                          c.charge);
+}
+
 }  // namespace detail
 
 // The fund's inventory of an account batch, per market and side, with the position each lot came
@@ -127,10 +153,12 @@ struct MarketCounterparties {
 struct AccountInventory {
   std::vector<Inventory> longs, shorts;  // per market
   std::vector<std::size_t> position;     // per lot tag
+  std::vector<std::int8_t> side;         // per lot tag: +1 taken over from a long, -1 a short
   void reset(std::size_t markets) {
     longs.assign(markets, Inventory{});
     shorts.assign(markets, Inventory{});
     position.clear();
+    side.clear();
   }
   bool empty() const noexcept {
     for (const Inventory& i : longs)
@@ -213,23 +241,7 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     // the market's order step, or the policy's for every market (docs/model.md, "Order sizes")
     if (!(mpol[m].contract.size_step > 0.0)) mpol[m].contract.size_step = pol.contract.size_step;
     mpol[m].tiers = markets[m].tiers;
-    const auto idx = by_market.of(m);
-    detail::MarketCounterparties& c = cps[m];
-    const std::size_t k = idx.size();
-    c.size.resize(k), c.entry_price.resize(k), c.margin.resize(k), c.charge.assign(k, 0.0);
-    c.liquidated.resize(k);
-    const double f = markets[m].quote_factor();
-    for (std::size_t j = 0; j < k; ++j) {
-      const std::size_t i = idx[j];
-      const auto a = static_cast<std::size_t>(pf.account[i]);
-      c.size[j] = pf.size[i];
-      c.entry_price[j] = pf.entry_price[i];
-      // For ADL ranking only: the account's collateral split by notional, in the margin currency.
-      c.margin[j] = ntl[a] > 0.0 ? std::max(0.0, coll[a] * val[i].notional / ntl[a]) / f : 0.0;
-      c.liquidated[j] = liq_acc[a];
-    }
-    c.cp = std::make_unique<Counterparties>(markets[m].contract, c.size, c.entry_price, c.margin, c.liquidated,
-                                            markets[m].mark, c.charge);
+    detail::market_counterparties(cps[m], markets[m], pf, by_market.of(m), val, coll, ntl, liq_acc);
   }
   books_after.clear();
   if (books.size() == M) {  // the fund sells its inventory through them, whatever the execution
@@ -323,7 +335,9 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
           [&](double lim) {
             if (!(tmmr > 0.0)) return Q;
             const double e_other = (tnc - k1 * (tmmr - val[i].mm)) / f;
-            return detail::partial_size(cur, mpol[m], s, P, Q, e_other, lim, e_mkt / tmmr);
+            // the position's share of the account's equity (all of it for a one-position account)
+            const double share = e_mkt * (val[i].mm / tmmr);
+            return detail::partial_size(cur, mpol[m], s, P, Q, e_other, lim, share / f);
           },
           // a slice that would leave the account with negative equity is a full close
           [&](double d, const detail::FillSums& fs) {
@@ -331,7 +345,10 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
             const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, S, f * fs.fill_notional);
             return tnc + f * fs.gain - fee >= 0.0;
           });
-      if (cf.fallback > 0.0) held.position.push_back(i);
+      if (cf.fallback > 0.0) {
+        held.position.push_back(i);
+        held.side.push_back(s > 0.0 ? 1 : -1);
+      }
       const double delta = cf.delta, fallback = cf.fallback, book_filled = cf.book_filled();
       const detail::FillSums& fills = cf.fills;
       if (by_book) tot.flow[m].add(s, book_filled, fills.last);
@@ -484,7 +501,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
       out.acc_shortfall[a] += shortfall;
       mk_residual[m].add(shortfall);
       mk_inv[m].add(std::max(p.loss, 0.0));
-      (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / markets[m].quote_factor());
+      // by the side the lot was taken over from (a cascade has zeroed the position's size since)
+      (held.side[p.tag] > 0 ? short_long[m] : short_short[m]).add(shortfall / markets[m].quote_factor());
       sums.add_inventory(p.loss);
       sums.draw.add(draw);
     });

@@ -20,9 +20,14 @@
 // until a round liquidates nothing, or max_rounds rounds have run. One insurance fund, shared
 // by all markets, carries over from round to round; so do the books and the ledger.
 //
-// Supported policies: sizing "full" (an account once liquidated has nothing left open, so it is
-// never revisited) and residual "none" (the residual of a market stays uncovered; ADL would
-// change counterparties' positions between rounds, which this engine does not model).
+// Every sizing and residual rule of the policy (docs/model.md §4, §6): an account a partial
+// close or a slice leaves open keeps its positions' rest, and the round's realised PnL and fee
+// settle in its collateral as a quote balance (price 1, no haircut), so its equity after the
+// round is the batch's acc_equity_after; it is liquidated again in a later round when it is
+// again below maintenance. Money a residual allocation (ADL, socialization) charges to a
+// counterparty leaves its account's collateral the same way. The fund's inventory still held at
+// the end is valued at the books' exit prices, and what the fund cannot pay of it goes to a last
+// residual allocation among the positions still open (as in cascade.hpp).
 // Collateral prices move only when a path of them is given (contagion_run's `asset_prices`: the
 // prices of step t replace the collateral prices at step t's exogenous move, and haircuts apply
 // to them); a single cascade (simulate_contagion) takes a one-off relative move per asset with
@@ -87,7 +92,8 @@ struct ContagionRound {
   std::vector<double> deficit_by_market;          // per market
   std::int64_t step = 0;                          // of the path (0 for a single shock)
   std::int64_t accounts = 0, positions = 0;       // newly liquidated
-  double notional = 0.0, deficit = 0.0, fees = 0.0, draw = 0.0, residual = 0.0, fund_after = 0.0;
+  double notional = 0.0, deficit = 0.0, fees = 0.0, draw = 0.0, residual = 0.0, adl_transfers = 0.0,
+         fund_after = 0.0;
   std::int64_t waited = 0;       // open positions of the accounts the rate limits left waiting
   double waited_notional = 0.0;  // their notional at the round's marks (quote)
 };
@@ -100,17 +106,19 @@ struct ContagionRun {
   // per position
   std::vector<std::int64_t> pos_round;  // round (1-based) its account was liquidated in, -1 if never
   std::vector<double> closed, book_closed, fallback_closed, vwap, deficit, fee, draw, shortfall, inventory_loss;
+  std::vector<double> adl;  // charged to it as an ADL / socialization counterparty (quote)
   // per account
   std::vector<std::int64_t> acc_round, acc_trigger, acc_origin;  // -1: never / unattributed
   std::vector<double> acc_equity, acc_maintenance, acc_equity_after, acc_deficit, acc_fee, acc_draw, acc_shortfall;
   // per market and market × market (row: origin, column: where realised)
   std::vector<double> mk_deficit, mk_closed_notional, mk_residual, unattributed, contagion;
   // Totals as a single-market cascade keeps them: Σ over rounds (and the fund's inventory valued
-  // at the end) of notional, deficit, surplus, fees, inventory_loss, draw and residual
-  // (uncovered); bad_debt() = deficit + inventory_loss = draw + residual; waited, waited_notional:
+  // at the end) of notional, deficit, surplus, fees, inventory_loss, draw, residual
+  // and adl_transfers; bad_debt() = deficit + inventory_loss = draw + residual, of which
+  // adl_transfers were paid by counterparties and the rest is uncovered; waited, waited_notional:
   // Σ over rounds of ContagionRound's; funding_paid, funding_unmatched: funding paid by the paying
   // sides over the path, and the part with no open receiver. Not kept: liquidations, rounds,
-  // inventory_gain, unabsorbed, adl_transfers.
+  // inventory_gain, unabsorbed.
   CascadeTotals totals;
   double fund_before = 0.0, fund_after = 0.0;
   Ledger ledger;
@@ -170,10 +178,6 @@ inline void check_contagion_inputs(std::span<const Market> markets, std::span<co
                                    const CollateralColumns& col, const PortfolioColumns& pf,
                                    const LiquidationPolicy& pol, double fund, const ContagionParams& prm) {
   const std::size_t M = markets.size(), A = col.accounts();
-  if (pol.sizing != Sizing::full)
-    throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
-  if (pol.residual != ResidualRule::none)
-    throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
   check_cascade_params(prm, fund);
   if (pol.execution == Execution::book && books.size() != M)
     throw InvalidArgument("books", -1, "must have one book per market for execution 'book'");
@@ -273,12 +277,6 @@ inline void settle_funding(std::span<const Market> mk, const PortfolioColumns& p
 // The cascade of simulate_contagion with the exogenous moves given as factors (steps × markets,
 // finite, > 0: every price of market m is multiplied by factors[t·M + m] at step t), on inputs
 // already checked by check_contagion_inputs.
-// Entry j of each (run column, round column) pair: the run keeps what the round computed.
-inline void copy_entry(std::size_t j,
-                       std::initializer_list<std::pair<std::vector<double>*, const std::vector<double>*>> cols) {
-  for (const auto& [to, from] : cols) (*to)[j] = (*from)[j];
-}
-
 // `funding`: empty or steps × markets rates (finite, per step); `asset_prices`: empty or
 // steps × assets collateral prices (finite, > 0) in force from each step's move on.
 inline ContagionRun contagion_run(std::span<const Market> markets, std::span<const Book* const> books,
@@ -288,20 +286,23 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
                                   std::span<const double> asset_prices = {}) {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   const std::size_t M = markets.size(), n = pf.size.size(), A = col_in.accounts();
-  // Working collateral: its prices follow asset_prices; funding adds a quote balance (asset K).
+  // Working collateral: its prices follow asset_prices; funding, partial closes and residual
+  // allocations settle in a quote balance (asset K).
   const std::size_t K = col_in.price.size();
   const bool has_funding = !funding.empty(), moves_assets = !asset_prices.empty();
-  const std::size_t KW = K + (has_funding ? 1 : 0);
+  const bool allocates = pol.residual != ResidualRule::none, partial = pol.sizing != Sizing::full;
+  const bool has_quote = has_funding || allocates || partial;
+  const std::size_t KW = K + (has_quote ? 1 : 0);
   std::vector<double> w_amount, w_price, w_haircut, w_imf;
   CollateralColumns col = col_in;
-  if (has_funding || moves_assets) {
+  if (has_quote || moves_assets) {
     w_amount.assign(A * KW, 0.0);
     for (std::size_t a = 0; a < A; ++a)
       for (std::size_t k = 0; k < K; ++k) w_amount[a * KW + k] = col_in.amount[a * K + k];
     w_price.assign(col_in.price.begin(), col_in.price.end());
     w_haircut.assign(col_in.haircut.begin(), col_in.haircut.end());
     if (!col_in.imf.empty()) w_imf.assign(col_in.imf.begin(), col_in.imf.end());
-    if (has_funding) {
+    if (has_quote) {
       w_price.push_back(1.0);
       w_haircut.push_back(0.0);
       if (!col_in.imf.empty()) w_imf.push_back(0.0);
@@ -338,7 +339,7 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
 
   run.pos_round.assign(n, -1);
   for (auto* v : {&run.closed, &run.book_closed, &run.fallback_closed, &run.deficit, &run.fee, &run.draw,
-                  &run.shortfall, &run.inventory_loss})
+                  &run.shortfall, &run.inventory_loss, &run.adl})
     v->assign(n, 0.0);
   run.vwap.assign(n, nan);
   run.acc_round.assign(A, -1);
@@ -436,12 +437,19 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       const std::vector<detail::MarketFast> f_now = detail::fast_markets(mk), f_prev = detail::fast_markets(prev_mk);
 
       // ---- per account: trigger, origin, outcomes ------------------------------------------------
+      // Amounts add up over the rounds (an account a partial close leaves open may be liquidated
+      // again; the fund sells an earlier round's inventory); round, trigger and origin are those
+      // of the account's first liquidation, its equity and maintenance those before it.
       for (std::size_t a = 0; a < A; ++a) {
         if (!acc_liq[a]) {  // an account liquidated earlier: its inventory sold this round
           run.acc_draw[a] += a_draw[a];
           run.acc_shortfall[a] += a_short[a];
           const std::size_t row = run.acc_origin[a] < 0 ? M : static_cast<std::size_t>(run.acc_origin[a]);
           for (const std::size_t i : by_account.of(a)) {
+            if (o_adl[i] != 0.0 && has_quote) {  // a residual allocation's charge: out of its collateral
+              run.adl[i] += o_adl[i];
+              w_amount[a * KW + K] -= o_adl[i];
+            }
             if (o_inv[i] == 0.0 && o_draw[i] == 0.0) continue;
             const auto m = static_cast<std::size_t>(pf.market[i]);
             run.inventory_loss[i] += o_inv[i];
@@ -467,24 +475,47 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
             trigger = static_cast<std::int64_t>(m);
           }
         const std::int64_t origin = trigger < 0 ? -1 : move_origin[static_cast<std::size_t>(trigger)];
-        run.acc_round[a] = k;
-        run.acc_trigger[a] = trigger;
-        run.acc_origin[a] = origin;
-        copy_entry(a, {{&run.acc_equity, &a_eq}, {&run.acc_maintenance, &a_mm}, {&run.acc_equity_after, &a_after},
-                       {&run.acc_deficit, &a_def}, {&run.acc_fee, &a_fee}, {&run.acc_draw, &a_draw},
-                       {&run.acc_shortfall, &a_short}});
-        const std::size_t row = origin < 0 ? M : static_cast<std::size_t>(origin);
-        for (const std::size_t i : by_account.of(a)) {
-          if (seq[i] < 0) continue;
-          const auto m = static_cast<std::size_t>(pf.market[i]);
-          run.pos_round[i] = k;
-          copy_entry(i, {{&run.closed, &o_closed}, {&run.book_closed, &o_book}, {&run.fallback_closed, &o_fb},
-                         {&run.vwap, &o_vwap}, {&run.deficit, &o_def}, {&run.inventory_loss, &o_inv},
-                         {&run.fee, &o_fee}, {&run.draw, &o_draw}, {&run.shortfall, &o_short}});
-          (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i] + std::max(o_inv[i], 0.0);
-          by_origin[row * M + m] += std::abs(size[i]) * (mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark);
-          size[i] = 0.0;
+        if (run.acc_round[a] < 0) {
+          run.acc_round[a] = k;
+          run.acc_trigger[a] = trigger;
+          run.acc_origin[a] = origin;
+          run.acc_equity[a] = a_eq[a];
+          run.acc_maintenance[a] = a_mm[a];
         }
+        run.acc_equity_after[a] = a_after[a];
+        for (auto [to, from] : {std::pair{&run.acc_deficit, &a_def}, std::pair{&run.acc_fee, &a_fee},
+                                std::pair{&run.acc_draw, &a_draw}, std::pair{&run.acc_shortfall, &a_short}})
+          (*to)[a] += (*from)[a];
+        const std::size_t row = origin < 0 ? M : static_cast<std::size_t>(origin);
+        double realised = a_after[a] - a_em[a];  // ΣG − fee: the account's market equity change
+        bool open = false;
+        for (const std::size_t i : by_account.of(a)) {
+          const auto m = static_cast<std::size_t>(pf.market[i]);
+          run.inventory_loss[i] += o_inv[i];
+          run.draw[i] += o_draw[i];
+          run.shortfall[i] += o_short[i];
+          if (seq[i] < 0) {  // not closed this round: an earlier round's inventory only
+            (row == M ? run.unattributed[m] : run.contagion[row * M + m]) += std::max(o_inv[i], 0.0);
+            open |= size[i] != 0.0;
+            continue;
+          }
+          if (run.pos_round[i] < 0) run.pos_round[i] = k;
+          const double before = run.closed[i];
+          run.closed[i] += o_closed[i];
+          run.vwap[i] = before > 0.0 ? (run.vwap[i] * before + o_vwap[i] * o_closed[i]) / run.closed[i] : o_vwap[i];
+          for (auto [to, from] : {std::pair{&run.book_closed, &o_book}, std::pair{&run.fallback_closed, &o_fb},
+                                  std::pair{&run.deficit, &o_def}, std::pair{&run.fee, &o_fee}})
+            (*to)[i] += (*from)[i];
+          (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i] + std::max(o_inv[i], 0.0);
+          const double inc = mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark;
+          by_origin[row * M + m] += o_closed[i] * inc;
+          // the closed part's PnL at the mark leaves the position for the collateral
+          realised += detail::value(f_now[m], size[i] > 0.0 ? o_closed[i] : -o_closed[i], pf.entry_price[i]).pnl;
+          const double rest = std::abs(size[i]) - o_closed[i];
+          size[i] = rest > 0.0 ? (size[i] > 0.0 ? rest : -rest) : 0.0;
+          open |= rest > 0.0;
+        }
+        if (open && has_quote) w_amount[a * KW + K] += realised;  // the rest of the account stays open
       }
 
       // ---- marks follow the round's book fills, whatever their order; books recover -------------
@@ -526,6 +557,7 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       tr.fees = tot.fees;
       tr.draw = tot.insurance_draw;
       tr.residual = tot.residual;
+      tr.adl_transfers = tot.adl_transfers;
       tr.fund_after = tot.fund_after;
       run.totals.add_waited(tr, waited);
       run.rounds.push_back(std::move(tr));
@@ -543,6 +575,7 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
       run.totals.inventory_loss.add(tot.inventory_loss);
       run.totals.draw.add(tot.insurance_draw);
       run.totals.residual.add(tot.residual);
+      run.totals.adl_transfers.add(tot.adl_transfers);
       fund_now = tot.fund_after;
       for (std::size_t m = 0; m < M; ++m) {
         prev[m] = mk[m].mark;
@@ -563,9 +596,11 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
     }
     InsuranceFund f(fund_now, pol.reserve);
     CompensatedSum uncovered;
+    std::vector<CompensatedSum> short_long(M), short_short(M);  // per market, margin currency
     value_held_inventory(mk, now, held, pol.price_band, f, run.ledger,
                          [&](std::size_t i, double loss, double draw, double shortfall) {
                            const auto m = static_cast<std::size_t>(pf.market[i]);
+                           (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / mk[m].quote_factor());
                            const auto a = static_cast<std::size_t>(pf.account[i]);
                            run.inventory_loss[i] += loss;
                            run.draw[i] += draw;
@@ -581,7 +616,30 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
                            run.totals.residual.add(shortfall);
                            uncovered.add(shortfall);
                          });
-    run.ledger.add(LedgerRow::uncovered, -uncovered.value());
+    // what the fund cannot pay: a last residual allocation among the positions still open
+    CompensatedSum covered;
+    if (allocates && uncovered.value() > 0.0) {
+      std::vector<double> c(A), e(A), mm(A), nt(A), ra(A), di(A);
+      std::vector<std::uint8_t> l(A), none(A, 0);
+      health(mk, col, cur_pf, HealthOutputs{c, e, mm, nt, ra, di, l});
+      const std::vector<detail::MarketFast> fast = detail::fast_markets(mk);
+      std::vector<detail::Valued> val(n);
+      for (std::size_t i = 0; i < n; ++i)
+        val[i] = detail::value(fast[static_cast<std::size_t>(pf.market[i])], size[i], pf.entry_price[i]);
+      const detail::Groups by_market = detail::group_by(pf.market, M);
+      for (std::size_t m = 0; m < M; ++m) {
+        if (short_long[m].value() == 0.0 && short_short[m].value() == 0.0) continue;
+        detail::MarketCounterparties cps;
+        detail::market_counterparties(cps, mk[m], cur_pf, by_market.of(m), val, c, nt, none);
+        const double fq = mk[m].quote_factor();
+        covered.add(cps.cp->settle(pol.residual, pol.adl_cap, short_long[m].value(), short_short[m].value()) * fq);
+        const auto idx = by_market.of(m);
+        for (std::size_t j = 0; j < idx.size(); ++j) run.adl[idx[j]] += cps.charge[j] * fq;
+      }
+    }
+    run.ledger.add(LedgerRow::residual_transfers, -covered.value());
+    run.ledger.add(LedgerRow::uncovered, -(uncovered.value() - covered.value()));
+    run.totals.adl_transfers.add(covered.value());
     fund_now = f.balance();
   }
 
@@ -612,10 +670,6 @@ inline ContagionRun simulate_contagion(std::span<const Market> markets, std::spa
                                        std::span<const double> shocks, const LiquidationPolicy& pol, double fund,
                                        const ContagionParams& prm, std::span<const double> asset_shock = {}) {
   const std::size_t M = markets.size();
-  if (pol.sizing != Sizing::full)
-    throw InvalidArgument("policy.sizing", -1, "must be 'full' for a multi-market cascade");
-  if (pol.residual != ResidualRule::none)
-    throw InvalidArgument("policy.residual", -1, "must be 'none' for a multi-market cascade");
   if (M == 0 || shocks.size() % M != 0 || shocks.empty())
     throw InvalidArgument("shock", -1,
                           "must have one value per market (" + std::to_string(shocks.size()) + " values, " +

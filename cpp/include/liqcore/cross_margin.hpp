@@ -365,8 +365,9 @@ struct AccountState {
 // position's share Δ/Q (§3).
 inline double slice_share(const AccountState& st, double position_mm, double position_notional,
                           double part) noexcept {
-  if (st.maintenance > 0.0) return part * std::abs(position_mm) / st.maintenance;
-  return st.notional > 0.0 ? part * std::abs(position_notional) / st.notional : 0.0;
+  // (the ratio first: exactly `part` for a one-position account)
+  if (st.maintenance > 0.0) return part * (std::abs(position_mm) / st.maintenance);
+  return st.notional > 0.0 ? part * (std::abs(position_notional) / st.notional) : 0.0;
 }
 
 // dYdX's bankruptcy price per unit of closing `delta` (opposite sign to q, |delta| <= |q|):

@@ -309,20 +309,19 @@ inline std::size_t tier_below(const Tiers& t, double n) noexcept {
 // book level and a maintenance tier, so each piece is solved exactly. Returns Q when no Δ < Q
 // works (the book runs out within the limit first, or the slippage outruns the margin released):
 // the position is then closed in full.
-// Cross margin (rho not NaN): the slice's own equity before its fills is its share of account
-// equity by maintenance margin, rho·(MM(Q) − MM(Q − Δ)) with rho = account equity / TMMR (dYdX),
+// Cross margin (share not NaN): the slice's own equity before its fills is (Δ/Q)·share, share
+// the position's part of the account's equity (docs/model.md §6: account equity · MM/TMMR),
 // instead of (Δ/Q)·E; the caller passes as E the account equity less (1 + buffer) times the
-// requirement of its other positions, in this position's margin currency.
+// requirement of its other positions, both in this position's margin currency.
 inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, double mark, double Q, double E,
-                           double limit, double rho = std::numeric_limits<double>::quiet_NaN()) noexcept {
+                           double limit, double share = std::numeric_limits<double>::quiet_NaN()) noexcept {
   const ContractSpec& c = pol.contract;
   const Tiers& t = pol.tiers;
   const double u = notional(c, 1.0, mark);  // notional per unit at the mark
   const double k1 = 1.0 + pol.buffer;
   const bool capped_rule = pol.fee != FeeRule::surplus;
   const double rate = pol.fee == FeeRule::capped ? pol.fee_cap : pol.fee_rate;
-  const bool by_mm = !std::isnan(rho);
-  const double mm_q = by_mm ? maintenance(c, t, Q, mark) : 0.0;
+  const double Es = std::isnan(share) ? E : share;  // the equity the position's slices share
   double delta = 0.0, G = 0.0, N = 0.0;
   std::size_t lv = cur.level;
   double used = cur.used;
@@ -346,8 +345,8 @@ inline double partial_size(Cursor cur, const LiquidationPolicy& pol, double s, d
       const double Na = N + dn * (a - delta);
       const double Ta = k1 * (r * u * t.mmr[k] - t.cum[k]);
       const double base_v = E + Ga - Ta, base_m = dg + k1 * u * t.mmr[k];
-      const double Sa = (by_mm ? rho * (mm_q - (r * u * t.mmr[k] - t.cum[k])) : (a / Q) * E) + Ga;
-      const double share_m = by_mm ? rho * u * t.mmr[k] : E / Q;
+      const double Sa = (a / Q) * Es + Ga;
+      const double share_m = Es / Q;
       // fee = whole surplus: need base >= 0 and base − S >= 0
       Interval ok = intersect(nonnegative(base_v, base_m, len),
                               nonnegative(base_v - Sa, k1 * u * t.mmr[k] - share_m, len));
