@@ -472,10 +472,10 @@ def test_one_market_reproduces_simulate_cascade_with_every_sizing_and_residual(
     scale = max(1.0, float(np.sum(np.abs(size))) * mark)
     tol = {"rtol": 1e-9, "atol": 1e-9 * scale}
     # A partial close leaves the rest exactly at its requirement (the smallest Δ, docs/model.md
-    # §3); whether the next round finds it below again is decided by the last bit of E − MM, so a
-    # run that never converges (slice after slice at one mark, up to max_rounds) may stop at
-    # another round in the other engine, with the same money up to those vanishing slices.
-    if iso.converged and r.converged:
+    # §3); whether a later round finds it below again is decided by the last bit of E − MM, so
+    # with partial or slice sizing one engine may run extra rounds of vanishing (dust) slices
+    # the other does not: the money agrees, the round count need not.
+    if sizing == "full" and iso.converged and r.converged:
         assert r.rounds == iso.rounds
         np.testing.assert_array_equal(r.round, iso.round)
         np.testing.assert_allclose(r.trace.marks_after[:, 0], iso.marks[1:], rtol=1e-9)
