@@ -548,8 +548,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
 // Values the inventory the fund still holds at the end of a cascade (docs/model.md §4): per
 // market and side, at the exit price of `books` (the books now, a walk that does not consume
 // them, within the band at the market's mark; `books` empty: none), the rest at the band edge.
-// The fund credits the gains, then pays the losses in lot order; on_lot(position, loss, draw,
-// shortfall) per lot, in quote. Returns the total (loss, gain) of the lots.
+// The fund credits the gains, then pays the losses in lot order; on_lot(position, side, loss,
+// draw, shortfall) per lot, in quote (side: that of the position the lot was taken over from). Returns the total (loss, gain) of the lots.
 template <class OnLot>
 inline std::pair<double, double> value_held_inventory(std::span<const Market> markets, std::span<const Book> books,
                                                       AccountInventory& held, double price_band,
@@ -580,7 +580,7 @@ inline std::pair<double, double> value_held_inventory(std::span<const Market> ma
   detail::order_pieces(pieces, sold, tmp, sold_tmp);
   settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
     (p.loss > 0.0 ? loss : gain).add(std::abs(p.loss));
-    on_lot(held.position[p.tag], p.loss, draw, shortfall);
+    on_lot(held.position[p.tag], held.side[p.tag], p.loss, draw, shortfall);
   });
   return {loss.value(), gain.value()};
 }

@@ -509,8 +509,10 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
           (origin < 0 ? run.unattributed[m] : run.contagion[row * M + m]) += o_def[i] + std::max(o_inv[i], 0.0);
           const double inc = mk[m].inverse() ? mk[m].contract.contract_size : mk[m].mark;
           by_origin[row * M + m] += o_closed[i] * inc;
-          // the closed part's PnL at the mark leaves the position for the collateral
-          realised += detail::value(f_now[m], size[i] > 0.0 ? o_closed[i] : -o_closed[i], pf.entry_price[i]).pnl;
+          // the closed part's PnL at the mark leaves the position for the collateral (only partial
+          // sizing leaves an account open)
+          if (partial)
+            realised += detail::value(f_now[m], size[i] > 0.0 ? o_closed[i] : -o_closed[i], pf.entry_price[i]).pnl;
           const double rest = std::abs(size[i]) - o_closed[i];
           size[i] = rest > 0.0 ? (size[i] > 0.0 ? rest : -rest) : 0.0;
           open |= rest > 0.0;
@@ -598,9 +600,9 @@ inline ContagionRun contagion_run(std::span<const Market> markets, std::span<con
     CompensatedSum uncovered;
     std::vector<CompensatedSum> short_long(M), short_short(M);  // per market, margin currency
     value_held_inventory(mk, now, held, pol.price_band, f, run.ledger,
-                         [&](std::size_t i, double loss, double draw, double shortfall) {
+                         [&](std::size_t i, std::int8_t side, double loss, double draw, double shortfall) {
                            const auto m = static_cast<std::size_t>(pf.market[i]);
-                           (pf.size[i] > 0.0 ? short_long[m] : short_short[m]).add(shortfall / mk[m].quote_factor());
+                           (side > 0 ? short_long[m] : short_short[m]).add(shortfall / mk[m].quote_factor());
                            const auto a = static_cast<std::size_t>(pf.account[i]);
                            run.inventory_loss[i] += loss;
                            run.draw[i] += draw;
