@@ -4,7 +4,10 @@ Run: .venv/bin/python -m pytest bench/test_bench_stress.py --benchmark-only --be
 
 Market: the BTCUSDT book (bench/market_data.py) and ~1e5 positions with $200M of open interest.
 Paths: the default jump-diffusion (1 day, 100 steps, sigma 4%/day, 0.1 jumps/day of mean -3%,
-std 5%), no resilience. Every run is checked bit-identical across thread counts, and the kernel
+std 5%), no resilience: the calm workload (~10% of the positions liquidated per scenario). The
+crash workload is the same with sigma 20%/day: ~58% of the positions liquidated per scenario, in
+~40 rounds over the path, so its time is mostly liquidations (the issue's "crash population").
+Every run is checked bit-identical across thread counts, and the kernel
 equal to the NumPy peer (bench/cascade_numpy.py, which rescans the population every round of
 every step) on a few user paths, before timing. extra_info holds position-scenarios per second.
 """
@@ -31,17 +34,26 @@ def market():
     return population(100_000, mark, open_interest=2e8), book, mark
 
 
-def run(market, threads, scenarios=SCENARIOS):
+#: The path model of each workload (stress_test keywords; the rest are its defaults).
+WORKLOADS = {"calm": {}, "crash": {"sigma": 0.2}}
+
+
+def run(market, threads, scenarios=SCENARIOS, workload="calm"):
     pos, book, mark = market
     return lq.stress_test(
-        pos, book, mark, insurance_fund=1e6, scenarios=scenarios, seed=0, threads=threads
+        pos, book, mark, insurance_fund=1e6, scenarios=scenarios, seed=0, threads=threads,
+        **WORKLOADS[workload],
     )
 
 
-def test_threads_agree_and_numpy_peer_agrees(market):
-    a, b = run(market, 1, 64), run(market, 2, 64)
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_threads_agree(market, workload):
+    a, b = run(market, 1, 64, workload), run(market, 2, 64, workload)
     for f in SCENARIO_FIELDS:
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+def test_numpy_peer_agrees(market):
     pos, book, mark = market
     paths = mark * np.exp(np.cumsum(lq.stress_log_returns(3, 100, seed=0), axis=1))
     st = lq.stress_test(pos, book, mark, paths=paths)
@@ -52,13 +64,19 @@ def test_threads_agree_and_numpy_peer_agrees(market):
     np.testing.assert_allclose(st.final_mark, [r[2] for r in ref], rtol=1e-9)
 
 
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
 @pytest.mark.parametrize("threads", [1, 2])
-def test_stress_liqcore(benchmark, market, threads):
-    res = benchmark.pedantic(run, args=(market, threads), rounds=3, iterations=1)
+def test_stress_liqcore(benchmark, market, threads, workload):
+    res = benchmark.pedantic(
+        run, args=(market, threads), kwargs={"workload": workload}, rounds=3, iterations=1
+    )
     t = benchmark.stats.stats.median
+    n_liq = float(np.sum(res.liquidations))
     benchmark.extra_info.update(
         position_scenarios_per_s=len(market[0]) * SCENARIOS / t,
-        mean_liquidations=float(np.mean(res.liquidations)),
+        mean_liquidations=n_liq / SCENARIOS,
+        mean_rounds=float(np.mean(res.rounds)),
+        ns_per_liquidation_per_thread=1e9 * t * threads / max(n_liq, 1.0),
     )
 
 

@@ -435,9 +435,10 @@ class CascadeEngine {
   CascadeEngine(const PositionColumns& pos, const CascadeIndex& index, const Book& book, const LiquidationPolicy& pol,
                 const CascadeParams& prm, std::span<const std::uint32_t> rank = {}, CascadeIndex* grow = nullptr)
       : pos_(pos), idx_(index), grow_(grow), base_(book), pol_(pol), prm_(prm), rank_(rank), book_(book),
-        mark_tr_(prm.mark_rule, prm.mark), fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none), size_(pos.size.size()),
-        margin_(pos.size.size()), status_(pos.size.size()) {
+        mark_tr_(prm.mark_rule, prm.mark), fund_(0.0, pol.reserve), dense_(pol.residual != ResidualRule::none),
+        status_(pos.size.size()) {
     if (dense_) {  // the counterparties read every position's size and margin
+      allocate_moved();
       std::copy(pos.size.begin(), pos.size.end(), size_.span().begin());
       std::copy(pos.margin.begin(), pos.margin.end(), margin_.span().begin());
       adl_charge_.assign(pos.size.size(), 0.0);
@@ -740,10 +741,10 @@ class CascadeEngine {
       status_[i] = kClosed;
       return;
     }
+    if (version_.empty()) allocate_moved();  // the first move
     size_[i] = q;
     margin_[i] = m;
     status_[i] = kMoved;
-    if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());  // the first move
     ++version_[i];
     const double lp = liquidation_price(pol_.contract, pol_.tiers, q, pos_.entry_price[i], m, false);
     // Never liquidatable again: a long's LP <= 0, a short's LP = +inf. A long's LP of +inf and a
@@ -756,6 +757,16 @@ class CascadeEngine {
       short_heap_.push_back({lp, i, version_[i]});
       if (heapify) std::push_heap(short_heap_.begin(), short_heap_.end(), short_heap_less);
     }
+  }
+
+  // The per-position arrays of moved positions (size_, margin_, version_), allocated when first
+  // needed: a cascade under full sizing without a residual rule never moves a position, and
+  // zeroing three n-length arrays per call was a large part of a short cascade's time.
+  void allocate_moved() {
+    const std::size_t n = pos_.size.size();
+    if (size_.empty()) size_ = detail::ZeroedArray<double>(n);
+    if (margin_.empty()) margin_ = detail::ZeroedArray<double>(n);
+    if (version_.empty()) version_ = detail::ZeroedArray<std::uint32_t>(n);
   }
 
   // The side after a round: levels the cursor passed are empty, the one it stopped in lost `used`.
@@ -1123,7 +1134,8 @@ class CascadeEngine {
   CascadeLiquidations* out_ = nullptr;
 
   // Per position. size_, margin_: the current values of moved positions (of every position when
-  // dense_: the residual rule allocates, the counterparties read them all).
+  // dense_: the residual rule allocates, the counterparties read them all); allocated with
+  // version_ at the first move (allocate_moved), or at construction when dense_.
   bool dense_;
   detail::ZeroedArray<double> size_, margin_;
   detail::ZeroedArray<std::uint8_t> status_;
