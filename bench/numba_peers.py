@@ -10,9 +10,11 @@ first); the benchmark files check their results against liqcore's before timing.
 - `liquidate`: detection loop, one argsort of the ordering key, a sequential level-by-level walk
   of the book with the fee and the fund inline;
 - `cascade`: liquidation prices computed once, each round one scan for the positions whose
-  price the mark has crossed, ordered and walked like `liquidate`, the fund's unfilled inventory
-  valued at the band edge, the mark moved to the quantity-weighted mean of each side's deepest
-  fill of the round.
+  price the mark has crossed, ordered and walked like `liquidate`; what the book does
+  not take is the fund's inventory, sold first in first out into the book the closes left within
+  the band at the round's mark and carried to later rounds, the rest valued at the end at the
+  final book's exit price (band edge beyond it); the mark moved to the quantity-weighted mean of
+  each side's deepest fill of the round (closes and sales).
 
 Nothing here is imported by liqcore; numba is a bench-only dependency (`pip install .[bench]`).
 """
@@ -245,6 +247,74 @@ def liquidate(q, ep, m, bid_px, bid_qty, ask_px, ask_qty, mark, mmr, fee_cap, ba
 
 
 @nb.njit(cache=True)
+def _sell_lots(px, qty, scale, level, used, edge, bid, lot_q, lot_bp, lot_tag, head, n_lots,
+               piece_tag, piece_loss, n_pieces):  # fmt: skip
+    """The fund sells one side's inventory, first in first out, into the book from (level,
+    used) within the band edge: one piece (tag, loss against the lot's bankruptcy price) per lot
+    it sells from; it stops at the first lot the book cannot take whole, which keeps its rest.
+    Returns quantity sold, deepest fill, new level, new used, new head, new piece count."""
+    s = 1.0 if bid else -1.0
+    sold = 0.0
+    last = np.nan
+    while head < n_lots:
+        want = lot_q[head]
+        f, fn, deepest, level, used = _walk(px, qty, scale, level, used, want, edge, bid)
+        if f > 0.0:
+            piece_tag[n_pieces] = lot_tag[head]
+            piece_loss[n_pieces] = s * (f * lot_bp[head] - fn)  # bought at BP, sold for fn
+            n_pieces += 1
+            sold += f
+            last = deepest
+        if f < want:
+            lot_q[head] = want - f
+            break
+        head += 1
+    return sold, last, level, used, head, n_pieces
+
+
+@nb.njit(cache=True)
+def _value_rest(edge, bid, lot_q, lot_bp, lot_tag, head, n_lots, piece_tag, piece_loss, n_pieces):
+    """Values the lots still held at the band edge; a lot partly sold just before (the last
+    piece, same tag) nets into that piece. Returns the quantity valued, new piece count."""
+    s = 1.0 if bid else -1.0
+    rest = 0.0
+    for j in range(head, n_lots):
+        x = lot_q[j]
+        loss = s * x * (lot_bp[j] - edge)
+        rest += x
+        if n_pieces > 0 and piece_tag[n_pieces - 1] == lot_tag[j]:
+            piece_loss[n_pieces - 1] += loss
+        else:
+            piece_tag[n_pieces] = lot_tag[j]
+            piece_loss[n_pieces] = loss
+            n_pieces += 1
+    return rest, n_pieces
+
+
+@nb.njit(cache=True)
+def _settle(piece_tag, piece_loss, n_long, n_pieces, fund):
+    """The fund settles the pieces (longs' in [0, n_long), shorts' after, each in tag order):
+    every gain credited first, then the losses paid in liquidation order (tag order across both
+    sides). Returns the fund and the sum of the losses."""
+    for j in range(n_pieces):
+        if piece_loss[j] < 0.0:
+            fund -= piece_loss[j]
+    total = 0.0
+    a, b = 0, n_long
+    while a < n_long or b < n_pieces:
+        if b >= n_pieces or (a < n_long and piece_tag[a] < piece_tag[b]):
+            x = piece_loss[a]
+            a += 1
+        else:
+            x = piece_loss[b]
+            b += 1
+        if x > 0.0:
+            total += x
+            fund -= min(x, fund) if fund > 0.0 else 0.0
+    return fund, total
+
+
+@nb.njit(cache=True)
 def cascade(
     q,
     ep,
@@ -263,13 +333,21 @@ def cascade(
 ):
     """simulate_cascade with the default policy, mark rule "last", no resilience.
     Returns marks (shocked mark, then after each round), rounds, liquidations, total deficit,
-    inventory loss (unfilled quantity taken at the bankruptcy price, valued at the band edge),
-    unabsorbed quantity, fees, fund after."""
+    inventory loss, unabsorbed quantity (valued at the band edge at the end), fees, fund after.
+
+    docs/model.md §4: each round liquidates the positions whose liquidation price the mark has
+    crossed, then the fund sells all the inventory it holds (earlier rounds' lots first) into the
+    book the closes left, within the band around the round's mark; what the book cannot take is
+    carried to the next round (the band moves with the mark). A round happens when it liquidates
+    something or sells some inventory. At the end, what the fund still holds is valued at the
+    exit price of the final book (a walk that does not consume it) within the band around the
+    final mark, the rest at the band edge."""
     n = q.shape[0]
     factor = 1.0 + shock
     mark = mark * factor
     # liquidation prices, once (NaN where no positive price liquidates: never crossed)
     lp = np.empty(n)
+    n_long = 0
     for i in range(n):
         qi = q[i]
         aq = abs(qi)
@@ -277,9 +355,24 @@ def cascade(
         num = aq * ep[i] - s * m[i]
         x = (num if num > 0.0 else 0.0) / (aq * (1.0 - s * mmr))
         lp[i] = x if (qi != 0.0 and x > 0.0 and np.isfinite(x)) else np.nan
+        if qi > 0.0:
+            n_long += 1
+    n_short = n - n_long  # lot capacity per side
     done = np.zeros(n, np.bool_)
-    idx = np.empty(n, np.int64)
 
+    # the fund's inventory per side, first in first out: quantity left, bankruptcy price, tag
+    # (the liquidation's number: losses are paid in liquidation order)
+    lq_q = np.empty(n_long)
+    lq_bp = np.empty(n_long)
+    lq_tag = np.empty(n_long, np.int64)
+    sq_q = np.empty(n_short)
+    sq_bp = np.empty(n_short)
+    sq_tag = np.empty(n_short, np.int64)
+    l_head, l_n, s_head, s_n = 0, 0, 0, 0
+    piece_tag = np.empty(n_long + n_short + 1, np.int64)
+    piece_loss = np.empty(n_long + n_short + 1)
+
+    idx = np.empty(n, np.int64)
     marks = [mark]
     b_level, b_used, a_level, a_used = 0, 0.0, 0, 0.0
     rounds = 0
@@ -299,25 +392,23 @@ def cascade(
                 done[i] = True
                 idx[k] = i
                 k += 1
-        if k == 0:
-            break
+        if k == 0 and l_head == l_n and s_head == s_n:
+            break  # nothing to liquidate, no inventory to sell
+        hit = idx[:k]
         key = np.empty(k)
         nt = np.empty(k)
         for j in range(k):
-            i = idx[j]
+            i = hit[j]
             nt[j] = abs(q[i]) * P
             e = m[i] + q[i] * (P - ep[i])
             key[j] = (nt[j] * mmr - e) / nt[j]
-        order = _order(idx[:k], key, nt)
+        order = _order(hit, key, nt)
         bid_edge = max(0.0, P * (1.0 - band))
         ask_edge = P * (1.0 + band)
         bid_q = 0.0
         ask_q = 0.0
         bid_last = np.nan
         ask_last = np.nan
-        inv_i = np.empty(k, np.int64)  # inventory lots in liquidation order
-        inv_u = np.empty(k)
-        n_inv = 0
         for j in range(k):
             i = order[j]
             qi = q[i]
@@ -347,45 +438,39 @@ def cascade(
             fund -= min(d, fund) if fund > 0.0 else 0.0
             fees += fe
             total_deficit += d
-            if u > 0.0:
-                inv_i[n_inv] = i
-                inv_u[n_inv] = u
-                n_inv += 1
-        # the fund sells its inventory, lot by lot in liquidation order, into what the closes
-        # left within the band; the rest is valued at the band edge. Gains first, then losses.
-        loss = np.empty(n_inv)
-        for j in range(n_inv):
-            i = inv_i[j]
-            qi = q[i]
-            s = 1.0 if qi > 0.0 else -1.0
-            bpx = max(ep[i] - m[i] / qi, 0.0)
-            if qi > 0.0:
-                f, fn, last, b_level, b_used = _walk(
-                    bid_px, bid_qty, factor, b_level, b_used, inv_u[j], bid_edge, True
-                )
-                edge = bid_edge
-                if f > 0.0:
-                    bid_q += f
-                    bid_last = last
-            else:
-                f, fn, last, a_level, a_used = _walk(
-                    ask_px, ask_qty, factor, a_level, a_used, inv_u[j], ask_edge, False
-                )
-                edge = ask_edge
-                if f > 0.0:
-                    ask_q += f
-                    ask_last = last
-            rest = inv_u[j] - f
-            unabsorbed += rest
-            # bought at bpx, sold for fn (+ rest at the edge): loss = s*(cost - proceeds)
-            loss[j] = s * (inv_u[j] * bpx - fn - rest * edge)
-        for j in range(n_inv):
-            if loss[j] < 0.0:
-                fund -= loss[j]
-        for j in range(n_inv):
-            if loss[j] > 0.0:
-                inv_loss += loss[j]
-                fund -= min(loss[j], fund) if fund > 0.0 else 0.0
+            if u > 0.0:  # the fund takes the rest over at the bankruptcy price
+                if qi > 0.0:
+                    lq_q[l_n], lq_bp[l_n], lq_tag[l_n] = u, bpx, liquidations + j
+                    l_n += 1
+                else:
+                    sq_q[s_n], sq_bp[s_n], sq_tag[s_n] = u, bpx, liquidations + j
+                    s_n += 1
+        # the fund sells all it holds into the book the closes left, within the band at P
+        n_pieces = 0
+        sold = 0.0
+        if l_head < l_n:
+            x, last, b_level, b_used, l_head, n_pieces = _sell_lots(
+                bid_px, bid_qty, factor, b_level, b_used, bid_edge, True,
+                lq_q, lq_bp, lq_tag, l_head, l_n, piece_tag, piece_loss, n_pieces,
+            )  # fmt: skip
+            if x > 0.0:
+                bid_q += x
+                bid_last = last
+                sold += x
+        n_long_pieces = n_pieces
+        if s_head < s_n:
+            x, last, a_level, a_used, s_head, n_pieces = _sell_lots(
+                ask_px, ask_qty, factor, a_level, a_used, ask_edge, False,
+                sq_q, sq_bp, sq_tag, s_head, s_n, piece_tag, piece_loss, n_pieces,
+            )  # fmt: skip
+            if x > 0.0:
+                ask_q += x
+                ask_last = last
+                sold += x
+        if k == 0 and sold == 0.0:
+            break  # inventory held, but the book takes none of it: converged
+        fund, loss = _settle(piece_tag, piece_loss, n_long_pieces, n_pieces, fund)
+        inv_loss += loss
         rounds += 1
         liquidations += k
         if bid_q > 0.0 or ask_q > 0.0:
@@ -396,6 +481,35 @@ def cascade(
             else:
                 mark = (bid_q * bid_last + ask_q * ask_last) / (bid_q + ask_q)
         marks.append(mark)
+
+    # the end: what the fund still holds is valued at the final book's exit price (a walk on
+    # copies of the cursors), within the band around the final mark, the rest at the band edge
+    if l_head < l_n or s_head < s_n:
+        P = mark
+        bid_edge = max(0.0, P * (1.0 - band))
+        ask_edge = P * (1.0 + band)
+        n_pieces = 0
+        if l_head < l_n:
+            _, _, _, _, l_head, n_pieces = _sell_lots(
+                bid_px, bid_qty, factor, b_level, b_used, bid_edge, True,
+                lq_q, lq_bp, lq_tag, l_head, l_n, piece_tag, piece_loss, n_pieces,
+            )  # fmt: skip
+            rest, n_pieces = _value_rest(
+                bid_edge, True, lq_q, lq_bp, lq_tag, l_head, l_n, piece_tag, piece_loss, n_pieces
+            )
+            unabsorbed += rest
+        n_long_pieces = n_pieces
+        if s_head < s_n:
+            _, _, _, _, s_head, n_pieces = _sell_lots(
+                ask_px, ask_qty, factor, a_level, a_used, ask_edge, False,
+                sq_q, sq_bp, sq_tag, s_head, s_n, piece_tag, piece_loss, n_pieces,
+            )  # fmt: skip
+            rest, n_pieces = _value_rest(
+                ask_edge, False, sq_q, sq_bp, sq_tag, s_head, s_n, piece_tag, piece_loss, n_pieces
+            )
+            unabsorbed += rest
+        fund, loss = _settle(piece_tag, piece_loss, n_long_pieces, n_pieces, fund)
+        inv_loss += loss
     return (np.array(marks), rounds, liquidations, total_deficit, inv_loss, unabsorbed, fees, fund)
 
 
