@@ -632,3 +632,29 @@ def test_mmr_one_counterparty_charged_by_the_residual_is_liquidated_later() -> N
     assert res.n_liquidated == 5
     assert bool(np.asarray(res.liquidated)[0])
     assert res.bad_debt == pytest.approx(1648.9, rel=1e-12)
+
+
+def test_unabsorbed_counts_only_what_the_end_values_at_the_edge():
+    # docs/model.md §4: the fund carries what the book does not take from round to round; only
+    # what is left at the end and finds no bid within the band is valued at the edge. Long 2 @
+    # 100, margin 10, shock -10% (bids 90 x 1, 45 x 10; band 0.2 at 90: bids >= 72): the close
+    # sells 1 @ 90, the fund takes 1 @ 95 and finds no bid. (Hand-worked in
+    # tests/test_model_reference.py, test_cascade_inventory_carried_and_sold.)
+    def run(resilience, max_rounds):
+        return lq.simulate_cascade(
+            lq.Positions([2.0], [100.0], [10.0]), lq.Book([100.0, 50.0], [1.0, 10.0], [110.0], [1.0]),
+            100.0, -0.1, lq.Policy(price_band=0.2), insurance_fund=100.0, resilience=resilience,
+            max_rounds=max_rounds,
+        )
+
+    # no refill: round 1 carries 1, the end values it at the edge 72 (loss 23): bad debt 28
+    r = run(0.0, 1000)
+    assert (r.rounds, r.held_at_end, r.unabsorbed, r.bad_debt) == (1, 1.0, 1.0, 28.0)
+    # refill 0.25 per round, 2 rounds: held 1 then 0.75 (carried, not counted); at the end
+    # 0.25 finds the refilled 90 bid and 0.5 is valued at the edge
+    r = run(0.25, 2)
+    np.testing.assert_array_equal(r.trace.unabsorbed, [1.0, 0.75])
+    assert (r.rounds, r.held_at_end, r.unabsorbed, r.bad_debt) == (2, 0.75, 0.5, 19.0)
+    # refill 0.5: everything sold by round 3, nothing left for the edge
+    r = run(0.5, 1000)
+    assert (r.rounds, r.held_at_end, r.unabsorbed, r.bad_debt) == (3, 0.0, 0.0, 10.0)

@@ -682,6 +682,10 @@ def kernel_cascade_property(c: Case, rule: str, resil: float) -> None:
     )
     s = c.scale
     compare_totals(k, r, s)
+    # quantities: what the fund still held at the end, and of it what was valued at the edge
+    qty = float(sum(abs(x) for x in c.sizes))
+    assert close(k.held_at_end, r.held_at_end, qty), (k.held_at_end, float(r.held_at_end))
+    assert close(k.unabsorbed, r.unabsorbed, qty), (k.unabsorbed, float(r.unabsorbed))
     assert k.rounds == r.rounds
     assert all(close(a, b, c.mark) for a, b in zip(k.marks, r.marks))
     for i in range(len(c.sizes)):

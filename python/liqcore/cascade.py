@@ -136,8 +136,9 @@ class CascadeTrace(Rows):
     it; liquidated (int64): liquidations in the round (a position closed in slices counts once
     per slice); notional: closed notional at ``mark_before``; deficit: traders' deficits;
     inventory_loss: the fund's losses on the round's inventory (sold into the book after the
-    round's closes, or valued at the band edge); unabsorbed: inventory quantity valued at the
-    band edge; bad_debt: deficit + inventory_loss; fees:
+    round's closes, or valued at the band edge); unabsorbed: inventory quantity the fund still
+    holds after the round (carried to the next round, not valued; what is left at the end is
+    valued then, see ``held_at_end``); bad_debt: deficit + inventory_loss; fees:
     fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
     adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round;
     waited (int64): liquidatable positions the policy's rate limits (``max_notional``,
@@ -200,7 +201,8 @@ class CascadeResult(_SpreadOutcomes, Result):
         ``waited_notional`` (a position waiting two rounds counts twice; 0 without rate limits).
     End of the cascade
         held_at_end: inventory quantity the fund still held when the cascade stopped, valued at
-        the final book's exit price (band edge beyond it); end_inventory_loss: that valuation's
+        the final book's exit price (band edge beyond it); ``unabsorbed`` is the part of it valued
+        at the band edge (no bid or ask left within the band); end_inventory_loss: that valuation's
         loss (included in inventory_loss and bad_debt; not in the per-round trace).
     Also the book after the cascade (shifted, consumed, recovered), the ``ledger`` over all
     rounds (sums to zero), ``shock`` and the ``policy`` used.

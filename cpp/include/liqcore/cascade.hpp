@@ -370,7 +370,7 @@ struct RoundTrace {
   double notional = 0.0;  // closed notional at the round's mark
   double deficit = 0.0;   // traders' deficits
   double inventory_loss = 0.0;  // losses of the fund's inventory (sold, or valued at the band edge)
-  double unabsorbed = 0.0;      // inventory quantity the book could not absorb within the band
+  double unabsorbed = 0.0;      // inventory quantity the fund still holds after the round (carried, not valued)
   double bad_debt = 0.0;        // deficit + inventory_loss
   double fees = 0.0;
   double draw = 0.0;      // paid by the fund
@@ -964,7 +964,8 @@ class CascadeEngine {
     tot_.deficit.add(tr.deficit);
     tot_.inventory_loss.add(tr.inventory_loss);
     tot_.inventory_gain.add(inv.gain.value());
-    tot_.unabsorbed.add(unabsorbed);
+    // (tot_.unabsorbed is the end-of-run quantity valued at the edge, finish(): what a round
+    // carries is not valued, docs/model.md §4)
     tot_.fees.add(tr.fees);
     tot_.draw.add(tr.draw);
     tot_.residual.add(res);
@@ -1042,7 +1043,7 @@ class CascadeEngine {
     end_.adl_transfers = covered;
     tot_.inventory_loss.add(inv.loss.value());
     tot_.inventory_gain.add(inv.gain.value());
-    tot_.unabsorbed.add(unabsorbed);
+    tot_.unabsorbed.add(unabsorbed);  // the quantity valued at the edge (docs/model.md §4)
     tot_.draw.add(inv.draw.value());
     tot_.residual.add(res);
     tot_.adl_transfers.add(covered);
