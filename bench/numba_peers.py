@@ -65,7 +65,8 @@ def margin_flat(q, ep, m, mmr):
 def margin_flat_parallel(q, ep, m, mmr):
     lp = np.empty(q.shape[0])
     bp = np.empty(q.shape[0])
-    margin_flat_parallel_into(q, ep, m, mmr, lp, bp)
+    for i in nb.prange(q.shape[0]):  # here, not through margin_flat_parallel_into: a parallel
+        lp[i], bp[i] = _lp_bp(q[i], ep[i], m[i], mmr)  # function needs its own prange
     return lp, bp
 
 
