@@ -5,7 +5,8 @@ price band 0.9, fee capped at 1.5% of fill notional, no residual allocation, mos
 first); the benchmark files check their results against liqcore's before timing.
 
 - margin: one fused loop for liquidation and bankruptcy prices (`margin_flat`), and the same
-  loop with `prange` (`margin_flat_parallel`, Numba's default thread count);
+  loop with `prange` (`margin_flat_parallel`, Numba's default thread count); the `*_into`
+  variants write into preallocated arrays (the peers of liqcore's `out=`);
 - `sweep_many`: a binary search per order on the bid side's prefix sums;
 - `liquidate`: detection loop, one argsort of the ordering key, a sequential level-by-level walk
   of the book with the fee and the fund inline;
@@ -31,36 +32,43 @@ BAND = 0.9
 # ---- margin math ------------------------------------------------------------------------------
 
 
+@nb.njit(cache=True, inline="always")
+def _lp_bp(qi, epi, mi, mmr):
+    """Liquidation price (flat mmr) and bankruptcy price of one linear position."""
+    if qi == 0.0:
+        return np.nan, np.nan
+    return max((mi - qi * epi) / (abs(qi) * mmr - qi), 0.0), max(epi - mi / qi, 0.0)
+
+
+@nb.njit(cache=True)
+def margin_flat_into(q, ep, m, mmr, lp, bp):
+    """Both prices of linear positions into preallocated ``lp`` and ``bp``, one pass."""
+    for i in range(q.shape[0]):
+        lp[i], bp[i] = _lp_bp(q[i], ep[i], m[i], mmr)
+
+
+@nb.njit(cache=True, parallel=True)
+def margin_flat_parallel_into(q, ep, m, mmr, lp, bp):
+    for i in nb.prange(q.shape[0]):
+        lp[i], bp[i] = _lp_bp(q[i], ep[i], m[i], mmr)
+
+
 @nb.njit(cache=True)
 def margin_flat(q, ep, m, mmr):
-    """Liquidation price (flat mmr) and bankruptcy price of linear positions, one pass."""
-    n = q.shape[0]
-    lp = np.empty(n)
-    bp = np.empty(n)
-    for i in range(n):
-        qi = q[i]
-        if qi == 0.0:
-            lp[i] = np.nan
-            bp[i] = np.nan
-        else:
-            lp[i] = max((m[i] - qi * ep[i]) / (abs(qi) * mmr - qi), 0.0)
-            bp[i] = max(ep[i] - m[i] / qi, 0.0)
+    """Liquidation price (flat mmr) and bankruptcy price of linear positions, one pass, into
+    fresh arrays."""
+    lp = np.empty(q.shape[0])
+    bp = np.empty(q.shape[0])
+    margin_flat_into(q, ep, m, mmr, lp, bp)
     return lp, bp
 
 
 @nb.njit(cache=True, parallel=True)
 def margin_flat_parallel(q, ep, m, mmr):
-    n = q.shape[0]
-    lp = np.empty(n)
-    bp = np.empty(n)
-    for i in nb.prange(n):
-        qi = q[i]
-        if qi == 0.0:
-            lp[i] = np.nan
-            bp[i] = np.nan
-        else:
-            lp[i] = max((m[i] - qi * ep[i]) / (abs(qi) * mmr - qi), 0.0)
-            bp[i] = max(ep[i] - m[i] / qi, 0.0)
+    lp = np.empty(q.shape[0])
+    bp = np.empty(q.shape[0])
+    for i in nb.prange(q.shape[0]):  # here, not through margin_flat_parallel_into: a parallel
+        lp[i], bp[i] = _lp_bp(q[i], ep[i], m[i], mmr)  # function needs its own prange
     return lp, bp
 
 
@@ -523,6 +531,9 @@ def warm_up() -> None:
     qty = np.array([1.0, 1.0])
     margin_flat(q, ep, m, MMR)
     margin_flat_parallel(q, ep, m, MMR)
+    lp, bp = np.empty(3), np.empty(3)
+    margin_flat_into(q, ep, m, MMR, lp, bp)
+    margin_flat_parallel_into(q, ep, m, MMR, lp, bp)
     cum, cumn = prefix(px, qty)
     sweep_many(px, cum, cumn, q)
     liquidate(q, ep, m, px, qty, ax, qty, 100.0, MMR, FEE_CAP, BAND, 1e6)

@@ -8,7 +8,10 @@ pair them per function and size. liqcore runs twice: `threads=1` and the default
 every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
 np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
 read + write) / that bandwidth. `test_numba_lp_bp_flat` (group "numba: ...", skipped without numba)
-times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py):
+times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py), and
+`test_numba_lp_bp_flat_out` (group "numba out=: ...") the same with every implementation writing
+into preallocated output arrays reused across calls (liqcore's `out=`, Numba's `*_into`), so no
+call pays the first touch of fresh output memory:
 
     .venv/bin/python -m pytest bench/test_bench_margin.py -k "numba or copy" --benchmark-only
 """
@@ -180,3 +183,38 @@ def test_numba_lp_bp_flat(benchmark: Any, numba_peers: Any, data_1e7: Any, impl:
     benchmark.group = f"numba: liquidation_price + bankruptcy_price flat n={N_NUMBA:.0e}"
     benchmark.extra_info.update(n=N_NUMBA, bytes_per_position=40)
     benchmark(fns[impl], q, ep, m)
+
+
+# ---- the same with preallocated outputs, reused across calls (liqcore's out=, Numba's *_into):
+# no call allocates or first-touches its outputs, for either implementation. Floors: liqcore
+# 64 B per position (two calls, 2 x (24 in + 8 out)), the fused Numba loop 40 B (24 in + 16 out).
+
+OUT_IMPLS = ["liqcore-1thread", "numba-1thread", "liqcore", "numba-prange"]
+
+
+def _lq_lp_bp_into(q: np.ndarray, ep: np.ndarray, m: np.ndarray, lp: np.ndarray, bp: np.ndarray,
+                   threads: Any = None) -> Any:
+    return (
+        lq.liquidation_price(q, ep, m, MMR, threads=threads, out=lp),
+        lq.bankruptcy_price(q, ep, m, threads=threads, out=bp),
+    )
+
+
+@pytest.mark.parametrize("impl", OUT_IMPLS)
+def test_numba_lp_bp_flat_out(benchmark: Any, numba_peers: Any, data_1e7: Any, impl: str) -> None:
+    q, ep, m = data_1e7
+    lp, bp = np.empty(N_NUMBA), np.empty(N_NUMBA)
+    fns: dict[str, Callable[..., Any]] = {
+        "liqcore-1thread": lambda: _lq_lp_bp_into(q, ep, m, lp, bp, threads=1),
+        "liqcore": lambda: _lq_lp_bp_into(q, ep, m, lp, bp),
+        "numba-1thread": lambda: numba_peers.margin_flat_into(q, ep, m, MMR, lp, bp),
+        "numba-prange": lambda: numba_peers.margin_flat_parallel_into(q, ep, m, MMR, lp, bp),
+    }
+    fns[impl]()  # also faults the buffers' pages in before timing
+    want = _lq_lp_bp(q, ep, m, threads=1)
+    for a, b in zip((lp, bp), want):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    benchmark.group = f"numba out=: liquidation_price + bankruptcy_price flat n={N_NUMBA:.0e}"
+    benchmark.extra_info.update(n=N_NUMBA,
+                                bytes_per_position=64 if impl.startswith("liqcore") else 40)
+    benchmark(fns[impl])

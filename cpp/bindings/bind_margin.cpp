@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "arrays.hpp"
@@ -16,15 +18,58 @@ namespace liqcore::bindings {
 
 namespace {
 
+// The inputs of a kernel call; a null entry is an input the call does not read (the rates
+// with tiers, see rates()).
+using Inputs = std::initializer_list<const F64Array*>;
+
+// The rates a kernel reads: none with tiers.
+const F64Array* rates(const F64Array& mmr, const Tiers* tiers) { return tiers ? nullptr : &mmr; }
+
 // Output length: the length of the array inputs (the kernel checks they agree); 1 if all
 // inputs are scalars.
-std::size_t out_len(std::initializer_list<const F64Array*> xs) {
+std::size_t out_len(Inputs xs) {
   std::size_t n = 1;
   for (const F64Array* x : xs)
-    if (x->ndim() != 0 && x->size() != 1) return static_cast<std::size_t>(x->size());
+    if (x && x->ndim() != 0 && x->size() != 1) return static_cast<std::size_t>(x->size());
   for (const F64Array* x : xs)
-    if (x->ndim() != 0) n = static_cast<std::size_t>(x->size());
+    if (x && x->ndim() != 0) n = static_cast<std::size_t>(x->size());
   return n;
+}
+
+// `out` as the kernels' output span: a guard, so that direct _core calls cannot break the
+// kernels' __restrict contract (liqcore.margin checks the same rules first, with the messages
+// users see). Raises unless out is a writeable, aligned, C-contiguous float64 array of n
+// elements whose bytes overlap no input.
+std::span<double> out_span(const py::object& out, std::size_t n, Inputs xs) {
+  if (!py::isinstance<py::array_t<double>>(out)) throw py::type_error("out must be a float64 ndarray or None");
+  auto a = py::reinterpret_borrow<py::array>(out);
+  constexpr int need = static_cast<int>(py::array::c_style) | static_cast<int>(py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+  if (a.ndim() != 1 || size_of(a) != n || (a.flags() & need) != need || !a.writeable())
+    throw InvalidArgument("out", -1,
+                          "must be a writeable, aligned, C-contiguous array of " + std::to_string(n) + " elements");
+  auto* lo = static_cast<const char*>(a.data());
+  const char* hi = lo + n * sizeof(double);
+  for (const F64Array* x : xs) {
+    if (!x) continue;
+    auto* xlo = reinterpret_cast<const char*>(x->data());
+    if (xlo < hi && lo < xlo + size_of(*x) * sizeof(double))
+      throw InvalidArgument("out", -1, "must not overlap an input");
+  }
+  return {static_cast<double*>(a.mutable_data()), n};
+}
+
+// The result of a kernel over the inputs xs: a fresh array (out None) or out itself, which
+// kernel(span) fills with the GIL released.
+template <class Kernel>
+py::object result(const py::object& out, Inputs xs, const Kernel& kernel) {
+  const std::size_t n = out_len(xs);
+  if (out.is_none()) return filled(n, kernel);
+  const std::span<double> o = out_span(out, n, xs);
+  {
+    py::gil_scoped_release release;
+    kernel(o);
+  }
+  return out;
 }
 
 ContractSpec spec(bool inverse, double contract_size) {
@@ -64,19 +109,19 @@ void register_margin(py::module_& m) {
   m.def(
       "equity",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark, bool inverse,
-         double cs, std::size_t threads) {
-        return filled(out_len({&size, &ep, &margin, &mark}), [&](std::span<double> o) {
+         double cs, std::size_t threads, const py::object& out) {
+        return result(out, {&size, &ep, &margin, &mark}, [&](std::span<double> o) {
           equity(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), o, threads);
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("inverse"),
-      py::arg("contract_size"), py::arg("threads") = 0);
+      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none());
 
   m.def(
       "maintenance_margin",
       [](const F64Array& size, const F64Array& mark, const F64Array& mmr, const Tiers* tiers, bool inverse,
-         double cs, std::size_t threads) {
-        return filled(tiers ? out_len({&size, &mark}) : out_len({&size, &mark, &mmr}), [&](std::span<double> o) {
+         double cs, std::size_t threads, const py::object& out) {
+        return result(out, {&size, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
             maintenance_margin(spec(inverse, cs), column(size), column(mark), *tiers, o, threads);
           else
@@ -84,23 +129,24 @@ void register_margin(py::module_& m) {
         });
       },
       py::arg("size"), py::arg("mark"), py::arg("mmr"), py::arg("tiers").none(true), py::arg("inverse"),
-      py::arg("contract_size"), py::arg("threads") = 0);
+      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none());
 
   m.def(
       "bankruptcy_price",
-      [](const F64Array& size, const F64Array& ep, const F64Array& margin, bool inverse, double cs, std::size_t threads) {
-        return filled(out_len({&size, &ep, &margin}), [&](std::span<double> o) {
+      [](const F64Array& size, const F64Array& ep, const F64Array& margin, bool inverse, double cs, std::size_t threads,
+         const py::object& out) {
+        return result(out, {&size, &ep, &margin}, [&](std::span<double> o) {
           bankruptcy_price(spec(inverse, cs), column(size), column(ep), column(margin), o, threads);
         });
       },
-      py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
+      py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
+      py::arg("out") = py::none());
 
   m.def(
       "liquidation_price",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mmr, const Tiers* tiers,
-         bool mm_at_entry, bool inverse, double cs, std::size_t threads) {
-        const std::size_t n = tiers ? out_len({&size, &ep, &margin}) : out_len({&size, &ep, &margin, &mmr});
-        return filled(n, [&](std::span<double> o) {
+         bool mm_at_entry, bool inverse, double cs, std::size_t threads, const py::object& out) {
+        return result(out, {&size, &ep, &margin, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
             liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), *tiers, mm_at_entry, o,
                               threads);
@@ -110,15 +156,15 @@ void register_margin(py::module_& m) {
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mmr"), py::arg("tiers").none(true),
-      py::arg("mm_at_entry"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
+      py::arg("mm_at_entry"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
+      py::arg("out") = py::none());
 
   m.def(
       "margin_ratio",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark,
-         const F64Array& mmr, const Tiers* tiers, bool inverse, double cs, std::size_t threads) {
-        const std::size_t n =
-            tiers ? out_len({&size, &ep, &margin, &mark}) : out_len({&size, &ep, &margin, &mark, &mmr});
-        return filled(n, [&](std::span<double> o) {
+         const F64Array& mmr, const Tiers* tiers, bool inverse, double cs, std::size_t threads,
+         const py::object& out) {
+        return result(out, {&size, &ep, &margin, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
             margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), *tiers, o,
                          threads);
@@ -128,7 +174,8 @@ void register_margin(py::module_& m) {
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("mmr"),
-      py::arg("tiers").none(true), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0);
+      py::arg("tiers").none(true), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
+      py::arg("out") = py::none());
 }
 
 }  // namespace liqcore::bindings

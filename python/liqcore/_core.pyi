@@ -71,31 +71,33 @@ class Tiers:
     def maintenance(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def tier_of(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]: ...
 
+# out=None: a new array; else out itself, filled (it must be a writeable, aligned, C-contiguous
+# float64 array of the result's length overlapping no input: ValueError otherwise)
 def equity(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], inverse: bool, contract_size: float,
-    threads: int = ...,
+    threads: int = ..., out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def maintenance_margin(
     size: npt.NDArray[np.float64], mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64],
     tiers: Tiers | None, inverse: bool, contract_size: float,
-    threads: int = ...,
+    threads: int = ..., out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def bankruptcy_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     inverse: bool, contract_size: float,
-    threads: int = ...,
+    threads: int = ..., out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def liquidation_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mmr: npt.NDArray[np.float64], tiers: Tiers | None, mm_at_entry: bool, inverse: bool, contract_size: float,
-    threads: int = ...,
+    threads: int = ..., out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def margin_ratio(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64], tiers: Tiers | None, inverse: bool,
     contract_size: float,
-    threads: int = ...,
+    threads: int = ..., out: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 
 # ---- liquidation engine (bind_liquidation.cpp) ----

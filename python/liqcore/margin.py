@@ -22,6 +22,21 @@ position gets ``0.0`` and an inverse one ``+inf``. A long is liquidatable below 
 liquidation price and a short above it, so ``0`` means "never" for a linear long (e.g. 1x) and
 ``+inf`` means "never" for an inverse short (1x or less).
 
+Output buffers
+--------------
+Every function takes ``out=None``; pass a preallocated array to have the result written into it
+and returned (``result is out``), NumPy's convention, so a pipeline that recomputes prices each
+tick reuses its buffers instead of paying for fresh memory every call. ``out`` must be a
+writeable, aligned, C-contiguous float64 ndarray of exactly the result's shape (``(n,)`` for
+inputs of length ``n``); with scalar inputs only (a Python float result) it is not allowed. It
+must not share memory with any input (the kernels read their inputs while they write, and
+the error checks reread them after). These rules are a TypeError (not a float64 ndarray) or a
+ValueError naming ``out``, raised before anything is written, as are errors in the other
+arguments' types, lengths and scalar values. Bad values inside input arrays are found while
+the result is computed: ``out`` may then have been written in part or in whole, and its
+contents are unspecified. The results are the same bits as with ``out=None``, for every thread
+count.
+
 Margin tiers
 ------------
 ``MarginTiers(floors, mmr)``: tier ``k`` applies to positions whose notional at the mark is in
@@ -34,7 +49,7 @@ the solution, which may differ from the tier of the current notional.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
@@ -259,14 +274,15 @@ def _threads(threads: Optional[int]) -> int:
 
 
 class _Call:
-    """The checked arguments of one call of a kernel: the contract and thread count
-    (``kernel``: ``inv, cs, nt``, the kernels' last arguments), the kernel's tiers ``t`` (None:
-    flat rates) and rates ``r`` (``_NO_RATE`` with tiers), and what :func:`_out` needs."""
+    """The checked arguments of one call of a kernel: the contract, thread count and output
+    buffer (``kernel``: ``inv, cs, nt, out``, the kernels' last arguments), the kernel's tiers
+    ``t`` (None: flat rates) and rates ``r`` (``_NO_RATE`` with tiers), and what :func:`_out`
+    needs."""
 
     __slots__ = ("arrays", "kernel", "names", "r", "scalar", "t")
 
     def __init__(self, names: tuple[str, ...], arrays: list[F64], scalar: bool,
-                 kernel: tuple[bool, float, int], t: Any | None, r: Any) -> None:
+                 kernel: tuple[bool, float, int, F64 | None], t: Any | None, r: Any) -> None:
         self.names, self.arrays, self.scalar = names, arrays, scalar
         self.kernel, self.t, self.r = kernel, t, r
 
@@ -277,22 +293,55 @@ class _Call:
 def _args(
     names: tuple[str, ...], values: tuple[Any, ...], contract: Any, contract_size: Any,
     threads: Optional[int], *, rated: bool = False, tiers: MarginTiers | None = None,
-    mmr: Any = None,
+    mmr: Any = None, out: Any = None,
 ) -> tuple[list[F64], _Call]:
     """The checks of every public function below, in order: the contract, with ``rated`` (the
     maintenance-margin functions) the tiers against ``mmr`` (None: the default rate), the
-    thread count, then the arrays (``values`` and, with flat rates, ``mmr`` after them)."""
+    thread count, the arrays (``values`` and, with flat rates, ``mmr`` after them), then
+    ``out`` (:func:`_out_buffer`)."""
     inv, cs = _contract(contract, contract_size)
     t = _tiers(tiers, mmr) if rated else None
     nt = _threads(threads)
+    flat = rated and t is None
     r: Any = _NO_RATE
-    if rated and t is None:
-        rate = _DEFAULT_MMR if mmr is None else mmr
-        arrays, scalar = _prepare(names + ("mmr",), values + (rate,))
+    names_r, values_r = (names + ("mmr",), values + (_DEFAULT_MMR if mmr is None else mmr,)) \
+        if flat else (names, values)
+    arrays, scalar = _prepare(names_r, values_r)
+    if out is not None:
+        given = [(k, x) for k, v, a in zip(names_r, values_r, arrays)
+                 for x in ((a,) if a is v else (v, a))]  # as passed and as converted
+        out = _out_buffer(out, next((a.shape for a in arrays if a.ndim), ()), given)
+    if flat:
         r = arrays.pop()
-    else:
-        arrays, scalar = _prepare(names, values)
-    return arrays, _Call(names, arrays, scalar, (inv, cs, nt), t, r)
+    return arrays, _Call(names, arrays, scalar, (inv, cs, nt, out), t, r)
+
+
+def _out_buffer(out: Any, shape: tuple[int, ...], inputs: Iterable[tuple[str, Any]]) -> F64:
+    """``out`` checked against the rules of the module docstring ("Output buffers") for a
+    result of ``shape`` (``()``: a float, where ``out`` is not allowed); ``inputs``: (name,
+    value) of every input, as passed and as converted (their ndarrays must not share memory
+    with ``out``)."""
+    if shape == ():
+        raise ValueError(
+            "out is not allowed when every input is a scalar (the result is a Python float): "
+            "pass out=None"
+        )
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a float64 ndarray or None (got {type(out).__name__})")
+    if out.dtype != _F64:
+        raise TypeError(f"out must have dtype float64 (got {out.dtype})")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape} (the shape of the result)")
+    flags = out.flags
+    for ok, what in ((flags.c_contiguous, "C-contiguous (got a strided view)"),
+                     (flags.aligned, "aligned (got a misaligned view)"),
+                     (flags.writeable, "writeable (got a read-only array)")):
+        if not ok:
+            raise ValueError(f"out must be {what}")
+    for name, x in inputs:
+        if isinstance(x, np.ndarray) and np.shares_memory(out, x):
+            raise ValueError(f"out must not overlap an input ({name})")
+    return out
 
 
 def _tiers(tiers: MarginTiers | None, mmr: Any) -> Any | None:
@@ -355,6 +404,7 @@ def equity(
     contract: str = "linear",
     contract_size: float = 1.0,
     threads: Optional[int] = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """Equity at the mark, ``E = margin + PnL(mark)``.
 
@@ -363,9 +413,17 @@ def equity(
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input. On an error
+        in an input array's values it may have been partly written (see the module docstring,
+        "Output buffers").
     """
     (q, ep, m, p), c = _args(_QEMP, (size, entry_price, margin, mark), contract, contract_size,
-                             threads)
+                             threads, out=out)
     return c.out(_core.equity(q, ep, m, p, *c.kernel), "equity")
 
 
@@ -378,6 +436,7 @@ def maintenance_margin(
     contract: str = "linear",
     contract_size: float = 1.0,
     threads: Optional[int] = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """Maintenance margin at the mark, ``notional·mmr - cum`` (0 for ``size == 0``).
 
@@ -387,9 +446,17 @@ def maintenance_margin(
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input. On an error
+        in an input array's values it may have been partly written (see the module docstring,
+        "Output buffers").
     """
     (q, p), c = _args(_QP, (size, mark), contract, contract_size, threads, rated=True,
-                      tiers=tiers, mmr=mmr)
+                      tiers=tiers, mmr=mmr, out=out)
     return c.out(_core.maintenance_margin(q, p, c.r, c.t, *c.kernel), "maintenance_margin")
 
 
@@ -401,6 +468,7 @@ def bankruptcy_price(
     contract: str = "linear",
     contract_size: float = 1.0,
     threads: Optional[int] = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """The mark at which closing the whole position leaves zero equity.
 
@@ -411,8 +479,17 @@ def bankruptcy_price(
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input. On an error
+        in an input array's values it may have been partly written (see the module docstring,
+        "Output buffers").
     """
-    (q, ep, m), c = _args(_QEM, (size, entry_price, margin), contract, contract_size, threads)
+    (q, ep, m), c = _args(_QEM, (size, entry_price, margin), contract, contract_size, threads,
+                          out=out)
     return c.out(_core.bankruptcy_price(q, ep, m, *c.kernel), "bankruptcy_price")
 
 
@@ -427,6 +504,7 @@ def liquidation_price(
     contract_size: float = 1.0,
     mm_at_entry: bool = False,
     threads: Optional[int] = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """The mark at which equity equals maintenance margin, ``E(P) = MM(P)``.
 
@@ -448,11 +526,19 @@ def liquidation_price(
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input. On an error
+        in an input array's values it may have been partly written (see the module docstring,
+        "Output buffers").
     """
     if not isinstance(mm_at_entry, (bool, np.bool_)):
         raise TypeError(f"mm_at_entry must be a bool (got {type(mm_at_entry).__name__})")
     (q, ep, m), c = _args(_QEM, (size, entry_price, margin), contract, contract_size, threads,
-                          rated=True, tiers=tiers, mmr=mmr)
+                          rated=True, tiers=tiers, mmr=mmr, out=out)
     out = _core.liquidation_price(q, ep, m, c.r, c.t, bool(mm_at_entry), *c.kernel)
     return c.out(out, "liquidation_price")
 
@@ -468,6 +554,7 @@ def margin_ratio(
     contract: str = "linear",
     contract_size: float = 1.0,
     threads: Optional[int] = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """Maintenance margin over equity at the mark, ``MM/E``; liquidatable iff ``> 1``.
 
@@ -477,9 +564,17 @@ def margin_ratio(
     ``threads``: None (default) uses every core for 65,536 positions or more and one thread
     below; an int ``k >= 1`` uses at most ``k`` threads. The result is bit-identical for any
     thread count.
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input. On an error
+        in an input array's values it may have been partly written (see the module docstring,
+        "Output buffers").
     """
     (q, ep, m, p), c = _args(_QEMP, (size, entry_price, margin, mark), contract, contract_size,
-                             threads, rated=True, tiers=tiers, mmr=mmr)
+                             threads, rated=True, tiers=tiers, mmr=mmr, out=out)
     return c.out(_core.margin_ratio(q, ep, m, p, c.r, c.t, *c.kernel), "margin_ratio")
 
 
@@ -513,16 +608,20 @@ def _oi_caps(open_interest: Any, oi_caps: Any) -> tuple[float, float, float] | N
     return oi, lo, hi
 
 
-def _scaled(base: F64, caps: tuple[float, float, float] | None) -> F64:
-    """dYdX's open-interest scaling of the base fraction (see initial_margin_fraction)."""
-    if caps is None:
-        return base
-    oi, lo, hi = caps
-    if hi == 0.0 or oi <= lo:  # upper cap 0: scaling off (dYdX)
-        return base
-    if oi >= hi:
-        return np.ones_like(base)
-    return np.minimum(base + (oi - lo) / (hi - lo) * (1.0 - base), 1.0)
+def _scaled(base: F64, caps: tuple[float, float, float] | None, out: F64 | None) -> F64:
+    """dYdX's open-interest scaling of the base fraction (see initial_margin_fraction), in
+    ``out`` if given (else ``base`` itself or a new array)."""
+    f: Any = base
+    if caps is not None:
+        oi, lo, hi = caps
+        if hi != 0.0 and oi > lo:  # upper cap 0: scaling off (dYdX)
+            if oi < hi:
+                return np.minimum(base + (oi - lo) / (hi - lo) * (1.0 - base), 1.0, out=out)
+            f = 1.0
+    if out is None:
+        return np.ones_like(base) if f is not base else base
+    np.copyto(out, f)
+    return out
 
 
 def _base_fraction(notional: F64, imr: Any, tiers: MarginTiers | None) -> F64:
@@ -561,6 +660,7 @@ def initial_margin_fraction(
     tiers: MarginTiers | None = None,
     open_interest: float | None = None,
     oi_caps: tuple[float, float] | None = None,
+    out: Optional[F64] = None,
 ) -> Result:
     """The initial-margin fraction (IMF) of positions of this notional; max leverage is ``1/IMF``.
 
@@ -576,6 +676,14 @@ def initial_margin_fraction(
     ``OI = upper`` and stays 1 above, ``min(base + max(0, (OI − lower)/(upper − lower))·(1 −
     base), 1)``; ``upper == 0`` turns the scaling off (dYdX's convention). The caps and the
     open interest are in the notional's currency (quote for linear contracts).
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input; an invalid
+        ``out`` raises before anything is written (see the module docstring, "Output
+        buffers").
     """
     n = as_f64("notional", notional)
     _check_scalar_or_array("notional", n, "nonnegative")
@@ -585,9 +693,13 @@ def initial_margin_fraction(
         raise ValueError(
             f"imr has length {base.shape[0]}, expected {n.shape[0]} (the length of notional)"
         )
-    f = _scaled(np.broadcast_to(base, np.broadcast_shapes(base.shape, n.shape)).astype(np.float64),
-                caps)
-    return float(f) if f.ndim == 0 else f
+    shape = np.broadcast_shapes(base.shape, n.shape)
+    if out is None:
+        f = _scaled(np.broadcast_to(base, shape).astype(np.float64), caps, None)
+        return float(f) if f.ndim == 0 else f
+    _out_buffer(out, shape, (("notional", notional), ("notional", n), ("imr", imr),
+                             ("imr", base)))
+    return _scaled(np.broadcast_to(base, shape), caps, out)
 
 
 def initial_margin(
@@ -600,6 +712,7 @@ def initial_margin(
     oi_caps: tuple[float, float] | None = None,
     contract: str = "linear",
     contract_size: float = 1.0,
+    out: Optional[F64] = None,
 ) -> Result:
     """Initial margin at the mark: ``notional · IMF`` (see :func:`initial_margin_fraction`).
 
@@ -614,6 +727,14 @@ def initial_margin(
     >>> ims = initial_margin(1.0, 500_000.0, 0.2, open_interest=1.5e12, oi_caps=(1e12, 2e12))
     >>> round(ims, 6)  # dYdX's vector: IMF 20% + 0.5 x 80% = 60%
     300000.0
+
+    Parameters
+    ----------
+    out : ndarray, optional
+        A float64 C-contiguous array of the result's shape to write the result into; it is
+        returned. Not with scalar inputs only, nor sharing memory with an input; an invalid
+        ``out`` raises before anything is written (see the module docstring, "Output
+        buffers").
     """
     inv, cs = _contract(contract, contract_size)
     (q, p), scalar = _prepare(_QP, (size, mark))
@@ -635,5 +756,9 @@ def initial_margin(
             "float range"
         )
     f = initial_margin_fraction(n, imr, tiers=tiers, open_interest=open_interest, oi_caps=oi_caps)
-    out = n * f
-    return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=np.float64)
+    if out is None:
+        im = n * f
+        return float(im) if np.ndim(im) == 0 else np.asarray(im, dtype=np.float64)
+    _out_buffer(out, np.broadcast_shapes(n.shape, np.shape(f)),
+                (("size", size), ("size", q), ("mark", mark), ("mark", p), ("imr", imr)))
+    return np.multiply(n, f, out=out)
