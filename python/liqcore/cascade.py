@@ -73,7 +73,7 @@ from liqcore._arrays import real as _real
 from liqcore._arrays import scalar as _scalar
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
-from liqcore.cross_margin import Accounts, Markets, Portfolio
+from liqcore.cross_margin import Accounts, Markets, Portfolio, _accounts_form
 from liqcore.liquidation import (
     _LEDGER_ROWS,
     Ledger,
@@ -356,6 +356,7 @@ def simulate_cascade(
     positions: Positions,
     book: Book,
     mark: float,
+    /,
     shock: float,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -368,9 +369,10 @@ def simulate_cascade(
 
 @overload
 def simulate_cascade(
-    positions: Portfolio,
-    book: Accounts,
-    mark: Markets,
+    portfolio: Portfolio,
+    accounts: Accounts,
+    markets: Markets,
+    /,
     shock: Any,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -385,6 +387,7 @@ def simulate_cascade(
     positions: Positions | Portfolio,
     book: Book | Accounts,
     mark: float | Markets,
+    /,
     shock: Any,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -395,10 +398,14 @@ def simulate_cascade(
 ) -> CascadeResult | ContagionResult:
     """Play a liquidation cascade after an exogenous relative price move.
 
-    With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
-    place of ``positions``, ``book`` and ``mark`` (shock: a scalar or one per market), this is
-    :func:`liqcore.simulate_cascade_accounts`, the multi-market cascade with contagion
-    attribution, and returns a :class:`liqcore.ContagionResult`.
+    One form per engine; the first three arguments are positional-only:
+
+    - ``simulate_cascade(positions, book, mark, shock, ...)``: isolated positions of one market,
+      returning a :class:`CascadeResult` (the parameters below);
+    - ``simulate_cascade(portfolio, accounts, markets, shock, ...)``: cross-margin accounts over
+      several markets (``shock`` a scalar or one per market), which is
+      :func:`liqcore.simulate_cascade_accounts`, the multi-market cascade with contagion
+      attribution, returning a :class:`liqcore.ContagionResult`.
 
     Parameters
     ----------
@@ -408,9 +415,12 @@ def simulate_cascade(
         The market's order book at ``mark``; not changed (the result has the book after).
     mark : float
         Mark price before the shock (finite, > 0).
+    portfolio, accounts, markets : Portfolio, Accounts, Markets
+        The accounts form instead of ``positions``, ``book`` and ``mark``: as
+        :func:`liqcore.simulate_cascade_accounts`.
     shock : float
         Exogenous relative move (finite, > -1): -0.05 moves the mark and every book price by
-        -5%.
+        -5% (in the accounts form, a scalar or one per market).
     policy : Policy, optional
         The liquidation rules; ``Policy()`` by default.
     insurance_fund : float
@@ -427,19 +437,13 @@ def simulate_cascade(
     Returns
     -------
     CascadeResult
-        Round trace, marks, per-position outcomes, totals, the book after and the ledger.
+        Round trace, marks, per-position outcomes, totals, the book after and the ledger (in
+        the accounts form, a :class:`liqcore.ContagionResult`).
     """
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, simulate_cascade takes (pf, acc, mk, shock, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
+    accounts_form = _accounts_form("simulate_cascade", positions, book, mark)
+    if accounts_form is not None:
         return simulate_cascade_accounts(
-            positions,
-            book,
-            mark,
+            *accounts_form,
             shock,
             policy,
             insurance_fund,
@@ -448,7 +452,7 @@ def simulate_cascade(
             max_rounds=max_rounds,
         )
     policy = _check_inputs(positions, book, policy)
-    assert isinstance(book, Book)  # checked by _check_inputs
+    assert isinstance(positions, Positions) and isinstance(book, Book)  # _check_inputs did
     p = _scalar("mark", mark)
     s = _real("shock", shock)
     if not (math.isfinite(s) and s > -1.0):

@@ -1049,6 +1049,7 @@ def _account_spec(
     pf: Portfolio,
     acc: Accounts,
     mk: Markets,
+    /,
     policy: Any,
     insurance_fund: Any,
     scenarios: Any,
@@ -1147,9 +1148,9 @@ def stress_test_accounts(
     mu: float = 0.0,
     sigma: Any = 0.04,
     correlation: Any = None,
-    jump_intensity: float = 0.0,
-    jump_mean: float = 0.0,
-    jump_std: float = 0.0,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
@@ -1173,9 +1174,10 @@ def stress_test_accounts(
     core; GIL released), in fixed chunks, each writing its own results: the results are
     bit-identical for any ``threads`` (and on a Dask cluster, :mod:`liqcore.distributed`).
 
-    Paths: by default correlated geometric Brownian motions, time in days, with optional Merton
-    jumps as :func:`liqcore.stress_test`: the log return of market ``m`` over a step of
-    ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
+    Paths: by default correlated geometric Brownian motions, time in days, with Merton jumps as
+    :func:`liqcore.stress_test` (the same defaults: 0.1 jumps per day of mean log size -3% and
+    standard deviation 5%; ``jump_intensity=0`` for none): the log return of market ``m`` over
+    a step of ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
     ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, symmetric,
     unit diagonal, positive semi-definite; default the identity), ``N ~ Poisson(λ·dt)`` and
     ``J_j ~ N(jump_mean, jump_std²)`` independent per market (``λ = jump_intensity``,
@@ -1208,7 +1210,8 @@ def stress_test_accounts(
     bit-identical for any ``threads``); scalars apply to every asset; ``collateral_market``
     defaults to market 0. Haircuts apply to the moved prices.
 
-    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
+    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``stress_test(pf, acc,
+    mk, ...)`` is this function: the same call gives the same result. ``policy`` as
     :func:`simulate_cascade_accounts` (every sizing and residual rule). ``progress``:
     ``progress(done, total)`` after each batch of scenarios (about 50 batches; results are
     unchanged). Returns an :class:`AccountStressResult`.
