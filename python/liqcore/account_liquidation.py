@@ -69,12 +69,15 @@ from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import Ledger, _policy
 from liqcore.policy import Policy
 from liqcore.result import (
+    _BATCH_REPR,
     _CLOSE_COLUMNS,
     _FUND_COLUMNS,
+    InventoryTotals,
     Result,
     Rows,
     _from_columns,
     _pick,
+    _repr_of,
     _totals_of,
 )
 
@@ -138,7 +141,7 @@ class MarketOutcomes(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class AccountLiquidationResult(Result, Rows):
+class AccountLiquidationResult(InventoryTotals, Result, Rows):
     """What :func:`liquidate_accounts` did.
 
     Per position (length ``len(pf)``): account and market ids; liquidated (its account was);
@@ -180,20 +183,6 @@ class AccountLiquidationResult(Result, Rows):
     markets: MarketOutcomes
     n_accounts: int
     n_positions: int
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    inventory_gain: float
-    unabsorbed: float
-    bad_debt: float
-    insurance_fund_before: float
-    insurance_fund: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
     books: list[Book] | None
     ledger: Ledger
     policy: Policy
@@ -222,12 +211,11 @@ class AccountLiquidationResult(Result, Rows):
         return self._frame_at(level, accounts=self.accounts.to_frame, markets=self.markets.to_frame)
 
     def __repr__(self) -> str:
-        return (
-            f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
-            f"bad_debt={self.bad_debt:.6g}, deficit={self.total_deficit:.6g}, "
-            f"fees={self.total_fees:.6g}, "
-            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-            f"uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "AccountLiquidationResult",
+            ("accounts", self.n_accounts, ""),
+            ("positions", self.n_positions, ""),
+            *self._repr_totals(*_BATCH_REPR),
         )
 
 

@@ -85,11 +85,15 @@ from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import (
+    _CASCADE_REPR,
     _FUND_COLUMNS,
+    _ROUND_MONEY,
+    InventoryTotals,
     Result,
-    Rows,
+    RoundTotals,
     _columns,
     _frozen,
+    _repr_of,
     _SpreadOutcomes,
     _totals_of,
 )
@@ -107,13 +111,7 @@ _TRACE_FIELDS = (
     "inventory_loss",
     "unabsorbed",
     "bad_debt",
-    "fees",
-    "insurance_draw",
-    "residual",
-    "adl_transfers",
-    "insurance_fund",
-    "waited",
-    "waited_notional",
+    *_ROUND_MONEY,
 )
 _PER_POSITION = (
     "liquidated",
@@ -128,41 +126,28 @@ _PER_POSITION = (
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeTrace(Rows):
+class CascadeTrace(RoundTotals):
     """One entry per round that liquidated something or in which the fund sold inventory (round
     1 first).
 
-    round (int64, 1-based); mark_before: the mark the round detected at; mark: the mark after
-    it; liquidated (int64): liquidations in the round (a position closed in slices counts once
-    per slice); notional: closed notional at ``mark_before``; deficit: traders' deficits;
-    inventory_loss: the fund's losses on the round's inventory (sold into the book after the
-    round's closes, or valued at the band edge); unabsorbed: inventory quantity valued at the
-    band edge; bad_debt: deficit + inventory_loss; fees:
-    fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
-    adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round;
-    waited (int64): liquidatable positions the policy's rate limits (``max_notional``,
-    ``max_orders``) left for the next round; waited_notional: their notional at ``mark_before``
-    (docs/model.md §4, "Rate limits"). Money in the margin currency.
+    The columns of :class:`liqcore.result.RoundTotals`: round (int64, 1-based), notional
+    (closed, at ``mark_before``), deficit (traders' deficits), fees, insurance_draw, residual,
+    adl_transfers, insurance_fund (after the round), waited and waited_notional (at
+    ``mark_before``); and mark_before: the mark the round detected at; mark: the mark after it;
+    liquidated (int64): liquidations in the round (a position closed in slices counts once per
+    slice); inventory_loss: the fund's losses on the round's inventory (sold into the book after
+    the round's closes, or valued at the band edge); unabsorbed: inventory quantity valued at
+    the band edge; bad_debt: deficit + inventory_loss. Money in the margin currency; the
+    tables (:meth:`to_frame`, :meth:`to_dict`) keep the column order ``round, mark_before,
+    mark, liquidated, notional, deficit, inventory_loss, unabsorbed, bad_debt, fees, ...``.
     """
 
-    _ROWS = "round"
-
-    round: I64
     mark_before: F64
     mark: F64
     liquidated: I64
-    notional: F64
-    deficit: F64
     inventory_loss: F64
     unabsorbed: F64
     bad_debt: F64
-    fees: F64
-    insurance_draw: F64
-    residual: F64
-    adl_transfers: F64
-    insurance_fund: F64
-    waited: I64
-    waited_notional: F64
 
     def to_dict(self) -> dict[str, list[float]]:
         """Columns as lists (JSON-compatible)."""
@@ -174,7 +159,7 @@ class CascadeTrace(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult(_SpreadOutcomes, Result):
+class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -214,22 +199,8 @@ class CascadeResult(_SpreadOutcomes, Result):
     converged: bool
     trace: CascadeTrace
     n_liquidated: int
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    inventory_gain: float
-    unabsorbed: float
-    bad_debt: float
     held_at_end: float
     end_inventory_loss: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
-    insurance_fund: float
-    insurance_fund_before: float
     n_waited: int
     waited_notional: float
     book: Book
@@ -300,11 +271,15 @@ class CascadeResult(_SpreadOutcomes, Result):
         }
 
     def __repr__(self) -> str:
-        return (
-            f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
-            f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
-            f"liquidations={self.n_liquidated}, bad_debt={self.bad_debt:.6g}, "
-            f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "CascadeResult",
+            ("positions", len(self), ""),
+            ("shock", self.shock, "g"),
+            ("rounds", self.rounds, ""),
+            ("final_mark", self.final_mark, ".8g"),
+            ("move", self.move, ".4g"),
+            ("liquidations", self.n_liquidated, ""),
+            *self._repr_totals(*_CASCADE_REPR),
         )
 
 

@@ -89,13 +89,18 @@ from liqcore.liquidation import Ledger, _policy
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.result import (
+    _CASCADE_REPR,
     _CLOSE_COLUMNS,
     _FUND_COLUMNS,
+    _ROUND_MONEY,
+    LossTotals,
     Result,
+    RoundTotals,
     Rows,
     _from_columns,
     _pandas,
     _pick,
+    _repr_of,
     _totals_of,
 )
 
@@ -122,11 +127,21 @@ _PER_POSITION = (
 )
 
 
+# The per-round columns of ContagionTrace.to_frame, after round and the per-market ones.
+_ROUND_COLUMNS = (
+    "accounts",
+    "positions",
+    "notional",
+    "deficit",
+    *_ROUND_MONEY,
+)
+
+
 @dataclass(frozen=True, eq=False)
-class ContagionTrace(Rows):
+class ContagionTrace(RoundTotals):
     """One entry per round that liquidated (round numbers from 1); quote currency.
 
-    marks_before, marks_after: rounds × markets marks at the start and the end of the round;
+    The columns of :class:`liqcore.result.RoundTotals` and, per round: marks_before, marks_after: rounds × markets marks at the start and the end of the round;
     deficit_by_market: rounds × markets deficits realised in the round; accounts, positions:
     newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
     residual (what the fund could not pay) of the round, adl_transfers (what counterparties
@@ -136,23 +151,11 @@ class ContagionTrace(Rows):
     limits").
     """
 
-    _ROWS = "round"
-
-    round: I64
     marks_before: npt.NDArray[np.float64]
     marks_after: npt.NDArray[np.float64]
     deficit_by_market: npt.NDArray[np.float64]
     accounts: I64
     positions: I64
-    notional: F64
-    deficit: F64
-    fees: F64
-    insurance_draw: F64
-    residual: F64
-    adl_transfers: F64
-    insurance_fund: F64
-    waited: I64
-    waited_notional: F64
 
     def to_frame(self) -> Any:
         """One row per round; per-market columns ``mark_before_<m>``, ``mark_after_<m>``,
@@ -163,10 +166,8 @@ class ContagionTrace(Rows):
             cols[f"mark_before_{m}"] = self.marks_before[:, m]
             cols[f"mark_after_{m}"] = self.marks_after[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
-        for k in self.__dataclass_fields__:  # then the per-round columns, in field order
-            v = getattr(self, k)
-            if v.ndim == 1 and k not in cols:
-                cols[k] = v
+        for k in _ROUND_COLUMNS:  # then the per-round columns
+            cols[k] = getattr(self, k)
         return pd.DataFrame(cols)
 
 
@@ -213,7 +214,7 @@ class ContagionMarkets(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionResult(Result, Rows):
+class ContagionResult(LossTotals, Result, Rows):
     """What :func:`simulate_cascade_accounts` did.
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
@@ -258,18 +259,6 @@ class ContagionResult(Result, Rows):
     contagion: npt.NDArray[np.float64]
     rounds: int
     converged: bool
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    bad_debt: float
-    insurance_fund_before: float
-    insurance_fund: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
     n_waited: int
     waited_notional: float
     books: list[Book] | None
@@ -331,11 +320,13 @@ class ContagionResult(Result, Rows):
         )
 
     def __repr__(self) -> str:
-        return (
-            f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
-            f"rounds={self.rounds}, accounts={int(self.accounts.liquidated.sum())}, "
-            f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
-            f"uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "ContagionResult",
+            ("positions", len(self), ""),
+            ("markets", self.contagion.shape[0], ""),
+            ("rounds", self.rounds, ""),
+            ("accounts", int(self.accounts.liquidated.sum()), ""),
+            *self._repr_totals(*_CASCADE_REPR),
         )
 
 
@@ -645,10 +636,12 @@ class AccountStressResult(ScenarioStats, Result):
         return pd.DataFrame(cols)
 
     def __repr__(self) -> str:
-        return (
-            f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
-            f"mean_deficit={self.expected_deficit:.6g}, "
-            f"exhaustion_probability={self.exhaustion_probability:.4g})"
+        return _repr_of(
+            "AccountStressResult",
+            ("scenarios", len(self), ""),
+            ("markets", self.final_marks.shape[1], ""),
+            ("mean_deficit", self.expected_deficit, ".6g"),
+            ("exhaustion_probability", self.exhaustion_probability, ".4g"),
         )
 
 

@@ -81,7 +81,7 @@ from liqcore.liquidation import _scalar
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result
+from liqcore.result import Result, _repr_of
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -190,10 +190,13 @@ class StressResult(ScenarioStats, Result):
         }
 
     def __repr__(self) -> str:
-        return (
-            f"StressResult(scenarios={len(self)}, steps={self.steps}, "
-            f"expected_deficit={self.expected_deficit:.6g}, "
-            f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
+        return _repr_of(
+            "StressResult",
+            ("scenarios", len(self), ""),
+            ("steps", self.steps, ""),
+            ("expected_deficit", self.expected_deficit, ".6g"),
+            ("depletion_probability", self.depletion_probability, ".4g"),
+            ("var99", self.var(0.99), ".6g"),
         )
 
 
