@@ -98,30 +98,59 @@ _PER_POSITION = (
 
 
 @dataclass(frozen=True, eq=False)
-class AccountOutcomes(Rows):
+class AccountColumns(Rows):
+    """The per-account columns both account engines report (:class:`AccountOutcomes` of
+    :func:`liquidate_accounts`, :class:`liqcore.ContagionAccounts` of the account cascade),
+    quote currency: liquidated; equity (``TNC``, risk value) and maintenance (``TMMR``) when
+    the account was found liquidatable; equity_after (market equity left to the trader after
+    closes, fees and the fund: 0 for a bankrupt account); deficit (the account's loss beyond its
+    collateral, docs/model.md §6), fee, insurance_draw (what the fund paid for it), shortfall
+    (what the fund could not pay). A base of both tables: its fields come first in their
+    constructors (built with keywords); each table keeps its column order (``_COLUMNS``).
+    """
+
+    liquidated: npt.NDArray[np.bool_]
+    equity: F64
+    maintenance: F64
+    equity_after: F64
+    deficit: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+
+@dataclass(frozen=True, eq=False)
+class AccountOutcomes(AccountColumns):
     """Per account (length ``len(accounts)``), quote currency.
 
     liquidated, sequence (rank in the liquidation order, -1 if not liquidated); equity (``TNC``,
     risk value) and maintenance (``TMMR``) before; equity_market (collateral at price + Σ PnL)
     before; equity_after (market equity left to the trader after closes, fees and the fund: 0 for
     a bankrupt account); deficit, surplus, fee, insurance_draw, shortfall; closed_notional (at
-    the marks).
+    the marks). The columns of :class:`AccountColumns` and sequence, equity_market, surplus,
+    closed_notional.
     """
 
-    liquidated: npt.NDArray[np.bool_]
     sequence: I64
-    equity: F64
-    maintenance: F64
     equity_market: F64
-    equity_after: F64
-    deficit: F64
     surplus: F64
-    fee: F64
-    insurance_draw: F64
-    shortfall: F64
     closed_notional: F64
 
     _ROWS = "liquidated"
+    _COLUMNS = (
+        "liquidated",
+        "sequence",
+        "equity",
+        "maintenance",
+        "equity_market",
+        "equity_after",
+        "deficit",
+        "surplus",
+        "fee",
+        "insurance_draw",
+        "shortfall",
+        "closed_notional",
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -82,7 +82,7 @@ from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
 from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
-from liqcore.account_liquidation import _kernel_books, _wrap_books
+from liqcore.account_liquidation import AccountColumns, _kernel_books, _wrap_books
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import Ledger, _policy
@@ -172,28 +172,33 @@ class ContagionTrace(RoundTotals):
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionAccounts(Rows):
+class ContagionAccounts(AccountColumns):
     """Per account (length ``len(acc)``), quote currency.
 
     round (liquidated in, -1 if never); liquidated; trigger (market whose last move hurt its health
     most, -1 if none); origin (the market that move traces back to, -1 if unattributed); equity
     (``TNC``) and maintenance (``TMMR``) at detection; equity_after; deficit, fee, insurance_draw,
-    shortfall.
+    shortfall (the columns of :class:`liqcore.account_liquidation.AccountColumns`).
     """
 
-    _ROWS = "round"
-
     round: I64
-    liquidated: npt.NDArray[np.bool_]
     trigger: I64
     origin: I64
-    equity: F64
-    maintenance: F64
-    equity_after: F64
-    deficit: F64
-    fee: F64
-    insurance_draw: F64
-    shortfall: F64
+
+    _ROWS = "round"
+    _COLUMNS = (
+        "round",
+        "liquidated",
+        "trigger",
+        "origin",
+        "equity",
+        "maintenance",
+        "equity_after",
+        "deficit",
+        "fee",
+        "insurance_draw",
+        "shortfall",
+    )
 
 
 @dataclass(frozen=True, eq=False)

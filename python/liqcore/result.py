@@ -247,13 +247,16 @@ class Rows:
     __slots__ = ()
 
     _ROWS: ClassVar[str]
+    #: The columns of :meth:`to_frame` in their order, where it is not the fields' order (a
+    #: table whose base declares some of its columns); None: every field, in order.
+    _COLUMNS: ClassVar[tuple[str, ...] | None] = None
 
     def __len__(self) -> int:
         return int(np.shape(getattr(self, self._ROWS))[0])
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one column per field."""
-        return _columns(self, getattr(self, "__dataclass_fields__"))
+        return _columns(self, self._COLUMNS or getattr(self, "__dataclass_fields__"))
 
 
 class Result:
