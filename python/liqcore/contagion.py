@@ -600,34 +600,8 @@ class AccountStressResult(ScenarioStats, Result):
 
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
-        fund = self.insurance_fund_before
-        n = len(self)
-        return {
-            "scenarios": n,
-            "steps": self.steps,
-            "markets": int(self.final_marks.shape[1]),
-            "insurance_fund": fund,
-            "expected_deficit": self.expected_deficit,
-            "bad_debt": self.expected_deficit,
-            f"var_{q:g}": self.var(q),
-            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
-            "depletion_probability": self.depletion_probability,
-            "exhaustion_probability": self.exhaustion_probability,
-            "lar_0.95": self.lar(0.95),
-            "mean_liquidated_accounts": float(np.mean(self.liquidated_accounts))
-            if n
-            else math.nan,
-            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
-            if n
-            else math.nan,
-            "cover1": self.cover1(),
-            "cover2": self.cover2(),
-            "meets_cover1": bool(fund >= self.cover1()),
-            "meets_cover2": bool(fund >= self.cover2()),
-            "all_converged": bool(np.all(self.converged)),
-            "mean_waited": float(np.mean(self.waited)) if n else math.nan,
-            "mean_waited_notional": float(np.mean(self.waited_notional)) if n else math.nan,
-        }
+        markets = int(self.final_marks.shape[1])
+        return self._summary(q, "liquidated_accounts", self.liquidated_accounts, markets=markets)
 
     def to_frame(self) -> Any:
         """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""

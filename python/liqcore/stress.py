@@ -164,30 +164,7 @@ class StressResult(ScenarioStats, Result):
 
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
-        fund = self.insurance_fund_before
-        return {
-            "scenarios": len(self),
-            "steps": self.steps,
-            "insurance_fund": fund,
-            "expected_deficit": self.expected_deficit,
-            "bad_debt": self.expected_deficit,
-            f"var_{q:g}": self.var(q),
-            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
-            "depletion_probability": self.depletion_probability,
-            "exhaustion_probability": self.exhaustion_probability,
-            "lar_0.95": self.lar(0.95),
-            "mean_liquidations": float(np.mean(self.liquidations)) if len(self) else math.nan,
-            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
-            if len(self)
-            else math.nan,
-            "cover1": self.cover1(),
-            "cover2": self.cover2(),
-            "meets_cover1": bool(fund >= self.cover1()),
-            "meets_cover2": bool(fund >= self.cover2()),
-            "all_converged": bool(np.all(self.converged)),
-            "mean_waited": float(np.mean(self.waited)) if len(self) else math.nan,
-            "mean_waited_notional": float(np.mean(self.waited_notional)) if len(self) else math.nan,
-        }
+        return self._summary(q, "liquidations", self.liquidations)
 
     def __repr__(self) -> str:
         return _repr_of(
