@@ -5,8 +5,8 @@ Needs the optional extra ``dask[distributed]`` (``pip install "liqcore[dask]"``)
 :func:`stress_test` takes the arguments of :func:`liqcore.stress_test` plus a Dask ``client``
 and ``chunk`` (scenarios per task): isolated positions ``(positions, book, mark, ...)`` or, as
 :func:`liqcore.stress_test_accounts`, cross-margin accounts over several markets
-``(portfolio, accounts, markets, ...)``. Scenario ``s`` draws from the counter-based stream ``(seed, s)``
-wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
+``(portfolio, accounts, markets, ...)``. Scenario ``s`` draws from the counter-based stream
+``(seed, s)`` wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
 its chunk, so the result is **bit-identical** to a local run with the same arguments, whatever
 the number of workers, threads per task or chunk size.
 

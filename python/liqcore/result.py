@@ -196,7 +196,8 @@ class LossTotals:
     - ``liquidated_notional``: the notional at the mark of what was closed;
     - ``total_deficit``: the traders' deficits, the loss beyond their margin (collateral) when
       their closes are worse than the bankruptcy price; ``total_surplus``: the closed traders'
-      equity after their closes, ``max(0, E_after)``, before the fee; ``total_fees``: liquidation fees, to the fund;
+      equity after their closes, ``max(0, E_after)``, before the fee; ``total_fees``:
+      liquidation fees, to the fund;
     - ``inventory_loss``: the fund's losses on what it took over at bankruptcy prices, sold into
       the book or valued at the band edge (§3, step 4);
     - ``bad_debt = total_deficit + inventory_loss = insurance_draw + adl_transfers +

@@ -566,8 +566,8 @@ def _any_spec(
     **model: Any,
 ) -> StressSpec | AccountStressSpec:
     """The validated spec of :func:`stress_test`: for isolated positions ``(positions, book,
-    mark)`` or accounts ``(portfolio, accounts, markets)``; ``model``: the path model and cascade keywords of
-    :func:`_spec`."""
+    mark)`` or accounts ``(portfolio, accounts, markets)``; ``model``: the path model and
+    cascade keywords of :func:`_spec`."""
     collateral = _collateral_options(
         positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
     )
