@@ -143,7 +143,8 @@ class ContagionTrace(RoundTotals):
 
     The columns of :class:`liqcore.result.RoundTotals` and: marks_before, marks_after: rounds ×
     markets marks at the start and the end of the round; deficit_by_market: rounds × markets
-    deficits realised in the round; accounts, positions: newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
+    deficits realised in the round; accounts, positions: newly liquidated; notional (closed,
+    at the round's marks), deficit, fees, insurance_draw,
     residual (what the fund could not pay) of the round, adl_transfers (what counterparties
     paid of it; the rest is uncovered); insurance_fund after it; waited
     (int64): open positions of the liquidatable accounts the policy's rate limits left for the
@@ -1150,7 +1151,8 @@ def stress_test_accounts(
     :func:`liqcore.stress_test` (the same defaults: 0.1 jumps per day of mean log size -3% and
     standard deviation 5%; ``jump_intensity=0`` for none): the log return of market ``m`` over
     a step of ``dt = horizon/steps`` days is
-    ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``, ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, symmetric,
+    ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``, ``Z ~ N(0, I)``, ``L``
+    the Cholesky factor of ``correlation`` (markets × markets, symmetric,
     unit diagonal, positive semi-definite; default the identity), ``N ~ Poisson(λ·dt)`` and
     ``J_j ~ N(jump_mean, jump_std²)`` independent per market (``λ = jump_intensity``,
     ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily volatility, a scalar or one
