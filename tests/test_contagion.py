@@ -638,7 +638,7 @@ def test_simulate_cascade_dispatches_on_a_portfolio():
     assert isinstance(r, lq.ContagionResult)
     np.testing.assert_array_equal(r.contagion, [[0.0, 320.0], [0.0, 0.0]])
     with pytest.raises(
-        TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
+        TypeError, match=r"accounts must be a liqcore\.Accounts and markets a liqcore\.Markets"
     ):
         lq.simulate_cascade(pf, mk, acc, -0.1)
 
@@ -834,15 +834,16 @@ def test_stress_model_paths_are_the_philox_streams(seed):
 
 def test_stress_model_paths_are_correlated_and_seeded():
     pf, acc, mk = rich_three_markets()
+    diffusion = {"sigma": 0.05, "jump_intensity": 0.0}  # the correlated moves alone, no jumps
     corr = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]]
     a = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7
+        pf, acc, mk, scenarios=400, steps=5, **diffusion, correlation=corr, seed=7
     )
     b = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=7, threads=2
+        pf, acc, mk, scenarios=400, steps=5, **diffusion, correlation=corr, seed=7, threads=2
     )
     c = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=corr, seed=8
+        pf, acc, mk, scenarios=400, steps=5, **diffusion, correlation=corr, seed=8
     )
     np.testing.assert_array_equal(a.final_marks, b.final_marks)
     assert not np.array_equal(a.final_marks, c.final_marks)
@@ -852,19 +853,19 @@ def test_stress_model_paths_are_correlated_and_seeded():
     assert abs(rho[0, 2]) < 0.2
     # a positive semi-definite (singular) correlation: markets 0 and 1 move together
     one = [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
-    d = lq.stress_test_accounts(pf, acc, mk, scenarios=50, steps=3, sigma=0.05, correlation=one)
+    d = lq.stress_test_accounts(pf, acc, mk, scenarios=50, steps=3, **diffusion, correlation=one)
     np.testing.assert_allclose(d.final_marks[:, 0] / 100.0, d.final_marks[:, 1] / 200.0, rtol=1e-12)
     # market 0 draws what it draws alone: the identity correlation changes nothing
     e = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=5, sigma=0.05, correlation=np.eye(3), seed=7
+        pf, acc, mk, scenarios=400, steps=5, **diffusion, correlation=np.eye(3), seed=7
     )
-    f = lq.stress_test_accounts(pf, acc, mk, scenarios=400, steps=5, sigma=0.05, seed=7)
+    f = lq.stress_test_accounts(pf, acc, mk, scenarios=400, steps=5, **diffusion, seed=7)
     np.testing.assert_array_equal(e.final_marks, f.final_marks)
     np.testing.assert_array_equal(a.final_marks[:, 0], f.final_marks[:, 0])
     # the model's marks given back as mark paths (the default path_type) are the same paths
     g = lq.stress_test_accounts(pf, acc, mk, paths=a.final_marks[:, None, :])
     h = lq.stress_test_accounts(
-        pf, acc, mk, scenarios=400, steps=1, sigma=0.05, correlation=corr, seed=7
+        pf, acc, mk, scenarios=400, steps=1, **diffusion, correlation=corr, seed=7
     )
     k = lq.stress_test_accounts(pf, acc, mk, paths=h.final_marks[:, None, :])
     np.testing.assert_allclose(k.final_marks, h.final_marks, rtol=1e-15)
@@ -923,24 +924,23 @@ def test_stress_test_dispatches_on_a_portfolio():
     np.testing.assert_array_equal(a.deficit, [320.0, 0.0])
     b = lq.stress_test(pf, acc, mk, scenarios=20, steps=4, correlation=[[1.0, 0.5], [0.5, 1.0]])
     c = lq.stress_test_accounts(
-        pf,
-        acc,
-        mk,
-        scenarios=20,
-        steps=4,
-        correlation=[[1.0, 0.5], [0.5, 1.0]],
-        jump_intensity=0.1,
-        jump_mean=-0.03,
-        jump_std=0.05,
-    )  # stress_test's jump defaults
+        pf, acc, mk, scenarios=20, steps=4, correlation=[[1.0, 0.5], [0.5, 1.0]]
+    )
     np.testing.assert_array_equal(b.final_marks, c.final_marks)
+    # the same call gives the same result: one model default (jumps included) for both
+    d, e = lq.stress_test(pf, acc, mk, seed=5), lq.stress_test_accounts(pf, acc, mk, seed=5)
+    assert (d.steps, len(d)) == (e.steps, len(e)) == (10, 1000)
+    for k in ("deficit", "final_marks", "insurance_fund", "liquidated_notional"):
+        np.testing.assert_array_equal(getattr(d, k), getattr(e, k))
+    for k, v in {"jump_intensity": 0.1, "jump_mean": -0.03, "jump_std": 0.05}.items():
+        assert d.params[k] == e.params[k] == v
     calls = []
     kw = dict(scenarios=20, steps=4, seed=3)
     p = lq.stress_test(pf, acc, mk, progress=lambda d, t: calls.append(d), **kw)
     assert calls == list(range(1, 21))  # 20 scenarios: batches of one
     np.testing.assert_array_equal(p.deficit, lq.stress_test(pf, acc, mk, **kw).deficit)
     with pytest.raises(
-        TypeError, match=r"acc must be a liqcore\.Accounts and mk a liqcore\.Markets"
+        TypeError, match=r"accounts must be a liqcore\.Accounts and markets a liqcore\.Markets"
     ):
         lq.stress_test(pf, mk, acc, scenarios=2)
     with pytest.raises(ValueError, match="correlation applies to a Portfolio"):

@@ -213,7 +213,7 @@ def test_accounts_errors(accounts, client):
     pf, acc, mk = accounts
     with pytest.raises(ValueError, match="correlation must be symmetric with a unit diagonal"):
         ld.stress_test(client, pf, acc, mk, scenarios=2, correlation=[[1.0, 0.5], [0.4, 1.0]])
-    with pytest.raises(TypeError, match=r"acc must be a liqcore\.Accounts"):
+    with pytest.raises(TypeError, match=r"accounts must be a liqcore\.Accounts"):
         ld.stress_test(client, pf, mk, acc, scenarios=2)
     pos, book = population(10), lq.Book.synthetic(MARK, levels=10)
     with pytest.raises(ValueError, match="correlation applies to a Portfolio"):

@@ -8,6 +8,7 @@ Quantiles are empirical, ``inf{v : F(v) >= q}`` over the scenarios (NumPy's "inv
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,8 @@ class ScenarioStats:
 
     The result provides, per scenario, ``deficit`` (the bad debt ``D``), ``residual``,
     ``liquidated_notional``, ``largest_loss`` and ``second_largest_loss`` (the two largest
-    single-defaulter losses of the scenario), and ``insurance_fund_before`` and ``policy``.
+    single-defaulter losses of the scenario), ``converged``, ``waited`` and
+    ``waited_notional``, and ``insurance_fund_before``, ``policy`` and ``steps``.
     """
 
     deficit: F64
@@ -126,3 +128,37 @@ class ScenarioStats:
         """Cover-2 requirement: as :meth:`cover1` for the two largest single-defaulter losses
         of a scenario together."""
         return quantile(self.largest_loss + self.second_largest_loss, _level("q", q))
+
+    def _mean(self, x: Any) -> float:
+        """Mean of a per-scenario array (NaN without scenarios)."""
+        return float(np.mean(x)) if len(self) else math.nan
+
+    def _summary(self, q: float, count: str, counts: Any, **shape: Any) -> dict[str, Any]:
+        """The headline figures of a stress result as a flat dict (VaR and ES at ``q``): the
+        run's size (scenarios, steps, then ``shape``), the fund and the loss statistics, the
+        mean of ``counts`` per scenario as ``mean_<count>`` (liquidations, liquidated accounts),
+        the covers, convergence and the rate limits' waits."""
+        fund = self.insurance_fund_before
+        r: Any = self  # steps, converged, waited, waited_notional: the result's
+        return {
+            "scenarios": len(self),
+            "steps": r.steps,
+            **shape,
+            "insurance_fund": fund,
+            "expected_deficit": self.expected_deficit,
+            "bad_debt": self.expected_deficit,
+            f"var_{q:g}": self.var(q),
+            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
+            "depletion_probability": self.depletion_probability,
+            "exhaustion_probability": self.exhaustion_probability,
+            "lar_0.95": self.lar(0.95),
+            f"mean_{count}": self._mean(counts),
+            "mean_liquidated_notional": self._mean(self.liquidated_notional),
+            "cover1": self.cover1(),
+            "cover2": self.cover2(),
+            "meets_cover1": bool(fund >= self.cover1()),
+            "meets_cover2": bool(fund >= self.cover2()),
+            "all_converged": bool(np.all(r.converged)),
+            "mean_waited": self._mean(r.waited),
+            "mean_waited_notional": self._mean(r.waited_notional),
+        }

@@ -262,7 +262,9 @@ class AccountEngine(_PositionSlots):
              "deficit", "fee", "insurance_draw_by_position", "shortfall",
              "inventory_loss_by_position", "adl"), e_f)
         t.update({"account": e_i, "market": e_i, "liquidated": e_b, "sequence": e_i})
-        t["accounts"] = AccountOutcomes(e_b, e_i, *([e_f] * 10))
+        accounts: dict[str, Any] = dict.fromkeys(AccountOutcomes.__dataclass_fields__, e_f)
+        accounts.update(liquidated=e_b, sequence=e_i)
+        t["accounts"] = AccountOutcomes(**accounts)
         t["markets"] = MarketOutcomes(z, z, z, z, z, z)
         t.update(dict.fromkeys(
             ("liquidated_notional", "total_deficit", "total_surplus", "total_fees",

@@ -69,12 +69,15 @@ from liqcore.cross_margin import Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import Ledger, _policy
 from liqcore.policy import Policy
 from liqcore.result import (
+    _BATCH_REPR,
     _CLOSE_COLUMNS,
     _FUND_COLUMNS,
+    InventoryTotals,
     Result,
     Rows,
     _from_columns,
     _pick,
+    _repr_of,
     _totals_of,
 )
 
@@ -95,30 +98,59 @@ _PER_POSITION = (
 
 
 @dataclass(frozen=True, eq=False)
-class AccountOutcomes(Rows):
+class AccountColumns(Rows):
+    """The per-account columns both account engines report (:class:`AccountOutcomes` of
+    :func:`liquidate_accounts`, :class:`liqcore.ContagionAccounts` of the account cascade),
+    quote currency: liquidated; equity (``TNC``, risk value) and maintenance (``TMMR``) when
+    the account was found liquidatable; equity_after (market equity left to the trader after
+    closes, fees and the fund: 0 for a bankrupt account); deficit (the account's loss beyond its
+    collateral, docs/model.md §6), fee, insurance_draw (what the fund paid for it), shortfall
+    (what the fund could not pay). A base of both tables: its fields come first in their
+    constructors (built with keywords); each table keeps its column order (``_COLUMNS``).
+    """
+
+    liquidated: npt.NDArray[np.bool_]
+    equity: F64
+    maintenance: F64
+    equity_after: F64
+    deficit: F64
+    fee: F64
+    insurance_draw: F64
+    shortfall: F64
+
+
+@dataclass(frozen=True, eq=False)
+class AccountOutcomes(AccountColumns):
     """Per account (length ``len(accounts)``), quote currency.
 
     liquidated, sequence (rank in the liquidation order, -1 if not liquidated); equity (``TNC``,
     risk value) and maintenance (``TMMR``) before; equity_market (collateral at price + Σ PnL)
     before; equity_after (market equity left to the trader after closes, fees and the fund: 0 for
     a bankrupt account); deficit, surplus, fee, insurance_draw, shortfall; closed_notional (at
-    the marks).
+    the marks). The columns of :class:`AccountColumns` and sequence, equity_market, surplus,
+    closed_notional.
     """
 
-    liquidated: npt.NDArray[np.bool_]
     sequence: I64
-    equity: F64
-    maintenance: F64
     equity_market: F64
-    equity_after: F64
-    deficit: F64
     surplus: F64
-    fee: F64
-    insurance_draw: F64
-    shortfall: F64
     closed_notional: F64
 
     _ROWS = "liquidated"
+    _COLUMNS = (
+        "liquidated",
+        "sequence",
+        "equity",
+        "maintenance",
+        "equity_market",
+        "equity_after",
+        "deficit",
+        "surplus",
+        "fee",
+        "insurance_draw",
+        "shortfall",
+        "closed_notional",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +170,7 @@ class MarketOutcomes(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class AccountLiquidationResult(Result, Rows):
+class AccountLiquidationResult(InventoryTotals, Result, Rows):
     """What :func:`liquidate_accounts` did.
 
     Per position (length ``len(pf)``): account and market ids; liquidated (its account was);
@@ -180,20 +212,6 @@ class AccountLiquidationResult(Result, Rows):
     markets: MarketOutcomes
     n_accounts: int
     n_positions: int
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    inventory_gain: float
-    unabsorbed: float
-    bad_debt: float
-    insurance_fund_before: float
-    insurance_fund: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
     books: list[Book] | None
     ledger: Ledger
     policy: Policy
@@ -222,12 +240,11 @@ class AccountLiquidationResult(Result, Rows):
         return self._frame_at(level, accounts=self.accounts.to_frame, markets=self.markets.to_frame)
 
     def __repr__(self) -> str:
-        return (
-            f"AccountLiquidationResult(accounts={self.n_accounts}, positions={self.n_positions}, "
-            f"bad_debt={self.bad_debt:.6g}, deficit={self.total_deficit:.6g}, "
-            f"fees={self.total_fees:.6g}, "
-            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-            f"uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "AccountLiquidationResult",
+            ("accounts", self.n_accounts, ""),
+            ("positions", self.n_positions, ""),
+            *self._repr_totals(*_BATCH_REPR),
         )
 
 

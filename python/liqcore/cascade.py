@@ -16,11 +16,12 @@ Round ``k = 1, 2, …`` at the current mark ``P_k``:
 2. *Liquidation* of those positions, in the policy's order, exactly as :func:`liqcore.liquidate`
    does it at mark ``P_k`` (sizing, book walk or takeover, limit price, fallback at the
    bankruptcy price, fee, insurance fund, ledger), each close consuming the book for the next;
-   then the fund sells the round's inventory (fallbacks taken over at bankruptcy prices) into
-   the book left by the round's closes, within ``policy.price_band``, what the book cannot
-   absorb being valued at the band edge (docs/model.md §3, §4), and the round's residual is
-   allocated per ``policy.residual``. The fund, the book and the ledger carry over from round
-   to round; inventory does not (it is sold or valued in its round).
+   then the fund sells its inventory (fallbacks taken over at bankruptcy prices, earlier lots
+   first) into the book left by the round's closes, within ``policy.price_band``; what the book
+   cannot absorb is carried to the next round (docs/model.md §3, §4), and the round's residual
+   is allocated per ``policy.residual``. The fund, its inventory, the book and the ledger carry
+   over from round to round; what the fund still holds when the cascade stops is valued at the
+   final book's exit price, and the part no level within the band takes at the band edge.
 3. *The mark follows the trades* (``mark_rule``), whatever their order: ``"last"`` sets it to
    the quantity-weighted mean of each book side's deepest fill of the round (closes and the
    fund's sales; with one side only, that side's last fill); ``"mid"`` to the mid of the book
@@ -73,7 +74,7 @@ from liqcore._arrays import real as _real
 from liqcore._arrays import scalar as _scalar
 from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
-from liqcore.cross_margin import Accounts, Markets, Portfolio
+from liqcore.cross_margin import Accounts, Markets, Portfolio, _accounts_form
 from liqcore.liquidation import (
     _LEDGER_ROWS,
     Ledger,
@@ -85,11 +86,15 @@ from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import (
+    _CASCADE_REPR,
     _FUND_COLUMNS,
+    _ROUND_MONEY,
+    InventoryTotals,
     Result,
-    Rows,
+    RoundTotals,
     _columns,
     _frozen,
+    _repr_of,
     _SpreadOutcomes,
     _totals_of,
 )
@@ -107,13 +112,7 @@ _TRACE_FIELDS = (
     "inventory_loss",
     "unabsorbed",
     "bad_debt",
-    "fees",
-    "insurance_draw",
-    "residual",
-    "adl_transfers",
-    "insurance_fund",
-    "waited",
-    "waited_notional",
+    *_ROUND_MONEY,
 )
 _PER_POSITION = (
     "liquidated",
@@ -128,42 +127,29 @@ _PER_POSITION = (
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeTrace(Rows):
+class CascadeTrace(RoundTotals):
     """One entry per round that liquidated something or in which the fund sold inventory (round
     1 first).
 
-    round (int64, 1-based); mark_before: the mark the round detected at; mark: the mark after
-    it; liquidated (int64): liquidations in the round (a position closed in slices counts once
-    per slice); notional: closed notional at ``mark_before``; deficit: traders' deficits;
-    inventory_loss: the fund's losses on the round's inventory (sold into the book after the
-    round's closes, or valued at the band edge); unabsorbed: inventory quantity the fund still
-    holds after the round (carried to the next round, not valued; what is left at the end is
-    valued then, see ``held_at_end``); bad_debt: deficit + inventory_loss; fees:
-    fees to the fund; insurance_draw: paid by the fund; residual: what the fund could not pay;
-    adl_transfers: of which covered by counterparties; insurance_fund: the fund after the round;
-    waited (int64): liquidatable positions the policy's rate limits (``max_notional``,
-    ``max_orders``) left for the next round; waited_notional: their notional at ``mark_before``
-    (docs/model.md §4, "Rate limits"). Money in the margin currency.
+    The columns of :class:`liqcore.result.RoundTotals`: round (int64, 1-based), notional
+    (closed, at ``mark_before``), deficit (traders' deficits), fees, insurance_draw, residual,
+    adl_transfers, insurance_fund (after the round), waited and waited_notional (at
+    ``mark_before``); and mark_before: the mark the round detected at; mark: the mark after it;
+    liquidated (int64): liquidations in the round (a position closed in slices counts once per
+    slice); inventory_loss: the fund's losses on the inventory it sold in the round (into the
+    book after the round's closes); unabsorbed: inventory quantity the fund still holds after
+    the round (carried to the next round, not valued; what is left at the end is valued then,
+    see ``held_at_end``); bad_debt: deficit + inventory_loss. Money in the margin currency; the
+    tables (:meth:`to_frame`, :meth:`to_dict`) keep the column order ``round, mark_before,
+    mark, liquidated, notional, deficit, inventory_loss, unabsorbed, bad_debt, fees, ...``.
     """
 
-    _ROWS = "round"
-
-    round: I64
     mark_before: F64
     mark: F64
     liquidated: I64
-    notional: F64
-    deficit: F64
     inventory_loss: F64
     unabsorbed: F64
     bad_debt: F64
-    fees: F64
-    insurance_draw: F64
-    residual: F64
-    adl_transfers: F64
-    insurance_fund: F64
-    waited: I64
-    waited_notional: F64
 
     def to_dict(self) -> dict[str, list[float]]:
         """Columns as lists (JSON-compatible)."""
@@ -175,7 +161,7 @@ class CascadeTrace(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class CascadeResult(_SpreadOutcomes, Result):
+class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
     """What :func:`simulate_cascade` did (see the module docstring for the semantics).
 
     Path
@@ -216,22 +202,8 @@ class CascadeResult(_SpreadOutcomes, Result):
     converged: bool
     trace: CascadeTrace
     n_liquidated: int
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    inventory_gain: float
-    unabsorbed: float
-    bad_debt: float
     held_at_end: float
     end_inventory_loss: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
-    insurance_fund: float
-    insurance_fund_before: float
     n_waited: int
     waited_notional: float
     book: Book
@@ -302,11 +274,15 @@ class CascadeResult(_SpreadOutcomes, Result):
         }
 
     def __repr__(self) -> str:
-        return (
-            f"CascadeResult(positions={len(self)}, shock={self.shock:g}, rounds={self.rounds}, "
-            f"final_mark={self.final_mark:.8g}, move={self.move:.4g}, "
-            f"liquidations={self.n_liquidated}, bad_debt={self.bad_debt:.6g}, "
-            f"insurance_fund={self.insurance_fund:.6g}, uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "CascadeResult",
+            ("positions", len(self), ""),
+            ("shock", self.shock, "g"),
+            ("rounds", self.rounds, ""),
+            ("final_mark", self.final_mark, ".8g"),
+            ("move", self.move, ".4g"),
+            ("liquidations", self.n_liquidated, ""),
+            *self._repr_totals(*_CASCADE_REPR),
         )
 
 
@@ -358,6 +334,7 @@ def simulate_cascade(
     positions: Positions,
     book: Book,
     mark: float,
+    /,
     shock: float,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -370,9 +347,10 @@ def simulate_cascade(
 
 @overload
 def simulate_cascade(
-    positions: Portfolio,
-    book: Accounts,
-    mark: Markets,
+    portfolio: Portfolio,
+    accounts: Accounts,
+    markets: Markets,
+    /,
     shock: Any,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -387,6 +365,7 @@ def simulate_cascade(
     positions: Positions | Portfolio,
     book: Book | Accounts,
     mark: float | Markets,
+    /,
     shock: Any,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
@@ -397,10 +376,14 @@ def simulate_cascade(
 ) -> CascadeResult | ContagionResult:
     """Play a liquidation cascade after an exogenous relative price move.
 
-    With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
-    place of ``positions``, ``book`` and ``mark`` (shock: a scalar or one per market), this is
-    :func:`liqcore.simulate_cascade_accounts`, the multi-market cascade with contagion
-    attribution, and returns a :class:`liqcore.ContagionResult`.
+    One form per engine; the first three arguments are positional-only:
+
+    - ``simulate_cascade(positions, book, mark, shock, ...)``: isolated positions of one market,
+      returning a :class:`CascadeResult` (the parameters below);
+    - ``simulate_cascade(portfolio, accounts, markets, shock, ...)``: cross-margin accounts over
+      several markets (``shock`` a scalar or one per market), which is
+      :func:`liqcore.simulate_cascade_accounts`, the multi-market cascade with contagion
+      attribution, returning a :class:`liqcore.ContagionResult`.
 
     Parameters
     ----------
@@ -410,9 +393,12 @@ def simulate_cascade(
         The market's order book at ``mark``; not changed (the result has the book after).
     mark : float
         Mark price before the shock (finite, > 0).
+    portfolio, accounts, markets : Portfolio, Accounts, Markets
+        The accounts form instead of ``positions``, ``book`` and ``mark``: as
+        :func:`liqcore.simulate_cascade_accounts`.
     shock : float
         Exogenous relative move (finite, > -1): -0.05 moves the mark and every book price by
-        -5%.
+        -5% (in the accounts form, a scalar or one per market).
     policy : Policy, optional
         The liquidation rules; ``Policy()`` by default.
     insurance_fund : float
@@ -429,19 +415,13 @@ def simulate_cascade(
     Returns
     -------
     CascadeResult
-        Round trace, marks, per-position outcomes, totals, the book after and the ledger.
+        Round trace, marks, per-position outcomes, totals, the book after and the ledger (in
+        the accounts form, a :class:`liqcore.ContagionResult`).
     """
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, simulate_cascade takes (pf, acc, mk, shock, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
+    accounts_form = _accounts_form("simulate_cascade", positions, book, mark)
+    if accounts_form is not None:
         return simulate_cascade_accounts(
-            positions,
-            book,
-            mark,
+            *accounts_form,
             shock,
             policy,
             insurance_fund,
@@ -450,7 +430,7 @@ def simulate_cascade(
             max_rounds=max_rounds,
         )
     policy = _check_inputs(positions, book, policy)
-    assert isinstance(book, Book)  # checked by _check_inputs
+    assert isinstance(positions, Positions) and isinstance(book, Book)  # _check_inputs did
     p = _scalar("mark", mark)
     s = _real("shock", shock)
     if not (math.isfinite(s) and s > -1.0):

@@ -82,20 +82,25 @@ from liqcore._arrays import real as _real
 from liqcore._arrays import seed as _seed
 from liqcore._arrays import threads as _threads
 from liqcore._stats import ScenarioStats
-from liqcore.account_liquidation import _kernel_books, _wrap_books
+from liqcore.account_liquidation import AccountColumns, _kernel_books, _wrap_books
 from liqcore.book import Book
 from liqcore.cross_margin import CONTRACTS, Accounts, Markets, Portfolio, _check_kinds
 from liqcore.liquidation import Ledger, _policy
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.result import (
+    _CASCADE_REPR,
     _CLOSE_COLUMNS,
     _FUND_COLUMNS,
+    _ROUND_MONEY,
+    LossTotals,
     Result,
+    RoundTotals,
     Rows,
     _from_columns,
     _pandas,
     _pick,
+    _repr_of,
     _totals_of,
 )
 
@@ -122,13 +127,24 @@ _PER_POSITION = (
 )
 
 
+# The per-round columns of ContagionTrace.to_frame, after round and the per-market ones.
+_ROUND_COLUMNS = (
+    "accounts",
+    "positions",
+    "notional",
+    "deficit",
+    *_ROUND_MONEY,
+)
+
+
 @dataclass(frozen=True, eq=False)
-class ContagionTrace(Rows):
+class ContagionTrace(RoundTotals):
     """One entry per round that liquidated (round numbers from 1); quote currency.
 
-    marks_before, marks_after: rounds × markets marks at the start and the end of the round;
-    deficit_by_market: rounds × markets deficits realised in the round; accounts, positions:
-    newly liquidated; notional (closed, at the round's marks), deficit, fees, insurance_draw,
+    The columns of :class:`liqcore.result.RoundTotals` and: marks_before, marks_after: rounds ×
+    markets marks at the start and the end of the round; deficit_by_market: rounds × markets
+    deficits realised in the round; accounts, positions: newly liquidated; notional (closed,
+    at the round's marks), deficit, fees, insurance_draw,
     residual (what the fund could not pay) of the round, adl_transfers (what counterparties
     paid of it; the rest is uncovered); insurance_fund after it; waited
     (int64): open positions of the liquidatable accounts the policy's rate limits left for the
@@ -136,23 +152,11 @@ class ContagionTrace(Rows):
     limits").
     """
 
-    _ROWS = "round"
-
-    round: I64
     marks_before: npt.NDArray[np.float64]
     marks_after: npt.NDArray[np.float64]
     deficit_by_market: npt.NDArray[np.float64]
     accounts: I64
     positions: I64
-    notional: F64
-    deficit: F64
-    fees: F64
-    insurance_draw: F64
-    residual: F64
-    adl_transfers: F64
-    insurance_fund: F64
-    waited: I64
-    waited_notional: F64
 
     def to_frame(self) -> Any:
         """One row per round; per-market columns ``mark_before_<m>``, ``mark_after_<m>``,
@@ -163,36 +167,39 @@ class ContagionTrace(Rows):
             cols[f"mark_before_{m}"] = self.marks_before[:, m]
             cols[f"mark_after_{m}"] = self.marks_after[:, m]
             cols[f"deficit_{m}"] = self.deficit_by_market[:, m]
-        for k in self.__dataclass_fields__:  # then the per-round columns, in field order
-            v = getattr(self, k)
-            if v.ndim == 1 and k not in cols:
-                cols[k] = v
+        for k in _ROUND_COLUMNS:  # then the per-round columns
+            cols[k] = getattr(self, k)
         return pd.DataFrame(cols)
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionAccounts(Rows):
+class ContagionAccounts(AccountColumns):
     """Per account (length ``len(acc)``), quote currency.
 
     round (liquidated in, -1 if never); liquidated; trigger (market whose last move hurt its health
     most, -1 if none); origin (the market that move traces back to, -1 if unattributed); equity
     (``TNC``) and maintenance (``TMMR``) at detection; equity_after; deficit, fee, insurance_draw,
-    shortfall.
+    shortfall (the columns of :class:`liqcore.account_liquidation.AccountColumns`).
     """
 
-    _ROWS = "round"
-
     round: I64
-    liquidated: npt.NDArray[np.bool_]
     trigger: I64
     origin: I64
-    equity: F64
-    maintenance: F64
-    equity_after: F64
-    deficit: F64
-    fee: F64
-    insurance_draw: F64
-    shortfall: F64
+
+    _ROWS = "round"
+    _COLUMNS = (
+        "round",
+        "liquidated",
+        "trigger",
+        "origin",
+        "equity",
+        "maintenance",
+        "equity_after",
+        "deficit",
+        "fee",
+        "insurance_draw",
+        "shortfall",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +220,7 @@ class ContagionMarkets(Rows):
 
 
 @dataclass(frozen=True, eq=False)
-class ContagionResult(Result, Rows):
+class ContagionResult(LossTotals, Result, Rows):
     """What :func:`simulate_cascade_accounts` did.
 
     Per position (length ``len(pf)``): account, market, round (its account's, -1 if never),
@@ -258,18 +265,6 @@ class ContagionResult(Result, Rows):
     contagion: npt.NDArray[np.float64]
     rounds: int
     converged: bool
-    liquidated_notional: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    bad_debt: float
-    insurance_fund_before: float
-    insurance_fund: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
     n_waited: int
     waited_notional: float
     books: list[Book] | None
@@ -331,11 +326,13 @@ class ContagionResult(Result, Rows):
         )
 
     def __repr__(self) -> str:
-        return (
-            f"ContagionResult(positions={len(self)}, markets={self.contagion.shape[0]}, "
-            f"rounds={self.rounds}, accounts={int(self.accounts.liquidated.sum())}, "
-            f"bad_debt={self.bad_debt:.6g}, insurance_fund={self.insurance_fund:.6g}, "
-            f"uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "ContagionResult",
+            ("positions", len(self), ""),
+            ("markets", self.contagion.shape[0], ""),
+            ("rounds", self.rounds, ""),
+            ("accounts", int(self.accounts.liquidated.sum()), ""),
+            *self._repr_totals(*_CASCADE_REPR),
         )
 
 
@@ -604,34 +601,8 @@ class AccountStressResult(ScenarioStats, Result):
 
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
-        fund = self.insurance_fund_before
-        n = len(self)
-        return {
-            "scenarios": n,
-            "steps": self.steps,
-            "markets": int(self.final_marks.shape[1]),
-            "insurance_fund": fund,
-            "expected_deficit": self.expected_deficit,
-            "bad_debt": self.expected_deficit,
-            f"var_{q:g}": self.var(q),
-            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
-            "depletion_probability": self.depletion_probability,
-            "exhaustion_probability": self.exhaustion_probability,
-            "lar_0.95": self.lar(0.95),
-            "mean_liquidated_accounts": float(np.mean(self.liquidated_accounts))
-            if n
-            else math.nan,
-            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
-            if n
-            else math.nan,
-            "cover1": self.cover1(),
-            "cover2": self.cover2(),
-            "meets_cover1": bool(fund >= self.cover1()),
-            "meets_cover2": bool(fund >= self.cover2()),
-            "all_converged": bool(np.all(self.converged)),
-            "mean_waited": float(np.mean(self.waited)) if n else math.nan,
-            "mean_waited_notional": float(np.mean(self.waited_notional)) if n else math.nan,
-        }
+        markets = int(self.final_marks.shape[1])
+        return self._summary(q, "liquidated_accounts", self.liquidated_accounts, markets=markets)
 
     def to_frame(self) -> Any:
         """One row per scenario (per-market columns ``final_mark_<m>``, ``deficit_<m>``)."""
@@ -645,10 +616,12 @@ class AccountStressResult(ScenarioStats, Result):
         return pd.DataFrame(cols)
 
     def __repr__(self) -> str:
-        return (
-            f"AccountStressResult(scenarios={len(self)}, markets={self.final_marks.shape[1]}, "
-            f"mean_deficit={self.expected_deficit:.6g}, "
-            f"exhaustion_probability={self.exhaustion_probability:.4g})"
+        return _repr_of(
+            "AccountStressResult",
+            ("scenarios", len(self), ""),
+            ("markets", self.final_marks.shape[1], ""),
+            ("mean_deficit", self.expected_deficit, ".6g"),
+            ("exhaustion_probability", self.exhaustion_probability, ".4g"),
         )
 
 
@@ -1049,6 +1022,7 @@ def _account_spec(
     pf: Portfolio,
     acc: Accounts,
     mk: Markets,
+    /,
     policy: Any,
     insurance_fund: Any,
     scenarios: Any,
@@ -1147,9 +1121,9 @@ def stress_test_accounts(
     mu: float = 0.0,
     sigma: Any = 0.04,
     correlation: Any = None,
-    jump_intensity: float = 0.0,
-    jump_mean: float = 0.0,
-    jump_std: float = 0.0,
+    jump_intensity: float = 0.1,
+    jump_mean: float = -0.03,
+    jump_std: float = 0.05,
     paths: Any = None,
     path_type: str = "mark",
     resilience: float = 0.0,
@@ -1173,10 +1147,12 @@ def stress_test_accounts(
     core; GIL released), in fixed chunks, each writing its own results: the results are
     bit-identical for any ``threads`` (and on a Dask cluster, :mod:`liqcore.distributed`).
 
-    Paths: by default correlated geometric Brownian motions, time in days, with optional Merton
-    jumps as :func:`liqcore.stress_test`: the log return of market ``m`` over a step of
-    ``dt = horizon/steps`` days is ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``,
-    ``Z ~ N(0, I)``, ``L`` the Cholesky factor of ``correlation`` (markets × markets, symmetric,
+    Paths: by default correlated geometric Brownian motions, time in days, with Merton jumps as
+    :func:`liqcore.stress_test` (the same defaults: 0.1 jumps per day of mean log size -3% and
+    standard deviation 5%; ``jump_intensity=0`` for none): the log return of market ``m`` over
+    a step of ``dt = horizon/steps`` days is
+    ``(mu − σ_m²/2 − λ·k)·dt + σ_m·sqrt(dt)·(L·Z)_m + Σ_{j<N} J_j``, ``Z ~ N(0, I)``, ``L``
+    the Cholesky factor of ``correlation`` (markets × markets, symmetric,
     unit diagonal, positive semi-definite; default the identity), ``N ~ Poisson(λ·dt)`` and
     ``J_j ~ N(jump_mean, jump_std²)`` independent per market (``λ = jump_intensity``,
     ``k = exp(jump_mean + jump_std²/2) − 1``); ``sigma`` is the daily volatility, a scalar or one
@@ -1208,7 +1184,8 @@ def stress_test_accounts(
     bit-identical for any ``threads``); scalars apply to every asset; ``collateral_market``
     defaults to market 0. Haircuts apply to the moved prices.
 
-    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``policy`` as
+    Defaults: 1,000 scenarios of 10 steps (or the shape of ``paths``). ``stress_test(pf, acc,
+    mk, ...)`` is this function: the same call gives the same result. ``policy`` as
     :func:`simulate_cascade_accounts` (every sizing and residual rule). ``progress``:
     ``progress(done, total)`` after each batch of scenarios (about 50 batches; results are
     unchanged). Returns an :class:`AccountStressResult`.

@@ -473,6 +473,23 @@ def _check_kinds(pf: Any, acc: Any, mk: Any) -> None:
         raise TypeError(f"mk must be a liqcore.Markets (got {type(mk).__name__})")
 
 
+def _accounts_form(
+    caller: str, first: Any, second: Any, third: Any
+) -> tuple[Portfolio, Accounts, Markets] | None:
+    """The accounts form ``(portfolio, accounts, markets, ...)`` of a call of ``caller``, an entry
+    point serving both engines: the three arguments when the first is a Portfolio, None when it
+    is not (the isolated form); TypeError when a Portfolio comes without Accounts and Markets."""
+    if not isinstance(first, Portfolio):
+        return None
+    if not isinstance(second, Accounts) or not isinstance(third, Markets):
+        raise TypeError(
+            f"with a Portfolio, {caller} takes (portfolio, accounts, markets, ...): accounts must "
+            f"be a liqcore.Accounts and markets a liqcore.Markets (got {type(second).__name__}, "
+            f"{type(third).__name__})"
+        )
+    return first, second, third
+
+
 def health(pf: Portfolio, acc: Accounts, mk: Markets) -> Health:
     """Health of every account of ``acc`` at the marks of ``mk`` (see the module docstring).
 

@@ -5,8 +5,8 @@ Needs the optional extra ``dask[distributed]`` (``pip install "liqcore[dask]"``)
 :func:`stress_test` takes the arguments of :func:`liqcore.stress_test` plus a Dask ``client``
 and ``chunk`` (scenarios per task): isolated positions ``(positions, book, mark, ...)`` or, as
 :func:`liqcore.stress_test_accounts`, cross-margin accounts over several markets
-``(pf, acc, mk, ...)``. Scenario ``s`` draws from the counter-based stream ``(seed, s)``
-wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
+``(portfolio, accounts, markets, ...)``. Scenario ``s`` draws from the counter-based stream
+``(seed, s)`` wherever it runs, and each task runs the scenarios ``[first, first + count)`` of
 its chunk, so the result is **bit-identical** to a local run with the same arguments, whatever
 the number of workers, threads per task or chunk size.
 
@@ -99,6 +99,7 @@ def stress_test(
     positions: Positions,
     book: Book,
     mark: float,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -110,9 +111,10 @@ def stress_test(
 @overload
 def stress_test(
     client: Any,
-    positions: Portfolio,
-    book: Accounts,
-    mark: Markets,
+    portfolio: Portfolio,
+    accounts: Accounts,
+    markets: Markets,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -126,6 +128,7 @@ def stress_test(
     positions: Positions | Portfolio,
     book: Book | Accounts,
     mark: float | Markets,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -141,11 +144,12 @@ def stress_test(
     ``client``: a ``dask.distributed.Client`` (None: the current one). ``chunk``: scenarios per
     task (>= 1). ``threads_per_task``: kernel threads per task (default 1: Dask runs one task per
     worker thread; None: all cores of the worker). ``retries``: reruns of a failed task. The
-    other arguments are those of :func:`liqcore.stress_test`, for isolated positions
-    ``(positions, book, mark)`` or accounts ``(pf, acc, mk)`` (then ``sigma`` may be one per
-    market and ``correlation`` applies, as :func:`liqcore.stress_test_accounts`); the result
-    (:class:`liqcore.StressResult` or :class:`liqcore.AccountStressResult`) is bit-identical to
-    the local run's.
+    other arguments are those of :func:`liqcore.stress_test`, in one form per engine (``client`` and
+    the three after it positional-only): isolated positions ``(client, positions, book, mark,
+    ...)``, returning a :class:`liqcore.StressResult`, or cross-margin accounts ``(client,
+    portfolio, accounts, markets, ...)`` (then ``sigma`` may be one per market and
+    ``correlation`` applies, as :func:`liqcore.stress_test_accounts`), returning an
+    :class:`liqcore.AccountStressResult`. The result is bit-identical to the local run's.
     """
     cl = _client(client)
     spec: _Spec = _options_spec(

@@ -78,13 +78,16 @@ from liqcore.book import Book
 from liqcore.policy import Policy
 from liqcore.positions import Positions
 from liqcore.result import (
+    _BATCH_REPR,
     _CLOSE_COLUMNS,
     _FUND_COLUMNS,
+    InventoryTotals,
     Result,
     Rows,
     _frozen,
     _pandas,
     _per_position,
+    _repr_of,
     _SpreadOutcomes,
     _totals_of,
 )
@@ -199,7 +202,7 @@ _COMPACT = tuple(f.name for f in dataclasses.fields(Liquidations))[1:]
 
 
 @dataclass(frozen=True, eq=False)
-class LiquidationResult(_SpreadOutcomes, Result, Rows):
+class LiquidationResult(_SpreadOutcomes, InventoryTotals, Result, Rows):
     """What :func:`liquidate` did.
 
     Per position (arrays with one entry per input position, built on first access from the
@@ -231,20 +234,6 @@ class LiquidationResult(_SpreadOutcomes, Result, Rows):
 
     liquidated: npt.NDArray[np.bool_]
     liquidations: Liquidations
-    insurance_fund: float
-    insurance_fund_before: float
-    insurance_draw: float
-    residual: float
-    adl_transfers: float
-    uncovered: float
-    total_deficit: float
-    total_surplus: float
-    total_fees: float
-    inventory_loss: float
-    inventory_gain: float
-    unabsorbed: float
-    bad_debt: float
-    liquidated_notional: float
     n_liquidated: int
     book: Book
     ledger: Ledger
@@ -304,11 +293,11 @@ class LiquidationResult(_SpreadOutcomes, Result, Rows):
         return liquidation_result_to_arrow(self)
 
     def __repr__(self) -> str:
-        return (
-            f"LiquidationResult(positions={len(self)}, liquidated={self.n_liquidated}, "
-            f"bad_debt={self.bad_debt:.6g}, deficit={self.total_deficit:.6g}, fees={self.total_fees:.6g}, "
-            f"insurance_fund={self.insurance_fund:.6g}, residual={self.residual:.6g}, "
-            f"uncovered={self.uncovered:.6g})"
+        return _repr_of(
+            "LiquidationResult",
+            ("positions", len(self), ""),
+            ("liquidated", self.n_liquidated, ""),
+            *self._repr_totals(*_BATCH_REPR),
         )
 
 

@@ -39,7 +39,7 @@ from liqcore import _repr_html
 from liqcore._arrays import F64, as_f64, check_option, real, scalar
 from liqcore.margin import MarginTiers, liquidation_price
 from liqcore.positions import Positions
-from liqcore.result import Rows, _frozen, _pandas
+from liqcore.result import Rows, _frozen, _pandas, _repr_of
 
 __all__ = ["LiquidationMap", "liquidation_map"]
 
@@ -154,11 +154,15 @@ class LiquidationMap(Rows):
         return _repr_html.render(self)
 
     def __repr__(self) -> str:
-        return (
-            f"LiquidationMap(bins={len(self)}, mark={self.mark:.8g}, "
-            f"range=[{self.edges[0]:.8g}, {self.edges[-1]:.8g}], "
-            f"long={float(self.long.sum()):.6g}, short={float(self.short.sum()):.6g}, "
-            f"long_now={self.long_now:.6g}, short_now={self.short_now:.6g})"
+        return _repr_of(
+            "LiquidationMap",
+            ("bins", len(self), ""),
+            ("mark", self.mark, ".8g"),
+            ("range", f"[{self.edges[0]:.8g}, {self.edges[-1]:.8g}]", ""),
+            ("long", float(self.long.sum()), ".6g"),
+            ("short", float(self.short.sum()), ".6g"),
+            ("long_now", self.long_now, ".6g"),
+            ("short_now", self.short_now, ".6g"),
         )
 
 

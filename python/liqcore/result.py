@@ -35,13 +35,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
-from liqcore._arrays import F64, check_option, pandas
+from liqcore._arrays import F64, I64, check_option, pandas
 
-__all__ = ["Result", "Rows"]
+__all__ = ["InventoryTotals", "LossTotals", "Result", "Rows", "RoundTotals"]
 
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 _T = TypeVar("_T")
@@ -171,6 +172,74 @@ def _totals_of(
     return out
 
 
+def _repr_of(name: str, *items: tuple[str, Any, str]) -> str:
+    """``name(label=value, ...)`` from ``(label, value, format spec)`` items (spec ``""``: as
+    ``str``): the repr of a result."""
+    body = ", ".join(f"{label}={format(value, spec)}" for label, value, spec in items)
+    return f"{name}({body})"
+
+
+#: The short labels of the totals in reprs and summaries (``deficit`` is ``total_deficit``).
+_TOTAL_LABELS = {"deficit": "total_deficit", "fees": "total_fees", "surplus": "total_surplus"}
+#: The totals the repr of a batch (positions or accounts) shows, and that of a cascade.
+_BATCH_REPR = ("bad_debt", "deficit", "fees", "insurance_fund", "residual", "uncovered")
+_CASCADE_REPR = ("bad_debt", "insurance_fund", "uncovered")
+
+
+@dataclass(frozen=True, eq=False)
+class LossTotals:
+    """The money totals every liquidation result declares (:class:`liqcore.LiquidationResult`,
+    :class:`liqcore.AccountLiquidationResult`, :class:`liqcore.CascadeResult`,
+    :class:`liqcore.ContagionResult`), in the margin (quote) currency, over the whole call
+    (docs/model.md §3 and §3b, "Where every unit of loss goes"):
+
+    - ``liquidated_notional``: the notional at the mark of what was closed;
+    - ``total_deficit``: the traders' deficits, the loss beyond their margin (collateral) when
+      their closes are worse than the bankruptcy price; ``total_surplus``: the closed traders'
+      equity after their closes, ``max(0, E_after)``, before the fee; ``total_fees``:
+      liquidation fees, to the fund;
+    - ``inventory_loss``: the fund's losses on what it took over at bankruptcy prices, sold into
+      the book or valued at the band edge (§3, step 4);
+    - ``bad_debt = total_deficit + inventory_loss = insurance_draw + adl_transfers +
+      uncovered``: the loss the liquidations leave behind, and who bears it;
+    - ``insurance_fund_before`` and ``insurance_fund`` (after); ``insurance_draw``: what the
+      fund paid (first, down to its reserve); ``residual``: what it could not pay;
+      ``adl_transfers``: of which the counterparties paid under the residual rule (ADL or
+      socialization, never principal); ``uncovered``: the rest, ``residual − adl_transfers``.
+
+    A base of those results' dataclasses: its fields come first in their constructors (every
+    result is built with keywords).
+    """
+
+    liquidated_notional: float
+    total_deficit: float
+    total_surplus: float
+    total_fees: float
+    inventory_loss: float
+    bad_debt: float
+    insurance_fund_before: float
+    insurance_fund: float
+    insurance_draw: float
+    residual: float
+    adl_transfers: float
+    uncovered: float
+
+    def _repr_totals(self, *labels: str) -> list[tuple[str, float, str]]:
+        """``(label, total, ".6g")`` items of :func:`_repr_of` for the named totals."""
+        return [(k, getattr(self, _TOTAL_LABELS.get(k, k)), ".6g") for k in labels]
+
+
+@dataclass(frozen=True, eq=False)
+class InventoryTotals(LossTotals):
+    """:class:`LossTotals` and the fund's inventory figures of the single-market results and the
+    account batch: ``inventory_gain`` (its gains on inventory, credited to it) and
+    ``unabsorbed`` (inventory quantity the book could not absorb within the price band, valued
+    at the band edge; docs/model.md §3, step 4)."""
+
+    inventory_gain: float
+    unabsorbed: float
+
+
 class Rows:
     """A table of equal-length columns (a frozen dataclass of arrays): ``len()`` is its number
     of rows, the length of the field named by ``_ROWS``; ``to_frame()`` has one column per field
@@ -179,13 +248,16 @@ class Rows:
     __slots__ = ()
 
     _ROWS: ClassVar[str]
+    #: The columns of :meth:`to_frame` in their order, where it is not the fields' order (a
+    #: table whose base declares some of its columns); None: every field, in order.
+    _COLUMNS: ClassVar[tuple[str, ...] | None] = None
 
     def __len__(self) -> int:
         return int(np.shape(getattr(self, self._ROWS))[0])
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one column per field."""
-        return _columns(self, getattr(self, "__dataclass_fields__"))
+        return _columns(self, self._COLUMNS or getattr(self, "__dataclass_fields__"))
 
 
 class Result:
@@ -262,3 +334,44 @@ class Result:
         from liqcore import report
 
         return str(getattr(report, self._REPORT)(self))
+
+
+#: The money and rate-limit columns of both cascade traces, in the order their tables show them
+#: (last; :class:`RoundTotals`).
+_ROUND_MONEY = (
+    "fees",
+    "insurance_draw",
+    "residual",
+    "adl_transfers",
+    "insurance_fund",
+    "waited",
+    "waited_notional",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class RoundTotals(Rows):
+    """The per-round columns of both cascade traces (:class:`liqcore.CascadeTrace`,
+    :class:`liqcore.ContagionTrace`), one entry per round (docs/model.md §4): ``round`` (int64,
+    from 1); ``notional``: closed in the round, at the marks it detected at; ``deficit``: the
+    traders' deficits; ``fees``: to the fund; ``insurance_draw``: what the fund paid;
+    ``residual``: what it could not pay; ``adl_transfers``: of which the counterparties paid
+    (the rest is uncovered); ``insurance_fund``: the fund after the round; ``waited`` (int64):
+    liquidatable positions the policy's rate limits (``max_notional``, ``max_orders``) left for
+    the next round, ``waited_notional`` their notional (§4, "Rate limits"). A base of the
+    traces' dataclasses: its fields come first in their constructors (built with keywords); a
+    trace's tables keep their own column order.
+    """
+
+    _ROWS = "round"
+
+    round: I64
+    notional: F64
+    deficit: F64
+    fees: F64
+    insurance_draw: F64
+    residual: F64
+    adl_transfers: F64
+    insurance_fund: F64
+    waited: I64
+    waited_notional: F64

@@ -76,12 +76,12 @@ from liqcore.contagion import (
     _run_spec,
     _ScenarioSpec,
 )
-from liqcore.cross_margin import Accounts, Markets, Portfolio
+from liqcore.cross_margin import Accounts, Markets, Portfolio, _accounts_form
 from liqcore.liquidation import _scalar
 from liqcore.mark_rule import MarkRule
 from liqcore.policy import Policy
 from liqcore.positions import Positions
-from liqcore.result import Result
+from liqcore.result import Result, _repr_of
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -164,36 +164,16 @@ class StressResult(ScenarioStats, Result):
 
     def summary(self, q: float = 0.99) -> dict[str, Any]:
         """Headline figures as a flat dict (VaR and ES at ``q``)."""
-        fund = self.insurance_fund_before
-        return {
-            "scenarios": len(self),
-            "steps": self.steps,
-            "insurance_fund": fund,
-            "expected_deficit": self.expected_deficit,
-            "bad_debt": self.expected_deficit,
-            f"var_{q:g}": self.var(q),
-            f"es_{q:g}": self.expected_shortfall(q) if q < 1.0 else math.nan,
-            "depletion_probability": self.depletion_probability,
-            "exhaustion_probability": self.exhaustion_probability,
-            "lar_0.95": self.lar(0.95),
-            "mean_liquidations": float(np.mean(self.liquidations)) if len(self) else math.nan,
-            "mean_liquidated_notional": float(np.mean(self.liquidated_notional))
-            if len(self)
-            else math.nan,
-            "cover1": self.cover1(),
-            "cover2": self.cover2(),
-            "meets_cover1": bool(fund >= self.cover1()),
-            "meets_cover2": bool(fund >= self.cover2()),
-            "all_converged": bool(np.all(self.converged)),
-            "mean_waited": float(np.mean(self.waited)) if len(self) else math.nan,
-            "mean_waited_notional": float(np.mean(self.waited_notional)) if len(self) else math.nan,
-        }
+        return self._summary(q, "liquidations", self.liquidations)
 
     def __repr__(self) -> str:
-        return (
-            f"StressResult(scenarios={len(self)}, steps={self.steps}, "
-            f"expected_deficit={self.expected_deficit:.6g}, "
-            f"depletion_probability={self.depletion_probability:.4g}, var99={self.var(0.99):.6g})"
+        return _repr_of(
+            "StressResult",
+            ("scenarios", len(self), ""),
+            ("steps", self.steps, ""),
+            ("expected_deficit", self.expected_deficit, ".6g"),
+            ("depletion_probability", self.depletion_probability, ".4g"),
+            ("var99", self.var(0.99), ".6g"),
         )
 
 
@@ -395,6 +375,7 @@ def stress_test(
     positions: Positions,
     book: Book,
     mark: float,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -405,9 +386,10 @@ def stress_test(
 
 @overload
 def stress_test(
-    positions: Portfolio,
-    book: Accounts,
-    mark: Markets,
+    portfolio: Portfolio,
+    accounts: Accounts,
+    markets: Markets,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -420,6 +402,7 @@ def stress_test(
     positions: Positions | Portfolio,
     book: Book | Accounts,
     mark: float | Markets,
+    /,
     policy: Optional[Policy] = None,
     insurance_fund: float = 0.0,
     scenarios: Optional[int] = None,
@@ -448,19 +431,32 @@ def stress_test(
 ) -> StressResult | AccountStressResult:
     """Run the cascade engine along many price paths (see the module docstring).
 
+    One form per engine; the first three arguments are positional-only:
+
+    - ``stress_test(positions, book, mark, ...)``: isolated positions of one market, returning a
+      :class:`StressResult`;
+    - ``stress_test(portfolio, accounts, markets, ...)``: cross-margin accounts over several
+      markets, which is :func:`liqcore.stress_test_accounts` (the same call gives the same
+      result), returning an :class:`liqcore.AccountStressResult` (see Notes).
+
     Parameters
     ----------
     positions, book, mark, policy, insurance_fund
         As :func:`liqcore.simulate_cascade`: the state at the start of every scenario.
+    portfolio, accounts, markets : Portfolio, Accounts, Markets
+        The accounts form instead of ``positions``, ``book`` and ``mark``.
     scenarios : int, optional
-        Number of scenarios (default 10,000; the number of rows of ``paths`` when given).
+        Number of scenarios (default 10,000 positions, 1,000 accounts; the number of rows of
+        ``paths`` when given).
     horizon : float
         Length of a model path in days (default 1).
     steps : int, optional
-        Steps per path (default 100; the number of columns of ``paths`` when given).
+        Steps per path (default 100 positions, 10 accounts; the number of columns of ``paths``
+        when given).
     mu, sigma, jump_intensity, jump_mean, jump_std : float
-        The jump-diffusion, per day: drift, volatility (default 4%), expected jumps per day
-        (0.1), mean (-3%) and standard deviation (5%) of a jump's log size.
+        The jump-diffusion, per day, the same defaults for both forms: drift, volatility
+        (default 4%; per market in the accounts form), expected jumps per day (0.1), mean (-3%)
+        and standard deviation (5%) of a jump's log size.
     paths : array (scenarios × steps), optional
         User paths instead of the model, read per ``path_type`` ("mark", "return",
         "log_return").
@@ -491,15 +487,15 @@ def stress_test(
     Returns
     -------
     StressResult
+        (in the accounts form, an :class:`liqcore.AccountStressResult`)
 
     Notes
     -----
-    With a :class:`liqcore.Portfolio`, :class:`liqcore.Accounts` and :class:`liqcore.Markets` in
-    place of ``positions``, ``book`` and ``mark``, this is :func:`liqcore.stress_test_accounts`
-    (the multi-market cascade along correlated paths; ``paths`` scenarios × steps × markets;
-    ``sigma`` a scalar or one per market; defaults 1,000 scenarios of 10 steps; the same Philox
-    streams, market 0 drawing what a single market draws here), returning an
-    :class:`liqcore.AccountStressResult`.
+    The accounts form ``(portfolio, accounts, markets, ...)`` is
+    :func:`liqcore.stress_test_accounts` (the multi-market cascade along correlated paths;
+    ``paths`` scenarios × steps × markets; ``sigma`` a scalar or one per market; defaults 1,000
+    scenarios of 10 steps; the same Philox streams, market 0 drawing what a single market draws
+    here).
     """
     spec = _any_spec(
         positions,
@@ -570,20 +566,15 @@ def _any_spec(
     **model: Any,
 ) -> StressSpec | AccountStressSpec:
     """The validated spec of :func:`stress_test`: for isolated positions ``(positions, book,
-    mark)`` or accounts ``(pf, acc, mk)``; ``model``: the path model and cascade keywords of
-    :func:`_spec`."""
+    mark)`` or accounts ``(portfolio, accounts, markets)``; ``model``: the path model and
+    cascade keywords of :func:`_spec`."""
     collateral = _collateral_options(
         positions, collateral_paths, collateral_beta, collateral_sigma, collateral_market
     )
-    if isinstance(positions, Portfolio):
-        if not isinstance(book, Accounts) or not isinstance(mark, Markets):
-            raise TypeError(
-                "with a Portfolio, stress_test takes (pf, acc, mk, ...): acc must be a "
-                f"liqcore.Accounts and mk a liqcore.Markets (got {type(book).__name__}, "
-                f"{type(mark).__name__})"
-            )
+    accounts_form = _accounts_form("stress_test", positions, book, mark)
+    if accounts_form is not None:
         return _account_spec(
-            positions, book, mark, policy, insurance_fund, scenarios, horizon,
+            *accounts_form, policy, insurance_fund, scenarios, horizon,
             correlation=correlation, **collateral, **model,
         )
     if correlation is not None:
