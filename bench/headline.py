@@ -1,0 +1,154 @@
+"""The headline table of bench/BENCHMARKS.md: liqcore beside its NumPy and Numba peers, one run.
+
+Usage (from the repo root, with liqcore and the ``bench`` extra installed)::
+
+    python bench/headline.py                 # runs the suites, prints the Markdown table
+    python bench/headline.py --json run.json # the same from a saved pytest-benchmark JSON
+
+One pytest-benchmark run of the peer groups of every suite (margin math, ``sweep_many``,
+``liquidate``, the cascade, the stress test); every peer's results are checked equal to
+liqcore's by the suites before timing. Ratios are ratios of medians from that one run (> 1:
+liqcore is faster). The memory-bandwidth floor of margin math is its bytes moved divided by the
+bandwidth of ``np.copyto`` measured in the same run (see BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+#: (file, -k expression) of the groups the table reads.
+SUITES = (
+    ("test_bench_margin.py", "numba or copy"),
+    ("test_bench_book.py", "numba"),
+    ("test_bench_liquidation.py", "numba"),
+    ("test_bench_cascade.py", "numba"),
+    ("test_bench_stress.py", "stress_liqcore"),
+)
+
+COPY_BYTES = 2 * 8 * 10_000_000  # np.copyto of 1e7 doubles: read + write
+
+
+def run_suites(out: Path) -> None:
+    """One pytest-benchmark run of :data:`SUITES`, its JSON written to ``out``."""
+    files = [str(HERE / f) for f, _ in SUITES]
+    expr = " or ".join(f"({k})" for _, k in SUITES)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, "-k", expr,
+           "--benchmark-only", f"--benchmark-json={out}"]
+    print("$", " ".join(cmd[2:]), file=sys.stderr)
+    subprocess.run(cmd, check=True, cwd=HERE.parent)
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    benchmarks: list[dict[str, Any]] = json.loads(path.read_text())["benchmarks"]
+    return benchmarks
+
+
+def _pick(rows: Iterable[dict[str, Any]], group: str, **params: Any) -> dict[str, Any] | None:
+    for r in rows:
+        if r.get("group") == group and all(r["params"].get(k) == v for k, v in params.items()):
+            return r
+    return None
+
+
+def _ms(r: dict[str, Any] | None) -> str:
+    return "—" if r is None else f"{1e3 * r['stats']['median']:,.2f} ms"
+
+
+def _ratio(num: dict[str, Any] | None, den: dict[str, Any] | None) -> str:
+    """den's median / num's median: how many times faster ``num`` (liqcore) is."""
+    if num is None or den is None:
+        return "—"
+    return f"{den['stats']['median'] / num['stats']['median']:.2f}x"
+
+
+def _floor_share(r: dict[str, Any] | None, bytes_per_item: int, n: int, bandwidth: float) -> str:
+    if r is None or not bandwidth:
+        return "—"
+    return f"{bytes_per_item * n / bandwidth / r['stats']['median']:.2f}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown headline table of one run's benchmarks ``rows``."""
+    copy = next((r for r in rows if r.get("group") == "copy bandwidth"), None)
+    bandwidth = COPY_BYTES / copy["stats"]["median"] if copy else 0.0
+    n = 10_000_000
+    out = [
+        "| workload | liqcore | NumPy | Numba | vs NumPy | vs Numba | share of bandwidth floor "
+        "(liqcore / Numba) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def line(name: str, lq: Any, np_: Any, nb: Any, floor: str = "—") -> None:
+        out.append(f"| {name} | {_ms(lq)} | {_ms(np_)} | {_ms(nb)} | {_ratio(lq, np_)} | "
+                   f"{_ratio(lq, nb)} | {floor} |")
+
+    g = f"numba: liquidation_price + bankruptcy_price flat n={n:.0e}"
+    go = f"numba out=: liquidation_price + bankruptcy_price flat n={n:.0e}"
+    numpy_m = _pick(rows, g, impl="numpy")
+    for label, group, lq_impl, nb_impl, fresh in (
+        ("LP + BP, flat mmr, 1e7, 1 thread, fresh outputs", g, "liqcore-1thread", "numba-1thread",
+         True),
+        ("same, default threads vs `prange`", g, "liqcore", "numba-prange", True),
+        ("LP + BP, 1e7, 1 thread, reused outputs (`out=`)", go, "liqcore-1thread",
+         "numba-1thread", False),
+        ("same, default threads vs `prange`", go, "liqcore", "numba-prange", False),
+    ):
+        lq_r, nb_r = _pick(rows, group, impl=lq_impl), _pick(rows, group, impl=nb_impl)
+        share = (f"{_floor_share(lq_r, 64, n, bandwidth)} / "
+                 f"{_floor_share(nb_r, 40, n, bandwidth)}")
+        line(label, lq_r, numpy_m if fresh else None, nb_r, share)
+    for label, group in (("`Book.sweep_many`, 1e6 orders, real book", "numba: sweep_many 1e6 orders"),
+                         ("`liquidate`, 1e6 positions, real book", "numba: liquidate 1e6 positions")):
+        line(label, *(_pick(rows, group, impl=i) for i in ("liqcore", "numpy", "numba")))
+    for shock in (-0.01, -0.02, -0.05):
+        group = f"numba: cascade {shock:+.0%}"
+        line(f"`simulate_cascade` {shock:+.0%}, 9e5 positions",
+             *(_pick(rows, group, impl=i) for i in ("liqcore", "numpy", "numba")))
+    out.append("")
+    out.append("| stress test, 1,000 scenarios × 1e5 positions × 100 steps | threads | median | "
+               "position-scenarios / s | liquidations per scenario | ns per liquidation-thread |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for r in sorted((r for r in rows if r["name"].startswith("test_stress_liqcore")),
+                    key=lambda r: (r["params"]["workload"], r["params"]["threads"])):
+        e = r["extra_info"]
+        out.append(f"| {r['params']['workload']} | {r['params']['threads']} | "
+                   f"{r['stats']['median']:.3f} s | {e['position_scenarios_per_s']:.3g} | "
+                   f"{e['mean_liquidations']:,.0f} | {e['ns_per_liquidation_per_thread']:.0f} |")
+    if copy:
+        out.append("")
+        out.append(f"`np.copyto` of 1e7 doubles (pre-faulted): {_ms(copy)}, "
+                   f"{bandwidth / 1e9:.1f} GB/s read + write.")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, help="a saved pytest-benchmark JSON instead of a run")
+    args = ap.parse_args(argv)
+    if args.json is not None:
+        rows = load(args.json)
+    else:
+        fd, name = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        try:
+            run_suites(Path(name))
+            rows = load(Path(name))
+        finally:
+            os.unlink(name)
+    print(f"load average before the table: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
