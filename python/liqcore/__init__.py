@@ -12,6 +12,7 @@ from liqcore import adl as adl
 from liqcore import fees as fees
 from liqcore import io as io
 from liqcore import population as population
+from liqcore.account_engine import AccountEngine
 from liqcore.account_liquidation import AccountLiquidationResult, liquidate_accounts
 from liqcore.book import Book, Fill, Fills
 from liqcore.cascade import CascadeResult, CascadeTrace, simulate_cascade
@@ -31,7 +32,6 @@ from liqcore.cross_margin import (
     slice_bankruptcy_price,
 )
 from liqcore.deficit_curve import DeficitCurve, deficit_curve
-from liqcore.account_engine import AccountEngine
 from liqcore.engine import Engine, MarkRun
 from liqcore.fees import drift_if_fee, drift_liquidator_fee
 from liqcore.liquidation import Ledger, LiquidationResult, Liquidations, liquidate

@@ -70,8 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from liqcore._arrays import F64, I64, as_f64, first_bad
-from liqcore._checks import finite
+from liqcore._arrays import F64, I64, as_f64, finite, first_bad
 from liqcore.account_liquidation import (
     AccountLiquidationResult,
     AccountOutcomes,

@@ -49,9 +49,9 @@ from liqcore._arrays import (
     common_length,
     first_bad,
     frame_columns,
+    tier_columns,
 )
 from liqcore._arrays import readonly as _readonly
-from liqcore._checks import tier_columns
 from liqcore.book import Book
 from liqcore.result import Rows, _columns
 

@@ -69,8 +69,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from liqcore import _core
-from liqcore._arrays import F64, I64, as_f64, as_i64, first_bad
-from liqcore._checks import finite
+from liqcore._arrays import F64, I64, as_f64, as_i64, finite, first_bad
 from liqcore.book import Book
 from liqcore.liquidation import (
     _LEDGER_ROWS,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqcore import _core
-from liqcore._checks import tier_columns
+from liqcore._arrays import tier_columns
 
 __all__ = ["Policy"]
 
