@@ -17,7 +17,7 @@ takeover; ``backstop``; ``limit`` none / bankruptcy / fillable; ``fee`` capped /
 ``reserve``; ``residual`` none / queue / pro_rata / capped_pro_rata / risk_aware / socialize;
 ``price_band``; ``refuse_uncovered``; the ledger of §3b. Cascades cover what they covered before:
 linear, flat ``mmr``, full sizing, book execution, limit none / bankruptcy, residual none /
-pro_rata / queue.
+pro_rata / queue / socialize.
 
 Money is in quote (linear) or coin (inverse). Prices and quantities may be given as ints, floats
 (taken exactly, as the binary value the kernel sees), strings or Fractions.
@@ -614,11 +614,10 @@ def _order(
     out = sorted(idx, key=lambda i: (-key[i], -notional[i], i))
     for a, b in zip(out, out[1:]):
         same = (q[a], ep[a], mg[a]) == (q[b], ep[b], mg[b])
-        if not same:
-            if key[a] == key[b]:
-                m.gap(F(0), F(0), F(1))  # float keys may differ by an ulp: fragile
-            else:
-                m.gap(key[a], key[b], abs(key[a]))
+        if not same and key[a] != key[b]:
+            # an exact tie goes to the tie-breakers in the kernel too (its keys tie within
+            # 1e-12, docs/model.md §3 step 2); distinct keys that close are fragile
+            m.gap(key[a], key[b], max(F(1), abs(key[a]), abs(key[b])))
     return out
 
 
@@ -1083,8 +1082,8 @@ def reference_cascade(
     inventory it holds within the band at P, the order-free mark update, the round's residual,
     recovery. ``bids``/``asks`` are the book at ``mark`` before the shock."""
     pol = _policy(policy_dict)
-    if pol["residual"] not in ("none", "pro_rata", "queue"):
-        raise NotImplementedError("model_reference: cascades cover residual none/pro_rata/queue")
+    if pol["residual"] not in ("none", "pro_rata", "queue", "socialize"):
+        raise NotImplementedError("model_reference: cascades cover residual none/pro_rata/queue/socialize")
     for k, v in (("contract", "linear"), ("tiers", None), ("sizing", "full"),
                  ("execution", "book"), ("backstop", None)):
         if pol[k] != v:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from model_reference import reference_cascade
 from test_account_liquidation import (
     as_levels,
     band_edge,
@@ -492,6 +493,48 @@ def test_one_market_reproduces_simulate_cascade_with_every_sizing_and_residual(
     assert r.bad_debt == pytest.approx(r.insurance_draw + r.adl_transfers + r.uncovered,
                                        rel=1e-9, abs=1e-9 * scale)
     assert np.all(r.adl >= -1e-12 * scale)
+
+
+def test_socialized_counterparties_at_zero_equity_tie_and_the_larger_goes_first():
+    # docs/model.md §3 step 2 (ties), §4: round 1 liquidates positions 4, 5, 16 and socializes
+    # their residual; the charge takes the whole equity of positions 0 and 17 (capped), so both
+    # are bankrupt at the round-1 mark and their (MM − E)/notional in round 2 are equal in exact
+    # arithmetic (mmr − (P2 − P1)/P2): a tie, to the larger notional (17: 9 units, then 0: 1).
+    # 17 takes the 2.1 units the book has recovered (all above its bankruptcy price: its deficit
+    # 0.1430), 0 closes at its bankruptcy price by fallback (no deficit). The float keys differed
+    # by a few ulps, the other way round in the accounts engine (a Hypothesis example).
+    size = [-1.0, -1.0, -1.0, -0.5, -1.0, -5.0] + [-1.0] * 11 + [-9.0]
+    entry = [0.953125] + [1.0] * 16 + [0.9375]
+    margin = [0.15885416666666666, 0.5, 0.5, 0.25, 0.1, 0.3333333333333333] + [0.5] * 10
+    margin += [0.09090909090909091, 1.6875]
+    bid_px = [0.984375, 0.968994140625, 0.9538536071777344, 0.9389496445655823, 0.924278556369245]
+    ask_px = [1.015625, 1.031494140625, 1.0476112365722656, 1.0639801621437073,
+              1.0806048521772027, 1.0974893029924715]  # fmt: skip
+    bids, asks = list(zip(bid_px, [1.0] * 5)), list(zip(ask_px, [1.0] * 5 + [2.0]))
+    book = lq.Book(bid_px, [1.0] * 5, ask_px, [1.0] * 5 + [2.0])
+    shock, resilience = 0.09725218809108968, 0.3
+    policy = lq.Policy(residual="socialize")
+    iso = lq.simulate_cascade(lq.Positions(size, entry, margin), book, 1.0, shock, policy, 0.0,
+                              resilience)  # fmt: skip
+    n = len(size)
+    r = lq.simulate_cascade_accounts(
+        lq.Portfolio(np.arange(n), 0, size, entry),
+        lq.Accounts(np.array(margin)[:, None], [1.0]),
+        lq.Markets([1.0], [0.005], books=[book]),
+        shock, policy, 0.0, resilience,
+    )  # fmt: skip
+    ref = reference_cascade(size, entry, margin, bids, asks, 1.0, 0, {"residual": "socialize"},
+                            shock=shock, resilience=resilience)  # fmt: skip
+    assert ref.order[-2:] == [17, 0]  # the exact keys tie: the larger notional first
+    expect = [float(x) for x in ref.deficit]
+    assert expect[0] == 0.0 and expect[17] == pytest.approx(0.142959, abs=1e-6)
+    for res in (iso, r):
+        np.testing.assert_array_equal(res.round, ref.round)
+        np.testing.assert_allclose(res.deficit, expect, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(res.adl, [float(x) for x in ref.adl], rtol=1e-9, atol=1e-12)
+        assert res.adl_transfers == pytest.approx(float(ref.adl_transfers), rel=1e-9)
+        assert res.uncovered == pytest.approx(float(ref.uncovered), rel=1e-9)
+    np.testing.assert_allclose(r.ledger.amount, iso.ledger.amount, rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

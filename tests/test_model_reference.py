@@ -521,7 +521,7 @@ def test_cascade_mark_is_order_free(c: Case, rule: str, resil: float, rnd: Any) 
 
 @SETTINGS
 @given(
-    cases(residuals=("none", "pro_rata")),
+    cases(residuals=("none", "pro_rata", "socialize")),
     st.sampled_from(["last", "mid"]),
     st.sampled_from([0, 0.5]),
 )
@@ -649,7 +649,7 @@ def kernel_accounts_property(c: Case) -> None:
 
 @SETTINGS
 @given(
-    cases(residuals=("none", "pro_rata")),
+    cases(residuals=("none", "pro_rata", "socialize")),
     st.sampled_from(["last", "mid"]),
     st.sampled_from([0.0, 0.5]),
 )

@@ -82,7 +82,8 @@ inline Groups group_by(std::span<const std::int64_t> key, std::size_t k) {
 
 // The liquidatable accounts `hits` (in index order) into the policy's order (docs/model.md §6):
 // "underwater" by (TMMR − TNC)/notional descending (or the fillable spread with
-// limit="fillable"), "largest" by notional; ties to the larger notional, then the lower index;
+// limit="fillable"), "largest" by notional; ties (keys within detail::order_keys_tie) to the
+// larger notional, then the lower index;
 // "given" keeps index order. eq, mmr, ntl: every account's TNC, TMMR and notional.
 inline void order_accounts(std::vector<std::size_t>& hits, std::span<const double> eq, std::span<const double> mmr,
                            std::span<const double> ntl, const LiquidationPolicy& pol) {
@@ -104,11 +105,15 @@ inline void order_accounts(std::vector<std::size_t>& hits, std::span<const doubl
     }
     keys[k] = {key, ntl[a], a};
   }
-  std::sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) {
-    if (x.key != y.key) return x.key > y.key;
+  const auto after_key = [](const Key& x, const Key& y) {
     if (x.notional != y.notional) return x.notional > y.notional;
     return x.a < y.a;
+  };
+  std::sort(keys.begin(), keys.end(), [&](const Key& x, const Key& y) {
+    return x.key != y.key ? x.key > y.key : after_key(x, y);
   });
+  // keys a few ulps apart are a tie (docs/model.md §3, step 2), as in order_liquidations
+  break_order_ties(keys.begin(), keys.end(), [](const Key& x) { return x.key; }, after_key);
   for (std::size_t k = 0; k < hits.size(); ++k) hits[k] = keys[k].a;
 }
 

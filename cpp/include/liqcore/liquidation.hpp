@@ -19,6 +19,7 @@
 #include <cstring>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <span>
 #include <string>
@@ -281,6 +282,29 @@ inline void radix_sort(std::vector<SortItem>& a, std::vector<SortItem>& tmp) {
   }
 }
 
+// Order keys this close are a tie (docs/model.md §3, step 2): keys that are equal in exact
+// arithmetic come out of float arithmetic a few ulps apart, on either side, and differently in
+// each engine (two counterparties a socialization charge leaves at zero equity share a
+// bankruptcy price, so they tie exactly in the next round): the tie-breakers decide them, not
+// the rounding. Keys are ratios to a notional (or notionals, for "largest", where the first
+// tie-breaker is the key itself).
+inline constexpr double kOrderKeyTie = 1e-12;
+inline bool order_keys_tie(double x, double y) noexcept {
+  return x == y || std::abs(x - y) <= kOrderKeyTie * std::max({1.0, std::abs(x), std::abs(y)});
+}
+
+// [first, last) sorted by key descending (key_of(item)): sorts each run of neighbours whose
+// keys tie (order_keys_tie, chained) by `after`, the tie-breakers (a strict total order).
+template <class It, class KeyOf, class After>
+void break_order_ties(It first, It last, KeyOf key_of, After after) {
+  while (first != last) {
+    It end = std::next(first);
+    while (end != last && order_keys_tie(key_of(*std::prev(end)), key_of(*end))) ++end;
+    if (std::distance(first, end) > 1) std::sort(first, end, after);
+    first = end;
+  }
+}
+
 // Smallest t in [0, len] with v + m·t >= 0, as an interval [lo, hi]; lo > hi when empty.
 struct Interval {
   double lo, hi;
@@ -393,12 +417,13 @@ struct LiquidationHit {
 
 // Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
 // descending (the fillable spread with LimitRule::fillable); largest, notional descending;
-// ties: larger notional first, then the lower `tie`. given: `tie` ascending. A stable radix sort
-// on the key, then the (rare) runs of equal keys by notional and tie: a total order, so the
-// result does not depend on the order of `hits` on entry.
+// ties (keys equal up to detail::order_keys_tie): larger notional first, then the lower `tie`.
+// given: `tie` ascending. A sort on the key, then the (rare) runs of tied keys by notional and
+// tie: a total order, so the result does not depend on the order of `hits` on entry.
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
   std::vector<detail::SortItem> items, tmp;
+  std::vector<double> keys;  // by position in the list being sorted
   std::vector<LiquidationHit> hits;
 };
 
@@ -412,7 +437,9 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
   }
   const ContractSpec& c = pol.contract;
   std::vector<detail::SortItem>& items = scratch.items;
+  std::vector<double>& keys = scratch.keys;
   items.resize(hits.size());
+  keys.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) {
     const double q = hits[k].q;
     const double nt = notional(c, q, mark);
@@ -423,9 +450,10 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
       key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
                                              : (nt > 0.0 ? (mm - e) / nt : 0.0);
     }
+    keys[k] = key;
     items[k] = {detail::descending_bits(key), k};
   }
-  // Equal keys: larger notional first, then the lower tie.
+  // Tied keys (detail::order_keys_tie): larger notional first, then the lower tie.
   const auto after_key = [&](const detail::SortItem& x, const detail::SortItem& y) {
     const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
     if (nx != ny) return nx > ny;
@@ -437,15 +465,9 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     });
   } else {
     detail::radix_sort(items, scratch.tmp);
-    for (std::size_t a = 0; a < items.size();) {
-      std::size_t b = a + 1;
-      while (b < items.size() && items[b].key == items[a].key) ++b;
-      if (b - a > 1)
-        std::sort(items.begin() + static_cast<std::ptrdiff_t>(a), items.begin() + static_cast<std::ptrdiff_t>(b),
-                  after_key);
-      a = b;
-    }
   }
+  detail::break_order_ties(items.begin(), items.end(), [&](const detail::SortItem& x) { return keys[x.k]; },
+                           after_key);
   // hits[k] = old hits[items[k].k]: a gather into a second buffer (independent reads, which
   // the CPU overlaps; following the permutation's cycles in place chains cache misses).
   std::vector<LiquidationHit>& sorted = scratch.hits;
