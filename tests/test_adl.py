@@ -401,3 +401,13 @@ def test_kernel_checks_lengths_itself():
         _core.adl_risk_aware(np.ones(2), np.ones(1), np.ones(2), 1.0)
     with pytest.raises(ValueError, match=r"contract must be one of"):
         _core.adl_rank(np.ones(1), np.ones(1), np.ones(1), 1.0, "x", 1.0)
+
+
+def test_pro_rata_tiny_amount_over_a_huge_total_is_not_lost():
+    # amount / sum(capacity) underflows to 0 (6.86e-247 / 1e308): the shares must still add up
+    # to the amount (found by the fuzz test), each in proportion to its capacity.
+    cap = np.array([1e308, 0.0, 5e307])
+    taken = lq.adl.pro_rata(cap, 6.86e-247)
+    assert math.isclose(float(taken.sum()), 6.86e-247, rel_tol=1e-12)
+    assert math.isclose(float(taken[0]), 6.86e-247 / 1.5, rel_tol=1e-12)
+    assert taken[1] == 0.0

@@ -256,6 +256,12 @@ inline void pro_rata(std::span<const double> capacity, double amount, std::span<
   detail::check_amount(amount);
   const double total = detail::checked_total(capacity);
   const double f = total > 0.0 ? std::min(1.0, amount / total) : 0.0;
+  if (amount > 0.0 && total > 0.0 && f < std::numeric_limits<double>::min()) {
+    // amount / total underflows (a tiny amount over a huge total): amount · (capacity / total)
+    // keeps the shares' sum equal to the amount instead of rounding every share to 0.
+    for (std::size_t i = 0; i < capacity.size(); ++i) taken[i] = amount * (capacity[i] / total);
+    return;
+  }
   for (std::size_t i = 0; i < capacity.size(); ++i) taken[i] = f * capacity[i];
 }
 
