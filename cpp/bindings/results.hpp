@@ -1,0 +1,77 @@
+// The result types of the entry points (liquidate, simulate_cascade, liquidate_accounts,
+// simulate_contagion, cross_health, the stress runners), bound as read-only C++ structs.
+// Their array attributes are the NumPy arrays made once when the struct is built (kernel
+// vectors taken over by adopt, or the arrays the kernel wrote into), so reading an attribute
+// neither copies nor re-wraps: the same array each time. The kernel's totals structs are bound
+// directly (def_readonly).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "arrays.hpp"
+#include "liqcore/liquidation.hpp"
+#include "liqcore/waterfall.hpp"
+
+namespace liqcore::bindings {
+
+namespace py = pybind11;
+
+// What every liquidation entry point reports per liquidation (or per position): the quantity
+// closed, its blended price, the trader's deficit, the fee, the fund's draw, what the fund
+// could not pay, the fund's inventory loss, the ADL charge per position; and the ledger
+// (float64 amounts, one per LedgerRow, and their compensated sum).
+struct CloseOutput {
+  py::array closed, vwap, deficit, fee, insurance_draw, shortfall, inventory_loss, adl;
+  py::array ledger;
+  double ledger_balance = 0.0;
+
+  void settle(const Ledger& l) {
+    const auto amounts = l.amounts();
+    ledger = copy_array(std::span<const double>(amounts));
+    ledger_balance = l.balance();
+  }
+};
+
+// The Python base class of every entry point's result (registered once, by
+// register_liquidation).
+inline void bind_close_output(py::module_& m) {
+  py::class_<CloseOutput>(m, "CloseOutput")
+      .def_readonly("closed", &CloseOutput::closed)
+      .def_readonly("vwap", &CloseOutput::vwap)
+      .def_readonly("deficit", &CloseOutput::deficit)
+      .def_readonly("fee", &CloseOutput::fee)
+      .def_readonly("insurance_draw", &CloseOutput::insurance_draw)
+      .def_readonly("shortfall", &CloseOutput::shortfall)
+      .def_readonly("inventory_loss", &CloseOutput::inventory_loss)
+      .def_readonly("adl", &CloseOutput::adl)
+      .def_readonly("ledger", &CloseOutput::ledger)
+      .def_readonly("ledger_balance", &CloseOutput::ledger_balance);
+}
+
+// The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) bound as the
+// class `name`, with the fields both kinds have (fund_after as "insurance_fund").
+template <class Totals>
+py::class_<Totals> bind_liquidation_totals(py::module_& m, const char* name) {
+  py::class_<Totals> c(m, name);
+  c.def_readonly("closed_notional", &Totals::closed_notional)
+      .def_readonly("fees", &Totals::fees)
+      .def_readonly("deficit", &Totals::deficit)
+      .def_readonly("surplus", &Totals::surplus)
+      .def_readonly("inventory_loss", &Totals::inventory_loss)
+      .def_readonly("inventory_gain", &Totals::inventory_gain)
+      .def_readonly("unabsorbed", &Totals::unabsorbed)
+      .def_readonly("bad_debt", &Totals::bad_debt)
+      .def_readonly("insurance_draw", &Totals::insurance_draw)
+      .def_readonly("residual", &Totals::residual)
+      .def_readonly("adl_transfers", &Totals::adl_transfers)
+      .def_readonly("uncovered", &Totals::uncovered)
+      .def_readonly("insurance_fund", &Totals::fund_after);
+  return c;
+}
+
+}  // namespace liqcore::bindings
