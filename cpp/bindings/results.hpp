@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "liqcore/cascade.hpp"
 #include "liqcore/liquidation.hpp"
 #include "liqcore/waterfall.hpp"
 
@@ -71,6 +72,61 @@ py::class_<Totals> bind_liquidation_totals(py::module_& m, const char* name) {
       .def_readonly("adl_transfers", &Totals::adl_transfers)
       .def_readonly("uncovered", &Totals::uncovered)
       .def_readonly("insurance_fund", &Totals::fund_after);
+  return c;
+}
+
+// A getter of the sum `s` of the CascadeTotals an R holds as `sums`.
+template <class R>
+auto cascade_sum(CompensatedSum CascadeTotals::*s) {
+  return [s](const R& r) { return (r.sums.*s).value(); };
+}
+
+// The totals of a cascade, single- or multi-market (R holds them as `sums`): the sums both
+// cascades report, added to the class `c`.
+template <class R>
+void def_cascade_totals(py::class_<R>& c) {
+  const auto sum = cascade_sum<R>;
+  c.def_property_readonly("waited", [](const R& r) { return r.sums.waited; })
+      .def_property_readonly("waited_notional", [](const R& r) { return r.sums.waited_notional; })
+      .def_property_readonly("notional", sum(&CascadeTotals::notional))
+      .def_property_readonly("deficit", sum(&CascadeTotals::deficit))
+      .def_property_readonly("surplus", sum(&CascadeTotals::surplus))
+      .def_property_readonly("fees", sum(&CascadeTotals::fees))
+      .def_property_readonly("inventory_loss", sum(&CascadeTotals::inventory_loss))
+      .def_property_readonly("bad_debt", [](const R& r) { return r.sums.bad_debt(); })
+      .def_property_readonly("insurance_draw", sum(&CascadeTotals::draw))
+      .def_property_readonly("residual", sum(&CascadeTotals::residual))
+      .def_property_readonly("adl_transfers", sum(&CascadeTotals::adl_transfers));
+}
+
+// The rounds of a cascade (RoundTrace, ContagionRound; markets: the length of a round's
+// per-market vectors). Bound as a table of columns, each a fresh array on every read (the rounds
+// are records: a column is gathered from them).
+template <class Round>
+struct Rounds {
+  std::vector<Round> rounds;
+  std::size_t markets = 0;
+};
+
+// Column `member` of the rounds, as T.
+template <class T, class Round, class M>
+auto round_column(M Round::*member) {
+  return [member](const Rounds<Round>& r) { return column_of<T>(r.rounds, member); };
+}
+
+// Rounds<Round> bound as the class `name`, with the columns both kinds of round have.
+template <class Round>
+py::class_<Rounds<Round>> bind_rounds(py::module_& m, const char* name) {
+  py::class_<Rounds<Round>> c(m, name);
+  c.def_property_readonly("notional", round_column<double>(&Round::notional))
+      .def_property_readonly("deficit", round_column<double>(&Round::deficit))
+      .def_property_readonly("fees", round_column<double>(&Round::fees))
+      .def_property_readonly("insurance_draw", round_column<double>(&Round::draw))
+      .def_property_readonly("residual", round_column<double>(&Round::residual))
+      .def_property_readonly("insurance_fund", round_column<double>(&Round::fund_after))
+      .def_property_readonly("waited", round_column<std::int64_t>(&Round::waited))
+      .def_property_readonly("waited_notional", round_column<double>(&Round::waited_notional))
+      .def_property_readonly("adl_transfers", round_column<double>(&Round::adl_transfers));
   return c;
 }
 
