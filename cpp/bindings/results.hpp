@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <span>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "arrays.hpp"
@@ -128,6 +130,27 @@ py::class_<Rounds<Round>> bind_rounds(py::module_& m, const char* name) {
       .def_property_readonly("waited_notional", round_column<double>(&Round::waited_notional))
       .def_property_readonly("adl_transfers", round_column<double>(&Round::adl_transfers));
   return c;
+}
+
+// A chunk of a stress run's per-scenario columns (P: py::array members), bound as the class
+// `name` with one attribute per column; picklable (liqcore.distributed sends the chunks between
+// processes): its state is the tuple of the columns, in the order of `cols`.
+template <class P>
+void bind_part(py::module_& m, const char* name, std::vector<std::pair<const char*, py::array P::*>> cols) {
+  py::class_<P> c(m, name);
+  for (const auto& [n, member] : cols) c.def_readonly(n, member);
+  c.def(py::pickle(
+      [cols](const P& p) {
+        py::tuple t(cols.size());
+        for (std::size_t k = 0; k < cols.size(); ++k) t[k] = p.*(cols[k].second);
+        return t;
+      },
+      [cols](const py::tuple& t) {
+        if (t.size() != cols.size()) throw std::runtime_error("a stress part's state has the wrong length");
+        P p;
+        for (std::size_t k = 0; k < cols.size(); ++k) p.*(cols[k].second) = t[k].cast<py::array>();
+        return p;
+      }));
 }
 
 }  // namespace liqcore::bindings

@@ -73,7 +73,6 @@ from liqcore.result import (
     Result,
     Rows,
     _from_columns,
-    _kernel_value,
     _pick,
     _totals_of,
 )
@@ -294,6 +293,8 @@ def _kernel_books(mk: Markets, policy: Policy, caller: str) -> list[Any]:
     return [b._b for b in mk._books] if mk._books is not None else []
 
 
-def _wrap_books(r: Any, books: list[Any]) -> list[Book] | None:
+def _wrap_books(
+    r: _core.LiquidateAccountsOutput | _core.ContagionOutput, books: list[Any]
+) -> list[Book] | None:
     """The books after a kernel run (``r.books``), None when it was given none."""
-    return [Book._wrap(b) for b in _kernel_value(r, "books")] if books else None
+    return [Book._wrap(b) for b in r.books] if books else None

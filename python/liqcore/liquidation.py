@@ -82,7 +82,6 @@ from liqcore.result import (
     Result,
     Rows,
     _frozen,
-    _kernel_value,
     _pandas,
     _per_position,
     _SpreadOutcomes,
@@ -157,14 +156,14 @@ class Ledger:
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
     @classmethod
-    def _from_kernel(cls, r: Any) -> Ledger:
+    def _from_kernel(cls, r: _core.CloseOutput) -> Ledger:
         """The ledger of a kernel's result (:class:`liqcore._core.CloseOutput`: its ``ledger``
         amounts, in the order of :data:`_LEDGER_ROWS`, and its ``ledger_balance``)."""
         return cls(
             entity=tuple(e for e, _ in _LEDGER_ROWS),
             kind=tuple(k for _, k in _LEDGER_ROWS),
-            amount=_kernel_value(r, "ledger"),
-            balance=float(_kernel_value(r, "ledger_balance")),
+            amount=r.ledger,
+            balance=float(r.ledger_balance),
         )
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import numpy as np
@@ -117,11 +117,6 @@ def _columns(obj: Any, names: Any) -> Any:
     return _pandas().DataFrame({k: getattr(obj, k) for k in names})
 
 
-def _kernel_value(src: Any, name: str) -> Any:
-    """``src.name`` of a kernel result (``src[name]`` of the entry points still returning dicts)."""
-    return src[name] if isinstance(src, Mapping) else getattr(src, name)
-
-
 def _from_columns(cls: Callable[..., _T], src: Any, **override: Any) -> _T:
     """The dataclass ``cls`` built from the same-named attributes of ``src`` (a kernel's table
     of columns), ``override`` in place of some."""
@@ -133,7 +128,7 @@ def _pick(src: Any, names: Iterable[str], **override: Any) -> dict[str, Any]:
     ``*_by_position`` name reads the kernel's column without the suffix (on a result, the plain
     name is the total's)."""
     return {
-        k: override[k] if k in override else _kernel_value(src, k.removesuffix("_by_position"))
+        k: override[k] if k in override else getattr(src, k.removesuffix("_by_position"))
         for k in names
     }
 
@@ -173,12 +168,12 @@ def _totals_of(
     ``insurance_fund_before=fund``, ``override`` in place of some."""
     names = cls.__dataclass_fields__
     out = {
-        f: conv(_kernel_value(t, k))
+        f: conv(getattr(t, k))
         for f, k, conv in _KERNEL_TOTALS
         if f in names and f not in override
     }
     out.update(
-        override, liquidated_notional=float(_kernel_value(t, notional)), insurance_fund_before=fund
+        override, liquidated_notional=float(getattr(t, notional)), insurance_fund_before=fund
     )
     return out
 
