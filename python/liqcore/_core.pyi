@@ -101,6 +101,7 @@ def margin_ratio(
 # ---- liquidation engine (bind_liquidation.cpp) ----
 from collections.abc import Sequence as _Sequence
 from typing import Any as _Any
+from typing import Final
 
 class _Enum:
     """A pybind11 enum: ``name``, ``value`` and the mapping ``__members__`` of name -> member."""
@@ -196,78 +197,51 @@ _U8 = _npt.NDArray[_np.uint8]
 # loss; per position: adl (empty when the residual rule is "none" on liquidate and
 # simulate_cascade); the ledger (float64 amounts, one per row) and their compensated sum.
 class CloseOutput:
-    @property
-    def closed(self) -> _F64: ...
-    @property
-    def vwap(self) -> _F64: ...
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def fee(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def shortfall(self) -> _F64: ...
-    @property
-    def inventory_loss(self) -> _F64: ...
-    @property
-    def adl(self) -> _F64: ...
-    @property
-    def ledger(self) -> _F64: ...
-    @property
-    def ledger_balance(self) -> float: ...
+    closed: Final[_F64]
+    vwap: Final[_F64]
+    deficit: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
+    inventory_loss: Final[_F64]
+    adl: Final[_F64]
+    ledger: Final[_F64]
+    ledger_balance: Final[float]
 
-# The totals of a liquidation batch (liquidation.hpp LiquidationTotals; insurance_fund: the
-# fund after).
-class LiquidationTotals:
-    @property
-    def liquidated(self) -> int: ...
-    @property
-    def closed_notional(self) -> float: ...
-    @property
-    def fees(self) -> float: ...
-    @property
-    def deficit(self) -> float: ...
-    @property
-    def surplus(self) -> float: ...
-    @property
-    def inventory_loss(self) -> float: ...
-    @property
-    def inventory_gain(self) -> float: ...
-    @property
-    def unabsorbed(self) -> float: ...
-    @property
-    def bad_debt(self) -> float: ...
-    @property
-    def insurance_draw(self) -> float: ...
-    @property
-    def residual(self) -> float: ...
-    @property
-    def adl_transfers(self) -> float: ...
-    @property
-    def uncovered(self) -> float: ...
-    @property
-    def insurance_fund(self) -> float: ...
+# The totals both liquidation batches report (stub-only base: results.hpp
+# bind_liquidation_totals binds them on LiquidationTotals and AccountLiquidationTotals;
+# insurance_fund: the fund after).
+class _BatchTotals:
+    closed_notional: Final[float]
+    fees: Final[float]
+    deficit: Final[float]
+    surplus: Final[float]
+    inventory_loss: Final[float]
+    inventory_gain: Final[float]
+    unabsorbed: Final[float]
+    bad_debt: Final[float]
+    insurance_draw: Final[float]
+    residual: Final[float]
+    adl_transfers: Final[float]
+    uncovered: Final[float]
+    insurance_fund: Final[float]
+
+# The totals of liquidate (liquidation.hpp LiquidationTotals).
+class LiquidationTotals(_BatchTotals):
+    liquidated: Final[int]
 
 # What liquidate returns: "liquidated" (uint8, per position), "order" (int64, positions in
 # liquidation order), the CloseOutput columns and "book_closed", "fallback_closed", "surplus"
 # per liquidation in that order (adl per position), the totals and the book after the closes
 # and the fund's inventory sales.
 class LiquidateOutput(CloseOutput):
-    @property
-    def liquidated(self) -> _U8: ...
-    @property
-    def order(self) -> _I64: ...
-    @property
-    def book_closed(self) -> _F64: ...
-    @property
-    def fallback_closed(self) -> _F64: ...
-    @property
-    def surplus(self) -> _F64: ...
-    @property
-    def totals(self) -> LiquidationTotals: ...
-    @property
-    def book(self) -> Book: ...
+    liquidated: Final[_U8]
+    order: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    surplus: Final[_F64]
+    totals: Final[LiquidationTotals]
+    book: Final[Book]
 
 def liquidate(
     size: _npt.NDArray[_np.float64],
@@ -285,113 +259,67 @@ def liquidate(
 # "waited" (int64) and "waited_notional" per round: what the policy's rate limits
 # (max_notional, max_orders) left for the next round.
 class _Rounds:
-    @property
-    def notional(self) -> _F64: ...
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def fees(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def residual(self) -> _F64: ...
-    @property
-    def insurance_fund(self) -> _F64: ...
-    @property
-    def waited(self) -> _I64: ...
-    @property
-    def waited_notional(self) -> _F64: ...
-    @property
-    def adl_transfers(self) -> _F64: ...
+    notional: Final[_F64]
+    deficit: Final[_F64]
+    fees: Final[_F64]
+    insurance_draw: Final[_F64]
+    residual: Final[_F64]
+    insurance_fund: Final[_F64]
+    waited: Final[_I64]
+    waited_notional: Final[_F64]
+    adl_transfers: Final[_F64]
 
 class CascadeRounds(_Rounds):
-    @property
-    def mark_before(self) -> _F64: ...
-    @property
-    def mark(self) -> _F64: ...  # after the round
-    @property
-    def liquidated(self) -> _I64: ...
-    @property
-    def inventory_loss(self) -> _F64: ...
-    @property
-    def unabsorbed(self) -> _F64: ...
-    @property
-    def bad_debt(self) -> _F64: ...
+    mark_before: Final[_F64]
+    mark: Final[_F64]  # after the round
+    liquidated: Final[_I64]
+    inventory_loss: Final[_F64]
+    unabsorbed: Final[_F64]
+    bad_debt: Final[_F64]
 
 # The sums of a cascade, single- or multi-market (cascade.hpp CascadeTotals; waited,
 # waited_notional: the sums of the rounds').
 class _CascadeTotals:
-    @property
-    def waited(self) -> int: ...
-    @property
-    def waited_notional(self) -> float: ...
-    @property
-    def notional(self) -> float: ...
-    @property
-    def deficit(self) -> float: ...
-    @property
-    def surplus(self) -> float: ...
-    @property
-    def fees(self) -> float: ...
-    @property
-    def inventory_loss(self) -> float: ...
-    @property
-    def bad_debt(self) -> float: ...
-    @property
-    def insurance_draw(self) -> float: ...
-    @property
-    def residual(self) -> float: ...
-    @property
-    def adl_transfers(self) -> float: ...
-    @property
-    def insurance_fund(self) -> float: ...  # the fund after
+    waited: Final[int]
+    waited_notional: Final[float]
+    notional: Final[float]
+    deficit: Final[float]
+    surplus: Final[float]
+    fees: Final[float]
+    inventory_loss: Final[float]
+    bad_debt: Final[float]
+    insurance_draw: Final[float]
+    residual: Final[float]
+    adl_transfers: Final[float]
+    insurance_fund: Final[float]  # the fund after
 
 # The totals of simulate_cascade: the sums, the inventory the fund still held at the end
 # (end_*), the marks and whether it converged.
 class CascadeRunTotals(_CascadeTotals):
-    @property
-    def liquidations(self) -> int: ...
-    @property
-    def rounds(self) -> int: ...
-    @property
-    def inventory_gain(self) -> float: ...
-    @property
-    def unabsorbed(self) -> float: ...
-    @property
-    def end_held(self) -> float: ...
-    @property
-    def end_unabsorbed(self) -> float: ...
-    @property
-    def end_inventory_loss(self) -> float: ...
-    @property
-    def end_insurance_draw(self) -> float: ...
-    @property
-    def end_residual(self) -> float: ...
-    @property
-    def end_adl_transfers(self) -> float: ...
-    @property
-    def shocked_mark(self) -> float: ...
-    @property
-    def final_mark(self) -> float: ...
-    @property
-    def converged(self) -> bool: ...
+    liquidations: Final[int]
+    rounds: Final[int]
+    inventory_gain: Final[float]
+    unabsorbed: Final[float]
+    end_held: Final[float]
+    end_unabsorbed: Final[float]
+    end_inventory_loss: Final[float]
+    end_insurance_draw: Final[float]
+    end_residual: Final[float]
+    end_adl_transfers: Final[float]
+    shocked_mark: Final[float]
+    final_mark: Final[float]
+    converged: Final[bool]
 
 # What simulate_cascade returns: the rounds, the CloseOutput columns and "position" (int64),
 # "round" (int64, the first round it was liquidated in), "surplus" per liquidated position in
 # the order of their first liquidation (adl per position), the totals and the book after.
 class CascadeOutput(CloseOutput):
-    @property
-    def trace(self) -> CascadeRounds: ...
-    @property
-    def position(self) -> _I64: ...
-    @property
-    def round(self) -> _I64: ...
-    @property
-    def surplus(self) -> _F64: ...
-    @property
-    def totals(self) -> CascadeRunTotals: ...
-    @property
-    def book(self) -> Book: ...
+    trace: Final[CascadeRounds]
+    position: Final[_I64]
+    round: Final[_I64]
+    surplus: Final[_F64]
+    totals: Final[CascadeRunTotals]
+    book: Final[Book]
 
 def simulate_cascade(
     size: _npt.NDArray[_np.float64],
@@ -410,43 +338,30 @@ def simulate_cascade(
 ) -> CascadeOutput: ...
 
 # ---- stress tests (bind_stress.cpp) ----
+# The per-scenario columns both stress runners' chunks have (stub-only base of StressPart and
+# AccountStressPart).
+class _ScenarioColumns:
+    deficit: Final[_F64]
+    insurance_draw: Final[_F64]
+    residual: Final[_F64]
+    insurance_fund: Final[_F64]
+    liquidated_notional: Final[_F64]
+    fees: Final[_F64]
+    largest_loss: Final[_F64]
+    second_largest_loss: Final[_F64]
+    rounds: Final[_I64]
+    converged: Final[_U8]
+    waited: Final[_I64]
+    waited_notional: Final[_F64]
+    funding_paid: Final[_F64]
+
 # A chunk of StressPlan.run's per-scenario columns (float64 but "liquidations", "rounds",
 # "waited": int64, "converged": uint8); picklable (liqcore.distributed sends it back from workers).
-class StressPart:
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def residual(self) -> _F64: ...
-    @property
-    def liquidated_notional(self) -> _F64: ...
-    @property
-    def fees(self) -> _F64: ...
-    @property
-    def insurance_fund(self) -> _F64: ...
-    @property
-    def final_mark(self) -> _F64: ...
-    @property
-    def min_mark(self) -> _F64: ...
-    @property
-    def max_mark(self) -> _F64: ...
-    @property
-    def largest_loss(self) -> _F64: ...
-    @property
-    def second_largest_loss(self) -> _F64: ...
-    @property
-    def liquidations(self) -> _I64: ...
-    @property
-    def rounds(self) -> _I64: ...
-    @property
-    def converged(self) -> _U8: ...
-    @property
-    def waited(self) -> _I64: ...
-    @property
-    def waited_notional(self) -> _F64: ...
-    @property
-    def funding_paid(self) -> _F64: ...
+class StressPart(_ScenarioColumns):
+    final_mark: Final[_F64]
+    min_mark: Final[_F64]
+    max_mark: Final[_F64]
+    liquidations: Final[_I64]
 
 class StressPlan:
     def __init__(
@@ -507,20 +422,13 @@ class CrossMarkets:
 
 # What cross_health returns: per-account arrays.
 class HealthOutput:
-    @property
-    def collateral(self) -> _F64: ...
-    @property
-    def equity(self) -> _F64: ...
-    @property
-    def maintenance(self) -> _F64: ...
-    @property
-    def notional(self) -> _F64: ...
-    @property
-    def margin_ratio(self) -> _F64: ...
-    @property
-    def distance(self) -> _F64: ...
-    @property
-    def liquidatable(self) -> _U8: ...
+    collateral: Final[_F64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    notional: Final[_F64]
+    margin_ratio: Final[_F64]
+    distance: Final[_F64]
+    liquidatable: Final[_U8]
 
 def cross_health(
     markets: CrossMarkets,
@@ -564,104 +472,48 @@ def fillable_prices(
 # The per-account columns of liquidate_accounts ("liquidated" uint8, "sequence" int64: the
 # order of the account's liquidation, -1 if none).
 class AccountColumns:
-    @property
-    def liquidated(self) -> _U8: ...
-    @property
-    def sequence(self) -> _I64: ...
-    @property
-    def equity(self) -> _F64: ...
-    @property
-    def maintenance(self) -> _F64: ...
-    @property
-    def equity_market(self) -> _F64: ...
-    @property
-    def equity_after(self) -> _F64: ...
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def surplus(self) -> _F64: ...
-    @property
-    def fee(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def shortfall(self) -> _F64: ...
-    @property
-    def closed_notional(self) -> _F64: ...
+    liquidated: Final[_U8]
+    sequence: Final[_I64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    equity_market: Final[_F64]
+    equity_after: Final[_F64]
+    deficit: Final[_F64]
+    surplus: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
+    closed_notional: Final[_F64]
 
 # The per-market columns of liquidate_accounts.
 class MarketColumns:
-    @property
-    def closed_notional(self) -> _F64: ...
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def residual(self) -> _F64: ...
-    @property
-    def adl_transfers(self) -> _F64: ...
-    @property
-    def uncovered(self) -> _F64: ...
-    @property
-    def inventory_loss(self) -> _F64: ...
+    closed_notional: Final[_F64]
+    deficit: Final[_F64]
+    residual: Final[_F64]
+    adl_transfers: Final[_F64]
+    uncovered: Final[_F64]
+    inventory_loss: Final[_F64]
 
 # The totals of liquidate_accounts (account_liquidation.hpp AccountLiquidationTotals).
-class AccountLiquidationTotals:
-    @property
-    def accounts(self) -> int: ...
-    @property
-    def positions(self) -> int: ...
-    @property
-    def closed_notional(self) -> float: ...
-    @property
-    def fees(self) -> float: ...
-    @property
-    def deficit(self) -> float: ...
-    @property
-    def surplus(self) -> float: ...
-    @property
-    def inventory_loss(self) -> float: ...
-    @property
-    def inventory_gain(self) -> float: ...
-    @property
-    def unabsorbed(self) -> float: ...
-    @property
-    def bad_debt(self) -> float: ...
-    @property
-    def insurance_draw(self) -> float: ...
-    @property
-    def residual(self) -> float: ...
-    @property
-    def adl_transfers(self) -> float: ...
-    @property
-    def uncovered(self) -> float: ...
-    @property
-    def insurance_fund(self) -> float: ...
+class AccountLiquidationTotals(_BatchTotals):
+    accounts: Final[int]
+    positions: Final[int]
 
 # What liquidate_accounts returns: per position the CloseOutput columns and "liquidated"
 # (uint8), "sequence" (int64), "book_closed", "fallback_closed", "bankruptcy_price", "result";
 # the per-account and per-market columns, the totals and "books" (list of Book, one per
 # market; empty when no books are given).
 class LiquidateAccountsOutput(CloseOutput):
-    @property
-    def liquidated(self) -> _U8: ...
-    @property
-    def sequence(self) -> _I64: ...
-    @property
-    def book_closed(self) -> _F64: ...
-    @property
-    def fallback_closed(self) -> _F64: ...
-    @property
-    def bankruptcy_price(self) -> _F64: ...
-    @property
-    def result(self) -> _F64: ...
-    @property
-    def accounts(self) -> AccountColumns: ...
-    @property
-    def markets(self) -> MarketColumns: ...
-    @property
-    def totals(self) -> AccountLiquidationTotals: ...
-    @property
-    def books(self) -> list[Book]: ...
+    liquidated: Final[_U8]
+    sequence: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    bankruptcy_price: Final[_F64]
+    result: Final[_F64]
+    accounts: Final[AccountColumns]
+    markets: Final[MarketColumns]
+    totals: Final[AccountLiquidationTotals]
+    books: Final[list[Book]]
 
 def liquidate_accounts(
     markets: CrossMarkets,
@@ -683,51 +535,32 @@ def liquidate_accounts(
 # marks_after, deficit_by_market: rounds x markets; accounts, positions (int64): newly
 # liquidated in the round.
 class ContagionRounds(_Rounds):
-    @property
-    def marks_before(self) -> _F64: ...
-    @property
-    def marks_after(self) -> _F64: ...
-    @property
-    def deficit_by_market(self) -> _F64: ...
-    @property
-    def accounts(self) -> _I64: ...
-    @property
-    def positions(self) -> _I64: ...
+    marks_before: Final[_F64]
+    marks_after: Final[_F64]
+    deficit_by_market: Final[_F64]
+    accounts: Final[_I64]
+    positions: Final[_I64]
 
 # The per-account columns of simulate_contagion (round, trigger, origin: int64, -1: never /
 # unattributed).
 class ContagionAccountColumns:
-    @property
-    def round(self) -> _I64: ...
-    @property
-    def trigger(self) -> _I64: ...
-    @property
-    def origin(self) -> _I64: ...
-    @property
-    def equity(self) -> _F64: ...
-    @property
-    def maintenance(self) -> _F64: ...
-    @property
-    def equity_after(self) -> _F64: ...
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def fee(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def shortfall(self) -> _F64: ...
+    round: Final[_I64]
+    trigger: Final[_I64]
+    origin: Final[_I64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    equity_after: Final[_F64]
+    deficit: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
 
 # The per-market columns of simulate_contagion.
 class ContagionMarketColumns:
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def closed_notional(self) -> _F64: ...
-    @property
-    def residual(self) -> _F64: ...
-    @property
-    def unattributed(self) -> _F64: ...
+    deficit: Final[_F64]
+    closed_notional: Final[_F64]
+    residual: Final[_F64]
+    unattributed: Final[_F64]
 
 # The totals of simulate_contagion (the sums over the rounds; insurance_fund: the fund after).
 class ContagionTotals(_CascadeTotals): ...
@@ -737,32 +570,19 @@ class ContagionTotals(_CascadeTotals): ...
 # "fallback_closed"; the per-account and per-market columns, "contagion" (markets x markets,
 # row: origin, column: where realised), the totals and "books" (one per market after).
 class ContagionOutput(CloseOutput):
-    @property
-    def trace(self) -> ContagionRounds: ...
-    @property
-    def initial_marks(self) -> _F64: ...
-    @property
-    def shocked_marks(self) -> _F64: ...
-    @property
-    def final_marks(self) -> _F64: ...
-    @property
-    def converged(self) -> bool: ...
-    @property
-    def round(self) -> _I64: ...
-    @property
-    def book_closed(self) -> _F64: ...
-    @property
-    def fallback_closed(self) -> _F64: ...
-    @property
-    def accounts(self) -> ContagionAccountColumns: ...
-    @property
-    def markets(self) -> ContagionMarketColumns: ...
-    @property
-    def contagion(self) -> _F64: ...
-    @property
-    def totals(self) -> ContagionTotals: ...
-    @property
-    def books(self) -> list[Book]: ...
+    trace: Final[ContagionRounds]
+    initial_marks: Final[_F64]
+    shocked_marks: Final[_F64]
+    final_marks: Final[_F64]
+    converged: Final[bool]
+    round: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    accounts: Final[ContagionAccountColumns]
+    markets: Final[ContagionMarketColumns]
+    contagion: Final[_F64]
+    totals: Final[ContagionTotals]
+    books: Final[list[Book]]
 
 def simulate_contagion(
     marks: _F64,
@@ -794,41 +614,11 @@ def simulate_contagion(
 # A chunk of AccountStressPlan.run's per-scenario columns (float64 but "liquidated_accounts",
 # "rounds", "waited": int64, "converged": uint8; final_marks, deficit_by_market: count x
 # markets flat; contagion: count x markets x markets flat); picklable (liqcore.distributed).
-class AccountStressPart:
-    @property
-    def deficit(self) -> _F64: ...
-    @property
-    def insurance_draw(self) -> _F64: ...
-    @property
-    def residual(self) -> _F64: ...
-    @property
-    def insurance_fund(self) -> _F64: ...
-    @property
-    def liquidated_notional(self) -> _F64: ...
-    @property
-    def fees(self) -> _F64: ...
-    @property
-    def largest_loss(self) -> _F64: ...
-    @property
-    def second_largest_loss(self) -> _F64: ...
-    @property
-    def liquidated_accounts(self) -> _I64: ...
-    @property
-    def rounds(self) -> _I64: ...
-    @property
-    def converged(self) -> _U8: ...
-    @property
-    def final_marks(self) -> _F64: ...
-    @property
-    def deficit_by_market(self) -> _F64: ...
-    @property
-    def contagion(self) -> _F64: ...
-    @property
-    def waited(self) -> _I64: ...
-    @property
-    def waited_notional(self) -> _F64: ...
-    @property
-    def funding_paid(self) -> _F64: ...
+class AccountStressPart(_ScenarioColumns):
+    liquidated_accounts: Final[_I64]
+    final_marks: Final[_F64]
+    deficit_by_market: Final[_F64]
+    contagion: Final[_F64]
 
 class AccountStressPlan:
     def __init__(
