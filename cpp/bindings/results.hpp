@@ -2,8 +2,9 @@
 // simulate_contagion, cross_health, the stress runners), bound as read-only C++ structs.
 // Their array attributes are the NumPy arrays made once when the struct is built (kernel
 // vectors taken over by adopt, or the arrays the kernel wrote into), so reading an attribute
-// neither copies nor re-wraps: the same array each time. The kernel's totals structs are bound
-// directly (def_readonly).
+// neither copies nor re-wraps: the same array each time (a cascade's rounds excepted: see
+// Rounds). The batches' totals structs are bound directly (def_readonly); a cascade's
+// CascadeTotals is held beside the run's other figures (def_cascade_totals).
 #pragma once
 
 #include <pybind11/numpy.h>
