@@ -377,7 +377,7 @@ def test_a_mark_away_from_the_index_liquidates_each_position_once():
     rule = lq.MarkRule.hyperliquid(basis_half_life=0.0, cap=1.01, cap_half_life=0.0)
     res = lq.simulate_cascade(pos, book, 100.0, 0.0345, mark_rule=rule)
     assert res.shocked_mark == pytest.approx(101.0)
-    events = res._compact["position"]
+    events = res._compact.position
     assert len(events) == len(set(events.tolist())) == res.n_liquidated
     np.testing.assert_array_equal(res.round[:3], [1, 1, 1])  # the long and both crossed shorts
     st = lq.stress_test(pos, book, 100.0, paths=[[0.0345]], path_type="return", mark_rule=rule)

@@ -11,14 +11,12 @@
 #include <initializer_list>
 #include <span>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "liqcore/column.hpp"
 #include "liqcore/error.hpp"
 #include "liqcore/liquidation.hpp"
-#include "liqcore/waterfall.hpp"
 
 namespace liqcore::bindings {
 
@@ -54,12 +52,13 @@ inline F64Array empty_f64(std::size_t n) { return F64Array(static_cast<py::ssize
 inline I64Array empty_i64(std::size_t n) { return I64Array(static_cast<py::ssize_t>(n)); }
 
 // A NumPy array that takes over the vector's buffer (no copy): the one array-owning helper.
+// 1-D, or of the C-order `shape` (whose product is the vector's size).
 template <class T>
-py::array_t<T> adopt(std::vector<T>&& v) {
+py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape = {}) {
   auto* owned = new std::vector<T>(std::move(v));
   py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {static_cast<py::ssize_t>(sizeof(T))},
-                        owned->data(), owner);
+  if (shape.empty()) shape.push_back(static_cast<py::ssize_t>(owned->size()));
+  return py::array_t<T>(std::move(shape), owned->data(), owner);
 }
 
 // A fresh 1-D NumPy array holding a copy of `v`.
@@ -112,88 +111,6 @@ A filled(std::size_t n, const Kernel& kernel) {
   return out;
 }
 
-// One (name, value) of a result dict: a Python object as it is, anything else cast.
-struct Item {
-  const char* name;
-  py::object value;
-  template <class T>
-  Item(const char* n, T&& v) : name(n) {
-    if constexpr (std::is_base_of_v<py::handle, std::decay_t<T>>)
-      value = py::reinterpret_borrow<py::object>(v);
-    else
-      value = py::cast(std::forward<T>(v));
-  }
-};
-
-// The items into `d`, in order.
-inline void put(py::dict& d, std::initializer_list<Item> items) {
-  for (const Item& it : items) d[it.name] = it.value;
-}
-
-// A dict of the items, in order.
-inline py::dict dict_of(std::initializer_list<Item> items) {
-  py::dict d;
-  put(d, items);
-  return d;
-}
-
-// A dict of the items of `first`, then those of `then`, in order (a result whose callers put
-// their own items before the shared ones).
-inline py::dict dict_of(std::initializer_list<Item> first, std::initializer_list<Item> then) {
-  py::dict d = dict_of(first);
-  put(d, then);
-  return d;
-}
-
-// The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) as a dict:
-// the items of `first`, then the fields both kinds have, in this order.
-template <class Totals>
-py::dict liquidation_totals(std::initializer_list<Item> first, const Totals& t) {
-  return dict_of(first, {{"closed_notional", t.closed_notional},
-                         {"fees", t.fees},
-                         {"deficit", t.deficit},
-                         {"surplus", t.surplus},
-                         {"inventory_loss", t.inventory_loss},
-                         {"inventory_gain", t.inventory_gain},
-                         {"unabsorbed", t.unabsorbed},
-                         {"bad_debt", t.bad_debt},
-                         {"insurance_draw", t.insurance_draw},
-                         {"residual", t.residual},
-                         {"adl_transfers", t.adl_transfers},
-                         {"uncovered", t.uncovered},
-                         {"insurance_fund", t.fund_after}});
-}
-
-// The totals of a cascade (CascadeTotals, single- or multi-market) as a dict: the items of
-// `first`, then the fields both cascades report, in this order.
-template <class Totals>
-py::dict cascade_totals(std::initializer_list<Item> first, const Totals& t) {
-  return dict_of(first, {{"waited", t.waited},
-                         {"waited_notional", t.waited_notional},
-                         {"notional", t.notional.value()},
-                         {"deficit", t.deficit.value()},
-                         {"surplus", t.surplus.value()},
-                         {"fees", t.fees.value()},
-                         {"inventory_loss", t.inventory_loss.value()},
-                         {"bad_debt", t.bad_debt()},
-                         {"insurance_draw", t.draw.value()},
-                         {"residual", t.residual.value()}});
-}
-
-// The trace of a cascade's rounds (RoundTrace, ContagionRound) as a dict of columns: the items
-// of `first`, then the columns both kinds of round have, in this order.
-template <class Round>
-py::dict round_trace(std::initializer_list<Item> first, const std::vector<Round>& rt) {
-  return dict_of(first, {{"notional", column_of<double>(rt, &Round::notional)},
-                         {"deficit", column_of<double>(rt, &Round::deficit)},
-                         {"fees", column_of<double>(rt, &Round::fees)},
-                         {"insurance_draw", column_of<double>(rt, &Round::draw)},
-                         {"residual", column_of<double>(rt, &Round::residual)},
-                         {"insurance_fund", column_of<double>(rt, &Round::fund_after)},
-                         {"waited", column_of<std::int64_t>(rt, &Round::waited)},
-                         {"waited_notional", column_of<double>(rt, &Round::waited_notional)}});
-}
-
 // The value named `s` among `options`, or InvalidArgument naming `arg`:
 // "must be one of 'a', 'b' (got 'c')".
 template <class E>
@@ -211,16 +128,6 @@ template <class E>
 void bind_enum(py::module_& m, const char* name, std::initializer_list<std::pair<const char*, E>> values) {
   py::enum_<E> e(m, name);
   for (const auto& [n, v] : values) e.value(n, v);
-}
-
-// A ledger as the results carry it: "ledger" (float64 amounts, one per LedgerRow) and
-// "ledger_balance" (their compensated sum).
-inline void put_ledger(py::dict& d, const Ledger& ledger) {
-  const auto amounts = ledger.amounts();
-  F64Array a = empty_f64(amounts.size());
-  std::copy(amounts.begin(), amounts.end(), a.mutable_data());
-  d["ledger"] = a;
-  d["ledger_balance"] = ledger.balance();
 }
 
 }  // namespace liqcore::bindings

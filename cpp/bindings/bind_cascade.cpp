@@ -12,6 +12,7 @@
 #include "locked_book.hpp"
 #include "mark.hpp"
 #include "registry.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -19,10 +20,29 @@ namespace liqcore::bindings {
 
 namespace {
 
-py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
-                                const LockedBook& book, double mark, double shock, const LiquidationPolicy& policy,
-                                double fund, double resilience, int mark_rule, std::int64_t max_rounds,
-                                const std::vector<double>& mark_params) {
+// The totals of a single-market cascade: the kernel's sums over the rounds, the inventory the
+// fund still held at the end (valued), the fund after and the marks.
+struct CascadeRunTotals {
+  CascadeTotals sums;
+  CascadeEngine::EndValuation end;
+  double insurance_fund = 0.0, shocked_mark = 0.0, final_mark = 0.0;
+  bool converged = true;
+};
+
+// What simulate_cascade() returns: the rounds, the CloseOutput columns and "position", "round",
+// "surplus" per liquidated position (in the order of their first liquidation; adl per position),
+// the totals and the book after.
+struct CascadeOutput : CloseOutput {
+  Rounds<RoundTrace> trace;
+  py::array position, round, surplus;
+  CascadeRunTotals totals;
+  py::object book;
+};
+
+CascadeOutput simulate_cascade_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
+                                     const LockedBook& book, double mark, double shock,
+                                     const LiquidationPolicy& policy, double fund, double resilience, int mark_rule,
+                                     std::int64_t max_rounds, const std::vector<double>& mark_params) {
   const PositionColumns pos = position_columns(size, entry_price, margin);
   const CascadeParams prm = cascade_params(resilience, mark_rule, max_rounds, mark_params);
   // adl: per position when the residual rule allocates (zeros first), else empty.
@@ -37,49 +57,23 @@ py::dict simulate_cascade_batch(const F64Array& size, const F64Array& entry_pric
     auto lock = book.lock_shared();
     run = simulate_cascade(pos, book, mark, shock, policy, fund, prm, &out);
   }
-  const std::vector<RoundTrace>& rt = run.rounds;
-  const CascadeTotals& t = run.totals;
-  py::dict trace = round_trace({{"mark_before", column_of<double>(rt, &RoundTrace::mark_before)},
-                                {"mark", column_of<double>(rt, &RoundTrace::mark_after)},
-                                {"liquidated", column_of<std::int64_t>(rt, &RoundTrace::liquidated)}},
-                               rt);
-  // the money only a single-market round traces: its fund's inventory and the residual's transfers
-  put(trace, {{"inventory_loss", column_of<double>(rt, &RoundTrace::inventory_loss)},
-              {"unabsorbed", column_of<double>(rt, &RoundTrace::unabsorbed)},
-              {"bad_debt", column_of<double>(rt, &RoundTrace::bad_debt)},
-              {"adl_transfers", column_of<double>(rt, &RoundTrace::adl_transfers)}});
-  py::dict totals = cascade_totals({{"liquidations", t.liquidations}, {"rounds", t.rounds}}, t);
-  put(totals, {{"inventory_gain", t.inventory_gain.value()},
-               {"unabsorbed", t.unabsorbed.value()},
-               {"end_held", run.end.held},
-               {"end_unabsorbed", run.end.unabsorbed},
-               {"end_inventory_loss", run.end.inventory_loss},
-               {"end_insurance_draw", run.end.draw},
-               {"end_residual", run.end.residual},
-               {"end_adl_transfers", run.end.adl_transfers},
-               {"adl_transfers", t.adl_transfers.value()},
-               {"insurance_fund", run.fund_after},
-               {"shocked_mark", run.shocked_mark},
-               {"final_mark", run.final_mark},
-               {"converged", run.converged}});
-  py::dict d = dict_of({
-      {"trace", trace},
-      {"position", adopt(std::move(out.position))},
-      {"round", adopt(std::move(out.round))},
-      {"closed", adopt(std::move(out.closed))},
-      {"vwap", adopt(std::move(out.vwap))},
-      {"deficit", adopt(std::move(out.deficit))},
-      {"surplus", adopt(std::move(out.surplus))},
-      {"fee", adopt(std::move(out.fee))},
-      {"insurance_draw", adopt(std::move(out.draw))},
-      {"shortfall", adopt(std::move(out.shortfall))},
-      {"inventory_loss", adopt(std::move(out.inventory_loss))},
-      {"adl", adl},
-      {"totals", totals},
-  });
-  put_ledger(d, run.ledger);
-  d["book"] = py::cast(std::make_unique<LockedBook>(std::move(run.book)));
-  return d;
+  CascadeOutput r;
+  r.trace.rounds = std::move(run.rounds);
+  r.totals = {run.totals, run.end, run.fund_after, run.shocked_mark, run.final_mark, run.converged};
+  r.position = adopt(std::move(out.position));
+  r.round = adopt(std::move(out.round));
+  r.closed = adopt(std::move(out.closed));
+  r.vwap = adopt(std::move(out.vwap));
+  r.deficit = adopt(std::move(out.deficit));
+  r.surplus = adopt(std::move(out.surplus));
+  r.fee = adopt(std::move(out.fee));
+  r.insurance_draw = adopt(std::move(out.draw));
+  r.shortfall = adopt(std::move(out.shortfall));
+  r.inventory_loss = adopt(std::move(out.inventory_loss));
+  r.adl = adl;
+  r.settle(run.ledger);
+  r.book = py::cast(std::make_unique<LockedBook>(std::move(run.book)));
+  return r;
 }
 
 }  // namespace
@@ -92,6 +86,40 @@ void register_cascade(py::module_& m) {
                       {"index", MarkRule::index},
                       {"binance", MarkRule::binance},
                       {"hyperliquid", MarkRule::hyperliquid}});
+  // the columns only a single-market round traces: its marks, and its fund's inventory
+  bind_rounds<RoundTrace>(m, "CascadeRounds")
+      .def_property_readonly("mark_before", round_column<double>(&RoundTrace::mark_before))
+      .def_property_readonly("mark", round_column<double>(&RoundTrace::mark_after))
+      .def_property_readonly("liquidated", round_column<std::int64_t>(&RoundTrace::liquidated))
+      .def_property_readonly("inventory_loss", round_column<double>(&RoundTrace::inventory_loss))
+      .def_property_readonly("unabsorbed", round_column<double>(&RoundTrace::unabsorbed))
+      .def_property_readonly("bad_debt", round_column<double>(&RoundTrace::bad_debt));
+  using T = CascadeRunTotals;
+  py::class_<T> totals(m, "CascadeRunTotals");
+  def_cascade_totals(totals);
+  const auto sum = cascade_sum<T>;
+  auto end = [](double CascadeEngine::EndValuation::*v) { return [v](const T& t) { return t.end.*v; }; };
+  totals.def_property_readonly("liquidations", [](const T& t) { return t.sums.liquidations; })
+      .def_property_readonly("rounds", [](const T& t) { return t.sums.rounds; })
+      .def_property_readonly("inventory_gain", sum(&CascadeTotals::inventory_gain))
+      .def_property_readonly("unabsorbed", sum(&CascadeTotals::unabsorbed))
+      .def_property_readonly("end_held", end(&CascadeEngine::EndValuation::held))
+      .def_property_readonly("end_unabsorbed", end(&CascadeEngine::EndValuation::unabsorbed))
+      .def_property_readonly("end_inventory_loss", end(&CascadeEngine::EndValuation::inventory_loss))
+      .def_property_readonly("end_insurance_draw", end(&CascadeEngine::EndValuation::draw))
+      .def_property_readonly("end_residual", end(&CascadeEngine::EndValuation::residual))
+      .def_property_readonly("end_adl_transfers", end(&CascadeEngine::EndValuation::adl_transfers))
+      .def_readonly("insurance_fund", &T::insurance_fund)
+      .def_readonly("shocked_mark", &T::shocked_mark)
+      .def_readonly("final_mark", &T::final_mark)
+      .def_readonly("converged", &T::converged);
+  py::class_<CascadeOutput, CloseOutput>(m, "CascadeOutput")
+      .def_readonly("trace", &CascadeOutput::trace)
+      .def_readonly("position", &CascadeOutput::position)
+      .def_readonly("round", &CascadeOutput::round)
+      .def_readonly("surplus", &CascadeOutput::surplus)
+      .def_readonly("totals", &CascadeOutput::totals)
+      .def_readonly("book", &CascadeOutput::book);
   m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
         py::arg("book"), py::arg("mark"), py::arg("shock"), py::arg("policy"), py::arg("fund"),
         py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),

@@ -14,6 +14,7 @@
 #include "locked_book.hpp"
 #include "mark.hpp"
 #include "registry.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -46,7 +47,39 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
   return in;
 }
 
-py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
+// The per-account columns of simulate_contagion() (round, trigger, origin: int64, -1 never /
+// unattributed).
+struct ContagionAccountColumns {
+  py::array round, trigger, origin, equity, maintenance, equity_after, deficit, fee, insurance_draw, shortfall;
+};
+
+// The per-market columns of simulate_contagion().
+struct ContagionMarketColumns {
+  py::array deficit, closed_notional, residual, unattributed;
+};
+
+// The totals of simulate_contagion(): the kernel's sums over the rounds and the fund after.
+struct ContagionTotals {
+  CascadeTotals sums;
+  double insurance_fund = 0.0;
+};
+
+// What simulate_contagion() returns: the rounds, the marks, the CloseOutput columns and "round",
+// "book_closed", "fallback_closed" per position, the per-account and per-market columns, the
+// markets x markets contagion matrix, the totals and the books after.
+struct ContagionOutput : CloseOutput {
+  Rounds<ContagionRound> trace;
+  py::array initial_marks, shocked_marks, final_marks;
+  bool converged = true;
+  py::array round, book_closed, fallback_closed;
+  ContagionAccountColumns accounts;
+  ContagionMarketColumns markets;
+  py::array contagion;
+  ContagionTotals totals;
+  py::list books;
+};
+
+ContagionOutput simulate_contagion_batch(const F64Array& marks, const I64Array& contract, const F64Array& contract_size,
                                   const py::list& floors, const py::list& rates, const py::list& books,
                                   const F64Array& collateral, const F64Array& asset_prices, const F64Array& haircuts,
                                   const F64Array& size_discount, const I64Array& account, const I64Array& market,
@@ -65,54 +98,36 @@ py::dict simulate_contagion_batch(const F64Array& marks, const I64Array& contrac
     run = simulate_contagion(in.markets, snap.ptrs, in.col, in.pf, view(shocks), policy, fund, in.prm,
                              collateral_shock ? view(*collateral_shock) : std::span<const double>{});
   }
-  const std::vector<ContagionRound>& rt = run.rounds;
-  py::dict d = dict_of({
-      {"trace", round_trace({{"marks_before", rows_of(rt, &ContagionRound::marks_before, M)},
-                             {"marks_after", rows_of(rt, &ContagionRound::marks_after, M)},
-                             {"deficit_by_market", rows_of(rt, &ContagionRound::deficit_by_market, M)},
-                             {"accounts", column_of<std::int64_t>(rt, &ContagionRound::accounts)},
-                             {"positions", column_of<std::int64_t>(rt, &ContagionRound::positions)},
-                             {"adl_transfers", column_of<double>(rt, &ContagionRound::adl_transfers)}},
-                            rt)},
-      {"initial_marks", copy_array(run.initial_marks)},
-      {"shocked_marks", copy_array(run.shocked_marks)},
-      {"final_marks", copy_array(run.final_marks)},
-      {"converged", run.converged},
-      {"round", copy_array(run.pos_round)},
-      {"closed", copy_array(run.closed)},
-      {"book_closed", copy_array(run.book_closed)},
-      {"fallback_closed", copy_array(run.fallback_closed)},
-      {"vwap", copy_array(run.vwap)},
-      {"deficit", copy_array(run.deficit)},
-      {"inventory_loss", copy_array(run.inventory_loss)},
-      {"fee", copy_array(run.fee)},
-      {"insurance_draw", copy_array(run.draw)},
-      {"shortfall", copy_array(run.shortfall)},
-      {"adl", copy_array(run.adl)},
-      {"accounts", dict_of({{"round", copy_array(run.acc_round)},
-                            {"trigger", copy_array(run.acc_trigger)},
-                            {"origin", copy_array(run.acc_origin)},
-                            {"equity", copy_array(run.acc_equity)},
-                            {"maintenance", copy_array(run.acc_maintenance)},
-                            {"equity_after", copy_array(run.acc_equity_after)},
-                            {"deficit", copy_array(run.acc_deficit)},
-                            {"fee", copy_array(run.acc_fee)},
-                            {"insurance_draw", copy_array(run.acc_draw)},
-                            {"shortfall", copy_array(run.acc_shortfall)}})},
-      {"markets", dict_of({{"deficit", copy_array(run.mk_deficit)},
-                           {"closed_notional", copy_array(run.mk_closed_notional)},
-                           {"residual", copy_array(run.mk_residual)},
-                           {"unattributed", copy_array(run.unattributed)}})},
-      {"contagion", copy_matrix(run.contagion, M, M)},
-      {"totals", cascade_totals({{"insurance_fund", run.fund_after},
-                                 {"adl_transfers", run.totals.adl_transfers.value()}},
-                                run.totals)},
-  });
-  put_ledger(d, run.ledger);
-  py::list out_books;
-  for (Book& b : run.books) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
-  d["books"] = out_books;
-  return d;
+  ContagionOutput r;
+  r.trace = {std::move(run.rounds), M};
+  r.initial_marks = adopt(std::move(run.initial_marks));
+  r.shocked_marks = adopt(std::move(run.shocked_marks));
+  r.final_marks = adopt(std::move(run.final_marks));
+  r.converged = run.converged;
+  r.round = adopt(std::move(run.pos_round));
+  r.closed = adopt(std::move(run.closed));
+  r.book_closed = adopt(std::move(run.book_closed));
+  r.fallback_closed = adopt(std::move(run.fallback_closed));
+  r.vwap = adopt(std::move(run.vwap));
+  r.deficit = adopt(std::move(run.deficit));
+  r.inventory_loss = adopt(std::move(run.inventory_loss));
+  r.fee = adopt(std::move(run.fee));
+  r.insurance_draw = adopt(std::move(run.draw));
+  r.shortfall = adopt(std::move(run.shortfall));
+  r.adl = adopt(std::move(run.adl));
+  r.accounts = {adopt(std::move(run.acc_round)),       adopt(std::move(run.acc_trigger)),
+                adopt(std::move(run.acc_origin)),      adopt(std::move(run.acc_equity)),
+                adopt(std::move(run.acc_maintenance)), adopt(std::move(run.acc_equity_after)),
+                adopt(std::move(run.acc_deficit)),     adopt(std::move(run.acc_fee)),
+                adopt(std::move(run.acc_draw)),        adopt(std::move(run.acc_shortfall))};
+  r.markets = {adopt(std::move(run.mk_deficit)), adopt(std::move(run.mk_closed_notional)),
+               adopt(std::move(run.mk_residual)), adopt(std::move(run.unattributed))};
+  const auto m = static_cast<py::ssize_t>(M);
+  r.contagion = adopt(std::move(run.contagion), {m, m});
+  r.totals = {run.totals, run.fund_after};
+  r.settle(run.ledger);
+  for (Book& b : run.books) r.books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
+  return r;
 }
 
 std::unique_ptr<AccountStressPlan> make_account_plan(
@@ -132,7 +147,15 @@ std::unique_ptr<AccountStressPlan> make_account_plan(
                                              fund, in.prm, corr);
 }
 
-py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps,
+// The per-scenario columns of a chunk of AccountStressPlan.run (final_marks, deficit_by_market:
+// count x markets flat; contagion: count x markets x markets flat; picklable: see bind_part).
+struct AccountStressPart {
+  py::array deficit, insurance_draw, residual, insurance_fund, liquidated_notional, fees, largest_loss,
+      second_largest_loss, liquidated_accounts, rounds, converged, final_marks, deficit_by_market, contagion, waited,
+      waited_notional, funding_paid;
+};
+
+AccountStressPart run_account_plan(const AccountStressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps,
                           double mu, const F64Array& sigma, double intensity, double jump_mean, double jump_std,
                           double dt, std::uint64_t seed, const std::optional<F64Array>& factors, unsigned threads,
                           const std::optional<F64Array>& funding, const std::optional<F64Array>& collateral_paths,
@@ -185,34 +208,90 @@ py::dict run_account_plan(const AccountStressPlan& plan, std::uint64_t first, st
     py::gil_scoped_release release;
     plan.run(first, count, steps, model, seed, fs, threads, out, fr, cp, collateral_beta ? &cm : nullptr);
   }
-  return dict_of({{"deficit", deficit},
-                  {"insurance_draw", draw},
-                  {"residual", residual},
-                  {"insurance_fund", fund_after},
-                  {"liquidated_notional", notional},
-                  {"fees", fees},
-                  {"largest_loss", largest},
-                  {"second_largest_loss", second},
-                  {"liquidated_accounts", accounts},
-                  {"rounds", rounds},
-                  {"converged", converged},
-                  {"final_marks", final_marks},
-                  {"deficit_by_market", by_market},
-                  {"contagion", contagion},
-                  {"waited", waited},
-                  {"waited_notional", waited_notional},
-                  {"funding_paid", paid}});
+  return AccountStressPart{deficit,  draw,   residual,  fund_after,  notional,  fees,      largest,
+                           second,   accounts, rounds,  converged,   final_marks, by_market, contagion,
+                           waited,   waited_notional, paid};
 }
 
 }  // namespace
 
 void register_contagion(py::module_& m) {
+  bind_rounds<ContagionRound>(m, "ContagionRounds")
+      .def_property_readonly("marks_before",
+                             [](const Rounds<ContagionRound>& r) {
+                               return rows_of(r.rounds, &ContagionRound::marks_before, r.markets);
+                             })
+      .def_property_readonly("marks_after",
+                             [](const Rounds<ContagionRound>& r) {
+                               return rows_of(r.rounds, &ContagionRound::marks_after, r.markets);
+                             })
+      .def_property_readonly("deficit_by_market",
+                             [](const Rounds<ContagionRound>& r) {
+                               return rows_of(r.rounds, &ContagionRound::deficit_by_market, r.markets);
+                             })
+      .def_property_readonly("accounts", round_column<std::int64_t>(&ContagionRound::accounts))
+      .def_property_readonly("positions", round_column<std::int64_t>(&ContagionRound::positions));
+  using A = ContagionAccountColumns;
+  py::class_<A>(m, "ContagionAccountColumns")
+      .def_readonly("round", &A::round)
+      .def_readonly("trigger", &A::trigger)
+      .def_readonly("origin", &A::origin)
+      .def_readonly("equity", &A::equity)
+      .def_readonly("maintenance", &A::maintenance)
+      .def_readonly("equity_after", &A::equity_after)
+      .def_readonly("deficit", &A::deficit)
+      .def_readonly("fee", &A::fee)
+      .def_readonly("insurance_draw", &A::insurance_draw)
+      .def_readonly("shortfall", &A::shortfall);
+  using Mk = ContagionMarketColumns;
+  py::class_<Mk>(m, "ContagionMarketColumns")
+      .def_readonly("deficit", &Mk::deficit)
+      .def_readonly("closed_notional", &Mk::closed_notional)
+      .def_readonly("residual", &Mk::residual)
+      .def_readonly("unattributed", &Mk::unattributed);
+  py::class_<ContagionTotals> totals(m, "ContagionTotals");
+  def_cascade_totals(totals);
+  totals.def_readonly("insurance_fund", &ContagionTotals::insurance_fund);
+  using R = ContagionOutput;
+  py::class_<R, CloseOutput>(m, "ContagionOutput")
+      .def_readonly("trace", &R::trace)
+      .def_readonly("initial_marks", &R::initial_marks)
+      .def_readonly("shocked_marks", &R::shocked_marks)
+      .def_readonly("final_marks", &R::final_marks)
+      .def_readonly("converged", &R::converged)
+      .def_readonly("round", &R::round)
+      .def_readonly("book_closed", &R::book_closed)
+      .def_readonly("fallback_closed", &R::fallback_closed)
+      .def_readonly("accounts", &R::accounts)
+      .def_readonly("markets", &R::markets)
+      .def_readonly("contagion", &R::contagion)
+      .def_readonly("totals", &R::totals)
+      .def_readonly("books", &R::books);
   m.def("simulate_contagion", &simulate_contagion_batch, py::arg("marks"), py::arg("contract"),
         py::arg("contract_size"), py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"),
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
         py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),
         py::arg("collateral_shock") = py::none(), py::arg("mark_params") = std::vector<double>{});
+  using P = AccountStressPart;
+  bind_part<P>(m, "AccountStressPart",
+               {{"deficit", &P::deficit},
+                {"insurance_draw", &P::insurance_draw},
+                {"residual", &P::residual},
+                {"insurance_fund", &P::insurance_fund},
+                {"liquidated_notional", &P::liquidated_notional},
+                {"fees", &P::fees},
+                {"largest_loss", &P::largest_loss},
+                {"second_largest_loss", &P::second_largest_loss},
+                {"liquidated_accounts", &P::liquidated_accounts},
+                {"rounds", &P::rounds},
+                {"converged", &P::converged},
+                {"final_marks", &P::final_marks},
+                {"deficit_by_market", &P::deficit_by_market},
+                {"contagion", &P::contagion},
+                {"waited", &P::waited},
+                {"waited_notional", &P::waited_notional},
+                {"funding_paid", &P::funding_paid}});
   py::class_<AccountStressPlan>(m, "AccountStressPlan")
       .def(py::init(&make_account_plan), py::arg("marks"), py::arg("contract"), py::arg("contract_size"),
            py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"), py::arg("asset_prices"),

@@ -13,6 +13,7 @@
 #include "liqcore/cross_margin.hpp"
 #include "locked_book.hpp"
 #include "registry.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -28,9 +29,14 @@ struct CrossMarkets {
 
 std::span<std::uint8_t> u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
 
-py::dict cross_health(const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
-                      const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
-                      const I64Array& market, const F64Array& size, const F64Array& entry_price) {
+// What cross_health() returns: per-account columns.
+struct HealthOutput {
+  py::array collateral, equity, maintenance, notional, margin_ratio, distance, liquidatable;
+};
+
+HealthOutput cross_health(const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
+                          const F64Array& haircuts, const F64Array& size_discount, const I64Array& account,
+                          const I64Array& market, const F64Array& size, const F64Array& entry_price) {
   const AccountInputs in =
       account_inputs(collateral, asset_prices, haircuts, size_discount, account, market, size, entry_price);
   const std::size_t A = in.col.accounts();
@@ -43,13 +49,7 @@ py::dict cross_health(const CrossMarkets& mk, const F64Array& collateral, const 
     py::gil_scoped_release release;
     health(mk.markets, in.col, in.pf, out);
   }
-  return dict_of({{"collateral", coll},
-                  {"equity", eq},
-                  {"maintenance", mm},
-                  {"notional", nt},
-                  {"margin_ratio", ratio},
-                  {"distance", dist},
-                  {"liquidatable", liq}});
+  return HealthOutput{coll, eq, mm, nt, ratio, dist, liq};
 }
 
 // Slice rules for a batch of positions (indices into the portfolio); `what` 0: bankruptcy price
@@ -96,7 +96,29 @@ F64Array slice_prices(int what, const CrossMarkets& mk, const F64Array& collater
   return out;
 }
 
-py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books, const F64Array& collateral,
+// The per-account columns of liquidate_accounts().
+struct AccountColumns {
+  py::array liquidated, sequence, equity, maintenance, equity_market, equity_after, deficit, surplus, fee,
+      insurance_draw, shortfall, closed_notional;
+};
+
+// The per-market columns of liquidate_accounts().
+struct MarketColumns {
+  py::array closed_notional, deficit, residual, adl_transfers, uncovered, inventory_loss;
+};
+
+// What liquidate_accounts() returns: the CloseOutput columns and the other per-position ones,
+// the per-account and per-market columns, the totals and the books after (one per market;
+// none when none were given).
+struct LiquidateAccountsOutput : CloseOutput {
+  py::array liquidated, sequence, book_closed, fallback_closed, bankruptcy_price, result;
+  AccountColumns accounts;
+  MarketColumns markets;
+  AccountLiquidationTotals totals;
+  py::list books;
+};
+
+LiquidateAccountsOutput liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books, const F64Array& collateral,
                                   const F64Array& asset_prices, const F64Array& haircuts,
                                   const F64Array& size_discount, const I64Array& account, const I64Array& market,
                                   const F64Array& size, const F64Array& entry_price, const LiquidationPolicy& policy,
@@ -132,46 +154,27 @@ py::dict liquidate_accounts_batch(const CrossMarkets& mk, const py::list& books,
     const Snapshots snap(locked);
     tot = liquidate_accounts(mk.markets, snap.ptrs, in.col, in.pf, policy, fund, out, after);
   }
-  py::dict d = dict_of({
-      {"liquidated", liquidated},
-      {"sequence", sequence},
-      {"closed", closed},
-      {"book_closed", book_closed},
-      {"fallback_closed", fallback_closed},
-      {"vwap", vwap},
-      {"bankruptcy_price", bp},
-      {"result", result},
-      {"deficit", deficit},
-      {"fee", fee},
-      {"insurance_draw", draw},
-      {"shortfall", shortfall},
-      {"inventory_loss", inventory},
-      {"adl", adl},
-      {"accounts", dict_of({{"liquidated", acc_liq},
-                            {"sequence", acc_seq},
-                            {"equity", a_eq},
-                            {"maintenance", a_mm},
-                            {"equity_market", a_em},
-                            {"equity_after", a_after},
-                            {"deficit", a_def},
-                            {"surplus", a_sur},
-                            {"fee", a_fee},
-                            {"insurance_draw", a_draw},
-                            {"shortfall", a_short},
-                            {"closed_notional", a_ntl}})},
-      {"markets", dict_of({{"closed_notional", m_ntl},
-                           {"deficit", m_def},
-                           {"residual", m_res},
-                           {"adl_transfers", m_adl},
-                           {"uncovered", m_unc},
-                           {"inventory_loss", m_inv}})},
-      {"totals", liquidation_totals({{"accounts", tot.accounts}, {"positions", tot.positions}}, tot)},
-  });
-  put_ledger(d, tot.ledger);
-  py::list out_books;
-  for (Book& b : after) out_books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
-  d["books"] = out_books;
-  return d;
+  LiquidateAccountsOutput r;
+  r.liquidated = liquidated;
+  r.sequence = sequence;
+  r.closed = closed;
+  r.book_closed = book_closed;
+  r.fallback_closed = fallback_closed;
+  r.vwap = vwap;
+  r.bankruptcy_price = bp;
+  r.result = result;
+  r.deficit = deficit;
+  r.fee = fee;
+  r.insurance_draw = draw;
+  r.shortfall = shortfall;
+  r.inventory_loss = inventory;
+  r.adl = adl;
+  r.accounts = {acc_liq, acc_seq, a_eq, a_mm, a_em, a_after, a_def, a_sur, a_fee, a_draw, a_short, a_ntl};
+  r.markets = {m_ntl, m_def, m_res, m_adl, m_unc, m_inv};
+  r.settle(tot.ledger);
+  r.totals = std::move(tot);
+  for (Book& b : after) r.books.append(py::cast(std::make_unique<LockedBook>(std::move(b))));
+  return r;
 }
 
 }  // namespace
@@ -187,6 +190,14 @@ void register_cross_margin(py::module_& m) {
            py::arg("marks"), py::arg("contract"), py::arg("contract_size"), py::arg("floors"), py::arg("rates"))
       .def_property_readonly("n", [](const CrossMarkets& mk) { return mk.markets.size(); });
 
+  py::class_<HealthOutput>(m, "HealthOutput")
+      .def_readonly("collateral", &HealthOutput::collateral)
+      .def_readonly("equity", &HealthOutput::equity)
+      .def_readonly("maintenance", &HealthOutput::maintenance)
+      .def_readonly("notional", &HealthOutput::notional)
+      .def_readonly("margin_ratio", &HealthOutput::margin_ratio)
+      .def_readonly("distance", &HealthOutput::distance)
+      .def_readonly("liquidatable", &HealthOutput::liquidatable);
   m.def("cross_health", &cross_health, py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"),
         py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"), py::arg("size"),
         py::arg("entry_price"));
@@ -208,6 +219,43 @@ void register_cross_margin(py::module_& m) {
       py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"),
       py::arg("account"), py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("positions"),
       py::arg("ba"), py::arg("smmr"));
+  using A = AccountColumns;
+  py::class_<A>(m, "AccountColumns")
+      .def_readonly("liquidated", &A::liquidated)
+      .def_readonly("sequence", &A::sequence)
+      .def_readonly("equity", &A::equity)
+      .def_readonly("maintenance", &A::maintenance)
+      .def_readonly("equity_market", &A::equity_market)
+      .def_readonly("equity_after", &A::equity_after)
+      .def_readonly("deficit", &A::deficit)
+      .def_readonly("surplus", &A::surplus)
+      .def_readonly("fee", &A::fee)
+      .def_readonly("insurance_draw", &A::insurance_draw)
+      .def_readonly("shortfall", &A::shortfall)
+      .def_readonly("closed_notional", &A::closed_notional);
+  using M = MarketColumns;
+  py::class_<M>(m, "MarketColumns")
+      .def_readonly("closed_notional", &M::closed_notional)
+      .def_readonly("deficit", &M::deficit)
+      .def_readonly("residual", &M::residual)
+      .def_readonly("adl_transfers", &M::adl_transfers)
+      .def_readonly("uncovered", &M::uncovered)
+      .def_readonly("inventory_loss", &M::inventory_loss);
+  bind_liquidation_totals<AccountLiquidationTotals>(m, "AccountLiquidationTotals")
+      .def_readonly("accounts", &AccountLiquidationTotals::accounts)
+      .def_readonly("positions", &AccountLiquidationTotals::positions);
+  using R = LiquidateAccountsOutput;
+  py::class_<R, CloseOutput>(m, "LiquidateAccountsOutput")
+      .def_readonly("liquidated", &R::liquidated)
+      .def_readonly("sequence", &R::sequence)
+      .def_readonly("book_closed", &R::book_closed)
+      .def_readonly("fallback_closed", &R::fallback_closed)
+      .def_readonly("bankruptcy_price", &R::bankruptcy_price)
+      .def_readonly("result", &R::result)
+      .def_readonly("accounts", &R::accounts)
+      .def_readonly("markets", &R::markets)
+      .def_readonly("totals", &R::totals)
+      .def_readonly("books", &R::books);
   m.def("liquidate_accounts", &liquidate_accounts_batch, py::arg("markets"), py::arg("books"), py::arg("collateral"),
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"),
         py::arg("size"), py::arg("entry_price"), py::arg("policy"), py::arg("fund"));

@@ -10,6 +10,7 @@
 #include "liqcore/liquidation.hpp"
 #include "locked_book.hpp"
 #include "registry.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -17,36 +18,41 @@ namespace liqcore::bindings {
 
 namespace {
 
-py::dict liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
-                         const LockedBook& book, double mark, const LiquidationPolicy& policy, double fund) {
+// What liquidate() returns: the CloseOutput columns (per liquidation, adl per position), the
+// columns only a batch has, its totals and the book after the closes and the fund's sales.
+struct LiquidateOutput : CloseOutput {
+  py::array liquidated, order, book_closed, fallback_closed, surplus;
+  LiquidationTotals totals;
+  py::object book;
+};
+
+LiquidateOutput liquidate_batch(const F64Array& size, const F64Array& entry_price, const F64Array& margin,
+                                const LockedBook& book, double mark, const LiquidationPolicy& policy, double fund) {
   const PositionColumns pos = position_columns(size, entry_price, margin);
   LiquidationOutputs out;
   Book after;
-  LiquidationTotals tot;
+  LiquidateOutput r;
   {
     py::gil_scoped_release release;
     auto lock = book.lock_shared();
-    tot = liquidate(pos, book, mark, policy, fund, out, after);
+    r.totals = liquidate(pos, book, mark, policy, fund, out, after);
   }
-  py::dict d = dict_of({
-      {"liquidated", adopt(std::move(out.liquidated))},
-      {"order", adopt(std::move(out.order))},
-      {"closed", adopt(std::move(out.closed))},
-      {"book_closed", adopt(std::move(out.book_closed))},
-      {"fallback_closed", adopt(std::move(out.fallback_closed))},
-      {"vwap", adopt(std::move(out.vwap))},
-      {"deficit", adopt(std::move(out.deficit))},
-      {"surplus", adopt(std::move(out.surplus))},
-      {"fee", adopt(std::move(out.fee))},
-      {"insurance_draw", adopt(std::move(out.insurance_draw))},
-      {"shortfall", adopt(std::move(out.shortfall))},
-      {"inventory_loss", adopt(std::move(out.inventory_loss))},
-      {"adl", adopt(std::move(out.adl))},
-      {"totals", liquidation_totals({{"liquidated", tot.liquidated}}, tot)},
-  });
-  put_ledger(d, tot.ledger);
-  d["book"] = py::cast(std::make_unique<LockedBook>(after));
-  return d;
+  r.liquidated = adopt(std::move(out.liquidated));
+  r.order = adopt(std::move(out.order));
+  r.closed = adopt(std::move(out.closed));
+  r.book_closed = adopt(std::move(out.book_closed));
+  r.fallback_closed = adopt(std::move(out.fallback_closed));
+  r.vwap = adopt(std::move(out.vwap));
+  r.deficit = adopt(std::move(out.deficit));
+  r.surplus = adopt(std::move(out.surplus));
+  r.fee = adopt(std::move(out.fee));
+  r.insurance_draw = adopt(std::move(out.insurance_draw));
+  r.shortfall = adopt(std::move(out.shortfall));
+  r.inventory_loss = adopt(std::move(out.inventory_loss));
+  r.adl = adopt(std::move(out.adl));
+  r.settle(r.totals.ledger);
+  r.book = py::cast(std::make_unique<LockedBook>(after));
+  return r;
 }
 
 }  // namespace
@@ -110,6 +116,17 @@ void register_liquidation(py::module_& m) {
       .def_readwrite("max_notional", &LiquidationPolicy::max_notional)
       .def_readwrite("max_orders", &LiquidationPolicy::max_orders);
 
+  bind_close_output(m);
+  bind_liquidation_totals<LiquidationTotals>(m, "LiquidationTotals")
+      .def_readonly("liquidated", &LiquidationTotals::liquidated);
+  py::class_<LiquidateOutput, CloseOutput>(m, "LiquidateOutput")
+      .def_readonly("liquidated", &LiquidateOutput::liquidated)
+      .def_readonly("order", &LiquidateOutput::order)
+      .def_readonly("book_closed", &LiquidateOutput::book_closed)
+      .def_readonly("fallback_closed", &LiquidateOutput::fallback_closed)
+      .def_readonly("surplus", &LiquidateOutput::surplus)
+      .def_readonly("totals", &LiquidateOutput::totals)
+      .def_readonly("book", &LiquidateOutput::book);
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
         py::arg("mark"), py::arg("policy"), py::arg("fund"));
 }

@@ -13,6 +13,7 @@
 #include "locked_book.hpp"
 #include "mark.hpp"
 #include "registry.hpp"
+#include "results.hpp"
 
 namespace py = pybind11;
 
@@ -44,7 +45,14 @@ std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entr
   return std::make_unique<StressPlan>(pos, std::move(b), policy, mark, fund, prm);
 }
 
-py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps, double mu,
+// The per-scenario columns of a chunk of StressPlan.run (picklable: see bind_part).
+struct StressPart {
+  py::array deficit, insurance_draw, residual, liquidated_notional, fees, insurance_fund, final_mark, min_mark,
+      max_mark, largest_loss, second_largest_loss, liquidations, rounds, converged, waited, waited_notional,
+      funding_paid;
+};
+
+StressPart run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps, double mu,
                   double sigma, double intensity, double jump_mean, double jump_std, double dt, std::uint64_t seed,
                   const std::optional<F64Array>& factors, unsigned threads,
                   const std::optional<F64Array>& funding) {
@@ -71,23 +79,8 @@ py::dict run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count
     py::gil_scoped_release release;
     plan.run(first, count, steps, jd, seed, f, threads, out, fr);
   }
-  return dict_of({{"deficit", deficit},
-                  {"insurance_draw", draw},
-                  {"residual", residual},
-                  {"liquidated_notional", notional},
-                  {"fees", fees},
-                  {"insurance_fund", fund_after},
-                  {"final_mark", final_mark},
-                  {"min_mark", min_mark},
-                  {"max_mark", max_mark},
-                  {"largest_loss", largest},
-                  {"second_largest_loss", second},
-                  {"liquidations", liquidations},
-                  {"rounds", rounds},
-                  {"converged", converged},
-                  {"waited", waited},
-                  {"waited_notional", waited_notional},
-                  {"funding_paid", paid}});
+  return StressPart{deficit,  draw,     residual, notional, fees,         fund_after, final_mark, min_mark, max_mark,
+                    largest,  second,   liquidations, rounds, converged, waited,    waited_notional, paid};
 }
 
 // count x steps log returns of the jump-diffusion, scenario ids first..first+count-1.
@@ -107,6 +100,25 @@ F64Array log_returns(std::uint64_t seed, std::uint64_t first, std::size_t count,
 }  // namespace
 
 void register_stress(py::module_& m) {
+  using P = StressPart;
+  bind_part<P>(m, "StressPart",
+               {{"deficit", &P::deficit},
+                {"insurance_draw", &P::insurance_draw},
+                {"residual", &P::residual},
+                {"liquidated_notional", &P::liquidated_notional},
+                {"fees", &P::fees},
+                {"insurance_fund", &P::insurance_fund},
+                {"final_mark", &P::final_mark},
+                {"min_mark", &P::min_mark},
+                {"max_mark", &P::max_mark},
+                {"largest_loss", &P::largest_loss},
+                {"second_largest_loss", &P::second_largest_loss},
+                {"liquidations", &P::liquidations},
+                {"rounds", &P::rounds},
+                {"converged", &P::converged},
+                {"waited", &P::waited},
+                {"waited_notional", &P::waited_notional},
+                {"funding_paid", &P::funding_paid}});
   py::class_<StressPlan>(m, "StressPlan")
       .def(py::init(&make_plan), py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
            py::arg("policy"), py::arg("mark"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"),

@@ -103,6 +103,7 @@ def margin_ratio(
 # ---- liquidation engine (bind_liquidation.cpp) ----
 from collections.abc import Sequence as _Sequence
 from typing import Any as _Any
+from typing import Final
 
 class _Enum:
     """A pybind11 enum: ``name``, ``value`` and the mapping ``__members__`` of name -> member."""
@@ -190,12 +191,60 @@ class LiquidationPolicy:
     def __init__(self) -> None: ...
     def set_tiers(self, floors: _npt.NDArray[_np.float64], rates: _npt.NDArray[_np.float64]) -> None: ...
 
-# Returns "liquidated" (uint8, per position), "order" (int64, positions in liquidation order),
-# per-liquidation float64 arrays in that order ("closed", "book_closed", "fallback_closed",
-# "vwap", "deficit", "surplus", "fee", "insurance_draw", "shortfall", "inventory_loss"),
-# per-position "adl" (empty when the residual rule is "none"), "totals" (dict, with "bad_debt",
-# "inventory_loss", "inventory_gain", "unabsorbed"), "ledger" (float64 amounts),
-# "ledger_balance" and "book" (the book after the closes and the fund's inventory sales).
+_U8 = _npt.NDArray[_np.uint8]
+
+# The base of every entry point's result (results.hpp CloseOutput): arrays made once, the same
+# object on each read. Per liquidation (or per position, as each result says): quantity closed,
+# blended price (NaN: none), deficit, fee, the fund's draw, what it could not pay, its inventory
+# loss; per position: adl (empty when the residual rule is "none" on liquidate and
+# simulate_cascade); the ledger (float64 amounts, one per row) and their compensated sum.
+class CloseOutput:
+    closed: Final[_F64]
+    vwap: Final[_F64]
+    deficit: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
+    inventory_loss: Final[_F64]
+    adl: Final[_F64]
+    ledger: Final[_F64]
+    ledger_balance: Final[float]
+
+# The totals both liquidation batches report (stub-only base: results.hpp
+# bind_liquidation_totals binds them on LiquidationTotals and AccountLiquidationTotals;
+# insurance_fund: the fund after).
+class _BatchTotals:
+    closed_notional: Final[float]
+    fees: Final[float]
+    deficit: Final[float]
+    surplus: Final[float]
+    inventory_loss: Final[float]
+    inventory_gain: Final[float]
+    unabsorbed: Final[float]
+    bad_debt: Final[float]
+    insurance_draw: Final[float]
+    residual: Final[float]
+    adl_transfers: Final[float]
+    uncovered: Final[float]
+    insurance_fund: Final[float]
+
+# The totals of liquidate (liquidation.hpp LiquidationTotals).
+class LiquidationTotals(_BatchTotals):
+    liquidated: Final[int]
+
+# What liquidate returns: "liquidated" (uint8, per position), "order" (int64, positions in
+# liquidation order), the CloseOutput columns and "book_closed", "fallback_closed", "surplus"
+# per liquidation in that order (adl per position), the totals and the book after the closes
+# and the fund's inventory sales.
+class LiquidateOutput(CloseOutput):
+    liquidated: Final[_U8]
+    order: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    surplus: Final[_F64]
+    totals: Final[LiquidationTotals]
+    book: Final[Book]
+
 def liquidate(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],
@@ -204,13 +253,76 @@ def liquidate(
     mark: float,
     policy: LiquidationPolicy,
     fund: float,
-) -> dict[str, _Any]: ...
+) -> LiquidateOutput: ...
 
 # ---- cascades (bind_cascade.cpp) ----
-# Returns "trace" (dict of per-round arrays), per-position arrays ("round" int64, the rest
-# float64), "totals" (dict), "ledger" (float64 amounts), "ledger_balance", "book" (a Book).
-# The trace's "waited" (int64) and "waited_notional" per round, and the totals' sums of them:
-# what the policy's rate limits (max_notional, max_orders) left for the next round.
+# The rounds of a cascade as columns (results.hpp Rounds): each read gathers a fresh array.
+# (_Rounds, _CascadeTotals: stub-only bases naming what the two kinds of cascade share.)
+# "waited" (int64) and "waited_notional" per round: what the policy's rate limits
+# (max_notional, max_orders) left for the next round.
+class _Rounds:
+    notional: Final[_F64]
+    deficit: Final[_F64]
+    fees: Final[_F64]
+    insurance_draw: Final[_F64]
+    residual: Final[_F64]
+    insurance_fund: Final[_F64]
+    waited: Final[_I64]
+    waited_notional: Final[_F64]
+    adl_transfers: Final[_F64]
+
+class CascadeRounds(_Rounds):
+    mark_before: Final[_F64]
+    mark: Final[_F64]  # after the round
+    liquidated: Final[_I64]
+    inventory_loss: Final[_F64]
+    unabsorbed: Final[_F64]
+    bad_debt: Final[_F64]
+
+# The sums of a cascade, single- or multi-market (cascade.hpp CascadeTotals; waited,
+# waited_notional: the sums of the rounds').
+class _CascadeTotals:
+    waited: Final[int]
+    waited_notional: Final[float]
+    notional: Final[float]
+    deficit: Final[float]
+    surplus: Final[float]
+    fees: Final[float]
+    inventory_loss: Final[float]
+    bad_debt: Final[float]
+    insurance_draw: Final[float]
+    residual: Final[float]
+    adl_transfers: Final[float]
+    insurance_fund: Final[float]  # the fund after
+
+# The totals of simulate_cascade: the sums, the inventory the fund still held at the end
+# (end_*), the marks and whether it converged.
+class CascadeRunTotals(_CascadeTotals):
+    liquidations: Final[int]
+    rounds: Final[int]
+    inventory_gain: Final[float]
+    unabsorbed: Final[float]
+    end_held: Final[float]
+    end_unabsorbed: Final[float]
+    end_inventory_loss: Final[float]
+    end_insurance_draw: Final[float]
+    end_residual: Final[float]
+    end_adl_transfers: Final[float]
+    shocked_mark: Final[float]
+    final_mark: Final[float]
+    converged: Final[bool]
+
+# What simulate_cascade returns: the rounds, the CloseOutput columns and "position" (int64),
+# "round" (int64, the first round it was liquidated in), "surplus" per liquidated position in
+# the order of their first liquidation (adl per position), the totals and the book after.
+class CascadeOutput(CloseOutput):
+    trace: Final[CascadeRounds]
+    position: Final[_I64]
+    round: Final[_I64]
+    surplus: Final[_F64]
+    totals: Final[CascadeRunTotals]
+    book: Final[Book]
+
 def simulate_cascade(
     size: _npt.NDArray[_np.float64],
     entry_price: _npt.NDArray[_np.float64],
@@ -225,9 +337,34 @@ def simulate_cascade(
     max_rounds: int,
     # w, funding_basis, ma_basis, basis_half_life, cap, cap_half_life; empty: the defaults
     mark_params: _Sequence[float] = ...,
-) -> dict[str, _Any]: ...
+) -> CascadeOutput: ...
 
 # ---- stress tests (bind_stress.cpp) ----
+# The per-scenario columns both stress runners' chunks have (stub-only base of StressPart and
+# AccountStressPart).
+class _ScenarioColumns:
+    deficit: Final[_F64]
+    insurance_draw: Final[_F64]
+    residual: Final[_F64]
+    insurance_fund: Final[_F64]
+    liquidated_notional: Final[_F64]
+    fees: Final[_F64]
+    largest_loss: Final[_F64]
+    second_largest_loss: Final[_F64]
+    rounds: Final[_I64]
+    converged: Final[_U8]
+    waited: Final[_I64]
+    waited_notional: Final[_F64]
+    funding_paid: Final[_F64]
+
+# A chunk of StressPlan.run's per-scenario columns (float64 but "liquidations", "rounds",
+# "waited": int64, "converged": uint8); picklable (liqcore.distributed sends it back from workers).
+class StressPart(_ScenarioColumns):
+    final_mark: Final[_F64]
+    min_mark: Final[_F64]
+    max_mark: Final[_F64]
+    liquidations: Final[_I64]
+
 class StressPlan:
     def __init__(
         self,
@@ -245,7 +382,7 @@ class StressPlan:
     ) -> None: ...
     @property
     def positions(self) -> int: ...
-    # Per-scenario arrays of scenarios [first, first + count) (funding_paid, and "waited",
+    # Per-scenario columns of scenarios [first, first + count) (funding_paid, and "waited",
     # "waited_notional": what the rate limits left for a later round, among them);
     # factors: count x steps or None; funding: rates per step, steps (every scenario) or
     # count x steps (flat), or None.
@@ -264,7 +401,7 @@ class StressPlan:
         factors: _npt.NDArray[_np.float64] | None,
         threads: int,
         funding: _npt.NDArray[_np.float64] | None = None,
-    ) -> dict[str, _Any]: ...
+    ) -> StressPart: ...
 
 def stress_log_returns(
     seed: int, first: int, count: int, steps: int, mu: float, sigma: float, intensity: float,
@@ -285,8 +422,16 @@ class CrossMarkets:
     @property
     def n(self) -> int: ...
 
-# Returns per-account arrays: collateral, equity, maintenance, notional, margin_ratio, distance
-# (float64) and liquidatable (uint8).
+# What cross_health returns: per-account arrays.
+class HealthOutput:
+    collateral: Final[_F64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    notional: Final[_F64]
+    margin_ratio: Final[_F64]
+    distance: Final[_F64]
+    liquidatable: Final[_U8]
+
 def cross_health(
     markets: CrossMarkets,
     collateral: _F64,
@@ -297,7 +442,7 @@ def cross_health(
     market: _I64,
     size: _F64,
     entry_price: _F64,
-) -> dict[str, _Any]: ...
+) -> HealthOutput: ...
 def slice_bankruptcy_prices(
     markets: CrossMarkets,
     collateral: _F64,
@@ -326,8 +471,52 @@ def fillable_prices(
     smmr: float,
 ) -> _F64: ...
 
-# Returns per-position arrays, "accounts" and "markets" (dicts of arrays), "totals", "ledger",
-# "ledger_balance" and "books" (list of Book, one per market; empty when no books are given).
+# The per-account columns of liquidate_accounts ("liquidated" uint8, "sequence" int64: the
+# order of the account's liquidation, -1 if none).
+class AccountColumns:
+    liquidated: Final[_U8]
+    sequence: Final[_I64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    equity_market: Final[_F64]
+    equity_after: Final[_F64]
+    deficit: Final[_F64]
+    surplus: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
+    closed_notional: Final[_F64]
+
+# The per-market columns of liquidate_accounts.
+class MarketColumns:
+    closed_notional: Final[_F64]
+    deficit: Final[_F64]
+    residual: Final[_F64]
+    adl_transfers: Final[_F64]
+    uncovered: Final[_F64]
+    inventory_loss: Final[_F64]
+
+# The totals of liquidate_accounts (account_liquidation.hpp AccountLiquidationTotals).
+class AccountLiquidationTotals(_BatchTotals):
+    accounts: Final[int]
+    positions: Final[int]
+
+# What liquidate_accounts returns: per position the CloseOutput columns and "liquidated"
+# (uint8), "sequence" (int64), "book_closed", "fallback_closed", "bankruptcy_price", "result";
+# the per-account and per-market columns, the totals and "books" (list of Book, one per
+# market; empty when no books are given).
+class LiquidateAccountsOutput(CloseOutput):
+    liquidated: Final[_U8]
+    sequence: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    bankruptcy_price: Final[_F64]
+    result: Final[_F64]
+    accounts: Final[AccountColumns]
+    markets: Final[MarketColumns]
+    totals: Final[AccountLiquidationTotals]
+    books: Final[list[Book]]
+
 def liquidate_accounts(
     markets: CrossMarkets,
     books: list[Book],
@@ -341,9 +530,62 @@ def liquidate_accounts(
     entry_price: _F64,
     policy: LiquidationPolicy,
     fund: float,
-) -> dict[str, _Any]: ...
+) -> LiquidateAccountsOutput: ...
 
 # --- multi-market cascades (contagion.hpp) ---
+# The rounds of simulate_contagion (each read gathers a fresh array): marks_before,
+# marks_after, deficit_by_market: rounds x markets; accounts, positions (int64): newly
+# liquidated in the round.
+class ContagionRounds(_Rounds):
+    marks_before: Final[_F64]
+    marks_after: Final[_F64]
+    deficit_by_market: Final[_F64]
+    accounts: Final[_I64]
+    positions: Final[_I64]
+
+# The per-account columns of simulate_contagion (round, trigger, origin: int64, -1: never /
+# unattributed).
+class ContagionAccountColumns:
+    round: Final[_I64]
+    trigger: Final[_I64]
+    origin: Final[_I64]
+    equity: Final[_F64]
+    maintenance: Final[_F64]
+    equity_after: Final[_F64]
+    deficit: Final[_F64]
+    fee: Final[_F64]
+    insurance_draw: Final[_F64]
+    shortfall: Final[_F64]
+
+# The per-market columns of simulate_contagion.
+class ContagionMarketColumns:
+    deficit: Final[_F64]
+    closed_notional: Final[_F64]
+    residual: Final[_F64]
+    unattributed: Final[_F64]
+
+# The totals of simulate_contagion (the sums over the rounds; insurance_fund: the fund after).
+class ContagionTotals(_CascadeTotals): ...
+
+# What simulate_contagion returns: the rounds, the marks per market, whether it converged, per
+# position the CloseOutput columns and "round" (int64, -1: never), "book_closed",
+# "fallback_closed"; the per-account and per-market columns, "contagion" (markets x markets,
+# row: origin, column: where realised), the totals and "books" (one per market after).
+class ContagionOutput(CloseOutput):
+    trace: Final[ContagionRounds]
+    initial_marks: Final[_F64]
+    shocked_marks: Final[_F64]
+    final_marks: Final[_F64]
+    converged: Final[bool]
+    round: Final[_I64]
+    book_closed: Final[_F64]
+    fallback_closed: Final[_F64]
+    accounts: Final[ContagionAccountColumns]
+    markets: Final[ContagionMarketColumns]
+    contagion: Final[_F64]
+    totals: Final[ContagionTotals]
+    books: Final[list[Book]]
+
 def simulate_contagion(
     marks: _F64,
     contract: _I64,
@@ -367,10 +609,19 @@ def simulate_contagion(
     max_rounds: int,
     collateral_shock: _F64 | None = None,  # one relative move per asset, with the first step
     mark_params: _Sequence[float] = ...,  # as simulate_cascade's
-) -> dict[str, _Any]: ...
+) -> ContagionOutput: ...
 # The multi-market stress test's plan (contagion.hpp AccountStressPlan): inputs copied and
 # checked once; correlation: markets x markets (row-major) or None (independent markets),
 # positive semi-definite (its Cholesky factor is computed once).
+# A chunk of AccountStressPlan.run's per-scenario columns (float64 but "liquidated_accounts",
+# "rounds", "waited": int64, "converged": uint8; final_marks, deficit_by_market: count x
+# markets flat; contagion: count x markets x markets flat); picklable (liqcore.distributed).
+class AccountStressPart(_ScenarioColumns):
+    liquidated_accounts: Final[_I64]
+    final_marks: Final[_F64]
+    deficit_by_market: Final[_F64]
+    contagion: Final[_F64]
+
 class AccountStressPlan:
     def __init__(
         self,
@@ -400,8 +651,7 @@ class AccountStressPlan:
     def markets(self) -> int: ...
     @property
     def cholesky(self) -> _npt.NDArray[_np.float64]: ...
-    # Per-scenario arrays of scenarios [first, first + count) (final_marks, deficit_by_market:
-    # count x markets flat; contagion: count x markets x markets flat); sigma: one per market;
+    # Per-scenario columns of scenarios [first, first + count) (AccountStressPart); sigma: one per market;
     # factors: count x steps x markets (flat) or None (model paths); threads 0: every core;
     # funding: steps x markets or count x steps x markets rates per step (flat), or None;
     # collateral_paths: steps x assets or count x steps x assets prices (flat), or None;
@@ -426,4 +676,4 @@ class AccountStressPlan:
         collateral_beta: _F64 | None = None,
         collateral_sigma: _F64 | None = None,
         collateral_market: _I64 | None = None,
-    ) -> dict[str, _Any]: ...
+    ) -> AccountStressPart: ...

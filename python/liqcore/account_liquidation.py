@@ -55,7 +55,6 @@ Semantics
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,18 +279,18 @@ def liquidate_accounts(
     r = _core.liquidate_accounts(
         mk._core, books, *acc._args(), *pf._args(), policy._to_core(), fund
     )
-    t, a = r["totals"], r["accounts"]
+    t, a = r.totals, r.accounts
     return AccountLiquidationResult(
         **_pick(
             r, _PER_POSITION, account=pf._account, market=pf._market,
-            liquidated=r["liquidated"].view(np.bool_),
+            liquidated=r.liquidated.view(np.bool_),
         ),
         accounts=_from_columns(
-            AccountOutcomes, a, liquidated=a["liquidated"].view(np.bool_)
+            AccountOutcomes, a, liquidated=a.liquidated.view(np.bool_)
         ),
-        markets=_from_columns(MarketOutcomes, r["markets"]),
-        n_accounts=int(t["accounts"]),
-        n_positions=int(t["positions"]),
+        markets=_from_columns(MarketOutcomes, r.markets),
+        n_accounts=int(t.accounts),
+        n_positions=int(t.positions),
         **_totals_of(AccountLiquidationResult, t, fund=fund, notional="closed_notional"),
         books=_wrap_books(r, books),
         ledger=Ledger._from_kernel(r),
@@ -311,6 +310,8 @@ def _kernel_books(mk: Markets, policy: Policy, caller: str) -> list[Any]:
     return [b._b for b in mk._books] if mk._books is not None else []
 
 
-def _wrap_books(r: Mapping[str, Any], books: list[Any]) -> list[Book] | None:
-    """The books after a kernel run (``r["books"]``), None when it was given none."""
-    return [Book._wrap(b) for b in r["books"]] if books else None
+def _wrap_books(
+    r: _core.LiquidateAccountsOutput | _core.ContagionOutput, books: list[Any]
+) -> list[Book] | None:
+    """The books after a kernel run (``r.books``), None when it was given none."""
+    return [Book._wrap(b) for b in r.books] if books else None

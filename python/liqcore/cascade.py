@@ -76,7 +76,6 @@ from liqcore.book import Book
 from liqcore.contagion import ContagionResult, simulate_cascade_accounts
 from liqcore.cross_margin import Accounts, Markets, Portfolio, _accounts_form
 from liqcore.liquidation import (
-    _LEDGER_ROWS,
     Ledger,
     _check_bankruptcy_prices,
     _check_types,
@@ -212,7 +211,7 @@ class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
     policy: Policy
     _n: int = field(repr=False)
     # the kernel's results per liquidated position (see _core.simulate_cascade)
-    _compact: dict[str, Any] = field(repr=False)
+    _compact: _core.CascadeOutput = field(repr=False)
 
     _ROW_FIELDS = _PER_POSITION
     _REPORT = "cascade"
@@ -221,11 +220,11 @@ class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
         return self._n
 
     def _liquidated_positions(self) -> I64:
-        out: I64 = self._compact["position"]
+        out: I64 = self._compact.position
         return out
 
     def _compact_column(self, name: str) -> F64:
-        out: F64 = self._compact[name]
+        out: F64 = getattr(self._compact, name)
         return out
 
     @functools.cached_property
@@ -235,14 +234,14 @@ class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
 
     @functools.cached_property
     def round(self) -> I64:
-        out: I64 = self._at_liquidated(self._compact["round"], -1, np.int64)
+        out: I64 = self._at_liquidated(self._compact.round, -1, np.int64)
         return out
 
     # the other per-position outcomes: _SpreadOutcomes
 
     @functools.cached_property
     def adl(self) -> F64:
-        a: F64 = self._compact["adl"]
+        a: F64 = self._compact.adl
         return _frozen(a) if a.shape[0] else _frozen(np.zeros(self._n))
 
     @property
@@ -267,7 +266,7 @@ class CascadeResult(_SpreadOutcomes, InventoryTotals, Result):
             "rounds": self.rounds,
             "converged": self.converged,
             "liquidations": self.n_liquidated,
-            "positions_liquidated": int(self._compact["position"].shape[0]),
+            "positions_liquidated": int(self._compact.position.shape[0]),
             **self._totals(),
             "n_waited": self.n_waited,
             "waited_notional": self.waited_notional,
@@ -318,15 +317,6 @@ def _check_shock(book: Book, mark: float, shock: float) -> None:
 
 def _mark_rule(x: Any) -> MarkRule:
     return MarkRule.of(x)
-
-
-def _ledger(r: dict[str, Any]) -> Ledger:
-    return Ledger(
-        entity=tuple(e for e, _ in _LEDGER_ROWS),
-        kind=tuple(k for _, k in _LEDGER_ROWS),
-        amount=r["ledger"],
-        balance=float(r["ledger_balance"]),
-    )
 
 
 @overload
@@ -453,30 +443,30 @@ def simulate_cascade(
         rounds_cap,
         mark_params=rule.params,
     )
-    t, tr = r["totals"], r["trace"]
-    n_rounds = int(t["rounds"])
+    t, tr = r.totals, r.trace
+    n_rounds = int(t.rounds)
     trace = CascadeTrace(
         round=np.arange(1, n_rounds + 1, dtype=np.int64),
-        **{f: tr[f] for f in _TRACE_FIELDS if f != "round"},
+        **{f: getattr(tr, f) for f in _TRACE_FIELDS if f != "round"},
     )
-    shocked = float(t["shocked_mark"])
+    shocked = float(t.shocked_mark)
     return CascadeResult(
         initial_mark=p,
         shocked_mark=shocked,
-        marks=np.concatenate(([shocked], tr["mark"])),
-        final_mark=float(t["final_mark"]),
+        marks=np.concatenate(([shocked], tr.mark)),
+        final_mark=float(t.final_mark),
         rounds=n_rounds,
-        converged=bool(t["converged"]),
+        converged=bool(t.converged),
         trace=trace,
-        n_liquidated=int(t["liquidations"]),
-        held_at_end=float(t["end_held"]),
-        end_inventory_loss=float(t["end_inventory_loss"]),
+        n_liquidated=int(t.liquidations),
+        held_at_end=float(t.end_held),
+        end_inventory_loss=float(t.end_inventory_loss),
         **_totals_of(
             CascadeResult, t, fund=fund, notional="notional",
-            uncovered=max(0.0, float(t["residual"]) - float(t["adl_transfers"])),
+            uncovered=max(0.0, float(t.residual) - float(t.adl_transfers)),
         ),
-        book=Book._wrap(r["book"]),
-        ledger=_ledger(r),
+        book=Book._wrap(r.book),
+        ledger=Ledger._from_kernel(r),
         shock=s,
         policy=policy,
         _n=len(positions),

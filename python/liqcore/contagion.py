@@ -505,32 +505,32 @@ def simulate_cascade_accounts(
         cshock,
         mark_params=rule.params,
     )
-    t, a, m, tr = r["totals"], r["accounts"], r["markets"], r["trace"]
-    n_rounds = int(tr["accounts"].shape[0])
-    a_round = a["round"]
+    t, a, m, tr = r.totals, r.accounts, r.markets, r.trace
+    n_rounds = int(tr.accounts.shape[0])
+    a_round = a.round
     return ContagionResult(
         **_pick(
             r, _PER_POSITION, account=pf._account, market=pf._market,
-            liquidated=r["round"] >= 0,
+            liquidated=r.round >= 0,
         ),
         accounts=_from_columns(ContagionAccounts, a, round=a_round, liquidated=a_round >= 0),
         markets=_from_columns(
             ContagionMarkets,
             m,
-            initial_mark=r["initial_marks"],
-            shocked_mark=r["shocked_marks"],
-            final_mark=r["final_marks"],
+            initial_mark=r.initial_marks,
+            shocked_mark=r.shocked_marks,
+            final_mark=r.final_marks,
         ),
         trace=_from_columns(
             ContagionTrace, tr, round=np.arange(1, n_rounds + 1, dtype=np.int64)
         ),
-        contagion=r["contagion"],
+        contagion=r.contagion,
         rounds=n_rounds,
-        converged=bool(r["converged"]),
+        converged=bool(r.converged),
         # uncovered: what the fund could not pay less what counterparties paid of it
         **_totals_of(
             ContagionResult, t, fund=fund, notional="notional",
-            uncovered=max(0.0, float(t["residual"]) - float(t["adl_transfers"])),
+            uncovered=max(0.0, float(t.residual) - float(t.adl_transfers)),
         ),
         books=_wrap_books(r, books),
         ledger=Ledger._from_kernel(r),
@@ -909,13 +909,13 @@ class _ScenarioSpec:
         }
 
     def _result_args(
-        self, parts: Sequence[Mapping[str, Any]], fields: Sequence[str], params: dict[str, Any]
+        self, parts: Sequence[Any], fields: Sequence[str], params: dict[str, Any]
     ) -> dict[str, Any]:
         """The result's keywords: the per-scenario outputs ``fields`` and ``funding_paid`` of
         the chunks ``parts`` joined in order (empty without chunks), the run's inputs and
         ``params``."""
         cols: dict[str, Any] = {
-            k: np.concatenate([np.asarray(p[k]) for p in parts]) if parts else np.empty(0)
+            k: np.concatenate([np.asarray(getattr(p, k)) for p in parts]) if parts else np.empty(0)
             for k in (*fields, "funding_paid")
         }
         return dict(
@@ -958,35 +958,36 @@ class AccountStressSpec(_ScenarioSpec):
             mark_params=self.mark_rule.params,
         )
 
-    def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
+    def run(
+        self, plan: Any, first: int, count: int, threads: int
+    ) -> _core.AccountStressPart:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
         f = self._factor_rows(first, count)
         m = self.model
-        return dict(
-            plan.run(
-                first,
-                count,
-                self.steps,
-                m.mu,
-                m.sigma,
-                m.jump_intensity,
-                m.jump_mean,
-                m.jump_std,
-                m.dt,
-                self.seed,
-                None if f is None else f.reshape(-1),
-                threads,
-                _rows(self.funding, 2, first, count),
-                _rows(self.collateral_paths, 2, first, count),
-                *(
-                    (None, None, None)
-                    if (cm := self.collateral_model) is None
-                    else (cm.beta, cm.sigma, cm.market)
-                ),
-            )
+        part: _core.AccountStressPart = plan.run(
+            first,
+            count,
+            self.steps,
+            m.mu,
+            m.sigma,
+            m.jump_intensity,
+            m.jump_mean,
+            m.jump_std,
+            m.dt,
+            self.seed,
+            None if f is None else f.reshape(-1),
+            threads,
+            _rows(self.funding, 2, first, count),
+            _rows(self.collateral_paths, 2, first, count),
+            *(
+                (None, None, None)
+                if (cm := self.collateral_model) is None
+                else (cm.beta, cm.sigma, cm.market)
+            ),
         )
+        return part
 
-    def result(self, parts: Sequence[Mapping[str, Any]]) -> AccountStressResult:
+    def result(self, parts: Sequence[_core.AccountStressPart]) -> AccountStressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
         m = self.model
         M = self.markets

@@ -501,13 +501,13 @@ def health(pf: Portfolio, acc: Accounts, mk: Markets) -> Health:
     _check_kinds(pf, acc, mk)
     r = _core.cross_health(mk._core, *acc._args(), *pf._args())
     return Health(
-        collateral=r["collateral"],
-        equity=r["equity"],
-        maintenance=r["maintenance"],
-        notional=r["notional"],
-        margin_ratio=r["margin_ratio"],
-        distance=r["distance"],
-        liquidatable=r["liquidatable"].view(np.bool_),
+        collateral=r.collateral,
+        equity=r.equity,
+        maintenance=r.maintenance,
+        notional=r.notional,
+        margin_ratio=r.margin_ratio,
+        distance=r.distance,
+        liquidatable=r.liquidatable.view(np.bool_),
     )
 
 

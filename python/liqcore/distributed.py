@@ -29,6 +29,7 @@ import uuid
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Optional, Union, overload
 
+from liqcore import _core
 from liqcore._arrays import count as _count
 from liqcore._arrays import threads as _threads
 from liqcore.book import Book
@@ -67,8 +68,11 @@ def _plan(token: str, spec: _Spec) -> Any:
         return plan
 
 
-def _run_chunk(spec: _Spec, token: str, first: int, count: int, threads: int) -> dict[str, Any]:
-    """One task: scenarios [first, first + count) of the run ``token``."""
+def _run_chunk(
+    spec: _Spec, token: str, first: int, count: int, threads: int
+) -> _core.StressPart | _core.AccountStressPart:
+    """One task: scenarios [first, first + count) of the run ``token`` (the kernel's chunk of
+    per-scenario columns, picklable: it travels back from the worker)."""
     return spec.run(_plan(token, spec), first, count, threads)
 
 

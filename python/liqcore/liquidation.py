@@ -65,7 +65,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,14 +159,14 @@ class Ledger:
         return f"Ledger({rows}; balance={self.balance:.3g})"
 
     @classmethod
-    def _from_kernel(cls, r: Mapping[str, Any]) -> Ledger:
-        """The ledger of a kernel's result dict (its ``"ledger"`` amounts, in the order of
-        :data:`_LEDGER_ROWS`, and its ``"ledger_balance"``)."""
+    def _from_kernel(cls, r: _core.CloseOutput) -> Ledger:
+        """The ledger of a kernel's result (:class:`liqcore._core.CloseOutput`: its ``ledger``
+        amounts, in the order of :data:`_LEDGER_ROWS`, and its ``ledger_balance``)."""
         return cls(
             entity=tuple(e for e, _ in _LEDGER_ROWS),
             kind=tuple(k for _, k in _LEDGER_ROWS),
-            amount=r["ledger"],
-            balance=float(r["ledger_balance"]),
+            amount=r.ledger,
+            balance=float(r.ledger_balance),
         )
 
 
@@ -366,14 +365,14 @@ _MONEY_TOTALS = ("insurance_fund", "insurance_draw", "residual", "adl_transfers"
                  "deficit", "surplus", "fees", "inventory_loss", "bad_debt", "closed_notional")
 
 
-def _check_money_finite(r: Any, positions: Positions, mark: float) -> None:
+def _check_money_finite(r: _core.LiquidateOutput, positions: Positions, mark: float) -> None:
     """Rule (finding #16): every money amount of a run must be finite. Finite inputs whose
     products overflow (sizes times prices near 1.8e308) make inf - inf = NaN in the ledger; that
     is a ValueError naming the position with the largest notional, never a silent NaN."""
-    t = r["totals"]
-    amounts = [float(r["ledger_balance"])] + [float(t[k]) for k in _MONEY_TOTALS]
-    if all(math.isfinite(v) for v in amounts) and np.isfinite(r["ledger"]).all() \
-            and np.isfinite(r["deficit"]).all():
+    t = r.totals
+    amounts = [float(r.ledger_balance)] + [float(getattr(t, k)) for k in _MONEY_TOTALS]
+    if all(math.isfinite(v) for v in amounts) and np.isfinite(r.ledger).all() \
+            and np.isfinite(r.deficit).all():
         return
     with np.errstate(over="ignore"):
         notional = np.abs(positions._size) * np.maximum(positions._entry_price, mark)
@@ -420,18 +419,18 @@ def liquidate(
 
     r = _core.liquidate(*_kernel_positions(positions), book._b, p, policy._to_core(), fund)
     for k in ("liquidated", "order", "adl", "ledger", *_COMPACT):
-        _frozen(r[k])
-    t = r["totals"]
+        _frozen(getattr(r, k))
+    t = r.totals
     _check_money_finite(r, positions, p)
     return LiquidationResult(
-        liquidated=r["liquidated"].view(np.bool_),
-        liquidations=Liquidations(position=r["order"], **{k: r[k] for k in _COMPACT}),
+        liquidated=r.liquidated.view(np.bool_),
+        liquidations=Liquidations(position=r.order, **{k: getattr(r, k) for k in _COMPACT}),
         **_totals_of(LiquidationResult, t, fund=fund, notional="closed_notional"),
-        n_liquidated=int(t["liquidated"]),
-        book=Book._wrap(r["book"]),
+        n_liquidated=int(t.liquidated),
+        book=Book._wrap(r.book),
         ledger=Ledger._from_kernel(r),
         mark=p,
         policy=policy,
         account=positions._account,
-        _adl=r["adl"],
+        _adl=r.adl,
     )

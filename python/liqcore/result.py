@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
@@ -118,18 +118,19 @@ def _columns(obj: Any, names: Any) -> Any:
     return _pandas().DataFrame({k: getattr(obj, k) for k in names})
 
 
-def _from_columns(cls: Callable[..., _T], src: Mapping[str, Any], **override: Any) -> _T:
-    """The dataclass ``cls`` built from the same-named entries of ``src`` (a kernel's dict of
-    columns), ``override`` in place of some."""
+def _from_columns(cls: Callable[..., _T], src: Any, **override: Any) -> _T:
+    """The dataclass ``cls`` built from the same-named attributes of ``src`` (a kernel's table
+    of columns), ``override`` in place of some."""
     return cls(**_pick(src, getattr(cls, "__dataclass_fields__"), **override))
 
 
-def _pick(src: Mapping[str, Any], names: Iterable[str], **override: Any) -> dict[str, Any]:
-    """``{name: src[name]}`` for each of ``names``, ``override`` in place of some; a
+def _pick(src: Any, names: Iterable[str], **override: Any) -> dict[str, Any]:
+    """``{name: src.name}`` for each of ``names``, ``override`` in place of some; a
     ``*_by_position`` name reads the kernel's column without the suffix (on a result, the plain
     name is the total's)."""
     return {
-        k: override[k] if k in override else src[k.removesuffix("_by_position")] for k in names
+        k: override[k] if k in override else getattr(src, k.removesuffix("_by_position"))
+        for k in names
     }
 
 
@@ -140,7 +141,7 @@ _FUND_COLUMNS = ("fee", "insurance_draw_by_position", "shortfall", "inventory_lo
 #: which through the book (or takeover) and at the bankruptcy price, and its blended price.
 _CLOSE_COLUMNS = ("closed", "book_closed", "fallback_closed", "vwap")
 
-#: Result field, the kernel's totals key it is read from and its type, for the totals the batch
+#: Result field, the kernel's totals attribute it is read from and its type, for the totals the batch
 #: and cascade results share (each result takes those it has a field for; docs/model.md §3).
 _KERNEL_TOTALS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
     ("total_deficit", "deficit", float),
@@ -161,14 +162,20 @@ _KERNEL_TOTALS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 
 
 def _totals_of(
-    cls: Any, t: Mapping[str, Any], *, fund: float, notional: str, **override: Any
+    cls: Any, t: Any, *, fund: float, notional: str, **override: Any
 ) -> dict[str, Any]:
-    """The totals fields of the result class ``cls`` read from the kernel's ``totals`` dict ``t``
-    (those of :data:`_KERNEL_TOTALS` it has, ``liquidated_notional`` from ``t[notional]``),
+    """The totals fields of the result class ``cls`` read from the kernel's ``totals`` ``t``
+    (those of :data:`_KERNEL_TOTALS` it has, ``liquidated_notional`` from ``t.<notional>``),
     ``insurance_fund_before=fund``, ``override`` in place of some."""
     names = cls.__dataclass_fields__
-    out = {f: conv(t[k]) for f, k, conv in _KERNEL_TOTALS if f in names and f not in override}
-    out.update(override, liquidated_notional=float(t[notional]), insurance_fund_before=fund)
+    out = {
+        f: conv(getattr(t, k))
+        for f, k, conv in _KERNEL_TOTALS
+        if f in names and f not in override
+    }
+    out.update(
+        override, liquidated_notional=float(getattr(t, notional)), insurance_fund_before=fund
+    )
     return out
 
 

@@ -259,15 +259,16 @@ class StressSpec(_ScenarioSpec):
             mark_params=self.mark_rule.params,
         )
 
-    def run(self, plan: Any, first: int, count: int, threads: int) -> dict[str, Any]:
+    def run(self, plan: Any, first: int, count: int, threads: int) -> _core.StressPart:
         """Scenarios [first, first + count) with ``plan`` (from :meth:`plan`)."""
         f = self._factor_rows(first, count)
         fr = _rows(self.funding, 1, first, count)
-        return dict(
-            plan.run(first, count, self.steps, *self.model.args(), self.seed, f, threads, fr)
+        part: _core.StressPart = plan.run(
+            first, count, self.steps, *self.model.args(), self.seed, f, threads, fr
         )
+        return part
 
-    def result(self, parts: Sequence[Mapping[str, Any]]) -> StressResult:
+    def result(self, parts: Sequence[_core.StressPart]) -> StressResult:
         """The result from the kernel's outputs of consecutive scenario chunks, in order."""
         m = self.model
         params = {
