@@ -9,6 +9,9 @@ build has no dispatch) both runs take the baseline path and the comparisons hold
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from typing import Any, Callable, Iterator
 
@@ -24,8 +27,10 @@ from test_margin_threads import CASES, _positions
 
 @pytest.fixture(autouse=True)
 def _restore_isa() -> Iterator[None]:
+    """Each test leaves the switch as it found it (e.g. forced by LIQCORE_FORCE_BASELINE)."""
+    forced = _core._kernel_isa() == "baseline"
     yield
-    _core._kernel_isa(force_baseline=False)
+    _core._kernel_isa(force_baseline=forced)
 
 
 def _bits(a: Any) -> np.ndarray:
@@ -45,7 +50,6 @@ def _both(f: Callable[[], Any]) -> tuple[tuple[str, Any], tuple[str, Any]]:
     dispatched = _outcome(f)
     assert _core._kernel_isa(force_baseline=True) == "baseline"
     baseline = _outcome(f)
-    _core._kernel_isa(force_baseline=False)
     return dispatched, baseline
 
 
@@ -54,6 +58,15 @@ def test_switch() -> None:
     assert _core._kernel_isa(force_baseline=True) == "baseline"
     assert _core._kernel_isa() == "baseline"
     assert _core._kernel_isa(force_baseline=False) in ("avx2", "baseline")
+
+
+@pytest.mark.parametrize(("value", "forced"), [("1", True), ("0", False), ("", False)])
+def test_environment_variable_read_at_import(value: str, forced: bool) -> None:
+    env = dict(os.environ, LIQCORE_FORCE_BASELINE=value)
+    code = "from liqcore import _core; print(_core._kernel_isa())"
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert got == ("baseline" if forced else _core._kernel_isa(force_baseline=False))
 
 
 @pytest.mark.parametrize("contract", ["linear", "inverse"])
