@@ -3,6 +3,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -58,18 +60,35 @@ std::span<double> out_span(const py::object& out, std::size_t n, Inputs xs) {
   return {static_cast<double*>(a.mutable_data()), n};
 }
 
+// `flags` as the byte the kernel's "undefined" report goes to: None (not reported), or a
+// writeable uint8 array of one element (raises otherwise).
+std::uint8_t* flag_byte(const py::object& flags) {
+  if (flags.is_none()) return nullptr;
+  if (!py::isinstance<py::array_t<std::uint8_t>>(flags)) throw py::type_error("flags must be a uint8 ndarray or None");
+  auto a = py::reinterpret_borrow<py::array>(flags);
+  if (a.size() != 1 || !a.writeable()) throw InvalidArgument("flags", -1, "must be a writeable array of 1 element");
+  return static_cast<std::uint8_t*>(a.mutable_data());
+}
+
 // The result of a kernel over the inputs xs: a fresh array (out None) or out itself, which
-// kernel(span) fills with the GIL released.
+// kernel(span) fills with the GIL released. flags[0] (unless flags is None) is then set to 1
+// when the kernel reports that some result may be NaN at a nonzero size, else 0
+// (liqcore.margin's _out looks for that NaN only then).
 template <class Kernel>
-py::object result(const py::object& out, Inputs xs, const Kernel& kernel) {
+py::object result(const py::object& out, const py::object& flags, Inputs xs, const Kernel& kernel) {
   const std::size_t n = out_len(xs);
-  if (out.is_none()) return filled(n, kernel);
-  const std::span<double> o = out_span(out, n, xs);
-  {
+  std::uint8_t* flag = flag_byte(flags);
+  bool undefined = false;
+  py::object r = out;
+  if (out.is_none()) {
+    r = filled(n, [&](std::span<double> o) { undefined = kernel(o); });
+  } else {
+    const std::span<double> o = out_span(out, n, xs);
     py::gil_scoped_release release;
-    kernel(o);
+    undefined = kernel(o);
   }
-  return out;
+  if (flag) *flag = undefined ? 1 : 0;
+  return r;
 }
 
 ContractSpec spec(bool inverse, double contract_size) {
@@ -79,6 +98,19 @@ ContractSpec spec(bool inverse, double contract_size) {
 }  // namespace
 
 void register_margin(py::module_& m) {
+  // The block loops of the margin kernels (liqcore/margin.hpp, "instruction-set dispatch"):
+  // LIQCORE_FORCE_BASELINE=1 in the environment at import, or this private switch (tests,
+  // benchmarks), forces the baseline ones; the results are the same bits either way.
+  if (const char* e = std::getenv("LIQCORE_FORCE_BASELINE"); e && *e && std::string(e) != "0")
+    force_baseline_isa(true);
+  m.def(
+      "_kernel_isa",
+      [](const py::object& force_baseline) {
+        if (!force_baseline.is_none()) force_baseline_isa(force_baseline.cast<bool>());
+        return std::string(kernel_isa());
+      },
+      py::arg("force_baseline") = py::none());
+
   py::class_<Tiers>(m, "Tiers")
       .def(py::init([](const F64Array& floors, const F64Array& mmr) {
              return Tiers::from_floors(view(floors), view(mmr));
@@ -109,73 +141,74 @@ void register_margin(py::module_& m) {
   m.def(
       "equity",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark, bool inverse,
-         double cs, std::size_t threads, const py::object& out) {
-        return result(out, {&size, &ep, &margin, &mark}, [&](std::span<double> o) {
-          equity(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), o, threads);
+         double cs, std::size_t threads, const py::object& out, const py::object& flags) {
+        return result(out, flags, {&size, &ep, &margin, &mark}, [&](std::span<double> o) {
+          return equity(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), o, threads);
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("inverse"),
-      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none());
+      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none(), py::arg("flags") = py::none());
 
   m.def(
       "maintenance_margin",
       [](const F64Array& size, const F64Array& mark, const F64Array& mmr, const Tiers* tiers, bool inverse,
-         double cs, std::size_t threads, const py::object& out) {
-        return result(out, {&size, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
+         double cs, std::size_t threads, const py::object& out, const py::object& flags) {
+        return result(out, flags, {&size, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
-            maintenance_margin(spec(inverse, cs), column(size), column(mark), *tiers, o, threads);
+            return maintenance_margin(spec(inverse, cs), column(size), column(mark), *tiers, o, threads);
           else
-            maintenance_margin(spec(inverse, cs), column(size), column(mark), column(mmr), o, threads);
+            return maintenance_margin(spec(inverse, cs), column(size), column(mark), column(mmr), o, threads);
         });
       },
       py::arg("size"), py::arg("mark"), py::arg("mmr"), py::arg("tiers").none(true), py::arg("inverse"),
-      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none());
+      py::arg("contract_size"), py::arg("threads") = 0, py::arg("out") = py::none(), py::arg("flags") = py::none());
 
   m.def(
       "bankruptcy_price",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, bool inverse, double cs, std::size_t threads,
-         const py::object& out) {
-        return result(out, {&size, &ep, &margin}, [&](std::span<double> o) {
-          bankruptcy_price(spec(inverse, cs), column(size), column(ep), column(margin), o, threads);
+         const py::object& out, const py::object& flags) {
+        return result(out, flags, {&size, &ep, &margin}, [&](std::span<double> o) {
+          return bankruptcy_price(spec(inverse, cs), column(size), column(ep), column(margin), o, threads);
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
-      py::arg("out") = py::none());
+      py::arg("out") = py::none(), py::arg("flags") = py::none());
 
   m.def(
       "liquidation_price",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mmr, const Tiers* tiers,
-         bool mm_at_entry, bool inverse, double cs, std::size_t threads, const py::object& out) {
-        return result(out, {&size, &ep, &margin, rates(mmr, tiers)}, [&](std::span<double> o) {
+         bool mm_at_entry, bool inverse, double cs, std::size_t threads, const py::object& out,
+         const py::object& flags) {
+        return result(out, flags, {&size, &ep, &margin, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
-            liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), *tiers, mm_at_entry, o,
-                              threads);
+            return liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), *tiers,
+                                     mm_at_entry, o, threads);
           else
-            liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), column(mmr), mm_at_entry,
-                              o, threads);
+            return liquidation_price(spec(inverse, cs), column(size), column(ep), column(margin), column(mmr),
+                                     mm_at_entry, o, threads);
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mmr"), py::arg("tiers").none(true),
       py::arg("mm_at_entry"), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
-      py::arg("out") = py::none());
+      py::arg("out") = py::none(), py::arg("flags") = py::none());
 
   m.def(
       "margin_ratio",
       [](const F64Array& size, const F64Array& ep, const F64Array& margin, const F64Array& mark,
          const F64Array& mmr, const Tiers* tiers, bool inverse, double cs, std::size_t threads,
-         const py::object& out) {
-        return result(out, {&size, &ep, &margin, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
+         const py::object& out, const py::object& flags) {
+        return result(out, flags, {&size, &ep, &margin, &mark, rates(mmr, tiers)}, [&](std::span<double> o) {
           if (tiers)
-            margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), *tiers, o,
-                         threads);
+            return margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), *tiers,
+                                o, threads);
           else
-            margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark), column(mmr),
-                         o, threads);
+            return margin_ratio(spec(inverse, cs), column(size), column(ep), column(margin), column(mark),
+                                column(mmr), o, threads);
         });
       },
       py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("mark"), py::arg("mmr"),
       py::arg("tiers").none(true), py::arg("inverse"), py::arg("contract_size"), py::arg("threads") = 0,
-      py::arg("out") = py::none());
+      py::arg("out") = py::none(), py::arg("flags") = py::none());
 }
 
 }  // namespace liqcore::bindings

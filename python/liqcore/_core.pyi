@@ -71,33 +71,45 @@ class Tiers:
     def maintenance(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
     def tier_of(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]: ...
 
+# The margin kernels' block loops: "avx2" or "baseline" (the same bits either way);
+# force_baseline True forces the baseline ones for later calls, False lets the CPU choose
+# (private: tests and benchmarks; LIQCORE_FORCE_BASELINE=1 at import does the same)
+def _kernel_isa(force_baseline: bool | None = None) -> str: ...
+
 # out=None: a new array; else out itself, filled (it must be a writeable, aligned, C-contiguous
-# float64 array of the result's length overlapping no input: ValueError otherwise)
+# float64 array of the result's length overlapping no input: ValueError otherwise).
+# flags: None, or a writeable uint8 array of 1 element: set to 1 when some result may be NaN at
+# a nonzero size (an undefined result; liqcore.margin then looks for it), else 0.
 def equity(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], inverse: bool, contract_size: float,
     threads: int = ..., out: npt.NDArray[np.float64] | None = None,
+    flags: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def maintenance_margin(
     size: npt.NDArray[np.float64], mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64],
     tiers: Tiers | None, inverse: bool, contract_size: float,
     threads: int = ..., out: npt.NDArray[np.float64] | None = None,
+    flags: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def bankruptcy_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     inverse: bool, contract_size: float,
     threads: int = ..., out: npt.NDArray[np.float64] | None = None,
+    flags: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def liquidation_price(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mmr: npt.NDArray[np.float64], tiers: Tiers | None, mm_at_entry: bool, inverse: bool, contract_size: float,
     threads: int = ..., out: npt.NDArray[np.float64] | None = None,
+    flags: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def margin_ratio(
     size: npt.NDArray[np.float64], entry_price: npt.NDArray[np.float64], margin: npt.NDArray[np.float64],
     mark: npt.NDArray[np.float64], mmr: npt.NDArray[np.float64], tiers: Tiers | None, inverse: bool,
     contract_size: float,
     threads: int = ..., out: npt.NDArray[np.float64] | None = None,
+    flags: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 
 # ---- liquidation engine (bind_liquidation.cpp) ----

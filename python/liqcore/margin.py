@@ -52,6 +52,7 @@ import math
 from typing import Any, Callable, Iterable, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from liqcore import _core
 from liqcore._arrays import F64, MAX_THREADS, as_f64, check_finite, check_option, real
@@ -274,20 +275,22 @@ def _threads(threads: Optional[int]) -> int:
 
 
 class _Call:
-    """The checked arguments of one call of a kernel: the contract, thread count and output
-    buffer (``kernel``: ``inv, cs, nt, out``, the kernels' last arguments), the kernel's tiers
-    ``t`` (None: flat rates) and rates ``r`` (``_NO_RATE`` with tiers), and what :func:`_out`
-    needs."""
+    """The checked arguments of one call of a kernel: the contract, thread count, output
+    buffer and flag byte (``kernel``: ``inv, cs, nt, out, flags``, the kernels' last
+    arguments; the kernel sets ``flags[0]`` when some result may be NaN at a nonzero size), the
+    kernel's tiers ``t`` (None: flat rates) and rates ``r`` (``_NO_RATE`` with tiers), and what
+    :func:`_out` needs."""
 
     __slots__ = ("arrays", "kernel", "names", "r", "scalar", "t")
 
     def __init__(self, names: tuple[str, ...], arrays: list[F64], scalar: bool,
-                 kernel: tuple[bool, float, int, F64 | None], t: Any | None, r: Any) -> None:
+                 kernel: tuple[bool, float, int, F64 | None, npt.NDArray[np.uint8]], t: Any | None,
+                 r: Any) -> None:
         self.names, self.arrays, self.scalar = names, arrays, scalar
         self.kernel, self.t, self.r = kernel, t, r
 
     def out(self, out: F64, fn: str) -> Result:
-        return _out(out, self.scalar, fn, self.names, tuple(self.arrays))
+        return _out(out, self.scalar, fn, self.names, tuple(self.arrays), bool(self.kernel[4][0]))
 
 
 def _args(
@@ -313,7 +316,7 @@ def _args(
         out = _out_buffer(out, next((a.shape for a in arrays if a.ndim), ()), given)
     if flat:
         r = arrays.pop()
-    return arrays, _Call(names, arrays, scalar, (inv, cs, nt, out), t, r)
+    return arrays, _Call(names, arrays, scalar, (inv, cs, nt, out, np.zeros(1, np.uint8)), t, r)
 
 
 def _out_buffer(out: Any, shape: tuple[int, ...], inputs: Iterable[tuple[str, Any]]) -> F64:
@@ -365,16 +368,15 @@ _QEM = _QEMP[:3]
 _QP = ("size", "mark")
 
 
-def _out(out: F64, scalar: bool, fn: str, names: tuple[str, ...], args: tuple[F64, ...]) -> Result:
+def _out(out: F64, scalar: bool, fn: str, names: tuple[str, ...], args: tuple[F64, ...],
+         suspect: bool) -> Result:
     """The result; ValueError naming ``size[i]`` at the first NaN of a nonzero size.
 
     Rule (finding #13): finite valid inputs whose products overflow or underflow the float range
     (``inf - inf``, ``0 / 0``: e.g. ``margin_ratio(-1e308, 1, 0, 2, mmr=0)``) have no defined
     result; that is an error, never a silent NaN. Flat positions (size 0) keep their NaN.
     """
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the sum: also checked
-        suspect = bool(np.isnan(np.sum(out)))
-    if suspect:  # one cheap pass; the exact check only when a NaN may be present
+    if suspect:  # the kernel's flag (its block loops look for such a NaN); exact check only then
         bad = np.isnan(out) & (np.broadcast_to(args[0], out.shape) != 0.0)  # args[0]: size
         if bad.any():
             i = int(np.argmax(bad))

@@ -247,6 +247,63 @@ inline double margin_ratio(double mm, double e) noexcept {
   return (mm + (e > 0.0 ? 0.0 : 1.0)) / pos;
 }
 
+// ---- instruction-set dispatch ------------------------------------------------------------
+//
+// The wheel targets the x86-64 baseline (SSE2; never -march=native). On x86-64 with GCC or
+// Clang the array kernels' block loops (run_kernel) are compiled twice, as function templates
+// with the same body: once for the baseline and once with __attribute__((target("avx2"))),
+// chosen at run time (once per kernel call) by whether the CPU has AVX2. No other function is
+// compiled with other flags (no -m option per file, so no inline function differs between
+// translation units), and no ifunc resolver runs at load time (it would run before the
+// sanitizers' runtime is initialized). The AVX2 target does not enable FMA, and the build passes
+// -ffp-contract=off besides, so both paths perform the same IEEE operations in the same order:
+// their results are bit-identical (tests/test_margin_isa.py compares them). Other compilers and
+// architectures (MSVC, aarch64) build the baseline only; so does -DLIQCORE_NO_ISA_DISPATCH.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LIQCORE_NO_ISA_DISPATCH)
+#define LIQCORE_ISA_DISPATCH 1
+#else
+#define LIQCORE_ISA_DISPATCH 0
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define LIQCORE_FLATTEN __attribute__((flatten))
+#else
+#define LIQCORE_FLATTEN
+#endif
+
+namespace detail {
+
+inline std::atomic<bool>& baseline_forced() noexcept {
+  static std::atomic<bool> forced{false};
+  return forced;
+}
+
+// Whether this CPU runs AVX2 code (asked once).
+inline bool cpu_has_avx2() noexcept {
+#if LIQCORE_ISA_DISPATCH
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+// Whether the kernel calls that start now run the AVX2 block loops.
+inline bool use_avx2() noexcept { return cpu_has_avx2() && !baseline_forced().load(std::memory_order_relaxed); }
+
+}  // namespace detail
+
+// The block loops the array kernels run: "avx2" or "baseline".
+inline const char* kernel_isa() noexcept { return detail::use_avx2() ? "avx2" : "baseline"; }
+
+// Forces the baseline block loops (true) or lets the CPU choose (false), for the calls that
+// start afterwards: a test and benchmark switch (the results are the same bits either way).
+inline void force_baseline_isa(bool force) noexcept {
+  detail::baseline_forced().store(force, std::memory_order_relaxed);
+}
+
 // ---- array kernels --------------------------------------------------------------------
 //
 // Elementwise over n positions. Each input is a Column (length n, or length 1 broadcast);
@@ -260,6 +317,10 @@ inline double margin_ratio(double mm, double e) noexcept {
 // `threads`: 0 = auto (every core from kParallelMinAuto elements on, else 1), k >= 1 = at most
 // k threads over fixed contiguous chunks (parallel.hpp). Each element is computed the same way
 // whichever chunk holds it, so the output bits do not depend on the thread count.
+//
+// Each kernel returns whether some result may be NaN where the size is not 0 (an undefined
+// result: inf − inf or 0/0 from finite inputs); the flag is gathered block by block, so the
+// caller needs no pass of its own over the output to rule that out (see run_kernel).
 //
 // Checks: size finite (any sign, 0 allowed), entry_price and mark finite > 0, margin finite >= 0,
 // mmr finite in [0, 1], contract_size finite > 0.
@@ -334,16 +395,14 @@ inline void check_spec(const ContractSpec& c) {
     throw InvalidArgument("contract_size", -1, rule_text(Rule::positive) + describe(c.contract_size));
 }
 
-// Runs body(i0, len) over the blocks of [0, n) (kBlock long; the chunks of parallel_for_chunks
-// are whole numbers of blocks, so the blocks are the same for every thread count). body
-// returns its block's bad flag (0 when every value was valid); returns whether all were 0.
+// Runs body(begin, end) over the chunks of [0, n) (parallel_for_chunks; the chunks are whole
+// numbers of kBlock-long blocks, so the blocks are the same for every thread count). body
+// returns its chunk's bad flag (0 when every value was valid); returns whether all were 0.
 template <class Body>
 bool for_blocks(std::size_t n, std::size_t threads, const Body& body) {
   std::atomic<bool> bad{false};
   parallel_for_chunks(n, threads, kBlock, [&](std::size_t begin, std::size_t end) {
-    double b = 0.0;
-    for (std::size_t i0 = begin; i0 < end; i0 += kBlock) b += body(i0, std::min(kBlock, end - i0));
-    if (b != 0.0) bad.store(true, std::memory_order_relaxed);
+    if (body(begin, end) != 0.0) bad.store(true, std::memory_order_relaxed);
   });
   return !bad.load(std::memory_order_relaxed);
 }
@@ -774,6 +833,51 @@ inline void check_block(const double* const* x, const Bounds* b, std::size_t len
   sus = su;
 }
 
+// The blocks of [begin, end) of one kernel: each block's arguments checked against their
+// rules and screened (check_block), then the kernel's own block loop, then its results
+// scanned (in L1) for a NaN at a nonzero size (x[0]: every kernel's first argument is the
+// size). Returns the chunk's bad flag and adds its suspect and NaN flags to `sus` and `nan`.
+// Written once and compiled per instruction set by the two wrappers below (flatten: every
+// call in it is inlined, so each wrapper's loops are compiled, and vectorized, for its own
+// target).
+template <std::size_t N, Contract K, class Block>
+inline double run_blocks(const Feed* feeds, const Bounds* b, const Block& block, double* out, std::size_t begin,
+                         std::size_t end, double& sus, double& nan) {
+  double bad_all = 0.0, sus_all = 0.0, nan_all = 0.0;
+  for (std::size_t i0 = begin; i0 < end; i0 += kBlock) {
+    const std::size_t len = std::min(kBlock, end - i0);
+    const double* x[N];
+    for (std::size_t k = 0; k < N; ++k) x[k] = feeds[k].at(i0);
+    double bad, s;
+    check_block<N>(x, b, len, bad, s);
+    s += block.template operator()<K>(x, out + i0, len);
+    const double *__restrict q = x[0], *__restrict o = out + i0;
+    double u = 0.0;
+    for (std::size_t i = 0; i < len; ++i) u = flag(u, (o[i] == o[i]) | (q[i] == 0.0));
+    bad_all += bad;
+    sus_all += s;
+    nan_all += u;
+  }
+  sus += sus_all;
+  nan += nan_all;
+  return bad_all;
+}
+
+template <std::size_t N, Contract K, class Block>
+LIQCORE_FLATTEN double run_blocks_baseline(const Feed* feeds, const Bounds* b, const Block& block, double* out,
+                                           std::size_t begin, std::size_t end, double& sus, double& nan) {
+  return run_blocks<N, K>(feeds, b, block, out, begin, end, sus, nan);
+}
+
+#if LIQCORE_ISA_DISPATCH
+template <std::size_t N, Contract K, class Block>
+__attribute__((flatten, target("avx2"))) double run_blocks_avx2(const Feed* feeds, const Bounds* b,
+                                                                const Block& block, double* out, std::size_t begin,
+                                                                std::size_t end, double& sus, double& nan) {
+  return run_blocks<N, K>(feeds, b, block, out, begin, end, sus, nan);
+}
+#endif
+
 // The frame of every array kernel below, written once: checks the lengths and the spec, then
 // runs the blocks with the contract kind K as a compile-time constant (no branch on it in the
 // loops); in each block it checks every argument against its rule, screens it (in_range) and
@@ -786,8 +890,11 @@ inline void check_block(const double* const* x, const Bounds* b, std::size_t len
 //   exact(v) -> wide::Value: that element in long double; beyond the double range it raises
 //       InvalidArgument naming the arguments that are not rates and calling the result `what`.
 // `table_ok` false (a tier table beyond the screen's range) sends every element to `suspect`.
+// Returns true when some result may be NaN at a nonzero size (the kernels below return it: an
+// undefined result, e.g. inf − inf from finite inputs; the caller's exact check decides, as
+// liqcore.margin's _out does), false when none is.
 template <std::size_t N, class Block, class Suspect, class Exact>
-void run_kernel(const ContractSpec& c, const Checked (&args)[N], const char* what, bool table_ok,
+bool run_kernel(const ContractSpec& c, const Checked (&args)[N], const char* what, bool table_ok,
                 std::span<double> out, std::size_t threads, const Block& block, const Suspect& suspect,
                 const Exact& exact) {
   const std::size_t n = out.size();
@@ -797,17 +904,21 @@ void run_kernel(const ContractSpec& c, const Checked (&args)[N], const char* wha
   Bounds b[N];
   for (std::size_t k = 0; k < N; ++k) feeds[k].reset(args[k].col), b[k] = bounds(args[k].rule);
   bool good = true;
-  SuspectFlag overflow;
+  SuspectFlag overflow, undefined;
   if (!in_range(c.contract_size) || !table_ok) overflow.note(1.0);  // precise test for every element
+  [[maybe_unused]] const bool avx2 = use_avx2();  // once per call
   dispatch(c, [&](auto kind) {
     constexpr Contract K = decltype(kind)::value;
-    good = for_blocks(n, threads, [&](std::size_t i0, std::size_t len) {
-      const double* x[N];
-      for (std::size_t k = 0; k < N; ++k) x[k] = feeds[k].at(i0);
-      double bad, sus;
-      check_block<N>(x, b, len, bad, sus);
-      sus += block.template operator()<K>(x, out.data() + i0, len);
+    good = for_blocks(n, threads, [&](std::size_t begin, std::size_t end) {
+      double sus = 0.0, nan = 0.0;
+#if LIQCORE_ISA_DISPATCH
+      const double bad = avx2 ? run_blocks_avx2<N, K>(feeds, b, block, out.data(), begin, end, sus, nan)
+                              : run_blocks_baseline<N, K>(feeds, b, block, out.data(), begin, end, sus, nan);
+#else
+      const double bad = run_blocks_baseline<N, K>(feeds, b, block, out.data(), begin, end, sus, nan);
+#endif
       overflow.note(sus);
+      undefined.note(nan);
       return bad;
     });
     if (!good || !overflow.get()) return;
@@ -815,21 +926,24 @@ void run_kernel(const ContractSpec& c, const Checked (&args)[N], const char* wha
     double v[N];
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t k = 0; k < N; ++k) v[k] = wide::at(args[k].col, i);
-      if (suspect.template operator()<K>(v, out[i]))
+      if (suspect.template operator()<K>(v, out[i])) {
         out[i] = wide::narrow(exact.template operator()<K>(v), what, i, n, args);
+        undefined.note(!(out[i] == out[i]) && v[0] != 0.0);
+      }
     }
   });
   if (!good) report_first_bad(args, n, threads);
+  return undefined.get();
 }
 
 }  // namespace detail
 
 // E = M + PnL(mark).
-inline void equity(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+inline bool equity(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                    std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
       "the equity", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -842,11 +956,11 @@ inline void equity(const ContractSpec& c, Column size, Column entry_price, Colum
 }
 
 // MM at the mark with a flat rate per position (or one for all).
-inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out,
+inline bool maintenance_margin(const ContractSpec& c, Column size, Column mark, Column mmr, std::span<double> out,
                                std::size_t threads = 1) {
   using namespace detail;
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_mark(mark), a_mmr(mmr)},
       "the maintenance margin", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -861,12 +975,12 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
 }
 
 // MM at the mark with tiers by notional.
-inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, const Tiers& tiers,
+inline bool maintenance_margin(const ContractSpec& c, Column size, Column mark, const Tiers& tiers,
                                std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const TierTable tt(tiers);
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_mark(mark)}, "the maintenance margin",
       tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -883,11 +997,11 @@ inline void maintenance_margin(const ContractSpec& c, Column size, Column mark, 
 }
 
 // Bankruptcy price (see the scalar bankruptcy_price for conventions).
-inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
+inline bool bankruptcy_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
                              std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin)},
       "the bankruptcy price", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -904,11 +1018,11 @@ inline void bankruptcy_price(const ContractSpec& c, Column size, Column entry_pr
 }
 
 // Liquidation price with a flat rate per position (or one for all).
-inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mmr,
+inline bool liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mmr,
                               bool mm_at_entry, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mmr(mmr)},
       "the liquidation price", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -944,13 +1058,13 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
 
 // Liquidation price with tiers: the tier of the solution is found branch-free per element
 // (detail::lp_tier), then the tier's closed form is applied.
-inline void liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
+inline bool liquidation_price(const ContractSpec& c, Column size, Column entry_price, Column margin,
                               const Tiers& tiers, bool mm_at_entry, std::span<double> out,
                               std::size_t threads = 1) {
   using namespace detail;
   const TierTable tt(tiers);
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin)},
       "the liquidation price", tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -994,11 +1108,11 @@ inline void liquidation_price(const ContractSpec& c, Column size, Column entry_p
 }
 
 // MM/E at the mark with a flat rate; +inf where E <= 0.
-inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+inline bool margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                          Column mmr, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark), a_mmr(mmr)},
       "the margin ratio", true, out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
@@ -1026,12 +1140,12 @@ inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price,
 }
 
 // MM/E at the mark with tiers; +inf where E <= 0.
-inline void margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
+inline bool margin_ratio(const ContractSpec& c, Column size, Column entry_price, Column margin, Column mark,
                          const Tiers& tiers, std::span<double> out, std::size_t threads = 1) {
   using namespace detail;
   const TierTable tt(tiers);
   const double cs = c.contract_size;
-  run_kernel(
+  return run_kernel(
       c, {a_size(size), a_entry(entry_price), a_margin(margin), a_mark(mark)},
       "the margin ratio", tiers_in_range(tiers), out, threads,
       [&]<Contract K>(const double* const* x, double* __restrict o, std::size_t len) {
