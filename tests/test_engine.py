@@ -166,7 +166,14 @@ def test_events_match_the_carried_reference(policy, n, seed, events, res):
             assert_same(eng, ref)
             continue
         elif kind == "open":
-            new_id = eng.open(ev[1], ev[2], ev[3])
+            try:
+                new_id = eng.open(ev[1], ev[2], ev[3])
+            except ValueError as e:
+                # an inverse position too small for its bankruptcy price to be a float (e.g.
+                # size 5e-324) is refused with a clear error, and nothing changes
+                assert "underflows" in str(e) and "size[0]" in str(e), e
+                assert_same(eng, ref)
+                continue
             assert new_id == ref.next_id
             ref.rows.append([ref.next_id, ev[1], ev[2], ev[3]])
             ref.next_id += 1
