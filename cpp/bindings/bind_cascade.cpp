@@ -32,9 +32,10 @@ struct CascadeRunTotals {
 // What simulate_cascade() returns: the rounds, the CloseOutput columns and "position", "round",
 // "surplus" per liquidated position (in the order of their first liquidation; adl per position),
 // the totals and the book after.
+#define LIQCORE_CASCADE_OUTPUT_FIELDS(X) X(position) X(round) X(surplus)
 struct CascadeOutput : CloseOutput {
   Rounds<RoundTrace> trace;
-  py::array position, round, surplus;
+  LIQCORE_CASCADE_OUTPUT_FIELDS(LIQCORE_ARRAY_MEMBER)
   CascadeRunTotals totals;
   py::object book;
 };
@@ -113,11 +114,9 @@ void register_cascade(py::module_& m) {
       .def_readonly("shocked_mark", &T::shocked_mark)
       .def_readonly("final_mark", &T::final_mark)
       .def_readonly("converged", &T::converged);
-  py::class_<CascadeOutput, CloseOutput>(m, "CascadeOutput")
-      .def_readonly("trace", &CascadeOutput::trace)
-      .def_readonly("position", &CascadeOutput::position)
-      .def_readonly("round", &CascadeOutput::round)
-      .def_readonly("surplus", &CascadeOutput::surplus)
+  py::class_<CascadeOutput, CloseOutput> out(m, "CascadeOutput");
+  LIQCORE_BIND_FIELDS(out, CascadeOutput, LIQCORE_CASCADE_OUTPUT_FIELDS);
+  out.def_readonly("trace", &CascadeOutput::trace)
       .def_readonly("totals", &CascadeOutput::totals)
       .def_readonly("book", &CascadeOutput::book);
   m.def("simulate_cascade", &simulate_cascade_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"),
@@ -127,3 +126,5 @@ void register_cascade(py::module_& m) {
 }
 
 }  // namespace liqcore::bindings
+
+#undef LIQCORE_CASCADE_OUTPUT_FIELDS

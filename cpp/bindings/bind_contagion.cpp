@@ -49,13 +49,17 @@ Prepared prepare(const F64Array& marks, const I64Array& contract, const F64Array
 
 // The per-account columns of simulate_contagion() (round, trigger, origin: int64, -1 never /
 // unattributed).
+#define LIQCORE_CONTAGION_ACCOUNT_COLUMNS(X)                                                         \
+  X(round) X(trigger) X(origin) X(equity) X(maintenance) X(equity_after) X(deficit) X(fee) X(insurance_draw) \
+  X(shortfall)
 struct ContagionAccountColumns {
-  py::array round, trigger, origin, equity, maintenance, equity_after, deficit, fee, insurance_draw, shortfall;
+  LIQCORE_CONTAGION_ACCOUNT_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 // The per-market columns of simulate_contagion().
+#define LIQCORE_CONTAGION_MARKET_COLUMNS(X) X(deficit) X(closed_notional) X(residual) X(unattributed)
 struct ContagionMarketColumns {
-  py::array deficit, closed_notional, residual, unattributed;
+  LIQCORE_CONTAGION_MARKET_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 // The totals of simulate_contagion(): the kernel's sums over the rounds and the fund after.
@@ -67,14 +71,14 @@ struct ContagionTotals {
 // What simulate_contagion() returns: the rounds, the marks, the CloseOutput columns and "round",
 // "book_closed", "fallback_closed" per position, the per-account and per-market columns, the
 // markets x markets contagion matrix, the totals and the books after.
+#define LIQCORE_CONTAGION_OUTPUT_FIELDS(X) \
+  X(initial_marks) X(shocked_marks) X(final_marks) X(round) X(book_closed) X(fallback_closed) X(contagion)
 struct ContagionOutput : CloseOutput {
   Rounds<ContagionRound> trace;
-  py::array initial_marks, shocked_marks, final_marks;
+  LIQCORE_CONTAGION_OUTPUT_FIELDS(LIQCORE_ARRAY_MEMBER)
   bool converged = true;
-  py::array round, book_closed, fallback_closed;
   ContagionAccountColumns accounts;
   ContagionMarketColumns markets;
-  py::array contagion;
   ContagionTotals totals;
   py::list books;
 };
@@ -149,10 +153,12 @@ std::unique_ptr<AccountStressPlan> make_account_plan(
 
 // The per-scenario columns of a chunk of AccountStressPlan.run (final_marks, deficit_by_market:
 // count x markets flat; contagion: count x markets x markets flat; picklable: see bind_part).
+#define LIQCORE_ACCOUNT_STRESS_PART_COLUMNS(X)                                                              \
+  X(deficit) X(insurance_draw) X(residual) X(insurance_fund) X(liquidated_notional) X(fees) X(largest_loss)     \
+  X(second_largest_loss) X(liquidated_accounts) X(rounds) X(converged) X(final_marks) X(deficit_by_market)      \
+  X(contagion) X(waited) X(waited_notional) X(funding_paid)
 struct AccountStressPart {
-  py::array deficit, insurance_draw, residual, insurance_fund, liquidated_notional, fees, largest_loss,
-      second_largest_loss, liquidated_accounts, rounds, converged, final_marks, deficit_by_market, contagion, waited,
-      waited_notional, funding_paid;
+  LIQCORE_ACCOUNT_STRESS_PART_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 AccountStressPart run_account_plan(const AccountStressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps,
@@ -231,67 +237,25 @@ void register_contagion(py::module_& m) {
                              })
       .def_property_readonly("accounts", round_column<std::int64_t>(&ContagionRound::accounts))
       .def_property_readonly("positions", round_column<std::int64_t>(&ContagionRound::positions));
-  using A = ContagionAccountColumns;
-  py::class_<A>(m, "ContagionAccountColumns")
-      .def_readonly("round", &A::round)
-      .def_readonly("trigger", &A::trigger)
-      .def_readonly("origin", &A::origin)
-      .def_readonly("equity", &A::equity)
-      .def_readonly("maintenance", &A::maintenance)
-      .def_readonly("equity_after", &A::equity_after)
-      .def_readonly("deficit", &A::deficit)
-      .def_readonly("fee", &A::fee)
-      .def_readonly("insurance_draw", &A::insurance_draw)
-      .def_readonly("shortfall", &A::shortfall);
-  using Mk = ContagionMarketColumns;
-  py::class_<Mk>(m, "ContagionMarketColumns")
-      .def_readonly("deficit", &Mk::deficit)
-      .def_readonly("closed_notional", &Mk::closed_notional)
-      .def_readonly("residual", &Mk::residual)
-      .def_readonly("unattributed", &Mk::unattributed);
+  py::class_<ContagionAccountColumns> accounts(m, "ContagionAccountColumns");
+  LIQCORE_BIND_FIELDS(accounts, ContagionAccountColumns, LIQCORE_CONTAGION_ACCOUNT_COLUMNS);
+  py::class_<ContagionMarketColumns> markets(m, "ContagionMarketColumns");
+  LIQCORE_BIND_FIELDS(markets, ContagionMarketColumns, LIQCORE_CONTAGION_MARKET_COLUMNS);
   py::class_<ContagionTotals> totals(m, "ContagionTotals");
   def_cascade_totals(totals);
   totals.def_readonly("insurance_fund", &ContagionTotals::insurance_fund);
   using R = ContagionOutput;
-  py::class_<R, CloseOutput>(m, "ContagionOutput")
-      .def_readonly("trace", &R::trace)
-      .def_readonly("initial_marks", &R::initial_marks)
-      .def_readonly("shocked_marks", &R::shocked_marks)
-      .def_readonly("final_marks", &R::final_marks)
-      .def_readonly("converged", &R::converged)
-      .def_readonly("round", &R::round)
-      .def_readonly("book_closed", &R::book_closed)
-      .def_readonly("fallback_closed", &R::fallback_closed)
-      .def_readonly("accounts", &R::accounts)
-      .def_readonly("markets", &R::markets)
-      .def_readonly("contagion", &R::contagion)
-      .def_readonly("totals", &R::totals)
-      .def_readonly("books", &R::books);
+  py::class_<R, CloseOutput> out(m, "ContagionOutput");
+  LIQCORE_BIND_FIELDS(out, R, LIQCORE_CONTAGION_OUTPUT_FIELDS);
+  def_account_members(out).def_readonly("trace", &R::trace).def_readonly("converged", &R::converged);
   m.def("simulate_contagion", &simulate_contagion_batch, py::arg("marks"), py::arg("contract"),
         py::arg("contract_size"), py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"),
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"),
         py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("shocks"), py::arg("policy"),
         py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"), py::arg("max_rounds"),
         py::arg("collateral_shock") = py::none(), py::arg("mark_params") = std::vector<double>{});
-  using P = AccountStressPart;
-  bind_part<P>(m, "AccountStressPart",
-               {{"deficit", &P::deficit},
-                {"insurance_draw", &P::insurance_draw},
-                {"residual", &P::residual},
-                {"insurance_fund", &P::insurance_fund},
-                {"liquidated_notional", &P::liquidated_notional},
-                {"fees", &P::fees},
-                {"largest_loss", &P::largest_loss},
-                {"second_largest_loss", &P::second_largest_loss},
-                {"liquidated_accounts", &P::liquidated_accounts},
-                {"rounds", &P::rounds},
-                {"converged", &P::converged},
-                {"final_marks", &P::final_marks},
-                {"deficit_by_market", &P::deficit_by_market},
-                {"contagion", &P::contagion},
-                {"waited", &P::waited},
-                {"waited_notional", &P::waited_notional},
-                {"funding_paid", &P::funding_paid}});
+  bind_part<AccountStressPart>(m, "AccountStressPart",
+                               LIQCORE_COLUMNS(AccountStressPart, LIQCORE_ACCOUNT_STRESS_PART_COLUMNS));
   py::class_<AccountStressPlan>(m, "AccountStressPlan")
       .def(py::init(&make_account_plan), py::arg("marks"), py::arg("contract"), py::arg("contract_size"),
            py::arg("floors"), py::arg("rates"), py::arg("books"), py::arg("collateral"), py::arg("asset_prices"),
@@ -311,3 +275,8 @@ void register_contagion(py::module_& m) {
 }
 
 }  // namespace liqcore::bindings
+
+#undef LIQCORE_CONTAGION_ACCOUNT_COLUMNS
+#undef LIQCORE_CONTAGION_MARKET_COLUMNS
+#undef LIQCORE_CONTAGION_OUTPUT_FIELDS
+#undef LIQCORE_ACCOUNT_STRESS_PART_COLUMNS

@@ -30,8 +30,10 @@ struct CrossMarkets {
 std::span<std::uint8_t> u8(U8Array& a) { return {a.mutable_data(), static_cast<std::size_t>(a.size())}; }
 
 // What cross_health() returns: per-account columns.
+#define LIQCORE_HEALTH_OUTPUT_FIELDS(X) \
+  X(collateral) X(equity) X(maintenance) X(notional) X(margin_ratio) X(distance) X(liquidatable)
 struct HealthOutput {
-  py::array collateral, equity, maintenance, notional, margin_ratio, distance, liquidatable;
+  LIQCORE_HEALTH_OUTPUT_FIELDS(LIQCORE_ARRAY_MEMBER)
 };
 
 HealthOutput cross_health(const CrossMarkets& mk, const F64Array& collateral, const F64Array& asset_prices,
@@ -97,21 +99,27 @@ F64Array slice_prices(int what, const CrossMarkets& mk, const F64Array& collater
 }
 
 // The per-account columns of liquidate_accounts().
+#define LIQCORE_ACCOUNT_COLUMNS(X)                                                                    \
+  X(liquidated) X(sequence) X(equity) X(maintenance) X(equity_market) X(equity_after) X(deficit) X(surplus) \
+  X(fee) X(insurance_draw) X(shortfall) X(closed_notional)
 struct AccountColumns {
-  py::array liquidated, sequence, equity, maintenance, equity_market, equity_after, deficit, surplus, fee,
-      insurance_draw, shortfall, closed_notional;
+  LIQCORE_ACCOUNT_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 // The per-market columns of liquidate_accounts().
+#define LIQCORE_MARKET_COLUMNS(X) \
+  X(closed_notional) X(deficit) X(residual) X(adl_transfers) X(uncovered) X(inventory_loss)
 struct MarketColumns {
-  py::array closed_notional, deficit, residual, adl_transfers, uncovered, inventory_loss;
+  LIQCORE_MARKET_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 // What liquidate_accounts() returns: the CloseOutput columns and the other per-position ones,
 // the per-account and per-market columns, the totals and the books after (one per market;
 // none when none were given).
+#define LIQCORE_LIQUIDATE_ACCOUNTS_FIELDS(X) \
+  X(liquidated) X(sequence) X(book_closed) X(fallback_closed) X(bankruptcy_price) X(result)
 struct LiquidateAccountsOutput : CloseOutput {
-  py::array liquidated, sequence, book_closed, fallback_closed, bankruptcy_price, result;
+  LIQCORE_LIQUIDATE_ACCOUNTS_FIELDS(LIQCORE_ARRAY_MEMBER)
   AccountColumns accounts;
   MarketColumns markets;
   AccountLiquidationTotals totals;
@@ -190,14 +198,8 @@ void register_cross_margin(py::module_& m) {
            py::arg("marks"), py::arg("contract"), py::arg("contract_size"), py::arg("floors"), py::arg("rates"))
       .def_property_readonly("n", [](const CrossMarkets& mk) { return mk.markets.size(); });
 
-  py::class_<HealthOutput>(m, "HealthOutput")
-      .def_readonly("collateral", &HealthOutput::collateral)
-      .def_readonly("equity", &HealthOutput::equity)
-      .def_readonly("maintenance", &HealthOutput::maintenance)
-      .def_readonly("notional", &HealthOutput::notional)
-      .def_readonly("margin_ratio", &HealthOutput::margin_ratio)
-      .def_readonly("distance", &HealthOutput::distance)
-      .def_readonly("liquidatable", &HealthOutput::liquidatable);
+  py::class_<HealthOutput> health(m, "HealthOutput");
+  LIQCORE_BIND_FIELDS(health, HealthOutput, LIQCORE_HEALTH_OUTPUT_FIELDS);
   m.def("cross_health", &cross_health, py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"),
         py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"), py::arg("size"),
         py::arg("entry_price"));
@@ -219,46 +221,25 @@ void register_cross_margin(py::module_& m) {
       py::arg("markets"), py::arg("collateral"), py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"),
       py::arg("account"), py::arg("market"), py::arg("size"), py::arg("entry_price"), py::arg("positions"),
       py::arg("ba"), py::arg("smmr"));
-  using A = AccountColumns;
-  py::class_<A>(m, "AccountColumns")
-      .def_readonly("liquidated", &A::liquidated)
-      .def_readonly("sequence", &A::sequence)
-      .def_readonly("equity", &A::equity)
-      .def_readonly("maintenance", &A::maintenance)
-      .def_readonly("equity_market", &A::equity_market)
-      .def_readonly("equity_after", &A::equity_after)
-      .def_readonly("deficit", &A::deficit)
-      .def_readonly("surplus", &A::surplus)
-      .def_readonly("fee", &A::fee)
-      .def_readonly("insurance_draw", &A::insurance_draw)
-      .def_readonly("shortfall", &A::shortfall)
-      .def_readonly("closed_notional", &A::closed_notional);
-  using M = MarketColumns;
-  py::class_<M>(m, "MarketColumns")
-      .def_readonly("closed_notional", &M::closed_notional)
-      .def_readonly("deficit", &M::deficit)
-      .def_readonly("residual", &M::residual)
-      .def_readonly("adl_transfers", &M::adl_transfers)
-      .def_readonly("uncovered", &M::uncovered)
-      .def_readonly("inventory_loss", &M::inventory_loss);
+  py::class_<AccountColumns> accounts(m, "AccountColumns");
+  LIQCORE_BIND_FIELDS(accounts, AccountColumns, LIQCORE_ACCOUNT_COLUMNS);
+  py::class_<MarketColumns> markets(m, "MarketColumns");
+  LIQCORE_BIND_FIELDS(markets, MarketColumns, LIQCORE_MARKET_COLUMNS);
   bind_liquidation_totals<AccountLiquidationTotals>(m, "AccountLiquidationTotals")
       .def_readonly("accounts", &AccountLiquidationTotals::accounts)
       .def_readonly("positions", &AccountLiquidationTotals::positions);
   using R = LiquidateAccountsOutput;
-  py::class_<R, CloseOutput>(m, "LiquidateAccountsOutput")
-      .def_readonly("liquidated", &R::liquidated)
-      .def_readonly("sequence", &R::sequence)
-      .def_readonly("book_closed", &R::book_closed)
-      .def_readonly("fallback_closed", &R::fallback_closed)
-      .def_readonly("bankruptcy_price", &R::bankruptcy_price)
-      .def_readonly("result", &R::result)
-      .def_readonly("accounts", &R::accounts)
-      .def_readonly("markets", &R::markets)
-      .def_readonly("totals", &R::totals)
-      .def_readonly("books", &R::books);
+  py::class_<R, CloseOutput> out(m, "LiquidateAccountsOutput");
+  LIQCORE_BIND_FIELDS(out, R, LIQCORE_LIQUIDATE_ACCOUNTS_FIELDS);
+  def_account_members(out);
   m.def("liquidate_accounts", &liquidate_accounts_batch, py::arg("markets"), py::arg("books"), py::arg("collateral"),
         py::arg("asset_prices"), py::arg("haircuts"), py::arg("size_discount"), py::arg("account"), py::arg("market"),
         py::arg("size"), py::arg("entry_price"), py::arg("policy"), py::arg("fund"));
 }
 
 }  // namespace liqcore::bindings
+
+#undef LIQCORE_HEALTH_OUTPUT_FIELDS
+#undef LIQCORE_ACCOUNT_COLUMNS
+#undef LIQCORE_MARKET_COLUMNS
+#undef LIQCORE_LIQUIDATE_ACCOUNTS_FIELDS

@@ -20,8 +20,9 @@ namespace {
 
 // What liquidate() returns: the CloseOutput columns (per liquidation, adl per position), the
 // columns only a batch has, its totals and the book after the closes and the fund's sales.
+#define LIQCORE_LIQUIDATE_OUTPUT_FIELDS(X) X(liquidated) X(order) X(book_closed) X(fallback_closed) X(surplus)
 struct LiquidateOutput : CloseOutput {
-  py::array liquidated, order, book_closed, fallback_closed, surplus;
+  LIQCORE_LIQUIDATE_OUTPUT_FIELDS(LIQCORE_ARRAY_MEMBER)
   LiquidationTotals totals;
   py::object book;
 };
@@ -119,16 +120,14 @@ void register_liquidation(py::module_& m) {
   bind_close_output(m);
   bind_liquidation_totals<LiquidationTotals>(m, "LiquidationTotals")
       .def_readonly("liquidated", &LiquidationTotals::liquidated);
-  py::class_<LiquidateOutput, CloseOutput>(m, "LiquidateOutput")
-      .def_readonly("liquidated", &LiquidateOutput::liquidated)
-      .def_readonly("order", &LiquidateOutput::order)
-      .def_readonly("book_closed", &LiquidateOutput::book_closed)
-      .def_readonly("fallback_closed", &LiquidateOutput::fallback_closed)
-      .def_readonly("surplus", &LiquidateOutput::surplus)
-      .def_readonly("totals", &LiquidateOutput::totals)
+  py::class_<LiquidateOutput, CloseOutput> out(m, "LiquidateOutput");
+  LIQCORE_BIND_FIELDS(out, LiquidateOutput, LIQCORE_LIQUIDATE_OUTPUT_FIELDS);
+  out.def_readonly("totals", &LiquidateOutput::totals)
       .def_readonly("book", &LiquidateOutput::book);
   m.def("liquidate", &liquidate_batch, py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
         py::arg("mark"), py::arg("policy"), py::arg("fund"));
 }
 
 }  // namespace liqcore::bindings
+
+#undef LIQCORE_LIQUIDATE_OUTPUT_FIELDS

@@ -46,10 +46,12 @@ std::unique_ptr<StressPlan> make_plan(const F64Array& size, const F64Array& entr
 }
 
 // The per-scenario columns of a chunk of StressPlan.run (picklable: see bind_part).
+#define LIQCORE_STRESS_PART_COLUMNS(X)                                                                      \
+  X(deficit) X(insurance_draw) X(residual) X(liquidated_notional) X(fees) X(insurance_fund) X(final_mark)       \
+  X(min_mark) X(max_mark) X(largest_loss) X(second_largest_loss) X(liquidations) X(rounds) X(converged)         \
+  X(waited) X(waited_notional) X(funding_paid)
 struct StressPart {
-  py::array deficit, insurance_draw, residual, liquidated_notional, fees, insurance_fund, final_mark, min_mark,
-      max_mark, largest_loss, second_largest_loss, liquidations, rounds, converged, waited, waited_notional,
-      funding_paid;
+  LIQCORE_STRESS_PART_COLUMNS(LIQCORE_ARRAY_MEMBER)
 };
 
 StressPart run_plan(const StressPlan& plan, std::uint64_t first, std::size_t count, std::size_t steps, double mu,
@@ -100,25 +102,7 @@ F64Array log_returns(std::uint64_t seed, std::uint64_t first, std::size_t count,
 }  // namespace
 
 void register_stress(py::module_& m) {
-  using P = StressPart;
-  bind_part<P>(m, "StressPart",
-               {{"deficit", &P::deficit},
-                {"insurance_draw", &P::insurance_draw},
-                {"residual", &P::residual},
-                {"liquidated_notional", &P::liquidated_notional},
-                {"fees", &P::fees},
-                {"insurance_fund", &P::insurance_fund},
-                {"final_mark", &P::final_mark},
-                {"min_mark", &P::min_mark},
-                {"max_mark", &P::max_mark},
-                {"largest_loss", &P::largest_loss},
-                {"second_largest_loss", &P::second_largest_loss},
-                {"liquidations", &P::liquidations},
-                {"rounds", &P::rounds},
-                {"converged", &P::converged},
-                {"waited", &P::waited},
-                {"waited_notional", &P::waited_notional},
-                {"funding_paid", &P::funding_paid}});
+  bind_part<StressPart>(m, "StressPart", LIQCORE_COLUMNS(StressPart, LIQCORE_STRESS_PART_COLUMNS));
   py::class_<StressPlan>(m, "StressPlan")
       .def(py::init(&make_plan), py::arg("size"), py::arg("entry_price"), py::arg("margin"), py::arg("book"),
            py::arg("policy"), py::arg("mark"), py::arg("fund"), py::arg("resilience"), py::arg("mark_rule"),
@@ -139,3 +123,5 @@ void register_stress(py::module_& m) {
 }
 
 }  // namespace liqcore::bindings
+
+#undef LIQCORE_STRESS_PART_COLUMNS

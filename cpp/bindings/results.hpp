@@ -21,17 +21,42 @@
 #include "liqcore/liquidation.hpp"
 #include "liqcore/waterfall.hpp"
 
+// Each bound struct writes its field list once, as an X-macro LIST(X) = X(a) X(b) ...: expanded
+// with LIQCORE_ARRAY_MEMBER it declares the py::array members (in that order: some structs are
+// built by aggregate initialisation), with LIQCORE_BIND_FIELDS it binds a read-only attribute of
+// the same name for each (of any type: the kernel's totals are bound from such a list too), and
+// with LIQCORE_COLUMNS it gives bind_part the (name, member) pairs it binds and pickles. Members
+// of other types, or bound under another name, are written out by hand.
+#define LIQCORE_ARRAY_MEMBER(name) py::array name;
+#define LIQCORE_READONLY(name) .def_readonly(#name, &Self::name)
+#define LIQCORE_BIND_FIELDS(cls, R, LIST) \
+  do {                                    \
+    using Self = R;                       \
+    (cls) LIST(LIQCORE_READONLY);         \
+  } while (false)
+#define LIQCORE_COLUMN(name) {#name, &Self::name},
+#define LIQCORE_COLUMNS(R, LIST)               \
+  [] {                                         \
+    using Self = R;                            \
+    return Columns<R>{LIST(LIQCORE_COLUMN)};   \
+  }()
+
 namespace liqcore::bindings {
 
 namespace py = pybind11;
+
+// The (attribute name, member) pairs of R's py::array columns (made by LIQCORE_COLUMNS).
+template <class R>
+using Columns = std::vector<std::pair<const char*, py::array R::*>>;
 
 // What every liquidation entry point reports per liquidation (or per position): the quantity
 // closed, its blended price, the trader's deficit, the fee, the fund's draw, what the fund
 // could not pay, the fund's inventory loss, the ADL charge per position; and the ledger
 // (float64 amounts, one per LedgerRow, and their compensated sum).
+#define LIQCORE_CLOSE_OUTPUT_FIELDS(X) \
+  X(closed) X(vwap) X(deficit) X(fee) X(insurance_draw) X(shortfall) X(inventory_loss) X(adl) X(ledger)
 struct CloseOutput {
-  py::array closed, vwap, deficit, fee, insurance_draw, shortfall, inventory_loss, adl;
-  py::array ledger;
+  LIQCORE_CLOSE_OUTPUT_FIELDS(LIQCORE_ARRAY_MEMBER)
   double ledger_balance = 0.0;
 
   void settle(const Ledger& l) {
@@ -44,39 +69,25 @@ struct CloseOutput {
 // The Python base class of every entry point's result (registered once, by
 // register_liquidation).
 inline void bind_close_output(py::module_& m) {
-  py::class_<CloseOutput>(m, "CloseOutput")
-      .def_readonly("closed", &CloseOutput::closed)
-      .def_readonly("vwap", &CloseOutput::vwap)
-      .def_readonly("deficit", &CloseOutput::deficit)
-      .def_readonly("fee", &CloseOutput::fee)
-      .def_readonly("insurance_draw", &CloseOutput::insurance_draw)
-      .def_readonly("shortfall", &CloseOutput::shortfall)
-      .def_readonly("inventory_loss", &CloseOutput::inventory_loss)
-      .def_readonly("adl", &CloseOutput::adl)
-      .def_readonly("ledger", &CloseOutput::ledger)
-      .def_readonly("ledger_balance", &CloseOutput::ledger_balance);
+  py::class_<CloseOutput> c(m, "CloseOutput");
+  LIQCORE_BIND_FIELDS(c, CloseOutput, LIQCORE_CLOSE_OUTPUT_FIELDS);
+  c.def_readonly("ledger_balance", &CloseOutput::ledger_balance);
 }
 
 // The totals of a liquidation batch (LiquidationTotals, AccountLiquidationTotals) bound as the
 // class `name`, with the fields both kinds have (fund_after as "insurance_fund").
+// (The kernel declares the fields: this list only binds them.)
+#define LIQCORE_LIQUIDATION_TOTALS_FIELDS(X)                                                          \
+  X(closed_notional) X(fees) X(deficit) X(surplus) X(inventory_loss) X(inventory_gain) X(unabsorbed) \
+  X(bad_debt) X(insurance_draw) X(residual) X(adl_transfers) X(uncovered)
 template <class Totals>
 py::class_<Totals> bind_liquidation_totals(py::module_& m, const char* name) {
   py::class_<Totals> c(m, name);
-  c.def_readonly("closed_notional", &Totals::closed_notional)
-      .def_readonly("fees", &Totals::fees)
-      .def_readonly("deficit", &Totals::deficit)
-      .def_readonly("surplus", &Totals::surplus)
-      .def_readonly("inventory_loss", &Totals::inventory_loss)
-      .def_readonly("inventory_gain", &Totals::inventory_gain)
-      .def_readonly("unabsorbed", &Totals::unabsorbed)
-      .def_readonly("bad_debt", &Totals::bad_debt)
-      .def_readonly("insurance_draw", &Totals::insurance_draw)
-      .def_readonly("residual", &Totals::residual)
-      .def_readonly("adl_transfers", &Totals::adl_transfers)
-      .def_readonly("uncovered", &Totals::uncovered)
-      .def_readonly("insurance_fund", &Totals::fund_after);
+  LIQCORE_BIND_FIELDS(c, Totals, LIQCORE_LIQUIDATION_TOTALS_FIELDS);
+  c.def_readonly("insurance_fund", &Totals::fund_after);
   return c;
 }
+#undef LIQCORE_LIQUIDATION_TOTALS_FIELDS
 
 // A getter of the sum `s` of the CascadeTotals an R holds as `sums`.
 template <class R>
@@ -133,11 +144,21 @@ py::class_<Rounds<Round>> bind_rounds(py::module_& m, const char* name) {
   return c;
 }
 
+// The members both multi-market results (LiquidateAccountsOutput, ContagionOutput) have besides
+// their arrays: the per-account and per-market column structs, the totals and the books after.
+template <class R>
+py::class_<R, CloseOutput>& def_account_members(py::class_<R, CloseOutput>& c) {
+  return c.def_readonly("accounts", &R::accounts)
+      .def_readonly("markets", &R::markets)
+      .def_readonly("totals", &R::totals)
+      .def_readonly("books", &R::books);
+}
+
 // A chunk of a stress run's per-scenario columns (P: py::array members), bound as the class
 // `name` with one attribute per column; picklable (liqcore.distributed sends the chunks between
 // processes): its state is the tuple of the columns, in the order of `cols`.
 template <class P>
-void bind_part(py::module_& m, const char* name, std::vector<std::pair<const char*, py::array P::*>> cols) {
+void bind_part(py::module_& m, const char* name, Columns<P> cols) {
   py::class_<P> c(m, name);
   for (const auto& [n, member] : cols) c.def_readonly(n, member);
   c.def(py::pickle(
