@@ -53,10 +53,11 @@ inline I64Array empty_i64(std::size_t n) { return I64Array(static_cast<py::ssize
 
 // A NumPy array that takes over the vector's buffer (no copy): the one array-owning helper.
 // 1-D, or of the C-order `shape` (whose product is the vector's size).
-template <class T>
-py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape = {}) {
-  auto* owned = new std::vector<T>(std::move(v));
-  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+template <class T, class A>
+py::array_t<T> adopt(std::vector<T, A>&& v, std::vector<py::ssize_t> shape = {}) {
+  using Owned = std::vector<T, A>;
+  auto* owned = new Owned(std::move(v));
+  py::capsule owner(owned, [](void* p) { delete static_cast<Owned*>(p); });
   if (shape.empty()) shape.push_back(static_cast<py::ssize_t>(owned->size()));
   return py::array_t<T>(std::move(shape), owned->data(), owner);
 }

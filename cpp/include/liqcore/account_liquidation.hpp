@@ -464,8 +464,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
   }
   // ---- the fund sells its inventory into each book left by the closes, within the band -------
   // (docs/model.md, "One batch", step 4); pieces in quote, paid in close order.
-  std::vector<InventoryPiece> pieces;
-  std::vector<std::uint8_t> sold;
+  PieceList pieces;
+  Flags sold;
   for (std::size_t m = 0; m < M; ++m) {
     const Market& mk = markets[m];
     const double f = mk.quote_factor();
@@ -491,8 +491,8 @@ inline AccountLiquidationTotals liquidate_accounts(std::span<const Market> marke
     }
   }
   if (!pieces.empty()) {
-    std::vector<InventoryPiece> tmp;
-    std::vector<std::uint8_t> sold_tmp;
+    PieceList tmp;
+    Flags sold_tmp;
     detail::order_pieces(pieces, sold, tmp, sold_tmp);
     std::vector<CompensatedSum> mk_inv(M);
     settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
@@ -559,8 +559,8 @@ template <class OnLot>
 inline std::pair<double, double> value_held_inventory(std::span<const Market> markets, std::span<const Book> books,
                                                       AccountInventory& held, double price_band,
                                                       InsuranceFund& fund, Ledger& led, OnLot&& on_lot) {
-  std::vector<InventoryPiece> pieces;
-  std::vector<std::uint8_t> sold;
+  PieceList pieces;
+  Flags sold;
   for (std::size_t m = 0; m < held.longs.size(); ++m) {
     const Market& mk = markets[m];
     const double f = mk.quote_factor();
@@ -580,8 +580,8 @@ inline std::pair<double, double> value_held_inventory(std::span<const Market> ma
   }
   CompensatedSum loss, gain;
   if (pieces.empty()) return {0.0, 0.0};
-  std::vector<InventoryPiece> tmp;
-  std::vector<std::uint8_t> sold_tmp;
+  PieceList tmp;
+  Flags sold_tmp;
   detail::order_pieces(pieces, sold, tmp, sold_tmp);
   settle_inventory(pieces, sold, fund, led, [&](const InventoryPiece& p, double draw, double shortfall) {
     (p.loss > 0.0 ? loss : gain).add(std::abs(p.loss));

@@ -65,6 +65,7 @@
 #include "liqcore/liquidation.hpp"
 #include "liqcore/margin.hpp"
 #include "liqcore/mark_rule.hpp"
+#include "liqcore/memory.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore {
@@ -89,16 +90,14 @@ inline void check_cascade_params(const CascadeParams& prm, double fund) {
 
 namespace detail {
 
-// A zero-filled array whose pages the OS maps on first touch (calloc of a large block is fresh
-// zero pages): per-position state of n entries costs only the pages a run touches. T: a type
-// whose all-zero bits are its zero value (integers, double).
+// A zero-filled array whose pages the OS maps on first touch (a large block is fresh zero
+// pages, in huge pages: memory.hpp): per-position state of n entries costs only the pages a run
+// touches. T: a type whose all-zero bits are its zero value (integers, double).
 template <class T>
 class ZeroedArray {
  public:
   ZeroedArray() = default;
-  explicit ZeroedArray(std::size_t n) : p_(static_cast<T*>(std::calloc(n > 0 ? n : 1, sizeof(T)))), n_(n) {
-    if (!p_) throw std::bad_alloc();
-  }
+  explicit ZeroedArray(std::size_t n) : p_(static_cast<T*>(zeroed_alloc(n * sizeof(T)))), n_(n) {}
   ZeroedArray(ZeroedArray&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   ZeroedArray& operator=(ZeroedArray&& o) noexcept {
     std::swap(p_, o.p_);
@@ -107,7 +106,9 @@ class ZeroedArray {
   }
   ZeroedArray(const ZeroedArray&) = delete;
   ZeroedArray& operator=(const ZeroedArray&) = delete;
-  ~ZeroedArray() { std::free(p_); }
+  ~ZeroedArray() {
+    if (p_) zeroed_free(p_, n_ * sizeof(T));
+  }
 
   T& operator[](std::size_t i) noexcept { return p_[i]; }
   const T& operator[](std::size_t i) const noexcept { return p_[i]; }
@@ -136,7 +137,7 @@ struct CascadeIndex {
     std::uint32_t i;  // its index
   };
   struct Side {
-    std::vector<Entry> at;
+    HugeVector<Entry> at;
     std::vector<std::size_t> bucket_end;  // ends of the (non-empty) buckets in `at`, ascending
     bool descending = false;              // longs
     bool sorted = false;                  // `at` in order: every entry is a bucket (bucket_end unused)
@@ -157,11 +158,11 @@ struct CascadeIndex {
     collect(pos, pol, 0.0, std::numeric_limits<double>::infinity(), true, false);
     for (Side* side : {&longs, &shorts}) {
       // A stable radix sort of the LP bits (complemented for longs) keeps ties in index order.
-      std::vector<detail::SortItem> items(side->at.size()), tmp;
+      detail::SortList items(side->at.size()), tmp;
       for (std::size_t k = 0; k < items.size(); ++k)
         items[k] = {side->descending ? ~bits(side->at[k].lp) : bits(side->at[k].lp), k};
       detail::radix_sort(items, tmp);
-      std::vector<Entry> sorted(items.size());
+      HugeVector<Entry> sorted(items.size());
       for (std::size_t k = 0; k < items.size(); ++k) sorted[k] = side->at[items[k].k];
       side->at.swap(sorted);
       side->sorted = true;
@@ -236,9 +237,6 @@ struct CascadeIndex {
         throw InvalidArgument("positions", -1, "columns must have the same length");
       if (n >= std::numeric_limits<std::uint32_t>::max())
         throw InvalidArgument("positions", -1, "must hold fewer than 2^32 - 1 positions");
-      // Room for every position (address space: a large block's pages are mapped as written).
-      longs.at.reserve(n);
-      shorts.at.reserve(n);
     }
     // New longs: floor < LP <= long_floor; new shorts: short_ceiling <= LP < ceiling. A long's
     // LP of +inf and a short's of 0 are "liquidatable at every price" (mmr = 1, docs/model.md
@@ -418,9 +416,9 @@ struct CascadeTotals {
 // their first liquidation. adl, adl_closed: per position (length n) when the residual rule
 // allocates to counterparties, else empty.
 struct CascadeLiquidations {
-  std::vector<std::int64_t> position;
-  std::vector<std::int64_t> round;  // first round the position was liquidated in
-  std::vector<double> closed, vwap, deficit, surplus, fee, draw, shortfall, inventory_loss;
+  HugeVector<std::int64_t> position;
+  HugeVector<std::int64_t> round;  // first round the position was liquidated in
+  HugeVector<double> closed, vwap, deficit, surplus, fee, draw, shortfall, inventory_loss;
   std::span<double> adl;
 };
 
@@ -479,14 +477,6 @@ class CascadeEngine {
   // Records the per-position results of the next run into `out` (empty; adl, adl_closed zero).
   void record(CascadeLiquidations* out) {
     out_ = out;
-    if (out) {  // room for every position (address space: pages are mapped as written)
-      const std::size_t n = pos_.size.size();
-      out->position.reserve(n);
-      out->round.reserve(n);
-      for (auto* v : {&out->closed, &out->vwap, &out->deficit, &out->surplus, &out->fee, &out->draw, &out->shortfall,
-                      &out->inventory_loss})
-        v->reserve(n);
-    }
     const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
     if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
   }
@@ -718,7 +708,7 @@ class CascadeEngine {
 
   // Moved positions whose new LP the mark has crossed (entries of older versions are dropped).
   template <class Less>
-  void pop_hits(std::vector<HeapEntry>& heap, Less less, bool longs) {
+  void pop_hits(HugeVector<HeapEntry>& heap, Less less, bool longs) {
     while (!heap.empty() && (longs ? is_long_lp_hit(heap.front().lp) : is_short_lp_hit(heap.front().lp))) {
       const HeapEntry e = heap.front();
       std::pop_heap(heap.begin(), heap.end(), less);
@@ -860,7 +850,7 @@ class CascadeEngine {
     detail::Cursor& close_asks = by_book ? asks : take_asks;
 
     const bool allocate = pol_.residual != ResidualRule::none;
-    std::vector<std::uint8_t>& liq = round_flag_;
+    Flags& liq = round_flag_;
     if (allocate) {
       liq.resize(pos_.size.size(), 0);
       for (const LiquidationHit& h : hits_) liq[h.i] = 1;
@@ -1023,7 +1013,7 @@ class CascadeEngine {
     const InventorySums inv = settle_pieces(sums);
     const bool allocate = pol_.residual != ResidualRule::none;
     using Doubles = std::span<const double>;
-    std::vector<std::uint8_t>& liq = round_flag_;
+    Flags& liq = round_flag_;
     if (allocate) liq.assign(pos_.size.size(), 0);
     Counterparties cps(c, allocate ? Doubles(size_.span()) : Doubles{}, pos_.entry_price,
                        allocate ? Doubles(margin_.span()) : Doubles{},
@@ -1142,10 +1132,10 @@ class CascadeEngine {
   detail::ZeroedArray<std::uint8_t> status_;
   detail::ZeroedArray<std::uint32_t> version_;  // allocated at the first move
   detail::ZeroedArray<std::uint32_t> slot_;     // record(): 1 + entry of the position in *out_
-  std::vector<double> loss_;                    // allocated by track_losses()
-  std::vector<std::uint32_t> touched_;  // the positions not kOpen
-  std::vector<std::uint8_t> round_flag_;
-  std::vector<double> adl_charge_;
+  HugeVector<double> loss_;                    // allocated by track_losses()
+  HugeVector<std::uint32_t> touched_;  // the positions not kOpen
+  Flags round_flag_;
+  HugeVector<double> adl_charge_;
   // The fund's inventory carried from round to round, and what each lot came from.
   struct Lot {
     std::uint32_t stored;  // the position (engine index)
@@ -1153,13 +1143,13 @@ class CascadeEngine {
     bool long_side;
   };
   Inventory held_long_, held_short_;
-  std::vector<Lot> lots_;
+  HugeVector<Lot> lots_;
   EndValuation end_;
-  std::vector<InventoryPiece> pieces_, piece_tmp_;
-  std::vector<std::uint8_t> sold_, sold_tmp_;
+  PieceList pieces_, piece_tmp_;
+  Flags sold_, sold_tmp_;
   std::size_t next_long_ = 0, next_short_ = 0;  // the first bucket of each side not passed
-  std::vector<HeapEntry> long_heap_, short_heap_;
-  std::vector<LiquidationHit> hits_;
+  HugeVector<HeapEntry> long_heap_, short_heap_;
+  HitList hits_;
   OrderScratch order_scratch_;
 };
 

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <cstddef>
@@ -28,6 +29,7 @@
 #include "liqcore/book.hpp"
 #include "liqcore/error.hpp"
 #include "liqcore/margin.hpp"
+#include "liqcore/memory.hpp"
 #include "liqcore/parallel.hpp"
 #include "liqcore/waterfall.hpp"
 
@@ -107,18 +109,18 @@ inline void report_bad_position(const PositionColumns& pos) {
 // positions, so the per-liquidation results are compact: entry k describes the k-th
 // liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`
 // too when the residual rule allocates to counterparties (empty otherwise).
-struct LiquidationOutputs {
-  std::vector<std::uint8_t> liquidated;  // per position: 1 if liquidated
-  std::vector<std::int64_t> order;       // positions in liquidation order
-  std::vector<double> closed;            // quantity closed (>= 0)
-  std::vector<double> book_closed;       // of which through the book / the takeover liquidator
-  std::vector<double> fallback_closed;   // of which taken over at the bankruptcy price
-  std::vector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
-  std::vector<double> deficit, surplus, fee;
-  std::vector<double> insurance_draw;    // paid by the fund for this liquidation
-  std::vector<double> shortfall;         // loss the fund could not pay (goes to the residual)
-  std::vector<double> inventory_loss;    // the fund's loss on this liquidation's fallback (< 0: gain)
-  std::vector<double> adl;               // per position: charge as an ADL/socialization counterparty
+struct LiquidationOutputs {  // large columns in huge pages (memory.hpp)
+  HugeVector<std::uint8_t> liquidated;  // per position: 1 if liquidated
+  HugeVector<std::int64_t> order;       // positions in liquidation order
+  HugeVector<double> closed;            // quantity closed (>= 0)
+  HugeVector<double> book_closed;       // of which through the book / the takeover liquidator
+  HugeVector<double> fallback_closed;   // of which taken over at the bankruptcy price
+  HugeVector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
+  HugeVector<double> deficit, surplus, fee;
+  HugeVector<double> insurance_draw;    // paid by the fund for this liquidation
+  HugeVector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  HugeVector<double> inventory_loss;    // the fund's loss on this liquidation's fallback (< 0: gain)
+  HugeVector<double> adl;               // per position: charge as an ADL/socialization counterparty
 };
 
 // The book fills of a batch (or a cascade round), per side: the quantity filled and the
@@ -249,6 +251,7 @@ struct SortItem {
   std::uint64_t key;
   std::size_t k;  // position in the list being sorted
 };
+using SortList = HugeVector<SortItem>;
 
 // Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
 inline std::uint64_t descending_bits(double d) noexcept {
@@ -262,7 +265,7 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
 // (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
 // mispredicted comparisons.
-inline void radix_sort(std::vector<SortItem>& a, std::vector<SortItem>& tmp) {
+inline void radix_sort(SortList& a, SortList& tmp) {
   const std::size_t n = a.size();
   std::array<std::array<std::size_t, 256>, 8> hist{};
   for (const SortItem& x : a)
@@ -414,6 +417,7 @@ struct LiquidationHit {
   std::uint32_t i;
   std::uint32_t tie;
 };
+using HitList = HugeVector<LiquidationHit>;  // large lists in huge pages (memory.hpp)
 
 // Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
 // descending (the fillable spread with LimitRule::fillable); largest, notional descending;
@@ -422,12 +426,12 @@ struct LiquidationHit {
 // tie: a total order, so the result does not depend on the order of `hits` on entry.
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
-  std::vector<detail::SortItem> items, tmp;
+  detail::SortList items, tmp;
   std::vector<double> keys;  // by position in the list being sorted
-  std::vector<LiquidationHit> hits;
+  HitList hits;
 };
 
-inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol,
+inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol,
                                OrderScratch& scratch) {
   if (hits.size() < 2) return;
   const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
@@ -436,7 +440,7 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
     return;
   }
   const ContractSpec& c = pol.contract;
-  std::vector<detail::SortItem>& items = scratch.items;
+  detail::SortList& items = scratch.items;
   std::vector<double>& keys = scratch.keys;
   items.resize(hits.size());
   keys.resize(hits.size());
@@ -470,12 +474,12 @@ inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, c
                            after_key);
   // hits[k] = old hits[items[k].k]: a gather into a second buffer (independent reads, which
   // the CPU overlaps; following the permutation's cycles in place chains cache misses).
-  std::vector<LiquidationHit>& sorted = scratch.hits;
+  HitList& sorted = scratch.hits;
   sorted.resize(hits.size());
   for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
   hits.swap(sorted);
 }
-inline void order_liquidations(std::vector<LiquidationHit>& hits, double mark, const LiquidationPolicy& pol) {
+inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol) {
   OrderScratch scratch;
   order_liquidations(hits, mark, pol, scratch);
 }
@@ -563,6 +567,8 @@ struct InventoryPiece {
   std::size_t tag;
   double qty, loss, vs_mark;
 };
+using PieceList = HugeVector<InventoryPiece>;
+using Flags = HugeVector<std::uint8_t>;  // one byte per element (sold pieces, liquidated positions)
 
 // Sells the inventory of side s through `cur` (advancing it) at mark `mark` within the band
 // limit `edge` (lots first in, first sold); on_piece(piece) for each lot (or part) sold. Returns
@@ -603,7 +609,7 @@ struct InventorySale {
 };
 template <class Keep>
 inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s, double mark,
-                               double edge, std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold,
+                               double edge, PieceList& pieces, Flags& sold,
                                Keep&& keep) {
   const std::size_t before = pieces.size();
   InventorySale r;
@@ -615,7 +621,7 @@ inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const Contra
   return r;
 }
 inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s, double mark,
-                               double edge, std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold) {
+                               double edge, PieceList& pieces, Flags& sold) {
   return sell_into(inv, cur, c, s, mark, edge, pieces, sold, [](const InventoryPiece& p) { return p; });
 }
 
@@ -635,8 +641,8 @@ inline void value_inventory(Inventory& inv, const ContractSpec& c, double s, dou
 namespace detail {
 // Orders inventory pieces (and their sold flags) by tag, stably: the fund pays losses in
 // liquidation order, whichever side a piece is on.
-inline void order_pieces(std::vector<InventoryPiece>& pieces, std::vector<std::uint8_t>& sold,
-                         std::vector<InventoryPiece>& tmp, std::vector<std::uint8_t>& sold_tmp) {
+inline void order_pieces(PieceList& pieces, Flags& sold,
+                         PieceList& tmp, Flags& sold_tmp) {
   const auto by_tag = [](const InventoryPiece& a, const InventoryPiece& b) { return a.tag < b.tag; };
   if (std::is_sorted(pieces.begin(), pieces.end(), by_tag)) return;
   std::vector<std::size_t> idx(pieces.size());
@@ -838,7 +844,7 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
 template <class OnPaid>
 inline void settle_inventory(std::span<const InventoryPiece> pieces, std::span<const std::uint8_t> sold,
                              InsuranceFund& fund, Ledger& led, OnPaid&& on_paid) {
-  std::vector<InventoryPiece> lots;
+  PieceList lots;
   for (std::size_t k = 0; k < pieces.size(); ++k) {
     const InventoryPiece& p = pieces[k];
     led.add(LedgerRow::fund_inventory, p.vs_mark);
@@ -878,42 +884,52 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   // On every core (fixed chunks, parallel.hpp): each chunk gathers its liquidatable subset in
   // index order; the chunks' lists are joined in chunk order, so the result does not depend on
   // the thread count. The liquidation loop then reads this compact copy instead of jumping
-  // around the full columns. Within a chunk detection runs by blocks, each block gathered
-  // (branch-free) while its columns are still in cache.
+  // around the full columns. Within a chunk detection runs by blocks: a branch-free loop the
+  // compiler vectorizes (the columns through restrict pointers, the value checks folded into
+  // one flag) sets each position's byte, then the block's hits are gathered eight bytes at a
+  // time (a word of zero bytes skipped at once) while its columns are still in cache.
   out.liquidated.resize(n);
   std::uint8_t* flag = out.liquidated.data();
   constexpr std::size_t kBlock = 2048;
   const std::size_t step = chunk_step(n, resolve_threads(n, 0), 16 * kBlock);
   const std::size_t chunks = n == 0 ? 0 : (n + step - 1) / step;
-  std::vector<std::vector<LiquidationHit>> part(std::max<std::size_t>(chunks, 1));
+  std::vector<HitList> part(std::max<std::size_t>(chunks, 1));
   std::vector<std::uint8_t> part_bad(part.size(), 0);
   auto detect = [&](auto eq_minus_mm) {
     parallel_for_chunks(n, 0, 16 * kBlock, [&](std::size_t begin, std::size_t end) {
-      std::vector<LiquidationHit>& hits = part[begin / step];
-      hits.reserve(std::min(end - begin, (end - begin) / 8 + kBlock) + 1);  // no regrowth up to 1/8
-      bool bad = false;
-      std::size_t w = 0;  // hits so far
+      HitList& hits = part[begin / step];
+      hits.reserve(std::min(end - begin, (end - begin) / 8 + kBlock));  // no regrowth up to 1/8
+      const double* __restrict qs = pos.size.data();
+      const double* __restrict eps = pos.entry_price.data();
+      const double* __restrict ms = pos.margin.data();
+      double bad = 0.0;
       for (std::size_t lo = begin; lo < end; lo += kBlock) {
         const std::size_t hi = std::min(end, lo + kBlock);
+        std::uint8_t* __restrict fl = flag;
         std::size_t count = 0;
         for (std::size_t i = lo; i < hi; ++i) {
-          const double q = pos.size[i], ep = pos.entry_price[i], m = pos.margin[i];
-          bad |= !(std::isfinite(q) && std::isfinite(ep) && ep > 0.0 && std::isfinite(m) && m >= 0.0);
+          const double q = qs[i], ep = eps[i], m = ms[i];
+          bad = detail::flag(bad, detail::ok(detail::Rule::finite, q) & detail::ok(detail::Rule::positive, ep) &
+                                      detail::ok(detail::Rule::nonnegative, m));
           const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
-          flag[i] = static_cast<std::uint8_t>(liq);
+          fl[i] = static_cast<std::uint8_t>(liq);
           count += liq;
         }
         if (count == 0) continue;
-        hits.resize(w + count + 1);  // one spare slot: the branch-free writes store every position
-        LiquidationHit* h = hits.data();
-        for (std::size_t i = lo; i < hi; ++i) {
-          h[w] = {pos.size[i], pos.entry_price[i], pos.margin[i], static_cast<std::uint32_t>(i),
-                  static_cast<std::uint32_t>(i)};
-          w += flag[i];
+        std::size_t i = lo;
+        for (; i + 8 <= hi; i += 8) {
+          std::uint64_t word;
+          std::memcpy(&word, flag + i, sizeof word);
+          while (word != 0) {  // flag bytes are 0 or 1: the lowest set bit's byte is a hit
+            const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(word)) / 8;
+            hits.push_back({qs[j], eps[j], ms[j], static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(j)});
+            word &= word - 1;
+          }
         }
+        for (; i < hi; ++i)
+          if (flag[i]) hits.push_back({qs[i], eps[i], ms[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
       }
-      hits.resize(w);
-      part_bad[begin / step] = bad;
+      part_bad[begin / step] = bad != 0.0;
     });
   };
   if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
@@ -925,7 +941,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
     });
   }
   const bool bad = std::find(part_bad.begin(), part_bad.end(), std::uint8_t{1}) != part_bad.end();
-  std::vector<LiquidationHit> hits = std::move(part[0]);
+  HitList hits = std::move(part[0]);
   for (std::size_t k = 1; k < part.size(); ++k) hits.insert(hits.end(), part[k].begin(), part[k].end());
   if (bad) report_bad_position(pos);
 
@@ -982,8 +998,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   }
 
   // ---- the fund sells its inventory into the book left by the closes, within the band --------
-  std::vector<InventoryPiece> pieces;
-  std::vector<std::uint8_t> sold;
+  PieceList pieces;
+  Flags sold;
   for (const double s : {1.0, -1.0}) {
     Inventory& inv = s > 0.0 ? long_inv : short_inv;
     if (inv.empty()) continue;
@@ -998,8 +1014,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   }
   // Losses are paid in liquidation order.
   {
-    std::vector<InventoryPiece> tmp;
-    std::vector<std::uint8_t> sold_tmp;
+    PieceList tmp;
+    Flags sold_tmp;
     detail::order_pieces(pieces, sold, tmp, sold_tmp);
   }
   CompensatedSum inv_draw;

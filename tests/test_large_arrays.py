@@ -1,0 +1,65 @@
+"""Kernels' large working and output arrays (>= 4 MiB: mapped in huge pages, memory.hpp).
+
+Small runs never reach that path; these runs do (over 524,288 liquidations fill a 4 MiB column
+of doubles), and must give what the same positions give in small runs: a takeover
+liquidation's outcome per position does not depend on the other positions, so a population
+tiled 2**k times gives its small run's per-position results tiled. The sanitizer stage runs
+this file too, so the mapping, growth and release of those blocks are checked for memory errors.
+"""
+
+from __future__ import annotations
+
+import liqcore as lq
+import numpy as np
+import pytest
+
+MARK = 50_000.0
+TILE = 2**16  # 65,536 positions tiled 9 times: 589,824 liquidations
+
+
+def _underwater(n: int, seed: int) -> lq.Positions:
+    rng = np.random.default_rng(seed)
+    side = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    size = side * rng.uniform(0.01, 2.0, n)
+    entry = MARK * (1.0 + side * rng.uniform(0.06, 0.3, n))  # every one under water at MARK
+    margin = np.abs(size) * entry / rng.uniform(20.0, 100.0, n)
+    return lq.Positions(size, entry, margin)
+
+
+def test_large_liquidation_lists_match_small_runs() -> None:
+    small = _underwater(TILE, seed=3)
+    reps = 9
+    big = lq.Positions(
+        np.tile(small.size, reps), np.tile(small.entry_price, reps), np.tile(small.margin, reps)
+    )
+    book = lq.synthetic_book(MARK, levels=50, seed=0)
+    policy = lq.Policy(execution="takeover")
+    r_small = lq.liquidate(small, book, MARK, policy, insurance_fund=0.0)
+    r_big = lq.liquidate(big, book, MARK, policy, insurance_fund=0.0)
+    assert r_small.n_liquidated == TILE
+    assert r_big.n_liquidated == reps * TILE
+    assert r_big.liquidations.closed.nbytes >= 4 << 20  # the huge-page path
+    for name in ("closed", "vwap", "deficit", "surplus", "fee"):
+        want = np.tile(getattr(r_small, name), reps)  # per position, input order
+        np.testing.assert_array_equal(getattr(r_big, name), want, err_msg=name)
+    np.testing.assert_array_equal(r_big.liquidated, np.ones(reps * TILE, dtype=bool))
+    scale = float(np.sum(np.abs(big.size)) * MARK)
+    assert abs(r_big.ledger.balance) <= 1e-9 * scale
+
+
+@pytest.mark.parametrize("residual", ["none", "socialize"])
+def test_large_cascade_is_deterministic_and_balances(residual: str) -> None:
+    """A cascade liquidating over 524,288 positions (and, with a residual rule, per-position
+    state of 6e5 doubles from the first round): same bits twice, a balancing ledger, and every
+    liquidated position counted once."""
+    pos = _underwater(600_000, seed=5)
+    book = lq.synthetic_book(MARK, levels=200, seed=1)
+    policy = lq.Policy(residual=residual)
+    a = lq.simulate_cascade(pos, book, MARK, -0.01, policy=policy, insurance_fund=1e6)
+    b = lq.simulate_cascade(pos, book, MARK, -0.01, policy=policy, insurance_fund=1e6)
+    assert a.n_liquidated >= 524_288
+    for name in ("closed", "deficit", "insurance_draw", "shortfall"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert int(np.count_nonzero(a.liquidated)) == a.n_liquidated
+    scale = float(np.sum(np.abs(pos.size)) * MARK)
+    assert abs(a.ledger.balance) <= 1e-9 * scale
