@@ -7,13 +7,14 @@ Each case first asserts that both give the same results (allclose), then times b
 pair them per function and size. liqcore runs twice: `threads=1` and the default (`threads=None`:
 every core from 65,536 positions on), beside the same NumPy baseline. `test_copy_bandwidth` times
 np.copyto on 1e7 doubles in the same run: the memory-bandwidth floor of a kernel is (bytes it must
-read + write) / that bandwidth. `test_numba_lp_bp_flat` (group "numba: ...", skipped without numba)
-times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py), and
+read + write) / that bandwidth, and `test_first_touch_bandwidth` the rate at which a fresh
+output array is first written (np.ones, 1e7). `test_numba_lp_bp_flat` (group "numba: ...",
+skipped without numba) times liquidation + bankruptcy prices at 1e7 beside Numba peers (bench/numba_peers.py), and
 `test_numba_lp_bp_flat_out` (group "numba out=: ...") the same with every implementation writing
 into preallocated output arrays reused across calls (liqcore's `out=`, Numba's `*_into`), so no
 call pays the first touch of fresh output memory:
 
-    .venv/bin/python -m pytest bench/test_bench_margin.py -k "numba or copy" --benchmark-only
+    .venv/bin/python -m pytest bench/test_bench_margin.py -k "numba or bandwidth" --benchmark-only
 """
 
 from __future__ import annotations
@@ -127,6 +128,18 @@ def test_copy_bandwidth(benchmark: Any) -> None:
     benchmark.extra_info.update(n=n, bytes=16 * n)
     benchmark(np.copyto, dst, src)
     assert np.array_equal(dst, src)
+
+
+def test_first_touch_bandwidth(benchmark: Any) -> None:
+    """np.ones of 1e7 doubles: a fresh 80 MB block (NumPy maps it and advises huge pages, as for
+    any output array it allocates) written once: the rate at which a function returning a new
+    array can fill it. The floor of a call with fresh outputs counts its outputs at this rate
+    and its inputs at the copy bandwidth's."""
+    n = 10**7
+    benchmark.group = "first-touch bandwidth"
+    benchmark.extra_info.update(n=n, bytes=8 * n)
+    out = benchmark(np.ones, n)
+    assert out.shape == (n,) and out[-1] == 1.0
 
 
 # ---- Numba peers (bench/numba_peers.py): liquidation + bankruptcy prices, flat mmr, 1e7 ---------

@@ -658,3 +658,37 @@ def test_unabsorbed_counts_only_what_the_end_values_at_the_edge():
     # refill 0.5: everything sold by round 3, nothing left for the edge
     r = run(0.5, 1000)
     assert (r.rounds, r.held_at_end, r.unabsorbed, r.bad_debt) == (3, 0.0, 0.0, 10.0)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="needs CPU affinity")
+def test_index_on_every_core_gives_the_same_bits_as_on_one() -> None:
+    # The cascade's index is collected on every core the process may use, in fixed chunks
+    # joined in chunk order (and its two sides bucketed on a core each): the cascade is the same
+    # bits on one core (affinity restricted) as on all of them, through window extensions.
+    import os
+
+    rng = np.random.default_rng(12)
+    n = 300_000  # several collection chunks
+    size = rng.choice([-1.0, 1.0], n) * rng.lognormal(0.0, 1.0, n)
+    entry = 100.0 * rng.lognormal(0.0, 0.03, n)
+    margin = np.abs(size) * entry / rng.uniform(5.0, 60.0, n)
+    pos = lq.Positions(size=size, entry_price=entry, margin=margin)
+    book = lq.synthetic_book(100.0, levels=2_000, seed=5)
+
+    def run() -> tuple[bytes, ...]:
+        r = lq.simulate_cascade(pos, book, 100.0, -0.03, insurance_fund=1e4)
+        return (
+            np.asarray(r.liquidated).tobytes(), np.asarray(r.round).tobytes(),
+            np.asarray(r.deficit).tobytes(), np.asarray(r.vwap).tobytes(),
+            np.float64(r.bad_debt).tobytes(), np.float64(r.final_mark).tobytes(), bytes([r.rounds]),
+        )  # fmt: skip
+
+    everywhere = run()
+    assert int(np.count_nonzero(lq.simulate_cascade(pos, book, 100.0, -0.03).liquidated)) > 10_000
+    cpus = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(cpus)})
+        one = run()
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert one == everywhere

@@ -66,6 +66,7 @@
 #include "liqcore/margin.hpp"
 #include "liqcore/mark_rule.hpp"
 #include "liqcore/memory.hpp"
+#include "liqcore/parallel.hpp"
 #include "liqcore/waterfall.hpp"
 
 namespace liqcore {
@@ -242,43 +243,57 @@ struct CascadeIndex {
     // LP of +inf and a short's of 0 are "liquidatable at every price" (mmr = 1, docs/model.md
     // §1): the first collect keeps them (long_floor starts at +inf, short_ceiling at 0), and
     // the mark is always below +inf and above 0. A block at a time: the LPs and the value
-    // checks in a loop the compiler vectorizes, then the (few) positions kept.
+    // checks in a loop the compiler vectorizes, then the (few) positions kept. On every core
+    // (fixed chunks, parallel.hpp): chunk 0 appends to the index itself, each other chunk to
+    // lists of its own, joined in chunk order after it, so the index is the same, entry for
+    // entry, whatever the thread count.
     constexpr std::size_t kBlock = 256;
+    constexpr std::size_t kMinChunk = kParallelMinAuto;
     const double long_lo = std::max(floor, 0.0), long_hi = long_floor;
     const double short_lo = short_ceiling;
     const double short_hi = ceiling;
     const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
-    double bad = 0.0;
+    struct Part {
+      HugeVector<Entry> longs, shorts;
+      double bad = 0.0;
+    };
+    const std::size_t step = chunk_step(n, resolve_threads(n, 0), kMinChunk);
+    std::vector<Part> parts(n == 0 ? 1 : (n + step - 1) / step);
     // pre(q, ep, m): 1 for a long that may be kept, -1 a short, 0 neither (a superset of what
     // is kept, without a division where it can); then lp_of(q, ep, m) and the exact test.
     auto scan = [&](auto pre, auto lp_of) {
-      double side[kBlock];
-      std::uint32_t kept[kBlock];
-      for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-        const std::size_t len = std::min(kBlock, n - i0);
-        const double* __restrict q = pos.size.data() + i0;
-        const double* __restrict ep = pos.entry_price.data() + i0;
-        const double* __restrict m = pos.margin.data() + i0;
-        double blk_bad = 0.0;
-        for (std::size_t j = 0; j < len; ++j) {
-          blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
-                                              detail::ok(detail::Rule::positive, ep[j]) &
-                                              detail::ok(detail::Rule::nonnegative, m[j]));
-          side[j] = pre(q[j], ep[j], m[j]);
+      parallel_for_chunks(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
+        Part& part = parts[begin / step];
+        HugeVector<Entry>& to_long = begin == 0 ? longs.at : part.longs;
+        HugeVector<Entry>& to_short = begin == 0 ? shorts.at : part.shorts;
+        double side[kBlock];
+        std::uint32_t kept[kBlock];
+        for (std::size_t i0 = begin; i0 < end; i0 += kBlock) {
+          const std::size_t len = std::min(kBlock, end - i0);
+          const double* __restrict q = pos.size.data() + i0;
+          const double* __restrict ep = pos.entry_price.data() + i0;
+          const double* __restrict m = pos.margin.data() + i0;
+          double blk_bad = 0.0;
+          for (std::size_t j = 0; j < len; ++j) {
+            blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
+                                                detail::ok(detail::Rule::positive, ep[j]) &
+                                                detail::ok(detail::Rule::nonnegative, m[j]));
+            side[j] = pre(q[j], ep[j], m[j]);
+          }
+          part.bad = std::max(part.bad, blk_bad);
+          std::size_t c = 0;
+          for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
+            kept[c] = static_cast<std::uint32_t>(j);
+            c += side[j] != 0.0;
+          }
+          for (std::size_t k = 0; k < c; ++k) {
+            const std::size_t j = kept[k];
+            const double p = lp_of(q[j], ep[j], m[j]);
+            if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
+              (side[j] > 0.0 ? to_long : to_short).push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+          }
         }
-        bad = std::max(bad, blk_bad);
-        std::size_t c = 0;
-        for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
-          kept[c] = static_cast<std::uint32_t>(j);
-          c += side[j] != 0.0;
-        }
-        for (std::size_t k = 0; k < c; ++k) {
-          const std::size_t j = kept[k];
-          const double p = lp_of(q[j], ep[j], m[j]);
-          if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
-            (side[j] > 0.0 ? longs : shorts).at.push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
-        }
-      }
+      });
     };
     if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
       // The common case: LP = max(num, 0) / den, num = |q|·EP − s·M, den = |q|(1 − s·mmr), which
@@ -314,10 +329,20 @@ struct CascadeIndex {
           },
           lp_of);
     }
+    double bad = 0.0;
+    for (std::size_t c = 0; c < parts.size(); ++c) {
+      bad = std::max(bad, parts[c].bad);
+      if (c == 0) continue;
+      longs.at.insert(longs.at.end(), parts[c].longs.begin(), parts[c].longs.end());
+      shorts.at.insert(shorts.at.end(), parts[c].shorts.begin(), parts[c].shorts.end());
+    }
     if (validate && bad != 0.0) report_bad_position(pos);
-    if (buckets) {
-      bucket(longs, long_base);
-      bucket(shorts, short_base);
+    if (buckets) {  // the two sides are independent: each on a core of its own when both are large
+      const std::size_t both = std::min(longs.at.size() - long_base, shorts.at.size() - short_base);
+      parallel_for_chunks(2, both >= kMinChunk / 4 ? 2 : 1, 1,
+                          [&](std::size_t b, std::size_t e) {
+                            for (std::size_t k = b; k < e; ++k) bucket(k == 0 ? longs : shorts, k == 0 ? long_base : short_base);
+                          });
     }
     long_floor = floor;
     short_ceiling = ceiling;
