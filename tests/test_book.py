@@ -229,6 +229,45 @@ def test_sweep_many_matches_references(b, side, with_limits):
     assert np.all(np.isnan(got.vwap[~has])) and np.all(got.levels[~has] == 0)
 
 
+@pytest.mark.parametrize("with_limits", [False, True])
+def test_sweep_many_threads_give_the_same_bits(with_limits: bool) -> None:
+    # Orders are split in fixed chunks over the cores: the fills are the same bits for every
+    # thread count, and equal the prefix-sum reference (many chunks: 200,000 orders).
+    rng = np.random.default_rng(21)
+    book = lq.synthetic_book(100.0, levels=500, seed=2)
+    px, qty = book.bids
+    n = 200_000
+    qtys = random_orders(rng, px, qty, n)
+    limits = random_limits(rng, px, n, True) if with_limits else None
+    runs = [book.sweep_many("sell", qtys, limits, threads=t) for t in (None, 1, 2, 7)]
+    for got in runs[1:]:
+        for name in ("filled", "notional", "vwap", "worst", "levels", "unfilled"):
+            assert getattr(got, name).tobytes() == getattr(runs[0], name).tobytes(), name
+    assert_fills_equal(runs[0], ref_prefix(px, qty, qtys, limits, True))
+
+
+@pytest.mark.parametrize(
+    "threads, err, msg",
+    [(0, ValueError, "threads"), (-1, ValueError, "threads"), (1.5, TypeError, "threads"),
+     (True, TypeError, "threads")],
+)  # fmt: skip
+def test_sweep_many_bad_threads(threads: object, err: type, msg: str) -> None:
+    book = lq.synthetic_book(100.0, levels=10, seed=0)
+    with pytest.raises(err, match=msg):
+        book.sweep_many("sell", [1.0], threads=threads)
+
+
+def test_sweep_many_threads_report_the_first_bad_order() -> None:
+    # a bad order in the last chunk and one in the first: the first is named, on any cores
+    book = lq.synthetic_book(100.0, levels=10, seed=0)
+    qtys = np.ones(100_000)
+    qtys[90_000] = np.nan
+    qtys[70_000] = -1.0
+    for t in (1, 2, 4):
+        with pytest.raises(ValueError, match=r"qtys\[70000\]"):
+            book.sweep_many("sell", qtys, threads=t)
+
+
 @SETTINGS
 @given(books(), st.sampled_from(["buy", "sell"]), st.booleans())
 def test_execute_matches_sequential_walk(b, side, with_limits):

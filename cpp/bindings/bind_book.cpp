@@ -71,13 +71,14 @@ auto read(const LockedBook& b, F&& f) {
   return f(static_cast<const Book&>(b));
 }
 
-// sweep_many (Consumes = false: reads the book under the shared lock) and execute (consumes its
-// liquidity under the unique lock): a batch of orders with the GIL released, the fill columns as
-// a tuple.
+// sweep_many (Consumes = false: reads the book under the shared lock, on `threads` cores, 0:
+// auto) and execute (consumes its liquidity under the unique lock): a batch of orders with the
+// GIL released, the fill columns as a tuple.
 template <bool Consumes>
 auto fill_batch() {
   using Target = std::conditional_t<Consumes, LockedBook&, const LockedBook&>;
-  return [](Target b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits) {
+  return [](Target b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits,
+            std::size_t threads) {
     const Side s = taker_side(side);
     FillArrays out(static_cast<std::size_t>(qtys.size()));
     FillColumns cols = out.columns();
@@ -88,7 +89,7 @@ auto fill_batch() {
         b.execute(s, view(qtys), optional_view(limits), cols);
       } else {
         auto lock = b.lock_shared();
-        b.sweep_many(s, view(qtys), optional_view(limits), cols);
+        b.sweep_many(s, view(qtys), optional_view(limits), cols, {}, threads);
       }
     }
     return out.to_tuple();
@@ -129,8 +130,14 @@ void register_book(py::module_& m) {
             return fill_tuple(f);
           },
           py::arg("side"), py::arg("qty"), py::arg("limit") = kNoLimit)
-      .def("sweep_many", fill_batch<false>(), py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
-      .def("execute", fill_batch<true>(), py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
+      .def("sweep_many", fill_batch<false>(), py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none(),
+           py::arg("threads") = 0)
+      .def(
+          "execute",
+          [](LockedBook& b, const std::string& side, const F64Array& qtys, const std::optional<F64Array>& limits) {
+            return fill_batch<true>()(b, side, qtys, limits, 1);  // sequential by definition
+          },
+          py::arg("side"), py::arg("qtys"), py::arg("limits") = py::none())
       .def(
           "apply",
           [](LockedBook& b, const F64Array& bp, const F64Array& bq, const F64Array& ap, const F64Array& aq) {

@@ -39,6 +39,7 @@ from liqcore._arrays import (
     first_bad,
     pandas,
 )
+from liqcore._arrays import threads as _threads
 from liqcore.result import Rows
 
 __all__ = ["Book", "BookArrays", "Fill", "Fills"]
@@ -219,17 +220,21 @@ class Book:
         lim = np.nan if limit is None else float(as_f64("limit", limit, ndim=0))
         return Fill(*self._b.sweep(s, q, lim))
 
-    def sweep_many(self, side: str, qtys: Any, limits: Any = None) -> Fills:
+    def sweep_many(
+        self, side: str, qtys: Any, limits: Any = None, *, threads: int | None = None
+    ) -> Fills:
         """Independent what-if market orders, each against the current book (unchanged).
 
         ``qtys``: base quantities (finite, >= 0; 0 gives an empty fill); ``limits``: one worst
         acceptable price per order, or one for all, NaN for none (finite and > 0 otherwise).
         Orders larger than what the side holds at acceptable prices fill partially and report
         the rest as ``unfilled``. Answered from the prefix sums in O(1) expected per order.
+        ``threads``: cores to use (None: every core from 65,536 orders on, one below); the
+        fills are the same bits for any thread count.
         """
         s = _side("side", side, _TAKER_SIDES)
         q, lim = _orders(qtys, limits, "qtys", "limits")
-        return _fills(self._b.sweep_many(s, q, lim))
+        return _fills(self._b.sweep_many(s, q, lim, _threads(threads)))
 
     def execute(self, side: str, qtys: Any, limits: Any = None) -> Fills:
         """Sequential market orders that consume the book: each starts where the previous one

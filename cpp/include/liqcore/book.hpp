@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "liqcore/error.hpp"
+#include "liqcore/parallel.hpp"
 
 namespace liqcore {
 
@@ -388,30 +389,40 @@ class Book {
   // orders, or one per order (NaN: none). Validates qtys (finite, >= 0) and limits (finite > 0
   // or NaN) in the same pass and throws for the first bad order; `out` is then unspecified.
   void sweep_many(Side s, std::span<const double> qtys, std::span<const double> limits, const FillColumns& out,
-                  const detail::OrderArgs& args = {}) const {
+                  const detail::OrderArgs& args = {}, std::size_t threads = 0) const {
     detail::check_limits_length(qtys, limits, args);
     const BookSide& side = walked_by(s);
     const std::size_t n = qtys.size();
-    bool bad = false;
-    if (limits.size() <= 1) {
-      const double l = limits.empty() ? kNoLimit : limits[0];
-      bad = !detail::valid_limit(l);
-      const std::size_t e = side.eligible(bad ? kNoLimit : l);
-      for (std::size_t i = 0; i < n; ++i) {
-        const double q = qtys[i];
-        const bool ok = detail::valid_qty(q);
-        bad |= !ok;
-        out.set(i, side.quote(ok ? q : 0.0, e));
+    // Orders are independent: fixed chunks on `threads` cores (0: every core from
+    // kParallelMinAuto orders on, parallel.hpp), each order's fill the same bits on any.
+    constexpr std::size_t kMinChunk = std::size_t{1} << 14;
+    const std::size_t step = chunk_step(n, resolve_threads(n, threads), kMinChunk);
+    std::vector<std::uint8_t> part_bad(n == 0 ? 1 : (n + step - 1) / step, 0);
+    const bool one_limit = limits.size() <= 1;
+    const double l0 = limits.empty() ? kNoLimit : limits[0];
+    const bool bad0 = one_limit && !detail::valid_limit(l0);
+    const std::size_t e0 = one_limit ? side.eligible(bad0 ? kNoLimit : l0) : 0;
+    parallel_for_chunks(n, threads, kMinChunk, [&](std::size_t begin, std::size_t end) {
+      bool bad = bad0;
+      if (one_limit) {
+        for (std::size_t i = begin; i < end; ++i) {
+          const double q = qtys[i];
+          const bool ok = detail::valid_qty(q);
+          bad |= !ok;
+          out.set(i, side.quote(ok ? q : 0.0, e0));
+        }
+      } else {
+        for (std::size_t i = begin; i < end; ++i) {
+          const double q = qtys[i], l = limits[i];
+          const bool okq = detail::valid_qty(q), okl = detail::valid_limit(l);
+          bad |= !(okq && okl);
+          out.set(i, side.quote(okq ? q : 0.0, side.eligible(okl ? l : kNoLimit)));
+        }
       }
-    } else {
-      for (std::size_t i = 0; i < n; ++i) {
-        const double q = qtys[i], l = limits[i];
-        const bool okq = detail::valid_qty(q), okl = detail::valid_limit(l);
-        bad |= !(okq && okl);
-        out.set(i, side.quote(okq ? q : 0.0, side.eligible(okl ? l : kNoLimit)));
-      }
-    }
-    if (bad) detail::throw_first_bad_order(qtys, limits, args);
+      part_bad[begin / step] = bad;
+    });
+    if (bad0 || std::find(part_bad.begin(), part_bad.end(), std::uint8_t{1}) != part_bad.end())
+      detail::throw_first_bad_order(qtys, limits, args);
   }
 
   // Sequential orders that consume the book: order i starts where order i - 1 stopped (an
