@@ -118,9 +118,17 @@ def table(rows: list[dict[str, Any]]) -> str:
         share = (f"{_floor_share(lq_r, 48, 16, n, bandwidth, t)} / "
                  f"{_floor_share(nb_r, 24, 16, n, bandwidth, t)}")
         line(label, lq_r, numpy_m if fresh else None, nb_r, share)
-    for label, group in (("`Book.sweep_many`, 1e6 orders, real book", "numba: sweep_many 1e6 orders"),
-                         ("`liquidate`, 1e6 positions, real book", "numba: liquidate 1e6 positions")):
-        line(label, *(_pick(rows, group, impl=i) for i in ("liqcore", "numpy", "numba")))
+    gs = "numba: sweep_many 1e6 orders"
+    numpy_s = _pick(rows, gs, impl="numpy")
+    for label, lq_impl, nb_impl in (
+        ("`Book.sweep_many`, 1e6 orders, real book, default threads", "liqcore", "numba"),
+        ("same, 1 thread (`threads=1`)", "liqcore-1thread", "numba"),
+        ("same, default threads vs `prange`", "liqcore", "numba-prange"),
+    ):
+        line(label, _pick(rows, gs, impl=lq_impl), numpy_s, _pick(rows, gs, impl=nb_impl))
+    group = "numba: liquidate 1e6 positions"
+    line("`liquidate`, 1e6 positions, real book",
+         *(_pick(rows, group, impl=i) for i in ("liqcore", "numpy", "numba")))
     for shock in (-0.01, -0.02, -0.05):
         group = f"numba: cascade {shock:+.0%}"
         line(f"`simulate_cascade` {shock:+.0%}, 9e5 positions",

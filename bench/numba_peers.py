@@ -86,43 +86,54 @@ def prefix(px, qty):
     return cum, cumn
 
 
+@nb.njit(cache=True, inline="always")
+def _sweep_one(px, cum, cumn, qi, i, filled, notional, vwap, worst, levels, unfilled):
+    n = px.shape[0]
+    total = cum[n]
+    if qi >= total:
+        f, nt, lv, u = total, cumn[n], n, qi - total
+    elif qi > 0.0:
+        # first j with cum[j] >= qi (1 <= j <= n)
+        lo, hi = 1, n
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cum[mid] < qi:
+                lo = mid + 1
+            else:
+                hi = mid
+        j = lo
+        nt = cumn[j] if cum[j] == qi else cumn[j - 1] + (qi - cum[j - 1]) * px[j - 1]
+        f, lv, u = qi, j, 0.0
+    else:
+        f, nt, lv, u = qi, 0.0, 0, 0.0
+    filled[i] = f
+    notional[i] = nt
+    levels[i] = lv
+    unfilled[i] = u
+    worst[i] = px[lv - 1] if lv > 0 else np.nan
+    vwap[i] = nt / f if f > 0.0 else np.nan
+
+
 @nb.njit(cache=True)
 def sweep_many(px, cum, cumn, q):
     """What-if market orders of sizes q against one side (prefix sums cum, cumn), each alone:
     filled, notional, vwap, worst price, levels touched, unfilled."""
-    n = px.shape[0]
-    total = cum[n]
     m = q.shape[0]
-    filled = np.empty(m)
-    notional = np.empty(m)
-    vwap = np.empty(m)
-    worst = np.empty(m)
-    levels = np.empty(m, np.int64)
-    unfilled = np.empty(m)
+    filled, notional, vwap, worst = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    levels, unfilled = np.empty(m, np.int64), np.empty(m)
     for i in range(m):
-        qi = q[i]
-        if qi >= total:
-            f, nt, lv, u = total, cumn[n], n, qi - total
-        elif qi > 0.0:
-            # first j with cum[j] >= qi (1 <= j <= n)
-            lo, hi = 1, n
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if cum[mid] < qi:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            j = lo
-            nt = cumn[j] if cum[j] == qi else cumn[j - 1] + (qi - cum[j - 1]) * px[j - 1]
-            f, lv, u = qi, j, 0.0
-        else:
-            f, nt, lv, u = qi, 0.0, 0, 0.0
-        filled[i] = f
-        notional[i] = nt
-        levels[i] = lv
-        unfilled[i] = u
-        worst[i] = px[lv - 1] if lv > 0 else np.nan
-        vwap[i] = nt / f if f > 0.0 else np.nan
+        _sweep_one(px, cum, cumn, q[i], i, filled, notional, vwap, worst, levels, unfilled)
+    return filled, notional, vwap, worst, levels, unfilled
+
+
+@nb.njit(cache=True, parallel=True)
+def sweep_many_parallel(px, cum, cumn, q):
+    """sweep_many with the orders spread over Numba's threads (`prange`)."""
+    m = q.shape[0]
+    filled, notional, vwap, worst = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    levels, unfilled = np.empty(m, np.int64), np.empty(m)
+    for i in nb.prange(m):
+        _sweep_one(px, cum, cumn, q[i], i, filled, notional, vwap, worst, levels, unfilled)
     return filled, notional, vwap, worst, levels, unfilled
 
 
@@ -536,5 +547,6 @@ def warm_up() -> None:
     margin_flat_parallel_into(q, ep, m, MMR, lp, bp)
     cum, cumn = prefix(px, qty)
     sweep_many(px, cum, cumn, q)
+    sweep_many_parallel(px, cum, cumn, q)
     liquidate(q, ep, m, px, qty, ax, qty, 100.0, MMR, FEE_CAP, BAND, 1e6)
     cascade(q, ep, m, px, qty, ax, qty, 100.0, -0.01, MMR, FEE_CAP, BAND, 0.0)

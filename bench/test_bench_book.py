@@ -6,8 +6,9 @@ The book is the Binance USD-M BTCUSDT book of 2024-08-08 after replaying every d
 ../shared/data (about 5,000 levels a side); without that folder a synthetic book stands in.
 Order sizes are log-uniform from 1e-3 BTC to 1.2x the whole bid side (heavy-tailed, like
 liquidations), so some orders overrun the side.
-`test_numba_sweep_many` (skipped without numba) times sweep_many at 1e6 beside the NumPy baseline
-and a Numba binary search (bench/numba_peers.py) in one group: `-k numba`.
+`test_numba_sweep_many` (skipped without numba) times sweep_many at 1e6 (default threads and
+`threads=1`) beside the NumPy baseline and a Numba binary search (bench/numba_peers.py, plain
+`@njit` and `prange`) in one group: `-k numba`.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def test_sweep_one_python(benchmark, book):
     benchmark(python_walk, px.tolist(), qty.tolist(), q)
 
 
-# ---- Numba peer (bench/numba_peers.py): binary search on the prefix sums, one thread ----------
+# ---- Numba peers (bench/numba_peers.py): binary search on the prefix sums, 1 thread and prange --
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +207,9 @@ def numba_peers():
     return nbp
 
 
-@pytest.mark.parametrize("impl", ["liqcore", "numba", "numpy"])
+@pytest.mark.parametrize(
+    "impl", ["liqcore", "liqcore-1thread", "numba", "numba-prange", "numpy"]
+)
 def test_numba_sweep_many(benchmark, book, numba_peers, impl):
     n = 1_000_000
     q = orders(book, n)
@@ -214,15 +217,19 @@ def test_numba_sweep_many(benchmark, book, numba_peers, impl):
     got = book.sweep_many("sell", q)
     ours = (got.filled, got.notional, got.vwap, got.worst, got.levels, got.unfilled)
     cum, cumn = numba_peers.prefix(*book.bids)
-    theirs = numba_peers.sweep_many(px, cum, cumn, q)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_array_equal(a, b)
+    for peer in (numba_peers.sweep_many, numba_peers.sweep_many_parallel):
+        for a, b in zip(ours, peer(px, cum, cumn, q)):
+            np.testing.assert_array_equal(a, b)
     benchmark.group = "numba: sweep_many 1e6 orders"
     benchmark.extra_info.update(n=n, levels=len(px))
-    if impl == "liqcore":
+    # a user would keep the prefix sums with the book, as liqcore does: not timed
+    if impl == "liqcore":  # default threads: every core
         benchmark(book.sweep_many, "sell", q)
+    elif impl == "liqcore-1thread":
+        benchmark(book.sweep_many, "sell", q, threads=1)
     elif impl == "numba":
-        # a user would keep the prefix sums with the book, as liqcore does: not timed
         benchmark(numba_peers.sweep_many, px, cum, cumn, q)
+    elif impl == "numba-prange":
+        benchmark(numba_peers.sweep_many_parallel, px, cum, cumn, q)
     else:
         benchmark(numpy_sweep_many, *_prefix(book), q)
