@@ -890,51 +890,58 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   // time (a word of zero bytes skipped at once) while its columns are still in cache.
   out.liquidated.resize(n);
   std::uint8_t* flag = out.liquidated.data();
-  constexpr std::size_t kBlock = 2048;
-  const std::size_t step = chunk_step(n, resolve_threads(n, 0), 16 * kBlock);
+  constexpr std::size_t kBlock = 512;
+  const std::size_t step = chunk_step(n, resolve_threads(n, 0), 64 * kBlock);
   const std::size_t chunks = n == 0 ? 0 : (n + step - 1) / step;
   std::vector<HitList> part(std::max<std::size_t>(chunks, 1));
   std::vector<std::uint8_t> part_bad(part.size(), 0);
   auto detect = [&](auto eq_minus_mm) {
-    parallel_for_chunks(n, 0, 16 * kBlock, [&](std::size_t begin, std::size_t end) {
+    parallel_for_chunks(n, 0, 64 * kBlock, [&](std::size_t begin, std::size_t end) {
       HitList& hits = part[begin / step];
       hits.reserve(std::min(end - begin, (end - begin) / 8 + kBlock));  // no regrowth up to 1/8
+      const auto liquidatable = eq_minus_mm;  // a local copy: its captures stay in registers
       const double* __restrict qs = pos.size.data();
       const double* __restrict eps = pos.entry_price.data();
       const double* __restrict ms = pos.margin.data();
       double bad = 0.0;
+      double hit[kBlock];  // 1.0: liquidatable (doubles, so that the loop is one vector width)
       for (std::size_t lo = begin; lo < end; lo += kBlock) {
-        const std::size_t hi = std::min(end, lo + kBlock);
-        std::uint8_t* __restrict fl = flag;
-        std::size_t count = 0;
-        for (std::size_t i = lo; i < hi; ++i) {
-          const double q = qs[i], ep = eps[i], m = ms[i];
-          bad = detail::flag(bad, detail::ok(detail::Rule::finite, q) & detail::ok(detail::Rule::positive, ep) &
-                                      detail::ok(detail::Rule::nonnegative, m));
-          const bool liq = (q != 0.0) & eq_minus_mm(q, ep, m);
-          fl[i] = static_cast<std::uint8_t>(liq);
-          count += liq;
+        const std::size_t hi = std::min(end, lo + kBlock), len = hi - lo;
+        const double* __restrict q = qs + lo;
+        const double* __restrict ep = eps + lo;
+        const double* __restrict m = ms + lo;
+        double any = 0.0;
+        for (std::size_t j = 0; j < len; ++j) {
+          bad = detail::flag(bad, detail::ok(detail::Rule::finite, q[j]) & detail::ok(detail::Rule::positive, ep[j]) &
+                                      detail::ok(detail::Rule::nonnegative, m[j]));
+          const bool liq = (q[j] != 0.0) & liquidatable(q[j], ep[j], m[j]);
+          hit[j] = liq ? 1.0 : 0.0;
+          any = liq ? 1.0 : any;
         }
-        if (count == 0) continue;
-        std::size_t i = lo;
-        for (; i + 8 <= hi; i += 8) {
+        std::uint8_t* __restrict fl = flag + lo;
+        for (std::size_t j = 0; j < len; ++j) fl[j] = static_cast<std::uint8_t>(hit[j] != 0.0);
+        if (any == 0.0) continue;
+        std::size_t j0 = 0;
+        for (; j0 + 8 <= len; j0 += 8) {
           std::uint64_t word;
-          std::memcpy(&word, flag + i, sizeof word);
+          std::memcpy(&word, fl + j0, sizeof word);
           while (word != 0) {  // flag bytes are 0 or 1: the lowest set bit's byte is a hit
-            const std::size_t j = i + static_cast<std::size_t>(std::countr_zero(word)) / 8;
-            hits.push_back({qs[j], eps[j], ms[j], static_cast<std::uint32_t>(j), static_cast<std::uint32_t>(j)});
+            const std::size_t i = lo + j0 + static_cast<std::size_t>(std::countr_zero(word)) / 8;
+            hits.push_back({qs[i], eps[i], ms[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
             word &= word - 1;
           }
         }
-        for (; i < hi; ++i)
-          if (flag[i]) hits.push_back({qs[i], eps[i], ms[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
+        for (; j0 < len; ++j0) {
+          const std::size_t i = lo + j0;
+          if (fl[j0]) hits.push_back({qs[i], eps[i], ms[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
+        }
       }
       part_bad[begin / step] = bad != 0.0;
     });
   };
   if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
     const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
-    detect([&](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
+    detect([rate, mark](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
   } else {
     detect([&](double q, double ep, double m) {
       return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
