@@ -904,23 +904,22 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
       const double* __restrict eps = pos.entry_price.data();
       const double* __restrict ms = pos.margin.data();
       double bad = 0.0;
-      double hit[kBlock];  // 1.0: liquidatable (doubles, so that the loop is one vector width)
+      std::int64_t hit[kBlock];  // 1: liquidatable (64-bit lanes, as the columns: one vector width)
       for (std::size_t lo = begin; lo < end; lo += kBlock) {
         const std::size_t hi = std::min(end, lo + kBlock), len = hi - lo;
         const double* __restrict q = qs + lo;
         const double* __restrict ep = eps + lo;
         const double* __restrict m = ms + lo;
-        double any = 0.0;
+        std::int64_t any = 0;
         for (std::size_t j = 0; j < len; ++j) {
           bad = detail::flag(bad, detail::ok(detail::Rule::finite, q[j]) & detail::ok(detail::Rule::positive, ep[j]) &
                                       detail::ok(detail::Rule::nonnegative, m[j]));
-          const bool liq = (q[j] != 0.0) & liquidatable(q[j], ep[j], m[j]);
-          hit[j] = liq ? 1.0 : 0.0;
-          any = liq ? 1.0 : any;
+          hit[j] = static_cast<std::int64_t>((q[j] != 0.0) & liquidatable(q[j], ep[j], m[j]));
+          any |= hit[j];
         }
         std::uint8_t* __restrict fl = flag + lo;
-        for (std::size_t j = 0; j < len; ++j) fl[j] = static_cast<std::uint8_t>(hit[j] != 0.0);
-        if (any == 0.0) continue;
+        for (std::size_t j = 0; j < len; ++j) fl[j] = static_cast<std::uint8_t>(hit[j]);
+        if (any == 0) continue;
         std::size_t j0 = 0;
         for (; j0 + 8 <= len; j0 += 8) {
           std::uint64_t word;
