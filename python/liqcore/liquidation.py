@@ -300,6 +300,11 @@ class LiquidationResult(_SpreadOutcomes, InventoryTotals, Result, Rows):
         )
 
 
+@functools.lru_cache(maxsize=1)
+def _default_policy() -> Policy:
+    return Policy()
+
+
 def _check_types(positions: Any, book: Any, policy: Any) -> Policy:
     """TypeError unless ``positions`` is a Positions, ``book`` a Book and ``policy`` a Policy or
     None (the default Policy, returned)."""
@@ -316,9 +321,10 @@ def _check_market(positions: Any, book: Any) -> None:
 
 
 def _policy(policy: Any) -> Policy:
-    """``policy`` checked (None: ``Policy()``)."""
+    """``policy`` checked (None: ``Policy()``, one shared instance: a Policy is frozen, and its
+    kernel form is built once)."""
     if policy is None:
-        return Policy()
+        return _default_policy()
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a liqcore.Policy (got {type(policy).__name__})")
     return policy
