@@ -3,8 +3,9 @@
 Small runs never reach that path; these runs do (over 524,288 liquidations fill a 4 MiB column
 of doubles), and must give what the same positions give in small runs: a takeover
 liquidation's outcome per position does not depend on the other positions, so a population
-tiled 2**k times gives its small run's per-position results tiled. The sanitizer stage runs
-this file too, so the mapping, growth and release of those blocks are checked for memory errors.
+tiled 2**k times gives its small run's per-position results tiled. Stage 1 of CI runs them
+through the huge-page mapping; the sanitizer stage, where memory.hpp takes every block from
+malloc so that AddressSanitizer sees it, checks the same large arrays for memory errors.
 """
 
 from __future__ import annotations

@@ -25,8 +25,21 @@
 
 namespace liqcore {
 
+// Under AddressSanitizer every block comes from malloc, so that the sanitizer checks the large
+// arrays too (it does not see memory mapped here).
+#if defined(__SANITIZE_ADDRESS__)
+#define LIQCORE_MAP_HUGE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LIQCORE_MAP_HUGE 0
+#endif
+#endif
+#ifndef LIQCORE_MAP_HUGE
+#define LIQCORE_MAP_HUGE 1
+#endif
+
 // Blocks of at least this many bytes are mapped in huge pages.
-inline constexpr std::size_t kHugeAdviceMin = std::size_t{4} << 20;
+inline constexpr std::size_t kHugeAdviceMin = LIQCORE_MAP_HUGE ? std::size_t{4} << 20 : ~std::size_t{0};
 inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 namespace detail {
