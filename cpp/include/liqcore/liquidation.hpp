@@ -431,8 +431,7 @@ struct OrderScratch {
   HitList hits;
 };
 
-inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol,
-                               OrderScratch& scratch) {
+inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol, OrderScratch& scratch) {
   if (hits.size() < 2) return;
   const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
   if (pol.order == LiquidationOrder::given) {
@@ -609,8 +608,7 @@ struct InventorySale {
 };
 template <class Keep>
 inline InventorySale sell_into(Inventory& inv, detail::Cursor& cur, const ContractSpec& c, double s, double mark,
-                               double edge, PieceList& pieces, Flags& sold,
-                               Keep&& keep) {
+                               double edge, PieceList& pieces, Flags& sold, Keep&& keep) {
   const std::size_t before = pieces.size();
   InventorySale r;
   r.fills = sell_inventory(inv, cur, c, s, mark, edge, [&](const InventoryPiece& p) {
@@ -641,8 +639,7 @@ inline void value_inventory(Inventory& inv, const ContractSpec& c, double s, dou
 namespace detail {
 // Orders inventory pieces (and their sold flags) by tag, stably: the fund pays losses in
 // liquidation order, whichever side a piece is on.
-inline void order_pieces(PieceList& pieces, Flags& sold,
-                         PieceList& tmp, Flags& sold_tmp) {
+inline void order_pieces(PieceList& pieces, Flags& sold, PieceList& tmp, Flags& sold_tmp) {
   const auto by_tag = [](const InventoryPiece& a, const InventoryPiece& b) { return a.tag < b.tag; };
   if (std::is_sorted(pieces.begin(), pieces.end(), by_tag)) return;
   std::vector<std::size_t> idx(pieces.size());
