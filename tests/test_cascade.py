@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from typing import Any
 
 import liqcore as lq
 import numpy as np
@@ -660,19 +661,13 @@ def test_unabsorbed_counts_only_what_the_end_values_at_the_edge():
     assert (r.rounds, r.held_at_end, r.unabsorbed, r.bad_debt) == (3, 0.0, 0.0, 10.0)
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="needs CPU affinity")
-def test_index_on_every_core_gives_the_same_bits_as_on_one() -> None:
+def test_index_on_every_core_gives_the_same_bits_as_on_one(
+    on_one_core: Any, spread_positions: Any
+) -> None:
     # The cascade's index is collected on every core the process may use, in fixed chunks
     # joined in chunk order (and its two sides bucketed on a core each): the cascade is the same
     # bits on one core (affinity restricted) as on all of them, through window extensions.
-    import os
-
-    rng = np.random.default_rng(12)
-    n = 300_000  # several collection chunks
-    size = rng.choice([-1.0, 1.0], n) * rng.lognormal(0.0, 1.0, n)
-    entry = 100.0 * rng.lognormal(0.0, 0.03, n)
-    margin = np.abs(size) * entry / rng.uniform(5.0, 60.0, n)
-    pos = lq.Positions(size=size, entry_price=entry, margin=margin)
+    pos = spread_positions(300_000, 12)  # several collection chunks
     book = lq.synthetic_book(100.0, levels=2_000, seed=5)
 
     def run() -> tuple[bytes, ...]:
@@ -685,10 +680,4 @@ def test_index_on_every_core_gives_the_same_bits_as_on_one() -> None:
 
     everywhere = run()
     assert int(np.count_nonzero(lq.simulate_cascade(pos, book, 100.0, -0.03).liquidated)) > 10_000
-    cpus = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {min(cpus)})
-        one = run()
-    finally:
-        os.sched_setaffinity(0, cpus)
-    assert one == everywhere
+    assert on_one_core(run) == everywhere

@@ -900,18 +900,12 @@ def test_inventory_loss_is_net_per_fallback() -> None:
     assert res.bad_debt == pytest.approx(506.4)
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="needs CPU affinity")
-def test_detection_on_every_core_gives_the_same_bits_as_on_one() -> None:
+def test_detection_on_every_core_gives_the_same_bits_as_on_one(
+    on_one_core: Any, spread_positions: Any
+) -> None:
     # Detection runs on every core the process may use, in fixed chunks joined in order: the
     # result is the same bits on one core (affinity restricted) as on all of them.
-    import os
-
-    rng = np.random.default_rng(11)
-    n = 300_000  # several detection chunks
-    size = rng.choice([-1.0, 1.0], n) * rng.lognormal(0.0, 1.0, n)
-    entry = 100.0 * rng.lognormal(0.0, 0.03, n)
-    margin = np.abs(size) * entry / rng.uniform(5.0, 60.0, n)
-    pos = lq.Positions(size=size, entry_price=entry, margin=margin)
+    pos = spread_positions(300_000, 11)  # several detection chunks
     book = lq.synthetic_book(100.0, levels=2_000, seed=5)
 
     def run() -> tuple[bytes, ...]:
@@ -921,13 +915,7 @@ def test_detection_on_every_core_gives_the_same_bits_as_on_one() -> None:
 
     everywhere = run()
     assert np.asarray(lq.liquidate(pos, book, 98.0, lq.Policy(), 1e4).liquidated).sum() > 1_000
-    cpus = os.sched_getaffinity(0)
-    try:
-        os.sched_setaffinity(0, {min(cpus)})
-        one = run()
-    finally:
-        os.sched_setaffinity(0, cpus)
-    assert one == everywhere
+    assert on_one_core(run) == everywhere
 
 
 def test_zero_requirement_isolated_liquidates_bankrupt_account_does_not() -> None:
