@@ -396,33 +396,30 @@ class Book {
     // Orders are independent: fixed chunks on `threads` cores (0: every core from
     // kParallelMinAuto orders on, parallel.hpp), each order's fill the same bits on any.
     constexpr std::size_t kMinChunk = std::size_t{1} << 14;
-    const std::size_t step = chunk_step(n, resolve_threads(n, threads), kMinChunk);
-    std::vector<std::uint8_t> part_bad(n == 0 ? 1 : (n + step - 1) / step, 0);
     const bool one_limit = limits.size() <= 1;
     const double l0 = limits.empty() ? kNoLimit : limits[0];
     const bool bad0 = one_limit && !detail::valid_limit(l0);
     const std::size_t e0 = one_limit ? side.eligible(bad0 ? kNoLimit : l0) : 0;
-    parallel_for_chunks(n, threads, kMinChunk, [&](std::size_t begin, std::size_t end) {
-      bool bad = bad0;
+    const bool bad = parallel_any(n, threads, kMinChunk, [&](std::size_t begin, std::size_t end) {
+      bool chunk_bad = false;
       if (one_limit) {
         for (std::size_t i = begin; i < end; ++i) {
           const double q = qtys[i];
           const bool ok = detail::valid_qty(q);
-          bad |= !ok;
+          chunk_bad |= !ok;
           out.set(i, side.quote(ok ? q : 0.0, e0));
         }
       } else {
         for (std::size_t i = begin; i < end; ++i) {
           const double q = qtys[i], l = limits[i];
           const bool okq = detail::valid_qty(q), okl = detail::valid_limit(l);
-          bad |= !(okq && okl);
+          chunk_bad |= !(okq && okl);
           out.set(i, side.quote(okq ? q : 0.0, side.eligible(okl ? l : kNoLimit)));
         }
       }
-      part_bad[begin / step] = bad;
+      return chunk_bad;
     });
-    if (bad0 || std::find(part_bad.begin(), part_bad.end(), std::uint8_t{1}) != part_bad.end())
-      detail::throw_first_bad_order(qtys, limits, args);
+    if (bad0 || bad) detail::throw_first_bad_order(qtys, limits, args);
   }
 
   // Sequential orders that consume the book: order i starts where order i - 1 stopped (an

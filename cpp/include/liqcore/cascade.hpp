@@ -255,19 +255,19 @@ struct CascadeIndex {
     const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
     struct Part {
       HugeVector<Entry> longs, shorts;
-      double bad = 0.0;
     };
     const std::size_t step = chunk_step(n, resolve_threads(n, 0), kMinChunk);
     std::vector<Part> parts(n == 0 ? 1 : (n + step - 1) / step);
     // pre(q, ep, m): 1 for a long that may be kept, -1 a short, 0 neither (a superset of what
     // is kept, without a division where it can); then lp_of(q, ep, m) and the exact test.
     auto scan = [&](auto pre, auto lp_of) {
-      parallel_for_chunks(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
+      return parallel_any(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
         Part& part = parts[begin / step];
         HugeVector<Entry>& to_long = begin == 0 ? longs.at : part.longs;
         HugeVector<Entry>& to_short = begin == 0 ? shorts.at : part.shorts;
         double side[kBlock];
         std::uint32_t kept[kBlock];
+        double bad = 0.0;
         for (std::size_t i0 = begin; i0 < end; i0 += kBlock) {
           const std::size_t len = std::min(kBlock, end - i0);
           const double* __restrict q = pos.size.data() + i0;
@@ -280,7 +280,7 @@ struct CascadeIndex {
                                                 detail::ok(detail::Rule::nonnegative, m[j]));
             side[j] = pre(q[j], ep[j], m[j]);
           }
-          part.bad = std::max(part.bad, blk_bad);
+          bad = std::max(bad, blk_bad);
           std::size_t c = 0;
           for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
             kept[c] = static_cast<std::uint32_t>(j);
@@ -293,8 +293,10 @@ struct CascadeIndex {
               (side[j] > 0.0 ? to_long : to_short).push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
           }
         }
+        return bad != 0.0;
       });
     };
+    bool bad;
     if (pol.tiers.size() == 1 && pol.tiers.cum[0] == 0.0 && pol.contract.kind == Contract::linear) {
       // The common case: LP = max(num, 0) / den, num = |q|·EP − s·M, den = |q|(1 − s·mmr), which
       // detail::lp_linear computes as max(EP − s·M/|q|, 0)/(1 − s·mmr) (the same value up to a
@@ -304,7 +306,7 @@ struct CascadeIndex {
       // a division.
       const double rate = pol.tiers.mmr[0];
       const double lo_l = long_lo * (1.0 - 1e-12), hi_s = short_hi * (1.0 + 1e-12);
-      scan(
+      bad = scan(
           [&](double q, double ep, double m) {
             const double sg = std::copysign(1.0, q);
             const double aq = std::abs(q);
@@ -320,7 +322,7 @@ struct CascadeIndex {
       const auto lp_of = [&](double q, double ep, double m) {
         return liquidation_price(pol.contract, pol.tiers, q, ep, m, false);
       };
-      scan(
+      bad = scan(
           [&](double q, double ep, double m) {
             const double p = lp_of(q, ep, m);
             const double l = (q > 0.0) & (p > long_lo) & (p <= long_hi) ? 1.0 : 0.0;
@@ -329,14 +331,11 @@ struct CascadeIndex {
           },
           lp_of);
     }
-    double bad = 0.0;
-    for (std::size_t c = 0; c < parts.size(); ++c) {
-      bad = std::max(bad, parts[c].bad);
-      if (c == 0) continue;
+    for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place
       longs.at.insert(longs.at.end(), parts[c].longs.begin(), parts[c].longs.end());
       shorts.at.insert(shorts.at.end(), parts[c].shorts.begin(), parts[c].shorts.end());
     }
-    if (validate && bad != 0.0) report_bad_position(pos);
+    if (validate && bad) report_bad_position(pos);
     if (buckets) {  // the two sides are independent: each on a core of its own when both are large
       const std::size_t both = std::min(longs.at.size() - long_base, shorts.at.size() - short_base);
       parallel_for_chunks(2, both >= kMinChunk / 4 ? 2 : 1, 1,

@@ -891,9 +891,8 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   const std::size_t step = chunk_step(n, resolve_threads(n, 0), 64 * kBlock);
   const std::size_t chunks = n == 0 ? 0 : (n + step - 1) / step;
   std::vector<HitList> part(std::max<std::size_t>(chunks, 1));
-  std::vector<std::uint8_t> part_bad(part.size(), 0);
   auto detect = [&](auto eq_minus_mm) {
-    parallel_for_chunks(n, 0, 64 * kBlock, [&](std::size_t begin, std::size_t end) {
+    return parallel_any(n, 0, 64 * kBlock, [&](std::size_t begin, std::size_t end) {
       HitList& hits = part[begin / step];
       hits.reserve(std::min(end - begin, (end - begin) / 8 + kBlock));  // no regrowth up to 1/8
       const auto liquidatable = eq_minus_mm;  // a local copy: its captures stay in registers
@@ -932,18 +931,18 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
           if (fl[j0]) hits.push_back({qs[i], eps[i], ms[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i)});
         }
       }
-      part_bad[begin / step] = bad != 0.0;
+      return bad != 0.0;
     });
   };
+  bool bad;
   if (c.kind == Contract::linear && pol.tiers.size() == 1) {  // the common case, vectorizable
     const double rate = pol.tiers.mmr[0];  // same bits as maintenance(): rate·max(n − 0, 0)
-    detect([rate, mark](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
+    bad = detect([rate, mark](double q, double ep, double m) { return m + q * (mark - ep) < rate * (std::abs(q) * mark); });
   } else {
-    detect([&](double q, double ep, double m) {
+    bad = detect([&](double q, double ep, double m) {
       return equity(c, q, ep, m, mark) < maintenance(c, pol.tiers, q, mark);
     });
   }
-  const bool bad = std::find(part_bad.begin(), part_bad.end(), std::uint8_t{1}) != part_bad.end();
   HitList hits = std::move(part[0]);
   for (std::size_t k = 1; k < part.size(); ++k) hits.insert(hits.end(), part[k].begin(), part[k].end());
   if (bad) report_bad_position(pos);

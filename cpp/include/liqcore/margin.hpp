@@ -400,11 +400,7 @@ inline void check_spec(const ContractSpec& c) {
 // returns its chunk's bad flag (0 when every value was valid); returns whether all were 0.
 template <class Body>
 bool for_blocks(std::size_t n, std::size_t threads, const Body& body) {
-  std::atomic<bool> bad{false};
-  parallel_for_chunks(n, threads, kBlock, [&](std::size_t begin, std::size_t end) {
-    if (body(begin, end) != 0.0) bad.store(true, std::memory_order_relaxed);
-  });
-  return !bad.load(std::memory_order_relaxed);
+  return !parallel_any(n, threads, kBlock, [&](std::size_t begin, std::size_t end) { return body(begin, end) != 0.0; });
 }
 
 // A column seen block by block: an array yields a pointer into itself, a broadcast scalar a

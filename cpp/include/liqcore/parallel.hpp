@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <thread>
@@ -89,6 +90,18 @@ void parallel_for_chunks(std::size_t n, std::size_t threads, std::size_t min_chu
   for (std::thread& t : pool) t.join();
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+// parallel_for_chunks for a pass that flags its chunk (fn(begin, end) returns true: e.g. a bad
+// value seen); returns whether any chunk did. Which chunk flagged is not kept: a caller that
+// must name the first bad element scans for it afterwards (then only, on failure).
+template <class F>
+bool parallel_any(std::size_t n, std::size_t threads, std::size_t min_chunk, F&& fn) {
+  std::atomic<bool> any{false};
+  parallel_for_chunks(n, threads, min_chunk, [&](std::size_t begin, std::size_t end) {
+    if (fn(begin, end)) any.store(true, std::memory_order_relaxed);
+  });
+  return any.load(std::memory_order_relaxed);
 }
 
 }  // namespace liqcore
