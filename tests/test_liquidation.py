@@ -934,3 +934,51 @@ def test_zero_requirement_isolated_liquidates_bankrupt_account_does_not() -> Non
     assert cr.bad_debt == 0.0
     assert not bool(lq.health(lq.Portfolio([0], [0], [1.0], [100.0]), lq.Accounts([[10.0]], [1.0]),
                               mk).liquidatable[0])
+
+
+def reference_underwater_order(q: np.ndarray, ep: np.ndarray, m: np.ndarray, mark: float,
+                               mmr: float) -> list[int]:
+    """docs/model.md §3 step 2, linear flat mmr: the liquidatable positions by (MM − E)/notional
+    descending; neighbours whose keys tie (within 1e-12 relative, chained) by notional
+    descending, then index."""
+    notional = np.abs(q) * mark
+    key = (notional * mmr - (m + q * (mark - ep))) / notional
+    liq = np.flatnonzero(key > 0.0)
+    by_key = liq[np.argsort(-key[liq], kind="stable")]
+    out: list[int] = []
+    group = [int(by_key[0])]
+    for prev, i in zip(by_key[:-1], by_key[1:]):
+        x, y = key[prev], key[i]
+        if abs(x - y) <= 1e-12 * max(1.0, abs(x), abs(y)):
+            group.append(int(i))
+        else:
+            out += sorted(group, key=lambda j: (-notional[j], j))
+            group = [int(i)]
+    return out + sorted(group, key=lambda j: (-notional[j], j))
+
+
+def test_large_underwater_order_matches_the_reference() -> None:
+    # Over 4096 liquidations the order is a radix sort on 32 of each key's bits, then a sort of
+    # the runs those bits leave equal. Keys here spread over two binades and more, with clusters
+    # 2e-11 apart (closer than the 32 bits tell apart, farther than a tie), exact duplicates and
+    # keys equal in exact arithmetic but not in float (ties: larger notional first).
+    rng = np.random.default_rng(17)
+    mark, mmr = 100.0, 0.005
+    n = 20_000
+    q = np.ones(n)
+    ep = rng.uniform(99.0, 140.0, n)  # keys from below 0 (healthy) to about 0.4
+    m = rng.uniform(0.0, 0.5, n)
+    cluster = np.arange(0, 3_000)
+    ep[cluster] = 120.0 + (cluster % 300) * 2e-9  # ten copies of each of 300 keys 2e-11 apart
+    m[cluster] = 0.25
+    tied = np.arange(3_000, 3_600)  # pairs of keys equal in exact arithmetic: (q, m) = (1, m0), (4, 4 m0)
+    q[tied[1::2]] = 4.0
+    m[tied[1::2]] = 4.0 * m[tied[0::2]]
+    ep[tied[1::2]] = ep[tied[0::2]]
+    rng.shuffle(perm := np.arange(n))
+    q, ep, m = q[perm], ep[perm], m[perm]
+    book = lq.synthetic_book(mark, levels=2_000, seed=3)
+    res = lq.liquidate(lq.Positions(q, ep, m), book, mark, lq.Policy(mmr=mmr), insurance_fund=1e6)
+    want = reference_underwater_order(q, ep, m, mark, mmr)
+    assert len(want) > 4096
+    assert res.liquidations.position.tolist() == want

@@ -593,6 +593,10 @@ class CascadeEngine {
   // Keeps each position's loss to the fund (deficit + takeover loss) for largest_losses().
   void track_losses() { loss_.assign(pos_.size.size(), 0.0); }
 
+  // Orders each round's liquidations on the calling thread alone: for callers that run engines
+  // in parallel themselves (a stress test's scenarios).
+  void on_one_thread() noexcept { order_scratch_.threads = 1; }
+
   // The two largest per-position losses since the reset (0 unless track_losses()).
   std::pair<double, double> largest_losses() const noexcept {
     double a = 0.0, b = 0.0;

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -245,13 +246,19 @@ inline double walk(Cursor& cur, const ContractSpec& c, double s, double mark, do
   return std::max(remaining, 0.0);
 }
 
-// ---- ordering: a stable LSD radix sort on 64-bit keys -----------------------------------------
+// ---- ordering: a stable LSD radix sort -------------------------------------------------------
 
+// An item to sort: its key (64 or 32 bits, sorted ascending) and its position k in the list
+// being sorted.
 struct SortItem {
   std::uint64_t key;
-  std::size_t k;  // position in the list being sorted
+  std::size_t k;
 };
 using SortList = HugeVector<SortItem>;
+struct SortItem32 {  // half the bytes to move per pass, and half the passes
+  std::uint32_t key, k;
+};
+using SortList32 = HugeVector<SortItem32>;
 
 // Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
 inline std::uint64_t descending_bits(double d) noexcept {
@@ -265,13 +272,15 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
 // (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
 // mispredicted comparisons.
-inline void radix_sort(SortList& a, SortList& tmp) {
+template <class Item>
+void radix_sort(HugeVector<Item>& a, HugeVector<Item>& tmp) {
+  constexpr int kDigits = sizeof(Item::key);
   const std::size_t n = a.size();
-  std::array<std::array<std::size_t, 256>, 8> hist{};
-  for (const SortItem& x : a)
-    for (int d = 0; d < 8; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
+  std::array<std::array<std::size_t, 256>, kDigits> hist{};
+  for (const Item& x : a)
+    for (int d = 0; d < kDigits; ++d) ++hist[static_cast<std::size_t>(d)][(x.key >> (8 * d)) & 255];
   tmp.resize(n);
-  for (int d = 0; d < 8; ++d) {
+  for (int d = 0; d < kDigits; ++d) {
     auto& h = hist[static_cast<std::size_t>(d)];
     if (std::any_of(h.begin(), h.end(), [&](std::size_t c) { return c == n; })) continue;
     std::size_t sum = 0;
@@ -280,7 +289,7 @@ inline void radix_sort(SortList& a, SortList& tmp) {
       c = sum;
       sum += t;
     }
-    for (const SortItem& x : a) tmp[h[(x.key >> (8 * d)) & 255]++] = x;
+    for (const Item& x : a) tmp[h[(x.key >> (8 * d)) & 255]++] = x;
     a.swap(tmp);
   }
 }
@@ -426,56 +435,87 @@ using HitList = HugeVector<LiquidationHit>;  // large lists in huge pages (memor
 // tie: a total order, so the result does not depend on the order of `hits` on entry.
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
-  detail::SortList items, tmp;
-  std::vector<double> keys;  // by position in the list being sorted
+  detail::SortList32 items, tmp;
+  HugeVector<double> keys;         // by position in the list being sorted
+  HugeVector<std::uint64_t> bits;  // descending_bits of the keys
   HitList hits;
+  // Threads of the key pass: 0, every core for long lists (parallel.hpp); 1 for a caller that
+  // runs in parallel itself (a stress test's scenarios).
+  std::size_t threads = 0;
 };
 
 inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol, OrderScratch& scratch) {
-  if (hits.size() < 2) return;
+  const std::size_t n = hits.size();
+  if (n < 2) return;
   const auto by_tie = [](const LiquidationHit& a, const LiquidationHit& b) { return a.tie < b.tie; };
   if (pol.order == LiquidationOrder::given) {
     if (!std::is_sorted(hits.begin(), hits.end(), by_tie)) std::sort(hits.begin(), hits.end(), by_tie);
     return;
   }
   const ContractSpec& c = pol.contract;
-  detail::SortList& items = scratch.items;
-  std::vector<double>& keys = scratch.keys;
-  items.resize(hits.size());
-  keys.resize(hits.size());
-  for (std::size_t k = 0; k < hits.size(); ++k) {
-    const double q = hits[k].q;
-    const double nt = notional(c, q, mark);
-    double key = nt;
-    if (pol.order == LiquidationOrder::underwater) {
-      const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
-      const double mm = maintenance(c, pol.tiers, q, mark);
-      key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
-                                             : (nt > 0.0 ? (mm - e) / nt : 0.0);
+  HugeVector<double>& keys = scratch.keys;
+  HugeVector<std::uint64_t>& bits = scratch.bits;
+  detail::SortList32& items = scratch.items;
+  keys.resize(n);
+  bits.resize(n);
+  items.resize(n);
+  // The keys, on every core for long lists (each from its own hit: the same bits for any thread
+  // count), and which of their bits differ anywhere (OR and AND are order-free).
+  std::atomic<std::uint64_t> any_one{0}, all_one{~std::uint64_t{0}};
+  parallel_for_chunks(n, scratch.threads, 16384, [&](std::size_t begin, std::size_t end) {
+    std::uint64_t ones = 0, common = ~std::uint64_t{0};
+    for (std::size_t k = begin; k < end; ++k) {
+      const double q = hits[k].q;
+      const double nt = notional(c, q, mark);
+      double key = nt;
+      if (pol.order == LiquidationOrder::underwater) {
+        const double e = equity(c, q, hits[k].ep, hits[k].m, mark);
+        const double mm = maintenance(c, pol.tiers, q, mark);
+        key = pol.limit == LimitRule::fillable ? detail::fillable_spread(pol, e, mm, nt)
+                                               : (nt > 0.0 ? (mm - e) / nt : 0.0);
+      }
+      keys[k] = key;
+      bits[k] = detail::descending_bits(key);
+      ones |= bits[k];
+      common &= bits[k];
     }
-    keys[k] = key;
-    items[k] = {detail::descending_bits(key), k};
+    any_one.fetch_or(ones, std::memory_order_relaxed);
+    all_one.fetch_and(common, std::memory_order_relaxed);
+  });
+  // Sorted by the bits (stably: equal keys in list order). The radix sort moves 32 of them: the
+  // first 32 below the leading bits every key shares, which tell nearly all keys apart; the
+  // runs it leaves equal (keys that agree on those 32 bits) are then sorted by all 64.
+  const auto by_bits = [&](const detail::SortItem32& x, const detail::SortItem32& y) {
+    return bits[x.k] != bits[y.k] ? bits[x.k] < bits[y.k] : x.k < y.k;
+  };
+  const std::uint64_t differ = any_one.load() ^ all_one.load();
+  const int lead = differ == 0 ? 0 : std::countl_zero(differ);
+  for (std::size_t k = 0; k < n; ++k)
+    items[k] = {static_cast<std::uint32_t>((bits[k] << lead) >> 32), static_cast<std::uint32_t>(k)};
+  if (n < 4096) {  // comparisons beat the radix sort's passes on fewer items
+    std::sort(items.begin(), items.end(), by_bits);
+  } else {
+    detail::radix_sort(items, scratch.tmp);
+    for (auto first = items.begin(); first != items.end();) {
+      auto last = std::next(first);
+      while (last != items.end() && last->key == first->key) ++last;
+      if (std::distance(first, last) > 1) std::sort(first, last, by_bits);
+      first = last;
+    }
   }
   // Tied keys (detail::order_keys_tie): larger notional first, then the lower tie.
-  const auto after_key = [&](const detail::SortItem& x, const detail::SortItem& y) {
+  const auto after_key = [&](const detail::SortItem32& x, const detail::SortItem32& y) {
     const double nx = notional(c, hits[x.k].q, mark), ny = notional(c, hits[y.k].q, mark);
     if (nx != ny) return nx > ny;
     return hits[x.k].tie < hits[y.k].tie;
   };
-  if (items.size() < 4096) {  // comparisons beat the radix sort's passes on fewer items
-    std::sort(items.begin(), items.end(), [&](const detail::SortItem& x, const detail::SortItem& y) {
-      return x.key != y.key ? x.key < y.key : after_key(x, y);
-    });
-  } else {
-    detail::radix_sort(items, scratch.tmp);
-  }
-  detail::break_order_ties(items.begin(), items.end(), [&](const detail::SortItem& x) { return keys[x.k]; },
+  detail::break_order_ties(items.begin(), items.end(), [&](const detail::SortItem32& x) { return keys[x.k]; },
                            after_key);
   // hits[k] = old hits[items[k].k]: a gather into a second buffer (independent reads, which
   // the CPU overlaps; following the permutation's cycles in place chains cache misses).
   HitList& sorted = scratch.hits;
-  sorted.resize(hits.size());
-  for (std::size_t k = 0; k < hits.size(); ++k) sorted[k] = hits[items[k].k];
+  sorted.resize(n);
+  for (std::size_t k = 0; k < n; ++k) sorted[k] = hits[items[k].k];
   hits.swap(sorted);
 }
 inline void order_liquidations(HitList& hits, double mark, const LiquidationPolicy& pol) {
@@ -900,22 +940,25 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
       const double* __restrict eps = pos.entry_price.data();
       const double* __restrict ms = pos.margin.data();
       double bad = 0.0;
-      std::int64_t hit[kBlock];  // 1: liquidatable (64-bit lanes, as the columns: one vector width)
+      // 1.0: liquidatable. Doubles, as the columns: a select between doubles vectorizes on the
+      // baseline x86-64 (SSE2), a comparison stored as an integer does not (GCC 12).
+      double hit[kBlock];
       for (std::size_t lo = begin; lo < end; lo += kBlock) {
         const std::size_t hi = std::min(end, lo + kBlock), len = hi - lo;
         const double* __restrict q = qs + lo;
         const double* __restrict ep = eps + lo;
         const double* __restrict m = ms + lo;
-        std::int64_t any = 0;
+        double any = 0.0;
         for (std::size_t j = 0; j < len; ++j) {
           bad = detail::flag(bad, detail::ok(detail::Rule::finite, q[j]) & detail::ok(detail::Rule::positive, ep[j]) &
                                       detail::ok(detail::Rule::nonnegative, m[j]));
-          hit[j] = static_cast<std::int64_t>((q[j] != 0.0) & liquidatable(q[j], ep[j], m[j]));
-          any |= hit[j];
+          const bool h = (q[j] != 0.0) & liquidatable(q[j], ep[j], m[j]);
+          hit[j] = h ? 1.0 : 0.0;
+          any = h ? 1.0 : any;
         }
         std::uint8_t* __restrict fl = flag + lo;
         for (std::size_t j = 0; j < len; ++j) fl[j] = static_cast<std::uint8_t>(hit[j]);
-        if (any == 0) continue;
+        if (any == 0.0) continue;
         std::size_t j0 = 0;
         for (; j0 + 8 <= len; j0 += 8) {
           std::uint64_t word;
