@@ -41,3 +41,37 @@ def test_cascade_across_index_windows(shock):
     np.testing.assert_allclose(res.deficit, deficit, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(res.fee, fee, rtol=1e-9, atol=1e-6)
     assert res.liquidated.sum() == np.count_nonzero(np.asarray(rnd) >= 1)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [lq.Policy(), lq.Policy(tiers=[(0.0, 0.004), (5e4, 0.01), (2e5, 0.025)]),
+     lq.Policy(contract="inverse", contract_size=100.0)],
+    ids=["flat", "tiers", "inverse"],
+)
+def test_index_pass_same_bits_on_avx2_and_baseline(policy):
+    # The index pass's block loop is compiled for the baseline and for AVX2 (the same IEEE
+    # operations); both give the same cascade, bit for bit.
+    from liqcore import _core
+
+    forced = _core._kernel_isa() == "baseline"
+    mark = 60_000.0
+    size, entry, margin, bids, asks = spread_out(200_000, mark, seed=11)
+    if policy.contract == "inverse":  # contracts of 100 quote: size in contracts, margin in base
+        size, margin = size * mark / 100.0, margin / mark
+    pos = lq.Positions(size, entry, margin)
+    book = make_book(bids, asks)
+
+    def run():
+        r = lq.simulate_cascade(pos, book, mark, -0.3, policy)
+        return (r.marks.tobytes(), r.round.tobytes(), r.closed.tobytes(),
+                r.deficit.tobytes(), np.float64(r.bad_debt).tobytes())
+
+    try:
+        _core._kernel_isa(force_baseline=False)
+        dispatched = run()
+        _core._kernel_isa(force_baseline=True)
+        assert run() == dispatched
+    finally:
+        _core._kernel_isa(force_baseline=forced)
+    assert np.count_nonzero(np.frombuffer(dispatched[1], np.int64)) > 1_000

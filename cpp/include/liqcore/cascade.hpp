@@ -48,6 +48,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -120,6 +121,33 @@ class ZeroedArray {
   T* p_ = nullptr;
   std::size_t n_ = 0;
 };
+
+// One block of CascadeIndex::collect's pass: checks every position's values and sets
+// side[j] = pre(q[j], ep[j], m[j]) (1 long kept, -1 short kept, 0 neither); returns 1.0 when a
+// value is bad. A loop the compiler vectorizes; compiled for the baseline and for AVX2 (the same
+// IEEE operations: bit-identical, margin.hpp "instruction-set dispatch"), chosen per call.
+template <class Pre>
+inline double screen_block(const double* __restrict q, const double* __restrict ep, const double* __restrict m,
+                           std::size_t len, const Pre& pre, double* __restrict side) {
+  double bad = 0.0;
+  for (std::size_t j = 0; j < len; ++j) {
+    bad = flag(bad, ok(Rule::finite, q[j]) & ok(Rule::positive, ep[j]) & ok(Rule::nonnegative, m[j]));
+    side[j] = pre(q[j], ep[j], m[j]);
+  }
+  return bad;
+}
+template <class Pre>
+LIQCORE_FLATTEN double screen_block_baseline(const double* q, const double* ep, const double* m, std::size_t len,
+                                             const Pre& pre, double* side) {
+  return screen_block(q, ep, m, len, pre, side);
+}
+#if LIQCORE_ISA_DISPATCH
+template <class Pre>
+__attribute__((flatten, target("avx2"))) double screen_block_avx2(const double* q, const double* ep, const double* m,
+                                                                  std::size_t len, const Pre& pre, double* side) {
+  return screen_block(q, ep, m, len, pre, side);
+}
+#endif
 
 }  // namespace detail
 
@@ -260,38 +288,43 @@ struct CascadeIndex {
     std::vector<Part> parts(n == 0 ? 1 : (n + step - 1) / step);
     // pre(q, ep, m): 1 for a long that may be kept, -1 a short, 0 neither (a superset of what
     // is kept, without a division where it can); then lp_of(q, ep, m) and the exact test.
+    [[maybe_unused]] const bool avx2 = detail::use_avx2();  // once per pass
     auto scan = [&](auto pre, auto lp_of) {
       return parallel_any(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
         Part& part = parts[begin / step];
         HugeVector<Entry>& to_long = begin == 0 ? longs.at : part.longs;
         HugeVector<Entry>& to_short = begin == 0 ? shorts.at : part.shorts;
         double side[kBlock];
-        std::uint32_t kept[kBlock];
+        alignas(8) std::uint8_t keep[kBlock];  // 1: side[j] != 0
         double bad = 0.0;
         for (std::size_t i0 = begin; i0 < end; i0 += kBlock) {
           const std::size_t len = std::min(kBlock, end - i0);
-          const double* __restrict q = pos.size.data() + i0;
-          const double* __restrict ep = pos.entry_price.data() + i0;
-          const double* __restrict m = pos.margin.data() + i0;
-          double blk_bad = 0.0;
-          for (std::size_t j = 0; j < len; ++j) {
-            blk_bad = detail::flag(blk_bad, detail::ok(detail::Rule::finite, q[j]) &
-                                                detail::ok(detail::Rule::positive, ep[j]) &
-                                                detail::ok(detail::Rule::nonnegative, m[j]));
-            side[j] = pre(q[j], ep[j], m[j]);
-          }
+          const double* q = pos.size.data() + i0;
+          const double* ep = pos.entry_price.data() + i0;
+          const double* m = pos.margin.data() + i0;
+#if LIQCORE_ISA_DISPATCH
+          const double blk_bad = avx2 ? detail::screen_block_avx2(q, ep, m, len, pre, side)
+                                      : detail::screen_block_baseline(q, ep, m, len, pre, side);
+#else
+          const double blk_bad = detail::screen_block_baseline(q, ep, m, len, pre, side);
+#endif
           bad = std::max(bad, blk_bad);
-          std::size_t c = 0;
-          for (std::size_t j = 0; j < len; ++j) {  // branch-free compaction
-            kept[c] = static_cast<std::uint32_t>(j);
-            c += side[j] != 0.0;
-          }
-          for (std::size_t k = 0; k < c; ++k) {
-            const std::size_t j = kept[k];
+          for (std::size_t j = 0; j < len; ++j) keep[j] = static_cast<std::uint8_t>(side[j] * side[j]);
+          const auto take = [&](std::size_t j) {
             const double p = lp_of(q[j], ep[j], m[j]);
             if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
               (side[j] > 0.0 ? to_long : to_short).push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+          };
+          // The kept positions (a few per block), eight flags at a time: a word of zeros skipped
+          // at once, the lowest set byte of the others taken in index order.
+          std::size_t j0 = 0;
+          for (; j0 + 8 <= len; j0 += 8) {
+            std::uint64_t word;
+            std::memcpy(&word, keep + j0, sizeof word);
+            for (; word != 0; word &= word - 1) take(j0 + static_cast<std::size_t>(std::countr_zero(word)) / 8);
           }
+          for (; j0 < len; ++j0)
+            if (keep[j0]) take(j0);
         }
         return bad != 0.0;
       });
