@@ -110,18 +110,20 @@ inline void report_bad_position(const PositionColumns& pos) {
 // positions, so the per-liquidation results are compact: entry k describes the k-th
 // liquidation, of position order[k]. Only `liquidated` has one entry per position, and `adl`
 // too when the residual rule allocates to counterparties (empty otherwise).
-struct LiquidationOutputs {  // large columns in huge pages (memory.hpp)
-  HugeVector<std::uint8_t> liquidated;  // per position: 1 if liquidated
-  HugeVector<std::int64_t> order;       // positions in liquidation order
-  HugeVector<double> closed;            // quantity closed (>= 0)
-  HugeVector<double> book_closed;       // of which through the book / the takeover liquidator
-  HugeVector<double> fallback_closed;   // of which taken over at the bankruptcy price
-  HugeVector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
-  HugeVector<double> deficit, surplus, fee;
-  HugeVector<double> insurance_draw;    // paid by the fund for this liquidation
-  HugeVector<double> shortfall;         // loss the fund could not pay (goes to the residual)
-  HugeVector<double> inventory_loss;    // the fund's loss on this liquidation's fallback (< 0: gain)
-  HugeVector<double> adl;               // per position: charge as an ADL/socialization counterparty
+// Large columns in huge pages (memory.hpp); liquidate() writes every element of each (adl
+// explicitly zeroed), so resizing them does not zero them first (ScratchVector).
+struct LiquidationOutputs {
+  ScratchVector<std::uint8_t> liquidated;  // per position: 1 if liquidated
+  ScratchVector<std::int64_t> order;       // positions in liquidation order
+  ScratchVector<double> closed;            // quantity closed (>= 0)
+  ScratchVector<double> book_closed;       // of which through the book / the takeover liquidator
+  ScratchVector<double> fallback_closed;   // of which taken over at the bankruptcy price
+  ScratchVector<double> vwap;              // blended close price (harmonic for inverse), NaN if none
+  ScratchVector<double> deficit, surplus, fee;
+  ScratchVector<double> insurance_draw;    // paid by the fund for this liquidation
+  ScratchVector<double> shortfall;         // loss the fund could not pay (goes to the residual)
+  ScratchVector<double> inventory_loss;    // the fund's loss on this liquidation's fallback (< 0: gain)
+  HugeVector<double> adl;                  // per position: charge as an ADL/socialization counterparty
 };
 
 // The book fills of a batch (or a cascade round), per side: the quantity filled and the
@@ -258,7 +260,7 @@ using SortList = HugeVector<SortItem>;
 struct SortItem32 {  // half the bytes to move per pass, and half the passes
   std::uint32_t key, k;
 };
-using SortList32 = HugeVector<SortItem32>;
+using SortList32 = ScratchVector<SortItem32>;
 
 // Unsigned bits whose ascending order is the descending order of d (finite; −0 == +0).
 inline std::uint64_t descending_bits(double d) noexcept {
@@ -272,8 +274,9 @@ inline std::uint64_t descending_bits(double d) noexcept {
 // Stable sort by key, 8 bits per pass, skipping the passes where every item has the same digit
 // (the exponent bytes of keys in a narrow range): a few linear passes instead of n log n
 // mispredicted comparisons.
-template <class Item>
-void radix_sort(HugeVector<Item>& a, HugeVector<Item>& tmp) {
+template <class List>
+void radix_sort(List& a, List& tmp) {
+  using Item = typename List::value_type;
   constexpr int kDigits = sizeof(Item::key);
   const std::size_t n = a.size();
   std::array<std::array<std::size_t, 256>, kDigits> hist{};
@@ -426,7 +429,7 @@ struct LiquidationHit {
   std::uint32_t i;
   std::uint32_t tie;
 };
-using HitList = HugeVector<LiquidationHit>;  // large lists in huge pages (memory.hpp)
+using HitList = ScratchVector<LiquidationHit>;  // large lists in huge pages (memory.hpp), not zeroed on resize
 
 // Sorts `hits` into the policy's liquidation order at `mark`: underwater, (MM − E)/notional
 // descending (the fillable spread with LimitRule::fillable); largest, notional descending;
@@ -436,8 +439,8 @@ using HitList = HugeVector<LiquidationHit>;  // large lists in huge pages (memor
 // Buffers of order_liquidations, kept by a caller that orders many times.
 struct OrderScratch {
   detail::SortList32 items, tmp;
-  HugeVector<double> keys;         // by position in the list being sorted
-  HugeVector<std::uint64_t> bits;  // descending_bits of the keys
+  ScratchVector<double> keys;         // by position in the list being sorted
+  ScratchVector<std::uint64_t> bits;  // descending_bits of the keys
   HitList hits;
   // Threads of the key pass: 0, every core for long lists (parallel.hpp); 1 for a caller that
   // runs in parallel itself (a stress test's scenarios).
@@ -453,8 +456,8 @@ inline void order_liquidations(HitList& hits, double mark, const LiquidationPoli
     return;
   }
   const ContractSpec& c = pol.contract;
-  HugeVector<double>& keys = scratch.keys;
-  HugeVector<std::uint64_t>& bits = scratch.bits;
+  ScratchVector<double>& keys = scratch.keys;
+  ScratchVector<std::uint64_t>& bits = scratch.bits;
   detail::SortList32& items = scratch.items;
   keys.resize(n);
   bits.resize(n);

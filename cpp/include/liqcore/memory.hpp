@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <limits>
 #include <new>
+#include <utility>
 #include <vector>
 
 #if defined(__linux__)
@@ -91,14 +92,20 @@ inline void zeroed_free(void* p, std::size_t bytes) noexcept {
 }  // namespace detail
 
 // The allocator of HugeVector: blocks of kHugeAdviceMin bytes and more in huge pages.
-template <class T>
+// Zero = false (ScratchVector): resize() leaves the new elements default-initialized, i.e. for
+// numbers and plain structs not initialized at all, as `new T[n]` does.
+template <class T, bool Zero = true>
 struct HugeAllocator {
   using value_type = T;
   static_assert(alignof(T) <= alignof(std::max_align_t), "malloc's alignment must suffice");
+  template <class U>
+  struct rebind {
+    using other = HugeAllocator<U, Zero>;
+  };
 
   HugeAllocator() noexcept = default;
   template <class U>
-  HugeAllocator(const HugeAllocator<U>&) noexcept {}
+  HugeAllocator(const HugeAllocator<U, Zero>&) noexcept {}
 
   T* allocate(std::size_t n) {
     if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
@@ -115,8 +122,15 @@ struct HugeAllocator {
     else
       std::free(p);
   }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (!Zero && sizeof...(Args) == 0)
+      ::new (static_cast<void*>(p)) U;  // default-initialization: no zeroing pass
+    else
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <class U>
-  bool operator==(const HugeAllocator<U>&) const noexcept {
+  bool operator==(const HugeAllocator<U, Zero>&) const noexcept {
     return true;
   }
 };
@@ -124,5 +138,11 @@ struct HugeAllocator {
 // A std::vector whose large blocks are in huge pages: a kernel's working and output arrays.
 template <class T>
 using HugeVector = std::vector<T, HugeAllocator<T>>;
+
+// A HugeVector whose resize() does not zero the new elements: for a buffer every element of
+// which is written before it is read (an output column filled in one pass, sort scratch), so
+// that a large resize costs no pass over memory about to be overwritten.
+template <class T>
+using ScratchVector = std::vector<T, HugeAllocator<T, false>>;
 
 }  // namespace liqcore
