@@ -64,3 +64,46 @@ def test_large_cascade_is_deterministic_and_balances(residual: str) -> None:
     assert int(np.count_nonzero(a.liquidated)) == a.n_liquidated
     scale = float(np.sum(np.abs(pos.size)) * MARK)
     assert abs(a.ledger.balance) <= 1e-9 * scale
+
+
+def test_reused_blocks_give_the_same_results() -> None:
+    """A large call after another one of about the same size runs in the blocks the first one
+    freed (memory.hpp, BlockCache): blocks holding the other population's values, not zeros.
+    Its results must be those of the small run, as on fresh memory."""
+    book = lq.synthetic_book(MARK, levels=50, seed=0)
+    policy = lq.Policy(execution="takeover")
+    reps = 9
+    other, small = _underwater(reps * TILE, seed=11), _underwater(TILE, seed=12)
+    big = lq.Positions(
+        np.tile(small.size, reps), np.tile(small.entry_price, reps), np.tile(small.margin, reps)
+    )
+    lq.release_memory()
+    warm = lq.liquidate(other, book, MARK, policy, insurance_fund=0.0)
+    assert warm.liquidations.closed.nbytes >= 4 << 20
+    del warm  # its output columns and scratch are freed: held for reuse where blocks are cached
+    if lq._core._caches_blocks:
+        assert lq.held_memory() >= 4 << 20
+    r_small = lq.liquidate(small, book, MARK, policy, insurance_fund=0.0)
+    r_big = lq.liquidate(big, book, MARK, policy, insurance_fund=0.0)
+    for name in ("closed", "vwap", "deficit", "surplus", "fee"):
+        np.testing.assert_array_equal(
+            getattr(r_big, name), np.tile(getattr(r_small, name), reps), err_msg=name
+        )
+    np.testing.assert_array_equal(r_big.liquidated, np.ones(reps * TILE, dtype=bool))
+
+
+def test_release_memory_returns_the_held_blocks() -> None:
+    book = lq.synthetic_book(MARK, levels=50, seed=0)
+    r = lq.liquidate(_underwater(9 * TILE, seed=13), book, MARK, lq.Policy(execution="takeover"))
+    assert r.liquidations.closed.nbytes >= 4 << 20
+    del r
+    held = lq.held_memory()
+    if lq._core._caches_blocks:
+        assert held >= 4 << 20
+        assert held <= 256 << 20  # the cache's bound
+        assert held % (2 << 20) == 0  # whole 2 MiB pages
+    else:
+        assert held == 0
+    assert lq.release_memory() == held
+    assert lq.held_memory() == 0
+    assert lq.release_memory() == 0

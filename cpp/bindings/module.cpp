@@ -26,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   liqcore::bindings::register_stress(m);
   liqcore::bindings::register_cross_margin(m);
   liqcore::bindings::register_contagion(m);
+  liqcore::bindings::register_memory(m);
 }

@@ -13,5 +13,6 @@ void register_cascade(pybind11::module_& m);
 void register_stress(pybind11::module_& m);
 void register_cross_margin(pybind11::module_& m);
 void register_contagion(pybind11::module_& m);
+void register_memory(pybind11::module_& m);
 
 }  // namespace liqcore::bindings

@@ -47,6 +47,7 @@ from liqcore.margin import (
     margin_ratio,
 )
 from liqcore.mark_rule import MarkRule
+from liqcore.memory import held_memory, release_memory
 from liqcore.policy import Policy
 from liqcore.population import calibrate_positions, synthetic_positions
 from liqcore.positions import Positions
@@ -57,6 +58,7 @@ from liqcore.synthetic import synthetic_book
 __version__: str = _core.__version__
 
 __all__ = [
+    "AccountEngine",
     "AccountLiquidationResult",
     "AccountStressResult",
     "Accounts",
@@ -65,7 +67,6 @@ __all__ = [
     "CascadeTrace",
     "ContagionResult",
     "DeficitCurve",
-    "AccountEngine",
     "Engine",
     "Fill",
     "Fills",
@@ -94,6 +95,7 @@ __all__ = [
     "equity",
     "fillable_price",
     "health",
+    "held_memory",
     "initial_margin",
     "initial_margin_fraction",
     "io",
@@ -104,6 +106,7 @@ __all__ = [
     "maintenance_margin",
     "margin_ratio",
     "population",
+    "release_memory",
     "replay",
     "simulate_cascade",
     "simulate_cascade_accounts",

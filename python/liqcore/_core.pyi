@@ -691,3 +691,9 @@ class AccountStressPlan:
         collateral_sigma: _F64 | None = None,
         collateral_market: _I64 | None = None,
     ) -> AccountStressPart: ...
+
+# ---- memory: the cache of freed large blocks (bind_memory.cpp) ----
+def release_memory() -> int: ...
+def held_memory() -> int: ...
+
+_caches_blocks: bool  # private (tests): False off Linux and in sanitizer builds
