@@ -3,7 +3,7 @@
 The liquidation and cascade kernels allocate large working and output arrays (4 MiB and more)
 on every call. Fresh memory is page-faulted and zeroed by the operating system when it is
 first written, which on a small VM runs at about a third of the copy bandwidth; so when such a
-block is freed, the kernel keeps it (at most 32 blocks, 256 MiB in all, the oldest returned to
+block is freed, the kernel keeps it (at most 64 blocks, 256 MiB in all, the oldest returned to
 the system first) and hands it to the next call that needs about that much. A loop of calls
 (a scenario sweep, a stress run, a benchmark) then stops paying for fresh memory after its
 first call. Results do not depend on it.

@@ -166,7 +166,7 @@ struct CascadeIndex {
     std::uint32_t i;  // its index
   };
   struct Side {
-    HugeVector<Entry> at;
+    ScratchVector<Entry> at;
     std::vector<std::size_t> bucket_end;  // ends of the (non-empty) buckets in `at`, ascending
     bool descending = false;              // longs
     bool sorted = false;                  // `at` in order: every entry is a bucket (bucket_end unused)
@@ -191,7 +191,7 @@ struct CascadeIndex {
       for (std::size_t k = 0; k < items.size(); ++k)
         items[k] = {side->descending ? ~bits(side->at[k].lp) : bits(side->at[k].lp), k};
       detail::radix_sort(items, tmp);
-      HugeVector<Entry> sorted(items.size());
+      ScratchVector<Entry> sorted(items.size());
       for (std::size_t k = 0; k < items.size(); ++k) sorted[k] = side->at[items[k].k];
       side->at.swap(sorted);
       side->sorted = true;
@@ -219,18 +219,21 @@ struct CascadeIndex {
     return b;
   }
 
-  // Puts the entries of `side` from `base` on into buckets, in place (an American flag sort on
-  // the high bits of the LP: the bits of a positive double order like the double), about 32
-  // entries per bucket.
-  static void bucket(Side& side, std::size_t base) {
-    const std::size_t n = side.at.size() - base;
-    if (n == 0) return;
-    Entry* a = side.at.data() + base;
-    std::uint64_t lo = bits(a[0].lp), hi = lo;
-    for (std::size_t k = 0; k < n; ++k) {
-      lo = std::min(lo, bits(a[k].lp));
-      hi = std::max(hi, bits(a[k].lp));
+  // Appends the entries get(part) of every part of `parts` (in part order: the new entries in
+  // index order) to `side` in new buckets: a stable counting sort on the high bits of the LP
+  // (the bits of a positive double order like the double), about 32 entries per bucket.
+  template <class Parts, class Get>
+  static void bucket(Side& side, const Parts& parts, Get get) {
+    std::size_t n = 0;
+    std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
+    for (const auto& part : parts) {
+      n += get(part).size();
+      for (const Entry& e : get(part)) {
+        lo = std::min(lo, bits(e.lp));
+        hi = std::max(hi, bits(e.lp));
+      }
     }
+    if (n == 0) return;
     std::size_t buckets = 1;
     while (buckets < (std::size_t{1} << 12) && buckets * 32 < n) buckets *= 2;
     int shift = 0;
@@ -239,23 +242,19 @@ struct CascadeIndex {
     auto key = [&](const Entry& e) {
       return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift);
     };
-    std::vector<std::size_t> head(buckets + 1, 0), tail(buckets);
-    for (std::size_t k = 0; k < n; ++k) ++head[key(a[k]) + 1];
+    std::vector<std::size_t> next(buckets + 1, 0);  // counts, then where each bucket's next entry goes
+    for (const auto& part : parts)
+      for (const Entry& e : get(part)) ++next[key(e) + 1];
+    const std::size_t base = side.at.size();
+    next[0] = base;
     for (std::size_t b = 0; b < buckets; ++b) {
-      head[b + 1] += head[b];
-      tail[b] = head[b + 1];
-      if (head[b + 1] > head[b]) side.bucket_end.push_back(base + head[b + 1]);
+      if (next[b + 1] > 0) side.bucket_end.push_back(next[b] + next[b + 1]);
+      next[b + 1] += next[b];
     }
-    for (std::size_t b = 0; b < buckets; ++b) {
-      while (head[b] < tail[b]) {
-        const std::size_t kb = key(a[head[b]]);
-        if (kb == b) {
-          ++head[b];
-        } else {
-          std::swap(a[head[b]], a[head[kb]++]);
-        }
-      }
-    }
+    side.at.resize(base + n);
+    Entry* a = side.at.data();
+    for (const auto& part : parts)
+      for (const Entry& e : get(part)) a[next[key(e)]++] = e;
   }
 
   void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate,
@@ -280,9 +279,8 @@ struct CascadeIndex {
     const double long_lo = std::max(floor, 0.0), long_hi = long_floor;
     const double short_lo = short_ceiling;
     const double short_hi = ceiling;
-    const std::size_t long_base = longs.at.size(), short_base = shorts.at.size();
     struct Part {
-      HugeVector<Entry> longs, shorts;
+      ScratchVector<Entry> longs, shorts;
     };
     const std::size_t step = chunk_step(n, resolve_threads(n, 0), kMinChunk);
     std::vector<Part> parts(n == 0 ? 1 : (n + step - 1) / step);
@@ -292,8 +290,10 @@ struct CascadeIndex {
     auto scan = [&](auto pre, auto lp_of) {
       return parallel_any(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
         Part& part = parts[begin / step];
-        HugeVector<Entry>& to_long = begin == 0 ? longs.at : part.longs;
-        HugeVector<Entry>& to_short = begin == 0 ? shorts.at : part.shorts;
+        // Without buckets (the complete index, sorted after) chunk 0 appends to the index itself;
+        // with them, bucket() moves every part into the index.
+        ScratchVector<Entry>& to_long = begin == 0 && !buckets ? longs.at : part.longs;
+        ScratchVector<Entry>& to_short = begin == 0 && !buckets ? shorts.at : part.shorts;
         double side[kBlock];
         alignas(8) std::uint8_t keep[kBlock];  // 1: side[j] != 0
         double bad = 0.0;
@@ -334,11 +334,15 @@ struct CascadeIndex {
       // The common case: LP = max(num, 0) / den, num = |q|·EP − s·M, den = |q|(1 − s·mmr), which
       // detail::lp_linear computes as max(EP − s·M/|q|, 0)/(1 − s·mmr) (the same value up to a
       // few ulps; the kept positions get lp_linear's bits, as liquidation_price; q = 0 gives
-      // NaN, never kept). LP > lo implies max(num, 0) > lo·den·(1 − 1e-12) (LP < hi:
-      // < hi·den·(1 + 1e-12)) whatever the rounding, so most positions are passed over without
-      // a division.
+      // NaN, never kept). LP > lo implies max(num, 0) > lo·den·(1 − 1e-12), LP <= hi implies
+      // max(num, 0) <= hi·den·(1 + 1e-12) (and likewise for >= and <) whatever the rounding, so
+      // most positions are passed over without a division: those outside the pass's range, and
+      // (an extension) those already held, within the old one. A long's upper bound is +inf in
+      // the first pass (hi·den may be NaN there, at den = 0: no bound then).
       const double rate = pol.tiers.mmr[0];
       const double lo_l = long_lo * (1.0 - 1e-12), hi_s = short_hi * (1.0 + 1e-12);
+      const double hi_l = long_hi * (1.0 + 1e-12), lo_s = short_lo * (1.0 - 1e-12);
+      const bool long_capped = std::isfinite(long_hi);
       bad = scan(
           [&](double q, double ep, double m) {
             const double sg = std::copysign(1.0, q);
@@ -346,8 +350,9 @@ struct CascadeIndex {
             const double num = aq * ep - sg * m;
             const double den = aq * (1.0 - sg * rate);
             const double pos_num = num > 0.0 ? num : 0.0;
-            const double l = (q > 0.0) & (pos_num > lo_l * den) ? 1.0 : 0.0;
-            const double s = (q < 0.0) & (pos_num < hi_s * den) ? 1.0 : 0.0;
+            const bool below_hi = (pos_num <= hi_l * den) | !long_capped;
+            const double l = (q > 0.0) & (pos_num > lo_l * den) & below_hi ? 1.0 : 0.0;
+            const double s = (q < 0.0) & (pos_num < hi_s * den) & (pos_num >= lo_s * den) ? 1.0 : 0.0;
             return l - s;
           },
           [&](double q, double ep, double m) { return detail::lp_linear(q, ep, m, rate, 0.0); });
@@ -364,17 +369,27 @@ struct CascadeIndex {
           },
           lp_of);
     }
-    for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place
-      longs.at.insert(longs.at.end(), parts[c].longs.begin(), parts[c].longs.end());
-      shorts.at.insert(shorts.at.end(), parts[c].shorts.begin(), parts[c].shorts.end());
-    }
     if (validate && bad) report_bad_position(pos);
     if (buckets) {  // the two sides are independent: each on a core of its own when both are large
-      const std::size_t both = std::min(longs.at.size() - long_base, shorts.at.size() - short_base);
-      parallel_for_chunks(2, both >= kMinChunk / 4 ? 2 : 1, 1,
+      std::size_t new_longs = 0, new_shorts = 0;
+      for (const Part& part : parts) {
+        new_longs += part.longs.size();
+        new_shorts += part.shorts.size();
+      }
+      parallel_for_chunks(2, std::min(new_longs, new_shorts) >= kMinChunk / 4 ? 2 : 1, 1,
                           [&](std::size_t b, std::size_t e) {
-                            for (std::size_t k = b; k < e; ++k) bucket(k == 0 ? longs : shorts, k == 0 ? long_base : short_base);
+                            for (std::size_t k = b; k < e; ++k) {
+                              if (k == 0)
+                                bucket(longs, parts, [](const Part& p) -> const auto& { return p.longs; });
+                              else
+                                bucket(shorts, parts, [](const Part& p) -> const auto& { return p.shorts; });
+                            }
                           });
+    } else {
+      for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place
+        longs.at.insert(longs.at.end(), parts[c].longs.begin(), parts[c].longs.end());
+        shorts.at.insert(shorts.at.end(), parts[c].shorts.begin(), parts[c].shorts.end());
+      }
     }
     long_floor = floor;
     short_ceiling = ceiling;
@@ -1135,15 +1150,21 @@ class CascadeEngine {
   // Records liquidation o of position `stored`; returns its entry in *out_.
   std::size_t record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
     CascadeLiquidations& out = *out_;
-    std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
-    if (k == 0) {
+    const std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
+    if (k == 0) {  // its first liquidation: the entry is this one's (0.0 + x: the bits of a sum from 0)
       out.position.push_back(static_cast<std::int64_t>(input(stored)));
       out.round.push_back(round);
-      for (auto* v : {&out.closed, &out.deficit, &out.surplus, &out.fee, &out.draw, &out.shortfall, &out.inventory_loss})
-        v->push_back(0.0);
-      out.vwap.push_back(std::numeric_limits<double>::quiet_NaN());
-      k = out.position.size();
-      if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(k);
+      out.closed.push_back(0.0 + o.closed);
+      out.vwap.push_back(o.closed > 0.0 && !std::isnan(o.vwap) ? o.vwap : std::numeric_limits<double>::quiet_NaN());
+      out.deficit.push_back(0.0 + o.deficit);
+      out.surplus.push_back(0.0 + o.surplus);
+      out.fee.push_back(0.0 + o.fee);
+      out.draw.push_back(0.0 + o.draw);
+      out.shortfall.push_back(0.0 + o.shortfall);
+      out.inventory_loss.push_back(0.0);
+      const std::size_t i = out.position.size() - 1;
+      if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(i + 1);
+      return i;
     }
     const std::size_t i = k - 1;
     // Blended close price over the position's closes (VWAP; harmonic for inverse contracts).

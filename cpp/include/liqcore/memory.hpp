@@ -89,20 +89,23 @@ inline void huge_unmap(void* p, std::size_t bytes) noexcept {
 // spent ~13% of its time in the kernel's clear_page. At most kSlots blocks and kCapacity bytes
 // are held (the oldest unmapped first), so memory held beyond what a kernel uses is bounded;
 // blocks from here are not zero (HugeAllocator's users initialize what they read; ZeroedArray
-// maps fresh blocks). Thread-safe: a NumPy array adopting a vector is freed under the GIL, a
-// kernel's scratch on its own threads.
+// maps fresh blocks). A request takes the smallest held block at least its size and at most
+// twice it, whole (cutting a large block for a small request would leave the next large one
+// without): the block's length is remembered until it comes back. Thread-safe: a NumPy array
+// adopting a vector is freed under the GIL, a kernel's scratch on its own threads.
 class BlockCache {
  public:
-  static constexpr std::size_t kSlots = 32;
+  static constexpr std::size_t kSlots = 64;
   static constexpr std::size_t kCapacity = std::size_t{256} << 20;
+  static constexpr std::size_t kLoans = 256;
 
   static BlockCache& instance() noexcept {
     static BlockCache* cache = new BlockCache;  // never destroyed: blocks may be freed at exit
     return *cache;
   }
 
-  // A held block of `len` bytes or more, at most twice that, with what lies beyond `len`
-  // unmapped (len and the block's length are multiples of kHugePage); nullptr if none.
+  // A held block of `len` bytes or more (at most 2·len; len a multiple of kHugePage), or
+  // nullptr if there is none.
   void* take(std::size_t len) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     std::size_t best = count_;
@@ -114,17 +117,30 @@ class BlockCache {
     for (std::size_t k = best; k + 1 < count_; ++k) held_[k] = held_[k + 1];
     --count_;
     bytes_ -= b.len;
-#if defined(__linux__)
-    if (b.len > len) munmap(static_cast<char*>(b.p) + len, b.len - len);
-#endif
+    if (b.len > len) {
+      if (loans_ < kLoans) {
+        lent_[loans_++] = b;  // longer than asked: its length comes back with it
+      } else {
+        unmap({static_cast<char*>(b.p) + len, b.len - len});  // no room to remember: the excess goes
+      }
+    }
     return b.p;
   }
 
-  // Keeps the block (`len` bytes, mapped by huge_map) for a later take(); false if it is not
-  // kept (larger than the capacity) and the caller unmaps it.
-  bool give(void* p, std::size_t len) noexcept {
-    if (len > kCapacity) return false;
+  // Takes back block p, mapped by huge_map for `len` bytes (a multiple of kHugePage) or lent
+  // by take(): kept for a later take(), or unmapped (when it alone exceeds the capacity).
+  void give(void* p, std::size_t len) noexcept {
     std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t k = 0; k < loans_; ++k)
+      if (lent_[k].p == p) {
+        len = lent_[k].len;
+        lent_[k] = lent_[--loans_];
+        break;
+      }
+    if (len > kCapacity) {
+      unmap({p, len});
+      return;
+    }
     while (count_ == kSlots || bytes_ + len > kCapacity) {  // the oldest go
       unmap(held_[0]);
       bytes_ -= held_[0].len;
@@ -133,7 +149,6 @@ class BlockCache {
     }
     held_[count_++] = {p, len};
     bytes_ += len;
-    return true;
   }
 
   // Unmaps every held block; returns their bytes.
@@ -161,7 +176,8 @@ class BlockCache {
   }
   std::mutex mu_;
   Block held_[kSlots] = {};
-  std::size_t count_ = 0, bytes_ = 0;
+  Block lent_[kLoans] = {};  // blocks out longer than asked for
+  std::size_t count_ = 0, bytes_ = 0, loans_ = 0;
 };
 
 // A block of `bytes` (>= kHugeAdviceMin) for HugeAllocator: a held one if there is one of about
@@ -175,9 +191,10 @@ inline void* huge_take(std::size_t bytes) {
 
 inline void huge_give(void* p, std::size_t bytes) noexcept {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (p != nullptr && BlockCache::instance().give(p, huge_length(bytes))) return;
-#endif
+  if (p != nullptr) BlockCache::instance().give(p, huge_length(bytes));
+#else
   huge_unmap(p, bytes);
+#endif
 }
 
 // A block of `bytes` read as zero until written (calloc below the huge-page threshold).
