@@ -488,10 +488,18 @@ struct CascadeTotals {
 // their first liquidation. adl, adl_closed: per position (length n) when the residual rule
 // allocates to counterparties, else empty.
 struct CascadeLiquidations {
-  HugeVector<std::int64_t> position;
-  HugeVector<std::int64_t> round;  // first round the position was liquidated in
-  HugeVector<double> closed, vwap, deficit, surplus, fee, draw, shortfall, inventory_loss;
+  ScratchVector<std::int64_t> position;
+  ScratchVector<std::int64_t> round;  // first round the position was liquidated in
+  ScratchVector<double> closed, vwap, deficit, surplus, fee, draw, shortfall, inventory_loss;
   std::span<double> adl;
+
+  // Every column resized to `rows` (rows beyond the old size not initialized: a round sizes
+  // them for its liquidations, writes the new ones, and cuts them back to those).
+  void resize(std::size_t rows) {
+    position.resize(rows);
+    round.resize(rows);
+    for (auto* v : {&closed, &vwap, &deficit, &surplus, &fee, &draw, &shortfall, &inventory_loss}) v->resize(rows);
+  }
 };
 
 class CascadeEngine {
@@ -549,6 +557,7 @@ class CascadeEngine {
   // Records the per-position results of the next run into `out` (empty; adl, adl_closed zero).
   void record(CascadeLiquidations* out) {
     out_ = out;
+    out_rows_ = out ? out->position.size() : 0;
     const bool again = pol_.sizing != Sizing::full || pol_.residual != ResidualRule::none;
     if (out && again && slot_.empty()) slot_ = detail::ZeroedArray<std::uint32_t>(pos_.size.size());
   }
@@ -761,10 +770,13 @@ class CascadeEngine {
     return a.lp > b.lp || (a.lp == b.lp && a.i > b.i);
   }
 
-  // Positions that became liquidatable at the current mark.
+  // Positions that became liquidatable at the current mark. Each is in touched_ once this
+  // returns (an open one is listed here, where its status has just been read; a moved one was
+  // listed when it first moved), so that the round moves it with move_hit().
   void detect() {
     hits_.clear();
     const auto add = [&](const CascadeIndex::Entry& e) {
+      touched_.push_back(e.i);
       hit(e.i, e.q, e.ep, e.m);
       return false;
     };
@@ -802,6 +814,12 @@ class CascadeEngine {
   // heapify = false: the entry is appended to its heap's vector, which the caller makes a heap.
   void move(std::uint32_t i, double q, double m, bool heapify = true) {
     if (status_[i] == kOpen) touched_.push_back(i);
+    move_hit(i, q, m, heapify);
+  }
+
+  // move() for a position of this round's hits_, already in touched_ (detect()): no read of its
+  // status, which by now is rarely in cache (a miss per liquidation on a large population).
+  void move_hit(std::uint32_t i, double q, double m, bool heapify = true) {
     if (q == 0.0) {
       if (dense_) size_[i] = margin_[i] = 0.0;
       status_[i] = kClosed;
@@ -887,7 +905,7 @@ class CascadeEngine {
     for (std::size_t j = k; j < hits_.size(); ++j) {
       const LiquidationHit& h = hits_[j];
       waiting.add(notional(c, h.q, mark));
-      move(h.i, h.q, h.m);
+      move_hit(h.i, h.q, h.m);
     }
     w.count = static_cast<std::int64_t>(hits_.size() - k);
     w.notional = waiting.value();
@@ -942,6 +960,7 @@ class CascadeEngine {
     BookFlow flow;
     Inventory& long_inv = held_long_;
     Inventory& short_inv = held_short_;
+    if (out_) out_->resize(out_rows_ + hits_.size());  // room for a new row per liquidation
     for (std::size_t k = 0; k < hits_.size(); ++k) {
       const LiquidationHit& h = hits_[k];
       const auto i = static_cast<std::uint32_t>(h.i);
@@ -957,12 +976,13 @@ class CascadeEngine {
       const std::size_t entry = out_ ? record_position(i, o, tot_.rounds + 1) : 0;
       if (o.fallback_closed > 0.0) lots_.push_back({i, entry, q > 0.0});
       if (o.full) {
-        move(i, 0.0, 0.0);
+        move_hit(i, 0.0, 0.0);
       } else {  // the rest stays open with the equity left: margin = E + change − PnL(rest)
         const double rest = q > 0.0 ? q - o.closed : q + o.closed;
-        move(i, rest, E + o.trader_change - pnl(c, rest, ep, mark));
+        move_hit(i, rest, E + o.trader_change - pnl(c, rest, ep, mark));
       }
     }
+    if (out_) out_->resize(out_rows_);  // the rows written
 
     // The fund sells all the inventory it holds (earlier rounds' first) into the book left by
     // the closes, within the band; what the book cannot absorb now is carried to the next round
@@ -1151,18 +1171,18 @@ class CascadeEngine {
   std::size_t record_position(std::uint32_t stored, const LiquidationOutcome& o, std::int64_t round) {
     CascadeLiquidations& out = *out_;
     const std::size_t k = slot_.empty() ? 0 : slot_[stored];  // slot + 1 of a position liquidated before
-    if (k == 0) {  // its first liquidation: the entry is this one's (0.0 + x: the bits of a sum from 0)
-      out.position.push_back(static_cast<std::int64_t>(input(stored)));
-      out.round.push_back(round);
-      out.closed.push_back(0.0 + o.closed);
-      out.vwap.push_back(o.closed > 0.0 && !std::isnan(o.vwap) ? o.vwap : std::numeric_limits<double>::quiet_NaN());
-      out.deficit.push_back(0.0 + o.deficit);
-      out.surplus.push_back(0.0 + o.surplus);
-      out.fee.push_back(0.0 + o.fee);
-      out.draw.push_back(0.0 + o.draw);
-      out.shortfall.push_back(0.0 + o.shortfall);
-      out.inventory_loss.push_back(0.0);
-      const std::size_t i = out.position.size() - 1;
+    if (k == 0) {  // its first liquidation: a new row (round() made room), this one's values
+      const std::size_t i = out_rows_++;  // (0.0 + x: the bits of a sum from 0, as the rows after)
+      out.position[i] = static_cast<std::int64_t>(input(stored));
+      out.round[i] = round;
+      out.closed[i] = 0.0 + o.closed;
+      out.vwap[i] = o.closed > 0.0 && !std::isnan(o.vwap) ? o.vwap : std::numeric_limits<double>::quiet_NaN();
+      out.deficit[i] = 0.0 + o.deficit;
+      out.surplus[i] = 0.0 + o.surplus;
+      out.fee[i] = 0.0 + o.fee;
+      out.draw[i] = 0.0 + o.draw;
+      out.shortfall[i] = 0.0 + o.shortfall;
+      out.inventory_loss[i] = 0.0;
       if (!slot_.empty()) slot_[stored] = static_cast<std::uint32_t>(i + 1);
       return i;
     }
@@ -1205,6 +1225,7 @@ class CascadeEngine {
   Ledger ledger_;
   CascadeTotals tot_;
   CascadeLiquidations* out_ = nullptr;
+  std::size_t out_rows_ = 0;  // rows of *out_ written (round() sizes it beyond, then back)
 
   // Per position. size_, margin_: the current values of moved positions (of every position when
   // dense_: the residual rule allocates, the counterparties read them all); allocated with
@@ -1215,7 +1236,7 @@ class CascadeEngine {
   detail::ZeroedArray<std::uint32_t> version_;  // allocated at the first move
   detail::ZeroedArray<std::uint32_t> slot_;     // record(): 1 + entry of the position in *out_
   HugeVector<double> loss_;                    // allocated by track_losses()
-  HugeVector<std::uint32_t> touched_;  // the positions not kOpen
+  HugeVector<std::uint32_t> touched_;  // the positions not kOpen, and this round's hits (detect())
   Flags round_flag_;
   HugeVector<double> adl_charge_;
   // The fund's inventory carried from round to round, and what each lot came from.
