@@ -7,8 +7,9 @@
 // its time in them). Blocks of at least kHugeAdviceMin bytes are therefore mapped here directly,
 // aligned to 2 MiB and advised for transparent huge pages (MADV_HUGEPAGE, NumPy's threshold and
 // NumPy's advice for its own arrays): the kernel maps them 2 MiB at a time, 512 times fewer
-// faults for the same bytes. Such blocks read as zero until written. Freed, they are kept for
-// the next call (BlockCache: the system's zeroing of fresh memory is not paid again). Smaller
+// faults for the same bytes. A freshly mapped block reads as zero until written (ZeroedArray
+// relies on that); a HugeAllocator block, once freed, is kept for the next call (BlockCache: the
+// system's zeroing of fresh memory is not paid again) and holds old values when reused. Smaller
 // blocks, and every block off Linux, come from malloc as usual; where the system ignores the
 // advice, nothing changes but the speed.
 #pragma once
