@@ -10,6 +10,8 @@ malloc so that AddressSanitizer sees it, checks the same large arrays for memory
 
 from __future__ import annotations
 
+import os
+
 import liqcore as lq
 import numpy as np
 import pytest
@@ -107,3 +109,30 @@ def test_release_memory_returns_the_held_blocks() -> None:
     assert lq.release_memory() == held
     assert lq.held_memory() == 0
     assert lq.release_memory() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_reuses_and_allocates_large_blocks() -> None:
+    """The cache of freed blocks survives fork() (its lock is taken across it, as malloc's):
+    a child inherits the held blocks and runs a large liquidation on them, and the parent
+    goes on."""
+    book = lq.synthetic_book(MARK, levels=50, seed=0)
+    policy = lq.Policy(execution="takeover")
+    pos = _underwater(9 * TILE, seed=14)
+    want = lq.liquidate(pos, book, MARK, policy, insurance_fund=0.0)
+    want_deficit = want.deficit.copy()
+    del want  # its blocks are held (where blocks are cached) when the child starts
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if its run matches the parent's
+        code = 1
+        try:
+            got = lq.liquidate(pos, book, MARK, policy, insurance_fund=0.0)
+            code = 0 if np.array_equal(got.deficit, want_deficit) else 3
+            del got
+            lq.release_memory()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    again = lq.liquidate(pos, book, MARK, policy, insurance_fund=0.0)
+    np.testing.assert_array_equal(again.deficit, want_deficit)

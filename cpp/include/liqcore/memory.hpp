@@ -24,6 +24,7 @@
 #include <vector>
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <sys/mman.h>
 #endif
 
@@ -101,7 +102,7 @@ class BlockCache {
   static constexpr std::size_t kLoans = 256;
 
   static BlockCache& instance() noexcept {
-    static BlockCache* cache = new BlockCache;  // never destroyed: blocks may be freed at exit
+    static BlockCache* cache = make();  // never destroyed: blocks may be freed at exit
     return *cache;
   }
 
@@ -175,6 +176,17 @@ class BlockCache {
     munmap(b.p, b.len);
 #endif
   }
+  // The cache, with fork handlers (as malloc's): the forking thread holds the lock across
+  // fork(), so that a child never starts with it held by a thread it does not have.
+  static BlockCache* make() {
+    auto* cache = new BlockCache;
+#if defined(__linux__)
+    static BlockCache* forked = cache;
+    pthread_atfork([] { forked->mu_.lock(); }, [] { forked->mu_.unlock(); }, [] { forked->mu_.unlock(); });
+#endif
+    return cache;
+  }
+
   std::mutex mu_;
   Block held_[kSlots] = {};
   Block lent_[kLoans] = {};  // blocks out longer than asked for
