@@ -411,3 +411,19 @@ def test_pro_rata_tiny_amount_over_a_huge_total_is_not_lost():
     assert math.isclose(float(taken.sum()), 6.86e-247, rel_tol=1e-12)
     assert math.isclose(float(taken[0]), 6.86e-247 / 1.5, rel_tol=1e-12)
     assert taken[1] == 0.0
+
+
+def test_risk_aware_tiny_amount_against_tiny_weights_is_not_overcharged():
+    # Found by the fuzz test: with an amount of 4.6e-230 and a relative weight of 1e-191, the
+    # saturation test num·w < caps·den underflowed to 0 < 0 and charged everyone their cap
+    # (6.9e-230 in all). Position 2 saturates (t = caps/w = 4.6e-230 < eta); position 0 gives
+    # the rest, amount − caps·capacity of position 2.
+    cap = np.array([1.0, 0.0, 0.5])
+    weights = np.array([7.450980996418463e-190, 0.005, 68.06112095632791])
+    caps = np.array([4.568371735916369e-230, 0.0, 4.568371735916369e-230])
+    amount = 4.568371735916369e-230
+    taken = lq.adl.risk_aware(cap, weights, caps, amount)
+    assert math.isclose(float(taken.sum()), amount, rel_tol=1e-12)
+    assert taken[2] == caps[2] * cap[2]
+    assert math.isclose(float(taken[0]), amount - caps[2] * cap[2], rel_tol=1e-12)
+    assert taken[1] == 0.0

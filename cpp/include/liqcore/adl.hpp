@@ -140,16 +140,17 @@ inline void water_fill(std::span<const double> capacity, std::span<const double>
   if (!std::isfinite(slope)) throw InvalidArgument("capacity", -1, "sum overflows a double");
 
   // The level eta = num/den, kept as a ratio: eta itself underflows for a tiny amount against a
-  // huge capacity (1e-286 / 1e308), while num·(w·capacity/den) does not.
+  // huge capacity (1e-286 / 1e308), while num·(w·capacity/den) does not. min(eta·w, caps)·q is
+  // taken as min(eta·w·q, caps·q), with no comparison of eta·w against caps: num·w and caps·den
+  // both underflow to 0 for tiny amounts against tiny weights (2e-230 · 1e-191), and a test
+  // between them would saturate everyone, charging more than the amount.
   auto fill = [&](double num, double den) {
     for (std::size_t i = 0; i < n; ++i) {
       const double w = weight(i);
       if (!(w > 0.0) || !(num > 0.0)) {
         taken[i] = 0.0;
-      } else if (num * w < caps[i] * den) {
-        taken[i] = num * ((w * capacity[i]) / den);
       } else {
-        taken[i] = caps[i] * capacity[i];
+        taken[i] = std::min(num * ((w * capacity[i]) / den), caps[i] * capacity[i]);
       }
     }
   };
