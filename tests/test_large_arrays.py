@@ -29,12 +29,16 @@ def _underwater(n: int, seed: int) -> lq.Positions:
     return lq.Positions(size, entry, margin)
 
 
+def _tiled(pos: lq.Positions, reps: int) -> lq.Positions:
+    return lq.Positions(
+        np.tile(pos.size, reps), np.tile(pos.entry_price, reps), np.tile(pos.margin, reps)
+    )
+
+
 def test_large_liquidation_lists_match_small_runs() -> None:
     small = _underwater(TILE, seed=3)
     reps = 9
-    big = lq.Positions(
-        np.tile(small.size, reps), np.tile(small.entry_price, reps), np.tile(small.margin, reps)
-    )
+    big = _tiled(small, reps)
     book = lq.synthetic_book(MARK, levels=50, seed=0)
     policy = lq.Policy(execution="takeover")
     r_small = lq.liquidate(small, book, MARK, policy, insurance_fund=0.0)
@@ -76,9 +80,7 @@ def test_reused_blocks_give_the_same_results() -> None:
     policy = lq.Policy(execution="takeover")
     reps = 9
     other, small = _underwater(reps * TILE, seed=11), _underwater(TILE, seed=12)
-    big = lq.Positions(
-        np.tile(small.size, reps), np.tile(small.entry_price, reps), np.tile(small.margin, reps)
-    )
+    big = _tiled(small, reps)
     lq.release_memory()
     warm = lq.liquidate(other, book, MARK, policy, insurance_fund=0.0)
     assert warm.liquidations.closed.nbytes >= 4 << 20

@@ -219,16 +219,16 @@ struct CascadeIndex {
     return b;
   }
 
-  // Appends the entries get(part) of every part of `parts` (in part order: the new entries in
+  // Appends the entries part.*list of every part of `parts` (in part order: the new entries in
   // index order) to `side` in new buckets: a stable counting sort on the high bits of the LP
   // (the bits of a positive double order like the double), about 32 entries per bucket.
-  template <class Parts, class Get>
-  static void bucket(Side& side, const Parts& parts, Get get) {
+  template <class Parts, class List>
+  static void bucket(Side& side, const Parts& parts, List list) {
     std::size_t n = 0;
     std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
     for (const auto& part : parts) {
-      n += get(part).size();
-      for (const Entry& e : get(part)) {
+      n += (part.*list).size();
+      for (const Entry& e : part.*list) {
         lo = std::min(lo, bits(e.lp));
         hi = std::max(hi, bits(e.lp));
       }
@@ -244,7 +244,7 @@ struct CascadeIndex {
     };
     std::vector<std::size_t> next(buckets + 1, 0);  // counts, then where each bucket's next entry goes
     for (const auto& part : parts)
-      for (const Entry& e : get(part)) ++next[key(e) + 1];
+      for (const Entry& e : part.*list) ++next[key(e) + 1];
     const std::size_t base = side.at.size();
     next[0] = base;
     for (std::size_t b = 0; b < buckets; ++b) {
@@ -254,7 +254,7 @@ struct CascadeIndex {
     side.at.resize(base + n);
     Entry* a = side.at.data();
     for (const auto& part : parts)
-      for (const Entry& e : get(part)) a[next[key(e)]++] = e;
+      for (const Entry& e : part.*list) a[next[key(e)]++] = e;
   }
 
   void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate,
@@ -378,12 +378,8 @@ struct CascadeIndex {
       }
       parallel_for_chunks(2, std::min(new_longs, new_shorts) >= kMinChunk / 4 ? 2 : 1, 1,
                           [&](std::size_t b, std::size_t e) {
-                            for (std::size_t k = b; k < e; ++k) {
-                              if (k == 0)
-                                bucket(longs, parts, [](const Part& p) -> const auto& { return p.longs; });
-                              else
-                                bucket(shorts, parts, [](const Part& p) -> const auto& { return p.shorts; });
-                            }
+                            for (std::size_t k = b; k < e; ++k)
+                              bucket(k == 0 ? longs : shorts, parts, k == 0 ? &Part::longs : &Part::shorts);
                           });
     } else {
       for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place

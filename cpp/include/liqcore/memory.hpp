@@ -115,15 +115,12 @@ class BlockCache {
       if (held_[k].len >= len && held_[k].len <= 2 * len && (best == count_ || held_[k].len < held_[best].len))
         best = k;
     if (best == count_) return nullptr;
-    const Block b = held_[best];
-    for (std::size_t k = best; k + 1 < count_; ++k) held_[k] = held_[k + 1];
-    --count_;
-    bytes_ -= b.len;
+    const Block b = remove(best);
     if (b.len > len) {
       if (loans_ < kLoans) {
         lent_[loans_++] = b;  // longer than asked: its length comes back with it
       } else {
-        unmap({static_cast<char*>(b.p) + len, b.len - len});  // no room to remember: the excess goes
+        huge_unmap(static_cast<char*>(b.p) + len, b.len - len);  // no room to remember: the excess goes
       }
     }
     return b.p;
@@ -140,14 +137,12 @@ class BlockCache {
         break;
       }
     if (len > kCapacity) {
-      unmap({p, len});
+      huge_unmap(p, len);
       return;
     }
     while (count_ == kSlots || bytes_ + len > kCapacity) {  // the oldest go
-      unmap(held_[0]);
-      bytes_ -= held_[0].len;
-      for (std::size_t k = 0; k + 1 < count_; ++k) held_[k] = held_[k + 1];
-      --count_;
+      const Block old = remove(0);
+      huge_unmap(old.p, old.len);
     }
     held_[count_++] = {p, len};
     bytes_ += len;
@@ -156,7 +151,7 @@ class BlockCache {
   // Unmaps every held block; returns their bytes.
   std::size_t release() noexcept {
     std::lock_guard<std::mutex> lock(mu_);
-    for (std::size_t k = 0; k < count_; ++k) unmap(held_[k]);
+    for (std::size_t k = 0; k < count_; ++k) huge_unmap(held_[k].p, held_[k].len);
     count_ = 0;
     return std::exchange(bytes_, 0);
   }
@@ -171,18 +166,21 @@ class BlockCache {
     void* p;
     std::size_t len;
   };
-  static void unmap(const Block& b) noexcept {
-#if defined(__linux__)
-    munmap(b.p, b.len);
-#endif
+  // Held block k, out of the list (the later ones move up: the list stays oldest first).
+  Block remove(std::size_t k) noexcept {
+    const Block b = held_[k];
+    for (; k + 1 < count_; ++k) held_[k] = held_[k + 1];
+    --count_;
+    bytes_ -= b.len;
+    return b;
   }
+
   // The cache, with fork handlers (as malloc's): the forking thread holds the lock across
   // fork(), so that a child never starts with it held by a thread it does not have.
   static BlockCache* make() {
     auto* cache = new BlockCache;
 #if defined(__linux__)
-    static BlockCache* forked = cache;
-    pthread_atfork([] { forked->mu_.lock(); }, [] { forked->mu_.unlock(); }, [] { forked->mu_.unlock(); });
+    pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); }, [] { instance().mu_.unlock(); });
 #endif
     return cache;
   }
@@ -196,18 +194,18 @@ class BlockCache {
 // A block of `bytes` (>= kHugeAdviceMin) for HugeAllocator: a held one if there is one of about
 // its size, else a fresh one; not zero.
 inline void* huge_take(std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (void* p = BlockCache::instance().take(huge_length(bytes))) return p;
-#endif
+  if constexpr (kCachesBlocks)
+    if (void* p = BlockCache::instance().take(huge_length(bytes))) return p;
   return huge_map(bytes);
 }
 
+// Gives back a block from huge_take (`bytes` as asked for): kept for reuse, or unmapped.
 inline void huge_give(void* p, std::size_t bytes) noexcept {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (p != nullptr) BlockCache::instance().give(p, huge_length(bytes));
-#else
-  huge_unmap(p, bytes);
-#endif
+  if constexpr (kCachesBlocks) {
+    if (p != nullptr) BlockCache::instance().give(p, huge_length(bytes));
+  } else {
+    huge_unmap(p, bytes);
+  }
 }
 
 // A block of `bytes` read as zero until written (calloc below the huge-page threshold).
