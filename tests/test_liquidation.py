@@ -957,28 +957,54 @@ def reference_underwater_order(q: np.ndarray, ep: np.ndarray, m: np.ndarray, mar
     return out + sorted(group, key=lambda j: (-notional[j], j))
 
 
-def test_large_underwater_order_matches_the_reference() -> None:
-    # Over 4096 liquidations the order is a radix sort on 32 of each key's bits, then a sort of
-    # the runs those bits leave equal. Keys here spread over two binades and more, with clusters
-    # 2e-11 apart (closer than the 32 bits tell apart, farther than a tie), exact duplicates and
-    # keys equal in exact arithmetic but not in float (ties: larger notional first).
+def _order_population(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Long positions in random order whose underwater keys spread over two binades and more,
+    with clusters 2e-11 apart (closer than 32 bits tell apart, farther than a tie), exact
+    duplicates and keys equal in exact arithmetic but not in float (ties: larger notional
+    first); at mark 100, mmr 0.005."""
     rng = np.random.default_rng(17)
-    mark, mmr = 100.0, 0.005
-    n = 20_000
     q = np.ones(n)
     ep = rng.uniform(99.0, 140.0, n)  # keys from below 0 (healthy) to about 0.4
     m = rng.uniform(0.0, 0.5, n)
-    cluster = np.arange(0, 3_000)
-    ep[cluster] = 120.0 + (cluster % 300) * 2e-9  # ten copies of each of 300 keys 2e-11 apart
+    c = 3 * n // 20  # 3,000 of 20,000
+    cluster = np.arange(0, c)
+    ep[cluster] = 120.0 + (cluster % (c // 10)) * 2e-9  # ten copies of each of c/10 keys 2e-11 apart
     m[cluster] = 0.25
-    tied = np.arange(3_000, 3_600)  # pairs of keys equal in exact arithmetic: (q, m) = (1, m0), (4, 4 m0)
+    tied = np.arange(c, c + c // 5)  # pairs of keys equal in exact arithmetic: (q, m) = (1, m0), (4, 4 m0)
     q[tied[1::2]] = 4.0
     m[tied[1::2]] = 4.0 * m[tied[0::2]]
     ep[tied[1::2]] = ep[tied[0::2]]
     rng.shuffle(perm := np.arange(n))
-    q, ep, m = q[perm], ep[perm], m[perm]
+    return q[perm], ep[perm], m[perm]
+
+
+def test_large_underwater_order_matches_the_reference() -> None:
+    # Over 4096 liquidations in random order the order is a radix sort on 32 of each key's bits,
+    # then a sort of the runs those bits leave equal.
+    mark, mmr = 100.0, 0.005
+    q, ep, m = _order_population(20_000)
     book = lq.synthetic_book(mark, levels=2_000, seed=3)
     res = lq.liquidate(lq.Positions(q, ep, m), book, mark, lq.Policy(mmr=mmr), insurance_fund=1e6)
     want = reference_underwater_order(q, ep, m, mark, mmr)
     assert len(want) > 4096
+    assert res.liquidations.position.tolist() == want
+
+
+@pytest.mark.parametrize("n", [2_000, 20_000])
+@pytest.mark.parametrize("runs", [1, 2, 3, 8, 9])
+def test_nearly_ordered_hits_order_matches_the_reference(n: int, runs: int) -> None:
+    # Hits that arrive in up to 8 runs already in liquidation order (as a stress test's sorted
+    # index yields them) are merged instead of sorted; 9 runs take the sort. The liquidatable
+    # positions come as `runs` interleaved subsequences of their order (each in order), the
+    # healthy ones after them.
+    mark, mmr = 100.0, 0.005
+    q, ep, m = _order_population(n)
+    order = np.array(reference_underwater_order(q, ep, m, mark, mmr))
+    healthy = np.setdiff1d(np.arange(n), order)
+    perm = np.concatenate([order[r::runs] for r in range(runs)] + [healthy])
+    q, ep, m = q[perm], ep[perm], m[perm]
+    book = lq.synthetic_book(mark, levels=2_000, seed=3)
+    res = lq.liquidate(lq.Positions(q, ep, m), book, mark, lq.Policy(mmr=mmr), insurance_fund=1e6)
+    want = reference_underwater_order(q, ep, m, mark, mmr)
+    assert (len(want) > 4096) == (n > 4096)
     assert res.liquidations.position.tolist() == want

@@ -297,6 +297,29 @@ void radix_sort(List& a, List& tmp) {
   }
 }
 
+// items (in list order: items[k].k = k) sorted stably by bits[k] by merging the ascending runs of bits
+// (pairwise, a pass per halving of their number): when the list is nearly in order already, a
+// pass or two where the radix sort makes four and a histogram. `starts`: the first index of each
+// run (starts[0] = 0).
+inline void merge_runs(SortList32& items, SortList32& tmp, const std::uint64_t* bits, std::size_t n,
+                       std::vector<std::size_t> starts) {
+  tmp.resize(n);
+  const auto less = [bits](const SortItem32& x, const SortItem32& y) { return bits[x.k] < bits[y.k]; };
+  std::vector<std::size_t> merged;
+  while (starts.size() > 1) {
+    merged.clear();
+    for (std::size_t r = 0; r < starts.size(); r += 2) {  // runs r and r + 1 into one (std::merge is stable)
+      const std::size_t a = starts[r];
+      const std::size_t b = r + 1 < starts.size() ? starts[r + 1] : n;
+      const std::size_t e = r + 2 < starts.size() ? starts[r + 2] : n;
+      std::merge(items.begin() + a, items.begin() + b, items.begin() + b, items.begin() + e, tmp.begin() + a, less);
+      merged.push_back(a);
+    }
+    items.swap(tmp);
+    starts.swap(merged);
+  }
+}
+
 // Order keys this close are a tie (docs/model.md §3, step 2): keys that are equal in exact
 // arithmetic come out of float arithmetic a few ulps apart, on either side, and differently in
 // each engine (two counterparties a socialization charge leaves at zero equity share a
@@ -491,11 +514,21 @@ inline void order_liquidations(HitList& hits, double mark, const LiquidationPoli
   const auto by_bits = [&](const detail::SortItem32& x, const detail::SortItem32& y) {
     return bits[x.k] != bits[y.k] ? bits[x.k] < bits[y.k] : x.k < y.k;
   };
+  // A list that comes nearly in order is merged instead (detail::merge_runs: the same order).
+  // It often does: a stress test's index is sorted, so each side's hits arrive in liquidation-
+  // price order, which is the key's order under a flat rate (docs/model.md §3, step 2), and the
+  // heap of moved positions pops in that order too.
+  constexpr std::size_t kMergedRuns = 8;
+  std::vector<std::size_t> starts{0};
+  for (std::size_t k = 1; k < n && starts.size() <= kMergedRuns; ++k)
+    if (bits[k] < bits[k - 1]) starts.push_back(k);
   const std::uint64_t differ = any_one.load() ^ all_one.load();
   const int lead = differ == 0 ? 0 : std::countl_zero(differ);
   for (std::size_t k = 0; k < n; ++k)
     items[k] = {static_cast<std::uint32_t>((bits[k] << lead) >> 32), static_cast<std::uint32_t>(k)};
-  if (n < 4096) {  // comparisons beat the radix sort's passes on fewer items
+  if (starts.size() <= kMergedRuns) {
+    detail::merge_runs(items, scratch.tmp, bits.data(), n, std::move(starts));
+  } else if (n < 4096) {  // comparisons beat the radix sort's passes on fewer items
     std::sort(items.begin(), items.end(), by_bits);
   } else {
     detail::radix_sort(items, scratch.tmp);
@@ -514,6 +547,9 @@ inline void order_liquidations(HitList& hits, double mark, const LiquidationPoli
   };
   detail::break_order_ties(items.begin(), items.end(), [&](const detail::SortItem32& x) { return keys[x.k]; },
                            after_key);
+  bool in_order = true;  // a list that came in order (the merge's common case) stays as it is
+  for (std::size_t k = 0; k < n && in_order; ++k) in_order = items[k].k == k;
+  if (in_order) return;
   // hits[k] = old hits[items[k].k]: a gather into a second buffer (independent reads, which
   // the CPU overlaps; following the permutation's cycles in place chains cache misses).
   HitList& sorted = scratch.hits;
