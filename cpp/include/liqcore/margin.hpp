@@ -153,6 +153,14 @@ inline double lp_linear(double q, double ep, double m, double rate, double cum) 
   return pos / (den + (x > 0.0 ? 0.0 : 1.0));
 }
 
+// lp_linear(q, ep, m, 0, 0), the bankruptcy price, without the second division: its divisor is
+// 1 (x > 0: x/1 = x) or 2 with a numerator of 0, so the bits are the same and one division less
+// lies on the path of every liquidation.
+inline double bp_linear(double q, double ep, double m) noexcept {
+  const double x = ep - std::copysign(1.0, q) * ((m + 0.0) / std::abs(q));
+  return x > 0.0 ? x : 0.0;
+}
+
 inline double lp_inverse(double q, double ep, double m, double rate, double cum, double csize) noexcept {
   const double s = std::copysign(1.0, q);  // bit ops: GCC would branch on a select
   const double ac = std::abs(q) * csize;
@@ -216,7 +224,7 @@ inline RateCum lp_tier(const ContractSpec& c, const Tiers& t, double q, double e
 // gets 0, an inverse short solvent at every price gets +inf; q = 0 gets NaN.
 inline double bankruptcy_price(const ContractSpec& c, double q, double ep, double m) noexcept {
   if (q == 0.0) return std::numeric_limits<double>::quiet_NaN();
-  return detail::lp_rate(c, q, ep, m, 0.0, 0.0);
+  return c.kind == Contract::linear ? detail::bp_linear(q, ep, m) : detail::lp_rate(c, q, ep, m, 0.0, 0.0);
 }
 
 // Liquidation price: the mark at which E(P) = MM(P) (docs/model.md §1), solved exactly in the tier
