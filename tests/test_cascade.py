@@ -665,8 +665,9 @@ def test_index_on_every_core_gives_the_same_bits_as_on_one(
     on_one_core: Any, spread_positions: Any
 ) -> None:
     # The cascade's index is collected on every core the process may use, in fixed chunks
-    # joined in chunk order (and its two sides bucketed on a core each): the cascade is the same
-    # bits on one core (affinity restricted) as on all of them, through window extensions.
+    # joined in chunk order, and bucketed chunk by chunk on a core each (a chunk's entries of a
+    # bucket after those of the chunks before it): the cascade is the same bits on one core
+    # (affinity restricted) as on all of them, through window extensions.
     pos = spread_positions(300_000, 12)  # several collection chunks
     book = lq.synthetic_book(100.0, levels=2_000, seed=5)
 

@@ -219,19 +219,31 @@ struct CascadeIndex {
     return b;
   }
 
-  // Appends the entries part.*list of every part of `parts` (in part order: the new entries in
-  // index order) to `side` in new buckets: a stable counting sort on the high bits of the LP
-  // (the bits of a positive double order like the double), about 32 entries per bucket.
-  template <class Parts, class List>
-  static void bucket(Side& side, const Parts& parts, List list) {
+  // Entries a pass keeps for one side, with the least and greatest bits of their LPs.
+  struct Kept {
+    ScratchVector<Entry> at;
+    std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
+    void add(const Entry& e) {
+      at.push_back(e);
+      lo = std::min(lo, bits(e.lp));
+      hi = std::max(hi, bits(e.lp));
+    }
+  };
+
+  // Appends the entries (part.*kept).at of every part of `parts` (in part order: the new entries
+  // in index order) to `side` in new buckets: a stable counting sort on the high bits of the LP
+  // (the bits of a positive double order like the double), about 32 entries per bucket. Each
+  // part is counted and scattered on a core of its own (`threads`, parallel.hpp) into the places
+  // the counts give it: part p's entries of a bucket after those of parts < p, so the index is
+  // the same, entry for entry, whatever the thread count.
+  template <class Parts, class Member>
+  static void bucket(Side& side, const Parts& parts, Member kept, std::size_t threads) {
     std::size_t n = 0;
     std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
     for (const auto& part : parts) {
-      n += (part.*list).size();
-      for (const Entry& e : part.*list) {
-        lo = std::min(lo, bits(e.lp));
-        hi = std::max(hi, bits(e.lp));
-      }
+      n += (part.*kept).at.size();
+      lo = std::min(lo, (part.*kept).lo);
+      hi = std::max(hi, (part.*kept).hi);
     }
     if (n == 0) return;
     std::size_t buckets = 1;
@@ -242,19 +254,29 @@ struct CascadeIndex {
     auto key = [&](const Entry& e) {
       return static_cast<std::size_t>((desc ? hi - bits(e.lp) : bits(e.lp) - lo) >> shift);
     };
-    std::vector<std::size_t> next(buckets + 1, 0);  // counts, then where each bucket's next entry goes
-    for (const auto& part : parts)
-      for (const Entry& e : part.*list) ++next[key(e) + 1];
-    const std::size_t base = side.at.size();
-    next[0] = base;
+    const std::size_t np = parts.size();
+    // next[p·buckets + b]: the count of part p's entries in bucket b, then where the next goes
+    std::vector<std::size_t> next(np * buckets, 0);
+    const std::size_t cores = resolve_threads(n, threads);  // by the entries to move, not the parts
+    const auto each_part = [&](auto&& f) {
+      parallel_for_chunks(np, cores, 1, [&](std::size_t b, std::size_t e) {
+        for (std::size_t p = b; p < e; ++p) f(p, (parts[p].*kept).at, next.data() + p * buckets);
+      });
+    };
+    each_part([&](std::size_t, const auto& list, std::size_t* count) {
+      for (const Entry& e : list) ++count[key(e)];
+    });
+    std::size_t at = side.at.size();
     for (std::size_t b = 0; b < buckets; ++b) {
-      if (next[b + 1] > 0) side.bucket_end.push_back(next[b] + next[b + 1]);
-      next[b + 1] += next[b];
+      const std::size_t first = at;
+      for (std::size_t p = 0; p < np; ++p) at += std::exchange(next[p * buckets + b], at);
+      if (at > first) side.bucket_end.push_back(at);
     }
-    side.at.resize(base + n);
+    side.at.resize(at);
     Entry* a = side.at.data();
-    for (const auto& part : parts)
-      for (const Entry& e : part.*list) a[next[key(e)]++] = e;
+    each_part([&](std::size_t, const auto& list, std::size_t* place) {
+      for (const Entry& e : list) a[place[key(e)]++] = e;
+    });
   }
 
   void collect(const PositionColumns& pos, const LiquidationPolicy& pol, double floor, double ceiling, bool validate,
@@ -280,7 +302,7 @@ struct CascadeIndex {
     const double short_lo = short_ceiling;
     const double short_hi = ceiling;
     struct Part {
-      ScratchVector<Entry> longs, shorts;
+      Kept longs, shorts;
     };
     const std::size_t step = chunk_step(n, resolve_threads(n, 0), kMinChunk);
     std::vector<Part> parts(n == 0 ? 1 : (n + step - 1) / step);
@@ -290,10 +312,9 @@ struct CascadeIndex {
     auto scan = [&](auto pre, auto lp_of) {
       return parallel_any(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
         Part& part = parts[begin / step];
-        // Without buckets (the complete index, sorted after) chunk 0 appends to the index itself;
-        // with them, bucket() moves every part into the index.
-        ScratchVector<Entry>& to_long = begin == 0 && !buckets ? longs.at : part.longs;
-        ScratchVector<Entry>& to_short = begin == 0 && !buckets ? shorts.at : part.shorts;
+        // With buckets, bucket() moves every part into the index; without (the complete index,
+        // sorted after) chunk 0 appends to the index itself.
+        const bool in_place = begin == 0 && !buckets;
         double side[kBlock];
         alignas(8) std::uint8_t keep[kBlock];  // 1: side[j] != 0
         double bad = 0.0;
@@ -312,8 +333,12 @@ struct CascadeIndex {
           for (std::size_t j = 0; j < len; ++j) keep[j] = static_cast<std::uint8_t>(side[j] * side[j]);
           const auto take = [&](std::size_t j) {
             const double p = lp_of(q[j], ep[j], m[j]);
-            if (side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))
-              (side[j] > 0.0 ? to_long : to_short).push_back({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
+            if (!(side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))) return;
+            const Entry e{p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)};
+            if (in_place)
+              (side[j] > 0.0 ? longs.at : shorts.at).push_back(e);
+            else
+              (side[j] > 0.0 ? part.longs : part.shorts).add(e);
           };
           // The kept positions (a few per block), eight flags at a time: a word of zeros skipped
           // at once, the lowest set byte of the others taken in index order.
@@ -370,21 +395,13 @@ struct CascadeIndex {
           lp_of);
     }
     if (validate && bad) report_bad_position(pos);
-    if (buckets) {  // the two sides are independent: each on a core of its own when both are large
-      std::size_t new_longs = 0, new_shorts = 0;
-      for (const Part& part : parts) {
-        new_longs += part.longs.size();
-        new_shorts += part.shorts.size();
-      }
-      parallel_for_chunks(2, std::min(new_longs, new_shorts) >= kMinChunk / 4 ? 2 : 1, 1,
-                          [&](std::size_t b, std::size_t e) {
-                            for (std::size_t k = b; k < e; ++k)
-                              bucket(k == 0 ? longs : shorts, parts, k == 0 ? &Part::longs : &Part::shorts);
-                          });
+    if (buckets) {
+      bucket(longs, parts, &Part::longs, 0);
+      bucket(shorts, parts, &Part::shorts, 0);
     } else {
       for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place
-        longs.at.insert(longs.at.end(), parts[c].longs.begin(), parts[c].longs.end());
-        shorts.at.insert(shorts.at.end(), parts[c].shorts.begin(), parts[c].shorts.end());
+        longs.at.insert(longs.at.end(), parts[c].longs.at.begin(), parts[c].longs.at.end());
+        shorts.at.insert(shorts.at.end(), parts[c].shorts.at.begin(), parts[c].shorts.at.end());
       }
     }
     long_floor = floor;
