@@ -31,7 +31,8 @@
 // walks (plus the levels to restore when resilience > 0), not the whole population. A stress
 // test sorts every position once for all its scenarios; a single cascade indexes only the
 // positions whose LP lies within 1/64 of the shocked mark (one vectorized pass over the
-// positions) and makes another pass with a 4-fold wider window whenever the mark runs past them.
+// positions) and makes another pass with a wider window whenever the mark runs past them (at
+// least 4-fold, and 4 times the mark's run past the old one: extend_index).
 // Positions that change without closing (a partial close or a slice, ADL on a counterparty) get
 // a new liquidation price and move to a heap that detection also watches; so do the positions
 // a rate limit leaves waiting, re-detected (and re-ordered) every round they wait. The engine's
@@ -762,16 +763,18 @@ class CascadeEngine {
   }
 
   // A partial index grows while the mark is beyond it and the positions it holds are all
-  // passed: the window's relative width grows 4-fold per step (complete once it reaches 1).
+  // passed: the window's relative width grows 4-fold per step, and to at least 4 times the
+  // relative distance the mark has run past the index (a mark that falls fast will likely fall
+  // further: one pass instead of several); complete once it reaches 1.
   void extend_index() {
     if (!grow_) return;
     constexpr double inf = std::numeric_limits<double>::infinity();
     while (next_long_ == idx_.longs.buckets() && mark_ < grow_->long_floor) {
-      long_window_ *= 4.0;
+      long_window_ = std::max(4.0 * long_window_, 4.0 * (1.0 - mark_ / grow_->long_floor));
       grow_->extend(pos_, pol_, long_window_ >= 1.0 ? 0.0 : mark_ * (1.0 - long_window_), grow_->short_ceiling);
     }
     while (next_short_ == idx_.shorts.buckets() && mark_ > grow_->short_ceiling) {
-      short_window_ *= 4.0;
+      short_window_ = std::max(4.0 * short_window_, 4.0 * (mark_ / grow_->short_ceiling - 1.0));
       grow_->extend(pos_, pol_, grow_->long_floor, short_window_ >= 1.0 ? inf : mark_ * (1.0 + short_window_));
     }
   }
