@@ -968,9 +968,10 @@ def _order_population(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = rng.uniform(0.0, 0.5, n)
     c = 3 * n // 20  # 3,000 of 20,000
     cluster = np.arange(0, c)
-    ep[cluster] = 120.0 + (cluster % (c // 10)) * 2e-9  # ten copies of each of c/10 keys 2e-11 apart
+    ep[cluster] = 120.0 + (cluster % (c // 10)) * 2e-9  # ten copies of c/10 keys 2e-11 apart
     m[cluster] = 0.25
-    tied = np.arange(c, c + c // 5)  # pairs of keys equal in exact arithmetic: (q, m) = (1, m0), (4, 4 m0)
+    # pairs of keys equal in exact arithmetic: (q, m) = (1, m0), (4, 4 m0)
+    tied = np.arange(c, c + c // 5)
     q[tied[1::2]] = 4.0
     m[tied[1::2]] = 4.0 * m[tied[0::2]]
     ep[tied[1::2]] = ep[tied[0::2]]

@@ -261,10 +261,10 @@ struct CascadeIndex {
     const std::size_t cores = resolve_threads(n, threads);  // by the entries to move, not the parts
     const auto each_part = [&](auto&& f) {
       parallel_for_chunks(np, cores, 1, [&](std::size_t b, std::size_t e) {
-        for (std::size_t p = b; p < e; ++p) f(p, (parts[p].*kept).at, next.data() + p * buckets);
+        for (std::size_t p = b; p < e; ++p) f((parts[p].*kept).at, next.data() + p * buckets);
       });
     };
-    each_part([&](std::size_t, const auto& list, std::size_t* count) {
+    each_part([&](const ScratchVector<Entry>& list, std::size_t* count) {
       for (const Entry& e : list) ++count[key(e)];
     });
     std::size_t at = side.at.size();
@@ -275,7 +275,7 @@ struct CascadeIndex {
     }
     side.at.resize(at);
     Entry* a = side.at.data();
-    each_part([&](std::size_t, const auto& list, std::size_t* place) {
+    each_part([&](const ScratchVector<Entry>& list, std::size_t* place) {
       for (const Entry& e : list) a[place[key(e)]++] = e;
     });
   }

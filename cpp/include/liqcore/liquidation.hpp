@@ -297,10 +297,10 @@ void radix_sort(List& a, List& tmp) {
   }
 }
 
-// items (in list order: items[k].k = k) sorted stably by bits[k] by merging the ascending runs of bits
-// (pairwise, a pass per halving of their number): when the list is nearly in order already, a
-// pass or two where the radix sort makes four and a histogram. `starts`: the first index of each
-// run (starts[0] = 0).
+// Sorts items (in list order: items[k].k = k) stably by bits[k], merging the ascending runs of
+// the bits pairwise, a pass per halving of their number: for a list nearly in order already, a
+// pass or two where the radix sort makes four and a histogram. `starts`: the first index of
+// each run (starts[0] = 0).
 inline void merge_runs(SortList32& items, SortList32& tmp, const std::uint64_t* bits, std::size_t n,
                        std::vector<std::size_t> starts) {
   tmp.resize(n);
