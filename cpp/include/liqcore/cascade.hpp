@@ -294,9 +294,9 @@ struct CascadeIndex {
     // §1): the first collect keeps them (long_floor starts at +inf, short_ceiling at 0), and
     // the mark is always below +inf and above 0. A block at a time: the LPs and the value
     // checks in a loop the compiler vectorizes, then the (few) positions kept. On every core
-    // (fixed chunks, parallel.hpp): chunk 0 appends to the index itself, each other chunk to
-    // lists of its own, joined in chunk order after it, so the index is the same, entry for
-    // entry, whatever the thread count.
+    // (fixed chunks, parallel.hpp): each chunk appends to lists of its own, joined (bucket())
+    // in chunk order after it, so the index is the same, entry for entry, whatever the thread
+    // count.
     constexpr std::size_t kBlock = 256;
     constexpr std::size_t kMinChunk = kParallelMinAuto;
     const double long_lo = std::max(floor, 0.0), long_hi = long_floor;
@@ -313,9 +313,6 @@ struct CascadeIndex {
     auto scan = [&](auto pre, auto lp_of) {
       return parallel_any(n, 0, kMinChunk, [&](std::size_t begin, std::size_t end) {
         Part& part = parts[begin / step];
-        // With buckets, bucket() moves every part into the index; without (the complete index,
-        // sorted after) chunk 0 appends to the index itself.
-        const bool in_place = begin == 0 && !buckets;
         double side[kBlock];
         alignas(8) std::uint8_t keep[kBlock];  // 1: side[j] != 0
         double bad = 0.0;
@@ -335,11 +332,7 @@ struct CascadeIndex {
           const auto take = [&](std::size_t j) {
             const double p = lp_of(q[j], ep[j], m[j]);
             if (!(side[j] > 0.0 ? (p > long_lo) & (p <= long_hi) : (p >= short_lo) & (p < short_hi))) return;
-            const Entry e{p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)};
-            if (in_place)
-              (side[j] > 0.0 ? longs.at : shorts.at).push_back(e);
-            else
-              (side[j] > 0.0 ? part.longs : part.shorts).add(e);
+            (side[j] > 0.0 ? part.longs : part.shorts).add({p, q[j], ep[j], m[j], static_cast<std::uint32_t>(i0 + j)});
           };
           // The kept positions (a few per block), eight flags at a time: a word of zeros skipped
           // at once, the lowest set byte of the others taken in index order.
@@ -399,10 +392,10 @@ struct CascadeIndex {
     if (buckets) {
       bucket(longs, parts, &Part::longs, 0);
       bucket(shorts, parts, &Part::shorts, 0);
-    } else {
-      for (std::size_t c = 1; c < parts.size(); ++c) {  // chunk 0 appended in place
-        longs.at.insert(longs.at.end(), parts[c].longs.at.begin(), parts[c].longs.at.end());
-        shorts.at.insert(shorts.at.end(), parts[c].shorts.at.begin(), parts[c].shorts.at.end());
+    } else {  // the complete index, sorted after: the parts in chunk order
+      for (const Part& part : parts) {
+        longs.at.insert(longs.at.end(), part.longs.at.begin(), part.longs.at.end());
+        shorts.at.insert(shorts.at.end(), part.shorts.at.begin(), part.shorts.at.end());
       }
     }
     long_floor = floor;
