@@ -556,7 +556,7 @@ class CascadeEngine {
     held_short_.clear();
     lots_.clear();
     end_ = EndValuation{};
-    ledger_ = Ledger{};
+    ledger_.clear();
     tot_ = CascadeTotals{};
     out_ = nullptr;
   }
@@ -660,6 +660,10 @@ class CascadeEngine {
   // Orders each round's liquidations on the calling thread alone: for callers that run engines
   // in parallel themselves (a stress test's scenarios).
   void on_one_thread() noexcept { order_scratch_.threads = 1; }
+
+  // Keeps no ledger from now on (ledger() stays zero): for callers that report none (a stress
+  // test's scenarios), which saves its compensated sums, several per liquidation.
+  void without_ledger() noexcept { ledger_.discard(); }
 
   // The two largest per-position losses since the reset (0 unless track_losses()).
   std::pair<double, double> largest_losses() const noexcept {
@@ -980,7 +984,6 @@ class CascadeEngine {
                                                       q > 0.0 ? long_inv : short_inv, lot, ledger_);
       if (by_book) flow.add(q > 0.0 ? 1.0 : -1.0, o.book_closed, o.last_fill);
       sums.add(q, o);
-      tot_.surplus.add(o.surplus);
       if (!loss_.empty()) loss_[i] += o.deficit;
       const std::size_t entry = out_ ? record_position(i, o, tot_.rounds + 1) : 0;
       if (o.fallback_closed > 0.0) lots_.push_back({i, entry, q > 0.0});
@@ -992,6 +995,8 @@ class CascadeEngine {
       }
     }
     if (out_) out_->resize(out_rows_);  // the rows written
+    sums.to_ledger(ledger_);
+    tot_.surplus.add(sums.surplus.value());
 
     // The fund sells all the inventory it holds (earlier rounds' first) into the book left by
     // the closes, within the band; what the book cannot absorb now is carried to the next round

@@ -579,7 +579,7 @@ struct LiquidationOutcome {
 
 // Compensated sums over the outcomes of a batch (or of a cascade round).
 struct OutcomeSums {
-  CompensatedSum notional, fees, deficit, surplus, draw, fallback;
+  CompensatedSum notional, fees, deficit, surplus, draw;
   CompensatedSum shortfall_long, shortfall_short;  // the residual, by side of the liquidated positions
   // the fund's inventory: its losses and gains, and the quantity no book absorbed
   CompensatedSum inventory_loss, inventory_gain, unabsorbed;
@@ -590,8 +590,13 @@ struct OutcomeSums {
     deficit.add(o.deficit);
     surplus.add(o.surplus);
     draw.add(o.draw);
-    fallback.add(o.fallback_closed);
     (q > 0.0 ? shortfall_long : shortfall_short).add(o.shortfall);
+  }
+  // The fund's rows of the ledger for the outcomes added: the fees it received and what it paid
+  // for the deficits (liquidate_position leaves both to the batch: two sums fewer per position).
+  void to_ledger(Ledger& led) const noexcept {
+    led.add(LedgerRow::fund_fees, fees.value());
+    led.add(LedgerRow::fund_deficit, -draw.value());
   }
   double residual() const noexcept { return shortfall_long.value() + shortfall_short.value(); }
   // A loss (> 0) or gain (< 0) of the fund's inventory.
@@ -838,7 +843,9 @@ inline CloseFills close_position(const LiquidationPolicy& pol, const CloseReques
 
 // Liquidates position (q, ep, m) at `mark`: the close step above (the fallback added to
 // `inventory` with `tag`), then the trader's outcome, the fee and the fund's payment of the
-// deficit, with their ledger rows. Shared by the batch below and the cascade engine.
+// deficit. Ledger rows: the close's and the trader's; the fund's fee and draw rows are added by
+// the caller from the sums of its outcomes (OutcomeSums::to_ledger). Shared by the batch below
+// and the cascade engine.
 inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, double q, double ep, double m,
                                              double mark, detail::Cursor& cur, InsuranceFund& fund,
                                              Inventory& inventory, std::size_t tag, Ledger& led) {
@@ -886,12 +893,11 @@ inline LiquidationOutcome liquidate_position(const LiquidationPolicy& pol, doubl
   const double fee = liquidation_fee(pol.fee, pol.fee_cap, pol.fee_rate, surplus, fills.fill_notional);
   const double trader_change = full ? (deficit > 0.0 ? -E : surplus - fee - E) : gain - fee;
   led.add(LedgerRow::traders, trader_change);
-  led.add(LedgerRow::fund_fees, fee);
 
   // Fund: the fee first, then the deficit down to the reserve; the rest is the shortfall.
+  // (Its ledger rows, the fee and the draw, are the caller's: OutcomeSums::to_ledger.)
   fund.credit(fee);
   const double draw = fund.pay(deficit);
-  led.add(LedgerRow::fund_deficit, -draw);
 
   LiquidationOutcome o;
   o.closed = delta;
@@ -1115,6 +1121,7 @@ inline LiquidationTotals liquidate(const PositionColumns& pos, const Book& book,
   book_after.asks_mut().consume(asks.level, asks.used);
 
   tot.liquidated = static_cast<std::int64_t>(hits.size());
+  sums.to_ledger(led);
   sums.fill(tot, sums.draw.value() + inv_draw.value(), sums.residual());
   tot.fund_after = fund.balance();
 

@@ -83,6 +83,7 @@ class StressPlan {
           auto eng = std::make_unique<CascadeEngine>(sorted_.cols, sorted_.index, book_, pol_, prm_, sorted_.rank);
           eng->track_losses();
           eng->on_one_thread();  // the scenarios are the parallel unit
+          eng->without_ledger();  // a scenario reports no ledger
           return eng;
         },
         [&](std::unique_ptr<CascadeEngine>& eng, std::size_t s, const rng::Stream& stream) {

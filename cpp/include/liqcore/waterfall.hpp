@@ -120,7 +120,14 @@ inline constexpr std::size_t kLedgerRows = 10;
 
 class Ledger {
  public:
-  void add(LedgerRow row, double amount) noexcept { rows_[static_cast<std::size_t>(row)].add(amount); }
+  void add(LedgerRow row, double amount) noexcept {
+    if (kept_) rows_[static_cast<std::size_t>(row)].add(amount);
+  }
+  // From now on, keeps nothing (every row stays as it is): for a caller that reports no ledger,
+  // such as a stress test's scenarios, to save the compensated sums.
+  void discard() noexcept { kept_ = false; }
+  // Every row back to zero (a discarded ledger stays discarded).
+  void clear() noexcept { rows_ = {}; }
   double amount(LedgerRow row) const noexcept { return rows_[static_cast<std::size_t>(row)].value(); }
   std::array<double, kLedgerRows> amounts() const noexcept {
     std::array<double, kLedgerRows> a{};
@@ -136,6 +143,7 @@ class Ledger {
 
  private:
   std::array<CompensatedSum, kLedgerRows> rows_{};
+  bool kept_ = true;
 };
 
 // ---- the price band ---------------------------------------------------------------------------
