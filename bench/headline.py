@@ -45,8 +45,13 @@ def run_suites(out: Path) -> None:
     """One pytest-benchmark run of :data:`SUITES`, its JSON written to ``out``."""
     files = [str(HERE / f) for f, _ in SUITES]
     expr = " or ".join(f"({k})" for _, k in SUITES)
+    # Three warm-up calls per benchmark before its rounds, for every implementation alike: the
+    # first calls of a kernel map and fault its working memory (liqcore keeps large blocks for
+    # the next call, memory.hpp), a Numba peer's first call compiles; the table is the steady
+    # state of a loop of calls.
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files, "-k", expr,
-           "--benchmark-only", f"--benchmark-json={out}"]
+           "--benchmark-only", "--benchmark-warmup=on", "--benchmark-warmup-iterations=3",
+           f"--benchmark-json={out}"]
     print("$", " ".join(cmd[2:]), file=sys.stderr)
     subprocess.run(cmd, check=True, cwd=HERE.parent)
 
