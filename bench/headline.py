@@ -8,10 +8,11 @@ Usage (from the repo root, with liqcore and the ``bench`` extra installed)::
 
 One pytest-benchmark run of the peer groups of every suite (margin math, ``sweep_many``,
 ``liquidate``, the cascade, the stress test); every peer's results are checked equal to
-liqcore's by the suites before timing. Ratios are ratios of medians from that one run (> 1:
-liqcore is faster). The memory-bandwidth floor of margin math is the time its bytes take at the
-rates measured in the same run: inputs (and reused outputs) at ``np.copyto``'s bandwidth, fresh
-outputs at the first-touch rate of ``np.ones`` (a new array written once); see BENCHMARKS.md.
+liqcore's by the suites before timing. Each benchmark makes three warm-up calls before its
+rounds. Ratios are ratios of medians from that one run (> 1: liqcore is faster). The
+memory-bandwidth floor of margin math is the time its bytes take at the rates measured in the
+same run: inputs (and reused outputs) at ``np.copyto``'s bandwidth, fresh outputs at the
+first-touch rate of ``np.ones`` (a new array written once); see BENCHMARKS.md.
 """
 
 from __future__ import annotations
