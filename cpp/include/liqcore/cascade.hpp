@@ -234,11 +234,11 @@ struct CascadeIndex {
   // Appends the entries (part.*kept).at of every part of `parts` (in part order: the new entries
   // in index order) to `side` in new buckets: a stable counting sort on the high bits of the LP
   // (the bits of a positive double order like the double), about 32 entries per bucket. Each
-  // part is counted and scattered on a core of its own (`threads`, parallel.hpp) into the places
+  // part is counted and scattered on a core of its own (parallel.hpp) into the places
   // the counts give it: part p's entries of a bucket after those of parts < p, so the index is
   // the same, entry for entry, whatever the thread count.
   template <class Parts, class Member>
-  static void bucket(Side& side, const Parts& parts, Member kept, std::size_t threads) {
+  static void bucket(Side& side, const Parts& parts, Member kept) {
     std::size_t n = 0;
     std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
     for (const auto& part : parts) {
@@ -258,7 +258,7 @@ struct CascadeIndex {
     const std::size_t np = parts.size();
     // next[p·buckets + b]: the count of part p's entries in bucket b, then where the next goes
     std::vector<std::size_t> next(np * buckets, 0);
-    const std::size_t cores = resolve_threads(n, threads);  // by the entries to move, not the parts
+    const std::size_t cores = resolve_threads(n, 0);  // by the entries to move, not the parts
     const auto each_part = [&](auto&& f) {
       parallel_for_chunks(np, cores, 1, [&](std::size_t b, std::size_t e) {
         for (std::size_t p = b; p < e; ++p) f((parts[p].*kept).at, next.data() + p * buckets);
@@ -390,8 +390,8 @@ struct CascadeIndex {
     }
     if (validate && bad) report_bad_position(pos);
     if (buckets) {
-      bucket(longs, parts, &Part::longs, 0);
-      bucket(shorts, parts, &Part::shorts, 0);
+      bucket(longs, parts, &Part::longs);
+      bucket(shorts, parts, &Part::shorts);
     } else {  // the complete index, sorted after: the parts in chunk order
       for (const Part& part : parts) {
         longs.at.insert(longs.at.end(), part.longs.at.begin(), part.longs.at.end());
@@ -503,9 +503,7 @@ struct CascadeLiquidations {
   // Every column resized to `rows` (rows beyond the old size not initialized: a round sizes
   // them for its liquidations, writes the new ones, and cuts them back to those).
   void resize(std::size_t rows) {
-    position.resize(rows);
-    round.resize(rows);
-    for (auto* v : {&closed, &vwap, &deficit, &surplus, &fee, &draw, &shortfall, &inventory_loss}) v->resize(rows);
+    each_column([rows](auto& v) { v.resize(rows); });
   }
   // resize() for a round's new rows. Columns that must grow get room for twice the rows asked
   // (std::vector's growth doubles the rows held before, not the rows asked): a cascade whose
@@ -513,13 +511,16 @@ struct CascadeLiquidations {
   // every row written so far once more, in the round after the big one (258k rows of 10 columns
   // there). At most half the room is unused, as with the doubling.
   void grow(std::size_t rows) {
-    if (rows > position.capacity()) {
-      const std::size_t room = 2 * rows;
-      position.reserve(room);
-      round.reserve(room);
-      for (auto* v : {&closed, &vwap, &deficit, &surplus, &fee, &draw, &shortfall, &inventory_loss}) v->reserve(room);
-    }
+    if (rows > position.capacity()) each_column([rows](auto& v) { v.reserve(2 * rows); });
     resize(rows);
+  }
+
+ private:
+  template <class F>
+  void each_column(F&& f) {
+    f(position);
+    f(round);
+    for (auto* v : {&closed, &vwap, &deficit, &surplus, &fee, &draw, &shortfall, &inventory_loss}) f(*v);
   }
 };
 
